@@ -1,0 +1,251 @@
+//! `check`: every problem in a project's prompts, partials and eval suites, as diagnostics.
+//!
+//! Checks that every prompt parses, names are valid, includes resolve, templates compile,
+//! the variables templates use are declared, and each prompt renders with the variables of
+//! every case of its eval suites. Values that cases set but prompts do not declare are
+//! warnings: suites often carry the variables of a newer version.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::eval::{Suite, SuiteError};
+use crate::location::Location;
+use crate::prompt::{Prompt, PromptError, undeclared_names};
+use crate::source::PromptSet;
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The prompt cannot be used as it is; `check` fails.
+    Error,
+    /// Worth a look; `check` still passes.
+    Warning,
+}
+
+/// One finding of `check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Stable kebab-case code (`include-cycle`, `undeclared-variable`, ...).
+    pub code: &'static str,
+    /// The file (and line and field) it is about.
+    pub location: Location,
+    /// The prompt it is about, when it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// What is wrong, without the location.
+    pub message: String,
+}
+
+/// The outcome of `check`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckReport {
+    /// Prompts looked at.
+    pub prompts: usize,
+    /// Suites looked at.
+    pub suites: usize,
+    /// Findings, errors and warnings, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl CheckReport {
+    /// Counts the errors.
+    pub fn errors(&self) -> usize {
+        self.count(Severity::Error)
+    }
+
+    /// Counts the warnings.
+    pub fn warnings(&self) -> usize {
+        self.count(Severity::Warning)
+    }
+
+    /// Tells whether the check passed (no errors).
+    pub fn passed(&self) -> bool {
+        self.errors() == 0
+    }
+
+    fn count(&self, severity: Severity) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
+    }
+
+    fn push_prompt_error(&mut self, severity: Severity, prompt: Option<&str>, error: &PromptError) {
+        let location = error
+            .location()
+            .cloned()
+            .unwrap_or_else(|| Location::file(prompt.unwrap_or_default()));
+        self.diagnostics.push(Diagnostic {
+            severity,
+            code: error.code(),
+            message: strip_location(&error.to_string(), &location),
+            location,
+            prompt: prompt.map(str::to_owned),
+        });
+    }
+
+    fn push_suite_error(&mut self, error: &SuiteError) {
+        let location = error.location().clone();
+        self.diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            code: "suite",
+            message: strip_location(&error.to_string(), &location),
+            location,
+            prompt: None,
+        });
+    }
+}
+
+fn strip_location(message: &str, location: &Location) -> String {
+    let prefix = format!("{location}: ");
+    message.strip_prefix(&prefix).unwrap_or(message).to_owned()
+}
+
+/// What to check: every prompt, or only the named ones (and the suites that cover them).
+#[derive(Debug, Clone, Default)]
+pub struct CheckScope {
+    /// Names to check; empty means everything.
+    pub names: Vec<String>,
+}
+
+impl CheckScope {
+    fn includes(&self, name: &str) -> bool {
+        self.names.is_empty() || self.names.iter().any(|n| n == name)
+    }
+}
+
+/// Checks the prompts of `set` and the suites (parsed or not) that cover them.
+pub fn check(
+    set: &PromptSet,
+    suites: &[Suite],
+    suite_errors: &[SuiteError],
+    scope: &CheckScope,
+) -> CheckReport {
+    let mut report = CheckReport::default();
+    let everything = scope.names.is_empty();
+    if everything {
+        for problem in set.problems() {
+            report.push_prompt_error(Severity::Error, None, problem);
+        }
+        check_partials(set, &mut report);
+        for error in suite_errors {
+            report.push_suite_error(error);
+        }
+    }
+    let mut by_prompt: BTreeMap<&str, Vec<&Suite>> = BTreeMap::new();
+    for suite in suites {
+        by_prompt
+            .entry(suite.prompt.as_str())
+            .or_default()
+            .push(suite);
+    }
+    for (name, parsed) in set.entries() {
+        if !scope.includes(name.as_str()) {
+            continue;
+        }
+        report.prompts += 1;
+        match parsed {
+            Err(error) => report.push_prompt_error(Severity::Error, Some(name.as_str()), error),
+            Ok(prompt) => {
+                let covering = by_prompt.remove(name.as_str()).unwrap_or_default();
+                report.suites += covering.len();
+                check_prompt(prompt, &covering, &mut report);
+            }
+        }
+    }
+    if everything {
+        for (prompt, orphans) in by_prompt {
+            for suite in orphans {
+                report.suites += 1;
+                report.diagnostics.push(Diagnostic {
+                    severity: Severity::Error,
+                    code: "unknown-prompt",
+                    location: Location::file(&suite.path).with_field("prompt"),
+                    prompt: Some(prompt.to_owned()),
+                    message: format!("the suite evaluates `{prompt}`, which does not exist"),
+                });
+            }
+        }
+    }
+    report
+}
+
+fn check_partials(set: &PromptSet, report: &mut CheckReport) {
+    let used: BTreeSet<&str> = set.prompts().flat_map(Prompt::partial_names).collect();
+    for partial in set.partials.names() {
+        if let Some(error) = set.partials.scan_error(partial) {
+            report.push_prompt_error(Severity::Error, None, &error);
+        } else if !used.contains(partial) {
+            report.diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                code: "unused-partial",
+                location: Location::file(set.partials.display_path(partial)),
+                prompt: None,
+                message: "no prompt includes this partial".into(),
+            });
+        }
+    }
+}
+
+fn check_prompt(prompt: &Prompt, suites: &[&Suite], report: &mut CheckReport) {
+    let name = prompt.name.as_str();
+    let compiled = match prompt.compile() {
+        Ok(compiled) => compiled,
+        Err(error) => return report.push_prompt_error(Severity::Error, Some(name), &error),
+    };
+    for error in compiled.undeclared_variables() {
+        // A partial may be included inside a loop or `with` block whose names it uses, so
+        // only message templates are held to their prompt's declarations.
+        let in_partial = error.location().is_some_and(|l| l.path.ends_with(".j2"));
+        let severity = if in_partial {
+            Severity::Warning
+        } else {
+            Severity::Error
+        };
+        report.push_prompt_error(severity, Some(name), &error);
+    }
+    for suite in suites {
+        let mut undeclared = BTreeSet::new();
+        for (index, case) in suite.cases.iter().enumerate() {
+            let case_location = Location::file(&suite.path).with_field(format!("cases[{index}]"));
+            let vars = match suite.case_vars(index) {
+                Ok(vars) => vars,
+                Err(error) => {
+                    report.push_suite_error(&error);
+                    continue;
+                }
+            };
+            undeclared.extend(
+                undeclared_names(&prompt.spec.variables, &vars)
+                    .into_iter()
+                    .map(str::to_owned),
+            );
+            if let Err(error) = compiled.render(&vars) {
+                report.diagnostics.push(Diagnostic {
+                    severity: Severity::Error,
+                    code: error.code(),
+                    location: case_location,
+                    prompt: Some(name.to_owned()),
+                    message: format!("case `{}` does not render: {error}", case.name),
+                });
+            }
+        }
+        if !undeclared.is_empty() {
+            let list: Vec<String> = undeclared.iter().map(|n| format!("`{n}`")).collect();
+            report.diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                code: "undeclared-value",
+                location: Location::file(&suite.path),
+                prompt: Some(name.to_owned()),
+                message: format!(
+                    "cases set {}, which `{name}` does not declare; the values are ignored",
+                    list.join(", ")
+                ),
+            });
+        }
+    }
+}

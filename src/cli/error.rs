@@ -1,0 +1,187 @@
+//! The one place where library errors become a message, hints and an exit code.
+
+use std::process::ExitCode;
+
+use promptctl::project::ProjectError;
+use promptctl::prompt::{IncludeProblem, PromptError};
+use promptctl::scaffold::InitError;
+use promptctl::source::SourceError;
+use promptctl::varsfile::VarsFileError;
+
+use super::output::{ERROR, HINT, eprint};
+
+/// Exit code: a check, eval gate or `--exit-code` found a problem.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: bad usage, bad input or configuration.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code: something unexpected in promptctl itself or the system.
+pub const EXIT_INTERNAL: u8 = 101;
+
+/// An error as the user sees it.
+#[derive(Debug)]
+pub struct CliError {
+    message: String,
+    hints: Vec<String>,
+    code: u8,
+}
+
+impl CliError {
+    /// A bad-input error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            hints: Vec::new(),
+            code: EXIT_BAD_INPUT,
+        }
+    }
+
+    /// A failure of the environment, not of the input.
+    pub fn internal(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            hints: Vec::new(),
+            code: EXIT_INTERNAL,
+        }
+    }
+
+    /// Adds a hint line.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    /// Prints the error and hints on stderr and returns the exit code.
+    pub fn report(self) -> ExitCode {
+        let mut text = format!("{ERROR}error:{ERROR:#} {}\n", self.message);
+        for hint in &self.hints {
+            text.push_str(&format!("{HINT}hint:{HINT:#} {hint}\n"));
+        }
+        eprint(&text);
+        ExitCode::from(self.code)
+    }
+}
+
+impl From<ProjectError> for CliError {
+    fn from(error: ProjectError) -> Self {
+        let hint = match &error {
+            ProjectError::NotFound { .. } => {
+                Some("run `promptctl init` to create a project here, or pass `--repo DIR`")
+            }
+            ProjectError::NotInRepo { .. } => {
+                Some("run `git init` and commit, or read the files on disk with `--at worktree`")
+            }
+            ProjectError::Config(_) => {
+                Some("see the comments `promptctl init` writes into promptctl.toml")
+            }
+            _ => None,
+        };
+        with_hint(CliError::usage(error.to_string()), hint.map(str::to_owned))
+    }
+}
+
+impl From<SourceError> for CliError {
+    fn from(error: SourceError) -> Self {
+        match error {
+            SourceError::Project(e) => e.into(),
+            SourceError::Prompt(e) => e.into(),
+            other => {
+                let hint = source_hint(&other);
+                with_hint(CliError::usage(other.to_string()), hint)
+            }
+        }
+    }
+}
+
+fn source_hint(error: &SourceError) -> Option<String> {
+    Some(match error {
+        SourceError::InvalidSpec { .. } => {
+            "a revision is `worktree`, a git revision, `active`, `canary`, `active@ENV` or `sha256:<7+ hex>`".into()
+        }
+        SourceError::UnknownRevision { .. } => {
+            "use a branch, tag or commit that `git rev-parse` knows, or `worktree` for the files on disk".into()
+        }
+        SourceError::NothingPublished { .. } | SourceError::VersionNotStored { .. } => {
+            "until a version is published, compare against `HEAD` or `worktree`".into()
+        }
+        SourceError::ReleaseUnreadable { .. } => {
+            "upgrade promptctl to a build with release support".into()
+        }
+        SourceError::UnknownPrompt { similar, .. } if !similar.is_empty() => {
+            format!("did you mean {}?", quoted_list(similar))
+        }
+        SourceError::UnknownPrompt { .. } => "run `promptctl list` to see the prompts".into(),
+        _ => return None,
+    })
+}
+
+impl From<PromptError> for CliError {
+    fn from(error: PromptError) -> Self {
+        let hint = prompt_hint(&error);
+        with_hint(CliError::usage(error.to_string()), hint)
+    }
+}
+
+/// Returns the advice for a prompt error; also used for `check` diagnostics.
+pub fn prompt_hint(error: &PromptError) -> Option<String> {
+    Some(match error {
+        PromptError::InvalidName { .. } => {
+            "name files with lower-case letters, digits, `.`, `_` and `-`, each segment starting with a letter or digit".into()
+        }
+        PromptError::Template { .. } => {
+            "to write a literal `{{` or `{%`, wrap it in `{% raw %}...{% endraw %}`".into()
+        }
+        PromptError::Include { problem, .. } => match problem {
+            IncludeProblem::NotLiteral => {
+                "name partials with a string literal, like `{% include \"partials/style.j2\" %}`".into()
+            }
+            IncludeProblem::OutsidePrompts => {
+                "partials are named relative to the prompts folder, without `..` or a leading `/`".into()
+            }
+            IncludeProblem::NotPartial => "only `.j2` partials can be included".into(),
+            IncludeProblem::NotFound => "create the partial, or fix the name it is included by".into(),
+        },
+        PromptError::IncludeCycle { .. } => "break the cycle: a partial cannot include itself, even indirectly".into(),
+        PromptError::UndeclaredVariable { name, .. } => {
+            format!("declare it with a `[variables.{name}]` table")
+        }
+        PromptError::MissingVariable { name, .. } => {
+            format!("pass it with `--var {name}=VALUE`, or give it a `default`")
+        }
+        PromptError::WrongType { name, .. } => format!("pass a value of the declared type for `{name}`"),
+        PromptError::NotInEnum { .. } => "pass one of the allowed values".into(),
+        PromptError::RenderLimit { .. } => {
+            "templates get a bounded number of steps so that a mistake cannot hang a service".into()
+        }
+        _ => return None,
+    })
+}
+
+impl From<VarsFileError> for CliError {
+    fn from(error: VarsFileError) -> Self {
+        CliError::usage(error.to_string())
+            .hint("a variables file is a JSON object (`.json`) or a TOML table of name = value")
+    }
+}
+
+impl From<InitError> for CliError {
+    fn from(error: InitError) -> Self {
+        let hint = matches!(error, InitError::AlreadyInitialized { .. })
+            .then(|| "run `promptctl check` to see its prompts".to_owned());
+        with_hint(CliError::usage(error.to_string()), hint)
+    }
+}
+
+fn with_hint(error: CliError, hint: Option<String>) -> CliError {
+    match hint {
+        Some(hint) => error.hint(hint),
+        None => error,
+    }
+}
+
+fn quoted_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}

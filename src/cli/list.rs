@@ -1,0 +1,109 @@
+//! `promptctl list`: every prompt with its version.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde::Serialize;
+
+use promptctl::prompt::{Prompt, Version};
+
+use super::output::{BOLD, VERSION, eprint, pad, print, print_json};
+use super::{CliError, GlobalArgs};
+
+/// List every prompt with its version, provider and model.
+///
+/// Example: promptctl list --at HEAD~1
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Where to read prompts: `worktree`, a git revision, `active`, ...
+    #[arg(long, value_name = "SPEC", default_value = "worktree")]
+    at: String,
+
+    /// Print a JSON array of {name, version, provider, model, description, path, partials}.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One row of `list --json`; the field names are a stable contract.
+#[derive(Serialize)]
+struct ListEntry<'a> {
+    name: &'a str,
+    version: Version,
+    provider: &'a str,
+    model: &'a str,
+    description: Option<&'a str>,
+    path: &'a str,
+    partials: Vec<&'a str>,
+}
+
+impl<'a> From<&'a Prompt> for ListEntry<'a> {
+    fn from(p: &'a Prompt) -> Self {
+        ListEntry {
+            name: p.name.as_str(),
+            version: p.version,
+            provider: &p.spec.provider,
+            model: &p.spec.model,
+            description: p.description.as_deref(),
+            path: &p.path,
+            partials: p.partial_names().collect(),
+        }
+    }
+}
+
+pub fn run(global: &GlobalArgs, args: ListArgs) -> Result<ExitCode, CliError> {
+    let (_, set) = super::load_prompts(global, &args.at)?;
+    let prompts = set.all_valid().map_err(|e| {
+        CliError::from(e).hint("run `promptctl check` to see every problem at once")
+    })?;
+    if args.json {
+        let entries: Vec<ListEntry> = prompts.iter().map(|p| ListEntry::from(*p)).collect();
+        print_json(&entries)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if prompts.is_empty() {
+        eprint(&format!(
+            "no prompts in {}/ at `{}`\n",
+            set.folder, set.spec
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    print(&render_table(&prompts))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_table(prompts: &[&Prompt]) -> String {
+    let name_width = prompts
+        .iter()
+        .map(|p| p.name.as_str().len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let models: Vec<String> = prompts
+        .iter()
+        .map(|p| format!("{}/{}", p.spec.provider, p.spec.model))
+        .collect();
+    let model_width = models
+        .iter()
+        .map(|m| m.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let mut text = format!(
+        "{BOLD}{}  {}  {}  DESCRIPTION{BOLD:#}\n",
+        pad("NAME", name_width),
+        pad("VERSION", 12),
+        pad("MODEL", model_width)
+    );
+    for (prompt, model) in prompts.iter().zip(&models) {
+        let line = format!(
+            "{}  {VERSION}{}{VERSION:#}  {}  {}",
+            pad(prompt.name.as_str(), name_width),
+            prompt.version.short(),
+            pad(model, model_width),
+            prompt.description.as_deref().unwrap_or("")
+        );
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}

@@ -1,0 +1,110 @@
+//! The command line: one file per subcommand, each parsing its arguments and calling the
+//! library. Nothing here decides anything a service embedding the library would need.
+
+mod check;
+mod error;
+mod init;
+mod list;
+mod output;
+mod render;
+mod show;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use error::CliError;
+
+/// Git-based prompt versioning and rollout.
+///
+/// Prompts live as minijinja templates in `prompts/`; every prompt has a content-addressed
+/// version. Run `promptctl init` to start a prompt repository.
+#[derive(Debug, Parser)]
+#[command(
+    name = "promptctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, Args)]
+struct GlobalArgs {
+    /// Project folder (holding promptctl.toml) or any folder inside it.
+    #[arg(long, global = true, value_name = "DIR", env = "PROMPTCTL_REPO")]
+    repo: Option<PathBuf>,
+
+    /// When to colour human output; `NO_COLOR` is honoured in `auto`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Init(init::InitArgs),
+    List(list::ListArgs),
+    Show(show::ShowArgs),
+    Render(render::RenderArgs),
+    Check(check::CheckArgs),
+}
+
+impl GlobalArgs {
+    /// Opens the project the command runs in.
+    fn project(&self) -> Result<promptctl::project::Project, CliError> {
+        let start = match &self.repo {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir()
+                .map_err(|e| CliError::usage(format!("cannot read the current folder: {e}")))?,
+        };
+        Ok(promptctl::project::Project::discover(&start)?)
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { 2 } else { 0 };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    output::set_color(cli.global.color);
+    let result = match cli.command {
+        Command::Init(args) => init::run(&cli.global, args),
+        Command::List(args) => list::run(&cli.global, args),
+        Command::Show(args) => show::run(&cli.global, args),
+        Command::Render(args) => render::run(&cli.global, args),
+        Command::Check(args) => check::run(&cli.global, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => error.report(),
+    }
+}
+
+/// Opens the project and reads every prompt at a revision spec.
+fn load_prompts(
+    global: &GlobalArgs,
+    at: &str,
+) -> Result<(promptctl::project::Project, promptctl::source::PromptSet), CliError> {
+    let project = global.project()?;
+    let spec = promptctl::source::parse_spec(at)?;
+    let set = promptctl::source::load(&project, &spec)?;
+    Ok((project, set))
+}

@@ -1,0 +1,105 @@
+//! `promptctl render`: the messages a prompt produces for given values.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde::Serialize;
+
+use promptctl::prompt::{RenderedMessage, Version, coerce_texts, undeclared_names};
+
+use super::output::{BOLD, WARNING, eprint, print, print_json};
+use super::{CliError, GlobalArgs};
+
+/// Render a prompt's messages with values for its variables.
+///
+/// `--var` values are converted to the declared type (`--var n=3` gives the integer 3 when
+/// `n` is an integer); `--var` wins over `--vars-file`. Values the prompt does not declare
+/// are ignored, with a warning.
+///
+/// Example: promptctl render support/triage --var product=Acme --var ticket="I was charged twice"
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The prompt's name (`support/triage`).
+    name: String,
+
+    /// Where to read it: `worktree`, a git revision, `active`, ...
+    #[arg(long, value_name = "SPEC", default_value = "worktree")]
+    at: String,
+
+    /// A value, as NAME=VALUE; repeat for more.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_assignment)]
+    vars: Vec<(String, String)>,
+
+    /// A JSON (`.json`) or TOML file of values.
+    #[arg(long, value_name = "FILE")]
+    vars_file: Option<PathBuf>,
+
+    /// Print {name, version, provider, model, params, messages} as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct RenderJson<'a> {
+    name: &'a str,
+    version: Version,
+    provider: &'a str,
+    model: &'a str,
+    params: &'a std::collections::BTreeMap<String, serde_json::Value>,
+    messages: Vec<RenderedMessage>,
+}
+
+fn parse_assignment(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
+}
+
+pub fn run(global: &GlobalArgs, args: RenderArgs) -> Result<ExitCode, CliError> {
+    let (_, set) = super::load_prompts(global, &args.at)?;
+    let prompt = set.get(&args.name)?;
+    let mut values = match &args.vars_file {
+        Some(path) => promptctl::varsfile::load(path)?,
+        None => Default::default(),
+    };
+    values.extend(coerce_texts(
+        prompt.name.as_str(),
+        &prompt.spec.variables,
+        &args.vars,
+    )?);
+    for name in undeclared_names(&prompt.spec.variables, &values) {
+        eprint(&format!(
+            "{WARNING}warning:{WARNING:#} `{}` does not declare `{name}`; the value is ignored\n",
+            prompt.name
+        ));
+    }
+    let messages = prompt.compile()?.render(&values)?;
+    if args.json {
+        print_json(&RenderJson {
+            name: prompt.name.as_str(),
+            version: prompt.version,
+            provider: &prompt.spec.provider,
+            model: &prompt.spec.model,
+            params: &prompt.spec.params,
+            messages,
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = String::new();
+    for (index, message) in messages.iter().enumerate() {
+        if index > 0 {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "{BOLD}[{}]{BOLD:#}\n{}\n",
+            message.role.as_str(),
+            message.content
+        ));
+    }
+    print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}

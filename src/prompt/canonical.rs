@@ -1,0 +1,213 @@
+//! Canonical JSON and content-addressed versions: the one implementation of both.
+//!
+//! A version is `sha256:` + the hex SHA-256 of the canonical JSON of everything that changes
+//! what the model sees. Canonical JSON here means: object keys sorted by their UTF-8 bytes, no
+//! insignificant whitespace, strings escaped as serde_json escapes them, numbers as serde_json
+//! prints them. The writer sorts keys itself so that no cargo feature of serde_json (such as
+//! `preserve_order`, enabled by some other crate) can change a version.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Number of hex digits shown for a version in human output.
+pub const SHORT_HEX_LEN: usize = 12;
+/// Fewest hex digits accepted as a version prefix.
+pub const MIN_PREFIX_LEN: usize = 7;
+
+/// Writes a JSON value in canonical form.
+pub fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (key, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(key, out);
+                out.push(':');
+                write_canonical(value, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::String(s) => write_string(s, out),
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    // serde_json's string escaping is the JSON standard's minimal escaping.
+    out.push_str(&Value::String(s.to_owned()).to_string());
+}
+
+/// Returns the canonical JSON text of a value.
+pub fn to_canonical_string(value: &Value) -> String {
+    let mut out = String::with_capacity(1024);
+    write_canonical(value, &mut out);
+    out
+}
+
+/// A content address: the SHA-256 of a prompt's canonical JSON.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version([u8; 32]);
+
+impl Version {
+    /// Hashes canonical JSON bytes into a version.
+    pub fn of_canonical(canonical: &[u8]) -> Self {
+        Version(Sha256::digest(canonical).into())
+    }
+
+    /// Returns the 64 lower-case hex digits.
+    pub fn hex(&self) -> String {
+        let mut s = String::with_capacity(64);
+        for byte in self.0 {
+            s.push(char::from(HEX[(byte >> 4) as usize]));
+            s.push(char::from(HEX[(byte & 0xf) as usize]));
+        }
+        s
+    }
+
+    /// Returns the first twelve hex digits, as shown to people.
+    pub fn short(&self) -> String {
+        self.hex()[..SHORT_HEX_LEN].to_owned()
+    }
+
+    /// Tells whether the hex digits of this version start with `prefix`.
+    pub fn matches_prefix(&self, prefix: &VersionPrefix) -> bool {
+        self.hex().starts_with(&prefix.0)
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
+}
+
+impl fmt::Debug for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Version({})", self.short())
+    }
+}
+
+impl serde::Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl FromStr for Version {
+    type Err = String;
+
+    /// Parses a full `sha256:<64 hex>` version.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let prefix: VersionPrefix = s.parse()?;
+        if prefix.0.len() != 64 {
+            return Err(format!(
+                "`{s}` is not a full version (sha256: and 64 hex digits)"
+            ));
+        }
+        let mut bytes = [0u8; 32];
+        for (i, pair) in prefix.0.as_bytes().chunks(2).enumerate() {
+            let text = std::str::from_utf8(pair).map_err(|e| e.to_string())?;
+            bytes[i] = u8::from_str_radix(text, 16).map_err(|e| e.to_string())?;
+        }
+        Ok(Version(bytes))
+    }
+}
+
+/// A version given by a unique prefix of at least seven hex digits (`sha256:3f2a9c1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionPrefix(String);
+
+impl VersionPrefix {
+    /// Returns the lower-case hex digits of the prefix.
+    pub fn hex(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for VersionPrefix {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let digits = s.strip_prefix("sha256:").unwrap_or(s);
+        if digits.len() < MIN_PREFIX_LEN || digits.len() > 64 {
+            return Err(format!(
+                "`{s}` needs between {MIN_PREFIX_LEN} and 64 hex digits after `sha256:`"
+            ));
+        }
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("`{s}` has characters that are not hex digits"));
+        }
+        Ok(VersionPrefix(digits.to_ascii_lowercase()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sorts_keys_at_every_depth_and_drops_whitespace() {
+        let value = json!({"b": 1, "a": {"z": [1, {"y": 2, "x": "é\n\"q\""}], "c": null}});
+        assert_eq!(
+            to_canonical_string(&value),
+            r#"{"a":{"c":null,"z":[1,{"x":"é\n\"q\"","y":2}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn sorts_by_bytes_not_by_locale() {
+        let value = json!({"a": 1, "B": 2, "_": 3, "é": 4});
+        assert_eq!(to_canonical_string(&value), r#"{"B":2,"_":3,"a":1,"é":4}"#);
+    }
+
+    #[test]
+    fn numbers_keep_their_integer_or_float_form() {
+        assert_eq!(
+            to_canonical_string(&json!([0.0, 1, 0.5, -2])),
+            "[0.0,1,0.5,-2]"
+        );
+    }
+
+    #[test]
+    fn version_is_sha256_of_the_canonical_bytes() {
+        // sha256("") is a well-known vector.
+        let v = Version::of_canonical(b"");
+        assert_eq!(
+            v.to_string(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(v.short(), "e3b0c44298fc");
+        assert_eq!(v.to_string().parse::<Version>().unwrap(), v);
+    }
+
+    #[test]
+    fn prefixes_need_seven_hex_digits() {
+        let v = Version::of_canonical(b"");
+        assert!(v.matches_prefix(&"sha256:e3b0c44".parse().unwrap()));
+        assert!(v.matches_prefix(&"E3B0C442".parse().unwrap()));
+        assert!(!v.matches_prefix(&"sha256:e3b0c45".parse().unwrap()));
+        assert!("sha256:e3b0c4".parse::<VersionPrefix>().is_err());
+        assert!("sha256:e3b0c4g".parse::<VersionPrefix>().is_err());
+        assert!("sha256:e3b0c44".parse::<Version>().is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! Prompts: the file format, variables, includes, rendering and the content-addressed version.
+//!
+//! This layer is pure. It is handed file contents and never touches git or the disk, so that
+//! the working tree, a git revision and the release store all share one implementation of
+//! parsing, validation, versions and rendering.
+
+mod canonical;
+mod error;
+mod file;
+mod includes;
+mod name;
+mod render;
+mod variables;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use canonical::{
+    MIN_PREFIX_LEN, SHORT_HEX_LEN, Version, VersionPrefix, to_canonical_string, write_canonical,
+};
+pub use error::{IncludeProblem, Location, PromptError};
+pub use file::{PromptDefaults, toml_value_to_json};
+pub use includes::PartialIndex;
+pub use name::{PromptName, check_segments};
+pub use render::{CompiledPrompt, RENDER_FUEL, RENDER_RECURSION_LIMIT, RenderedMessage};
+pub use variables::{VarType, Variable, Vars, coerce_texts, resolve_values, undeclared_names};
+
+/// The number written as `format` into canonical JSON; bumped only if its meaning changes.
+pub const CANONICAL_FORMAT: u32 = 1;
+
+/// Who speaks a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Role {
+    /// Returns the lower-case role name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// One message template.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    /// Who speaks it.
+    pub role: Role,
+    /// The minijinja template text.
+    pub content: String,
+}
+
+/// Everything that changes what the model sees: exactly what a version covers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptSpec {
+    /// Provider name, after the project default is applied.
+    pub provider: String,
+    /// Model name, after the project default is applied.
+    pub model: String,
+    /// Provider parameters, passed as they are.
+    pub params: BTreeMap<String, Value>,
+    /// Declared variables.
+    pub variables: BTreeMap<String, Variable>,
+    /// Message templates, in order.
+    pub messages: Vec<Message>,
+    /// Text of every partial reachable through includes, by name below the prompts folder.
+    pub partials: BTreeMap<String, Arc<str>>,
+}
+
+impl PromptSpec {
+    /// Returns the canonical JSON text that is hashed into the version.
+    pub fn canonical_json(&self) -> String {
+        let mut value = serde_json::to_value(self).expect("a prompt spec always serialises");
+        value["format"] = Value::from(CANONICAL_FORMAT);
+        to_canonical_string(&value)
+    }
+
+    /// Computes the version of this spec.
+    pub fn version(&self) -> Version {
+        Version::of_canonical(self.canonical_json().as_bytes())
+    }
+}
+
+/// A parsed, validated prompt with its version.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    /// The prompt's name (`support/triage`).
+    pub name: PromptName,
+    /// The file it came from, relative to the project root.
+    pub path: String,
+    /// Free text shown in listings: metadata, not part of the version.
+    pub description: Option<String>,
+    /// The `[metadata]` table: free-form, not part of the version.
+    pub metadata: serde_json::Map<String, Value>,
+    /// What the version covers.
+    pub spec: PromptSpec,
+    /// The content address of `spec`.
+    pub version: Version,
+    /// File line where each message's template starts, for error locations.
+    pub(crate) message_lines: Vec<usize>,
+}
+
+impl Prompt {
+    /// Returns the canonical JSON bytes hashed into the version.
+    pub fn canonical_json(&self) -> String {
+        self.spec.canonical_json()
+    }
+
+    /// Returns the location of message `index`'s template in the prompt file.
+    pub fn message_location(&self, index: usize) -> Location {
+        Location::file(&self.path)
+            .at_line(self.message_lines.get(index).copied())
+            .with_field(format!("messages[{index}].content"))
+    }
+
+    /// Returns the names of the partials this prompt reaches.
+    pub fn partial_names(&self) -> impl Iterator<Item = &str> {
+        self.spec.partials.keys().map(String::as_str)
+    }
+}
+
+impl Prompt {
+    /// Parses a prompt file.
+    ///
+    /// `path` is the file as shown to people (`prompts/support/triage.toml`); `partials` are
+    /// the partials of the same source, so that the version covers every partial reached.
+    pub fn parse(
+        name: PromptName,
+        path: &str,
+        source: &str,
+        defaults: &PromptDefaults,
+        partials: &PartialIndex,
+    ) -> Result<Prompt, PromptError> {
+        file::parse_prompt(name, path, source, defaults, partials)
+    }
+}

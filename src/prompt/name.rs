@@ -1,0 +1,139 @@
+//! Prompt and partial names: the one rule for what a path below `prompts/` may be called.
+
+use std::fmt;
+
+/// The name of a prompt: its path below `prompts/` without `.toml` (`support/triage`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct PromptName(String);
+
+impl PromptName {
+    /// Parses a prompt name, checking every segment against `[a-z0-9][a-z0-9._-]*`.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        check_segments(name)?;
+        Ok(PromptName(name.to_owned()))
+    }
+
+    /// Returns the name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Returns the file path of this prompt relative to the prompts folder.
+    pub fn file_path(&self) -> String {
+        format!("{}.toml", self.0)
+    }
+}
+
+impl fmt::Display for PromptName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for PromptName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Checks that a relative path is made of valid segments: no empty, `.`, `..` or
+/// upper-case segments, no absolute paths, no backslashes.
+pub fn check_segments(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("the name is empty".into());
+    }
+    if path.starts_with('/') {
+        return Err("absolute paths are not allowed".into());
+    }
+    for segment in path.split('/') {
+        check_segment(segment)?;
+    }
+    Ok(())
+}
+
+fn check_segment(segment: &str) -> Result<(), String> {
+    let mut chars = segment.chars();
+    match chars.next() {
+        None => return Err("it has an empty path segment".into()),
+        Some(c) if !(c.is_ascii_lowercase() || c.is_ascii_digit()) => {
+            return Err(format!(
+                "segment `{segment}` must start with a lower-case letter or digit"
+            ));
+        }
+        Some(_) => {}
+    }
+    if let Some(bad) =
+        chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(*c)))
+    {
+        return Err(format!(
+            "segment `{segment}` contains `{bad}`; use only a-z, 0-9, `.`, `_` and `-`"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a partial name is a relative `.j2` path with valid segments.
+pub(crate) fn check_partial_name(name: &str) -> Result<(), crate::prompt::IncludeProblem> {
+    use crate::prompt::IncludeProblem;
+    if check_segments(name).is_err() {
+        return Err(IncludeProblem::OutsidePrompts);
+    }
+    if !name.ends_with(".j2") {
+        return Err(IncludeProblem::NotPartial);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_spec_names() {
+        for ok in [
+            "support/triage",
+            "a",
+            "0x",
+            "a.b_c-d/e2",
+            "policies/refunds.j2",
+        ] {
+            assert!(PromptName::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_names_with_a_reason() {
+        for bad in [
+            "",
+            "/abs",
+            "a//b",
+            "../x",
+            "./x",
+            "Support/triage",
+            "a b",
+            "_x",
+            "-x",
+            "a\\b",
+            "é",
+        ] {
+            let err = PromptName::parse(bad).unwrap_err();
+            assert!(!err.is_empty(), "{bad}");
+        }
+        assert!(
+            PromptName::parse("Support/x")
+                .unwrap_err()
+                .contains("`Support`")
+        );
+    }
+
+    #[test]
+    fn partial_names_must_be_relative_j2_files() {
+        use crate::prompt::IncludeProblem::*;
+        assert_eq!(check_partial_name("policies/refunds.j2"), Ok(()));
+        assert_eq!(check_partial_name("../secret.j2"), Err(OutsidePrompts));
+        assert_eq!(check_partial_name("/etc/passwd"), Err(OutsidePrompts));
+        assert_eq!(check_partial_name("a/../../b.j2"), Err(OutsidePrompts));
+        assert_eq!(check_partial_name("support/triage.toml"), Err(NotPartial));
+    }
+}

@@ -1,0 +1,251 @@
+//! Rendering: a prompt compiled once into a sandboxed minijinja environment, then rendered
+//! with checked values as often as needed.
+//!
+//! The environment has no loader: the only templates it knows are the prompt's messages and
+//! the partials its version covers, so a template cannot read any other file. Undefined values
+//! are errors, and fuel and a recursion limit stop runaway templates.
+
+use std::collections::{BTreeMap, HashMap};
+
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::error::{Location, PromptError};
+use super::variables::{Vars, resolve_values};
+use super::{Prompt, Role};
+
+/// Instructions one render may execute before it is stopped as a runaway.
+pub const RENDER_FUEL: u64 = 1_000_000;
+/// How deep includes, macros and recursive loops may nest.
+pub const RENDER_RECURSION_LIMIT: usize = 64;
+
+/// One rendered message, as a provider receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenderedMessage {
+    /// Who speaks it.
+    pub role: Role,
+    /// The rendered text.
+    pub content: String,
+}
+
+/// A prompt whose templates are compiled and ready to render.
+pub struct CompiledPrompt {
+    name: String,
+    env: Environment<'static>,
+    messages: Vec<(Role, String)>,
+    variables: BTreeMap<String, super::Variable>,
+    /// Where each template's line 1 sits, by template name.
+    origins: HashMap<String, Location>,
+}
+
+impl std::fmt::Debug for CompiledPrompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledPrompt")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn message_template_name(index: usize) -> String {
+    // Partial names end in `.j2` and never contain `[`, so these cannot collide with them.
+    format!("messages[{index}]")
+}
+
+impl Prompt {
+    /// Compiles the prompt's messages and partials; fails on a template syntax error.
+    pub fn compile(&self) -> Result<CompiledPrompt, PromptError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(RENDER_FUEL));
+        env.set_recursion_limit(RENDER_RECURSION_LIMIT);
+        // Prompts are plain text: never HTML-escape, whatever a partial's name ends in.
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+
+        let folder = self.path.split('/').next().unwrap_or("prompts").to_owned();
+        let mut origins = HashMap::new();
+        for (name, text) in &self.spec.partials {
+            let location = Location::file(format!("{folder}/{name}"));
+            env.add_template_owned(name.clone(), text.to_string())
+                .map_err(|e| template_error(&e, &location))?;
+            origins.insert(name.clone(), location);
+        }
+        let mut messages = Vec::with_capacity(self.spec.messages.len());
+        for (index, message) in self.spec.messages.iter().enumerate() {
+            let template = message_template_name(index);
+            let location = self.message_location(index);
+            env.add_template_owned(template.clone(), message.content.clone())
+                .map_err(|e| template_error(&e, &location))?;
+            origins.insert(template.clone(), location);
+            messages.push((message.role, template));
+        }
+        Ok(CompiledPrompt {
+            name: self.name.to_string(),
+            env,
+            messages,
+            variables: self.spec.variables.clone(),
+            origins,
+        })
+    }
+}
+
+impl CompiledPrompt {
+    /// Checks `supplied` against the declared variables and renders every message.
+    ///
+    /// Values the prompt does not declare are ignored.
+    pub fn render(&self, supplied: &Vars) -> Result<Vec<RenderedMessage>, PromptError> {
+        let values = resolve_values(&self.name, &self.variables, supplied)?;
+        let context = minijinja::Value::from(
+            values
+                .iter()
+                .map(|(k, v)| (k.clone(), json_to_value(v)))
+                .collect::<BTreeMap<String, minijinja::Value>>(),
+        );
+        self.messages
+            .iter()
+            .map(|(role, template)| {
+                let content = self
+                    .env
+                    .get_template(template)
+                    .and_then(|t| t.render(context.clone()))
+                    .map_err(|e| self.render_error(&e, &values))?;
+                Ok(RenderedMessage {
+                    role: *role,
+                    content,
+                })
+            })
+            .collect()
+    }
+
+    /// Lists template variables that the prompt does not declare, one error per use.
+    ///
+    /// Messages and partials are both checked: a partial shares its prompt's variables.
+    pub fn undeclared_variables(&self) -> Vec<PromptError> {
+        let globals: Vec<&str> = self.env.globals().map(|(name, _)| name).collect();
+        let mut found = Vec::new();
+        let mut templates: Vec<_> = self.origins.iter().collect();
+        templates.sort_by(|a, b| a.1.path.cmp(&b.1.path).then(a.0.cmp(b.0)));
+        for (template, location) in templates {
+            let Ok(compiled) = self.env.get_template(template) else {
+                continue;
+            };
+            let mut names: Vec<String> = compiled
+                .undeclared_variables(false)
+                .into_iter()
+                .filter(|n| !self.variables.contains_key(n) && !globals.contains(&n.as_str()))
+                .collect();
+            names.sort();
+            found.extend(
+                names
+                    .into_iter()
+                    .map(|name| PromptError::UndeclaredVariable {
+                        location: location.clone(),
+                        name,
+                    }),
+            );
+        }
+        found
+    }
+
+    fn render_error(&self, error: &minijinja::Error, values: &Vars) -> PromptError {
+        let location = self.error_location(error);
+        match error.kind() {
+            ErrorKind::OutOfFuel => PromptError::RenderLimit {
+                location,
+                message: format!(
+                    "the template ran more than {RENDER_FUEL} steps; look for a loop that never ends"
+                ),
+            },
+            ErrorKind::InvalidOperation
+                if error
+                    .detail()
+                    .is_some_and(|d| d.contains("recursion limit")) =>
+            {
+                PromptError::RenderLimit {
+                    location,
+                    message: format!(
+                        "includes, macros or loops nest deeper than {RENDER_RECURSION_LIMIT}; look for endless recursion"
+                    ),
+                }
+            }
+            ErrorKind::UndefinedError => match self.unsupplied_name(error, values) {
+                Some(name) => PromptError::MissingVariable {
+                    prompt: self.name.clone(),
+                    name,
+                },
+                None => PromptError::Render {
+                    location,
+                    message: describe(error),
+                },
+            },
+            _ => PromptError::Render {
+                location,
+                message: describe(error),
+            },
+        }
+    }
+
+    /// Finds the variable a failed template used without a value, to name it in the error.
+    fn unsupplied_name(&self, error: &minijinja::Error, values: &Vars) -> Option<String> {
+        let template = self.env.get_template(error.name()?).ok()?;
+        let globals: Vec<&str> = self.env.globals().map(|(name, _)| name).collect();
+        let mut names: Vec<String> = template
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|n| !values.contains_key(n) && !globals.contains(&n.as_str()))
+            .collect();
+        names.sort();
+        names.into_iter().next()
+    }
+
+    fn error_location(&self, error: &minijinja::Error) -> Location {
+        let origin = error.name().and_then(|n| self.origins.get(n));
+        match origin {
+            Some(base) => shift(base, error.line()),
+            None => Location::file(format!("prompt `{}`", self.name)),
+        }
+    }
+}
+
+fn shift(base: &Location, template_line: Option<usize>) -> Location {
+    let line = match (base.line, template_line) {
+        (Some(first), Some(l)) => Some(first + l - 1),
+        (None, l) => l,
+        (first, None) => first,
+    };
+    base.clone().at_line(line)
+}
+
+fn template_error(error: &minijinja::Error, base: &Location) -> PromptError {
+    PromptError::Template {
+        location: shift(base, error.line()),
+        message: describe(error),
+    }
+}
+
+fn describe(error: &minijinja::Error) -> String {
+    match error.detail() {
+        Some(detail) => format!("{}: {detail}", error.kind()),
+        None => error.kind().to_string(),
+    }
+}
+
+/// Converts JSON into a minijinja value without going through serde.
+fn json_to_value(value: &Value) -> minijinja::Value {
+    match value {
+        Value::Null => minijinja::Value::from(()),
+        Value::Bool(b) => minijinja::Value::from(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => minijinja::Value::from(i),
+            (None, Some(u)) => minijinja::Value::from(u),
+            _ => minijinja::Value::from(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => minijinja::Value::from(s.as_str()),
+        Value::Array(items) => items.iter().map(json_to_value).collect(),
+        Value::Object(map) => minijinja::Value::from(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_to_value(v)))
+                .collect::<BTreeMap<String, minijinja::Value>>(),
+        ),
+    }
+}

@@ -1,0 +1,126 @@
+//! `init`: a new prompt repository with settings, an example prompt, partial and suite.
+//!
+//! Never overwrites: files that exist are left alone and reported as skipped.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::CONFIG_FILE;
+use crate::fsutil::write_atomic;
+
+/// Why a project could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// The folder already holds a project.
+    #[error("`{}` is already a promptctl project (it has a `{CONFIG_FILE}`)", dir.display())]
+    AlreadyInitialized { dir: PathBuf },
+    /// A file or folder could not be written.
+    #[error("cannot write `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `git init` failed.
+    #[error("cannot create a git repository in `{}`: {}", dir.display(), source.message())]
+    Git {
+        dir: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+}
+
+/// What `init` did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct InitReport {
+    /// The project folder.
+    pub dir: PathBuf,
+    /// Files written, relative to the folder.
+    pub created: Vec<String>,
+    /// Files that existed and were left alone.
+    pub skipped: Vec<String>,
+    /// Whether a new git repository was created.
+    pub git_initialized: bool,
+}
+
+const FILES: [(&str, &str); 4] = [
+    (CONFIG_FILE, include_str!("scaffold/promptctl.toml")),
+    (
+        "prompts/support/triage.toml",
+        include_str!("scaffold/triage.toml"),
+    ),
+    (
+        "prompts/partials/style.j2",
+        include_str!("scaffold/style.j2"),
+    ),
+    (
+        "evals/triage.toml",
+        include_str!("scaffold/triage-suite.toml"),
+    ),
+];
+
+const IGNORE_LINE: &str = ".promptctl/";
+
+/// Creates a project in `dir`, creating the folder and a git repository when missing.
+pub fn init(dir: &Path) -> Result<InitReport, InitError> {
+    if dir.join(CONFIG_FILE).exists() {
+        return Err(InitError::AlreadyInitialized {
+            dir: dir.to_owned(),
+        });
+    }
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| InitError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut report = InitReport {
+        dir: dir.to_owned(),
+        ..InitReport::default()
+    };
+    if git2::Repository::discover(dir).is_err() {
+        git2::Repository::init(dir).map_err(|source| InitError::Git {
+            dir: dir.to_owned(),
+            source,
+        })?;
+        report.git_initialized = true;
+    }
+    for (relative, text) in FILES {
+        let path = dir.join(relative);
+        if path.exists() {
+            report.skipped.push(relative.to_owned());
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        write_atomic(&path, text.as_bytes()).map_err(io(&path))?;
+        report.created.push(relative.to_owned());
+    }
+    ignore_cache(dir, &mut report).map_err(io(&dir.join(".gitignore")))?;
+    Ok(report)
+}
+
+/// Adds `.promptctl/` (the local cache) to `.gitignore` unless it is there.
+fn ignore_cache(dir: &Path, report: &mut InitReport) -> std::io::Result<()> {
+    let path = dir.join(".gitignore");
+    let existing = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    if existing
+        .lines()
+        .any(|l| l.trim() == IGNORE_LINE || l.trim() == "/.promptctl/")
+    {
+        report.skipped.push(".gitignore".into());
+        return Ok(());
+    }
+    let mut text = existing;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(IGNORE_LINE);
+    text.push('\n');
+    write_atomic(&path, text.as_bytes())?;
+    report.created.push(".gitignore".into());
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! Errors of reading prompts from a source.
+
+use std::path::PathBuf;
+
+use crate::project::ProjectError;
+use crate::prompt::PromptError;
+use crate::tomlfile::TomlError;
+
+/// Why prompts could not be read from a revision spec.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The project could not be opened.
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    /// The spec does not follow the grammar.
+    #[error("invalid revision `{spec}`: {reason}")]
+    InvalidSpec { spec: String, reason: String },
+    /// Git does not know the revision.
+    #[error("unknown revision `{spec}`: {message}")]
+    UnknownRevision { spec: String, message: String },
+    /// A release pointer was asked for but the environment has no release history.
+    #[error(
+        "`{spec}` has nothing to resolve to: nothing has been published to `{env}` (no branch `promptctl/{env}`)"
+    )]
+    NothingPublished { spec: String, env: String },
+    /// The release branch exists, but this build cannot read release state.
+    #[error(
+        "`{spec}` needs the release state on branch `promptctl/{env}`, which this build of promptctl cannot read"
+    )]
+    ReleaseUnreadable { spec: String, env: String },
+    /// A frozen version was asked for but no release store exists.
+    #[error("`{spec}` is not in the release object store: nothing has been published yet")]
+    VersionNotStored { spec: String },
+    /// Reading from git failed.
+    #[error("git: {message}")]
+    Git { message: String },
+    /// Reading a file failed.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The `promptctl.toml` stored at a revision is invalid.
+    #[error("{0} (at revision `{1}`)")]
+    Config(TomlError, String),
+    /// No prompt of that name at the revision.
+    #[error("no prompt `{name}` at `{spec}`")]
+    UnknownPrompt {
+        name: String,
+        spec: String,
+        /// Existing names that look alike, best first.
+        similar: Vec<String>,
+    },
+    /// The prompt exists but is invalid.
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+}
+
+impl From<git2::Error> for SourceError {
+    fn from(error: git2::Error) -> Self {
+        SourceError::Git {
+            message: error.message().to_owned(),
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Sources: turning a revision spec into the prompts it names.
+//!
+//! The working tree is read from disk and a git revision through git2, without checking
+//! anything out. Both produce a [`Snapshot`] of raw files, which [`PromptSet`] turns into
+//! validated prompts with one shared parser. Release pointers (`active`, `canary@ENV`) and
+//! stored versions (`sha256:…`) are part of the grammar; they resolve through the release
+//! store.
+
+mod error;
+mod git;
+mod set;
+mod spec;
+mod worktree;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use error::SourceError;
+pub use set::PromptSet;
+pub use spec::{Pointer, RevisionSpec};
+
+use crate::config::ProjectConfig;
+use crate::location::Location;
+use crate::project::Project;
+use crate::prompt::{PromptError, PromptName, check_segments};
+
+/// The environment a release pointer refers to when none is named.
+pub const DEFAULT_ENVIRONMENT: &str = "production";
+
+/// The raw prompt and partial files of one source, before parsing.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The spec it was read from.
+    pub spec: RevisionSpec,
+    /// The commit it was read from, for git revisions.
+    pub commit: Option<String>,
+    /// The project settings that apply (those stored at the revision, when it has them).
+    pub config: ProjectConfig,
+    /// Prompt files by prompt name.
+    pub prompt_files: BTreeMap<PromptName, Arc<str>>,
+    /// Partials by name relative to the prompts folder.
+    pub partial_files: BTreeMap<String, Arc<str>>,
+    /// Files that could not be taken (bad names, links, not UTF-8).
+    pub problems: Vec<PromptError>,
+}
+
+impl Snapshot {
+    fn new(spec: RevisionSpec, config: ProjectConfig) -> Self {
+        Snapshot {
+            spec,
+            commit: None,
+            config,
+            prompt_files: BTreeMap::new(),
+            partial_files: BTreeMap::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Returns the prompts folder as shown in messages (`prompts`).
+    pub fn folder(&self) -> &str {
+        &self.config.project.prompts
+    }
+
+    /// Files a file found at `relative` (below the prompts folder) with its bytes.
+    ///
+    /// Hidden files and files that are neither prompts nor partials are skipped.
+    fn add_file(&mut self, relative: &str, bytes: Vec<u8>) {
+        let shown = format!("{}/{relative}", self.folder());
+        let Some(kind) = classify(relative) else {
+            return;
+        };
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => Arc::<str>::from(text),
+            Err(_) => {
+                self.problems.push(PromptError::Invalid {
+                    location: Location::file(shown),
+                    message: "the file is not UTF-8 text".into(),
+                });
+                return;
+            }
+        };
+        match kind {
+            FileKind::Prompt(stem) => match PromptName::parse(stem) {
+                Ok(name) => {
+                    self.prompt_files.insert(name, text);
+                }
+                Err(reason) => self.problems.push(PromptError::InvalidName {
+                    location: Location::file(shown),
+                    name: stem.to_owned(),
+                    reason,
+                }),
+            },
+            FileKind::Partial => match check_segments(relative) {
+                Ok(()) => {
+                    self.partial_files.insert(relative.to_owned(), text);
+                }
+                Err(reason) => self.problems.push(PromptError::InvalidName {
+                    location: Location::file(shown),
+                    name: relative.to_owned(),
+                    reason,
+                }),
+            },
+        }
+    }
+
+    /// Files a symbolic link: never followed, so a template cannot reach outside the folder.
+    fn add_link(&mut self, relative: &str) {
+        if classify(relative).is_some() {
+            self.problems.push(PromptError::Invalid {
+                location: Location::file(format!("{}/{relative}", self.folder())),
+                message: "symbolic links are not followed inside the prompts folder; copy the file instead".into(),
+            });
+        }
+    }
+}
+
+enum FileKind<'a> {
+    Prompt(&'a str),
+    Partial,
+}
+
+fn classify(relative: &str) -> Option<FileKind<'_>> {
+    let file_name = relative.rsplit('/').next().unwrap_or(relative);
+    if file_name.starts_with('.') {
+        return None;
+    }
+    if let Some(stem) = relative.strip_suffix(".toml") {
+        Some(FileKind::Prompt(stem))
+    } else if relative.ends_with(".j2") {
+        Some(FileKind::Partial)
+    } else {
+        None
+    }
+}
+
+/// Reads the raw files that a revision spec names.
+pub fn read_snapshot(project: &Project, spec: &RevisionSpec) -> Result<Snapshot, SourceError> {
+    match spec {
+        RevisionSpec::Worktree => worktree::read(project),
+        RevisionSpec::Git(rev) => git::read(project, rev, spec),
+        RevisionSpec::Release { env, .. } => {
+            let env = env.as_deref().unwrap_or(DEFAULT_ENVIRONMENT);
+            Err(git::release_error(project, spec, env))
+        }
+        RevisionSpec::Version(_) => Err(SourceError::VersionNotStored {
+            spec: spec.to_string(),
+        }),
+    }
+}
+
+/// Reads and parses every prompt a revision spec names.
+pub fn load(project: &Project, spec: &RevisionSpec) -> Result<PromptSet, SourceError> {
+    Ok(PromptSet::from_snapshot(read_snapshot(project, spec)?))
+}
+
+/// Parses a revision spec, turning grammar errors into a [`SourceError`].
+pub fn parse_spec(spec: &str) -> Result<RevisionSpec, SourceError> {
+    spec.parse().map_err(|reason| SourceError::InvalidSpec {
+        spec: spec.to_owned(),
+        reason,
+    })
+}

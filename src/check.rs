@@ -171,6 +171,10 @@ pub fn check(
             }
         }
     }
+    // File order, so that fixing from the top down is natural; stable for equal places.
+    report.diagnostics.sort_by(|a, b| {
+        (&a.location.path, a.location.line).cmp(&(&b.location.path, b.location.line))
+    });
     report
 }
 

@@ -25,10 +25,18 @@ pub fn parse<T: DeserializeOwned>(path: &str, source: &str) -> Result<T, TomlErr
     let deserializer = toml::Deserializer::parse(source)
         .map_err(|e| error(e.span(), String::new(), e.message()))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." { String::new() } else { field };
+        let field = field_path(&e.path().to_string());
         error(e.inner().span(), field, e.inner().message())
     })
+}
+
+/// Cleans serde's path for people: no `.` for the root, no `toml::Spanned` internals.
+fn field_path(path: &str) -> String {
+    if path == "." {
+        return String::new();
+    }
+    path.replace(".$__serde_spanned_private_value", "")
+        .replace("$__serde_spanned_private_value", "")
 }
 
 /// Returns the one-based line of a byte offset in `source`.

@@ -293,9 +293,10 @@ max_pass_rate_drop = 3.0
         let err = Suite::parse("t", "evals/t.toml", &src).unwrap_err();
         assert_eq!(
             err.location().field.as_deref(),
-            Some("cases[0].assert[0]"),
+            Some("cases[0].assert[0].type"),
             "{err}"
         );
+        assert_eq!(err.location().line, Some(10));
         assert!(err.to_string().contains("containz"), "{err}");
     }
 

@@ -290,3 +290,281 @@ pub fn toml_value_to_json(value: &toml::Value) -> Result<Value, String> {
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::prompt::{PartialIndex, PromptError};
+
+    const TRIAGE: &str = r#"
+description = "Route a ticket"
+model = "m1"
+
+[params]
+temperature = 0.0
+max_tokens = 300
+
+[variables.ticket]
+type = "string"
+required = true
+
+[variables.tone]
+type = "string"
+default = "friendly"
+enum = ["friendly", "formal"]
+
+[[messages]]
+role = "system"
+content = """
+Triage. {% include "policies/refunds.j2" %}
+"""
+
+[[messages]]
+role = "user"
+content = "{{ ticket }}"
+"#;
+
+    /// The same prompt: keys reordered, comments added, whitespace and description changed.
+    const TRIAGE_REFORMATTED: &str = r#"
+# Reformatted by hand.
+model    =   "m1"       # same model
+description = "Something else entirely"
+
+[[messages]]
+role = "system"
+content = """
+Triage. {% include "policies/refunds.j2" %}
+"""
+
+[[messages]]
+content = "{{ ticket }}"
+role = "user"
+
+[variables.tone]
+enum = ["friendly", "formal"]
+default = "friendly"
+type = "string"
+
+[variables.ticket]
+required = true
+type = "string"
+
+[params]
+max_tokens = 300
+temperature = 0.0
+"#;
+
+    fn partials(refunds: &str) -> PartialIndex {
+        PartialIndex::new(
+            "prompts",
+            [
+                ("policies/refunds.j2".to_string(), Arc::from(refunds)),
+                ("policies/other.j2".to_string(), Arc::from("other")),
+            ],
+        )
+    }
+
+    fn parse_with(source: &str, partials: &PartialIndex) -> Result<Prompt, PromptError> {
+        parse_prompt(
+            PromptName::parse("support/triage").unwrap(),
+            "prompts/support/triage.toml",
+            source,
+            &PromptDefaults::default(),
+            partials,
+        )
+    }
+
+    fn parse(source: &str) -> Result<Prompt, PromptError> {
+        parse_with(source, &partials("Refunds within 30 days."))
+    }
+
+    fn error(source: &str) -> PromptError {
+        parse(source).unwrap_err()
+    }
+
+    #[test]
+    fn reformatting_keeps_the_version() {
+        let a = parse(TRIAGE).unwrap();
+        let b = parse(TRIAGE_REFORMATTED).unwrap();
+        assert_eq!(a.version, b.version);
+        assert_ne!(a.description, b.description);
+    }
+
+    #[test]
+    fn the_canonical_json_is_what_is_hashed() {
+        let prompt = parse(TRIAGE).unwrap();
+        let canonical = prompt.canonical_json();
+        assert_eq!(Version::of_canonical(canonical.as_bytes()), prompt.version);
+        assert!(
+            canonical.starts_with(r#"{"format":1,"messages":[{"content":"Triage."#),
+            "{canonical}"
+        );
+        assert!(
+            canonical.contains(r#""partials":{"policies/refunds.j2":"Refunds within 30 days."}"#)
+        );
+        assert!(
+            !canonical.contains("Route a ticket"),
+            "metadata stays out of the version"
+        );
+        assert!(
+            !canonical.contains("other"),
+            "unreached partials stay out of the version"
+        );
+    }
+
+    #[test]
+    fn what_the_model_sees_changes_the_version() {
+        let base = parse(TRIAGE).unwrap().version;
+        for edit in [
+            TRIAGE.replace("temperature = 0.0", "temperature = 0.5"),
+            TRIAGE.replace("model = \"m1\"", "model = \"m2\""),
+            TRIAGE.replace("model = \"m1\"", "model = \"m1\"\nprovider = \"openai\""),
+            TRIAGE.replace("required = true", "required = false"),
+            TRIAGE.replace("default = \"friendly\"", "default = \"formal\""),
+            TRIAGE.replace("Triage.", "Triage!"),
+            TRIAGE.replace("role = \"user\"", "role = \"assistant\""),
+        ] {
+            assert_ne!(parse(&edit).unwrap().version, base, "{edit}");
+        }
+        let edited_partial = parse_with(TRIAGE, &partials("Refunds within 14 days.")).unwrap();
+        assert_ne!(edited_partial.version, base);
+    }
+
+    #[test]
+    fn project_defaults_fill_provider_and_model() {
+        let source = TRIAGE.replace("model = \"m1\"", "");
+        let defaults = PromptDefaults {
+            provider: "openai".into(),
+            model: Some("gpt".into()),
+        };
+        let prompt = parse_prompt(
+            PromptName::parse("a").unwrap(),
+            "prompts/a.toml",
+            &source,
+            &defaults,
+            &partials("x"),
+        )
+        .unwrap();
+        assert_eq!(
+            (prompt.spec.provider.as_str(), prompt.spec.model.as_str()),
+            ("openai", "gpt")
+        );
+        let err = error(&source);
+        assert_eq!(err.location().unwrap().field.as_deref(), Some("model"));
+    }
+
+    #[test]
+    fn malformed_toml_names_file_and_line() {
+        let err = error("model = \"m\"\n[[messages]]\nrole = \"user\"\ncontent = \"unclosed\n");
+        assert!(matches!(err, PromptError::Syntax { .. }), "{err}");
+        assert_eq!(err.location().unwrap().line, Some(4));
+        assert_eq!(err.location().unwrap().path, "prompts/support/triage.toml");
+    }
+
+    #[test]
+    fn unknown_variable_type_names_the_field() {
+        let err = error(&TRIAGE.replace("type = \"string\"\nrequired", "type = \"str\"\nrequired"));
+        let location = err.location().unwrap();
+        assert_eq!(location.field.as_deref(), Some("variables.ticket.type"));
+        assert_eq!(location.line, Some(10));
+        assert!(err.to_string().contains("unknown variant `str`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_and_roles_are_refused() {
+        let err = error(&TRIAGE.replace("[params]", "temprature = 1\n[params]"));
+        assert_eq!(err.location().unwrap().field.as_deref(), Some("temprature"));
+        let err = error(&TRIAGE.replace("role = \"user\"", "role = \"bot\""));
+        assert_eq!(
+            err.location().unwrap().field.as_deref(),
+            Some("messages[1].role")
+        );
+    }
+
+    #[test]
+    fn invalid_declarations_are_refused_with_their_field() {
+        let cases = [
+            (
+                TRIAGE.replace("default = \"friendly\"", "default = \"rude\""),
+                "variables.tone.default",
+            ),
+            (
+                TRIAGE.replace("default = \"friendly\"", "default = 3"),
+                "variables.tone.default",
+            ),
+            (
+                TRIAGE.replace("enum = [\"friendly\", \"formal\"]", "enum = [1]"),
+                "variables.tone.enum",
+            ),
+            (
+                TRIAGE.replace("enum = [\"friendly\", \"formal\"]", "enum = []"),
+                "variables.tone.enum",
+            ),
+            (
+                TRIAGE.replace("required = true", "required = true\ndefault = \"x\""),
+                "variables.ticket.default",
+            ),
+            (
+                TRIAGE.replace("[variables.tone]", "[variables.\"tone-x\"]"),
+                "variables.tone-x",
+            ),
+            (
+                TRIAGE.replace("temperature = 0.0", "temperature = nan"),
+                "params.temperature",
+            ),
+        ];
+        for (source, field) in cases {
+            let err = error(&source);
+            assert!(matches!(err, PromptError::Invalid { .. }), "{field}: {err}");
+            assert_eq!(
+                err.location().unwrap().field.as_deref(),
+                Some(field),
+                "{err}"
+            );
+            assert!(err.location().unwrap().line.is_some(), "{err}");
+        }
+        let none = "model = \"m\"\n";
+        assert_eq!(
+            error(none).location().unwrap().field.as_deref(),
+            Some("messages")
+        );
+    }
+
+    #[test]
+    fn includes_outside_prompts_are_refused_at_their_line() {
+        for (include, problem) in [
+            ("../../etc/passwd.j2", IncludeProblem::OutsidePrompts),
+            ("/etc/passwd", IncludeProblem::OutsidePrompts),
+            ("policies/../../secret.j2", IncludeProblem::OutsidePrompts),
+            ("support/other.toml", IncludeProblem::NotPartial),
+            ("policies/missing.j2", IncludeProblem::NotFound),
+        ] {
+            let err = error(&TRIAGE.replace("policies/refunds.j2", include));
+            match &err {
+                PromptError::Include {
+                    problem: p,
+                    location,
+                    ..
+                } => {
+                    assert_eq!(p, &problem, "{include}");
+                    assert_eq!(location.line, Some(21), "{err}");
+                    assert_eq!(location.field.as_deref(), Some("messages[0].content"));
+                }
+                other => panic!("{include}: expected an include error, got {other}"),
+            }
+        }
+        let dynamic = error(&TRIAGE.replace("\"policies/refunds.j2\"", "tone ~ \".j2\""));
+        assert!(matches!(
+            dynamic,
+            PromptError::Include {
+                problem: IncludeProblem::NotLiteral,
+                ..
+            }
+        ));
+    }
+
+    use super::super::IncludeProblem;
+    use super::super::Version;
+}

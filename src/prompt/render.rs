@@ -249,3 +249,136 @@ fn json_to_value(value: &Value) -> minijinja::Value {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::prompt::{PartialIndex, Prompt, PromptDefaults, PromptName, Vars};
+
+    fn prompt_with(system: &str, partials: &[(&str, &str)]) -> Prompt {
+        let source = format!(
+            "model = \"m\"\n[variables.name]\ntype = \"string\"\nrequired = true\n\
+             [variables.items]\ntype = \"array\"\ndefault = [1, 2]\n\
+             [[messages]]\nrole = \"system\"\ncontent = '''\n{system}'''\n"
+        );
+        let index = PartialIndex::new(
+            "prompts",
+            partials.iter().map(|(n, t)| (n.to_string(), Arc::from(*t))),
+        );
+        Prompt::parse(
+            PromptName::parse("p").unwrap(),
+            "prompts/p.toml",
+            &source,
+            &PromptDefaults::default(),
+            &index,
+        )
+        .unwrap()
+    }
+
+    fn render(system: &str, partials: &[(&str, &str)], vars: Vars) -> Result<String, PromptError> {
+        let messages = prompt_with(system, partials).compile()?.render(&vars)?;
+        Ok(messages[0].content.clone())
+    }
+
+    fn named() -> Vars {
+        [("name".to_string(), json!("Ada"))].into()
+    }
+
+    #[test]
+    fn renders_values_defaults_and_partials() {
+        let out = render(
+            "Hi {{ name }}: {% for i in items %}{{ i }}{% endfor %} {% include \"p/x.j2\" %}",
+            &[("p/x.j2", "from {{ name }}")],
+            named(),
+        )
+        .unwrap();
+        assert_eq!(out, "Hi Ada: 12 from Ada");
+    }
+
+    #[test]
+    fn raw_blocks_write_literal_braces_and_nothing_is_html_escaped() {
+        let vars: Vars = [("name".to_string(), json!("<b>&</b>"))].into();
+        let out = render(
+            "{% raw %}{{ name }}{% endraw %} {{ name }}",
+            &[("a.html.j2", "")],
+            vars,
+        )
+        .unwrap();
+        assert_eq!(out, "{{ name }} <b>&</b>");
+    }
+
+    #[test]
+    fn an_unsupplied_variable_is_an_error_naming_it() {
+        let prompt = prompt_with("{{ name }} {{ items }}", &[]);
+        let compiled = prompt.compile().unwrap();
+        let err = compiled.render(&Vars::new()).unwrap_err();
+        assert_eq!(err.to_string(), "prompt `p`: missing variable `name`");
+    }
+
+    #[test]
+    fn a_used_but_undeclared_variable_is_named_at_render_time() {
+        let err = render("{{ name }} {{ nickname }}", &[], named()).unwrap_err();
+        assert_eq!(err.to_string(), "prompt `p`: missing variable `nickname`");
+    }
+
+    #[test]
+    fn an_endless_loop_runs_out_of_fuel_quickly() {
+        let started = std::time::Instant::now();
+        let err = render(
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+            &[],
+            named(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, PromptError::RenderLimit { .. }), "{err}");
+        assert!(err.to_string().contains("prompts/p.toml"), "{err}");
+        // Not a timing assertion on speed, only a guard against a hang being accepted.
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn endless_recursion_hits_the_recursion_limit() {
+        let err = render(
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+            &[],
+            named(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, PromptError::RenderLimit { .. }), "{err}");
+    }
+
+    #[test]
+    fn template_syntax_errors_point_at_the_file_line() {
+        let prompt = prompt_with("line one\n{{ name }\n", &[]);
+        let err = prompt.compile().unwrap_err();
+        assert!(matches!(err, PromptError::Template { .. }), "{err}");
+        // The template starts on line 11 of the file, so its line 2 is line 12.
+        assert_eq!(err.location().unwrap().line, Some(12), "{err}");
+    }
+
+    #[test]
+    fn undeclared_variables_are_listed_per_template() {
+        let prompt = prompt_with(
+            "{{ name }} {{ nickname }} {{ range(2) | list }} {% set local = 1 %}{{ local }}{% include \"x.j2\" %}",
+            &[("x.j2", "{{ other }}")],
+        );
+        let found: Vec<String> = prompt
+            .compile()
+            .unwrap()
+            .undeclared_variables()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "prompts/p.toml:11: `messages[0].content`: template uses `nickname`, which the prompt does not declare",
+                "prompts/x.j2: template uses `other`, which the prompt does not declare",
+            ]
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! `check` and `init` driven through the binary.
+
+mod common;
+
+use common::{TestRepo, sample_repo};
+
+#[test]
+fn a_clean_repo_checks_ok() {
+    let repo = sample_repo();
+    let run = repo.run(&["check"]).expect(0);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr
+            .contains("check ok: 3 prompts and 1 suite checked, 0 errors, 0 warnings"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// One repository with one instance of every problem `check` must find.
+fn broken_repo() -> TestRepo {
+    let repo = sample_repo();
+    repo.write("prompts/bad/malformed.toml", "model = \"m\"\n[[messages]]\nrole = \"user\"\ncontent = \"unclosed\n")
+        .write("prompts/bad/Upper.toml", "[[messages]]\nrole = \"user\"\ncontent = \"x\"\n")
+        .write(
+            "prompts/bad/unknown-type.toml",
+            "[variables.x]\ntype = \"text\"\n[[messages]]\nrole = \"user\"\ncontent = \"{{ x }}\"\n",
+        )
+        .write(
+            "prompts/bad/escape.toml",
+            "[[messages]]\nrole = \"user\"\ncontent = \"\"\"\nSecrets:\n{% include \"../../etc/passwd.j2\" %}\n\"\"\"\n",
+        )
+        .write(
+            "prompts/bad/absolute.toml",
+            "[[messages]]\nrole = \"user\"\ncontent = \"{% include '/etc/passwd' %}\"\n",
+        )
+        .write(
+            "prompts/bad/cycle.toml",
+            "[[messages]]\nrole = \"user\"\ncontent = \"{% include 'cycle/a.j2' %}\"\n",
+        )
+        .write("prompts/cycle/a.j2", "A {% include 'cycle/b.j2' %}")
+        .write("prompts/cycle/b.j2", "B\n{% include 'cycle/a.j2' %}")
+        .write(
+            "prompts/bad/undeclared.toml",
+            "[[messages]]\nrole = \"user\"\ncontent = \"Hi {{ name }}\"\n",
+        )
+        .write(
+            "prompts/bad/syntax.toml",
+            "[[messages]]\nrole = \"user\"\ncontent = \"\"\"\nline one\n{% if x %}never closed\n\"\"\"\n[variables.x]\ntype = \"boolean\"\n",
+        )
+        .write("prompts/partials/unused.j2", "nobody includes me")
+        .write(
+            "evals/triage.toml",
+            r#"prompt = "support/triage"
+
+[[cases]]
+name = "missing-ticket"
+vars = { tone = "formal", mood = "grumpy" }
+
+[[cases]]
+name = "bad-enum"
+vars = { ticket = "x", tone = "rude" }
+"#,
+        )
+        .write("evals/ghost.toml", "prompt = \"does/not-exist\"\n")
+        .write("evals/broken.toml", "prompt = \"support/triage\"\nrepeat = 0\n");
+    repo
+}
+
+#[test]
+fn every_problem_is_reported_with_file_line_and_field() {
+    let repo = broken_repo();
+    let run = repo.run(&["check"]).expect(1);
+    insta::assert_snapshot!(run.stdout);
+    assert!(run.stderr.contains("check failed"), "{}", run.stderr);
+}
+
+#[test]
+fn check_json_lists_diagnostics_with_codes() {
+    let repo = broken_repo();
+    let run = repo.run(&["check", "--json"]).expect(1);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let codes: Vec<&str> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    for code in [
+        "syntax",
+        "invalid-name",
+        "include",
+        "include-cycle",
+        "undeclared-variable",
+        "template",
+        "missing-variable",
+        "not-in-enum",
+        "unknown-prompt",
+        "suite",
+        "unused-partial",
+        "undeclared-value",
+    ] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+    let first = &report["diagnostics"][0];
+    assert!(first["location"]["path"].is_string());
+    assert!(first["severity"] == "error" || first["severity"] == "warning");
+}
+
+#[test]
+fn check_of_named_prompts_looks_only_at_them() {
+    let repo = broken_repo();
+    let run = repo.run(&["check", "docs/count"]).expect(0);
+    assert!(
+        run.stderr.contains("1 prompt and 0 suites"),
+        "{}",
+        run.stderr
+    );
+    let run = repo.run(&["check", "bad/undeclared"]).expect(1);
+    assert!(
+        run.stdout.contains("template uses `name`"),
+        "{}",
+        run.stdout
+    );
+    let run = repo.run(&["check", "no/such"]).expect(2);
+    assert!(run.stderr.contains("no prompt `no/such`"), "{}", run.stderr);
+}
+
+#[test]
+fn symbolic_links_are_not_followed() {
+    let repo = sample_repo();
+    let secret = repo.path().join("secret.j2");
+    std::fs::write(&secret, "top secret").unwrap();
+    std::os::unix::fs::symlink(&secret, repo.path().join("prompts/partials/link.j2")).unwrap();
+    let run = repo.run(&["check"]).expect(1);
+    assert!(
+        run.stdout
+            .contains("prompts/partials/link.j2: symbolic links are not followed"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_bad_promptctl_toml_exits_2_with_line_and_field() {
+    let repo = sample_repo();
+    repo.write("promptctl.toml", "[defaults]\nmodle = \"x\"\n");
+    let run = repo.run(&["check"]).expect(2);
+    assert!(
+        run.stderr
+            .contains("promptctl.toml:2: `defaults.modle`: unknown field `modle`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn init_creates_a_project_that_checks_and_renders() {
+    let folder = TestRepo::bare_folder();
+    let run = folder.run(&["init", "demo"]).expect(0);
+    insta::assert_snapshot!(run.stdout);
+    let demo = folder.path().join("demo");
+    assert!(demo.join(".git").is_dir(), "a git repository is created");
+    let gitignore = std::fs::read_to_string(demo.join(".gitignore")).unwrap();
+    assert!(gitignore.lines().any(|l| l == ".promptctl/"));
+
+    let demo_arg = demo.to_str().unwrap();
+    folder.run(&["check", "--repo", demo_arg]).expect(0);
+    let run = folder
+        .run(&[
+            "render",
+            "--repo",
+            demo_arg,
+            "support/triage",
+            "--var",
+            "product=Acme",
+            "--var",
+            "ticket=hi",
+        ])
+        .expect(0);
+    assert!(run.stdout.contains("Acme"), "{}", run.stdout);
+
+    let again = folder.run(&["init", "demo"]).expect(2);
+    assert!(
+        again.stderr.contains("already a promptctl project"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn init_keeps_existing_files() {
+    let repo = TestRepo::bare_folder();
+    repo.write("prompts/support/triage.toml", "mine")
+        .write(".gitignore", "target/");
+    repo.run(&["init"]).expect(0);
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("prompts/support/triage.toml")).unwrap(),
+        "mine"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join(".gitignore")).unwrap(),
+        "target/\n.promptctl/\n"
+    );
+}

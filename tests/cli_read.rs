@@ -1,0 +1,328 @@
+//! `list`, `show` and `render` driven through the binary against real git repositories.
+
+mod common;
+
+use common::{TestRepo, sample_repo};
+use sha2::{Digest, Sha256};
+
+fn versions(repo: &TestRepo, at: &str) -> serde_json::Value {
+    let run = repo.run(&["list", "--json", "--at", at]).expect(0);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    list.into_iter()
+        .map(|e| (e["name"].as_str().unwrap().to_owned(), e["version"].clone()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+#[test]
+fn list_shows_every_prompt_with_its_short_version() {
+    let repo = sample_repo();
+    let run = repo.run(&["list"]).expect(0);
+    insta::assert_snapshot!(run.stdout);
+}
+
+#[test]
+fn list_json_gives_names_and_full_versions() {
+    let repo = sample_repo();
+    let run = repo.run(&["list", "--json"]).expect(0);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list.len(), 3);
+    for entry in &list {
+        let version = entry["version"].as_str().unwrap();
+        assert!(
+            version.starts_with("sha256:") && version.len() == 71,
+            "{version}"
+        );
+        assert!(entry["name"].is_string());
+    }
+    assert_eq!(list[2]["name"], "support/triage");
+    assert_eq!(list[2]["partials"], serde_json::json!(["partials/tone.j2"]));
+    assert_eq!(
+        list[2]["model"], "test-model",
+        "the project default applies"
+    );
+}
+
+#[test]
+fn show_prints_the_prompt_for_people() {
+    let repo = sample_repo();
+    let run = repo.run(&["show", "support/triage"]).expect(0);
+    insta::assert_snapshot!(run.stdout);
+}
+
+#[test]
+fn show_canonical_is_exactly_the_hashed_bytes() {
+    let repo = sample_repo();
+    let canonical = repo
+        .run(&["show", "support/triage", "--canonical"])
+        .expect(0)
+        .stdout;
+    let json = repo
+        .run(&["show", "support/triage", "--json"])
+        .expect(0)
+        .stdout;
+    let shown: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let digest = format!("sha256:{}", hex(&Sha256::digest(canonical.as_bytes())));
+    assert_eq!(shown["version"], digest.as_str());
+    assert!(!canonical.ends_with('\n'));
+    // Canonical JSON parses and re-serialises to itself with sorted keys.
+    let reparsed: serde_json::Value = serde_json::from_str(&canonical).unwrap();
+    assert_eq!(reparsed["format"], 1);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn reformatting_a_prompt_file_keeps_its_version() {
+    let repo = sample_repo();
+    let before = versions(&repo, "worktree");
+    repo.write(
+        "prompts/docs/count.toml",
+        r#"# A comment, a description, and keys in another order.
+description = "new description"
+
+[[messages]]
+content = "Count to {{ n }}: {% for i in range(n) %}{{ i + 1 }} {% endfor %}"
+role    = "user"
+
+[variables.n]
+required = true
+type = "integer"
+"#,
+    );
+    assert_eq!(versions(&repo, "worktree"), before);
+}
+
+#[test]
+fn editing_a_partial_changes_exactly_the_prompts_that_include_it() {
+    let repo = sample_repo();
+    repo.commit("prompts");
+    repo.write(
+        "prompts/partials/tone.j2",
+        "{% if tone == \"formal\" %}Be formal!{% else %}Be warm.{% endif %}",
+    );
+    let old = versions(&repo, "HEAD");
+    let new = versions(&repo, "worktree");
+    assert_ne!(old["support/triage"], new["support/triage"]);
+    assert_ne!(old["support/reply"], new["support/reply"]);
+    assert_eq!(old["docs/count"], new["docs/count"]);
+}
+
+#[test]
+fn a_git_revision_is_read_without_touching_the_working_tree() {
+    let repo = sample_repo();
+    let first = repo.commit("first");
+    repo.write(
+        "prompts/docs/count.toml",
+        &std::fs::read_to_string(repo.path().join("prompts/docs/count.toml"))
+            .unwrap()
+            .replace("Count to", "Count up to"),
+    );
+    repo.commit("second");
+    repo.write(
+        "prompts/docs/new.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = \"hi\"\n",
+    );
+
+    let at_first = versions(&repo, &first);
+    let at_parent = versions(&repo, "HEAD~1");
+    let at_head = versions(&repo, "HEAD");
+    let worktree = versions(&repo, "worktree");
+    assert_eq!(at_first, at_parent);
+    assert_ne!(at_first["docs/count"], at_head["docs/count"]);
+    assert!(at_head.get("docs/new").is_none());
+    assert!(worktree.get("docs/new").is_some());
+
+    let old = repo
+        .run(&["show", "docs/count", "--at", "HEAD~1"])
+        .expect(0)
+        .stdout;
+    assert!(old.contains("Count to"), "{old}");
+    let on_disk = std::fs::read_to_string(repo.path().join("prompts/docs/count.toml")).unwrap();
+    assert!(on_disk.contains("Count up to"), "the checkout is untouched");
+}
+
+#[test]
+fn a_project_in_a_subfolder_of_the_repository_reads_revisions() {
+    let repo = TestRepo::new();
+    repo.write("ai/promptctl.toml", "[defaults]\nmodel = \"m\"\n")
+        .write(
+            "ai/prompts/hello.toml",
+            "[[messages]]\nrole = \"user\"\ncontent = \"hello\"\n",
+        );
+    repo.commit("nested project");
+    let run = repo
+        .run_in(&repo.path().join("ai"), &["list", "--at", "HEAD"])
+        .expect(0);
+    assert!(run.stdout.contains("hello"), "{}", run.stdout);
+}
+
+#[test]
+fn render_coerces_values_to_declared_types() {
+    let repo = sample_repo();
+    let run = repo
+        .run(&["render", "docs/count", "--var", "n=3"])
+        .expect(0);
+    insta::assert_snapshot!(run.stdout, @r"
+    [user]
+    Count to 3: 1 2 3
+    ");
+}
+
+#[test]
+fn render_json_and_vars_files() {
+    let repo = sample_repo();
+    repo.write(
+        "vars.json",
+        r#"{"ticket": "from the file", "tone": "formal"}"#,
+    );
+    let run = repo
+        .run(&[
+            "render",
+            "support/triage",
+            "--vars-file",
+            "vars.json",
+            "--var",
+            "ticket=from the flag",
+            "--json",
+        ])
+        .expect(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        json["messages"][0]["content"],
+        "Triage the ticket. Be formal."
+    );
+    assert_eq!(json["messages"][1]["content"], "from the flag");
+    assert_eq!(json["messages"][1]["role"], "user");
+}
+
+#[test]
+fn render_warns_about_values_the_prompt_does_not_declare() {
+    let repo = sample_repo();
+    let run = repo
+        .run(&["render", "docs/count", "--var", "n=1", "--var", "extra=x"])
+        .expect(0);
+    assert!(
+        run.stderr.contains("`docs/count` does not declare `extra`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bad_values_exit_2_with_the_variable_named() {
+    let repo = sample_repo();
+    let cases: [(&[&str], &str); 4] = [
+        (&["render", "docs/count"], "missing variable `n`"),
+        (
+            &["render", "docs/count", "--var", "n=three"],
+            "variable `n` must be an integer, got `three`",
+        ),
+        (
+            &[
+                "render",
+                "support/triage",
+                "--var",
+                "ticket=x",
+                "--var",
+                "tone=rude",
+            ],
+            "variable `tone` is `\"rude\"`, which is not one of `\"friendly\"`, `\"formal\"`",
+        ),
+        (
+            &["render", "docs/count", "--var", "novalue"],
+            "`novalue` is not NAME=VALUE",
+        ),
+    ];
+    for (args, message) in cases {
+        let run = repo.run(args).expect(2);
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn a_runaway_template_fails_fast_with_exit_2() {
+    let repo = sample_repo();
+    repo.write(
+        "prompts/loop.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = \"{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}\"\n",
+    );
+    let run = repo.run(&["render", "loop"]).expect(2);
+    assert!(run.stderr.contains("prompts/loop.toml:3"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("loop that never ends"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn unknown_names_and_revisions_exit_2_naming_them() {
+    let repo = sample_repo();
+    repo.commit("c");
+    let run = repo.run(&["show", "triage"]).expect(2);
+    insta::assert_snapshot!(run.stderr, @r"
+    error: no prompt `triage` at `worktree`
+    hint: did you mean `support/triage`?
+    ");
+    let run = repo.run(&["list", "--at", "no-such-branch"]).expect(2);
+    assert!(
+        run.stderr.contains("unknown revision `no-such-branch`"),
+        "{}",
+        run.stderr
+    );
+    let run = repo.run(&["list", "--at", "active"]).expect(2);
+    assert!(
+        run.stderr
+            .contains("nothing has been published to `production`"),
+        "{}",
+        run.stderr
+    );
+    let run = repo.run(&["list", "--at", "sha256:12"]).expect(2);
+    assert!(
+        run.stderr.contains("invalid revision `sha256:12`"),
+        "{}",
+        run.stderr
+    );
+    let run = repo.run(&["show", "Bad Name"]).expect(2);
+    assert!(
+        run.stderr.contains("invalid name `Bad Name`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn commands_outside_a_project_say_how_to_start_one() {
+    let folder = TestRepo::bare_folder();
+    let run = folder.run(&["list"]).expect(2);
+    assert!(run.stderr.contains("no `promptctl.toml`"), "{}", run.stderr);
+    assert!(run.stderr.contains("promptctl init"), "{}", run.stderr);
+}
+
+#[test]
+fn list_refuses_a_broken_prompt_with_its_location() {
+    let repo = sample_repo();
+    repo.write(
+        "prompts/broken.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = \n",
+    );
+    let run = repo.run(&["list"]).expect(2);
+    assert!(
+        run.stderr.starts_with("error: prompts/broken.toml:3:"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("promptctl check"), "{}", run.stderr);
+}
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal() {
+    let repo = sample_repo();
+    let plain = repo.run(&["list"]).expect(0);
+    assert!(!plain.stdout.contains('\u{1b}'));
+    let coloured = repo.run(&["list", "--color", "always"]).expect(0);
+    assert!(coloured.stdout.contains('\u{1b}'));
+}

@@ -1,0 +1,193 @@
+//! Hermetic test repositories: a temporary folder with a git repository whose author, clock
+//! and configuration are fixed, and a runner for the real `promptctl` binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct TestRepo {
+    dir: tempfile::TempDir,
+    home: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts the exit code, showing both streams when it differs.
+    pub fn expect(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl TestRepo {
+    /// An empty git repository with a `promptctl.toml`.
+    pub fn new() -> Self {
+        let repo = TestRepo::bare_folder();
+        git2::Repository::init(repo.path()).unwrap();
+        repo.write("promptctl.toml", "[defaults]\nmodel = \"test-model\"\n");
+        repo
+    }
+
+    /// An empty folder, not a git repository.
+    pub fn bare_folder() -> Self {
+        TestRepo {
+            dir: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, relative: &str, text: &str) -> &Self {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
+    pub fn remove(&self, relative: &str) -> &Self {
+        std::fs::remove_file(self.path().join(relative)).unwrap();
+        self
+    }
+
+    /// Commits every file with a fixed author and time; returns the commit id.
+    pub fn commit(&self, message: &str) -> String {
+        let repo = git2::Repository::open(self.path()).unwrap();
+        let mut index = repo.index().unwrap();
+        index
+            .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.update_all(["*"].iter(), None).unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let time = git2::Time::new(1_700_000_000, 0);
+        let sig = git2::Signature::new("Test", "test@example.com", &time).unwrap();
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<_> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap()
+            .to_string()
+    }
+
+    /// Runs `promptctl` in the repository with an empty environment for git and colour.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_in(self.path(), args)
+    }
+
+    pub fn run_in(&self, cwd: &Path, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_promptctl"))
+            .args(args)
+            .current_dir(cwd)
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+
+    /// Replaces the temporary folder's path with `[REPO]` for snapshots.
+    pub fn redact(&self, text: &str) -> String {
+        let canonical: PathBuf = std::fs::canonicalize(self.path()).unwrap();
+        text.replace(&canonical.display().to_string(), "[REPO]")
+            .replace(&self.path().display().to_string(), "[REPO]")
+    }
+}
+
+/// A small, valid prompt repository: two prompts sharing a partial, one without, one suite.
+pub fn sample_repo() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write(
+        "prompts/partials/tone.j2",
+        "{% if tone == \"formal\" %}Be formal.{% else %}Be warm.{% endif %}",
+    )
+    .write(
+        "prompts/support/triage.toml",
+        r#"description = "Route a support ticket"
+
+[params]
+temperature = 0.0
+
+[variables.ticket]
+type = "string"
+required = true
+
+[variables.tone]
+type = "string"
+default = "friendly"
+enum = ["friendly", "formal"]
+
+[[messages]]
+role = "system"
+content = """
+Triage the ticket. {% include "partials/tone.j2" %}
+"""
+
+[[messages]]
+role = "user"
+content = "{{ ticket }}"
+"#,
+    )
+    .write(
+        "prompts/support/reply.toml",
+        r#"description = "Draft a reply"
+model = "reply-model"
+
+[variables.ticket]
+type = "string"
+required = true
+
+[variables.tone]
+type = "string"
+default = "formal"
+
+[[messages]]
+role = "system"
+content = "Reply. {% include \"partials/tone.j2\" %}"
+
+[[messages]]
+role = "user"
+content = "{{ ticket }}"
+"#,
+    )
+    .write(
+        "prompts/docs/count.toml",
+        r#"[variables.n]
+type = "integer"
+required = true
+
+[[messages]]
+role = "user"
+content = "Count to {{ n }}: {% for i in range(n) %}{{ i + 1 }} {% endfor %}"
+"#,
+    )
+    .write(
+        "evals/triage.toml",
+        r#"prompt = "support/triage"
+
+[[cases]]
+name = "refund"
+vars = { ticket = "money back please" }
+assert = [{ type = "icontains", value = "billing" }]
+"#,
+    );
+    repo
+}

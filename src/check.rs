@@ -149,7 +149,11 @@ pub fn check(
         }
         report.prompts += 1;
         match parsed {
-            Err(error) => report.push_prompt_error(Severity::Error, Some(name.as_str()), error),
+            Err(error) => {
+                // Its suites cannot be rendered; the prompt's own error says why.
+                report.suites += by_prompt.remove(name.as_str()).map_or(0, |s| s.len());
+                report.push_prompt_error(Severity::Error, Some(name.as_str()), error);
+            }
             Ok(prompt) => {
                 let covering = by_prompt.remove(name.as_str()).unwrap_or_default();
                 report.suites += covering.len();

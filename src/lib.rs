@@ -1,4 +1,34 @@
-//! promptctl
+//! promptctl: prompts as versioned source, with content-addressed versions.
+//!
+//! A prompt is a TOML file of minijinja message templates under `prompts/`. This crate reads
+//! prompts from the working tree or any git revision, validates them, computes their
+//! versions (the SHA-256 of a canonical JSON document of everything the model sees) and
+//! renders them with checked values, in a sandbox that cannot read files and cannot hang.
+//!
+//! The command-line tool is built on this library; services use it directly:
+//!
+//! ```no_run
+//! use promptctl::{project::Project, source};
+//!
+//! let project = Project::discover(std::path::Path::new("."))?;
+//! let spec = source::parse_spec("HEAD")?;
+//! let prompts = source::load(&project, &spec)?;
+//! let triage = prompts.get("support/triage")?;
+//! let compiled = triage.compile()?; // compile once, render many times
+//! let vars = [("ticket".to_string(), serde_json::json!("The app crashes"))].into();
+//! let messages = compiled.render(&vars)?;
+//! println!("{} {}", triage.version, messages[0].content);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Layers, lowest first; each uses only those below it:
+//!
+//! - [`prompt`]: pure parsing, validation, includes, canonical JSON, versions, rendering.
+//! - [`source`]: turns a revision spec (`worktree`, a git revision, ...) into prompts.
+//! - [`check`], [`eval`], [`scaffold`]: features built on the two above.
+//!
+//! The library never prints and never exits; every error is a typed enum.
+
 pub mod check;
 pub mod config;
 pub mod eval;

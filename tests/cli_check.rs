@@ -127,6 +127,23 @@ fn check_of_named_prompts_looks_only_at_them() {
 }
 
 #[test]
+fn a_suite_of_a_broken_prompt_is_not_called_unknown() {
+    let repo = sample_repo();
+    repo.write(
+        "prompts/support/triage.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = \"{{ x \"\n",
+    );
+    let run = repo.run(&["check"]).expect(1);
+    assert!(!run.stdout.contains("unknown-prompt"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("error[template]: prompts/support/triage.toml:3"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn symbolic_links_are_not_followed() {
     let repo = sample_repo();
     let secret = repo.path().join("secret.j2");

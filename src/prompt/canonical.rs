@@ -49,9 +49,34 @@ pub fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
+/// Writes a JSON string with minimal escaping, byte for byte as serde_json writes it:
+/// `"` and `\\` escaped, `\b \f \n \r \t` by name, other control characters as `\u00xx`.
 fn write_string(s: &str, out: &mut String) {
-    // serde_json's string escaping is the JSON standard's minimal escaping.
-    out.push_str(&Value::String(s.to_owned()).to_string());
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut plain_from = 0;
+    for (index, byte) in s.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain_from..index]);
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{byte:04x}"));
+        } else {
+            out.push_str(escape);
+        }
+        plain_from = index + 1;
+    }
+    out.push_str(&s[plain_from..]);
+    out.push('"');
 }
 
 /// Returns the canonical JSON text of a value.
@@ -181,10 +206,19 @@ mod tests {
     }
 
     #[test]
+    fn strings_are_escaped_exactly_as_serde_json_escapes_them() {
+        let mut all: String = (0u32..0x80).filter_map(char::from_u32).collect();
+        all.push_str("é€😀\u{2028}\u{7f}");
+        let mut ours = String::new();
+        write_string(&all, &mut ours);
+        assert_eq!(ours, serde_json::to_string(&all).unwrap());
+    }
+
+    #[test]
     fn numbers_keep_their_integer_or_float_form() {
         assert_eq!(
-            to_canonical_string(&json!([0.0, 1, 0.5, -2])),
-            "[0.0,1,0.5,-2]"
+            to_canonical_string(&json!([0.0, 1, 0.5, -2, 100.0, 1e20, 1.5e-7])),
+            "[0.0,1,0.5,-2,100.0,1e+20,1.5e-7]"
         );
     }
 

@@ -39,6 +39,21 @@ impl Location {
     }
 }
 
+impl Location {
+    /// Moves a line of a template into the file that holds it.
+    ///
+    /// `self` is the template's own location, whose line (if any) is where the template's
+    /// first line sits in the file; a template that is a whole file has no line.
+    pub fn at_template_line(&self, template_line: Option<usize>) -> Location {
+        let line = match (self.line, template_line) {
+            (Some(first), Some(line)) => Some(first + line.max(1) - 1),
+            (None, line) => line,
+            (first, None) => first,
+        };
+        self.clone().at_line(line)
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.path)?;
@@ -63,5 +78,16 @@ mod tests {
             .with_field("variables.tone.type");
         assert_eq!(loc.to_string(), "prompts/a.toml:7: `variables.tone.type`");
         assert_eq!(Location::file("x.j2").to_string(), "x.j2");
+    }
+
+    #[test]
+    fn template_lines_shift_to_file_lines() {
+        let embedded = Location::file("p.toml").at_line(Some(10));
+        assert_eq!(embedded.at_template_line(Some(3)).line, Some(12));
+        assert_eq!(embedded.at_template_line(None).line, Some(10));
+        assert_eq!(
+            Location::file("x.j2").at_template_line(Some(3)).line,
+            Some(3)
+        );
     }
 }

@@ -173,6 +173,7 @@ pub(crate) fn parse_prompt(
         version: spec.version(),
         spec,
         message_lines,
+        folder: partials.folder().to_owned(),
     })
 }
 

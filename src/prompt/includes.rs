@@ -120,6 +120,11 @@ impl PartialIndex {
         }
     }
 
+    /// Returns the prompts folder as shown in messages.
+    pub fn folder(&self) -> &str {
+        &self.folder
+    }
+
     /// Returns the text of a partial, if it exists.
     pub fn text(&self, name: &str) -> Option<&Arc<str>> {
         self.partials.get(name).map(|p| &p.text)
@@ -157,7 +162,7 @@ impl PartialIndex {
         for (location, refs) in roots {
             for r in refs {
                 let mut stack = Vec::new();
-                let at = location_at(location, r.line);
+                let at = location.at_template_line(Some(r.line));
                 self.visit(&r.name, at, &mut stack, &mut found)?;
             }
         }
@@ -199,29 +204,22 @@ impl PartialIndex {
         found.insert(name.to_owned(), partial.text.clone());
         stack.push(name.to_owned());
         for r in refs {
-            self.visit(&r.name, location_at(&own_location, r.line), stack, found)?;
+            self.visit(
+                &r.name,
+                own_location.at_template_line(Some(r.line)),
+                stack,
+                found,
+            )?;
         }
         stack.pop();
         Ok(())
     }
 }
 
-/// Moves a template-relative line into the file that holds the template.
-///
-/// `base` carries the file line where the template's first line sits (none for partials,
-/// whose template is the whole file).
-fn location_at(base: &Location, template_line: usize) -> Location {
-    let line = match base.line {
-        Some(first) => first + template_line - 1,
-        None => template_line,
-    };
-    base.clone().at_line(Some(line))
-}
-
 pub(crate) fn scan_error_to_prompt_error(error: &ScanError, base: Location) -> PromptError {
     match error {
         ScanError::Syntax { line, message } => PromptError::Template {
-            location: location_at(&base, *line),
+            location: base.at_template_line(Some(*line)),
             message: message.clone(),
         },
         ScanError::Refused {
@@ -229,7 +227,7 @@ pub(crate) fn scan_error_to_prompt_error(error: &ScanError, base: Location) -> P
             name,
             problem,
         } => PromptError::Include {
-            location: location_at(&base, *line),
+            location: base.at_template_line(Some(*line)),
             name: name.clone(),
             problem: problem.clone(),
         },

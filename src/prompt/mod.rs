@@ -108,6 +108,8 @@ pub struct Prompt {
     pub version: Version,
     /// File line where each message's template starts, for error locations.
     pub(crate) message_lines: Vec<usize>,
+    /// The prompts folder as shown in messages, for the locations of partials.
+    pub(crate) folder: String,
 }
 
 impl Prompt {

@@ -62,10 +62,9 @@ impl Prompt {
         // Prompts are plain text: never HTML-escape, whatever a partial's name ends in.
         env.set_auto_escape_callback(|_| AutoEscape::None);
 
-        let folder = self.path.split('/').next().unwrap_or("prompts").to_owned();
         let mut origins = HashMap::new();
         for (name, text) in &self.spec.partials {
-            let location = Location::file(format!("{folder}/{name}"));
+            let location = Location::file(format!("{}/{name}", self.folder));
             env.add_template_owned(name.clone(), text.to_string())
                 .map_err(|e| template_error(&e, &location))?;
             origins.insert(name.clone(), location);
@@ -201,24 +200,15 @@ impl CompiledPrompt {
     fn error_location(&self, error: &minijinja::Error) -> Location {
         let origin = error.name().and_then(|n| self.origins.get(n));
         match origin {
-            Some(base) => shift(base, error.line()),
+            Some(base) => base.at_template_line(error.line()),
             None => Location::file(format!("prompt `{}`", self.name)),
         }
     }
 }
 
-fn shift(base: &Location, template_line: Option<usize>) -> Location {
-    let line = match (base.line, template_line) {
-        (Some(first), Some(l)) => Some(first + l - 1),
-        (None, l) => l,
-        (first, None) => first,
-    };
-    base.clone().at_line(line)
-}
-
 fn template_error(error: &minijinja::Error, base: &Location) -> PromptError {
     PromptError::Template {
-        location: shift(base, error.line()),
+        location: base.at_template_line(error.line()),
         message: describe(error),
     }
 }

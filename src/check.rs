@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::eval::{Suite, SuiteError};
 use crate::location::Location;
 use crate::prompt::{Prompt, PromptError, undeclared_names};
-use crate::source::PromptSet;
+use crate::source::{PromptSet, SourceError};
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -113,6 +113,16 @@ pub struct CheckScope {
 }
 
 impl CheckScope {
+    /// Limits a check to `names`, refusing a name that is not a prompt of `set`.
+    pub fn named(names: Vec<String>, set: &PromptSet) -> Result<Self, SourceError> {
+        for name in &names {
+            if let Err(error @ SourceError::UnknownPrompt { .. }) = set.get(name) {
+                return Err(error);
+            }
+        }
+        Ok(CheckScope { names })
+    }
+
     fn includes(&self, name: &str) -> bool {
         self.names.is_empty() || self.names.iter().any(|n| n == name)
     }

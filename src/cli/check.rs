@@ -28,13 +28,8 @@ pub struct CheckArgs {
 
 pub fn run(global: &GlobalArgs, args: CheckArgs) -> Result<ExitCode, CliError> {
     let (project, set) = super::load_prompts(global, "worktree")?;
-    for name in &args.names {
-        if let Err(e @ promptctl::source::SourceError::UnknownPrompt { .. }) = set.get(name) {
-            return Err(e.into());
-        }
-    }
     let (suites, suite_errors) = load_suites(&project.evals_dir(), &project.config.project.evals);
-    let scope = CheckScope { names: args.names };
+    let scope = CheckScope::named(args.names, &set)?;
     let report = check(&set, &suites, &suite_errors, &scope);
     if args.json {
         print_json(&report)?;

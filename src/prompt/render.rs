@@ -120,30 +120,34 @@ impl CompiledPrompt {
     ///
     /// Messages and partials are both checked: a partial shares its prompt's variables.
     pub fn undeclared_variables(&self) -> Vec<PromptError> {
-        let globals: Vec<&str> = self.env.globals().map(|(name, _)| name).collect();
-        let mut found = Vec::new();
         let mut templates: Vec<_> = self.origins.iter().collect();
         templates.sort_by(|a, b| a.1.path.cmp(&b.1.path).then(a.0.cmp(b.0)));
-        for (template, location) in templates {
-            let Ok(compiled) = self.env.get_template(template) else {
-                continue;
-            };
-            let mut names: Vec<String> = compiled
-                .undeclared_variables(false)
-                .into_iter()
-                .filter(|n| !self.variables.contains_key(n) && !globals.contains(&n.as_str()))
-                .collect();
-            names.sort();
-            found.extend(
-                names
+        templates
+            .into_iter()
+            .flat_map(|(template, location)| {
+                self.names_without_value(template, |n| self.variables.contains_key(n))
                     .into_iter()
                     .map(|name| PromptError::UndeclaredVariable {
                         location: location.clone(),
                         name,
-                    }),
-            );
-        }
-        found
+                    })
+            })
+            .collect()
+    }
+
+    /// Names a template reads that are neither globals (`range`, ...) nor `known`, sorted.
+    fn names_without_value(&self, template: &str, known: impl Fn(&str) -> bool) -> Vec<String> {
+        let Ok(compiled) = self.env.get_template(template) else {
+            return Vec::new();
+        };
+        let globals: Vec<&str> = self.env.globals().map(|(name, _)| name).collect();
+        let mut names: Vec<String> = compiled
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|n| !known(n) && !globals.contains(&n.as_str()))
+            .collect();
+        names.sort();
+        names
     }
 
     fn render_error(&self, error: &minijinja::Error, values: &Vars) -> PromptError {
@@ -186,15 +190,9 @@ impl CompiledPrompt {
 
     /// Finds the variable a failed template used without a value, to name it in the error.
     fn unsupplied_name(&self, error: &minijinja::Error, values: &Vars) -> Option<String> {
-        let template = self.env.get_template(error.name()?).ok()?;
-        let globals: Vec<&str> = self.env.globals().map(|(name, _)| name).collect();
-        let mut names: Vec<String> = template
-            .undeclared_variables(false)
+        self.names_without_value(error.name()?, |n| values.contains_key(n))
             .into_iter()
-            .filter(|n| !values.contains_key(n) && !globals.contains(&n.as_str()))
-            .collect();
-        names.sort();
-        names.into_iter().next()
+            .next()
     }
 
     fn error_location(&self, error: &minijinja::Error) -> Location {

@@ -31,6 +31,7 @@
 
 pub mod check;
 pub mod config;
+pub mod diff;
 pub mod eval;
 pub mod fsutil;
 pub mod location;

@@ -50,13 +50,24 @@ impl CliError {
         self
     }
 
-    /// Prints the error and hints on stderr and returns the exit code.
-    pub fn report(self) -> ExitCode {
+    /// Adds where the error happened, after the message (`at `HEAD``).
+    pub fn context(mut self, context: impl std::fmt::Display) -> Self {
+        self.message = format!("{} ({context})", self.message);
+        self
+    }
+
+    /// Prints the error and hints on stderr.
+    pub fn print(&self) {
         let mut text = format!("{ERROR}error:{ERROR:#} {}\n", self.message);
         for hint in &self.hints {
             text.push_str(&format!("{HINT}hint:{HINT:#} {hint}\n"));
         }
         eprint(&text);
+    }
+
+    /// Prints the error and hints on stderr and returns the exit code.
+    pub fn report(self) -> ExitCode {
+        self.print();
         ExitCode::from(self.code)
     }
 }
@@ -106,10 +117,15 @@ fn source_hint(error: &SourceError) -> Option<String> {
         SourceError::ReleaseUnreadable { .. } => {
             "upgrade promptctl to a build with release support".into()
         }
-        SourceError::UnknownPrompt { similar, .. } if !similar.is_empty() => {
+        SourceError::UnknownPrompt { similar, .. }
+        | SourceError::UnknownPromptInPair { similar, .. }
+            if !similar.is_empty() =>
+        {
             format!("did you mean {}?", quoted_list(similar))
         }
-        SourceError::UnknownPrompt { .. } => "run `promptctl list` to see the prompts".into(),
+        SourceError::UnknownPrompt { .. } | SourceError::UnknownPromptInPair { .. } => {
+            "run `promptctl list` to see the prompts".into()
+        }
         _ => return None,
     })
 }

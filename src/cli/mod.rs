@@ -2,6 +2,7 @@
 //! library. Nothing here decides anything a service embedding the library would need.
 
 mod check;
+mod diff;
 mod error;
 mod init;
 mod list;
@@ -60,6 +61,7 @@ enum Command {
     Show(show::ShowArgs),
     Render(render::RenderArgs),
     Check(check::CheckArgs),
+    Diff(diff::DiffArgs),
 }
 
 impl GlobalArgs {
@@ -91,6 +93,7 @@ pub fn main() -> ExitCode {
         Command::Show(args) => show::run(&cli.global, args),
         Command::Render(args) => render::run(&cli.global, args),
         Command::Check(args) => check::run(&cli.global, args),
+        Command::Diff(args) => diff::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -6,4 +6,4 @@
 
 mod suite;
 
-pub use suite::{Assertion, Case, Gate, Suite, SuiteError, load_suites};
+pub use suite::{Assertion, Case, CaseRefError, Gate, Suite, SuiteError, find_case, load_suites};

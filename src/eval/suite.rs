@@ -207,6 +207,53 @@ impl Suite {
     }
 }
 
+/// Why a `SUITE:CASE` reference names no case.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CaseRefError {
+    /// The reference is not `SUITE:CASE`.
+    #[error("`{reference}` is not SUITE:CASE")]
+    Malformed { reference: String },
+    /// No suite of that name.
+    #[error("no eval suite `{suite}`")]
+    UnknownSuite { suite: String, known: Vec<String> },
+    /// The suite has no case of that name.
+    #[error("eval suite `{suite}` has no case `{case}`")]
+    UnknownCase {
+        suite: String,
+        case: String,
+        known: Vec<String>,
+    },
+}
+
+/// Finds the case a `SUITE:CASE` reference names (`triage:refund`).
+pub fn find_case<'a>(
+    suites: &'a [Suite],
+    reference: &str,
+) -> Result<(&'a Suite, usize), CaseRefError> {
+    let Some((suite_name, case_name)) = reference.rsplit_once(':') else {
+        return Err(CaseRefError::Malformed {
+            reference: reference.to_owned(),
+        });
+    };
+    let suite = suites
+        .iter()
+        .find(|s| s.name == suite_name)
+        .ok_or_else(|| CaseRefError::UnknownSuite {
+            suite: suite_name.to_owned(),
+            known: suites.iter().map(|s| s.name.clone()).collect(),
+        })?;
+    let index = suite
+        .cases
+        .iter()
+        .position(|c| c.name == case_name)
+        .ok_or_else(|| CaseRefError::UnknownCase {
+            suite: suite_name.to_owned(),
+            case: case_name.to_owned(),
+            known: suite.cases.iter().map(|c| c.name.clone()).collect(),
+        })?;
+    Ok((suite, index))
+}
+
 /// Reads every `*.toml` suite below `dir`; `folder` is how the folder is shown (`evals`).
 ///
 /// Returns the suites that parse and the errors of those that do not.

@@ -32,7 +32,7 @@ pub use variables::{VarType, Variable, Vars, coerce_texts, resolve_values, undec
 pub const CANONICAL_FORMAT: u32 = 1;
 
 /// Who speaks a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,

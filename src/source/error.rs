@@ -52,6 +52,15 @@ pub enum SourceError {
         /// Existing names that look alike, best first.
         similar: Vec<String>,
     },
+    /// No prompt of that name on either side of a comparison.
+    #[error("no prompt `{name}` at `{from}` or at `{to}`")]
+    UnknownPromptInPair {
+        name: String,
+        from: String,
+        to: String,
+        /// Existing names that look alike, best first.
+        similar: Vec<String>,
+    },
     /// The prompt exists but is invalid.
     #[error(transparent)]
     Prompt(#[from] PromptError),

@@ -2,16 +2,18 @@
 
 use std::path::Path;
 
-use super::{RevisionSpec, Snapshot, SourceError};
+use super::listing::{FileEntry, Listing};
+use super::{RevisionSpec, SourceError};
 use crate::config::{CONFIG_FILE, ProjectConfig};
 use crate::project::Project;
 
-/// Reads every prompt and partial file below the prompts folder at revision `rev`.
-pub(super) fn read(
+/// Lists every prompt and partial file below the prompts folder at revision `rev`, from the
+/// tree alone: no blob is read until a caller asks for its bytes.
+pub(super) fn list(
     project: &Project,
     rev: &str,
     spec: &RevisionSpec,
-) -> Result<Snapshot, SourceError> {
+) -> Result<Listing, SourceError> {
     let (repo, prefix) = project.repository()?;
     let commit = repo
         .revparse_single(rev)
@@ -31,24 +33,24 @@ pub(super) fn read(
         // A revision from before the project adopted promptctl: today's settings apply.
         Err(_) => project.config.clone(),
     };
-    let mut snapshot = Snapshot::new(spec.clone(), config);
-    snapshot.commit = Some(commit.id().to_string());
-    let folder = format!("{prefix}{}", snapshot.folder());
-    let prompts_tree = match tree.get_path(Path::new(&folder)) {
-        Ok(entry) => entry.to_object(&repo)?.peel_to_tree().ok(),
-        Err(_) => None,
-    };
-    if let Some(prompts_tree) = prompts_tree {
-        walk(&repo, &prompts_tree, "", &mut snapshot)?;
+    let mut listing = Listing::new(spec.clone(), config);
+    listing.commit = Some(commit.id().to_string());
+    let folder = format!("{prefix}{}", listing.config.project.prompts);
+    if let Ok(entry) = tree.get_path(Path::new(&folder))
+        && let Ok(prompts_tree) = entry.to_object(&repo)?.peel_to_tree()
+    {
+        walk(&repo, &prompts_tree, "", &mut listing)?;
     }
-    Ok(snapshot)
+    drop((tree, commit));
+    listing.repo = Some(repo);
+    Ok(listing)
 }
 
 fn walk(
     repo: &git2::Repository,
     tree: &git2::Tree<'_>,
     prefix: &str,
-    snapshot: &mut Snapshot,
+    listing: &mut Listing,
 ) -> Result<(), SourceError> {
     for entry in tree.iter() {
         let Ok(name) = entry.name() else { continue };
@@ -59,19 +61,17 @@ fn walk(
         match entry.kind() {
             Some(git2::ObjectType::Tree) => {
                 let subtree = repo.find_tree(entry.id())?;
-                walk(repo, &subtree, &format!("{relative}/"), snapshot)?;
+                walk(repo, &subtree, &format!("{relative}/"), listing)?;
             }
-            Some(git2::ObjectType::Blob) if entry.filemode() == 0o120000 => {
-                snapshot.add_link(&relative);
+            Some(git2::ObjectType::Blob) if super::classify(&relative).is_some() => {
+                let file = if entry.filemode() == 0o120000 {
+                    FileEntry::Link
+                } else {
+                    FileEntry::Blob(entry.id())
+                };
+                listing.files.insert(relative, file);
             }
-            Some(git2::ObjectType::Blob) => {
-                if super::classify(&relative).is_none() {
-                    continue;
-                }
-                let blob = repo.find_blob(entry.id())?;
-                snapshot.add_file(&relative, blob.content().to_vec());
-            }
-            // Submodules hold no prompts of this project.
+            // Other files, and submodules, hold no prompts of this project.
             _ => {}
         }
     }

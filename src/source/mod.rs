@@ -8,6 +8,8 @@
 
 mod error;
 mod git;
+mod listing;
+mod pair;
 mod set;
 mod spec;
 mod worktree;
@@ -16,6 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use error::SourceError;
+pub use pair::{SourcePair, load_pair};
 pub use set::PromptSet;
 pub use spec::{Pointer, RevisionSpec};
 
@@ -135,9 +138,14 @@ fn classify(relative: &str) -> Option<FileKind<'_>> {
 
 /// Reads the raw files that a revision spec names.
 pub fn read_snapshot(project: &Project, spec: &RevisionSpec) -> Result<Snapshot, SourceError> {
+    list(project, spec)?.snapshot(|_| true)
+}
+
+/// Lists the files that a revision spec names, without reading blobs.
+fn list(project: &Project, spec: &RevisionSpec) -> Result<listing::Listing, SourceError> {
     match spec {
-        RevisionSpec::Worktree => worktree::read(project),
-        RevisionSpec::Git(rev) => git::read(project, rev, spec),
+        RevisionSpec::Worktree => worktree::list(project),
+        RevisionSpec::Git(rev) => git::list(project, rev, spec),
         RevisionSpec::Release { env, .. } => {
             let env = env.as_deref().unwrap_or(DEFAULT_ENVIRONMENT);
             Err(git::release_error(project, spec, env))
@@ -151,6 +159,23 @@ pub fn read_snapshot(project: &Project, spec: &RevisionSpec) -> Result<Snapshot,
 /// Reads and parses every prompt a revision spec names.
 pub fn load(project: &Project, spec: &RevisionSpec) -> Result<PromptSet, SourceError> {
     Ok(PromptSet::from_snapshot(read_snapshot(project, spec)?))
+}
+
+/// The revision a comparison starts from when none is given: the active release of the
+/// default environment once something has been published, else `HEAD`.
+pub fn default_base(project: &Project) -> RevisionSpec {
+    let published = project.repository().ok().is_some_and(|(repo, _)| {
+        repo.find_reference(&format!("refs/heads/promptctl/{DEFAULT_ENVIRONMENT}"))
+            .is_ok()
+    });
+    if published {
+        RevisionSpec::Release {
+            pointer: Pointer::Active,
+            env: None,
+        }
+    } else {
+        RevisionSpec::Git("HEAD".into())
+    }
 }
 
 /// Parses a revision spec, turning grammar errors into a [`SourceError`].

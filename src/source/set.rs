@@ -130,18 +130,23 @@ impl PromptSet {
         self.prompts.is_empty()
     }
 
-    /// Names that look like `name`: same last segment, or one containing the other.
     fn similar_names(&self, name: &str) -> Vec<String> {
-        let last = name.rsplit('/').next().unwrap_or(name);
-        self.prompts
-            .keys()
-            .map(PromptName::as_str)
-            .filter(|candidate| {
-                let candidate_last = candidate.rsplit('/').next().unwrap_or(candidate);
-                candidate_last == last || candidate.contains(name) || name.contains(candidate)
-            })
-            .take(3)
-            .map(str::to_owned)
-            .collect()
+        similar_names(name, self.prompts.keys().map(PromptName::as_str))
     }
+}
+
+/// Names that look like `name`: same last segment, or one containing the other.
+pub(super) fn similar_names<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Vec<String> {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    candidates
+        .filter(|candidate| {
+            let candidate_last = candidate.rsplit('/').next().unwrap_or(candidate);
+            candidate_last == last || candidate.contains(name) || name.contains(candidate)
+        })
+        .take(3)
+        .map(str::to_owned)
+        .collect()
 }

@@ -2,20 +2,21 @@
 
 use std::path::Path;
 
-use super::{RevisionSpec, Snapshot, SourceError};
+use super::listing::{FileEntry, Listing};
+use super::{RevisionSpec, SourceError};
 use crate::project::Project;
 
-/// Reads every prompt and partial file below the project's prompts folder.
-pub(super) fn read(project: &Project) -> Result<Snapshot, SourceError> {
-    let mut snapshot = Snapshot::new(RevisionSpec::Worktree, project.config.clone());
+/// Lists and reads every prompt and partial file below the project's prompts folder.
+pub(super) fn list(project: &Project) -> Result<Listing, SourceError> {
+    let mut listing = Listing::new(RevisionSpec::Worktree, project.config.clone());
     let root = project.prompts_dir();
     if root.is_dir() {
-        walk(&root, "", &mut snapshot)?;
+        walk(&root, "", &mut listing)?;
     }
-    Ok(snapshot)
+    Ok(listing)
 }
 
-fn walk(dir: &Path, prefix: &str, snapshot: &mut Snapshot) -> Result<(), SourceError> {
+fn walk(dir: &Path, prefix: &str, listing: &mut Listing) -> Result<(), SourceError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| SourceError::Io { path, source }
@@ -35,16 +36,18 @@ fn walk(dir: &Path, prefix: &str, snapshot: &mut Snapshot) -> Result<(), SourceE
         }
         let relative = format!("{prefix}{name}");
         let file_type = entry.file_type().map_err(io(&path))?;
+        if file_type.is_dir() {
+            walk(&path, &format!("{relative}/"), listing)?;
+            continue;
+        }
+        if super::classify(&relative).is_none() {
+            continue;
+        }
         if file_type.is_symlink() {
-            snapshot.add_link(&relative);
-        } else if file_type.is_dir() {
-            walk(&path, &format!("{relative}/"), snapshot)?;
+            listing.files.insert(relative, FileEntry::Link);
         } else if file_type.is_file() {
-            if super::classify(&relative).is_none() {
-                continue;
-            }
             let bytes = std::fs::read(&path).map_err(io(&path))?;
-            snapshot.add_file(&relative, bytes);
+            listing.files.insert(relative, FileEntry::Bytes(bytes));
         }
     }
     Ok(())

@@ -1,0 +1,87 @@
+//! Listings: the files of a source with their git blob ids, read before any content.
+//!
+//! A git revision lists its prompts folder from the tree alone; blob contents are read only
+//! for the files a caller selects. Comparing two listings by blob id is what lets `diff`
+//! parse only the prompts that changed.
+
+use std::collections::BTreeMap;
+
+use super::{RevisionSpec, Snapshot, SourceError};
+use crate::config::ProjectConfig;
+
+/// One file below the prompts folder.
+#[derive(Debug, Clone)]
+pub(super) enum FileEntry {
+    /// A blob of the listing's repository.
+    Blob(git2::Oid),
+    /// The bytes of a file on disk.
+    Bytes(Vec<u8>),
+    /// A symbolic link: never followed.
+    Link,
+}
+
+/// The prompt and partial files of one source, by path relative to the prompts folder.
+pub(super) struct Listing {
+    pub spec: RevisionSpec,
+    pub commit: Option<String>,
+    pub config: ProjectConfig,
+    pub files: BTreeMap<String, FileEntry>,
+    /// The repository blobs are read from (git revisions only).
+    pub repo: Option<git2::Repository>,
+}
+
+impl Listing {
+    pub fn new(spec: RevisionSpec, config: ProjectConfig) -> Self {
+        Listing {
+            spec,
+            commit: None,
+            config,
+            files: BTreeMap::new(),
+            repo: None,
+        }
+    }
+
+    /// Returns the git blob id of a file: the id in the tree, or the hash of the bytes on
+    /// disk, so that a working tree compares with a commit without reading the commit.
+    pub fn blob_id(&self, relative: &str) -> Option<git2::Oid> {
+        match self.files.get(relative)? {
+            FileEntry::Blob(id) => Some(*id),
+            FileEntry::Bytes(bytes) => git2::Oid::hash_object(git2::ObjectType::Blob, bytes).ok(),
+            FileEntry::Link => None,
+        }
+    }
+
+    /// Returns the bytes of a file, reading the blob when needed.
+    pub fn bytes(&self, relative: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        match self.files.get(relative) {
+            Some(FileEntry::Bytes(bytes)) => Ok(Some(bytes.clone())),
+            Some(FileEntry::Blob(id)) => {
+                let repo = self.repo.as_ref().ok_or_else(|| SourceError::Git {
+                    message: format!("no repository to read `{relative}` from"),
+                })?;
+                Ok(Some(repo.find_blob(*id)?.content().to_vec()))
+            }
+            Some(FileEntry::Link) | None => Ok(None),
+        }
+    }
+
+    /// Reads the selected files into a snapshot.
+    pub fn snapshot(&self, mut select: impl FnMut(&str) -> bool) -> Result<Snapshot, SourceError> {
+        let mut snapshot = Snapshot::new(self.spec.clone(), self.config.clone());
+        snapshot.commit = self.commit.clone();
+        for (relative, entry) in &self.files {
+            if !select(relative) {
+                continue;
+            }
+            match entry {
+                FileEntry::Link => snapshot.add_link(relative),
+                _ => {
+                    if let Some(bytes) = self.bytes(relative)? {
+                        snapshot.add_file(relative, bytes);
+                    }
+                }
+            }
+        }
+        Ok(snapshot)
+    }
+}

@@ -1,0 +1,183 @@
+//! Two sources read for comparison, parsing only the prompts that may differ.
+//!
+//! Both sides are listed first (for a git revision, from the tree alone). A prompt is parsed
+//! only when its file's blob id differs between the sides, or when its text names a partial
+//! that changed or that reaches a changed one. Everything else has the same version on both
+//! sides by construction, so a commit touching 20 prompts of 2,000 parses 20.
+
+use std::collections::BTreeSet;
+
+use super::listing::Listing;
+use super::set::similar_names;
+use super::{PromptSet, RevisionSpec, SourceError};
+use crate::project::Project;
+use crate::prompt::PromptName;
+
+/// The prompts of two sources that may differ; prompts left out are identical on both sides.
+#[derive(Debug)]
+pub struct SourcePair {
+    /// The old side.
+    pub from: PromptSet,
+    /// The new side.
+    pub to: PromptSet,
+}
+
+/// Reads the prompts of `from` and `to` that may differ, limited to `names` when given.
+///
+/// A name that is a prompt on neither side is an error.
+pub fn load_pair(
+    project: &Project,
+    from: &RevisionSpec,
+    to: &RevisionSpec,
+    names: &[String],
+) -> Result<SourcePair, SourceError> {
+    let old = super::list(project, from)?;
+    let new = super::list(project, to)?;
+    let wanted = wanted_files(&old, &new, names)?;
+    let mut candidates = if same_settings(&old, &new) {
+        changed_prompt_files(&old, &new)?
+    } else {
+        // Other defaults or another folder can change every version: compare everything.
+        prompt_files(&old).chain(prompt_files(&new)).collect()
+    };
+    if let Some(wanted) = &wanted {
+        candidates.retain(|file| wanted.contains(file));
+    }
+    let select = |relative: &str| is_partial(relative) || candidates.contains(relative);
+    Ok(SourcePair {
+        from: PromptSet::from_snapshot(old.snapshot(select)?),
+        to: PromptSet::from_snapshot(new.snapshot(select)?),
+    })
+}
+
+fn is_partial(relative: &str) -> bool {
+    relative.ends_with(".j2")
+}
+
+fn prompt_files(listing: &Listing) -> impl Iterator<Item = String> + '_ {
+    listing
+        .files
+        .keys()
+        .filter(|f| f.ends_with(".toml"))
+        .cloned()
+}
+
+/// Tells whether both sides read prompts with the same folder and defaults.
+fn same_settings(old: &Listing, new: &Listing) -> bool {
+    old.config.project.prompts == new.config.project.prompts
+        && old.config.prompt_defaults() == new.config.prompt_defaults()
+}
+
+/// Maps the names asked for to their files, refusing names that are on neither side.
+fn wanted_files(
+    old: &Listing,
+    new: &Listing,
+    names: &[String],
+) -> Result<Option<BTreeSet<String>>, SourceError> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let mut files = BTreeSet::new();
+    for name in names {
+        let parsed = PromptName::parse(name).map_err(|reason| {
+            SourceError::Prompt(crate::prompt::PromptError::InvalidName {
+                location: crate::location::Location::file(name),
+                name: name.clone(),
+                reason,
+            })
+        })?;
+        let file = parsed.file_path();
+        if !old.files.contains_key(&file) && !new.files.contains_key(&file) {
+            let known: BTreeSet<String> = prompt_files(old)
+                .chain(prompt_files(new))
+                .map(|f| f.trim_end_matches(".toml").to_owned())
+                .collect();
+            return Err(SourceError::UnknownPromptInPair {
+                name: name.clone(),
+                from: old.spec.to_string(),
+                to: new.spec.to_string(),
+                similar: similar_names(name, known.iter().map(String::as_str)),
+            });
+        }
+        files.insert(file);
+    }
+    Ok(Some(files))
+}
+
+/// Returns the prompt files that may have another version on the other side.
+fn changed_prompt_files(old: &Listing, new: &Listing) -> Result<BTreeSet<String>, SourceError> {
+    let all: BTreeSet<&String> = old.files.keys().chain(new.files.keys()).collect();
+    let changed: Vec<&String> = all
+        .into_iter()
+        .filter(|file| {
+            let (a, b) = (old.blob_id(file), new.blob_id(file));
+            a.is_none() || a != b
+        })
+        .collect();
+    let mut prompts: BTreeSet<String> = changed
+        .iter()
+        .filter(|f| !is_partial(f))
+        .map(|f| f.to_string())
+        .collect();
+    let changed_partials: Vec<&str> = changed
+        .iter()
+        .filter(|f| is_partial(f))
+        .map(|f| f.as_str())
+        .collect();
+    if changed_partials.is_empty() {
+        return Ok(prompts);
+    }
+    let touched = partials_reaching(old, new, &changed_partials)?;
+    for file in prompt_files(new) {
+        if prompts.contains(&file) {
+            continue;
+        }
+        let Some(bytes) = new.bytes(&file)? else {
+            continue;
+        };
+        if names_any(&bytes, &touched) {
+            prompts.insert(file);
+        }
+    }
+    Ok(prompts)
+}
+
+/// Returns the changed partials and every partial, on either side, that names one of them,
+/// directly or through other partials.
+///
+/// An include names its partial with a string literal, so a file that reaches a partial
+/// contains its name. Matching names in the text can select a file that does not really
+/// include the partial (a comment, say); that costs a parse, never a missed change.
+fn partials_reaching(
+    old: &Listing,
+    new: &Listing,
+    changed: &[&str],
+) -> Result<Vec<String>, SourceError> {
+    let mut texts = Vec::new();
+    for listing in [old, new] {
+        for file in listing.files.keys().filter(|f| is_partial(f)) {
+            if let Some(bytes) = listing.bytes(file)? {
+                texts.push((file.clone(), bytes));
+            }
+        }
+    }
+    let mut touched: Vec<String> = changed.iter().map(|s| s.to_string()).collect();
+    loop {
+        let before = touched.len();
+        for (file, bytes) in &texts {
+            if !touched.contains(file) && names_any(bytes, &touched) {
+                touched.push(file.clone());
+            }
+        }
+        if touched.len() == before {
+            return Ok(touched);
+        }
+    }
+}
+
+fn names_any(text: &[u8], names: &[String]) -> bool {
+    names.iter().any(|name| {
+        let needle = name.as_bytes();
+        text.windows(needle.len()).any(|window| window == needle)
+    })
+}

@@ -552,3 +552,76 @@ fn the_json_shape_is_stable() {
         ["added", "hunks", "removed"]
     );
 }
+
+/// The names `diff` reports between two commits are exactly the prompts whose version, as
+/// `list` computes it from a full parse, differs: the tree shortcut never misses a change.
+#[test]
+fn diff_between_commits_agrees_with_full_listings() {
+    let repo = committed();
+    repo.write(
+        "prompts/team/a.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = 'A {% include \"partials/deep/x.j2\" %}'\n",
+    )
+    .write(
+        "prompts/team/b.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = \"B\"\n",
+    )
+    .write(
+        "prompts/other/c.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = 'C {% include \"partials/deep/y.j2\" %}'\n",
+    )
+    .write(
+        "prompts/partials/deep/x.j2",
+        "x {% include \"partials/deep/y.j2\" %}",
+    )
+    .write("prompts/partials/deep/y.j2", "y");
+    repo.commit("more");
+    let steps: [&dyn Fn(&TestRepo); 4] = [
+        &|r| {
+            r.write("prompts/partials/deep/y.j2", "y2");
+        },
+        &|r| {
+            r.write(
+                "prompts/team/b.toml",
+                "[[messages]]\nrole = \"user\"\ncontent = \"B2\"\n",
+            );
+            r.remove("prompts/other/c.toml");
+        },
+        &|r| {
+            r.write("promptctl.toml", "[defaults]\nmodel = \"other\"\n");
+        },
+        &|r| {
+            r.write("prompts/partials/deep/x.j2", "x only");
+            r.write(
+                "prompts/new/d.toml",
+                "[[messages]]\nrole = \"user\"\ncontent = \"D\"\n",
+            );
+        },
+    ];
+    for step in steps {
+        step(&repo);
+        repo.commit("step");
+        let listed = |at: &str| -> std::collections::BTreeMap<String, Value> {
+            let run = repo.run(&["list", "--json", "--at", at]).expect(0);
+            let list: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
+            list.into_iter()
+                .map(|e| (e["name"].as_str().unwrap().to_owned(), e["version"].clone()))
+                .collect()
+        };
+        let (before, after) = (listed("HEAD~1"), listed("HEAD"));
+        let mut expected: Vec<String> = before
+            .keys()
+            .chain(after.keys())
+            .filter(|name| before.get(*name) != after.get(*name))
+            .cloned()
+            .collect();
+        expected.sort();
+        expected.dedup();
+        let run = repo
+            .run(&["diff", "HEAD~1", "HEAD", "--name-only"])
+            .expect(0);
+        let reported: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(reported, expected, "after a step");
+        assert!(!expected.is_empty());
+    }
+}

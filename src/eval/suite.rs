@@ -324,6 +324,32 @@ max_pass_rate_drop = 3.0
 "#;
 
     #[test]
+    fn finds_a_case_by_suite_and_case_name() {
+        let suites = [Suite::parse("triage", "evals/triage.toml", SUITE).unwrap()];
+        let (suite, index) = find_case(&suites, "triage:refund").unwrap();
+        assert_eq!((suite.name.as_str(), index), ("triage", 0));
+        assert!(matches!(
+            find_case(&suites, "refund"),
+            Err(CaseRefError::Malformed { .. })
+        ));
+        assert_eq!(
+            find_case(&suites, "other:refund").unwrap_err(),
+            CaseRefError::UnknownSuite {
+                suite: "other".into(),
+                known: vec!["triage".into()]
+            }
+        );
+        assert_eq!(
+            find_case(&suites, "triage:crash").unwrap_err(),
+            CaseRefError::UnknownCase {
+                suite: "triage".into(),
+                case: "crash".into(),
+                known: vec!["refund".into()]
+            }
+        );
+    }
+
+    #[test]
     fn parses_the_spec_example() {
         let suite = Suite::parse("triage", "evals/triage.toml", SUITE).unwrap();
         assert_eq!(suite.repeat, 2);

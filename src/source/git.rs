@@ -1,6 +1,8 @@
 //! Reading prompts from a git revision through git2, without a checkout.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::rc::Rc;
 
 use super::listing::{FileEntry, Listing};
 use super::{RevisionSpec, SourceError};
@@ -15,6 +17,54 @@ pub(super) fn list(
     spec: &RevisionSpec,
 ) -> Result<Listing, SourceError> {
     let (repo, prefix) = project.repository()?;
+    let repo = Rc::new(repo);
+    let (mut listing, prompts_tree) = start(project, &repo, &prefix, rev, spec)?;
+    if let Some(id) = prompts_tree {
+        walk(
+            &repo,
+            &repo.find_tree(id)?,
+            "",
+            &mut listing,
+            Walk::Everything,
+        )?;
+    }
+    Ok(listing)
+}
+
+/// Lists two revisions together. A subtree with the same id on both sides holds the same
+/// files, so it is not listed file by file: only its partials are, since the prompts that
+/// changed may include them. [`Listing::expand`] lists the rest when a caller needs it.
+pub(super) fn list_pair(
+    project: &Project,
+    (from_rev, from_spec): (&str, &RevisionSpec),
+    (to_rev, to_spec): (&str, &RevisionSpec),
+) -> Result<(Listing, Listing), SourceError> {
+    let (repo, prefix) = project.repository()?;
+    let repo = Rc::new(repo);
+    let (mut old, old_tree) = start(project, &repo, &prefix, from_rev, from_spec)?;
+    let (mut new, new_tree) = start(project, &repo, &prefix, to_rev, to_spec)?;
+    let old_tree = old_tree.map(|id| repo.find_tree(id)).transpose()?;
+    let new_tree = new_tree.map(|id| repo.find_tree(id)).transpose()?;
+    walk_pair(
+        &repo,
+        old_tree.as_ref(),
+        new_tree.as_ref(),
+        "",
+        &mut old,
+        &mut new,
+    )?;
+    Ok((old, new))
+}
+
+/// Resolves a revision to an empty listing with its settings, and the id of its prompts
+/// folder's tree, if it has one.
+fn start(
+    project: &Project,
+    repo: &Rc<git2::Repository>,
+    prefix: &str,
+    rev: &str,
+    spec: &RevisionSpec,
+) -> Result<(Listing, Option<git2::Oid>), SourceError> {
     let commit = repo
         .revparse_single(rev)
         .and_then(|object| object.peel_to_commit())
@@ -25,7 +75,7 @@ pub(super) fn list(
     let tree = commit.tree()?;
     let config = match tree.get_path(Path::new(&format!("{prefix}{CONFIG_FILE}"))) {
         Ok(entry) => {
-            let blob = entry.to_object(&repo)?.peel_to_blob()?;
+            let blob = entry.to_object(repo)?.peel_to_blob()?;
             let text = String::from_utf8_lossy(blob.content());
             ProjectConfig::parse(CONFIG_FILE, &text)
                 .map_err(|e| SourceError::Config(e, rev.to_owned()))?
@@ -35,44 +85,128 @@ pub(super) fn list(
     };
     let mut listing = Listing::new(spec.clone(), config);
     listing.commit = Some(commit.id().to_string());
+    listing.repo = Some(Rc::clone(repo));
     let folder = format!("{prefix}{}", listing.config.project.prompts);
-    if let Ok(entry) = tree.get_path(Path::new(&folder))
-        && let Ok(prompts_tree) = entry.to_object(&repo)?.peel_to_tree()
-    {
-        walk(&repo, &prompts_tree, "", &mut listing)?;
-    }
-    drop((tree, commit));
-    listing.repo = Some(repo);
-    Ok(listing)
+    let prompts_tree = tree
+        .get_path(Path::new(&folder))
+        .ok()
+        .filter(|entry| entry.kind() == Some(git2::ObjectType::Tree))
+        .map(|entry| entry.id());
+    Ok((listing, prompts_tree))
 }
 
-fn walk(
+/// Which files a walk takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Walk {
+    Everything,
+    PartialsOnly,
+}
+
+pub(super) fn walk(
     repo: &git2::Repository,
     tree: &git2::Tree<'_>,
     prefix: &str,
     listing: &mut Listing,
+    what: Walk,
 ) -> Result<(), SourceError> {
     for entry in tree.iter() {
         let Ok(name) = entry.name() else { continue };
         if name.starts_with('.') {
             continue;
         }
-        let relative = format!("{prefix}{name}");
         match entry.kind() {
             Some(git2::ObjectType::Tree) => {
                 let subtree = repo.find_tree(entry.id())?;
-                walk(repo, &subtree, &format!("{relative}/"), listing)?;
+                walk(repo, &subtree, &format!("{prefix}{name}/"), listing, what)?;
             }
-            Some(git2::ObjectType::Blob) if super::classify(&relative).is_some() => {
-                let file = if entry.filemode() == 0o120000 {
-                    FileEntry::Link
-                } else {
-                    FileEntry::Blob(entry.id())
-                };
-                listing.files.insert(relative, file);
+            Some(git2::ObjectType::Blob) if takes(name, what) => {
+                listing
+                    .files
+                    .insert(format!("{prefix}{name}"), file_entry(&entry));
             }
             // Other files, and submodules, hold no prompts of this project.
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn takes(name: &str, what: Walk) -> bool {
+    match what {
+        Walk::Everything => super::classify(name).is_some(),
+        Walk::PartialsOnly => name.ends_with(".j2"),
+    }
+}
+
+fn file_entry(entry: &git2::TreeEntry<'_>) -> FileEntry {
+    if entry.filemode() == 0o120000 {
+        FileEntry::Link
+    } else {
+        FileEntry::Blob(entry.id())
+    }
+}
+
+/// Walks two trees side by side, descending only where they differ.
+fn walk_pair(
+    repo: &git2::Repository,
+    old: Option<&git2::Tree<'_>>,
+    new: Option<&git2::Tree<'_>>,
+    prefix: &str,
+    old_listing: &mut Listing,
+    new_listing: &mut Listing,
+) -> Result<(), SourceError> {
+    let entries = |tree: Option<&git2::Tree<'_>>| -> BTreeMap<String, (Option<git2::ObjectType>, git2::Oid, i32)> {
+        tree.into_iter()
+            .flat_map(|t| t.iter())
+            .filter_map(|e| {
+                let name = e.name().ok()?;
+                (!name.starts_with('.')).then(|| (name.to_owned(), (e.kind(), e.id(), e.filemode())))
+            })
+            .collect()
+    };
+    let (old_entries, new_entries) = (entries(old), entries(new));
+    let names: BTreeSet<&String> = old_entries.keys().chain(new_entries.keys()).collect();
+    let is_tree = |e: Option<&(Option<git2::ObjectType>, git2::Oid, i32)>| {
+        e.filter(|e| e.0 == Some(git2::ObjectType::Tree))
+            .map(|e| e.1)
+    };
+    for name in names {
+        let (a, b) = (old_entries.get(name), new_entries.get(name));
+        let (old_tree, new_tree) = (is_tree(a), is_tree(b));
+        let dir = format!("{prefix}{name}/");
+        if let (Some(x), Some(y)) = (old_tree, new_tree)
+            && x == y
+        {
+            let tree = repo.find_tree(x)?;
+            walk(repo, &tree, &dir, old_listing, Walk::PartialsOnly)?;
+            walk(repo, &tree, &dir, new_listing, Walk::PartialsOnly)?;
+            old_listing.shared.push((dir.clone(), x));
+            new_listing.shared.push((dir, x));
+            continue;
+        }
+        if old_tree.is_some() || new_tree.is_some() {
+            let old_sub = old_tree.map(|id| repo.find_tree(id)).transpose()?;
+            let new_sub = new_tree.map(|id| repo.find_tree(id)).transpose()?;
+            walk_pair(
+                repo,
+                old_sub.as_ref(),
+                new_sub.as_ref(),
+                &dir,
+                old_listing,
+                new_listing,
+            )?;
+        }
+        for (side, listing) in [(a, &mut *old_listing), (b, &mut *new_listing)] {
+            if let Some((Some(git2::ObjectType::Blob), id, mode)) = side
+                && super::classify(name).is_some()
+            {
+                let file = if *mode == 0o120000 {
+                    FileEntry::Link
+                } else {
+                    FileEntry::Blob(*id)
+                };
+                listing.files.insert(format!("{prefix}{name}"), file);
+            }
         }
     }
     Ok(())

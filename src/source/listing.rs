@@ -5,6 +5,7 @@
 //! parse only the prompts that changed.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use super::{RevisionSpec, Snapshot, SourceError};
 use crate::config::ProjectConfig;
@@ -26,8 +27,11 @@ pub(super) struct Listing {
     pub commit: Option<String>,
     pub config: ProjectConfig,
     pub files: BTreeMap<String, FileEntry>,
+    /// Folders (relative, ending in `/`) whose files are not listed, because they are the
+    /// same tree on the other side of a comparison; only their partials are listed.
+    pub shared: Vec<(String, git2::Oid)>,
     /// The repository blobs are read from (git revisions only).
-    pub repo: Option<git2::Repository>,
+    pub repo: Option<Rc<git2::Repository>>,
 }
 
 impl Listing {
@@ -37,8 +41,21 @@ impl Listing {
             commit: None,
             config,
             files: BTreeMap::new(),
+            shared: Vec::new(),
             repo: None,
         }
+    }
+
+    /// Lists the files of the shared folders too, for callers that need every file.
+    pub fn expand(&mut self) -> Result<(), SourceError> {
+        let Some(repo) = self.repo.clone() else {
+            return Ok(());
+        };
+        for (prefix, id) in std::mem::take(&mut self.shared) {
+            let tree = repo.find_tree(id)?;
+            super::git::walk(&repo, &tree, &prefix, self, super::git::Walk::Everything)?;
+        }
+        Ok(())
     }
 
     /// Returns the git blob id of a file: the id in the tree, or the hash of the bytes on

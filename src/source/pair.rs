@@ -31,11 +31,19 @@ pub fn load_pair(
     to: &RevisionSpec,
     names: &[String],
 ) -> Result<SourcePair, SourceError> {
-    let old = super::list(project, from)?;
-    let new = super::list(project, to)?;
+    let (mut old, mut new) = match (from, to) {
+        (RevisionSpec::Git(a), RevisionSpec::Git(b)) => {
+            super::git::list_pair(project, (a, from), (b, to))?
+        }
+        _ => (super::list(project, from)?, super::list(project, to)?),
+    };
+    if !names.is_empty() || !same_settings(&old, &new) {
+        old.expand()?;
+        new.expand()?;
+    }
     let wanted = wanted_files(&old, &new, names)?;
     let mut candidates = if same_settings(&old, &new) {
-        changed_prompt_files(&old, &new)?
+        changed_prompt_files(&mut old, &mut new)?
     } else {
         // Other defaults or another folder can change every version: compare everything.
         prompt_files(&old).chain(prompt_files(&new)).collect()
@@ -105,7 +113,10 @@ fn wanted_files(
 }
 
 /// Returns the prompt files that may have another version on the other side.
-fn changed_prompt_files(old: &Listing, new: &Listing) -> Result<BTreeSet<String>, SourceError> {
+fn changed_prompt_files(
+    old: &mut Listing,
+    new: &mut Listing,
+) -> Result<BTreeSet<String>, SourceError> {
     let all: BTreeSet<&String> = old.files.keys().chain(new.files.keys()).collect();
     let changed: Vec<&String> = all
         .into_iter()
@@ -128,6 +139,9 @@ fn changed_prompt_files(old: &Listing, new: &Listing) -> Result<BTreeSet<String>
         return Ok(prompts);
     }
     let touched = partials_reaching(old, new, &changed_partials)?;
+    // The prompts that include them may sit in folders that are otherwise the same.
+    old.expand()?;
+    new.expand()?;
     for file in prompt_files(new) {
         if prompts.contains(&file) {
             continue;

@@ -486,6 +486,21 @@ fn unknown_revisions_and_prompts_exit_2_naming_them() {
 }
 
 #[test]
+fn a_repository_without_commits_says_so() {
+    let repo = sample_repo();
+    let run = repo.run(&["diff"]).expect(2);
+    assert!(
+        run.stderr
+            .contains("unknown revision `HEAD`: the repository has no commit yet"),
+        "{}",
+        run.stderr
+    );
+    // The working tree can still be compared with itself, or read without git.
+    repo.run(&["diff", "worktree", "worktree", "--exit-code"])
+        .expect(0);
+}
+
+#[test]
 fn a_broken_prompt_is_reported_with_its_file_and_the_rest_is_still_shown() {
     let repo = committed();
     edit(&repo, "prompts/docs/count.toml", "Count to", "Count up to");

@@ -108,6 +108,9 @@ fn source_hint(error: &SourceError) -> Option<String> {
         SourceError::InvalidSpec { .. } => {
             "a revision is `worktree`, a git revision, `active`, `canary`, `active@ENV` or `sha256:<7+ hex>`".into()
         }
+        SourceError::UnknownRevision { message, .. } if message.contains("no commit yet") => {
+            "commit the prompts first (`git add -A && git commit`)".into()
+        }
         SourceError::UnknownRevision { .. } => {
             "use a branch, tag or commit that `git rev-parse` knows, or `worktree` for the files on disk".into()
         }

@@ -37,16 +37,12 @@ for i in $(seq 0 $((prompts / 20)) $((prompts - 1)) | head -20); do
 done
 
 python3 - "$work" "$bin" "$runs" "$prompts" <<'PY'
-import statistics, subprocess, sys, time
+import subprocess, sys
 work, binary, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, "benches")
+from timing import median as timed
 def median(cmd):
-    subprocess.run(cmd, cwd=work, check=True, stdout=subprocess.DEVNULL)  # warm the caches
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, cwd=work, check=True, stdout=subprocess.DEVNULL)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return timed(cmd, work, runs)
 changed = subprocess.run([binary, "diff", "HEAD~2", "HEAD~1", "--name-only"], cwd=work,
                          check=True, capture_output=True, text=True).stdout.split()
 partial = subprocess.run([binary, "diff", "HEAD~1", "HEAD", "--name-only"], cwd=work,

@@ -18,16 +18,12 @@ git -C "$work" add -A
 git -C "$work" -c user.name=bench -c user.email=bench@example.com commit -qm "generated"
 
 python3 - "$work" "$bin" "$runs" <<'PY'
-import statistics, subprocess, sys, time
+import subprocess, sys
 work, binary, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, "benches")
+from timing import median as timed
 def median(cmd):
-    subprocess.run(cmd, cwd=work, check=True, stdout=subprocess.DEVNULL)  # warm the caches
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, cwd=work, check=True, stdout=subprocess.DEVNULL)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return timed(cmd, work, runs)
 git = median(["git", "ls-files"])
 listing = median([binary, "list"])
 at_head = median([binary, "list", "--at", "HEAD"])

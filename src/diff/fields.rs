@@ -144,6 +144,7 @@ mod tests {
     fn each_changed_attribute_is_one_field() {
         let old = spec();
         let mut new = spec();
+        new.provider = "openai".into();
         new.model = "m2".into();
         new.params.insert("temperature".into(), json!(0.2));
         new.params.insert("max_tokens".into(), json!(300));
@@ -155,6 +156,7 @@ mod tests {
         assert_eq!(
             fields(&changes),
             [
+                ("provider", Some(&json!("offline")), Some(&json!("openai"))),
                 ("model", Some(&json!("m1")), Some(&json!("m2"))),
                 ("params.max_tokens", None, Some(&json!(300))),
                 ("params.temperature", Some(&json!(0.0)), Some(&json!(0.2))),

@@ -3,6 +3,8 @@
 //! Every key is optional. Sections that later features read (environments, providers,
 //! prices) are added here as those features land, each with serde defaults.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use crate::location::Location;
@@ -20,6 +22,16 @@ pub struct ProjectConfig {
     pub project: ProjectSection,
     /// Defaults for prompts that leave fields out.
     pub defaults: DefaultsSection,
+    /// Environments besides `production`, each with its own release branch.
+    pub environments: BTreeMap<String, EnvironmentSection>,
+}
+
+/// One `[environments.NAME]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnvironmentSection {
+    /// What the environment is for, shown by `status`.
+    pub description: Option<String>,
 }
 
 /// The `[project]` table.
@@ -76,7 +88,30 @@ impl ProjectConfig {
                 ),
             })?;
         }
+        for name in config.environments.keys() {
+            check_environment_name(name).map_err(|reason| TomlError {
+                location: Location::file(path).with_field(format!("environments.{name}")),
+                message: reason,
+            })?;
+        }
         Ok(config)
+    }
+
+    /// Returns every environment: `production`, then the declared ones.
+    pub fn environment_names(&self) -> Vec<String> {
+        let mut names = vec![crate::source::DEFAULT_ENVIRONMENT.to_owned()];
+        names.extend(
+            self.environments
+                .keys()
+                .filter(|n| *n != crate::source::DEFAULT_ENVIRONMENT)
+                .cloned(),
+        );
+        names
+    }
+
+    /// Tells whether `name` is `production` or a declared environment.
+    pub fn has_environment(&self, name: &str) -> bool {
+        name == crate::source::DEFAULT_ENVIRONMENT || self.environments.contains_key(name)
     }
 
     /// Returns the defaults that apply to prompt files.
@@ -85,6 +120,23 @@ impl ProjectConfig {
             provider: self.defaults.provider.clone(),
             model: self.defaults.model.clone(),
         }
+    }
+}
+
+/// Checks an environment name: it becomes the branch `promptctl/<name>`.
+pub fn check_environment_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not an environment name: use lower-case letters, digits, `-` and `_`, starting with a letter or digit"
+        ))
     }
 }
 
@@ -105,6 +157,16 @@ mod tests {
         let err =
             ProjectConfig::parse("promptctl.toml", "[project]\nprompts = \"../x\"\n").unwrap_err();
         assert_eq!(err.location.field.as_deref(), Some("project.prompts"));
+    }
+
+    #[test]
+    fn environments_are_declared_by_name() {
+        let config = ProjectConfig::parse("promptctl.toml", "[environments.staging]\n").unwrap();
+        assert_eq!(config.environment_names(), ["production", "staging"]);
+        assert!(config.has_environment("staging") && !config.has_environment("dev"));
+        let err =
+            ProjectConfig::parse("promptctl.toml", "[environments.\"Bad Env\"]\n").unwrap_err();
+        assert_eq!(err.location.field.as_deref(), Some("environments.Bad Env"));
     }
 
     #[test]

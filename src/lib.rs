@@ -37,6 +37,7 @@ pub mod fsutil;
 pub mod location;
 pub mod project;
 pub mod prompt;
+pub mod release;
 pub mod scaffold;
 pub mod source;
 pub mod tomlfile;

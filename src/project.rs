@@ -40,6 +40,8 @@ pub struct Project {
     pub root: PathBuf,
     /// Its parsed settings.
     pub config: ProjectConfig,
+    /// The environment release pointers (`active`, `canary`) refer to when none is named.
+    pub environment: String,
 }
 
 impl Project {
@@ -69,6 +71,7 @@ impl Project {
         Ok(Project {
             root: root.to_owned(),
             config,
+            environment: crate::source::DEFAULT_ENVIRONMENT.to_owned(),
         })
     }
 

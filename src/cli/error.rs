@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use promptctl::project::ProjectError;
 use promptctl::prompt::{IncludeProblem, PromptError};
+use promptctl::release::{ACTOR_ENV, ReleaseError};
 use promptctl::scaffold::InitError;
 use promptctl::source::SourceError;
 use promptctl::varsfile::VarsFileError;
@@ -14,6 +15,8 @@ use super::output::{ERROR, HINT, eprint};
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code: bad usage, bad input or configuration.
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code: a conflict: a lost race that could not be re-applied, a rejected push.
+pub const EXIT_CONFLICT: u8 = 3;
 /// Exit code: something unexpected in promptctl itself or the system.
 pub const EXIT_INTERNAL: u8 = 101;
 
@@ -95,6 +98,7 @@ impl From<SourceError> for CliError {
         match error {
             SourceError::Project(e) => e.into(),
             SourceError::Prompt(e) => e.into(),
+            SourceError::Release(e) => (*e).into(),
             other => {
                 let hint = source_hint(&other);
                 with_hint(CliError::usage(other.to_string()), hint)
@@ -114,12 +118,9 @@ fn source_hint(error: &SourceError) -> Option<String> {
         SourceError::UnknownRevision { .. } => {
             "use a branch, tag or commit that `git rev-parse` knows, or `worktree` for the files on disk".into()
         }
-        SourceError::NothingPublished { .. } | SourceError::VersionNotStored { .. } => {
-            "until a version is published, compare against `HEAD` or `worktree`".into()
-        }
-        SourceError::ReleaseUnreadable { .. } => {
-            "upgrade promptctl to a build with release support".into()
-        }
+        SourceError::NothingPublished { env, .. } => format!(
+            "publish a first version with `promptctl publish --env {env}`, or read `HEAD` or `worktree`"
+        ),
         SourceError::UnknownPrompt { similar, .. }
         | SourceError::UnknownPromptInPair { similar, .. }
             if !similar.is_empty() =>
@@ -131,6 +132,35 @@ fn source_hint(error: &SourceError) -> Option<String> {
         }
         _ => return None,
     })
+}
+
+impl From<ReleaseError> for CliError {
+    fn from(error: ReleaseError) -> Self {
+        let message = error.to_string();
+        match error {
+            ReleaseError::Project(e) => e.into(),
+            ReleaseError::Source(e) => (*e).into(),
+            ReleaseError::CorruptObject(e) => e.into(),
+            ReleaseError::Refused { hint, .. } => with_hint(CliError::usage(message), hint),
+            ReleaseError::Conflict { hint, .. } => {
+                let mut error = with_hint(CliError::usage(message), hint);
+                error.code = EXIT_CONFLICT;
+                error
+            }
+            ReleaseError::UnknownEnvironment { env, .. } => CliError::usage(message).hint(format!(
+                "declare it in promptctl.toml with an `[environments.{env}]` table"
+            )),
+            ReleaseError::NoIdentity => CliError::usage(message).hint(format!(
+                "set `git config user.name` and `git config user.email`, or {ACTOR_ENV}=\"Name <email>\""
+            )),
+            ReleaseError::Remote { .. } => CliError::usage(message)
+                .hint("check the remote's URL, the network and your credentials; nothing was changed"),
+            ReleaseError::State(_) | ReleaseError::MissingObject { .. } => CliError::usage(message)
+                .hint("the release branch was edited by hand or is damaged; `promptctl log` and `git log` show its history, and `promptctl revert` or `git branch -f` can restore a good state"),
+            ReleaseError::VersionPrefix { .. } => CliError::usage(message),
+            ReleaseError::Git { .. } => CliError::internal(message),
+        }
+    }
 }
 
 impl From<PromptError> for CliError {

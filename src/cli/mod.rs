@@ -1,14 +1,24 @@
 //! The command line: one file per subcommand, each parsing its arguments and calling the
 //! library. Nothing here decides anything a service embedding the library would need.
 
+mod action;
+mod canary;
 mod check;
 mod diff;
 mod error;
 mod init;
 mod list;
+mod log;
 mod output;
+mod promote;
+mod publish;
+mod pull;
+mod push;
 mod render;
+mod resolve;
+mod revert;
 mod show;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +55,17 @@ struct GlobalArgs {
     /// When to colour human output; `NO_COLOR` is honoured in `auto`.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+
+    /// The environment release pointers refer to: `production` or one declared in
+    /// promptctl.toml.
+    #[arg(
+        long,
+        global = true,
+        value_name = "ENV",
+        env = "PROMPTCTL_ENV",
+        default_value = "production"
+    )]
+    env: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -62,6 +83,15 @@ enum Command {
     Render(render::RenderArgs),
     Check(check::CheckArgs),
     Diff(diff::DiffArgs),
+    Publish(publish::PublishArgs),
+    Canary(canary::CanaryArgs),
+    Promote(promote::PromoteArgs),
+    Revert(revert::RevertArgs),
+    Status(status::StatusArgs),
+    Log(log::LogArgs),
+    Resolve(resolve::ResolveArgs),
+    Push(push::PushArgs),
+    Pull(pull::PullArgs),
 }
 
 impl GlobalArgs {
@@ -72,7 +102,9 @@ impl GlobalArgs {
             None => std::env::current_dir()
                 .map_err(|e| CliError::usage(format!("cannot read the current folder: {e}")))?,
         };
-        Ok(promptctl::project::Project::discover(&start)?)
+        let mut project = promptctl::project::Project::discover(&start)?;
+        project.environment = self.env.clone();
+        Ok(project)
     }
 }
 
@@ -94,11 +126,31 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::run(&cli.global, args),
         Command::Check(args) => check::run(&cli.global, args),
         Command::Diff(args) => diff::run(&cli.global, args),
+        Command::Publish(args) => publish::run(&cli.global, args),
+        Command::Canary(args) => canary::run(&cli.global, args),
+        Command::Promote(args) => promote::run(&cli.global, args),
+        Command::Revert(args) => revert::run(&cli.global, args),
+        Command::Status(args) => status::run(&cli.global, args),
+        Command::Log(args) => log::run(&cli.global, args),
+        Command::Resolve(args) => resolve::run(&cli.global, args),
+        Command::Push(args) => push::run(&cli.global, args),
+        Command::Pull(args) => pull::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,
         Err(error) => error.report(),
     }
+}
+
+/// Opens the project and reads one prompt at a revision spec.
+fn load_prompt(
+    global: &GlobalArgs,
+    at: &str,
+    name: &str,
+) -> Result<promptctl::prompt::Prompt, CliError> {
+    let project = global.project()?;
+    let spec = promptctl::source::parse_spec(at)?;
+    Ok(promptctl::source::load_one(&project, &spec, name)?)
 }
 
 /// Opens the project and reads every prompt at a revision spec.

@@ -60,8 +60,7 @@ pub(super) fn parse_assignment(text: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(global: &GlobalArgs, args: RenderArgs) -> Result<ExitCode, CliError> {
-    let (_, set) = super::load_prompts(global, &args.at)?;
-    let prompt = set.get(&args.name)?;
+    let prompt = &super::load_prompt(global, &args.at, &args.name)?;
     let mut values = match &args.vars_file {
         Some(path) => promptctl::varsfile::load(path)?,
         None => Default::default(),

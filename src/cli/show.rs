@@ -59,8 +59,7 @@ struct VariableJson<'a> {
 }
 
 pub fn run(global: &GlobalArgs, args: ShowArgs) -> Result<ExitCode, CliError> {
-    let (_, set) = super::load_prompts(global, &args.at)?;
-    let prompt = set.get(&args.name)?;
+    let prompt = &super::load_prompt(global, &args.at, &args.name)?;
     if args.canonical {
         print(&prompt.canonical_json())?;
     } else if args.json {

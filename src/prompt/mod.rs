@@ -7,6 +7,7 @@
 mod canonical;
 mod error;
 mod file;
+mod frozen;
 mod includes;
 mod name;
 mod render;
@@ -52,7 +53,8 @@ impl Role {
 }
 
 /// One message template.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Message {
     /// Who speaks it.
     pub role: Role,

@@ -31,6 +31,12 @@ impl fmt::Display for PromptName {
     }
 }
 
+impl std::borrow::Borrow<str> for PromptName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for PromptName {
     fn as_ref(&self) -> &str {
         &self.0

@@ -99,7 +99,8 @@ impl fmt::Display for VarType {
 }
 
 /// One declared variable, as it enters the version (its description does not).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Variable {
     /// The declared type.
     #[serde(rename = "type")]

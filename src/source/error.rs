@@ -23,14 +23,12 @@ pub enum SourceError {
         "`{spec}` has nothing to resolve to: nothing has been published to `{env}` (no branch `promptctl/{env}`)"
     )]
     NothingPublished { spec: String, env: String },
-    /// The release branch exists, but this build cannot read release state.
-    #[error(
-        "`{spec}` needs the release state on branch `promptctl/{env}`, which this build of promptctl cannot read"
-    )]
-    ReleaseUnreadable { spec: String, env: String },
-    /// A frozen version was asked for but no release store exists.
-    #[error("`{spec}` is not in the release object store: nothing has been published yet")]
-    VersionNotStored { spec: String },
+    /// A release pointer or stored version is not a set of files to list.
+    #[error("`{spec}` is a release pointer, not a revision with files")]
+    NotFiles { spec: String },
+    /// The release state could not be read.
+    #[error(transparent)]
+    Release(Box<crate::release::ReleaseError>),
     /// Reading from git failed.
     #[error("git: {message}")]
     Git { message: String },
@@ -64,6 +62,15 @@ pub enum SourceError {
     /// The prompt exists but is invalid.
     #[error(transparent)]
     Prompt(#[from] PromptError),
+}
+
+impl From<crate::release::ReleaseError> for SourceError {
+    fn from(error: crate::release::ReleaseError) -> Self {
+        match error {
+            crate::release::ReleaseError::Source(inner) => *inner,
+            other => SourceError::Release(Box::new(other)),
+        }
+    }
 }
 
 impl From<git2::Error> for SourceError {

@@ -218,22 +218,3 @@ fn walk_pair(
     }
     Ok(())
 }
-
-/// Explains why a release pointer cannot be resolved from this repository.
-pub(super) fn release_error(project: &Project, spec: &RevisionSpec, env: &str) -> SourceError {
-    let branch_exists = project.repository().ok().is_some_and(|(repo, _)| {
-        repo.find_reference(&format!("refs/heads/promptctl/{env}"))
-            .is_ok()
-    });
-    if branch_exists {
-        SourceError::ReleaseUnreadable {
-            spec: spec.to_string(),
-            env: env.to_owned(),
-        }
-    } else {
-        SourceError::NothingPublished {
-            spec: spec.to_string(),
-            env: env.to_owned(),
-        }
-    }
-}

@@ -10,6 +10,7 @@ mod error;
 mod git;
 mod listing;
 mod pair;
+mod release;
 mod set;
 mod spec;
 mod worktree;
@@ -136,7 +137,7 @@ fn classify(relative: &str) -> Option<FileKind<'_>> {
     }
 }
 
-/// Reads the raw files that a revision spec names.
+/// Reads the raw files that a revision spec names (a git revision or the working tree).
 pub fn read_snapshot(project: &Project, spec: &RevisionSpec) -> Result<Snapshot, SourceError> {
     list(project, spec)?.snapshot(|_| true)
 }
@@ -146,27 +147,36 @@ fn list(project: &Project, spec: &RevisionSpec) -> Result<listing::Listing, Sour
     match spec {
         RevisionSpec::Worktree => worktree::list(project),
         RevisionSpec::Git(rev) => git::list(project, rev, spec),
-        RevisionSpec::Release { env, .. } => {
-            let env = env.as_deref().unwrap_or(DEFAULT_ENVIRONMENT);
-            Err(git::release_error(project, spec, env))
-        }
-        RevisionSpec::Version(_) => Err(SourceError::VersionNotStored {
+        RevisionSpec::Release { .. } | RevisionSpec::Version(_) => Err(SourceError::NotFiles {
             spec: spec.to_string(),
         }),
     }
 }
 
 /// Reads and parses every prompt a revision spec names.
+///
+/// A release pointer gives the frozen versions it points to; a stored version gives that
+/// version under the name of every prompt whose pointers refer to it.
 pub fn load(project: &Project, spec: &RevisionSpec) -> Result<PromptSet, SourceError> {
-    Ok(PromptSet::from_snapshot(read_snapshot(project, spec)?))
+    match spec {
+        RevisionSpec::Release { pointer, env } => {
+            let env = env.as_deref().unwrap_or(&project.environment);
+            release::load_pointer(project, spec, *pointer, env)
+        }
+        RevisionSpec::Version(prefix) => release::load_version(project, spec, prefix),
+        _ => Ok(PromptSet::from_snapshot(read_snapshot(project, spec)?)),
+    }
 }
 
 /// The revision a comparison starts from when none is given: the active release of the
-/// default environment once something has been published, else `HEAD`.
+/// project's environment once something has been published to it, else `HEAD`.
 pub fn default_base(project: &Project) -> RevisionSpec {
     let published = project.repository().ok().is_some_and(|(repo, _)| {
-        repo.find_reference(&format!("refs/heads/promptctl/{DEFAULT_ENVIRONMENT}"))
-            .is_ok()
+        repo.find_reference(&format!(
+            "refs/heads/{}",
+            crate::release::branch_name(&project.environment)
+        ))
+        .is_ok()
     });
     if published {
         RevisionSpec::Release {
@@ -176,6 +186,26 @@ pub fn default_base(project: &Project) -> RevisionSpec {
     } else {
         RevisionSpec::Git("HEAD".into())
     }
+}
+
+/// Reads one prompt at a revision spec. A stored version (`sha256:…`) is read as that
+/// prompt whichever prompt it was released for.
+pub fn load_one(
+    project: &Project,
+    spec: &RevisionSpec,
+    name: &str,
+) -> Result<crate::prompt::Prompt, SourceError> {
+    if let RevisionSpec::Version(prefix) = spec {
+        let name = PromptName::parse(name).map_err(|reason| {
+            SourceError::Prompt(PromptError::InvalidName {
+                location: Location::file(name),
+                name: name.to_owned(),
+                reason,
+            })
+        })?;
+        return release::load_version_as(project, spec, prefix, &name);
+    }
+    Ok(load(project, spec)?.get(name)?.clone())
 }
 
 /// Parses a revision spec, turning grammar errors into a [`SourceError`].

@@ -31,6 +31,10 @@ pub fn load_pair(
     to: &RevisionSpec,
     names: &[String],
 ) -> Result<SourcePair, SourceError> {
+    if is_release(from) || is_release(to) {
+        // Frozen versions have no files to compare: read both sides whole.
+        return load_whole(project, from, to, names);
+    }
     let (mut old, mut new) = match (from, to) {
         (RevisionSpec::Git(a), RevisionSpec::Git(b)) => {
             super::git::list_pair(project, (a, from), (b, to))?
@@ -56,6 +60,48 @@ pub fn load_pair(
         from: PromptSet::from_snapshot(old.snapshot(select)?),
         to: PromptSet::from_snapshot(new.snapshot(select)?),
     })
+}
+
+fn is_release(spec: &RevisionSpec) -> bool {
+    matches!(
+        spec,
+        RevisionSpec::Release { .. } | RevisionSpec::Version(_)
+    )
+}
+
+/// Reads both sides completely, keeping only `names` when given.
+fn load_whole(
+    project: &Project,
+    from: &RevisionSpec,
+    to: &RevisionSpec,
+    names: &[String],
+) -> Result<SourcePair, SourceError> {
+    let mut pair = SourcePair {
+        from: super::load(project, from)?,
+        to: super::load(project, to)?,
+    };
+    if !names.is_empty() {
+        for name in names {
+            let known = |set: &PromptSet| set.entries().any(|(n, _)| n.as_str() == name);
+            if !known(&pair.from) && !known(&pair.to) {
+                let all: BTreeSet<&str> = pair
+                    .from
+                    .entries()
+                    .chain(pair.to.entries())
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                return Err(SourceError::UnknownPromptInPair {
+                    name: name.clone(),
+                    from: from.to_string(),
+                    to: to.to_string(),
+                    similar: similar_names(name, all.into_iter()),
+                });
+            }
+        }
+        pair.from.retain(|n| names.iter().any(|w| w == n));
+        pair.to.retain(|n| names.iter().any(|w| w == n));
+    }
+    Ok(pair)
 }
 
 fn is_partial(relative: &str) -> bool {

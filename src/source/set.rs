@@ -70,6 +70,29 @@ impl PromptSet {
         }
     }
 
+    /// Builds a set from prompts read elsewhere (frozen versions of the release store);
+    /// `folder` is the prompts folder partials are shown under.
+    pub fn from_prompts(
+        spec: RevisionSpec,
+        commit: Option<String>,
+        folder: &str,
+        prompts: Vec<(PromptName, Result<Prompt, PromptError>)>,
+    ) -> Self {
+        PromptSet {
+            spec,
+            commit,
+            folder: folder.to_owned(),
+            partials: PartialIndex::new(folder, Vec::new()),
+            prompts: prompts.into_iter().collect(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Keeps only the prompts whose name passes `keep`.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.prompts.retain(|name, _| keep(name.as_str()));
+    }
+
     /// Returns the valid prompts, by name.
     pub fn prompts(&self) -> impl Iterator<Item = &Prompt> {
         self.prompts.values().filter_map(|p| p.as_ref().ok())

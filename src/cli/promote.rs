@@ -1,0 +1,35 @@
+//! `promptctl promote`: a canary becomes the active version.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use promptctl::release::{ActionKind, ActionRequest};
+
+use super::action::ActionFlags;
+use super::{CliError, GlobalArgs};
+
+/// Make each canary in flight the active version, for every key.
+///
+/// Without names: every canary of the environment.
+///
+/// Example: promptctl promote support/triage --reason "canary healthy for 24h"
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// Prompts whose canary to promote (default: every canary).
+    names: Vec<String>,
+
+    #[command(flatten)]
+    flags: ActionFlags,
+}
+
+pub fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<ExitCode, CliError> {
+    let request = ActionRequest {
+        kind: ActionKind::Promote,
+        names: args.names,
+        version: None,
+        weight: None,
+        reason: None,
+    };
+    super::action::run(global, request, args.flags)
+}

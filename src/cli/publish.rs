@@ -1,0 +1,45 @@
+//! `promptctl publish`: make versions active directly (first release, hotfix, or a version
+//! moving from another environment).
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use promptctl::release::{ActionKind, ActionRequest};
+
+use super::action::ActionFlags;
+use super::{CliError, GlobalArgs};
+
+/// Make a version the active one of each prompt, for every key at once.
+///
+/// Without names: every prompt whose version at --version differs from its active one. A
+/// canary in flight for a published prompt is dropped.
+///
+/// Examples:
+///   promptctl publish
+///   promptctl publish support/triage --reason "hotfix: wrong queue names"
+///   promptctl publish support/triage --version active@staging
+#[derive(Debug, Args)]
+#[command(disable_version_flag = true)]
+pub struct PublishArgs {
+    /// Prompts to publish (default: every prompt that changed).
+    names: Vec<String>,
+
+    /// Where the versions come from: a git revision, `worktree`, `active@ENV`, `sha256:...`.
+    #[arg(long, value_name = "SPEC", default_value = "HEAD")]
+    version: String,
+
+    #[command(flatten)]
+    flags: ActionFlags,
+}
+
+pub fn run(global: &GlobalArgs, args: PublishArgs) -> Result<ExitCode, CliError> {
+    let request = ActionRequest {
+        kind: ActionKind::Publish,
+        names: args.names,
+        version: Some(args.version),
+        weight: None,
+        reason: None,
+    };
+    super::action::run(global, request, args.flags)
+}

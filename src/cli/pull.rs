@@ -1,0 +1,55 @@
+//! `promptctl pull`: get the release branch from a remote.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use promptctl::release::pull;
+
+use super::output::{print, print_json};
+use super::{CliError, GlobalArgs};
+
+/// Fast-forward the environment's release branch to the remote's. Histories that have
+/// diverged are not merged: exit 3, with both left as they are.
+///
+/// Example: promptctl pull
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// A remote name or URL.
+    #[arg(default_value = "origin")]
+    remote: String,
+
+    /// Print {remote, branch, from, to, result} as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(global: &GlobalArgs, args: PullArgs) -> Result<ExitCode, CliError> {
+    let project = global.project()?;
+    let outcome = pull(&project, &project.environment, &args.remote)?;
+    if args.json {
+        print_json(&outcome)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let short = |c: &Option<String>| {
+        c.as_deref()
+            .map_or("none".to_owned(), |c| c[..7].to_owned())
+    };
+    let text = match outcome.result {
+        "empty" => format!("{} has no {} yet\n", outcome.remote, outcome.branch),
+        "up-to-date" => format!("{} is up to date\n", outcome.branch),
+        "ahead" => format!(
+            "{} is ahead of {}: push to share it\n",
+            outcome.branch, outcome.remote
+        ),
+        result => format!(
+            "{} {}: {} → {}\n",
+            outcome.branch,
+            result,
+            short(&outcome.from),
+            short(&outcome.to)
+        ),
+    };
+    print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}

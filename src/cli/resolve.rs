@@ -1,0 +1,100 @@
+//! `promptctl resolve`: which version a key gets, exactly as services resolve it.
+
+use std::fmt::Write as _;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use promptctl::release::Resolver;
+
+use super::output::{VERSION, print};
+use super::{CliError, GlobalArgs};
+
+/// Resolve a prompt for keys (user or session ids) with the sticky bucketing of
+/// docs/bucketing.md: the version, whether it is the active or the canary track, and the
+/// bucket. Without a key, a random one is drawn, as for a request that has none.
+///
+/// Examples:
+///   promptctl resolve support/triage --key user-42 --key user-43
+///   promptctl resolve support/triage --keys-file keys.txt --json
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The prompt's name.
+    name: String,
+
+    /// A key; repeat for more.
+    #[arg(long = "key", value_name = "KEY")]
+    keys: Vec<String>,
+
+    /// A file of keys, one per line (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    keys_file: Option<PathBuf>,
+
+    /// Print one JSON object per key and line: {key, version, track, bucket}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError> {
+    let project = global.project()?;
+    let resolver = Resolver::open(&project, &project.environment)?;
+    let mut keys: Vec<Option<String>> = args.keys.into_iter().map(Some).collect();
+    if let Some(path) = &args.keys_file {
+        keys.extend(read_keys(path)?.into_iter().map(Some));
+    }
+    if keys.is_empty() {
+        keys.push(None);
+    }
+    let mut out = String::new();
+    for key in &keys {
+        let resolution = resolver
+            .resolve(&args.name, key.as_deref())
+            .ok_or_else(|| {
+                CliError::usage(format!(
+                    "`{}` is not released to `{}`",
+                    args.name, project.environment
+                ))
+                .hint("see what is released with `promptctl status`")
+            })?;
+        if args.json {
+            let line = serde_json::to_string(&resolution)
+                .map_err(|e| CliError::internal(format!("cannot write JSON: {e}")))?;
+            out.push_str(&line);
+            out.push('\n');
+        } else {
+            let _ = writeln!(
+                out,
+                "{}  {VERSION}{}{VERSION:#}  {}  bucket {}",
+                key.as_deref().unwrap_or("(random)"),
+                resolution.version.short(),
+                resolution.track.as_str(),
+                resolution.bucket
+            );
+        }
+    }
+    print(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_keys(path: &PathBuf) -> Result<Vec<String>, CliError> {
+    let error =
+        |e: std::io::Error| CliError::usage(format!("cannot read `{}`: {e}", path.display()));
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).map_err(error)?,
+        ))
+    };
+    let mut keys = Vec::new();
+    for line in reader.lines() {
+        let line = line.map_err(error)?;
+        let key = line.trim_end_matches('\r');
+        if !key.is_empty() {
+            keys.push(key.to_owned());
+        }
+    }
+    Ok(keys)
+}

@@ -1,0 +1,43 @@
+//! `promptctl revert`: roll back with one command.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use promptctl::release::{ActionKind, ActionRequest};
+
+use super::action::ActionFlags;
+use super::{CliError, GlobalArgs};
+
+/// Roll back: a canary in flight is dropped; otherwise the active version returns to the one
+/// that was active before it. A second revert goes further back, not forth.
+///
+/// Without names: undo the most recent action of the environment.
+///
+/// Examples:
+///   promptctl revert
+///   promptctl revert support/triage --reason "refund answers regressed"
+///   promptctl revert support/triage --to sha256:3f2a9c1
+#[derive(Debug, Args)]
+pub struct RevertArgs {
+    /// Prompts to revert (default: those of the most recent action).
+    names: Vec<String>,
+
+    /// Return to this version instead of the previous one: a git revision or `sha256:...`.
+    #[arg(long, value_name = "SPEC")]
+    to: Option<String>,
+
+    #[command(flatten)]
+    flags: ActionFlags,
+}
+
+pub fn run(global: &GlobalArgs, args: RevertArgs) -> Result<ExitCode, CliError> {
+    let request = ActionRequest {
+        kind: ActionKind::Revert,
+        names: args.names,
+        version: args.to,
+        weight: None,
+        reason: None,
+    };
+    super::action::run(global, request, args.flags)
+}

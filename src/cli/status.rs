@@ -1,0 +1,94 @@
+//! `promptctl status`: the release pointers of every prompt, and how HEAD and the working
+//! tree relate to them.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use promptctl::release::{Relation, Status, status};
+
+use super::output::{BOLD, DIM, VERSION, pad, print, print_json};
+use super::{CliError, GlobalArgs};
+
+/// Show each prompt's active version, canary and weight in the environment, and whether
+/// HEAD and the working tree hold the active version, the canary or something new.
+///
+/// Example: promptctl status --env staging
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Prompts to show (default: every prompt released, at HEAD or in the working tree).
+    names: Vec<String>,
+
+    /// Print {env, commit, prompts: [{name, active, canary, canary_weight, previous, head,
+    /// worktree}]} as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, CliError> {
+    let project = global.project()?;
+    let status = status(&project, &project.environment, &args.names)?;
+    if args.json {
+        print_json(&status)?;
+    } else {
+        print(&human(&status))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn relation(relation: Relation) -> &'static str {
+    match relation {
+        Relation::Active => "active",
+        Relation::Canary => "canary",
+        Relation::New => "new",
+        Relation::Absent => "-",
+        Relation::Broken => "broken",
+    }
+}
+
+fn human(status: &Status) -> String {
+    let mut out = match &status.commit {
+        Some(commit) => format!(
+            "{BOLD}{}{BOLD:#}  {DIM}release {}{DIM:#}\n",
+            status.env,
+            &commit[..7]
+        ),
+        None => format!(
+            "{BOLD}{}{BOLD:#}  {DIM}nothing released yet{DIM:#}\n",
+            status.env
+        ),
+    };
+    let width = status
+        .prompts
+        .iter()
+        .map(|p| p.name.as_str().len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "{BOLD}{}  {}  {}  {}  WORKTREE{BOLD:#}",
+        pad("NAME", width),
+        pad("ACTIVE", 12),
+        pad("CANARY", 20),
+        pad("HEAD", 7)
+    );
+    for prompt in &status.prompts {
+        let active = prompt.active.map_or("-".to_owned(), |v| v.short());
+        let canary = match (prompt.canary, prompt.canary_weight) {
+            (Some(version), Some(weight)) => format!("{} {weight}", version.short()),
+            _ => "-".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "{}  {VERSION}{}{VERSION:#}  {}  {}  {}",
+            pad(prompt.name.as_str(), width),
+            pad(&active, 12),
+            pad(&canary, 20),
+            pad(relation(prompt.head), 7),
+            relation(prompt.worktree)
+        );
+    }
+    out
+}

@@ -1,0 +1,151 @@
+//! Frozen versions: prompts read back from their canonical JSON, as the release object
+//! store keeps them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::Version;
+use super::{CANONICAL_FORMAT, Message, Prompt, PromptError, PromptName, PromptSpec, Variable};
+use crate::location::Location;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Frozen {
+    format: u32,
+    provider: String,
+    model: String,
+    params: BTreeMap<String, Value>,
+    variables: BTreeMap<String, Variable>,
+    messages: Vec<Message>,
+    partials: BTreeMap<String, Arc<str>>,
+}
+
+impl Prompt {
+    /// Reads a frozen version back into a prompt named `name`.
+    ///
+    /// `shown` names the object in messages; `folder` is the prompts folder partials are
+    /// shown under. The bytes must be exactly the canonical JSON of `expected`: an object
+    /// that was edited, truncated or stored under the wrong name is refused.
+    pub fn from_frozen(
+        name: PromptName,
+        shown: &str,
+        folder: &str,
+        bytes: &[u8],
+        expected: Version,
+    ) -> Result<Prompt, PromptError> {
+        let invalid = |message: String| PromptError::Invalid {
+            location: Location::file(shown),
+            message,
+        };
+        let actual = Version::of_canonical(bytes);
+        if actual != expected {
+            return Err(invalid(format!(
+                "the stored bytes hash to {actual}, not {expected}: the object store is corrupt"
+            )));
+        }
+        let frozen: Frozen = serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("not a frozen prompt version: {e}")))?;
+        if frozen.format != CANONICAL_FORMAT {
+            return Err(invalid(format!(
+                "canonical format {} is not known to this build of promptctl; upgrade promptctl",
+                frozen.format
+            )));
+        }
+        let spec = PromptSpec {
+            provider: frozen.provider,
+            model: frozen.model,
+            params: frozen.params,
+            variables: frozen.variables,
+            messages: frozen.messages,
+            partials: frozen.partials,
+        };
+        if spec.canonical_json().as_bytes() != bytes {
+            return Err(invalid(
+                "the stored bytes are not in canonical form: the object store is corrupt".into(),
+            ));
+        }
+        Ok(Prompt {
+            name,
+            path: shown.to_owned(),
+            description: None,
+            metadata: serde_json::Map::new(),
+            version: expected,
+            message_lines: Vec::new(),
+            folder: folder.to_owned(),
+            spec,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::{PartialIndex, PromptDefaults};
+
+    fn parsed() -> Prompt {
+        let partials = PartialIndex::new(
+            "prompts",
+            [("p/tone.j2".to_owned(), Arc::from("Be {{ tone }}."))],
+        );
+        Prompt::parse(
+            PromptName::parse("support/triage").unwrap(),
+            "prompts/support/triage.toml",
+            "model = \"m\"\n[variables.tone]\ndefault = \"warm\"\n[params]\ntemperature = 0.5\n[[messages]]\nrole = \"system\"\ncontent = 'Hi. {% include \"p/tone.j2\" %}'\n",
+            &PromptDefaults::default(),
+            &partials,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_frozen_version_reads_back_to_the_same_prompt_and_renders() {
+        let prompt = parsed();
+        let bytes = prompt.canonical_json();
+        let frozen = Prompt::from_frozen(
+            prompt.name.clone(),
+            "objects/ab/cd.json",
+            "prompts",
+            bytes.as_bytes(),
+            prompt.version,
+        )
+        .unwrap();
+        assert_eq!(frozen.spec, prompt.spec);
+        assert_eq!(frozen.version, prompt.version);
+        let rendered = frozen
+            .compile()
+            .unwrap()
+            .render(&Default::default())
+            .unwrap();
+        assert_eq!(rendered[0].content, "Hi. Be warm.");
+    }
+
+    #[test]
+    fn altered_or_misfiled_objects_are_refused() {
+        let prompt = parsed();
+        let bytes = prompt.canonical_json();
+        let name = || prompt.name.clone();
+        let edited = bytes.replace("Hi.", "Bye.");
+        let error = Prompt::from_frozen(name(), "o", "prompts", edited.as_bytes(), prompt.version)
+            .unwrap_err();
+        assert!(error.to_string().contains("corrupt"), "{error}");
+        let pretty =
+            serde_json::to_string_pretty(&serde_json::from_str::<Value>(&bytes).unwrap()).unwrap();
+        let version = Version::of_canonical(pretty.as_bytes());
+        let error =
+            Prompt::from_frozen(name(), "o", "prompts", pretty.as_bytes(), version).unwrap_err();
+        assert!(
+            error.to_string().contains("not in canonical form"),
+            "{error}"
+        );
+        let junk = b"{\"format\": 1}";
+        let error = Prompt::from_frozen(name(), "o", "prompts", junk, Version::of_canonical(junk))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("not a frozen prompt version"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,728 @@
+//! Actions: publish, canary, promote and revert. Each is planned as a pure function of the
+//! current state and the versions asked for, then written as one commit by compare-and-swap;
+//! on a lost race the state is read again and the action planned again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::bucket::Weight;
+use super::error::ReleaseError;
+use super::history::{Record, RecordedPrompt};
+use super::state::{PromptState, State};
+use super::store::{Store, WriteError};
+use crate::project::Project;
+use crate::prompt::{Prompt, PromptError, PromptName, Version};
+use crate::source::{self, RevisionSpec};
+
+/// How long an action keeps retrying when other writers keep winning the race.
+const RETRY_FOR: Duration = Duration::from_secs(60);
+
+/// What an action does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    Publish,
+    Canary,
+    Promote,
+    Revert,
+}
+
+impl ActionKind {
+    /// The action as a word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Publish => "publish",
+            ActionKind::Canary => "canary",
+            ActionKind::Promote => "promote",
+            ActionKind::Revert => "revert",
+        }
+    }
+}
+
+/// An action as the user asked for it.
+#[derive(Debug, Clone)]
+pub struct ActionRequest {
+    pub kind: ActionKind,
+    /// The prompts to act on; empty means every prompt the action applies to.
+    pub names: Vec<String>,
+    /// Where the versions come from (`--version`, `revert --to`); `publish` and `canary`
+    /// default to `HEAD`.
+    pub version: Option<String>,
+    /// The canary weight, for `canary`.
+    pub weight: Option<Weight>,
+    /// Why, recorded in the commit.
+    pub reason: Option<String>,
+}
+
+/// What an action did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub env: String,
+    pub action: ActionKind,
+    /// The release commit made; `None` when there was nothing to change.
+    pub commit: Option<String>,
+    /// The one-line summary (the commit's first line).
+    pub summary: String,
+    /// Every prompt changed, before and after.
+    pub changes: Vec<Change>,
+    /// Remarks: prompts skipped and why, canaries replaced.
+    pub notes: Vec<String>,
+    /// How many times the action was planned (more than one after lost races).
+    pub attempts: u32,
+}
+
+/// One prompt's pointers before and after an action.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub name: PromptName,
+    pub before: Option<PromptState>,
+    pub after: PromptState,
+}
+
+/// The versions an action may release, read from a source.
+struct Source {
+    spec: String,
+    commit: Option<String>,
+    prompts: BTreeMap<PromptName, Result<Prompt, PromptError>>,
+    problems: Vec<PromptError>,
+}
+
+/// The planned result of an action on one state.
+struct Plan {
+    state: State,
+    changes: Vec<Change>,
+    notes: Vec<String>,
+    objects: Vec<(Version, String)>,
+    summary: String,
+}
+
+/// Runs an action on the release branch of `env`.
+pub fn run(project: &Project, env: &str, request: &ActionRequest) -> Result<Outcome, ReleaseError> {
+    let store = Store::open(project, env)?;
+    let author = super::actor(store.repo())?;
+    let names = parse_names(&request.names)?;
+    let started = std::time::Instant::now();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let release = store.read()?;
+        let source = load_source(project, &store, request, &names)?;
+        let planned = plan(
+            request,
+            &release.state,
+            source.as_ref(),
+            &names,
+            &store,
+            release.commit,
+        );
+        let plan = match planned {
+            Ok(plan) => plan,
+            // The state changed under us and the action no longer makes sense.
+            Err(ReleaseError::Refused { message, hint }) if attempts > 1 => {
+                return Err(ReleaseError::Conflict {
+                    message: format!(
+                        "another action changed `{env}` while this one ran, and now: {message}"
+                    ),
+                    hint,
+                });
+            }
+            Err(error) => return Err(error),
+        };
+        if plan.changes.is_empty() {
+            return Ok(outcome(env, request, None, plan, attempts));
+        }
+        let record = Record {
+            action: request.kind.as_str().to_owned(),
+            summary: plan.summary.clone(),
+            prompts: plan
+                .changes
+                .iter()
+                .map(|c| RecordedPrompt {
+                    name: c.name.clone(),
+                    version: pointed_version(request.kind, &c.after),
+                })
+                .collect(),
+            weight: request
+                .weight
+                .filter(|_| request.kind == ActionKind::Canary),
+            source: source
+                .as_ref()
+                .map(|s| s.commit.clone().unwrap_or_else(|| s.spec.clone())),
+            reason: request.reason.clone(),
+        };
+        let objects: Vec<(Version, &[u8])> = plan
+            .objects
+            .iter()
+            .map(|(v, bytes)| (*v, bytes.as_bytes()))
+            .collect();
+        match store.write(release.commit, &plan.state, &objects, &record, &author) {
+            Ok(commit) => {
+                return Ok(outcome(
+                    env,
+                    request,
+                    Some(commit.to_string()),
+                    plan,
+                    attempts,
+                ));
+            }
+            Err(WriteError::Moved) if started.elapsed() < RETRY_FOR => backoff(attempts),
+            Err(WriteError::Moved) => {
+                return Err(ReleaseError::Conflict {
+                    message: format!(
+                        "other writers kept moving `promptctl/{env}` for {} seconds; the action was not applied",
+                        RETRY_FOR.as_secs()
+                    ),
+                    hint: Some(format!(
+                        "if no other promptctl is running, a stale lock may remain: remove `.git/refs/heads/promptctl/{env}.lock`"
+                    )),
+                });
+            }
+            Err(WriteError::Failed(error)) => return Err(error),
+        }
+    }
+}
+
+/// Waits a little before trying again, longer after each loss, with jitter so that racing
+/// writers spread out.
+fn backoff(attempt: u32) {
+    let base = 2u64.saturating_pow(attempt.min(7));
+    let jitter = u64::from(std::process::id() ^ attempt.wrapping_mul(2_654_435_761)) % base.max(1);
+    std::thread::sleep(Duration::from_millis(base + jitter));
+}
+
+fn outcome(
+    env: &str,
+    request: &ActionRequest,
+    commit: Option<String>,
+    plan: Plan,
+    attempts: u32,
+) -> Outcome {
+    Outcome {
+        env: env.to_owned(),
+        action: request.kind,
+        commit,
+        summary: plan.summary,
+        changes: plan.changes,
+        notes: plan.notes,
+        attempts,
+    }
+}
+
+/// The version a commit's trailer records for a prompt: the canary for `canary`, else the
+/// active version after the action.
+fn pointed_version(kind: ActionKind, after: &PromptState) -> Version {
+    match (kind, after.canary) {
+        (ActionKind::Canary, Some(canary)) => canary.version,
+        _ => after.active,
+    }
+}
+
+fn parse_names(names: &[String]) -> Result<Vec<PromptName>, ReleaseError> {
+    names
+        .iter()
+        .map(|name| {
+            PromptName::parse(name).map_err(|reason| {
+                ReleaseError::refused(
+                    format!("`{name}` is not a prompt name: {reason}"),
+                    "name prompts as in `promptctl list`, like `support/triage`",
+                )
+            })
+        })
+        .collect()
+}
+
+/// Reads the versions an action releases, for the actions that release new versions.
+fn load_source(
+    project: &Project,
+    store: &Store,
+    request: &ActionRequest,
+    names: &[PromptName],
+) -> Result<Option<Source>, ReleaseError> {
+    let spec_text = match (request.kind, &request.version) {
+        (ActionKind::Publish | ActionKind::Canary, None) => "HEAD",
+        (_, Some(spec)) => spec.as_str(),
+        _ => return Ok(None),
+    };
+    let spec = source::parse_spec(spec_text)?;
+    if let RevisionSpec::Version(prefix) = &spec {
+        // A stored version has no name of its own: it is released under the names given.
+        if names.is_empty() {
+            return Err(ReleaseError::refused(
+                format!("`{spec_text}` is one version: name the prompts to release it as"),
+                format!(
+                    "promptctl {} NAME --version {spec_text}",
+                    request.kind.as_str()
+                ),
+            ));
+        }
+        let commit = store.tip()?.ok_or_else(|| ReleaseError::VersionPrefix {
+            message: format!(
+                "`{spec_text}`: nothing was ever released to `{}`",
+                store.env()
+            ),
+        })?;
+        let version = store.find_version(commit, prefix)?;
+        let prompts = names
+            .iter()
+            .map(|name| {
+                (
+                    name.clone(),
+                    store.prompt(commit, name, version).map_err(to_prompt_error),
+                )
+            })
+            .collect();
+        return Ok(Some(Source {
+            spec: spec_text.to_owned(),
+            commit: None,
+            prompts,
+            problems: Vec::new(),
+        }));
+    }
+    let set = source::load(project, &spec)?;
+    Ok(Some(Source {
+        spec: spec_text.to_owned(),
+        commit: set.commit.clone(),
+        prompts: set
+            .entries()
+            .map(|(name, parsed)| (name.clone(), parsed.clone()))
+            .collect(),
+        problems: set.problems().to_vec(),
+    }))
+}
+
+fn to_prompt_error(error: ReleaseError) -> PromptError {
+    match error {
+        ReleaseError::CorruptObject(e) => e,
+        other => PromptError::Invalid {
+            location: crate::location::Location::file("release store"),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn plan(
+    request: &ActionRequest,
+    state: &State,
+    source: Option<&Source>,
+    names: &[PromptName],
+    store: &Store,
+    tip: Option<git2::Oid>,
+) -> Result<Plan, ReleaseError> {
+    let env = store.env();
+    match request.kind {
+        ActionKind::Publish => plan_publish(state, expect_source(source)?, names, env),
+        ActionKind::Canary => {
+            let weight = request.weight.ok_or_else(|| {
+                ReleaseError::refused("a canary needs a weight", "promptctl canary NAME 10%")
+            })?;
+            plan_canary(state, expect_source(source)?, names, weight, env)
+        }
+        ActionKind::Promote => plan_promote(state, names, env),
+        ActionKind::Revert => {
+            let names = if names.is_empty() {
+                if source.is_some() {
+                    return Err(ReleaseError::refused(
+                        "`revert --to` needs the prompts to revert",
+                        "promptctl revert NAME --to SPEC",
+                    ));
+                }
+                last_action_names(store, tip)?
+            } else {
+                names.to_vec()
+            };
+            plan_revert(state, source, &names, env)
+        }
+    }
+}
+
+fn expect_source(source: Option<&Source>) -> Result<&Source, ReleaseError> {
+    source.ok_or_else(|| ReleaseError::Git {
+        message: "internal: the action has no source of versions".into(),
+    })
+}
+
+/// The prompts the most recent action of the environment changed: what `revert` with no
+/// names undoes.
+fn last_action_names(
+    store: &Store,
+    tip: Option<git2::Oid>,
+) -> Result<Vec<PromptName>, ReleaseError> {
+    let tip = tip.ok_or_else(|| {
+        ReleaseError::refused(
+            format!(
+                "nothing to revert: nothing was ever released to `{}`",
+                store.env()
+            ),
+            "publish a first version with `promptctl publish`",
+        )
+    })?;
+    let record = store.record(tip)?.filter(|r| !r.prompts.is_empty()).ok_or_else(|| {
+        ReleaseError::refused(
+            format!(
+                "the last commit of `promptctl/{}` was not made by promptctl, so there is no action to undo",
+                store.env()
+            ),
+            "name the prompts to revert: promptctl revert NAME",
+        )
+    })?;
+    Ok(record.prompts.into_iter().map(|p| p.name).collect())
+}
+
+/// Gets the valid prompt `name` from a source, or says why it cannot be released.
+fn source_prompt<'a>(source: &'a Source, name: &PromptName) -> Result<&'a Prompt, ReleaseError> {
+    match source.prompts.get(name) {
+        Some(Ok(prompt)) => Ok(prompt),
+        Some(Err(error)) => Err(ReleaseError::Source(Box::new(source::SourceError::Prompt(
+            error.clone(),
+        )))),
+        None => Err(ReleaseError::Source(Box::new(
+            source::SourceError::UnknownPrompt {
+                name: name.to_string(),
+                spec: source.spec.clone(),
+                similar: Vec::new(),
+            },
+        ))),
+    }
+}
+
+/// Refuses to act on "every prompt" of a source that has broken prompts: their versions
+/// cannot be known.
+fn require_all_valid(source: &Source, kind: ActionKind) -> Result<(), ReleaseError> {
+    let broken = source
+        .problems
+        .iter()
+        .chain(source.prompts.values().filter_map(|p| p.as_ref().err()))
+        .next();
+    match broken {
+        Some(error) => Err(ReleaseError::refused(
+            format!(
+                "cannot {} every prompt of `{}`: {error}",
+                kind.as_str(),
+                source.spec
+            ),
+            format!(
+                "fix it (see `promptctl check`), or name the prompts: promptctl {} NAME",
+                kind.as_str()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Builds the plan from the prompts whose pointers change.
+struct Planner<'a> {
+    state: State,
+    changes: Vec<Change>,
+    notes: Vec<String>,
+    objects: Vec<(Version, String)>,
+    before: &'a State,
+}
+
+impl<'a> Planner<'a> {
+    fn new(before: &'a State) -> Self {
+        Planner {
+            state: before.clone(),
+            changes: Vec::new(),
+            notes: Vec::new(),
+            objects: Vec::new(),
+            before,
+        }
+    }
+
+    /// Records the new pointers of a prompt, if they differ; `frozen` is the prompt whose
+    /// version the new pointers need stored.
+    fn set(&mut self, name: &PromptName, after: PromptState, frozen: Option<&Prompt>) {
+        let before = self.before.prompts.get(name).cloned();
+        if before.as_ref() == Some(&after) {
+            return;
+        }
+        if let Some(prompt) = frozen {
+            self.objects.push((prompt.version, prompt.canonical_json()));
+        }
+        self.state.prompts.insert(name.clone(), after.clone());
+        self.changes.push(Change {
+            name: name.clone(),
+            before,
+            after,
+        });
+    }
+
+    fn finish(self, summary: impl FnOnce(&[Change]) -> String) -> Plan {
+        let summary = summary(&self.changes);
+        Plan {
+            state: self.state,
+            changes: self.changes,
+            notes: self.notes,
+            objects: self.objects,
+            summary,
+        }
+    }
+}
+
+/// `one` for a single change, `many` with the count otherwise.
+fn summarize(changes: &[Change], one: impl Fn(&Change) -> String, verb: &str) -> String {
+    match changes {
+        [change] => one(change),
+        _ => format!("{verb} {} prompts", changes.len()),
+    }
+}
+
+fn plan_publish(
+    state: &State,
+    source: &Source,
+    names: &[PromptName],
+    env: &str,
+) -> Result<Plan, ReleaseError> {
+    let mut planner = Planner::new(state);
+    let targets: Vec<PromptName> = if names.is_empty() {
+        require_all_valid(source, ActionKind::Publish)?;
+        source.prompts.keys().cloned().collect()
+    } else {
+        names.to_vec()
+    };
+    for name in &targets {
+        let prompt = source_prompt(source, name)?;
+        let after = match state.prompts.get(name) {
+            None => PromptState::new(prompt.version),
+            Some(current) => {
+                let mut after = current.clone();
+                if let Some(canary) = current.canary
+                    && canary.version != prompt.version
+                {
+                    planner.notes.push(format!(
+                        "{name}: the canary {} in flight was dropped",
+                        canary.version.short()
+                    ));
+                }
+                after.canary = None;
+                after.set_active(prompt.version);
+                after
+            }
+        };
+        if !names.is_empty() && state.prompts.get(name) == Some(&after) {
+            planner.notes.push(format!(
+                "{name}: {} is already active in `{env}`",
+                prompt.version.short()
+            ));
+        }
+        planner.set(name, after, Some(prompt));
+    }
+    if planner.changes.is_empty() && names.is_empty() {
+        planner.notes.push(format!(
+            "nothing to publish: every prompt at `{}` is already active in `{env}`",
+            source.spec
+        ));
+    }
+    Ok(planner.finish(|changes| {
+        summarize(
+            changes,
+            |c| format!("publish {} {}", c.name, c.after.active.short()),
+            "publish",
+        )
+    }))
+}
+
+fn plan_canary(
+    state: &State,
+    source: &Source,
+    names: &[PromptName],
+    weight: Weight,
+    env: &str,
+) -> Result<Plan, ReleaseError> {
+    let mut planner = Planner::new(state);
+    let targets: Vec<PromptName> = if names.is_empty() {
+        require_all_valid(source, ActionKind::Canary)?;
+        let mut targets = Vec::new();
+        for (name, parsed) in &source.prompts {
+            let Ok(prompt) = parsed else { continue };
+            match state.prompts.get(name) {
+                Some(current) if current.active != prompt.version => targets.push(name.clone()),
+                Some(_) => {}
+                None => planner.notes.push(format!(
+                    "{name}: skipped, it has no active version in `{env}` (publish it first)"
+                )),
+            }
+        }
+        if targets.is_empty() && !planner.notes.is_empty() {
+            return Err(ReleaseError::refused(
+                format!(
+                    "no prompt that changed at `{}` has an active version in `{env}` to compare a canary with",
+                    source.spec
+                ),
+                "publish first: promptctl publish; canaries roll out later versions",
+            ));
+        }
+        if targets.is_empty() {
+            return Err(ReleaseError::refused(
+                format!(
+                    "nothing new to roll out: every prompt at `{}` is already active in `{env}`",
+                    source.spec
+                ),
+                "commit a change to a prompt first; to re-weight a canary in flight, name it: promptctl canary NAME 25%",
+            ));
+        }
+        targets
+    } else {
+        names.to_vec()
+    };
+    for name in &targets {
+        let prompt = source_prompt(source, name)?;
+        let current = state.prompts.get(name).ok_or_else(|| {
+            ReleaseError::refused(
+                format!("`{name}` has no active version in `{env}`, so there is nothing to compare a canary with"),
+                format!("publish it first: promptctl publish {name}"),
+            )
+        })?;
+        let version = match current.canary {
+            // The version asked for is the active one: re-weight the canary in flight.
+            Some(canary) if prompt.version == current.active => canary.version,
+            None if prompt.version == current.active => {
+                return Err(ReleaseError::refused(
+                    format!(
+                        "nothing new to roll out for `{name}`: its version at `{}` ({}) is already active in `{env}`",
+                        source.spec,
+                        prompt.version.short()
+                    ),
+                    "commit a change to the prompt first, or pick another version with --version SPEC",
+                ));
+            }
+            Some(canary) if canary.version != prompt.version => {
+                planner.notes.push(format!(
+                    "{name}: replaces the canary {} in flight",
+                    canary.version.short()
+                ));
+                prompt.version
+            }
+            _ => prompt.version,
+        };
+        let mut after = current.clone();
+        after.canary = Some(super::state::Canary { version, weight });
+        let frozen = (version == prompt.version).then_some(prompt);
+        planner.set(name, after, frozen);
+    }
+    Ok(planner.finish(|changes| {
+        summarize(
+            changes,
+            |c| {
+                let version = c.after.canary.map_or(c.after.active, |k| k.version);
+                format!("canary {} {} at {weight}", c.name, version.short())
+            },
+            &format!("canary at {weight}:"),
+        )
+    }))
+}
+
+fn plan_promote(state: &State, names: &[PromptName], env: &str) -> Result<Plan, ReleaseError> {
+    let mut planner = Planner::new(state);
+    let targets: Vec<PromptName> = if names.is_empty() {
+        let with_canary: Vec<PromptName> = state
+            .prompts
+            .iter()
+            .filter(|(_, p)| p.canary.is_some())
+            .map(|(n, _)| n.clone())
+            .collect();
+        if with_canary.is_empty() {
+            return Err(ReleaseError::refused(
+                format!("no canary is in flight in `{env}`"),
+                "start one with: promptctl canary NAME 10%",
+            ));
+        }
+        with_canary
+    } else {
+        names.to_vec()
+    };
+    for name in &targets {
+        let current = known_prompt(state, name, env)?;
+        let canary = current.canary.ok_or_else(|| {
+            ReleaseError::refused(
+                format!("`{name}` has no canary in flight in `{env}`"),
+                format!("start one with: promptctl canary {name} 10%, or publish directly with: promptctl publish {name}"),
+            )
+        })?;
+        let mut after = current.clone();
+        after.canary = None;
+        after.set_active(canary.version);
+        planner.set(name, after, None);
+    }
+    Ok(planner.finish(|changes| {
+        summarize(
+            changes,
+            |c| format!("promote {} {}", c.name, c.after.active.short()),
+            "promote",
+        )
+    }))
+}
+
+fn known_prompt<'s>(
+    state: &'s State,
+    name: &PromptName,
+    env: &str,
+) -> Result<&'s PromptState, ReleaseError> {
+    state.prompts.get(name).ok_or_else(|| {
+        ReleaseError::refused(
+            format!("`{name}` was never released to `{env}`"),
+            format!("see what is released with: promptctl status --env {env}"),
+        )
+    })
+}
+
+fn plan_revert(
+    state: &State,
+    to: Option<&Source>,
+    names: &[PromptName],
+    env: &str,
+) -> Result<Plan, ReleaseError> {
+    let mut planner = Planner::new(state);
+    for name in names {
+        let current = known_prompt(state, name, env)?;
+        let mut after = current.clone();
+        let mut frozen = None;
+        if let Some(source) = to {
+            let prompt = source_prompt(source, name)?;
+            after.canary = None;
+            after.active = prompt.version;
+            // Going back to an earlier version forgets what came after it, so that the
+            // next revert goes further back, not forth.
+            if let Some(index) = after.previous.iter().position(|v| *v == prompt.version) {
+                after.previous.drain(..=index);
+            }
+            frozen = Some(prompt);
+        } else if current.canary.is_some() {
+            after.canary = None;
+        } else if let Some(earlier) = after.previous.first().copied() {
+            after.previous.remove(0);
+            after.active = earlier;
+        } else {
+            return Err(ReleaseError::refused(
+                format!(
+                    "`{name}` has no earlier version to revert to in `{env}`: {} is its first release",
+                    current.active.short()
+                ),
+                format!(
+                    "publish the version you want instead: promptctl publish {name} --version SPEC"
+                ),
+            ));
+        }
+        planner.set(name, after, frozen);
+    }
+    Ok(planner.finish(|changes| {
+        summarize(
+            changes,
+            |c| match (&c.before, c.after.canary) {
+                (Some(before), None)
+                    if before.canary.is_some() && before.active == c.after.active =>
+                {
+                    format!(
+                        "revert {}: drop canary {}",
+                        c.name,
+                        before.canary.map(|k| k.version.short()).unwrap_or_default()
+                    )
+                }
+                _ => format!("revert {} to {}", c.name, c.after.active.short()),
+            },
+            "revert",
+        )
+    }))
+}

@@ -1,0 +1,246 @@
+//! Reads of the release state: `status`, `log` and `resolve`.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::bucket::Weight;
+use super::error::ReleaseError;
+use super::history::Record;
+use super::state::{State, Track};
+use super::store::Store;
+use crate::project::Project;
+use crate::prompt::{PromptName, Version};
+use crate::source::{self, PromptSet, RevisionSpec};
+
+/// How a source's version of a prompt relates to its release pointers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Relation {
+    /// The same version as active.
+    Active,
+    /// The same version as the canary in flight.
+    Canary,
+    /// A version that is neither: not released yet.
+    New,
+    /// The prompt is not in the source.
+    Absent,
+    /// The prompt does not parse in the source.
+    Broken,
+}
+
+/// One prompt's release status.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromptStatus {
+    pub name: PromptName,
+    pub active: Option<Version>,
+    pub canary: Option<Version>,
+    pub canary_weight: Option<Weight>,
+    /// Earlier active versions `revert` can go back to.
+    pub previous: usize,
+    /// How `HEAD`'s version relates to the pointers (absent outside a git repository's
+    /// history).
+    pub head: Relation,
+    /// How the working tree's version relates to the pointers.
+    pub worktree: Relation,
+}
+
+/// The release status of an environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub env: String,
+    /// The release commit, if anything was released.
+    pub commit: Option<String>,
+    pub prompts: Vec<PromptStatus>,
+}
+
+/// Reads the status of `names` (all prompts released or in the repository when empty).
+pub fn status(project: &Project, env: &str, names: &[String]) -> Result<Status, ReleaseError> {
+    let store = Store::open(project, env)?;
+    let release = store.read()?;
+    let head = match source::load(project, &RevisionSpec::Git("HEAD".into())) {
+        Ok(set) => Some(set),
+        // A repository without commits has no HEAD to compare.
+        Err(source::SourceError::UnknownRevision { .. }) => None,
+        Err(error) => return Err(error.into()),
+    };
+    let worktree = source::load(project, &RevisionSpec::Worktree)?;
+    let mut all: BTreeSet<PromptName> = release.state.prompts.keys().cloned().collect();
+    for set in head.iter().chain(std::iter::once(&worktree)) {
+        all.extend(set.entries().map(|(name, _)| name.clone()));
+    }
+    let wanted: Vec<PromptName> = if names.is_empty() {
+        all.into_iter().collect()
+    } else {
+        names
+            .iter()
+            .map(|name| {
+                PromptName::parse(name)
+                    .ok()
+                    .filter(|n| all.contains(n))
+                    .ok_or_else(|| {
+                        ReleaseError::refused(
+                            format!(
+                                "no prompt `{name}` in `{env}`, at HEAD or in the working tree"
+                            ),
+                            "run `promptctl list` to see the prompts",
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let prompts = wanted
+        .into_iter()
+        .map(|name| {
+            let pointers = release.state.prompts.get(&name);
+            let relation = |set: Option<&PromptSet>| relation(&release.state, &name, set);
+            PromptStatus {
+                active: pointers.map(|p| p.active),
+                canary: pointers.and_then(|p| p.canary.map(|c| c.version)),
+                canary_weight: pointers.and_then(|p| p.canary.map(|c| c.weight)),
+                previous: pointers.map_or(0, |p| p.previous.len()),
+                head: relation(head.as_ref()),
+                worktree: relation(Some(&worktree)),
+                name,
+            }
+        })
+        .collect();
+    Ok(Status {
+        env: env.to_owned(),
+        commit: release.commit.map(|c| c.to_string()),
+        prompts,
+    })
+}
+
+fn relation(state: &State, name: &PromptName, set: Option<&PromptSet>) -> Relation {
+    let Some(entry) = set.and_then(|s| s.entries().find(|(n, _)| *n == name).map(|(_, p)| p))
+    else {
+        return Relation::Absent;
+    };
+    let Ok(prompt) = entry else {
+        return Relation::Broken;
+    };
+    match state.prompts.get(name) {
+        Some(p) if p.active == prompt.version => Relation::Active,
+        Some(p) if p.canary.is_some_and(|c| c.version == prompt.version) => Relation::Canary,
+        _ => Relation::New,
+    }
+}
+
+/// One release commit, as `log` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    pub commit: String,
+    /// Seconds since the Unix epoch.
+    pub time: i64,
+    pub author: String,
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+/// Reads the release history of `env`, newest first, limited to commits that touched `name`
+/// and to `limit` entries.
+pub fn log(
+    project: &Project,
+    env: &str,
+    name: Option<&str>,
+    limit: usize,
+) -> Result<Vec<LogEntry>, ReleaseError> {
+    let store = Store::open(project, env)?;
+    let Some(tip) = store.tip()? else {
+        return Ok(Vec::new());
+    };
+    let repo = store.repo();
+    let mut entries = Vec::new();
+    let mut next = Some(repo.find_commit(tip)?);
+    while let Some(commit) = next {
+        if entries.len() >= limit {
+            break;
+        }
+        let record = Record::parse(&String::from_utf8_lossy(commit.message_bytes()));
+        if let Some(record) = record
+            && name.is_none_or(|n| record.prompts.iter().any(|p| p.name.as_str() == n))
+        {
+            let author = commit.author();
+            entries.push(LogEntry {
+                commit: commit.id().to_string(),
+                time: commit.time().seconds(),
+                author: format!(
+                    "{} <{}>",
+                    String::from_utf8_lossy(author.name_bytes()),
+                    String::from_utf8_lossy(author.email_bytes())
+                ),
+                record,
+            });
+        }
+        next = commit.parents().next();
+    }
+    Ok(entries)
+}
+
+/// Where one key resolves.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Resolution {
+    /// The key, or `None` when a random one was drawn.
+    pub key: Option<String>,
+    pub version: Version,
+    pub track: Track,
+    pub bucket: u16,
+}
+
+/// Resolves prompt names and keys against one state, in process.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    state: State,
+}
+
+impl Resolver {
+    /// Wraps a state.
+    pub fn new(state: State) -> Self {
+        Resolver { state }
+    }
+
+    /// Reads the state of `env` at the tip of its branch.
+    pub fn open(project: &Project, env: &str) -> Result<Self, ReleaseError> {
+        Ok(Resolver::new(Store::open(project, env)?.read()?.state))
+    }
+
+    /// Returns the version and track of `name` for `key` (a random key when `None`), or
+    /// `None` when the prompt is not released.
+    pub fn resolve(&self, name: &str, key: Option<&str>) -> Option<Resolution> {
+        let pointers = self.state.prompts.get(name)?;
+        let drawn;
+        let key_text = match key {
+            Some(key) => key,
+            None => {
+                drawn = random_key();
+                &drawn
+            }
+        };
+        let (version, track, bucket) = pointers.resolve(name, key_text);
+        Some(Resolution {
+            key: key.map(str::to_owned),
+            version,
+            track,
+            bucket,
+        })
+    }
+
+    /// Returns the state resolved against.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+}
+
+/// A key for a request that has none: unpredictable, so that such requests spread over
+/// the buckets.
+fn random_key() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", hasher.finish())
+}

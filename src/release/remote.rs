@@ -1,0 +1,350 @@
+//! Moving a release branch to and from a git remote, with a lease: a push never overwrites
+//! remote history this repository has not seen, and a pull only fast-forwards.
+//!
+//! Authentication is git's: an ssh-agent for ssh URLs, the configured credential helpers
+//! for https, and the default credentials otherwise.
+
+use serde::Serialize;
+
+use super::action::{ActionRequest, Outcome, run as run_action};
+use super::error::ReleaseError;
+use super::store::{Store, branch_name};
+use crate::project::Project;
+
+/// How many times an action with `--push` is re-applied when others keep pushing first.
+const PUSH_ATTEMPTS: u32 = 10;
+
+/// What a push did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushOutcome {
+    pub remote: String,
+    pub branch: String,
+    /// The remote's commit before the push (`None`: the branch was created).
+    pub from: Option<String>,
+    /// The commit the remote now has.
+    pub to: Option<String>,
+    /// Whether the remote already had it.
+    pub up_to_date: bool,
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PullOutcome {
+    pub remote: String,
+    pub branch: String,
+    /// The local commit before the pull.
+    pub from: Option<String>,
+    /// The local commit after it.
+    pub to: Option<String>,
+    /// `fast-forward`, `created`, `up-to-date`, `ahead` (local has commits the remote lacks)
+    /// or `empty` (the remote has no release branch).
+    pub result: &'static str,
+}
+
+/// Pushes the release branch of `env` to `remote` (a remote name or URL).
+pub fn push(project: &Project, env: &str, remote: &str) -> Result<PushOutcome, ReleaseError> {
+    let store = Store::open(project, env)?;
+    let local = store.tip()?;
+    let remote_tip = fetch(&store, remote)?;
+    let branch = branch_name(env);
+    let outcome = |from: Option<git2::Oid>, to: Option<git2::Oid>, up_to_date| PushOutcome {
+        remote: remote.to_owned(),
+        branch: branch.clone(),
+        from: from.map(|c| c.to_string()),
+        to: to.map(|c| c.to_string()),
+        up_to_date,
+    };
+    let Some(local) = local else {
+        return Err(ReleaseError::refused(
+            format!("nothing to push: nothing was ever released to `{env}` here"),
+            format!("get the remote's history with: promptctl pull --env {env}"),
+        ));
+    };
+    if let Some(theirs) = remote_tip {
+        if theirs == local {
+            return Ok(outcome(Some(theirs), Some(local), true));
+        }
+        if !store.repo().graph_descendant_of(local, theirs)? {
+            return Err(unseen_history(&store, remote, local, theirs));
+        }
+    }
+    let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
+    let mut rejection: Option<String> = None;
+    {
+        let mut git_remote = find_remote(store.repo(), remote)?;
+        let mut callbacks = callbacks(store.repo());
+        callbacks.push_update_reference(|_, status| {
+            if let Some(status) = status {
+                rejection = Some(status.to_owned());
+            }
+            Ok(())
+        });
+        let mut options = git2::PushOptions::new();
+        options.remote_callbacks(callbacks);
+        git_remote
+            .push(&[refspec.as_str()], Some(&mut options))
+            .map_err(|e| push_error(remote, &e))?;
+    }
+    if let Some(status) = rejection {
+        return Err(ReleaseError::Conflict {
+            message: format!(
+                "remote `{remote}` refused `{branch}` ({status}): it has release commits this repository has not seen"
+            ),
+            hint: Some(format!(
+                "run `promptctl pull --env {env}`, then push again; nothing was overwritten"
+            )),
+        });
+    }
+    set_tracking(&store, remote, local)?;
+    Ok(outcome(remote_tip, Some(local), false))
+}
+
+/// Fast-forwards the local release branch of `env` to `remote`'s.
+pub fn pull(project: &Project, env: &str, remote: &str) -> Result<PullOutcome, ReleaseError> {
+    let store = Store::open(project, env)?;
+    let local = store.tip()?;
+    let remote_tip = fetch(&store, remote)?;
+    let outcome = |to: Option<git2::Oid>, result| PullOutcome {
+        remote: remote.to_owned(),
+        branch: branch_name(env),
+        from: local.map(|c| c.to_string()),
+        to: to.map(|c| c.to_string()),
+        result,
+    };
+    let Some(theirs) = remote_tip else {
+        return Ok(outcome(local, "empty"));
+    };
+    let repo = store.repo();
+    let log = format!("promptctl pull from {remote}");
+    match local {
+        None => {
+            repo.reference(&store.reference(), theirs, false, &log)
+                .map_err(|_| moved_meanwhile(env))?;
+            Ok(outcome(Some(theirs), "created"))
+        }
+        Some(ours) if ours == theirs => Ok(outcome(Some(ours), "up-to-date")),
+        Some(ours) if repo.graph_descendant_of(theirs, ours)? => {
+            repo.reference_matching(&store.reference(), theirs, true, ours, &log)
+                .map_err(|_| moved_meanwhile(env))?;
+            Ok(outcome(Some(theirs), "fast-forward"))
+        }
+        Some(ours) if repo.graph_descendant_of(ours, theirs)? => Ok(outcome(Some(ours), "ahead")),
+        Some(ours) => Err(diverged(&store, remote, ours, theirs)),
+    }
+}
+
+/// Runs an action on the remote's latest state and pushes it; when another writer pushes
+/// first, the local commit is set aside and the action applied again on the new state.
+pub fn run_action_and_push(
+    project: &Project,
+    env: &str,
+    request: &ActionRequest,
+    remote: &str,
+) -> Result<(Outcome, Option<PushOutcome>), ReleaseError> {
+    for attempt in 1..=PUSH_ATTEMPTS {
+        let pulled = pull(project, env, remote)?;
+        if pulled.result == "ahead" {
+            // Local commits the remote lacks are pushed first, as they are.
+            push(project, env, remote)?;
+        }
+        let store = Store::open(project, env)?;
+        let before = store.tip()?;
+        let outcome = run_action(project, env, request)?;
+        let Some(commit) = outcome.commit.as_deref() else {
+            return Ok((outcome, None));
+        };
+        match push(project, env, remote) {
+            Ok(pushed) => return Ok((outcome, Some(pushed))),
+            Err(ReleaseError::Conflict { .. }) if attempt < PUSH_ATTEMPTS => {
+                set_aside(&store, commit, before)?;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Err(ReleaseError::Conflict {
+        message: format!(
+            "other writers kept pushing to `{remote}` first; gave up after {PUSH_ATTEMPTS} attempts"
+        ),
+        hint: Some("try again; nothing was lost".into()),
+    })
+}
+
+/// Moves the local branch back from an unpushed commit to where it was, so the action can
+/// be applied again on top of the remote's newer state. The commit stays in the reflog.
+fn set_aside(store: &Store, commit: &str, before: Option<git2::Oid>) -> Result<(), ReleaseError> {
+    let commit = git2::Oid::from_str(commit)?;
+    let log = "promptctl: set aside an unpushed action to apply it again";
+    match before {
+        Some(before) => {
+            store
+                .repo()
+                .reference_matching(&store.reference(), before, true, commit, log)?;
+        }
+        None => {
+            let mut reference = store.repo().find_reference(&store.reference())?;
+            if reference.target() == Some(commit) {
+                reference.delete()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Returns the remote's tip of the release branch, fetching its objects; `None` when the
+/// remote has no such branch.
+fn fetch(store: &Store, remote: &str) -> Result<Option<git2::Oid>, ReleaseError> {
+    let branch = branch_name(store.env());
+    let mut git_remote = find_remote(store.repo(), remote)?;
+    let advertised = {
+        let connection = git_remote
+            .connect_auth(git2::Direction::Fetch, Some(callbacks(store.repo())), None)
+            .map_err(|e| unreachable(remote, &e))?;
+        connection
+            .list()
+            .map_err(|e| unreachable(remote, &e))?
+            .iter()
+            .find(|head| head.name() == format!("refs/heads/{branch}"))
+            .map(|head| head.oid())
+    };
+    let Some(tip) = advertised else {
+        return Ok(None);
+    };
+    if store.repo().find_commit(tip).is_err() {
+        let refspec = format!("refs/heads/{branch}:{}", tracking_ref(remote, &branch));
+        let mut options = git2::FetchOptions::new();
+        options.remote_callbacks(callbacks(store.repo()));
+        git_remote
+            .fetch(&[refspec.as_str()], Some(&mut options), None)
+            .map_err(|e| unreachable(remote, &e))?;
+    }
+    set_tracking(store, remote, tip)?;
+    Ok(Some(tip))
+}
+
+/// A remote by name (`origin`) or, failing that, by URL.
+fn find_remote<'r>(
+    repo: &'r git2::Repository,
+    remote: &str,
+) -> Result<git2::Remote<'r>, ReleaseError> {
+    repo.find_remote(remote)
+        .or_else(|_| repo.remote_anonymous(remote))
+        .map_err(|e| unreachable(remote, &e))
+}
+
+fn tracking_ref(remote: &str, branch: &str) -> String {
+    let label: String = remote
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("refs/remotes/{label}/{branch}")
+}
+
+/// Records the remote's tip as a remote-tracking branch, as `git fetch` would, so that
+/// `git log origin/promptctl/production` shows it too.
+fn set_tracking(store: &Store, remote: &str, tip: git2::Oid) -> Result<(), ReleaseError> {
+    let name = tracking_ref(remote, &branch_name(store.env()));
+    store
+        .repo()
+        .reference(&name, tip, true, "promptctl: remote release branch")?;
+    Ok(())
+}
+
+/// Credentials as git finds them: ssh-agent, then credential helpers, then defaults; each
+/// tried once so that a wrong key fails instead of looping.
+fn callbacks(repo: &git2::Repository) -> git2::RemoteCallbacks<'static> {
+    let config = repo.config().ok();
+    let mut tried = std::collections::HashSet::new();
+    let mut callbacks = git2::RemoteCallbacks::new();
+    callbacks.credentials(move |url, username, allowed| {
+        if allowed.contains(git2::CredentialType::SSH_KEY) && tried.insert("agent") {
+            return git2::Cred::ssh_key_from_agent(username.unwrap_or("git"));
+        }
+        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT)
+            && tried.insert("helper")
+            && let Some(config) = &config
+        {
+            return git2::Cred::credential_helper(config, url, username);
+        }
+        if allowed.contains(git2::CredentialType::DEFAULT) && tried.insert("default") {
+            return git2::Cred::default();
+        }
+        Err(git2::Error::from_str(
+            "no credentials were accepted (tried ssh-agent and git credential helpers)",
+        ))
+    });
+    callbacks
+}
+
+fn unreachable(remote: &str, error: &git2::Error) -> ReleaseError {
+    ReleaseError::Remote {
+        remote: remote.to_owned(),
+        message: format!("cannot reach it: {}", error.message()),
+    }
+}
+
+fn push_error(remote: &str, error: &git2::Error) -> ReleaseError {
+    if error.code() == git2::ErrorCode::NotFastForward {
+        ReleaseError::Conflict {
+            message: format!("remote `{remote}` has release commits this repository has not seen"),
+            hint: Some("run `promptctl pull`, then push again; nothing was overwritten".into()),
+        }
+    } else {
+        ReleaseError::Remote {
+            remote: remote.to_owned(),
+            message: format!("push failed: {}", error.message()),
+        }
+    }
+}
+
+fn moved_meanwhile(env: &str) -> ReleaseError {
+    ReleaseError::Conflict {
+        message: format!("`promptctl/{env}` moved while pulling"),
+        hint: Some("run the pull again".into()),
+    }
+}
+
+fn unseen_history(
+    store: &Store,
+    remote: &str,
+    local: git2::Oid,
+    theirs: git2::Oid,
+) -> ReleaseError {
+    let env = store.env();
+    if store
+        .repo()
+        .graph_descendant_of(theirs, local)
+        .unwrap_or(false)
+    {
+        ReleaseError::Conflict {
+            message: format!(
+                "remote `{remote}` is ahead of the local `promptctl/{env}`: there is nothing to push"
+            ),
+            hint: Some(format!("get its commits with: promptctl pull --env {env}")),
+        }
+    } else {
+        diverged(store, remote, local, theirs)
+    }
+}
+
+fn diverged(store: &Store, remote: &str, local: git2::Oid, theirs: git2::Oid) -> ReleaseError {
+    let env = store.env();
+    let (ahead, behind) = store
+        .repo()
+        .graph_ahead_behind(local, theirs)
+        .unwrap_or((0, 0));
+    ReleaseError::Conflict {
+        message: format!(
+            "the local and remote (`{remote}`) histories of `promptctl/{env}` have diverged: {ahead} local and {behind} remote release commits are not in the other"
+        ),
+        hint: Some(format!(
+            "nothing was changed. Compare them with `git log promptctl/{env} {}`, then keep one with `git branch -f`, and re-run the actions that are missing",
+            tracking_ref(remote, &branch_name(env)).trim_start_matches("refs/remotes/")
+        )),
+    }
+}

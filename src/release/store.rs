@@ -1,0 +1,281 @@
+//! The release branch `promptctl/<env>` in git: reading states and frozen versions at a
+//! commit, and writing a new state as one commit by compare-and-swap.
+
+use std::path::Path;
+
+use super::error::ReleaseError;
+use super::history::Record;
+use super::state::{STATE_FILE, State};
+use crate::project::Project;
+use crate::prompt::{Prompt, PromptName, Version, VersionPrefix};
+
+/// The folder of frozen versions inside a release commit.
+pub const OBJECTS_DIR: &str = "objects";
+
+/// The release branch of one environment.
+pub struct Store {
+    repo: git2::Repository,
+    env: String,
+    folder: String,
+}
+
+/// A state as read from the branch: the commit it is at (none before the first action).
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub commit: Option<git2::Oid>,
+    pub state: State,
+}
+
+/// Why a write did not land.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The branch moved since it was read, or another writer holds its lock: read again.
+    Moved,
+    /// Anything else.
+    Failed(ReleaseError),
+}
+
+impl From<git2::Error> for WriteError {
+    fn from(error: git2::Error) -> Self {
+        WriteError::Failed(error.into())
+    }
+}
+
+/// Returns the branch name of an environment's release history.
+pub fn branch_name(env: &str) -> String {
+    format!("promptctl/{env}")
+}
+
+/// Returns where a version is filed inside a release commit.
+pub fn object_path(version: &Version) -> String {
+    let hex = version.hex();
+    format!("{OBJECTS_DIR}/{}/{}.json", &hex[..2], &hex[2..])
+}
+
+impl Store {
+    /// Opens the release branch of `env`, which must be `production` or declared in
+    /// promptctl.toml.
+    pub fn open(project: &Project, env: &str) -> Result<Store, ReleaseError> {
+        if !project.config.has_environment(env) {
+            return Err(ReleaseError::UnknownEnvironment {
+                env: env.to_owned(),
+                known: project.config.environment_names(),
+            });
+        }
+        let (repo, _) = project.repository()?;
+        Ok(Store {
+            repo,
+            env: env.to_owned(),
+            folder: project.config.project.prompts.clone(),
+        })
+    }
+
+    /// Returns the environment's name.
+    pub fn env(&self) -> &str {
+        &self.env
+    }
+
+    /// Returns the repository the branch lives in.
+    pub fn repo(&self) -> &git2::Repository {
+        &self.repo
+    }
+
+    /// Returns the full reference name of the branch.
+    pub fn reference(&self) -> String {
+        format!("refs/heads/{}", branch_name(&self.env))
+    }
+
+    /// Returns the commit the branch points to, if anything was ever released.
+    pub fn tip(&self) -> Result<Option<git2::Oid>, ReleaseError> {
+        match self.repo.refname_to_id(&self.reference()) {
+            Ok(id) => Ok(Some(id)),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads the state at the tip of the branch.
+    pub fn read(&self) -> Result<Release, ReleaseError> {
+        let commit = self.tip()?;
+        Ok(Release {
+            commit,
+            state: match commit {
+                Some(id) => self.state_at(id)?,
+                None => State::default(),
+            },
+        })
+    }
+
+    /// Shows a file of a release commit in messages: `promptctl/production@1a2b3c4:state.toml`.
+    pub fn shown(&self, commit: git2::Oid, path: &str) -> String {
+        let id = commit.to_string();
+        format!("{}@{}:{path}", branch_name(&self.env), &id[..7])
+    }
+
+    /// Reads and validates the state of a release commit: the file parses, and the active
+    /// and canary version of every prompt have their object in the commit.
+    pub fn state_at(&self, commit: git2::Oid) -> Result<State, ReleaseError> {
+        let tree = self.repo.find_commit(commit)?.tree()?;
+        let shown = self.shown(commit, STATE_FILE);
+        let entry = tree
+            .get_path(Path::new(STATE_FILE))
+            .map_err(|_| ReleaseError::Refused {
+                message: format!("{shown} is missing: this commit is not a release state"),
+                hint: None,
+            })?;
+        let blob = entry.to_object(&self.repo)?.peel_to_blob()?;
+        let text = std::str::from_utf8(blob.content()).map_err(|_| ReleaseError::Refused {
+            message: format!("{shown} is not UTF-8 text"),
+            hint: None,
+        })?;
+        let state = State::parse(&shown, text)?;
+        for prompt in state.prompts.values() {
+            let serving = std::iter::once(prompt.active).chain(prompt.canary.map(|c| c.version));
+            for version in serving {
+                let path = object_path(&version);
+                if tree.get_path(Path::new(&path)).is_err() {
+                    return Err(ReleaseError::MissingObject {
+                        shown: shown.clone(),
+                        version: version.to_string(),
+                        path,
+                    });
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    /// Reads the frozen version `version` of prompt `name` from a release commit.
+    pub fn prompt(
+        &self,
+        commit: git2::Oid,
+        name: &PromptName,
+        version: Version,
+    ) -> Result<Prompt, ReleaseError> {
+        let path = object_path(&version);
+        let shown = self.shown(commit, &path);
+        let tree = self.repo.find_commit(commit)?.tree()?;
+        let entry = tree
+            .get_path(Path::new(&path))
+            .map_err(|_| ReleaseError::MissingObject {
+                shown: self.shown(commit, STATE_FILE),
+                version: version.to_string(),
+                path: path.clone(),
+            })?;
+        let blob = entry.to_object(&self.repo)?.peel_to_blob()?;
+        Prompt::from_frozen(name.clone(), &shown, &self.folder, blob.content(), version)
+            .map_err(ReleaseError::CorruptObject)
+    }
+
+    /// Finds the one stored version that starts with `prefix`.
+    pub fn find_version(
+        &self,
+        commit: git2::Oid,
+        prefix: &VersionPrefix,
+    ) -> Result<Version, ReleaseError> {
+        let hex = prefix.hex();
+        let tree = self.repo.find_commit(commit)?.tree()?;
+        let folder = format!("{OBJECTS_DIR}/{}", &hex[..2]);
+        let mut found = Vec::new();
+        if let Ok(entry) = tree.get_path(Path::new(&folder)) {
+            let subtree = entry.to_object(&self.repo)?.peel_to_tree()?;
+            for object in subtree.iter() {
+                let Some(rest) = object.name().ok().and_then(|n| n.strip_suffix(".json")) else {
+                    continue;
+                };
+                let full = format!("{}{rest}", &hex[..2]);
+                if full.starts_with(hex)
+                    && let Ok(version) = format!("sha256:{full}").parse::<Version>()
+                {
+                    found.push(version);
+                }
+            }
+        }
+        match found.as_slice() {
+            [version] => Ok(*version),
+            [] => Err(ReleaseError::VersionPrefix {
+                message: format!(
+                    "no version starting with `sha256:{hex}` was ever released to `{}`",
+                    self.env
+                ),
+            }),
+            many => Err(ReleaseError::VersionPrefix {
+                message: format!(
+                    "`sha256:{hex}` is ambiguous in `{}`: {} versions start with it; give more digits",
+                    self.env,
+                    many.len()
+                ),
+            }),
+        }
+    }
+
+    /// Writes `state` as a new commit on top of `parent` and moves the branch to it, only
+    /// if the branch still points to `parent` (compare-and-swap). `objects` are the frozen
+    /// versions the new state adds.
+    ///
+    /// Objects, tree and commit are written before the branch moves, and the branch moves by
+    /// an atomic rename of its lock file, so a process killed at any point leaves the branch
+    /// at the old or the new commit.
+    pub fn write(
+        &self,
+        parent: Option<git2::Oid>,
+        state: &State,
+        objects: &[(Version, &[u8])],
+        record: &Record,
+        author: &git2::Signature<'_>,
+    ) -> Result<git2::Oid, WriteError> {
+        let repo = &self.repo;
+        let baseline = match parent {
+            Some(id) => repo.find_commit(id)?.tree()?,
+            None => repo.find_tree(repo.treebuilder(None)?.write()?)?,
+        };
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        for (version, bytes) in objects {
+            let path = object_path(version);
+            if baseline.get_path(Path::new(&path)).is_err() {
+                update.upsert(path, repo.blob(bytes)?, git2::FileMode::Blob);
+            }
+        }
+        let state_blob = repo.blob(state.to_toml().as_bytes())?;
+        update.upsert(STATE_FILE, state_blob, git2::FileMode::Blob);
+        let tree = repo.find_tree(update.create_updated(repo, &baseline)?)?;
+        let parents = match parent {
+            Some(id) => vec![repo.find_commit(id)?],
+            None => Vec::new(),
+        };
+        let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        let commit = repo.commit(
+            None,
+            author,
+            author,
+            &record.to_message(),
+            &tree,
+            &parent_refs,
+        )?;
+        let log = format!("promptctl: {}", record.summary);
+        let moved = match parent {
+            Some(old) => repo.reference_matching(&self.reference(), commit, true, old, &log),
+            None => repo.reference(&self.reference(), commit, false, &log),
+        };
+        match moved {
+            Ok(_) => Ok(commit),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::Modified | git2::ErrorCode::Exists | git2::ErrorCode::Locked
+                ) =>
+            {
+                Err(WriteError::Moved)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads the record of a release commit.
+    pub fn record(&self, commit: git2::Oid) -> Result<Option<Record>, ReleaseError> {
+        let commit = self.repo.find_commit(commit)?;
+        Ok(Record::parse(&String::from_utf8_lossy(
+            commit.message_bytes(),
+        )))
+    }
+}

@@ -33,9 +33,27 @@ impl TestRepo {
     /// An empty git repository with a `promptctl.toml`.
     pub fn new() -> Self {
         let repo = TestRepo::bare_folder();
-        git2::Repository::init(repo.path()).unwrap();
+        let git = git2::Repository::init(repo.path()).unwrap();
+        set_identity(&git);
         repo.write("promptctl.toml", "[defaults]\nmodel = \"test-model\"\n");
         repo
+    }
+
+    /// A clone of `url` (a bare repository path), with the same identity.
+    pub fn clone_of(url: &Path) -> Self {
+        let repo = TestRepo::bare_folder();
+        let git = git2::Repository::clone(url.to_str().unwrap(), repo.path()).unwrap();
+        set_identity(&git);
+        repo
+    }
+
+    /// Adds a bare repository as remote `origin` and returns its folder.
+    pub fn add_bare_remote(&self) -> tempfile::TempDir {
+        let bare = tempfile::tempdir().unwrap();
+        git2::Repository::init_bare(bare.path()).unwrap();
+        let git = git2::Repository::open(self.path()).unwrap();
+        git.remote("origin", bare.path().to_str().unwrap()).unwrap();
+        bare
     }
 
     /// An empty folder, not a git repository.
@@ -87,14 +105,14 @@ impl TestRepo {
     }
 
     pub fn run_in(&self, cwd: &Path, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_promptctl"))
-            .args(args)
-            .current_dir(cwd)
-            .env_clear()
-            .env("HOME", self.home.path())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("NO_COLOR", "1")
+        self.run_with(cwd, args, &[])
+    }
+
+    /// Runs `promptctl` with extra environment variables.
+    pub fn run_with(&self, cwd: &Path, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let output = self
+            .command(cwd, args)
+            .envs(vars.iter().copied())
             .output()
             .unwrap();
         Run {
@@ -104,12 +122,32 @@ impl TestRepo {
         }
     }
 
+    /// The `promptctl` command with the hermetic environment, not started.
+    pub fn command(&self, cwd: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_promptctl"));
+        command
+            .args(args)
+            .current_dir(cwd)
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("NO_COLOR", "1");
+        command
+    }
+
     /// Replaces the temporary folder's path with `[REPO]` for snapshots.
     pub fn redact(&self, text: &str) -> String {
         let canonical: PathBuf = std::fs::canonicalize(self.path()).unwrap();
         text.replace(&canonical.display().to_string(), "[REPO]")
             .replace(&self.path().display().to_string(), "[REPO]")
     }
+}
+
+fn set_identity(git: &git2::Repository) {
+    let mut config = git.config().unwrap();
+    config.set_str("user.name", "Release Tester").unwrap();
+    config.set_str("user.email", "tester@example.com").unwrap();
 }
 
 /// A small, valid prompt repository: two prompts sharing a partial, one without, one suite.

@@ -1,0 +1,559 @@
+//! Release actions, reads and bucketing, driven through the binary against real git
+//! repositories.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{TestRepo, sample_repo};
+use serde_json::Value;
+
+fn committed() -> TestRepo {
+    let repo = sample_repo();
+    repo.commit("prompts");
+    repo
+}
+
+fn json(repo: &TestRepo, args: &[&str]) -> Value {
+    let mut full = args.to_vec();
+    full.push("--json");
+    let run = repo.run(&full).expect(0);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+fn edit(repo: &TestRepo, relative: &str, from: &str, to: &str) {
+    let path = repo.path().join(relative);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{relative} does not contain {from:?}");
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// Commits a new version of `support/triage` and returns its full version.
+fn new_triage_version(repo: &TestRepo, marker: &str) -> String {
+    edit(
+        repo,
+        "prompts/support/triage.toml",
+        "Triage the ticket.",
+        &format!("Triage the ticket. {marker}"),
+    );
+    repo.commit(marker);
+    version_at(repo, "HEAD", "support/triage")
+}
+
+fn version_at(repo: &TestRepo, at: &str, name: &str) -> String {
+    json(repo, &["show", name, "--at", at])["version"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn state(repo: &TestRepo) -> String {
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let commit = git
+        .find_reference("refs/heads/promptctl/production")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let blob = commit
+        .tree()
+        .unwrap()
+        .get_path(std::path::Path::new("state.toml"))
+        .unwrap()
+        .to_object(&git)
+        .unwrap()
+        .peel_to_blob()
+        .unwrap();
+    String::from_utf8(blob.content().to_vec()).unwrap()
+}
+
+fn release_commits(repo: &TestRepo, env: &str) -> usize {
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let mut walk = git.revwalk().unwrap();
+    walk.push_ref(&format!("refs/heads/promptctl/{env}"))
+        .unwrap();
+    walk.count()
+}
+
+fn pointers(repo: &TestRepo, name: &str) -> Value {
+    let status = json(repo, &["status", name]);
+    status["prompts"][0].clone()
+}
+
+#[test]
+fn publish_writes_state_objects_and_a_commit_with_trailers() {
+    let repo = committed();
+    let run = repo
+        .run(&["publish", "--reason", "first release"])
+        .expect(0);
+    assert!(
+        run.stdout.starts_with("publish 3 prompts"),
+        "{}",
+        run.stdout
+    );
+    let triage = version_at(&repo, "HEAD", "support/triage");
+    let text = state(&repo);
+    assert!(
+        text.contains(&format!(
+            "[prompts.\"support/triage\"]\nactive = \"{triage}\"\n"
+        )),
+        "{text}"
+    );
+    // The object is the canonical JSON, byte for byte.
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let tip = git
+        .find_reference("refs/heads/promptctl/production")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let hex = triage.trim_start_matches("sha256:");
+    let object = tip
+        .tree()
+        .unwrap()
+        .get_path(std::path::Path::new(&format!(
+            "objects/{}/{}.json",
+            &hex[..2],
+            &hex[2..]
+        )))
+        .unwrap()
+        .to_object(&git)
+        .unwrap()
+        .peel_to_blob()
+        .unwrap()
+        .content()
+        .to_vec();
+    let canonical = repo
+        .run(&["show", "support/triage", "--canonical"])
+        .expect(0)
+        .stdout;
+    assert_eq!(object, canonical.as_bytes());
+    assert!(tip.parents().next().is_none(), "an orphan branch");
+    let message = tip.message().unwrap();
+    assert!(message.contains("Promptctl-Action: publish\n"), "{message}");
+    assert!(message.contains(&format!("Promptctl-Version: {triage}\n")));
+    assert!(message.contains("Promptctl-Reason: first release\n"));
+    let head = git
+        .head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .id()
+        .to_string();
+    assert!(message.contains(&format!("Promptctl-Source: {head}\n")));
+    assert_eq!(tip.author().name().ok(), Some("Release Tester"));
+    // Nothing new: no commit.
+    let run = repo.run(&["publish"]).expect(0);
+    assert!(run.stdout.contains("nothing changed"), "{}", run.stdout);
+    assert!(run.stdout.contains("already active"), "{}", run.stdout);
+    assert_eq!(release_commits(&repo, "production"), 1);
+}
+
+#[test]
+fn the_actor_comes_from_promptctl_actor_or_git_and_is_required() {
+    let repo = committed();
+    repo.run_with(
+        repo.path(),
+        &["publish", "docs/count"],
+        &[("PROMPTCTL_ACTOR", "CI Bot <ci@example.com>")],
+    )
+    .expect(0);
+    let log = json(&repo, &["log"]);
+    assert_eq!(log[0]["author"], "CI Bot <ci@example.com>");
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let mut config = git.config().unwrap();
+    config.remove("user.name").unwrap();
+    config.remove("user.email").unwrap();
+    let run = repo.run(&["publish"]).expect(2);
+    assert!(run.stderr.contains("no identity"), "{}", run.stderr);
+    assert!(run.stderr.contains("PROMPTCTL_ACTOR"), "{}", run.stderr);
+}
+
+#[test]
+fn canary_refusals_say_what_to_do_instead() {
+    let repo = committed();
+    let run = repo.run(&["canary", "support/triage", "10%"]).expect(2);
+    assert!(run.stderr.contains("no active version"), "{}", run.stderr);
+    assert!(run.stderr.contains("promptctl publish support/triage"));
+    let run = repo.run(&["canary", "10%"]).expect(2);
+    assert!(run.stderr.contains("publish first"), "{}", run.stderr);
+    repo.run(&["publish"]).expect(0);
+    let run = repo.run(&["canary", "10%"]).expect(2);
+    assert!(
+        run.stderr.contains("nothing new to roll out"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("commit a change"), "{}", run.stderr);
+    let run = repo.run(&["canary", "support/triage", "10%"]).expect(2);
+    assert!(run.stderr.contains("already active"), "{}", run.stderr);
+    for (weight, hint) in [
+        ("100%", "promote"),
+        ("0%", "revert"),
+        ("0.001%", "steps of 0.01%"),
+        ("ten", "not a percentage"),
+    ] {
+        let run = repo.run(&["canary", "support/triage", weight]).expect(2);
+        assert!(run.stderr.contains(hint), "{weight}: {}", run.stderr);
+    }
+    let run = repo.run(&["promote"]).expect(2);
+    assert!(
+        run.stderr.contains("no canary is in flight"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(release_commits(&repo, "production"), 1);
+}
+
+#[test]
+fn a_ten_percent_canary_gets_a_tenth_of_keys_exactly_as_the_vectors_say() {
+    let repo = committed();
+    repo.run(&["publish"]).expect(0);
+    let active = version_at(&repo, "HEAD", "support/triage");
+    let canary = new_triage_version(&repo, "v2");
+    repo.run(&["canary", "10%"]).expect(0);
+    // 10,000 keys, plus every key of the published vectors for this prompt.
+    let vectors = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/bucketing-vectors.csv"),
+    )
+    .unwrap();
+    let vector_rows: Vec<(String, u32)> = vectors
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            let (name, key, bucket) = (f.next()?, f.next()?, f.next()?);
+            (name == "support/triage" && !key.is_empty())
+                .then(|| (key.to_owned(), bucket.parse().unwrap()))
+        })
+        .collect();
+    let mut keys: Vec<String> = (0..10_000).map(|i| format!("user-{i}")).collect();
+    keys.extend(vector_rows.iter().map(|(k, _)| k.clone()));
+    repo.write("keys.txt", &keys.join("\n"));
+    let run = repo
+        .run(&[
+            "resolve",
+            "support/triage",
+            "--keys-file",
+            "keys.txt",
+            "--json",
+        ])
+        .expect(0);
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), keys.len());
+    let on_canary = lines[..10_000]
+        .iter()
+        .filter(|l| l["track"] == "canary")
+        .count();
+    assert!(
+        (900..=1100).contains(&on_canary),
+        "{on_canary} of 10000 keys on the canary"
+    );
+    for line in &lines {
+        let bucket = line["bucket"].as_u64().unwrap();
+        let expected = if bucket < 1000 { &canary } else { &active };
+        assert_eq!(line["version"].as_str().unwrap(), expected, "{line}");
+        assert_eq!(line["track"] == "canary", bucket < 1000);
+    }
+    for ((key, bucket), line) in vector_rows.iter().zip(&lines[10_000..]) {
+        assert_eq!(line["key"], key.as_str());
+        assert_eq!(line["bucket"], *bucket, "vector key {key}");
+    }
+}
+
+fn canary_keys(repo: &TestRepo, name: &str, count: usize) -> BTreeSet<String> {
+    let keys: Vec<String> = (0..count).map(|i| format!("k{i}")).collect();
+    repo.write("keys.txt", &keys.join("\n"));
+    let run = repo
+        .run(&["resolve", name, "--keys-file", "keys.txt", "--json"])
+        .expect(0);
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["track"] == "canary")
+        .map(|l| l["key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn raising_the_weight_keeps_every_canary_key_and_prompts_bucket_independently() {
+    let repo = committed();
+    repo.run(&["publish"]).expect(0);
+    edit(&repo, "prompts/support/triage.toml", "Triage", "Sort");
+    edit(&repo, "prompts/support/reply.toml", "Reply.", "Answer.");
+    repo.commit("both");
+    repo.run(&["canary", "5%"]).expect(0);
+    let at_five = canary_keys(&repo, "support/triage", 4000);
+    let run = repo.run(&["canary", "support/triage", "25%"]).expect(0);
+    assert!(run.stdout.contains("at 25%"), "{}", run.stdout);
+    let at_twenty_five = canary_keys(&repo, "support/triage", 4000);
+    assert!(at_five.is_subset(&at_twenty_five));
+    assert!(
+        at_twenty_five.len() > at_five.len() * 3,
+        "{} vs {}",
+        at_twenty_five.len(),
+        at_five.len()
+    );
+    // The other prompt stayed at 5%, with its own keys.
+    repo.run(&["canary", "support/reply", "25%"]).expect(0);
+    let reply = canary_keys(&repo, "support/reply", 4000);
+    let overlap = reply.intersection(&at_twenty_five).count();
+    // Independent halves of 25% overlap in about 6.25% of keys, not 25%.
+    assert!(
+        (150..400).contains(&overlap),
+        "{overlap} keys on both canaries"
+    );
+}
+
+#[test]
+fn promote_and_revert_walk_back_and_never_forth() {
+    let repo = committed();
+    repo.run(&["publish", "support/triage"]).expect(0);
+    let v1 = version_at(&repo, "HEAD", "support/triage");
+    let v2 = new_triage_version(&repo, "v2");
+    repo.run(&["publish", "support/triage"]).expect(0);
+    let v3 = new_triage_version(&repo, "v3");
+    repo.run(&["canary", "support/triage", "10%"]).expect(0);
+    assert_eq!(pointers(&repo, "support/triage")["canary"], v3.as_str());
+    // A canary in flight is dropped first.
+    let run = repo.run(&["revert", "support/triage"]).expect(0);
+    assert!(run.stdout.contains("drop canary"), "{}", run.stdout);
+    let p = pointers(&repo, "support/triage");
+    assert_eq!(p["active"], v2.as_str());
+    assert_eq!(p["canary"], Value::Null);
+    repo.run(&["canary", "support/triage", "50%"]).expect(0);
+    repo.run(&["promote"]).expect(0);
+    assert_eq!(pointers(&repo, "support/triage")["active"], v3.as_str());
+    // Without names: undo the most recent action (the promote), then further back.
+    repo.run(&["revert"]).expect(0);
+    assert_eq!(pointers(&repo, "support/triage")["active"], v2.as_str());
+    repo.run(&["revert", "support/triage"]).expect(0);
+    assert_eq!(pointers(&repo, "support/triage")["active"], v1.as_str());
+    let run = repo.run(&["revert", "support/triage"]).expect(2);
+    assert!(run.stderr.contains("no earlier version"), "{}", run.stderr);
+    // Back to a stored version by prefix.
+    let prefix = &v3[..15];
+    repo.run(&["revert", "support/triage", "--to", prefix])
+        .expect(0);
+    assert_eq!(pointers(&repo, "support/triage")["active"], v3.as_str());
+    let log = json(&repo, &["log", "support/triage"]);
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "revert", "revert", "revert", "promote", "canary", "revert", "canary", "publish",
+            "publish"
+        ]
+    );
+}
+
+#[test]
+fn release_pointers_and_stored_versions_are_revision_specs() {
+    let repo = committed();
+    repo.run(&["publish"]).expect(0);
+    let v1 = version_at(&repo, "HEAD", "support/triage");
+    let v2 = new_triage_version(&repo, "v2");
+    repo.run(&["canary", "support/triage", "10%"]).expect(0);
+    assert_eq!(version_at(&repo, "active", "support/triage"), v1);
+    assert_eq!(version_at(&repo, "canary", "support/triage"), v2);
+    assert_eq!(version_at(&repo, "active@production", "support/triage"), v1);
+    // `canary` is the active version where no canary is in flight.
+    assert_eq!(
+        version_at(&repo, "canary", "docs/count"),
+        version_at(&repo, "active", "docs/count")
+    );
+    assert_eq!(version_at(&repo, &v2[..14], "support/triage"), v2);
+    let rendered = json(
+        &repo,
+        &[
+            "render",
+            "support/triage",
+            "--at",
+            "canary",
+            "--var",
+            "ticket=hi",
+        ],
+    );
+    assert!(
+        rendered["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("v2")
+    );
+    let run = repo
+        .run(&["diff", "active", "canary", "--name-only"])
+        .expect(0);
+    assert_eq!(run.stdout, "support/triage\n");
+    let run = repo.run(&["diff", "--name-only"]).expect(0);
+    assert_eq!(
+        run.stdout, "support/triage\n",
+        "active against the working tree"
+    );
+    let listed = json(&repo, &["list", "--at", "active"]);
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+    let run = repo
+        .run(&["show", "support/triage", "--at", "sha256:0000000"])
+        .expect(2);
+    assert!(
+        run.stderr.contains("no version starting with"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_version_moves_from_staging_to_production() {
+    let repo = committed();
+    repo.write(
+        "promptctl.toml",
+        "[defaults]\nmodel = \"test-model\"\n\n[environments.staging]\n",
+    );
+    repo.commit("staging");
+    repo.run(&["publish", "--env", "staging"]).expect(0);
+    let staged = new_triage_version(&repo, "v2");
+    repo.run(&["publish", "support/triage", "--env", "staging"])
+        .expect(0);
+    assert_eq!(release_commits(&repo, "staging"), 2);
+    let run = repo.run(&["status"]).expect(0);
+    assert!(
+        run.stdout.contains("nothing released yet"),
+        "{}",
+        run.stdout
+    );
+    repo.run(&["publish", "support/triage", "--version", "active@staging"])
+        .expect(0);
+    assert_eq!(version_at(&repo, "active", "support/triage"), staged);
+    let log = json(&repo, &["log"]);
+    assert!(
+        log[0]["source"].as_str().unwrap().len() == 40,
+        "the staging release commit is recorded: {}",
+        log[0]
+    );
+    let run = repo.run(&["status", "--env", "qa"]).expect(2);
+    assert!(
+        run.stderr.contains("unknown environment `qa`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("[environments.qa]"), "{}", run.stderr);
+}
+
+#[test]
+fn status_shows_pointers_and_how_head_and_the_worktree_relate() {
+    let repo = committed();
+    repo.run(&["publish"]).expect(0);
+    new_triage_version(&repo, "v2");
+    repo.run(&["canary", "support/triage", "12.5%"]).expect(0);
+    edit(&repo, "prompts/docs/count.toml", "Count to", "Count up to");
+    let run = repo.run(&["status"]).expect(0);
+    let text = run.stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
+    let redacted: String = text
+        .split_whitespace()
+        .map(|w| {
+            if w.len() == 12 && w.chars().all(|c| c.is_ascii_hexdigit()) {
+                "<version>"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(
+        redacted,
+        "NAME ACTIVE CANARY HEAD WORKTREE docs/count <version> - active new support/reply <version> - active active support/triage <version> <version> 12.5% canary canary"
+    );
+    let status = json(&repo, &["status"]);
+    assert_eq!(status["prompts"][2]["canary_weight"], 12.5);
+    assert_eq!(status["prompts"][2]["previous"], 0);
+}
+
+#[test]
+fn a_hand_edited_state_is_reported_with_commit_and_field() {
+    let repo = committed();
+    repo.run(&["publish"]).expect(0);
+    // Edit state.toml on the branch by hand, as plain git would.
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let tip = git
+        .find_reference("refs/heads/promptctl/production")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let bad = state(&repo).replacen("active = ", "canary_weight = 150.0\nactive = ", 1);
+    let blob = git.blob(bad.as_bytes()).unwrap();
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    update.upsert("state.toml", blob, git2::FileMode::Blob);
+    let tree = git
+        .find_tree(update.create_updated(&git, &tip.tree().unwrap()).unwrap())
+        .unwrap();
+    let sig = git.signature().unwrap();
+    let commit = git
+        .commit(None, &sig, &sig, "hand edit", &tree, &[&tip])
+        .unwrap();
+    git.reference("refs/heads/promptctl/production", commit, true, "edit")
+        .unwrap();
+    let short = &commit.to_string()[..7];
+    for args in [
+        &["status"][..],
+        &["resolve", "docs/count", "--key", "k"],
+        &["canary", "5%"],
+    ] {
+        let run = repo.run(args).expect(2);
+        assert!(
+            run.stderr
+                .contains(&format!("promptctl/production@{short}:state.toml:")),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("canary_weight"), "{}", run.stderr);
+    }
+    // Reverting with plain git restores a good state.
+    git.reference("refs/heads/promptctl/production", tip.id(), true, "undo")
+        .unwrap();
+    repo.run(&["status"]).expect(0);
+}
+
+#[test]
+fn log_lists_actions_newest_first_with_reasons() {
+    let repo = committed();
+    repo.run(&["publish", "docs/count", "--reason", "first"])
+        .expect(0);
+    repo.run(&["publish", "support/triage"]).expect(0);
+    let run = repo.run(&["log"]).expect(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    assert!(lines[0].ends_with(&format!(
+        "publish support/triage {}",
+        &version_at(&repo, "HEAD", "support/triage")[7..19]
+    )));
+    assert!(lines[2].trim() == "reason: first", "{}", run.stdout);
+    assert_eq!(
+        json(&repo, &["log", "docs/count"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        json(&repo, &["log", "-n", "1"]).as_array().unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn resolve_without_a_key_draws_one_and_unknown_prompts_are_refused() {
+    let repo = committed();
+    repo.run(&["publish"]).expect(0);
+    let run = repo.run(&["resolve", "docs/count", "--json"]).expect(0);
+    let line: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(line["key"], Value::Null);
+    assert_eq!(line["track"], "active");
+    let run = repo.run(&["resolve", "docs/nope", "--key", "k"]).expect(2);
+    assert!(run.stderr.contains("not released"), "{}", run.stderr);
+}

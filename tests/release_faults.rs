@@ -1,0 +1,280 @@
+//! Faults of the release state: concurrent writers, killed processes, remotes with unseen
+//! history, unreachable remotes. Real processes, real repositories, a real bare remote.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{TestRepo, sample_repo};
+use serde_json::Value;
+
+fn published() -> TestRepo {
+    let repo = sample_repo();
+    repo.commit("prompts");
+    repo.run(&["publish"]).expect(0);
+    let path = repo.path().join("prompts/support/triage.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("Triage the ticket.", "Triage it.")).unwrap();
+    repo.commit("v2");
+    repo
+}
+
+fn release_commits(repo: &TestRepo) -> usize {
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let mut walk = git.revwalk().unwrap();
+    walk.push_ref("refs/heads/promptctl/production").unwrap();
+    walk.count()
+}
+
+fn tip(path: &std::path::Path, reference: &str) -> Option<git2::Oid> {
+    git2::Repository::open(path)
+        .unwrap()
+        .refname_to_id(reference)
+        .ok()
+}
+
+fn fsck(path: &std::path::Path) {
+    let output = std::process::Command::new("git")
+        .args(["fsck", "--strict"])
+        .current_dir(path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "git fsck failed: {stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}
+
+/// Four processes each run fifteen canary re-weights on one prompt at the same time. Every
+/// action is a distinct weight, so every one must land: exactly 60 new commits, each
+/// parented on the one before, and a state that reads back.
+#[test]
+fn concurrent_writers_lose_no_update_and_apply_none_twice() {
+    let repo = published();
+    repo.run(&["canary", "support/triage", "0.5%"]).expect(0);
+    let before = release_commits(&repo);
+    let workers: Vec<_> = (0..4)
+        .map(|worker| {
+            let commands: Vec<_> = (0..15)
+                .map(|i| {
+                    let weight = format!("{}%", worker * 15 + i + 1);
+                    repo.command(repo.path(), &["canary", "support/triage", &weight])
+                })
+                .collect();
+            std::thread::spawn(move || {
+                for mut command in commands {
+                    let output = command.output().unwrap();
+                    assert!(
+                        output.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&output.stderr)
+                    );
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    assert_eq!(release_commits(&repo), before + 60);
+    let log = repo.run(&["log", "-n", "100", "--json"]).expect(0);
+    let entries: Vec<Value> = serde_json::from_str(&log.stdout).unwrap();
+    let mut weights: Vec<f64> = entries[..60]
+        .iter()
+        .map(|e| e["weight"].as_f64().unwrap())
+        .collect();
+    weights.sort_by(f64::total_cmp);
+    let expected: Vec<f64> = (1..=60).map(f64::from).collect();
+    assert_eq!(weights, expected, "each weight applied exactly once");
+    repo.run(&["status"]).expect(0);
+    fsck(repo.path());
+}
+
+/// Actions killed with SIGKILL at any moment leave the branch at an old or a new state:
+/// git fsck stays clean, the state reads, and the next action succeeds.
+#[test]
+fn killed_actions_leave_a_valid_state() {
+    let repo = published();
+    repo.run(&["canary", "support/triage", "1%"]).expect(0);
+    for round in 0..20u64 {
+        let weight = format!("{}%", round + 2);
+        let mut child = repo
+            .command(repo.path(), &["canary", "support/triage", &weight])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Spread the kills over the life of the process, from start-up to the ref update.
+        std::thread::sleep(Duration::from_micros(500 + round * 700));
+        let _ = child.kill();
+        let _ = child.wait();
+        repo.run(&["status"]).expect(0);
+    }
+    fsck(repo.path());
+    let lock = repo
+        .path()
+        .join(".git/refs/heads/promptctl/production.lock");
+    assert!(!lock.exists(), "no lock left behind");
+    let run = repo.run(&["canary", "support/triage", "50%"]).expect(0);
+    assert!(run.stdout.contains("at 50%"), "{}", run.stdout);
+    repo.run(&["log", "-n", "100"]).expect(0);
+}
+
+#[test]
+fn push_and_pull_move_the_release_branch_through_a_bare_remote() {
+    let repo = published();
+    let bare = repo.add_bare_remote();
+    let run = repo.run(&["push"]).expect(0);
+    assert!(
+        run.stdout
+            .starts_with("pushed promptctl/production to origin"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        tip(bare.path(), "refs/heads/promptctl/production"),
+        tip(repo.path(), "refs/heads/promptctl/production")
+    );
+    assert!(repo.run(&["push"]).expect(0).stdout.contains("up to date"));
+    // A clone of the prompts pulls the release branch and acts with --push.
+    share_prompts(&repo);
+    let other = TestRepo::clone_of(bare.path());
+    let run = other.run(&["pull"]).expect(0);
+    assert!(run.stdout.contains("created"), "{}", run.stdout);
+    let run = other
+        .run(&["canary", "support/triage", "10%", "--push"])
+        .expect(0);
+    assert!(
+        run.stdout.contains("pushed promptctl/production to origin"),
+        "{}",
+        run.stdout
+    );
+    let run = repo.run(&["pull"]).expect(0);
+    assert!(run.stdout.contains("fast-forward"), "{}", run.stdout);
+    let status = repo.run(&["status", "--json"]).expect(0);
+    let status: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["prompts"][2]["canary_weight"], 10.0);
+    // Both act with --push: the second re-applies on top of the first; nothing is lost.
+    repo.run(&[
+        "canary",
+        "support/triage",
+        "20%",
+        "--push",
+        "--reason",
+        "one",
+    ])
+    .expect(0);
+    other
+        .run(&["publish", "docs/count", "--push", "--reason", "two"])
+        .expect(0);
+    let log = other.run(&["log", "--json"]).expect(0);
+    let log: Vec<Value> = serde_json::from_str(&log.stdout).unwrap();
+    let reasons: Vec<&str> = log.iter().filter_map(|e| e["reason"].as_str()).collect();
+    assert_eq!(reasons, ["one"], "docs/count was already active: no commit");
+    other
+        .run(&[
+            "canary",
+            "support/triage",
+            "30%",
+            "--push",
+            "--reason",
+            "two",
+        ])
+        .expect(0);
+    repo.run(&["pull"]).expect(0);
+    let log = repo.run(&["log", "--json"]).expect(0);
+    let log: Vec<Value> = serde_json::from_str(&log.stdout).unwrap();
+    let reasons: Vec<&str> = log.iter().filter_map(|e| e["reason"].as_str()).collect();
+    assert_eq!(reasons, ["two", "one"]);
+    fsck(bare.path());
+}
+
+/// Pushes the prompts' own branch so that a clone has the same prompts at HEAD.
+fn share_prompts(repo: &TestRepo) {
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let head = git.head().unwrap().name().unwrap().to_owned();
+    git.find_remote("origin")
+        .unwrap()
+        .push(&[format!("{head}:{head}")], None)
+        .unwrap();
+}
+
+#[test]
+fn a_push_over_unseen_remote_history_exits_3_and_loses_nothing() {
+    let repo = published();
+    let bare = repo.add_bare_remote();
+    share_prompts(&repo);
+    repo.run(&["push"]).expect(0);
+    let other = TestRepo::clone_of(bare.path());
+    other
+        .run(&["canary", "support/triage", "7%", "--push"])
+        .expect(0);
+    // The first repository acts on its older state, then pushes.
+    repo.run(&["canary", "support/triage", "9%"]).expect(0);
+    let local = tip(repo.path(), "refs/heads/promptctl/production");
+    let remote = tip(bare.path(), "refs/heads/promptctl/production");
+    let run = repo.run(&["push"]).expect(3);
+    assert!(run.stderr.contains("diverged"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1 local and 1 remote"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        tip(bare.path(), "refs/heads/promptctl/production"),
+        remote,
+        "the remote kept its history"
+    );
+    assert_eq!(
+        tip(repo.path(), "refs/heads/promptctl/production"),
+        local,
+        "the local commit is kept"
+    );
+    let run = repo.run(&["pull"]).expect(3);
+    assert!(run.stderr.contains("diverged"), "{}", run.stderr);
+    assert_eq!(tip(repo.path(), "refs/heads/promptctl/production"), local);
+    // A repository that is only behind is told to pull, and pull catches it up.
+    let third = TestRepo::clone_of(bare.path());
+    third.run(&["pull"]).expect(0);
+    other
+        .run(&["canary", "support/triage", "8%", "--push"])
+        .expect(0);
+    let run = third.run(&["push"]).expect(3);
+    assert!(run.stderr.contains("ahead"), "{}", run.stderr);
+    assert!(
+        third
+            .run(&["pull"])
+            .expect(0)
+            .stdout
+            .contains("fast-forward")
+    );
+    fsck(bare.path());
+}
+
+#[test]
+fn an_unreachable_remote_is_a_clear_error_and_local_state_is_untouched() {
+    let repo = published();
+    let missing = repo.path().join("no-such-remote.git");
+    let before = tip(repo.path(), "refs/heads/promptctl/production");
+    for args in [
+        vec!["push", missing.to_str().unwrap()],
+        vec!["pull", missing.to_str().unwrap()],
+        vec![
+            "canary",
+            "support/triage",
+            "10%",
+            "--push",
+            "--remote",
+            missing.to_str().unwrap(),
+        ],
+    ] {
+        let run = repo.run(&args).expect(2);
+        assert!(
+            run.stderr.contains("cannot reach it"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+        assert_eq!(tip(repo.path(), "refs/heads/promptctl/production"), before);
+    }
+}

@@ -18,14 +18,23 @@
 //! let vars = [("ticket".to_string(), serde_json::json!("The app crashes"))].into();
 //! let messages = compiled.render(&vars)?;
 //! println!("{} {}", triage.version, messages[0].content);
+//!
+//! // The version a user gets, by the sticky bucketing of docs/bucketing.md:
+//! let resolver = promptctl::release::Resolver::open(&project, "production")?;
+//! if let Some(hit) = resolver.resolve("support/triage", Some("user-42")) {
+//!     println!("{} ({})", hit.version, hit.track.as_str());
+//! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Layers, lowest first; each uses only those below it:
+//! Layers, lowest first:
 //!
 //! - [`prompt`]: pure parsing, validation, includes, canonical JSON, versions, rendering.
-//! - [`source`]: turns a revision spec (`worktree`, a git revision, ...) into prompts.
-//! - [`check`], [`eval`], [`scaffold`]: features built on the two above.
+//! - [`source`] and [`release`]: a revision spec (`worktree`, a git revision, `active`,
+//!   `sha256:…`) turned into prompts; and the release state on branch `promptctl/<env>`
+//!   (pointers, frozen versions, actions, bucketing). Sources read release pointers through
+//!   `release`; actions read the versions they release through `source`.
+//! - [`check`], [`diff`], [`eval`], [`scaffold`]: features built on those.
 //!
 //! The library never prints and never exits; every error is a typed enum.
 

@@ -557,3 +557,65 @@ fn resolve_without_a_key_draws_one_and_unknown_prompts_are_refused() {
     let run = repo.run(&["resolve", "docs/nope", "--key", "k"]).expect(2);
     assert!(run.stderr.contains("not released"), "{}", run.stderr);
 }
+
+/// Replaces release commit ids (which depend on the clock) with `<commit>`.
+fn redact_commits(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let words: Vec<String> = line
+            .split(' ')
+            .map(|w| {
+                let bare = w.trim_end_matches(')');
+                if bare.len() == 7 && bare.chars().all(|c| c.is_ascii_hexdigit()) {
+                    w.replace(bare, "<commit>")
+                } else {
+                    w.to_owned()
+                }
+            })
+            .collect();
+        out.push_str(&words.join(" "));
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn the_release_flow_reads_well() {
+    let repo = committed();
+    let mut transcript = String::new();
+    let mut step = |args: &[&str], code: i32| {
+        let run = repo.run(args).expect(code);
+        transcript.push_str(&format!(
+            "$ promptctl {}\n{}{}",
+            args.join(" "),
+            run.stdout,
+            run.stderr
+        ));
+    };
+    step(&["publish", "--reason", "first release"], 0);
+    edit(
+        &repo,
+        "prompts/support/triage.toml",
+        "Triage the ticket.",
+        "Triage the ticket carefully.",
+    );
+    repo.commit("careful");
+    step(&["canary", "10%"], 0);
+    step(&["status"], 0);
+    step(
+        &[
+            "resolve",
+            "support/triage",
+            "--key",
+            "user-42",
+            "--key",
+            "user-7",
+        ],
+        0,
+    );
+    step(&["canary", "support/triage", "100%"], 2);
+    step(&["promote"], 0);
+    step(&["revert"], 0);
+    step(&["revert"], 2);
+    insta::assert_snapshot!(redact_commits(&transcript));
+}

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use promptctl::release::{ActionRequest, Outcome, PushOutcome, run_action, run_action_and_push};
 
-use super::output::{BOLD, DIM, VERSION, print, print_json};
+use super::output::{BOLD, DIM, VERSION, pad, print, print_json};
 use super::{CliError, GlobalArgs};
 
 /// Flags every release action takes.
@@ -81,6 +81,12 @@ fn human(outcome: &Outcome, pushed: Option<&PushOutcome>) -> String {
                 &commit[..7]
             );
             if outcome.changes.len() > 1 {
+                let width = outcome
+                    .changes
+                    .iter()
+                    .map(|c| c.name.as_str().len())
+                    .max()
+                    .unwrap_or(0);
                 for change in &outcome.changes {
                     let canary = change
                         .after
@@ -90,7 +96,7 @@ fn human(outcome: &Outcome, pushed: Option<&PushOutcome>) -> String {
                     let _ = writeln!(
                         out,
                         "  {}  active {VERSION}{}{VERSION:#}{canary}",
-                        change.name,
+                        pad(change.name.as_str(), width),
                         change.after.active.short()
                     );
                 }

@@ -9,7 +9,7 @@ use clap::Args;
 
 use promptctl::release::Resolver;
 
-use super::output::{VERSION, print};
+use super::output::{VERSION, pad, print};
 use super::{CliError, GlobalArgs};
 
 /// Resolve a prompt for keys (user or session ids) with the sticky bucketing of
@@ -47,6 +47,11 @@ pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError>
     if keys.is_empty() {
         keys.push(None);
     }
+    let width = keys
+        .iter()
+        .map(|k| k.as_deref().map_or(8, |k| k.chars().count()))
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for key in &keys {
         let resolution = resolver
@@ -67,7 +72,7 @@ pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError>
             let _ = writeln!(
                 out,
                 "{}  {VERSION}{}{VERSION:#}  {}  bucket {}",
-                key.as_deref().unwrap_or("(random)"),
+                pad(key.as_deref().unwrap_or("(random)"), width),
                 resolution.version.short(),
                 resolution.track.as_str(),
                 resolution.bucket

@@ -47,7 +47,8 @@ fn version_at(repo: &TestRepo, at: &str, name: &str) -> String {
         .to_owned()
 }
 
-fn state(repo: &TestRepo) -> String {
+/// Reads a file of the tip of `promptctl/production`.
+fn release_file(repo: &TestRepo, path: &str) -> Vec<u8> {
     let git = git2::Repository::open(repo.path()).unwrap();
     let commit = git
         .find_reference("refs/heads/promptctl/production")
@@ -57,13 +58,17 @@ fn state(repo: &TestRepo) -> String {
     let blob = commit
         .tree()
         .unwrap()
-        .get_path(std::path::Path::new("state.toml"))
+        .get_path(std::path::Path::new(path))
         .unwrap()
         .to_object(&git)
         .unwrap()
         .peel_to_blob()
         .unwrap();
-    String::from_utf8(blob.content().to_vec()).unwrap()
+    blob.content().to_vec()
+}
+
+fn state(repo: &TestRepo) -> String {
+    String::from_utf8(release_file(repo, "state.toml")).unwrap()
 }
 
 fn release_commits(repo: &TestRepo, env: &str) -> usize {
@@ -106,21 +111,7 @@ fn publish_writes_state_objects_and_a_commit_with_trailers() {
         .peel_to_commit()
         .unwrap();
     let hex = triage.trim_start_matches("sha256:");
-    let object = tip
-        .tree()
-        .unwrap()
-        .get_path(std::path::Path::new(&format!(
-            "objects/{}/{}.json",
-            &hex[..2],
-            &hex[2..]
-        )))
-        .unwrap()
-        .to_object(&git)
-        .unwrap()
-        .peel_to_blob()
-        .unwrap()
-        .content()
-        .to_vec();
+    let object = release_file(&repo, &format!("objects/{}/{}.json", &hex[..2], &hex[2..]));
     let canonical = repo
         .run(&["show", "support/triage", "--canonical"])
         .expect(0)

@@ -31,12 +31,21 @@ pub(super) fn load_pointer(
         };
         prompts.push((name.clone(), frozen(&store, commit, name, version)?));
     }
-    Ok(PromptSet::from_prompts(
+    Ok(release_set(project, spec, commit, prompts))
+}
+
+fn release_set(
+    project: &Project,
+    spec: &RevisionSpec,
+    commit: git2::Oid,
+    prompts: Vec<(PromptName, Result<Prompt, PromptError>)>,
+) -> PromptSet {
+    PromptSet::from_prompts(
         spec.clone(),
         Some(commit.to_string()),
         &project.config.project.prompts,
         prompts,
-    ))
+    )
 }
 
 /// Loads a stored version of the project's environment under the name of every prompt whose
@@ -54,12 +63,7 @@ pub(super) fn load_version(
             prompts.push((name.clone(), frozen(&store, commit, name, version)?));
         }
     }
-    Ok(PromptSet::from_prompts(
-        spec.clone(),
-        Some(commit.to_string()),
-        &project.config.project.prompts,
-        prompts,
-    ))
+    Ok(release_set(project, spec, commit, prompts))
 }
 
 /// Loads a stored version as prompt `name`, whichever prompt it was released for.

@@ -15,7 +15,7 @@ use crate::tomlfile::{self, TomlError};
 pub const CONFIG_FILE: &str = "promptctl.toml";
 
 /// Parsed `promptctl.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProjectConfig {
     /// Where prompts and eval suites live.
@@ -24,6 +24,59 @@ pub struct ProjectConfig {
     pub defaults: DefaultsSection,
     /// Environments besides `production`, each with its own release branch.
     pub environments: BTreeMap<String, EnvironmentSection>,
+    /// Model providers for evals, by the name prompts and suites use.
+    pub providers: BTreeMap<String, ProviderSection>,
+    /// Prices per model (`MODEL` or `PROVIDER/MODEL`), in US dollars per million tokens.
+    pub prices: BTreeMap<String, PriceSection>,
+}
+
+/// The kind of API a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible chat completions endpoint.
+    Openai,
+    /// Anthropic's messages API.
+    Anthropic,
+    /// A local command: the request as JSON on stdin, the reply as JSON on stdout.
+    Exec,
+    /// Built in and deterministic: no key, no network.
+    Offline,
+}
+
+/// One `[providers.NAME]` table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    /// The API it speaks.
+    pub kind: ProviderKind,
+    /// Base URL of the API (`https://api.openai.com/v1`).
+    pub base_url: Option<String>,
+    /// The environment variable holding the API key; the key itself never goes in a file.
+    pub api_key_env: Option<String>,
+    /// Extra HTTP headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Seconds before a request is abandoned (and retried).
+    pub timeout: Option<f64>,
+    /// Requests in flight at once, at most.
+    pub concurrency: Option<usize>,
+    /// Requests started per minute, at most.
+    pub requests_per_minute: Option<u32>,
+    /// Retries of a request that failed with 429, 5xx or a timeout.
+    pub max_retries: Option<u32>,
+    /// The command of an `exec` provider, as program and arguments.
+    pub command: Option<Vec<String>>,
+}
+
+/// One `[prices.MODEL]` table: US dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSection {
+    /// Per million input (prompt) tokens.
+    pub input: f64,
+    /// Per million output (completion) tokens.
+    pub output: f64,
 }
 
 /// One `[environments.NAME]` table.
@@ -87,6 +140,65 @@ impl ProjectConfig {
                     "`{folder}` must be a relative folder inside the project: {reason}"
                 ),
             })?;
+        }
+        for (name, provider) in &config.providers {
+            let field = format!("providers.{name}");
+            let invalid = |key: &str, message: String| TomlError {
+                location: Location::file(path).with_field(format!("{field}{key}")),
+                message,
+            };
+            match provider.kind {
+                ProviderKind::Exec if provider.command.as_ref().is_none_or(Vec::is_empty) => {
+                    return Err(invalid(
+                        ".command",
+                        "an `exec` provider needs `command = [\"program\", \"arg\", ...]`".into(),
+                    ));
+                }
+                ProviderKind::Offline if name != "offline" && provider.base_url.is_some() => {
+                    return Err(invalid(
+                        ".base_url",
+                        "the offline provider has no URL".into(),
+                    ));
+                }
+                _ => {}
+            }
+            if name == "offline" && provider.kind != ProviderKind::Offline {
+                return Err(invalid(
+                    ".kind",
+                    "`offline` is the built-in provider; give this one another name".into(),
+                ));
+            }
+            if provider
+                .timeout
+                .is_some_and(|t| !(t > 0.0 && t.is_finite()))
+            {
+                return Err(invalid(
+                    ".timeout",
+                    "must be a positive number of seconds".into(),
+                ));
+            }
+            if provider.concurrency == Some(0) || provider.requests_per_minute == Some(0) {
+                return Err(invalid(
+                    "",
+                    "`concurrency` and `requests_per_minute` must be at least 1".into(),
+                ));
+            }
+            if let Some(env) = &provider.api_key_env
+                && (env.is_empty() || env.starts_with("sk-") || env.contains(char::is_whitespace))
+            {
+                return Err(invalid(
+                    ".api_key_env",
+                    "names the environment variable that holds the key (like `OPENAI_API_KEY`), never the key itself".into(),
+                ));
+            }
+        }
+        for (model, price) in &config.prices {
+            if !(price.input >= 0.0 && price.output >= 0.0) {
+                return Err(TomlError {
+                    location: Location::file(path).with_field(format!("prices.{model}")),
+                    message: "prices are non-negative dollars per million tokens".into(),
+                });
+            }
         }
         for name in config.environments.keys() {
             check_environment_name(name).map_err(|reason| TomlError {

@@ -6,6 +6,7 @@ mod canary;
 mod check;
 mod diff;
 mod error;
+mod eval;
 mod init;
 mod list;
 mod log;
@@ -83,6 +84,7 @@ enum Command {
     Render(render::RenderArgs),
     Check(check::CheckArgs),
     Diff(diff::DiffArgs),
+    Eval(eval::EvalArgs),
     Publish(publish::PublishArgs),
     Canary(canary::CanaryArgs),
     Promote(promote::PromoteArgs),
@@ -126,6 +128,7 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::run(&cli.global, args),
         Command::Check(args) => check::run(&cli.global, args),
         Command::Diff(args) => diff::run(&cli.global, args),
+        Command::Eval(args) => eval::run_command(&cli.global, args),
         Command::Publish(args) => publish::run(&cli.global, args),
         Command::Canary(args) => canary::run(&cli.global, args),
         Command::Promote(args) => promote::run(&cli.global, args),

@@ -1,0 +1,454 @@
+//! Assertions: whether one model output meets one check, and why not.
+//!
+//! Most assertions are pure functions of the output. `exec` runs a command, and `llm_judge`
+//! asks a provider; the runner sends the judge's request through the same cache, limits and
+//! retries as every other request, using [`judge_request`] and [`judge_verdict`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use super::provider::ChatRequest;
+use super::suite::Assertion;
+use crate::prompt::{RenderedMessage, Role};
+
+/// How long an `exec` assertion's command may run.
+const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The output one assertion is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Output<'a> {
+    pub text: &'a str,
+    pub latency_ms: f64,
+    pub cost_usd: f64,
+}
+
+/// The result of one assertion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssertionResult {
+    /// The assertion's `type`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub pass: bool,
+    /// Why it failed, or for a judge, what the judge said.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+impl AssertionResult {
+    fn new(kind: &str, pass: bool, reason: impl Into<String>) -> Self {
+        AssertionResult {
+            kind: kind.to_owned(),
+            pass,
+            reason: if pass { String::new() } else { reason.into() },
+        }
+    }
+}
+
+/// Returns the `type` of an assertion as written in suites.
+pub fn kind(assertion: &Assertion) -> &'static str {
+    match assertion {
+        Assertion::Equals { .. } => "equals",
+        Assertion::Contains { .. } => "contains",
+        Assertion::Icontains { .. } => "icontains",
+        Assertion::NotContains { .. } => "not_contains",
+        Assertion::Regex { .. } => "regex",
+        Assertion::NotRegex { .. } => "not_regex",
+        Assertion::StartsWith { .. } => "starts_with",
+        Assertion::IsJson {} => "is_json",
+        Assertion::JsonSchema { .. } => "json_schema",
+        Assertion::MinChars { .. } => "min_chars",
+        Assertion::MaxChars { .. } => "max_chars",
+        Assertion::MaxLatencyMs { .. } => "max_latency_ms",
+        Assertion::MaxCost { .. } => "max_cost",
+        Assertion::Similar { .. } => "similar",
+        Assertion::LlmJudge { .. } => "llm_judge",
+        Assertion::Exec { .. } => "exec",
+    }
+}
+
+/// Checks an assertion that needs nothing but the output; `None` for `exec` and
+/// `llm_judge`.
+pub fn check(assertion: &Assertion, output: Output<'_>) -> Option<AssertionResult> {
+    let text = output.text;
+    let k = kind(assertion);
+    let quoted = |t: &str| format!("{:?}", shorten(t));
+    Some(match assertion {
+        Assertion::Equals { value } => AssertionResult::new(
+            k,
+            text.trim() == value.trim(),
+            format!("output {} is not {}", quoted(text), quoted(value)),
+        ),
+        Assertion::Contains { value } => AssertionResult::new(
+            k,
+            text.contains(value.as_str()),
+            format!("output does not contain {}", quoted(value)),
+        ),
+        Assertion::Icontains { value } => AssertionResult::new(
+            k,
+            text.to_lowercase().contains(&value.to_lowercase()),
+            format!("output does not contain {} in any case", quoted(value)),
+        ),
+        Assertion::NotContains { value } => AssertionResult::new(
+            k,
+            !text.contains(value.as_str()),
+            format!("output contains {}", quoted(value)),
+        ),
+        Assertion::Regex { value } | Assertion::NotRegex { value } => {
+            let want = matches!(assertion, Assertion::Regex { .. });
+            match regex::Regex::new(value) {
+                Ok(re) => {
+                    let found = re.is_match(text);
+                    let reason = if want {
+                        format!("output does not match /{value}/")
+                    } else {
+                        format!("output matches /{value}/")
+                    };
+                    AssertionResult::new(k, found == want, reason)
+                }
+                Err(e) => AssertionResult::new(k, false, format!("invalid regex /{value}/: {e}")),
+            }
+        }
+        Assertion::StartsWith { value } => AssertionResult::new(
+            k,
+            text.trim_start().starts_with(value.as_str()),
+            format!("output does not start with {}", quoted(value)),
+        ),
+        Assertion::IsJson {} => match serde_json::from_str::<Value>(text.trim()) {
+            Ok(_) => AssertionResult::new(k, true, ""),
+            Err(e) => AssertionResult::new(k, false, format!("output is not JSON: {e}")),
+        },
+        Assertion::JsonSchema { value } => json_schema(k, value, text),
+        Assertion::MinChars { value } => {
+            let n = text.chars().count() as u64;
+            AssertionResult::new(
+                k,
+                n >= *value,
+                format!("output has {n} characters, fewer than {value}"),
+            )
+        }
+        Assertion::MaxChars { value } => {
+            let n = text.chars().count() as u64;
+            AssertionResult::new(
+                k,
+                n <= *value,
+                format!("output has {n} characters, more than {value}"),
+            )
+        }
+        Assertion::MaxLatencyMs { value } => AssertionResult::new(
+            k,
+            output.latency_ms <= *value as f64,
+            format!("took {:.0} ms, more than {value} ms", output.latency_ms),
+        ),
+        Assertion::MaxCost { value } => AssertionResult::new(
+            k,
+            output.cost_usd <= *value,
+            format!("cost ${:.6}, more than ${value}", output.cost_usd),
+        ),
+        Assertion::Similar { value, threshold } => {
+            let ratio =
+                f64::from(similar::TextDiff::from_chars(value.as_str(), text.trim()).ratio());
+            AssertionResult::new(
+                k,
+                ratio >= *threshold,
+                format!("similarity {ratio:.2} to the expected answer is below {threshold}"),
+            )
+        }
+        Assertion::LlmJudge { .. } | Assertion::Exec { .. } => return None,
+    })
+}
+
+fn json_schema(kind: &str, schema: &toml::Table, text: &str) -> AssertionResult {
+    let schema = match crate::prompt::toml_value_to_json(&toml::Value::Table(schema.clone())) {
+        Ok(schema) => schema,
+        Err(e) => return AssertionResult::new(kind, false, format!("invalid schema: {e}")),
+    };
+    let validator = match jsonschema::validator_for(&schema) {
+        Ok(validator) => validator,
+        Err(e) => return AssertionResult::new(kind, false, format!("invalid schema: {e}")),
+    };
+    let instance = match serde_json::from_str::<Value>(text.trim()) {
+        Ok(instance) => instance,
+        Err(e) => return AssertionResult::new(kind, false, format!("output is not JSON: {e}")),
+    };
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .take(3)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("{at}: {e}")
+            }
+        })
+        .collect();
+    AssertionResult::new(kind, errors.is_empty(), errors.join("; "))
+}
+
+/// Runs an `exec` assertion: `sh -c COMMAND` gets the output on stdin; exit 0 passes.
+pub async fn exec(command: &str, text: &str) -> AssertionResult {
+    let fail = |reason: String| AssertionResult::new("exec", false, reason);
+    let spawned = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return fail(format!("cannot run `{command}`: {e}")),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(text.as_bytes()).await;
+    }
+    match tokio::time::timeout(EXEC_TIMEOUT, child.wait_with_output()).await {
+        Err(_) => fail(format!("`{command}` ran longer than {EXEC_TIMEOUT:?}")),
+        Ok(Err(e)) => fail(format!("`{command}` failed: {e}")),
+        Ok(Ok(out)) if out.status.success() => AssertionResult::new("exec", true, ""),
+        Ok(Ok(out)) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let detail = stderr.trim();
+            fail(if detail.is_empty() {
+                format!("`{command}` exited with {}", out.status)
+            } else {
+                format!(
+                    "`{command}` exited with {}: {}",
+                    out.status,
+                    shorten(detail)
+                )
+            })
+        }
+    }
+}
+
+/// Builds the request a judge model grades an output with.
+pub fn judge_request(provider: &str, model: &str, rubric: &str, text: &str) -> ChatRequest {
+    ChatRequest {
+        provider: provider.to_owned(),
+        model: model.to_owned(),
+        params: BTreeMap::from([("temperature".to_owned(), json!(0))]),
+        messages: vec![
+            RenderedMessage {
+                role: Role::System,
+                content: "You grade the output of an AI assistant against a rubric. Answer with one JSON object and nothing else: {\"pass\": <true or false>, \"reason\": \"<one sentence>\"}.".into(),
+            },
+            RenderedMessage {
+                role: Role::User,
+                content: format!("Rubric:\n{rubric}\n\nOutput:\n{text}"),
+            },
+        ],
+    }
+}
+
+/// Reads a judge's answer: a JSON object with `pass` and `reason`, possibly inside other
+/// text or a code fence.
+pub fn judge_verdict(answer: &str) -> AssertionResult {
+    let object = answer
+        .find('{')
+        .zip(answer.rfind('}'))
+        .filter(|(start, end)| start < end)
+        .and_then(|(start, end)| serde_json::from_str::<Value>(&answer[start..=end]).ok());
+    match object
+        .as_ref()
+        .and_then(|o| o["pass"].as_bool().map(|p| (p, o)))
+    {
+        Some((pass, object)) => {
+            let reason = object["reason"].as_str().unwrap_or("").to_owned();
+            AssertionResult {
+                kind: "llm_judge".into(),
+                pass,
+                reason,
+            }
+        }
+        None => AssertionResult::new(
+            "llm_judge",
+            false,
+            format!(
+                "the judge's answer has no {{\"pass\": ...}} verdict: {:?}",
+                shorten(answer)
+            ),
+        ),
+    }
+}
+
+/// The offline judge: deterministic, no model. It passes when the output contains every
+/// phrase the rubric puts in double quotes (ignoring case); a rubric without quoted phrases
+/// cannot be judged offline.
+pub fn offline_judge(rubric: &str, text: &str) -> AssertionResult {
+    let phrases: Vec<&str> = rubric
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if phrases.is_empty() {
+        return AssertionResult::new(
+            "llm_judge",
+            false,
+            "the offline judge grades quoted phrases only: put what the output must say in double quotes, or judge with a model provider",
+        );
+    }
+    let lower = text.to_lowercase();
+    let missing: Vec<&str> = phrases
+        .iter()
+        .copied()
+        .filter(|p| !lower.contains(&p.to_lowercase()))
+        .collect();
+    let pass = missing.is_empty();
+    AssertionResult {
+        kind: "llm_judge".into(),
+        pass,
+        reason: if pass {
+            format!("offline judge: output contains {}", quote_all(&phrases))
+        } else {
+            format!("offline judge: output lacks {}", quote_all(&missing))
+        },
+    }
+}
+
+fn quote_all(phrases: &[&str]) -> String {
+    phrases
+        .iter()
+        .map(|p| format!("{p:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(text: &str) -> Output<'_> {
+        Output {
+            text,
+            latency_ms: 120.0,
+            cost_usd: 0.002,
+        }
+    }
+
+    fn run(assertion: Assertion, text: &str) -> AssertionResult {
+        check(&assertion, out(text)).unwrap()
+    }
+
+    #[test]
+    fn text_assertions_pass_and_fail_with_reasons() {
+        let s = |v: &str| v.to_owned();
+        assert!(
+            run(
+                Assertion::Equals {
+                    value: s("billing")
+                },
+                " billing\n"
+            )
+            .pass
+        );
+        assert!(run(Assertion::Contains { value: s("refund") }, "a refund").pass);
+        let failed = run(Assertion::Contains { value: s("refund") }, "no");
+        assert!(!failed.pass && failed.reason.contains("does not contain \"refund\""));
+        assert!(
+            run(
+                Assertion::Icontains {
+                    value: s("BILLING")
+                },
+                "Billing"
+            )
+            .pass
+        );
+        assert!(!run(Assertion::NotContains { value: s("sorry") }, "so sorry").pass);
+        assert!(
+            run(
+                Assertion::Regex {
+                    value: s("^\\d{3}$")
+                },
+                "123"
+            )
+            .pass
+        );
+        assert!(!run(Assertion::NotRegex { value: s("\\d") }, "a1").pass);
+        assert!(
+            run(Assertion::Regex { value: s("(") }, "x")
+                .reason
+                .contains("invalid regex")
+        );
+        assert!(run(Assertion::StartsWith { value: s("Dear") }, "  Dear you").pass);
+        assert!(run(Assertion::MinChars { value: 3 }, "abc").pass);
+        assert!(!run(Assertion::MaxChars { value: 2 }, "abc").pass);
+    }
+
+    #[test]
+    fn json_assertions_validate_against_a_schema() {
+        assert!(run(Assertion::IsJson {}, "{\"a\": 1}").pass);
+        assert!(!run(Assertion::IsJson {}, "{a}").pass);
+        let schema: toml::Table = toml::from_str(
+            "type = \"object\"\nrequired = [\"queue\"]\n[properties.queue]\ntype = \"string\"\nenum = [\"billing\", \"bug\"]\n",
+        )
+        .unwrap();
+        let schema = || Assertion::JsonSchema {
+            value: schema.clone(),
+        };
+        assert!(run(schema(), "{\"queue\": \"bug\"}").pass);
+        let failed = run(schema(), "{\"queue\": \"other\"}");
+        assert!(
+            !failed.pass && failed.reason.contains("/queue"),
+            "{}",
+            failed.reason
+        );
+        assert!(run(schema(), "not json").reason.contains("not JSON"));
+    }
+
+    #[test]
+    fn latency_cost_and_similarity() {
+        assert!(!run(Assertion::MaxLatencyMs { value: 100 }, "x").pass);
+        assert!(run(Assertion::MaxCost { value: 0.01 }, "x").pass);
+        let similar = |t: &str| Assertion::Similar {
+            value: "Your refund is on its way.".into(),
+            threshold: 0.8,
+        };
+        assert!(run(similar(""), "Your refund is on the way.").pass);
+        assert!(!run(similar(""), "Please contact support.").pass);
+    }
+
+    #[test]
+    fn judges_are_read_from_json_verdicts() {
+        let verdict = judge_verdict("```json\n{\"pass\": false, \"reason\": \"rude\"}\n```");
+        assert!(!verdict.pass);
+        assert_eq!(verdict.reason, "rude");
+        assert!(judge_verdict("{\"pass\": true}").pass);
+        assert!(
+            judge_verdict("I think it passes")
+                .reason
+                .contains("no {\"pass\"")
+        );
+        let offline = offline_judge(
+            "Mentions \"refund\" and \"48 hours\"",
+            "Refund within 48 hours",
+        );
+        assert!(offline.pass, "{}", offline.reason);
+        assert!(!offline_judge("Mentions \"refund\"", "no").pass);
+        assert!(!offline_judge("Be polite", "hi").pass);
+    }
+
+    #[tokio::test]
+    async fn exec_assertions_pass_on_exit_zero() {
+        assert!(exec("grep -q refund", "a refund").await.pass);
+        let failed = exec("echo nope >&2; exit 3", "x").await;
+        assert!(
+            !failed.pass && failed.reason.contains("nope"),
+            "{}",
+            failed.reason
+        );
+    }
+}

@@ -56,10 +56,25 @@ fn ignore_broken_pipe(error: std::io::Error) -> Result<(), CliError> {
     }
 }
 
-/// Pads `text` to `width` display columns.
+/// Pads `text` to `width` display columns; colour escapes take no columns.
 pub fn pad(text: &str, width: usize) -> String {
-    let len = text.chars().count();
+    let len = visible_width(text);
     format!("{text}{}", " ".repeat(width.saturating_sub(len)))
+}
+
+/// Counts the characters of `text` that show, skipping `ESC [ … m` colour sequences.
+fn visible_width(text: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for c in text.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => width += 1,
+        }
+    }
+    width
 }
 
 /// Shows Unix seconds as a UTC date and time: `2026-11-23 07:40Z`.
@@ -86,6 +101,12 @@ pub fn utc_time(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::utc_time;
+
+    #[test]
+    fn padding_ignores_colour_escapes() {
+        assert_eq!(super::pad("\x1b[33mab\x1b[0m", 4), "\x1b[33mab\x1b[0m  ");
+        assert_eq!(super::pad("abc", 2), "abc");
+    }
 
     #[test]
     fn utc_time_shows_dates_and_times() {

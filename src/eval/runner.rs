@@ -293,10 +293,13 @@ fn suite_report(
         })
         .collect();
     let gate = Gate {
+        // No limit set anywhere means no regression allowed: the safe default for a
+        // pre-merge check.
         max_pass_rate_drop: options
             .gate
             .max_pass_rate_drop
-            .or(suite.gate.max_pass_rate_drop),
+            .or(suite.gate.max_pass_rate_drop)
+            .or(Some(0.0)),
         max_cost_increase: options
             .gate
             .max_cost_increase

@@ -1,0 +1,163 @@
+//! A real HTTP server on 127.0.0.1 that speaks the OpenAI chat completions API, for tests
+//! and benchmarks: configurable latency, a share of 429 answers, and counters.
+//!
+//! Its model answers with the last line of the system message, then ` | `, then the last
+//! user message, so a test knows every answer in advance.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// How the mock behaves.
+#[derive(Debug, Clone, Default)]
+pub struct MockConfig {
+    /// How long each answer takes.
+    pub latency: Duration,
+    /// Answer every Nth request (1-based count) with 429 instead.
+    pub rate_limit_every: Option<usize>,
+}
+
+/// A running mock; it stops when the process ends.
+pub struct MockLlm {
+    pub url: String,
+    /// Requests answered with 200.
+    pub answered: Arc<AtomicUsize>,
+    /// Requests answered with 429.
+    pub limited: Arc<AtomicUsize>,
+    /// Every `Authorization` header received.
+    pub authorizations: Arc<Mutex<Vec<String>>>,
+}
+
+impl MockLlm {
+    pub fn start(config: MockConfig) -> MockLlm {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let mock = MockLlm {
+            url,
+            answered: Arc::new(AtomicUsize::new(0)),
+            limited: Arc::new(AtomicUsize::new(0)),
+            authorizations: Arc::new(Mutex::new(Vec::new())),
+        };
+        let shared = Shared {
+            config,
+            count: Arc::new(AtomicUsize::new(0)),
+            answered: Arc::clone(&mock.answered),
+            limited: Arc::clone(&mock.limited),
+            authorizations: Arc::clone(&mock.authorizations),
+        };
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = shared.clone();
+                std::thread::spawn(move || serve(stream, &shared));
+            }
+        });
+        mock
+    }
+
+    /// Requests received so far, answered or limited.
+    pub fn requests(&self) -> usize {
+        self.answered.load(Ordering::SeqCst) + self.limited.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    config: MockConfig,
+    count: Arc<AtomicUsize>,
+    answered: Arc<AtomicUsize>,
+    limited: Arc<AtomicUsize>,
+    authorizations: Arc<Mutex<Vec<String>>>,
+}
+
+/// Serves requests on one connection until the client closes it.
+fn serve(stream: TcpStream, shared: &Shared) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0usize;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                let name = name.trim().to_ascii_lowercase();
+                if name == "content-length" {
+                    length = value.trim().parse().unwrap_or(0);
+                } else if name == "authorization" {
+                    shared
+                        .authorizations
+                        .lock()
+                        .unwrap()
+                        .push(value.trim().to_owned());
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let n = shared.count.fetch_add(1, Ordering::SeqCst) + 1;
+        std::thread::sleep(shared.config.latency);
+        let (status, payload, extra) = match shared.config.rate_limit_every {
+            Some(every) if n % every == 0 => {
+                shared.limited.fetch_add(1, Ordering::SeqCst);
+                (
+                    "429 Too Many Requests",
+                    "{\"error\": {\"message\": \"slow down\"}}".to_owned(),
+                    "Retry-After: 0\r\n",
+                )
+            }
+            _ => {
+                shared.answered.fetch_add(1, Ordering::SeqCst);
+                ("200 OK", answer(&body), "")
+            }
+        };
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n{payload}",
+            payload.len()
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// The mock model: the system message's last line, ` | `, the last user message.
+fn answer(body: &[u8]) -> String {
+    let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let messages = request["messages"].as_array().cloned().unwrap_or_default();
+    let last = |role: &str| {
+        messages
+            .iter()
+            .rev()
+            .find(|m| m["role"] == role)
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let system = last("system");
+    let system_line = system.trim().lines().last().unwrap_or("").trim().to_owned();
+    let text = format!("{system_line} | {}", last("user").trim());
+    let words = text.split_whitespace().count();
+    serde_json::json!({
+        "id": "mock",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10 * messages.len(), "completion_tokens": words},
+    })
+    .to_string()
+}

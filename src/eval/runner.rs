@@ -557,9 +557,16 @@ impl Executor {
             let progress = Arc::clone(progress);
             tasks.spawn(async move {
                 let answer = call_with_retries(&provider, &request, &limit, &counters).await;
-                let stored = match (&answer, &cache) {
+                // Written as each answer arrives, on the blocking pool so that disk time
+                // never holds up the requests in flight.
+                let stored = match (&answer, cache) {
                     (Ok(reply), Some(cache)) => {
-                        cache.put(&key, reply).map_err(|e| (key.clone(), e))
+                        let (key, reply) = (key.clone(), reply.clone());
+                        tokio::task::spawn_blocking(move || {
+                            cache.put(&key, &reply).map_err(|e| (key, e))
+                        })
+                        .await
+                        .unwrap_or(Ok(()))
                     }
                     _ => Ok(()),
                 };

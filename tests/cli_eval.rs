@@ -373,6 +373,32 @@ fn an_exec_provider_gets_json_and_answers_json() {
 }
 
 #[test]
+fn an_anthropic_provider_speaks_the_messages_api() {
+    let mock = MockLlm::start(MockConfig::default());
+    let repo = mock_repo(&mock, FOUR_CASES);
+    let root = mock.url.trim_end_matches("/v1");
+    repo.write(
+        "promptctl.toml",
+        &format!(
+            "[defaults]\nmodel = \"claude-test\"\n\n[providers.mock]\nkind = \"anthropic\"\nbase_url = \"{root}\"\napi_key_env = \"MOCK_API_KEY\"\n"
+        ),
+    );
+    let (report, _) = eval(&repo, &["--no-cache"], 0);
+    let head = &report["suites"][0]["head"];
+    assert_eq!(head["passed"], 3, "{report}");
+    assert_eq!(
+        head["input_tokens"], 40,
+        "one user message each; the system prompt is apart"
+    );
+    assert_eq!(
+        report["suites"][0]["cases"][0]["head"]["output"],
+        "Answer: billing | I was charged twice"
+    );
+    let auths = mock.authorizations.lock().unwrap().clone();
+    assert!(auths.iter().all(|a| a == KEY), "sent as x-api-key");
+}
+
+#[test]
 fn unknown_suites_and_providers_exit_2() {
     let repo = common::sample_repo();
     repo.commit("prompts");

@@ -662,6 +662,56 @@ fn jitter() -> f64 {
 mod tests {
     use super::*;
 
+    fn sample(pass: bool, latency: f64) -> Sample {
+        Sample {
+            pass,
+            latency_ms: Some(latency),
+            cost_usd: 0.5,
+            ..Sample::failed(String::new())
+        }
+    }
+
+    #[test]
+    fn summaries_count_samples_cases_and_percentiles() {
+        let input = SideInput {
+            spec: "HEAD".into(),
+            prompt: Err("absent".into()),
+        };
+        assert_eq!(
+            summarize(&input, std::iter::empty()).unavailable.as_deref(),
+            Some("absent")
+        );
+        let prompt = crate::prompt::Prompt::parse(
+            crate::prompt::PromptName::parse("a").unwrap(),
+            "prompts/a.toml",
+            "model = \"m\"\n[[messages]]\nrole = \"user\"\ncontent = \"hi\"\n",
+            &crate::prompt::PromptDefaults::default(),
+            &crate::prompt::PartialIndex::default(),
+        )
+        .unwrap();
+        let input = SideInput {
+            spec: "HEAD".into(),
+            prompt: Ok((&prompt, prompt.compile().unwrap())),
+        };
+        let mut cases = vec![
+            vec![sample(true, 10.0), sample(true, 20.0)],
+            vec![sample(true, 30.0), sample(false, 40.0)],
+        ];
+        cases.push(
+            (1..=20)
+                .map(|i| sample(true, f64::from(i) * 100.0))
+                .collect(),
+        );
+        let summary = summarize(&input, cases.iter());
+        assert_eq!(
+            (summary.samples, summary.passed, summary.failed),
+            (24, 23, 1)
+        );
+        assert!((summary.pass_all - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(summary.p95_latency_ms, 1900.0);
+        assert_eq!(summary.cost_usd, 12.0);
+    }
+
     #[test]
     fn backoff_honours_retry_after_and_grows_without_it() {
         assert_eq!(

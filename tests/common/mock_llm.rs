@@ -1,8 +1,9 @@
 //! A real HTTP server on 127.0.0.1 that speaks the OpenAI chat completions API, for tests
 //! and benchmarks: configurable latency, a share of 429 answers, and counters.
 //!
-//! Its model answers with the last line of the system message, then ` | `, then the last
-//! user message, so a test knows every answer in advance.
+//! It also answers Anthropic's messages API on `/v1/messages`. Its model answers with the
+//! last line of the system message, then ` | `, then the last user message, so a test knows
+//! every answer in advance.
 
 #![allow(dead_code)]
 
@@ -29,7 +30,7 @@ pub struct MockLlm {
     pub answered: Arc<AtomicUsize>,
     /// Requests answered with 429.
     pub limited: Arc<AtomicUsize>,
-    /// Every `Authorization` header received.
+    /// Every `Authorization` (or `x-api-key`) header received.
     pub authorizations: Arc<Mutex<Vec<String>>>,
 }
 
@@ -97,7 +98,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
                 let name = name.trim().to_ascii_lowercase();
                 if name == "content-length" {
                     length = value.trim().parse().unwrap_or(0);
-                } else if name == "authorization" {
+                } else if name == "authorization" || name == "x-api-key" {
                     shared
                         .authorizations
                         .lock()
@@ -123,7 +124,8 @@ fn serve(stream: TcpStream, shared: &Shared) {
             }
             _ => {
                 shared.answered.fetch_add(1, Ordering::SeqCst);
-                ("200 OK", answer(&body), "")
+                let anthropic = request_line.contains("/v1/messages");
+                ("200 OK", answer(&body, anthropic), "")
             }
         };
         let response = format!(
@@ -136,8 +138,9 @@ fn serve(stream: TcpStream, shared: &Shared) {
     }
 }
 
-/// The mock model: the system message's last line, ` | `, the last user message.
-fn answer(body: &[u8]) -> String {
+/// The mock model: the system message's last line, ` | `, the last user message, in the
+/// OpenAI or the Anthropic shape.
+fn answer(body: &[u8], anthropic: bool) -> String {
     let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let messages = request["messages"].as_array().cloned().unwrap_or_default();
     let last = |role: &str| {
@@ -149,10 +152,23 @@ fn answer(body: &[u8]) -> String {
             .unwrap_or("")
             .to_owned()
     };
-    let system = last("system");
+    let system = request["system"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| last("system"));
     let system_line = system.trim().lines().last().unwrap_or("").trim().to_owned();
     let text = format!("{system_line} | {}", last("user").trim());
     let words = text.split_whitespace().count();
+    if anthropic {
+        return serde_json::json!({
+            "id": "mock",
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "text", "text": text}],
+            "usage": {"input_tokens": 10 * messages.len(), "output_tokens": words},
+        })
+        .to_string();
+    }
     serde_json::json!({
         "id": "mock",
         "object": "chat.completion",

@@ -263,21 +263,7 @@ impl Provider {
     }
 
     async fn openai(&self, request: &ChatRequest) -> Result<ChatReply, CallError> {
-        let mut body = serde_json::Map::new();
-        for (key, value) in &request.params {
-            body.insert(key.clone(), value.clone());
-        }
-        body.insert("model".into(), json!(request.model));
-        body.insert(
-            "messages".into(),
-            json!(
-                request
-                    .messages
-                    .iter()
-                    .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-                    .collect::<Vec<_>>()
-            ),
-        );
+        let body = request_body(request, |_| true);
         let mut http = self
             .http()?
             .post(format!("{}/chat/completions", self.base_url))
@@ -298,11 +284,8 @@ impl Provider {
     }
 
     async fn anthropic(&self, request: &ChatRequest) -> Result<ChatReply, CallError> {
-        let mut body = serde_json::Map::new();
-        for (key, value) in &request.params {
-            body.insert(key.clone(), value.clone());
-        }
-        body.insert("model".into(), json!(request.model));
+        // The messages API takes system messages apart from the conversation.
+        let mut body = request_body(request, |role| role != Role::System);
         body.entry("max_tokens").or_insert(json!(1024));
         let system: Vec<&str> = request
             .messages
@@ -313,17 +296,6 @@ impl Provider {
         if !system.is_empty() {
             body.insert("system".into(), json!(system.join("\n\n")));
         }
-        body.insert(
-            "messages".into(),
-            json!(
-                request
-                    .messages
-                    .iter()
-                    .filter(|m| m.role != Role::System)
-                    .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-                    .collect::<Vec<_>>()
-            ),
-        );
         let mut http = self
             .http()?
             .post(format!("{}/v1/messages", self.base_url))
@@ -435,6 +407,28 @@ impl Provider {
             output_tokens: answer["output_tokens"].as_u64().unwrap_or(0),
         })
     }
+}
+
+/// The JSON body both HTTP APIs share: the params as they are, the model, and the messages
+/// whose role `keep` takes.
+fn request_body(
+    request: &ChatRequest,
+    keep: impl Fn(Role) -> bool,
+) -> serde_json::Map<String, Value> {
+    let mut body: serde_json::Map<String, Value> = request
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    body.insert("model".into(), json!(request.model));
+    let messages: Vec<Value> = request
+        .messages
+        .iter()
+        .filter(|m| keep(m.role))
+        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+        .collect();
+    body.insert("messages".into(), Value::Array(messages));
+    body
 }
 
 fn unreadable(what: &str) -> CallError {

@@ -48,6 +48,7 @@ pub mod project;
 pub mod prompt;
 pub mod release;
 pub mod scaffold;
+pub mod serve;
 pub mod source;
 pub mod tomlfile;
 pub mod varsfile;

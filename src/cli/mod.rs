@@ -18,6 +18,7 @@ mod push;
 mod render;
 mod resolve;
 mod revert;
+mod serve;
 mod show;
 mod status;
 
@@ -94,6 +95,7 @@ enum Command {
     Resolve(resolve::ResolveArgs),
     Push(push::PushArgs),
     Pull(pull::PullArgs),
+    Serve(serve::ServeArgs),
 }
 
 impl GlobalArgs {
@@ -138,6 +140,7 @@ pub fn main() -> ExitCode {
         Command::Resolve(args) => resolve::run(&cli.global, args),
         Command::Push(args) => push::run(&cli.global, args),
         Command::Pull(args) => pull::run(&cli.global, args),
+        Command::Serve(args) => serve::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

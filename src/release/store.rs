@@ -70,6 +70,16 @@ impl Store {
         })
     }
 
+    /// Opens the release branch of `env` in a repository that is not a project checkout (a
+    /// mirror of a remote, say); `folder` is the prompts folder partials are shown under.
+    pub fn open_repo(repo: git2::Repository, env: &str, folder: &str) -> Store {
+        Store {
+            repo,
+            env: env.to_owned(),
+            folder: folder.to_owned(),
+        }
+    }
+
     /// Returns the environment's name.
     pub fn env(&self) -> &str {
         &self.env

@@ -1,0 +1,137 @@
+//! `promptctl serve`: the HTTP API services resolve and render prompts with.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use promptctl::serve::{Origin, ServeOptions, serve};
+
+use super::{CliError, GlobalArgs};
+
+/// Serve the release state of an environment over HTTP: list, resolve (sticky by key),
+/// render, the whole state with long poll, feedback, Prometheus metrics and health.
+///
+/// The state is polled every --poll and swapped in whole once it has loaded completely; if
+/// the source becomes unreachable, the last good state keeps serving and /healthz says it
+/// is stale. Routes and shapes: openapi.json and docs/serve.md.
+///
+/// Examples:
+///   promptctl serve
+///   promptctl serve --addr 0.0.0.0:7070 --env staging --remote git@github.com:acme/prompts.git --state-dir /var/lib/promptctl
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    addr: SocketAddr,
+
+    /// Read the release branch from this remote (mirrored into the state folder) instead of
+    /// the local repository.
+    #[arg(long, value_name = "URL")]
+    remote: Option<String>,
+
+    /// How often to check for a new state: `5s`, `500ms`, `1m`.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    poll: Duration,
+
+    /// The environment variable holding the bearer token that write routes require.
+    #[arg(long, value_name = "VAR")]
+    token_env: Option<String>,
+
+    /// Where to keep the last good state (and the mirror of --remote), to start from when
+    /// the source is unreachable.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+
+    /// Longest a request may take, reading its body included; slower clients get a 408.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    request_timeout: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 5s, 500ms or 1m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("`{text}`: use ms, s or m")),
+    };
+    if !(seconds.is_finite() && seconds >= 0.01) {
+        return Err(format!("`{text}` is too short: at least 10ms"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
+    let token = match &args.token_env {
+        Some(var) => Some(
+            std::env::var(var)
+                .ok()
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    CliError::usage(format!("--token-env names `{var}`, which is not set"))
+                        .hint(format!("export {var}=<a long random token>"))
+                })?,
+        ),
+        None => None,
+    };
+    let origin = match &args.remote {
+        Some(url) => {
+            let dir = args.state_dir.clone().ok_or_else(|| {
+                CliError::usage("--remote needs --state-dir, where the remote is mirrored")
+            })?;
+            Origin::Remote {
+                url: url.clone(),
+                mirror: dir.join("mirror.git"),
+            }
+        }
+        None => {
+            let project = global.project()?;
+            Origin::Repo(project.root)
+        }
+    };
+    let options = ServeOptions {
+        addr: args.addr,
+        env: global.env.clone(),
+        origin,
+        poll: args.poll,
+        token,
+        state_dir: args.state_dir,
+        request_timeout: args.request_timeout,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))?;
+    runtime
+        .block_on(serve(options))
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(
+            parse_duration("1ms").is_err()
+                && parse_duration("x").is_err()
+                && parse_duration("5h").is_err()
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! `promptctl serve`: the HTTP API services resolve and render prompts with.
+//!
+//! The server holds one immutable [`Snapshot`] (state, versions checked, templates compiled)
+//! behind an atomic pointer; every request takes the pointer once and answers from that
+//! snapshot alone. A poller reloads the release branch every interval and swaps a new
+//! snapshot in only when it loaded completely. When the source is unreachable, the last good
+//! snapshot keeps serving and `/healthz` says it is stale and since when; a copy persisted in
+//! the state folder lets the server start while the source is down.
+
+mod metrics;
+mod origin;
+mod routes;
+mod snapshot;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwapOption;
+
+pub use metrics::Metrics;
+pub use origin::Origin;
+pub use snapshot::{Counters, Loaded, Served, Snapshot, SnapshotData, SnapshotError};
+
+/// How a server runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+    pub env: String,
+    pub origin: Origin,
+    /// How often the source is checked for a new state.
+    pub poll: Duration,
+    /// The bearer token write routes require, when set.
+    pub token: Option<String>,
+    /// Where the last good snapshot is kept, to start from when the source is unreachable.
+    pub state_dir: Option<PathBuf>,
+    /// Longest a request may take, reading its body included.
+    pub request_timeout: Duration,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "cannot load the release state of `{env}`, and no copy is kept in a state folder: {message}"
+    )]
+    NoSnapshot { env: String, message: String },
+    #[error("cannot listen on {addr}: {message}")]
+    Listen { addr: SocketAddr, message: String },
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Health of the snapshot: when it last loaded, and since when the source has failed.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    pub stale_since: Option<SystemTime>,
+    pub last_error: Option<String>,
+}
+
+/// Everything the routes share.
+pub struct ServerState {
+    pub snapshot: ArcSwapOption<Snapshot>,
+    pub health: Mutex<Health>,
+    pub counters: Counters,
+    pub metrics: Metrics,
+    pub token: Option<String>,
+    pub env: String,
+    /// Tells long polls of `/v1/state` that a new snapshot is in.
+    pub changed: tokio::sync::watch::Sender<String>,
+    pub request_timeout: Duration,
+}
+
+impl ServerState {
+    fn new(env: &str, token: Option<String>, request_timeout: Duration) -> Arc<ServerState> {
+        Arc::new(ServerState {
+            snapshot: ArcSwapOption::empty(),
+            health: Mutex::new(Health::default()),
+            counters: Counters::default(),
+            metrics: Metrics::default(),
+            token,
+            env: env.to_owned(),
+            changed: tokio::sync::watch::channel(String::new()).0,
+            request_timeout,
+        })
+    }
+
+    fn install(&self, snapshot: Snapshot) {
+        let commit = snapshot.commit.clone();
+        self.snapshot.store(Some(Arc::new(snapshot)));
+        self.changed.send_replace(commit);
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn mark_failed(&self, error: String) {
+        self.metrics.reload_failed();
+        let mut health = self.health();
+        health.stale_since.get_or_insert_with(SystemTime::now);
+        health.last_error = Some(error);
+    }
+
+    fn mark_ok(&self) {
+        let mut health = self.health();
+        health.stale_since = None;
+        health.last_error = None;
+    }
+}
+
+/// Loads the first snapshot, binds, and serves until Ctrl-C.
+pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let state = ServerState::new(&options.env, options.token.clone(), options.request_timeout);
+    let folder = options.origin.folder();
+    load_first(&options, &state, &folder).await?;
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .map_err(|e| ServeError::Listen {
+            addr: options.addr,
+            message: e.to_string(),
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| ServeError::Io(e.to_string()))?;
+    eprintln!(
+        "promptctl serve: listening on http://{bound} (env {})",
+        options.env
+    );
+    tokio::spawn(poll_forever(options.clone(), Arc::clone(&state), folder));
+    axum::serve(listener, routes::router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| ServeError::Io(e.to_string()))
+}
+
+async fn load_first(
+    options: &ServeOptions,
+    state: &Arc<ServerState>,
+    folder: &str,
+) -> Result<(), ServeError> {
+    let origin = options.origin.clone();
+    let env = options.env.clone();
+    let polled = tokio::task::spawn_blocking(move || origin.poll(&env, None))
+        .await
+        .map_err(|e| ServeError::Io(e.to_string()))?;
+    let built = polled.and_then(|data| match data {
+        Some(data) => Snapshot::build(&data, folder, &state.counters)
+            .map(|snapshot| Some((data, snapshot)))
+            .map_err(|e| e.to_string()),
+        None => Ok(None),
+    });
+    match built {
+        Ok(Some((data, snapshot))) => {
+            persist(options, &data);
+            state.install(snapshot);
+            Ok(())
+        }
+        // Nothing released yet: serve, and say so, until something is.
+        Ok(None) => Ok(()),
+        Err(message) => {
+            let kept = options
+                .state_dir
+                .as_ref()
+                .and_then(|dir| read_persisted(dir, &options.env));
+            match kept.and_then(|data| Snapshot::build(&data, folder, &state.counters).ok()) {
+                Some(snapshot) => {
+                    eprintln!(
+                        "promptctl serve: the source is unreachable ({message}); serving the copy kept in the state folder"
+                    );
+                    state.install(snapshot);
+                    state.mark_failed(message);
+                    Ok(())
+                }
+                None => Err(ServeError::NoSnapshot {
+                    env: options.env.clone(),
+                    message,
+                }),
+            }
+        }
+    }
+}
+
+async fn poll_forever(options: ServeOptions, state: Arc<ServerState>, folder: String) {
+    loop {
+        tokio::time::sleep(options.poll).await;
+        let known = state.snapshot.load().as_ref().map(|s| s.commit.clone());
+        let origin = options.origin.clone();
+        let env = options.env.clone();
+        let polled = tokio::task::spawn_blocking(move || origin.poll(&env, known.as_deref())).await;
+        let result = match polled {
+            Ok(Ok(Some(data))) => Snapshot::build(&data, &folder, &state.counters)
+                .map(|snapshot| {
+                    persist(&options, &data);
+                    state.install(snapshot);
+                })
+                .map_err(|e| e.to_string()),
+            Ok(Ok(None)) => Ok(()),
+            Ok(Err(message)) => Err(message),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(()) => state.mark_ok(),
+            Err(message) => {
+                eprintln!(
+                    "promptctl serve: reload failed, still serving the last good snapshot: {message}"
+                );
+                state.mark_failed(message);
+            }
+        }
+    }
+}
+
+fn persisted_path(dir: &std::path::Path, env: &str) -> PathBuf {
+    dir.join(format!("snapshot-{env}.json"))
+}
+
+/// Keeps the last good state in the state folder, atomically; failures are reported, not
+/// fatal: serving matters more than the copy.
+fn persist(options: &ServeOptions, data: &SnapshotData) {
+    let Some(dir) = &options.state_dir else {
+        return;
+    };
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        let bytes = serde_json::to_vec(data).map_err(std::io::Error::other)?;
+        crate::fsutil::write_atomic(&persisted_path(dir, &options.env), &bytes)
+    });
+    if let Err(e) = written {
+        eprintln!(
+            "promptctl serve: cannot keep a copy in `{}`: {e}",
+            dir.display()
+        );
+    }
+}
+
+fn read_persisted(dir: &std::path::Path, env: &str) -> Option<SnapshotData> {
+    let bytes = std::fs::read(persisted_path(dir, env)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

@@ -1,0 +1,472 @@
+//! The HTTP routes. Every request takes the current snapshot once and answers from it alone;
+//! every malformed request gets a 4xx with `{"error": {"code", "message"}}`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ServerState, Snapshot};
+use crate::prompt::{PromptName, Vars};
+use crate::release::{Track, bucket};
+
+/// Largest request body accepted.
+const BODY_LIMIT: usize = 1024 * 1024;
+/// Longest a `/v1/state?wait=` long poll waits.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+type Shared = State<Arc<ServerState>>;
+
+/// Builds the router.
+pub fn router(state: Arc<ServerState>) -> Router {
+    let timeout = state.request_timeout;
+    Router::new()
+        .route("/v1/prompts", get(list))
+        .route("/v1/prompts/{*name}", get(resolve))
+        .route("/v1/render", post(render))
+        .route("/v1/state", get(state_route))
+        .route("/v1/feedback", post(feedback))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route; see openapi.json",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            deadline(timeout, request, next)
+        }))
+        .with_state(state)
+}
+
+/// A JSON error answer.
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = json!({"error": {"code": code, "message": message.into()}});
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn json_body(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Bounds every request, body reading included.
+async fn deadline(request: Request, next: Next) -> Response {
+    let waits = request.uri().path() == "/v1/state";
+    let limit = if waits {
+        MAX_WAIT + REQUEST_TIMEOUT
+    } else {
+        REQUEST_TIMEOUT
+    };
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request took too long",
+        ),
+    }
+}
+
+fn snapshot(state: &ServerState) -> Result<Arc<Snapshot>, Response> {
+    state.snapshot.load_full().ok_or_else(|| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_release",
+            format!("nothing has been published to `{}` yet", state.env),
+        )
+    })
+}
+
+fn parse_name(name: &str) -> Result<PromptName, Response> {
+    PromptName::parse(name).map_err(|reason| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+            format!("`{name}` is not a prompt name: {reason}"),
+        )
+    })
+}
+
+async fn list(State(state): Shared) -> Response {
+    match snapshot(&state) {
+        Ok(snapshot) => json_body(StatusCode::OK, snapshot.list_body.clone()),
+        Err(response) => response,
+    }
+}
+
+/// Picks the track for a key (a random key when there is none).
+fn pick(served: &super::Served, name: &str, key: Option<&str>) -> (Track, u16) {
+    let random;
+    let key = match key {
+        Some(key) => key,
+        None => {
+            random = format!(
+                "{:x}",
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            );
+            &random
+        }
+    };
+    let bucket = bucket(name, key);
+    let track = match served.pointers.canary {
+        Some(canary) if canary.weight.covers(bucket) => Track::Canary,
+        _ => Track::Active,
+    };
+    (track, bucket)
+}
+
+async fn resolve(
+    State(state): Shared,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let snapshot = match snapshot(&state) {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let name = match parse_name(&name) {
+        Ok(name) => name,
+        Err(response) => return response,
+    };
+    let Some(served) = snapshot.prompts.get(&name) else {
+        return unknown(&name, &snapshot);
+    };
+    let key = query.get("key").map(String::as_str);
+    let (track, bucket) = pick(served, name.as_str(), key);
+    let loaded = served.track(track);
+    loaded.resolves[usize::from(track == Track::Canary)].fetch_add(1, Ordering::Relaxed);
+    json_body(
+        StatusCode::OK,
+        format!(
+            "{{\"track\":\"{}\",\"bucket\":{bucket},{}}}",
+            track.as_str(),
+            loaded.resolve_tail
+        ),
+    )
+}
+
+fn unknown(name: &PromptName, snapshot: &Snapshot) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "unknown_prompt",
+        format!("`{name}` is not released to `{}`", snapshot.env),
+    )
+}
+
+fn rejected(rejection: JsonRejection) -> Response {
+    let status = rejection.status();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "not_json",
+        _ => "invalid_json",
+    };
+    let status = if status.is_client_error() {
+        status
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    error(status, code, rejection.body_text())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenderRequest {
+    name: String,
+    key: Option<String>,
+    #[serde(default)]
+    vars: Vars,
+}
+
+async fn render(
+    State(state): Shared,
+    body: Result<axum::Json<RenderRequest>, JsonRejection>,
+) -> Response {
+    let axum::Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return rejected(rejection),
+    };
+    let snapshot = match snapshot(&state) {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let name = match parse_name(&request.name) {
+        Ok(name) => name,
+        Err(response) => return response,
+    };
+    let Some(served) = snapshot.prompts.get(&name) else {
+        return unknown(&name, &snapshot);
+    };
+    let (mut track, bucket) = pick(served, name.as_str(), request.key.as_deref());
+    let mut rendered = served.track(track).compiled.render(&request.vars);
+    let mut fallback = false;
+    if track == Track::Canary && rendered.is_err() {
+        // A canary that cannot render this request must not fail it: serve the active one.
+        state.metrics.canary_error(name.as_str());
+        state.metrics.render(
+            name.as_str(),
+            &served.track(track).prompt.version.to_string(),
+            "canary",
+            "error",
+        );
+        track = Track::Active;
+        fallback = true;
+        rendered = served.active.compiled.render(&request.vars);
+    }
+    let loaded = served.track(track);
+    let version = loaded.prompt.version.to_string();
+    match rendered {
+        Ok(messages) => {
+            state
+                .metrics
+                .render(name.as_str(), &version, track.as_str(), "ok");
+            let body = json!({
+                "name": name, "version": version, "track": track.as_str(), "bucket": bucket,
+                "fallback": fallback, "provider": loaded.prompt.spec.provider,
+                "model": loaded.prompt.spec.model, "params": loaded.prompt.spec.params,
+                "messages": messages,
+            });
+            json_body(StatusCode::OK, body.to_string())
+        }
+        Err(e) => {
+            state
+                .metrics
+                .render(name.as_str(), &version, track.as_str(), "error");
+            error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "render_failed",
+                e.to_string(),
+            )
+        }
+    }
+}
+
+async fn state_route(
+    State(state): Shared,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let wait = match query
+        .get("wait")
+        .map(|w| w.trim_end_matches('s').parse::<f64>())
+    {
+        None => None,
+        Some(Ok(secs)) if secs.is_finite() && secs >= 0.0 => {
+            Some(Duration::from_secs_f64(secs).min(MAX_WAIT))
+        }
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_wait",
+                "`wait` is a number of seconds, at most 60",
+            );
+        }
+    };
+    let seen = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_matches('"').to_owned());
+    let current = |state: &ServerState| state.snapshot.load_full();
+    let mut snapshot = current(&state);
+    if let (Some(wait), Some(seen)) = (wait, &seen)
+        && snapshot.as_ref().is_some_and(|s| &s.commit == seen)
+    {
+        let mut changed = state.changed.subscribe();
+        let _ = tokio::time::timeout(wait, changed.wait_for(|commit| commit != seen)).await;
+        snapshot = current(&state);
+    }
+    let Some(snapshot) = snapshot else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_release",
+            format!("nothing has been published to `{}` yet", state.env),
+        );
+    };
+    let etag = format!("\"{}\"", snapshot.commit);
+    if seen.as_deref() == Some(snapshot.commit.as_str()) {
+        return Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .header(header::ETAG, etag)
+            .body(Body::empty())
+            .unwrap_or_else(|_| StatusCode::NOT_MODIFIED.into_response());
+    }
+    let mut response = json_body(StatusCode::OK, snapshot.state_body.clone());
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Feedback {
+    name: String,
+    version: String,
+    outcome: String,
+    latency_ms: Option<f64>,
+    cost_usd: Option<f64>,
+    score: Option<f64>,
+}
+
+async fn feedback(
+    State(state): Shared,
+    headers: HeaderMap,
+    body: Result<axum::Json<Feedback>, JsonRejection>,
+) -> Response {
+    if let Some(token) = &state.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this route needs `Authorization: Bearer <token>`",
+            );
+        }
+    }
+    let axum::Json(report) = match body {
+        Ok(body) => body,
+        Err(rejection) => return rejected(rejection),
+    };
+    let snapshot = match snapshot(&state) {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let name = match parse_name(&report.name) {
+        Ok(name) => name,
+        Err(response) => return response,
+    };
+    let Some(served) = snapshot.prompts.get(&name) else {
+        return unknown(&name, &snapshot);
+    };
+    let known = served
+        .pointers
+        .versions()
+        .any(|v| v.to_string() == report.version);
+    let invalid = |message: String| {
+        error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_feedback",
+            message,
+        )
+    };
+    if !known {
+        return invalid(format!(
+            "`{}` is not a version of `{name}` in `{}`",
+            report.version, snapshot.env
+        ));
+    }
+    if !matches!(report.outcome.as_str(), "success" | "error") {
+        return invalid("`outcome` is \"success\" or \"error\"".into());
+    }
+    for (field, value) in [
+        ("latency_ms", report.latency_ms),
+        ("cost_usd", report.cost_usd),
+        ("score", report.score),
+    ] {
+        if value.is_some_and(|v| !v.is_finite() || (field != "score" && v < 0.0)) {
+            return invalid(format!(
+                "`{field}` must be a finite number{}",
+                if field == "score" {
+                    ""
+                } else {
+                    ", not negative"
+                }
+            ));
+        }
+    }
+    state.metrics.feedback(
+        name.as_str(),
+        &report.version,
+        &report.outcome,
+        report.latency_ms,
+        report.cost_usd,
+        report.score,
+    );
+    json_body(StatusCode::ACCEPTED, "{\"accepted\":true}".into())
+}
+
+/// Compares secrets without leaking their common prefix length through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn metrics(State(state): Shared) -> Response {
+    let resolves: Vec<(String, String, &'static str, u64)> = state
+        .counters
+        .resolves()
+        .into_iter()
+        .map(|(name, version, track, n)| (name, version.to_string(), track.as_str(), n))
+        .collect();
+    let snapshot = state.snapshot.load_full();
+    let age = snapshot
+        .and_then(|s| s.loaded_at.elapsed().ok())
+        .map(|d| d.as_secs_f64());
+    let stale = state.health().stale_since.is_some();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render_text(&resolves, age, stale),
+    )
+        .into_response()
+}
+
+async fn healthz(State(state): Shared) -> Response {
+    let snapshot = state.snapshot.load_full();
+    let health = state.health().clone();
+    let seconds = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    let status = match (&snapshot, health.stale_since) {
+        (None, _) => "empty",
+        (Some(_), Some(_)) => "stale",
+        (Some(_), None) => "ok",
+    };
+    let body: Value = json!({
+        "status": status,
+        "env": state.env,
+        "commit": snapshot.as_ref().map(|s| s.commit.clone()),
+        "loaded_at": snapshot.as_ref().map(|s| seconds(s.loaded_at)),
+        "stale_since": health.stale_since.map(seconds),
+        "last_error": health.last_error,
+    });
+    json_body(StatusCode::OK, body.to_string())
+}

@@ -30,7 +30,6 @@ type Shared = State<Arc<ServerState>>;
 
 /// Builds the router.
 pub fn router(state: Arc<ServerState>) -> Router {
-    let timeout = state.request_timeout;
     Router::new()
         .route("/v1/prompts", get(list))
         .route("/v1/prompts/{*name}", get(resolve))
@@ -54,9 +53,10 @@ pub fn router(state: Arc<ServerState>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(move |request, next| {
-            deadline(timeout, request, next)
-        }))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            deadline,
+        ))
         .with_state(state)
 }
 
@@ -83,13 +83,13 @@ fn json_body(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-/// Bounds every request, body reading included.
-async fn deadline(request: Request, next: Next) -> Response {
+/// Bounds every request, body reading included: a slow client gets a 408.
+async fn deadline(State(state): Shared, request: Request, next: Next) -> Response {
     let waits = request.uri().path() == "/v1/state";
     let limit = if waits {
-        MAX_WAIT + REQUEST_TIMEOUT
+        MAX_WAIT + state.request_timeout
     } else {
-        REQUEST_TIMEOUT
+        state.request_timeout
     };
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,

@@ -1,0 +1,533 @@
+//! `promptctl serve`: the real server on 127.0.0.1, driven with plain HTTP.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{TestRepo, sample_repo};
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    fn start(repo: &TestRepo, extra: &[&str], vars: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut args = vec!["serve", "--addr", &addr, "--poll", "100ms"];
+        args.extend_from_slice(extra);
+        let child = repo
+            .command(repo.path(), &args)
+            .envs(vars.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server { child, port };
+        let started = Instant::now();
+        while http(port, "GET", "/healthz", &[], "").0 != 200 {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "the server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        let (status, _, body) = http(self.port, "GET", path, &[], "");
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let (status, _, text) = http(
+            self.port,
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            &body.to_string(),
+        );
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection: (status, headers, body). Status 0 when the
+/// server could not be reached.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new(), String::new());
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::new(), String::new());
+    }
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    parse_response(&String::from_utf8_lossy(&response))
+}
+
+fn parse_response(text: &str) -> (u16, String, String) {
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return (0, String::new(), String::new());
+    };
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_lowercase(), body.to_owned())
+}
+
+/// A repository with v1 published (HEAD~1) and v2 committed (HEAD).
+fn released() -> TestRepo {
+    let repo = sample_repo();
+    repo.commit("v1");
+    repo.run(&["publish"]).expect(0);
+    let path = repo.path().join("prompts/support/triage.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("Triage the ticket.", "Triage the ticket (v2)."),
+    )
+    .unwrap();
+    repo.commit("v2");
+    repo
+}
+
+fn version_at(repo: &TestRepo, at: &str) -> String {
+    let run = repo
+        .run(&["show", "support/triage", "--at", at, "--json"])
+        .expect(0);
+    serde_json::from_str::<Value>(&run.stdout).unwrap()["version"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn every_route_answers_as_the_command_line_resolves() {
+    let repo = released();
+    repo.run(&["canary", "support/triage", "30%"]).expect(0);
+    let server = Server::start(&repo, &[], &[]);
+    let (status, list) = server.get("/v1/prompts");
+    assert_eq!(status, 200);
+    assert_eq!(list["prompts"].as_array().unwrap().len(), 3);
+    assert_eq!(list["prompts"][2]["canary_weight"], 30.0);
+    for key in ["user-42", "user-7", "a", "b", "c"] {
+        let (status, served) = server.get(&format!("/v1/prompts/support/triage?key={key}"));
+        assert_eq!(status, 200);
+        let cli = repo
+            .run(&["resolve", "support/triage", "--key", key, "--json"])
+            .expect(0);
+        let cli: Value = serde_json::from_str(cli.stdout.trim()).unwrap();
+        assert_eq!(served["version"], cli["version"], "{key}");
+        assert_eq!(served["track"], cli["track"], "{key}");
+        assert_eq!(served["bucket"], cli["bucket"], "{key}");
+        assert_eq!(served["messages"][1]["content"], "{{ ticket }}");
+    }
+    let (status, rendered) = server.post(
+        "/v1/render",
+        &json!({"name": "support/triage", "key": "user-42", "vars": {"ticket": "hello"}}),
+    );
+    assert_eq!(status, 200, "{rendered}");
+    assert_eq!(rendered["messages"][1]["content"], "hello");
+    assert_eq!(rendered["fallback"], false);
+    let (status, head, body) = http(server.port, "GET", "/v1/state", &[], "");
+    assert_eq!(status, 200);
+    let state: Value = serde_json::from_str(&body).unwrap();
+    let commit = state["commit"].as_str().unwrap().to_owned();
+    assert!(head.contains(&format!("etag: \"{commit}\"")), "{head}");
+    let tag = format!("\"{commit}\"");
+    let (status, _, _) = http(
+        server.port,
+        "GET",
+        "/v1/state",
+        &[("If-None-Match", &tag)],
+        "",
+    );
+    assert_eq!(status, 304);
+    // A long poll returns as soon as the state moves.
+    let port = server.port;
+    let waiting = std::thread::spawn(move || {
+        let started = Instant::now();
+        let (status, _, body) = http(
+            port,
+            "GET",
+            "/v1/state?wait=20",
+            &[("If-None-Match", &tag)],
+            "",
+        );
+        (status, body, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    repo.run(&["promote"]).expect(0);
+    let (status, body, waited) = waiting.join().unwrap();
+    assert_eq!(status, 200);
+    assert_ne!(
+        serde_json::from_str::<Value>(&body).unwrap()["commit"],
+        commit.as_str()
+    );
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    let version = version_at(&repo, "active");
+    let (status, _) = server.post(
+        "/v1/feedback",
+        &json!({"name": "support/triage", "version": version, "outcome": "success", "latency_ms": 120.0, "cost_usd": 0.001, "score": 0.9}),
+    );
+    assert_eq!(status, 202);
+    let (_, _, metrics) = http(server.port, "GET", "/metrics", &[], "");
+    assert!(
+        metrics.contains("promptctl_resolves_total{prompt=\"support/triage\""),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!("promptctl_feedback_total{{prompt=\"support/triage\",version=\"{version}\",outcome=\"success\"}} 1")), "{metrics}");
+    assert!(metrics.contains("promptctl_renders_total"), "{metrics}");
+    let (status, health) = server.get("/healthz");
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+}
+
+#[test]
+fn a_promote_is_served_within_one_poll_interval() {
+    let repo = released();
+    repo.run(&["canary", "support/triage", "10%"]).expect(0);
+    let server = Server::start(&repo, &[], &[]);
+    let v2 = version_at(&repo, "HEAD");
+    repo.run(&["promote"]).expect(0);
+    let promoted = Instant::now();
+    loop {
+        let (_, served) = server.get("/v1/prompts/support/triage?key=anyone-at-all");
+        if served["version"] == v2.as_str() && served["track"] == "active" {
+            break;
+        }
+        assert!(
+            promoted.elapsed() < Duration::from_secs(2),
+            "not served after {:?}",
+            promoted.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        promoted.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        promoted.elapsed()
+    );
+}
+
+#[test]
+fn repoints_under_load_never_fail_a_request_or_mix_versions() {
+    let repo = released();
+    let server = Server::start(&repo, &[], &[]);
+    let (v1, v2) = (version_at(&repo, "HEAD~1"), version_at(&repo, "HEAD"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let port = server.port;
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (stop, served, v1, v2) = (Arc::clone(&stop), Arc::clone(&served), v1.clone(), v2.clone());
+            std::thread::spawn(move || {
+                let mut failures = Vec::new();
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    i += 1;
+                    let body = json!({"name": "support/triage", "key": format!("w{w}-{i}"), "vars": {"ticket": "t"}}).to_string();
+                    let (status, _, text) = http(port, "POST", "/v1/render", &[("Content-Type", "application/json")], &body);
+                    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    let content = answer["messages"][0]["content"].as_str().unwrap_or("");
+                    let consistent = (answer["version"] == v2.as_str() && content.contains("(v2)"))
+                        || (answer["version"] == v1.as_str() && !content.contains("(v2)"));
+                    if status != 200 || !consistent {
+                        failures.push(format!("{status}: {text}"));
+                    }
+                    served.fetch_add(1, Ordering::SeqCst);
+                }
+                failures
+            })
+        })
+        .collect();
+    for round in 0..20 {
+        let version = if round % 2 == 0 { "HEAD" } else { "HEAD~1" };
+        repo.run(&["publish", "support/triage", "--version", version])
+            .expect(0);
+        std::thread::sleep(Duration::from_millis(120));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let failures: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+    assert!(served.load(Ordering::SeqCst) > 200, "sustained load");
+}
+
+#[test]
+fn an_unreachable_source_keeps_the_last_snapshot_and_a_restart_uses_the_kept_copy() {
+    let repo = released();
+    let state_dir = tempfile::tempdir().unwrap();
+    let dir = state_dir.path().to_str().unwrap().to_owned();
+    let server = Server::start(&repo, &["--state-dir", &dir], &[]);
+    let (_, before) = server.get("/v1/prompts/support/triage?key=k");
+    let hidden = repo.path().with_extension("away");
+    std::fs::rename(repo.path(), &hidden).unwrap();
+    let started = Instant::now();
+    let health = loop {
+        let (_, health) = server.get("/healthz");
+        if health["status"] == "stale" {
+            break health;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "{health}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(health["stale_since"].as_u64().is_some(), "{health}");
+    assert!(health["last_error"].as_str().is_some_and(|e| !e.is_empty()));
+    let (status, during) = server.get("/v1/prompts/support/triage?key=k");
+    assert_eq!((status, &during["version"]), (200, &before["version"]));
+    let (_, _, metrics) = http(server.port, "GET", "/metrics", &[], "");
+    assert!(metrics.contains("promptctl_snapshot_stale 1"), "{metrics}");
+    drop(server);
+    // A restart while the source is unreachable (here: a remote that does not exist)
+    // serves the copy kept in the state folder.
+    std::fs::rename(&hidden, repo.path()).unwrap();
+    let server = Server::start(
+        &repo,
+        &["--state-dir", &dir, "--remote", "/nonexistent/remote.git"],
+        &[],
+    );
+    let (status, kept) = server.get("/v1/prompts/support/triage?key=k");
+    assert_eq!((status, &kept["version"]), (200, &before["version"]));
+    let (_, health) = server.get("/healthz");
+    assert_eq!(health["status"], "stale");
+}
+
+#[test]
+fn bad_input_gets_a_4xx_with_a_json_error() {
+    let repo = released();
+    let server = Server::start(&repo, &["--request-timeout", "1s"], &[]);
+    let port = server.port;
+    let code = |(status, body): (u16, Value)| {
+        (
+            status,
+            body["error"]["code"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    assert_eq!(
+        code(server.get("/v1/prompts/%2e%2e/%2e%2e/etc/passwd")),
+        (400, "invalid_name".into())
+    );
+    assert_eq!(
+        code(server.get("/v1/prompts/Support/Triage")),
+        (400, "invalid_name".into())
+    );
+    assert_eq!(
+        code(server.get("/v1/prompts/support/nope")),
+        (404, "unknown_prompt".into())
+    );
+    assert_eq!(code(server.get("/v2/whatever")), (404, "not_found".into()));
+    assert_eq!(
+        code(server.get("/v1/state?wait=soon")),
+        (400, "invalid_wait".into())
+    );
+    let (status, _, body) = http(port, "DELETE", "/v1/prompts", &[], "");
+    assert_eq!(status, 405, "{body}");
+    let render = |body: &str, content_type: &str| {
+        let (status, _, text) = http(
+            port,
+            "POST",
+            "/v1/render",
+            &[("Content-Type", content_type)],
+            body,
+        );
+        code((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    };
+    assert_eq!(
+        render("{\"name\": ", "application/json"),
+        (400, "invalid_json".into())
+    );
+    assert_eq!(
+        render("{\"name\": \"support/triage\"}", "text/plain"),
+        (415, "not_json".into())
+    );
+    assert_eq!(
+        render(
+            "{\"name\": \"support/triage\", \"extra\": 1}",
+            "application/json"
+        )
+        .0,
+        422
+    );
+    assert_eq!(
+        render(
+            "{\"name\": \"support/triage\", \"vars\": {\"ticket\": 42}}",
+            "application/json"
+        ),
+        (422, "render_failed".into())
+    );
+    assert_eq!(
+        render(
+            "{\"name\": \"support/triage\", \"vars\": {}}",
+            "application/json"
+        ),
+        (422, "render_failed".into())
+    );
+    let huge = format!(
+        "{{\"name\": \"support/triage\", \"vars\": {{\"ticket\": \"{}\"}}}}",
+        "x".repeat(1_100_000)
+    );
+    assert_eq!(render(&huge, "application/json").0, 413);
+    // A client that sends half a body and stalls gets a 408 once the deadline passes.
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"POST /v1/render HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\"")
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let (status, _, body) = parse_response(&String::from_utf8_lossy(&response));
+    assert_eq!(status, 408, "{body}");
+    assert!(body.contains("\"timeout\""));
+    let (status, health) = server.get("/healthz");
+    assert_eq!(
+        (status, health["status"].as_str()),
+        (200, Some("ok")),
+        "the server survived"
+    );
+}
+
+#[test]
+fn the_feedback_token_is_enforced() {
+    let repo = released();
+    let server = Server::start(
+        &repo,
+        &["--token-env", "SERVE_TOKEN"],
+        &[("SERVE_TOKEN", "s3cret-token")],
+    );
+    let body = json!({"name": "docs/count", "version": version_at_name(&repo, "docs/count"), "outcome": "error"}).to_string();
+    let post = |headers: &[(&str, &str)]| {
+        let mut all = vec![("Content-Type", "application/json")];
+        all.extend_from_slice(headers);
+        http(server.port, "POST", "/v1/feedback", &all, &body).0
+    };
+    assert_eq!(post(&[]), 401);
+    assert_eq!(post(&[("Authorization", "Bearer wrong")]), 401);
+    assert_eq!(post(&[("Authorization", "Bearer s3cret-token")]), 202);
+    let wrong_version = json!({"name": "support/triage", "version": "sha256:".to_owned() + &"0".repeat(64), "outcome": "success"});
+    let (status, _, _) = http(
+        server.port,
+        "POST",
+        "/v1/feedback",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer s3cret-token"),
+        ],
+        &wrong_version.to_string(),
+    );
+    assert_eq!(status, 422);
+    let missing = repo
+        .run(&["serve", "--token-env", "NOT_SET_ANYWHERE"])
+        .expect(2);
+    assert!(
+        missing.stderr.contains("NOT_SET_ANYWHERE"),
+        "{}",
+        missing.stderr
+    );
+}
+
+fn version_at_name(repo: &TestRepo, name: &str) -> String {
+    let run = repo
+        .run(&["show", name, "--at", "active", "--json"])
+        .expect(0);
+    serde_json::from_str::<Value>(&run.stdout).unwrap()["version"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Every route and method of openapi.json answers with a status the document lists.
+#[test]
+fn the_openapi_document_describes_the_running_server() {
+    let repo = released();
+    let server = Server::start(&repo, &[], &[]);
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json"),
+    )
+    .unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let version = version_at_name(&repo, "docs/count");
+    let mut checked = 0;
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            let concrete = path.replace("{name}", "docs/count");
+            let body = match concrete.as_str() {
+                "/v1/render" => json!({"name": "docs/count", "vars": {"n": 2}}).to_string(),
+                "/v1/feedback" => {
+                    json!({"name": "docs/count", "version": version, "outcome": "success"})
+                        .to_string()
+                }
+                _ => String::new(),
+            };
+            let (status, _, answer) = http(
+                server.port,
+                &method.to_uppercase(),
+                &concrete,
+                &[("Content-Type", "application/json")],
+                &body,
+            );
+            let documented = operation["responses"].as_object().unwrap();
+            assert!(
+                documented.contains_key(&status.to_string()),
+                "{method} {path} answered {status}: {answer}"
+            );
+            assert!(
+                (200..300).contains(&status),
+                "{method} {path}: {status} {answer}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 7);
+}

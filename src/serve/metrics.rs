@@ -7,10 +7,13 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The labels of a render count: prompt, version, track, result.
+type RenderLabels = (String, String, &'static str, &'static str);
+
 /// Counters and sums, keyed by their labels.
 #[derive(Default)]
 pub struct Metrics {
-    renders: Mutex<BTreeMap<(String, String, &'static str, &'static str), u64>>,
+    renders: Mutex<BTreeMap<RenderLabels, u64>>,
     canary_errors: Mutex<BTreeMap<String, u64>>,
     feedback: Mutex<BTreeMap<(String, String, String), FeedbackSums>>,
     reload_failures: AtomicU64,

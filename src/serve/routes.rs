@@ -62,13 +62,34 @@ pub fn router(state: Arc<ServerState>) -> Router {
 
 /// A JSON error answer.
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = json!({"error": {"code": code, "message": message.into()}});
-    (
+    api_error(status, code, message).into_response()
+}
+
+fn api_error(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+    ApiError {
         status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// An error on its way to becoming a response: small enough to pass around in a `Result`.
+struct ApiError {
+    status: StatusCode,
+    code: String,
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
 }
 
 fn json_body(status: StatusCode, body: String) -> Response {
@@ -101,9 +122,9 @@ async fn deadline(State(state): Shared, request: Request, next: Next) -> Respons
     }
 }
 
-fn snapshot(state: &ServerState) -> Result<Arc<Snapshot>, Response> {
+fn snapshot(state: &ServerState) -> Result<Arc<Snapshot>, ApiError> {
     state.snapshot.load_full().ok_or_else(|| {
-        error(
+        api_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "no_release",
             format!("nothing has been published to `{}` yet", state.env),
@@ -111,9 +132,9 @@ fn snapshot(state: &ServerState) -> Result<Arc<Snapshot>, Response> {
     })
 }
 
-fn parse_name(name: &str) -> Result<PromptName, Response> {
+fn parse_name(name: &str) -> Result<PromptName, ApiError> {
     PromptName::parse(name).map_err(|reason| {
-        error(
+        api_error(
             StatusCode::BAD_REQUEST,
             "invalid_name",
             format!("`{name}` is not a prompt name: {reason}"),
@@ -124,7 +145,7 @@ fn parse_name(name: &str) -> Result<PromptName, Response> {
 async fn list(State(state): Shared) -> Response {
     match snapshot(&state) {
         Ok(snapshot) => json_body(StatusCode::OK, snapshot.list_body.clone()),
-        Err(response) => response,
+        Err(error) => error.into_response(),
     }
 }
 
@@ -158,11 +179,11 @@ async fn resolve(
 ) -> Response {
     let snapshot = match snapshot(&state) {
         Ok(s) => s,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let name = match parse_name(&name) {
         Ok(name) => name,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let Some(served) = snapshot.prompts.get(&name) else {
         return unknown(&name, &snapshot);
@@ -223,11 +244,11 @@ async fn render(
     };
     let snapshot = match snapshot(&state) {
         Ok(s) => s,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let name = match parse_name(&request.name) {
         Ok(name) => name,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let Some(served) = snapshot.prompts.get(&name) else {
         return unknown(&name, &snapshot);
@@ -367,11 +388,11 @@ async fn feedback(
     };
     let snapshot = match snapshot(&state) {
         Ok(s) => s,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let name = match parse_name(&report.name) {
         Ok(name) => name,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let Some(served) = snapshot.prompts.get(&name) else {
         return unknown(&name, &snapshot);

@@ -24,7 +24,7 @@ pub struct Loaded {
     /// object members without the braces, so an answer is two small writes.
     pub resolve_tail: String,
     /// Resolves served from this version, by track: long-lived, kept across snapshots.
-    pub resolves: [Arc<AtomicU64>; 2],
+    pub resolves: TrackCounts,
 }
 
 /// One prompt's pointers and versions.
@@ -69,14 +69,17 @@ pub struct SnapshotData {
     pub objects: BTreeMap<String, String>,
 }
 
+/// Resolve counts of one version: active track, canary track.
+type TrackCounts = [Arc<AtomicU64>; 2];
+
 /// Long-lived resolve counters, by (prompt, version), kept across snapshots.
 #[derive(Default)]
 pub struct Counters {
-    resolves: std::sync::Mutex<HashMap<(String, Version), [Arc<AtomicU64>; 2]>>,
+    resolves: std::sync::Mutex<HashMap<(String, Version), TrackCounts>>,
 }
 
 impl Counters {
-    fn for_version(&self, name: &str, version: Version) -> [Arc<AtomicU64>; 2] {
+    fn for_version(&self, name: &str, version: Version) -> TrackCounts {
         let mut map = self.resolves.lock().unwrap_or_else(|e| e.into_inner());
         map.entry((name.to_owned(), version)).or_default().clone()
     }

@@ -17,9 +17,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::snapshot::ServeRenderError;
 use super::{ServerState, Snapshot};
 use crate::prompt::{PromptName, Vars};
-use crate::release::{Track, bucket};
+use crate::release::Track;
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -149,29 +150,6 @@ async fn list(State(state): Shared) -> Response {
     }
 }
 
-/// Picks the track for a key (a random key when there is none).
-fn pick(served: &super::Served, name: &str, key: Option<&str>) -> (Track, u16) {
-    let random;
-    let key = match key {
-        Some(key) => key,
-        None => {
-            random = format!(
-                "{:x}",
-                SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos())
-            );
-            &random
-        }
-    };
-    let bucket = bucket(name, key);
-    let track = match served.pointers.canary {
-        Some(canary) if canary.weight.covers(bucket) => Track::Canary,
-        _ => Track::Active,
-    };
-    (track, bucket)
-}
-
 async fn resolve(
     State(state): Shared,
     Path(name): Path<String>,
@@ -185,11 +163,10 @@ async fn resolve(
         Ok(name) => name,
         Err(error) => return error.into_response(),
     };
-    let Some(served) = snapshot.prompts.get(&name) else {
+    let key = query.get("key").map(String::as_str);
+    let Some((served, track, bucket)) = snapshot.pick(name.as_str(), key) else {
         return unknown(&name, &snapshot);
     };
-    let key = query.get("key").map(String::as_str);
-    let (track, bucket) = pick(served, name.as_str(), key);
     let loaded = served.track(track);
     loaded.resolves[usize::from(track == Track::Canary)].fetch_add(1, Ordering::Relaxed);
     json_body(
@@ -250,49 +227,35 @@ async fn render(
         Ok(name) => name,
         Err(error) => return error.into_response(),
     };
-    let Some(served) = snapshot.prompts.get(&name) else {
-        return unknown(&name, &snapshot);
-    };
-    let (mut track, bucket) = pick(served, name.as_str(), request.key.as_deref());
-    let mut rendered = served.track(track).compiled.render(&request.vars);
-    let mut fallback = false;
-    if track == Track::Canary && rendered.is_err() {
-        // A canary that cannot render this request must not fail it: serve the active one.
-        state.metrics.canary_error(name.as_str());
-        state.metrics.render(
-            name.as_str(),
-            &served.track(track).prompt.version.to_string(),
-            "canary",
-            "error",
-        );
-        track = Track::Active;
-        fallback = true;
-        rendered = served.active.compiled.render(&request.vars);
-    }
-    let loaded = served.track(track);
-    let version = loaded.prompt.version.to_string();
-    match rendered {
-        Ok(messages) => {
+    match snapshot.render(name.as_str(), request.key.as_deref(), &request.vars) {
+        Ok(rendered) => {
+            if rendered.fallback {
+                // The canary failed this request; the active version served it.
+                state.metrics.canary_error(name.as_str());
+            }
+            let version = rendered.version.to_string();
             state
                 .metrics
-                .render(name.as_str(), &version, track.as_str(), "ok");
+                .render(name.as_str(), &version, rendered.track.as_str(), "ok");
+            let loaded = &snapshot.prompts[&name].track(rendered.track).prompt;
             let body = json!({
-                "name": name, "version": version, "track": track.as_str(), "bucket": bucket,
-                "fallback": fallback, "provider": loaded.prompt.spec.provider,
-                "model": loaded.prompt.spec.model, "params": loaded.prompt.spec.params,
-                "messages": messages,
+                "name": name, "version": version, "track": rendered.track.as_str(),
+                "bucket": rendered.bucket, "fallback": rendered.fallback,
+                "provider": loaded.spec.provider, "model": loaded.spec.model,
+                "params": loaded.spec.params, "messages": rendered.messages,
             });
             json_body(StatusCode::OK, body.to_string())
         }
-        Err(e) => {
+        Err(ServeRenderError::Unknown { .. }) => unknown(&name, &snapshot),
+        Err(ServeRenderError::Render {
+            version,
+            track,
+            message,
+        }) => {
             state
                 .metrics
-                .render(name.as_str(), &version, track.as_str(), "error");
-            error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "render_failed",
-                e.to_string(),
-            )
+                .render(name.as_str(), &version.to_string(), track.as_str(), "error");
+            error(StatusCode::UNPROCESSABLE_ENTITY, "render_failed", message)
         }
     }
 }

@@ -209,6 +209,101 @@ impl Snapshot {
     }
 }
 
+/// A render served from a snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rendered {
+    pub version: Version,
+    pub track: Track,
+    pub bucket: u16,
+    /// The canary could not render this request, so the active version did.
+    pub fallback: bool,
+    pub messages: Vec<crate::prompt::RenderedMessage>,
+}
+
+/// Why a render failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ServeRenderError {
+    #[error("`{name}` is not released")]
+    Unknown { name: String },
+    #[error("{message}")]
+    Render {
+        version: Version,
+        track: Track,
+        message: String,
+    },
+}
+
+impl Snapshot {
+    /// Picks the track of `name` for a key (a random key when there is none), by the
+    /// bucketing of docs/bucketing.md.
+    pub fn pick(&self, name: &str, key: Option<&str>) -> Option<(&Served, Track, u16)> {
+        let served = self.prompts.get(name)?;
+        let random;
+        let key = match key {
+            Some(key) => key,
+            None => {
+                random = random_key();
+                &random
+            }
+        };
+        let bucket = crate::release::bucket(name, key);
+        let track = match served.pointers.canary {
+            Some(canary) if canary.weight.covers(bucket) => Track::Canary,
+            _ => Track::Active,
+        };
+        Some((served, track, bucket))
+    }
+
+    /// Renders the version a key gets. A canary that cannot render these values does not
+    /// fail the request: the active version renders it, and `fallback` says so.
+    pub fn render(
+        &self,
+        name: &str,
+        key: Option<&str>,
+        vars: &crate::prompt::Vars,
+    ) -> Result<Rendered, ServeRenderError> {
+        let (served, mut track, bucket) =
+            self.pick(name, key)
+                .ok_or_else(|| ServeRenderError::Unknown {
+                    name: name.to_owned(),
+                })?;
+        let mut result = served.track(track).compiled.render(vars);
+        let mut fallback = false;
+        if track == Track::Canary && result.is_err() {
+            track = Track::Active;
+            fallback = true;
+            result = served.active.compiled.render(vars);
+        }
+        let version = served.track(track).prompt.version;
+        match result {
+            Ok(messages) => Ok(Rendered {
+                version,
+                track,
+                bucket,
+                fallback,
+                messages,
+            }),
+            Err(e) => Err(ServeRenderError::Render {
+                version,
+                track,
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// A key for a request that has none.
+fn random_key() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", hasher.finish())
+}
+
 /// The members of a resolve answer that depend only on the version.
 fn resolve_tail(prompt: &Prompt) -> String {
     let value = json!({

@@ -39,6 +39,7 @@
 //! The library never prints and never exits; every error is a typed enum.
 
 pub mod check;
+pub mod client;
 pub mod config;
 pub mod diff;
 pub mod eval;

@@ -531,3 +531,80 @@ fn the_openapi_document_describes_the_running_server() {
     }
     assert_eq!(checked, 7);
 }
+
+#[test]
+fn the_client_library_resolves_in_process_and_follows_the_branch() {
+    use promptctl::client::Client;
+    let repo = released();
+    repo.run(&["canary", "support/triage", "40%"]).expect(0);
+    let client = Client::from_repo(repo.path())
+        .refresh_every(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    for key in ["user-42", "user-7", "k1", "k2"] {
+        let hit = client.resolve("support/triage", Some(key)).unwrap();
+        let cli = repo
+            .run(&["resolve", "support/triage", "--key", key, "--json"])
+            .expect(0);
+        let cli: Value = serde_json::from_str(cli.stdout.trim()).unwrap();
+        assert_eq!(hit.version.to_string(), cli["version"].as_str().unwrap());
+        assert_eq!(u64::from(hit.bucket), cli["bucket"].as_u64().unwrap());
+    }
+    let vars = [("ticket".to_string(), json!("hello"))].into();
+    let rendered = client
+        .render("support/triage", Some("user-42"), &vars)
+        .unwrap();
+    assert_eq!(rendered.messages[1].content, "hello");
+    assert!(client.resolve("docs/nope", None).is_err());
+    repo.run(&["promote"]).expect(0);
+    let v2 = version_at(&repo, "HEAD");
+    let started = Instant::now();
+    while client
+        .resolve("support/triage", Some("anyone"))
+        .unwrap()
+        .version
+        .to_string()
+        != v2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the client did not follow the promote"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_client_keeps_serving_when_the_server_goes_away_and_starts_from_its_copy() {
+    use promptctl::client::Client;
+    let repo = released();
+    let server = Server::start(&repo, &[], &[]);
+    let cache = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let client = Client::from_server(&url)
+        .cache_dir(cache.path())
+        .refresh_every(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let before = client.resolve("support/triage", Some("k")).unwrap();
+    drop(server);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(client.resolve("support/triage", Some("k")).unwrap(), before);
+    assert!(
+        client
+            .last_error()
+            .is_some_and(|e| e.contains("cannot reach")),
+        "{:?}",
+        client.last_error()
+    );
+    // A new client with the server still down starts from the copy it kept.
+    let cold = Client::from_server(&url)
+        .cache_dir(cache.path())
+        .build()
+        .unwrap();
+    assert_eq!(cold.resolve("support/triage", Some("k")).unwrap(), before);
+    assert!(
+        Client::from_server(&url).build().is_err(),
+        "no copy, no server: an error"
+    );
+}

@@ -21,7 +21,9 @@ use arc_swap::ArcSwapOption;
 
 pub use metrics::Metrics;
 pub use origin::Origin;
-pub use snapshot::{Counters, Loaded, Served, Snapshot, SnapshotData, SnapshotError};
+pub use snapshot::{
+    Counters, Loaded, Rendered, ServeRenderError, Served, Snapshot, SnapshotData, SnapshotError,
+};
 
 /// How a server runs.
 #[derive(Debug, Clone)]

@@ -196,8 +196,13 @@ impl Snapshot {
                 })
             })
             .collect();
-        let state_body =
-            json!({"env": data.env, "commit": data.commit, "prompts": state.prompts}).to_string();
+        // The state body carries the objects too, so that a client can build its own
+        // snapshot from it alone.
+        let state_body = json!({
+            "format": data.format, "env": data.env, "commit": data.commit,
+            "prompts": state.prompts, "state": data.state, "objects": data.objects,
+        })
+        .to_string();
         Ok(Snapshot {
             env: data.env.clone(),
             commit: data.commit.clone(),

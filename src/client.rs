@@ -1,0 +1,292 @@
+//! The client library: services resolve and render released prompts in process, from a
+//! local clone or from a `promptctl serve`, refreshed in the background on a thread of its
+//! own, so that no request ever waits on the network.
+//!
+//! ```no_run
+//! use promptctl::client::Client;
+//!
+//! let client = Client::from_server("http://127.0.0.1:7070")
+//!     .env("production")
+//!     .cache_dir("/var/cache/my-service/prompts") // last known good copy, for cold starts
+//!     .refresh_every(std::time::Duration::from_secs(5))
+//!     .build()?;
+//! let hit = client.resolve("support/triage", Some("user-42"))?;
+//! println!("{} on the {} track", hit.version, hit.track.as_str());
+//! let vars = [("ticket".to_string(), serde_json::json!("I was charged twice"))].into();
+//! let rendered = client.render("support/triage", Some("user-42"), &vars)?;
+//! println!("{}", rendered.messages[0].content);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+
+use crate::prompt::{Vars, Version};
+use crate::release::Track;
+use crate::serve::{Counters, Origin, Rendered, ServeRenderError, Snapshot, SnapshotData};
+
+/// Where a client reads release states from.
+#[derive(Debug, Clone)]
+pub enum ClientSource {
+    /// A project folder whose repository holds the release branch.
+    Repo(PathBuf),
+    /// The base URL of a `promptctl serve` (`http://127.0.0.1:7070`).
+    Server(String),
+}
+
+/// Why a client call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClientError {
+    #[error("no release state could be loaded: {0}")]
+    NoState(String),
+    #[error("`{0}` is not released")]
+    Unknown(String),
+    #[error("rendering {version} failed: {message}")]
+    Render { version: Version, message: String },
+}
+
+/// Where a key resolves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resolution {
+    pub version: Version,
+    pub track: Track,
+    pub bucket: u16,
+}
+
+/// Builds a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    source: ClientSource,
+    env: String,
+    cache_dir: Option<PathBuf>,
+    refresh: Duration,
+}
+
+impl ClientBuilder {
+    /// The environment to follow (default `production`).
+    pub fn env(mut self, env: &str) -> Self {
+        self.env = env.to_owned();
+        self
+    }
+
+    /// A folder for the last known good state, used when the source is unreachable at start.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// How often to look for a new state in the background (default 5 s).
+    pub fn refresh_every(mut self, every: Duration) -> Self {
+        self.refresh = every;
+        self
+    }
+
+    /// Loads the first state (from the source, else from the cache folder) and starts the
+    /// background refresh. It blocks until the first state is loaded; it is the only call
+    /// that waits on the network.
+    pub fn build(self) -> Result<Client, ClientError> {
+        let inner = Arc::new(Inner {
+            snapshot: ArcSwapOption::empty(),
+            counters: Counters::default(),
+            settings: self.clone(),
+            last_error: Mutex::new(None),
+        });
+        let first = Arc::clone(&inner);
+        // On a thread of its own, so that building a client inside an async runtime is safe.
+        let loaded = std::thread::spawn(move || first.refresh())
+            .join()
+            .unwrap_or_else(|_| Err("the loading thread failed".into()));
+        if let Err(error) = loaded {
+            let kept = self.cache_file().and_then(|path| std::fs::read(path).ok());
+            let data: Option<SnapshotData> =
+                kept.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+            let snapshot =
+                data.and_then(|data| Snapshot::build(&data, "prompts", &inner.counters).ok());
+            match snapshot {
+                Some(snapshot) => {
+                    inner.snapshot.store(Some(Arc::new(snapshot)));
+                    inner.set_error(Some(error));
+                }
+                None => return Err(ClientError::NoState(error)),
+            }
+        }
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("promptctl-refresh".into())
+            .spawn(move || refresh_loop(weak, self.refresh))
+            .map_err(|e| ClientError::NoState(format!("cannot start the refresh thread: {e}")))?;
+        Ok(Client { inner })
+    }
+
+    fn cache_file(&self) -> Option<PathBuf> {
+        self.cache_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("client-{}.json", self.env)))
+    }
+}
+
+/// Resolves and renders released prompts in process. Cheap to clone; the background
+/// refresh stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    snapshot: ArcSwapOption<Snapshot>,
+    counters: Counters,
+    settings: ClientBuilder,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Client {
+    /// A client that reads the release branch of a local clone.
+    pub fn from_repo(path: impl Into<PathBuf>) -> ClientBuilder {
+        ClientBuilder::new(ClientSource::Repo(path.into()))
+    }
+
+    /// A client that follows a `promptctl serve` (its `/v1/state`).
+    pub fn from_server(url: &str) -> ClientBuilder {
+        ClientBuilder::new(ClientSource::Server(url.trim_end_matches('/').to_owned()))
+    }
+
+    /// The version and track `name` has for `key` (a random key when `None`). Never waits
+    /// on anything: it reads the current snapshot.
+    pub fn resolve(&self, name: &str, key: Option<&str>) -> Result<Resolution, ClientError> {
+        let snapshot = self.inner.snapshot.load();
+        let snapshot = snapshot
+            .as_ref()
+            .ok_or_else(|| ClientError::NoState("nothing is loaded".into()))?;
+        let (served, track, bucket) = snapshot
+            .pick(name, key)
+            .ok_or_else(|| ClientError::Unknown(name.to_owned()))?;
+        Ok(Resolution {
+            version: served.track(track).prompt.version,
+            track,
+            bucket,
+        })
+    }
+
+    /// Renders the version `name` has for `key`; a canary that cannot render these values
+    /// falls back to the active version (`fallback` says so).
+    pub fn render(
+        &self,
+        name: &str,
+        key: Option<&str>,
+        vars: &Vars,
+    ) -> Result<Rendered, ClientError> {
+        let snapshot = self
+            .inner
+            .snapshot
+            .load_full()
+            .ok_or_else(|| ClientError::NoState("nothing is loaded".into()))?;
+        snapshot.render(name, key, vars).map_err(|e| match e {
+            ServeRenderError::Unknown { name } => ClientError::Unknown(name),
+            ServeRenderError::Render {
+                version, message, ..
+            } => ClientError::Render { version, message },
+        })
+    }
+
+    /// The release commit being served, if any.
+    pub fn commit(&self) -> Option<String> {
+        self.inner
+            .snapshot
+            .load()
+            .as_ref()
+            .map(|s| s.commit.clone())
+    }
+
+    /// Why the last refresh failed, while the last good state keeps serving.
+    pub fn last_error(&self) -> Option<String> {
+        self.inner
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl ClientBuilder {
+    fn new(source: ClientSource) -> Self {
+        ClientBuilder {
+            source,
+            env: crate::source::DEFAULT_ENVIRONMENT.to_owned(),
+            cache_dir: None,
+            refresh: Duration::from_secs(5),
+        }
+    }
+}
+
+fn refresh_loop(inner: Weak<Inner>, every: Duration) {
+    loop {
+        std::thread::sleep(every);
+        let Some(inner) = inner.upgrade() else { return };
+        let result = inner.refresh();
+        inner.set_error(result.err());
+    }
+}
+
+impl Inner {
+    fn set_error(&self, error: Option<String>) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = error;
+    }
+
+    /// Loads a new state if there is one; the current snapshot keeps serving meanwhile and
+    /// on any failure.
+    fn refresh(&self) -> Result<(), String> {
+        let known = self.snapshot.load().as_ref().map(|s| s.commit.clone());
+        let data = match &self.settings.source {
+            ClientSource::Repo(path) => {
+                Origin::Repo(path.clone()).poll(&self.settings.env, known.as_deref())?
+            }
+            ClientSource::Server(url) => fetch_state(url, known.as_deref())?,
+        };
+        let Some(data) = data else { return Ok(()) };
+        let snapshot =
+            Snapshot::build(&data, "prompts", &self.counters).map_err(|e| e.to_string())?;
+        if let Some(path) = self.settings.cache_file() {
+            let saved = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| {
+                    let bytes = serde_json::to_vec(&data).map_err(std::io::Error::other)?;
+                    crate::fsutil::write_atomic(&path, &bytes)
+                });
+            if let Err(e) = saved {
+                self.set_error(Some(format!(
+                    "cannot keep a copy in `{}`: {e}",
+                    path.display()
+                )));
+            }
+        }
+        self.snapshot.store(Some(Arc::new(snapshot)));
+        Ok(())
+    }
+}
+
+/// Fetches `/v1/state`; `None` when the server says it has not changed.
+fn fetch_state(url: &str, known: Option<&str>) -> Result<Option<SnapshotData>, String> {
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut request = http.get(format!("{url}/v1/state"));
+    if let Some(commit) = known {
+        request = request.header("If-None-Match", format!("\"{commit}\""));
+    }
+    let response = request
+        .send()
+        .map_err(|e| format!("cannot reach `{url}`: {e}"))?;
+    match response.status().as_u16() {
+        304 => Ok(None),
+        200 => response
+            .json::<SnapshotData>()
+            .map(Some)
+            .map_err(|e| format!("`{url}/v1/state` is not a release state: {e}")),
+        status => Err(format!("`{url}/v1/state` answered {status}")),
+    }
+}

@@ -124,6 +124,15 @@ fn resolve(c: &mut Criterion) {
             black_box(resolver.resolve("support/triage", Some(&keys[i])))
         })
     });
+    let client = promptctl::client::Client::from_repo(&project.root)
+        .build()
+        .unwrap();
+    group.bench_function("Client::resolve one key", |b| {
+        b.iter(|| {
+            i = (i + 1) % keys.len();
+            black_box(client.resolve("support/triage", Some(&keys[i])).unwrap())
+        })
+    });
     group.bench_function("baseline: sha256 of name and key", |b| {
         b.iter(|| {
             i = (i + 1) % keys.len();

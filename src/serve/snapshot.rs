@@ -19,12 +19,30 @@ const PERSISTED_FORMAT: u32 = 1;
 /// One version, ready to serve.
 pub struct Loaded {
     pub prompt: Prompt,
-    pub compiled: CompiledPrompt,
+    /// The compiled templates, made on the first render. Every template is compiled once
+    /// when the snapshot is built, so a broken one is refused before the swap; keeping only
+    /// what is rendered keeps a server with thousands of prompts small.
+    compiled: std::sync::OnceLock<CompiledPrompt>,
     /// The fixed part of a resolve answer (everything but track, bucket and key), as JSON
     /// object members without the braces, so an answer is two small writes.
     pub resolve_tail: String,
     /// Resolves served from this version, by track: long-lived, kept across snapshots.
     pub resolves: TrackCounts,
+}
+
+impl Loaded {
+    /// Renders this version with `vars`, compiling its templates on first use.
+    pub fn render(
+        &self,
+        vars: &crate::prompt::Vars,
+    ) -> Result<Vec<crate::prompt::RenderedMessage>, crate::prompt::PromptError> {
+        if let Some(compiled) = self.compiled.get() {
+            return compiled.render(vars);
+        }
+        let compiled = self.prompt.compile()?;
+        let compiled = self.compiled.get_or_init(|| compiled);
+        compiled.render(vars)
+    }
 }
 
 /// One prompt's pointers and versions.
@@ -161,12 +179,12 @@ impl Snapshot {
                 let prompt =
                     Prompt::from_frozen(name.clone(), &shown, folder, text.as_bytes(), version)
                         .map_err(|e| SnapshotError(e.to_string()))?;
-                let compiled = prompt.compile().map_err(|e| SnapshotError(e.to_string()))?;
+                prompt.compile().map_err(|e| SnapshotError(e.to_string()))?;
                 let one = Arc::new(Loaded {
                     resolve_tail: resolve_tail(&prompt),
                     resolves: counters.for_version(name.as_str(), version),
                     prompt,
-                    compiled,
+                    compiled: std::sync::OnceLock::new(),
                 });
                 loaded.insert((name.clone(), version), Arc::clone(&one));
                 Ok(one)
@@ -272,12 +290,12 @@ impl Snapshot {
                 .ok_or_else(|| ServeRenderError::Unknown {
                     name: name.to_owned(),
                 })?;
-        let mut result = served.track(track).compiled.render(vars);
+        let mut result = served.track(track).render(vars);
         let mut fallback = false;
         if track == Track::Canary && result.is_err() {
             track = Track::Active;
             fallback = true;
-            result = served.active.compiled.render(vars);
+            result = served.active.render(vars);
         }
         let version = served.track(track).prompt.version;
         match result {

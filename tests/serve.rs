@@ -219,7 +219,7 @@ fn every_route_answers_as_the_command_line_resolves() {
         metrics.contains("promptctl_resolves_total{prompt=\"support/triage\""),
         "{metrics}"
     );
-    assert!(metrics.contains(&format!("promptctl_feedback_total{{prompt=\"support/triage\",version=\"{version}\",outcome=\"success\"}} 1")), "{metrics}");
+    assert!(metrics.contains(&format!("promptctl_feedback_total{{prompt=\"support/triage\",version=\"{version}\",track=\"active\",outcome=\"success\"}} 1")), "{metrics}");
     assert!(metrics.contains("promptctl_renders_total"), "{metrics}");
     let (status, health) = server.get("/healthz");
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
@@ -607,4 +607,29 @@ fn the_client_keeps_serving_when_the_server_goes_away_and_starts_from_its_copy()
         Client::from_server(&url).build().is_err(),
         "no copy, no server: an error"
     );
+}
+
+#[test]
+fn a_server_can_follow_a_remote_release_branch() {
+    let repo = released();
+    let bare = repo.add_bare_remote();
+    repo.run(&["push"]).expect(0);
+    let state_dir = tempfile::tempdir().unwrap();
+    let remote = bare.path().to_str().unwrap().to_owned();
+    let dir = state_dir.path().to_str().unwrap().to_owned();
+    let server = Server::start(&repo, &["--remote", &remote, "--state-dir", &dir], &[]);
+    let v1 = version_at(&repo, "HEAD~1");
+    let (_, served) = server.get("/v1/prompts/support/triage?key=k");
+    assert_eq!(served["version"], v1.as_str());
+    assert!(state_dir.path().join("mirror.git").is_dir());
+    repo.run(&["publish", "support/triage", "--push"]).expect(0);
+    let v2 = version_at(&repo, "HEAD");
+    let started = Instant::now();
+    while server.get("/v1/prompts/support/triage?key=k").1["version"] != v2.as_str() {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the pushed release was not served"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -10,12 +10,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The labels of a render count: prompt, version, track, result.
 type RenderLabels = (String, String, &'static str, &'static str);
 
+/// The labels of feedback: prompt, version, track, outcome.
+type FeedbackLabels = (String, String, &'static str, String);
+
+/// One feedback report, as the route validated it.
+pub struct FeedbackReport<'a> {
+    pub prompt: &'a str,
+    pub version: &'a str,
+    /// `active` or `canary`: which pointer the version is in the served state.
+    pub track: &'static str,
+    pub outcome: &'a str,
+    pub latency_ms: Option<f64>,
+    pub cost_usd: Option<f64>,
+    pub score: Option<f64>,
+}
+
 /// Counters and sums, keyed by their labels.
 #[derive(Default)]
 pub struct Metrics {
     renders: Mutex<BTreeMap<RenderLabels, u64>>,
     canary_errors: Mutex<BTreeMap<String, u64>>,
-    feedback: Mutex<BTreeMap<(String, String, String), FeedbackSums>>,
+    feedback: Mutex<BTreeMap<FeedbackLabels, FeedbackSums>>,
     reload_failures: AtomicU64,
 }
 
@@ -49,23 +64,19 @@ impl Metrics {
     }
 
     /// Adds one feedback report.
-    pub fn feedback(
-        &self,
-        prompt: &str,
-        version: &str,
-        outcome: &str,
-        latency_ms: Option<f64>,
-        cost_usd: Option<f64>,
-        score: Option<f64>,
-    ) {
+    pub fn feedback(&self, report: &FeedbackReport<'_>) {
         let mut map = lock(&self.feedback);
-        let sums = map
-            .entry((prompt.to_owned(), version.to_owned(), outcome.to_owned()))
-            .or_default();
+        let key = (
+            report.prompt.to_owned(),
+            report.version.to_owned(),
+            report.track,
+            report.outcome.to_owned(),
+        );
+        let sums = map.entry(key).or_default();
         sums.count += 1;
-        sums.latency_ms += latency_ms.unwrap_or(0.0);
-        sums.cost_usd += cost_usd.unwrap_or(0.0);
-        if let Some(score) = score {
+        sums.latency_ms += report.latency_ms.unwrap_or(0.0);
+        sums.cost_usd += report.cost_usd.unwrap_or(0.0);
+        if let Some(score) = report.score {
             sums.score += score;
             sums.scored += 1;
         }
@@ -105,12 +116,12 @@ impl Metrics {
                 "promptctl_canary_errors_total{{prompt=\"{prompt}\"}} {n}"
             );
         }
-        out.push_str("# HELP promptctl_feedback_total Feedback reports, by prompt, version and outcome.\n# TYPE promptctl_feedback_total counter\n");
+        out.push_str("# HELP promptctl_feedback_total Feedback reports, by prompt, version, track and outcome.\n# TYPE promptctl_feedback_total counter\n");
         let feedback = lock(&self.feedback);
-        for ((prompt, version, outcome), sums) in feedback.iter() {
+        for ((prompt, version, track, outcome), sums) in feedback.iter() {
             let _ = writeln!(
                 out,
-                "promptctl_feedback_total{{prompt=\"{prompt}\",version=\"{version}\",outcome=\"{outcome}\"}} {}",
+                "promptctl_feedback_total{{prompt=\"{prompt}\",version=\"{version}\",track=\"{track}\",outcome=\"{outcome}\"}} {}",
                 sums.count
             );
         }
@@ -132,10 +143,10 @@ impl Metrics {
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for ((prompt, version, outcome), sums) in feedback.iter() {
+            for ((prompt, version, track, outcome), sums) in feedback.iter() {
                 let _ = writeln!(
                     out,
-                    "{name}{{prompt=\"{prompt}\",version=\"{version}\",outcome=\"{outcome}\"}} {}",
+                    "{name}{{prompt=\"{prompt}\",version=\"{version}\",track=\"{track}\",outcome=\"{outcome}\"}} {}",
                     pick(sums)
                 );
             }

@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::metrics::FeedbackReport;
 use super::snapshot::ServeRenderError;
 use super::{ServerState, Snapshot};
 use crate::prompt::{PromptName, Vars};
@@ -396,14 +397,19 @@ async fn feedback(
             ));
         }
     }
-    state.metrics.feedback(
-        name.as_str(),
-        &report.version,
-        &report.outcome,
-        report.latency_ms,
-        report.cost_usd,
-        report.score,
-    );
+    let track = match served.pointers.canary {
+        Some(canary) if canary.version.to_string() == report.version => "canary",
+        _ => "active",
+    };
+    state.metrics.feedback(&FeedbackReport {
+        prompt: name.as_str(),
+        version: &report.version,
+        track,
+        outcome: &report.outcome,
+        latency_ms: report.latency_ms,
+        cost_usd: report.cost_usd,
+        score: report.score,
+    });
     json_body(StatusCode::ACCEPTED, "{\"accepted\":true}".into())
 }
 

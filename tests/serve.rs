@@ -135,9 +135,11 @@ fn released() -> TestRepo {
 }
 
 fn version_at(repo: &TestRepo, at: &str) -> String {
-    let run = repo
-        .run(&["show", "support/triage", "--at", at, "--json"])
-        .expect(0);
+    version_of(repo, "support/triage", at)
+}
+
+fn version_of(repo: &TestRepo, name: &str, at: &str) -> String {
+    let run = repo.run(&["show", name, "--at", at, "--json"]).expect(0);
     serde_json::from_str::<Value>(&run.stdout).unwrap()["version"]
         .as_str()
         .unwrap()
@@ -446,7 +448,7 @@ fn the_feedback_token_is_enforced() {
         &["--token-env", "SERVE_TOKEN"],
         &[("SERVE_TOKEN", "s3cret-token")],
     );
-    let body = json!({"name": "docs/count", "version": version_at_name(&repo, "docs/count"), "outcome": "error"}).to_string();
+    let body = json!({"name": "docs/count", "version": version_of(&repo, "docs/count", "active"), "outcome": "error"}).to_string();
     let post = |headers: &[(&str, &str)]| {
         let mut all = vec![("Content-Type", "application/json")];
         all.extend_from_slice(headers);
@@ -477,16 +479,6 @@ fn the_feedback_token_is_enforced() {
     );
 }
 
-fn version_at_name(repo: &TestRepo, name: &str) -> String {
-    let run = repo
-        .run(&["show", name, "--at", "active", "--json"])
-        .expect(0);
-    serde_json::from_str::<Value>(&run.stdout).unwrap()["version"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Every route and method of openapi.json answers with a status the document lists.
 #[test]
 fn the_openapi_document_describes_the_running_server() {
@@ -497,7 +489,7 @@ fn the_openapi_document_describes_the_running_server() {
     )
     .unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
-    let version = version_at_name(&repo, "docs/count");
+    let version = version_of(&repo, "docs/count", "active");
     let mut checked = 0;
     for (path, methods) in doc["paths"].as_object().unwrap() {
         for (method, operation) in methods.as_object().unwrap() {

@@ -15,7 +15,7 @@ mod state;
 mod store;
 
 pub use action::{ActionKind, ActionRequest, Change, Outcome, run as run_action};
-pub use bucket::{BUCKETS, Weight, WeightError, bucket};
+pub use bucket::{BUCKETS, Weight, WeightError, bucket, random_key};
 pub use error::ReleaseError;
 pub use history::{Record, RecordedPrompt};
 pub use reads::{LogEntry, PromptStatus, Relation, Resolution, Resolver, Status, log, status};

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::bucket::Weight;
+use super::bucket::{Weight, random_key};
 use super::error::ReleaseError;
 use super::history::Record;
 use super::state::{State, Track};
@@ -230,17 +230,4 @@ impl Resolver {
     pub fn state(&self) -> &State {
         &self.state
     }
-}
-
-/// A key for a request that has none: unpredictable, so that such requests spread over
-/// the buckets.
-fn random_key() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!("{:016x}", hasher.finish())
 }

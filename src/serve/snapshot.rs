@@ -261,19 +261,15 @@ impl Snapshot {
     /// bucketing of docs/bucketing.md.
     pub fn pick(&self, name: &str, key: Option<&str>) -> Option<(&Served, Track, u16)> {
         let served = self.prompts.get(name)?;
-        let random;
+        let drawn;
         let key = match key {
             Some(key) => key,
             None => {
-                random = random_key();
-                &random
+                drawn = crate::release::random_key();
+                &drawn
             }
         };
-        let bucket = crate::release::bucket(name, key);
-        let track = match served.pointers.canary {
-            Some(canary) if canary.weight.covers(bucket) => Track::Canary,
-            _ => Track::Active,
-        };
+        let (_, track, bucket) = served.pointers.resolve(name, key);
         Some((served, track, bucket))
     }
 
@@ -313,18 +309,6 @@ impl Snapshot {
             }),
         }
     }
-}
-
-/// A key for a request that has none.
-fn random_key() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!("{:016x}", hasher.finish())
 }
 
 /// The members of a resolve answer that depend only on the version.

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::config::ProjectConfig;
 use crate::eval::{Suite, SuiteError};
 use crate::location::Location;
 use crate::prompt::{Prompt, PromptError, undeclared_names};
@@ -134,6 +135,7 @@ pub fn check(
     suites: &[Suite],
     suite_errors: &[SuiteError],
     scope: &CheckScope,
+    config: &ProjectConfig,
 ) -> CheckReport {
     let mut report = CheckReport::default();
     let everything = scope.names.is_empty();
@@ -167,6 +169,7 @@ pub fn check(
             Ok(prompt) => {
                 let covering = by_prompt.remove(name.as_str()).unwrap_or_default();
                 report.suites += covering.len();
+                check_providers(prompt, &covering, config, &mut report);
                 check_prompt(prompt, &covering, &mut report);
             }
         }
@@ -190,6 +193,48 @@ pub fn check(
         (&a.location.path, a.location.line).cmp(&(&b.location.path, b.location.line))
     });
     report
+}
+
+/// Every provider a prompt or its suites name must be declared (or built in), so that a typo
+/// is caught before an eval run.
+fn check_providers(
+    prompt: &Prompt,
+    suites: &[&Suite],
+    config: &ProjectConfig,
+    report: &mut CheckReport,
+) {
+    let mut named: Vec<(&str, Location)> = vec![(
+        prompt.spec.provider.as_str(),
+        Location::file(&prompt.path).with_field("provider"),
+    )];
+    for suite in suites {
+        if let Some(provider) = &suite.provider {
+            named.push((provider, Location::file(&suite.path).with_field("provider")));
+        }
+        for (c, case) in suite.cases.iter().enumerate() {
+            for (a, assertion) in case.assertions.iter().enumerate() {
+                if let crate::eval::Assertion::LlmJudge {
+                    provider: Some(provider),
+                    ..
+                } = assertion
+                {
+                    let field = format!("cases[{c}].assert[{a}].provider");
+                    named.push((provider, Location::file(&suite.path).with_field(field)));
+                }
+            }
+        }
+    }
+    for (provider, location) in named {
+        if let Err(error) = crate::eval::provider_section(config, provider) {
+            report.diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                code: "unknown-provider",
+                location,
+                prompt: Some(prompt.name.to_string()),
+                message: error.to_string(),
+            });
+        }
+    }
 }
 
 fn check_partials(set: &PromptSet, report: &mut CheckReport) {

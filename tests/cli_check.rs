@@ -220,3 +220,41 @@ fn init_keeps_existing_files() {
         "target/\n.promptctl/\n"
     );
 }
+
+#[test]
+fn unknown_providers_are_errors_with_their_file_and_field() {
+    let repo = common::sample_repo();
+    repo.write(
+        "prompts/docs/count.toml",
+        "provider = \"opnai\"\n\n[variables.n]\ntype = \"integer\"\nrequired = true\n\n[[messages]]\nrole = \"user\"\ncontent = \"Count to {{ n }}\"\n",
+    );
+    repo.write(
+        "evals/triage.toml",
+        "prompt = \"support/triage\"\nprovider = \"mystery\"\n\n[[cases]]\nname = \"a\"\nvars = { ticket = \"x\" }\nassert = [{ type = \"llm_judge\", rubric = \"r\", provider = \"judge\" }]\n",
+    );
+    let run = repo.run(&["check", "--json"]).expect(1);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let found: Vec<(String, String)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "unknown-provider")
+        .map(|d| {
+            (
+                d["location"]["path"].as_str().unwrap().to_owned(),
+                d["location"]["field"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("evals/triage.toml".to_owned(), "provider".to_owned()),
+            (
+                "evals/triage.toml".to_owned(),
+                "cases[0].assert[0].provider".to_owned()
+            ),
+            ("prompts/docs/count.toml".to_owned(), "provider".to_owned()),
+        ]
+    );
+}

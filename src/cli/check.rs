@@ -30,7 +30,7 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> Result<ExitCode, CliError> {
     let (project, set) = super::load_prompts(global, "worktree")?;
     let (suites, suite_errors) = load_suites(&project.evals_dir(), &project.config.project.evals);
     let scope = CheckScope::named(args.names, &set)?;
-    let report = check(&set, &suites, &suite_errors, &scope);
+    let report = check(&set, &suites, &suite_errors, &scope, &project.config);
     if args.json {
         print_json(&report)?;
     } else {

@@ -13,7 +13,9 @@ mod suite;
 
 pub use assertions::{AssertionResult, Output, check as check_assertion, offline_judge};
 pub use cache::{CACHE_DIR, Cache, CachedReply, request_key};
-pub use provider::{CallError, ChatReply, ChatRequest, Provider, ProviderError, offline_reply};
+pub use provider::{
+    CallError, ChatReply, ChatRequest, Provider, ProviderError, offline_reply, provider_section,
+};
 pub use report::{
     CaseReport, CaseSide, Change, GateResult, Report, RequestStats, SideSummary, SuiteReport,
     failure_summary, to_junit, to_markdown,

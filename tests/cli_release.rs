@@ -47,14 +47,18 @@ fn version_at(repo: &TestRepo, at: &str, name: &str) -> String {
         .to_owned()
 }
 
+/// The commit `promptctl/production` points to.
+fn release_tip(git: &git2::Repository) -> git2::Commit<'_> {
+    git.find_reference("refs/heads/promptctl/production")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+}
+
 /// Reads a file of the tip of `promptctl/production`.
 fn release_file(repo: &TestRepo, path: &str) -> Vec<u8> {
     let git = git2::Repository::open(repo.path()).unwrap();
-    let commit = git
-        .find_reference("refs/heads/promptctl/production")
-        .unwrap()
-        .peel_to_commit()
-        .unwrap();
+    let commit = release_tip(&git);
     let blob = commit
         .tree()
         .unwrap()
@@ -105,11 +109,7 @@ fn publish_writes_state_objects_and_a_commit_with_trailers() {
     );
     // The object is the canonical JSON, byte for byte.
     let git = git2::Repository::open(repo.path()).unwrap();
-    let tip = git
-        .find_reference("refs/heads/promptctl/production")
-        .unwrap()
-        .peel_to_commit()
-        .unwrap();
+    let tip = release_tip(&git);
     let hex = triage.trim_start_matches("sha256:");
     let object = release_file(&repo, &format!("objects/{}/{}.json", &hex[..2], &hex[2..]));
     let canonical = repo
@@ -471,11 +471,7 @@ fn a_hand_edited_state_is_reported_with_commit_and_field() {
     repo.run(&["publish"]).expect(0);
     // Edit state.toml on the branch by hand, as plain git would.
     let git = git2::Repository::open(repo.path()).unwrap();
-    let tip = git
-        .find_reference("refs/heads/promptctl/production")
-        .unwrap()
-        .peel_to_commit()
-        .unwrap();
+    let tip = release_tip(&git);
     let bad = state(&repo).replacen("active = ", "canary_weight = 150.0\nactive = ", 1);
     let blob = git.blob(bad.as_bytes()).unwrap();
     let mut update = git2::build::TreeUpdateBuilder::new();

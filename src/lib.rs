@@ -35,6 +35,8 @@
 //!   (pointers, frozen versions, actions, bucketing). Sources read release pointers through
 //!   `release`; actions read the versions they release through `source`.
 //! - [`check`], [`diff`], [`eval`], [`scaffold`]: features built on those.
+//! - [`serve`] and [`client`]: released versions served over HTTP, and resolved in process
+//!   by services, from immutable snapshots of the release state.
 //!
 //! The library never prints and never exits; every error is a typed enum.
 

@@ -278,7 +278,15 @@ fn a_killed_run_resumes_from_the_cache() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
+    // Kill it once a few answers are in, however slow the machine is.
+    let started = std::time::Instant::now();
+    while mock.answered.load(std::sync::atomic::Ordering::SeqCst) < 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the run never got going"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     child.kill().unwrap();
     child.wait().unwrap();
     let answered_before = mock.answered.load(std::sync::atomic::Ordering::SeqCst);

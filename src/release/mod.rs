@@ -10,7 +10,7 @@ mod bucket;
 mod error;
 mod history;
 mod reads;
-mod remote;
+pub(crate) mod remote;
 mod state;
 mod store;
 

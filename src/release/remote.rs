@@ -257,7 +257,7 @@ fn set_tracking(store: &Store, remote: &str, tip: git2::Oid) -> Result<(), Relea
 
 /// Credentials as git finds them: ssh-agent, then credential helpers, then defaults; each
 /// tried once so that a wrong key fails instead of looping.
-fn callbacks(repo: &git2::Repository) -> git2::RemoteCallbacks<'static> {
+pub(crate) fn callbacks(repo: &git2::Repository) -> git2::RemoteCallbacks<'static> {
     let config = repo.config().ok();
     let mut tried = std::collections::HashSet::new();
     let mut callbacks = git2::RemoteCallbacks::new();

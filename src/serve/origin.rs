@@ -64,8 +64,11 @@ impl Origin {
                     let mut remote = repo
                         .remote_anonymous(url)
                         .map_err(|e| e.message().to_owned())?;
+                    // The same credentials as `promptctl pull`: ssh-agent, credential helpers.
+                    let mut options = git2::FetchOptions::new();
+                    options.remote_callbacks(crate::release::remote::callbacks(&repo));
                     remote
-                        .fetch(&[refspec.as_str()], None, None)
+                        .fetch(&[refspec.as_str()], Some(&mut options), None)
                         .map_err(|e| format!("cannot fetch from `{url}`: {}", e.message()))?;
                 }
                 Ok(Store::open_repo(repo, env, "prompts"))

@@ -334,7 +334,7 @@ assert = [{ type = "contains", value = "Be formal." }, { type = "llm_judge", rub
         .run(&["eval", "--format", "junit", "--output", "report.xml"])
         .expect(1);
     assert!(
-        run.stderr.contains("eval failed: 1 suites, 1 gates failed"),
+        run.stderr.contains("eval failed: 1 suite, 1 gate failed"),
         "{}",
         run.stderr
     );
@@ -427,4 +427,35 @@ fn unknown_suites_and_providers_exit_2() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn the_table_report_reads_well() {
+    let repo = common::sample_repo();
+    repo.write(
+        "evals/triage.toml",
+        r#"prompt = "support/triage"
+
+[[cases]]
+name = "warm"
+vars = { ticket = "money back please" }
+assert = [{ type = "contains", value = "Be warm." }]
+
+[[cases]]
+name = "formal"
+vars = { ticket = "hello", tone = "formal" }
+assert = [{ type = "contains", value = "Be formal." }, { type = "max_chars", value = 10 }]
+
+[gate]
+max_pass_rate_drop = 10.0
+"#,
+    );
+    repo.commit("suite");
+    std::fs::write(
+        repo.path().join("prompts/partials/tone.j2"),
+        "{% if tone == \"formal\" %}Be formal.{% else %}Be kind.{% endif %}",
+    )
+    .unwrap();
+    let run = repo.run(&["eval"]).expect(1);
+    insta::assert_snapshot!(run.stdout);
 }

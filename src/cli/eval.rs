@@ -198,14 +198,17 @@ fn summary_line(report: &Report) -> String {
     } else {
         format!("{ERROR}eval failed{ERROR:#}")
     };
+    let suites = match report.suites.len() {
+        1 => "1 suite".to_owned(),
+        n => format!("{n} suites"),
+    };
+    let gates = match failed {
+        1 => "1 gate failed".to_owned(),
+        n => format!("{n} gates failed"),
+    };
     format!(
-        "{verdict}: {} suites, {failed} gates failed; requests: {} distinct, {} cached, {} sent, {} retried, {} failed\n",
-        report.suites.len(),
-        r.distinct,
-        r.cached,
-        r.sent,
-        r.retries,
-        r.failed
+        "{verdict}: {suites}, {gates}; requests: {} distinct, {} cached, {} sent, {} retried, {} failed\n",
+        r.distinct, r.cached, r.sent, r.retries, r.failed
     )
 }
 
@@ -235,13 +238,13 @@ fn suite_table(out: &mut String, suite: &SuiteReport) {
         header(&suite.head, "head")
     );
     let row = |out: &mut String, name: &str, f: &dyn Fn(&SideSummary) -> String, extra: String| {
-        let _ = writeln!(
-            out,
+        let line = format!(
             "  {}{}{}{extra}",
             pad(name, 16),
             pad(&f(&suite.base), col),
             pad(&f(&suite.head), col)
         );
+        let _ = writeln!(out, "{}", line.trim_end());
     };
     let version = |s: &SideSummary| match (&s.version, &s.unavailable) {
         (Some(v), _) => format!("{VERSION}{}{VERSION:#}", v.short()),
@@ -320,9 +323,14 @@ fn suite_table(out: &mut String, suite: &SuiteReport) {
         .filter(|c| c.change != Change::Regressed && c.head.as_ref().is_some_and(|h| !h.pass))
         .count();
     if failing_on_both > 0 {
+        let cases = if failing_on_both == 1 {
+            "case fails"
+        } else {
+            "cases fail"
+        };
         let _ = writeln!(
             out,
-            "  {DIM}{failing_on_both} cases fail on the new version as on the old{DIM:#}"
+            "  {DIM}{failing_on_both} {cases} on the new version as on the old{DIM:#}"
         );
     }
     if suite.gate.passed {

@@ -1,6 +1,5 @@
 //! `promptctl diff`: what a prompt change changes, as text, a summary or JSON.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +12,7 @@ use promptctl::diff::{
     FieldChange, LineOp, MessageChange, PromptDiff, RenderedChange, Samples, SourceDiff, Status,
     TextChange, compare,
 };
-use promptctl::eval::{CaseRefError, find_case, load_suites};
+use promptctl::eval::{find_case, load_suites};
 use promptctl::project::Project;
 use promptctl::source::{default_base, load_pair, parse_spec};
 
@@ -141,7 +140,7 @@ fn samples(project: &Project, args: &DiffArgs) -> Result<Option<Samples>, CliErr
     }
     let (suites, errors) = load_suites(&project.evals_dir(), &project.config.project.evals);
     if let Some(reference) = &args.case {
-        let (suite, index) = find_case(&suites, reference).map_err(case_error)?;
+        let (suite, index) = find_case(&suites, reference)?;
         return Ok(Some(Samples::Case {
             suite: suite.clone(),
             index,
@@ -153,15 +152,6 @@ fn samples(project: &Project, args: &DiffArgs) -> Result<Option<Samples>, CliErr
         ));
     }
     Ok(Some(Samples::Suites(suites)))
-}
-
-fn case_error(error: CaseRefError) -> CliError {
-    let hint = match &error {
-        CaseRefError::Malformed { .. } => "name a case as SUITE:CASE, like `triage:refund`".into(),
-        CaseRefError::UnknownSuite { known, .. } => format!("suites: {}", known.join(", ")),
-        CaseRefError::UnknownCase { known, .. } => format!("its cases: {}", known.join(", ")),
-    };
-    CliError::usage(error.to_string()).hint(hint)
 }
 
 fn name_only(diff: &SourceDiff) -> String {
@@ -252,7 +242,7 @@ fn human(diff: &SourceDiff) -> String {
     let mut out = String::new();
     // A partial's diff is shown in full under the first prompt that reaches it; later
     // prompts point back to it, so one edited partial does not repeat a hundred times.
-    let mut partials_shown: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut partials_shown: Vec<(&str, &TextChange)> = Vec::new();
     for (index, prompt) in diff.prompts.iter().enumerate() {
         if index > 0 {
             out.push('\n');
@@ -266,10 +256,10 @@ fn human(diff: &SourceDiff) -> String {
     out
 }
 
-fn write_prompt(
+fn write_prompt<'a>(
     out: &mut String,
-    prompt: &PromptDiff,
-    partials_shown: &mut BTreeSet<(String, String)>,
+    prompt: &'a PromptDiff,
+    partials_shown: &mut Vec<(&'a str, &'a TextChange)>,
 ) {
     let versions = match (prompt.old_version, prompt.new_version) {
         (Some(a), Some(b)) if a == b => format!("{VERSION}{}{VERSION:#} (same version)", a.short()),
@@ -292,14 +282,16 @@ fn write_prompt(
         write_message(out, message, "  ");
     }
     for partial in &prompt.partials {
-        let key = (partial.name.clone(), format!("{:?}", partial.text));
+        let key = (partial.name.as_str(), &partial.text);
+        let first = !partials_shown.contains(&key);
         let _ = write!(
             out,
             "  {BOLD}partial {}{BOLD:#} ({})",
             partial.name,
             partial.status.as_str()
         );
-        if partials_shown.insert(key) {
+        if first {
+            partials_shown.push(key);
             out.push('\n');
             write_text(out, &partial.text, "  ");
         } else {

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use promptctl::eval::CaseRefError;
 use promptctl::project::ProjectError;
 use promptctl::prompt::{IncludeProblem, PromptError};
 use promptctl::release::{ACTOR_ENV, ReleaseError};
@@ -209,6 +210,19 @@ impl From<VarsFileError> for CliError {
     fn from(error: VarsFileError) -> Self {
         CliError::usage(error.to_string())
             .hint("a variables file is a JSON object (`.json`) or a TOML table of name = value")
+    }
+}
+
+impl From<CaseRefError> for CliError {
+    fn from(error: CaseRefError) -> Self {
+        let hint = match &error {
+            CaseRefError::Malformed { .. } => {
+                "name a case as SUITE:CASE, like `triage:refund`".into()
+            }
+            CaseRefError::UnknownSuite { known, .. } => format!("suites: {}", known.join(", ")),
+            CaseRefError::UnknownCase { known, .. } => format!("its cases: {}", known.join(", ")),
+        };
+        CliError::usage(error.to_string()).hint(hint)
     }
 }
 

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use promptctl::eval::{
     Change, EvalOptions, Gate, Progress, Quiet, Report, SideSummary, SuiteReport, failure_summary,
-    load_suites, run, to_junit, to_markdown,
+    find_suite, load_suites, run, to_junit, to_markdown,
 };
 use promptctl::source::{default_base, parse_spec};
 
@@ -92,16 +92,10 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
     let suites = if args.suites.is_empty() {
         suites
     } else {
-        let known: Vec<String> = suites.iter().map(|s| s.name.clone()).collect();
-        let mut chosen = Vec::new();
-        for name in &args.suites {
-            let suite = suites.iter().find(|s| &s.name == name).ok_or_else(|| {
-                CliError::usage(format!("no eval suite `{name}`"))
-                    .hint(format!("suites: {}", known.join(", ")))
-            })?;
-            chosen.push(suite.clone());
-        }
-        chosen
+        args.suites
+            .iter()
+            .map(|name| find_suite(&suites, name).cloned())
+            .collect::<Result<Vec<_>, _>>()?
     };
     if suites.is_empty() {
         return Err(CliError::usage(format!(

@@ -21,4 +21,6 @@ pub use report::{
     failure_summary, to_junit, to_markdown,
 };
 pub use runner::{EvalError, EvalOptions, Progress, Quiet, run};
-pub use suite::{Assertion, Case, CaseRefError, Gate, Suite, SuiteError, find_case, load_suites};
+pub use suite::{
+    Assertion, Case, CaseRefError, Gate, Suite, SuiteError, find_case, find_suite, load_suites,
+};

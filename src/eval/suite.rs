@@ -225,6 +225,17 @@ pub enum CaseRefError {
     },
 }
 
+/// Finds a suite by name (its path below the evals folder, without `.toml`).
+pub fn find_suite<'a>(suites: &'a [Suite], name: &str) -> Result<&'a Suite, CaseRefError> {
+    suites
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| CaseRefError::UnknownSuite {
+            suite: name.to_owned(),
+            known: suites.iter().map(|s| s.name.clone()).collect(),
+        })
+}
+
 /// Finds the case a `SUITE:CASE` reference names (`triage:refund`).
 pub fn find_case<'a>(
     suites: &'a [Suite],
@@ -235,13 +246,7 @@ pub fn find_case<'a>(
             reference: reference.to_owned(),
         });
     };
-    let suite = suites
-        .iter()
-        .find(|s| s.name == suite_name)
-        .ok_or_else(|| CaseRefError::UnknownSuite {
-            suite: suite_name.to_owned(),
-            known: suites.iter().map(|s| s.name.clone()).collect(),
-        })?;
+    let suite = find_suite(suites, suite_name)?;
     let index = suite
         .cases
         .iter()

@@ -104,15 +104,31 @@ pub fn run(project: &Project, env: &str, request: &ActionRequest) -> Result<Outc
     let author = super::actor(store.repo())?;
     let names = parse_names(&request.names)?;
     let started = std::time::Instant::now();
+    // Versions read from git or the working tree do not change when another writer wins
+    // the race, so they are read once; release pointers and stored versions are read again.
+    let source_is_fixed = request
+        .version
+        .as_deref()
+        .and_then(|spec| source::parse_spec(spec).ok())
+        .is_none_or(|spec| {
+            !matches!(
+                spec,
+                RevisionSpec::Release { .. } | RevisionSpec::Version(_)
+            )
+        });
+    let mut kept: Option<Option<Source>> = None;
     let mut attempts = 0;
     loop {
         attempts += 1;
         let release = store.read()?;
-        let source = load_source(project, &store, request, &names)?;
+        if kept.is_none() || !source_is_fixed {
+            kept = Some(load_source(project, &store, request, &names)?);
+        }
+        let source = kept.as_ref().and_then(Option::as_ref);
         let planned = plan(
             request,
             &release.state,
-            source.as_ref(),
+            source,
             &names,
             &store,
             release.commit,

@@ -113,8 +113,7 @@ pub fn status(project: &Project, env: &str, names: &[String]) -> Result<Status, 
 }
 
 fn relation(state: &State, name: &PromptName, set: Option<&PromptSet>) -> Relation {
-    let Some(entry) = set.and_then(|s| s.entries().find(|(n, _)| *n == name).map(|(_, p)| p))
-    else {
+    let Some(entry) = set.and_then(|s| s.entry(name.as_str())) else {
         return Relation::Absent;
     };
     let Ok(prompt) = entry else {

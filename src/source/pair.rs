@@ -82,7 +82,7 @@ fn load_whole(
     };
     if !names.is_empty() {
         for name in names {
-            let known = |set: &PromptSet| set.entries().any(|(n, _)| n.as_str() == name);
+            let known = |set: &PromptSet| set.entry(name).is_some();
             if !known(&pair.from) && !known(&pair.to) {
                 let all: BTreeSet<&str> = pair
                     .from

@@ -98,6 +98,11 @@ impl PromptSet {
         self.prompts.values().filter_map(|p| p.as_ref().ok())
     }
 
+    /// Returns the parse result of one prompt, if the source has a file for it.
+    pub fn entry(&self, name: &str) -> Option<&Result<Prompt, PromptError>> {
+        self.prompts.get(name)
+    }
+
     /// Returns every prompt name with its parse result.
     pub fn entries(&self) -> impl Iterator<Item = (&PromptName, &Result<Prompt, PromptError>)> {
         self.prompts.iter()

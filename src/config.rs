@@ -28,6 +28,8 @@ pub struct ProjectConfig {
     pub providers: BTreeMap<String, ProviderSection>,
     /// Prices per model (`MODEL` or `PROVIDER/MODEL`), in US dollars per million tokens.
     pub prices: BTreeMap<String, PriceSection>,
+    /// Rollout policies: default gates, canaries in flight, freeze windows, alerts.
+    pub rollout: crate::policy::RolloutPolicy,
 }
 
 /// The kind of API a provider speaks.
@@ -200,6 +202,10 @@ impl ProjectConfig {
                 });
             }
         }
+        config.rollout.check().map_err(|(field, message)| TomlError {
+            location: Location::file(path).with_field(format!("rollout.{field}")),
+            message,
+        })?;
         for name in config.environments.keys() {
             check_environment_name(name).map_err(|reason| TomlError {
                 location: Location::file(path).with_field(format!("environments.{name}")),

@@ -41,12 +41,14 @@
 //! The library never prints and never exits; every error is a typed enum.
 
 pub mod check;
+pub mod clock;
 pub mod client;
 pub mod config;
 pub mod diff;
 pub mod eval;
 pub mod fsutil;
 pub mod location;
+pub mod policy;
 pub mod project;
 pub mod prompt;
 pub mod release;

@@ -91,7 +91,8 @@ fn human(outcome: &Outcome, pushed: Option<&PushOutcome>) -> String {
                     let canary = change
                         .after
                         .canary
-                        .map(|c| format!(", canary {} at {}", c.version.short(), c.weight))
+                        .as_ref()
+                        .map(|c| format!(", canary {} at {}", c.version.short(), c.describe()))
                         .unwrap_or_default();
                     let _ = writeln!(
                         out,

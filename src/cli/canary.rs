@@ -1,10 +1,11 @@
-//! `promptctl canary`: start or re-weight a canary.
+//! `promptctl canary`: start or re-weight a canary, optionally with a rollout plan.
 
 use std::process::ExitCode;
 
 use clap::Args;
 
-use promptctl::release::{ActionKind, ActionRequest, Weight};
+use promptctl::policy::GateDefaults;
+use promptctl::release::{ActionKind, ActionRequest, PlanRequest, Stage, Weight, WeightError};
 
 use super::action::ActionFlags;
 use super::{CliError, GlobalArgs};
@@ -17,48 +18,183 @@ use super::{CliError, GlobalArgs};
 /// one. Naming a prompt whose canary is in flight (and whose version at --version is the
 /// active one or the canary) changes the weight.
 ///
+/// With --ramp or --stage, the canary follows a plan that a controller (`promptctl serve
+/// --controller`, or `promptctl rollout step` from cron) carries out: each stage lasts
+/// --every, then advances when the canary is healthy against active over the stage's
+/// feedback, promotes at 100%, and reverts at once when a gate is breached.
+///
 /// Examples:
 ///   promptctl canary 10%
 ///   promptctl canary support/triage 0.5%
-///   promptctl canary support/triage 25 --reason "error rate flat at 10%"
+///   promptctl canary support/triage 1% --ramp 5,25,50,100 --every 30m --max-error-rate 2%
+///   promptctl canary support/triage --stage cohort=internal --stage cohort=beta --ramp 10,50,100
 #[derive(Debug, Args)]
 #[command(disable_version_flag = true)]
 pub struct CanaryArgs {
-    /// Prompts (optional), then the share of keys: `10%`, `0.5%` or `10` (0.01% to 99.99%).
-    #[arg(value_name = "NAME… PERCENT", required = true, num_args = 1..)]
+    /// Prompts (optional), then the share of keys: `10%`, `0.5%` or `10` (0.01% to 99.99%);
+    /// with a plan, the first percentage stage (optional then).
+    #[arg(value_name = "NAME… PERCENT", num_args = 0..)]
     args: Vec<String>,
 
     /// Where the canary version comes from: a git revision, `worktree`, `sha256:...`.
     #[arg(long, value_name = "SPEC", default_value = "HEAD")]
     version: String,
 
+    /// The percentages to ramp through after PERCENT, rising: `5,25,50,100`; 100 promotes.
+    #[arg(long, value_name = "P,P,…", value_delimiter = ',')]
+    ramp: Vec<String>,
+
+    /// A stage before the percentages, in order: `cohort=internal` routes the keys resolved
+    /// with that cohort attribute to the canary.
+    #[arg(long = "stage", value_name = "cohort=NAME")]
+    stages: Vec<String>,
+
+    /// How long each stage lasts before it may advance: `30m`, `1h`, `2h30m`.
+    #[arg(long, value_name = "DURATION")]
+    every: Option<String>,
+
+    /// Revert when the canary's error rate exceeds active's by more than this many
+    /// percentage points (default 5%, or [rollout.gates] in promptctl.toml).
+    #[arg(long, value_name = "P%")]
+    max_error_rate: Option<String>,
+
+    /// Revert when the canary's mean latency exceeds active's by more than this.
+    #[arg(long, value_name = "P%")]
+    max_latency_increase: Option<String>,
+
+    /// Revert when the canary's mean cost per request exceeds active's by more than this.
+    #[arg(long, value_name = "P%")]
+    max_cost_increase: Option<String>,
+
+    /// Revert when the canary's mean score is below this.
+    #[arg(long, value_name = "X", allow_hyphen_values = true)]
+    min_score: Option<f64>,
+
+    /// Revert when the canary's mean score is more than this below active's.
+    #[arg(long, value_name = "X")]
+    max_score_drop: Option<f64>,
+
+    /// Canary feedback reports a stage needs before it is judged either way (default 100).
+    #[arg(long, value_name = "N")]
+    min_samples: Option<u64>,
+
     #[command(flatten)]
     flags: ActionFlags,
 }
 
-pub fn run(global: &GlobalArgs, args: CanaryArgs) -> Result<ExitCode, CliError> {
-    let mut names = args.args;
-    let percent = names.pop().unwrap_or_default();
-    let weight: Weight = percent
-        .parse()
-        .map_err(|e: promptctl::release::WeightError| {
-            let hint = match e {
-                promptctl::release::WeightError::Full => {
-                    "to send every key to the canary, promote it: promptctl promote NAME"
-                }
-                promptctl::release::WeightError::Zero => {
-                    "to take every key off the canary, revert it: promptctl revert NAME"
-                }
-                _ => "give the share of keys last, like `promptctl canary support/triage 10%`",
-            };
-            CliError::usage(format!("invalid canary weight: {e}")).hint(hint)
-        })?;
-    let request = ActionRequest {
-        kind: ActionKind::Canary,
-        names,
-        version: Some(args.version),
-        weight: Some(weight),
-        reason: None,
+impl CanaryArgs {
+    fn has_plan(&self) -> bool {
+        !self.ramp.is_empty()
+            || !self.stages.is_empty()
+            || self.every.is_some()
+            || self.max_error_rate.is_some()
+            || self.max_latency_increase.is_some()
+            || self.max_cost_increase.is_some()
+            || self.min_score.is_some()
+            || self.max_score_drop.is_some()
+            || self.min_samples.is_some()
+    }
+}
+
+/// Reads `5%` or `5` as a number of percent (points).
+fn percent_flag(flag: &str, text: &Option<String>) -> Result<Option<f64>, CliError> {
+    let Some(text) = text else { return Ok(None) };
+    let number = text.trim().trim_end_matches('%').trim();
+    match number.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(Some(value)),
+        _ => Err(CliError::usage(format!("--{flag}: `{text}` is not a percentage"))
+            .hint(format!("like --{flag} 5%"))),
+    }
+}
+
+fn stage(text: &str) -> Result<Stage, CliError> {
+    Stage::parse(text).map_err(|m| {
+        CliError::usage(format!("invalid stage: {m}"))
+            .hint("stages are cohort=NAME or a percentage like 25%")
+    })
+}
+
+fn plan(args: &CanaryArgs, first: Option<&str>) -> Result<PlanRequest, CliError> {
+    let mut stages = Vec::new();
+    for text in &args.stages {
+        let parsed = stage(text)?;
+        if !matches!(parsed, Stage::Cohort(_)) {
+            return Err(CliError::usage(format!(
+                "--stage `{text}`: give percentages with PERCENT and --ramp"
+            ))
+            .hint("promptctl canary NAME --stage cohort=internal --ramp 5,25,100"));
+        }
+        stages.push(parsed);
+    }
+    if let Some(first) = first {
+        stages.push(stage(first)?);
+    }
+    for text in &args.ramp {
+        let parsed = stage(text)?;
+        // `canary NAME 1% --ramp 1,5,25` lists the first stage again: that is one stage.
+        if stages.last() != Some(&parsed) {
+            stages.push(parsed);
+        }
+    }
+    let every = match &args.every {
+        Some(text) => {
+            let every = promptctl::clock::parse_duration(text)
+                .map_err(|m| CliError::usage(format!("--every: {m}")))?;
+            if every.as_secs() < 1 {
+                return Err(CliError::usage("--every: a stage lasts at least 1s"));
+            }
+            Some(every.as_secs())
+        }
+        None => None,
     };
+    Ok(PlanRequest {
+        stages,
+        every,
+        gates: GateDefaults {
+            min_samples: args.min_samples,
+            max_error_rate: percent_flag("max-error-rate", &args.max_error_rate)?,
+            max_latency_increase: percent_flag("max-latency-increase", &args.max_latency_increase)?,
+            max_cost_increase: percent_flag("max-cost-increase", &args.max_cost_increase)?,
+            min_score: args.min_score,
+            max_score_drop: args.max_score_drop,
+        },
+    })
+}
+
+/// Tells whether an argument is a percentage rather than a prompt name.
+fn looks_like_percent(text: &str) -> bool {
+    let number = text.strip_suffix('%').unwrap_or(text);
+    !number.is_empty() && number.parse::<f64>().is_ok()
+}
+
+fn weight(percent: &str) -> Result<Weight, CliError> {
+    percent.parse().map_err(|e: WeightError| {
+        let hint = match e {
+            WeightError::Full => {
+                "to send every key to the canary, promote it: promptctl promote NAME"
+            }
+            WeightError::Zero => {
+                "to take every key off the canary, revert it: promptctl revert NAME"
+            }
+            _ => "give the share of keys last, like `promptctl canary support/triage 10%`",
+        };
+        CliError::usage(format!("invalid canary weight: {e}")).hint(hint)
+    })
+}
+
+pub fn run(global: &GlobalArgs, args: CanaryArgs) -> Result<ExitCode, CliError> {
+    let mut names = args.args.clone();
+    let percent = names.pop_if(|last| looks_like_percent(last));
+    let mut request = ActionRequest::new(ActionKind::Canary, names);
+    request.version = Some(args.version.clone());
+    if args.has_plan() {
+        request.plan = Some(plan(&args, percent.as_deref())?);
+    } else {
+        let percent = percent.ok_or_else(|| {
+            CliError::usage("a canary needs the share of keys to send to it")
+                .hint("promptctl canary support/triage 10%, or a plan: --ramp 5,25,100")
+        })?;
+        request.weight = Some(weight(&percent)?);
+    }
     super::action::run(global, request, args.flags)
 }

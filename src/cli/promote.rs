@@ -24,12 +24,6 @@ pub struct PromoteArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: PromoteArgs) -> Result<ExitCode, CliError> {
-    let request = ActionRequest {
-        kind: ActionKind::Promote,
-        names: args.names,
-        version: None,
-        weight: None,
-        reason: None,
-    };
+    let request = ActionRequest::new(ActionKind::Promote, args.names);
     super::action::run(global, request, args.flags)
 }

@@ -34,12 +34,7 @@ pub struct PublishArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: PublishArgs) -> Result<ExitCode, CliError> {
-    let request = ActionRequest {
-        kind: ActionKind::Publish,
-        names: args.names,
-        version: Some(args.version),
-        weight: None,
-        reason: None,
-    };
+    let mut request = ActionRequest::new(ActionKind::Publish, args.names);
+    request.version = Some(args.version);
     super::action::run(global, request, args.flags)
 }

@@ -32,12 +32,7 @@ pub struct RevertArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: RevertArgs) -> Result<ExitCode, CliError> {
-    let request = ActionRequest {
-        kind: ActionKind::Revert,
-        names: args.names,
-        version: args.to,
-        weight: None,
-        reason: None,
-    };
+    let mut request = ActionRequest::new(ActionKind::Revert, args.names);
+    request.version = args.to;
     super::action::run(global, request, args.flags)
 }

@@ -10,8 +10,10 @@ use serde::Serialize;
 use super::bucket::Weight;
 use super::error::ReleaseError;
 use super::history::{Record, RecordedPrompt};
-use super::state::{PromptState, State};
+use super::plan::{Gates, Rollout, Stage, StepKey};
+use super::state::{Canary, PromptState, State};
 use super::store::{Store, WriteError};
+use crate::policy::GateDefaults;
 use crate::project::Project;
 use crate::prompt::{Prompt, PromptError, PromptName, Version};
 use crate::source::{self, RevisionSpec};
@@ -27,6 +29,16 @@ pub enum ActionKind {
     Canary,
     Promote,
     Revert,
+    /// A rollout moves to its next stage.
+    Advance,
+    /// A rollout stops advancing on its own.
+    Pause,
+    /// A paused rollout advances again.
+    Resume,
+    /// A rollout and its canary are dropped.
+    Abort,
+    /// An alert-only gate was breached and reported.
+    Alert,
 }
 
 impl ActionKind {
@@ -37,6 +49,11 @@ impl ActionKind {
             ActionKind::Canary => "canary",
             ActionKind::Promote => "promote",
             ActionKind::Revert => "revert",
+            ActionKind::Advance => "advance",
+            ActionKind::Pause => "pause",
+            ActionKind::Resume => "resume",
+            ActionKind::Abort => "abort",
+            ActionKind::Alert => "alert",
         }
     }
 }
@@ -54,6 +71,49 @@ pub struct ActionRequest {
     pub weight: Option<Weight>,
     /// Why, recorded in the commit.
     pub reason: Option<String>,
+    /// The rollout plan a `canary` starts.
+    pub plan: Option<PlanRequest>,
+    /// For a controller's decision: the step it was made about. The action applies only
+    /// while the prompt's rollout is still at that step, so a decision is made once.
+    pub expect: Option<StepKey>,
+    /// For `alert`: the gates reported.
+    pub alerted: Vec<String>,
+}
+
+impl ActionRequest {
+    /// A request of `kind` on `names` with nothing else set.
+    pub fn new(kind: ActionKind, names: Vec<String>) -> Self {
+        ActionRequest {
+            kind,
+            names,
+            version: None,
+            weight: None,
+            reason: None,
+            plan: None,
+            expect: None,
+            alerted: Vec::new(),
+        }
+    }
+}
+
+/// A rollout plan as asked for: its stages, their length and the gates set on the command
+/// line; the project's `[rollout.gates]` and the built-in defaults fill in the rest.
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    pub stages: Vec<Stage>,
+    /// Seconds per stage; default [`DEFAULT_EVERY`].
+    pub every: Option<u64>,
+    pub gates: GateDefaults,
+}
+
+/// How long a stage lasts unless the plan says otherwise: 30 minutes.
+pub const DEFAULT_EVERY: u64 = 30 * 60;
+
+/// A plan with every default filled in.
+struct ResolvedPlan {
+    stages: Vec<Stage>,
+    every: u64,
+    gates: Gates,
 }
 
 /// What an action did.
@@ -103,6 +163,18 @@ pub fn run(project: &Project, env: &str, request: &ActionRequest) -> Result<Outc
     let store = Store::open(project, env)?;
     let author = super::actor(store.repo())?;
     let names = parse_names(&request.names)?;
+    let resolved = match &request.plan {
+        Some(plan) => {
+            Rollout::check_stages(&plan.stages)
+                .map_err(|m| ReleaseError::refused(m, "promptctl canary NAME 5% --ramp 25,50,100"))?;
+            Some(ResolvedPlan {
+                stages: plan.stages.clone(),
+                every: plan.every.unwrap_or(DEFAULT_EVERY).max(1),
+                gates: plan.gates.over(project.config.rollout.default_gates()),
+            })
+        }
+        None => None,
+    };
     let started = std::time::Instant::now();
     // Versions read from git or the working tree do not change when another writer wins
     // the race, so they are read once; release pointers and stored versions are read again.
@@ -132,6 +204,8 @@ pub fn run(project: &Project, env: &str, request: &ActionRequest) -> Result<Outc
             &names,
             &store,
             release.commit,
+            project.config.rollout.max_canaries,
+            resolved.as_ref(),
         );
         let plan = match planned {
             Ok(plan) => plan,
@@ -229,7 +303,7 @@ fn outcome(
 /// The version a commit's trailer records for a prompt: the canary for `canary`, else the
 /// active version after the action.
 fn pointed_version(kind: ActionKind, after: &PromptState) -> Version {
-    match (kind, after.canary) {
+    match (kind, &after.canary) {
         (ActionKind::Canary, Some(canary)) => canary.version,
         _ => after.active,
     }
@@ -325,17 +399,39 @@ fn plan(
     names: &[PromptName],
     store: &Store,
     tip: Option<git2::Oid>,
+    max_canaries: Option<usize>,
+    resolved: Option<&ResolvedPlan>,
 ) -> Result<Plan, ReleaseError> {
     let env = store.env();
+    if let Some(key) = &request.expect {
+        check_expected(state, names, key, env)?;
+    }
     match request.kind {
         ActionKind::Publish => plan_publish(state, expect_source(source)?, names, env),
         ActionKind::Canary => {
-            let weight = request.weight.ok_or_else(|| {
-                ReleaseError::refused("a canary needs a weight", "promptctl canary NAME 10%")
-            })?;
-            plan_canary(state, expect_source(source)?, names, weight, env)
+            let route = match (&request.plan, request.weight) {
+                (Some(_), _) => None,
+                (None, Some(weight)) => Some(weight),
+                (None, None) => {
+                    return Err(ReleaseError::refused(
+                        "a canary needs a weight or a plan",
+                        "promptctl canary NAME 10%",
+                    ));
+                }
+            };
+            let canary = CanaryRequest {
+                weight: route,
+                plan: resolved,
+                max_canaries,
+            };
+            plan_canary(state, expect_source(source)?, names, &canary, env)
         }
         ActionKind::Promote => plan_promote(state, names, env),
+        ActionKind::Advance => plan_advance(state, names, env),
+        ActionKind::Pause | ActionKind::Resume | ActionKind::Abort => {
+            plan_rollout_change(state, names, request.kind, env)
+        }
+        ActionKind::Alert => plan_alert(state, names, &request.alerted, env),
         ActionKind::Revert => {
             let names = if names.is_empty() {
                 if source.is_some() {
@@ -504,7 +600,7 @@ fn plan_publish(
             None => PromptState::new(prompt.version),
             Some(current) => {
                 let mut after = current.clone();
-                if let Some(canary) = current.canary
+                if let Some(canary) = &current.canary
                     && canary.version != prompt.version
                 {
                     planner.notes.push(format!(
@@ -512,7 +608,7 @@ fn plan_publish(
                         canary.version.short()
                     ));
                 }
-                after.canary = None;
+                after.drop_canary();
                 after.set_active(prompt.version);
                 after
             }
@@ -540,11 +636,98 @@ fn plan_publish(
     }))
 }
 
+/// What a `canary` routes: a weight, or the first stage of a plan.
+struct CanaryRequest<'a> {
+    weight: Option<Weight>,
+    plan: Option<&'a ResolvedPlan>,
+    max_canaries: Option<usize>,
+}
+
+impl CanaryRequest<'_> {
+    /// The canary pointers and plan for `version`, starting now.
+    fn start(&self, version: Version) -> (Canary, Option<Rollout>) {
+        match self.plan {
+            Some(plan) => {
+                let rollout = Rollout {
+                    stages: plan.stages.clone(),
+                    step: 0,
+                    every: plan.every,
+                    step_started: crate::clock::now(),
+                    paused: false,
+                    gates: plan.gates.clone(),
+                    alerted: Vec::new(),
+                };
+                let route = rollout.route_at(0);
+                let canary = Canary {
+                    version,
+                    weight: route.weight,
+                    cohorts: route.cohorts,
+                };
+                (canary, Some(rollout))
+            }
+            None => (
+                Canary {
+                    version,
+                    weight: self.weight,
+                    cohorts: Vec::new(),
+                },
+                None,
+            ),
+        }
+    }
+
+    /// How the summary names what the canary gets.
+    fn describe(&self) -> String {
+        match (self.plan, self.weight) {
+            (Some(plan), _) => {
+                let stages: Vec<String> = plan.stages.iter().map(ToString::to_string).collect();
+                format!("{} (plan {})", stages[0], stages.join(" → "))
+            }
+            (None, Some(weight)) => weight.to_string(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// Refuses a canary that would put more prompts in flight than the policy allows.
+fn check_max_canaries(
+    state: &State,
+    targets: &[PromptName],
+    max: Option<usize>,
+    env: &str,
+) -> Result<(), ReleaseError> {
+    let Some(max) = max else { return Ok(()) };
+    let in_flight: Vec<&PromptName> = state
+        .prompts
+        .iter()
+        .filter(|(_, p)| p.canary.is_some())
+        .map(|(n, _)| n)
+        .collect();
+    let new: Vec<&PromptName> = targets
+        .iter()
+        .filter(|n| !in_flight.contains(n))
+        .collect();
+    if !new.is_empty() && in_flight.len() + new.len() > max {
+        let names: Vec<String> = in_flight.iter().map(ToString::to_string).collect();
+        return Err(ReleaseError::refused(
+            format!(
+                "`{env}` allows {max} canar{} in flight (rollout.max_canaries), and {} {} already: {}",
+                if max == 1 { "y" } else { "ies" },
+                in_flight.len(),
+                if in_flight.len() == 1 { "is" } else { "are" },
+                if names.is_empty() { "none".into() } else { names.join(", ") },
+            ),
+            "one change at a time keeps a regression attributable: promote or revert a canary first",
+        ));
+    }
+    Ok(())
+}
+
 fn plan_canary(
     state: &State,
     source: &Source,
     names: &[PromptName],
-    weight: Weight,
+    request: &CanaryRequest<'_>,
     env: &str,
 ) -> Result<Plan, ReleaseError> {
     let mut planner = Planner::new(state);
@@ -583,6 +766,7 @@ fn plan_canary(
     } else {
         names.to_vec()
     };
+    check_max_canaries(state, &targets, request.max_canaries, env)?;
     for name in &targets {
         let prompt = source_prompt(source, name)?;
         let current = state.prompts.get(name).ok_or_else(|| {
@@ -591,7 +775,7 @@ fn plan_canary(
                 format!("publish it first: promptctl publish {name}"),
             )
         })?;
-        let version = match current.canary {
+        let version = match &current.canary {
             // The version asked for is the active one: re-weight the canary in flight.
             Some(canary) if prompt.version == current.active => canary.version,
             None if prompt.version == current.active => {
@@ -613,19 +797,27 @@ fn plan_canary(
             }
             _ => prompt.version,
         };
+        if current.rollout.is_some() && request.plan.is_none() {
+            planner.notes.push(format!(
+                "{name}: its rollout plan was dropped; the canary is now managed by hand"
+            ));
+        }
         let mut after = current.clone();
-        after.canary = Some(super::state::Canary { version, weight });
+        let (canary, rollout) = request.start(version);
+        after.canary = Some(canary);
+        after.rollout = rollout;
         let frozen = (version == prompt.version).then_some(prompt);
         planner.set(name, after, frozen);
     }
+    let route = request.describe();
     Ok(planner.finish(|changes| {
         summarize(
             changes,
             |c| {
-                let version = c.after.canary.map_or(c.after.active, |k| k.version);
-                format!("canary {} {} at {weight}", c.name, version.short())
+                let version = c.after.canary.as_ref().map_or(c.after.active, |k| k.version);
+                format!("canary {} {} at {route}", c.name, version.short())
             },
-            &format!("canary at {weight}:"),
+            &format!("canary at {route}:"),
         )
     }))
 }
@@ -651,14 +843,14 @@ fn plan_promote(state: &State, names: &[PromptName], env: &str) -> Result<Plan, 
     };
     for name in &targets {
         let current = known_prompt(state, name, env)?;
-        let canary = current.canary.ok_or_else(|| {
+        let canary = current.canary.as_ref().ok_or_else(|| {
             ReleaseError::refused(
                 format!("`{name}` has no canary in flight in `{env}`"),
                 format!("start one with: promptctl canary {name} 10%, or publish directly with: promptctl publish {name}"),
             )
         })?;
         let mut after = current.clone();
-        after.canary = None;
+        after.drop_canary();
         after.set_active(canary.version);
         planner.set(name, after, None);
     }
@@ -697,7 +889,7 @@ fn plan_revert(
         let mut frozen = None;
         if let Some(source) = to {
             let prompt = source_prompt(source, name)?;
-            after.canary = None;
+            after.drop_canary();
             after.active = prompt.version;
             // Going back to an earlier version forgets what came after it, so that the
             // next revert goes further back, not forth.
@@ -706,7 +898,7 @@ fn plan_revert(
             }
             frozen = Some(prompt);
         } else if current.canary.is_some() {
-            after.canary = None;
+            after.drop_canary();
         } else if let Some(earlier) = after.previous.first().copied() {
             after.previous.remove(0);
             after.active = earlier;
@@ -726,19 +918,218 @@ fn plan_revert(
     Ok(planner.finish(|changes| {
         summarize(
             changes,
-            |c| match (&c.before, c.after.canary) {
+            |c| match (&c.before, &c.after.canary) {
                 (Some(before), None)
                     if before.canary.is_some() && before.active == c.after.active =>
                 {
                     format!(
                         "revert {}: drop canary {}",
                         c.name,
-                        before.canary.map(|k| k.version.short()).unwrap_or_default()
+                        before.canary.as_ref().map(|k| k.version.short()).unwrap_or_default()
                     )
                 }
                 _ => format!("revert {} to {}", c.name, c.after.active.short()),
             },
             "revert",
+        )
+    }))
+}
+
+/// Refuses a controller's decision when the prompt's rollout is no longer at the step the
+/// decision was made about: another controller, or a person, acted first.
+fn check_expected(
+    state: &State,
+    names: &[PromptName],
+    key: &StepKey,
+    env: &str,
+) -> Result<(), ReleaseError> {
+    let [name] = names else {
+        return Err(ReleaseError::refused(
+            "a rollout decision names exactly one prompt",
+            "promptctl rollout step",
+        ));
+    };
+    let current = state.prompts.get(name).and_then(|p| {
+        let canary = p.canary.as_ref()?;
+        Some(p.rollout.as_ref()?.key(canary.version))
+    });
+    if current.as_ref() != Some(key) {
+        return Err(ReleaseError::refused(
+            format!(
+                "the rollout of `{name}` in `{env}` is no longer at step {} of canary {}",
+                key.step,
+                key.canary.short()
+            ),
+            "another controller or person acted first; see: promptctl rollout status",
+        ));
+    }
+    Ok(())
+}
+
+/// The prompts a rollout command acts on: those named, or every prompt with a plan.
+fn rollout_targets(
+    state: &State,
+    names: &[PromptName],
+    kind: ActionKind,
+    env: &str,
+) -> Result<Vec<PromptName>, ReleaseError> {
+    if names.is_empty() {
+        let with_plan: Vec<PromptName> = state
+            .prompts
+            .iter()
+            .filter(|(_, p)| p.rollout.is_some())
+            .map(|(n, _)| n.clone())
+            .collect();
+        if with_plan.is_empty() {
+            return Err(ReleaseError::refused(
+                format!("no rollout is in flight in `{env}`"),
+                "start one with: promptctl canary NAME 5% --ramp 25,50,100 --every 30m",
+            ));
+        }
+        return Ok(with_plan);
+    }
+    for name in names {
+        if known_prompt(state, name, env)?.rollout.is_none() {
+            return Err(ReleaseError::refused(
+                format!("`{name}` has no rollout in flight in `{env}`"),
+                format!(
+                    "start one with: promptctl canary {name} 5% --ramp 25,50,100 --every 30m{}",
+                    if kind == ActionKind::Abort {
+                        "; to drop a plain canary: promptctl revert NAME"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(names.to_vec())
+}
+
+/// Moves a rollout to its next stage, short of 100% (reaching 100% is a `promote`).
+fn plan_advance(state: &State, names: &[PromptName], env: &str) -> Result<Plan, ReleaseError> {
+    let mut planner = Planner::new(state);
+    for name in rollout_targets(state, names, ActionKind::Advance, env)? {
+        let current = &state.prompts[&name];
+        let (Some(canary), Some(rollout)) = (&current.canary, &current.rollout) else {
+            continue;
+        };
+        let next = rollout.step + 1;
+        match rollout.stages.get(next) {
+            Some(stage) if !stage.is_full() => {}
+            _ => {
+                return Err(ReleaseError::refused(
+                    format!("the rollout of `{name}` has no stage to advance to short of 100%"),
+                    format!("promote it: promptctl promote {name}"),
+                ));
+            }
+        }
+        let mut after = current.clone();
+        let route = rollout.route_at(next);
+        after.canary = Some(Canary {
+            version: canary.version,
+            weight: route.weight,
+            cohorts: route.cohorts,
+        });
+        after.rollout = Some(Rollout {
+            step: next,
+            step_started: crate::clock::now(),
+            alerted: Vec::new(),
+            ..rollout.clone()
+        });
+        planner.set(&name, after, None);
+    }
+    Ok(planner.finish(|changes| {
+        summarize(
+            changes,
+            |c| match &c.after.rollout {
+                Some(r) => format!(
+                    "advance {} to {} (stage {} of {})",
+                    c.name,
+                    r.stage(),
+                    r.step + 1,
+                    r.stages.len()
+                ),
+                None => format!("advance {}", c.name),
+            },
+            "advance",
+        )
+    }))
+}
+
+/// Pauses, resumes or aborts rollouts.
+fn plan_rollout_change(
+    state: &State,
+    names: &[PromptName],
+    kind: ActionKind,
+    env: &str,
+) -> Result<Plan, ReleaseError> {
+    let mut planner = Planner::new(state);
+    for name in rollout_targets(state, names, kind, env)? {
+        let current = &state.prompts[&name];
+        let mut after = current.clone();
+        match (kind, after.rollout.as_mut()) {
+            (ActionKind::Abort, _) => after.drop_canary(),
+            (_, Some(rollout)) => {
+                let paused = kind == ActionKind::Pause;
+                if rollout.paused == paused {
+                    planner.notes.push(format!(
+                        "{name}: the rollout is already {}",
+                        if paused { "paused" } else { "running" }
+                    ));
+                }
+                rollout.paused = paused;
+            }
+            (_, None) => {}
+        }
+        planner.set(&name, after, None);
+    }
+    let verb = kind.as_str();
+    Ok(planner.finish(|changes| {
+        summarize(
+            changes,
+            |c| match (&c.before, kind) {
+                (Some(before), ActionKind::Abort) => format!(
+                    "abort the rollout of {}: drop canary {}",
+                    c.name,
+                    before
+                        .canary
+                        .as_ref()
+                        .map(|k| k.version.short())
+                        .unwrap_or_default()
+                ),
+                _ => format!("{verb} the rollout of {}", c.name),
+            },
+            &format!("{verb} rollouts of"),
+        )
+    }))
+}
+
+/// Records that alert-only gates were reported for the current step.
+fn plan_alert(
+    state: &State,
+    names: &[PromptName],
+    gates: &[String],
+    env: &str,
+) -> Result<Plan, ReleaseError> {
+    let mut planner = Planner::new(state);
+    for name in rollout_targets(state, names, ActionKind::Alert, env)? {
+        let mut after = state.prompts[&name].clone();
+        if let Some(rollout) = after.rollout.as_mut() {
+            for gate in gates {
+                if !rollout.alerted.contains(gate) {
+                    rollout.alerted.push(gate.clone());
+                }
+            }
+        }
+        planner.set(&name, after, None);
+    }
+    let gates = gates.join(", ");
+    Ok(planner.finish(|changes| {
+        summarize(
+            changes,
+            |c| format!("alert {}: {gates} (alert only)", c.name),
+            "alert",
         )
     }))
 }

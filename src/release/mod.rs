@@ -9,15 +9,22 @@ mod action;
 mod bucket;
 mod error;
 mod history;
+mod plan;
 mod reads;
 pub(crate) mod remote;
 mod state;
 mod store;
 
-pub use action::{ActionKind, ActionRequest, Change, Outcome, run as run_action};
+pub use action::{
+    ActionKind, ActionRequest, Change, DEFAULT_EVERY, Outcome, PlanRequest, run as run_action,
+};
 pub use bucket::{BUCKETS, Weight, WeightError, bucket, random_key};
 pub use error::ReleaseError;
 pub use history::{Record, RecordedPrompt};
+pub use plan::{
+    DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_SAMPLES, GATE_NAMES, Gates, Rollout, Route, Stage, StepKey,
+    check_cohort, check_gate,
+};
 pub use reads::{LogEntry, PromptStatus, Relation, Resolution, Resolver, Status, log, status};
 pub use remote::{PullOutcome, PushOutcome, pull, push, run_action_and_push};
 pub use state::{

@@ -96,8 +96,8 @@ pub fn status(project: &Project, env: &str, names: &[String]) -> Result<Status, 
             let relation = |set: Option<&PromptSet>| relation(&release.state, &name, set);
             PromptStatus {
                 active: pointers.map(|p| p.active),
-                canary: pointers.and_then(|p| p.canary.map(|c| c.version)),
-                canary_weight: pointers.and_then(|p| p.canary.map(|c| c.weight)),
+                canary: pointers.and_then(|p| p.canary.as_ref().map(|c| c.version)),
+                canary_weight: pointers.and_then(|p| p.canary.as_ref().and_then(|c| c.weight)),
                 previous: pointers.map_or(0, |p| p.previous.len()),
                 head: relation(head.as_ref()),
                 worktree: relation(Some(&worktree)),
@@ -121,7 +121,7 @@ fn relation(state: &State, name: &PromptName, set: Option<&PromptSet>) -> Relati
     };
     match state.prompts.get(name) {
         Some(p) if p.active == prompt.version => Relation::Active,
-        Some(p) if p.canary.is_some_and(|c| c.version == prompt.version) => Relation::Canary,
+        Some(p) if p.canary.as_ref().is_some_and(|c| c.version == prompt.version) => Relation::Canary,
         _ => Relation::New,
     }
 }

@@ -8,12 +8,17 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::bucket::{Weight, bucket};
+use super::plan::{Gates, Rollout, Stage, check_cohort, check_gate};
 use crate::location::Location;
 use crate::prompt::{PromptName, Version};
 use crate::tomlfile::{self, line_of};
 
-/// The number written as `format` in `state.toml`.
-pub const STATE_FORMAT: i64 = 1;
+/// The number written as `format` in `state.toml` when some prompt has a rollout plan or
+/// routes cohorts; states without them are written as format 1, which older builds read.
+pub const STATE_FORMAT: i64 = 2;
+
+/// The format of states that use nothing format 2 added.
+const PLAIN_FORMAT: i64 = 1;
 
 /// The file name of the state inside a release commit.
 pub const STATE_FILE: &str = "state.toml";
@@ -39,15 +44,54 @@ pub struct PromptState {
     pub canary: Option<Canary>,
     /// Earlier active versions, most recent first: where `revert` goes.
     pub previous: Vec<Version>,
+    /// The rollout plan of the canary, when a controller drives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
 }
 
-/// A version that a share of keys gets instead of the active one.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// A version that some keys get instead of the active one: a share of the buckets, the
+/// keys of some cohorts, or both.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Canary {
     /// The canary version.
     pub version: Version,
-    /// The share of keys on it.
-    pub weight: Weight,
+    /// The share of buckets on it; none while only cohorts are.
+    pub weight: Option<Weight>,
+    /// Keys resolved with one of these `cohort` attributes are on it whatever their bucket.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cohorts: Vec<String>,
+}
+
+impl Canary {
+    /// A canary on a share of the buckets.
+    pub fn weighted(version: Version, weight: Weight) -> Self {
+        Canary {
+            version,
+            weight: Some(weight),
+            cohorts: Vec::new(),
+        }
+    }
+
+    /// Tells whether a key in `bucket`, resolved with `cohort`, is on the canary.
+    pub fn covers(&self, bucket: u16, cohort: Option<&str>) -> bool {
+        self.weight.is_some_and(|w| w.covers(bucket))
+            || cohort.is_some_and(|c| self.cohorts.iter().any(|k| k == c))
+    }
+
+    /// Who is on the canary, in words: `10%`, `cohort internal`, `cohorts internal, beta + 5%`.
+    pub fn describe(&self) -> String {
+        let cohorts = match self.cohorts.as_slice() {
+            [] => None,
+            [one] => Some(format!("cohort {one}")),
+            many => Some(format!("cohorts {}", many.join(", "))),
+        };
+        match (cohorts, self.weight) {
+            (Some(c), Some(w)) => format!("{c} + {w}"),
+            (Some(c), None) => c,
+            (None, Some(w)) => w.to_string(),
+            (None, None) => "nobody".into(),
+        }
+    }
 }
 
 /// Which pointer a key resolved to.
@@ -75,16 +119,40 @@ impl PromptState {
             active,
             canary: None,
             previous: Vec::new(),
+            rollout: None,
         }
     }
 
     /// Returns the version and track a key resolves to, with its bucket.
     pub fn resolve(&self, name: &str, key: &str) -> (Version, Track, u16) {
+        self.resolve_for(name, key, None)
+    }
+
+    /// Returns the version and track a key with a `cohort` attribute resolves to, with its
+    /// bucket: a canary cohort is on the canary whatever its bucket.
+    pub fn resolve_for(&self, name: &str, key: &str, cohort: Option<&str>) -> (Version, Track, u16) {
         let bucket = bucket(name, key);
-        match self.canary {
-            Some(canary) if canary.weight.covers(bucket) => (canary.version, Track::Canary, bucket),
+        match &self.canary {
+            Some(canary) if canary.covers(bucket, cohort) => {
+                (canary.version, Track::Canary, bucket)
+            }
             _ => (self.active, Track::Active, bucket),
         }
+    }
+
+    /// Tells whether this prompt uses what format 2 added: plans, cohorts, weightless canaries.
+    fn needs_format_2(&self) -> bool {
+        self.rollout.is_some()
+            || self
+                .canary
+                .as_ref()
+                .is_some_and(|c| c.weight.is_none() || !c.cohorts.is_empty())
+    }
+
+    /// Drops the canary and the plan that drives it.
+    pub fn drop_canary(&mut self) {
+        self.canary = None;
+        self.rollout = None;
     }
 
     /// Makes `version` active, remembering the one it replaces for `revert`.
@@ -99,7 +167,7 @@ impl PromptState {
     /// Returns every version the state refers to.
     pub fn versions(&self) -> impl Iterator<Item = Version> + '_ {
         std::iter::once(self.active)
-            .chain(self.canary.map(|c| c.version))
+            .chain(self.canary.as_ref().map(|c| c.version))
             .chain(self.previous.iter().copied())
     }
 }
@@ -128,8 +196,97 @@ struct RawPrompt {
     active: Spanned<String>,
     canary: Option<Spanned<String>>,
     canary_weight: Option<Spanned<f64>>,
+    canary_cohorts: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     previous: Vec<Spanned<String>>,
+    rollout: Option<Spanned<RawRollout>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRollout {
+    stages: Spanned<Vec<String>>,
+    step: Spanned<i64>,
+    every: Spanned<String>,
+    step_started: Spanned<toml::value::Datetime>,
+    #[serde(default)]
+    paused: bool,
+    min_samples: Spanned<i64>,
+    max_error_rate: Option<Spanned<f64>>,
+    max_latency_increase: Option<Spanned<f64>>,
+    max_cost_increase: Option<Spanned<f64>>,
+    min_score: Option<Spanned<f64>>,
+    max_score_drop: Option<Spanned<f64>>,
+    #[serde(default)]
+    alerted: Vec<String>,
+}
+
+/// Reads a `[prompts."NAME".rollout]` table; `at` builds an error for a span and key.
+fn parse_rollout(
+    raw: &RawRollout,
+    at: &dyn Fn(std::ops::Range<usize>, &str, String) -> StateError,
+) -> Result<Rollout, StateError> {
+    let stages = raw
+        .stages
+        .get_ref()
+        .iter()
+        .map(|text| Stage::parse(text))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|stages| Rollout::check_stages(&stages).map(|()| stages))
+        .map_err(|message| at(raw.stages.span(), "stages", message))?;
+    let step = usize::try_from(*raw.step.get_ref())
+        .ok()
+        .filter(|&step| step < stages.len() && !stages[step].is_full())
+        .ok_or_else(|| {
+            at(
+                raw.step.span(),
+                "step",
+                format!(
+                    "step {} is not a stage of the plan short of 100% (0 to {})",
+                    raw.step.get_ref(),
+                    stages.len().saturating_sub(1)
+                ),
+            )
+        })?;
+    let every = crate::clock::parse_duration(raw.every.get_ref())
+        .ok()
+        .filter(|d| d.as_secs() >= 1)
+        .ok_or_else(|| {
+            at(
+                raw.every.span(),
+                "every",
+                format!("`{}` is not a duration of at least 1s", raw.every.get_ref()),
+            )
+        })?
+        .as_secs();
+    let step_started = crate::clock::from_toml(raw.step_started.get_ref())
+        .map_err(|message| at(raw.step_started.span(), "step_started", message))?;
+    let min_samples = u64::try_from(*raw.min_samples.get_ref())
+        .map_err(|_| at(raw.min_samples.span(), "min_samples", "must be 0 or more".into()))?;
+    let gate = |value: &Option<Spanned<f64>>, key: &str| -> Result<Option<f64>, StateError> {
+        match value {
+            Some(v) => check_gate(key, *v.get_ref())
+                .map(|()| Some(*v.get_ref()))
+                .map_err(|message| at(v.span(), key, message)),
+            None => Ok(None),
+        }
+    };
+    Ok(Rollout {
+        stages,
+        step,
+        every,
+        step_started,
+        paused: raw.paused,
+        gates: Gates {
+            min_samples,
+            max_error_rate: gate(&raw.max_error_rate, "max_error_rate")?,
+            max_latency_increase: gate(&raw.max_latency_increase, "max_latency_increase")?,
+            max_cost_increase: gate(&raw.max_cost_increase, "max_cost_increase")?,
+            min_score: gate(&raw.min_score, "min_score")?,
+            max_score_drop: gate(&raw.max_score_drop, "max_score_drop")?,
+        },
+        alerted: raw.alerted.clone(),
+    })
 }
 
 impl State {
@@ -146,12 +303,12 @@ impl State {
                 .with_field(field),
             message,
         };
-        if *raw.format.get_ref() != STATE_FORMAT {
+        if !(PLAIN_FORMAT..=STATE_FORMAT).contains(raw.format.get_ref()) {
             return Err(at(
                 raw.format.span(),
                 "format".into(),
                 format!(
-                    "format {} is not known to this build of promptctl (it reads format {STATE_FORMAT}); upgrade promptctl",
+                    "format {} is not known to this build of promptctl (it reads formats {PLAIN_FORMAT} and {STATE_FORMAT}); upgrade promptctl",
                     raw.format.get_ref()
                 ),
             ));
@@ -176,9 +333,23 @@ impl State {
                 })
             };
             let active = version(&prompt.active, "active")?;
-            let canary = match (&prompt.canary, &prompt.canary_weight) {
-                (None, None) => None,
-                (Some(canary), Some(weight)) => {
+            let canary = match &prompt.canary {
+                None => {
+                    let stray = [
+                        prompt.canary_weight.as_ref().map(|w| (w.span(), "canary_weight")),
+                        prompt.canary_cohorts.as_ref().map(|c| (c.span(), "canary_cohorts")),
+                        prompt.rollout.as_ref().map(|r| (r.span(), "rollout")),
+                    ];
+                    if let Some((span, key)) = stray.into_iter().flatten().next() {
+                        return Err(at(
+                            span,
+                            format!("{field}.{key}"),
+                            format!("`{key}` is set without a `canary`"),
+                        ));
+                    }
+                    None
+                }
+                Some(canary) => {
                     let version = version(canary, "canary")?;
                     if version == active {
                         return Err(at(
@@ -187,29 +358,60 @@ impl State {
                             "the canary is the active version".into(),
                         ));
                     }
-                    let weight = Weight::from_percent(*weight.get_ref()).map_err(|e| {
-                        at(
-                            weight.span(),
+                    let weight = match &prompt.canary_weight {
+                        Some(weight) => Some(Weight::from_percent(*weight.get_ref()).map_err(
+                            |e| at(weight.span(), format!("{field}.canary_weight"), e.to_string()),
+                        )?),
+                        None => None,
+                    };
+                    let cohorts = match &prompt.canary_cohorts {
+                        Some(cohorts) => {
+                            for cohort in cohorts.get_ref() {
+                                check_cohort(cohort).map_err(|message| {
+                                    at(cohorts.span(), format!("{field}.canary_cohorts"), message)
+                                })?;
+                            }
+                            cohorts.get_ref().clone()
+                        }
+                        None => Vec::new(),
+                    };
+                    if weight.is_none() && cohorts.is_empty() {
+                        return Err(at(
+                            canary.span(),
                             format!("{field}.canary_weight"),
-                            e.to_string(),
-                        )
+                            "a canary needs a `canary_weight`, `canary_cohorts`, or both".into(),
+                        ));
+                    }
+                    Some(Canary {
+                        version,
+                        weight,
+                        cohorts,
+                    })
+                }
+            };
+            let rollout = match &prompt.rollout {
+                Some(raw) => {
+                    let rollout = parse_rollout(raw.get_ref(), &|span, key, message| {
+                        at(span, format!("{field}.rollout.{key}"), message)
                     })?;
-                    Some(Canary { version, weight })
+                    let route = rollout.route_at(rollout.step);
+                    if let Some(canary) = &canary
+                        && (route.weight != canary.weight || route.cohorts != canary.cohorts)
+                    {
+                        return Err(at(
+                            raw.get_ref().step.span(),
+                            format!("{field}.rollout.step"),
+                            format!(
+                                "step {} of the plan routes {} to the canary, but the canary has {}",
+                                rollout.step,
+                                Canary { version: canary.version, weight: route.weight, cohorts: route.cohorts }.describe(),
+                                canary.describe()
+                            ),
+                        ));
+                    }
+                    Some(rollout)
                 }
-                (Some(canary), None) => {
-                    return Err(at(
-                        canary.span(),
-                        format!("{field}.canary_weight"),
-                        "a canary needs a `canary_weight`".into(),
-                    ));
-                }
-                (None, Some(weight)) => {
-                    return Err(at(
-                        weight.span(),
-                        format!("{field}.canary"),
-                        "`canary_weight` is set without a `canary`".into(),
-                    ));
-                }
+                None => None,
             };
             let previous = prompt
                 .previous
@@ -223,6 +425,7 @@ impl State {
                     active,
                     canary,
                     previous,
+                    rollout,
                 },
             );
         }
@@ -231,20 +434,28 @@ impl State {
 
     /// Writes the state in its canonical layout: the same state always gives the same bytes.
     pub fn to_toml(&self) -> String {
-        let mut out = format!("format = {STATE_FORMAT}\n");
+        let format = if self.prompts.values().any(PromptState::needs_format_2) {
+            STATE_FORMAT
+        } else {
+            PLAIN_FORMAT
+        };
+        let mut out = format!("format = {format}\n");
         for (name, prompt) in &self.prompts {
             let _ = write!(
                 out,
                 "\n[prompts.\"{name}\"]\nactive = \"{}\"\n",
                 prompt.active
             );
-            if let Some(canary) = prompt.canary {
-                let _ = write!(
-                    out,
-                    "canary = \"{}\"\ncanary_weight = {:?}\n",
-                    canary.version,
-                    canary.weight.percent()
-                );
+            if let Some(canary) = &prompt.canary {
+                let _ = writeln!(out, "canary = \"{}\"", canary.version);
+                if let Some(weight) = canary.weight {
+                    let _ = writeln!(out, "canary_weight = {:?}", weight.percent());
+                }
+                if !canary.cohorts.is_empty() {
+                    let quoted: Vec<String> =
+                        canary.cohorts.iter().map(|c| format!("\"{c}\"")).collect();
+                    let _ = writeln!(out, "canary_cohorts = [{}]", quoted.join(", "));
+                }
             }
             if !prompt.previous.is_empty() {
                 out.push_str("previous = [\n");
@@ -252,6 +463,9 @@ impl State {
                     let _ = writeln!(out, "  \"{version}\",");
                 }
                 out.push_str("]\n");
+            }
+            if let Some(rollout) = &prompt.rollout {
+                let _ = write!(out, "\n[prompts.\"{name}\".rollout]\n{}", rollout.to_toml());
             }
         }
         out

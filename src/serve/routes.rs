@@ -397,7 +397,7 @@ async fn feedback(
             ));
         }
     }
-    let track = match served.pointers.canary {
+    let track = match &served.pointers.canary {
         Some(canary) if canary.version.to_string() == report.version => "canary",
         _ => "active",
     };

@@ -126,7 +126,7 @@ impl SnapshotData {
         let mut objects = BTreeMap::new();
         for (name, pointers) in &state.prompts {
             let serving =
-                std::iter::once(pointers.active).chain(pointers.canary.map(|c| c.version));
+                std::iter::once(pointers.active).chain(pointers.canary.as_ref().map(|c| c.version));
             for version in serving {
                 let prompt = store.prompt(commit, name, version)?;
                 objects.insert(version.to_string(), prompt.canonical_json());
@@ -192,7 +192,7 @@ impl Snapshot {
         let mut prompts = BTreeMap::new();
         for (name, pointers) in &state.prompts {
             let active = load(name, pointers.active)?;
-            let canary = pointers.canary.map(|c| load(name, c.version)).transpose()?;
+            let canary = pointers.canary.as_ref().map(|c| load(name, c.version)).transpose()?;
             prompts.insert(
                 name.clone(),
                 Served {
@@ -209,8 +209,9 @@ impl Snapshot {
                 json!({
                     "name": name,
                     "active": p.active,
-                    "canary": p.canary.map(|c| c.version),
-                    "canary_weight": p.canary.map(|c| c.weight),
+                    "canary": p.canary.as_ref().map(|c| c.version),
+                    "canary_weight": p.canary.as_ref().and_then(|c| c.weight),
+                    "canary_cohorts": p.canary.as_ref().map(|c| c.cohorts.clone()).unwrap_or_default(),
                 })
             })
             .collect();

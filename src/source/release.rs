@@ -25,7 +25,7 @@ pub(super) fn load_pointer(
         })?;
     let mut prompts = Vec::new();
     for (name, pointers) in &release.state.prompts {
-        let version = match (pointer, pointers.canary) {
+        let version = match (pointer, &pointers.canary) {
             (Pointer::Canary, Some(canary)) => canary.version,
             _ => pointers.active,
         };

@@ -1,0 +1,188 @@
+//! Wall-clock times as whole UTC seconds: reading the clock, writing and reading RFC 3339
+//! (`2026-11-23T10:00:00Z`), and the calendar fields freeze windows need.
+//!
+//! Release state and policies only ever need UTC to the second, so this is a few lines of
+//! civil-date arithmetic (Howard Hinnant's `days_from_civil`) rather than a time-zone library.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since 1970-01-01T00:00:00Z.
+pub type UnixTime = i64;
+
+/// The current time.
+pub fn now() -> UnixTime {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Writes a time as `2026-11-23T10:00:00Z`.
+pub fn format(time: UnixTime) -> String {
+    let (days, secs) = (time.div_euclid(86_400), time.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Converts a TOML date-time with a time zone offset to UTC seconds; a local date-time
+/// (without offset) or a bare date or time is refused, since it names no instant.
+pub fn from_toml(value: &toml::value::Datetime) -> Result<UnixTime, String> {
+    let (Some(date), Some(time), Some(offset)) = (value.date, value.time, value.offset) else {
+        return Err(format!(
+            "`{value}` is not a full date and time with a zone; write it like 2026-12-20T00:00:00Z"
+        ));
+    };
+    let offset_minutes = match offset {
+        toml::value::Offset::Z => 0,
+        toml::value::Offset::Custom { minutes } => i64::from(minutes),
+    };
+    let days = days_from_civil(i64::from(date.year), date.month.into(), date.day.into());
+    Ok(days * 86_400
+        + i64::from(time.hour) * 3600
+        + i64::from(time.minute) * 60
+        + i64::from(time.second.unwrap_or(0))
+        - offset_minutes * 60)
+}
+
+/// The day of the week, 0 = Monday .. 6 = Sunday, in UTC.
+pub fn weekday(time: UnixTime) -> u32 {
+    // 1970-01-01 was a Thursday (3).
+    (time.div_euclid(86_400) + 3).rem_euclid(7) as u32
+}
+
+/// Minutes since midnight UTC.
+pub fn minute_of_day(time: UnixTime) -> u32 {
+    (time.rem_euclid(86_400) / 60) as u32
+}
+
+/// Writes a span of seconds the way people say it: `30m`, `1h30m`, `45s`.
+pub fn human_duration(seconds: u64) -> String {
+    if seconds == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        let count = part(seconds, size);
+        if count > 0 {
+            out.push_str(&format!("{count}{unit}"));
+        }
+    }
+    out
+}
+
+fn part(seconds: u64, size: u64) -> u64 {
+    match size {
+        86_400 => seconds / 86_400,
+        3600 => seconds % 86_400 / 3600,
+        60 => seconds % 3600 / 60,
+        _ => seconds % 60,
+    }
+}
+
+/// Reads a span like `30m`, `1h`, `90s`, `1h30m`, `2d` or `500ms` (rounded up to whole
+/// milliseconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{text}` is not a duration like 30s, 5m, 1h or 1h30m");
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ms" => value / 1000.0,
+            "s" | "" => value,
+            "m" => value * 60.0,
+            "h" => value * 3600.0,
+            "d" => value * 86_400.0,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total += seconds;
+    }
+    if !total.is_finite() || total > 1e12 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_millis((total * 1000.0).ceil() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_reads_back_known_instants() {
+        assert_eq!(format(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format(1_795_435_200), "2026-11-23T09:20:00Z");
+        assert_eq!(format(951_782_400), "2000-02-29T00:00:00Z");
+        let parsed: toml::value::Datetime = "2026-11-23T10:20:00+01:00".parse().unwrap();
+        assert_eq!(from_toml(&parsed), Ok(1_795_435_200));
+        let local: toml::value::Datetime = "2026-11-23T10:20:00".parse().unwrap();
+        assert!(from_toml(&local).is_err());
+        for t in [0, 86_399, 951_782_400, 4_102_444_800, -1] {
+            let back: toml::value::Datetime = format(t).parse().unwrap();
+            assert_eq!(from_toml(&back), Ok(t), "{}", format(t));
+        }
+    }
+
+    #[test]
+    fn weekdays_and_minutes_are_in_utc() {
+        // 2026-11-23 is a Monday.
+        assert_eq!(weekday(1_795_435_200), 0);
+        assert_eq!(weekday(1_795_435_200 + 6 * 86_400), 6);
+        assert_eq!(minute_of_day(1_795_435_200), 9 * 60 + 20);
+    }
+
+    #[test]
+    fn durations_read_and_write_like_people_say_them() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("").is_err() && parse_duration("5x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert_eq!(human_duration(5400), "1h30m");
+        assert_eq!(human_duration(1800), "30m");
+        assert_eq!(human_duration(90_061), "1d1h1m1s");
+        assert_eq!(human_duration(0), "0s");
+    }
+}

@@ -151,10 +151,10 @@ mod tests {
     #[test]
     fn formats_and_reads_back_known_instants() {
         assert_eq!(format(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format(1_795_435_200), "2026-11-23T09:20:00Z");
+        assert_eq!(format(1_795_425_600), "2026-11-23T09:20:00Z");
         assert_eq!(format(951_782_400), "2000-02-29T00:00:00Z");
         let parsed: toml::value::Datetime = "2026-11-23T10:20:00+01:00".parse().unwrap();
-        assert_eq!(from_toml(&parsed), Ok(1_795_435_200));
+        assert_eq!(from_toml(&parsed), Ok(1_795_425_600));
         let local: toml::value::Datetime = "2026-11-23T10:20:00".parse().unwrap();
         assert!(from_toml(&local).is_err());
         for t in [0, 86_399, 951_782_400, 4_102_444_800, -1] {
@@ -166,9 +166,9 @@ mod tests {
     #[test]
     fn weekdays_and_minutes_are_in_utc() {
         // 2026-11-23 is a Monday.
-        assert_eq!(weekday(1_795_435_200), 0);
-        assert_eq!(weekday(1_795_435_200 + 6 * 86_400), 6);
-        assert_eq!(minute_of_day(1_795_435_200), 9 * 60 + 20);
+        assert_eq!(weekday(1_795_425_600), 0);
+        assert_eq!(weekday(1_795_425_600 + 6 * 86_400), 6);
+        assert_eq!(minute_of_day(1_795_425_600), 9 * 60 + 20);
     }
 
     #[test]

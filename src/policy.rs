@@ -254,7 +254,7 @@ mod tests {
         let p = policy("[[freeze]]\ndays = [\"fri\"]\nstart = \"16:00\"\n");
         assert!(p.check().is_ok());
         // 2026-11-27 is a Friday.
-        let friday = 1_795_435_200 + 4 * 86_400 - (9 * 60 + 20) * 60;
+        let friday = 1_795_425_600 + 4 * 86_400 - (9 * 60 + 20) * 60;
         assert!(p.frozen_at(friday + 16 * 3600).is_some());
         assert!(p.frozen_at(friday + 23 * 3600 + 59 * 60).is_some());
         assert!(p.frozen_at(friday + 15 * 3600 + 59 * 60).is_none());

@@ -494,10 +494,10 @@ mod tests {
         let mut state = State::default();
         let mut triage = PromptState::new(v('a'));
         triage.set_active(v('b'));
-        triage.canary = Some(Canary {
-            version: v('c'),
-            weight: Weight::from_hundredths(1050).unwrap(),
-        });
+        triage.canary = Some(Canary::weighted(
+            v('c'),
+            Weight::from_hundredths(1050).unwrap(),
+        ));
         state
             .prompts
             .insert(PromptName::parse("support/triage").unwrap(), triage);
@@ -515,6 +515,86 @@ mod tests {
         assert_eq!(State::parse("state.toml", &text).unwrap(), state);
         assert!(text.contains("canary_weight = 10.5\n"), "{text}");
         assert!(text.starts_with("format = 1\n\n[prompts.\"docs/summarize\"]\n"));
+    }
+
+    fn with_rollout() -> State {
+        let mut state = sample();
+        let name = PromptName::parse("support/triage").unwrap();
+        let triage = state.prompts.get_mut(&name).unwrap();
+        let rollout = Rollout {
+            stages: ["cohort=internal", "5%", "25%", "100%"]
+                .iter()
+                .map(|t| Stage::parse(t).unwrap())
+                .collect(),
+            step: 0,
+            every: 1800,
+            step_started: 1_795_425_600,
+            paused: true,
+            gates: Gates {
+                max_cost_increase: Some(10.0),
+                ..Gates::default()
+            },
+            alerted: vec!["cost".into()],
+        };
+        let route = rollout.route_at(0);
+        triage.canary = Some(Canary {
+            version: v('c'),
+            weight: route.weight,
+            cohorts: route.cohorts,
+        });
+        triage.rollout = Some(rollout);
+        state
+    }
+
+    #[test]
+    fn plans_and_cohorts_read_back_and_need_format_2() {
+        let state = with_rollout();
+        let text = state.to_toml();
+        assert!(text.starts_with("format = 2\n"), "{text}");
+        assert!(text.contains("canary_cohorts = [\"internal\"]\n"), "{text}");
+        assert!(!text.contains("canary_weight"), "{text}");
+        assert!(
+            text.contains("[prompts.\"support/triage\".rollout]\nstages = [\"cohort=internal\", \"5%\", \"25%\", \"100%\"]\nstep = 0\nevery = \"30m\"\nstep_started = 2026-11-23T09:20:00Z\npaused = true\n"),
+            "{text}"
+        );
+        assert_eq!(State::parse("state.toml", &text).unwrap(), state);
+        assert!(sample().to_toml().starts_with("format = 1\n"));
+    }
+
+    #[test]
+    fn a_plan_that_disagrees_with_the_canary_is_refused_with_its_line() {
+        let text = with_rollout().to_toml().replace("step = 0", "step = 1");
+        let err = State::parse("state.toml", &text).unwrap_err();
+        assert_eq!(
+            err.location.field.as_deref(),
+            Some("prompts.\"support/triage\".rollout.step")
+        );
+        assert!(err.message.contains("routes cohort internal + 5%"), "{}", err.message);
+        let line = text.lines().position(|l| l == "step = 1").unwrap() + 1;
+        assert_eq!(err.location.line, Some(line));
+        let stray = sample().to_toml().replace("canary = ", "canary_cohorts = [\"x\"]\nkanary = ");
+        assert!(State::parse("state.toml", &stray).is_err());
+        let bad_step = with_rollout().to_toml().replace("step = 0", "step = 3");
+        let err = State::parse("state.toml", &bad_step).unwrap_err();
+        assert!(err.message.contains("short of 100%"), "{}", err.message);
+    }
+
+    #[test]
+    fn cohorts_reach_the_canary_whatever_their_bucket() {
+        let state = with_rollout();
+        let triage = &state.prompts[&PromptName::parse("support/triage").unwrap()];
+        for key in 0..200 {
+            let key = key.to_string();
+            assert_eq!(triage.resolve("support/triage", &key).1, Track::Active);
+            assert_eq!(
+                triage.resolve_for("support/triage", &key, Some("internal")).1,
+                Track::Canary
+            );
+            assert_eq!(
+                triage.resolve_for("support/triage", &key, Some("beta")).1,
+                Track::Active
+            );
+        }
     }
 
     #[test]
@@ -555,7 +635,7 @@ mod tests {
         let good = sample().to_toml();
         let cases = [
             (
-                good.replace("format = 1", "format = 2"),
+                good.replace("format = 1", "format = 3"),
                 "format",
                 "upgrade",
             ),

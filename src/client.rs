@@ -56,6 +56,11 @@ pub struct Resolution {
     pub bucket: u16,
 }
 
+/// The `cohort` attribute, the one canary stages route on.
+fn cohort_of<'a>(attrs: &[(&str, &'a str)]) -> Option<&'a str> {
+    attrs.iter().find(|(k, _)| *k == "cohort").map(|(_, v)| *v)
+}
+
 /// Builds a [`Client`].
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
@@ -156,12 +161,23 @@ impl Client {
     /// The version and track `name` has for `key` (a random key when `None`). Never waits
     /// on anything: it reads the current snapshot.
     pub fn resolve(&self, name: &str, key: Option<&str>) -> Result<Resolution, ClientError> {
+        self.resolve_with(name, key, &[])
+    }
+
+    /// Like [`Client::resolve`], for a caller with attributes (`("cohort", "internal")`): a
+    /// canary stage that routes the caller's cohort puts it on the canary.
+    pub fn resolve_with(
+        &self,
+        name: &str,
+        key: Option<&str>,
+        attrs: &[(&str, &str)],
+    ) -> Result<Resolution, ClientError> {
         let snapshot = self.inner.snapshot.load();
         let snapshot = snapshot
             .as_ref()
             .ok_or_else(|| ClientError::NoState("nothing is loaded".into()))?;
         let (served, track, bucket) = snapshot
-            .pick(name, key)
+            .pick(name, key, cohort_of(attrs))
             .ok_or_else(|| ClientError::Unknown(name.to_owned()))?;
         Ok(Resolution {
             version: served.track(track).prompt.version,
@@ -178,12 +194,23 @@ impl Client {
         key: Option<&str>,
         vars: &Vars,
     ) -> Result<Rendered, ClientError> {
+        self.render_with(name, key, &[], vars)
+    }
+
+    /// Like [`Client::render`], for a caller with attributes.
+    pub fn render_with(
+        &self,
+        name: &str,
+        key: Option<&str>,
+        attrs: &[(&str, &str)],
+        vars: &Vars,
+    ) -> Result<Rendered, ClientError> {
         let snapshot = self
             .inner
             .snapshot
             .load_full()
             .ok_or_else(|| ClientError::NoState("nothing is loaded".into()))?;
-        snapshot.render(name, key, vars).map_err(|e| match e {
+        snapshot.render(name, key, cohort_of(attrs), vars).map_err(|e| match e {
             ServeRenderError::Unknown { name } => ClientError::Unknown(name),
             ServeRenderError::Render {
                 version, message, ..

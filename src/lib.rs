@@ -52,6 +52,7 @@ pub mod policy;
 pub mod project;
 pub mod prompt;
 pub mod release;
+pub mod rollout;
 pub mod scaffold;
 pub mod serve;
 pub mod source;

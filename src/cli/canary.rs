@@ -190,9 +190,11 @@ pub fn run(global: &GlobalArgs, args: CanaryArgs) -> Result<ExitCode, CliError> 
     if args.has_plan() {
         request.plan = Some(plan(&args, percent.as_deref())?);
     } else {
-        let percent = percent.ok_or_else(|| {
-            CliError::usage("a canary needs the share of keys to send to it")
-                .hint("promptctl canary support/triage 10%, or a plan: --ramp 5,25,100")
+        let percent = percent.ok_or_else(|| match args.args.last() {
+            Some(last) => CliError::usage(format!("`{last}` is not a percentage"))
+                .hint("give the share of keys last, like `promptctl canary support/triage 10%`"),
+            None => CliError::usage("a canary needs the share of keys to send to it")
+                .hint("promptctl canary support/triage 10%, or a plan: --ramp 5,25,100"),
         })?;
         request.weight = Some(weight(&percent)?);
     }

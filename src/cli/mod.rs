@@ -18,6 +18,7 @@ mod push;
 mod render;
 mod resolve;
 mod revert;
+mod rollout;
 mod serve;
 mod show;
 mod status;
@@ -90,6 +91,7 @@ enum Command {
     Canary(canary::CanaryArgs),
     Promote(promote::PromoteArgs),
     Revert(revert::RevertArgs),
+    Rollout(rollout::RolloutArgs),
     Status(status::StatusArgs),
     Log(log::LogArgs),
     Resolve(resolve::ResolveArgs),
@@ -135,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::Canary(args) => canary::run(&cli.global, args),
         Command::Promote(args) => promote::run(&cli.global, args),
         Command::Revert(args) => revert::run(&cli.global, args),
+        Command::Rollout(args) => rollout::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
         Command::Log(args) => log::run(&cli.global, args),
         Command::Resolve(args) => resolve::run(&cli.global, args),

@@ -19,6 +19,7 @@ use super::{CliError, GlobalArgs};
 /// Examples:
 ///   promptctl resolve support/triage --key user-42 --key user-43
 ///   promptctl resolve support/triage --keys-file keys.txt --json
+///   promptctl resolve support/triage --key user-42 --cohort internal
 #[derive(Debug, Args)]
 pub struct ResolveArgs {
     /// The prompt's name.
@@ -31,6 +32,11 @@ pub struct ResolveArgs {
     /// A file of keys, one per line (`-` for stdin).
     #[arg(long, value_name = "FILE")]
     keys_file: Option<PathBuf>,
+
+    /// The caller's cohort, as services pass `attr.cohort`: canary stages that route a
+    /// cohort put its keys on the canary.
+    #[arg(long, value_name = "NAME")]
+    cohort: Option<String>,
 
     /// Print one JSON object per key and line: {key, version, track, bucket}.
     #[arg(long)]
@@ -55,7 +61,7 @@ pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError>
     let mut out = String::new();
     for key in &keys {
         let resolution = resolver
-            .resolve(&args.name, key.as_deref())
+            .resolve_in(&args.name, key.as_deref(), args.cohort.as_deref())
             .ok_or_else(|| {
                 CliError::usage(format!(
                     "`{}` is not released to `{}`",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use promptctl::serve::{Origin, ServeOptions, serve};
+use promptctl::serve::{ControllerOptions, Origin, ServeOptions, serve};
 
 use super::{CliError, GlobalArgs};
 
@@ -21,6 +21,7 @@ use super::{CliError, GlobalArgs};
 /// Examples:
 ///   promptctl serve
 ///   promptctl serve --addr 0.0.0.0:7070 --env staging --remote git@github.com:acme/prompts.git --state-dir /var/lib/promptctl
+///   promptctl serve --controller --controller-interval 30s
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -48,6 +49,25 @@ pub struct ServeArgs {
     /// Longest a request may take, reading its body included; slower clients get a 408.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     request_timeout: Duration,
+
+    /// Run the rollout controller: judge every rollout on the feedback this server gets,
+    /// and advance, promote or revert it with a release commit (docs/rollout.md).
+    #[arg(long)]
+    controller: bool,
+
+    /// How often the controller judges every rollout.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = parse_duration,
+        requires = "controller"
+    )]
+    controller_interval: Duration,
+
+    /// Push each of the controller's decisions to this remote, fetching first.
+    #[arg(long, value_name = "REMOTE", requires = "controller")]
+    controller_push: Option<String>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -84,6 +104,12 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
         ),
         None => None,
     };
+    if args.controller && args.remote.is_some() {
+        return Err(CliError::usage(
+            "--controller writes release commits, so it serves a repository, not --remote",
+        )
+        .hint("serve the repository with --repo DIR --controller --controller-push origin, or run `promptctl rollout step --from URL --push` from cron"));
+    }
     let origin = match &args.remote {
         Some(url) => {
             let dir = args.state_dir.clone().ok_or_else(|| {
@@ -107,6 +133,10 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
         token,
         state_dir: args.state_dir,
         request_timeout: args.request_timeout,
+        controller: args.controller.then(|| ControllerOptions {
+            interval: args.controller_interval,
+            push: args.controller_push.clone(),
+        }),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

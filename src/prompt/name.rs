@@ -143,3 +143,10 @@ mod tests {
         assert_eq!(check_partial_name("support/triage.toml"), Err(NotPartial));
     }
 }
+
+impl<'de> serde::Deserialize<'de> for PromptName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        PromptName::parse(&text).map_err(serde::de::Error::custom)
+    }
+}

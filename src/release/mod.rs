@@ -25,7 +25,9 @@ pub use plan::{
     DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_SAMPLES, GATE_NAMES, Gates, Rollout, Route, Stage, StepKey,
     check_cohort, check_gate,
 };
-pub use reads::{LogEntry, PromptStatus, Relation, Resolution, Resolver, Status, log, status};
+pub use reads::{
+    LogEntry, PromptStatus, Relation, Resolution, Resolver, Status, history, log, status,
+};
 pub use remote::{PullOutcome, PushOutcome, pull, push, run_action_and_push};
 pub use state::{
     Canary, PREVIOUS_LIMIT, PromptState, STATE_FILE, STATE_FORMAT, State, StateError, Track,

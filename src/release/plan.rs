@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::bucket::{BUCKETS, Weight};
 use crate::clock::{self, UnixTime};
@@ -168,12 +168,19 @@ fn serialize_time<S: serde::Serializer>(time: &UnixTime, s: S) -> Result<S::Ok, 
 
 /// Identifies one step of one canary: what a window of feedback belongs to, and what a
 /// controller's decision was made about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StepKey {
     pub canary: Version,
     pub step: usize,
-    #[serde(serialize_with = "serialize_time")]
+    #[serde(serialize_with = "serialize_time", deserialize_with = "deserialize_time")]
     pub step_started: UnixTime,
+}
+
+fn deserialize_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<UnixTime, D::Error> {
+    let text = String::deserialize(d)?;
+    let parsed: toml::value::Datetime = text.parse().map_err(serde::de::Error::custom)?;
+    clock::from_toml(&parsed).map_err(serde::de::Error::custom)
 }
 
 /// What a stage routes to the canary: a weight (none before the first percentage) and the

@@ -146,6 +146,16 @@ pub fn log(
     limit: usize,
 ) -> Result<Vec<LogEntry>, ReleaseError> {
     let store = Store::open(project, env)?;
+    history(&store, name, limit)
+}
+
+/// Reads the release history of a store's branch, newest first, limited to commits that
+/// touched `name` and to `limit` entries.
+pub fn history(
+    store: &Store,
+    name: Option<&str>,
+    limit: usize,
+) -> Result<Vec<LogEntry>, ReleaseError> {
     let Some(tip) = store.tip()? else {
         return Ok(Vec::new());
     };
@@ -207,6 +217,16 @@ impl Resolver {
     /// Returns the version and track of `name` for `key` (a random key when `None`), or
     /// `None` when the prompt is not released.
     pub fn resolve(&self, name: &str, key: Option<&str>) -> Option<Resolution> {
+        self.resolve_in(name, key, None)
+    }
+
+    /// Like [`Resolver::resolve`], for a caller in `cohort`.
+    pub fn resolve_in(
+        &self,
+        name: &str,
+        key: Option<&str>,
+        cohort: Option<&str>,
+    ) -> Option<Resolution> {
         let pointers = self.state.prompts.get(name)?;
         let drawn;
         let key_text = match key {
@@ -216,7 +236,7 @@ impl Resolver {
                 &drawn
             }
         };
-        let (version, track, bucket) = pointers.resolve(name, key_text);
+        let (version, track, bucket) = pointers.resolve_for(name, key_text, cohort);
         Some(Resolution {
             key: key.map(str::to_owned),
             version,

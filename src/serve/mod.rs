@@ -7,8 +7,11 @@
 //! snapshot keeps serving and `/healthz` says it is stale and since when; a copy persisted in
 //! the state folder lets the server start while the source is down.
 
+mod controller;
+mod dashboard;
 mod metrics;
 mod origin;
+mod rollouts;
 mod routes;
 mod snapshot;
 
@@ -17,7 +20,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use std::collections::BTreeMap;
+
 use arc_swap::ArcSwapOption;
+
+use crate::policy::RolloutPolicy;
+use crate::prompt::PromptName;
+use crate::release::{PromptState, Track};
+use crate::rollout::{Sample, Window};
 
 pub use metrics::Metrics;
 pub use origin::Origin;
@@ -39,6 +49,17 @@ pub struct ServeOptions {
     pub state_dir: Option<PathBuf>,
     /// Longest a request may take, reading its body included.
     pub request_timeout: Duration,
+    /// Run the rollout controller in the server, judging rollouts on the feedback it gets.
+    pub controller: Option<ControllerOptions>,
+}
+
+/// How the rollout controller runs inside a server.
+#[derive(Debug, Clone)]
+pub struct ControllerOptions {
+    /// How often every rollout is judged.
+    pub interval: Duration,
+    /// Push each decision to this remote (fetching first).
+    pub push: Option<String>,
 }
 
 /// Why the server could not start.
@@ -72,11 +93,34 @@ pub struct ServerState {
     /// Tells long polls of `/v1/state` that a new snapshot is in.
     pub changed: tokio::sync::watch::Sender<String>,
     pub request_timeout: Duration,
+    /// Feedback of the current step of every canary, by prompt.
+    pub windows: Mutex<BTreeMap<PromptName, Window>>,
+    /// The rollout policy of the project (defaults when serving a remote).
+    pub policy: Mutex<RolloutPolicy>,
+    /// The controller's latest judgement of each rollout, when it runs here.
+    pub decisions: Mutex<BTreeMap<PromptName, rollouts::LastDecision>>,
+    /// Whether the controller runs in this server.
+    pub controlling: bool,
+    /// Wakes the poller at once, after the controller wrote a decision.
+    pub reload: tokio::sync::Notify,
 }
 
 impl ServerState {
-    fn new(env: &str, token: Option<String>, request_timeout: Duration) -> Arc<ServerState> {
+    fn new(options: &ServeOptions) -> Arc<ServerState> {
+        let policy = match &options.origin {
+            Origin::Repo(path) => crate::project::Project::discover(path)
+                .map(|p| p.config.rollout)
+                .unwrap_or_default(),
+            Origin::Remote { .. } => RolloutPolicy::default(),
+        };
+        let (env, token, request_timeout) =
+            (&options.env, options.token.clone(), options.request_timeout);
         Arc::new(ServerState {
+            windows: Mutex::new(BTreeMap::new()),
+            policy: Mutex::new(policy),
+            decisions: Mutex::new(BTreeMap::new()),
+            controlling: options.controller.is_some(),
+            reload: tokio::sync::Notify::new(),
             snapshot: ArcSwapOption::empty(),
             health: Mutex::new(Health::default()),
             counters: Counters::default(),
@@ -95,7 +139,27 @@ impl ServerState {
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {
-        self.health.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.health)
+    }
+
+    /// Adds one feedback report to the window of the prompt's current canary step.
+    pub fn record_feedback(&self, name: &PromptName, pointers: &PromptState, track: Track, sample: &Sample) {
+        let Some(canary) = &pointers.canary else {
+            return;
+        };
+        let key = rollouts::window_key(pointers, canary.version);
+        let mut windows = lock(&self.windows);
+        let window = windows
+            .entry(name.clone())
+            .or_insert_with(|| Window::new(key));
+        if window.key != key {
+            // A new step (or canary) starts with no feedback.
+            *window = Window::new(key);
+        }
+        match track {
+            Track::Canary => window.canary.add(sample),
+            Track::Active => window.active.add(sample),
+        }
     }
 
     fn mark_failed(&self, error: String) {
@@ -114,7 +178,7 @@ impl ServerState {
 
 /// Loads the first snapshot, binds, and serves until Ctrl-C.
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
-    let state = ServerState::new(&options.env, options.token.clone(), options.request_timeout);
+    let state = ServerState::new(&options);
     let folder = options.origin.folder();
     load_first(&options, &state, &folder).await?;
     let listener = tokio::net::TcpListener::bind(options.addr)
@@ -131,6 +195,18 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         options.env
     );
     tokio::spawn(poll_forever(options.clone(), Arc::clone(&state), folder));
+    if let (Some(controller), Origin::Repo(root)) = (&options.controller, &options.origin) {
+        eprintln!(
+            "promptctl serve: rollout controller on, judging every {:?}",
+            controller.interval
+        );
+        tokio::spawn(controller::run_forever(
+            controller.clone(),
+            root.clone(),
+            options.env.clone(),
+            Arc::clone(&state),
+        ));
+    }
     axum::serve(listener, routes::router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -188,7 +264,11 @@ async fn load_first(
 
 async fn poll_forever(options: ServeOptions, state: Arc<ServerState>, folder: String) {
     loop {
-        tokio::time::sleep(options.poll).await;
+        // The controller wakes the poller after a decision, so it is served at once.
+        tokio::select! {
+            () = tokio::time::sleep(options.poll) => {}
+            () = state.reload.notified() => {}
+        }
         let known = state.snapshot.load().as_ref().map(|s| s.commit.clone());
         let origin = options.origin.clone();
         let env = options.env.clone();
@@ -214,6 +294,12 @@ async fn poll_forever(options: ServeOptions, state: Arc<ServerState>, folder: St
             }
         }
     }
+}
+
+/// Locks a mutex, carrying on after a panic elsewhere: the data are counters and windows,
+/// valid after any single update.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn persisted_path(dir: &std::path::Path, env: &str) -> PathBuf {

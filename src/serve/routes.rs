@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::metrics::FeedbackReport;
+use crate::rollout::Sample;
 use super::snapshot::ServeRenderError;
 use super::{ServerState, Snapshot};
 use crate::prompt::{PromptName, Vars};
@@ -38,6 +39,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/v1/render", post(render))
         .route("/v1/state", get(state_route))
         .route("/v1/feedback", post(feedback))
+        .route("/v1/rollouts", get(rollouts_route))
+        .route("/", get(dashboard_route))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .fallback(|| async {
@@ -165,7 +168,8 @@ async fn resolve(
         Err(error) => return error.into_response(),
     };
     let key = query.get("key").map(String::as_str);
-    let Some((served, track, bucket)) = snapshot.pick(name.as_str(), key) else {
+    let cohort = query.get("attr.cohort").map(String::as_str);
+    let Some((served, track, bucket)) = snapshot.pick(name.as_str(), key, cohort) else {
         return unknown(&name, &snapshot);
     };
     let loaded = served.track(track);
@@ -210,6 +214,9 @@ struct RenderRequest {
     key: Option<String>,
     #[serde(default)]
     vars: Vars,
+    /// Attributes of the caller; `cohort` routes canary cohorts.
+    #[serde(default)]
+    attrs: HashMap<String, String>,
 }
 
 async fn render(
@@ -228,7 +235,8 @@ async fn render(
         Ok(name) => name,
         Err(error) => return error.into_response(),
     };
-    match snapshot.render(name.as_str(), request.key.as_deref(), &request.vars) {
+    let cohort = request.attrs.get("cohort").map(String::as_str);
+    match snapshot.render(name.as_str(), request.key.as_deref(), cohort, &request.vars) {
         Ok(rendered) => {
             if rendered.fallback {
                 // The canary failed this request; the active version served it.
@@ -398,9 +406,25 @@ async fn feedback(
         }
     }
     let track = match &served.pointers.canary {
-        Some(canary) if canary.version.to_string() == report.version => "canary",
-        _ => "active",
+        Some(canary) if canary.version.to_string() == report.version => Track::Canary,
+        _ => Track::Active,
     };
+    // Feedback for an older active version (still in `previous`) says nothing about the
+    // canary step under way.
+    if track == Track::Canary || served.pointers.active.to_string() == report.version {
+        state.record_feedback(
+            &name,
+            &served.pointers,
+            track,
+            &Sample {
+                error: report.outcome == "error",
+                latency_ms: report.latency_ms,
+                cost_usd: report.cost_usd,
+                score: report.score,
+            },
+        );
+    }
+    let track = track.as_str();
     state.metrics.feedback(&FeedbackReport {
         prompt: name.as_str(),
         version: &report.version,
@@ -416,6 +440,32 @@ async fn feedback(
 /// Compares secrets without leaking their common prefix length through timing.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn rollouts_route(State(state): Shared) -> Response {
+    let snapshot = match snapshot(&state) {
+        Ok(s) => s,
+        Err(error) => return error.into_response(),
+    };
+    let body = super::rollouts::views(&state, &snapshot);
+    match serde_json::to_string(&body) {
+        Ok(text) => json_body(StatusCode::OK, text),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+    }
+}
+
+async fn dashboard_route(State(state): Shared) -> Response {
+    let snapshot = state.snapshot.load_full();
+    let html = super::dashboard::page(&state, snapshot.as_deref());
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
 }
 
 async fn metrics(State(state): Shared) -> Response {

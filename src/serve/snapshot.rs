@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::prompt::{CompiledPrompt, Prompt, PromptName, Version};
-use crate::release::{PromptState, ReleaseError, STATE_FILE, State, Store, Track};
+use crate::release::{LogEntry, PromptState, ReleaseError, STATE_FILE, State, Store, Track};
 
 /// The format number of the copy kept in `--state-dir`.
 const PERSISTED_FORMAT: u32 = 1;
@@ -72,6 +72,8 @@ pub struct Snapshot {
     pub state_body: String,
     /// The body of `GET /v1/prompts`.
     pub list_body: String,
+    /// The latest release commits, newest first (empty when started from a kept copy).
+    pub history: Vec<LogEntry>,
 }
 
 /// The raw material of a snapshot: a state and the canonical JSON of its versions. This is
@@ -85,7 +87,13 @@ pub struct SnapshotData {
     pub state: String,
     /// Canonical JSON by version, for every active and canary version.
     pub objects: BTreeMap<String, String>,
+    /// The latest release commits, for the dashboard; not kept in the persisted copy.
+    #[serde(skip)]
+    pub history: Vec<LogEntry>,
 }
+
+/// How many release commits the dashboard shows.
+const HISTORY_SHOWN: usize = 20;
 
 /// Resolve counts of one version: active track, canary track.
 type TrackCounts = [Arc<AtomicU64>; 2];
@@ -138,6 +146,7 @@ impl SnapshotData {
             commit: commit.to_string(),
             state: state.to_toml(),
             objects,
+            history: crate::release::history(store, None, HISTORY_SHOWN)?,
         })
     }
 }
@@ -229,6 +238,7 @@ impl Snapshot {
             prompts,
             state_body,
             list_body: json!({"env": data.env, "commit": data.commit, "prompts": list}).to_string(),
+            history: data.history.clone(),
         })
     }
 }
@@ -258,9 +268,14 @@ pub enum ServeRenderError {
 }
 
 impl Snapshot {
-    /// Picks the track of `name` for a key (a random key when there is none), by the
-    /// bucketing of docs/bucketing.md.
-    pub fn pick(&self, name: &str, key: Option<&str>) -> Option<(&Served, Track, u16)> {
+    /// Picks the track of `name` for a key (a random key when there is none) and the
+    /// caller's cohort, by the bucketing of docs/bucketing.md.
+    pub fn pick(
+        &self,
+        name: &str,
+        key: Option<&str>,
+        cohort: Option<&str>,
+    ) -> Option<(&Served, Track, u16)> {
         let served = self.prompts.get(name)?;
         let drawn;
         let key = match key {
@@ -270,7 +285,7 @@ impl Snapshot {
                 &drawn
             }
         };
-        let (_, track, bucket) = served.pointers.resolve(name, key);
+        let (_, track, bucket) = served.pointers.resolve_for(name, key, cohort);
         Some((served, track, bucket))
     }
 
@@ -280,10 +295,11 @@ impl Snapshot {
         &self,
         name: &str,
         key: Option<&str>,
+        cohort: Option<&str>,
         vars: &crate::prompt::Vars,
     ) -> Result<Rendered, ServeRenderError> {
         let (served, mut track, bucket) =
-            self.pick(name, key)
+            self.pick(name, key, cohort)
                 .ok_or_else(|| ServeRenderError::Unknown {
                     name: name.to_owned(),
                 })?;

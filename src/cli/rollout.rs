@@ -1,0 +1,275 @@
+//! `promptctl rollout`: see, step, pause, resume or abort the rollout plans of canaries.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use promptctl::prompt::PromptName;
+use promptctl::release::{ActionKind, ActionRequest};
+use promptctl::rollout::{Applied, RolloutStatus, StepReport, Summary, Window, fetch_windows};
+
+use super::action::ActionFlags;
+use super::output::{BOLD, DIM, VERSION, print, print_json};
+use super::{CliError, GlobalArgs};
+
+/// See and steer rollout plans (`promptctl canary NAME 5% --ramp 25,50,100`).
+///
+/// A controller judges each plan: `promptctl serve --controller` does so every interval on
+/// the feedback it receives; `promptctl rollout step` does one pass and exits, for cron or
+/// CI, on the feedback of the servers named with --from. See docs/rollout.md.
+///
+/// Examples:
+///   promptctl rollout status --from http://prompts.internal:7070
+///   promptctl rollout step --from http://10.0.0.5:7070 --from http://10.0.0.6:7070 --push
+///   promptctl rollout pause support/triage --reason "investigating a complaint"
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    #[command(subcommand)]
+    command: RolloutCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum RolloutCommand {
+    /// Show each plan, its stage and what a controller would decide now.
+    Status(StatusArgs),
+    /// Judge every plan once and carry out the decisions, then exit.
+    Step(StepArgs),
+    /// Stop plans from advancing on their own; a breached gate still reverts them.
+    Pause(ChangeArgs),
+    /// Let paused plans advance again.
+    Resume(ChangeArgs),
+    /// Drop plans and their canaries: every key goes back to the active version.
+    Abort(ChangeArgs),
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// Prompts to show (default: every rollout).
+    names: Vec<String>,
+
+    /// A server whose feedback to judge on (`http://host:7070`); repeat for replicas.
+    #[arg(long = "from", value_name = "URL")]
+    from: Vec<String>,
+
+    /// Print the rollouts as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct StepArgs {
+    /// A server whose feedback to judge on (`http://host:7070`); repeat for replicas.
+    #[arg(long = "from", value_name = "URL")]
+    from: Vec<String>,
+
+    /// Fetch the remote's release branch first and push each decision.
+    #[arg(long)]
+    push: bool,
+
+    /// The remote for --push.
+    #[arg(long, value_name = "REMOTE", default_value = "origin", requires = "push")]
+    remote: String,
+
+    /// Print the decisions as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ChangeArgs {
+    /// Prompts whose plan to change (default: every rollout).
+    names: Vec<String>,
+
+    #[command(flatten)]
+    flags: ActionFlags,
+}
+
+pub fn run(global: &GlobalArgs, args: RolloutArgs) -> Result<ExitCode, CliError> {
+    match args.command {
+        RolloutCommand::Status(args) => status(global, args),
+        RolloutCommand::Step(args) => step(global, args),
+        RolloutCommand::Pause(args) => change(global, ActionKind::Pause, args),
+        RolloutCommand::Resume(args) => change(global, ActionKind::Resume, args),
+        RolloutCommand::Abort(args) => change(global, ActionKind::Abort, args),
+    }
+}
+
+fn windows(from: &[String]) -> Result<BTreeMap<PromptName, Window>, CliError> {
+    if from.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    fetch_windows(from).map_err(|m| {
+        CliError::usage(format!("cannot read feedback: {m}"))
+            .hint("--from names a running `promptctl serve`, like http://127.0.0.1:7070")
+    })
+}
+
+fn status(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, CliError> {
+    let project = global.project()?;
+    let windows = windows(&args.from)?;
+    let now = promptctl::clock::now();
+    let rollouts = promptctl::rollout::status(
+        &project,
+        &project.environment,
+        &args.names,
+        &windows,
+        now,
+    )?;
+    if args.json {
+        print_json(&rollouts)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rollouts.is_empty() {
+        print(&format!("no rollout in flight in `{}`\n", project.environment))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = String::new();
+    for rollout in &rollouts {
+        describe(&mut out, rollout, !args.from.is_empty());
+    }
+    print(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(out: &mut String, rollout: &RolloutStatus, with_feedback: bool) {
+    let (Some(canary), Some(plan)) = (&rollout.pointers.canary, &rollout.pointers.rollout) else {
+        return;
+    };
+    let stages: Vec<String> = plan
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| if i == plan.step { format!("[{s}]") } else { s.to_string() })
+        .collect();
+    let _ = writeln!(
+        out,
+        "{BOLD}{}{BOLD:#}  canary {VERSION}{}{VERSION:#} on {}, active {VERSION}{}{VERSION:#}",
+        rollout.name,
+        canary.version.short(),
+        canary.describe(),
+        rollout.pointers.active.short()
+    );
+    let _ = writeln!(
+        out,
+        "  plan     {}  every {}{}",
+        stages.join(" → "),
+        promptctl::clock::human_duration(plan.every),
+        if plan.paused { "  (paused)" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "  stage    {} of {} since {}, may advance at {}",
+        plan.step + 1,
+        plan.stages.len(),
+        promptctl::clock::format(plan.step_started),
+        promptctl::clock::format(plan.step_ends())
+    );
+    if with_feedback {
+        let (a, c) = (rollout.window.active.summary(), rollout.window.canary.summary());
+        let _ = writeln!(out, "  canary   {}", figures(&c));
+        let _ = writeln!(out, "  active   {}", figures(&a));
+    }
+    for gate in &rollout.evaluation.gates {
+        let verdict = serde_json::to_value(gate.verdict)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {DIM}gate{DIM:#}     {} {verdict}{}: {}",
+            gate.gate,
+            if gate.alert_only { " (alert only)" } else { "" },
+            gate.detail
+        );
+    }
+    let _ = writeln!(out, "  now      {}", rollout.evaluation.decision.describe());
+    if !with_feedback {
+        let _ = writeln!(
+            out,
+            "  {DIM}no feedback read: pass --from URL of a server to judge on its reports{DIM:#}"
+        );
+    }
+}
+
+fn figures(s: &Summary) -> String {
+    let mut parts = vec![format!("{} reports", s.reports)];
+    if let Some(rate) = s.error_rate {
+        parts.push(format!("{:.1}% errors", rate * 100.0));
+    }
+    if let Some(ms) = s.mean_latency_ms {
+        parts.push(format!("{ms:.1} ms mean"));
+    }
+    if let Some(ms) = s.p95_latency_ms {
+        parts.push(format!("{ms:.1} ms p95"));
+    }
+    if let Some(usd) = s.mean_cost_usd {
+        parts.push(format!("${usd:.5}/request"));
+    }
+    if let Some(score) = s.mean_score {
+        parts.push(format!("score {score:.3}"));
+    }
+    parts.join(", ")
+}
+
+fn step(global: &GlobalArgs, args: StepArgs) -> Result<ExitCode, CliError> {
+    let project = global.project()?;
+    let windows = windows(&args.from)?;
+    let push = args.push.then_some(args.remote.as_str());
+    let reports = promptctl::rollout::step(
+        &project,
+        &project.environment,
+        &windows,
+        promptctl::clock::now(),
+        push,
+    )?;
+    let failed = reports
+        .iter()
+        .any(|r| matches!(r.applied, Applied::Failed { .. }));
+    if args.json {
+        print_json(&reports)?;
+    } else {
+        print(&human_step(&reports, &project.environment))?;
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn human_step(reports: &[StepReport], env: &str) -> String {
+    if reports.is_empty() {
+        return format!("no rollout in flight in `{env}`\n");
+    }
+    let mut out = String::new();
+    for report in reports {
+        let decision = report.evaluation.decision.describe();
+        let _ = match &report.applied {
+            Applied::Committed { commit, summary } => writeln!(
+                out,
+                "{BOLD}{}{BOLD:#}: {summary}  {DIM}({env} {VERSION}{}{VERSION:#}{DIM}){DIM:#}\n  {decision}",
+                report.name,
+                &commit[..7.min(commit.len())]
+            ),
+            Applied::Nothing => writeln!(out, "{BOLD}{}{BOLD:#}: {decision}", report.name),
+            Applied::AlreadyDecided { message } => writeln!(
+                out,
+                "{BOLD}{}{BOLD:#}: already decided elsewhere: {message}",
+                report.name
+            ),
+            Applied::Failed { message } => writeln!(
+                out,
+                "{BOLD}{}{BOLD:#}: {decision}\n  failed: {message} (tried again at the next step)",
+                report.name
+            ),
+        };
+    }
+    out
+}
+
+fn change(global: &GlobalArgs, kind: ActionKind, args: ChangeArgs) -> Result<ExitCode, CliError> {
+    let request = ActionRequest::new(kind, args.names);
+    super::action::run(global, request, args.flags)
+}

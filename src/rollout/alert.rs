@@ -1,0 +1,85 @@
+//! Alerts for alert-only gates: a JSON document posted to the policy's webhook, with a
+//! bearer token from the environment when one is configured.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::policy::RolloutPolicy;
+
+/// How long a webhook may take to answer.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a webhook receives.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertPayload {
+    /// Always `promptctl.alert`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The same for every delivery of the same alert: `ENV/NAME/CANARY/STEP/GATES`;
+    /// receivers drop repeats by it.
+    pub id: String,
+    pub env: String,
+    pub prompt: String,
+    pub active: String,
+    pub canary: String,
+    /// The stage the canary is at, like `5%`.
+    pub stage: String,
+    pub gates: Vec<String>,
+    /// The figures, in words.
+    pub message: String,
+    /// When, RFC 3339 UTC.
+    pub at: String,
+}
+
+/// Posts an alert; an error says why it did not arrive (it is tried again at the next
+/// evaluation, since the alert is only recorded once delivered).
+pub fn send_alert(policy: &RolloutPolicy, payload: &AlertPayload) -> Result<(), String> {
+    let Some(url) = &policy.webhook else {
+        return Err("no `rollout.webhook` is set in promptctl.toml".into());
+    };
+    let client = reqwest::blocking::Client::builder()
+        .timeout(WEBHOOK_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut request = client.post(url).json(payload);
+    if let Some(var) = &policy.webhook_token_env {
+        let token = std::env::var(var)
+            .map_err(|_| format!("`rollout.webhook_token_env` names `{var}`, which is not set"))?;
+        request = request.bearer_auth(token);
+    }
+    // Webhook URLs often carry a secret in their path: only the host is ever shown.
+    let shown = shown_url(url);
+    let response = request
+        .send()
+        .map_err(|e| format!("cannot post to the webhook at {shown}: {}", e.without_url()))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("the webhook at {shown} answered {}", response.status()))
+    }
+}
+
+/// A URL without its path, query or credentials: `https://hooks.example.com/…`.
+fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}://{}{}/…",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or("?"),
+            parsed.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        Err(_) => "the configured URL".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn webhook_urls_are_shown_without_their_secret_path() {
+        assert_eq!(
+            super::shown_url("https://user:pw@hooks.example.com:8443/services/T0/B0/SECRET?x=1"),
+            "https://hooks.example.com:8443/…"
+        );
+    }
+}

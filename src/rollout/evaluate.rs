@@ -1,0 +1,497 @@
+//! Judging one rollout step: each gate compares canary to active over the step's window,
+//! and the verdicts, the plan's clock, pauses and freeze windows give one decision. Pure:
+//! the same state, feedback and time always give the same decision.
+
+use serde::Serialize;
+
+use super::stats::{Stats, Window};
+use crate::clock::{self, UnixTime};
+use crate::policy::RolloutPolicy;
+use crate::release::{Gates, PromptState, Rollout, StepKey};
+
+/// What one gate says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateResult {
+    /// `error_rate`, `latency`, `cost` or `score`.
+    pub gate: &'static str,
+    pub verdict: Verdict,
+    /// The figures compared, in words: `error rate 40.0% vs active 1.0% (at most +5 points)`.
+    pub detail: String,
+    /// Whether a breach alerts instead of reverting (a policy).
+    pub alert_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Breach,
+    /// Too few reports to tell: neither healthy nor failed.
+    Inconclusive,
+}
+
+/// What a controller does with a rollout now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "decision", rename_all = "lowercase")]
+pub enum Decision {
+    /// A gate is breached: drop the canary, now.
+    Revert { reason: String },
+    /// Alert-only gates are breached and not yet reported in this step.
+    Alert { gates: Vec<String>, reason: String },
+    /// Healthy, with enough reports, and the stage's time is up: go to the next stage.
+    Advance { to: String, reason: String },
+    /// Healthy at the last stage before 100%: the canary becomes active.
+    Promote { reason: String },
+    /// The stage's time is up but the feedback cannot tell: stay, and say why.
+    Hold { reason: String },
+    /// The stage's time is not up.
+    Wait { until: String },
+    Paused,
+    /// A freeze window stops automatic advancing.
+    Frozen { window: String },
+    /// The plan's last stage is short of 100%: a person promotes.
+    Done,
+}
+
+impl Decision {
+    /// Tells whether the decision changes the release state.
+    pub fn acts(&self) -> bool {
+        matches!(
+            self,
+            Decision::Revert { .. }
+                | Decision::Alert { .. }
+                | Decision::Advance { .. }
+                | Decision::Promote { .. }
+        )
+    }
+
+    /// The decision in a few words.
+    pub fn describe(&self) -> String {
+        match self {
+            Decision::Revert { reason } => format!("revert: {reason}"),
+            Decision::Alert { reason, .. } => format!("alert: {reason}"),
+            Decision::Advance { to, reason } => format!("advance to {to}: {reason}"),
+            Decision::Promote { reason } => format!("promote: {reason}"),
+            Decision::Hold { reason } => format!("hold: {reason}"),
+            Decision::Wait { until } => format!("waiting until {until}"),
+            Decision::Paused => "paused".into(),
+            Decision::Frozen { window } => format!("frozen: {window}"),
+            Decision::Done => "at the last stage of its plan: promote by hand".into(),
+        }
+    }
+}
+
+/// The judgement of one rollout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// The step judged.
+    pub key: StepKey,
+    pub gates: Vec<GateResult>,
+    pub decision: Decision,
+}
+
+/// Formats a rate as a percentage.
+fn pct(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0)
+}
+
+/// The gates of a plan, judged over a window.
+pub fn judge(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<GateResult> {
+    let (active, canary) = (&window.active, &window.canary);
+    let min = gates.min_samples;
+    let mut results = Vec::new();
+    let mut push = |gate: &'static str, verdict: Verdict, detail: String| {
+        results.push(GateResult {
+            gate,
+            verdict,
+            detail,
+            alert_only: policy.alerts_only(gate),
+        });
+    };
+    let too_few = |what: &str, have: u64, side: &str| {
+        format!("{have} of {min} {side} reports{what}")
+    };
+    if let Some(limit) = gates.max_error_rate {
+        if canary.reports < min.max(1) {
+            push("error_rate", Verdict::Inconclusive, too_few("", canary.reports, "canary"));
+        } else {
+            // Without enough active reports the canary is held to an error-free baseline:
+            // stricter, never laxer.
+            let baseline = if active.reports >= min.max(1) {
+                active.error_rate().unwrap_or(0.0)
+            } else {
+                0.0
+            };
+            let rate = canary.error_rate().unwrap_or(0.0);
+            let over = (rate - baseline) * 100.0;
+            let detail = format!(
+                "error rate {} vs active {} (at most +{limit} points) over {} canary and {} active reports",
+                pct(rate),
+                pct(baseline),
+                canary.reports,
+                active.reports
+            );
+            push(
+                "error_rate",
+                if over > limit { Verdict::Breach } else { Verdict::Pass },
+                detail,
+            );
+        }
+    }
+    let mut relative = |gate: &'static str,
+                        what: &str,
+                        limit: Option<f64>,
+                        count: fn(&Stats) -> u64,
+                        mean: fn(&Stats) -> Option<f64>,
+                        unit: fn(f64) -> String| {
+        let Some(limit) = limit else { return };
+        let (have_c, have_a) = (count(canary), count(active));
+        if have_c < min.max(1) || have_a < min.max(1) {
+            let side = if have_c < min.max(1) {
+                too_few(&format!(" with {what}"), have_c, "canary")
+            } else {
+                too_few(&format!(" with {what}"), have_a, "active")
+            };
+            push(gate, Verdict::Inconclusive, side);
+            return;
+        }
+        let (c, a) = (mean(canary).unwrap_or(0.0), mean(active).unwrap_or(0.0));
+        let increase = if a > 0.0 {
+            (c - a) / a * 100.0
+        } else if c > 0.0 {
+            f64::INFINITY
+        } else {
+            0.0
+        };
+        let detail = format!(
+            "mean {what} {} vs active {} ({:+.1}%, at most +{limit}%)",
+            unit(c),
+            unit(a),
+            increase
+        );
+        push(
+            gate,
+            if increase > limit { Verdict::Breach } else { Verdict::Pass },
+            detail,
+        );
+    };
+    relative(
+        "latency",
+        "latency",
+        gates.max_latency_increase,
+        |s| s.latency_count,
+        Stats::mean_latency_ms,
+        |v| format!("{v:.1} ms"),
+    );
+    relative(
+        "cost",
+        "cost",
+        gates.max_cost_increase,
+        |s| s.cost_count,
+        Stats::mean_cost_usd,
+        |v| format!("${v:.5}"),
+    );
+    if gates.min_score.is_some() || gates.max_score_drop.is_some() {
+        results.push(judge_score(gates, canary, active, policy));
+    }
+    results
+}
+
+fn judge_score(gates: &Gates, canary: &Stats, active: &Stats, policy: &RolloutPolicy) -> GateResult {
+    let min = gates.min_samples.max(1);
+    let result = |verdict, detail| GateResult {
+        gate: "score",
+        verdict,
+        detail,
+        alert_only: policy.alerts_only("score"),
+    };
+    if canary.score_count < min {
+        return result(
+            Verdict::Inconclusive,
+            format!("{} of {min} canary reports with a score", canary.score_count),
+        );
+    }
+    let c = canary.mean_score().unwrap_or(0.0);
+    if let Some(floor) = gates.min_score
+        && c < floor
+    {
+        return result(
+            Verdict::Breach,
+            format!("mean score {c:.3}, below the minimum {floor}"),
+        );
+    }
+    if let Some(drop) = gates.max_score_drop {
+        if active.score_count < min {
+            return result(
+                Verdict::Inconclusive,
+                format!("{} of {min} active reports with a score", active.score_count),
+            );
+        }
+        let a = active.mean_score().unwrap_or(0.0);
+        let detail = format!("mean score {c:.3} vs active {a:.3} (at most {drop} lower)");
+        return result(
+            if a - c > drop { Verdict::Breach } else { Verdict::Pass },
+            detail,
+        );
+    }
+    result(Verdict::Pass, format!("mean score {c:.3}"))
+}
+
+/// Decides what to do with a prompt's rollout at `now`; `None` when it has none.
+pub fn evaluate(
+    pointers: &PromptState,
+    window: Option<&Window>,
+    now: UnixTime,
+    policy: &RolloutPolicy,
+) -> Option<Evaluation> {
+    let canary = pointers.canary.as_ref()?;
+    let rollout = pointers.rollout.as_ref()?;
+    let key = rollout.key(canary.version);
+    let empty = Window::new(key);
+    // Feedback of another step (or canary) says nothing about this one.
+    let window = window.filter(|w| w.key == key).unwrap_or(&empty);
+    let gates = judge(&rollout.gates, window, policy);
+    let decision = decide(rollout, &gates, window, now, policy);
+    Some(Evaluation {
+        key,
+        gates,
+        decision,
+    })
+}
+
+fn decide(
+    rollout: &Rollout,
+    gates: &[GateResult],
+    window: &Window,
+    now: UnixTime,
+    policy: &RolloutPolicy,
+) -> Decision {
+    let breached = |alert_only: bool| -> Vec<&GateResult> {
+        gates
+            .iter()
+            .filter(|g| g.verdict == Verdict::Breach && g.alert_only == alert_only)
+            .collect()
+    };
+    let reverting = breached(false);
+    if !reverting.is_empty() {
+        let figures: Vec<&str> = reverting.iter().map(|g| g.detail.as_str()).collect();
+        return Decision::Revert {
+            reason: format!(
+                "gate breached at stage {} ({}): {}",
+                rollout.step + 1,
+                rollout.stage(),
+                figures.join("; ")
+            ),
+        };
+    }
+    let unreported: Vec<&GateResult> = breached(true)
+        .into_iter()
+        .filter(|g| !rollout.alerted.iter().any(|a| a == g.gate))
+        .collect();
+    if !unreported.is_empty() {
+        let figures: Vec<&str> = unreported.iter().map(|g| g.detail.as_str()).collect();
+        return Decision::Alert {
+            gates: unreported.iter().map(|g| g.gate.to_owned()).collect(),
+            reason: format!("alert-only gate breached: {}", figures.join("; ")),
+        };
+    }
+    if rollout.paused {
+        return Decision::Paused;
+    }
+    if now < rollout.step_ends() {
+        return Decision::Wait {
+            until: clock::format(rollout.step_ends()),
+        };
+    }
+    if let Some(window) = policy.frozen_at(now) {
+        return Decision::Frozen {
+            window: window.describe(),
+        };
+    }
+    let unsure: Vec<String> = gates
+        .iter()
+        .filter(|g| g.verdict == Verdict::Inconclusive)
+        .map(|g| format!("{}: {}", g.gate, g.detail))
+        .collect();
+    let min = rollout.gates.min_samples;
+    if window.canary.reports < min {
+        return Decision::Hold {
+            reason: format!(
+                "inconclusive: {} of {min} canary reports since {}",
+                window.canary.reports,
+                clock::format(rollout.step_started)
+            ),
+        };
+    }
+    if !unsure.is_empty() {
+        return Decision::Hold {
+            reason: format!("inconclusive: {}", unsure.join("; ")),
+        };
+    }
+    let healthy = healthy_reason(gates, window);
+    match rollout.next_stage() {
+        None => Decision::Done,
+        Some(stage) if stage.is_full() => Decision::Promote { reason: healthy },
+        Some(stage) => Decision::Advance {
+            to: stage.to_string(),
+            reason: healthy,
+        },
+    }
+}
+
+fn healthy_reason(gates: &[GateResult], window: &Window) -> String {
+    let passed: Vec<&str> = gates
+        .iter()
+        .filter(|g| g.verdict == Verdict::Pass)
+        .map(|g| g.detail.as_str())
+        .collect();
+    if passed.is_empty() {
+        format!("healthy over {} canary reports", window.canary.reports)
+    } else {
+        format!("healthy: {}", passed.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::{Canary, Stage};
+    use crate::rollout::stats::Sample;
+
+    fn v(c: char) -> crate::prompt::Version {
+        format!("sha256:{}", c.to_string().repeat(64)).parse().unwrap()
+    }
+
+    fn pointers(stages: &[&str], step: usize, gates: Gates) -> PromptState {
+        let rollout = Rollout {
+            stages: stages.iter().map(|s| Stage::parse(s).unwrap()).collect(),
+            step,
+            every: 60,
+            step_started: 1000,
+            paused: false,
+            gates,
+            alerted: Vec::new(),
+        };
+        let route = rollout.route_at(step);
+        let mut state = PromptState::new(v('a'));
+        state.canary = Some(Canary {
+            version: v('c'),
+            weight: route.weight,
+            cohorts: route.cohorts,
+        });
+        state.rollout = Some(rollout);
+        state
+    }
+
+    fn window(state: &PromptState, canary: (u64, u64), active: (u64, u64)) -> Window {
+        let key = state.rollout.as_ref().unwrap().key(v('c'));
+        let mut w = Window::new(key);
+        for (stats, (n, errors)) in [(&mut w.canary, canary), (&mut w.active, active)] {
+            for i in 0..n {
+                stats.add(&Sample {
+                    error: i < errors,
+                    latency_ms: Some(100.0),
+                    cost_usd: Some(0.001),
+                    score: Some(0.9),
+                });
+            }
+        }
+        w
+    }
+
+    fn decision(state: &PromptState, w: &Window, now: UnixTime, policy: &RolloutPolicy) -> Decision {
+        evaluate(state, Some(w), now, policy).unwrap().decision
+    }
+
+    #[test]
+    fn healthy_steps_advance_once_their_time_is_up_then_promote() {
+        let gates = Gates {
+            min_samples: 50,
+            ..Gates::default()
+        };
+        let policy = RolloutPolicy::default();
+        let state = pointers(&["5%", "25%", "100%"], 0, gates.clone());
+        let w = window(&state, (100, 1), (1000, 10));
+        assert!(matches!(decision(&state, &w, 1030, &policy), Decision::Wait { .. }));
+        assert!(
+            matches!(decision(&state, &w, 1060, &policy), Decision::Advance { ref to, .. } if to == "25%")
+        );
+        let last = pointers(&["5%", "25%", "100%"], 1, gates.clone());
+        let w = window(&last, (100, 1), (1000, 10));
+        assert!(matches!(decision(&last, &w, 1060, &policy), Decision::Promote { .. }));
+        let short = pointers(&["5%", "25%"], 1, gates);
+        let w = window(&short, (100, 1), (1000, 10));
+        assert_eq!(decision(&short, &w, 1060, &policy), Decision::Done);
+    }
+
+    #[test]
+    fn a_breach_reverts_at_once_paused_or_not() {
+        let mut state = pointers(&["5%", "100%"], 0, Gates::default());
+        let w = window(&state, (100, 40), (1000, 10));
+        let policy = RolloutPolicy::default();
+        let Decision::Revert { reason } = decision(&state, &w, 1001, &policy) else {
+            panic!()
+        };
+        assert!(reason.contains("error rate 40.0% vs active 1.0%"), "{reason}");
+        state.rollout.as_mut().unwrap().paused = true;
+        assert!(matches!(decision(&state, &w, 1001, &policy), Decision::Revert { .. }));
+    }
+
+    #[test]
+    fn too_few_reports_hold_rather_than_pass_or_fail() {
+        let state = pointers(&["5%", "100%"], 0, Gates::default());
+        let w = window(&state, (3, 3), (1000, 0));
+        let policy = RolloutPolicy::default();
+        let Decision::Hold { reason } = decision(&state, &w, 5000, &policy) else {
+            panic!()
+        };
+        assert!(reason.contains("3 of 100 canary reports"), "{reason}");
+        let other_step = Window {
+            key: StepKey {
+                step: 1,
+                ..w.key
+            },
+            ..window(&state, (500, 0), (500, 0))
+        };
+        assert!(matches!(decision(&state, &other_step, 5000, &policy), Decision::Hold { .. }));
+    }
+
+    #[test]
+    fn relative_gates_need_both_sides_and_alert_only_gates_alert_once() {
+        let gates = Gates {
+            min_samples: 10,
+            max_error_rate: None,
+            max_cost_increase: Some(10.0),
+            ..Gates::default()
+        };
+        let mut state = pointers(&["5%", "100%"], 0, gates);
+        let mut w = window(&state, (20, 0), (5, 0));
+        let mut policy = RolloutPolicy::default();
+        assert!(matches!(decision(&state, &w, 5000, &policy), Decision::Hold { .. }));
+        w = window(&state, (20, 0), (20, 0));
+        w.canary.cost_sum_usd *= 2.0;
+        let Decision::Revert { reason } = decision(&state, &w, 5000, &policy) else {
+            panic!()
+        };
+        assert!(reason.contains("+100.0%"), "{reason}");
+        policy.alert_only = vec!["cost".into()];
+        assert!(
+            matches!(decision(&state, &w, 5000, &policy), Decision::Alert { ref gates, .. } if gates == &["cost"])
+        );
+        state.rollout.as_mut().unwrap().alerted = vec!["cost".into()];
+        assert!(matches!(decision(&state, &w, 5000, &policy), Decision::Promote { .. }));
+    }
+
+    #[test]
+    fn freeze_windows_stop_advancing_but_not_reverting() {
+        let policy: RolloutPolicy = toml::from_str(
+            "[[freeze]]\nfrom = 1970-01-01T00:00:00Z\nto = 1970-01-02T00:00:00Z\nreason = \"test\"\n",
+        )
+        .unwrap();
+        let state = pointers(&["5%", "100%"], 0, Gates::default());
+        let healthy = window(&state, (200, 0), (200, 0));
+        assert!(matches!(decision(&state, &healthy, 5000, &policy), Decision::Frozen { .. }));
+        let bad = window(&state, (200, 100), (200, 0));
+        assert!(matches!(decision(&state, &bad, 5000, &policy), Decision::Revert { .. }));
+    }
+}

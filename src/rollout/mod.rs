@@ -1,0 +1,18 @@
+//! Progressive rollout: judging each canary step on the feedback services report, and
+//! carrying out the decision (advance, promote, revert, alert) as a release commit.
+//!
+//! The judgement is pure ([`evaluate`]); the controller ([`step`]) reads the state, judges
+//! every plan, and writes each decision by compare-and-swap, conditional on the step it was
+//! made about, so that two controllers never make the same decision twice.
+
+mod alert;
+mod controller;
+mod evaluate;
+mod fetch;
+mod stats;
+
+pub use alert::{AlertPayload, send_alert};
+pub use controller::{Applied, RolloutStatus, StepReport, status, step};
+pub use fetch::fetch_windows;
+pub use evaluate::{Decision, Evaluation, GateResult, Verdict, evaluate, judge};
+pub use stats::{Sample, Stats, Summary, Window};

@@ -1,0 +1,119 @@
+//! `GET /v1/rollouts`: every canary in flight with its plan, the feedback of its current
+//! step side by side with active, the gates' verdicts and the controller's latest decision.
+//! `promptctl rollout step --from` reads the windows from here; the dashboard shows it.
+
+use serde::Serialize;
+
+use super::snapshot::Snapshot;
+use super::{ServerState, lock};
+use crate::clock::{self, UnixTime};
+use crate::prompt::{PromptName, Version};
+use crate::release::{PromptState, Rollout, StepKey};
+use crate::rollout::{Applied, Evaluation, Summary, Window, evaluate};
+
+/// The controller's latest judgement of one rollout.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastDecision {
+    #[serde(serialize_with = "as_time")]
+    pub at: UnixTime,
+    pub evaluation: Evaluation,
+    pub applied: Applied,
+}
+
+fn as_time<S: serde::Serializer>(t: &UnixTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&clock::format(*t))
+}
+
+/// The window key of a canary: its plan's current step, or step 0 from the epoch for a
+/// canary without a plan (its feedback then accumulates for as long as it is in flight).
+pub fn window_key(pointers: &PromptState, canary: Version) -> StepKey {
+    match &pointers.rollout {
+        Some(rollout) => rollout.key(canary),
+        None => StepKey {
+            canary,
+            step: 0,
+            step_started: 0,
+        },
+    }
+}
+
+/// One canary in flight.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutView {
+    pub name: PromptName,
+    pub active: Version,
+    pub canary: Version,
+    /// Who is on the canary, in words.
+    pub route: String,
+    pub plan: Option<Rollout>,
+    /// The raw window (sums), for merging across servers.
+    pub window: Window,
+    pub summary: SideBySide,
+    /// The gates' verdicts and what a controller would decide now.
+    pub evaluation: Option<Evaluation>,
+    /// What the controller in this server last decided.
+    pub last_decision: Option<LastDecision>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SideBySide {
+    pub active: Summary,
+    pub canary: Summary,
+}
+
+/// The body of `GET /v1/rollouts`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutsBody {
+    pub env: String,
+    pub commit: String,
+    pub controller: bool,
+    #[serde(serialize_with = "as_time")]
+    pub now: UnixTime,
+    pub rollouts: Vec<RolloutView>,
+}
+
+/// Every canary in flight in `snapshot`, with this server's feedback.
+pub fn views(state: &ServerState, snapshot: &Snapshot) -> RolloutsBody {
+    let now = clock::now();
+    let windows = lock(&state.windows).clone();
+    let decisions = lock(&state.decisions).clone();
+    let policy = lock(&state.policy).clone();
+    let mut rollouts = Vec::new();
+    for (name, served) in &snapshot.prompts {
+        let pointers = &served.pointers;
+        let Some(canary) = &pointers.canary else {
+            continue;
+        };
+        let key = window_key(pointers, canary.version);
+        let window = windows
+            .get(name)
+            .filter(|w| w.key == key)
+            .cloned()
+            .unwrap_or_else(|| Window::new(key));
+        let evaluation = evaluate(pointers, Some(&window), now, &policy);
+        rollouts.push(RolloutView {
+            name: name.clone(),
+            active: pointers.active,
+            canary: canary.version,
+            route: canary.describe(),
+            plan: pointers.rollout.clone(),
+            summary: SideBySide {
+                active: window.active.summary(),
+                canary: window.canary.summary(),
+            },
+            window,
+            evaluation,
+            last_decision: decisions
+                .get(name)
+                .filter(|d| d.evaluation.key == key)
+                .cloned(),
+        });
+    }
+    RolloutsBody {
+        env: snapshot.env.clone(),
+        commit: snapshot.commit.clone(),
+        controller: state.controlling,
+        now,
+        rollouts,
+    }
+}

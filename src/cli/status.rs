@@ -76,8 +76,13 @@ fn human(status: &Status) -> String {
     );
     for prompt in &status.prompts {
         let active = prompt.active.map_or("-".to_owned(), |v| v.short());
-        let canary = match (prompt.canary, prompt.canary_weight) {
-            (Some(version), Some(weight)) => format!("{} {weight}", version.short()),
+        let canary = match (prompt.canary, &prompt.canary_route) {
+            (Some(version), Some(route)) => {
+                let plan = prompt.rollout.as_ref().map_or(String::new(), |r| {
+                    format!(" (stage {}/{})", r.step + 1, r.stages.len())
+                });
+                format!("{} {route}{plan}", version.short())
+            }
             _ => "-".to_owned(),
         };
         let _ = writeln!(

@@ -36,6 +36,15 @@ pub struct PromptStatus {
     pub active: Option<Version>,
     pub canary: Option<Version>,
     pub canary_weight: Option<Weight>,
+    /// Cohorts on the canary whatever their bucket.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub canary_cohorts: Vec<String>,
+    /// Who is on the canary, in words (`10%`, `cohort internal + 5%`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_route: Option<String>,
+    /// The rollout plan driving the canary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<super::plan::Rollout>,
     /// Earlier active versions `revert` can go back to.
     pub previous: usize,
     /// How `HEAD`'s version relates to the pointers (absent outside a git repository's
@@ -98,6 +107,11 @@ pub fn status(project: &Project, env: &str, names: &[String]) -> Result<Status, 
                 active: pointers.map(|p| p.active),
                 canary: pointers.and_then(|p| p.canary.as_ref().map(|c| c.version)),
                 canary_weight: pointers.and_then(|p| p.canary.as_ref().and_then(|c| c.weight)),
+                canary_cohorts: pointers
+                    .and_then(|p| p.canary.as_ref().map(|c| c.cohorts.clone()))
+                    .unwrap_or_default(),
+                canary_route: pointers.and_then(|p| p.canary.as_ref().map(|c| c.describe())),
+                rollout: pointers.and_then(|p| p.rollout.clone()),
                 previous: pointers.map_or(0, |p| p.previous.len()),
                 head: relation(head.as_ref()),
                 worktree: relation(Some(&worktree)),

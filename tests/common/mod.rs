@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod mock_llm;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,459 @@
+//! Progressive rollout end to end: the real server with its controller, synthetic traffic
+//! posted as feedback, and the release history the decisions leave.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::server::Server;
+use common::{TestRepo, sample_repo};
+use serde_json::{Value, json};
+
+const NAME: &str = "support/triage";
+
+/// A repository with v1 of support/triage published and v2 committed.
+fn released(config: &str) -> TestRepo {
+    let repo = sample_repo();
+    if !config.is_empty() {
+        let path = repo.path().join("promptctl.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(config);
+        std::fs::write(&path, text).unwrap();
+    }
+    repo.commit("v1");
+    repo.run(&["publish"]).expect(0);
+    let path = repo.path().join("prompts/support/triage.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("Triage the ticket.", "Triage the ticket (v2)."),
+    )
+    .unwrap();
+    repo.commit("v2");
+    repo
+}
+
+/// The served pointers of support/triage: (active, canary).
+fn pointers(server: &Server) -> (String, Option<String>) {
+    let (_, list) = server.get("/v1/prompts");
+    let prompt = list["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == NAME)
+        .unwrap()
+        .clone();
+    (
+        prompt["active"].as_str().unwrap().to_owned(),
+        prompt["canary"].as_str().map(str::to_owned),
+    )
+}
+
+/// Posts `n` feedback reports for a version, the first `errors` of them failed.
+fn feed(server: &Server, version: &str, n: usize, errors: usize, cost: f64) {
+    for i in 0..n {
+        let outcome = if i < errors { "error" } else { "success" };
+        let (status, body) = server.post(
+            "/v1/feedback",
+            &json!({"name": NAME, "version": version, "outcome": outcome,
+                    "latency_ms": 120.0, "cost_usd": cost, "score": 0.9}),
+        );
+        assert_eq!(status, 202, "{body}");
+    }
+}
+
+/// Waits until `done` holds, feeding traffic with `each` in between.
+fn until(what: &str, limit: Duration, mut each: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !each() {
+        assert!(started.elapsed() < limit, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn controller(repo: &TestRepo, interval: &str) -> Server {
+    Server::start(
+        repo,
+        &["--controller", "--controller-interval", interval],
+        &[],
+    )
+}
+
+/// Release commits, oldest first: (action, summary, reason).
+fn history(repo: &TestRepo) -> Vec<(String, String, String)> {
+    let run = repo.run(&["log", "--json", "-n", "100"]).expect(0);
+    let entries: Vec<Value> = serde_json::from_str(&run.stdout).unwrap();
+    entries
+        .iter()
+        .rev()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or("").to_owned(),
+                e["summary"].as_str().unwrap_or("").to_owned(),
+                e["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_healthy_canary_ramps_through_every_step_and_is_promoted() {
+    let repo = released("");
+    let v2 = {
+        let run = repo.run(&["show", NAME, "--json"]).expect(0);
+        serde_json::from_str::<Value>(&run.stdout).unwrap()["version"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    repo.run(&[
+        "canary", NAME, "5%", "--ramp", "25,50,100", "--every", "1s", "--min-samples", "20",
+        "--max-error-rate", "5%", "--max-latency-increase", "50%",
+    ])
+    .expect(0);
+    let server = controller(&repo, "200ms");
+    until("the canary to be promoted", Duration::from_secs(90), || {
+        let (active, canary) = pointers(&server);
+        match canary {
+            Some(canary) => {
+                feed(&server, &canary, 10, 0, 0.001);
+                feed(&server, &active, 10, 0, 0.001);
+                false
+            }
+            None => active == v2,
+        }
+    });
+    let decisions: Vec<(String, String, String)> = history(&repo)
+        .into_iter()
+        .filter(|(_, _, reason)| reason.starts_with("rollout controller"))
+        .collect();
+    let summaries: Vec<&str> = decisions.iter().map(|(_, s, _)| s.as_str()).collect();
+    assert_eq!(
+        summaries.len(),
+        3,
+        "two advances and a promote, each once: {summaries:?}"
+    );
+    assert!(summaries[0].starts_with("advance support/triage to 25% (stage 2 of 4)"));
+    assert!(summaries[1].starts_with("advance support/triage to 50% (stage 3 of 4)"));
+    assert!(summaries[2].starts_with("promote support/triage"));
+    assert!(decisions[2].2.contains("error rate 0.0%"), "{decisions:?}");
+    let status = repo.run(&["rollout", "status"]).expect(0);
+    assert!(status.stdout.contains("no rollout in flight"), "{}", status.stdout);
+}
+
+#[test]
+fn a_canary_with_40_percent_errors_is_reverted_within_one_interval() {
+    let repo = released("");
+    repo.run(&[
+        "canary", NAME, "10%", "--ramp", "50,100", "--every", "1h", "--min-samples", "20",
+    ])
+    .expect(0);
+    let server = controller(&repo, "500ms");
+    let (active, canary) = pointers(&server);
+    let canary = canary.unwrap();
+    feed(&server, &active, 50, 0, 0.001);
+    feed(&server, &canary, 50, 20, 0.001);
+    let breached = Instant::now();
+    until("the canary to be reverted", Duration::from_secs(20), || {
+        pointers(&server).1.is_none()
+    });
+    // One interval, plus a poll to serve it, plus slack for a loaded machine.
+    assert!(
+        breached.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        breached.elapsed()
+    );
+    let log = repo.run(&["log", "-n", "1"]).expect(0);
+    assert!(log.stdout.contains("revert support/triage: drop canary"), "{}", log.stdout);
+    assert!(
+        log.stdout.contains("error rate 40.0% vs active 0.0% (at most +5 points)"),
+        "{}",
+        log.stdout
+    );
+    let status = repo.run(&["status", "--json"]).expect(0);
+    assert!(!status.stdout.contains("\"rollout\""), "{}", status.stdout);
+}
+
+#[test]
+fn a_low_traffic_canary_holds_instead_of_advancing_or_failing() {
+    let repo = released("");
+    repo.run(&[
+        "canary", NAME, "5%", "--ramp", "100", "--every", "1s", "--min-samples", "50",
+    ])
+    .expect(0);
+    let tip = repo.run(&["log", "-n", "1", "--json"]).expect(0).stdout;
+    let server = controller(&repo, "200ms");
+    let (active, canary) = pointers(&server);
+    let canary = canary.unwrap();
+    // Few reports, all failed: not enough to judge either way.
+    feed(&server, &canary, 5, 5, 0.001);
+    feed(&server, &active, 100, 0, 0.001);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(pointers(&server).1.as_deref(), Some(canary.as_str()));
+    assert_eq!(repo.run(&["log", "-n", "1", "--json"]).expect(0).stdout, tip);
+    let (_, body) = server.get("/v1/rollouts");
+    let last = &body["rollouts"][0]["last_decision"]["evaluation"]["decision"];
+    assert_eq!(last["decision"], "hold", "{body}");
+    assert!(
+        last["reason"].as_str().unwrap().contains("5 of 50 canary reports"),
+        "{last}"
+    );
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let status = repo.run(&["rollout", "status", "--from", &url]).expect(0);
+    assert!(
+        status.stdout.contains("hold: inconclusive: 5 of 50 canary reports"),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains("canary   5 reports, 100.0% errors"), "{}", status.stdout);
+}
+
+#[test]
+fn a_freeze_window_stops_advancing_but_never_a_revert() {
+    let repo = released(
+        "\n[[rollout.freeze]]\ndays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\nreason = \"release freeze\"\n",
+    );
+    repo.run(&[
+        "canary", NAME, "5%", "--ramp", "50,100", "--every", "1s", "--min-samples", "20",
+    ])
+    .expect(0);
+    let server = controller(&repo, "200ms");
+    let (active, canary) = pointers(&server);
+    let canary = canary.unwrap();
+    feed(&server, &active, 40, 0, 0.001);
+    feed(&server, &canary, 40, 0, 0.001);
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, body) = server.get("/v1/rollouts");
+    let rollout = &body["rollouts"][0];
+    assert_eq!(rollout["plan"]["step"], 0, "{body}");
+    assert_eq!(
+        rollout["last_decision"]["evaluation"]["decision"]["decision"],
+        "frozen",
+        "{body}"
+    );
+    assert!(
+        rollout["route"] == "5%",
+        "the freeze kept the canary at its stage: {body}"
+    );
+    feed(&server, &canary, 40, 40, 0.001);
+    until("the breach to revert", Duration::from_secs(20), || {
+        pointers(&server).1.is_none()
+    });
+}
+
+#[test]
+fn a_cohort_stage_routes_exactly_that_cohort() {
+    let repo = released("");
+    repo.run(&[
+        "canary", NAME, "--stage", "cohort=internal", "--stage", "cohort=beta", "--ramp",
+        "50,100", "--every", "1h",
+    ])
+    .expect(0);
+    let state = repo.run(&["status", "--json"]).expect(0).stdout;
+    assert!(
+        state.contains("\"canary_route\": \"cohort internal\""),
+        "{state}"
+    );
+    let human = repo.run(&["status"]).expect(0).stdout;
+    assert!(human.contains("cohort internal (stage 1/4)"), "{human}");
+    let server = Server::start(&repo, &[], &[]);
+    let (active, canary) = pointers(&server);
+    let canary = canary.unwrap();
+    for i in 0..200 {
+        for (cohort, expected) in [
+            (Some("internal"), &canary),
+            (Some("beta"), &active),
+            (Some("Internal"), &active),
+            (None, &active),
+        ] {
+            let path = match cohort {
+                Some(c) => format!("/v1/prompts/{NAME}?key=user-{i}&attr.cohort={c}"),
+                None => format!("/v1/prompts/{NAME}?key=user-{i}"),
+            };
+            let (_, body) = server.get(&path);
+            assert_eq!(&body["version"], expected.as_str(), "{path}");
+        }
+    }
+    let run = repo
+        .run(&["resolve", NAME, "--key", "u1", "--cohort", "internal", "--json"])
+        .expect(0);
+    assert!(run.stdout.contains("\"track\":\"canary\""), "{}", run.stdout);
+    let (_, rendered) = server.post(
+        "/v1/render",
+        &json!({"name": NAME, "key": "u1", "attrs": {"cohort": "internal"},
+                "vars": {"ticket": "help"}}),
+    );
+    assert_eq!(rendered["track"], "canary", "{rendered}");
+}
+
+#[test]
+fn two_controllers_running_at_once_make_each_decision_once() {
+    let repo = released("");
+    repo.run(&[
+        "canary", NAME, "10%", "--ramp", "30,100", "--every", "1s", "--min-samples", "10",
+    ])
+    .expect(0);
+    let first = controller(&repo, "100ms");
+    let second = controller(&repo, "100ms");
+    until("the canary to be promoted", Duration::from_secs(90), || {
+        let (active, canary) = pointers(&first);
+        match canary {
+            Some(canary) => {
+                for server in [&first, &second] {
+                    feed(server, &canary, 10, 0, 0.001);
+                    feed(server, &active, 10, 0, 0.001);
+                }
+                false
+            }
+            None => true,
+        }
+    });
+    // Let the slower controller catch up with what the faster one did.
+    std::thread::sleep(Duration::from_millis(500));
+    let actions: Vec<String> = history(&repo)
+        .into_iter()
+        .filter(|(_, _, reason)| reason.starts_with("rollout controller"))
+        .map(|(action, _, _)| action)
+        .collect();
+    assert_eq!(actions, ["advance", "promote"]);
+}
+
+/// A one-shot webhook receiver: the body of every POST it gets, until dropped.
+fn webhook() -> (String, mpsc::Receiver<Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/SECRET-PATH", listener.local_addr().unwrap());
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            if let Ok(value) = serde_json::from_slice(&body)
+                && send.send(value).is_err()
+            {
+                return;
+            }
+        }
+    });
+    (url, receive)
+}
+
+#[test]
+fn rollout_step_from_cron_alerts_once_on_an_alert_only_gate_and_steers_plans() {
+    let (url, alerts) = webhook();
+    let repo = released(&format!(
+        "\n[rollout]\nalert_only = [\"cost\"]\nwebhook = \"{url}\"\n"
+    ));
+    repo.run(&[
+        "canary", NAME, "5%", "--ramp", "50,100", "--every", "1h", "--min-samples", "10",
+        "--max-cost-increase", "10%",
+    ])
+    .expect(0);
+    let server = Server::start(&repo, &[], &[]);
+    let from = format!("http://127.0.0.1:{}", server.port);
+    let (active, canary) = pointers(&server);
+    let canary = canary.unwrap();
+    feed(&server, &active, 20, 0, 0.001);
+    feed(&server, &canary, 20, 0, 0.002);
+    let step = repo.run(&["rollout", "step", "--from", &from]).expect(0);
+    assert!(step.stdout.contains("alert support/triage: cost (alert only)"), "{}", step.stdout);
+    let alert = alerts.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(alert["type"], "promptctl.alert");
+    assert_eq!(alert["prompt"], NAME);
+    assert_eq!(alert["gates"], json!(["cost"]));
+    assert!(alert["message"].as_str().unwrap().contains("+100.0%"), "{alert}");
+    // Once delivered and recorded, the same breach does not alert again, nor revert.
+    std::thread::sleep(Duration::from_millis(300));
+    let again = repo.run(&["rollout", "step", "--from", &from]).expect(0);
+    assert!(again.stdout.contains("waiting until"), "{}", again.stdout);
+    assert!(alerts.recv_timeout(Duration::from_millis(500)).is_err());
+    assert_eq!(pointers(&server).1.as_deref(), Some(canary.as_str()));
+
+    repo.run(&["rollout", "pause", "--reason", "looking into cost"]).expect(0);
+    let status = repo.run(&["rollout", "status", "--json"]).expect(0);
+    assert!(status.stdout.contains("\"paused\": true"), "{}", status.stdout);
+    repo.run(&["rollout", "resume"]).expect(0);
+    repo.run(&["rollout", "abort", NAME]).expect(0);
+    let log = repo.run(&["log", "-n", "3"]).expect(0);
+    assert!(log.stdout.contains("abort the rollout of support/triage"), "{}", log.stdout);
+    assert!(log.stdout.contains("looking into cost"), "{}", log.stdout);
+    let none = repo.run(&["rollout", "pause"]).expect(2);
+    assert!(none.stderr.contains("no rollout is in flight"), "{}", none.stderr);
+}
+
+#[test]
+fn an_unreachable_webhook_is_retried_and_never_leaks_its_url() {
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/SECRET-PATH", dead.local_addr().unwrap());
+    drop(dead);
+    let repo = released(&format!(
+        "\n[rollout]\nalert_only = [\"error_rate\"]\nwebhook = \"{url}\"\n"
+    ));
+    repo.run(&["canary", NAME, "5%", "--ramp", "100", "--min-samples", "5"])
+        .expect(0);
+    let tip = repo.run(&["log", "-n", "1", "--json"]).expect(0).stdout;
+    let server = Server::start(&repo, &[], &[]);
+    let (_, canary) = pointers(&server);
+    feed(&server, &canary.unwrap(), 10, 10, 0.001);
+    let from = format!("http://127.0.0.1:{}", server.port);
+    let step = repo.run(&["rollout", "step", "--from", &from]).expect(1);
+    assert!(step.stdout.contains("failed: cannot post to the webhook"), "{}", step.stdout);
+    assert!(!step.stdout.contains("SECRET") && !step.stderr.contains("SECRET"));
+    assert_eq!(repo.run(&["log", "-n", "1", "--json"]).expect(0).stdout, tip);
+    let unreachable = repo
+        .run(&["rollout", "step", "--from", "http://127.0.0.1:1"])
+        .expect(2);
+    assert!(unreachable.stderr.contains("cannot read feedback"), "{}", unreachable.stderr);
+}
+
+#[test]
+fn plans_and_policies_refuse_bad_input_with_a_hint() {
+    let repo = released("\n[rollout]\nmax_canaries = 1\n");
+    for (args, message) in [
+        (&["canary", NAME, "50%", "--ramp", "25,100"][..], "does not rise"),
+        (&["canary", NAME, "--stage", "region=eu"], "only attribute"),
+        (&["canary", NAME, "5%", "--every", "soon"], "not a duration"),
+        (&["canary", NAME, "5%", "--max-error-rate", "lots"], "not a percentage"),
+        (&["canary", NAME, "5%", "--stage", "25%"], "give percentages with PERCENT"),
+    ] {
+        let run = repo.run(args).expect(2);
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+    }
+    repo.run(&["canary", NAME, "5%"]).expect(0);
+    repo.write(
+        "prompts/support/reply.toml",
+        &std::fs::read_to_string(repo.path().join("prompts/support/reply.toml"))
+            .unwrap()
+            .replace("reply", "answer"),
+    );
+    repo.commit("reply v2");
+    let run = repo.run(&["canary", "support/reply", "5%"]).expect(2);
+    assert!(
+        run.stderr.contains("allows 1 canary in flight") && run.stderr.contains(NAME),
+        "{}",
+        run.stderr
+    );
+    // Re-weighting the canary in flight is not a new canary.
+    repo.run(&["canary", NAME, "10%"]).expect(0);
+    repo.write("promptctl.toml", "[rollout]\nmax_canaries = 0\n");
+    let run = repo.run(&["status"]).expect(2);
+    assert!(run.stderr.contains("rollout.max_canaries"), "{}", run.stderr);
+}

@@ -17,13 +17,9 @@ use promptctl::release::{ActionKind, ActionRequest, Resolver, Weight, run_action
 const PROMPT: &str = "[variables.ticket]\ntype = \"string\"\nrequired = true\n\n[[messages]]\nrole = \"system\"\ncontent = \"Triage the ticket. VERSION\"\n\n[[messages]]\nrole = \"user\"\ncontent = \"{{ ticket }}\"\n";
 
 fn request(kind: ActionKind, weight: Option<u32>) -> ActionRequest {
-    ActionRequest {
-        kind,
-        names: vec!["support/triage".into()],
-        version: None,
-        weight: weight.map(|w| Weight::from_hundredths(w).unwrap()),
-        reason: None,
-    }
+    let mut request = ActionRequest::new(kind, vec!["support/triage".into()]);
+    request.weight = weight.map(|w| Weight::from_hundredths(w).unwrap());
+    request
 }
 
 fn commit_all(repo: &git2::Repository, message: &str) {

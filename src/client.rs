@@ -210,12 +210,14 @@ impl Client {
             .snapshot
             .load_full()
             .ok_or_else(|| ClientError::NoState("nothing is loaded".into()))?;
-        snapshot.render(name, key, cohort_of(attrs), vars).map_err(|e| match e {
-            ServeRenderError::Unknown { name } => ClientError::Unknown(name),
-            ServeRenderError::Render {
-                version, message, ..
-            } => ClientError::Render { version, message },
-        })
+        snapshot
+            .render(name, key, cohort_of(attrs), vars)
+            .map_err(|e| match e {
+                ServeRenderError::Unknown { name } => ClientError::Unknown(name),
+                ServeRenderError::Render {
+                    version, message, ..
+                } => ClientError::Render { version, message },
+            })
     }
 
     /// The release commit being served, if any.

@@ -141,7 +141,9 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     if !total.is_finite() || total > 1e12 {
         return Err(bad());
     }
-    Ok(std::time::Duration::from_millis((total * 1000.0).ceil() as u64))
+    Ok(std::time::Duration::from_millis(
+        (total * 1000.0).ceil() as u64
+    ))
 }
 
 #[cfg(test)]

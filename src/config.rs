@@ -202,10 +202,13 @@ impl ProjectConfig {
                 });
             }
         }
-        config.rollout.check().map_err(|(field, message)| TomlError {
-            location: Location::file(path).with_field(format!("rollout.{field}")),
-            message,
-        })?;
+        config
+            .rollout
+            .check()
+            .map_err(|(field, message)| TomlError {
+                location: Location::file(path).with_field(format!("rollout.{field}")),
+                message,
+            })?;
         for name in config.environments.keys() {
             check_environment_name(name).map_err(|reason| TomlError {
                 location: Location::file(path).with_field(format!("environments.{name}")),

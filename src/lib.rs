@@ -41,8 +41,8 @@
 //! The library never prints and never exits; every error is a typed enum.
 
 pub mod check;
-pub mod clock;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod diff;
 pub mod eval;

@@ -170,7 +170,10 @@ impl RolloutPolicy {
             if !GATE_NAMES.contains(&gate.as_str()) {
                 return Err((
                     "alert_only".into(),
-                    format!("`{gate}` is not a gate; gates are {}", GATE_NAMES.join(", ")),
+                    format!(
+                        "`{gate}` is not a gate; gates are {}",
+                        GATE_NAMES.join(", ")
+                    ),
                 ));
             }
         }
@@ -277,11 +280,23 @@ mod tests {
     fn bad_policies_name_their_field() {
         for (text, field) in [
             ("[[freeze]]\ndays = [\"friday\"]\n", "freeze[0].days"),
-            ("[[freeze]]\ndays = [\"fri\"]\nstart = \"25:00\"\n", "freeze[0].start"),
-            ("[[freeze]]\nfrom = 2026-12-20T00:00:00Z\n", "freeze[0].from"),
-            ("[[freeze]]\nfrom = 2026-12-20T00:00:00Z\nto = 2026-12-19T00:00:00Z\n", "freeze[0].to"),
+            (
+                "[[freeze]]\ndays = [\"fri\"]\nstart = \"25:00\"\n",
+                "freeze[0].start",
+            ),
+            (
+                "[[freeze]]\nfrom = 2026-12-20T00:00:00Z\n",
+                "freeze[0].from",
+            ),
+            (
+                "[[freeze]]\nfrom = 2026-12-20T00:00:00Z\nto = 2026-12-19T00:00:00Z\n",
+                "freeze[0].to",
+            ),
             ("alert_only = [\"cost\"]\n", "webhook"),
-            ("alert_only = [\"price\"]\nwebhook = \"https://x\"\n", "alert_only"),
+            (
+                "alert_only = [\"price\"]\nwebhook = \"https://x\"\n",
+                "alert_only",
+            ),
             ("max_canaries = 0\n", "max_canaries"),
             ("[gates]\nmax_error_rate = -1.0\n", "gates.max_error_rate"),
         ] {
@@ -292,7 +307,8 @@ mod tests {
     #[test]
     fn project_thresholds_replace_the_builtin_ones() {
         assert_eq!(policy("").default_gates(), Gates::default());
-        let own = policy("[gates]\nmax_latency_increase = 20.0\nmin_samples = 50\n").default_gates();
+        let own =
+            policy("[gates]\nmax_latency_increase = 20.0\nmin_samples = 50\n").default_gates();
         assert_eq!(own.max_error_rate, None);
         assert_eq!(own.max_latency_increase, Some(20.0));
         assert_eq!(own.min_samples, 50);

@@ -110,8 +110,19 @@ fn a_healthy_canary_ramps_through_every_step_and_is_promoted() {
             .to_owned()
     };
     repo.run(&[
-        "canary", NAME, "5%", "--ramp", "25,50,100", "--every", "1s", "--min-samples", "20",
-        "--max-error-rate", "5%", "--max-latency-increase", "50%",
+        "canary",
+        NAME,
+        "5%",
+        "--ramp",
+        "25,50,100",
+        "--every",
+        "1s",
+        "--min-samples",
+        "20",
+        "--max-error-rate",
+        "5%",
+        "--max-latency-increase",
+        "50%",
     ])
     .expect(0);
     let server = controller(&repo, "200ms");
@@ -141,14 +152,26 @@ fn a_healthy_canary_ramps_through_every_step_and_is_promoted() {
     assert!(summaries[2].starts_with("promote support/triage"));
     assert!(decisions[2].2.contains("error rate 0.0%"), "{decisions:?}");
     let status = repo.run(&["rollout", "status"]).expect(0);
-    assert!(status.stdout.contains("no rollout in flight"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("no rollout in flight"),
+        "{}",
+        status.stdout
+    );
 }
 
 #[test]
 fn a_canary_with_40_percent_errors_is_reverted_within_one_interval() {
     let repo = released("");
     repo.run(&[
-        "canary", NAME, "10%", "--ramp", "50,100", "--every", "1h", "--min-samples", "20",
+        "canary",
+        NAME,
+        "10%",
+        "--ramp",
+        "50,100",
+        "--every",
+        "1h",
+        "--min-samples",
+        "20",
     ])
     .expect(0);
     let server = controller(&repo, "500ms");
@@ -167,9 +190,14 @@ fn a_canary_with_40_percent_errors_is_reverted_within_one_interval() {
         breached.elapsed()
     );
     let log = repo.run(&["log", "-n", "1"]).expect(0);
-    assert!(log.stdout.contains("revert support/triage: drop canary"), "{}", log.stdout);
     assert!(
-        log.stdout.contains("error rate 40.0% vs active 0.0% (at most +5 points)"),
+        log.stdout.contains("revert support/triage: drop canary"),
+        "{}",
+        log.stdout
+    );
+    assert!(
+        log.stdout
+            .contains("error rate 40.0% vs active 0.0% (at most +5 points)"),
         "{}",
         log.stdout
     );
@@ -181,7 +209,15 @@ fn a_canary_with_40_percent_errors_is_reverted_within_one_interval() {
 fn a_low_traffic_canary_holds_instead_of_advancing_or_failing() {
     let repo = released("");
     repo.run(&[
-        "canary", NAME, "5%", "--ramp", "100", "--every", "1s", "--min-samples", "50",
+        "canary",
+        NAME,
+        "5%",
+        "--ramp",
+        "100",
+        "--every",
+        "1s",
+        "--min-samples",
+        "50",
     ])
     .expect(0);
     let tip = repo.run(&["log", "-n", "1", "--json"]).expect(0).stdout;
@@ -193,22 +229,34 @@ fn a_low_traffic_canary_holds_instead_of_advancing_or_failing() {
     feed(&server, &active, 100, 0, 0.001);
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(pointers(&server).1.as_deref(), Some(canary.as_str()));
-    assert_eq!(repo.run(&["log", "-n", "1", "--json"]).expect(0).stdout, tip);
+    assert_eq!(
+        repo.run(&["log", "-n", "1", "--json"]).expect(0).stdout,
+        tip
+    );
     let (_, body) = server.get("/v1/rollouts");
     let last = &body["rollouts"][0]["last_decision"]["evaluation"]["decision"];
     assert_eq!(last["decision"], "hold", "{body}");
     assert!(
-        last["reason"].as_str().unwrap().contains("5 of 50 canary reports"),
+        last["reason"]
+            .as_str()
+            .unwrap()
+            .contains("5 of 50 canary reports"),
         "{last}"
     );
     let url = format!("http://127.0.0.1:{}", server.port);
     let status = repo.run(&["rollout", "status", "--from", &url]).expect(0);
     assert!(
-        status.stdout.contains("hold: inconclusive: 5 of 50 canary reports"),
+        status
+            .stdout
+            .contains("hold: inconclusive: 5 of 50 canary reports"),
         "{}",
         status.stdout
     );
-    assert!(status.stdout.contains("canary   5 reports, 100.0% errors"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("canary   5 reports, 100.0% errors"),
+        "{}",
+        status.stdout
+    );
 }
 
 #[test]
@@ -217,7 +265,15 @@ fn a_freeze_window_stops_advancing_but_never_a_revert() {
         "\n[[rollout.freeze]]\ndays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\nreason = \"release freeze\"\n",
     );
     repo.run(&[
-        "canary", NAME, "5%", "--ramp", "50,100", "--every", "1s", "--min-samples", "20",
+        "canary",
+        NAME,
+        "5%",
+        "--ramp",
+        "50,100",
+        "--every",
+        "1s",
+        "--min-samples",
+        "20",
     ])
     .expect(0);
     let server = controller(&repo, "200ms");
@@ -230,8 +286,7 @@ fn a_freeze_window_stops_advancing_but_never_a_revert() {
     let rollout = &body["rollouts"][0];
     assert_eq!(rollout["plan"]["step"], 0, "{body}");
     assert_eq!(
-        rollout["last_decision"]["evaluation"]["decision"]["decision"],
-        "frozen",
+        rollout["last_decision"]["evaluation"]["decision"]["decision"], "frozen",
         "{body}"
     );
     assert!(
@@ -248,8 +303,16 @@ fn a_freeze_window_stops_advancing_but_never_a_revert() {
 fn a_cohort_stage_routes_exactly_that_cohort() {
     let repo = released("");
     repo.run(&[
-        "canary", NAME, "--stage", "cohort=internal", "--stage", "cohort=beta", "--ramp",
-        "50,100", "--every", "1h",
+        "canary",
+        NAME,
+        "--stage",
+        "cohort=internal",
+        "--stage",
+        "cohort=beta",
+        "--ramp",
+        "50,100",
+        "--every",
+        "1h",
     ])
     .expect(0);
     let state = repo.run(&["status", "--json"]).expect(0).stdout;
@@ -278,9 +341,15 @@ fn a_cohort_stage_routes_exactly_that_cohort() {
         }
     }
     let run = repo
-        .run(&["resolve", NAME, "--key", "u1", "--cohort", "internal", "--json"])
+        .run(&[
+            "resolve", NAME, "--key", "u1", "--cohort", "internal", "--json",
+        ])
         .expect(0);
-    assert!(run.stdout.contains("\"track\":\"canary\""), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("\"track\":\"canary\""),
+        "{}",
+        run.stdout
+    );
     let (_, rendered) = server.post(
         "/v1/render",
         &json!({"name": NAME, "key": "u1", "attrs": {"cohort": "internal"},
@@ -293,7 +362,15 @@ fn a_cohort_stage_routes_exactly_that_cohort() {
 fn two_controllers_running_at_once_make_each_decision_once() {
     let repo = released("");
     repo.run(&[
-        "canary", NAME, "10%", "--ramp", "30,100", "--every", "1s", "--min-samples", "10",
+        "canary",
+        NAME,
+        "10%",
+        "--ramp",
+        "30,100",
+        "--every",
+        "1s",
+        "--min-samples",
+        "10",
     ])
     .expect(0);
     let first = controller(&repo, "100ms");
@@ -324,7 +401,10 @@ fn two_controllers_running_at_once_make_each_decision_once() {
 /// A one-shot webhook receiver: the body of every POST it gets, until dropped.
 fn webhook() -> (String, mpsc::Receiver<Value>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hooks/SECRET-PATH", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/hooks/SECRET-PATH",
+        listener.local_addr().unwrap()
+    );
     let (send, receive) = mpsc::channel();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
@@ -363,8 +443,17 @@ fn rollout_step_from_cron_alerts_once_on_an_alert_only_gate_and_steers_plans() {
         "\n[rollout]\nalert_only = [\"cost\"]\nwebhook = \"{url}\"\n"
     ));
     repo.run(&[
-        "canary", NAME, "5%", "--ramp", "50,100", "--every", "1h", "--min-samples", "10",
-        "--max-cost-increase", "10%",
+        "canary",
+        NAME,
+        "5%",
+        "--ramp",
+        "50,100",
+        "--every",
+        "1h",
+        "--min-samples",
+        "10",
+        "--max-cost-increase",
+        "10%",
     ])
     .expect(0);
     let server = Server::start(&repo, &[], &[]);
@@ -374,12 +463,20 @@ fn rollout_step_from_cron_alerts_once_on_an_alert_only_gate_and_steers_plans() {
     feed(&server, &active, 20, 0, 0.001);
     feed(&server, &canary, 20, 0, 0.002);
     let step = repo.run(&["rollout", "step", "--from", &from]).expect(0);
-    assert!(step.stdout.contains("alert support/triage: cost (alert only)"), "{}", step.stdout);
+    assert!(
+        step.stdout
+            .contains("alert support/triage: cost (alert only)"),
+        "{}",
+        step.stdout
+    );
     let alert = alerts.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(alert["type"], "promptctl.alert");
     assert_eq!(alert["prompt"], NAME);
     assert_eq!(alert["gates"], json!(["cost"]));
-    assert!(alert["message"].as_str().unwrap().contains("+100.0%"), "{alert}");
+    assert!(
+        alert["message"].as_str().unwrap().contains("+100.0%"),
+        "{alert}"
+    );
     // Once delivered and recorded, the same breach does not alert again, nor revert.
     std::thread::sleep(Duration::from_millis(300));
     let again = repo.run(&["rollout", "step", "--from", &from]).expect(0);
@@ -387,16 +484,29 @@ fn rollout_step_from_cron_alerts_once_on_an_alert_only_gate_and_steers_plans() {
     assert!(alerts.recv_timeout(Duration::from_millis(500)).is_err());
     assert_eq!(pointers(&server).1.as_deref(), Some(canary.as_str()));
 
-    repo.run(&["rollout", "pause", "--reason", "looking into cost"]).expect(0);
+    repo.run(&["rollout", "pause", "--reason", "looking into cost"])
+        .expect(0);
     let status = repo.run(&["rollout", "status", "--json"]).expect(0);
-    assert!(status.stdout.contains("\"paused\": true"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("\"paused\": true"),
+        "{}",
+        status.stdout
+    );
     repo.run(&["rollout", "resume"]).expect(0);
     repo.run(&["rollout", "abort", NAME]).expect(0);
     let log = repo.run(&["log", "-n", "3"]).expect(0);
-    assert!(log.stdout.contains("abort the rollout of support/triage"), "{}", log.stdout);
+    assert!(
+        log.stdout.contains("abort the rollout of support/triage"),
+        "{}",
+        log.stdout
+    );
     assert!(log.stdout.contains("looking into cost"), "{}", log.stdout);
     let none = repo.run(&["rollout", "pause"]).expect(2);
-    assert!(none.stderr.contains("no rollout is in flight"), "{}", none.stderr);
+    assert!(
+        none.stderr.contains("no rollout is in flight"),
+        "{}",
+        none.stderr
+    );
 }
 
 #[test]
@@ -415,24 +525,44 @@ fn an_unreachable_webhook_is_retried_and_never_leaks_its_url() {
     feed(&server, &canary.unwrap(), 10, 10, 0.001);
     let from = format!("http://127.0.0.1:{}", server.port);
     let step = repo.run(&["rollout", "step", "--from", &from]).expect(1);
-    assert!(step.stdout.contains("failed: cannot post to the webhook"), "{}", step.stdout);
+    assert!(
+        step.stdout.contains("failed: cannot post to the webhook"),
+        "{}",
+        step.stdout
+    );
     assert!(!step.stdout.contains("SECRET") && !step.stderr.contains("SECRET"));
-    assert_eq!(repo.run(&["log", "-n", "1", "--json"]).expect(0).stdout, tip);
+    assert_eq!(
+        repo.run(&["log", "-n", "1", "--json"]).expect(0).stdout,
+        tip
+    );
     let unreachable = repo
         .run(&["rollout", "step", "--from", "http://127.0.0.1:1"])
         .expect(2);
-    assert!(unreachable.stderr.contains("cannot read feedback"), "{}", unreachable.stderr);
+    assert!(
+        unreachable.stderr.contains("cannot read feedback"),
+        "{}",
+        unreachable.stderr
+    );
 }
 
 #[test]
 fn plans_and_policies_refuse_bad_input_with_a_hint() {
     let repo = released("\n[rollout]\nmax_canaries = 1\n");
     for (args, message) in [
-        (&["canary", NAME, "50%", "--ramp", "25,100"][..], "does not rise"),
+        (
+            &["canary", NAME, "50%", "--ramp", "25,100"][..],
+            "does not rise",
+        ),
         (&["canary", NAME, "--stage", "region=eu"], "only attribute"),
         (&["canary", NAME, "5%", "--every", "soon"], "not a duration"),
-        (&["canary", NAME, "5%", "--max-error-rate", "lots"], "not a percentage"),
-        (&["canary", NAME, "5%", "--stage", "25%"], "give percentages with PERCENT"),
+        (
+            &["canary", NAME, "5%", "--max-error-rate", "lots"],
+            "not a percentage",
+        ),
+        (
+            &["canary", NAME, "5%", "--stage", "25%"],
+            "give percentages with PERCENT",
+        ),
     ] {
         let run = repo.run(args).expect(2);
         assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
@@ -455,5 +585,9 @@ fn plans_and_policies_refuse_bad_input_with_a_hint() {
     repo.run(&["canary", NAME, "10%"]).expect(0);
     repo.write("promptctl.toml", "[rollout]\nmax_canaries = 0\n");
     let run = repo.run(&["status"]).expect(2);
-    assert!(run.stderr.contains("rollout.max_canaries"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("rollout.max_canaries"),
+        "{}",
+        run.stderr
+    );
 }

@@ -102,8 +102,10 @@ fn percent_flag(flag: &str, text: &Option<String>) -> Result<Option<f64>, CliErr
     let number = text.trim().trim_end_matches('%').trim();
     match number.parse::<f64>() {
         Ok(value) if value.is_finite() && value >= 0.0 => Ok(Some(value)),
-        _ => Err(CliError::usage(format!("--{flag}: `{text}` is not a percentage"))
-            .hint(format!("like --{flag} 5%"))),
+        _ => Err(
+            CliError::usage(format!("--{flag}: `{text}` is not a percentage"))
+                .hint(format!("like --{flag} 5%")),
+        ),
     }
 }
 
@@ -184,7 +186,10 @@ fn weight(percent: &str) -> Result<Weight, CliError> {
 
 pub fn run(global: &GlobalArgs, args: CanaryArgs) -> Result<ExitCode, CliError> {
     let mut names = args.args.clone();
-    let percent = names.pop_if(|last| looks_like_percent(last));
+    let percent = match names.last() {
+        Some(last) if looks_like_percent(last) => names.pop(),
+        _ => None,
+    };
     let mut request = ActionRequest::new(ActionKind::Canary, names);
     request.version = Some(args.version.clone());
     if args.has_plan() {

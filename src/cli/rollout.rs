@@ -69,7 +69,12 @@ struct StepArgs {
     push: bool,
 
     /// The remote for --push.
-    #[arg(long, value_name = "REMOTE", default_value = "origin", requires = "push")]
+    #[arg(
+        long,
+        value_name = "REMOTE",
+        default_value = "origin",
+        requires = "push"
+    )]
     remote: String,
 
     /// Print the decisions as JSON.
@@ -110,19 +115,17 @@ fn status(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, CliError> {
     let project = global.project()?;
     let windows = windows(&args.from)?;
     let now = promptctl::clock::now();
-    let rollouts = promptctl::rollout::status(
-        &project,
-        &project.environment,
-        &args.names,
-        &windows,
-        now,
-    )?;
+    let rollouts =
+        promptctl::rollout::status(&project, &project.environment, &args.names, &windows, now)?;
     if args.json {
         print_json(&rollouts)?;
         return Ok(ExitCode::SUCCESS);
     }
     if rollouts.is_empty() {
-        print(&format!("no rollout in flight in `{}`\n", project.environment))?;
+        print(&format!(
+            "no rollout in flight in `{}`\n",
+            project.environment
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();
@@ -141,7 +144,13 @@ fn describe(out: &mut String, rollout: &RolloutStatus, with_feedback: bool) {
         .stages
         .iter()
         .enumerate()
-        .map(|(i, s)| if i == plan.step { format!("[{s}]") } else { s.to_string() })
+        .map(|(i, s)| {
+            if i == plan.step {
+                format!("[{s}]")
+            } else {
+                s.to_string()
+            }
+        })
         .collect();
     let _ = writeln!(
         out,
@@ -167,7 +176,10 @@ fn describe(out: &mut String, rollout: &RolloutStatus, with_feedback: bool) {
         promptctl::clock::format(plan.step_ends())
     );
     if with_feedback {
-        let (a, c) = (rollout.window.active.summary(), rollout.window.canary.summary());
+        let (a, c) = (
+            rollout.window.active.summary(),
+            rollout.window.canary.summary(),
+        );
         let _ = writeln!(out, "  canary   {}", figures(&c));
         let _ = writeln!(out, "  active   {}", figures(&a));
     }

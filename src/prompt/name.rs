@@ -91,6 +91,13 @@ pub(crate) fn check_partial_name(name: &str) -> Result<(), crate::prompt::Includ
     Ok(())
 }
 
+impl<'de> serde::Deserialize<'de> for PromptName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        PromptName::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,12 +148,5 @@ mod tests {
         assert_eq!(check_partial_name("/etc/passwd"), Err(OutsidePrompts));
         assert_eq!(check_partial_name("a/../../b.j2"), Err(OutsidePrompts));
         assert_eq!(check_partial_name("support/triage.toml"), Err(NotPartial));
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for PromptName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        PromptName::parse(&text).map_err(serde::de::Error::custom)
     }
 }

@@ -165,8 +165,9 @@ pub fn run(project: &Project, env: &str, request: &ActionRequest) -> Result<Outc
     let names = parse_names(&request.names)?;
     let resolved = match &request.plan {
         Some(plan) => {
-            Rollout::check_stages(&plan.stages)
-                .map_err(|m| ReleaseError::refused(m, "promptctl canary NAME 5% --ramp 25,50,100"))?;
+            Rollout::check_stages(&plan.stages).map_err(|m| {
+                ReleaseError::refused(m, "promptctl canary NAME 5% --ramp 25,50,100")
+            })?;
             Some(ResolvedPlan {
                 stages: plan.stages.clone(),
                 every: plan.every.unwrap_or(DEFAULT_EVERY).max(1),
@@ -197,16 +198,13 @@ pub fn run(project: &Project, env: &str, request: &ActionRequest) -> Result<Outc
             kept = Some(load_source(project, &store, request, &names)?);
         }
         let source = kept.as_ref().and_then(Option::as_ref);
-        let planned = plan(
-            request,
-            &release.state,
-            source,
-            &names,
-            &store,
-            release.commit,
-            project.config.rollout.max_canaries,
-            resolved.as_ref(),
-        );
+        let context = PlanContext {
+            store: &store,
+            tip: release.commit,
+            max_canaries: project.config.rollout.max_canaries,
+            resolved: resolved.as_ref(),
+        };
+        let planned = plan(request, &release.state, source, &names, &context);
         let plan = match planned {
             Ok(plan) => plan,
             // The state changed under us and the action no longer makes sense.
@@ -392,16 +390,29 @@ fn to_prompt_error(error: ReleaseError) -> PromptError {
     }
 }
 
+/// What planning needs besides the request and the state.
+#[derive(Clone, Copy)]
+struct PlanContext<'a> {
+    store: &'a Store,
+    /// The commit the state was read at.
+    tip: Option<git2::Oid>,
+    max_canaries: Option<usize>,
+    resolved: Option<&'a ResolvedPlan>,
+}
+
 fn plan(
     request: &ActionRequest,
     state: &State,
     source: Option<&Source>,
     names: &[PromptName],
-    store: &Store,
-    tip: Option<git2::Oid>,
-    max_canaries: Option<usize>,
-    resolved: Option<&ResolvedPlan>,
+    context: &PlanContext<'_>,
 ) -> Result<Plan, ReleaseError> {
+    let PlanContext {
+        store,
+        tip,
+        max_canaries,
+        resolved,
+    } = *context;
     let env = store.env();
     if let Some(key) = &request.expect {
         check_expected(state, names, key, env)?;
@@ -703,10 +714,7 @@ fn check_max_canaries(
         .filter(|(_, p)| p.canary.is_some())
         .map(|(n, _)| n)
         .collect();
-    let new: Vec<&PromptName> = targets
-        .iter()
-        .filter(|n| !in_flight.contains(n))
-        .collect();
+    let new: Vec<&PromptName> = targets.iter().filter(|n| !in_flight.contains(n)).collect();
     if !new.is_empty() && in_flight.len() + new.len() > max {
         let names: Vec<String> = in_flight.iter().map(ToString::to_string).collect();
         return Err(ReleaseError::refused(
@@ -715,7 +723,11 @@ fn check_max_canaries(
                 if max == 1 { "y" } else { "ies" },
                 in_flight.len(),
                 if in_flight.len() == 1 { "is" } else { "are" },
-                if names.is_empty() { "none".into() } else { names.join(", ") },
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                },
             ),
             "one change at a time keeps a regression attributable: promote or revert a canary first",
         ));
@@ -814,7 +826,11 @@ fn plan_canary(
         summarize(
             changes,
             |c| {
-                let version = c.after.canary.as_ref().map_or(c.after.active, |k| k.version);
+                let version = c
+                    .after
+                    .canary
+                    .as_ref()
+                    .map_or(c.after.active, |k| k.version);
                 format!("canary {} {} at {route}", c.name, version.short())
             },
             &format!("canary at {route}:"),
@@ -925,7 +941,11 @@ fn plan_revert(
                     format!(
                         "revert {}: drop canary {}",
                         c.name,
-                        before.canary.as_ref().map(|k| k.version.short()).unwrap_or_default()
+                        before
+                            .canary
+                            .as_ref()
+                            .map(|k| k.version.short())
+                            .unwrap_or_default()
                     )
                 }
                 _ => format!("revert {} to {}", c.name, c.after.active.short()),

@@ -173,7 +173,10 @@ fn serialize_time<S: serde::Serializer>(time: &UnixTime, s: S) -> Result<S::Ok, 
 pub struct StepKey {
     pub canary: Version,
     pub step: usize,
-    #[serde(serialize_with = "serialize_time", deserialize_with = "deserialize_time")]
+    #[serde(
+        serialize_with = "serialize_time",
+        deserialize_with = "deserialize_time"
+    )]
     pub step_started: UnixTime,
 }
 
@@ -329,7 +332,15 @@ mod tests {
             assert_eq!(Stage::parse(text).unwrap().to_string(), text);
         }
         assert_eq!(Stage::parse("25").unwrap(), Stage::Percent(2500));
-        for bad in ["0%", "101%", "0.001%", "cohort=", "cohort=Beta", "region=eu", "x"] {
+        for bad in [
+            "0%",
+            "101%",
+            "0.001%",
+            "cohort=",
+            "cohort=Beta",
+            "region=eu",
+            "x",
+        ] {
             assert!(Stage::parse(bad).is_err(), "{bad}");
         }
     }

@@ -135,7 +135,13 @@ fn relation(state: &State, name: &PromptName, set: Option<&PromptSet>) -> Relati
     };
     match state.prompts.get(name) {
         Some(p) if p.active == prompt.version => Relation::Active,
-        Some(p) if p.canary.as_ref().is_some_and(|c| c.version == prompt.version) => Relation::Canary,
+        Some(p)
+            if p.canary
+                .as_ref()
+                .is_some_and(|c| c.version == prompt.version) =>
+        {
+            Relation::Canary
+        }
         _ => Relation::New,
     }
 }

@@ -130,7 +130,12 @@ impl PromptState {
 
     /// Returns the version and track a key with a `cohort` attribute resolves to, with its
     /// bucket: a canary cohort is on the canary whatever its bucket.
-    pub fn resolve_for(&self, name: &str, key: &str, cohort: Option<&str>) -> (Version, Track, u16) {
+    pub fn resolve_for(
+        &self,
+        name: &str,
+        key: &str,
+        cohort: Option<&str>,
+    ) -> (Version, Track, u16) {
         let bucket = bucket(name, key);
         match &self.canary {
             Some(canary) if canary.covers(bucket, cohort) => {
@@ -261,8 +266,13 @@ fn parse_rollout(
         .as_secs();
     let step_started = crate::clock::from_toml(raw.step_started.get_ref())
         .map_err(|message| at(raw.step_started.span(), "step_started", message))?;
-    let min_samples = u64::try_from(*raw.min_samples.get_ref())
-        .map_err(|_| at(raw.min_samples.span(), "min_samples", "must be 0 or more".into()))?;
+    let min_samples = u64::try_from(*raw.min_samples.get_ref()).map_err(|_| {
+        at(
+            raw.min_samples.span(),
+            "min_samples",
+            "must be 0 or more".into(),
+        )
+    })?;
     let gate = |value: &Option<Spanned<f64>>, key: &str| -> Result<Option<f64>, StateError> {
         match value {
             Some(v) => check_gate(key, *v.get_ref())
@@ -336,8 +346,14 @@ impl State {
             let canary = match &prompt.canary {
                 None => {
                     let stray = [
-                        prompt.canary_weight.as_ref().map(|w| (w.span(), "canary_weight")),
-                        prompt.canary_cohorts.as_ref().map(|c| (c.span(), "canary_cohorts")),
+                        prompt
+                            .canary_weight
+                            .as_ref()
+                            .map(|w| (w.span(), "canary_weight")),
+                        prompt
+                            .canary_cohorts
+                            .as_ref()
+                            .map(|c| (c.span(), "canary_cohorts")),
                         prompt.rollout.as_ref().map(|r| (r.span(), "rollout")),
                     ];
                     if let Some((span, key)) = stray.into_iter().flatten().next() {
@@ -359,9 +375,15 @@ impl State {
                         ));
                     }
                     let weight = match &prompt.canary_weight {
-                        Some(weight) => Some(Weight::from_percent(*weight.get_ref()).map_err(
-                            |e| at(weight.span(), format!("{field}.canary_weight"), e.to_string()),
-                        )?),
+                        Some(weight) => {
+                            Some(Weight::from_percent(*weight.get_ref()).map_err(|e| {
+                                at(
+                                    weight.span(),
+                                    format!("{field}.canary_weight"),
+                                    e.to_string(),
+                                )
+                            })?)
+                        }
                         None => None,
                     };
                     let cohorts = match &prompt.canary_cohorts {
@@ -404,7 +426,12 @@ impl State {
                             format!(
                                 "step {} of the plan routes {} to the canary, but the canary has {}",
                                 rollout.step,
-                                Canary { version: canary.version, weight: route.weight, cohorts: route.cohorts }.describe(),
+                                Canary {
+                                    version: canary.version,
+                                    weight: route.weight,
+                                    cohorts: route.cohorts
+                                }
+                                .describe(),
                                 canary.describe()
                             ),
                         ));
@@ -569,10 +596,16 @@ mod tests {
             err.location.field.as_deref(),
             Some("prompts.\"support/triage\".rollout.step")
         );
-        assert!(err.message.contains("routes cohort internal + 5%"), "{}", err.message);
+        assert!(
+            err.message.contains("routes cohort internal + 5%"),
+            "{}",
+            err.message
+        );
         let line = text.lines().position(|l| l == "step = 1").unwrap() + 1;
         assert_eq!(err.location.line, Some(line));
-        let stray = sample().to_toml().replace("canary = ", "canary_cohorts = [\"x\"]\nkanary = ");
+        let stray = sample()
+            .to_toml()
+            .replace("canary = ", "canary_cohorts = [\"x\"]\nkanary = ");
         assert!(State::parse("state.toml", &stray).is_err());
         let bad_step = with_rollout().to_toml().replace("step = 0", "step = 3");
         let err = State::parse("state.toml", &bad_step).unwrap_err();
@@ -587,7 +620,9 @@ mod tests {
             let key = key.to_string();
             assert_eq!(triage.resolve("support/triage", &key).1, Track::Active);
             assert_eq!(
-                triage.resolve_for("support/triage", &key, Some("internal")).1,
+                triage
+                    .resolve_for("support/triage", &key, Some("internal"))
+                    .1,
                 Track::Canary
             );
             assert_eq!(

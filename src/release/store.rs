@@ -140,7 +140,8 @@ impl Store {
         })?;
         let state = State::parse(&shown, text)?;
         for prompt in state.prompts.values() {
-            let serving = std::iter::once(prompt.active).chain(prompt.canary.as_ref().map(|c| c.version));
+            let serving =
+                std::iter::once(prompt.active).chain(prompt.canary.as_ref().map(|c| c.version));
             for version in serving {
                 let path = object_path(&version);
                 if tree.get_path(Path::new(&path)).is_err() {

@@ -56,7 +56,10 @@ pub fn send_alert(policy: &RolloutPolicy, payload: &AlertPayload) -> Result<(), 
     if response.status().is_success() {
         Ok(())
     } else {
-        Err(format!("the webhook at {shown} answered {}", response.status()))
+        Err(format!(
+            "the webhook at {shown} answered {}",
+            response.status()
+        ))
     }
 }
 

@@ -35,20 +35,36 @@ pub enum Verdict {
 #[serde(tag = "decision", rename_all = "lowercase")]
 pub enum Decision {
     /// A gate is breached: drop the canary, now.
-    Revert { reason: String },
+    Revert {
+        reason: String,
+    },
     /// Alert-only gates are breached and not yet reported in this step.
-    Alert { gates: Vec<String>, reason: String },
+    Alert {
+        gates: Vec<String>,
+        reason: String,
+    },
     /// Healthy, with enough reports, and the stage's time is up: go to the next stage.
-    Advance { to: String, reason: String },
+    Advance {
+        to: String,
+        reason: String,
+    },
     /// Healthy at the last stage before 100%: the canary becomes active.
-    Promote { reason: String },
+    Promote {
+        reason: String,
+    },
     /// The stage's time is up but the feedback cannot tell: stay, and say why.
-    Hold { reason: String },
+    Hold {
+        reason: String,
+    },
     /// The stage's time is not up.
-    Wait { until: String },
+    Wait {
+        until: String,
+    },
     Paused,
     /// A freeze window stops automatic advancing.
-    Frozen { window: String },
+    Frozen {
+        window: String,
+    },
     /// The plan's last stage is short of 100%: a person promotes.
     Done,
 }
@@ -108,12 +124,15 @@ pub fn judge(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<Gate
             alert_only: policy.alerts_only(gate),
         });
     };
-    let too_few = |what: &str, have: u64, side: &str| {
-        format!("{have} of {min} {side} reports{what}")
-    };
+    let too_few =
+        |what: &str, have: u64, side: &str| format!("{have} of {min} {side} reports{what}");
     if let Some(limit) = gates.max_error_rate {
         if canary.reports < min.max(1) {
-            push("error_rate", Verdict::Inconclusive, too_few("", canary.reports, "canary"));
+            push(
+                "error_rate",
+                Verdict::Inconclusive,
+                too_few("", canary.reports, "canary"),
+            );
         } else {
             // Without enough active reports the canary is held to an error-free baseline:
             // stricter, never laxer.
@@ -133,7 +152,11 @@ pub fn judge(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<Gate
             );
             push(
                 "error_rate",
-                if over > limit { Verdict::Breach } else { Verdict::Pass },
+                if over > limit {
+                    Verdict::Breach
+                } else {
+                    Verdict::Pass
+                },
                 detail,
             );
         }
@@ -171,7 +194,11 @@ pub fn judge(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<Gate
         );
         push(
             gate,
-            if increase > limit { Verdict::Breach } else { Verdict::Pass },
+            if increase > limit {
+                Verdict::Breach
+            } else {
+                Verdict::Pass
+            },
             detail,
         );
     };
@@ -197,7 +224,12 @@ pub fn judge(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<Gate
     results
 }
 
-fn judge_score(gates: &Gates, canary: &Stats, active: &Stats, policy: &RolloutPolicy) -> GateResult {
+fn judge_score(
+    gates: &Gates,
+    canary: &Stats,
+    active: &Stats,
+    policy: &RolloutPolicy,
+) -> GateResult {
     let min = gates.min_samples.max(1);
     let result = |verdict, detail| GateResult {
         gate: "score",
@@ -208,7 +240,10 @@ fn judge_score(gates: &Gates, canary: &Stats, active: &Stats, policy: &RolloutPo
     if canary.score_count < min {
         return result(
             Verdict::Inconclusive,
-            format!("{} of {min} canary reports with a score", canary.score_count),
+            format!(
+                "{} of {min} canary reports with a score",
+                canary.score_count
+            ),
         );
     }
     let c = canary.mean_score().unwrap_or(0.0);
@@ -224,13 +259,20 @@ fn judge_score(gates: &Gates, canary: &Stats, active: &Stats, policy: &RolloutPo
         if active.score_count < min {
             return result(
                 Verdict::Inconclusive,
-                format!("{} of {min} active reports with a score", active.score_count),
+                format!(
+                    "{} of {min} active reports with a score",
+                    active.score_count
+                ),
             );
         }
         let a = active.mean_score().unwrap_or(0.0);
         let detail = format!("mean score {c:.3} vs active {a:.3} (at most {drop} lower)");
         return result(
-            if a - c > drop { Verdict::Breach } else { Verdict::Pass },
+            if a - c > drop {
+                Verdict::Breach
+            } else {
+                Verdict::Pass
+            },
             detail,
         );
     }
@@ -359,7 +401,9 @@ mod tests {
     use crate::rollout::stats::Sample;
 
     fn v(c: char) -> crate::prompt::Version {
-        format!("sha256:{}", c.to_string().repeat(64)).parse().unwrap()
+        format!("sha256:{}", c.to_string().repeat(64))
+            .parse()
+            .unwrap()
     }
 
     fn pointers(stages: &[&str], step: usize, gates: Gates) -> PromptState {
@@ -399,7 +443,12 @@ mod tests {
         w
     }
 
-    fn decision(state: &PromptState, w: &Window, now: UnixTime, policy: &RolloutPolicy) -> Decision {
+    fn decision(
+        state: &PromptState,
+        w: &Window,
+        now: UnixTime,
+        policy: &RolloutPolicy,
+    ) -> Decision {
         evaluate(state, Some(w), now, policy).unwrap().decision
     }
 
@@ -412,13 +461,19 @@ mod tests {
         let policy = RolloutPolicy::default();
         let state = pointers(&["5%", "25%", "100%"], 0, gates.clone());
         let w = window(&state, (100, 1), (1000, 10));
-        assert!(matches!(decision(&state, &w, 1030, &policy), Decision::Wait { .. }));
+        assert!(matches!(
+            decision(&state, &w, 1030, &policy),
+            Decision::Wait { .. }
+        ));
         assert!(
             matches!(decision(&state, &w, 1060, &policy), Decision::Advance { ref to, .. } if to == "25%")
         );
         let last = pointers(&["5%", "25%", "100%"], 1, gates.clone());
         let w = window(&last, (100, 1), (1000, 10));
-        assert!(matches!(decision(&last, &w, 1060, &policy), Decision::Promote { .. }));
+        assert!(matches!(
+            decision(&last, &w, 1060, &policy),
+            Decision::Promote { .. }
+        ));
         let short = pointers(&["5%", "25%"], 1, gates);
         let w = window(&short, (100, 1), (1000, 10));
         assert_eq!(decision(&short, &w, 1060, &policy), Decision::Done);
@@ -432,9 +487,15 @@ mod tests {
         let Decision::Revert { reason } = decision(&state, &w, 1001, &policy) else {
             panic!()
         };
-        assert!(reason.contains("error rate 40.0% vs active 1.0%"), "{reason}");
+        assert!(
+            reason.contains("error rate 40.0% vs active 1.0%"),
+            "{reason}"
+        );
         state.rollout.as_mut().unwrap().paused = true;
-        assert!(matches!(decision(&state, &w, 1001, &policy), Decision::Revert { .. }));
+        assert!(matches!(
+            decision(&state, &w, 1001, &policy),
+            Decision::Revert { .. }
+        ));
     }
 
     #[test]
@@ -447,13 +508,13 @@ mod tests {
         };
         assert!(reason.contains("3 of 100 canary reports"), "{reason}");
         let other_step = Window {
-            key: StepKey {
-                step: 1,
-                ..w.key
-            },
+            key: StepKey { step: 1, ..w.key },
             ..window(&state, (500, 0), (500, 0))
         };
-        assert!(matches!(decision(&state, &other_step, 5000, &policy), Decision::Hold { .. }));
+        assert!(matches!(
+            decision(&state, &other_step, 5000, &policy),
+            Decision::Hold { .. }
+        ));
     }
 
     #[test]
@@ -467,7 +528,10 @@ mod tests {
         let mut state = pointers(&["5%", "100%"], 0, gates);
         let mut w = window(&state, (20, 0), (5, 0));
         let mut policy = RolloutPolicy::default();
-        assert!(matches!(decision(&state, &w, 5000, &policy), Decision::Hold { .. }));
+        assert!(matches!(
+            decision(&state, &w, 5000, &policy),
+            Decision::Hold { .. }
+        ));
         w = window(&state, (20, 0), (20, 0));
         w.canary.cost_sum_usd *= 2.0;
         let Decision::Revert { reason } = decision(&state, &w, 5000, &policy) else {
@@ -479,7 +543,10 @@ mod tests {
             matches!(decision(&state, &w, 5000, &policy), Decision::Alert { ref gates, .. } if gates == &["cost"])
         );
         state.rollout.as_mut().unwrap().alerted = vec!["cost".into()];
-        assert!(matches!(decision(&state, &w, 5000, &policy), Decision::Promote { .. }));
+        assert!(matches!(
+            decision(&state, &w, 5000, &policy),
+            Decision::Promote { .. }
+        ));
     }
 
     #[test]
@@ -490,8 +557,14 @@ mod tests {
         .unwrap();
         let state = pointers(&["5%", "100%"], 0, Gates::default());
         let healthy = window(&state, (200, 0), (200, 0));
-        assert!(matches!(decision(&state, &healthy, 5000, &policy), Decision::Frozen { .. }));
+        assert!(matches!(
+            decision(&state, &healthy, 5000, &policy),
+            Decision::Frozen { .. }
+        ));
         let bad = window(&state, (200, 100), (200, 0));
-        assert!(matches!(decision(&state, &bad, 5000, &policy), Decision::Revert { .. }));
+        assert!(matches!(
+            decision(&state, &bad, 5000, &policy),
+            Decision::Revert { .. }
+        ));
     }
 }

@@ -40,9 +40,12 @@ pub fn fetch_windows(urls: &[String]) -> Result<BTreeMap<PromptName, Window>, St
         if !response.status().is_success() {
             return Err(format!("{endpoint} answered {}", response.status()));
         }
-        let body: Body = response
-            .json()
-            .map_err(|e| format!("{endpoint} did not answer rollouts JSON: {}", e.without_url()))?;
+        let body: Body = response.json().map_err(|e| {
+            format!(
+                "{endpoint} did not answer rollouts JSON: {}",
+                e.without_url()
+            )
+        })?;
         for entry in body.rollouts {
             merge_into(&mut merged, entry.name, entry.window);
         }
@@ -80,10 +83,17 @@ mod tests {
         merge_into(&mut merged, name.clone(), one.clone());
         merge_into(&mut merged, name.clone(), one.clone());
         assert_eq!(merged[&name].canary.reports, 2);
-        let older = Window::new(StepKey { step_started: 50, ..key });
+        let older = Window::new(StepKey {
+            step_started: 50,
+            ..key
+        });
         merge_into(&mut merged, name.clone(), older);
         assert_eq!(merged[&name].canary.reports, 2);
-        let later = Window::new(StepKey { step: 1, step_started: 200, ..key });
+        let later = Window::new(StepKey {
+            step: 1,
+            step_started: 200,
+            ..key
+        });
         merge_into(&mut merged, name.clone(), later.clone());
         assert_eq!(merged[&name], later);
     }

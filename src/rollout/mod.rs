@@ -13,6 +13,6 @@ mod stats;
 
 pub use alert::{AlertPayload, send_alert};
 pub use controller::{Applied, RolloutStatus, StepReport, status, step};
-pub use fetch::fetch_windows;
 pub use evaluate::{Decision, Evaluation, GateResult, Verdict, evaluate, judge};
+pub use fetch::fetch_windows;
 pub use stats::{Sample, Stats, Summary, Window};

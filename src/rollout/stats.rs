@@ -58,7 +58,10 @@ impl Stats {
         if let Some(ms) = sample.latency_ms {
             self.latency_count += 1;
             self.latency_sum_ms += ms;
-            *self.latency_histogram.entry(latency_bucket(ms)).or_default() += 1;
+            *self
+                .latency_histogram
+                .entry(latency_bucket(ms))
+                .or_default() += 1;
         }
         if let Some(cost) = sample.cost_usd {
             self.cost_count += 1;

@@ -24,7 +24,8 @@ pub async fn run_forever(
             options.push.clone(),
             Arc::clone(&state),
         );
-        let pass = tokio::task::spawn_blocking(move || one_pass(&root, &env, push.as_deref(), &shared));
+        let pass =
+            tokio::task::spawn_blocking(move || one_pass(&root, &env, push.as_deref(), &shared));
         match pass.await {
             Ok(Ok(wrote)) if wrote => state.reload.notify_one(),
             Ok(Ok(_)) => {}

@@ -5,9 +5,9 @@
 
 use std::fmt::Write as _;
 
+use super::ServerState;
 use super::rollouts::{RolloutView, views};
 use super::snapshot::Snapshot;
-use super::ServerState;
 use crate::clock;
 use crate::diff::{LineOp, diff_text};
 use crate::prompt::Prompt;
@@ -75,7 +75,10 @@ fn body(out: &mut String, state: &ServerState, snapshot: &Snapshot) {
     let stale = match health.stale_since {
         Some(_) => format!(
             " · <strong>STALE</strong>: {}",
-            esc(health.last_error.as_deref().unwrap_or("the source cannot be read"))
+            esc(health
+                .last_error
+                .as_deref()
+                .unwrap_or("the source cannot be read"))
         ),
         None => String::new(),
     };
@@ -95,7 +98,7 @@ fn body(out: &mut String, state: &ServerState, snapshot: &Snapshot) {
     prompts_table(out, snapshot, &rollouts);
     let resolves = state.counters.resolves();
     for view in &rollouts {
-        rollout_section(out, snapshot, view, &resolves);
+        rollout_section(out, snapshot, view, &resolves, state.controlling);
     }
     history(out, snapshot);
 }
@@ -147,7 +150,10 @@ fn plan_line(plan: &crate::release::Rollout) -> String {
         .enumerate()
         .map(|(i, stage)| {
             if i == plan.step {
-                format!("<span class=\"now\">{} (now)</span>", esc(&stage.to_string()))
+                format!(
+                    "<span class=\"now\">{} (now)</span>",
+                    esc(&stage.to_string())
+                )
             } else {
                 esc(&stage.to_string())
             }
@@ -161,7 +167,11 @@ fn plan_line(plan: &crate::release::Rollout) -> String {
     )
 }
 
-fn resolves_of(resolves: &[(String, crate::prompt::Version, Track, u64)], name: &str, track: Track) -> u64 {
+fn resolves_of(
+    resolves: &[(String, crate::prompt::Version, Track, u64)],
+    name: &str,
+    track: Track,
+) -> u64 {
     resolves
         .iter()
         .filter(|(n, _, t, _)| n == name && *t == track)
@@ -174,6 +184,7 @@ fn rollout_section(
     snapshot: &Snapshot,
     view: &RolloutView,
     resolves: &[(String, crate::prompt::Version, Track, u64)],
+    controlling: bool,
 ) {
     let name = view.name.as_str();
     let _ = write!(
@@ -200,7 +211,12 @@ fn rollout_section(
     if let Some(evaluation) = &view.evaluation {
         let _ = write!(
             out,
-            "<p><strong>Decision now:</strong> {}</p>",
+            "<p><strong>{}</strong> {}</p>",
+            if controlling {
+                "Decision now:"
+            } else {
+                "A controller would decide now (none runs in this server):"
+            },
             esc(&evaluation.decision.describe())
         );
     }
@@ -216,11 +232,15 @@ fn rollout_section(
     if let Some(evaluation) = &view.evaluation
         && !evaluation.gates.is_empty()
     {
-        out.push_str("<table class=\"gates\"><tr><th>Gate</th><th>Verdict</th><th>Figures</th></tr>");
+        out.push_str(
+            "<table class=\"gates\"><tr><th>Gate</th><th>Verdict</th><th>Figures</th></tr>",
+        );
         for gate in &evaluation.gates {
             let verdict = match gate.verdict {
                 Verdict::Pass => "pass".to_owned(),
-                Verdict::Breach if gate.alert_only => "<span class=\"breach\">BREACH (alert only)</span>".into(),
+                Verdict::Breach if gate.alert_only => {
+                    "<span class=\"breach\">BREACH (alert only)</span>".into()
+                }
                 Verdict::Breach => "<span class=\"breach\">BREACH</span>".into(),
                 Verdict::Inconclusive => "inconclusive".into(),
             };
@@ -241,7 +261,11 @@ fn rollout_section(
     out.push_str("</section>");
 }
 
-fn figures(out: &mut String, view: &RolloutView, resolves: &[(String, crate::prompt::Version, Track, u64)]) {
+fn figures(
+    out: &mut String,
+    view: &RolloutView,
+    resolves: &[(String, crate::prompt::Version, Track, u64)],
+) {
     let (a, c) = (&view.summary.active, &view.summary.canary);
     let name = view.name.as_str();
     let rows: [(&str, String, String); 7] = [
@@ -250,14 +274,24 @@ fn figures(out: &mut String, view: &RolloutView, resolves: &[(String, crate::pro
             resolves_of(resolves, name, Track::Active).to_string(),
             resolves_of(resolves, name, Track::Canary).to_string(),
         ),
-        ("Feedback reports", a.reports.to_string(), c.reports.to_string()),
+        (
+            "Feedback reports",
+            a.reports.to_string(),
+            c.reports.to_string(),
+        ),
         ("Error rate", rate(a.error_rate), rate(c.error_rate)),
         ("Mean latency", ms(a.mean_latency_ms), ms(c.mean_latency_ms)),
         ("p95 latency", ms(a.p95_latency_ms), ms(c.p95_latency_ms)),
-        ("Cost per request", usd(a.mean_cost_usd), usd(c.mean_cost_usd)),
+        (
+            "Cost per request",
+            usd(a.mean_cost_usd),
+            usd(c.mean_cost_usd),
+        ),
         ("Mean score", score(a.mean_score), score(c.mean_score)),
     ];
-    out.push_str("<table class=\"figures\"><tr><th>Over this step</th><th>Active</th><th>Canary</th></tr>");
+    out.push_str(
+        "<table class=\"figures\"><tr><th>Over this step</th><th>Active</th><th>Canary</th></tr>",
+    );
     for (label, active, canary) in rows {
         let _ = write!(
             out,
@@ -340,7 +374,9 @@ fn diff(out: &mut String, active: &Prompt, canary: &Prompt) {
 fn history(out: &mut String, snapshot: &Snapshot) {
     out.push_str("<h2>Recent history</h2>");
     if snapshot.history.is_empty() {
-        out.push_str("<p class=\"muted\">Not available: this server started from its kept copy.</p>");
+        out.push_str(
+            "<p class=\"muted\">Not available: this server started from its kept copy.</p>",
+        );
         return;
     }
     out.push_str("<table id=\"history\"><tr><th>When (UTC)</th><th>Commit</th><th>Action</th><th>Reason</th><th>By</th></tr>");

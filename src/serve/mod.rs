@@ -143,7 +143,13 @@ impl ServerState {
     }
 
     /// Adds one feedback report to the window of the prompt's current canary step.
-    pub fn record_feedback(&self, name: &PromptName, pointers: &PromptState, track: Track, sample: &Sample) {
+    pub fn record_feedback(
+        &self,
+        name: &PromptName,
+        pointers: &PromptState,
+        track: Track,
+        sample: &Sample,
+    ) {
         let Some(canary) = &pointers.canary else {
             return;
         };

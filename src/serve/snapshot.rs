@@ -201,7 +201,11 @@ impl Snapshot {
         let mut prompts = BTreeMap::new();
         for (name, pointers) in &state.prompts {
             let active = load(name, pointers.active)?;
-            let canary = pointers.canary.as_ref().map(|c| load(name, c.version)).transpose()?;
+            let canary = pointers
+                .canary
+                .as_ref()
+                .map(|c| load(name, c.version))
+                .transpose()?;
             prompts.insert(
                 name.clone(),
                 Served {

@@ -114,4 +114,3 @@ pub fn parse_response(text: &str) -> (u16, String, String) {
         .unwrap_or(0);
     (status, head.to_lowercase(), body.to_owned())
 }
-

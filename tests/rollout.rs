@@ -356,6 +356,20 @@ fn a_cohort_stage_routes_exactly_that_cohort() {
                 "vars": {"ticket": "help"}}),
     );
     assert_eq!(rendered["track"], "canary", "{rendered}");
+    // The client library routes cohorts in process, the same way.
+    let client = promptctl::client::Client::from_repo(repo.path())
+        .build()
+        .unwrap();
+    for key in ["u1", "u2", "u3"] {
+        let inside = client
+            .resolve_with(NAME, Some(key), &[("cohort", "internal")])
+            .unwrap();
+        assert_eq!(inside.version.to_string(), canary);
+        let outside = client
+            .resolve_with(NAME, Some(key), &[("region", "internal")])
+            .unwrap();
+        assert_eq!(outside.version.to_string(), active);
+    }
 }
 
 #[test]
@@ -590,4 +604,54 @@ fn plans_and_policies_refuse_bad_input_with_a_hint() {
         "{}",
         run.stderr
     );
+}
+
+/// Times and release commits change from run to run; versions and figures do not.
+fn redact_times(text: &str) -> String {
+    let time = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").unwrap();
+    let commit = regex::Regex::new(r"\(production [0-9a-f]{7}\)").unwrap();
+    let release = regex::Regex::new(r"release [0-9a-f]{7}").unwrap();
+    let port = regex::Regex::new(r"127\.0\.0\.1:\d+").unwrap();
+    let text = time.replace_all(text, "<time>");
+    let text = commit.replace_all(&text, "(production <commit>)");
+    let text = release.replace_all(&text, "release <commit>");
+    port.replace_all(&text, "127.0.0.1:<port>").into_owned()
+}
+
+#[test]
+fn the_human_output_of_a_rollout() {
+    let repo = released("");
+    let mut transcript = String::new();
+    let mut run = |args: &[&str], code: i32| {
+        let run = repo.run(args).expect(code);
+        transcript.push_str(&format!("$ promptctl {}\n{}", args.join(" "), run.stdout));
+    };
+    run(
+        &[
+            "canary",
+            NAME,
+            "--stage",
+            "cohort=internal",
+            "--ramp",
+            "5,100",
+            "--every",
+            "1h",
+            "--min-samples",
+            "10",
+            "--max-latency-increase",
+            "20%",
+        ],
+        0,
+    );
+    run(&["status", NAME], 0);
+    let server = Server::start(&repo, &[], &[]);
+    let (active, canary) = pointers(&server);
+    feed(&server, &active, 30, 1, 0.001);
+    feed(&server, &canary.unwrap(), 12, 0, 0.001);
+    let from = format!("http://127.0.0.1:{}", server.port);
+    run(&["rollout", "status", "--from", &from], 0);
+    run(&["rollout", "step", "--from", &from], 0);
+    run(&["rollout", "pause", NAME, "--reason", "a closer look"], 0);
+    run(&["rollout", "abort"], 0);
+    insta::assert_snapshot!(redact_times(&transcript));
 }

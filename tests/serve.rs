@@ -416,7 +416,7 @@ fn the_openapi_document_describes_the_running_server() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 7);
+    assert_eq!(checked, 9);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use promptctl::release::{Relation, Status, status};
+use promptctl::release::{PromptStatus, Relation, Status, status};
 
 use super::output::{BOLD, DIM, VERSION, pad, print, print_json};
 use super::{CliError, GlobalArgs};
@@ -66,34 +66,45 @@ fn human(status: &Status) -> String {
         .max()
         .unwrap_or(0)
         .max(4);
+    let canaries: Vec<String> = status.prompts.iter().map(canary_text).collect();
+    let canary_width = canaries
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(20);
     let _ = writeln!(
         out,
         "{BOLD}{}  {}  {}  {}  WORKTREE{BOLD:#}",
         pad("NAME", width),
         pad("ACTIVE", 12),
-        pad("CANARY", 20),
+        pad("CANARY", canary_width),
         pad("HEAD", 7)
     );
-    for prompt in &status.prompts {
+    for (prompt, canary) in status.prompts.iter().zip(&canaries) {
         let active = prompt.active.map_or("-".to_owned(), |v| v.short());
-        let canary = match (prompt.canary, &prompt.canary_route) {
-            (Some(version), Some(route)) => {
-                let plan = prompt.rollout.as_ref().map_or(String::new(), |r| {
-                    format!(" (stage {}/{})", r.step + 1, r.stages.len())
-                });
-                format!("{} {route}{plan}", version.short())
-            }
-            _ => "-".to_owned(),
-        };
         let _ = writeln!(
             out,
             "{}  {VERSION}{}{VERSION:#}  {}  {}  {}",
             pad(prompt.name.as_str(), width),
             pad(&active, 12),
-            pad(&canary, 20),
+            pad(canary, canary_width),
             pad(relation(prompt.head), 7),
             relation(prompt.worktree)
         );
     }
     out
+}
+
+/// The canary column: version, who is on it, and the plan's stage.
+fn canary_text(prompt: &PromptStatus) -> String {
+    match (prompt.canary, &prompt.canary_route) {
+        (Some(version), Some(route)) => {
+            let plan = prompt.rollout.as_ref().map_or(String::new(), |r| {
+                format!(" (stage {}/{})", r.step + 1, r.stages.len())
+            });
+            format!("{} {route}{plan}", version.short())
+        }
+        _ => "-".to_owned(),
+    }
 }

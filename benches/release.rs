@@ -129,6 +129,16 @@ fn resolve(c: &mut Criterion) {
             black_box(client.resolve("support/triage", Some(&keys[i])).unwrap())
         })
     });
+    group.bench_function("Client::resolve_with a cohort", |b| {
+        b.iter(|| {
+            i = (i + 1) % keys.len();
+            black_box(
+                client
+                    .resolve_with("support/triage", Some(&keys[i]), &[("cohort", "beta")])
+                    .unwrap(),
+            )
+        })
+    });
     group.bench_function("baseline: sha256 of name and key", |b| {
         b.iter(|| {
             i = (i + 1) % keys.len();
@@ -141,5 +151,64 @@ fn resolve(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, history, resolve);
+/// Judging one rollout step (gates and decision) from a window of a thousand reports a side,
+/// beside one resolve: the controller's cost per prompt per pass.
+fn judge(c: &mut Criterion) {
+    use promptctl::release::{Canary, PromptState, Rollout, Stage};
+    use promptctl::rollout::{Sample, Window, evaluate};
+    let version = |c: char| {
+        format!("sha256:{}", c.to_string().repeat(64))
+            .parse()
+            .unwrap()
+    };
+    let rollout = Rollout {
+        stages: ["cohort=internal", "5%", "25%", "100%"]
+            .iter()
+            .map(|s| Stage::parse(s).unwrap())
+            .collect(),
+        step: 1,
+        every: 1800,
+        step_started: 0,
+        paused: false,
+        gates: promptctl::release::Gates {
+            max_latency_increase: Some(20.0),
+            max_cost_increase: Some(20.0),
+            max_score_drop: Some(0.1),
+            ..Default::default()
+        },
+        alerted: Vec::new(),
+    };
+    let route = rollout.route_at(1);
+    let mut pointers = PromptState::new(version('a'));
+    pointers.canary = Some(Canary {
+        version: version('c'),
+        weight: route.weight,
+        cohorts: route.cohorts,
+    });
+    let mut window = Window::new(rollout.key(version('c')));
+    pointers.rollout = Some(rollout);
+    for i in 0..1000 {
+        let sample = Sample {
+            error: i % 50 == 0,
+            latency_ms: Some(50.0 + f64::from(i % 200)),
+            cost_usd: Some(0.001),
+            score: Some(0.8),
+        };
+        window.active.add(&sample);
+        window.canary.add(&sample);
+    }
+    let policy = promptctl::policy::RolloutPolicy::default();
+    let (_dir, project) = repo_with_history(2);
+    let resolver = Resolver::open(&project, "production").unwrap();
+    let mut group = c.benchmark_group("rollout");
+    group.bench_function("judge one rollout step", |b| {
+        b.iter(|| black_box(evaluate(&pointers, Some(&window), 10_000, &policy)))
+    });
+    group.bench_function("baseline: resolve one key", |b| {
+        b.iter(|| black_box(resolver.resolve("support/triage", Some("user-42"))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, history, resolve, judge);
 criterion_main!(benches);

@@ -655,3 +655,60 @@ fn the_human_output_of_a_rollout() {
     run(&["rollout", "abort"], 0);
     insta::assert_snapshot!(redact_times(&transcript));
 }
+
+#[test]
+fn rollout_step_with_push_shares_its_decision_through_a_bare_remote() {
+    let repo = released("");
+    let bare = repo.add_bare_remote();
+    repo.run(&[
+        "canary",
+        NAME,
+        "5%",
+        "--ramp",
+        "50,100",
+        "--every",
+        "1s",
+        "--min-samples",
+        "5",
+        "--push",
+    ])
+    .expect(0);
+    let server = Server::start(&repo, &[], &[]);
+    let (active, canary) = pointers(&server);
+    feed(&server, &active, 10, 0, 0.001);
+    feed(&server, &canary.unwrap(), 10, 0, 0.001);
+    std::thread::sleep(Duration::from_millis(1100));
+    let from = format!("http://127.0.0.1:{}", server.port);
+    let step = repo
+        .run(&["rollout", "step", "--from", &from, "--push", "--json"])
+        .expect(0);
+    let reports: Value = serde_json::from_str(&step.stdout).unwrap();
+    assert_eq!(reports[0]["applied"]["result"], "committed", "{reports}");
+    // The remote's release branch holds the decision.
+    let remote = git2::Repository::open_bare(bare.path()).unwrap();
+    let tip = remote
+        .find_reference("refs/heads/promptctl/production")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let summary = String::from_utf8_lossy(tip.summary_bytes().unwrap()).into_owned();
+    assert!(
+        summary.starts_with("advance support/triage to 50%"),
+        "{summary}"
+    );
+    let entry = tip.tree().unwrap().get_name("state.toml").unwrap().id();
+    let state = String::from_utf8(remote.find_blob(entry).unwrap().content().to_vec()).unwrap();
+    assert!(
+        state.contains("canary_weight = 50.0\n") && state.contains("step = 1\n"),
+        "{state}"
+    );
+    // With the remote gone, the step fails cleanly and the local branch is untouched.
+    let tip = repo.run(&["log", "-n", "1", "--json"]).expect(0).stdout;
+    drop(bare);
+    let gone = repo.run(&["rollout", "step", "--from", &from, "--push"]);
+    assert_eq!(gone.code, 2, "{}", gone.stderr);
+    assert_eq!(
+        repo.run(&["log", "-n", "1", "--json"]).expect(0).stdout,
+        tip
+    );
+}

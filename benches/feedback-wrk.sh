@@ -25,7 +25,7 @@ git -C "$work/repo" add -A
 git -C "$work/repo" -c user.name=bench -c user.email=bench@example.com commit -qm generated
 (cd "$work/repo" && "$bin" publish >/dev/null)
 file=$(cd "$work/repo" && ls prompts/team01/prompt0001.toml)
-printf '\n# changed\n' >> "$work/repo/$file"
+sed -i 's/^max_tokens = /max_tokens = 1/' "$work/repo/$file"
 git -C "$work/repo" -c user.name=bench -c user.email=bench@example.com commit -qam v2
 (cd "$work/repo" && "$bin" canary team01/prompt0001 5% --ramp 25,100 --every 1h >/dev/null)
 
@@ -64,5 +64,5 @@ plain, windowed = parse(sys.argv[1]), parse(sys.argv[2])
 print(f"feedback, no canary (metrics only)   {plain[0]:10.0f} req/s   p99 {plain[1]:6.2f} ms   errors {plain[2]}")
 print(f"feedback, canary on a plan (window)  {windowed[0]:10.0f} req/s   p99 {windowed[1]:6.2f} ms   errors {windowed[2]}")
 print(f"throughput ratio windowed/plain      {windowed[0] / plain[0]:10.2f}x")
-print(f"reports in the canary's window       {sys.argv[3]} of {windowed[3]} sent")
+print(f"reports in the canary's window       {sys.argv[3]} (wrk read {windowed[3]} answers; the server also counts those still in flight when wrk stops)")
 PY

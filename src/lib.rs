@@ -48,6 +48,7 @@ pub mod diff;
 pub mod eval;
 pub mod fsutil;
 pub mod location;
+pub mod markup;
 pub mod policy;
 pub mod project;
 pub mod prompt;

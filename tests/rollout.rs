@@ -9,32 +9,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::server::Server;
-use common::{TestRepo, sample_repo};
+use common::{TestRepo, released};
 use serde_json::{Value, json};
 
 const NAME: &str = "support/triage";
-
-/// A repository with v1 of support/triage published and v2 committed.
-fn released(config: &str) -> TestRepo {
-    let repo = sample_repo();
-    if !config.is_empty() {
-        let path = repo.path().join("promptctl.toml");
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str(config);
-        std::fs::write(&path, text).unwrap();
-    }
-    repo.commit("v1");
-    repo.run(&["publish"]).expect(0);
-    let path = repo.path().join("prompts/support/triage.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replace("Triage the ticket.", "Triage the ticket (v2)."),
-    )
-    .unwrap();
-    repo.commit("v2");
-    repo
-}
 
 /// The served pointers of support/triage: (active, canary).
 fn pointers(server: &Server) -> (String, Option<String>) {

@@ -9,23 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::server::{Server, http, parse_response};
-use common::{TestRepo, sample_repo};
+use common::TestRepo;
 use serde_json::{Value, json};
 
 /// A repository with v1 published (HEAD~1) and v2 committed (HEAD).
 fn released() -> TestRepo {
-    let repo = sample_repo();
-    repo.commit("v1");
-    repo.run(&["publish"]).expect(0);
-    let path = repo.path().join("prompts/support/triage.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replace("Triage the ticket.", "Triage the ticket (v2)."),
-    )
-    .unwrap();
-    repo.commit("v2");
-    repo
+    common::released("")
 }
 
 fn version_at(repo: &TestRepo, at: &str) -> String {

@@ -841,19 +841,12 @@ fn plan_canary(
 fn plan_promote(state: &State, names: &[PromptName], env: &str) -> Result<Plan, ReleaseError> {
     let mut planner = Planner::new(state);
     let targets: Vec<PromptName> = if names.is_empty() {
-        let with_canary: Vec<PromptName> = state
-            .prompts
-            .iter()
-            .filter(|(_, p)| p.canary.is_some())
-            .map(|(n, _)| n.clone())
-            .collect();
-        if with_canary.is_empty() {
-            return Err(ReleaseError::refused(
+        every_prompt_where(state, |p| p.canary.is_some()).ok_or_else(|| {
+            ReleaseError::refused(
                 format!("no canary is in flight in `{env}`"),
                 "start one with: promptctl canary NAME 10%",
-            ));
-        }
-        with_canary
+            )
+        })?
     } else {
         names.to_vec()
     };
@@ -986,6 +979,20 @@ fn check_expected(
     Ok(())
 }
 
+/// Every prompt whose pointers satisfy `wanted`; `None` when there is none.
+fn every_prompt_where(
+    state: &State,
+    wanted: impl Fn(&PromptState) -> bool,
+) -> Option<Vec<PromptName>> {
+    let names: Vec<PromptName> = state
+        .prompts
+        .iter()
+        .filter(|(_, p)| wanted(p))
+        .map(|(n, _)| n.clone())
+        .collect();
+    (!names.is_empty()).then_some(names)
+}
+
 /// The prompts a rollout command acts on: those named, or every prompt with a plan.
 fn rollout_targets(
     state: &State,
@@ -994,19 +1001,12 @@ fn rollout_targets(
     env: &str,
 ) -> Result<Vec<PromptName>, ReleaseError> {
     if names.is_empty() {
-        let with_plan: Vec<PromptName> = state
-            .prompts
-            .iter()
-            .filter(|(_, p)| p.rollout.is_some())
-            .map(|(n, _)| n.clone())
-            .collect();
-        if with_plan.is_empty() {
-            return Err(ReleaseError::refused(
+        return every_prompt_where(state, |p| p.rollout.is_some()).ok_or_else(|| {
+            ReleaseError::refused(
                 format!("no rollout is in flight in `{env}`"),
                 "start one with: promptctl canary NAME 5% --ramp 25,50,100 --every 30m",
-            ));
-        }
-        return Ok(with_plan);
+            )
+        });
     }
     for name in names {
         if known_prompt(state, name, env)?.rollout.is_none() {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::server::{Server, http, parse_response};
 use common::TestRepo;
+use common::server::{Server, http, parse_response};
 use serde_json::{Value, json};
 
 /// A repository with v1 published (HEAD~1) and v2 committed (HEAD).

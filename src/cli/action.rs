@@ -19,9 +19,20 @@ pub struct ActionFlags {
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
 
+    #[command(flatten)]
+    push: PushFlags,
+
+    /// Print {env, action, commit, summary, changes, notes, attempts, push} as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--push` and `--remote`: share a release change through a remote.
+#[derive(Debug, Args)]
+pub struct PushFlags {
     /// Fetch the remote's release branch first, apply, then push (retrying on a lost race).
     #[arg(long)]
-    push: bool,
+    pub push: bool,
 
     /// The remote for --push: a remote name or URL.
     #[arg(
@@ -30,11 +41,14 @@ pub struct ActionFlags {
         default_value = "origin",
         requires = "push"
     )]
-    remote: String,
+    pub remote: String,
+}
 
-    /// Print {env, action, commit, summary, changes, notes, attempts, push} as JSON.
-    #[arg(long)]
-    json: bool,
+impl PushFlags {
+    /// The remote to push to, when --push is given.
+    pub fn remote(&self) -> Option<&str> {
+        self.push.then_some(self.remote.as_str())
+    }
 }
 
 #[derive(Serialize)]
@@ -53,8 +67,8 @@ pub fn run(
     let project = global.project()?;
     request.reason = flags.reason;
     let env = project.environment.clone();
-    let (outcome, pushed) = if flags.push {
-        run_action_and_push(&project, &env, &request, &flags.remote)?
+    let (outcome, pushed) = if let Some(remote) = flags.push.remote() {
+        run_action_and_push(&project, &env, &request, remote)?
     } else {
         (run_action(&project, &env, &request)?, None)
     };

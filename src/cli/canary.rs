@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use promptctl::policy::GateDefaults;
-use promptctl::release::{ActionKind, ActionRequest, PlanRequest, Stage, Weight, WeightError};
+use promptctl::release::{ActionKind, ActionRequest, PlanRequest, Weight, WeightError};
 
 use super::action::ActionFlags;
 use super::{CliError, GlobalArgs};
@@ -109,35 +109,11 @@ fn percent_flag(flag: &str, text: &Option<String>) -> Result<Option<f64>, CliErr
     }
 }
 
-fn stage(text: &str) -> Result<Stage, CliError> {
-    Stage::parse(text).map_err(|m| {
-        CliError::usage(format!("invalid stage: {m}"))
-            .hint("stages are cohort=NAME or a percentage like 25%")
-    })
-}
-
 fn plan(args: &CanaryArgs, first: Option<&str>) -> Result<PlanRequest, CliError> {
-    let mut stages = Vec::new();
-    for text in &args.stages {
-        let parsed = stage(text)?;
-        if !matches!(parsed, Stage::Cohort(_)) {
-            return Err(CliError::usage(format!(
-                "--stage `{text}`: give percentages with PERCENT and --ramp"
-            ))
-            .hint("promptctl canary NAME --stage cohort=internal --ramp 5,25,100"));
-        }
-        stages.push(parsed);
-    }
-    if let Some(first) = first {
-        stages.push(stage(first)?);
-    }
-    for text in &args.ramp {
-        let parsed = stage(text)?;
-        // `canary NAME 1% --ramp 1,5,25` lists the first stage again: that is one stage.
-        if stages.last() != Some(&parsed) {
-            stages.push(parsed);
-        }
-    }
+    let stages = PlanRequest::stages_from(&args.stages, first, &args.ramp).map_err(|m| {
+        CliError::usage(format!("invalid stage: {m}"))
+            .hint("promptctl canary NAME --stage cohort=internal --ramp 5,25,100")
+    })?;
     let every = match &args.every {
         Some(text) => {
             let every = promptctl::clock::parse_duration(text)

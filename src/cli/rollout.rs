@@ -10,7 +10,7 @@ use promptctl::prompt::PromptName;
 use promptctl::release::{ActionKind, ActionRequest};
 use promptctl::rollout::{Applied, RolloutStatus, StepReport, Summary, Window, fetch_windows};
 
-use super::action::ActionFlags;
+use super::action::{ActionFlags, PushFlags};
 use super::output::{BOLD, DIM, VERSION, print, print_json};
 use super::{CliError, GlobalArgs};
 
@@ -64,18 +64,8 @@ struct StepArgs {
     #[arg(long = "from", value_name = "URL")]
     from: Vec<String>,
 
-    /// Fetch the remote's release branch first and push each decision.
-    #[arg(long)]
-    push: bool,
-
-    /// The remote for --push.
-    #[arg(
-        long,
-        value_name = "REMOTE",
-        default_value = "origin",
-        requires = "push"
-    )]
-    remote: String,
+    #[command(flatten)]
+    push: PushFlags,
 
     /// Print the decisions as JSON.
     #[arg(long)]
@@ -228,7 +218,7 @@ fn figures(s: &Summary) -> String {
 fn step(global: &GlobalArgs, args: StepArgs) -> Result<ExitCode, CliError> {
     let project = global.project()?;
     let windows = windows(&args.from)?;
-    let push = args.push.then_some(args.remote.as_str());
+    let push = args.push.remote();
     let reports = promptctl::rollout::step(
         &project,
         &project.environment,

@@ -106,6 +106,35 @@ pub struct PlanRequest {
     pub gates: GateDefaults,
 }
 
+impl PlanRequest {
+    /// Assembles the stages of a plan as people give them: cohort stages, then the first
+    /// percentage, then the ramp. A ramp that repeats the first percentage
+    /// (`canary NAME 1% --ramp 1,5,25`) lists one stage once.
+    pub fn stages_from(
+        cohorts: &[String],
+        first: Option<&str>,
+        ramp: &[String],
+    ) -> Result<Vec<Stage>, String> {
+        let mut stages = Vec::new();
+        for text in cohorts {
+            let stage = Stage::parse(text)?;
+            if !matches!(stage, Stage::Cohort(_)) {
+                return Err(format!(
+                    "stage `{text}`: give percentages with PERCENT and --ramp, not as a stage"
+                ));
+            }
+            stages.push(stage);
+        }
+        for text in first.into_iter().chain(ramp.iter().map(String::as_str)) {
+            let stage = Stage::parse(text)?;
+            if stages.last() != Some(&stage) {
+                stages.push(stage);
+            }
+        }
+        Ok(stages)
+    }
+}
+
 /// How long a stage lasts unless the plan says otherwise: 30 minutes.
 pub const DEFAULT_EVERY: u64 = 30 * 60;
 
@@ -931,15 +960,7 @@ fn plan_revert(
                 (Some(before), None)
                     if before.canary.is_some() && before.active == c.after.active =>
                 {
-                    format!(
-                        "revert {}: drop canary {}",
-                        c.name,
-                        before
-                            .canary
-                            .as_ref()
-                            .map(|k| k.version.short())
-                            .unwrap_or_default()
-                    )
+                    format!("revert {}: drop canary {}", c.name, canary_short(before))
                 }
                 _ => format!("revert {} to {}", c.name, c.after.active.short()),
             },
@@ -977,6 +998,15 @@ fn check_expected(
         ));
     }
     Ok(())
+}
+
+/// The short version of the canary a prompt had, for summaries.
+fn canary_short(before: &PromptState) -> String {
+    before
+        .canary
+        .as_ref()
+        .map(|k| k.version.short())
+        .unwrap_or_default()
 }
 
 /// Every prompt whose pointers satisfy `wanted`; `None` when there is none.
@@ -1112,11 +1142,7 @@ fn plan_rollout_change(
                 (Some(before), ActionKind::Abort) => format!(
                     "abort the rollout of {}: drop canary {}",
                     c.name,
-                    before
-                        .canary
-                        .as_ref()
-                        .map(|k| k.version.short())
-                        .unwrap_or_default()
+                    canary_short(before)
                 ),
                 _ => format!("{verb} the rollout of {}", c.name),
             },

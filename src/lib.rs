@@ -41,6 +41,7 @@
 //! The library never prints and never exits; every error is a typed enum.
 
 pub mod check;
+pub mod ci;
 pub mod client;
 pub mod clock;
 pub mod config;

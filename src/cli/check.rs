@@ -44,7 +44,7 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-fn render_human(report: &CheckReport) -> String {
+pub(super) fn render_human(report: &CheckReport) -> String {
     let mut text = String::new();
     for d in &report.diagnostics {
         let label = match d.severity {
@@ -59,7 +59,7 @@ fn render_human(report: &CheckReport) -> String {
     text
 }
 
-fn summary(report: &CheckReport) -> String {
+pub(super) fn summary(report: &CheckReport) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let verdict = if report.passed() { "ok" } else { "failed" };
     format!(

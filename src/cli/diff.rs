@@ -238,7 +238,7 @@ fn title(prompt: &PromptDiff) -> String {
     }
 }
 
-fn human(diff: &SourceDiff) -> String {
+pub(super) fn human(diff: &SourceDiff) -> String {
     let mut out = String::new();
     // A partial's diff is shown in full under the first prompt that reaches it; later
     // prompts point back to it, so one edited partial does not repeat a hundred times.

@@ -14,7 +14,7 @@ use promptctl::eval::{
 use promptctl::source::{default_base, parse_spec};
 
 use super::error::EXIT_FAILED;
-use super::output::{BOLD, DIM, ERROR, VERSION, eprint, pad, print};
+use super::output::{BOLD, DIM, ERROR, VERSION, WARNING, eprint, pad, print};
 use super::{CliError, GlobalArgs};
 
 /// Run eval suites against the old and the new version of their prompts, side by side, and
@@ -131,6 +131,7 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
             max_pass_rate_drop: args.max_pass_rate_drop,
             max_cost_increase: args.max_cost_increase,
             max_latency_increase: args.max_latency_increase,
+            alert_only: Vec::new(),
         },
     };
     let progress: Arc<dyn Progress> = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -171,7 +172,7 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
     })
 }
 
-fn eval_error(error: promptctl::eval::EvalError) -> CliError {
+pub(super) fn eval_error(error: promptctl::eval::EvalError) -> CliError {
     use promptctl::eval::{EvalError, ProviderError};
     let message = error.to_string();
     match error {
@@ -206,7 +207,7 @@ fn summary_line(report: &Report) -> String {
     )
 }
 
-fn table(report: &Report) -> String {
+pub(super) fn table(report: &Report) -> String {
     let mut out = String::new();
     for suite in &report.suites {
         suite_table(&mut out, suite);
@@ -333,13 +334,19 @@ fn suite_table(out: &mut String, suite: &SuiteReport) {
     for reason in &suite.gate.reasons {
         let _ = writeln!(out, "  {ERROR}gate failed:{ERROR:#} {reason}");
     }
+    for warning in &suite.gate.warnings {
+        let _ = writeln!(
+            out,
+            "  {WARNING}gate warning (alert only):{WARNING:#} {warning}"
+        );
+    }
 }
 
 /// A progress bar on stderr.
-struct Bar(indicatif::ProgressBar);
+pub(super) struct Bar(indicatif::ProgressBar);
 
 impl Bar {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let bar = indicatif::ProgressBar::hidden();
         bar.set_style(
             indicatif::ProgressStyle::with_template(

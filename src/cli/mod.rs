@@ -4,6 +4,7 @@
 mod action;
 mod canary;
 mod check;
+mod ci;
 mod diff;
 mod error;
 mod eval;
@@ -85,6 +86,7 @@ enum Command {
     Show(show::ShowArgs),
     Render(render::RenderArgs),
     Check(check::CheckArgs),
+    Ci(ci::CiArgs),
     Diff(diff::DiffArgs),
     Eval(eval::EvalArgs),
     Publish(publish::PublishArgs),
@@ -131,6 +133,7 @@ pub fn main() -> ExitCode {
         Command::Show(args) => show::run(&cli.global, args),
         Command::Render(args) => render::run(&cli.global, args),
         Command::Check(args) => check::run(&cli.global, args),
+        Command::Ci(args) => ci::run(&cli.global, args),
         Command::Diff(args) => diff::run(&cli.global, args),
         Command::Eval(args) => eval::run_command(&cli.global, args),
         Command::Publish(args) => publish::run(&cli.global, args),

@@ -18,9 +18,10 @@ pub use provider::{
 };
 pub use report::{
     CaseReport, CaseSide, Change, GateResult, Report, RequestStats, SideSummary, SuiteReport,
-    failure_summary, to_junit, to_markdown,
+    failure_summary, junit_suites, to_junit, to_markdown,
 };
 pub use runner::{EvalError, EvalOptions, Progress, Quiet, run};
 pub use suite::{
-    Assertion, Case, CaseRefError, Gate, Suite, SuiteError, find_case, find_suite, load_suites,
+    Assertion, Case, CaseRefError, GATE_LIMITS, Gate, Suite, SuiteError, find_case, find_suite,
+    load_suites,
 };

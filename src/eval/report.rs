@@ -119,59 +119,109 @@ pub struct GateResult {
     pub passed: bool,
     /// Each limit that was exceeded, with the figures.
     pub reasons: Vec<String>,
+    /// Each alert-only limit that was exceeded: reported, never failing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Applies a gate to the two versions of a suite.
+///
+/// A prompt with no old version (new, or broken before) has nothing to regress from, so its
+/// pass rate is held against 100%: a new prompt merges only when its own suite passes
+/// within `max_pass_rate_drop`.
 pub fn apply_gate(gate: &Gate, base: &SideSummary, head: &SideSummary) -> GateResult {
     let mut reasons = Vec::new();
+    let mut warnings = Vec::new();
+    let mut breach = |limit: &str, message: String| {
+        if gate.alerts_only(limit) {
+            warnings.push(message);
+        } else {
+            reasons.push(message);
+        }
+    };
     if head.unavailable.is_some() {
-        reasons.push(format!(
-            "the new version could not be evaluated: {}",
-            head.unavailable.as_deref().unwrap_or_default()
-        ));
+        breach(
+            "",
+            format!(
+                "the new version could not be evaluated: {}",
+                head.unavailable.as_deref().unwrap_or_default()
+            ),
+        );
     }
     for (side, figures) in [("old", base), ("new", head)] {
         if figures.errors > 0 {
-            reasons.push(format!(
-                "{} samples of the {side} version got no output; the comparison is incomplete",
-                figures.errors
-            ));
+            breach(
+                "",
+                format!(
+                    "{} samples of the {side} version got no output; the comparison is incomplete",
+                    figures.errors
+                ),
+            );
         }
     }
-    let comparable = base.unavailable.is_none() && head.unavailable.is_none();
-    if comparable {
-        let drop = (base.pass_rate - head.pass_rate) * 100.0;
+    if head.unavailable.is_some() {
+        return finish(reasons, warnings);
+    }
+    if base.unavailable.is_some() {
+        let below = (1.0 - head.pass_rate) * 100.0;
         if let Some(max) = gate.max_pass_rate_drop
-            && drop > max + 1e-9
+            && below > max + 1e-9
         {
-            reasons.push(format!(
+            breach(
+                "max_pass_rate_drop",
+                format!(
+                    "pass rate {:.1}% with no old version to compare with: {below:.1} points below 100%, more than {max}",
+                    head.pass_rate * 100.0
+                ),
+            );
+        }
+        return finish(reasons, warnings);
+    }
+    let drop = (base.pass_rate - head.pass_rate) * 100.0;
+    if let Some(max) = gate.max_pass_rate_drop
+        && drop > max + 1e-9
+    {
+        breach(
+            "max_pass_rate_drop",
+            format!(
                 "pass rate dropped {drop:.1} points ({:.1}% → {:.1}%), more than {max}",
                 base.pass_rate * 100.0,
                 head.pass_rate * 100.0
-            ));
-        }
-        if let Some(max) = gate.max_cost_increase
-            && let Some(increase) = increase_percent(base.cost_usd, head.cost_usd)
-            && increase > max
-        {
-            reasons.push(format!(
+            ),
+        );
+    }
+    if let Some(max) = gate.max_cost_increase
+        && let Some(increase) = increase_percent(base.cost_usd, head.cost_usd)
+        && increase > max
+    {
+        breach(
+            "max_cost_increase",
+            format!(
                 "cost rose {increase:.1}% (${:.4} → ${:.4}), more than {max}%",
                 base.cost_usd, head.cost_usd
-            ));
-        }
-        if let Some(max) = gate.max_latency_increase
-            && let Some(increase) = increase_percent(base.mean_latency_ms, head.mean_latency_ms)
-            && increase > max
-        {
-            reasons.push(format!(
+            ),
+        );
+    }
+    if let Some(max) = gate.max_latency_increase
+        && let Some(increase) = increase_percent(base.mean_latency_ms, head.mean_latency_ms)
+        && increase > max
+    {
+        breach(
+            "max_latency_increase",
+            format!(
                 "mean latency rose {increase:.1}% ({:.0} ms → {:.0} ms), more than {max}%",
                 base.mean_latency_ms, head.mean_latency_ms
-            ));
-        }
+            ),
+        );
     }
+    finish(reasons, warnings)
+}
+
+fn finish(reasons: Vec<String>, warnings: Vec<String>) -> GateResult {
     GateResult {
         passed: reasons.is_empty(),
         reasons,
+        warnings,
     }
 }
 
@@ -185,6 +235,13 @@ pub fn to_junit(report: &Report) -> String {
     let mut out = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"promptctl eval\">\n",
     );
+    junit_suites(report, &mut out);
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// Writes the `<testsuite>` elements of a report: one per eval suite and version.
+pub fn junit_suites(report: &Report, out: &mut String) {
     for suite in &report.suites {
         for (label, figures, pick) in [
             (
@@ -231,8 +288,6 @@ pub fn to_junit(report: &Report) -> String {
             out.push_str("  </testsuite>\n");
         }
     }
-    out.push_str("</testsuites>\n");
-    out
 }
 
 /// Why a case failed, in one line.
@@ -313,9 +368,12 @@ pub fn to_markdown(report: &Report) -> String {
             out.push('\n');
         }
         for reason in &suite.gate.reasons {
-            let _ = writeln!(out, "> {reason}");
+            let _ = writeln!(out, "> ❌ {reason}");
         }
-        if !suite.gate.reasons.is_empty() {
+        for warning in &suite.gate.warnings {
+            let _ = writeln!(out, "> ⚠️ {warning} (alert only)");
+        }
+        if !suite.gate.reasons.is_empty() || !suite.gate.warnings.is_empty() {
             out.push('\n');
         }
     }
@@ -344,15 +402,49 @@ mod tests {
             max_pass_rate_drop: Some(5.0),
             max_cost_increase: Some(20.0),
             max_latency_increase: Some(50.0),
+            alert_only: Vec::new(),
         };
         assert!(apply_gate(&gate, &side(0.9, 1.0, 100.0), &side(0.9, 1.1, 140.0)).passed);
         let failed = apply_gate(&gate, &side(0.9, 1.0, 100.0), &side(0.8, 1.3, 200.0));
         assert_eq!(failed.reasons.len(), 3, "{:?}", failed.reasons);
         assert!(failed.reasons[0].starts_with("pass rate dropped 10.0 points"));
         assert!(apply_gate(&Gate::default(), &side(1.0, 0.0, 1.0), &side(0.0, 5.0, 9.0)).passed);
+        let alerting = Gate {
+            alert_only: vec!["max_cost_increase".into()],
+            ..gate.clone()
+        };
+        let warned = apply_gate(&alerting, &side(0.9, 1.0, 100.0), &side(0.9, 1.3, 100.0));
+        assert!(warned.passed, "{warned:?}");
+        assert_eq!(warned.warnings.len(), 1);
+        assert!(warned.warnings[0].starts_with("cost rose 30.0%"));
         let mut errored = side(1.0, 0.0, 1.0);
         errored.errors = 2;
         assert!(!apply_gate(&Gate::default(), &side(1.0, 0.0, 1.0), &errored).passed);
+    }
+
+    #[test]
+    fn a_prompt_new_at_base_is_held_against_a_full_pass_rate() {
+        let absent = SideSummary {
+            unavailable: Some("no prompt `x` at `HEAD`".into()),
+            ..SideSummary::default()
+        };
+        let strict = Gate {
+            max_pass_rate_drop: Some(0.0),
+            ..Gate::default()
+        };
+        assert!(apply_gate(&strict, &absent, &side(1.0, 0.0, 1.0)).passed);
+        let failed = apply_gate(&strict, &absent, &side(0.8, 0.0, 1.0));
+        assert!(!failed.passed);
+        assert!(
+            failed.reasons[0].contains("no old version to compare with: 20.0 points below 100%"),
+            "{:?}",
+            failed.reasons
+        );
+        let lenient = Gate {
+            max_pass_rate_drop: Some(25.0),
+            ..Gate::default()
+        };
+        assert!(apply_gate(&lenient, &absent, &side(0.8, 0.0, 1.0)).passed);
     }
 
     #[test]

@@ -308,6 +308,7 @@ fn suite_report(
             .gate
             .max_latency_increase
             .or(suite.gate.max_latency_increase),
+        alert_only: suite.gate.alert_only.clone(),
     };
     let mut summaries = summaries.into_iter();
     let base = summaries.next().unwrap_or_default();

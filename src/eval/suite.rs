@@ -112,6 +112,23 @@ pub struct Gate {
     pub max_cost_increase: Option<f64>,
     /// Largest allowed mean latency increase, in percent.
     pub max_latency_increase: Option<f64>,
+    /// Limits whose breach warns instead of failing (`max_cost_increase`, ...).
+    #[serde(default)]
+    pub alert_only: Vec<String>,
+}
+
+/// The limits a suite's `[gate]` may set, as named in the file.
+pub const GATE_LIMITS: [&str; 3] = [
+    "max_pass_rate_drop",
+    "max_cost_increase",
+    "max_latency_increase",
+];
+
+impl Gate {
+    /// Tells whether a breach of `limit` only warns.
+    pub fn alerts_only(&self, limit: &str) -> bool {
+        self.alert_only.iter().any(|l| l == limit)
+    }
 }
 
 /// A parsed suite file.
@@ -164,6 +181,31 @@ impl Suite {
         })?;
         if suite.repeat == 0 {
             return Err(invalid("repeat".into(), "must be at least 1".into()));
+        }
+        for (index, limit) in suite.gate.alert_only.iter().enumerate() {
+            if !GATE_LIMITS.contains(&limit.as_str()) {
+                return Err(invalid(
+                    format!("gate.alert_only[{index}]"),
+                    format!(
+                        "`{limit}` is not a gate limit; limits are {}",
+                        GATE_LIMITS.join(", ")
+                    ),
+                ));
+            }
+        }
+        for (field, value) in [
+            ("max_pass_rate_drop", suite.gate.max_pass_rate_drop),
+            ("max_cost_increase", suite.gate.max_cost_increase),
+            ("max_latency_increase", suite.gate.max_latency_increase),
+        ] {
+            if let Some(value) = value
+                && !(value >= 0.0 && value.is_finite())
+            {
+                return Err(invalid(
+                    format!("gate.{field}"),
+                    format!("must be a non-negative number, not {value}"),
+                ));
+            }
         }
         let mut seen = BTreeSet::new();
         for (index, case) in suite.cases.iter().enumerate() {

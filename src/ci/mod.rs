@@ -1,0 +1,232 @@
+//! `ci`: the pre-merge check. Checks every prompt and suite, diffs the prompts whose version
+//! changed since the base, evaluates their suites on both versions, applies the gates, and
+//! reports for people, JUnit consumers and GitHub Actions.
+
+mod base;
+mod github;
+mod summary;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use base::{Base, BaseRequest, resolve_base};
+pub use github::{Annotation, Level, annotations, escape_data, escape_property};
+pub use summary::{to_junit, to_markdown};
+
+use crate::check::{CheckReport, CheckScope, Severity, check};
+use crate::diff::{SourceDiff, Status, compare};
+use crate::eval::{EvalError, EvalOptions, Gate, Progress, Report, Suite, load_suites, run};
+use crate::project::{Project, ProjectError};
+use crate::source::{RevisionSpec, SourceError, load, load_pair};
+
+/// Why the check could not run (as opposed to running and failing).
+#[derive(Debug, thiserror::Error)]
+pub enum CiError {
+    /// Reading prompts or revisions failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Evaluating could not start (a missing key, an unknown provider).
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    /// The repository has no commit to compare from.
+    #[error("the repository has no commit yet, so there is nothing to compare with")]
+    NoHead,
+    /// No default branch could be found.
+    #[error(
+        "cannot tell which branch this change merges into: no `origin/HEAD`, and none of origin/main, origin/master, main or master exists"
+    )]
+    NoDefaultBranch,
+    /// `$GITHUB_BASE_REF` names a branch that is not here.
+    #[error("the pull request's target branch `{branch}` ($GITHUB_BASE_REF) is not in this clone")]
+    BaseRefMissing { branch: String },
+    /// The base revision is unknown.
+    #[error("unknown base revision `{revision}`: {message}")]
+    UnknownBase { revision: String, message: String },
+    /// `HEAD` and the base share no history here.
+    #[error("`{revision}` and HEAD have no common ancestor{}", if *shallow { " in this shallow clone" } else { "" })]
+    NoMergeBase { revision: String, shallow: bool },
+}
+
+impl From<ProjectError> for CiError {
+    fn from(error: ProjectError) -> Self {
+        CiError::Source(SourceError::Project(error))
+    }
+}
+
+/// How to run the check.
+#[derive(Debug, Clone)]
+pub struct CiOptions {
+    /// Where the base comes from.
+    pub base: BaseRequest,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Read and write the eval cache.
+    pub use_cache: bool,
+}
+
+/// Everything the check found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CiReport {
+    /// What was compared with.
+    pub base: Base,
+    /// The new side: always the working tree.
+    pub head: String,
+    /// `check` on every prompt and suite of the working tree.
+    pub check: CheckReport,
+    /// Every prompt whose version changed since the base.
+    pub diff: SourceDiff,
+    /// Suites run because their own file changed, though their prompt did not.
+    pub suites_changed: Vec<String>,
+    /// Changed prompts that no suite covers.
+    pub unevaluated: Vec<String>,
+    /// The suites of changed prompts, base against head; none when nothing needed a run.
+    pub eval: Option<Report>,
+    /// The check passed and every gate held.
+    pub passed: bool,
+    /// The project's folder inside the repository (`""` or `prompts-repo/`), to name files
+    /// relative to the repository root in annotations.
+    #[serde(skip)]
+    pub path_prefix: String,
+}
+
+impl CiReport {
+    /// Suites whose gate failed.
+    pub fn failed_gates(&self) -> usize {
+        self.eval
+            .as_ref()
+            .map_or(0, |r| r.suites.iter().filter(|s| !s.gate.passed).count())
+    }
+
+    /// Alert-only gate breaches.
+    pub fn gate_warnings(&self) -> usize {
+        self.eval
+            .as_ref()
+            .map_or(0, |r| r.suites.iter().map(|s| s.gate.warnings.len()).sum())
+    }
+}
+
+/// Runs the whole pre-merge check on the project's working tree.
+pub async fn run_ci(
+    project: &Project,
+    options: &CiOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<CiReport, CiError> {
+    let base = resolve_base(project, &options.base)?;
+    let head = RevisionSpec::Worktree;
+    let (suites, suite_errors) = load_suites(&project.evals_dir(), &project.config.project.evals);
+    let set = load(project, &head)?;
+    let check = check(
+        &set,
+        &suites,
+        &suite_errors,
+        &CheckScope::default(),
+        &project.config,
+    );
+    let pair = load_pair(project, &base.spec, &head, &[])?;
+    let diff = compare(&pair, None);
+
+    let changed: BTreeSet<&str> = diff
+        .prompts
+        .iter()
+        .filter(|p| p.status != Status::Removed)
+        .map(|p| p.name.as_str())
+        .collect();
+    let suites_changed = changed_suite_files(project, &base, &suites)?;
+    // A prompt that fails the check has already failed the run; evaluating it would only
+    // repeat the check's error.
+    let broken: BTreeSet<&str> = check
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .filter_map(|d| d.prompt.as_deref())
+        .collect();
+    let selected: Vec<Suite> = suites
+        .iter()
+        .filter(|s| {
+            (changed.contains(s.prompt.as_str()) || suites_changed.contains(&s.name))
+                && set.entry(&s.prompt).is_some_and(|e| e.is_ok())
+                && !broken.contains(s.prompt.as_str())
+        })
+        .cloned()
+        .collect();
+    let covered: BTreeSet<&str> = suites.iter().map(|s| s.prompt.as_str()).collect();
+    let unevaluated = changed
+        .iter()
+        .filter(|name| !covered.contains(*name))
+        .map(|name| (*name).to_owned())
+        .collect();
+    let suites_changed = suites_changed
+        .into_iter()
+        .filter(|name| {
+            selected
+                .iter()
+                .any(|s| &s.name == name && !changed.contains(s.prompt.as_str()))
+        })
+        .collect();
+
+    let eval = if selected.is_empty() {
+        None
+    } else {
+        let eval_options = EvalOptions {
+            base: base.spec.clone(),
+            head,
+            concurrency: options.concurrency,
+            repeat: None,
+            use_cache: options.use_cache,
+            gate: Gate::default(),
+        };
+        Some(run(project, &selected, &eval_options, progress).await?)
+    };
+    let passed = check.passed() && eval.as_ref().is_none_or(|r| r.passed);
+    let path_prefix = project
+        .repository()
+        .map(|(_, prefix)| prefix)
+        .unwrap_or_default();
+    Ok(CiReport {
+        base,
+        head: "worktree".into(),
+        check,
+        diff,
+        suites_changed,
+        unevaluated,
+        eval,
+        passed,
+        path_prefix,
+    })
+}
+
+/// Names of the suites whose file differs between the base and the working tree (new
+/// suites included). A base that is not a git revision has no files: none differ.
+fn changed_suite_files(
+    project: &Project,
+    base: &Base,
+    suites: &[Suite],
+) -> Result<Vec<String>, CiError> {
+    let Some(commit) = &base.commit else {
+        return Ok(Vec::new());
+    };
+    let (repo, prefix) = project.repository()?;
+    let tree = repo
+        .revparse_single(commit)
+        .and_then(|o| o.peel_to_tree())
+        .map_err(|e| SourceError::Git {
+            message: e.message().to_owned(),
+        })?;
+    let mut changed = Vec::new();
+    for suite in suites {
+        let at_base = tree
+            .get_path(Path::new(&format!("{prefix}{}", suite.path)))
+            .ok()
+            .and_then(|entry| entry.to_object(&repo).ok())
+            .and_then(|object| object.into_blob().ok())
+            .map(|blob| blob.content().to_vec());
+        let now = std::fs::read(project.root.join(&suite.path)).ok();
+        if at_base != now {
+            changed.push(suite.name.clone());
+        }
+    }
+    Ok(changed)
+}

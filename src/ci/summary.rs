@@ -1,0 +1,438 @@
+//! The check's reports for other tools: a markdown summary for a pull request (GitHub's step
+//! summary) and JUnit XML for test dashboards.
+
+use std::fmt::Write as _;
+
+use super::CiReport;
+use crate::check::Severity;
+use crate::diff::{PromptDiff, TextChange};
+use crate::eval::{Change, SideSummary, SuiteReport, failure_summary, junit_suites};
+use crate::markup::escape;
+
+/// Diff lines shown in the summary over all prompts. GitHub caps a step summary at 1 MiB;
+/// past this the reader is pointed at `promptctl diff`.
+const SUMMARY_DIFF_LINES: usize = 400;
+
+/// The markdown summary: the verdict, the check's findings, the changed prompts with their
+/// versions, each suite's pass rates side by side with the cost and latency deltas, the
+/// regressed cases, the gates, and the diffs folded away.
+pub fn to_markdown(report: &CiReport) -> String {
+    let mut out = String::new();
+    let verdict = if report.passed {
+        "✅ passed"
+    } else {
+        "❌ failed"
+    };
+    let _ = writeln!(out, "## promptctl ci: {verdict}\n");
+    let commit = report
+        .base
+        .commit
+        .as_deref()
+        .map(|c| format!(" at `{}`", &c[..c.len().min(12)]))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "Base `{}`{commit} ({}), head: the working tree.\n",
+        cell(&report.base.revision),
+        report.base.how
+    );
+    check_section(&mut out, report);
+    prompts_section(&mut out, report);
+    evals_section(&mut out, report);
+    diffs_section(&mut out, report);
+    out
+}
+
+fn check_section(out: &mut String, report: &CiReport) {
+    let check = &report.check;
+    let mark = if check.passed() { "✅" } else { "❌" };
+    let _ = writeln!(
+        out,
+        "### {mark} Check\n\n{} and {} checked: {}, {}.\n",
+        plural(check.prompts, "prompt"),
+        plural(check.suites, "suite"),
+        plural(check.errors(), "error"),
+        plural(check.warnings(), "warning")
+    );
+    for d in &check.diagnostics {
+        let mark = match d.severity {
+            Severity::Error => "❌",
+            Severity::Warning => "⚠️",
+        };
+        let _ = writeln!(
+            out,
+            "- {mark} `{}{}` {}: {}",
+            report.path_prefix,
+            d.location,
+            d.code,
+            inline(&d.message)
+        );
+    }
+    if !check.diagnostics.is_empty() {
+        out.push('\n');
+    }
+}
+
+fn prompts_section(out: &mut String, report: &CiReport) {
+    let prompts = &report.diff.prompts;
+    if prompts.is_empty() {
+        out.push_str("### Changed prompts\n\nNo prompt's version changed.\n\n");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "### Changed prompts ({})\n\n| prompt | change | version | lines |\n| --- | --- | --- | --- |",
+        prompts.len()
+    );
+    for prompt in prompts {
+        let version = |v: Option<crate::prompt::Version>| {
+            v.map_or("—".to_owned(), |v| format!("`{}`", v.short()))
+        };
+        let (added, removed) = prompt.line_counts();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} → {} | +{added} −{removed} |",
+            title(prompt),
+            prompt.status.as_str(),
+            version(prompt.old_version),
+            version(prompt.new_version)
+        );
+    }
+    out.push('\n');
+    if !report.unevaluated.is_empty() {
+        let names: Vec<String> = report
+            .unevaluated
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "⚠️ No eval suite covers {}: its change is not evaluated.\n",
+            names.join(", ")
+        );
+    }
+}
+
+fn evals_section(out: &mut String, report: &CiReport) {
+    let Some(eval) = &report.eval else {
+        if !report.diff.prompts.is_empty() {
+            out.push_str("### Evals\n\nNo suite covers a changed prompt.\n\n");
+        }
+        return;
+    };
+    out.push_str(
+        "### Evals, base against head\n\n| suite | prompt | pass rate, base → head | change | cost | latency | gate |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for suite in &eval.suites {
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | {} → {} | {} | {} | {} | {} |",
+            suite.suite,
+            suite.prompt,
+            pass_rate(&suite.base),
+            pass_rate(&suite.head),
+            pass_rate_change(suite),
+            delta(
+                &suite.base,
+                &suite.head,
+                |s| s.cost_usd,
+                |v| format!("${v:.4}")
+            ),
+            delta(
+                &suite.base,
+                &suite.head,
+                |s| s.mean_latency_ms,
+                |v| format!("{v:.1} ms")
+            ),
+            gate_cell(suite)
+        );
+    }
+    out.push('\n');
+    if !report.suites_changed.is_empty() {
+        let _ = writeln!(
+            out,
+            "Run because the suite itself changed: {}.\n",
+            report
+                .suites_changed
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for suite in &eval.suites {
+        suite_details(out, suite);
+    }
+    let r = &eval.requests;
+    let _ = writeln!(
+        out,
+        "Requests: {} distinct, {} cached, {} sent, {} retried, {} failed.\n",
+        r.distinct, r.cached, r.sent, r.retries, r.failed
+    );
+}
+
+fn suite_details(out: &mut String, suite: &SuiteReport) {
+    let regressed: Vec<_> = suite
+        .cases
+        .iter()
+        .filter(|c| c.change == Change::Regressed)
+        .collect();
+    if regressed.is_empty() && suite.gate.reasons.is_empty() && suite.gate.warnings.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "#### `{}` ({})\n", suite.suite, suite.prompt);
+    if !regressed.is_empty() {
+        out.push_str("Regressed cases:\n\n");
+        for case in regressed {
+            let why = case
+                .head
+                .as_ref()
+                .map(|h| format!(" — {}", inline(&failure_summary(h))))
+                .unwrap_or_default();
+            let _ = writeln!(out, "- `{}`{why}", case.name);
+        }
+        out.push('\n');
+    }
+    for reason in &suite.gate.reasons {
+        let _ = writeln!(out, "> ❌ {}", inline(reason));
+    }
+    for warning in &suite.gate.warnings {
+        let _ = writeln!(out, "> ⚠️ {} (alert only)", inline(warning));
+    }
+    out.push('\n');
+}
+
+fn diffs_section(out: &mut String, report: &CiReport) {
+    let mut budget = SUMMARY_DIFF_LINES;
+    for prompt in &report.diff.prompts {
+        let mut text = String::new();
+        for field in &prompt.fields {
+            let show = |v: &Option<serde_json::Value>| {
+                v.as_ref().map_or("(none)".to_owned(), |v| v.to_string())
+            };
+            let _ = writeln!(
+                text,
+                "{}: {} → {}",
+                field.field,
+                show(&field.old),
+                show(&field.new)
+            );
+        }
+        for message in &prompt.messages {
+            let index = message.new_index.or(message.old_index).unwrap_or(0);
+            let role = message
+                .new_role
+                .or(message.old_role)
+                .map_or("", |r| r.as_str());
+            let _ = writeln!(text, "messages[{index}] ({role})");
+            diff_lines(&mut text, &message.text);
+        }
+        for partial in &prompt.partials {
+            let _ = writeln!(
+                text,
+                "partial {} ({})",
+                partial.name,
+                partial.status.as_str()
+            );
+            diff_lines(&mut text, &partial.text);
+        }
+        if text.is_empty() {
+            continue;
+        }
+        let lines = text.lines().count();
+        let _ = writeln!(
+            out,
+            "<details><summary>Diff of <code>{}</code></summary>\n",
+            escape(&prompt.name)
+        );
+        if lines > budget {
+            let _ = writeln!(
+                out,
+                "{lines} lines: too long for this summary; run `promptctl diff {} -- {}`.\n",
+                report.base.revision, prompt.name
+            );
+        } else {
+            budget -= lines;
+            let fence = fence_for(&text);
+            let _ = writeln!(out, "{fence}diff\n{text}{fence}\n");
+        }
+        out.push_str("</details>\n\n");
+    }
+}
+
+fn diff_lines(out: &mut String, change: &TextChange) {
+    for hunk in &change.hunks {
+        let _ = writeln!(
+            out,
+            "@@ -{},{} +{},{} @@",
+            hunk.old_start, hunk.old_lines, hunk.new_start, hunk.new_lines
+        );
+        for line in &hunk.lines {
+            let _ = writeln!(out, "{}{}", line.op.marker(), line.text);
+        }
+    }
+}
+
+/// A code fence longer than any run of backticks in `text`, so the text cannot close it.
+fn fence_for(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+fn title(prompt: &PromptDiff) -> String {
+    match &prompt.renamed_from {
+        Some(old) => format!("`{old}` → `{}`", prompt.name),
+        None => format!("`{}`", prompt.name),
+    }
+}
+
+fn pass_rate(side: &SideSummary) -> String {
+    if side.unavailable.is_some() {
+        return "—".into();
+    }
+    format!(
+        "{}/{} ({:.1}%)",
+        side.passed,
+        side.samples,
+        side.pass_rate * 100.0
+    )
+}
+
+fn pass_rate_change(suite: &SuiteReport) -> String {
+    if suite.base.unavailable.is_some() || suite.head.unavailable.is_some() {
+        return "new".into();
+    }
+    let points = (suite.head.pass_rate - suite.base.pass_rate) * 100.0;
+    if points.abs() < 1e-9 {
+        "=".into()
+    } else {
+        format!("{points:+.1} pts")
+    }
+}
+
+/// A figure's change from base to head: percent when the base is not zero.
+fn delta(
+    base: &SideSummary,
+    head: &SideSummary,
+    figure: fn(&SideSummary) -> f64,
+    show: fn(f64) -> String,
+) -> String {
+    if base.unavailable.is_some() || head.unavailable.is_some() {
+        return head
+            .unavailable
+            .is_none()
+            .then(|| show(figure(head)))
+            .unwrap_or_else(|| "—".into());
+    }
+    let (old, new) = (figure(base), figure(head));
+    if old > 0.0 {
+        format!(
+            "{:+.1}% ({} → {})",
+            (new - old) / old * 100.0,
+            show(old),
+            show(new)
+        )
+    } else if new > 0.0 {
+        format!("{} → {}", show(old), show(new))
+    } else {
+        show(new)
+    }
+}
+
+fn gate_cell(suite: &SuiteReport) -> String {
+    match (suite.gate.passed, suite.gate.warnings.is_empty()) {
+        (false, _) => "❌ failed".into(),
+        (true, false) => "⚠️ alert".into(),
+        (true, true) => "✅ held".into(),
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Text for a table cell or a list item: one line, no column breaks.
+fn inline(text: &str) -> String {
+    text.replace('\n', " ").replace('|', "\\|")
+}
+
+fn cell(text: &str) -> String {
+    inline(text).replace('`', "'")
+}
+
+/// JUnit XML: a `check` suite with a failing test case per error, a `gates` suite with a
+/// test case per eval suite's gate, and each eval suite's cases per version.
+pub fn to_junit(report: &CiReport) -> String {
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"promptctl ci\">\n",
+    );
+    let errors: Vec<_> = report
+        .check
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"check\" tests=\"{}\" failures=\"{}\">",
+        errors.len().max(1),
+        errors.len()
+    );
+    if errors.is_empty() {
+        out.push_str("    <testcase classname=\"check\" name=\"every prompt and suite\"/>\n");
+    }
+    for d in errors {
+        let _ = writeln!(
+            out,
+            "    <testcase classname=\"check\" name=\"{}\">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
+            escape(&format!("{}{}", report.path_prefix, d.location)),
+            escape(&d.message),
+            d.code,
+            escape(&format!("{}: {}", d.location, d.message))
+        );
+    }
+    out.push_str("  </testsuite>\n");
+    if let Some(eval) = &report.eval {
+        let failed = eval.suites.iter().filter(|s| !s.gate.passed).count();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"gates\" tests=\"{}\" failures=\"{failed}\">",
+            eval.suites.len()
+        );
+        for suite in &eval.suites {
+            let name = escape(&format!("{} ({})", suite.suite, suite.prompt));
+            if suite.gate.passed {
+                let _ = writeln!(out, "    <testcase classname=\"gates\" name=\"{name}\"/>");
+            } else {
+                let reasons = suite.gate.reasons.join("; ");
+                let _ = writeln!(
+                    out,
+                    "    <testcase classname=\"gates\" name=\"{name}\">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                    escape(&reasons),
+                    escape(&suite.gate.reasons.join("\n"))
+                );
+            }
+        }
+        out.push_str("  </testsuite>\n");
+        junit_suites(eval, &mut out);
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fence_outlasts_every_backtick_run_inside() {
+        assert_eq!(fence_for("plain"), "```");
+        assert_eq!(fence_for("has ``` inside"), "````");
+        assert_eq!(fence_for("`````"), "``````");
+    }
+
+    #[test]
+    fn cells_stay_on_one_line_and_in_their_column() {
+        assert_eq!(inline("a|b\nc"), "a\\|b c");
+    }
+}

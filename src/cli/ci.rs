@@ -1,0 +1,285 @@
+//! `promptctl ci`: the pre-merge check, for people and for GitHub Actions.
+
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use serde::Serialize;
+
+use promptctl::ci::{
+    Annotation, BaseRequest, CiError, CiOptions, CiReport, annotations, run_ci, to_junit,
+    to_markdown,
+};
+use promptctl::eval::{Progress, Quiet};
+
+use super::error::EXIT_FAILED;
+use super::output::{BOLD, DIM, ERROR, VERSION, WARNING, eprint, print, print_json};
+use super::{CliError, GlobalArgs};
+
+/// The pre-merge check: check every prompt and suite, show the prompts whose version changed
+/// since the base and their diff, run the eval suites of those prompts on the old and the
+/// new version, and apply the gates.
+///
+/// The base is the merge base of HEAD with --base, else with the pull request's target
+/// branch ($GITHUB_BASE_REF), else with the default branch (origin/HEAD, origin/main, main,
+/// ...). The new side is the working tree. Exits 0 when all is well, 1 when the check or a
+/// gate fails, 2 on bad input.
+///
+/// On GitHub Actions (GITHUB_ACTIONS=true) it also appends a markdown summary to
+/// $GITHUB_STEP_SUMMARY and prints `::error` and `::warning` annotations.
+///
+/// Examples:
+///   promptctl ci
+///   promptctl ci --base origin/release --junit ci.xml --markdown ci.md
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// What to compare with: a branch or commit (through its merge base with HEAD), or a
+    /// release pointer such as `active`.
+    #[arg(long, value_name = "SPEC")]
+    base: Option<String>,
+
+    /// Write JUnit XML here: the check, each gate, and each suite's cases per version.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+
+    /// Write the markdown summary here (on GitHub it also goes to the step summary).
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+
+    /// Print the whole report as JSON instead of text; annotations are in it, not on stdout.
+    #[arg(long)]
+    json: bool,
+
+    /// Requests in flight at once, over all providers.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    concurrency: u16,
+
+    /// Neither read nor write the eval cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+/// What GitHub Actions tells a step through its environment.
+struct GithubEnv {
+    /// `GITHUB_ACTIONS=true`.
+    active: bool,
+    base_ref: Option<String>,
+    step_summary: Option<PathBuf>,
+}
+
+impl GithubEnv {
+    fn read() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        GithubEnv {
+            active: var("GITHUB_ACTIONS").as_deref() == Some("true"),
+            base_ref: var("GITHUB_BASE_REF"),
+            step_summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+        }
+    }
+}
+
+pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
+    let project = global.project()?;
+    let github = GithubEnv::read();
+    let options = CiOptions {
+        base: BaseRequest {
+            given: args.base.clone(),
+            github_base_ref: github.base_ref.clone(),
+        },
+        concurrency: usize::from(args.concurrency),
+        use_cache: !args.no_cache,
+    };
+    let progress: Arc<dyn Progress> = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        Arc::new(super::eval::Bar::new())
+    } else {
+        Arc::new(Quiet)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))?;
+    let report = runtime
+        .block_on(run_ci(&project, &options, progress))
+        .map_err(ci_error)?;
+
+    let notes = annotations(&report);
+    if args.json {
+        print_json(&JsonReport {
+            report: &report,
+            annotations: &notes,
+        })?;
+    } else if github.active {
+        // Prompt text in the diff must not be read as workflow commands: stop them around
+        // the report, with a token nobody could have put in a prompt.
+        let token = stop_token();
+        print(&format!(
+            "::stop-commands::{token}\n{}::{token}::\n",
+            human(&report)
+        ))?;
+        let lines: String = notes.iter().map(|a| format!("{a}\n")).collect();
+        print(&lines)?;
+    } else {
+        print(&human(&report))?;
+    }
+    let markdown = to_markdown(&report);
+    if let Some(path) = &args.markdown {
+        write_file(path, markdown.as_bytes())?;
+    }
+    if let Some(path) = &args.junit {
+        write_file(path, to_junit(&report).as_bytes())?;
+    }
+    if github.active
+        && let Some(path) = &github.step_summary
+    {
+        append(path, &markdown)?;
+    }
+    if !args.json {
+        eprint(&verdict(&report));
+    }
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    #[serde(flatten)]
+    report: &'a CiReport,
+    annotations: &'a [Annotation],
+}
+
+fn ci_error(error: CiError) -> CliError {
+    let message = error.to_string();
+    match error {
+        CiError::Source(e) => e.into(),
+        CiError::Eval(e) => super::eval::eval_error(e),
+        CiError::NoHead => CliError::usage(message).hint("commit the prompts first"),
+        CiError::NoDefaultBranch => CliError::usage(message)
+            .hint("name the branch this change merges into: promptctl ci --base origin/main"),
+        CiError::BaseRefMissing { branch } => CliError::usage(message).hint(format!(
+            "fetch it first (git fetch origin {branch}), or check out with fetch-depth: 0"
+        )),
+        CiError::UnknownBase { .. } => CliError::usage(message)
+            .hint("give a branch, tag or commit that exists here (git branch -a lists them)"),
+        CiError::NoMergeBase { shallow: true, .. } => CliError::usage(message)
+            .hint("fetch the whole history (actions/checkout with fetch-depth: 0, or git fetch --unshallow)"),
+        CiError::NoMergeBase { .. } => CliError::usage(message)
+            .hint("give a base that shares history with HEAD"),
+    }
+}
+
+/// The report for a terminal or a CI log: the base, the check's findings, the changed
+/// prompts with their diff, and each suite's comparison.
+fn human(report: &CiReport) -> String {
+    let mut out = String::new();
+    let commit = report
+        .base
+        .commit
+        .as_deref()
+        .map(|c| format!(" at {VERSION}{}{VERSION:#}", &c[..c.len().min(12)]))
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "{BOLD}base{BOLD:#} {}{commit} {DIM}({}){DIM:#}\n\n",
+        report.base.revision, report.base.how
+    ));
+    out.push_str(&super::check::render_human(&report.check));
+    out.push_str(&super::check::summary(&report.check));
+    out.push('\n');
+    if report.diff.prompts.is_empty() {
+        out.push_str("no prompt's version changed\n");
+    } else {
+        out.push_str(&super::diff::human(&report.diff));
+    }
+    for broken in &report.diff.broken {
+        if broken.side == "from" {
+            out.push_str(&format!(
+                "{WARNING}warning:{WARNING:#} at the base: {}\n",
+                broken.error
+            ));
+        }
+    }
+    if !report.unevaluated.is_empty() {
+        out.push_str(&format!(
+            "{WARNING}warning:{WARNING:#} no eval suite covers {}: not evaluated\n",
+            report.unevaluated.join(", ")
+        ));
+    }
+    if let Some(eval) = &report.eval {
+        out.push('\n');
+        out.push_str(&super::eval::table(eval));
+    }
+    out
+}
+
+fn verdict(report: &CiReport) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    let errors = report.check.errors();
+    parts.push(if errors == 0 {
+        "check passed".to_owned()
+    } else {
+        format!("check found {}", plural(errors, "error"))
+    });
+    parts.push(format!(
+        "{} changed",
+        plural(report.diff.prompts.len(), "prompt")
+    ));
+    if let Some(eval) = &report.eval {
+        let failed = report.failed_gates();
+        parts.push(format!(
+            "{} run, {}",
+            plural(eval.suites.len(), "suite"),
+            if failed == 0 {
+                "every gate held".to_owned()
+            } else {
+                format!("{} failed", plural(failed, "gate"))
+            }
+        ));
+    }
+    let warnings = report.gate_warnings();
+    if warnings > 0 {
+        parts.push(format!("{} (alert only)", plural(warnings, "gate warning")));
+    }
+    let head = if report.passed {
+        format!("{BOLD}ci ok{BOLD:#}")
+    } else {
+        format!("{ERROR}ci failed{ERROR:#}")
+    };
+    format!("{head}: {}\n", parts.join("; "))
+}
+
+fn stop_token() -> String {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    format!("promptctl-{:016x}", hasher.finish())
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    promptctl::fsutil::write_atomic(path, bytes)
+        .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))
+}
+
+/// Appends to the step summary, which other steps write to as well.
+fn append(path: &Path, text: &str) -> Result<(), CliError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(format!("{text}\n").as_bytes()))
+        .map_err(|e| {
+            CliError::usage(format!(
+                "cannot append the summary to `{}` ($GITHUB_STEP_SUMMARY): {e}",
+                path.display()
+            ))
+        })
+}

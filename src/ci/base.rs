@@ -52,6 +52,9 @@ pub fn resolve_base(project: &Project, request: &BaseRequest) -> Result<Base, Ci
         };
     }
     let (repo, _) = project.repository()?;
+    if repo.head().and_then(|h| h.peel_to_commit()).is_err() {
+        return Err(CiError::NoHead);
+    }
     if let Some(branch) = request
         .github_base_ref
         .as_deref()

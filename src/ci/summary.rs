@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::CiReport;
 use crate::check::Severity;
-use crate::diff::{PromptDiff, TextChange};
+use crate::diff::{PromptDiff, Status, TextChange};
 use crate::eval::{Change, SideSummary, SuiteReport, failure_summary, junit_suites};
 use crate::markup::escape;
 
@@ -142,7 +142,7 @@ fn evals_section(out: &mut String, report: &CiReport) {
                 &suite.base,
                 &suite.head,
                 |s| s.mean_latency_ms,
-                |v| format!("{v:.1} ms")
+                milliseconds
             ),
             gate_cell(suite)
         );
@@ -206,7 +206,12 @@ fn diffs_section(out: &mut String, report: &CiReport) {
     let mut budget = SUMMARY_DIFF_LINES;
     for prompt in &report.diff.prompts {
         let mut text = String::new();
-        for field in &prompt.fields {
+        // The fields of a prompt that is only on one side are all new (or all gone).
+        let fields = match prompt.status {
+            Status::Added | Status::Removed => &[][..],
+            _ => &prompt.fields[..],
+        };
+        for field in fields {
             let show = |v: &Option<serde_json::Value>| {
                 v.as_ref().map_or("(none)".to_owned(), |v| v.to_string())
             };
@@ -344,6 +349,14 @@ fn gate_cell(suite: &SuiteReport) -> String {
         (false, _) => "❌ failed".into(),
         (true, false) => "⚠️ alert".into(),
         (true, true) => "✅ held".into(),
+    }
+}
+
+fn milliseconds(value: f64) -> String {
+    if value < 10.0 {
+        format!("{value:.2} ms")
+    } else {
+        format!("{value:.0} ms")
     }
 }
 

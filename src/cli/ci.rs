@@ -265,7 +265,10 @@ fn stop_token() -> String {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    promptctl::fsutil::write_atomic(path, bytes)
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    parent
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| promptctl::fsutil::write_atomic(path, bytes))
         .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))
 }
 

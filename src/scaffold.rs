@@ -1,4 +1,5 @@
-//! `init`: a new prompt repository with settings, an example prompt, partial and suite.
+//! `init`: a new prompt repository with settings, an example prompt, partial and suite, and
+//! a GitHub workflow that runs `promptctl ci`.
 //!
 //! Never overwrites: files that exist are left alone and reported as skipped.
 
@@ -42,7 +43,11 @@ pub struct InitReport {
     pub git_initialized: bool,
 }
 
-const FILES: [(&str, &str); 4] = [
+/// The workflow that runs `promptctl ci`, through the action of the promptctl release that
+/// wrote it.
+const WORKFLOW: &str = ".github/workflows/promptctl.yml";
+
+const FILES: [(&str, &str); 5] = [
     (CONFIG_FILE, include_str!("scaffold/promptctl.toml")),
     (
         "prompts/support/triage.toml",
@@ -56,7 +61,17 @@ const FILES: [(&str, &str); 4] = [
         "evals/triage.toml",
         include_str!("scaffold/triage-suite.toml"),
     ),
+    (WORKFLOW, include_str!("scaffold/promptctl.yml")),
 ];
+
+/// A file's text, with the workflow pinned to this release's action.
+fn text_of(relative: &str, text: &str) -> String {
+    if relative == WORKFLOW {
+        text.replace("{version}", env!("CARGO_PKG_VERSION"))
+    } else {
+        text.to_owned()
+    }
+}
 
 const IGNORE_LINE: &str = ".promptctl/";
 
@@ -92,7 +107,7 @@ pub fn init(dir: &Path) -> Result<InitReport, InitError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        write_atomic(&path, text.as_bytes()).map_err(io(&path))?;
+        write_atomic(&path, text_of(relative, text).as_bytes()).map_err(io(&path))?;
         report.created.push(relative.to_owned());
     }
     ignore_cache(dir, &mut report).map_err(io(&dir.join(".gitignore")))?;

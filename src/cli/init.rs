@@ -9,7 +9,8 @@ use super::output::{BOLD, print, print_json};
 use super::{CliError, GlobalArgs};
 
 /// Create a prompt repository: promptctl.toml, an example prompt with a partial, an example
-/// eval suite, and `.promptctl/` in .gitignore. Existing files are never overwritten.
+/// eval suite, a GitHub workflow that runs `promptctl ci` on pull requests, and
+/// `.promptctl/` in .gitignore. Existing files are never overwritten.
 ///
 /// Example: promptctl init my-prompts
 #[derive(Debug, Args)]
@@ -43,7 +44,8 @@ pub fn run(_global: &GlobalArgs, args: InitArgs) -> Result<ExitCode, CliError> {
         text.push_str(&format!("kept    {file} (already there)\n"));
     }
     text.push_str(&format!(
-        "\nnext: {BOLD}promptctl check{BOLD:#}, then {BOLD}promptctl render support/triage --var product=Acme --var ticket=hello{BOLD:#}\n"
+        "\nnext: {BOLD}promptctl check{BOLD:#}, then {BOLD}promptctl render support/triage --var product=Acme --var ticket=hello{BOLD:#}\n\
+         commit, and {BOLD}promptctl ci{BOLD:#} checks every pull request (.github/workflows/promptctl.yml)\n"
     ));
     print(&text)?;
     Ok(ExitCode::SUCCESS)

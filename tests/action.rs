@@ -1,0 +1,268 @@
+//! The GitHub Action and workflows: their YAML holds together, and the action's `promptctl
+//! ci` step runs for real against repositories shaped like a pull request's checkout.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::TestRepo;
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn load_yaml(path: &Path) -> Yaml {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut docs = YamlLoader::load_from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()));
+    assert_eq!(docs.len(), 1);
+    docs.remove(0)
+}
+
+fn steps_of(job: &Yaml) -> &Vec<Yaml> {
+    job["steps"].as_vec().expect("steps")
+}
+
+#[test]
+fn the_action_is_a_composite_whose_steps_and_inputs_hold_together() {
+    let action = load_yaml(&root().join("action.yml"));
+    assert_eq!(action["runs"]["using"].as_str(), Some("composite"));
+    let inputs = action["inputs"].as_hash().expect("inputs");
+    let names: Vec<&str> = inputs.keys().map(|k| k.as_str().unwrap()).collect();
+    for name in ["base", "args", "provider-key", "provider-key-env"] {
+        assert!(names.contains(&name), "input `{name}` in {names:?}");
+    }
+    let text = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    for used in text.split("inputs.").skip(1) {
+        let name: String = used
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        assert!(
+            names.contains(&name.as_str()),
+            "`inputs.{name}` is not declared"
+        );
+    }
+    for step in action["runs"]["steps"].as_vec().unwrap() {
+        if let Some(script) = step["run"].as_str() {
+            assert!(
+                step["shell"].as_str().is_some(),
+                "a run step names its shell"
+            );
+            if let Some(path) = script
+                .split('"')
+                .find(|part| part.starts_with("$GITHUB_ACTION_PATH/"))
+            {
+                let relative = path.trim_start_matches("$GITHUB_ACTION_PATH/");
+                assert!(root().join(relative).is_file(), "{relative} exists");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_projects_workflow_runs_the_action_on_its_own_prompts() {
+    let workflow = load_yaml(&root().join(".github/workflows/ci.yml"));
+    let job = &workflow["jobs"]["prompts"];
+    let steps = steps_of(job);
+    assert_eq!(steps[0]["with"]["fetch-depth"].as_i64(), Some(0));
+    assert!(
+        steps.iter().any(|s| s["uses"].as_str() == Some("./")),
+        "the job uses the action in this repository"
+    );
+    let ci = steps_of(&workflow["jobs"]["ci"]);
+    assert!(
+        ci.iter().any(|s| s["run"].as_str() == Some("bash .ci/run")),
+        "the main job runs .ci/run"
+    );
+}
+
+#[test]
+fn init_writes_a_workflow_pinned_to_this_release() {
+    let folder = TestRepo::bare_folder();
+    folder.run(&["init", "demo"]).expect(0);
+    let workflow = load_yaml(&folder.path().join("demo/.github/workflows/promptctl.yml"));
+    assert!(
+        !workflow["on"]["pull_request"].is_badvalue(),
+        "runs on pull requests"
+    );
+    let steps = steps_of(&workflow["jobs"]["prompts"]);
+    assert_eq!(steps[0]["uses"].as_str(), Some("actions/checkout@v4"));
+    assert_eq!(steps[0]["with"]["fetch-depth"].as_i64(), Some(0));
+    assert_eq!(
+        steps[1]["uses"].as_str().unwrap(),
+        format!("promptctl/promptctl@v{}", env!("CARGO_PKG_VERSION"))
+    );
+    let action = load_yaml(&root().join("action.yml"));
+    for key in steps[1]["with"].as_hash().unwrap().keys() {
+        let key = key.as_str().unwrap();
+        assert!(
+            !action["inputs"][key].is_badvalue(),
+            "`{key}` is an input of the action"
+        );
+    }
+}
+
+/// The action's `promptctl ci` step, as the runner starts it: in the repository, with the
+/// inputs as INPUT_* variables and promptctl on the PATH.
+fn run_step(dir: &Path, vars: &[(&str, &str)]) -> common::Run {
+    let bin = Path::new(env!("CARGO_BIN_EXE_promptctl")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::new("bash")
+        .arg(root().join(".github/action/run-ci.sh"))
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", home.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("NO_COLOR", "1")
+        .env("GITHUB_ACTIONS", "true")
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    common::Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// A prompt repository whose suite runs on a local command that answers only when the
+/// provider key reached it.
+fn keyed_repo() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write(
+        "promptctl.toml",
+        "[defaults]\nmodel = \"m\"\nprovider = \"local\"\n\n[providers.local]\nkind = \"exec\"\ncommand = [\"sh\", \"-c\", \"cat >/dev/null; if [ \\\"$MY_KEY\\\" = s3cret-value ]; then echo '{\\\"text\\\": \\\"billing\\\"}'; else echo 'no key' >&2; exit 1; fi\"]\n",
+    )
+    .write(
+        "prompts/triage.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = \"Route this.\"\n",
+    )
+    .write(
+        "evals/triage.toml",
+        "prompt = \"triage\"\n\n[[cases]]\nname = \"a\"\nassert = [{ type = \"contains\", value = \"billing\" }]\n",
+    );
+    repo.commit("first");
+    repo
+}
+
+#[test]
+fn the_step_passes_the_key_under_its_name_and_never_shows_it() {
+    let repo = keyed_repo();
+    repo.write(
+        "prompts/triage.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = \"Route this ticket.\"\n",
+    );
+    repo.commit("second");
+    let summary = repo.path().join("summary.md");
+    let vars = [
+        ("GITHUB_EVENT_NAME", "push"),
+        ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ("INPUT_PROVIDER_KEY", "s3cret-value"),
+        ("INPUT_PROVIDER_KEY_ENV", "MY_KEY"),
+        ("INPUT_ARGS", "--junit out.xml --no-cache"),
+    ];
+    let run = run_step(repo.path(), &vars).expect(0);
+    assert!(
+        run.stdout.contains("base HEAD^ at "),
+        "a push compares with the commit before it: {}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("changed triage"), "{}", run.stdout);
+    assert!(run.stdout.contains("gate ok"), "{}", run.stdout);
+    assert!(
+        repo.path().join("out.xml").is_file(),
+        "extra arguments reach promptctl"
+    );
+    let summary_text = std::fs::read_to_string(&summary).unwrap();
+    for text in [&run.stdout, &run.stderr, &summary_text] {
+        assert!(!text.contains("s3cret-value"), "the key leaked: {text}");
+    }
+
+    // Without the key the provider fails: the gate fails and the step exits 1.
+    let run = run_step(repo.path(), &vars[..2]).expect(1);
+    assert!(
+        run.stdout.contains("::error file=evals/triage.toml"),
+        "{}",
+        run.stdout
+    );
+
+    let run = run_step(
+        repo.path(),
+        &[
+            ("INPUT_PROVIDER_KEY", "s3cret-value"),
+            ("INPUT_PROVIDER_KEY_ENV", "MY KEY; rm"),
+        ],
+    )
+    .expect(2);
+    assert!(
+        run.stdout.contains(
+            "::error title=promptctl action::provider-key-env `MY KEY; rm` is not a variable name"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_shallow_pull_request_checkout_fetches_what_the_merge_base_needs() {
+    let origin = keyed_repo();
+    let git = git2::Repository::open(origin.path()).unwrap();
+    let head = git.head().unwrap().peel_to_commit().unwrap();
+    git.branch("main", &head, true).unwrap();
+    git.set_head("refs/heads/main").unwrap();
+    origin.write(
+        "prompts/triage.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = \"Route this, please.\"\n",
+    );
+    origin.commit("main: reword");
+    git.branch("feature", &head, true).unwrap();
+    git.set_head("refs/heads/feature").unwrap();
+    git.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
+        .unwrap();
+    origin.write(
+        "prompts/other.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = \"Hi.\"\n",
+    );
+    origin.commit("feature: a new prompt");
+
+    // What actions/checkout leaves for a pull request: one commit deep, no base branch.
+    let clone = tempfile::tempdir().unwrap();
+    let status = Command::new("git")
+        .args(["clone", "--quiet", "--depth", "1", "--branch", "feature"])
+        .arg(format!("file://{}", origin.path().display()))
+        .arg(clone.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let run = run_step(
+        clone.path(),
+        &[
+            ("GITHUB_BASE_REF", "main"),
+            ("INPUT_PROVIDER_KEY", "s3cret-value"),
+            ("INPUT_PROVIDER_KEY_ENV", "MY_KEY"),
+        ],
+    )
+    .expect(0);
+    assert!(
+        run.stdout.contains("base origin/main at "),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(run.stdout.contains("added   other"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("changed triage"),
+        "main's later change is not this branch's: {}",
+        run.stdout
+    );
+}

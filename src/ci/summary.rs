@@ -323,11 +323,11 @@ fn delta(
     show: fn(f64) -> String,
 ) -> String {
     if base.unavailable.is_some() || head.unavailable.is_some() {
-        return head
-            .unavailable
-            .is_none()
-            .then(|| show(figure(head)))
-            .unwrap_or_else(|| "—".into());
+        return if head.unavailable.is_none() {
+            show(figure(head))
+        } else {
+            "—".into()
+        };
     }
     let (old, new) = (figure(base), figure(head));
     if old > 0.0 {

@@ -236,7 +236,7 @@ fn a_broken_template_is_annotated_at_its_file_and_line() {
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(
         text.contains(&format!(
-            "- ❌ `prompts/support/triage.toml:{line}: `messages[1].content`` template:"
+            "- ❌ `prompts/support/triage.toml:{line}` `messages[1].content` template: template error: syntax error"
         )),
         "{text}"
     );

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::CiReport;
 use crate::check::Severity;
-use crate::diff::{PromptDiff, Status, TextChange};
+use crate::diff::{PromptDiff, Status};
 use crate::eval::{Change, SideSummary, SuiteReport, failure_summary, junit_suites};
 use crate::markup::escape;
 
@@ -59,11 +59,19 @@ fn check_section(out: &mut String, report: &CiReport) {
             Severity::Error => "❌",
             Severity::Warning => "⚠️",
         };
+        // The field goes outside the file's code span: it is quoted in backticks itself.
+        let line = d.location.line.map(|l| format!(":{l}")).unwrap_or_default();
+        let field = d
+            .location
+            .field
+            .as_deref()
+            .map(|f| format!(" `{f}`"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "- {mark} `{}{}` {}: {}",
+            "- {mark} `{}{}{line}`{field} {}: {}",
             report.path_prefix,
-            d.location,
+            d.location.path,
             d.code,
             inline(&d.message)
         );
@@ -230,7 +238,7 @@ fn diffs_section(out: &mut String, report: &CiReport) {
                 .or(message.old_role)
                 .map_or("", |r| r.as_str());
             let _ = writeln!(text, "messages[{index}] ({role})");
-            diff_lines(&mut text, &message.text);
+            text.push_str(&message.text.to_unified());
         }
         for partial in &prompt.partials {
             let _ = writeln!(
@@ -239,7 +247,7 @@ fn diffs_section(out: &mut String, report: &CiReport) {
                 partial.name,
                 partial.status.as_str()
             );
-            diff_lines(&mut text, &partial.text);
+            text.push_str(&partial.text.to_unified());
         }
         if text.is_empty() {
             continue;
@@ -262,19 +270,6 @@ fn diffs_section(out: &mut String, report: &CiReport) {
             let _ = writeln!(out, "{fence}diff\n{text}{fence}\n");
         }
         out.push_str("</details>\n\n");
-    }
-}
-
-fn diff_lines(out: &mut String, change: &TextChange) {
-    for hunk in &change.hunks {
-        let _ = writeln!(
-            out,
-            "@@ -{},{} +{},{} @@",
-            hunk.old_start, hunk.old_lines, hunk.new_start, hunk.new_lines
-        );
-        for line in &hunk.lines {
-            let _ = writeln!(out, "{}{}", line.op.marker(), line.text);
-        }
     }
 }
 

@@ -4,7 +4,6 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Args;
 use serde::Serialize;
@@ -13,7 +12,6 @@ use promptctl::ci::{
     Annotation, BaseRequest, CiError, CiOptions, CiReport, annotations, run_ci, to_junit,
     to_markdown,
 };
-use promptctl::eval::{Progress, Quiet};
 
 use super::error::EXIT_FAILED;
 use super::output::{BOLD, DIM, ERROR, VERSION, WARNING, eprint, print, print_json};
@@ -92,15 +90,8 @@ pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
         concurrency: usize::from(args.concurrency),
         use_cache: !args.no_cache,
     };
-    let progress: Arc<dyn Progress> = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        Arc::new(super::eval::Bar::new())
-    } else {
-        Arc::new(Quiet)
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))?;
+    let progress = super::eval::progress_on_stderr();
+    let runtime = super::async_runtime()?;
     let report = runtime
         .block_on(run_ci(&project, &options, progress))
         .map_err(ci_error)?;

@@ -341,11 +341,7 @@ fn write_message(out: &mut String, message: &MessageChange, indent: &str) {
 
 fn write_text(out: &mut String, text: &TextChange, indent: &str) {
     for hunk in &text.hunks {
-        let _ = writeln!(
-            out,
-            "{indent}{HUNK}@@ -{},{} +{},{} @@{HUNK:#}",
-            hunk.old_start, hunk.old_lines, hunk.new_start, hunk.new_lines
-        );
+        let _ = writeln!(out, "{indent}{HUNK}{}{HUNK:#}", hunk.header());
         for line in &hunk.lines {
             let (style, word) = match line.op {
                 LineOp::Equal => (Style::new(), Style::new()),

@@ -134,15 +134,8 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
             alert_only: Vec::new(),
         },
     };
-    let progress: Arc<dyn Progress> = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        Arc::new(Bar::new())
-    } else {
-        Arc::new(Quiet)
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))?;
+    let progress = progress_on_stderr();
+    let runtime = super::async_runtime()?;
     let report = runtime
         .block_on(run(&project, &suites, &options, progress))
         .map_err(eval_error)?;
@@ -342,11 +335,20 @@ fn suite_table(out: &mut String, suite: &SuiteReport) {
     }
 }
 
+/// A progress bar on stderr when it is a terminal; nothing otherwise.
+pub(super) fn progress_on_stderr() -> Arc<dyn Progress> {
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        Arc::new(Bar::new())
+    } else {
+        Arc::new(Quiet)
+    }
+}
+
 /// A progress bar on stderr.
-pub(super) struct Bar(indicatif::ProgressBar);
+struct Bar(indicatif::ProgressBar);
 
 impl Bar {
-    pub(super) fn new() -> Self {
+    fn new() -> Self {
         let bar = indicatif::ProgressBar::hidden();
         bar.set_style(
             indicatif::ProgressStyle::with_template(

@@ -154,6 +154,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The async runtime of a command that talks to providers or serves.
+fn async_runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))
+}
+
 /// Opens the project and reads one prompt at a revision spec.
 fn load_prompt(
     global: &GlobalArgs,

@@ -138,10 +138,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
             push: args.controller_push.clone(),
         }),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))?;
+    let runtime = super::async_runtime()?;
     runtime
         .block_on(serve(options))
         .map_err(|e| CliError::usage(e.to_string()))?;

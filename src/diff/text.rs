@@ -77,7 +77,32 @@ impl LineOp {
     }
 }
 
+impl Hunk {
+    /// The unified-diff header of the hunk: `@@ -1,3 +1,4 @@`.
+    pub fn header(&self) -> String {
+        format!(
+            "@@ -{},{} +{},{} @@",
+            self.old_start, self.old_lines, self.new_start, self.new_lines
+        )
+    }
+}
+
 impl TextChange {
+    /// The change as plain unified-diff text: hunk headers and marked lines.
+    pub fn to_unified(&self) -> String {
+        let mut out = String::new();
+        for hunk in &self.hunks {
+            out.push_str(&hunk.header());
+            out.push('\n');
+            for line in &hunk.lines {
+                out.push(line.op.marker());
+                out.push_str(&line.text);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
     /// Tells whether the texts are equal.
     pub fn is_empty(&self) -> bool {
         self.hunks.is_empty()
@@ -170,22 +195,6 @@ fn line(op: LineOp, mut values: Vec<(bool, String)>, no_newline: bool) -> Line {
 mod tests {
     use super::*;
 
-    fn render(change: &TextChange) -> String {
-        let mut out = String::new();
-        for hunk in &change.hunks {
-            out.push_str(&format!(
-                "@@ -{},{} +{},{} @@\n",
-                hunk.old_start, hunk.old_lines, hunk.new_start, hunk.new_lines
-            ));
-            for line in &hunk.lines {
-                out.push(line.op.marker());
-                out.push_str(&line.text);
-                out.push('\n');
-            }
-        }
-        out
-    }
-
     #[test]
     fn equal_texts_have_no_hunks() {
         let change = diff_text("a\nb\n", "a\nb\n");
@@ -199,7 +208,7 @@ mod tests {
         let new = "one\ntwo\nthree\nfour\nFIVE\nsix\nseven\neight\n";
         let change = diff_text(old, new);
         assert_eq!(
-            render(&change),
+            TextChange::to_unified(&change),
             "@@ -2,7 +2,7 @@\n two\n three\n four\n-five\n+FIVE\n six\n seven\n eight\n"
         );
         assert_eq!((change.added, change.removed), (1, 1));
@@ -219,7 +228,7 @@ mod tests {
     #[test]
     fn a_text_from_nothing_is_all_insertions_with_git_style_starts() {
         let change = diff_text("", "a\nb");
-        assert_eq!(render(&change), "@@ -0,0 +1,2 @@\n+a\n+b\n");
+        assert_eq!(TextChange::to_unified(&change), "@@ -0,0 +1,2 @@\n+a\n+b\n");
         assert!(!change.hunks[0].lines[1].no_newline);
         let both_without = diff_text("a", "b");
         assert!(both_without.hunks[0].lines.iter().all(|l| !l.no_newline));
@@ -229,7 +238,7 @@ mod tests {
     #[test]
     fn a_missing_final_newline_is_a_change() {
         let change = diff_text("a\n", "a");
-        assert_eq!(render(&change), "@@ -1,1 +1,1 @@\n-a\n+a\n");
+        assert_eq!(TextChange::to_unified(&change), "@@ -1,1 +1,1 @@\n-a\n+a\n");
         assert!(change.hunks[0].lines[1].no_newline);
     }
 }

@@ -338,11 +338,7 @@ fn diff(out: &mut String, active: &Prompt, canary: &Prompt) {
         change.added, change.removed
     );
     for hunk in &change.hunks {
-        let _ = writeln!(
-            out,
-            "@@ -{},{} +{},{} @@",
-            hunk.old_start, hunk.old_lines, hunk.new_start, hunk.new_lines
-        );
+        let _ = writeln!(out, "{}", hunk.header());
         for line in &hunk.lines {
             let class = match line.op {
                 LineOp::Delete => " class=\"del\"",

@@ -26,6 +26,13 @@ pub struct Base {
     pub how: String,
 }
 
+impl Base {
+    /// The compared commit's first 12 hex digits, as reports show it.
+    pub fn short_commit(&self) -> Option<&str> {
+        self.commit.as_deref().map(|c| &c[..c.len().min(12)])
+    }
+}
+
 /// Where the base comes from, in order of precedence.
 #[derive(Debug, Clone, Default)]
 pub struct BaseRequest {
@@ -42,7 +49,10 @@ pub struct BaseRequest {
 pub fn resolve_base(project: &Project, request: &BaseRequest) -> Result<Base, CiError> {
     if let Some(given) = &request.given {
         return match parse_spec(given)? {
-            RevisionSpec::Git(rev) => merge_base(project, &rev, "given with --base"),
+            RevisionSpec::Git(rev) => {
+                let (repo, _) = project.repository()?;
+                merge_base(&repo, &rev, "given with --base")
+            }
             spec => Ok(Base {
                 revision: given.clone(),
                 spec,
@@ -66,14 +76,10 @@ pub fn resolve_base(project: &Project, request: &BaseRequest) -> Result<Base, Ci
                 branch: branch.to_owned(),
             });
         };
-        return merge_base(
-            project,
-            found,
-            "the pull request's target ($GITHUB_BASE_REF)",
-        );
+        return merge_base(&repo, found, "the pull request's target ($GITHUB_BASE_REF)");
     }
     let branch = default_branch(&repo).ok_or(CiError::NoDefaultBranch)?;
-    merge_base(project, &branch, "the default branch")
+    merge_base(&repo, &branch, "the default branch")
 }
 
 /// The default branch: what `origin/HEAD` points to, else the first of
@@ -104,8 +110,7 @@ fn resolves(repo: &git2::Repository, rev: &str) -> bool {
 }
 
 /// The merge base of `HEAD` and `rev`, as a base.
-fn merge_base(project: &Project, rev: &str, how: &str) -> Result<Base, CiError> {
-    let (repo, _) = project.repository()?;
+fn merge_base(repo: &git2::Repository, rev: &str, how: &str) -> Result<Base, CiError> {
     let head = repo
         .head()
         .and_then(|h| h.peel_to_commit())

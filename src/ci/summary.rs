@@ -26,9 +26,8 @@ pub fn to_markdown(report: &CiReport) -> String {
     let _ = writeln!(out, "## promptctl ci: {verdict}\n");
     let commit = report
         .base
-        .commit
-        .as_deref()
-        .map(|c| format!(" at `{}`", &c[..c.len().min(12)]))
+        .short_commit()
+        .map(|c| format!(" at `{c}`"))
         .unwrap_or_default();
     let _ = writeln!(
         out,

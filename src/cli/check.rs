@@ -8,7 +8,7 @@ use promptctl::check::{CheckReport, CheckScope, Severity, check};
 use promptctl::eval::load_suites;
 
 use super::error::EXIT_FAILED;
-use super::output::{BOLD, ERROR, WARNING, eprint, print, print_json};
+use super::output::{BOLD, ERROR, WARNING, eprint, plural, print, print_json};
 use super::{CliError, GlobalArgs};
 
 /// Check prompts, partials and eval suites: files parse, names are valid, includes resolve,
@@ -60,7 +60,6 @@ pub(super) fn render_human(report: &CheckReport) -> String {
 }
 
 pub(super) fn summary(report: &CheckReport) -> String {
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let verdict = if report.passed() { "ok" } else { "failed" };
     format!(
         "{BOLD}check {verdict}{BOLD:#}: {} and {} checked, {}, {}\n",

@@ -14,7 +14,7 @@ use promptctl::ci::{
 };
 
 use super::error::EXIT_FAILED;
-use super::output::{BOLD, DIM, ERROR, VERSION, WARNING, eprint, print, print_json};
+use super::output::{BOLD, DIM, ERROR, VERSION, WARNING, eprint, plural, print, print_json};
 use super::{CliError, GlobalArgs};
 
 /// The pre-merge check: check every prompt and suite, show the prompts whose version changed
@@ -170,9 +170,8 @@ fn human(report: &CiReport) -> String {
     let mut out = String::new();
     let commit = report
         .base
-        .commit
-        .as_deref()
-        .map(|c| format!(" at {VERSION}{}{VERSION:#}", &c[..c.len().min(12)]))
+        .short_commit()
+        .map(|c| format!(" at {VERSION}{c}{VERSION:#}"))
         .unwrap_or_default();
     out.push_str(&format!(
         "{BOLD}base{BOLD:#} {}{commit} {DIM}({}){DIM:#}\n\n",
@@ -208,7 +207,6 @@ fn human(report: &CiReport) -> String {
 }
 
 fn verdict(report: &CiReport) -> String {
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let mut parts = Vec::new();
     let errors = report.check.errors();
     parts.push(if errors == 0 {

@@ -17,7 +17,7 @@ use promptctl::project::Project;
 use promptctl::source::{default_base, load_pair, parse_spec};
 
 use super::error::{EXIT_BAD_INPUT, EXIT_FAILED};
-use super::output::{BOLD, DIM, VERSION, WARNING, eprint, print, print_json};
+use super::output::{BOLD, DIM, VERSION, WARNING, eprint, plural, print, print_json};
 use super::{CliError, GlobalArgs};
 
 const REMOVED: Style = AnsiColor::Red.on_default();
@@ -225,10 +225,6 @@ fn totals(diff: &SourceDiff) -> String {
         plural(diff.prompts.len(), "prompt"),
         counts.join(", ")
     )
-}
-
-fn plural(n: usize, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 fn title(prompt: &PromptDiff) -> String {

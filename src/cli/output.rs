@@ -56,6 +56,11 @@ fn ignore_broken_pipe(error: std::io::Error) -> Result<(), CliError> {
     }
 }
 
+/// `1 prompt`, `2 prompts`.
+pub fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Pads `text` to `width` display columns; colour escapes take no columns.
 pub fn pad(text: &str, width: usize) -> String {
     let len = visible_width(text);

@@ -235,6 +235,85 @@ fn check_providers(
             });
         }
     }
+    for suite in suites {
+        check_assertions(prompt, suite, config, report);
+    }
+}
+
+/// What an assertion needs from its surroundings, which the suite file alone cannot show:
+/// an offline judge needs a quoted phrase to grade by, an `exec` command must exist here,
+/// and a case with no assertion passes whenever the model answers.
+fn check_assertions(prompt: &Prompt, suite: &Suite, config: &ProjectConfig, report: &mut CheckReport) {
+    let mut push = |severity, code, field: String, message: String| {
+        let line = suite.line_of(&field);
+        report.diagnostics.push(Diagnostic {
+            severity,
+            code,
+            location: Location::file(&suite.path).at_line(line).with_field(field),
+            prompt: Some(prompt.name.to_string()),
+            message,
+        });
+    };
+    for (c, case) in suite.cases.iter().enumerate() {
+        if case.assertions.is_empty() {
+            push(
+                Severity::Warning,
+                "no-assertions",
+                format!("cases[{c}]"),
+                format!("case `{}` has no assertion: it passes whenever the model answers", case.name),
+            );
+        }
+        for (a, assertion) in case.assertions.iter().enumerate() {
+            match assertion {
+                crate::eval::Assertion::LlmJudge { rubric, provider, .. } => {
+                    let judge = provider
+                        .as_deref()
+                        .or(suite.provider.as_deref())
+                        .unwrap_or(&prompt.spec.provider);
+                    let offline = crate::eval::provider_section(config, judge)
+                        .is_ok_and(|s| s.kind == crate::config::ProviderKind::Offline);
+                    if offline && !crate::eval::offline_judgeable(rubric) {
+                        push(
+                            Severity::Error,
+                            "unjudgeable-rubric",
+                            format!("cases[{c}].assert[{a}].rubric"),
+                            "the offline judge grades phrases in double quotes, and this rubric has none: quote what the output must say, or judge with a model provider".into(),
+                        );
+                    }
+                }
+                crate::eval::Assertion::Exec { command } => {
+                    if let Some(program) = missing_program(command) {
+                        push(
+                            Severity::Warning,
+                            "exec-not-found",
+                            format!("cases[{c}].assert[{a}].command"),
+                            format!("`{program}` is not on PATH here: the assertion will be an error wherever it is missing"),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The program a shell command starts with, when it is a plain word that is neither a
+/// shell builtin nor on `PATH`.
+fn missing_program(command: &str) -> Option<&str> {
+    const BUILTINS: [&str; 14] = [
+        "cd", "echo", "exit", "export", "false", "printf", "read", "set", "test", "true",
+        "[", ":", ".", "exec",
+    ];
+    let program = command.split_whitespace().next()?;
+    let plain = program
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !plain || program.contains('=') || BUILTINS.contains(&program) {
+        return None;
+    }
+    let path = std::env::var_os("PATH")?;
+    let found = std::env::split_paths(&path).any(|dir| dir.join(program).is_file());
+    (!found).then_some(program)
 }
 
 fn check_partials(set: &PromptSet, report: &mut CheckReport) {

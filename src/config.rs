@@ -69,6 +69,8 @@ pub struct ProviderSection {
     pub max_retries: Option<u32>,
     /// The command of an `exec` provider, as program and arguments.
     pub command: Option<Vec<String>>,
+    /// The largest reply read, in bytes; a larger one fails its sample (default 8 MiB).
+    pub max_reply_bytes: Option<u64>,
 }
 
 /// One `[prices.MODEL]` table: US dollars per million tokens.
@@ -177,6 +179,12 @@ impl ProjectConfig {
                 return Err(invalid(
                     ".timeout",
                     "must be a positive number of seconds".into(),
+                ));
+            }
+            if provider.max_reply_bytes == Some(0) {
+                return Err(invalid(
+                    ".max_reply_bytes",
+                    "must be at least 1 byte".into(),
                 ));
             }
             if provider.concurrency == Some(0) || provider.requests_per_minute == Some(0) {

@@ -58,5 +58,6 @@ pub mod rollout;
 pub mod scaffold;
 pub mod serve;
 pub mod source;
+pub mod suggest;
 pub mod tomlfile;
 pub mod varsfile;

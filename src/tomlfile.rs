@@ -30,8 +30,51 @@ pub fn parse<T: DeserializeOwned>(path: &str, source: &str) -> Result<T, TomlErr
     })
 }
 
+/// Returns the one-based line where the value at `field` (`cases[2].assert[0].value`)
+/// starts in `source`, or of the deepest part of the path that exists.
+pub fn line_of_field(source: &str, field: &str) -> Option<usize> {
+    let document = toml::de::DeTable::parse(source).ok()?;
+    let root = toml::de::DeValue::Table(document.into_inner());
+    let mut current: Option<&toml::Spanned<toml::de::DeValue<'_>>> = None;
+    for segment in field_segments(field) {
+        let value = current.map_or(&root, |c| c.get_ref());
+        let next = match segment {
+            Segment::Key(key) => value.get(key),
+            Segment::Index(index) => value.get(index),
+        };
+        match next {
+            Some(next) => current = Some(next),
+            None => break,
+        }
+    }
+    current.map(|c| line_of(source, c.span().start))
+}
+
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Splits `cases[2].assert[0].value` into keys and indexes.
+fn field_segments(field: &str) -> Vec<Segment<'_>> {
+    let mut segments = Vec::new();
+    for part in field.split('.').filter(|p| !p.is_empty()) {
+        let (key, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
+        if !key.is_empty() {
+            segments.push(Segment::Key(key));
+        }
+        while let Some(end) = rest.find(']') {
+            if let Ok(index) = rest[1..end].parse() {
+                segments.push(Segment::Index(index));
+            }
+            rest = &rest[end + 1..];
+        }
+    }
+    segments
+}
+
 /// Cleans serde's path for people: no `.` for the root, no `toml::Spanned` internals.
-fn field_path(path: &str) -> String {
+pub fn field_path(path: &str) -> String {
     if path == "." {
         return String::new();
     }
@@ -88,6 +131,16 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn fields_are_found_at_their_own_line() {
+        let src = "name = \"x\"\n[[cases]]\nname = \"a\"\n[[cases]]\nname = \"b\"\nassert = [\n  { type = \"regex\" },\n  { type = \"contains\", value = \"\" },\n]\n";
+        assert_eq!(line_of_field(src, "cases[1].assert[1]"), Some(8));
+        assert_eq!(line_of_field(src, "cases[1].assert[0].type"), Some(7));
+        assert_eq!(line_of_field(src, "cases[1].name"), Some(5));
+        assert_eq!(line_of_field(src, "cases[1].assert[7]"), Some(6), "the deepest part that exists");
+        assert_eq!(line_of_field("broken =", "a"), None);
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub use summary::{to_junit, to_markdown};
 
 use crate::check::{CheckReport, CheckScope, Severity, check};
 use crate::diff::{SourceDiff, Status, compare};
-use crate::eval::{EvalError, EvalOptions, Gate, Progress, Report, Suite, load_suites, run};
+use crate::eval::{
+    CacheMode, EvalError, EvalOptions, Gate, Progress, Report, Suite, load_suites, run,
+};
 use crate::project::{Project, ProjectError};
 use crate::source::{RevisionSpec, SourceError, load, load_pair};
 
@@ -63,8 +65,8 @@ pub struct CiOptions {
     pub base: BaseRequest,
     /// Requests in flight at once.
     pub concurrency: usize,
-    /// Read and write the eval cache.
-    pub use_cache: bool,
+    /// How to use the eval cache.
+    pub cache: CacheMode,
 }
 
 /// Everything the check found.
@@ -175,7 +177,7 @@ pub async fn run_ci(
             head,
             concurrency: options.concurrency,
             repeat: None,
-            use_cache: options.use_cache,
+            cache: options.cache,
             gate: Gate::default(),
         };
         Some(run(project, &selected, &eval_options, progress).await?)

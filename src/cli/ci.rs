@@ -56,8 +56,16 @@ pub struct CiArgs {
     concurrency: u16,
 
     /// Neither read nor write the eval cache.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "refresh")]
     no_cache: bool,
+
+    /// Send every request again and overwrite what the cache holds.
+    #[arg(long)]
+    refresh: bool,
+
+    /// Show the whole output of each regressed or erroring case, not its first lines.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 /// What GitHub Actions tells a step through its environment.
@@ -88,7 +96,7 @@ pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
             github_base_ref: github.base_ref.clone(),
         },
         concurrency: usize::from(args.concurrency),
-        use_cache: !args.no_cache,
+        cache: super::eval::cache_mode(args.no_cache, args.refresh),
     };
     let progress = super::eval::progress_on_stderr();
     let runtime = super::async_runtime()?;
@@ -108,12 +116,12 @@ pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
         let token = stop_token();
         print(&format!(
             "::stop-commands::{token}\n{}::{token}::\n",
-            human(&report)
+            human(&report, args.verbose)
         ))?;
         let lines: String = notes.iter().map(|a| format!("{a}\n")).collect();
         print(&lines)?;
     } else {
-        print(&human(&report))?;
+        print(&human(&report, args.verbose))?;
     }
     let markdown = to_markdown(&report);
     if let Some(path) = &args.markdown {
@@ -166,7 +174,7 @@ fn ci_error(error: CiError) -> CliError {
 
 /// The report for a terminal or a CI log: the base, the check's findings, the changed
 /// prompts with their diff, and each suite's comparison.
-fn human(report: &CiReport) -> String {
+fn human(report: &CiReport, verbose: bool) -> String {
     let mut out = String::new();
     let commit = report
         .base
@@ -201,7 +209,7 @@ fn human(report: &CiReport) -> String {
     }
     if let Some(eval) = &report.eval {
         out.push('\n');
-        out.push_str(&super::eval::table(eval));
+        out.push_str(&super::eval::table(eval, verbose));
     }
     out
 }

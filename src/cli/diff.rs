@@ -142,7 +142,7 @@ fn samples(project: &Project, args: &DiffArgs) -> Result<Option<Samples>, CliErr
     if let Some(reference) = &args.case {
         let (suite, index) = find_case(&suites, reference)?;
         return Ok(Some(Samples::Case {
-            suite: suite.clone(),
+            suite: Box::new(suite.clone()),
             index,
         }));
     }

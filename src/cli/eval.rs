@@ -8,8 +8,8 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 
 use promptctl::eval::{
-    Change, EvalOptions, Gate, Progress, Quiet, Report, SideSummary, SuiteReport, failure_summary,
-    find_suite, load_suites, run, to_junit, to_markdown,
+    CacheMode, CaseSide, Change, EvalOptions, Gate, Outcome, Progress, Quiet, Report, SideSummary,
+    SuiteReport, dollars, failure_summary, find_suite, load_suites, run, to_junit, to_markdown,
 };
 use promptctl::source::{default_base, parse_spec};
 
@@ -50,8 +50,16 @@ pub struct EvalArgs {
     repeat: Option<u32>,
 
     /// Neither read nor write the cache.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "refresh")]
     no_cache: bool,
+
+    /// Send every request again and overwrite what the cache holds.
+    #[arg(long)]
+    refresh: bool,
+
+    /// Show the whole output of each regressed or erroring case, not its first lines.
+    #[arg(long, short)]
+    verbose: bool,
 
     /// How to write the report.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -72,6 +80,16 @@ pub struct EvalArgs {
     /// Fail when the mean latency rises more than this many percent (overrides the suites).
     #[arg(long, value_name = "PERCENT")]
     max_latency_increase: Option<f64>,
+
+    /// Fail when the new version passes fewer than this percent of samples (overrides the
+    /// suites; default 100).
+    #[arg(long, value_name = "PERCENT")]
+    min_pass_rate: Option<f64>,
+
+    /// Fail on a pass-rate drop only when it is significant at this level (like 0.05) by
+    /// the paired test, instead of on any drop past --max-pass-rate-drop.
+    #[arg(long, value_name = "LEVEL")]
+    significance: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -118,6 +136,24 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
             )));
         }
     }
+    if let Some(value) = args.min_pass_rate
+        && !(0.0..=100.0).contains(&value)
+    {
+        return Err(CliError::usage(format!(
+            "--min-pass-rate is a percentage from 0 to 100, not {value}"
+        )));
+    }
+    if let Some(value) = args.significance
+        && !(value > 0.0 && value < 1.0)
+    {
+        return Err(CliError::usage(format!(
+            "--significance is a level between 0 and 1 (like 0.05), not {value}"
+        )));
+    }
+    // A report that cannot be written must fail before anything is sent and paid for.
+    if let Some(path) = &args.output {
+        prepare_output(path)?;
+    }
     let options = EvalOptions {
         base: match &args.base {
             Some(spec) => parse_spec(spec)?,
@@ -126,11 +162,13 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
         head: parse_spec(&args.head)?,
         concurrency: usize::from(args.concurrency),
         repeat: args.repeat,
-        use_cache: !args.no_cache,
+        cache: cache_mode(args.no_cache, args.refresh),
         gate: Gate {
             max_pass_rate_drop: args.max_pass_rate_drop,
             max_cost_increase: args.max_cost_increase,
             max_latency_increase: args.max_latency_increase,
+            min_pass_rate: args.min_pass_rate,
+            significance: args.significance,
             alert_only: Vec::new(),
         },
     };
@@ -140,7 +178,7 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
         .block_on(run(&project, &suites, &options, progress))
         .map_err(eval_error)?;
     let text = match args.format {
-        Format::Table => table(&report),
+        Format::Table => table(&report, args.verbose),
         Format::Json => {
             let mut json = serde_json::to_string_pretty(&report)
                 .map_err(|e| CliError::internal(format!("cannot write JSON: {e}")))?;
@@ -152,7 +190,9 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
     };
     match &args.output {
         Some(path) => {
-            promptctl::fsutil::write_atomic(path, text.as_bytes())
+            // A file is never a terminal: no colour codes, whatever --color says.
+            let plain = anstream::adapter::strip_str(&text).to_string();
+            promptctl::fsutil::write_atomic(path, plain.as_bytes())
                 .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))?;
             eprint(&summary_line(&report));
         }
@@ -165,6 +205,31 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
     })
 }
 
+/// How `--no-cache` and `--refresh` use the cache.
+pub(super) fn cache_mode(no_cache: bool, refresh: bool) -> CacheMode {
+    match (no_cache, refresh) {
+        (true, _) => CacheMode::Off,
+        (false, true) => CacheMode::Refresh,
+        (false, false) => CacheMode::Use,
+    }
+}
+
+/// Makes sure a report can be written to `path`: its folder exists (or is made) and is a
+/// folder.
+fn prepare_output(path: &std::path::Path) -> Result<(), CliError> {
+    let cannot = |e: std::io::Error| {
+        CliError::usage(format!("cannot write `{}`: {e}", path.display()))
+            .hint("nothing was sent; give --output a file in a folder you can write")
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(cannot)?;
+    }
+    if path.is_dir() {
+        return Err(cannot(std::io::Error::other("it is a folder")));
+    }
+    Ok(())
+}
+
 pub(super) fn eval_error(error: promptctl::eval::EvalError) -> CliError {
     use promptctl::eval::{EvalError, ProviderError};
     let message = error.to_string();
@@ -174,6 +239,12 @@ pub(super) fn eval_error(error: promptctl::eval::EvalError) -> CliError {
             "export {env}=... (keys are read from the environment only), or run on the offline provider"
         )),
         EvalError::Provider(ProviderError::Unknown { .. }) => CliError::usage(message),
+        EvalError::Auth { key_env, .. } => CliError::usage(message).hint(match key_env {
+            Some(env) => format!(
+                "check the key in {env} (and that it may use this model); the run stopped at the first refusal, since every request would fail alike"
+            ),
+            None => "the provider wants credentials: set `api_key_env` in its [providers] table, or `headers`".into(),
+        }),
         other => CliError::usage(other.to_string()),
     }
 }
@@ -200,17 +271,29 @@ fn summary_line(report: &Report) -> String {
     )
 }
 
-pub(super) fn table(report: &Report) -> String {
+pub(super) fn table(report: &Report, verbose: bool) -> String {
     let mut out = String::new();
     for suite in &report.suites {
-        suite_table(&mut out, suite);
+        suite_table(&mut out, suite, verbose);
+        out.push('\n');
+    }
+    if !report.failures.is_empty() {
+        let _ = writeln!(out, "{ERROR}requests that failed:{ERROR:#}");
+        for group in &report.failures {
+            let _ = writeln!(out, "  {} × {}", group.count, group.message);
+        }
         out.push('\n');
     }
     out.push_str(&summary_line(report));
     out
 }
 
-fn suite_table(out: &mut String, suite: &SuiteReport) {
+/// The lines of an output shown under a case, unless `--verbose` asks for all of it.
+const OUTPUT_LINES: usize = 6;
+/// The characters of an output shown under a case, unless `--verbose`.
+const OUTPUT_CHARS: usize = 400;
+
+fn suite_table(out: &mut String, suite: &SuiteReport, verbose: bool) {
     let _ = writeln!(
         out,
         "{BOLD}{}{BOLD:#}  {DIM}{}{DIM:#}",
@@ -255,6 +338,17 @@ fn suite_table(out: &mut String, suite: &SuiteReport) {
         &|s| format!("{}/{} {:.1}%", s.passed, s.samples, s.pass_rate * 100.0),
         delta,
     );
+    if suite.base.errors + suite.head.errors > 0 {
+        row(
+            out,
+            "errors",
+            &|s| match s.errors {
+                0 => "0".into(),
+                n => format!("{ERROR}{n} not evaluated{ERROR:#}"),
+            },
+            String::new(),
+        );
+    }
     if suite
         .cases
         .iter()
@@ -285,30 +379,43 @@ fn suite_table(out: &mut String, suite: &SuiteReport) {
         &|s| format!("{}/{}", s.input_tokens, s.output_tokens),
         String::new(),
     );
-    row(
-        out,
-        "cost",
-        &|s| format!("${:.4}", s.cost_usd),
-        String::new(),
-    );
+    row(out, "cost", &|s| dollars(s.cost_usd), String::new());
+    if let Some(comparison) = &suite.comparison {
+        let [low, high] = comparison.interval_points;
+        let _ = writeln!(out, "  {}{}", pad("verdict", 16), comparison.words());
+        let _ = writeln!(
+            out,
+            "  {}{DIM}{:+.1} pts, 95% CI {low:+.1} to {high:+.1}; {}: {} regressed, {} fixed of {} cases{DIM:#}",
+            pad("", 16),
+            comparison.delta_points,
+            comparison.test,
+            comparison.regressed,
+            comparison.fixed,
+            comparison.cases
+        );
+    }
     for case in &suite.cases {
-        let label = match case.change {
-            Change::Regressed => format!("{ERROR}regressed{ERROR:#}"),
-            Change::Fixed => "fixed".to_owned(),
+        let (label, side) = match case.change {
+            Change::Error => (
+                format!("{ERROR}error{ERROR:#}"),
+                errored_side(case.base.as_ref(), case.head.as_ref()),
+            ),
+            Change::Regressed => (format!("{ERROR}regressed{ERROR:#}"), case.head.as_ref()),
+            Change::Fixed => ("fixed".to_owned(), None),
             _ => continue,
         };
-        let why = case
-            .head
-            .as_ref()
-            .filter(|h| !h.pass)
+        let why = side
             .map(|h| format!("  {DIM}{}{DIM:#}", failure_summary(h)))
             .unwrap_or_default();
         let _ = writeln!(out, "  {label}  {}{why}", case.name);
+        if let Some(output) = side.and_then(|s| s.output.as_deref()) {
+            show_output(out, output, verbose);
+        }
     }
     let failing_on_both = suite
         .cases
         .iter()
-        .filter(|c| c.change != Change::Regressed && c.head.as_ref().is_some_and(|h| !h.pass))
+        .filter(|c| c.change == Change::Same && c.head.as_ref().is_some_and(|h| !h.pass))
         .count();
     if failing_on_both > 0 {
         let cases = if failing_on_both == 1 {
@@ -331,6 +438,39 @@ fn suite_table(out: &mut String, suite: &SuiteReport) {
         let _ = writeln!(
             out,
             "  {WARNING}gate warning (alert only):{WARNING:#} {warning}"
+        );
+    }
+}
+
+/// The side of a case that could not be evaluated: the new one first.
+fn errored_side<'a>(base: Option<&'a CaseSide>, head: Option<&'a CaseSide>) -> Option<&'a CaseSide> {
+    head.filter(|h| h.outcome == Outcome::Error)
+        .or(base.filter(|b| b.outcome == Outcome::Error))
+}
+
+/// Writes a case's output under it, indented; cut to its first lines unless `verbose`.
+fn show_output(out: &mut String, output: &str, verbose: bool) {
+    let (shown, cut) = if verbose {
+        (output, false)
+    } else {
+        let mut end = output.len();
+        if let Some((i, _)) = output.match_indices('\n').nth(OUTPUT_LINES - 1) {
+            end = end.min(i);
+        }
+        if let Some((i, _)) = output.char_indices().nth(OUTPUT_CHARS) {
+            end = end.min(i);
+        }
+        (&output[..end], end < output.len())
+    };
+    let _ = writeln!(out, "               {DIM}output:{DIM:#}");
+    for line in shown.lines() {
+        let _ = writeln!(out, "               {DIM}│{DIM:#} {line}");
+    }
+    if cut {
+        let more = output.len() - shown.len();
+        let _ = writeln!(
+            out,
+            "               {DIM}… {more} more bytes (--verbose shows all){DIM:#}"
         );
     }
 }

@@ -16,7 +16,7 @@ pub enum Samples {
         texts: Vec<(String, String)>,
     },
     /// One eval case (`SUITE:CASE`), used for every prompt compared.
-    Case { suite: Suite, index: usize },
+    Case { suite: Box<Suite>, index: usize },
     /// Every case of every suite of the prompt; a prompt without a suite renders once with
     /// its declared defaults.
     Suites(Vec<Suite>),

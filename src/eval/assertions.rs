@@ -26,27 +26,105 @@ pub struct Output<'a> {
     pub cost_usd: f64,
 }
 
+/// What became of one assertion, case or sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It held.
+    Pass,
+    /// It was checked and did not hold.
+    Fail,
+    /// It could not be checked (a broken assertion, a judge that gave no verdict, no
+    /// output): never a pass, never a plain failure either.
+    Error,
+}
+
+impl Outcome {
+    /// The worse of two outcomes: an error outranks a failure, which outranks a pass.
+    pub fn worst(self, other: Outcome) -> Outcome {
+        match (self, other) {
+            (Outcome::Error, _) | (_, Outcome::Error) => Outcome::Error,
+            (Outcome::Fail, _) | (_, Outcome::Fail) => Outcome::Fail,
+            _ => Outcome::Pass,
+        }
+    }
+
+    /// The outcome as written in reports: `pass`, `fail` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Error => "error",
+        }
+    }
+}
+
 /// The result of one assertion.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AssertionResult {
     /// The assertion's `type`.
     #[serde(rename = "type")]
     pub kind: String,
+    pub outcome: Outcome,
+    /// `outcome == pass`, kept for readers of the first report format.
     pub pass: bool,
-    /// Why it failed, or for a judge, what the judge said.
+    /// Why it failed or could not be checked, or for a judge, what the judge said.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    /// The figure it was judged on: the `similar` ratio, the judge's score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
 }
 
 impl AssertionResult {
     fn new(kind: &str, pass: bool, reason: impl Into<String>) -> Self {
-        AssertionResult {
-            kind: kind.to_owned(),
-            pass,
-            reason: if pass { String::new() } else { reason.into() },
+        if pass {
+            AssertionResult::with(kind, Outcome::Pass, String::new())
+        } else {
+            AssertionResult::with(kind, Outcome::Fail, reason)
         }
     }
+
+    /// An assertion that could not be checked, and why.
+    pub fn error(kind: &str, reason: impl Into<String>) -> Self {
+        AssertionResult::with(kind, Outcome::Error, reason)
+    }
+
+    fn with(kind: &str, outcome: Outcome, reason: impl Into<String>) -> Self {
+        AssertionResult {
+            kind: kind.to_owned(),
+            outcome,
+            pass: outcome == Outcome::Pass,
+            reason: reason.into(),
+            score: None,
+        }
+    }
+
+    fn scored(mut self, score: f64) -> Self {
+        self.score = Some(score);
+        self
+    }
 }
+
+/// Every assertion `type`, as written in suites.
+pub const KINDS: [&str; 16] = [
+    "equals",
+    "contains",
+    "icontains",
+    "not_contains",
+    "regex",
+    "not_regex",
+    "starts_with",
+    "is_json",
+    "json_schema",
+    "min_chars",
+    "max_chars",
+    "max_latency_ms",
+    "max_cost",
+    "similar",
+    "llm_judge",
+    "exec",
+];
 
 /// Returns the `type` of an assertion as written in suites.
 pub fn kind(assertion: &Assertion) -> &'static str {
@@ -67,6 +145,61 @@ pub fn kind(assertion: &Assertion) -> &'static str {
         Assertion::Similar { .. } => "similar",
         Assertion::LlmJudge { .. } => "llm_judge",
         Assertion::Exec { .. } => "exec",
+    }
+}
+
+/// A problem an assertion shows before any output exists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    /// The assertion's field at fault (`value`, `threshold`).
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// Finds what makes an assertion impossible to check or vacuous, without running it: a
+/// regular expression or JSON schema that does not compile, a threshold outside 0 to 1, a
+/// text test on the empty string, an empty command or rubric.
+pub fn validate(assertion: &Assertion) -> Vec<Invalid> {
+    let invalid = |field: &'static str, message: String| vec![Invalid { field, message }];
+    match assertion {
+        Assertion::Contains { value }
+        | Assertion::Icontains { value }
+        | Assertion::NotContains { value }
+        | Assertion::StartsWith { value }
+            if value.is_empty() =>
+        {
+            invalid(
+                "value",
+                "is empty, so the assertion says nothing about the output".into(),
+            )
+        }
+        Assertion::Regex { value } | Assertion::NotRegex { value } => match regex::Regex::new(value)
+        {
+            Ok(_) => Vec::new(),
+            Err(e) => invalid("value", format!("is not a valid regular expression: {e}")),
+        },
+        Assertion::JsonSchema { value } => {
+            let schema = crate::prompt::toml_value_to_json(&toml::Value::Table(value.clone()));
+            match schema.map(|s| jsonschema::validator_for(&s).map_err(|e| e.to_string())) {
+                Ok(Ok(_)) => Vec::new(),
+                Ok(Err(e)) | Err(e) => invalid("value", format!("is not a valid JSON schema: {e}")),
+            }
+        }
+        Assertion::Similar { threshold, .. } if !(0.0..=1.0).contains(threshold) => invalid(
+            "threshold",
+            format!("must be a ratio from 0 to 1, not {threshold}"),
+        ),
+        Assertion::MaxCost { value } if !(*value >= 0.0 && value.is_finite()) => invalid(
+            "value",
+            format!("must be a non-negative number of US dollars, not {value}"),
+        ),
+        Assertion::LlmJudge { rubric, .. } if rubric.trim().is_empty() => {
+            invalid("rubric", "is empty: the judge needs something to grade by".into())
+        }
+        Assertion::Exec { command } if command.trim().is_empty() => {
+            invalid("command", "is empty".into())
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -109,7 +242,7 @@ pub fn check(assertion: &Assertion, output: Output<'_>) -> Option<AssertionResul
                     };
                     AssertionResult::new(k, found == want, reason)
                 }
-                Err(e) => AssertionResult::new(k, false, format!("invalid regex /{value}/: {e}")),
+                Err(e) => AssertionResult::error(k, format!("invalid regex /{value}/: {e}")),
             }
         }
         Assertion::StartsWith { value } => AssertionResult::new(
@@ -156,6 +289,7 @@ pub fn check(assertion: &Assertion, output: Output<'_>) -> Option<AssertionResul
                 ratio >= *threshold,
                 format!("similarity {ratio:.2} to the expected answer is below {threshold}"),
             )
+            .scored(ratio)
         }
         Assertion::LlmJudge { .. } | Assertion::Exec { .. } => return None,
     })
@@ -164,11 +298,11 @@ pub fn check(assertion: &Assertion, output: Output<'_>) -> Option<AssertionResul
 fn json_schema(kind: &str, schema: &toml::Table, text: &str) -> AssertionResult {
     let schema = match crate::prompt::toml_value_to_json(&toml::Value::Table(schema.clone())) {
         Ok(schema) => schema,
-        Err(e) => return AssertionResult::new(kind, false, format!("invalid schema: {e}")),
+        Err(e) => return AssertionResult::error(kind, format!("invalid schema: {e}")),
     };
     let validator = match jsonschema::validator_for(&schema) {
         Ok(validator) => validator,
-        Err(e) => return AssertionResult::new(kind, false, format!("invalid schema: {e}")),
+        Err(e) => return AssertionResult::error(kind, format!("invalid schema: {e}")),
     };
     let instance = match serde_json::from_str::<Value>(text.trim()) {
         Ok(instance) => instance,
@@ -189,9 +323,11 @@ fn json_schema(kind: &str, schema: &toml::Table, text: &str) -> AssertionResult 
     AssertionResult::new(kind, errors.is_empty(), errors.join("; "))
 }
 
-/// Runs an `exec` assertion: `sh -c COMMAND` gets the output on stdin; exit 0 passes.
+/// Runs an `exec` assertion: `sh -c COMMAND` gets the output on stdin; exit 0 passes, any
+/// other exit fails. A command that cannot be started, is not found (the shell's 127), is
+/// not executable (126) or outlives its time could not check anything: an error.
 pub async fn exec(command: &str, text: &str) -> AssertionResult {
-    let fail = |reason: String| AssertionResult::new("exec", false, reason);
+    let error = |reason: String| AssertionResult::error("exec", reason);
     let spawned = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -202,28 +338,33 @@ pub async fn exec(command: &str, text: &str) -> AssertionResult {
         .spawn();
     let mut child = match spawned {
         Ok(child) => child,
-        Err(e) => return fail(format!("cannot run `{command}`: {e}")),
+        Err(e) => return error(format!("cannot run `{command}`: {e}")),
     };
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(text.as_bytes()).await;
     }
-    match tokio::time::timeout(EXEC_TIMEOUT, child.wait_with_output()).await {
-        Err(_) => fail(format!("`{command}` ran longer than {EXEC_TIMEOUT:?}")),
-        Ok(Err(e)) => fail(format!("`{command}` failed: {e}")),
-        Ok(Ok(out)) if out.status.success() => AssertionResult::new("exec", true, ""),
-        Ok(Ok(out)) => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let detail = stderr.trim();
-            fail(if detail.is_empty() {
-                format!("`{command}` exited with {}", out.status)
-            } else {
-                format!(
-                    "`{command}` exited with {}: {}",
-                    out.status,
-                    shorten(detail)
-                )
-            })
-        }
+    let out = match tokio::time::timeout(EXEC_TIMEOUT, child.wait_with_output()).await {
+        Err(_) => return error(format!("`{command}` ran longer than {EXEC_TIMEOUT:?}")),
+        Ok(Err(e)) => return error(format!("`{command}` failed: {e}")),
+        Ok(Ok(out)) => out,
+    };
+    if out.status.success() {
+        return AssertionResult::new("exec", true, "");
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let detail = match stderr.trim() {
+        "" => String::new(),
+        text => format!(": {}", shorten(text)),
+    };
+    match out.status.code() {
+        Some(127) => error(format!("`{command}`: command not found{detail}")),
+        Some(126) => error(format!("`{command}`: not executable{detail}")),
+        None => error(format!("`{command}` was killed ({}){detail}", out.status)),
+        Some(code) => AssertionResult::new(
+            "exec",
+            false,
+            format!("`{command}` exited with {code}{detail}"),
+        ),
     }
 }
 
@@ -260,15 +401,15 @@ pub fn judge_verdict(answer: &str) -> AssertionResult {
     {
         Some((pass, object)) => {
             let reason = object["reason"].as_str().unwrap_or("").to_owned();
-            AssertionResult {
-                kind: "llm_judge".into(),
-                pass,
-                reason,
+            let mut result = AssertionResult::new("llm_judge", pass, "");
+            result.reason = reason;
+            if let Some(score) = object["score"].as_f64() {
+                result = result.scored(score);
             }
+            result
         }
-        None => AssertionResult::new(
+        None => AssertionResult::error(
             "llm_judge",
-            false,
             format!(
                 "the judge's answer has no {{\"pass\": ...}} verdict: {:?}",
                 shorten(answer)
@@ -288,9 +429,8 @@ pub fn offline_judge(rubric: &str, text: &str) -> AssertionResult {
         .filter(|p| !p.is_empty())
         .collect();
     if phrases.is_empty() {
-        return AssertionResult::new(
+        return AssertionResult::error(
             "llm_judge",
-            false,
             "the offline judge grades quoted phrases only: put what the output must say in double quotes, or judge with a model provider",
         );
     }
@@ -301,15 +441,18 @@ pub fn offline_judge(rubric: &str, text: &str) -> AssertionResult {
         .filter(|p| !lower.contains(&p.to_lowercase()))
         .collect();
     let pass = missing.is_empty();
-    AssertionResult {
-        kind: "llm_judge".into(),
-        pass,
-        reason: if pass {
-            format!("offline judge: output contains {}", quote_all(&phrases))
-        } else {
-            format!("offline judge: output lacks {}", quote_all(&missing))
-        },
-    }
+    let mut result = AssertionResult::new("llm_judge", pass, "");
+    result.reason = if pass {
+        format!("offline judge: output contains {}", quote_all(&phrases))
+    } else {
+        format!("offline judge: output lacks {}", quote_all(&missing))
+    };
+    result
+}
+
+/// Tells whether the offline judge can grade a rubric: it needs a phrase in double quotes.
+pub fn offline_judgeable(rubric: &str) -> bool {
+    rubric.split('"').skip(1).step_by(2).any(|p| !p.is_empty())
 }
 
 fn quote_all(phrases: &[&str]) -> String {

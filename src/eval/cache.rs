@@ -1,13 +1,16 @@
-//! The eval cache: replies stored under `.promptctl/cache`, keyed by what was asked, so that
-//! an unchanged version costs no calls and an interrupted run resumes where it stopped.
+//! The eval cache: replies stored under `.promptctl/cache`, keyed by everything that
+//! determines an answer, so that an unchanged version costs no calls and an interrupted run
+//! resumes where it stopped; and its upkeep (statistics, pruning by age).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::provider::{ChatReply, ChatRequest};
+use super::provider::{ChatReply, ChatRequest, ProviderError, default_base_url, provider_section};
+use crate::config::{ProjectConfig, ProviderKind};
 use crate::prompt::to_canonical_string;
 
 /// The cache folder, relative to the project root.
@@ -28,18 +31,75 @@ pub struct Cache {
     dir: PathBuf,
 }
 
-/// Returns the cache key of a request: the SHA-256 of the canonical JSON of provider,
-/// model, params, rendered messages and sample index.
-pub fn request_key(request: &ChatRequest, sample: u32) -> String {
+/// Returns the cache key of a request: the SHA-256 of the canonical JSON of the provider's
+/// fingerprint (see [`provider_fingerprint`]), provider name, model, params, rendered
+/// messages and sample index.
+pub fn request_key(request: &ChatRequest, fingerprint: &str, sample: u32) -> String {
     let value = json!({
+        "endpoint": fingerprint,
         "provider": request.provider,
         "model": request.model,
         "params": request.params,
         "messages": request.messages,
         "sample": sample,
     });
-    let digest = Sha256::digest(to_canonical_string(&value).as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(to_canonical_string(&value).as_bytes())
+}
+
+/// What about a provider decides its answers, besides the request: its kind, its base URL,
+/// the names of its extra headers (never their values), and for a command, the command and
+/// the content of every file of the project it names (a script edited is a new model).
+pub fn provider_fingerprint(
+    config: &ProjectConfig,
+    root: &Path,
+    name: &str,
+) -> Result<String, ProviderError> {
+    let section = provider_section(config, name)?;
+    let base_url = section
+        .base_url
+        .clone()
+        .unwrap_or_else(|| default_base_url(section.kind).to_owned());
+    let command = section.command.clone().unwrap_or_default();
+    let scripts: serde_json::Map<String, serde_json::Value> = match section.kind {
+        ProviderKind::Exec => command
+            .iter()
+            .filter_map(|arg| {
+                let path = root.join(arg);
+                // Only files inside the project: `python3` on PATH is not the project's.
+                let inside = path.canonicalize().ok()?.starts_with(root.canonicalize().ok()?);
+                let bytes = inside.then(|| std::fs::read(&path).ok()).flatten()?;
+                Some((arg.clone(), json!(sha256_hex(&bytes))))
+            })
+            .collect(),
+        _ => serde_json::Map::new(),
+    };
+    let value = json!({
+        "kind": section.kind,
+        "base_url": base_url.trim_end_matches('/'),
+        "headers": section.headers.keys().collect::<Vec<_>>(),
+        "command": command,
+        "scripts": scripts,
+    });
+    Ok(sha256_hex(to_canonical_string(&value).as_bytes()))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What the cache holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CacheStats {
+    /// Stored replies.
+    pub entries: usize,
+    /// Their size on disk.
+    pub bytes: u64,
+    /// When the oldest and the newest were written (Unix seconds).
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
 }
 
 impl Cache {
@@ -60,6 +120,72 @@ impl Cache {
         serde_json::from_slice(&bytes).ok()
     }
 
+    /// Counts the stored replies and their size.
+    pub fn stats(&self) -> std::io::Result<CacheStats> {
+        let mut stats = CacheStats::default();
+        self.each_entry(|_, meta| {
+            let written = unix_seconds(meta.modified().ok());
+            stats.entries += 1;
+            stats.bytes += meta.len();
+            stats.oldest = min_some(stats.oldest, written);
+            stats.newest = stats.newest.max(written);
+        })?;
+        Ok(stats)
+    }
+
+    /// Removes the replies written more than `age` before `now`; returns what it removed.
+    pub fn prune(&self, age: Duration, now: SystemTime) -> std::io::Result<CacheStats> {
+        let cutoff = now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut removed = CacheStats::default();
+        let mut stale = Vec::new();
+        self.each_entry(|path, meta| {
+            let written = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            if written < cutoff {
+                let seconds = unix_seconds(Some(written));
+                removed.entries += 1;
+                removed.bytes += meta.len();
+                removed.oldest = min_some(removed.oldest, seconds);
+                removed.newest = removed.newest.max(seconds);
+                stale.push(path.to_path_buf());
+            }
+        })?;
+        for path in stale {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                // Pruned by a concurrent run: the same outcome.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Calls `visit` for every stored reply file; a missing cache holds nothing.
+    fn each_entry(
+        &self,
+        mut visit: impl FnMut(&Path, &std::fs::Metadata),
+    ) -> std::io::Result<()> {
+        let shards = match std::fs::read_dir(&self.dir) {
+            Ok(shards) => shards,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for shard in shards {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in std::fs::read_dir(shard.path())? {
+                let entry = entry?;
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "json") {
+                    visit(&path, &entry.metadata()?);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Stores a reply, atomically: a run killed mid-write leaves the old file or none.
     pub fn put(&self, key: &str, reply: &CachedReply) -> std::io::Result<()> {
         let path = self.path(key);
@@ -68,6 +194,20 @@ impl Cache {
         }
         let bytes = serde_json::to_vec(reply).map_err(std::io::Error::other)?;
         crate::fsutil::write_atomic_unsynced(&path, &bytes)
+    }
+}
+
+fn unix_seconds(time: Option<SystemTime>) -> Option<i64> {
+    time?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs() as i64)
+}
+
+fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -91,19 +231,65 @@ mod tests {
     }
 
     #[test]
-    fn keys_cover_the_request_and_the_sample() {
-        let key = request_key(&request("hi"), 0);
+    fn keys_cover_the_request_the_endpoint_and_the_sample() {
+        let key = request_key(&request("hi"), "e", 0);
         assert_eq!(key.len(), 64);
-        assert_eq!(key, request_key(&request("hi"), 0));
-        assert_ne!(key, request_key(&request("hi"), 1));
-        assert_ne!(key, request_key(&request("ho"), 0));
+        assert_eq!(key, request_key(&request("hi"), "e", 0));
+        assert_ne!(key, request_key(&request("hi"), "e", 1));
+        assert_ne!(key, request_key(&request("ho"), "e", 0));
+        assert_ne!(key, request_key(&request("hi"), "f", 0));
+    }
+
+    #[test]
+    fn fingerprints_follow_the_url_and_the_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |text: &str| ProjectConfig::parse("promptctl.toml", text).unwrap();
+        let at = |url: &str| {
+            config(&format!("[providers.p]\nkind = \"openai\"\nbase_url = \"{url}\"\n"))
+        };
+        let print = |c: &ProjectConfig| provider_fingerprint(c, dir.path(), "p").unwrap();
+        assert_eq!(print(&at("http://a/v1")), print(&at("http://a/v1/")));
+        assert_ne!(print(&at("http://a/v1")), print(&at("http://b/v1")));
+        let exec = config("[providers.p]\nkind = \"exec\"\ncommand = [\"python3\", \"model.py\"]\n");
+        std::fs::write(dir.path().join("model.py"), "print(1)").unwrap();
+        let before = print(&exec);
+        std::fs::write(dir.path().join("model.py"), "print(2)").unwrap();
+        assert_ne!(before, print(&exec), "an edited script is another model");
+    }
+
+    #[test]
+    fn stats_and_pruning_go_by_the_time_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        assert_eq!(cache.stats().unwrap(), CacheStats::default());
+        let reply = CachedReply {
+            reply: ChatReply {
+                text: "x".into(),
+                input_tokens: 1,
+                output_tokens: 1,
+            },
+            latency_ms: 1.0,
+        };
+        for content in ["a", "b", "c"] {
+            cache.put(&request_key(&request(content), "e", 0), &reply).unwrap();
+        }
+        let stats = cache.stats().unwrap();
+        assert_eq!(stats.entries, 3);
+        assert!(stats.bytes > 0);
+        let now = SystemTime::now();
+        let kept = cache.prune(Duration::from_secs(3600), now).unwrap();
+        assert_eq!(kept.entries, 0, "nothing is an hour old");
+        let later = now + Duration::from_secs(2 * 86_400);
+        let removed = cache.prune(Duration::from_secs(86_400), later).unwrap();
+        assert_eq!(removed.entries, 3);
+        assert_eq!(cache.stats().unwrap().entries, 0);
     }
 
     #[test]
     fn replies_round_trip_through_the_disk() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let key = request_key(&request("hi"), 0);
+        let key = request_key(&request("hi"), "e", 0);
         assert_eq!(cache.get(&key), None);
         let stored = CachedReply {
             reply: ChatReply {

@@ -2,7 +2,9 @@
 //! completions, Anthropic's messages API and local commands, each with its own limits.
 //!
 //! API keys are read from the environment when a provider is first needed, kept in a type
-//! that never prints them, and sent only in request headers.
+//! that never prints them, and sent only in request headers. Everything a provider sends
+//! back (replies, error bodies, a command's stderr) is bounded in size and has the key and
+//! the configured header values masked before it leaves this module.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,6 +14,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
+use super::redact::Redactor;
 use crate::config::{ProjectConfig, ProviderKind, ProviderSection};
 use crate::prompt::{RenderedMessage, Role};
 
@@ -21,6 +24,10 @@ const DEFAULT_CONCURRENCY: usize = 64;
 const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
 /// Retries of a failed request when its table sets no `max_retries`.
 const DEFAULT_MAX_RETRIES: u32 = 6;
+/// The largest reply read when its table sets no `max_reply_bytes`: 8 MiB.
+pub const DEFAULT_MAX_REPLY_BYTES: u64 = 8 * 1024 * 1024;
+/// How much of a failing command's stderr is kept for the message.
+const MAX_STDERR_BYTES: u64 = 64 * 1024;
 
 /// What is sent to a model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,25 +47,75 @@ pub struct ChatReply {
     pub output_tokens: u64,
 }
 
-/// Why a call failed.
+/// Why a call failed: a short cause that groups alike failures (`HTTP 401
+/// invalid_api_key`, `timed out`, `exit status 3`) and the provider's own words, redacted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub cause: String,
+    pub detail: String,
+    /// The request reached the provider (an HTTP status came back, the command ran).
+    pub reached: bool,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.cause)?;
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a call failed, and what to do about it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallError {
     /// Worth trying again: 429, 5xx, a timeout, a dropped connection.
     Retryable {
-        message: String,
+        failure: Failure,
         retry_after: Option<Duration>,
     },
-    /// Not worth trying again: a 4xx, an answer that cannot be read.
-    Fatal { message: String },
+    /// Not worth trying again: a 4xx, an answer that cannot be read or is too large.
+    Fatal { failure: Failure },
+    /// 401 or 403: the key is wrong for every request, so the run stops.
+    Auth { failure: Failure },
+}
+
+impl CallError {
+    /// The failure, whatever is to be done about it.
+    pub fn failure(&self) -> &Failure {
+        match self {
+            CallError::Retryable { failure, .. }
+            | CallError::Fatal { failure }
+            | CallError::Auth { failure } => failure,
+        }
+    }
+
+    fn fatal(cause: impl Into<String>, detail: impl Into<String>, reached: bool) -> Self {
+        CallError::Fatal {
+            failure: Failure {
+                cause: cause.into(),
+                detail: detail.into(),
+                reached,
+            },
+        }
+    }
+
+    fn retryable(cause: impl Into<String>, detail: impl Into<String>, reached: bool) -> Self {
+        CallError::Retryable {
+            failure: Failure {
+                cause: cause.into(),
+                detail: detail.into(),
+                reached,
+            },
+            retry_after: None,
+        }
+    }
 }
 
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CallError::Retryable { message, .. } | CallError::Fatal { message } => {
-                f.write_str(message)
-            }
-        }
+        self.failure().fmt(f)
     }
 }
 
@@ -94,6 +151,10 @@ pub struct Provider {
     kind: ProviderKind,
     base_url: String,
     key: Option<Secret>,
+    /// The environment variable the key came from, for hints.
+    key_env: Option<String>,
+    redactor: Redactor,
+    max_reply_bytes: u64,
     headers: BTreeMap<String, String>,
     command: Vec<String>,
     timeout: Duration,
@@ -103,6 +164,15 @@ pub struct Provider {
     /// The earliest time the next request may start, for `requests_per_minute`.
     next_start: tokio::sync::Mutex<Instant>,
     interval: Option<Duration>,
+}
+
+/// The base URL of a provider kind that names none.
+pub fn default_base_url(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Openai => "https://api.openai.com/v1",
+        ProviderKind::Anthropic => "https://api.anthropic.com",
+        ProviderKind::Exec | ProviderKind::Offline => "",
+    }
 }
 
 /// Returns the settings of a provider name: declared in promptctl.toml, or one of the names
@@ -134,6 +204,7 @@ pub fn provider_section(
         requests_per_minute: None,
         max_retries: None,
         command: None,
+        max_reply_bytes: None,
     })
 }
 
@@ -145,10 +216,11 @@ impl Provider {
             name: name.to_owned(),
             message,
         };
-        let (default_url, default_key) = match section.kind {
-            ProviderKind::Openai => ("https://api.openai.com/v1", Some("OPENAI_API_KEY")),
-            ProviderKind::Anthropic => ("https://api.anthropic.com", Some("ANTHROPIC_API_KEY")),
-            ProviderKind::Exec | ProviderKind::Offline => ("", None),
+        let default_url = default_base_url(section.kind);
+        let default_key = match section.kind {
+            ProviderKind::Openai => Some("OPENAI_API_KEY"),
+            ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
+            ProviderKind::Exec | ProviderKind::Offline => None,
         };
         let key_env = section
             .api_key_env
@@ -180,9 +252,17 @@ impl Provider {
             ),
             _ => None,
         };
+        let redactor = Redactor::new(
+            key.iter()
+                .map(|k| k.0.clone())
+                .chain(section.headers.values().cloned()),
+        );
         Ok(Provider {
             name: name.to_owned(),
             kind: section.kind,
+            key_env: key.as_ref().and(key_env),
+            redactor,
+            max_reply_bytes: section.max_reply_bytes.unwrap_or(DEFAULT_MAX_REPLY_BYTES),
             base_url: section
                 .base_url
                 .unwrap_or_else(|| default_url.to_owned())
@@ -214,6 +294,16 @@ impl Provider {
         self.max_retries
     }
 
+    /// The environment variable the key was read from, if the provider sends one.
+    pub fn key_env(&self) -> Option<&str> {
+        self.key_env.as_deref()
+    }
+
+    /// Masks this provider's secrets in a text it sent back.
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor.apply(text).into_owned()
+    }
+
     /// Sends one request, within the provider's concurrency and rate limits, and returns the
     /// reply with the time the model took.
     pub async fn complete(
@@ -224,9 +314,7 @@ impl Provider {
             .in_flight
             .acquire()
             .await
-            .map_err(|_| CallError::Fatal {
-                message: "the provider was shut down".into(),
-            })?;
+            .map_err(|_| CallError::fatal("the provider was shut down", "", false))?;
         self.pace().await;
         let started = Instant::now();
         let reply = match self.kind {
@@ -234,12 +322,25 @@ impl Provider {
             ProviderKind::Openai => self.openai(request).await,
             ProviderKind::Anthropic => self.anthropic(request).await,
             ProviderKind::Exec => self.exec(request).await,
-        }?;
+        };
+        let mut reply = reply.map_err(|e| self.redact_error(e))?;
+        reply.text = self.redactor.apply_owned(reply.text);
         let elapsed = match self.kind {
             ProviderKind::Offline => offline_latency(&reply),
             _ => started.elapsed(),
         };
         Ok((reply, elapsed))
+    }
+
+    fn redact_error(&self, mut error: CallError) -> CallError {
+        let failure = match &mut error {
+            CallError::Retryable { failure, .. }
+            | CallError::Fatal { failure }
+            | CallError::Auth { failure } => failure,
+        };
+        failure.cause = self.redactor.apply_owned(std::mem::take(&mut failure.cause));
+        failure.detail = self.redactor.apply_owned(std::mem::take(&mut failure.detail));
+        error
     }
 
     /// Waits for this request's start slot under `requests_per_minute`.
@@ -257,9 +358,9 @@ impl Provider {
     }
 
     fn http(&self) -> Result<&reqwest::Client, CallError> {
-        self.client.as_ref().ok_or_else(|| CallError::Fatal {
-            message: "no HTTP client".into(),
-        })
+        self.client
+            .as_ref()
+            .ok_or_else(|| CallError::fatal("no HTTP client", "", false))
     }
 
     async fn openai(&self, request: &ChatRequest) -> Result<ChatReply, CallError> {
@@ -323,10 +424,10 @@ impl Provider {
         for (name, value) in &self.headers {
             http = http.header(name, value);
         }
-        let response = http.send().await.map_err(|e| CallError::Retryable {
-            message: format!("request failed: {}", without_url(&e)),
-            retry_after: None,
-        })?;
+        let response = http
+            .send()
+            .await
+            .map_err(|e| CallError::retryable(transport_cause(&e), without_url(&e), false))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -335,29 +436,52 @@ impl Provider {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(Duration::from_secs_f64);
-        let body = response.text().await.map_err(|e| CallError::Retryable {
-            message: format!("reading the answer failed: {}", without_url(&e)),
-            retry_after: None,
-        })?;
+        let body = self.read_body(response).await?;
         if status.is_success() {
-            return serde_json::from_str(&body).map_err(|_| unreadable("the body"));
+            return serde_json::from_slice(&body).map_err(|_| unreadable("the body"));
         }
-        let message = format!("HTTP {status}: {}", excerpt(&body));
-        if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
-            Err(CallError::Retryable {
-                message,
+        let body = String::from_utf8_lossy(&body);
+        let failure = http_failure(status.as_u16(), &body);
+        match status.as_u16() {
+            401 | 403 => Err(CallError::Auth { failure }),
+            408 | 429 => Err(CallError::Retryable {
+                failure,
                 retry_after,
-            })
-        } else {
-            Err(CallError::Fatal { message })
+            }),
+            _ if status.is_server_error() => Err(CallError::Retryable {
+                failure,
+                retry_after,
+            }),
+            _ => Err(CallError::Fatal { failure }),
         }
     }
 
+    /// Reads a response body, refusing one larger than `max_reply_bytes` before it is
+    /// held whole.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, CallError> {
+        let limit = self.max_reply_bytes;
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large(limit));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| CallError::retryable(transport_cause(&e), without_url(&e), true))?
+        {
+            if body.len() as u64 + chunk.len() as u64 > limit {
+                return Err(too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
     async fn exec(&self, request: &ChatRequest) -> Result<ChatReply, CallError> {
-        let (program, args) = self.command.split_first().ok_or_else(|| CallError::Fatal {
-            message: "no command".into(),
-        })?;
-        let fatal = |message: String| CallError::Fatal { message };
+        let (program, args) = self
+            .command
+            .split_first()
+            .ok_or_else(|| CallError::fatal("no command", "", false))?;
         let mut child = tokio::process::Command::new(program)
             .args(args)
             .stdin(std::process::Stdio::piped())
@@ -365,47 +489,99 @@ impl Provider {
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| fatal(format!("cannot run `{program}`: {e}")))?;
+            .map_err(|e| CallError::fatal(format!("cannot run `{program}`"), e.to_string(), false))?;
         let input = serde_json::to_vec(&json!({
             "model": request.model,
             "params": request.params,
             "messages": request.messages,
         }))
-        .map_err(|e| fatal(e.to_string()))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A command that exits without reading its input is judged by its exit status.
-            let _ = stdin.write_all(&input).await;
+        .map_err(|e| CallError::fatal("cannot write the request", e.to_string(), false))?;
+        let ran = tokio::time::timeout(self.timeout, self.exec_output(&mut child, &input)).await;
+        let (status, stdout, stderr) = match ran {
+            Err(_) => {
+                let _ = child.kill().await;
+                return Err(CallError::retryable(
+                    "timed out",
+                    format!("`{program}` did not answer within {:?}", self.timeout),
+                    true,
+                ));
+            }
+            Ok(result) => result?,
+        };
+        if !status.success() {
+            let cause = match status.code() {
+                Some(code) => format!("`{program}` exited with {code}"),
+                None => format!("`{program}` was killed ({status})"),
+            };
+            return Err(CallError::fatal(
+                cause,
+                excerpt(&String::from_utf8_lossy(&stderr)),
+                true,
+            ));
         }
-        let output = tokio::time::timeout(self.timeout, child.wait_with_output())
-            .await
-            .map_err(|_| CallError::Retryable {
-                message: format!("`{program}` did not answer within {:?}", self.timeout),
-                retry_after: None,
-            })?
-            .map_err(|e| fatal(format!("`{program}` failed: {e}")))?;
-        if !output.status.success() {
-            return Err(fatal(format!(
-                "`{program}` exited with {}: {}",
-                output.status,
-                excerpt(&String::from_utf8_lossy(&output.stderr))
-            )));
-        }
-        let answer: Value = serde_json::from_slice(&output.stdout).map_err(|_| {
-            fatal(format!(
-                "`{program}` must print JSON like {{\"text\": \"...\"}}, not: {}",
-                excerpt(&String::from_utf8_lossy(&output.stdout))
-            ))
+        let answer: Value = serde_json::from_slice(&stdout).map_err(|_| {
+            CallError::fatal(
+                format!("`{program}` printed no JSON"),
+                format!(
+                    "it must print JSON like {{\"text\": \"...\"}}, not: {}",
+                    excerpt(&String::from_utf8_lossy(&stdout))
+                ),
+                true,
+            )
         })?;
         let text = answer["text"].as_str().ok_or_else(|| {
-            fatal(format!(
-                "`{program}` printed JSON without a \"text\" string"
-            ))
+            CallError::fatal(
+                format!("`{program}` printed no text"),
+                "its JSON has no \"text\" string",
+                true,
+            )
         })?;
         Ok(ChatReply {
             text: text.to_owned(),
             input_tokens: answer["input_tokens"].as_u64().unwrap_or(0),
             output_tokens: answer["output_tokens"].as_u64().unwrap_or(0),
         })
+    }
+
+    /// Feeds a command its input and reads its output, at most `max_reply_bytes` of it: a
+    /// command that prints more is killed rather than read whole.
+    async fn exec_output(
+        &self,
+        child: &mut tokio::process::Child,
+        input: &[u8],
+    ) -> Result<(std::process::ExitStatus, Vec<u8>, Vec<u8>), CallError> {
+        use tokio::io::AsyncReadExt;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A command that exits without reading its input is judged by its exit status.
+            let _ = stdin.write_all(input).await;
+        }
+        // Stderr is read on its own task, so a command blocked writing it cannot stall the
+        // read of stdout (and the other way round).
+        let stderr = child.stderr.take().map(|stderr| {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let _ = stderr.take(MAX_STDERR_BYTES).read_to_end(&mut buf).await;
+                buf
+            })
+        });
+        let mut stdout = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            let limit = self.max_reply_bytes;
+            let _ = out.take(limit + 1).read_to_end(&mut stdout).await;
+            if stdout.len() as u64 > limit {
+                let _ = child.kill().await;
+                return Err(too_large(limit));
+            }
+        }
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| CallError::fatal("the command failed", e.to_string(), true))?;
+        let stderr = match stderr {
+            Some(task) => task.await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        Ok((status, stdout, stderr))
     }
 }
 
@@ -432,31 +608,57 @@ fn request_body(
 }
 
 fn unreadable(what: &str) -> CallError {
-    CallError::Fatal {
-        message: format!("the answer has no readable {what}"),
+    CallError::fatal("unreadable answer", format!("the answer has no readable {what}"), true)
+}
+
+fn too_large(limit: u64) -> CallError {
+    CallError::fatal(
+        "reply too large",
+        format!("the reply is larger than {limit} bytes (the provider's `max_reply_bytes`)"),
+        true,
+    )
+}
+
+/// An HTTP error answer as a cause and a detail: `HTTP 401 invalid_api_key` and the
+/// message of an OpenAI- or Anthropic-shaped error body, or the start of any other body.
+fn http_failure(status: u16, body: &str) -> Failure {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let error = parsed.as_ref().map(|v| &v["error"]);
+    let code = error
+        .and_then(|e| e["code"].as_str().or(e["type"].as_str()))
+        .filter(|c| !c.is_empty() && c.len() <= 64);
+    let message = error.and_then(|e| e["message"].as_str());
+    Failure {
+        cause: match code {
+            Some(code) => format!("HTTP {status} {code}"),
+            None => format!("HTTP {status}"),
+        },
+        detail: excerpt(message.unwrap_or(body)),
+        reached: true,
     }
 }
 
-/// A reqwest error without the URL, which may carry a key in a query string.
-fn without_url(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
+/// A transport failure's short cause.
+fn transport_cause(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
         "could not connect"
     } else {
         "transport error"
-    };
+    }
+}
+
+/// A reqwest error's innermost cause, without the URL, which may carry a key in a query
+/// string.
+fn without_url(error: &reqwest::Error) -> String {
     let mut source = std::error::Error::source(error);
     let mut detail = String::new();
     while let Some(inner) = source {
         detail = inner.to_string();
         source = inner.source();
     }
-    if detail.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind} ({detail})")
-    }
+    detail
 }
 
 /// The start of a response body, on one line, for error messages.
@@ -537,6 +739,18 @@ mod tests {
             provider_section(&config, "mystery"),
             Err(ProviderError::Unknown { .. })
         ));
+    }
+
+    #[test]
+    fn error_bodies_give_a_cause_and_the_message() {
+        let failure = http_failure(
+            401,
+            r#"{"error": {"message": "Incorrect API key provided: sk-x", "type": "invalid_request_error", "code": "invalid_api_key"}}"#,
+        );
+        assert_eq!(failure.cause, "HTTP 401 invalid_api_key");
+        assert_eq!(failure.detail, "Incorrect API key provided: sk-x");
+        let failure = http_failure(500, "<html>oops</html>");
+        assert_eq!(failure.to_string(), "HTTP 500: <html>oops</html>");
     }
 
     #[test]

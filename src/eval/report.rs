@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::assertions::AssertionResult;
+use super::assertions::{AssertionResult, Outcome};
+use super::stats::{Comparison, Verdict};
 use super::suite::Gate;
 use crate::prompt::Version;
 
@@ -16,6 +17,16 @@ pub struct Report {
     /// Every gate held and no request failed.
     pub passed: bool,
     pub requests: RequestStats,
+    /// Requests that failed for good, grouped by what the provider said, most first.
+    pub failures: Vec<FailureGroup>,
+}
+
+/// Requests that failed alike.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailureGroup {
+    pub count: usize,
+    /// What failed, redacted: `provider `openai`: HTTP 401 invalid_api_key: …`.
+    pub message: String,
 }
 
 /// What the run asked of providers.
@@ -25,7 +36,7 @@ pub struct RequestStats {
     pub distinct: usize,
     /// Answered from the cache.
     pub cached: usize,
-    /// Sent to a provider.
+    /// Reached a provider (an answer of any kind came back, or the command ran).
     pub sent: usize,
     /// Retries after 429, 5xx or timeouts.
     pub retries: usize,
@@ -42,6 +53,8 @@ pub struct SuiteReport {
     pub base: SideSummary,
     pub head: SideSummary,
     pub cases: Vec<CaseReport>,
+    /// How sure the difference is; `null` when a version could not be evaluated.
+    pub comparison: Option<Comparison>,
     pub gate: GateResult,
 }
 
@@ -55,11 +68,13 @@ pub struct SideSummary {
     /// Why the version could not be evaluated (absent, broken).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
-    /// Samples run: cases × repeat.
+    /// Samples run: cases × repeat, `passed + failed + errors`.
     pub samples: usize,
     pub passed: usize,
+    /// Samples whose output was checked and did not meet an assertion.
     pub failed: usize,
-    /// Samples that got no output (render or provider errors); counted in `failed` too.
+    /// Samples that could not be evaluated: no output (a render or provider error), or an
+    /// assertion or judge that could not be checked. Never counted as passed or failed.
     pub errors: usize,
     /// `passed / samples`, from 0 to 1.
     pub pass_rate: f64,
@@ -85,17 +100,21 @@ pub struct CaseReport {
 /// One case on one version.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseSide {
+    /// `error` when a sample could not be evaluated, else `fail` when one failed.
+    pub outcome: Outcome,
     /// Every sample passed.
     pub pass: bool,
-    /// The first sample's output (or of the first failing sample).
+    /// The output of the first sample with the case's outcome.
     pub output: Option<String>,
     /// Why there is no output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The assertions of that sample.
     pub assertions: Vec<AssertionResult>,
-    /// Samples that passed, of how many.
+    /// Samples that passed, failed and could not be evaluated, of how many.
     pub samples_passed: usize,
+    pub samples_failed: usize,
+    pub samples_errored: usize,
     pub samples: usize,
 }
 
@@ -111,6 +130,8 @@ pub enum Change {
     Same,
     /// Only run on one version.
     New,
+    /// Could not be evaluated on one version or both: neither a regression nor a fix.
+    Error,
 }
 
 /// Whether a suite's gate held.
@@ -126,10 +147,16 @@ pub struct GateResult {
 
 /// Applies a gate to the two versions of a suite.
 ///
-/// A prompt with no old version (new, or broken before) has nothing to regress from, so its
-/// pass rate is held against 100%: a new prompt merges only when its own suite passes
-/// within `max_pass_rate_drop`.
-pub fn apply_gate(gate: &Gate, base: &SideSummary, head: &SideSummary) -> GateResult {
+/// Anything that could not be evaluated fails the gate: the verdict needs every case. The
+/// new version's pass rate must reach `min_pass_rate`. A prompt with no old version has
+/// nothing to regress from; one with an old version must not drop past
+/// `max_pass_rate_drop`, or, with `significance`, must not drop significantly.
+pub fn apply_gate(
+    gate: &Gate,
+    base: &SideSummary,
+    head: &SideSummary,
+    comparison: Option<&Comparison>,
+) -> GateResult {
     let mut reasons = Vec::new();
     let mut warnings = Vec::new();
     let mut breach = |limit: &str, message: String| {
@@ -139,56 +166,67 @@ pub fn apply_gate(gate: &Gate, base: &SideSummary, head: &SideSummary) -> GateRe
             reasons.push(message);
         }
     };
-    if head.unavailable.is_some() {
-        breach(
-            "",
-            format!(
-                "the new version could not be evaluated: {}",
-                head.unavailable.as_deref().unwrap_or_default()
-            ),
-        );
+    if let Some(why) = &head.unavailable {
+        breach("", format!("the new version could not be evaluated: {why}"));
+        return finish(reasons, warnings);
     }
     for (side, figures) in [("old", base), ("new", head)] {
         if figures.errors > 0 {
             breach(
                 "",
                 format!(
-                    "{} samples of the {side} version got no output; the comparison is incomplete",
-                    figures.errors
+                    "{} of the {side} version could not be evaluated (see the errors); the comparison is incomplete",
+                    samples(figures.errors)
                 ),
             );
         }
     }
-    if head.unavailable.is_some() {
-        return finish(reasons, warnings);
+    if let Some(min) = gate.min_pass_rate
+        && head.pass_rate * 100.0 < min - 1e-9
+    {
+        breach(
+            "min_pass_rate",
+            format!(
+                "pass rate {:.1}% ({}/{}) is below the floor of {min}%",
+                head.pass_rate * 100.0,
+                head.passed,
+                head.samples
+            ),
+        );
     }
     if base.unavailable.is_some() {
-        let below = (1.0 - head.pass_rate) * 100.0;
-        if let Some(max) = gate.max_pass_rate_drop
-            && below > max + 1e-9
-        {
-            breach(
-                "max_pass_rate_drop",
-                format!(
-                    "pass rate {:.1}% with no old version to compare with: {below:.1} points below 100%, more than {max}",
-                    head.pass_rate * 100.0
-                ),
-            );
-        }
         return finish(reasons, warnings);
     }
     let drop = (base.pass_rate - head.pass_rate) * 100.0;
-    if let Some(max) = gate.max_pass_rate_drop
-        && drop > max + 1e-9
-    {
-        breach(
-            "max_pass_rate_drop",
-            format!(
-                "pass rate dropped {drop:.1} points ({:.1}% → {:.1}%), more than {max}",
-                base.pass_rate * 100.0,
-                head.pass_rate * 100.0
-            ),
-        );
+    match (gate.significance, comparison) {
+        (Some(level), Some(comparison)) => {
+            if comparison.verdict == Verdict::Regressed {
+                breach(
+                    "max_pass_rate_drop",
+                    format!(
+                        "pass rate dropped {drop:.1} points ({:.1}% → {:.1}%), significant at {level} ({}, p = {})",
+                        base.pass_rate * 100.0,
+                        head.pass_rate * 100.0,
+                        comparison.test,
+                        super::stats::format_p(comparison.p_value)
+                    ),
+                );
+            }
+        }
+        _ => {
+            if let Some(max) = gate.max_pass_rate_drop
+                && drop > max + 1e-9
+            {
+                breach(
+                    "max_pass_rate_drop",
+                    format!(
+                        "pass rate dropped {drop:.1} points ({:.1}% → {:.1}%), more than {max}",
+                        base.pass_rate * 100.0,
+                        head.pass_rate * 100.0
+                    ),
+                );
+            }
+        }
     }
     if let Some(max) = gate.max_cost_increase
         && let Some(increase) = increase_percent(base.cost_usd, head.cost_usd)
@@ -197,8 +235,9 @@ pub fn apply_gate(gate: &Gate, base: &SideSummary, head: &SideSummary) -> GateRe
         breach(
             "max_cost_increase",
             format!(
-                "cost rose {increase:.1}% (${:.4} → ${:.4}), more than {max}%",
-                base.cost_usd, head.cost_usd
+                "cost rose {increase:.1}% ({} → {}), more than {max}%",
+                dollars(base.cost_usd),
+                dollars(head.cost_usd)
             ),
         );
     }
@@ -215,6 +254,22 @@ pub fn apply_gate(gate: &Gate, base: &SideSummary, head: &SideSummary) -> GateRe
         );
     }
     finish(reasons, warnings)
+}
+
+fn samples(n: usize) -> String {
+    format!("{n} sample{}", if n == 1 { "" } else { "s" })
+}
+
+/// Shows US dollars with enough digits to see a small amount: `$0.00042`, `$1.27`.
+pub fn dollars(amount: f64) -> String {
+    if amount == 0.0 {
+        return "$0".into();
+    }
+    if amount.abs() >= 1.0 {
+        return format!("${amount:.2}");
+    }
+    let digits = (1 - amount.abs().log10().floor() as i32).clamp(2, 12) as usize;
+    format!("${amount:.digits$}")
 }
 
 fn finish(reasons: Vec<String>, warnings: Vec<String>) -> GateResult {
@@ -254,17 +309,21 @@ pub fn junit_suites(report: &Report, out: &mut String) {
             if figures.unavailable.is_some() {
                 continue;
             }
-            let _ = writeln!(
-                out,
-                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">",
-                xml(&format!("{} ({label} {})", suite.suite, figures.spec)),
-                suite.cases.len(),
+            let count = |outcome: Outcome| {
                 suite
                     .cases
                     .iter()
                     .filter_map(pick)
-                    .filter(|c| !c.pass)
+                    .filter(|c| c.outcome == outcome)
                     .count()
+            };
+            let _ = writeln!(
+                out,
+                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
+                xml(&format!("{} ({label} {})", suite.suite, figures.spec)),
+                suite.cases.len(),
+                count(Outcome::Fail),
+                count(Outcome::Error)
             );
             for case in &suite.cases {
                 let Some(side) = pick(case) else { continue };
@@ -274,31 +333,44 @@ pub fn junit_suites(report: &Report, out: &mut String) {
                     xml(&format!("{}.{label}", suite.suite)),
                     xml(&case.name)
                 );
-                if side.pass {
-                    out.push_str("/>\n");
-                } else {
-                    let _ = writeln!(
-                        out,
-                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
-                        xml(&failure_summary(side)),
-                        xml(side.output.as_deref().unwrap_or_default())
-                    );
-                }
+                // JUnit's own distinction: a failure is a test that ran and did not
+                // hold, an error one that could not run.
+                let element = match side.outcome {
+                    Outcome::Pass => {
+                        out.push_str("/>\n");
+                        continue;
+                    }
+                    Outcome::Fail => "failure",
+                    Outcome::Error => "error",
+                };
+                let _ = writeln!(
+                    out,
+                    ">\n      <{element} message=\"{}\">{}</{element}>\n    </testcase>",
+                    xml(&failure_summary(side)),
+                    xml(side.output.as_deref().unwrap_or_default())
+                );
             }
             out.push_str("  </testsuite>\n");
         }
     }
 }
 
-/// Why a case failed, in one line.
+/// Why a case failed or could not be evaluated, in one line: the errors first.
 pub fn failure_summary(side: &CaseSide) -> String {
     if let Some(error) = &side.error {
         return error.clone();
     }
-    side.assertions
-        .iter()
-        .filter(|a| !a.pass)
-        .map(|a| format!("{}: {}", a.kind, a.reason))
+    let of = |outcome: Outcome| {
+        side.assertions
+            .iter()
+            .filter(move |a| a.outcome == outcome)
+            .map(move |a| match outcome {
+                Outcome::Error => format!("{} (error): {}", a.kind, a.reason),
+                _ => format!("{}: {}", a.kind, a.reason),
+            })
+    };
+    of(Outcome::Error)
+        .chain(of(Outcome::Fail))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -347,9 +419,29 @@ pub fn to_markdown(report: &Report) -> String {
         out.push_str(&row("tokens in / out", &|s| {
             format!("{} / {}", s.input_tokens, s.output_tokens)
         }));
-        out.push_str(&row("cost", &|s| format!("${:.4}", s.cost_usd)));
+        out.push_str(&row("cost", &|s| dollars(s.cost_usd)));
+        if suite.base.errors + suite.head.errors > 0 {
+            out.push_str(&row("errors", &|s| samples(s.errors)));
+        }
         out.push('\n');
-        for (change, label) in [(Change::Regressed, "Regressed"), (Change::Fixed, "Fixed")] {
+        if let Some(comparison) = &suite.comparison {
+            let [low, high] = comparison.interval_points;
+            let _ = writeln!(
+                out,
+                "**Verdict:** {} — pass rate {:+.1} points (95% CI {low:+.1} to {high:+.1}; {}, {} regressed, {} fixed of {} cases)\n",
+                comparison.words(),
+                comparison.delta_points,
+                comparison.test,
+                comparison.regressed,
+                comparison.fixed,
+                comparison.cases
+            );
+        }
+        for (change, label) in [
+            (Change::Error, "Could not be evaluated"),
+            (Change::Regressed, "Regressed"),
+            (Change::Fixed, "Fixed"),
+        ] {
             let cases: Vec<&CaseReport> =
                 suite.cases.iter().filter(|c| c.change == change).collect();
             if cases.is_empty() {
@@ -361,6 +453,7 @@ pub fn to_markdown(report: &Report) -> String {
                     .head
                     .as_ref()
                     .filter(|h| !h.pass)
+                    .or(case.base.as_ref().filter(|b| b.outcome == Outcome::Error))
                     .map(|h| format!(" — {}", failure_summary(h).replace('|', "\\|")))
                     .unwrap_or_default();
                 let _ = writeln!(out, "- `{}`{why}", case.name);
@@ -376,6 +469,13 @@ pub fn to_markdown(report: &Report) -> String {
         if !suite.gate.reasons.is_empty() || !suite.gate.warnings.is_empty() {
             out.push('\n');
         }
+    }
+    if !report.failures.is_empty() {
+        out.push_str("**Requests that failed:**\n\n");
+        for group in &report.failures {
+            let _ = writeln!(out, "- {} × {}", group.count, group.message.replace('|', "\\|"));
+        }
+        out.push('\n');
     }
     out
 }
@@ -402,49 +502,78 @@ mod tests {
             max_pass_rate_drop: Some(5.0),
             max_cost_increase: Some(20.0),
             max_latency_increase: Some(50.0),
-            alert_only: Vec::new(),
+            ..Gate::default()
         };
-        assert!(apply_gate(&gate, &side(0.9, 1.0, 100.0), &side(0.9, 1.1, 140.0)).passed);
-        let failed = apply_gate(&gate, &side(0.9, 1.0, 100.0), &side(0.8, 1.3, 200.0));
+        fn apply(gate: &Gate, base: &SideSummary, head: &SideSummary) -> GateResult {
+            apply_gate(gate, base, head, None)
+        }
+        assert!(apply(&gate, &side(0.9, 1.0, 100.0), &side(0.9, 1.1, 140.0)).passed);
+        let failed = apply(&gate, &side(0.9, 1.0, 100.0), &side(0.8, 1.3, 200.0));
         assert_eq!(failed.reasons.len(), 3, "{:?}", failed.reasons);
         assert!(failed.reasons[0].starts_with("pass rate dropped 10.0 points"));
-        assert!(apply_gate(&Gate::default(), &side(1.0, 0.0, 1.0), &side(0.0, 5.0, 9.0)).passed);
+        assert!(apply(&Gate::default(), &side(1.0, 0.0, 1.0), &side(0.0, 5.0, 9.0)).passed);
         let alerting = Gate {
             alert_only: vec!["max_cost_increase".into()],
             ..gate.clone()
         };
-        let warned = apply_gate(&alerting, &side(0.9, 1.0, 100.0), &side(0.9, 1.3, 100.0));
+        let warned = apply(&alerting, &side(0.9, 1.0, 100.0), &side(0.9, 1.3, 100.0));
         assert!(warned.passed, "{warned:?}");
         assert_eq!(warned.warnings.len(), 1);
-        assert!(warned.warnings[0].starts_with("cost rose 30.0%"));
+        assert!(warned.warnings[0].starts_with("cost rose 30.0% ($1.00 → $1.30)"));
         let mut errored = side(1.0, 0.0, 1.0);
         errored.errors = 2;
-        assert!(!apply_gate(&Gate::default(), &side(1.0, 0.0, 1.0), &errored).passed);
+        let failed = apply(&Gate::default(), &side(1.0, 0.0, 1.0), &errored);
+        assert!(!failed.passed);
+        assert!(failed.reasons[0].starts_with("2 samples of the new version could not be evaluated"));
     }
 
     #[test]
-    fn a_prompt_new_at_base_is_held_against_a_full_pass_rate() {
+    fn the_floor_holds_whatever_the_old_version_did() {
+        let floor = Gate {
+            min_pass_rate: Some(75.0),
+            ..Gate::default()
+        };
+        let failed = apply_gate(&floor, &side(0.5, 0.0, 1.0), &side(0.5, 0.0, 1.0), None);
+        assert_eq!(failed.reasons, ["pass rate 50.0% (5/10) is below the floor of 75%"]);
+        assert!(apply_gate(&floor, &side(0.8, 0.0, 1.0), &side(0.8, 0.0, 1.0), None).passed);
         let absent = SideSummary {
             unavailable: Some("no prompt `x` at `HEAD`".into()),
             ..SideSummary::default()
         };
-        let strict = Gate {
+        assert!(!apply_gate(&floor, &absent, &side(0.7, 0.0, 1.0), None).passed);
+        assert!(apply_gate(&floor, &absent, &side(0.8, 0.0, 1.0), None).passed);
+    }
+
+    #[test]
+    fn with_a_significance_level_only_a_significant_drop_fails() {
+        let gate = Gate {
             max_pass_rate_drop: Some(0.0),
+            significance: Some(0.05),
             ..Gate::default()
         };
-        assert!(apply_gate(&strict, &absent, &side(1.0, 0.0, 1.0)).passed);
-        let failed = apply_gate(&strict, &absent, &side(0.8, 0.0, 1.0));
-        assert!(!failed.passed);
+        let (base, head) = (side(0.9, 0.0, 1.0), side(0.8, 0.0, 1.0));
+        let noise = crate::eval::stats::compare_single(
+            &[(true, false), (true, true), (true, true)],
+            0.05,
+        );
+        assert!(apply_gate(&gate, &base, &head, Some(&noise)).passed);
+        let mut pairs = vec![(true, false); 12];
+        pairs.extend(vec![(true, true); 50]);
+        let real = crate::eval::stats::compare_single(&pairs, 0.05);
+        let failed = apply_gate(&gate, &base, &head, Some(&real));
         assert!(
-            failed.reasons[0].contains("no old version to compare with: 20.0 points below 100%"),
+            failed.reasons[0].contains("significant at 0.05 (exact McNemar, p = 4.9e-4)"),
             "{:?}",
             failed.reasons
         );
-        let lenient = Gate {
-            max_pass_rate_drop: Some(25.0),
-            ..Gate::default()
-        };
-        assert!(apply_gate(&lenient, &absent, &side(0.8, 0.0, 1.0)).passed);
+    }
+
+    #[test]
+    fn dollars_show_small_amounts() {
+        assert_eq!(dollars(0.0), "$0");
+        assert_eq!(dollars(0.000_42), "$0.00042");
+        assert_eq!(dollars(0.0123), "$0.012");
+        assert_eq!(dollars(1.5), "$1.50");
     }
 
     #[test]

@@ -112,16 +112,22 @@ pub struct Gate {
     pub max_cost_increase: Option<f64>,
     /// Largest allowed mean latency increase, in percent.
     pub max_latency_increase: Option<f64>,
+    /// Smallest pass rate of the new version, in percent, whatever the old one did.
+    pub min_pass_rate: Option<f64>,
+    /// With a level (0.05), the pass rate gate fails only on a drop that is significant at
+    /// that level by the paired test, instead of on any drop past `max_pass_rate_drop`.
+    pub significance: Option<f64>,
     /// Limits whose breach warns instead of failing (`max_cost_increase`, ...).
     #[serde(default)]
     pub alert_only: Vec<String>,
 }
 
 /// The limits a suite's `[gate]` may set, as named in the file.
-pub const GATE_LIMITS: [&str; 3] = [
+pub const GATE_LIMITS: [&str; 4] = [
     "max_pass_rate_drop",
     "max_cost_increase",
     "max_latency_increase",
+    "min_pass_rate",
 ];
 
 impl Gate {
@@ -157,70 +163,158 @@ pub struct Suite {
     /// The file as shown to people. Set on load.
     #[serde(skip)]
     pub path: String,
+    /// The file's text, to find the line of a field. Set on load.
+    #[serde(skip)]
+    pub source: String,
+}
+
+impl Suite {
+    /// The line where `field` (`cases[2].assert[0]`) is written in the suite file.
+    pub fn line_of(&self, field: &str) -> Option<usize> {
+        tomlfile::line_of_field(&self.source, field)
+    }
 }
 
 fn one() -> u32 {
     1
 }
 
-impl Suite {
-    /// Parses and validates a suite file.
-    pub fn parse(name: &str, path: &str, source: &str) -> Result<Suite, SuiteError> {
-        let mut suite: Suite = tomlfile::parse(path, source)?;
-        suite.name = name.to_owned();
-        suite.path = path.to_owned();
-        let invalid = |field: String, message: String| SuiteError::Invalid {
-            location: Location::file(path).with_field(field),
-            message,
+/// A case as written, before its assertions are read one by one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    name: String,
+    #[serde(default)]
+    vars: toml::Table,
+    #[serde(default)]
+    assert: Vec<toml::Value>,
+}
+
+/// Reads case `index`, and each of its assertions apart, so that one broken assertion
+/// hides none of the others' problems.
+fn read_case(index: usize, value: toml::Value, problems: &mut Problems<'_>) -> Option<Case> {
+    let at = format!("cases[{index}]");
+    let raw: RawCase = read_at(value, &at, problems)?;
+    let mut assertions = Vec::new();
+    for (a, value) in raw.assert.into_iter().enumerate() {
+        let at = format!("{at}.assert[{a}]");
+        let Some(assertion) = read_at::<Assertion>(value, &at, problems) else {
+            continue;
         };
-        PromptName::parse(&suite.prompt).map_err(|reason| {
-            invalid(
+        for invalid in super::assertions::validate(&assertion) {
+            problems.push(format!("{at}.{}", invalid.field), invalid.message);
+        }
+        assertions.push(assertion);
+    }
+    Some(Case {
+        name: raw.name,
+        vars: raw.vars,
+        assertions,
+    })
+}
+
+/// Deserializes a value found at `field`, or records why it cannot be.
+fn read_at<T: serde::de::DeserializeOwned>(
+    value: toml::Value,
+    field: &str,
+    problems: &mut Problems<'_>,
+) -> Option<T> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| {
+            let inner = tomlfile::field_path(&e.path().to_string());
+            let field = match inner.as_str() {
+                "" => field.to_owned(),
+                inner => format!("{field}.{inner}"),
+            };
+            problems.push(field, explain_shape_error(e.inner().message()));
+        })
+        .ok()
+}
+
+/// A suite file as written, before its cases are read one by one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSuite {
+    prompt: String,
+    provider: Option<String>,
+    #[serde(default = "one")]
+    repeat: u32,
+    #[serde(default)]
+    vars: toml::Table,
+    #[serde(default)]
+    cases: Vec<toml::Value>,
+    #[serde(default)]
+    gate: Gate,
+}
+
+/// Collects a suite file's errors, each at its line and field.
+struct Problems<'a> {
+    path: &'a str,
+    source: &'a str,
+    errors: Vec<SuiteError>,
+}
+
+impl Problems<'_> {
+    fn push(&mut self, field: String, message: String) {
+        let line = tomlfile::line_of_field(self.source, &field);
+        self.errors.push(SuiteError::Invalid {
+            location: Location::file(self.path).at_line(line).with_field(field),
+            message,
+        });
+    }
+}
+
+impl Suite {
+    /// Parses and validates a suite file, returning every problem it has, each with its
+    /// line and field (a file that is not TOML, or not shaped like a suite at the top,
+    /// stops at its first problem).
+    pub fn parse(name: &str, path: &str, source: &str) -> Result<Suite, Vec<SuiteError>> {
+        let raw: RawSuite = tomlfile::parse(path, source).map_err(|e| vec![e.into()])?;
+        let mut problems = Problems {
+            path,
+            source,
+            errors: Vec::new(),
+        };
+        if let Err(reason) = PromptName::parse(&raw.prompt) {
+            problems.push(
                 "prompt".into(),
-                format!("`{}` is not a prompt name: {reason}", suite.prompt),
-            )
-        })?;
-        if suite.repeat == 0 {
-            return Err(invalid("repeat".into(), "must be at least 1".into()));
+                format!("`{}` is not a prompt name: {reason}", raw.prompt),
+            );
         }
-        for (index, limit) in suite.gate.alert_only.iter().enumerate() {
-            if !GATE_LIMITS.contains(&limit.as_str()) {
-                return Err(invalid(
-                    format!("gate.alert_only[{index}]"),
-                    format!(
-                        "`{limit}` is not a gate limit; limits are {}",
-                        GATE_LIMITS.join(", ")
-                    ),
-                ));
+        if raw.repeat == 0 {
+            problems.push("repeat".into(), "must be at least 1".into());
+        }
+        check_gate(&raw.gate, &mut problems);
+        let mut cases = Vec::new();
+        for (index, value) in raw.cases.into_iter().enumerate() {
+            if let Some(case) = read_case(index, value, &mut problems) {
+                cases.push(case);
             }
         }
-        for (field, value) in [
-            ("max_pass_rate_drop", suite.gate.max_pass_rate_drop),
-            ("max_cost_increase", suite.gate.max_cost_increase),
-            ("max_latency_increase", suite.gate.max_latency_increase),
-        ] {
-            if let Some(value) = value
-                && !(value >= 0.0 && value.is_finite())
-            {
-                return Err(invalid(
-                    format!("gate.{field}"),
-                    format!("must be a non-negative number, not {value}"),
-                ));
+        check_cases(&cases, &mut problems);
+        let suite = Suite {
+            prompt: raw.prompt,
+            provider: raw.provider,
+            repeat: raw.repeat,
+            vars: raw.vars,
+            cases,
+            gate: raw.gate,
+            name: name.to_owned(),
+            path: path.to_owned(),
+            source: source.to_owned(),
+        };
+        for index in 0..suite.cases.len() {
+            if let Err(e) = suite.case_vars(index) {
+                problems.errors.push(e);
             }
         }
-        let mut seen = BTreeSet::new();
-        for (index, case) in suite.cases.iter().enumerate() {
-            if case.name.trim().is_empty() {
-                return Err(invalid(format!("cases[{index}].name"), "is empty".into()));
-            }
-            if !seen.insert(case.name.as_str()) {
-                return Err(invalid(
-                    format!("cases[{index}].name"),
-                    format!("`{}` names two cases; case names must be unique", case.name),
-                ));
-            }
+        if problems.errors.is_empty() {
+            Ok(suite)
+        } else {
+            // File order, so that fixing from the top down is natural.
+            problems.errors.sort_by_key(|e| e.location().line);
+            Err(problems.errors)
         }
-        suite.case_vars_all()?;
-        Ok(suite)
     }
 
     /// Returns the variables of case `index`: the suite's `[vars]` overlaid with the case's.
@@ -243,9 +337,80 @@ impl Suite {
         }
         Ok(vars)
     }
+}
 
-    fn case_vars_all(&self) -> Result<(), SuiteError> {
-        (0..self.cases.len()).try_for_each(|i| self.case_vars(i).map(drop))
+fn check_gate(gate: &Gate, problems: &mut Problems<'_>) {
+    for (index, limit) in gate.alert_only.iter().enumerate() {
+        if !GATE_LIMITS.contains(&limit.as_str()) {
+            problems.push(
+                format!("gate.alert_only[{index}]"),
+                format!(
+                    "`{limit}` is not a gate limit; limits are {}",
+                    GATE_LIMITS.join(", ")
+                ),
+            );
+        }
+    }
+    for (field, value) in [
+        ("max_pass_rate_drop", gate.max_pass_rate_drop),
+        ("max_cost_increase", gate.max_cost_increase),
+        ("max_latency_increase", gate.max_latency_increase),
+    ] {
+        if let Some(value) = value
+            && !(value >= 0.0 && value.is_finite())
+        {
+            problems.push(
+                format!("gate.{field}"),
+                format!("must be a non-negative number, not {value}"),
+            );
+        }
+    }
+    if let Some(value) = gate.min_pass_rate
+        && !(0.0..=100.0).contains(&value)
+    {
+        problems.push(
+            "gate.min_pass_rate".into(),
+            format!("must be a percentage from 0 to 100, not {value}"),
+        );
+    }
+    if let Some(value) = gate.significance
+        && !(value > 0.0 && value < 1.0)
+    {
+        problems.push(
+            "gate.significance".into(),
+            format!("must be a level between 0 and 1 (like 0.05), not {value}"),
+        );
+    }
+}
+
+fn check_cases(cases: &[Case], problems: &mut Problems<'_>) {
+    let mut seen = BTreeSet::new();
+    for (index, case) in cases.iter().enumerate() {
+        if case.name.trim().is_empty() {
+            problems.push(format!("cases[{index}].name"), "is empty".into());
+        } else if !seen.insert(case.name.as_str()) {
+            problems.push(
+                format!("cases[{index}].name"),
+                format!("`{}` names two cases; case names must be unique", case.name),
+            );
+        }
+    }
+}
+
+/// Serde's "unknown variant `containz`, expected one of …" for an assertion type, said
+/// with the closest known type.
+fn explain_shape_error(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown variant `") else {
+        return message.to_owned();
+    };
+    let typed = rest.split('`').next().unwrap_or_default();
+    let kinds = super::assertions::KINDS;
+    match crate::suggest::closest(typed, kinds.iter().copied()) {
+        Some(near) => format!("unknown assertion type `{typed}`; did you mean `{near}`?"),
+        None => format!(
+            "unknown assertion type `{typed}`; the types are {}",
+            kinds.join(", ")
+        ),
     }
 }
 
@@ -316,7 +481,7 @@ pub fn load_suites(dir: &Path, folder: &str) -> (Vec<Suite>, Vec<SuiteError>) {
         match std::fs::read_to_string(dir.join(&relative)) {
             Ok(text) => match Suite::parse(name, &path, &text) {
                 Ok(suite) => suites.push(suite),
-                Err(e) => errors.push(e),
+                Err(e) => errors.extend(e),
             },
             Err(e) => errors.push(SuiteError::Io {
                 location: Location::file(path),
@@ -410,21 +575,72 @@ max_pass_rate_drop = 3.0
     #[test]
     fn refuses_unknown_assertions_with_their_field() {
         let src = SUITE.replace("\"contains\"", "\"containz\"");
-        let err = Suite::parse("t", "evals/t.toml", &src).unwrap_err();
-        assert_eq!(
-            err.location().field.as_deref(),
-            Some("cases[0].assert[0].type"),
+        let errors = Suite::parse("t", "evals/t.toml", &src).unwrap_err();
+        let err = &errors[0];
+        assert!(
+            err.location()
+                .field
+                .as_deref()
+                .is_some_and(|f| f.starts_with("cases[0].assert[0]")),
             "{err}"
         );
         assert_eq!(err.location().line, Some(10));
-        assert!(err.to_string().contains("containz"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("unknown assertion type `containz`; did you mean `contains`?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reports_every_broken_assertion_at_its_own_line() {
+        let src = r#"prompt = "a"
+
+[[cases]]
+name = "one"
+assert = [
+  { type = "regex", value = "([unclosed" },
+  { type = "json_schema", value = { type = "objekt" } },
+]
+
+[[cases]]
+name = "two"
+assert = [{ type = "similar", value = "x", threshold = 1.5 }]
+
+[[cases]]
+name = "three"
+assert = [{ type = "contains", value = "" }, { type = "containz", value = "a" }]
+"#;
+        let errors = Suite::parse("t", "evals/t.toml", src).unwrap_err();
+        let found: Vec<(Option<usize>, String)> = errors
+            .iter()
+            .map(|e| {
+                (
+                    e.location().line,
+                    e.location().field.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Some(6), "cases[0].assert[0].value".to_owned()),
+                (Some(7), "cases[0].assert[1].value".to_owned()),
+                (Some(12), "cases[1].assert[0].threshold".to_owned()),
+                (Some(16), "cases[2].assert[0].value".to_owned()),
+                (Some(16), "cases[2].assert[1].type".to_owned()),
+            ],
+            "{errors:#?}"
+        );
+        assert!(errors[0].to_string().contains("not a valid regular expression"));
+        assert!(errors[1].to_string().contains("not a valid JSON schema"));
     }
 
     #[test]
     fn refuses_duplicate_case_names_and_zero_repeat() {
         let dup = format!("{SUITE}\n[[cases]]\nname = \"refund\"\n");
-        let err = Suite::parse("t", "evals/t.toml", &dup).unwrap_err();
-        assert_eq!(err.location().field.as_deref(), Some("cases[1].name"));
+        let errors = Suite::parse("t", "evals/t.toml", &dup).unwrap_err();
+        assert_eq!(errors[0].location().field.as_deref(), Some("cases[1].name"));
         let zero = SUITE.replace("repeat = 2", "repeat = 0");
         assert!(Suite::parse("t", "evals/t.toml", &zero).is_err());
     }

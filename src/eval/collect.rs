@@ -1,0 +1,287 @@
+//! Collecting a suite's results: samples into cases, cases into each version's figures,
+//! the paired comparison, and the gate.
+
+use std::collections::HashMap;
+
+use super::assertions::{AssertionResult, Outcome};
+use super::report::{CaseReport, CaseSide, Change, SideSummary, SuiteReport, apply_gate};
+use super::runner::SideInput;
+use super::stats::{self, Comparison};
+use super::suite::{Gate, Suite};
+
+/// One sample's result.
+#[derive(Debug, Clone)]
+pub(super) struct Sample {
+    pub outcome: Outcome,
+    pub output: Option<String>,
+    /// Why there is no output.
+    pub error: Option<String>,
+    pub assertions: Vec<AssertionResult>,
+    pub latency_ms: Option<f64>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+}
+
+impl Sample {
+    /// A sample that got no output, and why.
+    pub fn failed(error: String) -> Self {
+        Sample {
+            outcome: Outcome::Error,
+            output: None,
+            error: Some(error),
+            assertions: Vec::new(),
+            latency_ms: None,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_usd: 0.0,
+        }
+    }
+}
+
+/// The report of suite `s`: its figures per side, its cases, the comparison and the gate.
+/// `overrides` are the gate limits given on the command line.
+pub(super) fn suite_report(
+    suite: &Suite,
+    sides: &[SideInput<'_>; 2],
+    results: &HashMap<(usize, usize, usize), Vec<Sample>>,
+    s: usize,
+    overrides: &Gate,
+) -> SuiteReport {
+    let summary = |side: usize| {
+        summarize(
+            &sides[side],
+            (0..suite.cases.len()).filter_map(|c| results.get(&(s, side, c))),
+        )
+    };
+    let (base, head) = (summary(0), summary(1));
+    let cases: Vec<CaseReport> = suite
+        .cases
+        .iter()
+        .enumerate()
+        .map(|(c, case)| {
+            let side = |i: usize| results.get(&(s, i, c)).map(|samples| case_side(samples));
+            let (base, head) = (side(0), side(1));
+            CaseReport {
+                name: case.name.clone(),
+                change: change(base.as_ref(), head.as_ref()),
+                base,
+                head,
+            }
+        })
+        .collect();
+    let gate = effective_gate(&suite.gate, overrides);
+    let level = gate.significance.unwrap_or(stats::DEFAULT_LEVEL);
+    let comparison = (base.unavailable.is_none() && head.unavailable.is_none())
+        .then(|| compare(&cases, level));
+    let gate = apply_gate(&gate, &base, &head, comparison.as_ref());
+    SuiteReport {
+        suite: suite.name.clone(),
+        path: suite.path.clone(),
+        prompt: suite.prompt.clone(),
+        base,
+        head,
+        cases,
+        comparison,
+        gate,
+    }
+}
+
+/// The suite's gate with the command line's limits over it. No drop limit anywhere means
+/// no drop allowed, and no floor anywhere means every case must pass: the safe defaults
+/// for a pre-merge check.
+fn effective_gate(suite: &Gate, overrides: &Gate) -> Gate {
+    Gate {
+        max_pass_rate_drop: overrides
+            .max_pass_rate_drop
+            .or(suite.max_pass_rate_drop)
+            .or(Some(0.0)),
+        max_cost_increase: overrides.max_cost_increase.or(suite.max_cost_increase),
+        max_latency_increase: overrides.max_latency_increase.or(suite.max_latency_increase),
+        min_pass_rate: overrides
+            .min_pass_rate
+            .or(suite.min_pass_rate)
+            .or(Some(100.0)),
+        significance: overrides.significance.or(suite.significance),
+        alert_only: suite.alert_only.clone(),
+    }
+}
+
+fn change(base: Option<&CaseSide>, head: Option<&CaseSide>) -> Change {
+    match (base, head) {
+        (Some(b), Some(h)) if b.outcome == Outcome::Error || h.outcome == Outcome::Error => {
+            Change::Error
+        }
+        (Some(b), Some(h)) if b.pass && !h.pass => Change::Regressed,
+        (Some(b), Some(h)) if !b.pass && h.pass => Change::Fixed,
+        (Some(_), Some(_)) => Change::Same,
+        _ => Change::New,
+    }
+}
+
+/// The paired comparison over the cases evaluated without error on both versions.
+fn compare(cases: &[CaseReport], level: f64) -> Comparison {
+    let both: Vec<(&CaseSide, &CaseSide)> = cases
+        .iter()
+        .filter(|c| c.change != Change::Error)
+        .filter_map(|c| c.base.as_ref().zip(c.head.as_ref()))
+        .collect();
+    if both.iter().all(|(b, h)| b.samples <= 1 && h.samples <= 1) {
+        let pairs: Vec<(bool, bool)> = both.iter().map(|(b, h)| (b.pass, h.pass)).collect();
+        stats::compare_single(&pairs, level)
+    } else {
+        let fraction = |s: &CaseSide| s.samples_passed as f64 / s.samples.max(1) as f64;
+        let fractions: Vec<(f64, f64)> =
+            both.iter().map(|(b, h)| (fraction(b), fraction(h))).collect();
+        stats::compare_repeated(&fractions, level)
+    }
+}
+
+fn case_side(samples: &[Sample]) -> CaseSide {
+    let outcome = samples
+        .iter()
+        .fold(Outcome::Pass, |worst, s| worst.worst(s.outcome));
+    // The sample shown is the first with the case's outcome: its error, or its failure.
+    let shown = samples
+        .iter()
+        .find(|s| s.outcome == outcome)
+        .or(samples.first());
+    let count = |o: Outcome| samples.iter().filter(|s| s.outcome == o).count();
+    CaseSide {
+        outcome,
+        pass: outcome == Outcome::Pass,
+        output: shown.and_then(|s| s.output.clone()),
+        error: shown.and_then(|s| s.error.clone()),
+        assertions: shown.map(|s| s.assertions.clone()).unwrap_or_default(),
+        samples_passed: count(Outcome::Pass),
+        samples_failed: count(Outcome::Fail),
+        samples_errored: count(Outcome::Error),
+        samples: samples.len(),
+    }
+}
+
+fn summarize<'a>(
+    input: &SideInput<'_>,
+    cases: impl Iterator<Item = &'a Vec<Sample>>,
+) -> SideSummary {
+    let mut summary = SideSummary {
+        spec: input.spec.clone(),
+        ..SideSummary::default()
+    };
+    match &input.prompt {
+        Ok((prompt, _)) => summary.version = Some(prompt.version),
+        Err(error) => {
+            summary.unavailable = Some(error.clone());
+            return summary;
+        }
+    }
+    let mut latencies = Vec::new();
+    let (mut case_count, mut all_passed) = (0usize, 0usize);
+    for samples in cases {
+        case_count += 1;
+        all_passed += usize::from(samples.iter().all(|s| s.outcome == Outcome::Pass));
+        for sample in samples {
+            summary.samples += 1;
+            match sample.outcome {
+                Outcome::Pass => summary.passed += 1,
+                Outcome::Fail => summary.failed += 1,
+                Outcome::Error => summary.errors += 1,
+            }
+            latencies.extend(sample.latency_ms);
+            summary.input_tokens += sample.input_tokens;
+            summary.output_tokens += sample.output_tokens;
+            summary.cost_usd += sample.cost_usd;
+        }
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    summary.pass_rate = ratio(summary.passed, summary.samples);
+    summary.pass_all = ratio(all_passed, case_count);
+    if !latencies.is_empty() {
+        latencies.sort_by(f64::total_cmp);
+        summary.mean_latency_ms = latencies.iter().sum::<f64>() / latencies.len() as f64;
+        let rank = ((latencies.len() as f64) * 0.95).ceil() as usize;
+        summary.p95_latency_ms = latencies[rank.clamp(1, latencies.len()) - 1];
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(outcome: Outcome, latency: f64) -> Sample {
+        Sample {
+            outcome,
+            latency_ms: Some(latency),
+            cost_usd: 0.5,
+            ..Sample::failed(String::new())
+        }
+    }
+
+    #[test]
+    fn summaries_count_passes_failures_and_errors_apart() {
+        let input = SideInput {
+            spec: "HEAD".into(),
+            prompt: Err("absent".into()),
+        };
+        assert_eq!(
+            summarize(&input, std::iter::empty()).unavailable.as_deref(),
+            Some("absent")
+        );
+        let prompt = crate::prompt::Prompt::parse(
+            crate::prompt::PromptName::parse("a").unwrap(),
+            "prompts/a.toml",
+            "model = \"m\"\n[[messages]]\nrole = \"user\"\ncontent = \"hi\"\n",
+            &crate::prompt::PromptDefaults::default(),
+            &crate::prompt::PartialIndex::default(),
+        )
+        .unwrap();
+        let input = SideInput {
+            spec: "HEAD".into(),
+            prompt: Ok((&prompt, prompt.compile().unwrap())),
+        };
+        let mut cases = vec![
+            vec![sample(Outcome::Pass, 10.0), sample(Outcome::Pass, 20.0)],
+            vec![sample(Outcome::Pass, 30.0), sample(Outcome::Fail, 40.0)],
+            vec![sample(Outcome::Error, 1.0)],
+        ];
+        cases.push(
+            (1..=20)
+                .map(|i| sample(Outcome::Pass, f64::from(i) * 100.0))
+                .collect(),
+        );
+        let summary = summarize(&input, cases.iter());
+        assert_eq!(
+            (
+                summary.samples,
+                summary.passed,
+                summary.failed,
+                summary.errors
+            ),
+            (25, 23, 1, 1)
+        );
+        assert!((summary.pass_all - 2.0 / 4.0).abs() < 1e-9);
+        assert_eq!(summary.p95_latency_ms, 1900.0);
+    }
+
+    #[test]
+    fn an_error_on_either_side_is_not_a_regression_or_a_fix() {
+        let side = |outcome| case_side(&[sample(outcome, 1.0)]);
+        let (pass, fail, error) = (
+            side(Outcome::Pass),
+            side(Outcome::Fail),
+            side(Outcome::Error),
+        );
+        assert_eq!(change(Some(&pass), Some(&fail)), Change::Regressed);
+        assert_eq!(change(Some(&fail), Some(&pass)), Change::Fixed);
+        assert_eq!(change(Some(&pass), Some(&error)), Change::Error);
+        assert_eq!(change(Some(&error), Some(&pass)), Change::Error);
+        assert_eq!(change(None, Some(&pass)), Change::New);
+        let mixed = case_side(&[sample(Outcome::Fail, 1.0), sample(Outcome::Error, 1.0)]);
+        assert_eq!(mixed.outcome, Outcome::Error);
+        assert_eq!(
+            (mixed.samples_failed, mixed.samples_errored, mixed.pass),
+            (1, 1, false)
+        );
+    }
+}

@@ -1,0 +1,306 @@
+//! Sending requests: the cache first, then the providers, under one shared limit and each
+//! provider's own, retrying 429s, 5xx and timeouts with backoff (or `Retry-After`), and
+//! writing each answer to the cache as it arrives.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::cache::{Cache, CachedReply, provider_fingerprint, request_key};
+use super::provider::{CallError, ChatRequest, Failure, Provider, ProviderError};
+use super::report::RequestStats;
+use super::runner::{CacheMode, EvalError, EvalOptions, Progress};
+use crate::config::ProjectConfig;
+use crate::project::Project;
+
+/// The longest a `Retry-After` is honoured; a server asking for more is retried sooner.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// The first backoff without `Retry-After`; it doubles per attempt.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest backoff without `Retry-After`.
+const MAX_BACKOFF: Duration = Duration::from_secs(20);
+
+/// A request that failed for good.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestFailure {
+    pub provider: String,
+    pub failure: Failure,
+    /// Attempts made, retries included.
+    pub attempts: u32,
+}
+
+impl fmt::Display for RequestFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "provider `{}`: {}", self.provider, self.failure)?;
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+/// Each request's answer, by cache key.
+pub type Answers = HashMap<String, Result<CachedReply, RequestFailure>>;
+
+/// Sends requests: cache first, then providers, under the shared limit.
+pub struct Executor {
+    pub config: ProjectConfig,
+    root: std::path::PathBuf,
+    /// Each provider's fingerprint, part of every cache key.
+    fingerprints: std::sync::Mutex<HashMap<String, String>>,
+    cache: Option<Arc<Cache>>,
+    mode: CacheMode,
+    concurrency: usize,
+    providers: std::sync::Mutex<HashMap<String, Arc<Provider>>>,
+    counters: Arc<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    distinct: AtomicUsize,
+    cached: AtomicUsize,
+    sent: AtomicUsize,
+    retries: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+impl Executor {
+    pub fn new(project: &Project, options: &EvalOptions) -> Self {
+        Executor {
+            config: project.config.clone(),
+            root: project.root.clone(),
+            fingerprints: std::sync::Mutex::new(HashMap::new()),
+            cache: (options.cache != CacheMode::Off).then(|| Arc::new(Cache::new(&project.root))),
+            mode: options.cache,
+            concurrency: options.concurrency.max(1),
+            providers: std::sync::Mutex::new(HashMap::new()),
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    pub fn stats(&self) -> RequestStats {
+        let get = |c: &AtomicUsize| c.load(Ordering::Relaxed);
+        RequestStats {
+            distinct: get(&self.counters.distinct),
+            cached: get(&self.counters.cached),
+            sent: get(&self.counters.sent),
+            retries: get(&self.counters.retries),
+            failed: get(&self.counters.failed),
+        }
+    }
+
+    /// The cache key of sample `sample` of a request.
+    pub fn key(&self, request: &ChatRequest, sample: u32) -> Result<String, ProviderError> {
+        let mut fingerprints = self.fingerprints.lock().unwrap_or_else(|e| e.into_inner());
+        let fingerprint = match fingerprints.get(&request.provider) {
+            Some(fingerprint) => fingerprint,
+            None => {
+                let fingerprint = provider_fingerprint(&self.config, &self.root, &request.provider)?;
+                fingerprints
+                    .entry(request.provider.clone())
+                    .or_insert(fingerprint)
+            }
+        };
+        Ok(request_key(request, fingerprint, sample))
+    }
+
+    fn provider(&self, name: &str) -> Result<Arc<Provider>, ProviderError> {
+        let mut providers = self.providers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(provider) = providers.get(name) {
+            return Ok(Arc::clone(provider));
+        }
+        let provider = Arc::new(Provider::open(&self.config, name)?);
+        providers.insert(name.to_owned(), Arc::clone(&provider));
+        Ok(provider)
+    }
+
+    /// Answers every request, by key. A 401 or 403 stops the run: every other request
+    /// would fail the same way.
+    pub async fn run_all(
+        &self,
+        calls: BTreeMap<String, ChatRequest>,
+        progress: &Arc<dyn Progress>,
+    ) -> Result<Answers, EvalError> {
+        let mut answers = HashMap::new();
+        let mut misses = Vec::new();
+        self.counters
+            .distinct
+            .fetch_add(calls.len(), Ordering::Relaxed);
+        let read = self.mode == CacheMode::Use;
+        for (key, request) in calls {
+            match self.cache.as_ref().filter(|_| read).and_then(|c| c.get(&key)) {
+                Some(hit) => {
+                    self.counters.cached.fetch_add(1, Ordering::Relaxed);
+                    answers.insert(key, Ok(hit));
+                }
+                None => misses.push((key, request)),
+            }
+        }
+        // Every provider a miss needs is set up before anything is sent, so a missing key
+        // fails the run at once rather than after half of it.
+        let mut needed = HashMap::new();
+        for (_, request) in &misses {
+            if !needed.contains_key(&request.provider) {
+                needed.insert(request.provider.clone(), self.provider(&request.provider)?);
+            }
+        }
+        progress.start(misses.len());
+        let limit = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (key, request) in misses {
+            let provider = Arc::clone(&needed[&request.provider]);
+            let limit = Arc::clone(&limit);
+            let cache = self.cache.clone();
+            let counters = Arc::clone(&self.counters);
+            let progress = Arc::clone(progress);
+            tasks.spawn(async move {
+                let answer = call_with_retries(&provider, &request, &limit, &counters).await;
+                let stored = match (&answer, cache) {
+                    (Ok(reply), Some(cache)) => store(cache, key.clone(), reply.clone()).await,
+                    _ => Ok(()),
+                };
+                progress.advance();
+                (key, provider, answer, stored)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (key, provider, answer, stored) = joined.map_err(|e| EvalError::Cache {
+                path: String::new(),
+                message: format!("a request task failed: {e}"),
+            })?;
+            if let Err((key, error)) = stored {
+                return Err(EvalError::Cache {
+                    path: format!("{}/{}", super::cache::CACHE_DIR, &key[..2]),
+                    message: error.to_string(),
+                });
+            }
+            let answer = match answer {
+                Ok(reply) => Ok(reply),
+                Err((CallError::Auth { failure }, _)) => {
+                    // Dropping the set aborts the requests still in flight.
+                    return Err(EvalError::Auth {
+                        provider: provider.name().to_owned(),
+                        key_env: provider.key_env().map(str::to_owned),
+                        message: failure.to_string(),
+                    });
+                }
+                Err((error, attempts)) => {
+                    self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                    Err(RequestFailure {
+                        provider: provider.name().to_owned(),
+                        failure: error.failure().clone(),
+                        attempts,
+                    })
+                }
+            };
+            answers.insert(key, answer);
+        }
+        Ok(answers)
+    }
+}
+
+/// Writes an answer to the cache on the blocking pool, so that disk time never holds up
+/// the requests in flight.
+async fn store(
+    cache: Arc<Cache>,
+    key: String,
+    reply: CachedReply,
+) -> Result<(), (String, std::io::Error)> {
+    tokio::task::spawn_blocking(move || cache.put(&key, &reply).map_err(|e| (key, e)))
+        .await
+        .unwrap_or(Ok(()))
+}
+
+/// Sends one request, retrying what is worth retrying; on failure, the last error and the
+/// attempts made. The shared limit is held only while the request is in flight, not while
+/// it waits to retry. A request counts as sent once any attempt reached the provider.
+async fn call_with_retries(
+    provider: &Provider,
+    request: &ChatRequest,
+    limit: &tokio::sync::Semaphore,
+    counters: &Counters,
+) -> Result<CachedReply, (CallError, u32)> {
+    let mut attempt = 0u32;
+    let mut reached = false;
+    let result = loop {
+        let result = {
+            let Ok(_permit) = limit.acquire().await else {
+                break Err(CallError::Fatal {
+                    failure: Failure {
+                        cause: "the run was stopped".into(),
+                        detail: String::new(),
+                        reached: false,
+                    },
+                });
+            };
+            provider.complete(request).await
+        };
+        reached |= result.as_ref().map_or_else(|e| e.failure().reached, |_| true);
+        match result {
+            Err(CallError::Retryable { retry_after, .. }) if attempt < provider.max_retries() => {
+                counters.retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(backoff(attempt, retry_after)).await;
+                attempt += 1;
+            }
+            other => break other,
+        }
+    };
+    if reached {
+        counters.sent.fetch_add(1, Ordering::Relaxed);
+    }
+    match result {
+        Ok((reply, latency)) => Ok(CachedReply {
+            reply,
+            latency_ms: latency.as_secs_f64() * 1000.0,
+        }),
+        Err(error) => Err((error, attempt + 1)),
+    }
+}
+
+/// How long to wait before retry `attempt` (0-based): the server's `Retry-After` when it
+/// gives one (at most a minute), else exponential backoff from 200 ms with full jitter.
+fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    if let Some(wait) = retry_after {
+        return wait.min(MAX_RETRY_AFTER);
+    }
+    let ceiling = FIRST_BACKOFF
+        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+        .min(MAX_BACKOFF);
+    ceiling.mul_f64(0.5 + 0.5 * jitter())
+}
+
+/// A number in [0, 1) that differs between calls and processes; not for cryptography.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_honours_retry_after_and_grows_without_it() {
+        assert_eq!(
+            backoff(0, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(backoff(0, Some(Duration::from_secs(600))), MAX_RETRY_AFTER);
+        let first = backoff(0, None);
+        assert!(
+            first >= Duration::from_millis(100) && first <= FIRST_BACKOFF,
+            "{first:?}"
+        );
+        let later = backoff(4, None);
+        assert!(later >= Duration::from_millis(1600), "{later:?}");
+        assert!(backoff(30, None) <= MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,455 @@
+//! How sure a comparison is: the paired tests, intervals and sample sizes behind each
+//! suite's verdict. Pure functions of counts; the formulas and the reference vectors that
+//! pin them are in docs/evals.md.
+//!
+//! With one sample per case, the cases form a 2×2 table (passed or failed on each
+//! version): the p-value is the exact McNemar test on the discordant cases, the interval
+//! for the pass-rate difference is Newcombe's hybrid score interval for paired proportions
+//! (his method 10, 1998). With several samples per case, each case has a pass fraction per
+//! version: the p-value is the exact sign test on the cases that moved, the interval a
+//! Student t interval on the per-case differences.
+
+/// The two-sided z for a 95% interval.
+const Z_95: f64 = 1.959_963_984_540_054;
+/// The z for 80% power, which the sample-size hint aims at.
+const Z_POWER_80: f64 = 0.841_621_233_572_914_3;
+/// The level at which a difference is called significant when the gate sets none.
+pub const DEFAULT_LEVEL: f64 = 0.05;
+/// The smallest drop worth detecting, in points, for "inconclusive" and its hint.
+pub const DETECTABLE_DROP_POINTS: f64 = 3.0;
+
+/// What the comparison says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// A drop significant at the level.
+    Regressed,
+    /// A rise significant at the level.
+    Improved,
+    /// No significant difference, and the interval rules out a drop worth detecting.
+    NoSignificantChange,
+    /// No significant difference, but too few cases to rule out a drop worth detecting.
+    Inconclusive,
+}
+
+/// The paired comparison of a suite's two versions.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Comparison {
+    /// `exact McNemar` (one sample per case) or `sign test` (several).
+    pub test: &'static str,
+    /// Cases compared: evaluated without error on both versions.
+    pub cases: usize,
+    /// Cases worse on the new version.
+    pub regressed: usize,
+    /// Cases better on the new version.
+    pub fixed: usize,
+    /// New pass rate minus old, in points.
+    pub delta_points: f64,
+    /// The 95% confidence interval of `delta_points`.
+    pub interval_points: [f64; 2],
+    pub p_value: f64,
+    /// The level `verdict` was decided at.
+    pub level: f64,
+    pub verdict: Verdict,
+    /// About how many more cases would detect a drop of `DETECTABLE_DROP_POINTS` with 80%
+    /// power, when the verdict is inconclusive.
+    pub more_cases_needed: Option<usize>,
+}
+
+impl Comparison {
+    /// The verdict in words: `regressed (p = 0.01)`, `inconclusive: about 240 more cases
+    /// would detect a 3-point drop`.
+    pub fn words(&self) -> String {
+        let p = format_p(self.p_value);
+        match self.verdict {
+            Verdict::Regressed => format!("regressed (p = {p})"),
+            Verdict::Improved => format!("improved (p = {p})"),
+            Verdict::NoSignificantChange => format!("no significant change (p = {p})"),
+            Verdict::Inconclusive => match self.more_cases_needed {
+                Some(n) => format!(
+                    "inconclusive (p = {p}): about {n} more cases would detect a {DETECTABLE_DROP_POINTS:.0}-point drop"
+                ),
+                None => format!("inconclusive (p = {p})"),
+            },
+        }
+    }
+}
+
+/// Shows a p-value with two significant digits: `0.62`, `0.013`, `3.2e-13`.
+pub fn format_p(p: f64) -> String {
+    if p >= 0.001 {
+        let digits = (1 - p.log10().floor() as i32).max(2) as usize;
+        let text = format!("{p:.digits$}");
+        if text == "1.0" || text == "1.00" {
+            "1".into()
+        } else {
+            text
+        }
+    } else {
+        format!("{p:.1e}")
+    }
+}
+
+/// Compares cases with one sample each: `pairs` holds (passed on base, passed on head).
+pub fn compare_single(pairs: &[(bool, bool)], level: f64) -> Comparison {
+    let n = pairs.len();
+    let count = |want: (bool, bool)| pairs.iter().filter(|p| **p == want).count();
+    let (a, b, c, d) = (
+        count((true, true)),
+        count((true, false)),
+        count((false, true)),
+        count((false, false)),
+    );
+    let p_value = exact_binomial_two_sided(b, c);
+    let interval = newcombe_paired(a, b, c, d);
+    let delta = if n == 0 { 0.0 } else { (c as f64 - b as f64) / n as f64 };
+    let psi = if n == 0 { 0.0 } else { (b + c) as f64 / n as f64 };
+    let needed = mcnemar_sample_size(psi, DETECTABLE_DROP_POINTS / 100.0, level);
+    finish("exact McNemar", n, b, c, delta, interval, p_value, level, needed)
+}
+
+/// Compares cases with several samples each: `fractions` holds each case's pass fraction
+/// on base and on head.
+pub fn compare_repeated(fractions: &[(f64, f64)], level: f64) -> Comparison {
+    let k = fractions.len();
+    let diffs: Vec<f64> = fractions.iter().map(|(b, h)| h - b).collect();
+    let worse = diffs.iter().filter(|d| **d < -1e-12).count();
+    let better = diffs.iter().filter(|d| **d > 1e-12).count();
+    let p_value = exact_binomial_two_sided(worse, better);
+    let mean = if k == 0 { 0.0 } else { diffs.iter().sum::<f64>() / k as f64 };
+    let sd = sample_sd(&diffs, mean);
+    let interval = if k >= 2 && sd > 0.0 {
+        let half = student_t_quantile(0.975, (k - 1) as f64) * sd / (k as f64).sqrt();
+        ((mean - half).max(-1.0), (mean + half).min(1.0))
+    } else {
+        // No spread to measure (every case moved alike, or one case): the interval of
+        // the all-samples-passed table, which still widens as cases get fewer.
+        let pairs: Vec<(bool, bool)> = fractions
+            .iter()
+            .map(|(b, h)| (*b >= 1.0, *h >= 1.0))
+            .collect();
+        let count = |want| pairs.iter().filter(|p| **p == want).count();
+        let (lo, hi) = newcombe_paired(
+            count((true, true)),
+            count((true, false)),
+            count((false, true)),
+            count((false, false)),
+        );
+        (mean + lo.min(0.0), mean + hi.max(0.0))
+    };
+    let drop = DETECTABLE_DROP_POINTS / 100.0;
+    let needed = t_sample_size(sd.max(drop.sqrt()), drop, level);
+    finish("sign test", k, worse, better, mean, interval, p_value, level, needed)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    test: &'static str,
+    cases: usize,
+    regressed: usize,
+    fixed: usize,
+    delta: f64,
+    interval: (f64, f64),
+    p_value: f64,
+    level: f64,
+    needed_total: f64,
+) -> Comparison {
+    let drop = DETECTABLE_DROP_POINTS / 100.0;
+    let verdict = if p_value < level && delta < 0.0 {
+        Verdict::Regressed
+    } else if p_value < level && delta > 0.0 {
+        Verdict::Improved
+    } else if cases > 0 && interval.0 > -drop {
+        Verdict::NoSignificantChange
+    } else {
+        Verdict::Inconclusive
+    };
+    let more_cases_needed = (verdict == Verdict::Inconclusive)
+        .then(|| (needed_total.ceil() as usize).saturating_sub(cases).max(1));
+    let points = |x: f64| x * 100.0;
+    Comparison {
+        test,
+        cases,
+        regressed,
+        fixed,
+        delta_points: points(delta),
+        interval_points: [points(interval.0), points(interval.1)],
+        p_value,
+        level,
+        verdict,
+        more_cases_needed,
+    }
+}
+
+/// The exact two-sided binomial test of `x` against `y` successes at one half: the exact
+/// McNemar test when they are the discordant cases, the sign test when they are the cases
+/// that moved down and up.
+pub fn exact_binomial_two_sided(x: usize, y: usize) -> f64 {
+    let n = x + y;
+    if n == 0 {
+        return 1.0;
+    }
+    (2.0 * binomial_half_cdf(x.min(y), n)).min(1.0)
+}
+
+/// P(X ≤ k) for X ~ Binomial(n, 1/2), summed in logs so that large `n` cannot underflow
+/// every term.
+fn binomial_half_cdf(k: usize, n: usize) -> f64 {
+    let log_half_n = n as f64 * 0.5f64.ln();
+    let mut log_choose = 0.0f64;
+    let mut total = 0.0;
+    for i in 0..=k {
+        if i > 0 {
+            log_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        total += (log_choose + log_half_n).exp();
+    }
+    total.min(1.0)
+}
+
+/// Wilson's score interval for `successes` of `n`, at 95%.
+pub fn wilson(successes: usize, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (n, p, z2) = (n as f64, successes as f64 / n as f64, Z_95 * Z_95);
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = Z_95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / (1.0 + z2 / n);
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// Newcombe's hybrid score interval (method 10, without continuity correction) for the
+/// difference of paired proportions, head minus base, at 95%. `a`: passed on both, `b`:
+/// passed on base only, `c`: passed on head only, `d`: failed on both.
+pub fn newcombe_paired(a: usize, b: usize, c: usize, d: usize) -> (f64, f64) {
+    let n = a + b + c + d;
+    if n == 0 {
+        return (-1.0, 1.0);
+    }
+    let p1 = (a + c) as f64 / n as f64;
+    let p2 = (a + b) as f64 / n as f64;
+    let (l1, u1) = wilson(a + c, n);
+    let (l2, u2) = wilson(a + b, n);
+    let margins = [(a + b) as f64, (c + d) as f64, (a + c) as f64, (b + d) as f64];
+    let phi = if margins.contains(&0.0) {
+        0.0
+    } else {
+        (a as f64 * d as f64 - b as f64 * c as f64) / margins.iter().product::<f64>().sqrt()
+    };
+    let theta = p1 - p2;
+    let delta = ((p1 - l1).powi(2) - 2.0 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2).powi(2))
+        .max(0.0)
+        .sqrt();
+    let epsilon = ((u1 - p1).powi(2) - 2.0 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2).powi(2))
+        .max(0.0)
+        .sqrt();
+    ((theta - delta).max(-1.0), (theta + epsilon).min(1.0))
+}
+
+/// Cases needed for the McNemar test to detect a difference `drop` with 80% power at
+/// `level`, when a share `psi` of cases is discordant (Connor, 1987). A share below
+/// `drop` is impossible with such a drop, so it counts as `drop`.
+pub fn mcnemar_sample_size(psi: f64, drop: f64, level: f64) -> f64 {
+    let psi = psi.max(drop);
+    let z = normal_quantile(1.0 - level / 2.0);
+    (z * psi.sqrt() + Z_POWER_80 * (psi - drop * drop).sqrt()).powi(2) / (drop * drop)
+}
+
+/// Cases needed for a paired test on per-case differences with standard deviation `sd`
+/// to detect a mean difference `drop` with 80% power at `level` (normal approximation).
+fn t_sample_size(sd: f64, drop: f64, level: f64) -> f64 {
+    ((normal_quantile(1.0 - level / 2.0) + Z_POWER_80) * sd / drop).powi(2)
+}
+
+fn sample_sd(values: &[f64], mean: f64) -> f64 {
+    if values.len() < 2 {
+        return 0.0;
+    }
+    let ss: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+    (ss / (values.len() - 1) as f64).sqrt()
+}
+
+/// The standard normal quantile (Acklam's rational approximation, refined by one Halley
+/// step; accurate to about 1e-12).
+pub fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    let x = if p < 0.024_25 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.024_25 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    };
+    // One Halley step on Φ(x) − p.
+    let e = 0.5 * erfc(-x / std::f64::consts::SQRT_2) - p;
+    let u = e * (2.0 * std::f64::consts::PI).sqrt() * (x * x / 2.0).exp();
+    x - u / (1.0 + x * u / 2.0)
+}
+
+/// The complementary error function: 1 − erf by its power series below 2, and its
+/// continued fraction above, where the series would lose digits.
+fn erfc(x: f64) -> f64 {
+    if x < 0.0 {
+        return 2.0 - erfc(-x);
+    }
+    if x < 2.0 {
+        // erf series: 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1)).
+        let mut term = x;
+        let mut sum = x;
+        let mut n = 0.0;
+        while term.abs() > 1e-17 * sum.abs() {
+            n += 1.0;
+            term *= -x * x / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        return 1.0 - 2.0 / std::f64::consts::PI.sqrt() * sum;
+    }
+    // Continued fraction (Lentz) for erfc at large x.
+    let mut f = x;
+    let mut c = x;
+    let mut d = 0.0;
+    for i in 1..200 {
+        let a = i as f64 / 2.0;
+        d = x + a * d;
+        d = if d == 0.0 { 1e-300 } else { 1.0 / d };
+        c = x + a / c;
+        let delta = c * d;
+        f *= delta;
+        if (delta - 1.0).abs() < 1e-16 {
+            break;
+        }
+    }
+    (-x * x).exp() / f / std::f64::consts::PI.sqrt()
+}
+
+/// The `p` quantile of Student's t with `df` degrees of freedom, by bisection on its
+/// distribution function.
+pub fn student_t_quantile(p: f64, df: f64) -> f64 {
+    let (mut lo, mut hi) = (-1e3, 1e3);
+    for _ in 0..200 {
+        let mid = (lo + hi) / 2.0;
+        if student_t_cdf(mid, df) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo + hi) / 2.0
+}
+
+/// P(T ≤ t) for Student's t with `df` degrees of freedom, through the regularized
+/// incomplete beta function.
+fn student_t_cdf(t: f64, df: f64) -> f64 {
+    let x = df / (df + t * t);
+    let tail = 0.5 * incomplete_beta(df / 2.0, 0.5, x);
+    if t > 0.0 { 1.0 - tail } else { tail }
+}
+
+/// The regularized incomplete beta function I_x(a, b), by its continued fraction
+/// (Numerical Recipes, `betai` and `betacf`).
+fn incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let front = (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln())
+        .exp();
+    if x < (a + 1.0) / (a + b + 2.0) {
+        front * beta_fraction(a, b, x) / a
+    } else {
+        1.0 - front * beta_fraction(b, a, 1.0 - x) / b
+    }
+}
+
+fn beta_fraction(a: f64, b: f64, x: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
+    let mut c = 1.0;
+    let mut d = 1.0 - qab * x / qap;
+    d = if d.abs() < TINY { TINY } else { d };
+    d = 1.0 / d;
+    let mut h = d;
+    for m in 1..=300 {
+        let m = m as f64;
+        let m2 = 2.0 * m;
+        for aa in [
+            m * (b - m) * x / ((qam + m2) * (a + m2)),
+            -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)),
+        ] {
+            d = 1.0 + aa * d;
+            d = if d.abs() < TINY { TINY } else { d };
+            c = 1.0 + aa / c;
+            c = if c.abs() < TINY { TINY } else { c };
+            d = 1.0 / d;
+            h *= d * c;
+        }
+        if (d * c - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    h
+}
+
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, n = 9).
+fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut sum = G[0];
+    for (i, g) in G.iter().enumerate().skip(1) {
+        sum += g / (x + i as f64);
+    }
+    let t = x + 7.5;
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
+}

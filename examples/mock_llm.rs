@@ -18,6 +18,7 @@ fn main() {
     let mock = mock_llm::MockLlm::start(mock_llm::MockConfig {
         latency: Duration::from_millis(latency_ms),
         rate_limit_every,
+        ..mock_llm::MockConfig::default()
     });
     println!("{}", mock.url);
     let _ = std::io::stdout().flush();

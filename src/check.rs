@@ -243,7 +243,12 @@ fn check_providers(
 /// What an assertion needs from its surroundings, which the suite file alone cannot show:
 /// an offline judge needs a quoted phrase to grade by, an `exec` command must exist here,
 /// and a case with no assertion passes whenever the model answers.
-fn check_assertions(prompt: &Prompt, suite: &Suite, config: &ProjectConfig, report: &mut CheckReport) {
+fn check_assertions(
+    prompt: &Prompt,
+    suite: &Suite,
+    config: &ProjectConfig,
+    report: &mut CheckReport,
+) {
     let mut push = |severity, code, field: String, message: String| {
         let line = suite.line_of(&field);
         report.diagnostics.push(Diagnostic {
@@ -260,12 +265,17 @@ fn check_assertions(prompt: &Prompt, suite: &Suite, config: &ProjectConfig, repo
                 Severity::Warning,
                 "no-assertions",
                 format!("cases[{c}]"),
-                format!("case `{}` has no assertion: it passes whenever the model answers", case.name),
+                format!(
+                    "case `{}` has no assertion: it passes whenever the model answers",
+                    case.name
+                ),
             );
         }
         for (a, assertion) in case.assertions.iter().enumerate() {
             match assertion {
-                crate::eval::Assertion::LlmJudge { rubric, provider, .. } => {
+                crate::eval::Assertion::LlmJudge {
+                    rubric, provider, ..
+                } => {
                     let judge = provider
                         .as_deref()
                         .or(suite.provider.as_deref())
@@ -287,7 +297,9 @@ fn check_assertions(prompt: &Prompt, suite: &Suite, config: &ProjectConfig, repo
                             Severity::Warning,
                             "exec-not-found",
                             format!("cases[{c}].assert[{a}].command"),
-                            format!("`{program}` is not on PATH here: the assertion will be an error wherever it is missing"),
+                            format!(
+                                "`{program}` is not on PATH here: the assertion will be an error wherever it is missing"
+                            ),
                         );
                     }
                 }
@@ -301,8 +313,8 @@ fn check_assertions(prompt: &Prompt, suite: &Suite, config: &ProjectConfig, repo
 /// shell builtin nor on `PATH`.
 fn missing_program(command: &str) -> Option<&str> {
     const BUILTINS: [&str; 14] = [
-        "cd", "echo", "exit", "export", "false", "printf", "read", "set", "test", "true",
-        "[", ":", ".", "exec",
+        "cd", "echo", "exit", "export", "false", "printf", "read", "set", "test", "true", "[", ":",
+        ".", "exec",
     ];
     let program = command.split_whitespace().next()?;
     let plain = program

@@ -139,7 +139,11 @@ mod tests {
         assert_eq!(line_of_field(src, "cases[1].assert[1]"), Some(8));
         assert_eq!(line_of_field(src, "cases[1].assert[0].type"), Some(7));
         assert_eq!(line_of_field(src, "cases[1].name"), Some(5));
-        assert_eq!(line_of_field(src, "cases[1].assert[7]"), Some(6), "the deepest part that exists");
+        assert_eq!(
+            line_of_field(src, "cases[1].assert[7]"),
+            Some(6),
+            "the deepest part that exists"
+        );
         assert_eq!(line_of_field("broken =", "a"), None);
     }
 

@@ -501,7 +501,7 @@ fn alert_only_gates_warn_without_failing() {
     );
     let run = on_github(&repo, &["ci"], &summary).expect(1);
     assert!(
-        run.stdout.contains("::error file=evals/triage.toml,title=promptctl check%3A suite::`gate.alert_only[0]`: `max_cost` is not a gate limit"),
+        run.stdout.contains("::error file=evals/triage.toml,line=14,title=promptctl check%3A suite::`gate.alert_only[0]`: `max_cost` is not a gate limit"),
         "{}",
         run.stdout
     );
@@ -511,12 +511,20 @@ fn alert_only_gates_warn_without_failing() {
 fn a_changed_suite_runs_and_a_new_prompt_must_pass_its_own_suite() {
     let repo = project();
     // Only the suite changes: a new case, which the prompt, unchanged, fails on both
-    // versions alike. The suite runs; a case failing on both sides is not a regression.
+    // versions alike. The suite runs; a case failing on both sides is not a regression, but
+    // it is below the default floor of 100%.
+    let failing_case = "\n[[cases]]\nname = \"account\"\nvars = { ticket = \"I cannot log in\" }\nassert = [{ type = \"icontains\", value = \"account\" }]\n";
+    repo.write("evals/triage.toml", &format!("{SUITE}{failing_case}"));
+    let run = repo.run(&["ci"]).expect(1);
+    assert!(
+        run.stdout
+            .contains("gate failed: pass rate 66.7% (2/3) is below the floor of 100%"),
+        "{}",
+        run.stdout
+    );
     repo.write(
         "evals/triage.toml",
-        &format!(
-            "{SUITE}\n[[cases]]\nname = \"account\"\nvars = {{ ticket = \"I cannot log in\" }}\nassert = [{{ type = \"icontains\", value = \"account\" }}]\n"
-        ),
+        &format!("{SUITE}{failing_case}\n[gate]\nmin_pass_rate = 60\n"),
     );
     let run = repo.run(&["ci", "--json"]).expect(0);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -542,7 +550,7 @@ fn a_changed_suite_runs_and_a_new_prompt_must_pass_its_own_suite() {
     let run = repo.run(&["ci"]).expect(1);
     assert!(
         run.stdout.contains(
-            "gate failed: pass rate 0.0% with no old version to compare with: 100.0 points below 100%, more than 0"
+            "gate failed: pass rate 0.0% (0/1) is below the floor of 100%, with no old version to compare with"
         ),
         "{}",
         run.stdout
@@ -579,7 +587,7 @@ fn a_failing_provider_fails_the_gate_not_the_process() {
     let run = on_github(&repo, &["ci", "--junit", "ci.xml"], &summary).expect(1);
     assert!(
         run.stdout
-            .contains("samples of the new version got no output; the comparison is incomplete"),
+            .contains("of the new version could not be evaluated (see the errors); the comparison is incomplete"),
         "{}",
         run.stdout
     );

@@ -43,7 +43,7 @@ fn mock_repo(mock: &MockLlm, cases: &str) -> TestRepo {
     .write("prompts/support/route.toml", ROUTE)
     .write(
         "evals/route.toml",
-        &format!("prompt = \"support/route\"\n\n{cases}\n[gate]\nmax_pass_rate_drop = 0.0\n"),
+        &format!("prompt = \"support/route\"\n\n{cases}\n[gate]\nmax_pass_rate_drop = 0.0\n# `crash` fails on every version: the mock always answers billing.\nmin_pass_rate = 50\n"),
     );
     repo.commit("route");
     repo
@@ -193,6 +193,7 @@ fn ten_percent_429s_are_retried_until_every_case_completes() {
     let mock = MockLlm::start(MockConfig {
         latency: Duration::from_millis(5),
         rate_limit_every: Some(10),
+        ..MockConfig::default()
     });
     let mut cases = String::new();
     for i in 0..30 {
@@ -262,6 +263,7 @@ fn a_killed_run_resumes_from_the_cache() {
     let mock = MockLlm::start(MockConfig {
         latency: Duration::from_millis(150),
         rate_limit_every: None,
+        ..MockConfig::default()
     });
     let mut cases = String::new();
     for i in 0..12 {

@@ -443,7 +443,10 @@ fn suite_table(out: &mut String, suite: &SuiteReport, verbose: bool) {
 }
 
 /// The side of a case that could not be evaluated: the new one first.
-fn errored_side<'a>(base: Option<&'a CaseSide>, head: Option<&'a CaseSide>) -> Option<&'a CaseSide> {
+fn errored_side<'a>(
+    base: Option<&'a CaseSide>,
+    head: Option<&'a CaseSide>,
+) -> Option<&'a CaseSide> {
     head.filter(|h| h.outcome == Outcome::Error)
         .or(base.filter(|b| b.outcome == Outcome::Error))
 }
@@ -464,7 +467,8 @@ fn show_output(out: &mut String, output: &str, verbose: bool) {
     };
     let _ = writeln!(out, "               {DIM}output:{DIM:#}");
     for line in shown.lines() {
-        let _ = writeln!(out, "               {DIM}│{DIM:#} {line}");
+        let line = format!("               {DIM}│{DIM:#} {line}");
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     if cut {
         let more = output.len() - shown.len();

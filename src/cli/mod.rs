@@ -2,6 +2,7 @@
 //! library. Nothing here decides anything a service embedding the library would need.
 
 mod action;
+mod cache;
 mod canary;
 mod check;
 mod ci;
@@ -89,6 +90,7 @@ enum Command {
     Ci(ci::CiArgs),
     Diff(diff::DiffArgs),
     Eval(eval::EvalArgs),
+    Cache(cache::CacheArgs),
     Publish(publish::PublishArgs),
     Canary(canary::CanaryArgs),
     Promote(promote::PromoteArgs),
@@ -136,6 +138,7 @@ pub fn main() -> ExitCode {
         Command::Ci(args) => ci::run(&cli.global, args),
         Command::Diff(args) => diff::run(&cli.global, args),
         Command::Eval(args) => eval::run_command(&cli.global, args),
+        Command::Cache(args) => cache::run(&cli.global, args),
         Command::Publish(args) => publish::run(&cli.global, args),
         Command::Canary(args) => canary::run(&cli.global, args),
         Command::Promote(args) => promote::run(&cli.global, args),

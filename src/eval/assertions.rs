@@ -173,11 +173,12 @@ pub fn validate(assertion: &Assertion) -> Vec<Invalid> {
                 "is empty, so the assertion says nothing about the output".into(),
             )
         }
-        Assertion::Regex { value } | Assertion::NotRegex { value } => match regex::Regex::new(value)
-        {
-            Ok(_) => Vec::new(),
-            Err(e) => invalid("value", format!("is not a valid regular expression: {e}")),
-        },
+        Assertion::Regex { value } | Assertion::NotRegex { value } => {
+            match regex::Regex::new(value) {
+                Ok(_) => Vec::new(),
+                Err(e) => invalid("value", format!("is not a valid regular expression: {e}")),
+            }
+        }
         Assertion::JsonSchema { value } => {
             let schema = crate::prompt::toml_value_to_json(&toml::Value::Table(value.clone()));
             match schema.map(|s| jsonschema::validator_for(&s).map_err(|e| e.to_string())) {
@@ -193,9 +194,10 @@ pub fn validate(assertion: &Assertion) -> Vec<Invalid> {
             "value",
             format!("must be a non-negative number of US dollars, not {value}"),
         ),
-        Assertion::LlmJudge { rubric, .. } if rubric.trim().is_empty() => {
-            invalid("rubric", "is empty: the judge needs something to grade by".into())
-        }
+        Assertion::LlmJudge { rubric, .. } if rubric.trim().is_empty() => invalid(
+            "rubric",
+            "is empty: the judge needs something to grade by".into(),
+        ),
         Assertion::Exec { command } if command.trim().is_empty() => {
             invalid("command", "is empty".into())
         }

@@ -66,7 +66,10 @@ pub fn provider_fingerprint(
             .filter_map(|arg| {
                 let path = root.join(arg);
                 // Only files inside the project: `python3` on PATH is not the project's.
-                let inside = path.canonicalize().ok()?.starts_with(root.canonicalize().ok()?);
+                let inside = path
+                    .canonicalize()
+                    .ok()?
+                    .starts_with(root.canonicalize().ok()?);
                 let bytes = inside.then(|| std::fs::read(&path).ok()).flatten()?;
                 Some((arg.clone(), json!(sha256_hex(&bytes))))
             })
@@ -161,10 +164,7 @@ impl Cache {
     }
 
     /// Calls `visit` for every stored reply file; a missing cache holds nothing.
-    fn each_entry(
-        &self,
-        mut visit: impl FnMut(&Path, &std::fs::Metadata),
-    ) -> std::io::Result<()> {
+    fn each_entry(&self, mut visit: impl FnMut(&Path, &std::fs::Metadata)) -> std::io::Result<()> {
         let shards = match std::fs::read_dir(&self.dir) {
             Ok(shards) => shards,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -245,12 +245,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = |text: &str| ProjectConfig::parse("promptctl.toml", text).unwrap();
         let at = |url: &str| {
-            config(&format!("[providers.p]\nkind = \"openai\"\nbase_url = \"{url}\"\n"))
+            config(&format!(
+                "[providers.p]\nkind = \"openai\"\nbase_url = \"{url}\"\n"
+            ))
         };
         let print = |c: &ProjectConfig| provider_fingerprint(c, dir.path(), "p").unwrap();
         assert_eq!(print(&at("http://a/v1")), print(&at("http://a/v1/")));
         assert_ne!(print(&at("http://a/v1")), print(&at("http://b/v1")));
-        let exec = config("[providers.p]\nkind = \"exec\"\ncommand = [\"python3\", \"model.py\"]\n");
+        let exec =
+            config("[providers.p]\nkind = \"exec\"\ncommand = [\"python3\", \"model.py\"]\n");
         std::fs::write(dir.path().join("model.py"), "print(1)").unwrap();
         let before = print(&exec);
         std::fs::write(dir.path().join("model.py"), "print(2)").unwrap();
@@ -271,7 +274,9 @@ mod tests {
             latency_ms: 1.0,
         };
         for content in ["a", "b", "c"] {
-            cache.put(&request_key(&request(content), "e", 0), &reply).unwrap();
+            cache
+                .put(&request_key(&request(content), "e", 0), &reply)
+                .unwrap();
         }
         let stats = cache.stats().unwrap();
         assert_eq!(stats.entries, 3);

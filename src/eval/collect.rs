@@ -72,8 +72,8 @@ pub(super) fn suite_report(
         .collect();
     let gate = effective_gate(&suite.gate, overrides);
     let level = gate.significance.unwrap_or(stats::DEFAULT_LEVEL);
-    let comparison = (base.unavailable.is_none() && head.unavailable.is_none())
-        .then(|| compare(&cases, level));
+    let comparison =
+        (base.unavailable.is_none() && head.unavailable.is_none()).then(|| compare(&cases, level));
     let gate = apply_gate(&gate, &base, &head, comparison.as_ref());
     SuiteReport {
         suite: suite.name.clone(),
@@ -88,8 +88,8 @@ pub(super) fn suite_report(
 }
 
 /// The suite's gate with the command line's limits over it. No drop limit anywhere means
-/// no drop allowed, and no floor anywhere means every case must pass: the safe defaults
-/// for a pre-merge check.
+/// no drop allowed (and no floor means every case must pass, see [`apply_gate`]): the safe
+/// defaults for a pre-merge check.
 fn effective_gate(suite: &Gate, overrides: &Gate) -> Gate {
     Gate {
         max_pass_rate_drop: overrides
@@ -97,11 +97,10 @@ fn effective_gate(suite: &Gate, overrides: &Gate) -> Gate {
             .or(suite.max_pass_rate_drop)
             .or(Some(0.0)),
         max_cost_increase: overrides.max_cost_increase.or(suite.max_cost_increase),
-        max_latency_increase: overrides.max_latency_increase.or(suite.max_latency_increase),
-        min_pass_rate: overrides
-            .min_pass_rate
-            .or(suite.min_pass_rate)
-            .or(Some(100.0)),
+        max_latency_increase: overrides
+            .max_latency_increase
+            .or(suite.max_latency_increase),
+        min_pass_rate: overrides.min_pass_rate.or(suite.min_pass_rate),
         significance: overrides.significance.or(suite.significance),
         alert_only: suite.alert_only.clone(),
     }
@@ -131,8 +130,10 @@ fn compare(cases: &[CaseReport], level: f64) -> Comparison {
         stats::compare_single(&pairs, level)
     } else {
         let fraction = |s: &CaseSide| s.samples_passed as f64 / s.samples.max(1) as f64;
-        let fractions: Vec<(f64, f64)> =
-            both.iter().map(|(b, h)| (fraction(b), fraction(h))).collect();
+        let fractions: Vec<(f64, f64)> = both
+            .iter()
+            .map(|(b, h)| (fraction(b), fraction(h)))
+            .collect();
         stats::compare_repeated(&fractions, level)
     }
 }

@@ -55,10 +55,15 @@ pub struct Executor {
     concurrency: usize,
     providers: std::sync::Mutex<HashMap<String, Arc<Provider>>>,
     counters: Arc<Counters>,
+    /// Every request that failed for good, in every round.
+    failures: std::sync::Mutex<Vec<RequestFailure>>,
 }
 
 #[derive(Default)]
 struct Counters {
+    /// Set by a refused key, before the refused request lets go of its slot, so that no
+    /// request waiting for a slot is sent after it.
+    stopped: std::sync::atomic::AtomicBool,
     distinct: AtomicUsize,
     cached: AtomicUsize,
     sent: AtomicUsize,
@@ -77,7 +82,16 @@ impl Executor {
             concurrency: options.concurrency.max(1),
             providers: std::sync::Mutex::new(HashMap::new()),
             counters: Arc::new(Counters::default()),
+            failures: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Every request that failed for good so far.
+    pub fn failures(&self) -> Vec<RequestFailure> {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn stats(&self) -> RequestStats {
@@ -97,7 +111,8 @@ impl Executor {
         let fingerprint = match fingerprints.get(&request.provider) {
             Some(fingerprint) => fingerprint,
             None => {
-                let fingerprint = provider_fingerprint(&self.config, &self.root, &request.provider)?;
+                let fingerprint =
+                    provider_fingerprint(&self.config, &self.root, &request.provider)?;
                 fingerprints
                     .entry(request.provider.clone())
                     .or_insert(fingerprint)
@@ -130,7 +145,12 @@ impl Executor {
             .fetch_add(calls.len(), Ordering::Relaxed);
         let read = self.mode == CacheMode::Use;
         for (key, request) in calls {
-            match self.cache.as_ref().filter(|_| read).and_then(|c| c.get(&key)) {
+            match self
+                .cache
+                .as_ref()
+                .filter(|_| read)
+                .and_then(|c| c.get(&key))
+            {
                 Some(hit) => {
                     self.counters.cached.fetch_add(1, Ordering::Relaxed);
                     answers.insert(key, Ok(hit));
@@ -188,11 +208,16 @@ impl Executor {
                 }
                 Err((error, attempts)) => {
                     self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                    Err(RequestFailure {
+                    let failure = RequestFailure {
                         provider: provider.name().to_owned(),
                         failure: error.failure().clone(),
                         attempts,
-                    })
+                    };
+                    self.failures
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(failure.clone());
+                    Err(failure)
                 }
             };
             answers.insert(key, answer);
@@ -226,7 +251,8 @@ async fn call_with_retries(
     let mut reached = false;
     let result = loop {
         let result = {
-            let Ok(_permit) = limit.acquire().await else {
+            let permit = limit.acquire().await;
+            if permit.is_err() || counters.stopped.load(Ordering::SeqCst) {
                 break Err(CallError::Fatal {
                     failure: Failure {
                         cause: "the run was stopped".into(),
@@ -234,10 +260,16 @@ async fn call_with_retries(
                         reached: false,
                     },
                 });
-            };
-            provider.complete(request).await
+            }
+            let result = provider.complete(request).await;
+            if matches!(result, Err(CallError::Auth { .. })) {
+                counters.stopped.store(true, Ordering::SeqCst);
+            }
+            result
         };
-        reached |= result.as_ref().map_or_else(|e| e.failure().reached, |_| true);
+        reached |= result
+            .as_ref()
+            .map_or_else(|e| e.failure().reached, |_| true);
         match result {
             Err(CallError::Retryable { retry_after, .. }) if attempt < provider.max_retries() => {
                 counters.retries.fetch_add(1, Ordering::Relaxed);

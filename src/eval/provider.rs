@@ -338,8 +338,12 @@ impl Provider {
             | CallError::Fatal { failure }
             | CallError::Auth { failure } => failure,
         };
-        failure.cause = self.redactor.apply_owned(std::mem::take(&mut failure.cause));
-        failure.detail = self.redactor.apply_owned(std::mem::take(&mut failure.detail));
+        failure.cause = self
+            .redactor
+            .apply_owned(std::mem::take(&mut failure.cause));
+        failure.detail = self
+            .redactor
+            .apply_owned(std::mem::take(&mut failure.detail));
         error
     }
 
@@ -489,7 +493,9 @@ impl Provider {
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| CallError::fatal(format!("cannot run `{program}`"), e.to_string(), false))?;
+            .map_err(|e| {
+                CallError::fatal(format!("cannot run `{program}`"), e.to_string(), false)
+            })?;
         let input = serde_json::to_vec(&json!({
             "model": request.model,
             "params": request.params,
@@ -608,7 +614,11 @@ fn request_body(
 }
 
 fn unreadable(what: &str) -> CallError {
-    CallError::fatal("unreadable answer", format!("the answer has no readable {what}"), true)
+    CallError::fatal(
+        "unreadable answer",
+        format!("the answer has no readable {what}"),
+        true,
+    )
 }
 
 fn too_large(limit: u64) -> CallError {

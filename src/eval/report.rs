@@ -145,6 +145,10 @@ pub struct GateResult {
     pub warnings: Vec<String>,
 }
 
+/// The pass rate, in percent, the new version must reach when no gate sets `min_pass_rate`:
+/// every case passes, so a suite that fails alike on both versions is not green.
+pub const DEFAULT_MIN_PASS_RATE: f64 = 100.0;
+
 /// Applies a gate to the two versions of a suite.
 ///
 /// Anything that could not be evaluated fails the gate: the verdict needs every case. The
@@ -157,22 +161,18 @@ pub fn apply_gate(
     head: &SideSummary,
     comparison: Option<&Comparison>,
 ) -> GateResult {
-    let mut reasons = Vec::new();
-    let mut warnings = Vec::new();
-    let mut breach = |limit: &str, message: String| {
-        if gate.alerts_only(limit) {
-            warnings.push(message);
-        } else {
-            reasons.push(message);
-        }
+    let mut breaches = Breaches {
+        gate,
+        reasons: Vec::new(),
+        warnings: Vec::new(),
     };
     if let Some(why) = &head.unavailable {
-        breach("", format!("the new version could not be evaluated: {why}"));
-        return finish(reasons, warnings);
+        breaches.add("", format!("the new version could not be evaluated: {why}"));
+        return breaches.finish();
     }
     for (side, figures) in [("old", base), ("new", head)] {
         if figures.errors > 0 {
-            breach(
+            breaches.add(
                 "",
                 format!(
                     "{} of the {side} version could not be evaluated (see the errors); the comparison is incomplete",
@@ -181,27 +181,37 @@ pub fn apply_gate(
             );
         }
     }
-    if let Some(min) = gate.min_pass_rate
-        && head.pass_rate * 100.0 < min - 1e-9
-    {
-        breach(
-            "min_pass_rate",
-            format!(
-                "pass rate {:.1}% ({}/{}) is below the floor of {min}%",
-                head.pass_rate * 100.0,
-                head.passed,
-                head.samples
-            ),
-        );
-    }
+    // The floor judges what could be judged: samples that could not be evaluated have
+    // failed the gate already, with their own reason.
+    let floor = gate.min_pass_rate.unwrap_or(DEFAULT_MIN_PASS_RATE);
+    let evaluated = head.passed + head.failed;
+    let evaluated_rate = if evaluated == 0 {
+        1.0
+    } else {
+        head.passed as f64 / evaluated as f64
+    };
+    let below_floor = evaluated_rate * 100.0 < floor - 1e-9;
+    let floor_reason = format!(
+        "pass rate {:.1}% ({}/{}) is below the floor of {floor}%",
+        evaluated_rate * 100.0,
+        head.passed,
+        evaluated
+    );
     if base.unavailable.is_some() {
-        return finish(reasons, warnings);
+        if below_floor {
+            breaches.add(
+                "min_pass_rate",
+                format!("{floor_reason}, with no old version to compare with"),
+            );
+        }
+        return breaches.finish();
     }
     let drop = (base.pass_rate - head.pass_rate) * 100.0;
+    let dropped_before = breaches.count();
     match (gate.significance, comparison) {
         (Some(level), Some(comparison)) => {
             if comparison.verdict == Verdict::Regressed {
-                breach(
+                breaches.add(
                     "max_pass_rate_drop",
                     format!(
                         "pass rate dropped {drop:.1} points ({:.1}% → {:.1}%), significant at {level} ({}, p = {})",
@@ -217,7 +227,7 @@ pub fn apply_gate(
             if let Some(max) = gate.max_pass_rate_drop
                 && drop > max + 1e-9
             {
-                breach(
+                breaches.add(
                     "max_pass_rate_drop",
                     format!(
                         "pass rate dropped {drop:.1} points ({:.1}% → {:.1}%), more than {max}",
@@ -228,11 +238,17 @@ pub fn apply_gate(
             }
         }
     }
+    // The default floor says again what a failed drop limit already said; a floor set on
+    // purpose is worth its own line.
+    let drop_said = breaches.count() > dropped_before;
+    if below_floor && (gate.min_pass_rate.is_some() || !drop_said) {
+        breaches.add("min_pass_rate", floor_reason);
+    }
     if let Some(max) = gate.max_cost_increase
         && let Some(increase) = increase_percent(base.cost_usd, head.cost_usd)
         && increase > max
     {
-        breach(
+        breaches.add(
             "max_cost_increase",
             format!(
                 "cost rose {increase:.1}% ({} → {}), more than {max}%",
@@ -245,7 +261,7 @@ pub fn apply_gate(
         && let Some(increase) = increase_percent(base.mean_latency_ms, head.mean_latency_ms)
         && increase > max
     {
-        breach(
+        breaches.add(
             "max_latency_increase",
             format!(
                 "mean latency rose {increase:.1}% ({:.0} ms → {:.0} ms), more than {max}%",
@@ -253,7 +269,7 @@ pub fn apply_gate(
             ),
         );
     }
-    finish(reasons, warnings)
+    breaches.finish()
 }
 
 fn samples(n: usize) -> String {
@@ -272,11 +288,32 @@ pub fn dollars(amount: f64) -> String {
     format!("${amount:.digits$}")
 }
 
-fn finish(reasons: Vec<String>, warnings: Vec<String>) -> GateResult {
-    GateResult {
-        passed: reasons.is_empty(),
-        reasons,
-        warnings,
+/// A gate's breaches so far: failing ones, and those of alert-only limits.
+struct Breaches<'a> {
+    gate: &'a Gate,
+    reasons: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl Breaches<'_> {
+    fn add(&mut self, limit: &str, message: String) {
+        if self.gate.alerts_only(limit) {
+            self.warnings.push(message);
+        } else {
+            self.reasons.push(message);
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.reasons.len() + self.warnings.len()
+    }
+
+    fn finish(self) -> GateResult {
+        GateResult {
+            passed: self.reasons.is_empty(),
+            reasons: self.reasons,
+            warnings: self.warnings,
+        }
     }
 }
 
@@ -473,7 +510,12 @@ pub fn to_markdown(report: &Report) -> String {
     if !report.failures.is_empty() {
         out.push_str("**Requests that failed:**\n\n");
         for group in &report.failures {
-            let _ = writeln!(out, "- {} × {}", group.count, group.message.replace('|', "\\|"));
+            let _ = writeln!(
+                out,
+                "- {} × {}",
+                group.count,
+                group.message.replace('|', "\\|")
+            );
         }
         out.push('\n');
     }
@@ -502,6 +544,7 @@ mod tests {
             max_pass_rate_drop: Some(5.0),
             max_cost_increase: Some(20.0),
             max_latency_increase: Some(50.0),
+            min_pass_rate: Some(0.0),
             ..Gate::default()
         };
         fn apply(gate: &Gate, base: &SideSummary, head: &SideSummary) -> GateResult {
@@ -511,7 +554,11 @@ mod tests {
         let failed = apply(&gate, &side(0.9, 1.0, 100.0), &side(0.8, 1.3, 200.0));
         assert_eq!(failed.reasons.len(), 3, "{:?}", failed.reasons);
         assert!(failed.reasons[0].starts_with("pass rate dropped 10.0 points"));
-        assert!(apply(&Gate::default(), &side(1.0, 0.0, 1.0), &side(0.0, 5.0, 9.0)).passed);
+        let lenient = Gate {
+            min_pass_rate: Some(0.0),
+            ..Gate::default()
+        };
+        assert!(apply(&lenient, &side(1.0, 0.0, 1.0), &side(0.0, 5.0, 9.0)).passed);
         let alerting = Gate {
             alert_only: vec!["max_cost_increase".into()],
             ..gate.clone()
@@ -524,7 +571,9 @@ mod tests {
         errored.errors = 2;
         let failed = apply(&Gate::default(), &side(1.0, 0.0, 1.0), &errored);
         assert!(!failed.passed);
-        assert!(failed.reasons[0].starts_with("2 samples of the new version could not be evaluated"));
+        assert!(
+            failed.reasons[0].starts_with("2 samples of the new version could not be evaluated")
+        );
     }
 
     #[test]
@@ -534,7 +583,10 @@ mod tests {
             ..Gate::default()
         };
         let failed = apply_gate(&floor, &side(0.5, 0.0, 1.0), &side(0.5, 0.0, 1.0), None);
-        assert_eq!(failed.reasons, ["pass rate 50.0% (5/10) is below the floor of 75%"]);
+        assert_eq!(
+            failed.reasons,
+            ["pass rate 50.0% (5/10) is below the floor of 75%"]
+        );
         assert!(apply_gate(&floor, &side(0.8, 0.0, 1.0), &side(0.8, 0.0, 1.0), None).passed);
         let absent = SideSummary {
             unavailable: Some("no prompt `x` at `HEAD`".into()),
@@ -542,6 +594,27 @@ mod tests {
         };
         assert!(!apply_gate(&floor, &absent, &side(0.7, 0.0, 1.0), None).passed);
         assert!(apply_gate(&floor, &absent, &side(0.8, 0.0, 1.0), None).passed);
+        let default = apply_gate(
+            &Gate::default(),
+            &side(0.5, 0.0, 1.0),
+            &side(0.5, 0.0, 1.0),
+            None,
+        );
+        assert_eq!(
+            default.reasons,
+            ["pass rate 50.0% (5/10) is below the floor of 100%"]
+        );
+        let dropped = apply_gate(
+            &Gate::default(),
+            &side(0.9, 0.0, 1.0),
+            &side(0.5, 0.0, 1.0),
+            None,
+        );
+        assert_eq!(
+            dropped.reasons.len(),
+            1,
+            "the default floor does not repeat the drop"
+        );
     }
 
     #[test]
@@ -549,13 +622,12 @@ mod tests {
         let gate = Gate {
             max_pass_rate_drop: Some(0.0),
             significance: Some(0.05),
+            min_pass_rate: Some(0.0),
             ..Gate::default()
         };
         let (base, head) = (side(0.9, 0.0, 1.0), side(0.8, 0.0, 1.0));
-        let noise = crate::eval::stats::compare_single(
-            &[(true, false), (true, true), (true, true)],
-            0.05,
-        );
+        let noise =
+            crate::eval::stats::compare_single(&[(true, false), (true, true), (true, true)], 0.05);
         assert!(apply_gate(&gate, &base, &head, Some(&noise)).passed);
         let mut pairs = vec![(true, false); 12];
         pairs.extend(vec![(true, true); 50]);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::assertions::{self, AssertionResult, Outcome, Output};
 use super::cache::CachedReply;
 use super::collect::{Sample, suite_report};
-use super::executor::{Answers, Executor};
+use super::executor::{Answers, Executor, RequestFailure};
 use super::provider::{ChatRequest, ProviderError, provider_section};
 use super::report::{FailureGroup, Report};
 use super::suite::{Assertion, Gate, Suite};
@@ -142,7 +142,7 @@ pub async fn run(
         suites: Vec::new(),
         passed: true,
         requests: executor.stats(),
-        failures: group_failures(&answers),
+        failures: group_failures(&executor.failures()),
     };
     for (s, suite) in suites.iter().enumerate() {
         let suite_report = suite_report(suite, &sides[s], &results, s, &options.gate);
@@ -245,9 +245,9 @@ async fn grade<'a>(
 }
 
 /// The requests that failed for good, grouped by what was said, most frequent first.
-fn group_failures(answers: &Answers) -> Vec<FailureGroup> {
+fn group_failures(failures: &[RequestFailure]) -> Vec<FailureGroup> {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for failure in answers.values().filter_map(|a| a.as_ref().err()) {
+    for failure in failures {
         *counts.entry(failure.to_string()).or_default() += 1;
     }
     let mut groups: Vec<FailureGroup> = counts
@@ -351,4 +351,3 @@ async fn judge_all(
     }
     Ok(verdicts)
 }
-

@@ -60,6 +60,9 @@ impl Comparison {
     /// The verdict in words: `regressed (p = 0.01)`, `inconclusive: about 240 more cases
     /// would detect a 3-point drop`.
     pub fn words(&self) -> String {
+        if self.cases == 0 {
+            return "inconclusive: no case was evaluated on both versions".into();
+        }
         let p = format_p(self.p_value);
         match self.verdict {
             Verdict::Regressed => format!("regressed (p = {p})"),
@@ -102,10 +105,28 @@ pub fn compare_single(pairs: &[(bool, bool)], level: f64) -> Comparison {
     );
     let p_value = exact_binomial_two_sided(b, c);
     let interval = newcombe_paired(a, b, c, d);
-    let delta = if n == 0 { 0.0 } else { (c as f64 - b as f64) / n as f64 };
-    let psi = if n == 0 { 0.0 } else { (b + c) as f64 / n as f64 };
+    let delta = if n == 0 {
+        0.0
+    } else {
+        (c as f64 - b as f64) / n as f64
+    };
+    let psi = if n == 0 {
+        0.0
+    } else {
+        (b + c) as f64 / n as f64
+    };
     let needed = mcnemar_sample_size(psi, DETECTABLE_DROP_POINTS / 100.0, level);
-    finish("exact McNemar", n, b, c, delta, interval, p_value, level, needed)
+    finish(
+        "exact McNemar",
+        n,
+        b,
+        c,
+        delta,
+        interval,
+        p_value,
+        level,
+        needed,
+    )
 }
 
 /// Compares cases with several samples each: `fractions` holds each case's pass fraction
@@ -116,7 +137,11 @@ pub fn compare_repeated(fractions: &[(f64, f64)], level: f64) -> Comparison {
     let worse = diffs.iter().filter(|d| **d < -1e-12).count();
     let better = diffs.iter().filter(|d| **d > 1e-12).count();
     let p_value = exact_binomial_two_sided(worse, better);
-    let mean = if k == 0 { 0.0 } else { diffs.iter().sum::<f64>() / k as f64 };
+    let mean = if k == 0 {
+        0.0
+    } else {
+        diffs.iter().sum::<f64>() / k as f64
+    };
     let sd = sample_sd(&diffs, mean);
     let interval = if k >= 2 && sd > 0.0 {
         let half = student_t_quantile(0.975, (k - 1) as f64) * sd / (k as f64).sqrt();
@@ -139,7 +164,17 @@ pub fn compare_repeated(fractions: &[(f64, f64)], level: f64) -> Comparison {
     };
     let drop = DETECTABLE_DROP_POINTS / 100.0;
     let needed = t_sample_size(sd.max(drop.sqrt()), drop, level);
-    finish("sign test", k, worse, better, mean, interval, p_value, level, needed)
+    finish(
+        "sign test",
+        k,
+        worse,
+        better,
+        mean,
+        interval,
+        p_value,
+        level,
+        needed,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -230,7 +265,12 @@ pub fn newcombe_paired(a: usize, b: usize, c: usize, d: usize) -> (f64, f64) {
     let p2 = (a + b) as f64 / n as f64;
     let (l1, u1) = wilson(a + c, n);
     let (l2, u2) = wilson(a + b, n);
-    let margins = [(a + b) as f64, (c + d) as f64, (a + c) as f64, (b + d) as f64];
+    let margins = [
+        (a + b) as f64,
+        (c + d) as f64,
+        (a + c) as f64,
+        (b + d) as f64,
+    ];
     let phi = if margins.contains(&0.0) {
         0.0
     } else {
@@ -390,8 +430,8 @@ fn incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
     if x >= 1.0 {
         return 1.0;
     }
-    let front = (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln())
-        .exp();
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
     if x < (a + 1.0) / (a + b + 2.0) {
         front * beta_fraction(a, b, x) / a
     } else {
@@ -452,4 +492,136 @@ fn ln_gamma(x: f64) -> f64 {
     }
     let t = x + 7.5;
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Reference values computed independently with SciPy 1.17.1 and statsmodels 0.15.0
+    //! (`statsmodels.stats.contingency_tables.mcnemar(exact=True)`, `proportion_confint(
+    //! method="wilson")`, `scipy.stats.binomtest`, `norm.ppf`, `t.ppf`); Newcombe's paired
+    //! interval from a separate Python implementation over statsmodels' Wilson limits. The
+    //! vectors and the script are in docs/evals.md.
+    use super::*;
+
+    fn close(actual: f64, expected: f64, tolerance: f64) {
+        assert!(
+            (actual - expected).abs() <= tolerance,
+            "{actual} is not {expected} (± {tolerance})"
+        );
+    }
+
+    /// (a, b, c, d), exact McNemar p, Newcombe's interval.
+    const TABLES: [((usize, usize, usize, usize), f64, (f64, f64)); 5] = [
+        (
+            (104, 14, 82, 0),
+            7.242_756_461_98e-13,
+            (0.252_805_001_4, 0.420_317_812_7),
+        ),
+        ((16, 3, 1, 0), 0.625, (-0.318_253_317_3, 0.118_355_989_6)),
+        ((10, 0, 0, 0), 1.0, (-0.277_532_799_9, 0.277_532_799_9)),
+        ((8, 4, 1, 3), 0.375, (-0.411_818_524_4, 0.069_139_953_3)),
+        (
+            (50, 12, 0, 0),
+            0.000_488_281_25,
+            (-0.308_517_961_8, -0.095_170_020_0),
+        ),
+    ];
+
+    #[test]
+    fn mcnemar_and_newcombe_match_the_reference_tables() {
+        for ((a, b, c, d), p, (low, high)) in TABLES {
+            close(exact_binomial_two_sided(b, c), p, 1e-12);
+            let (l, h) = newcombe_paired(a, b, c, d);
+            close(l, low, 1e-9);
+            close(h, high, 1e-9);
+        }
+    }
+
+    #[test]
+    fn wilson_normal_and_t_match_the_references() {
+        let (l, h) = wilson(7, 20);
+        close(l, 0.181_191_824_101_082, 1e-12);
+        close(h, 0.567_145_723_314_763_8, 1e-12);
+        assert_eq!(wilson(0, 10).0, 0.0);
+        close(normal_quantile(0.975), 1.959_963_984_540_054, 1e-12);
+        close(normal_quantile(0.995), 2.575_829_303_548_900_4, 1e-12);
+        close(normal_quantile(1e-6), -4.753_424_308_822_899, 1e-9);
+        close(normal_quantile(0.5), 0.0, 1e-12);
+        for (df, t) in [
+            (1.0, 12.706_204_736_174_694),
+            (4.0, 2.776_445_105_197_793_4),
+            (19.0, 2.093_024_054_408_308_7),
+            (99.0, 1.984_216_951_586_417_4),
+        ] {
+            close(student_t_quantile(0.975, df), t, 1e-9);
+        }
+        close(exact_binomial_two_sided(2, 7), 0.179_687_5, 1e-12);
+        close(
+            mcnemar_sample_size(0.2, 0.03, 0.05),
+            1_741.835_762_986_875,
+            1e-6,
+        );
+        close(
+            mcnemar_sample_size(0.0, 0.03, 0.05),
+            259.258_890_137_937_44,
+            1e-6,
+        );
+    }
+
+    #[test]
+    fn two_hundred_cases_with_82_fixed_and_14_regressed_improved() {
+        let mut pairs = vec![(true, true); 104];
+        pairs.extend(vec![(true, false); 14]);
+        pairs.extend(vec![(false, true); 82]);
+        let comparison = compare_single(&pairs, DEFAULT_LEVEL);
+        assert_eq!(comparison.verdict, Verdict::Improved);
+        assert_eq!(comparison.words(), "improved (p = 7.2e-13)");
+        close(comparison.delta_points, 34.0, 1e-9);
+    }
+
+    #[test]
+    fn three_regressed_and_one_fixed_of_twenty_is_inconclusive() {
+        let mut pairs = vec![(true, true); 16];
+        pairs.extend(vec![(true, false); 3]);
+        pairs.push((false, true));
+        let comparison = compare_single(&pairs, DEFAULT_LEVEL);
+        assert_eq!(comparison.verdict, Verdict::Inconclusive);
+        assert_eq!(comparison.more_cases_needed, Some(1_722));
+        assert_eq!(
+            comparison.words(),
+            "inconclusive (p = 0.62): about 1722 more cases would detect a 3-point drop"
+        );
+    }
+
+    #[test]
+    fn a_large_unchanged_suite_rules_out_a_drop() {
+        let pairs = vec![(true, true); 400];
+        let comparison = compare_single(&pairs, DEFAULT_LEVEL);
+        assert_eq!(comparison.verdict, Verdict::NoSignificantChange);
+        assert_eq!(comparison.words(), "no significant change (p = 1)");
+        let small = compare_single(&pairs[..10], DEFAULT_LEVEL);
+        assert_eq!(small.verdict, Verdict::Inconclusive);
+        assert_eq!(small.more_cases_needed, Some(250));
+    }
+
+    #[test]
+    fn repeated_samples_use_the_sign_test_and_a_t_interval() {
+        let diffs = [-0.2, 0.0, 0.4, -0.6, 0.0, -0.2, 0.2, -0.4];
+        let fractions: Vec<(f64, f64)> = diffs.iter().map(|d| (0.6, 0.6 + d)).collect();
+        let comparison = compare_repeated(&fractions, DEFAULT_LEVEL);
+        assert_eq!((comparison.regressed, comparison.fixed), (4, 2));
+        close(comparison.p_value, 0.6875, 1e-12);
+        close(comparison.delta_points, -10.0, 1e-9);
+        close(comparison.interval_points[0], -36.812_318_773_543_14, 1e-6);
+        close(comparison.interval_points[1], 16.812_318_773_543_142, 1e-6);
+        assert_eq!(comparison.test, "sign test");
+    }
+
+    #[test]
+    fn p_values_read_with_two_significant_digits() {
+        assert_eq!(format_p(0.625), "0.62");
+        assert_eq!(format_p(0.013), "0.013");
+        assert_eq!(format_p(1.0), "1");
+        assert_eq!(format_p(0.000_488), "4.9e-4");
+    }
 }

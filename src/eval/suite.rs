@@ -632,7 +632,11 @@ assert = [{ type = "contains", value = "" }, { type = "containz", value = "a" }]
             ],
             "{errors:#?}"
         );
-        assert!(errors[0].to_string().contains("not a valid regular expression"));
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("not a valid regular expression")
+        );
         assert!(errors[1].to_string().contains("not a valid JSON schema"));
     }
 

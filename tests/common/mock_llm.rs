@@ -21,6 +21,13 @@ pub struct MockConfig {
     pub latency: Duration,
     /// Answer every Nth request (1-based count) with 429 instead.
     pub rate_limit_every: Option<usize>,
+    /// Answer every request with this status and body instead; `{KEY}` in the body is
+    /// replaced by the key the request carried, as real providers echo it.
+    pub fail_with: Option<(u16, String)>,
+    /// Bytes of padding added to every answer's text.
+    pub pad_reply: usize,
+    /// Answer with this text instead of the echo (a judge that never gives a verdict).
+    pub text: Option<String>,
 }
 
 /// A running mock; it stops when the process ends.
@@ -28,7 +35,7 @@ pub struct MockLlm {
     pub url: String,
     /// Requests answered with 200.
     pub answered: Arc<AtomicUsize>,
-    /// Requests answered with 429.
+    /// Requests answered with 429, or with `fail_with`.
     pub limited: Arc<AtomicUsize>,
     /// Every `Authorization` (or `x-api-key`) header received.
     pub authorizations: Arc<Mutex<Vec<String>>>,
@@ -85,6 +92,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
             return;
         }
         let mut length = 0usize;
+        let mut key = String::new();
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header).unwrap_or(0) == 0 {
@@ -99,6 +107,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
                 if name == "content-length" {
                     length = value.trim().parse().unwrap_or(0);
                 } else if name == "authorization" || name == "x-api-key" {
+                    key = value.trim().trim_start_matches("Bearer ").to_owned();
                     shared
                         .authorizations
                         .lock()
@@ -114,6 +123,20 @@ fn serve(stream: TcpStream, shared: &Shared) {
         let n = shared.count.fetch_add(1, Ordering::SeqCst) + 1;
         std::thread::sleep(shared.config.latency);
         let (status, payload, extra) = match shared.config.rate_limit_every {
+            _ if shared.config.fail_with.is_some() => {
+                shared.limited.fetch_add(1, Ordering::SeqCst);
+                let (code, body) = shared.config.fail_with.clone().unwrap();
+                (
+                    match code {
+                        401 => "401 Unauthorized",
+                        403 => "403 Forbidden",
+                        500 => "500 Internal Server Error",
+                        _ => "400 Bad Request",
+                    },
+                    body.replace("{KEY}", &key),
+                    "",
+                )
+            }
             Some(every) if n % every == 0 => {
                 shared.limited.fetch_add(1, Ordering::SeqCst);
                 (
@@ -125,7 +148,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
             _ => {
                 shared.answered.fetch_add(1, Ordering::SeqCst);
                 let anthropic = request_line.contains("/v1/messages");
-                ("200 OK", answer(&body, anthropic), "")
+                ("200 OK", answer(&body, anthropic, &shared.config), "")
             }
         };
         let response = format!(
@@ -140,7 +163,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
 
 /// The mock model: the system message's last line, ` | `, the last user message, in the
 /// OpenAI or the Anthropic shape.
-fn answer(body: &[u8], anthropic: bool) -> String {
+fn answer(body: &[u8], anthropic: bool, config: &MockConfig) -> String {
     let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let messages = request["messages"].as_array().cloned().unwrap_or_default();
     let last = |role: &str| {
@@ -157,7 +180,11 @@ fn answer(body: &[u8], anthropic: bool) -> String {
         .map(str::to_owned)
         .unwrap_or_else(|| last("system"));
     let system_line = system.trim().lines().last().unwrap_or("").trim().to_owned();
-    let text = format!("{system_line} | {}", last("user").trim());
+    let mut text = match &config.text {
+        Some(text) => text.clone(),
+        None => format!("{system_line} | {}", last("user").trim()),
+    };
+    text.push_str(&"x".repeat(config.pad_reply));
     let words = text.split_whitespace().count();
     if anthropic {
         return serde_json::json!({

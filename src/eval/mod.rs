@@ -6,6 +6,7 @@
 
 mod assertions;
 mod cache;
+mod casefile;
 mod collect;
 mod executor;
 mod provider;
@@ -32,6 +33,6 @@ pub use report::{
 };
 pub use runner::{CacheMode, EvalError, EvalOptions, Progress, Quiet, run};
 pub use suite::{
-    Assertion, Case, CaseRefError, GATE_LIMITS, Gate, Suite, SuiteError, find_case, find_suite,
-    load_suites,
+    Assertion, Case, CaseFiles, CaseRefError, GATE_LIMITS, Gate, NoCaseFiles, Suite, SuiteError,
+    find_case, find_suite, load_suites,
 };

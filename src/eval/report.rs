@@ -530,7 +530,8 @@ mod tests {
         SideSummary {
             spec: "HEAD".into(),
             samples: 10,
-            passed: (pass_rate * 10.0) as usize,
+            passed: (pass_rate * 10.0).round() as usize,
+            failed: 10 - (pass_rate * 10.0).round() as usize,
             pass_rate,
             cost_usd: cost,
             mean_latency_ms: latency,

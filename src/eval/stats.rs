@@ -510,8 +510,11 @@ mod tests {
         );
     }
 
-    /// (a, b, c, d), exact McNemar p, Newcombe's interval.
-    const TABLES: [((usize, usize, usize, usize), f64, (f64, f64)); 5] = [
+    /// Passed on both, on base only, on head only, on neither.
+    type Table = (usize, usize, usize, usize);
+
+    /// A table, its exact McNemar p, and Newcombe's interval.
+    const TABLES: [(Table, f64, (f64, f64)); 5] = [
         (
             (104, 14, 82, 0),
             7.242_756_461_98e-13,

@@ -190,27 +190,106 @@ struct RawCase {
     assert: Vec<toml::Value>,
 }
 
+/// The entries of `cases`, each with its index: inline tables and case file paths.
+fn case_entries(
+    cases: Option<toml::Value>,
+    problems: &mut Problems<'_>,
+) -> Vec<(usize, toml::Value)> {
+    match cases {
+        None => Vec::new(),
+        Some(toml::Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .filter(|(index, item)| {
+                let ok = item.is_table() || item.is_str();
+                if !ok {
+                    problems.push(
+                        format!("cases[{index}]"),
+                        "must be a case table or the path of a case file".into(),
+                    );
+                }
+                ok
+            })
+            .collect(),
+        Some(path @ toml::Value::String(_)) => vec![(0, path)],
+        Some(_) => {
+            problems.push(
+                "cases".into(),
+                "must be `[[cases]]` tables or the path of a case file (`cases = \"cases/triage.jsonl\"`)".into(),
+            );
+            Vec::new()
+        }
+    }
+}
+
 /// Reads case `index`, and each of its assertions apart, so that one broken assertion
 /// hides none of the others' problems.
 fn read_case(index: usize, value: toml::Value, problems: &mut Problems<'_>) -> Option<Case> {
     let at = format!("cases[{index}]");
     let raw: RawCase = read_at(value, &at, problems)?;
-    let mut assertions = Vec::new();
-    for (a, value) in raw.assert.into_iter().enumerate() {
-        let at = format!("{at}.assert[{a}]");
-        let Some(assertion) = read_at::<Assertion>(value, &at, problems) else {
-            continue;
-        };
-        for invalid in super::assertions::validate(&assertion) {
-            problems.push(format!("{at}.{}", invalid.field), invalid.message);
-        }
-        assertions.push(assertion);
-    }
+    let assertions = raw
+        .assert
+        .into_iter()
+        .enumerate()
+        .filter_map(|(a, value)| read_assertion(value, &format!("{at}.assert[{a}]"), problems))
+        .collect();
     Some(Case {
         name: raw.name,
         vars: raw.vars,
         assertions,
     })
+}
+
+/// Reads one assertion at `at` and records what makes it impossible to check.
+fn read_assertion(value: toml::Value, at: &str, problems: &mut Problems<'_>) -> Option<Assertion> {
+    let assertion = read_at::<Assertion>(value, at, problems)?;
+    for invalid in super::assertions::validate(&assertion) {
+        problems.push(format!("{at}.{}", invalid.field), invalid.message);
+    }
+    Some(assertion)
+}
+
+/// Reads the cases of a case file named by entry `index` of `cases`; a row's problems are
+/// reported at the row's line in that file.
+fn read_case_file(
+    relative: &str,
+    index: usize,
+    files: &dyn CaseFiles,
+    cases: &mut Vec<Case>,
+    problems: &mut Problems<'_>,
+) {
+    let field = format!("cases[{index}]");
+    let Some(format) = super::casefile::CaseFormat::of(relative) else {
+        problems.push(
+            field,
+            format!("`{relative}` is neither a `.jsonl` nor a `.csv` file"),
+        );
+        return;
+    };
+    let (reader, shown) = match files.open(relative) {
+        Ok(opened) => opened,
+        Err(message) => return problems.push(field, message),
+    };
+    let label = relative.rsplit('/').next().unwrap_or(relative);
+    let (read, errors) = super::casefile::read_cases(reader, format, label);
+    for error in errors {
+        problems.errors.push(SuiteError::Invalid {
+            location: Location::file(&shown).at_line(error.line),
+            message: error.message,
+        });
+    }
+    for case in &read {
+        for assertion in &case.assertions {
+            for invalid in super::assertions::validate(assertion) {
+                problems.errors.push(SuiteError::Invalid {
+                    location: Location::file(&shown)
+                        .with_field(format!("{}.{}", case.name, invalid.field)),
+                    message: invalid.message,
+                });
+            }
+        }
+    }
+    cases.extend(read);
 }
 
 /// Deserializes a value found at `field`, or records why it cannot be.
@@ -241,10 +320,57 @@ struct RawSuite {
     repeat: u32,
     #[serde(default)]
     vars: toml::Table,
-    #[serde(default)]
-    cases: Vec<toml::Value>,
+    /// Inline cases (`[[cases]]`), a case file (`cases = "cases/a.jsonl"`), or an array
+    /// of both.
+    cases: Option<toml::Value>,
+    /// Assertions every case must meet, besides its own.
+    #[serde(default, rename = "assert")]
+    assertions: Vec<toml::Value>,
     #[serde(default)]
     gate: Gate,
+}
+
+/// Where a suite's case files are read from.
+pub trait CaseFiles {
+    /// Opens a case file named relative to the suite file's folder; `shown` is how the
+    /// file is named in messages (`evals/cases/triage.jsonl`).
+    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), String>;
+}
+
+/// No case files: a suite that names one is refused.
+pub struct NoCaseFiles;
+
+impl CaseFiles for NoCaseFiles {
+    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), String> {
+        Err(format!("cannot read case file `{relative}` here"))
+    }
+}
+
+/// Case files on disk, in the suite file's folder or below it.
+struct DiskCaseFiles<'a> {
+    /// The suite file's folder on disk.
+    dir: &'a Path,
+    /// The same folder as shown (`evals/sub`).
+    shown: String,
+}
+
+impl CaseFiles for DiskCaseFiles<'_> {
+    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), String> {
+        crate::prompt::check_segments(relative).map_err(|reason| {
+            format!("`{relative}` must be a path inside the suite's folder: {reason}")
+        })?;
+        let shown = format!("{}/{relative}", self.shown);
+        let file = std::fs::File::open(self.dir.join(relative))
+            .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if size > super::casefile::MAX_CASE_FILE_BYTES {
+            return Err(format!(
+                "`{shown}` is {size} bytes, more than the {} a case file may have",
+                super::casefile::MAX_CASE_FILE_BYTES
+            ));
+        }
+        Ok((Box::new(std::io::BufReader::new(file)), shown))
+    }
 }
 
 /// Collects a suite file's errors, each at its line and field.
@@ -265,10 +391,20 @@ impl Problems<'_> {
 }
 
 impl Suite {
-    /// Parses and validates a suite file, returning every problem it has, each with its
-    /// line and field (a file that is not TOML, or not shaped like a suite at the top,
-    /// stops at its first problem).
+    /// Parses and validates a suite file that names no case file.
     pub fn parse(name: &str, path: &str, source: &str) -> Result<Suite, Vec<SuiteError>> {
+        Suite::parse_with(name, path, source, &NoCaseFiles)
+    }
+
+    /// Parses and validates a suite file, reading its case files from `files`, and returns
+    /// every problem it has, each with its line and field (a file that is not TOML, or not
+    /// shaped like a suite at the top, stops at its first problem).
+    pub fn parse_with(
+        name: &str,
+        path: &str,
+        source: &str,
+        files: &dyn CaseFiles,
+    ) -> Result<Suite, Vec<SuiteError>> {
         let raw: RawSuite = tomlfile::parse(path, source).map_err(|e| vec![e.into()])?;
         let mut problems = Problems {
             path,
@@ -285,10 +421,24 @@ impl Suite {
             problems.push("repeat".into(), "must be at least 1".into());
         }
         check_gate(&raw.gate, &mut problems);
+        let mut shared = Vec::new();
+        for (a, value) in raw.assertions.into_iter().enumerate() {
+            if let Some(assertion) = read_assertion(value, &format!("assert[{a}]"), &mut problems) {
+                shared.push(assertion);
+            }
+        }
         let mut cases = Vec::new();
-        for (index, value) in raw.cases.into_iter().enumerate() {
-            if let Some(case) = read_case(index, value, &mut problems) {
-                cases.push(case);
+        for (index, entry) in case_entries(raw.cases, &mut problems) {
+            match entry {
+                toml::Value::String(relative) => {
+                    read_case_file(&relative, index, files, &mut cases, &mut problems);
+                }
+                value => cases.extend(read_case(index, value, &mut problems)),
+            }
+        }
+        if !shared.is_empty() {
+            for case in &mut cases {
+                case.assertions.splice(0..0, shared.iter().cloned());
             }
         }
         check_cases(&cases, &mut problems);
@@ -478,8 +628,19 @@ pub fn load_suites(dir: &Path, folder: &str) -> (Vec<Suite>, Vec<SuiteError>) {
     for relative in files {
         let path = format!("{folder}/{relative}");
         let name = relative.trim_end_matches(".toml");
+        let folder_of = |p: &str| {
+            p.rsplit_once('/')
+                .map_or(String::new(), |(d, _)| d.to_owned())
+        };
+        let files = DiskCaseFiles {
+            dir: &dir.join(folder_of(&relative)),
+            shown: match folder_of(&relative) {
+                sub if sub.is_empty() => folder.to_owned(),
+                sub => format!("{folder}/{sub}"),
+            },
+        };
         match std::fs::read_to_string(dir.join(&relative)) {
-            Ok(text) => match Suite::parse(name, &path, &text) {
+            Ok(text) => match Suite::parse_with(name, &path, &text, &files) {
                 Ok(suite) => suites.push(suite),
                 Err(e) => errors.extend(e),
             },

@@ -616,3 +616,96 @@ fn the_cache_can_be_bypassed_refreshed_and_follows_the_endpoint_and_the_script()
     repo.run(&["cache", "prune", "--older-than", "soon"])
         .expect(2);
 }
+
+#[test]
+fn cases_from_json_lines_and_csv_files_run_and_are_checked_row_by_row() {
+    let repo = common::sample_repo();
+    repo.write(
+        "evals/triage.toml",
+        r#"prompt = "support/triage"
+cases = ["cases/triage.jsonl", "cases/more.csv", { name = "inline", vars = { ticket = "inline ticket" } }]
+assert = [{ type = "contains", value = "Triage the ticket." }]
+"#,
+    )
+    .write(
+        "evals/cases/triage.jsonl",
+        "{\"name\": \"refund\", \"vars\": {\"ticket\": \"money back\"}, \"assert\": [{\"type\": \"contains\", \"value\": \"money back\"}]}\n{\"vars\": {\"ticket\": \"hello\", \"tone\": \"formal\"}}\n",
+    )
+    .write(
+        "evals/cases/more.csv",
+        "name,ticket,tone\ncsv-one,\"a, b\",friendly\n,second,formal\n",
+    );
+    repo.commit("case files");
+    let run = repo.run(&["check"]).expect(0);
+    assert!(run.stderr.contains("check ok"), "{}", run.stderr);
+    let report = json(&repo.run(&["eval", "--format", "json"]).expect(0));
+    let names: Vec<&str> = report["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "refund",
+            "triage.jsonl:2",
+            "csv-one",
+            "more.csv:3",
+            "inline"
+        ]
+    );
+    let refund = &report["suites"][0]["cases"][0]["head"]["assertions"];
+    assert_eq!(
+        refund.as_array().unwrap().len(),
+        2,
+        "suite-wide, then its own"
+    );
+
+    // A row the prompt cannot render is an error of check at the case; a broken row is an
+    // error at its line of the case file.
+    repo.write(
+        "evals/cases/more.csv",
+        "name,ticket,tone\ncsv-one,\"a, b\",shouting\n",
+    )
+    .write(
+        "evals/cases/triage.jsonl",
+        "{\"vars\": {\"ticket\": \"x\"}}\n{\"vars\": {\"ticket\": \"x\"}, \"assert\": [{\"type\": \"regex\", \"value\": \"(\"}]}\n{\"varz\": 1}\n",
+    );
+    let run = repo.run(&["check"]).expect(1);
+    assert!(
+        run.stdout
+            .contains("evals/cases/triage.jsonl:3: not a case: unknown field `varz`"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "evals/cases/triage.jsonl: `triage.jsonl:2.value`: is not a valid regular expression"
+        ),
+        "{}",
+        run.stdout
+    );
+    repo.write(
+        "evals/cases/triage.jsonl",
+        "{\"vars\": {\"ticket\": \"x\"}}\n",
+    );
+    let run = repo.run(&["check"]).expect(1);
+    assert!(
+        run.stdout.contains("case `csv-one` does not render"),
+        "{}",
+        run.stdout
+    );
+    // A case file outside the suite's folder is refused.
+    repo.write(
+        "evals/triage.toml",
+        "prompt = \"support/triage\"\ncases = \"../promptctl.toml.csv\"\n",
+    );
+    let run = repo.run(&["check"]).expect(1);
+    assert!(
+        run.stdout
+            .contains("must be a path inside the suite's folder"),
+        "{}",
+        run.stdout
+    );
+}

@@ -224,14 +224,24 @@ fn check_providers(
             }
         }
     }
+    let known: Vec<&str> = config
+        .providers
+        .keys()
+        .map(String::as_str)
+        .chain(["offline", "openai", "anthropic"])
+        .collect();
     for (provider, location) in named {
         if let Err(error) = crate::eval::provider_section(config, provider) {
+            let mut message = error.to_string();
+            if let Some(near) = crate::suggest::closest(provider, known.iter().copied()) {
+                message.push_str(&format!("; did you mean `{near}`?"));
+            }
             report.diagnostics.push(Diagnostic {
                 severity: Severity::Error,
                 code: "unknown-provider",
                 location,
                 prompt: Some(prompt.name.to_string()),
-                message: error.to_string(),
+                message,
             });
         }
     }

@@ -100,6 +100,18 @@ assert = [{ type = "llm_judge", rubric = "Be polite" }, { type = "exec", command
     // The suite does not parse, so its other problems show once it does.
     let run = repo.run(&["eval"]).expect(2);
     assert!(run.stderr.contains("evals/triage.toml:7"), "{}", run.stderr);
+    repo.write(
+        "evals/triage.toml",
+        "prompt = \"support/triage\"\nprovider = \"openia\"\n\n[[cases]]\nname = \"a\"\nvars = { ticket = \"x\" }\nassert = [{ type = \"contains\", value = \"x\" }]\n",
+    );
+    let run = repo.run(&["check"]).expect(1);
+    assert!(
+        run.stdout.contains("unknown provider `openia`")
+            && run.stdout.contains("did you mean `openai`?"),
+        "{}",
+        run.stdout
+    );
+    repo.run(&["eval"]).expect(2);
 
     repo.write(
         "evals/triage.toml",

@@ -222,11 +222,36 @@ assert = [{ type = "contains", value = "hello" }]
     )
     .unwrap();
     let run = repo
-        .run(&["ci", "--base", "HEAD", "--junit", "ci.xml"])
+        .run(&[
+            "ci",
+            "--base",
+            "HEAD",
+            "--junit",
+            "ci.xml",
+            "--markdown",
+            "ci.md",
+        ])
         .expect(1);
     assert!(run.stdout.contains("exec (error)"), "{}", run.stdout);
     let junit = std::fs::read_to_string(repo.path().join("ci.xml")).unwrap();
     assert!(junit.contains("<error message="), "{junit}");
+    let markdown = std::fs::read_to_string(repo.path().join("ci.md")).unwrap();
+    assert!(
+        markdown.contains("Could not be evaluated:\n\n- `checked` — exec (error)"),
+        "{markdown}"
+    );
+    let run = repo
+        .run_with(
+            repo.path(),
+            &["ci", "--base", "HEAD"],
+            &[("GITHUB_ACTIONS", "true")],
+        )
+        .expect(1);
+    assert!(
+        run.stdout.contains("; could not be evaluated: checked"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -354,6 +379,20 @@ fn provider_failures_are_grouped_by_cause_and_counted_as_sent() {
         mock.requests(),
         4,
         "each request and its one retry reached the server"
+    );
+
+    // A server that never answers in time: the cause is the timeout.
+    let slow = MockLlm::start(MockConfig {
+        latency: std::time::Duration::from_secs(3),
+        ..MockConfig::default()
+    });
+    let one = case("a", "{ type = \"contains\", value = \"billing\" }");
+    let repo = repo_with(&slow.url, "max_retries = 0\ntimeout = 0.5", &one);
+    let run = with_key(&repo, &["eval"]).expect(1);
+    assert!(
+        run.stdout.contains("1 × provider `mock`: timed out"),
+        "{}",
+        run.stdout
     );
 
     // A command that exits 3 says why on stderr, and the report shows it.

@@ -99,9 +99,18 @@ pub fn annotations(report: &CiReport) -> Vec<Annotation> {
                 .filter(|c| c.change == Change::Regressed)
                 .map(|c| c.name.as_str())
                 .collect();
+            let errored: Vec<&str> = suite
+                .cases
+                .iter()
+                .filter(|c| c.change == Change::Error)
+                .map(|c| c.name.as_str())
+                .collect();
             let mut message = suite.gate.reasons.join("; ");
             if !regressed.is_empty() {
                 message.push_str(&format!("; regressed: {}", regressed.join(", ")));
+            }
+            if !errored.is_empty() {
+                message.push_str(&format!("; could not be evaluated: {}", errored.join(", ")));
             }
             out.push(Annotation {
                 level: Level::Error,

@@ -143,7 +143,7 @@ fn evals_section(out: &mut String, report: &CiReport) {
                 &suite.base,
                 &suite.head,
                 |s| s.cost_usd,
-                |v| format!("${v:.4}")
+                crate::eval::dollars
             ),
             delta(
                 &suite.base,
@@ -176,24 +176,44 @@ fn evals_section(out: &mut String, report: &CiReport) {
         "Requests: {} distinct, {} cached, {} sent, {} retried, {} failed.\n",
         r.distinct, r.cached, r.sent, r.retries, r.failed
     );
+    for group in &eval.failures {
+        let _ = writeln!(out, "- {} × {}", group.count, inline(&group.message));
+    }
+    if !eval.failures.is_empty() {
+        out.push('\n');
+    }
 }
 
 fn suite_details(out: &mut String, suite: &SuiteReport) {
-    let regressed: Vec<_> = suite
-        .cases
-        .iter()
-        .filter(|c| c.change == Change::Regressed)
-        .collect();
-    if regressed.is_empty() && suite.gate.reasons.is_empty() && suite.gate.warnings.is_empty() {
+    let of =
+        |change: Change| -> Vec<_> { suite.cases.iter().filter(|c| c.change == change).collect() };
+    let (errored, regressed) = (of(Change::Error), of(Change::Regressed));
+    if regressed.is_empty()
+        && errored.is_empty()
+        && suite.gate.reasons.is_empty()
+        && suite.gate.warnings.is_empty()
+    {
         return;
     }
     let _ = writeln!(out, "#### `{}` ({})\n", suite.suite, suite.prompt);
-    if !regressed.is_empty() {
-        out.push_str("Regressed cases:\n\n");
-        for case in regressed {
-            let why = case
+    if let Some(comparison) = &suite.comparison {
+        let _ = writeln!(out, "Verdict: {}.\n", inline(&comparison.words()));
+    }
+    for (label, cases) in [
+        ("Could not be evaluated", errored),
+        ("Regressed cases", regressed),
+    ] {
+        if cases.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{label}:\n");
+        for case in cases {
+            let side = case
                 .head
                 .as_ref()
+                .filter(|h| !h.pass)
+                .or(case.base.as_ref().filter(|b| !b.pass));
+            let why = side
                 .map(|h| format!(" — {}", inline(&failure_summary(h))))
                 .unwrap_or_default();
             let _ = writeln!(out, "- `{}`{why}", case.name);

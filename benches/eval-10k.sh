@@ -43,20 +43,29 @@ PY
   sed -i 's/Answer: billing/Answer: bug/' "$1/prompts/support/route.toml"
 }
 
-measure() { # DIR CASES
-  local out
-  out=$( { /usr/bin/time -f "%e %U %S %M" "$bin" eval --no-cache --concurrency "$concurrency" \
-      --format json --output "$1/report.json" >/dev/null 2>"$1/stderr"; } 2>&1 ) || true
-  read -r wall user sys rss <<<"$(tail -1 <<<"$out")"
-  printf '  %6d cases (%6d requests): wall %6.2f s, cpu %6.2f s (user %.2f, sys %.2f), peak RSS %6.1f MB\n' \
-    "$2" "$((2 * $2))" "$wall" "$(awk "BEGIN{print $user + $sys}")" "$user" "$sys" "$(awk "BEGIN{print $rss / 1024}")"
-  echo "$rss"
-}
-
 make_repo "$work/small" "$baseline"
 make_repo "$work/large" "$cases"
 echo "promptctl eval --no-cache --concurrency $concurrency, cases in a JSON Lines file, two versions"
-small_rss=$(cd "$work/small" && measure "$work/small" "$baseline" | tee /dev/stderr | tail -1)
-large_rss=$(cd "$work/large" && measure "$work/large" "$cases" | tee /dev/stderr | tail -1)
-python3 -c "import sys; s,l=int(sys.argv[1]),int(sys.argv[2]); print(f'  peak RSS ratio {l/s:.2f}x for {int(sys.argv[4])//int(sys.argv[3])}x the cases')" \
-  "$small_rss" "$large_rss" "$baseline" "$cases"
+python3 - "$bin" "$concurrency" "$work/small" "$baseline" "$work/large" "$cases" <<'PY'
+import os, subprocess, sys, time
+binary, concurrency = sys.argv[1], sys.argv[2]
+runs = [(sys.argv[3], int(sys.argv[4])), (sys.argv[5], int(sys.argv[6]))]
+def measure(repo):
+    # wait4 gives this child's own rusage: its CPU time and its peak resident set.
+    start = time.perf_counter()
+    child = subprocess.Popen([binary, "eval", "--no-cache", "--concurrency", concurrency,
+                              "--format", "json", "--output", "report.json"],
+                             cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        sys.exit(child.stderr.read().decode())
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+figures = []
+for repo, cases in runs:
+    wall, cpu, rss = measure(repo)
+    figures.append((cases, wall, cpu, rss))
+    print(f"  {cases:6d} cases ({2 * cases:6d} requests): wall {wall:6.2f} s, cpu {cpu:6.2f} s, peak RSS {rss:6.1f} MB")
+(c0, w0, u0, r0), (c1, w1, u1, r1) = figures
+print(f"  {c1 // c0}x the cases: {w1 / w0:.2f}x the wall time, {u1 / u0:.2f}x the CPU, {r1 / r0:.2f}x the peak RSS")
+PY

@@ -9,25 +9,8 @@ use common::TestRepo;
 use common::mock_llm::{MockConfig, MockLlm};
 use serde_json::Value;
 
-const KEY: &str = "sk-test-SECRET-4242";
-
-const ROUTE: &str = r#"provider = "mock"
-
-[variables.ticket]
-type = "string"
-required = true
-
-[[messages]]
-role = "system"
-content = """
-Route the ticket.
-Answer: billing
-"""
-
-[[messages]]
-role = "user"
-content = "{{ ticket }}"
-"#;
+const KEY: &str = common::MOCK_KEY;
+const ROUTE: &str = common::ROUTE_PROMPT;
 
 /// A repository whose prompt talks to the mock, with a suite of four cases whose answers
 /// are known: the mock answers "<last system line> | <ticket>".

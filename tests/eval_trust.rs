@@ -9,26 +9,8 @@ use common::TestRepo;
 use common::mock_llm::{MockConfig, MockLlm};
 use serde_json::Value;
 
-const KEY: &str = "sk-test-SECRET-4242";
-
-/// A prompt on provider `mock` whose answer the mock echoes: "Answer: billing | <ticket>".
-const ROUTE: &str = r#"provider = "mock"
-
-[variables.ticket]
-type = "string"
-required = true
-
-[[messages]]
-role = "system"
-content = """
-Route the ticket.
-Answer: billing
-"""
-
-[[messages]]
-role = "user"
-content = "{{ ticket }}"
-"#;
+const KEY: &str = common::MOCK_KEY;
+const ROUTE: &str = common::ROUTE_PROMPT;
 
 /// A committed repository whose prompt talks to `url` through provider `mock`, with
 /// `extra` appended to its `[providers.mock]` table and `suite` as evals/route.toml.

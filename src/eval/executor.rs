@@ -168,63 +168,91 @@ impl Executor {
         }
         progress.start(misses.len());
         let limit = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
+        // Tasks are started a window at a time, not all at once: a waiting task holds its
+        // request and its future, and 20,000 of them would cost more than the answers.
+        let window = self.concurrency.saturating_mul(4).max(16);
+        let mut pending = misses.into_iter();
         let mut tasks = tokio::task::JoinSet::new();
-        for (key, request) in misses {
-            let provider = Arc::clone(&needed[&request.provider]);
-            let limit = Arc::clone(&limit);
-            let cache = self.cache.clone();
-            let counters = Arc::clone(&self.counters);
-            let progress = Arc::clone(progress);
-            tasks.spawn(async move {
-                let answer = call_with_retries(&provider, &request, &limit, &counters).await;
-                let stored = match (&answer, cache) {
-                    (Ok(reply), Some(cache)) => store(cache, key.clone(), reply.clone()).await,
-                    _ => Ok(()),
+        loop {
+            while tasks.len() < window {
+                let Some((key, request)) = pending.next() else {
+                    break;
                 };
-                progress.advance();
-                (key, provider, answer, stored)
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            let (key, provider, answer, stored) = joined.map_err(|e| EvalError::Cache {
-                path: String::new(),
-                message: format!("a request task failed: {e}"),
-            })?;
-            if let Err((key, error)) = stored {
-                return Err(EvalError::Cache {
-                    path: format!("{}/{}", super::cache::CACHE_DIR, &key[..2]),
-                    message: error.to_string(),
+                let provider = Arc::clone(&needed[&request.provider]);
+                let limit = Arc::clone(&limit);
+                let cache = self.cache.clone();
+                let counters = Arc::clone(&self.counters);
+                let progress = Arc::clone(progress);
+                tasks.spawn(async move {
+                    let answer = call_with_retries(&provider, &request, &limit, &counters).await;
+                    let stored = match (&answer, cache) {
+                        (Ok(reply), Some(cache)) => store(cache, key.clone(), reply.clone()).await,
+                        _ => Ok(()),
+                    };
+                    progress.advance();
+                    (key, provider, answer, stored)
                 });
             }
-            let answer = match answer {
-                Ok(reply) => Ok(reply),
-                Err((CallError::Auth { failure }, _)) => {
-                    // Dropping the set aborts the requests still in flight.
-                    return Err(EvalError::Auth {
-                        provider: provider.name().to_owned(),
-                        key_env: provider.key_env().map(str::to_owned),
-                        message: failure.to_string(),
-                    });
-                }
-                Err((error, attempts)) => {
-                    self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                    let failure = RequestFailure {
-                        provider: provider.name().to_owned(),
-                        failure: error.failure().clone(),
-                        attempts,
-                    };
-                    self.failures
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(failure.clone());
-                    Err(failure)
-                }
+            let Some(joined) = tasks.join_next().await else {
+                break;
             };
+            let (key, answer) = self.settle(joined)?;
             answers.insert(key, answer);
         }
         Ok(answers)
     }
+
+    /// Takes in one finished task: its answer, or the failure recorded and counted. A
+    /// refused key ends the run; dropping the set aborts the requests still in flight.
+    fn settle(
+        &self,
+        joined: Result<Finished, tokio::task::JoinError>,
+    ) -> Result<(String, Result<CachedReply, RequestFailure>), EvalError> {
+        let (key, provider, answer, stored) = joined.map_err(|e| EvalError::Cache {
+            path: String::new(),
+            message: format!("a request task failed: {e}"),
+        })?;
+        if let Err((key, error)) = stored {
+            return Err(EvalError::Cache {
+                path: format!("{}/{}", super::cache::CACHE_DIR, &key[..2]),
+                message: error.to_string(),
+            });
+        }
+        let answer = match answer {
+            Ok(reply) => Ok(reply),
+            Err((CallError::Auth { failure }, _)) => {
+                return Err(EvalError::Auth {
+                    provider: provider.name().to_owned(),
+                    key_env: provider.key_env().map(str::to_owned),
+                    message: failure.to_string(),
+                });
+            }
+            Err((error, attempts)) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                let failure = RequestFailure {
+                    provider: provider.name().to_owned(),
+                    failure: error.failure().clone(),
+                    attempts,
+                };
+                self.failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(failure.clone());
+                Err(failure)
+            }
+        };
+        Ok((key, answer))
+    }
 }
+
+/// What a request task hands back: its key, its provider, its answer (or the error and
+/// the attempts made), and whether the cache took the answer.
+type Finished = (
+    String,
+    Arc<Provider>,
+    Result<CachedReply, (CallError, u32)>,
+    Result<(), (String, std::io::Error)>,
+);
 
 /// Writes an answer to the cache on the blocking pool, so that disk time never holds up
 /// the requests in flight.

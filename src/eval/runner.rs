@@ -114,7 +114,11 @@ pub async fn run(
         .collect();
     let executor = Executor::new(project, options);
     let (jobs, calls) = plan(suites, &sides, options.repeat, &executor)?;
-    let requests: HashMap<String, ChatRequest> = calls.clone().into_iter().collect();
+    // Pricing needs only who answered; the rendered messages go to the executor.
+    let models: HashMap<String, (String, String)> = calls
+        .iter()
+        .map(|(key, r)| (key.clone(), (r.provider.clone(), r.model.clone())))
+        .collect();
     let answers = executor.run_all(calls, &progress).await?;
     // Judges grade outputs: a second round through the same cache, limits and retries.
     let judged = judge_all(&executor, suites, &sides, &jobs, &answers, &progress).await?;
@@ -127,7 +131,8 @@ pub async fn run(
             Ok(key) => match &answers[key] {
                 Err(failure) => Sample::failed(failure.to_string()),
                 Ok(answer) => {
-                    let cost = prices.cost(&requests[key], answer);
+                    let (provider, model) = &models[key];
+                    let cost = prices.cost(provider, model, answer);
                     let case = &suites[job.suite].cases[job.case];
                     grade(&case.assertions, answer, cost, |a| judged.get(&(index, a))).await
                 }
@@ -276,11 +281,11 @@ fn side_input<'a>(set: &'a PromptSet, suite: &Suite) -> SideInput<'a> {
 struct Prices<'a>(&'a ProjectConfig);
 
 impl Prices<'_> {
-    fn cost(&self, request: &ChatRequest, answer: &CachedReply) -> f64 {
+    fn cost(&self, provider: &str, model: &str, answer: &CachedReply) -> f64 {
         let prices = &self.0.prices;
         let price = prices
-            .get(&format!("{}/{}", request.provider, request.model))
-            .or_else(|| prices.get(&request.model));
+            .get(&format!("{provider}/{model}"))
+            .or_else(|| prices.get(model));
         price.map_or(0.0, |p| {
             (p.input * answer.reply.input_tokens as f64
                 + p.output * answer.reply.output_tokens as f64)

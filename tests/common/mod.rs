@@ -153,6 +153,29 @@ fn set_identity(git: &git2::Repository) {
     config.set_str("user.email", "tester@example.com").unwrap();
 }
 
+/// The API key tests hand to mock providers; it must never show in any output or file.
+pub const MOCK_KEY: &str = "sk-test-SECRET-4242";
+
+/// A prompt on provider `mock` whose answer the mock LLM knows in advance:
+/// "Answer: billing | <ticket>".
+pub const ROUTE_PROMPT: &str = r#"provider = "mock"
+
+[variables.ticket]
+type = "string"
+required = true
+
+[[messages]]
+role = "system"
+content = """
+Route the ticket.
+Answer: billing
+"""
+
+[[messages]]
+role = "user"
+content = "{{ ticket }}"
+"#;
+
 /// A small, valid prompt repository: two prompts sharing a partial, one without, one suite.
 pub fn sample_repo() -> TestRepo {
     let repo = TestRepo::new();

@@ -500,7 +500,7 @@ mod tests {
     //! (`statsmodels.stats.contingency_tables.mcnemar(exact=True)`, `proportion_confint(
     //! method="wilson")`, `scipy.stats.binomtest`, `norm.ppf`, `t.ppf`); Newcombe's paired
     //! interval from a separate Python implementation over statsmodels' Wilson limits. The
-    //! vectors and the script are in docs/evals.md.
+    //! vectors are in docs/evals.md, the script that computes them in docs/stats-reference.py.
     use super::*;
 
     fn close(actual: f64, expected: f64, tolerance: f64) {

@@ -278,3 +278,64 @@ fn an_unreachable_remote_is_a_clear_error_and_local_state_is_untouched() {
         assert_eq!(tip(repo.path(), "refs/heads/promptctl/production"), before);
     }
 }
+
+/// A remote that accepts the connection and never says a word: every network command gives
+/// up at its deadline with a clear error, and the local state is untouched.
+#[test]
+fn a_remote_that_never_answers_fails_at_the_deadline() {
+    let repo = published();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/prompts.git", listener.local_addr().unwrap());
+    // Accept and hold every connection open without answering.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let before = tip(repo.path(), "refs/heads/promptctl/production");
+    for args in [
+        vec!["push", url.as_str()],
+        vec!["pull", url.as_str()],
+        vec![
+            "canary",
+            "support/triage",
+            "10%",
+            "--push",
+            "--remote",
+            url.as_str(),
+        ],
+    ] {
+        let started = std::time::Instant::now();
+        let run = repo
+            .run_with(repo.path(), &args, &[("PROMPTCTL_GIT_TIMEOUT", "1")])
+            .expect(2);
+        assert!(
+            run.stderr.contains("no answer within 1 s"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{args:?} gave up at its deadline, not the TCP timeout"
+        );
+        assert_eq!(tip(repo.path(), "refs/heads/promptctl/production"), before);
+    }
+}
+
+/// A push to a remote name that is not configured says so, and how to add one.
+#[test]
+fn a_push_without_an_origin_says_how_to_add_one() {
+    let repo = published();
+    let run = repo.run(&["push"]).expect(2);
+    assert!(
+        run.stderr.contains("there is no remote named `origin`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("git remote add origin"),
+        "{}",
+        run.stderr
+    );
+}

@@ -14,6 +14,7 @@ mod reads;
 pub(crate) mod remote;
 mod state;
 mod store;
+pub(crate) mod transport;
 
 pub use action::{
     ActionKind, ActionRequest, Change, DEFAULT_EVERY, Outcome, PlanRequest, run as run_action,

@@ -1,14 +1,16 @@
 //! Moving a release branch to and from a git remote, with a lease: a push never overwrites
 //! remote history this repository has not seen, and a pull only fast-forwards.
 //!
-//! Authentication is git's: an ssh-agent for ssh URLs, the configured credential helpers
-//! for https, and the default credentials otherwise.
+//! The network side is the `git` command (see [`super::transport`]): authentication is the
+//! user's own git setup (credential helpers, ssh configuration), and every operation has a
+//! deadline.
 
 use serde::Serialize;
 
 use super::action::{ActionRequest, Outcome, run as run_action};
 use super::error::ReleaseError;
 use super::store::{Store, branch_name};
+use super::transport::{self, Pushed, TransportError};
 use crate::project::Project;
 
 /// How many times an action with `--push` is re-applied when others keep pushing first.
@@ -69,31 +71,20 @@ pub fn push(project: &Project, env: &str, remote: &str) -> Result<PushOutcome, R
         }
     }
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
-    let mut rejection: Option<String> = None;
+    match transport::push(store.repo().path(), remote, &refspec)
+        .map_err(|e| network_error(remote, "push failed", e))?
     {
-        let mut git_remote = find_remote(store.repo(), remote)?;
-        let mut callbacks = callbacks(store.repo());
-        callbacks.push_update_reference(|_, status| {
-            if let Some(status) = status {
-                rejection = Some(status.to_owned());
-            }
-            Ok(())
-        });
-        let mut options = git2::PushOptions::new();
-        options.remote_callbacks(callbacks);
-        git_remote
-            .push(&[refspec.as_str()], Some(&mut options))
-            .map_err(|e| push_error(remote, &e))?;
-    }
-    if let Some(status) = rejection {
-        return Err(ReleaseError::Conflict {
-            message: format!(
-                "remote `{remote}` refused `{branch}` ({status}): it has release commits this repository has not seen"
-            ),
-            hint: Some(format!(
-                "run `promptctl pull --env {env}`, then push again; nothing was overwritten"
-            )),
-        });
+        Pushed::Accepted => {}
+        Pushed::Rejected(status) => {
+            return Err(ReleaseError::Conflict {
+                message: format!(
+                    "remote `{remote}` refused `{branch}` ({status}): it has release commits this repository has not seen"
+                ),
+                hint: Some(format!(
+                    "run `promptctl pull --env {env}`, then push again; nothing was overwritten"
+                )),
+            });
+        }
     }
     set_tracking(&store, remote, local)?;
     Ok(outcome(remote_tip, Some(local), false))
@@ -191,44 +182,24 @@ fn set_aside(store: &Store, commit: &str, before: Option<git2::Oid>) -> Result<(
 }
 
 /// Returns the remote's tip of the release branch, fetching its objects; `None` when the
-/// remote has no such branch.
+/// remote has no such branch. Asking costs one small exchange; objects are fetched only
+/// when this repository lacks the tip.
 fn fetch(store: &Store, remote: &str) -> Result<Option<git2::Oid>, ReleaseError> {
+    check_remote_name(store, remote)?;
     let branch = branch_name(store.env());
-    let mut git_remote = find_remote(store.repo(), remote)?;
-    let advertised = {
-        let connection = git_remote
-            .connect_auth(git2::Direction::Fetch, Some(callbacks(store.repo())), None)
-            .map_err(|e| unreachable(remote, &e))?;
-        connection
-            .list()
-            .map_err(|e| unreachable(remote, &e))?
-            .iter()
-            .find(|head| head.name() == format!("refs/heads/{branch}"))
-            .map(|head| head.oid())
-    };
-    let Some(tip) = advertised else {
+    let git_dir = store.repo().path();
+    let Some(tip) = transport::remote_tip(git_dir, remote, &branch)
+        .map_err(|e| network_error(remote, "cannot reach it", e))?
+    else {
         return Ok(None);
     };
     if store.repo().find_commit(tip).is_err() {
-        let refspec = format!("refs/heads/{branch}:{}", tracking_ref(remote, &branch));
-        let mut options = git2::FetchOptions::new();
-        options.remote_callbacks(callbacks(store.repo()));
-        git_remote
-            .fetch(&[refspec.as_str()], Some(&mut options), None)
-            .map_err(|e| unreachable(remote, &e))?;
+        let refspec = format!("+refs/heads/{branch}:{}", tracking_ref(remote, &branch));
+        transport::fetch(git_dir, remote, &refspec)
+            .map_err(|e| network_error(remote, "cannot fetch from it", e))?;
     }
     set_tracking(store, remote, tip)?;
     Ok(Some(tip))
-}
-
-/// A remote by name (`origin`) or, failing that, by URL.
-fn find_remote<'r>(
-    repo: &'r git2::Repository,
-    remote: &str,
-) -> Result<git2::Remote<'r>, ReleaseError> {
-    repo.find_remote(remote)
-        .or_else(|_| repo.remote_anonymous(remote))
-        .map_err(|e| unreachable(remote, &e))
 }
 
 fn tracking_ref(remote: &str, branch: &str) -> String {
@@ -255,50 +226,25 @@ fn set_tracking(store: &Store, remote: &str, tip: git2::Oid) -> Result<(), Relea
     Ok(())
 }
 
-/// Credentials as git finds them: ssh-agent, then credential helpers, then defaults; each
-/// tried once so that a wrong key fails instead of looping.
-pub(crate) fn callbacks(repo: &git2::Repository) -> git2::RemoteCallbacks<'static> {
-    let config = repo.config().ok();
-    let mut tried = std::collections::HashSet::new();
-    let mut callbacks = git2::RemoteCallbacks::new();
-    callbacks.credentials(move |url, username, allowed| {
-        if allowed.contains(git2::CredentialType::SSH_KEY) && tried.insert("agent") {
-            return git2::Cred::ssh_key_from_agent(username.unwrap_or("git"));
-        }
-        if allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT)
-            && tried.insert("helper")
-            && let Some(config) = &config
-        {
-            return git2::Cred::credential_helper(config, url, username);
-        }
-        if allowed.contains(git2::CredentialType::DEFAULT) && tried.insert("default") {
-            return git2::Cred::default();
-        }
-        Err(git2::Error::from_str(
-            "no credentials were accepted (tried ssh-agent and git credential helpers)",
-        ))
-    });
-    callbacks
+/// A bare word (`origin`) names a configured remote; one that is not configured is refused
+/// here, with the way to add it, rather than sent to git as a path.
+fn check_remote_name(store: &Store, remote: &str) -> Result<(), ReleaseError> {
+    let looks_like_name = !remote.contains(['/', ':', '\\', '.']);
+    if looks_like_name && store.repo().find_remote(remote).is_err() {
+        return Err(ReleaseError::refused(
+            format!("there is no remote named `{remote}` in this repository"),
+            format!(
+                "add one with `git remote add {remote} URL`, or give the URL itself: `promptctl push URL`"
+            ),
+        ));
+    }
+    Ok(())
 }
 
-fn unreachable(remote: &str, error: &git2::Error) -> ReleaseError {
+fn network_error(remote: &str, what: &str, error: TransportError) -> ReleaseError {
     ReleaseError::Remote {
         remote: remote.to_owned(),
-        message: format!("cannot reach it: {}", error.message()),
-    }
-}
-
-fn push_error(remote: &str, error: &git2::Error) -> ReleaseError {
-    if error.code() == git2::ErrorCode::NotFastForward {
-        ReleaseError::Conflict {
-            message: format!("remote `{remote}` has release commits this repository has not seen"),
-            hint: Some("run `promptctl pull`, then push again; nothing was overwritten".into()),
-        }
-    } else {
-        ReleaseError::Remote {
-            remote: remote.to_owned(),
-            message: format!("push failed: {}", error.message()),
-        }
+        message: format!("{what}: {error}"),
     }
 }
 

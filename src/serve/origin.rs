@@ -60,16 +60,10 @@ impl Origin {
                 {
                     let branch = branch_name(env);
                     // A mirror follows the remote, rewinds included: the remote is the truth.
+                    // The same transport (and credentials) as `promptctl pull`.
                     let refspec = format!("+refs/heads/{branch}:refs/heads/{branch}");
-                    let mut remote = repo
-                        .remote_anonymous(url)
-                        .map_err(|e| e.message().to_owned())?;
-                    // The same credentials as `promptctl pull`: ssh-agent, credential helpers.
-                    let mut options = git2::FetchOptions::new();
-                    options.remote_callbacks(crate::release::remote::callbacks(&repo));
-                    remote
-                        .fetch(&[refspec.as_str()], Some(&mut options), None)
-                        .map_err(|e| format!("cannot fetch from `{url}`: {}", e.message()))?;
+                    crate::release::transport::fetch(repo.path(), url, &refspec)
+                        .map_err(|e| format!("cannot fetch from `{url}`: {e}"))?;
                 }
                 Ok(Store::open_repo(repo, env, "prompts"))
             }

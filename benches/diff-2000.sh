@@ -5,6 +5,7 @@
 # prompts), and the working tree against HEAD.
 #
 # Usage: benches/diff-2000.sh [PROMPTS] [RUNS]     (defaults: 2000 prompts, 15 runs)
+# With BEFORE=/path/to/an/older/promptctl, that binary is timed too, in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prompts=${1:-2000}
@@ -36,9 +37,10 @@ for i in $(seq 0 $((prompts / 20)) $((prompts - 1)) | head -20); do
     sed -i 's/content = "{{ ticket }}"/content = "Ticket: {{ ticket }}"/' "$file"
 done
 
-python3 - "$work" "$bin" "$runs" "$prompts" <<'PY'
+python3 - "$work" "$bin" "$runs" "$prompts" "${BEFORE:-}" <<'PY'
 import subprocess, sys
 work, binary, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+before = sys.argv[5] if len(sys.argv) > 5 else ""
 sys.path.insert(0, "benches")
 from timing import median as timed
 def median(cmd):
@@ -63,4 +65,10 @@ print(f"  promptctl diff HEAD~1 HEAD    {ours_partial * 1000:8.2f} ms   ratio {o
 print(f"working tree against HEAD, 20 prompts edited:")
 print(f"  git diff HEAD                 {git_work * 1000:8.2f} ms")
 print(f"  promptctl diff HEAD           {ours_work * 1000:8.2f} ms   ratio {ours_work / git_work:5.2f}x")
+if before:
+    for label, args, base in [("HEAD~1 HEAD (20 changed)", ["HEAD~2", "HEAD~1"], git),
+                              ("HEAD~1 HEAD (partial)", ["HEAD~1", "HEAD"], git_partial),
+                              ("HEAD (working tree)", ["HEAD"], git_work)]:
+        old = median([before, "diff", *args])
+        print(f"  BEFORE diff {label:26} {old * 1000:8.2f} ms   ratio {old / base:5.2f}x")
 PY

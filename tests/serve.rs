@@ -518,3 +518,37 @@ fn a_server_can_follow_a_remote_release_branch() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The server's log lines are `tracing` events: one JSON object per line with
+/// `--log-format json`, so a log collector can read them.
+#[test]
+fn log_lines_are_json_objects_with_log_format_json() {
+    use std::io::BufRead;
+    let repo = common::released("");
+    let port = common::server::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = repo
+        .command(
+            repo.path(),
+            &["serve", "--addr", &addr, "--log-format", "json"],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let event: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(event["level"], "INFO", "{event}");
+    assert_eq!(
+        event["message"],
+        format!("listening on http://{addr}"),
+        "{event}"
+    );
+    assert_eq!(event["env"], "production", "{event}");
+}

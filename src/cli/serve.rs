@@ -68,30 +68,50 @@ pub struct ServeArgs {
     /// Push each of the controller's decisions to this remote, fetching first.
     #[arg(long, value_name = "REMOTE", requires = "controller")]
     controller_push: Option<String>,
+
+    /// How log lines are written on stderr: `text`, or `json` (one object per line) for a
+    /// log collector. `PROMPTCTL_LOG` sets the level (`warn`, `debug`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
+/// A span for an interval or a timeout: the one duration grammar of promptctl (`500ms`,
+/// `5s`, `1m`, `1h30m`), at least 10 ms so that nothing spins.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 5s, 500ms or 1m"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("`{text}`: use ms, s or m")),
-    };
-    if !(seconds.is_finite() && seconds >= 0.01) {
-        return Err(format!("`{text}` is too short: at least 10ms"));
+    let span = promptctl::clock::parse_duration(text)?;
+    if span < Duration::from_millis(10) {
+        return Err(format!("`{}` is too short: at least 10ms", text.trim()));
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Ok(span)
+}
+
+/// How the server's log lines are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One line per event, for people.
+    Text,
+    /// One JSON object per event, for log collectors.
+    Json,
+}
+
+/// Sends the library's `tracing` events to stderr, at `info` unless `PROMPTCTL_LOG` says
+/// otherwise (`warn`, `promptctl=debug`).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROMPTCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    // A second subscriber (in tests that call this twice) is refused, harmlessly.
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
+    init_logging(args.log_format);
     let token = match &args.token_env {
         Some(var) => Some(
             std::env::var(var)
@@ -155,10 +175,7 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(
-            parse_duration("1ms").is_err()
-                && parse_duration("x").is_err()
-                && parse_duration("5h").is_err()
-        );
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("1ms").is_err() && parse_duration("x").is_err());
     }
 }

@@ -29,8 +29,8 @@ pub async fn run_forever(
         match pass.await {
             Ok(Ok(wrote)) if wrote => state.reload.notify_one(),
             Ok(Ok(_)) => {}
-            Ok(Err(message)) => eprintln!("promptctl serve: rollout controller: {message}"),
-            Err(e) => eprintln!("promptctl serve: rollout controller stopped a pass: {e}"),
+            Ok(Err(message)) => tracing::error!(error = %message, "rollout controller pass failed"),
+            Err(e) => tracing::error!(error = %e, "rollout controller stopped a pass"),
         }
     }
 }
@@ -55,16 +55,18 @@ fn one_pass(
         match &report.applied {
             Applied::Committed { summary, commit } => {
                 wrote = true;
-                eprintln!(
-                    "promptctl serve: rollout controller: {summary} ({}): {}",
-                    &commit[..7.min(commit.len())],
-                    report.evaluation.decision.describe()
+                tracing::info!(
+                    prompt = %report.name,
+                    commit = %commit,
+                    decision = %report.evaluation.decision.describe(),
+                    "rollout controller: {summary}"
                 );
             }
-            Applied::Failed { message } => eprintln!(
-                "promptctl serve: rollout controller: {}: {} failed: {message}",
-                report.name,
-                report.evaluation.decision.describe()
+            Applied::Failed { message } => tracing::error!(
+                prompt = %report.name,
+                decision = %report.evaluation.decision.describe(),
+                error = %message,
+                "rollout controller could not apply a decision"
             ),
             Applied::AlreadyDecided { .. } | Applied::Nothing => {}
         }

@@ -196,14 +196,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let bound = listener
         .local_addr()
         .map_err(|e| ServeError::Io(e.to_string()))?;
-    eprintln!(
-        "promptctl serve: listening on http://{bound} (env {})",
-        options.env
-    );
+    tracing::info!(addr = %bound, env = %options.env, "listening on http://{bound}");
     tokio::spawn(poll_forever(options.clone(), Arc::clone(&state), folder));
     if let (Some(controller), Origin::Repo(root)) = (&options.controller, &options.origin) {
-        eprintln!(
-            "promptctl serve: rollout controller on, judging every {:?}",
+        tracing::info!(
+            interval_ms = controller.interval.as_millis() as u64,
+            "rollout controller on, judging every {:?}",
             controller.interval
         );
         tokio::spawn(controller::run_forever(
@@ -252,8 +250,9 @@ async fn load_first(
                 .and_then(|dir| read_persisted(dir, &options.env));
             match kept.and_then(|data| Snapshot::build(&data, folder, &state.counters).ok()) {
                 Some(snapshot) => {
-                    eprintln!(
-                        "promptctl serve: the source is unreachable ({message}); serving the copy kept in the state folder"
+                    tracing::warn!(
+                        error = %message,
+                        "the source is unreachable; serving the copy kept in the state folder"
                     );
                     state.install(snapshot);
                     state.mark_failed(message);
@@ -293,8 +292,9 @@ async fn poll_forever(options: ServeOptions, state: Arc<ServerState>, folder: St
         match result {
             Ok(()) => state.mark_ok(),
             Err(message) => {
-                eprintln!(
-                    "promptctl serve: reload failed, still serving the last good snapshot: {message}"
+                tracing::warn!(
+                    error = %message,
+                    "reload failed, still serving the last good snapshot"
                 );
                 state.mark_failed(message);
             }
@@ -323,9 +323,10 @@ fn persist(options: &ServeOptions, data: &SnapshotData) {
         crate::fsutil::write_atomic(&persisted_path(dir, &options.env), &bytes)
     });
     if let Err(e) = written {
-        eprintln!(
-            "promptctl serve: cannot keep a copy in `{}`: {e}",
-            dir.display()
+        tracing::warn!(
+            dir = %dir.display(),
+            error = %e,
+            "cannot keep a copy of the state in the state folder"
         );
     }
 }

@@ -111,13 +111,30 @@ fn killed_actions_leave_a_valid_state() {
         repo.run(&["status"]).expect(0);
     }
     fsck(repo.path());
+    // A kill between git taking the ref's lock file and renaming it leaves the file; the
+    // next action must clear it and go through, not fail on it forever.
+    let run = repo.run(&["canary", "support/triage", "50%"]).expect(0);
+    assert!(run.stdout.contains("at 50%"), "{}", run.stdout);
     let lock = repo
         .path()
         .join(".git/refs/heads/promptctl/production.lock");
-    assert!(!lock.exists(), "no lock left behind");
-    let run = repo.run(&["canary", "support/triage", "50%"]).expect(0);
-    assert!(run.stdout.contains("at 50%"), "{}", run.stdout);
+    assert!(!lock.exists(), "no lock left behind after the next action");
     repo.run(&["log", "-n", "100"]).expect(0);
+}
+
+/// A ref lock left by a promptctl killed mid-update does not block the environment: the
+/// next action removes it under promptctl's own lock and goes through.
+#[test]
+fn a_ref_lock_left_by_a_killed_action_is_cleared_by_the_next_one() {
+    let repo = published();
+    let lock = repo
+        .path()
+        .join(".git/refs/heads/promptctl/production.lock");
+    std::fs::write(&lock, "0000000000000000000000000000000000000000\n").unwrap();
+    let run = repo.run(&["canary", "support/triage", "5%"]).expect(0);
+    assert!(run.stdout.contains("at 5%"), "{}", run.stdout);
+    assert!(!lock.exists());
+    fsck(repo.path());
 }
 
 #[test]

@@ -1,6 +1,5 @@
 //! `promptctl ci`: the pre-merge check, for people and for GitHub Actions.
 
-use std::hash::{BuildHasher, Hasher};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -251,14 +250,7 @@ fn verdict(report: &CiReport) -> String {
 }
 
 fn stop_token() -> String {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    format!("promptctl-{:016x}", hasher.finish())
+    format!("promptctl-{}", promptctl::random::hex16())
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {

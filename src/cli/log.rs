@@ -56,7 +56,7 @@ fn human(entries: &[LogEntry]) -> String {
         let _ = writeln!(
             out,
             "{VERSION}{}{VERSION:#}  {DIM}{}  {}{DIM:#}  {}",
-            &entry.commit[..7],
+            promptctl::shortid::commit(&entry.commit),
             utc_time(entry.time),
             entry.author,
             entry.record.summary

@@ -32,8 +32,9 @@ pub fn run(global: &GlobalArgs, args: PullArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     let short = |c: &Option<String>| {
-        c.as_deref()
-            .map_or("none".to_owned(), |c| c[..7].to_owned())
+        c.as_deref().map_or("none".to_owned(), |c| {
+            promptctl::shortid::commit(c).to_owned()
+        })
     };
     let text = match outcome.result {
         "empty" => format!("{} has no {} yet\n", outcome.remote, outcome.branch),

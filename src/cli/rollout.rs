@@ -253,7 +253,7 @@ fn human_step(reports: &[StepReport], env: &str) -> String {
                 out,
                 "{BOLD}{}{BOLD:#}: {summary}  {DIM}({env} {VERSION}{}{VERSION:#}{DIM}){DIM:#}\n  {decision}",
                 report.name,
-                &commit[..7.min(commit.len())]
+                promptctl::shortid::commit(commit)
             ),
             Applied::Nothing => writeln!(out, "{BOLD}{}{BOLD:#}: {decision}", report.name),
             Applied::AlreadyDecided { message } => writeln!(

@@ -52,7 +52,7 @@ fn human(status: &Status) -> String {
         Some(commit) => format!(
             "{BOLD}{}{BOLD:#}  {DIM}release {}{DIM:#}\n",
             status.env,
-            &commit[..7]
+            promptctl::shortid::commit(commit)
         ),
         None => format!(
             "{BOLD}{}{BOLD:#}  {DIM}nothing released yet{DIM:#}\n",

@@ -328,19 +328,7 @@ fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
     let ceiling = FIRST_BACKOFF
         .saturating_mul(2u32.saturating_pow(attempt.min(16)))
         .min(MAX_BACKOFF);
-    ceiling.mul_f64(0.5 + 0.5 * jitter())
-}
-
-/// A number in [0, 1) that differs between calls and processes; not for cryptography.
-fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-    );
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    ceiling.mul_f64(0.5 + 0.5 * crate::random::unit())
 }
 
 #[cfg(test)]

@@ -32,14 +32,7 @@ pub fn bucket(name: &str, key: &str) -> u16 {
 /// A key for a request that has none: unpredictable, so that such requests spread over the
 /// buckets in proportion to the weight. Not for cryptography.
 pub fn random_key() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!("{:016x}", hasher.finish())
+    crate::random::hex16()
 }
 
 /// A canary weight in hundredths of a percent, 1 ..= 9999 (0.01% to 99.99%).

@@ -109,13 +109,15 @@ pub fn pull(project: &Project, env: &str, remote: &str) -> Result<PullOutcome, R
     let log = format!("promptctl pull from {remote}");
     match local {
         None => {
-            repo.reference(&store.reference(), theirs, false, &log)
+            store
+                .move_branch(theirs, None, &log)
                 .map_err(|_| moved_meanwhile(env))?;
             Ok(outcome(Some(theirs), "created"))
         }
         Some(ours) if ours == theirs => Ok(outcome(Some(ours), "up-to-date")),
         Some(ours) if repo.graph_descendant_of(theirs, ours)? => {
-            repo.reference_matching(&store.reference(), theirs, true, ours, &log)
+            store
+                .move_branch(theirs, Some(ours), &log)
                 .map_err(|_| moved_meanwhile(env))?;
             Ok(outcome(Some(theirs), "fast-forward"))
         }
@@ -166,11 +168,7 @@ fn set_aside(store: &Store, commit: &str, before: Option<git2::Oid>) -> Result<(
     let commit = git2::Oid::from_str(commit)?;
     let log = "promptctl: set aside an unpushed action to apply it again";
     match before {
-        Some(before) => {
-            store
-                .repo()
-                .reference_matching(&store.reference(), before, true, commit, log)?;
-        }
+        Some(before) => store.move_branch(before, Some(commit), log)?,
         None => {
             let mut reference = store.repo().find_reference(&store.reference())?;
             if reference.target() == Some(commit) {

@@ -119,7 +119,11 @@ impl Store {
     /// Shows a file of a release commit in messages: `promptctl/production@1a2b3c4:state.toml`.
     pub fn shown(&self, commit: git2::Oid, path: &str) -> String {
         let id = commit.to_string();
-        format!("{}@{}:{path}", branch_name(&self.env), &id[..7])
+        format!(
+            "{}@{}:{path}",
+            branch_name(&self.env),
+            crate::shortid::commit(&id)
+        )
     }
 
     /// Reads and validates the state of a release commit: the file parses, and the active
@@ -264,11 +268,7 @@ impl Store {
             &parent_refs,
         )?;
         let log = format!("promptctl: {}", record.summary);
-        let moved = match parent {
-            Some(old) => repo.reference_matching(&self.reference(), commit, true, old, &log),
-            None => repo.reference(&self.reference(), commit, false, &log),
-        };
-        match moved {
+        match self.move_branch(commit, parent, &log) {
             Ok(_) => Ok(commit),
             Err(e)
                 if matches!(
@@ -280,6 +280,52 @@ impl Store {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Moves the branch to `new` if it is still at `old` (`None`: if it does not exist yet).
+    ///
+    /// git takes a `.lock` file beside the ref while it moves it; a process killed at that
+    /// moment leaves the file behind, and every later move would fail on it. So moves are
+    /// also made under an advisory lock of the operating system (`promptctl-<env>.lock` in
+    /// the git folder), which dies with its process: whoever holds it knows that a ref lock
+    /// it finds was left by a promptctl that was killed, and removes it.
+    pub fn move_branch(
+        &self,
+        new: git2::Oid,
+        old: Option<git2::Oid>,
+        log: &str,
+    ) -> Result<(), git2::Error> {
+        let guard_path = self
+            .repo
+            .path()
+            .join(format!("promptctl-{}.lock", self.env));
+        let guard = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&guard_path)
+            .map_err(|e| {
+                git2::Error::from_str(&format!("cannot open `{}`: {e}", guard_path.display()))
+            })?;
+        guard.lock().map_err(|e| {
+            git2::Error::from_str(&format!("cannot lock `{}`: {e}", guard_path.display()))
+        })?;
+        let stale = self.repo.path().join(format!("{}.lock", self.reference()));
+        if stale.exists() {
+            tracing::warn!(lock = %stale.display(), "removing a ref lock left by a killed promptctl");
+            let _ = std::fs::remove_file(&stale);
+        }
+        match old {
+            Some(old) => self
+                .repo
+                .reference_matching(&self.reference(), new, true, old, log)
+                .map(drop),
+            None => self
+                .repo
+                .reference(&self.reference(), new, false, log)
+                .map(drop),
+        }
+        // The advisory lock is released when `guard` is dropped, or when the process dies.
     }
 
     /// Reads the record of a release commit.

@@ -137,7 +137,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
                     "",
                 )
             }
-            Some(every) if n % every == 0 => {
+            Some(every) if n.is_multiple_of(every) => {
                 shared.limited.fetch_add(1, Ordering::SeqCst);
                 (
                     "429 Too Many Requests",

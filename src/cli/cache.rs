@@ -9,13 +9,14 @@ use promptctl::eval::{CACHE_DIR, Cache, CacheStats};
 use super::output::{plural, print, print_json, utc_time};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`, one example per line.
+const EXAMPLES: &str =
+    "Examples:\n  promptctl cache stats\n  promptctl cache prune --older-than 30d";
+
 /// See and prune the eval cache (.promptctl/cache): replies stored by what was asked, so an
 /// unchanged version costs no calls.
-///
-/// Examples:
-///   promptctl cache stats
-///   promptctl cache prune --older-than 30d
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct CacheArgs {
     #[command(subcommand)]
     command: CacheCommand,

@@ -10,6 +10,9 @@ use promptctl::release::{ActionKind, ActionRequest, PlanRequest, Weight, WeightE
 use super::action::ActionFlags;
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`, one example per line.
+const EXAMPLES: &str = "Examples:\n  promptctl canary 10%\n  promptctl canary support/triage 0.5%\n  promptctl canary support/triage 1% --ramp 5,25,50,100 --every 30m --max-error-rate 2%\n  promptctl canary support/triage --stage cohort=internal --stage cohort=beta --ramp 10,50,100";
+
 /// Send a share of keys to a new version; the rest keep the active one. Keys stick: the
 /// same key always gets the same side, and raising the weight keeps every key already on
 /// the canary there.
@@ -22,13 +25,8 @@ use super::{CliError, GlobalArgs};
 /// --controller`, or `promptctl rollout step` from cron) carries out: each stage lasts
 /// --every, then advances when the canary is healthy against active over the stage's
 /// feedback, promotes at 100%, and reverts at once when a gate is breached.
-///
-/// Examples:
-///   promptctl canary 10%
-///   promptctl canary support/triage 0.5%
-///   promptctl canary support/triage 1% --ramp 5,25,50,100 --every 30m --max-error-rate 2%
-///   promptctl canary support/triage --stage cohort=internal --stage cohort=beta --ramp 10,50,100
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 #[command(disable_version_flag = true)]
 pub struct CanaryArgs {
     /// Prompts (optional), then the share of keys: `10%`, `0.5%` or `10` (0.01% to 99.99%);

@@ -11,12 +11,14 @@ use super::error::EXIT_FAILED;
 use super::output::{BOLD, ERROR, WARNING, eprint, plural, print, print_json};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`.
+const EXAMPLES: &str = "Examples:\n  promptctl check support/triage";
+
 /// Check prompts, partials and eval suites: files parse, names are valid, includes resolve,
 /// templates compile, variables are declared, and every prompt renders with the values of
 /// each of its eval cases. Exits 1 when an error is found; warnings do not fail.
-///
-/// Example: promptctl check support/triage
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct CheckArgs {
     /// Prompts to check (default: everything, including unused partials and suites).
     names: Vec<String>,

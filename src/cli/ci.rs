@@ -16,6 +16,9 @@ use super::error::EXIT_FAILED;
 use super::output::{BOLD, DIM, ERROR, VERSION, WARNING, eprint, plural, print, print_json};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`, one example per line.
+const EXAMPLES: &str = "Examples:\n  promptctl ci\n  promptctl ci --base origin/release --junit ci.xml --markdown ci.md";
+
 /// The pre-merge check: check every prompt and suite, show the prompts whose version changed
 /// since the base and their diff, run the eval suites of those prompts on the old and the
 /// new version, and apply the gates.
@@ -27,11 +30,8 @@ use super::{CliError, GlobalArgs};
 ///
 /// On GitHub Actions (GITHUB_ACTIONS=true) it also appends a markdown summary to
 /// $GITHUB_STEP_SUMMARY and prints `::error` and `::warning` annotations.
-///
-/// Examples:
-///   promptctl ci
-///   promptctl ci --base origin/release --junit ci.xml --markdown ci.md
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct CiArgs {
     /// What to compare with: a branch or commit (through its merge base with HEAD), or a
     /// release pointer such as `active`.

@@ -26,6 +26,9 @@ const REMOVED_WORD: Style = AnsiColor::Red.on_default().bold().invert();
 const ADDED_WORD: Style = AnsiColor::Green.on_default().bold().invert();
 const HUNK: Style = AnsiColor::Cyan.on_default();
 
+/// Shown at the end of `--help`, one example per line.
+const EXAMPLES: &str = "Examples:\n  promptctl diff\n  promptctl diff main -- support/triage\n  promptctl diff HEAD~1 HEAD --stat\n  promptctl diff --render --case triage:refund";
+
 /// Show what changes between two versions of the prompts: versions, provider, model,
 /// params, variables, message templates (with changed words highlighted on a terminal),
 /// partials under every prompt that reaches them, and with `--render` the rendered messages.
@@ -33,13 +36,8 @@ const HUNK: Style = AnsiColor::Cyan.on_default();
 /// With no revision: the active release (before anything is published, `HEAD`) against the
 /// working tree. With one: that revision against the working tree. Prompts whose version is
 /// the same on both sides are not shown.
-///
-/// Examples:
-///   promptctl diff
-///   promptctl diff main -- support/triage
-///   promptctl diff HEAD~1 HEAD --stat
-///   promptctl diff --render --case triage:refund
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct DiffArgs {
     /// Old and new side: `worktree`, a git revision, `active`, `canary@ENV`, `sha256:...`.
     #[arg(value_name = "FROM [TO]", num_args = 0..=2)]

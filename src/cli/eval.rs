@@ -17,6 +17,9 @@ use super::error::EXIT_FAILED;
 use super::output::{BOLD, DIM, ERROR, VERSION, WARNING, eprint, pad, print};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`, one example per line.
+const EXAMPLES: &str = "Examples:\n  promptctl eval\n  promptctl eval triage --base main --format markdown --output eval.md";
+
 /// Run eval suites against the old and the new version of their prompts, side by side, and
 /// fail when the new one regresses.
 ///
@@ -24,11 +27,8 @@ use super::{CliError, GlobalArgs};
 /// per version and the cases that regressed or were fixed. Exits 0 when every suite's gate
 /// holds, 1 when one fails, 2 on bad input. Answers are cached in .promptctl/cache, so an
 /// unchanged version costs no calls and an interrupted run resumes.
-///
-/// Examples:
-///   promptctl eval
-///   promptctl eval triage --base main --format markdown --output eval.md
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct EvalArgs {
     /// Suites to run, by name (`triage` for evals/triage.toml; default: all).
     suites: Vec<String>,

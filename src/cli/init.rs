@@ -8,12 +8,14 @@ use clap::Args;
 use super::output::{BOLD, print, print_json};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`.
+const EXAMPLES: &str = "Examples:\n  promptctl init my-prompts";
+
 /// Create a prompt repository: promptctl.toml, an example prompt with a partial, an example
 /// eval suite, a GitHub workflow that runs `promptctl ci` on pull requests, and
 /// `.promptctl/` in .gitignore. Existing files are never overwritten.
-///
-/// Example: promptctl init my-prompts
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct InitArgs {
     /// Folder to create the project in (created when missing).
     #[arg(default_value = ".")]

@@ -10,10 +10,12 @@ use promptctl::prompt::{Prompt, Version};
 use super::output::{BOLD, VERSION, eprint, pad, print, print_json};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`.
+const EXAMPLES: &str = "Examples:\n  promptctl list --at HEAD~1";
+
 /// List every prompt with its version, provider and model.
-///
-/// Example: promptctl list --at HEAD~1
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct ListArgs {
     /// Where to read prompts: `worktree`, a git revision, `active`, ...
     #[arg(long, value_name = "SPEC", default_value = "worktree")]

@@ -10,11 +10,13 @@ use promptctl::release::{LogEntry, log};
 use super::output::{DIM, VERSION, print, print_json, utc_time};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`.
+const EXAMPLES: &str = "Examples:\n  promptctl log support/triage -n 5";
+
 /// Show the release history, newest first: who did what, when and why. It is plain git
 /// history too: `git log promptctl/production`.
-///
-/// Example: promptctl log support/triage -n 5
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct LogArgs {
     /// Only actions on this prompt.
     name: Option<String>,

@@ -32,6 +32,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use error::CliError;
 
+/// What `-h` says under a command's short help: where its examples are.
+const SEE_LONG_HELP: &str = "Examples and details: run with --help.";
+
 /// Git-based prompt versioning and rollout.
 ///
 /// Prompts live as minijinja templates in `prompts/`; every prompt has a content-addressed

@@ -9,12 +9,15 @@ use promptctl::release::{ActionKind, ActionRequest};
 use super::action::ActionFlags;
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`.
+const EXAMPLES: &str =
+    "Examples:\n  promptctl promote support/triage --reason \"canary healthy for 24h\"";
+
 /// Make each canary in flight the active version, for every key.
 ///
 /// Without names: every canary of the environment.
-///
-/// Example: promptctl promote support/triage --reason "canary healthy for 24h"
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct PromoteArgs {
     /// Prompts whose canary to promote (default: every canary).
     names: Vec<String>,

@@ -10,16 +10,15 @@ use promptctl::release::{ActionKind, ActionRequest};
 use super::action::ActionFlags;
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`, one example per line.
+const EXAMPLES: &str = "Examples:\n  promptctl publish\n  promptctl publish support/triage --reason \"hotfix: wrong queue names\"\n  promptctl publish support/triage --version active@staging";
+
 /// Make a version the active one of each prompt, for every key at once.
 ///
 /// Without names: every prompt whose version at --version differs from its active one. A
 /// canary in flight for a published prompt is dropped.
-///
-/// Examples:
-///   promptctl publish
-///   promptctl publish support/triage --reason "hotfix: wrong queue names"
-///   promptctl publish support/triage --version active@staging
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 #[command(disable_version_flag = true)]
 pub struct PublishArgs {
     /// Prompts to publish (default: every prompt that changed).

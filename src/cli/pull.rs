@@ -9,11 +9,13 @@ use promptctl::release::pull;
 use super::output::{print, print_json};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`.
+const EXAMPLES: &str = "Examples:\n  promptctl pull";
+
 /// Fast-forward the environment's release branch to the remote's. Histories that have
 /// diverged are not merged: exit 3, with both left as they are.
-///
-/// Example: promptctl pull
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct PullArgs {
     /// A remote name or URL.
     #[arg(default_value = "origin")]

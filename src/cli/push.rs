@@ -9,11 +9,13 @@ use promptctl::release::push;
 use super::output::{print, print_json};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`.
+const EXAMPLES: &str = "Examples:\n  promptctl push --env staging";
+
 /// Push the environment's release branch to a remote. A push never overwrites remote
 /// history this repository has not seen: pull first (exit 3 otherwise).
-///
-/// Example: promptctl push --env staging
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct PushArgs {
     /// A remote name or URL.
     #[arg(default_value = "origin")]

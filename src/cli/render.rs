@@ -11,14 +11,16 @@ use promptctl::prompt::{RenderedMessage, Version, coerce_texts, undeclared_names
 use super::output::{BOLD, WARNING, eprint, print, print_json};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`.
+const EXAMPLES: &str = "Examples:\n  promptctl render support/triage --var product=Acme --var ticket=\"I was charged twice\"";
+
 /// Render a prompt's messages with values for its variables.
 ///
 /// `--var` values are converted to the declared type (`--var n=3` gives the integer 3 when
 /// `n` is an integer); `--var` wins over `--vars-file`. Values the prompt does not declare
 /// are ignored, with a warning.
-///
-/// Example: promptctl render support/triage --var product=Acme --var ticket="I was charged twice"
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct RenderArgs {
     /// The prompt's name (`support/triage`).
     name: String,

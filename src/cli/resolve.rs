@@ -12,15 +12,14 @@ use promptctl::release::Resolver;
 use super::output::{VERSION, pad, print};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`, one example per line.
+const EXAMPLES: &str = "Examples:\n  promptctl resolve support/triage --key user-42 --key user-43\n  promptctl resolve support/triage --keys-file keys.txt --json\n  promptctl resolve support/triage --key user-42 --cohort internal";
+
 /// Resolve a prompt for keys (user or session ids) with the sticky bucketing of
 /// docs/bucketing.md: the version, whether it is the active or the canary track, and the
 /// bucket. Without a key, a random one is drawn, as for a request that has none.
-///
-/// Examples:
-///   promptctl resolve support/triage --key user-42 --key user-43
-///   promptctl resolve support/triage --keys-file keys.txt --json
-///   promptctl resolve support/triage --key user-42 --cohort internal
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct ResolveArgs {
     /// The prompt's name.
     name: String,

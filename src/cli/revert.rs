@@ -9,16 +9,15 @@ use promptctl::release::{ActionKind, ActionRequest};
 use super::action::ActionFlags;
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`, one example per line.
+const EXAMPLES: &str = "Examples:\n  promptctl revert\n  promptctl revert support/triage --reason \"refund answers regressed\"\n  promptctl revert support/triage --to sha256:3f2a9c1";
+
 /// Roll back: a canary in flight is dropped; otherwise the active version returns to the one
 /// that was active before it. A second revert goes further back, not forth.
 ///
 /// Without names: undo the most recent action of the environment.
-///
-/// Examples:
-///   promptctl revert
-///   promptctl revert support/triage --reason "refund answers regressed"
-///   promptctl revert support/triage --to sha256:3f2a9c1
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct RevertArgs {
     /// Prompts to revert (default: those of the most recent action).
     names: Vec<String>,

@@ -14,17 +14,16 @@ use super::action::{ActionFlags, PushFlags};
 use super::output::{BOLD, DIM, VERSION, print, print_json};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`, one example per line.
+const EXAMPLES: &str = "Examples:\n  promptctl rollout status --from http://prompts.internal:7070\n  promptctl rollout step --from http://10.0.0.5:7070 --from http://10.0.0.6:7070 --push\n  promptctl rollout pause support/triage --reason \"investigating a complaint\"";
+
 /// See and steer rollout plans (`promptctl canary NAME 5% --ramp 25,50,100`).
 ///
 /// A controller judges each plan: `promptctl serve --controller` does so every interval on
 /// the feedback it receives; `promptctl rollout step` does one pass and exits, for cron or
 /// CI, on the feedback of the servers named with --from. See docs/rollout.md.
-///
-/// Examples:
-///   promptctl rollout status --from http://prompts.internal:7070
-///   promptctl rollout step --from http://10.0.0.5:7070 --from http://10.0.0.6:7070 --push
-///   promptctl rollout pause support/triage --reason "investigating a complaint"
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct RolloutArgs {
     #[command(subcommand)]
     command: RolloutCommand,

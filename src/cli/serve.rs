@@ -11,18 +11,17 @@ use promptctl::serve::{ControllerOptions, Origin, ServeOptions, serve};
 
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`, one example per line.
+const EXAMPLES: &str = "Examples:\n  promptctl serve\n  promptctl serve --env staging --remote git@github.com:acme/prompts.git --state-dir /srv/promptctl\n  promptctl serve --controller --controller-interval 30s";
+
 /// Serve the release state of an environment over HTTP: list, resolve (sticky by key),
 /// render, the whole state with long poll, feedback, Prometheus metrics and health.
 ///
 /// The state is polled every --poll and swapped in whole once it has loaded completely; if
 /// the source becomes unreachable, the last good state keeps serving and /healthz says it
 /// is stale. Routes and shapes: openapi.json and docs/serve.md.
-///
-/// Examples:
-///   promptctl serve
-///   promptctl serve --addr 0.0.0.0:7070 --env staging --remote git@github.com:acme/prompts.git --state-dir /var/lib/promptctl
-///   promptctl serve --controller --controller-interval 30s
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7070")]

@@ -11,13 +11,15 @@ use promptctl::prompt::{Message, Prompt, Variable, Version};
 use super::output::{BOLD, DIM, VERSION, pad, print, print_json};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`.
+const EXAMPLES: &str = "Examples:\n  promptctl show support/triage --at main";
+
 /// Show a prompt: version, model, parameters, variables, partials and messages.
 ///
 /// `--canonical` prints exactly the bytes hashed into the version, so that
 /// `promptctl show NAME --canonical | sha256sum` gives the version's digits.
-///
-/// Example: promptctl show support/triage --at main
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct ShowArgs {
     /// The prompt's name (`support/triage`).
     name: String,

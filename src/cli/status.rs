@@ -11,11 +11,13 @@ use promptctl::release::{PromptStatus, Relation, Status, status};
 use super::output::{BOLD, DIM, VERSION, pad, print, print_json};
 use super::{CliError, GlobalArgs};
 
+/// Shown at the end of `--help`.
+const EXAMPLES: &str = "Examples:\n  promptctl status --env staging";
+
 /// Show each prompt's active version, canary and weight in the environment, and whether
 /// HEAD and the working tree hold the active version, the canary or something new.
-///
-/// Example: promptctl status --env staging
 #[derive(Debug, Args)]
+#[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct StatusArgs {
     /// Prompts to show (default: every prompt released, at HEAD or in the working tree).
     names: Vec<String>,

@@ -121,7 +121,9 @@ pub(crate) fn parse_prompt(
         if !is_identifier(&var_name) {
             return Err(invalid(
                 at(span, &field),
-                format!("`{var_name}` is not a template identifier (letters, digits, `_`)"),
+                format!(
+                    "`{var_name}` is not a template identifier: ASCII letters, digits and `_`, not starting with a digit"
+                ),
             ));
         }
         variables.insert(var_name, var);

@@ -64,7 +64,7 @@ fn check_segment(segment: &str) -> Result<(), String> {
         None => return Err("it has an empty path segment".into()),
         Some(c) if !(c.is_ascii_lowercase() || c.is_ascii_digit()) => {
             return Err(format!(
-                "segment `{segment}` must start with a lower-case letter or digit"
+                "segment `{segment}` must start with an ASCII lower-case letter (a-z) or digit (0-9)"
             ));
         }
         Some(_) => {}
@@ -73,7 +73,7 @@ fn check_segment(segment: &str) -> Result<(), String> {
         chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(*c)))
     {
         return Err(format!(
-            "segment `{segment}` contains `{bad}`; use only a-z, 0-9, `.`, `_` and `-`"
+            "segment `{segment}` contains `{bad}`; use only ASCII a-z, 0-9, `.`, `_` and `-`"
         ));
     }
     Ok(())
@@ -137,6 +137,17 @@ mod tests {
             PromptName::parse("Support/x")
                 .unwrap_err()
                 .contains("`Support`")
+        );
+    }
+
+    #[test]
+    fn non_ascii_letters_are_named_as_such() {
+        let err = PromptName::parse("ünïcode").unwrap_err();
+        assert!(err.contains("ASCII lower-case letter (a-z)"), "{err}");
+        let err = PromptName::parse("caf\u{e9}").unwrap_err();
+        assert!(
+            err.contains("contains `\u{e9}`; use only ASCII a-z"),
+            "{err}"
         );
     }
 

@@ -1,0 +1,33 @@
+//! Every command's help: `--help` ends with its examples, one per line, each a whole
+//! command; `-h` says where they are.
+
+mod common;
+
+const COMMANDS: [&str; 20] = [
+    "init", "list", "show", "render", "check", "ci", "diff", "eval", "cache", "publish", "canary",
+    "promote", "revert", "rollout", "status", "log", "resolve", "push", "pull", "serve",
+];
+
+#[test]
+fn every_help_lists_its_examples_one_per_line() {
+    let repo = common::TestRepo::bare_folder();
+    for command in COMMANDS {
+        let long = repo.run(&[command, "--help"]).expect(0).stdout;
+        let (_, examples) = long
+            .split_once("\nExamples:\n")
+            .unwrap_or_else(|| panic!("{command} --help has no examples:\n{long}"));
+        let lines: Vec<&str> = examples.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(!lines.is_empty(), "{command}");
+        for line in lines {
+            assert!(
+                line.starts_with(&format!("  promptctl {command}")),
+                "{command}: `{line}` is not one whole example"
+            );
+        }
+        let short = repo.run(&[command, "-h"]).expect(0).stdout;
+        assert!(
+            short.contains("Examples and details: run with --help."),
+            "{command} -h:\n{short}"
+        );
+    }
+}

@@ -326,3 +326,23 @@ fn colour_only_when_asked_or_on_a_terminal() {
     let coloured = repo.run(&["list", "--color", "always"]).expect(0);
     assert!(coloured.stdout.contains('\u{1b}'));
 }
+
+/// One file with a bad name does not hide the good prompts: they are listed, the bad file
+/// is reported on stderr, and the exit says something is wrong.
+#[test]
+fn list_shows_the_good_prompts_beside_a_bad_file() {
+    let repo = sample_repo();
+    repo.write(
+        "prompts/bad/ünïcode.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = \"hi\"\n",
+    );
+    let run = repo.run(&["list"]).expect(2);
+    for name in ["support/triage", "support/reply", "docs/count"] {
+        assert!(run.stdout.contains(name), "{name}: {}", run.stdout);
+    }
+    assert!(run.stderr.contains("ünïcode"), "{}", run.stderr);
+    assert!(run.stderr.contains("ASCII"), "{}", run.stderr);
+    let run = repo.run(&["list", "--json"]).expect(2);
+    let entries: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 3);
+}

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use promptctl::prompt::{Prompt, Version};
 
-use super::output::{BOLD, VERSION, eprint, pad, print, print_json};
+use super::output::{BOLD, ERROR, HINT, VERSION, eprint, pad, print, print_json};
 use super::{CliError, GlobalArgs};
 
 /// Shown at the end of `--help`.
@@ -54,23 +54,36 @@ impl<'a> From<&'a Prompt> for ListEntry<'a> {
 
 pub fn run(global: &GlobalArgs, args: ListArgs) -> Result<ExitCode, CliError> {
     let (_, set) = super::load_prompts(global, &args.at)?;
-    let prompts = set.all_valid().map_err(|e| {
-        CliError::from(e).hint("run `promptctl check` to see every problem at once")
-    })?;
+    // One bad file does not hide the good prompts: they are listed, and every problem is
+    // reported on stderr, with a failing exit.
+    let prompts: Vec<&Prompt> = set.prompts().collect();
+    let problems: Vec<String> = set.errors().map(ToString::to_string).collect();
     if args.json {
         let entries: Vec<ListEntry> = prompts.iter().map(|p| ListEntry::from(*p)).collect();
         print_json(&entries)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if prompts.is_empty() {
+    } else if prompts.is_empty() && problems.is_empty() {
         eprint(&format!(
             "no prompts in {}/ at `{}`\n",
             set.folder, set.spec
         ));
+    } else if !prompts.is_empty() {
+        print(&render_table(&prompts))?;
+    }
+    if problems.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    print(&render_table(&prompts))?;
-    Ok(ExitCode::SUCCESS)
+    for problem in &problems {
+        eprint(&format!("{ERROR}error:{ERROR:#} {problem}\n"));
+    }
+    eprint(&format!(
+        "{HINT}hint:{HINT:#} {} not listed; `promptctl check` shows every problem with its fix\n",
+        if problems.len() == 1 {
+            "that file is"
+        } else {
+            "those files are"
+        }
+    ));
+    Ok(ExitCode::from(super::error::EXIT_BAD_INPUT))
 }
 
 fn render_table(prompts: &[&Prompt]) -> String {

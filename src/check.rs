@@ -228,7 +228,7 @@ fn check_providers(
         .providers
         .keys()
         .map(String::as_str)
-        .chain(["offline", "openai", "anthropic"])
+        .chain(crate::eval::BUILT_IN_PROVIDERS.map(|(name, _)| name))
         .collect();
     for (provider, location) in named {
         if let Err(error) = crate::eval::provider_section(config, provider) {
@@ -286,10 +286,7 @@ fn check_assertions(
                 crate::eval::Assertion::LlmJudge {
                     rubric, provider, ..
                 } => {
-                    let judge = provider
-                        .as_deref()
-                        .or(suite.provider.as_deref())
-                        .unwrap_or(&prompt.spec.provider);
+                    let judge = suite.judge_provider(provider.as_deref(), &prompt.spec.provider);
                     let offline = crate::eval::provider_section(config, judge)
                         .is_ok_and(|s| s.kind == crate::config::ProviderKind::Offline);
                     if offline && !crate::eval::offline_judgeable(rubric) {

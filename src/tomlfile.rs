@@ -33,21 +33,41 @@ pub fn parse<T: DeserializeOwned>(path: &str, source: &str) -> Result<T, TomlErr
 /// Returns the one-based line where the value at `field` (`cases[2].assert[0].value`)
 /// starts in `source`, or of the deepest part of the path that exists.
 pub fn line_of_field(source: &str, field: &str) -> Option<usize> {
-    let document = toml::de::DeTable::parse(source).ok()?;
-    let root = toml::de::DeValue::Table(document.into_inner());
-    let mut current: Option<&toml::Spanned<toml::de::DeValue<'_>>> = None;
-    for segment in field_segments(field) {
-        let value = current.map_or(&root, |c| c.get_ref());
-        let next = match segment {
-            Segment::Key(key) => value.get(key),
-            Segment::Index(index) => value.get(index),
-        };
-        match next {
-            Some(next) => current = Some(next),
-            None => break,
-        }
+    FieldLines::parse(source).line_of(field)
+}
+
+/// A document parsed once for many line look-ups (every problem of a suite file).
+pub struct FieldLines<'a> {
+    source: &'a str,
+    root: Option<toml::de::DeValue<'a>>,
+}
+
+impl<'a> FieldLines<'a> {
+    /// Parses `source`; a document that does not parse has no lines to give.
+    pub fn parse(source: &'a str) -> Self {
+        let root = toml::de::DeTable::parse(source)
+            .ok()
+            .map(|document| toml::de::DeValue::Table(document.into_inner()));
+        FieldLines { source, root }
     }
-    current.map(|c| line_of(source, c.span().start))
+
+    /// The line where the value at `field` starts, or of the deepest part that exists.
+    pub fn line_of(&self, field: &str) -> Option<usize> {
+        let root = self.root.as_ref()?;
+        let mut current: Option<&toml::Spanned<toml::de::DeValue<'_>>> = None;
+        for segment in field_segments(field) {
+            let value = current.map_or(root, |c| c.get_ref());
+            let next = match segment {
+                Segment::Key(key) => value.get(key),
+                Segment::Index(index) => value.get(index),
+            };
+            match next {
+                Some(next) => current = Some(next),
+                None => break,
+            }
+        }
+        current.map(|c| line_of(self.source, c.span().start))
+    }
 }
 
 enum Segment<'a> {

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use promptctl::eval::{CACHE_DIR, Cache, CacheStats};
 
-use super::output::{plural, print, print_json, utc_time};
+use super::output::{print, print_json, utc_time};
 use super::{CliError, GlobalArgs};
 
 /// Shown at the end of `--help`, one example per line.
@@ -76,7 +76,10 @@ pub fn run(global: &GlobalArgs, args: CacheArgs) -> Result<ExitCode, CliError> {
 fn describe(stats: &CacheStats) -> String {
     let mut text = format!(
         "{}, {}",
-        plural(stats.entries, "reply").replace("replys", "replies"),
+        match stats.entries {
+            1 => "1 reply".to_owned(),
+            n => format!("{n} replies"),
+        },
         size(stats.bytes)
     );
     if let (Some(oldest), Some(newest)) = (stats.oldest, stats.newest) {

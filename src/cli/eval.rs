@@ -122,32 +122,18 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
         ))
         .hint("add one, like evals/triage.toml (see `promptctl init`)"));
     }
-    for value in [
-        args.max_pass_rate_drop,
-        args.max_cost_increase,
-        args.max_latency_increase,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if !(value >= 0.0 && value.is_finite()) {
-            return Err(CliError::usage(format!(
-                "gate limits are non-negative numbers, not {value}"
-            )));
-        }
-    }
-    if let Some(value) = args.min_pass_rate
-        && !(0.0..=100.0).contains(&value)
-    {
+    let gate = Gate {
+        max_pass_rate_drop: args.max_pass_rate_drop,
+        max_cost_increase: args.max_cost_increase,
+        max_latency_increase: args.max_latency_increase,
+        min_pass_rate: args.min_pass_rate,
+        significance: args.significance,
+        alert_only: Vec::new(),
+    };
+    if let Some((limit, message)) = gate.problems().into_iter().next() {
         return Err(CliError::usage(format!(
-            "--min-pass-rate is a percentage from 0 to 100, not {value}"
-        )));
-    }
-    if let Some(value) = args.significance
-        && !(value > 0.0 && value < 1.0)
-    {
-        return Err(CliError::usage(format!(
-            "--significance is a level between 0 and 1 (like 0.05), not {value}"
+            "--{} {message}",
+            limit.replace('_', "-")
         )));
     }
     // A report that cannot be written must fail before anything is sent and paid for.
@@ -163,14 +149,7 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
         concurrency: usize::from(args.concurrency),
         repeat: args.repeat,
         cache: cache_mode(args.no_cache, args.refresh),
-        gate: Gate {
-            max_pass_rate_drop: args.max_pass_rate_drop,
-            max_cost_increase: args.max_cost_increase,
-            max_latency_increase: args.max_latency_increase,
-            min_pass_rate: args.min_pass_rate,
-            significance: args.significance,
-            alert_only: Vec::new(),
-        },
+        gate,
     };
     let progress = progress_on_stderr();
     let runtime = super::async_runtime()?;

@@ -175,6 +175,49 @@ fn to_toml(vars: serde_json::Map<String, serde_json::Value>) -> Result<toml::Tab
         })
 }
 
+/// Where a suite's case files are read from.
+pub trait CaseFiles {
+    /// Opens a case file named relative to the suite file's folder; `shown` is how the
+    /// file is named in messages (`evals/cases/triage.jsonl`).
+    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), String>;
+}
+
+/// No case files: a suite that names one is refused.
+pub struct NoCaseFiles;
+
+impl CaseFiles for NoCaseFiles {
+    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), String> {
+        Err(format!("cannot read case file `{relative}` here"))
+    }
+}
+
+/// Case files on disk, in the suite file's folder or below it.
+pub(super) struct DiskCaseFiles<'a> {
+    /// The suite file's folder on disk.
+    pub dir: &'a std::path::Path,
+    /// The same folder as shown (`evals/sub`).
+    pub shown: String,
+}
+
+impl CaseFiles for DiskCaseFiles<'_> {
+    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), String> {
+        crate::prompt::check_segments(relative).map_err(|reason| {
+            format!("`{relative}` must be a path inside the suite's folder: {reason}")
+        })?;
+        let shown = format!("{}/{relative}", self.shown);
+        let file = std::fs::File::open(self.dir.join(relative))
+            .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if size > MAX_CASE_FILE_BYTES {
+            return Err(format!(
+                "`{shown}` is {size} bytes, more than the {} a case file may have",
+                MAX_CASE_FILE_BYTES
+            ));
+        }
+        Ok((Box::new(std::io::BufReader::new(file)), shown))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

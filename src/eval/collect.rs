@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 
 use super::assertions::{AssertionResult, Outcome};
-use super::report::{CaseReport, CaseSide, Change, SideSummary, SuiteReport, apply_gate};
+use super::gate::{Gate, apply_gate};
+use super::report::{CaseReport, CaseSide, Change, SideSummary, SuiteReport};
 use super::runner::SideInput;
 use super::stats::{self, Comparison};
-use super::suite::{Gate, Suite};
+use super::suite::Suite;
 
 /// One sample's result.
 #[derive(Debug, Clone)]
@@ -70,7 +71,7 @@ pub(super) fn suite_report(
             }
         })
         .collect();
-    let gate = effective_gate(&suite.gate, overrides);
+    let gate = overrides.over(&suite.gate);
     let level = gate.significance.unwrap_or(stats::DEFAULT_LEVEL);
     let comparison =
         (base.unavailable.is_none() && head.unavailable.is_none()).then(|| compare(&cases, level));
@@ -84,25 +85,6 @@ pub(super) fn suite_report(
         cases,
         comparison,
         gate,
-    }
-}
-
-/// The suite's gate with the command line's limits over it. No drop limit anywhere means
-/// no drop allowed (and no floor means every case must pass, see [`apply_gate`]): the safe
-/// defaults for a pre-merge check.
-fn effective_gate(suite: &Gate, overrides: &Gate) -> Gate {
-    Gate {
-        max_pass_rate_drop: overrides
-            .max_pass_rate_drop
-            .or(suite.max_pass_rate_drop)
-            .or(Some(0.0)),
-        max_cost_increase: overrides.max_cost_increase.or(suite.max_cost_increase),
-        max_latency_increase: overrides
-            .max_latency_increase
-            .or(suite.max_latency_increase),
-        min_pass_rate: overrides.min_pass_rate.or(suite.min_pass_rate),
-        significance: overrides.significance.or(suite.significance),
-        alert_only: suite.alert_only.clone(),
     }
 }
 

@@ -9,6 +9,7 @@ mod cache;
 mod casefile;
 mod collect;
 mod executor;
+mod gate;
 mod provider;
 mod redact;
 mod report;
@@ -21,18 +22,19 @@ pub use assertions::{
     offline_judgeable,
 };
 pub use cache::{CACHE_DIR, Cache, CacheStats, CachedReply, request_key};
+pub use casefile::{CaseFiles, NoCaseFiles};
 pub use executor::RequestFailure;
+pub use gate::{DEFAULT_MIN_PASS_RATE, GATE_LIMITS, Gate, GateResult, apply_gate};
 pub use provider::{
-    CallError, ChatReply, ChatRequest, DEFAULT_MAX_REPLY_BYTES, Failure, Provider, ProviderError,
-    offline_reply, provider_section,
+    BUILT_IN_PROVIDERS, CallError, ChatReply, ChatRequest, DEFAULT_MAX_REPLY_BYTES, Failure,
+    Provider, ProviderError, offline_reply, provider_section,
 };
 pub use redact::{MASK, Redactor};
 pub use report::{
-    CaseReport, CaseSide, Change, FailureGroup, GateResult, Report, RequestStats, SideSummary,
-    SuiteReport, dollars, failure_summary, junit_suites, to_junit, to_markdown,
+    CaseReport, CaseSide, Change, FailureGroup, Report, RequestStats, SideSummary, SuiteReport,
+    dollars, failure_summary, junit_suites, to_junit, to_markdown,
 };
 pub use runner::{CacheMode, EvalError, EvalOptions, Progress, Quiet, run};
 pub use suite::{
-    Assertion, Case, CaseFiles, CaseRefError, GATE_LIMITS, Gate, NoCaseFiles, Suite, SuiteError,
-    find_case, find_suite, load_suites,
+    Assertion, Case, CaseRefError, Suite, SuiteError, find_case, find_suite, load_suites,
 };

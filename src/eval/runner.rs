@@ -12,9 +12,10 @@ use super::assertions::{self, AssertionResult, Outcome, Output};
 use super::cache::CachedReply;
 use super::collect::{Sample, suite_report};
 use super::executor::{Answers, Executor, RequestFailure};
+use super::gate::Gate;
 use super::provider::{ChatRequest, ProviderError, provider_section};
 use super::report::{FailureGroup, Report};
-use super::suite::{Assertion, Gate, Suite};
+use super::suite::{Assertion, Suite};
 use crate::config::{ProjectConfig, ProviderKind};
 use crate::project::Project;
 use crate::prompt::{CompiledPrompt, Prompt};
@@ -325,10 +326,9 @@ async fn judge_all(
             else {
                 continue;
             };
-            let provider = provider
-                .clone()
-                .or_else(|| suite.provider.clone())
-                .unwrap_or_else(|| prompt.spec.provider.clone());
+            let provider = suite
+                .judge_provider(provider.as_deref(), &prompt.spec.provider)
+                .to_owned();
             let section = provider_section(&executor.config, &provider)?;
             if section.kind == ProviderKind::Offline {
                 verdicts.insert(

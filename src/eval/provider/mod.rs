@@ -11,12 +11,14 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use serde_json::Value;
+
+mod exec;
+mod http;
 
 use super::redact::Redactor;
 use crate::config::{ProjectConfig, ProviderKind, ProviderSection};
-use crate::prompt::{RenderedMessage, Role};
+use crate::prompt::RenderedMessage;
 
 /// Requests in flight per provider when its table sets no `concurrency`.
 const DEFAULT_CONCURRENCY: usize = 64;
@@ -166,6 +168,13 @@ pub struct Provider {
     interval: Option<Duration>,
 }
 
+/// The provider names that work without a `[providers.NAME]` table, and their kinds.
+pub const BUILT_IN_PROVIDERS: [(&str, ProviderKind); 3] = [
+    ("offline", ProviderKind::Offline),
+    ("openai", ProviderKind::Openai),
+    ("anthropic", ProviderKind::Anthropic),
+];
+
 /// The base URL of a provider kind that names none.
 pub fn default_base_url(kind: ProviderKind) -> &'static str {
     match kind {
@@ -184,16 +193,12 @@ pub fn provider_section(
     if let Some(section) = config.providers.get(name) {
         return Ok(section.clone());
     }
-    let kind = match name {
-        "offline" => ProviderKind::Offline,
-        "openai" => ProviderKind::Openai,
-        "anthropic" => ProviderKind::Anthropic,
-        _ => {
-            return Err(ProviderError::Unknown {
-                name: name.to_owned(),
-            });
-        }
+    let Some((_, kind)) = BUILT_IN_PROVIDERS.iter().find(|(known, _)| *known == name) else {
+        return Err(ProviderError::Unknown {
+            name: name.to_owned(),
+        });
     };
+    let kind = *kind;
     Ok(ProviderSection {
         kind,
         base_url: None,
@@ -299,11 +304,6 @@ impl Provider {
         self.key_env.as_deref()
     }
 
-    /// Masks this provider's secrets in a text it sent back.
-    pub fn redact(&self, text: &str) -> String {
-        self.redactor.apply(text).into_owned()
-    }
-
     /// Sends one request, within the provider's concurrency and rate limits, and returns the
     /// reply with the time the model took.
     pub async fn complete(
@@ -360,315 +360,15 @@ impl Provider {
         };
         tokio::time::sleep_until(start.into()).await;
     }
-
-    fn http(&self) -> Result<&reqwest::Client, CallError> {
-        self.client
-            .as_ref()
-            .ok_or_else(|| CallError::fatal("no HTTP client", "", false))
-    }
-
-    async fn openai(&self, request: &ChatRequest) -> Result<ChatReply, CallError> {
-        let body = request_body(request, |_| true);
-        let mut http = self
-            .http()?
-            .post(format!("{}/chat/completions", self.base_url))
-            .json(&body);
-        if let Some(key) = &self.key {
-            http = http.bearer_auth(&key.0);
-        }
-        let answer = self.send(http).await?;
-        let text = answer["choices"][0]["message"]["content"]
-            .as_str()
-            .ok_or_else(|| unreadable("choices[0].message.content"))?
-            .to_owned();
-        Ok(ChatReply {
-            text,
-            input_tokens: answer["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
-            output_tokens: answer["usage"]["completion_tokens"].as_u64().unwrap_or(0),
-        })
-    }
-
-    async fn anthropic(&self, request: &ChatRequest) -> Result<ChatReply, CallError> {
-        // The messages API takes system messages apart from the conversation.
-        let mut body = request_body(request, |role| role != Role::System);
-        body.entry("max_tokens").or_insert(json!(1024));
-        let system: Vec<&str> = request
-            .messages
-            .iter()
-            .filter(|m| m.role == Role::System)
-            .map(|m| m.content.as_str())
-            .collect();
-        if !system.is_empty() {
-            body.insert("system".into(), json!(system.join("\n\n")));
-        }
-        let mut http = self
-            .http()?
-            .post(format!("{}/v1/messages", self.base_url))
-            .header("anthropic-version", "2023-06-01")
-            .json(&body);
-        if let Some(key) = &self.key {
-            http = http.header("x-api-key", &key.0);
-        }
-        let answer = self.send(http).await?;
-        let text: String = answer["content"]
-            .as_array()
-            .ok_or_else(|| unreadable("content"))?
-            .iter()
-            .filter_map(|block| block["text"].as_str())
-            .collect();
-        Ok(ChatReply {
-            text,
-            input_tokens: answer["usage"]["input_tokens"].as_u64().unwrap_or(0),
-            output_tokens: answer["usage"]["output_tokens"].as_u64().unwrap_or(0),
-        })
-    }
-
-    /// Sends an HTTP request with the extra headers and sorts failures into retryable or not.
-    async fn send(&self, mut http: reqwest::RequestBuilder) -> Result<Value, CallError> {
-        for (name, value) in &self.headers {
-            http = http.header(name, value);
-        }
-        let response = http
-            .send()
-            .await
-            .map_err(|e| CallError::retryable(transport_cause(&e), without_url(&e), false))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
-        let body = self.read_body(response).await?;
-        if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|_| unreadable("the body"));
-        }
-        let body = String::from_utf8_lossy(&body);
-        let failure = http_failure(status.as_u16(), &body);
-        match status.as_u16() {
-            401 | 403 => Err(CallError::Auth { failure }),
-            408 | 429 => Err(CallError::Retryable {
-                failure,
-                retry_after,
-            }),
-            _ if status.is_server_error() => Err(CallError::Retryable {
-                failure,
-                retry_after,
-            }),
-            _ => Err(CallError::Fatal { failure }),
-        }
-    }
-
-    /// Reads a response body, refusing one larger than `max_reply_bytes` before it is
-    /// held whole.
-    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, CallError> {
-        let limit = self.max_reply_bytes;
-        if response.content_length().is_some_and(|n| n > limit) {
-            return Err(too_large(limit));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| CallError::retryable(transport_cause(&e), without_url(&e), true))?
-        {
-            if body.len() as u64 + chunk.len() as u64 > limit {
-                return Err(too_large(limit));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    }
-
-    async fn exec(&self, request: &ChatRequest) -> Result<ChatReply, CallError> {
-        let (program, args) = self
-            .command
-            .split_first()
-            .ok_or_else(|| CallError::fatal("no command", "", false))?;
-        let mut child = tokio::process::Command::new(program)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                CallError::fatal(format!("cannot run `{program}`"), e.to_string(), false)
-            })?;
-        let input = serde_json::to_vec(&json!({
-            "model": request.model,
-            "params": request.params,
-            "messages": request.messages,
-        }))
-        .map_err(|e| CallError::fatal("cannot write the request", e.to_string(), false))?;
-        let ran = tokio::time::timeout(self.timeout, self.exec_output(&mut child, &input)).await;
-        let (status, stdout, stderr) = match ran {
-            Err(_) => {
-                let _ = child.kill().await;
-                return Err(CallError::retryable(
-                    "timed out",
-                    format!("`{program}` did not answer within {:?}", self.timeout),
-                    true,
-                ));
-            }
-            Ok(result) => result?,
-        };
-        if !status.success() {
-            let cause = match status.code() {
-                Some(code) => format!("`{program}` exited with {code}"),
-                None => format!("`{program}` was killed ({status})"),
-            };
-            return Err(CallError::fatal(
-                cause,
-                excerpt(&String::from_utf8_lossy(&stderr)),
-                true,
-            ));
-        }
-        let answer: Value = serde_json::from_slice(&stdout).map_err(|_| {
-            CallError::fatal(
-                format!("`{program}` printed no JSON"),
-                format!(
-                    "it must print JSON like {{\"text\": \"...\"}}, not: {}",
-                    excerpt(&String::from_utf8_lossy(&stdout))
-                ),
-                true,
-            )
-        })?;
-        let text = answer["text"].as_str().ok_or_else(|| {
-            CallError::fatal(
-                format!("`{program}` printed no text"),
-                "its JSON has no \"text\" string",
-                true,
-            )
-        })?;
-        Ok(ChatReply {
-            text: text.to_owned(),
-            input_tokens: answer["input_tokens"].as_u64().unwrap_or(0),
-            output_tokens: answer["output_tokens"].as_u64().unwrap_or(0),
-        })
-    }
-
-    /// Feeds a command its input and reads its output, at most `max_reply_bytes` of it: a
-    /// command that prints more is killed rather than read whole.
-    async fn exec_output(
-        &self,
-        child: &mut tokio::process::Child,
-        input: &[u8],
-    ) -> Result<(std::process::ExitStatus, Vec<u8>, Vec<u8>), CallError> {
-        use tokio::io::AsyncReadExt;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A command that exits without reading its input is judged by its exit status.
-            let _ = stdin.write_all(input).await;
-        }
-        // Stderr is read on its own task, so a command blocked writing it cannot stall the
-        // read of stdout (and the other way round).
-        let stderr = child.stderr.take().map(|stderr| {
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let _ = stderr.take(MAX_STDERR_BYTES).read_to_end(&mut buf).await;
-                buf
-            })
-        });
-        let mut stdout = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            let limit = self.max_reply_bytes;
-            let _ = out.take(limit + 1).read_to_end(&mut stdout).await;
-            if stdout.len() as u64 > limit {
-                let _ = child.kill().await;
-                return Err(too_large(limit));
-            }
-        }
-        let status = child
-            .wait()
-            .await
-            .map_err(|e| CallError::fatal("the command failed", e.to_string(), true))?;
-        let stderr = match stderr {
-            Some(task) => task.await.unwrap_or_default(),
-            None => Vec::new(),
-        };
-        Ok((status, stdout, stderr))
-    }
 }
 
-/// The JSON body both HTTP APIs share: the params as they are, the model, and the messages
-/// whose role `keep` takes.
-fn request_body(
-    request: &ChatRequest,
-    keep: impl Fn(Role) -> bool,
-) -> serde_json::Map<String, Value> {
-    let mut body: serde_json::Map<String, Value> = request
-        .params
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    body.insert("model".into(), json!(request.model));
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .filter(|m| keep(m.role))
-        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-        .collect();
-    body.insert("messages".into(), Value::Array(messages));
-    body
-}
-
-fn unreadable(what: &str) -> CallError {
-    CallError::fatal(
-        "unreadable answer",
-        format!("the answer has no readable {what}"),
-        true,
-    )
-}
-
+/// The error of a reply past `max_reply_bytes`.
 fn too_large(limit: u64) -> CallError {
     CallError::fatal(
         "reply too large",
         format!("the reply is larger than {limit} bytes (the provider's `max_reply_bytes`)"),
         true,
     )
-}
-
-/// An HTTP error answer as a cause and a detail: `HTTP 401 invalid_api_key` and the
-/// message of an OpenAI- or Anthropic-shaped error body, or the start of any other body.
-fn http_failure(status: u16, body: &str) -> Failure {
-    let parsed: Option<Value> = serde_json::from_str(body).ok();
-    let error = parsed.as_ref().map(|v| &v["error"]);
-    let code = error
-        .and_then(|e| e["code"].as_str().or(e["type"].as_str()))
-        .filter(|c| !c.is_empty() && c.len() <= 64);
-    let message = error.and_then(|e| e["message"].as_str());
-    Failure {
-        cause: match code {
-            Some(code) => format!("HTTP {status} {code}"),
-            None => format!("HTTP {status}"),
-        },
-        detail: excerpt(message.unwrap_or(body)),
-        reached: true,
-    }
-}
-
-/// A transport failure's short cause.
-fn transport_cause(error: &reqwest::Error) -> &'static str {
-    if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else {
-        "transport error"
-    }
-}
-
-/// A reqwest error's innermost cause, without the URL, which may carry a key in a query
-/// string.
-fn without_url(error: &reqwest::Error) -> String {
-    let mut source = std::error::Error::source(error);
-    let mut detail = String::new();
-    while let Some(inner) = source {
-        detail = inner.to_string();
-        source = inner.source();
-    }
-    detail
 }
 
 /// The start of a response body, on one line, for error messages.
@@ -706,6 +406,7 @@ fn offline_latency(reply: &ChatReply) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prompt::Role;
 
     fn request() -> ChatRequest {
         ChatRequest {
@@ -749,18 +450,6 @@ mod tests {
             provider_section(&config, "mystery"),
             Err(ProviderError::Unknown { .. })
         ));
-    }
-
-    #[test]
-    fn error_bodies_give_a_cause_and_the_message() {
-        let failure = http_failure(
-            401,
-            r#"{"error": {"message": "Incorrect API key provided: sk-x", "type": "invalid_request_error", "code": "invalid_api_key"}}"#,
-        );
-        assert_eq!(failure.cause, "HTTP 401 invalid_api_key");
-        assert_eq!(failure.detail, "Incorrect API key provided: sk-x");
-        let failure = http_failure(500, "<html>oops</html>");
-        assert_eq!(failure.to_string(), "HTTP 500: <html>oops</html>");
     }
 
     #[test]

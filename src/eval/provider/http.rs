@@ -1,0 +1,220 @@
+//! The HTTP providers: OpenAI-compatible chat completions and Anthropic's messages API,
+//! their error answers sorted into causes, and bodies read no further than the limit.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{CallError, ChatReply, ChatRequest, Failure, Provider, excerpt, too_large};
+use crate::prompt::Role;
+
+impl Provider {
+    fn http(&self) -> Result<&reqwest::Client, CallError> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| CallError::fatal("no HTTP client", "", false))
+    }
+
+    pub(super) async fn openai(&self, request: &ChatRequest) -> Result<ChatReply, CallError> {
+        let body = request_body(request, |_| true);
+        let mut http = self
+            .http()?
+            .post(format!("{}/chat/completions", self.base_url))
+            .json(&body);
+        if let Some(key) = &self.key {
+            http = http.bearer_auth(&key.0);
+        }
+        let answer = self.send(http).await?;
+        let text = answer["choices"][0]["message"]["content"]
+            .as_str()
+            .ok_or_else(|| unreadable("choices[0].message.content"))?
+            .to_owned();
+        Ok(ChatReply {
+            text,
+            input_tokens: answer["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+            output_tokens: answer["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+        })
+    }
+
+    pub(super) async fn anthropic(&self, request: &ChatRequest) -> Result<ChatReply, CallError> {
+        // The messages API takes system messages apart from the conversation.
+        let mut body = request_body(request, |role| role != Role::System);
+        body.entry("max_tokens").or_insert(json!(1024));
+        let system: Vec<&str> = request
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::System)
+            .map(|m| m.content.as_str())
+            .collect();
+        if !system.is_empty() {
+            body.insert("system".into(), json!(system.join("\n\n")));
+        }
+        let mut http = self
+            .http()?
+            .post(format!("{}/v1/messages", self.base_url))
+            .header("anthropic-version", "2023-06-01")
+            .json(&body);
+        if let Some(key) = &self.key {
+            http = http.header("x-api-key", &key.0);
+        }
+        let answer = self.send(http).await?;
+        let text: String = answer["content"]
+            .as_array()
+            .ok_or_else(|| unreadable("content"))?
+            .iter()
+            .filter_map(|block| block["text"].as_str())
+            .collect();
+        Ok(ChatReply {
+            text,
+            input_tokens: answer["usage"]["input_tokens"].as_u64().unwrap_or(0),
+            output_tokens: answer["usage"]["output_tokens"].as_u64().unwrap_or(0),
+        })
+    }
+
+    /// Sends an HTTP request with the extra headers and sorts failures into retryable or not.
+    async fn send(&self, mut http: reqwest::RequestBuilder) -> Result<Value, CallError> {
+        for (name, value) in &self.headers {
+            http = http.header(name, value);
+        }
+        let response = http
+            .send()
+            .await
+            .map_err(|e| CallError::retryable(transport_cause(&e), without_url(&e), false))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64);
+        let body = self.read_body(response).await?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|_| unreadable("the body"));
+        }
+        let body = String::from_utf8_lossy(&body);
+        let failure = http_failure(status.as_u16(), &body);
+        match status.as_u16() {
+            401 | 403 => Err(CallError::Auth { failure }),
+            408 | 429 => Err(CallError::Retryable {
+                failure,
+                retry_after,
+            }),
+            _ if status.is_server_error() => Err(CallError::Retryable {
+                failure,
+                retry_after,
+            }),
+            _ => Err(CallError::Fatal { failure }),
+        }
+    }
+
+    /// Reads a response body, refusing one larger than `max_reply_bytes` before it is
+    /// held whole.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, CallError> {
+        let limit = self.max_reply_bytes;
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large(limit));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| CallError::retryable(transport_cause(&e), without_url(&e), true))?
+        {
+            if body.len() as u64 + chunk.len() as u64 > limit {
+                return Err(too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// The JSON body both HTTP APIs share: the params as they are, the model, and the messages
+/// whose role `keep` takes.
+fn request_body(
+    request: &ChatRequest,
+    keep: impl Fn(Role) -> bool,
+) -> serde_json::Map<String, Value> {
+    let mut body: serde_json::Map<String, Value> = request
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    body.insert("model".into(), json!(request.model));
+    let messages: Vec<Value> = request
+        .messages
+        .iter()
+        .filter(|m| keep(m.role))
+        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+        .collect();
+    body.insert("messages".into(), Value::Array(messages));
+    body
+}
+
+fn unreadable(what: &str) -> CallError {
+    CallError::fatal(
+        "unreadable answer",
+        format!("the answer has no readable {what}"),
+        true,
+    )
+}
+
+/// An HTTP error answer as a cause and a detail: `HTTP 401 invalid_api_key` and the
+/// message of an OpenAI- or Anthropic-shaped error body, or the start of any other body.
+fn http_failure(status: u16, body: &str) -> Failure {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let error = parsed.as_ref().map(|v| &v["error"]);
+    let code = error
+        .and_then(|e| e["code"].as_str().or(e["type"].as_str()))
+        .filter(|c| !c.is_empty() && c.len() <= 64);
+    let message = error.and_then(|e| e["message"].as_str());
+    Failure {
+        cause: match code {
+            Some(code) => format!("HTTP {status} {code}"),
+            None => format!("HTTP {status}"),
+        },
+        detail: excerpt(message.unwrap_or(body)),
+        reached: true,
+    }
+}
+
+/// A transport failure's short cause.
+fn transport_cause(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "transport error"
+    }
+}
+
+/// A reqwest error's innermost cause, without the URL, which may carry a key in a query
+/// string.
+fn without_url(error: &reqwest::Error) -> String {
+    let mut source = std::error::Error::source(error);
+    let mut detail = String::new();
+    while let Some(inner) = source {
+        detail = inner.to_string();
+        source = inner.source();
+    }
+    detail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_give_a_cause_and_the_message() {
+        let failure = http_failure(
+            401,
+            r#"{"error": {"message": "Incorrect API key provided: sk-x", "type": "invalid_request_error", "code": "invalid_api_key"}}"#,
+        );
+        assert_eq!(failure.cause, "HTTP 401 invalid_api_key");
+        assert_eq!(failure.detail, "Incorrect API key provided: sk-x");
+        let failure = http_failure(500, "<html>oops</html>");
+        assert_eq!(failure.to_string(), "HTTP 500: <html>oops</html>");
+    }
+}

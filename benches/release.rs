@@ -12,7 +12,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
 
 use promptctl::project::Project;
-use promptctl::release::{ActionKind, ActionRequest, Resolver, Weight, run_action, status};
+use promptctl::release::{ActionKind, ActionRequest, run_action, status};
+use promptctl::store::Weight;
 
 const PROMPT: &str = "[variables.ticket]\ntype = \"string\"\nrequired = true\n\n[[messages]]\nrole = \"system\"\ncontent = \"Triage the ticket. VERSION\"\n\n[[messages]]\nrole = \"user\"\ncontent = \"{{ ticket }}\"\n";
 
@@ -110,7 +111,7 @@ fn history(c: &mut Criterion) {
 
 fn resolve(c: &mut Criterion) {
     let (_dir, project) = repo_with_history(2);
-    let resolver = Resolver::open(&project, "production").unwrap();
+    let resolver = project.store("production").unwrap().resolver().unwrap();
     let keys: Vec<String> = (0..1024).map(|i| format!("user-{i}")).collect();
     let mut group = c.benchmark_group("resolve");
     let mut i = 0;
@@ -154,8 +155,8 @@ fn resolve(c: &mut Criterion) {
 /// Judging one rollout step (gates and decision) from a window of a thousand reports a side,
 /// beside one resolve: the controller's cost per prompt per pass.
 fn judge(c: &mut Criterion) {
-    use promptctl::release::{Canary, PromptState, Rollout, Stage};
     use promptctl::rollout::{Sample, Window, evaluate};
+    use promptctl::store::{Canary, PromptState, Rollout, Stage};
     let version = |c: char| {
         format!("sha256:{}", c.to_string().repeat(64))
             .parse()
@@ -170,7 +171,7 @@ fn judge(c: &mut Criterion) {
         every: 1800,
         step_started: 0,
         paused: false,
-        gates: promptctl::release::Gates {
+        gates: promptctl::store::Gates {
             max_latency_increase: Some(20.0),
             max_cost_increase: Some(20.0),
             max_score_drop: Some(0.1),
@@ -199,7 +200,7 @@ fn judge(c: &mut Criterion) {
     }
     let policy = promptctl::policy::RolloutPolicy::default();
     let (_dir, project) = repo_with_history(2);
-    let resolver = Resolver::open(&project, "production").unwrap();
+    let resolver = project.store("production").unwrap().resolver().unwrap();
     let mut group = c.benchmark_group("rollout");
     group.bench_function("judge one rollout step", |b| {
         b.iter(|| black_box(evaluate(&pointers, Some(&window), 10_000, &policy)))

@@ -25,8 +25,8 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 
 use crate::prompt::{Vars, Version};
-use crate::release::Track;
-use crate::serve::{Counters, Origin, Rendered, ServeRenderError, Snapshot, SnapshotData};
+use crate::served::{Counters, Origin, Rendered, ServeRenderError, Snapshot, SnapshotData};
+use crate::store::Track;
 
 /// Where a client reads release states from.
 #[derive(Debug, Clone)]
@@ -243,7 +243,7 @@ impl ClientBuilder {
     fn new(source: ClientSource) -> Self {
         ClientBuilder {
             source,
-            env: crate::source::DEFAULT_ENVIRONMENT.to_owned(),
+            env: crate::config::DEFAULT_ENVIRONMENT.to_owned(),
             cache_dir: None,
             refresh: Duration::from_secs(5),
         }

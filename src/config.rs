@@ -11,6 +11,9 @@ use crate::location::Location;
 use crate::prompt::{PromptDefaults, check_segments};
 use crate::tomlfile::{self, TomlError};
 
+/// The environment a release pointer refers to when none is named.
+pub const DEFAULT_ENVIRONMENT: &str = "production";
+
 /// The name of the project settings file, at the project root.
 pub const CONFIG_FILE: &str = "promptctl.toml";
 
@@ -228,11 +231,11 @@ impl ProjectConfig {
 
     /// Returns every environment: `production`, then the declared ones.
     pub fn environment_names(&self) -> Vec<String> {
-        let mut names = vec![crate::source::DEFAULT_ENVIRONMENT.to_owned()];
+        let mut names = vec![DEFAULT_ENVIRONMENT.to_owned()];
         names.extend(
             self.environments
                 .keys()
-                .filter(|n| *n != crate::source::DEFAULT_ENVIRONMENT)
+                .filter(|n| *n != DEFAULT_ENVIRONMENT)
                 .cloned(),
         );
         names
@@ -240,7 +243,7 @@ impl ProjectConfig {
 
     /// Tells whether `name` is `production` or a declared environment.
     pub fn has_environment(&self, name: &str) -> bool {
-        name == crate::source::DEFAULT_ENVIRONMENT || self.environments.contains_key(name)
+        name == DEFAULT_ENVIRONMENT || self.environments.contains_key(name)
     }
 
     /// Returns the defaults that apply to prompt files.

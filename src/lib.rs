@@ -20,7 +20,7 @@
 //! println!("{} {}", triage.version, messages[0].content);
 //!
 //! // The version a user gets, by the sticky bucketing of docs/bucketing.md:
-//! let resolver = promptctl::release::Resolver::open(&project, "production")?;
+//! let resolver = project.store("production")?.resolver()?;
 //! if let Some(hit) = resolver.resolve("support/triage", Some("user-42")) {
 //!     println!("{} ({})", hit.version, hit.track.as_str());
 //! }
@@ -29,14 +29,23 @@
 //!
 //! Layers, lowest first:
 //!
-//! - [`prompt`]: pure parsing, validation, includes, canonical JSON, versions, rendering.
-//! - [`source`] and [`release`]: a revision spec (`worktree`, a git revision, `active`,
-//!   `sha256:…`) turned into prompts; and the release state on branch `promptctl/<env>`
-//!   (pointers, frozen versions, actions, bucketing). Sources read release pointers through
-//!   `release`; actions read the versions they release through `source`.
-//! - [`check`], [`diff`], [`eval`], [`scaffold`]: features built on those.
+//! - foundations: [`clock`], [`random`], [`shortid`], [`location`], [`tomlfile`], [`fsutil`],
+//!   [`markup`], [`suggest`].
+//! - [`prompt`] (and [`varsfile`]): pure parsing, validation, includes, canonical JSON,
+//!   versions, rendering.
+//! - [`store`]: the release state on branch `promptctl/<env>` (pointers, frozen versions,
+//!   bucketing, rollout plans, commit records, the resolver), read and written without a
+//!   working tree.
+//! - [`policy`], [`config`], [`project`]: a project's settings and how it is opened.
+//! - [`source`]: a revision spec (`worktree`, a git revision, `active`, `sha256:…`) turned
+//!   into prompts; release pointers are read through `store`.
+//! - [`release`]: the actions (publish, canary, promote, revert), remotes, status and log.
+//! - [`eval`], [`rollout`], then [`diff`], [`check`], [`scaffold`], then [`ci`] and
+//!   [`served`]: features built on those.
 //! - [`serve`] and [`client`]: released versions served over HTTP, and resolved in process
-//!   by services, from immutable snapshots of the release state.
+//!   by services, from the immutable snapshots of `served`.
+//!
+//! A module imports only from its own layer or below; `tests/layers.rs` enforces it.
 //!
 //! The library never prints and never exits; every error is a typed enum.
 
@@ -58,8 +67,10 @@ pub mod release;
 pub mod rollout;
 pub mod scaffold;
 pub mod serve;
+pub mod served;
 pub mod shortid;
 pub mod source;
+pub mod store;
 pub mod suggest;
 pub mod tomlfile;
 pub mod varsfile;

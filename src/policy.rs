@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use crate::clock::{self, UnixTime};
-use crate::release::{GATE_NAMES, Gates, check_gate};
+use crate::store::{GATE_NAMES, Gates, check_gate};
 
 /// The `[rollout]` table.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{CONFIG_FILE, ProjectConfig};
+use crate::store::Store;
 use crate::tomlfile::TomlError;
 
 /// Why a project could not be opened.
@@ -24,6 +25,9 @@ pub enum ProjectError {
     /// The project is not inside a git repository, and the command needs one.
     #[error("`{}` is not inside a git repository", root.display())]
     NotInRepo { root: PathBuf },
+    /// The environment is neither `production` nor declared in promptctl.toml.
+    #[error("unknown environment `{env}`; this project has {}", known.join(", "))]
+    UnknownEnvironment { env: String, known: Vec<String> },
     /// The git repository could not be opened.
     #[error("cannot open the git repository at `{}`: {}", root.display(), source.message())]
     Git {
@@ -71,7 +75,7 @@ impl Project {
         Ok(Project {
             root: root.to_owned(),
             config,
-            environment: crate::source::DEFAULT_ENVIRONMENT.to_owned(),
+            environment: crate::config::DEFAULT_ENVIRONMENT.to_owned(),
         })
     }
 
@@ -83,6 +87,19 @@ impl Project {
     /// Returns the absolute eval suites folder.
     pub fn evals_dir(&self) -> PathBuf {
         self.root.join(&self.config.project.evals)
+    }
+
+    /// Opens the release branch of `env`, which must be `production` or declared in
+    /// promptctl.toml.
+    pub fn store(&self, env: &str) -> Result<Store, ProjectError> {
+        if !self.config.has_environment(env) {
+            return Err(ProjectError::UnknownEnvironment {
+                env: env.to_owned(),
+                known: self.config.environment_names(),
+            });
+        }
+        let (repo, _) = self.repository()?;
+        Ok(Store::open_repo(repo, env, &self.config.project.prompts))
     }
 
     /// Opens the git repository holding the project, and the project root's path inside it

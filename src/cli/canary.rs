@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use promptctl::policy::GateDefaults;
-use promptctl::release::{ActionKind, ActionRequest, PlanRequest, Weight, WeightError};
+use promptctl::release::{ActionKind, ActionRequest, PlanRequest};
+use promptctl::store::{Weight, WeightError};
 
 use super::action::ActionFlags;
 use super::{CliError, GlobalArgs};

@@ -8,6 +8,7 @@ use promptctl::prompt::{IncludeProblem, PromptError};
 use promptctl::release::{ACTOR_ENV, ReleaseError};
 use promptctl::scaffold::InitError;
 use promptctl::source::SourceError;
+use promptctl::store::StoreError;
 use promptctl::varsfile::VarsFileError;
 
 use super::output::{ERROR, HINT, eprint};
@@ -80,17 +81,20 @@ impl From<ProjectError> for CliError {
     fn from(error: ProjectError) -> Self {
         let hint = match &error {
             ProjectError::NotFound { .. } => {
-                Some("run `promptctl init` to create a project here, or pass `--repo DIR`")
+                Some("run `promptctl init` to create a project here, or pass `--repo DIR`".into())
             }
-            ProjectError::NotInRepo { .. } => {
-                Some("run `git init` and commit, or read the files on disk with `--at worktree`")
-            }
+            ProjectError::UnknownEnvironment { env, .. } => Some(format!(
+                "declare it in promptctl.toml with an `[environments.{env}]` table"
+            )),
+            ProjectError::NotInRepo { .. } => Some(
+                "run `git init` and commit, or read the files on disk with `--at worktree`".into(),
+            ),
             ProjectError::Config(_) => {
-                Some("see the comments `promptctl init` writes into promptctl.toml")
+                Some("see the comments `promptctl init` writes into promptctl.toml".into())
             }
             _ => None,
         };
-        with_hint(CliError::usage(error.to_string()), hint.map(str::to_owned))
+        with_hint(CliError::usage(error.to_string()), hint)
     }
 }
 
@@ -99,7 +103,7 @@ impl From<SourceError> for CliError {
         match error {
             SourceError::Project(e) => e.into(),
             SourceError::Prompt(e) => e.into(),
-            SourceError::Release(e) => (*e).into(),
+            SourceError::Store(e) => e.into(),
             other => {
                 let hint = source_hint(&other);
                 with_hint(CliError::usage(other.to_string()), hint)
@@ -141,25 +145,34 @@ impl From<ReleaseError> for CliError {
         match error {
             ReleaseError::Project(e) => e.into(),
             ReleaseError::Source(e) => (*e).into(),
-            ReleaseError::CorruptObject(e) => e.into(),
+            ReleaseError::Store(e) => e.into(),
             ReleaseError::Refused { hint, .. } => with_hint(CliError::usage(message), hint),
             ReleaseError::Conflict { hint, .. } => {
                 let mut error = with_hint(CliError::usage(message), hint);
                 error.code = EXIT_CONFLICT;
                 error
             }
-            ReleaseError::UnknownEnvironment { env, .. } => CliError::usage(message).hint(format!(
-                "declare it in promptctl.toml with an `[environments.{env}]` table"
-            )),
             ReleaseError::NoIdentity => CliError::usage(message).hint(format!(
                 "set `git config user.name` and `git config user.email`, or {ACTOR_ENV}=\"Name <email>\""
             )),
             ReleaseError::Remote { .. } => CliError::usage(message)
                 .hint("check the remote's URL, the network and your credentials; nothing was changed"),
-            ReleaseError::State(_) | ReleaseError::MissingObject { .. } => CliError::usage(message)
-                .hint("the release branch was edited by hand or is damaged; `promptctl log` and `git log` show its history, and `promptctl revert` or `git branch -f` can restore a good state"),
-            ReleaseError::VersionPrefix { .. } => CliError::usage(message),
             ReleaseError::Git { .. } => CliError::internal(message),
+        }
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(error: StoreError) -> Self {
+        let message = error.to_string();
+        match error {
+            StoreError::CorruptObject(e) => e.into(),
+            StoreError::State(_) | StoreError::MissingObject { .. } => CliError::usage(message)
+                .hint("the release branch was edited by hand or is damaged; `promptctl log` and `git log` show its history, and `promptctl revert` or `git branch -f` can restore a good state"),
+            StoreError::NotAState { .. } | StoreError::VersionPrefix { .. } => {
+                CliError::usage(message)
+            }
+            StoreError::Git { .. } => CliError::internal(message),
         }
     }
 }

@@ -7,8 +7,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use promptctl::release::Resolver;
-
 use super::output::{VERSION, pad, print};
 use super::{CliError, GlobalArgs};
 
@@ -44,7 +42,7 @@ pub struct ResolveArgs {
 
 pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError> {
     let project = global.project()?;
-    let resolver = Resolver::open(&project, &project.environment)?;
+    let resolver = project.store(&project.environment)?.resolver()?;
     let mut keys: Vec<Option<String>> = args.keys.into_iter().map(Some).collect();
     if let Some(path) = &args.keys_file {
         keys.extend(read_keys(path)?.into_iter().map(Some));

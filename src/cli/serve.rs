@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use promptctl::serve::{ControllerOptions, Origin, ServeOptions, serve};
+use promptctl::serve::{ControllerOptions, ServeOptions, serve};
+use promptctl::served::Origin;
 
 use super::{CliError, GlobalArgs};
 

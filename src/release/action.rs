@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::bucket::Weight;
 use super::error::ReleaseError;
-use super::history::{Record, RecordedPrompt};
-use super::plan::{Gates, Rollout, Stage, StepKey};
-use super::state::{Canary, PromptState, State};
-use super::store::{Store, WriteError};
 use crate::policy::GateDefaults;
 use crate::project::Project;
 use crate::prompt::{Prompt, PromptError, PromptName, Version};
 use crate::source::{self, RevisionSpec};
+use crate::store::Weight;
+use crate::store::{Canary, PromptState, State};
+use crate::store::{Gates, Rollout, Stage, StepKey};
+use crate::store::{Record, RecordedPrompt};
+use crate::store::{Store, StoreError, WriteError};
 
 /// How long an action keeps retrying when other writers keep winning the race.
 const RETRY_FOR: Duration = Duration::from_secs(60);
@@ -189,7 +189,7 @@ struct Plan {
 
 /// Runs an action on the release branch of `env`.
 pub fn run(project: &Project, env: &str, request: &ActionRequest) -> Result<Outcome, ReleaseError> {
-    let store = Store::open(project, env)?;
+    let store = project.store(env)?;
     let author = super::actor(store.repo())?;
     let names = parse_names(&request.names)?;
     let resolved = match &request.plan {
@@ -296,7 +296,7 @@ pub fn run(project: &Project, env: &str, request: &ActionRequest) -> Result<Outc
                     )),
                 });
             }
-            Err(WriteError::Failed(error)) => return Err(error),
+            Err(WriteError::Failed(error)) => return Err(error.into()),
         }
     }
 }
@@ -374,19 +374,20 @@ fn load_source(
                 ),
             ));
         }
-        let commit = store.tip()?.ok_or_else(|| ReleaseError::VersionPrefix {
+        let commit = store.tip()?.ok_or_else(|| StoreError::VersionPrefix {
             message: format!(
                 "`{spec_text}`: nothing was ever released to `{}`",
                 store.env()
             ),
         })?;
         let version = store.find_version(commit, prefix)?;
+        let tree = store.tree(commit)?;
         let prompts = names
             .iter()
             .map(|name| {
                 (
                     name.clone(),
-                    store.prompt(commit, name, version).map_err(to_prompt_error),
+                    tree.prompt(name, version).map_err(to_prompt_error),
                 )
             })
             .collect();
@@ -409,9 +410,9 @@ fn load_source(
     }))
 }
 
-fn to_prompt_error(error: ReleaseError) -> PromptError {
+fn to_prompt_error(error: StoreError) -> PromptError {
     match error {
-        ReleaseError::CorruptObject(e) => e,
+        StoreError::CorruptObject(e) => e,
         other => PromptError::Invalid {
             location: crate::location::Location::file("release store"),
             message: other.to_string(),

@@ -1,10 +1,9 @@
 //! Errors of reading and changing release state.
 
 use crate::project::ProjectError;
-use crate::prompt::PromptError;
 use crate::source::SourceError;
 
-use super::state::StateError;
+use crate::store::StoreError;
 
 /// Why a release action or read failed.
 #[derive(Debug, thiserror::Error)]
@@ -12,28 +11,12 @@ pub enum ReleaseError {
     /// The project could not be opened.
     #[error(transparent)]
     Project(#[from] ProjectError),
-    /// The environment is neither `production` nor declared in promptctl.toml.
-    #[error("unknown environment `{env}`; this project has {}", known.join(", "))]
-    UnknownEnvironment { env: String, known: Vec<String> },
+    /// The release branch could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// Git failed underneath.
     #[error("git: {message}")]
     Git { message: String },
-    /// `state.toml` of a release commit is not valid.
-    #[error("{0}")]
-    State(#[from] StateError),
-    /// The state refers to a version whose object is not in the commit.
-    #[error("{shown}: the state refers to {version}, but its object `{path}` is missing")]
-    MissingObject {
-        shown: String,
-        version: String,
-        path: String,
-    },
-    /// A stored object does not read back as the version it is filed under.
-    #[error(transparent)]
-    CorruptObject(PromptError),
-    /// No stored version starts with the prefix, or more than one does.
-    #[error("{message}")]
-    VersionPrefix { message: String },
     /// The action is not possible in the current state; the message says what to do.
     #[error("{message}")]
     Refused {

@@ -1,39 +1,19 @@
-//! Release state: content-addressed pointers per environment, kept as commits on the orphan
-//! branch `promptctl/<env>` of the prompt repository.
-//!
-//! Each commit's tree holds `state.toml` (the pointers) and `objects/` (the canonical JSON of
-//! every version the state refers to), so a service needs nothing but this branch. Every
-//! action is one commit made by compare-and-swap on the branch.
+//! Release actions and reads that need a source: publish, canary, promote and revert (each
+//! one commit on the release branch of [`crate::store`], made by compare-and-swap), moving
+//! release branches to and from remotes, and `status` and `log`.
 
 mod action;
-mod bucket;
 mod error;
-mod history;
-mod plan;
 mod reads;
 pub(crate) mod remote;
-mod state;
-mod store;
 pub(crate) mod transport;
 
 pub use action::{
     ActionKind, ActionRequest, Change, DEFAULT_EVERY, Outcome, PlanRequest, run as run_action,
 };
-pub use bucket::{BUCKETS, Weight, WeightError, bucket, random_key};
 pub use error::ReleaseError;
-pub use history::{Record, RecordedPrompt};
-pub use plan::{
-    DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_SAMPLES, GATE_NAMES, Gates, Rollout, Route, Stage, StepKey,
-    check_cohort, check_gate,
-};
-pub use reads::{
-    LogEntry, PromptStatus, Relation, Resolution, Resolver, Status, history, log, status,
-};
+pub use reads::{LogEntry, PromptStatus, Relation, Status, history, log, status};
 pub use remote::{PullOutcome, PushOutcome, pull, push, run_action_and_push};
-pub use state::{
-    Canary, PREVIOUS_LIMIT, PromptState, STATE_FILE, STATE_FORMAT, State, StateError, Track,
-};
-pub use store::{OBJECTS_DIR, Release, Store, branch_name, object_path};
 
 /// The environment variable that names the author of release commits, as `Name <email>` or
 /// `Name`; without it, the git identity (`user.name`, `user.email`) is used.

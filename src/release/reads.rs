@@ -4,14 +4,14 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::bucket::{Weight, random_key};
 use super::error::ReleaseError;
-use super::history::Record;
-use super::state::{State, Track};
-use super::store::Store;
 use crate::project::Project;
 use crate::prompt::{PromptName, Version};
 use crate::source::{self, PromptSet, RevisionSpec};
+use crate::store::Record;
+use crate::store::State;
+use crate::store::Store;
+use crate::store::Weight;
 
 /// How a source's version of a prompt relates to its release pointers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,7 +44,7 @@ pub struct PromptStatus {
     pub canary_route: Option<String>,
     /// The rollout plan driving the canary.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rollout: Option<super::plan::Rollout>,
+    pub rollout: Option<crate::store::Rollout>,
     /// Earlier active versions `revert` can go back to.
     pub previous: usize,
     /// How `HEAD`'s version relates to the pointers (absent outside a git repository's
@@ -65,7 +65,7 @@ pub struct Status {
 
 /// Reads the status of `names` (all prompts released or in the repository when empty).
 pub fn status(project: &Project, env: &str, names: &[String]) -> Result<Status, ReleaseError> {
-    let store = Store::open(project, env)?;
+    let store = project.store(env)?;
     let release = store.read()?;
     let head = match source::load(project, &RevisionSpec::Git("HEAD".into())) {
         Ok(set) => Some(set),
@@ -165,7 +165,7 @@ pub fn log(
     name: Option<&str>,
     limit: usize,
 ) -> Result<Vec<LogEntry>, ReleaseError> {
-    let store = Store::open(project, env)?;
+    let store = project.store(env)?;
     history(&store, name, limit)
 }
 
@@ -205,68 +205,4 @@ pub fn history(
         next = commit.parents().next();
     }
     Ok(entries)
-}
-
-/// Where one key resolves.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Resolution {
-    /// The key, or `None` when a random one was drawn.
-    pub key: Option<String>,
-    pub version: Version,
-    pub track: Track,
-    pub bucket: u16,
-}
-
-/// Resolves prompt names and keys against one state, in process.
-#[derive(Debug, Clone)]
-pub struct Resolver {
-    state: State,
-}
-
-impl Resolver {
-    /// Wraps a state.
-    pub fn new(state: State) -> Self {
-        Resolver { state }
-    }
-
-    /// Reads the state of `env` at the tip of its branch.
-    pub fn open(project: &Project, env: &str) -> Result<Self, ReleaseError> {
-        Ok(Resolver::new(Store::open(project, env)?.read()?.state))
-    }
-
-    /// Returns the version and track of `name` for `key` (a random key when `None`), or
-    /// `None` when the prompt is not released.
-    pub fn resolve(&self, name: &str, key: Option<&str>) -> Option<Resolution> {
-        self.resolve_in(name, key, None)
-    }
-
-    /// Like [`Resolver::resolve`], for a caller in `cohort`.
-    pub fn resolve_in(
-        &self,
-        name: &str,
-        key: Option<&str>,
-        cohort: Option<&str>,
-    ) -> Option<Resolution> {
-        let pointers = self.state.prompts.get(name)?;
-        let drawn;
-        let key_text = match key {
-            Some(key) => key,
-            None => {
-                drawn = random_key();
-                &drawn
-            }
-        };
-        let (version, track, bucket) = pointers.resolve_for(name, key_text, cohort);
-        Some(Resolution {
-            key: key.map(str::to_owned),
-            version,
-            track,
-            bucket,
-        })
-    }
-
-    /// Returns the state resolved against.
-    pub fn state(&self) -> &State {
-        &self.state
-    }
 }

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::action::{ActionRequest, Outcome, run as run_action};
 use super::error::ReleaseError;
-use super::store::{Store, branch_name};
 use super::transport::{self, Pushed, TransportError};
 use crate::project::Project;
+use crate::store::{Store, branch_name};
 
 /// How many times an action with `--push` is re-applied when others keep pushing first.
 const PUSH_ATTEMPTS: u32 = 10;
@@ -45,7 +45,7 @@ pub struct PullOutcome {
 
 /// Pushes the release branch of `env` to `remote` (a remote name or URL).
 pub fn push(project: &Project, env: &str, remote: &str) -> Result<PushOutcome, ReleaseError> {
-    let store = Store::open(project, env)?;
+    let store = project.store(env)?;
     let local = store.tip()?;
     let remote_tip = fetch(&store, remote)?;
     let branch = branch_name(env);
@@ -92,7 +92,7 @@ pub fn push(project: &Project, env: &str, remote: &str) -> Result<PushOutcome, R
 
 /// Fast-forwards the local release branch of `env` to `remote`'s.
 pub fn pull(project: &Project, env: &str, remote: &str) -> Result<PullOutcome, ReleaseError> {
-    let store = Store::open(project, env)?;
+    let store = project.store(env)?;
     let local = store.tip()?;
     let remote_tip = fetch(&store, remote)?;
     let outcome = |to: Option<git2::Oid>, result| PullOutcome {
@@ -140,7 +140,7 @@ pub fn run_action_and_push(
             // Local commits the remote lacks are pushed first, as they are.
             push(project, env, remote)?;
         }
-        let store = Store::open(project, env)?;
+        let store = project.store(env)?;
         let before = store.tip()?;
         let outcome = run_action(project, env, request)?;
         let Some(commit) = outcome.commit.as_deref() else {

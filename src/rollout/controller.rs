@@ -11,9 +11,8 @@ use super::stats::Window;
 use crate::clock::{self, UnixTime};
 use crate::project::Project;
 use crate::prompt::PromptName;
-use crate::release::{
-    ActionKind, ActionRequest, PromptState, ReleaseError, Store, run_action, run_action_and_push,
-};
+use crate::release::{ActionKind, ActionRequest, ReleaseError, run_action, run_action_and_push};
+use crate::store::PromptState;
 
 /// What became of one rollout in a pass.
 #[derive(Debug, Clone, Serialize)]
@@ -49,7 +48,7 @@ pub fn step(
     if let Some(remote) = push {
         crate::release::pull(project, env, remote)?;
     }
-    let release = Store::open(project, env)?.read()?;
+    let release = project.store(env)?.read()?;
     let policy = &project.config.rollout;
     let mut reports = Vec::new();
     for (name, pointers) in &release.state.prompts {
@@ -165,7 +164,7 @@ pub fn status(
     windows: &BTreeMap<PromptName, Window>,
     now: UnixTime,
 ) -> Result<Vec<RolloutStatus>, ReleaseError> {
-    let release = Store::open(project, env)?.read()?;
+    let release = project.store(env)?.read()?;
     for name in names {
         let known = release
             .state

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::stats::{Stats, Window};
 use crate::clock::{self, UnixTime};
 use crate::policy::RolloutPolicy;
-use crate::release::{Gates, PromptState, Rollout, StepKey};
+use crate::store::{Gates, PromptState, Rollout, StepKey};
 
 /// What one gate says.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -397,8 +397,8 @@ fn healthy_reason(gates: &[GateResult], window: &Window) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::release::{Canary, Stage};
     use crate::rollout::stats::Sample;
+    use crate::store::{Canary, Stage};
 
     fn v(c: char) -> crate::prompt::Version {
         format!("sha256:{}", c.to_string().repeat(64))

@@ -66,8 +66,8 @@ fn merge_into(merged: &mut BTreeMap<PromptName, Window>, name: PromptName, windo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::release::StepKey;
     use crate::rollout::Sample;
+    use crate::store::StepKey;
 
     #[test]
     fn the_same_step_adds_up_and_a_later_step_replaces() {

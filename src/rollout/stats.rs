@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::release::StepKey;
+use crate::store::StepKey;
 
 /// Smallest latency the histogram tells apart, in milliseconds.
 const HISTOGRAM_FLOOR_MS: f64 = 0.01;

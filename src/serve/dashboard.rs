@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 
 use super::ServerState;
 use super::rollouts::{RolloutView, views};
-use super::snapshot::Snapshot;
 use crate::clock;
 use crate::diff::{LineOp, diff_text};
 use crate::prompt::Prompt;
-use crate::release::Track;
 use crate::rollout::Verdict;
+use crate::served::Snapshot;
+use crate::store::Track;
 
 /// How often the page refreshes itself, in milliseconds.
 const REFRESH_MS: u32 = 5000;
@@ -132,7 +132,7 @@ fn anchor(name: &str) -> String {
 }
 
 /// The stages of a plan, the current one marked in words and in a box.
-fn plan_line(plan: &crate::release::Rollout) -> String {
+fn plan_line(plan: &crate::store::Rollout) -> String {
     let stages: Vec<String> = plan
         .stages
         .iter()

@@ -10,10 +10,8 @@
 mod controller;
 mod dashboard;
 mod metrics;
-mod origin;
 mod rollouts;
 mod routes;
-mod snapshot;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,14 +24,11 @@ use arc_swap::ArcSwapOption;
 
 use crate::policy::RolloutPolicy;
 use crate::prompt::PromptName;
-use crate::release::{PromptState, Track};
 use crate::rollout::{Sample, Window};
+use crate::store::{PromptState, Track};
 
+use crate::served::{Counters, Origin, Snapshot, SnapshotData};
 pub use metrics::Metrics;
-pub use origin::Origin;
-pub use snapshot::{
-    Counters, Loaded, Rendered, ServeRenderError, Served, Snapshot, SnapshotData, SnapshotError,
-};
 
 /// How a server runs.
 #[derive(Debug, Clone)]

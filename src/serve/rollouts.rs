@@ -4,12 +4,12 @@
 
 use serde::Serialize;
 
-use super::snapshot::Snapshot;
 use super::{ServerState, lock};
 use crate::clock::{self, UnixTime};
 use crate::prompt::{PromptName, Version};
-use crate::release::{PromptState, Rollout, StepKey};
 use crate::rollout::{Applied, Evaluation, Summary, Window, evaluate};
+use crate::served::Snapshot;
+use crate::store::{PromptState, Rollout, StepKey};
 
 /// The controller's latest judgement of one rollout.
 #[derive(Debug, Clone, Serialize)]

@@ -18,11 +18,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::metrics::FeedbackReport;
-use super::snapshot::ServeRenderError;
 use super::{ServerState, Snapshot};
 use crate::prompt::{PromptName, Vars};
-use crate::release::Track;
 use crate::rollout::Sample;
+use crate::served::ServeRenderError;
+use crate::store::Track;
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 1024 * 1024;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::project::ProjectError;
 use crate::prompt::PromptError;
+use crate::store::StoreError;
 use crate::tomlfile::TomlError;
 
 /// Why prompts could not be read from a revision spec.
@@ -28,7 +29,7 @@ pub enum SourceError {
     NotFiles { spec: String },
     /// The release state could not be read.
     #[error(transparent)]
-    Release(Box<crate::release::ReleaseError>),
+    Store(#[from] StoreError),
     /// Reading from git failed.
     #[error("git: {message}")]
     Git { message: String },
@@ -62,15 +63,6 @@ pub enum SourceError {
     /// The prompt exists but is invalid.
     #[error(transparent)]
     Prompt(#[from] PromptError),
-}
-
-impl From<crate::release::ReleaseError> for SourceError {
-    fn from(error: crate::release::ReleaseError) -> Self {
-        match error {
-            crate::release::ReleaseError::Source(inner) => *inner,
-            other => SourceError::Release(Box::new(other)),
-        }
-    }
 }
 
 impl From<git2::Error> for SourceError {

@@ -28,9 +28,6 @@ use crate::location::Location;
 use crate::project::Project;
 use crate::prompt::{PromptError, PromptName, check_segments};
 
-/// The environment a release pointer refers to when none is named.
-pub const DEFAULT_ENVIRONMENT: &str = "production";
-
 /// The raw prompt and partial files of one source, before parsing.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -174,7 +171,7 @@ pub fn default_base(project: &Project) -> RevisionSpec {
     let published = project.repository().ok().is_some_and(|(repo, _)| {
         repo.find_reference(&format!(
             "refs/heads/{}",
-            crate::release::branch_name(&project.environment)
+            crate::store::branch_name(&project.environment)
         ))
         .is_ok()
     });

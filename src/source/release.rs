@@ -4,7 +4,7 @@
 use super::{Pointer, PromptSet, RevisionSpec, SourceError};
 use crate::project::Project;
 use crate::prompt::{Prompt, PromptError, PromptName, VersionPrefix};
-use crate::release::{ReleaseError, Store};
+use crate::store::{ReleaseTree, Store, StoreError};
 
 /// Loads the versions a pointer (`active`, `canary`) of `env` gives every released prompt.
 /// `canary` gives the canary where one is in flight and the active version elsewhere: what
@@ -15,7 +15,7 @@ pub(super) fn load_pointer(
     pointer: Pointer,
     env: &str,
 ) -> Result<PromptSet, SourceError> {
-    let store = Store::open(project, env)?;
+    let store = project.store(env)?;
     let release = store.read()?;
     let commit = release
         .commit
@@ -23,13 +23,14 @@ pub(super) fn load_pointer(
             spec: spec.to_string(),
             env: env.to_owned(),
         })?;
+    let tree = store.tree(commit)?;
     let mut prompts = Vec::new();
     for (name, pointers) in &release.state.prompts {
         let version = match (pointer, &pointers.canary) {
             (Pointer::Canary, Some(canary)) => canary.version,
             _ => pointers.active,
         };
-        prompts.push((name.clone(), frozen(&store, commit, name, version)?));
+        prompts.push((name.clone(), frozen(&tree, name, version)?));
     }
     Ok(release_set(project, spec, commit, prompts))
 }
@@ -57,10 +58,11 @@ pub(super) fn load_version(
 ) -> Result<PromptSet, SourceError> {
     let (store, commit, version) = find(project, spec, prefix)?;
     let state = store.state_at(commit)?;
+    let tree = store.tree(commit)?;
     let mut prompts = Vec::new();
     for (name, pointers) in &state.prompts {
         if pointers.versions().any(|v| v == version) {
-            prompts.push((name.clone(), frozen(&store, commit, name, version)?));
+            prompts.push((name.clone(), frozen(&tree, name, version)?));
         }
     }
     Ok(release_set(project, spec, commit, prompts))
@@ -82,7 +84,7 @@ fn find(
     spec: &RevisionSpec,
     prefix: &VersionPrefix,
 ) -> Result<(Store, git2::Oid, crate::prompt::Version), SourceError> {
-    let store = Store::open(project, &project.environment)?;
+    let store = project.store(&project.environment)?;
     let commit = store.tip()?.ok_or_else(|| SourceError::NothingPublished {
         spec: spec.to_string(),
         env: project.environment.clone(),
@@ -93,14 +95,13 @@ fn find(
 
 /// Reads one frozen version; a corrupt object is that prompt's error, not the whole set's.
 fn frozen(
-    store: &Store,
-    commit: git2::Oid,
+    tree: &ReleaseTree<'_>,
     name: &PromptName,
     version: crate::prompt::Version,
 ) -> Result<Result<Prompt, PromptError>, SourceError> {
-    match store.prompt(commit, name, version) {
+    match tree.prompt(name, version) {
         Ok(prompt) => Ok(Ok(prompt)),
-        Err(ReleaseError::CorruptObject(error)) => Ok(Err(error)),
+        Err(StoreError::CorruptObject(error)) => Ok(Err(error)),
         Err(error) => Err(error.into()),
     }
 }

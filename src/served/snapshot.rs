@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::prompt::{CompiledPrompt, Prompt, PromptName, Version};
-use crate::release::{LogEntry, PromptState, ReleaseError, STATE_FILE, State, Store, Track};
+use crate::release::{LogEntry, ReleaseError};
+use crate::store::{PromptState, STATE_FILE, State, Store, Track};
 
 /// The format number of the copy kept in `--state-dir`.
 const PERSISTED_FORMAT: u32 = 1;
@@ -285,7 +286,7 @@ impl Snapshot {
         let key = match key {
             Some(key) => key,
             None => {
-                drawn = crate::release::random_key();
+                drawn = crate::store::random_key();
                 &drawn
             }
         };

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use super::error::ReleaseError;
+use super::error::StoreError;
 use super::history::Record;
+use super::resolver::Resolver;
 use super::state::{STATE_FILE, State};
-use crate::project::Project;
 use crate::prompt::{Prompt, PromptName, Version, VersionPrefix};
 
 /// The folder of frozen versions inside a release commit.
@@ -32,7 +32,7 @@ pub enum WriteError {
     /// The branch moved since it was read, or another writer holds its lock: read again.
     Moved,
     /// Anything else.
-    Failed(ReleaseError),
+    Failed(StoreError),
 }
 
 impl From<git2::Error> for WriteError {
@@ -53,25 +53,9 @@ pub fn object_path(version: &Version) -> String {
 }
 
 impl Store {
-    /// Opens the release branch of `env`, which must be `production` or declared in
-    /// promptctl.toml.
-    pub fn open(project: &Project, env: &str) -> Result<Store, ReleaseError> {
-        if !project.config.has_environment(env) {
-            return Err(ReleaseError::UnknownEnvironment {
-                env: env.to_owned(),
-                known: project.config.environment_names(),
-            });
-        }
-        let (repo, _) = project.repository()?;
-        Ok(Store {
-            repo,
-            env: env.to_owned(),
-            folder: project.config.project.prompts.clone(),
-        })
-    }
-
-    /// Opens the release branch of `env` in a repository that is not a project checkout (a
-    /// mirror of a remote, say); `folder` is the prompts folder partials are shown under.
+    /// Opens the release branch of `env` in `repo`; `folder` is the prompts folder partials
+    /// are shown under. (A project opens its own with `Project::store`, which checks that
+    /// the environment is declared.)
     pub fn open_repo(repo: git2::Repository, env: &str, folder: &str) -> Store {
         Store {
             repo,
@@ -96,7 +80,7 @@ impl Store {
     }
 
     /// Returns the commit the branch points to, if anything was ever released.
-    pub fn tip(&self) -> Result<Option<git2::Oid>, ReleaseError> {
+    pub fn tip(&self) -> Result<Option<git2::Oid>, StoreError> {
         match self.repo.refname_to_id(&self.reference()) {
             Ok(id) => Ok(Some(id)),
             Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
@@ -105,7 +89,7 @@ impl Store {
     }
 
     /// Reads the state at the tip of the branch.
-    pub fn read(&self) -> Result<Release, ReleaseError> {
+    pub fn read(&self) -> Result<Release, StoreError> {
         let commit = self.tip()?;
         Ok(Release {
             commit,
@@ -114,6 +98,11 @@ impl Store {
                 None => State::default(),
             },
         })
+    }
+
+    /// Returns a resolver over the state at the tip of the branch.
+    pub fn resolver(&self) -> Result<Resolver, StoreError> {
+        Ok(Resolver::new(self.read()?.state))
     }
 
     /// Shows a file of a release commit in messages: `promptctl/production@1a2b3c4:state.toml`.
@@ -128,19 +117,17 @@ impl Store {
 
     /// Reads and validates the state of a release commit: the file parses, and the active
     /// and canary version of every prompt have their object in the commit.
-    pub fn state_at(&self, commit: git2::Oid) -> Result<State, ReleaseError> {
+    pub fn state_at(&self, commit: git2::Oid) -> Result<State, StoreError> {
         let tree = self.repo.find_commit(commit)?.tree()?;
         let shown = self.shown(commit, STATE_FILE);
         let entry = tree
             .get_path(Path::new(STATE_FILE))
-            .map_err(|_| ReleaseError::Refused {
+            .map_err(|_| StoreError::NotAState {
                 message: format!("{shown} is missing: this commit is not a release state"),
-                hint: None,
             })?;
         let blob = entry.to_object(&self.repo)?.peel_to_blob()?;
-        let text = std::str::from_utf8(blob.content()).map_err(|_| ReleaseError::Refused {
+        let text = std::str::from_utf8(blob.content()).map_err(|_| StoreError::NotAState {
             message: format!("{shown} is not UTF-8 text"),
-            hint: None,
         })?;
         let state = State::parse(&shown, text)?;
         for prompt in state.prompts.values() {
@@ -149,7 +136,7 @@ impl Store {
             for version in serving {
                 let path = object_path(&version);
                 if tree.get_path(Path::new(&path)).is_err() {
-                    return Err(ReleaseError::MissingObject {
+                    return Err(StoreError::MissingObject {
                         shown: shown.clone(),
                         version: version.to_string(),
                         path,
@@ -160,26 +147,24 @@ impl Store {
         Ok(state)
     }
 
-    /// Reads the frozen version `version` of prompt `name` from a release commit.
+    /// Opens a release commit's tree once, to read many frozen versions from it.
+    pub fn tree(&self, commit: git2::Oid) -> Result<ReleaseTree<'_>, StoreError> {
+        Ok(ReleaseTree {
+            store: self,
+            commit,
+            tree: self.repo.find_commit(commit)?.tree()?,
+        })
+    }
+
+    /// Reads the frozen version `version` of prompt `name` from a release commit. To read
+    /// many, open the commit once with [`Store::tree`].
     pub fn prompt(
         &self,
         commit: git2::Oid,
         name: &PromptName,
         version: Version,
-    ) -> Result<Prompt, ReleaseError> {
-        let path = object_path(&version);
-        let shown = self.shown(commit, &path);
-        let tree = self.repo.find_commit(commit)?.tree()?;
-        let entry = tree
-            .get_path(Path::new(&path))
-            .map_err(|_| ReleaseError::MissingObject {
-                shown: self.shown(commit, STATE_FILE),
-                version: version.to_string(),
-                path: path.clone(),
-            })?;
-        let blob = entry.to_object(&self.repo)?.peel_to_blob()?;
-        Prompt::from_frozen(name.clone(), &shown, &self.folder, blob.content(), version)
-            .map_err(ReleaseError::CorruptObject)
+    ) -> Result<Prompt, StoreError> {
+        self.tree(commit)?.prompt(name, version)
     }
 
     /// Finds the one stored version that starts with `prefix`.
@@ -187,7 +172,7 @@ impl Store {
         &self,
         commit: git2::Oid,
         prefix: &VersionPrefix,
-    ) -> Result<Version, ReleaseError> {
+    ) -> Result<Version, StoreError> {
         let hex = prefix.hex();
         let tree = self.repo.find_commit(commit)?.tree()?;
         let folder = format!("{OBJECTS_DIR}/{}", &hex[..2]);
@@ -208,13 +193,13 @@ impl Store {
         }
         match found.as_slice() {
             [version] => Ok(*version),
-            [] => Err(ReleaseError::VersionPrefix {
+            [] => Err(StoreError::VersionPrefix {
                 message: format!(
                     "no version starting with `sha256:{hex}` was ever released to `{}`",
                     self.env
                 ),
             }),
-            many => Err(ReleaseError::VersionPrefix {
+            many => Err(StoreError::VersionPrefix {
                 message: format!(
                     "`sha256:{hex}` is ambiguous in `{}`: {} versions start with it; give more digits",
                     self.env,
@@ -329,10 +314,51 @@ impl Store {
     }
 
     /// Reads the record of a release commit.
-    pub fn record(&self, commit: git2::Oid) -> Result<Option<Record>, ReleaseError> {
+    pub fn record(&self, commit: git2::Oid) -> Result<Option<Record>, StoreError> {
         let commit = self.repo.find_commit(commit)?;
         Ok(Record::parse(&String::from_utf8_lossy(
             commit.message_bytes(),
         )))
+    }
+}
+
+/// The tree of one release commit, found once: reading a version is then one lookup by path,
+/// not a walk from the commit (whose message lists every prompt a publish touched, 1.27 MB
+/// for 10,000 prompts).
+pub struct ReleaseTree<'s> {
+    store: &'s Store,
+    commit: git2::Oid,
+    tree: git2::Tree<'s>,
+}
+
+impl ReleaseTree<'_> {
+    /// Returns the commit.
+    pub fn commit(&self) -> git2::Oid {
+        self.commit
+    }
+
+    /// Returns the id of the blob a version is stored in, if the commit has it.
+    pub fn object_id(&self, version: &Version) -> Option<git2::Oid> {
+        self.tree
+            .get_path(Path::new(&object_path(version)))
+            .ok()
+            .map(|entry| entry.id())
+    }
+
+    /// Reads the frozen version `version` of prompt `name`.
+    pub fn prompt(&self, name: &PromptName, version: Version) -> Result<Prompt, StoreError> {
+        let path = object_path(&version);
+        let store = self.store;
+        let id = self
+            .object_id(&version)
+            .ok_or_else(|| StoreError::MissingObject {
+                shown: store.shown(self.commit, STATE_FILE),
+                version: version.to_string(),
+                path: path.clone(),
+            })?;
+        let blob = store.repo.find_blob(id)?;
+        let shown = store.shown(self.commit, &path);
+        Prompt::from_frozen(name.clone(), &shown, &store.folder, blob.content(), version)
+            .map_err(StoreError::CorruptObject)
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::snapshot::SnapshotData;
 use crate::project::Project;
-use crate::release::{Store, branch_name};
+use crate::store::{Store, branch_name};
 
 /// The source of release states.
 #[derive(Debug, Clone)]
@@ -46,7 +46,7 @@ impl Origin {
         match self {
             Origin::Repo(path) => {
                 let project = Project::discover(path).map_err(|e| e.to_string())?;
-                Store::open(&project, env).map_err(|e| e.to_string())
+                project.store(env).map_err(|e| e.to_string())
             }
             Origin::Remote { url, mirror } => {
                 let repo = match git2::Repository::open_bare(mirror) {

@@ -1,0 +1,12 @@
+//! Served states: the immutable [`Snapshot`] of one environment's release state (versions
+//! checked, templates compiled, answers ready) that both `promptctl serve` and the in-process
+//! [`crate::client`] answer from, and the [`Origin`] it is loaded from (a project checkout or
+//! a mirror of a remote).
+
+mod origin;
+mod snapshot;
+
+pub use origin::Origin;
+pub use snapshot::{
+    Counters, Loaded, Rendered, ServeRenderError, Served, Snapshot, SnapshotData, SnapshotError,
+};

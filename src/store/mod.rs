@@ -1,0 +1,31 @@
+//! The release store: content-addressed pointers per environment, kept as commits on the
+//! orphan branch `promptctl/<env>` of the prompt repository, and everything that reads them
+//! without a working tree.
+//!
+//! Each commit's tree holds `state.toml` (the pointers) and `objects/` (the canonical JSON of
+//! every version the state refers to), so a service needs nothing but this branch. This
+//! layer owns the state and its file form, sticky bucketing, rollout plans and their gates,
+//! the records of release commits, the in-process resolver, and reading and writing the
+//! branch by compare-and-swap. It knows nothing of sources or working trees: the actions
+//! that decide what to write live above it, in `release`.
+
+mod branch;
+mod bucket;
+mod error;
+mod history;
+mod plan;
+mod resolver;
+mod state;
+
+pub use branch::{OBJECTS_DIR, Release, ReleaseTree, Store, WriteError, branch_name, object_path};
+pub use bucket::{BUCKETS, Weight, WeightError, bucket, random_key};
+pub use error::StoreError;
+pub use history::{Record, RecordedPrompt};
+pub use plan::{
+    DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_SAMPLES, GATE_NAMES, Gates, Rollout, Route, Stage, StepKey,
+    check_cohort, check_gate,
+};
+pub use resolver::{Resolution, Resolver};
+pub use state::{
+    Canary, PREVIOUS_LIMIT, PromptState, STATE_FILE, STATE_FORMAT, State, StateError, Track,
+};

@@ -1,0 +1,490 @@
+//! Reading and writing `state.toml`: parsed strictly, every problem at its line and field,
+//! and written in one canonical layout, so the same state always gives the same bytes.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Canary, PLAIN_FORMAT, PromptState, STATE_FORMAT, State};
+use crate::location::Location;
+use crate::prompt::{PromptName, Version};
+use crate::store::bucket::Weight;
+use crate::store::plan::{Gates, Rollout, Stage, check_cohort, check_gate};
+use crate::tomlfile::{self, line_of};
+
+/// A `state.toml` that is not valid.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct StateError {
+    /// Where: `state.toml` (with the release commit, when known), line and field.
+    pub location: Location,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    format: Spanned<i64>,
+    #[serde(default)]
+    prompts: BTreeMap<String, RawPrompt>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrompt {
+    active: Spanned<String>,
+    canary: Option<Spanned<String>>,
+    canary_weight: Option<Spanned<f64>>,
+    canary_cohorts: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    previous: Vec<Spanned<String>>,
+    rollout: Option<Spanned<RawRollout>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRollout {
+    stages: Spanned<Vec<String>>,
+    step: Spanned<i64>,
+    every: Spanned<String>,
+    step_started: Spanned<toml::value::Datetime>,
+    #[serde(default)]
+    paused: bool,
+    min_samples: Spanned<i64>,
+    max_error_rate: Option<Spanned<f64>>,
+    max_latency_increase: Option<Spanned<f64>>,
+    max_cost_increase: Option<Spanned<f64>>,
+    min_score: Option<Spanned<f64>>,
+    max_score_drop: Option<Spanned<f64>>,
+    #[serde(default)]
+    alerted: Vec<String>,
+}
+
+/// Reads a `[prompts."NAME".rollout]` table; `at` builds an error for a span and key.
+fn parse_rollout(
+    raw: &RawRollout,
+    at: &dyn Fn(Range<usize>, &str, String) -> StateError,
+) -> Result<Rollout, StateError> {
+    let stages = raw
+        .stages
+        .get_ref()
+        .iter()
+        .map(|text| Stage::parse(text))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|stages| Rollout::check_stages(&stages).map(|()| stages))
+        .map_err(|message| at(raw.stages.span(), "stages", message))?;
+    let step = usize::try_from(*raw.step.get_ref())
+        .ok()
+        .filter(|&step| step < stages.len() && !stages[step].is_full())
+        .ok_or_else(|| {
+            at(
+                raw.step.span(),
+                "step",
+                format!(
+                    "step {} is not a stage of the plan short of 100% (0 to {})",
+                    raw.step.get_ref(),
+                    stages.len().saturating_sub(1)
+                ),
+            )
+        })?;
+    let every = crate::clock::parse_duration(raw.every.get_ref())
+        .ok()
+        .filter(|d| d.as_secs() >= 1)
+        .ok_or_else(|| {
+            at(
+                raw.every.span(),
+                "every",
+                format!("`{}` is not a duration of at least 1s", raw.every.get_ref()),
+            )
+        })?
+        .as_secs();
+    let step_started = crate::clock::from_toml(raw.step_started.get_ref())
+        .map_err(|message| at(raw.step_started.span(), "step_started", message))?;
+    let min_samples = u64::try_from(*raw.min_samples.get_ref()).map_err(|_| {
+        at(
+            raw.min_samples.span(),
+            "min_samples",
+            "must be 0 or more".into(),
+        )
+    })?;
+    let gate = |value: &Option<Spanned<f64>>, key: &str| -> Result<Option<f64>, StateError> {
+        match value {
+            Some(v) => check_gate(key, *v.get_ref())
+                .map(|()| Some(*v.get_ref()))
+                .map_err(|message| at(v.span(), key, message)),
+            None => Ok(None),
+        }
+    };
+    Ok(Rollout {
+        stages,
+        step,
+        every,
+        step_started,
+        paused: raw.paused,
+        gates: Gates {
+            min_samples,
+            max_error_rate: gate(&raw.max_error_rate, "max_error_rate")?,
+            max_latency_increase: gate(&raw.max_latency_increase, "max_latency_increase")?,
+            max_cost_increase: gate(&raw.max_cost_increase, "max_cost_increase")?,
+            min_score: gate(&raw.min_score, "min_score")?,
+            max_score_drop: gate(&raw.max_score_drop, "max_score_drop")?,
+        },
+        alerted: raw.alerted.clone(),
+    })
+}
+
+/// Builds the error of a span of the file: `state.toml:LINE` and the dotted field.
+struct Spans<'a> {
+    shown: &'a str,
+    source: &'a str,
+}
+
+impl Spans<'_> {
+    fn at(&self, span: Range<usize>, field: impl Into<String>, message: String) -> StateError {
+        StateError {
+            location: Location::file(self.shown)
+                .at_line(Some(line_of(self.source, span.start)))
+                .with_field(field.into()),
+            message,
+        }
+    }
+}
+
+impl State {
+    /// Parses and validates a `state.toml`; `shown` is how the file is named in errors
+    /// (`promptctl/production@1a2b3c4:state.toml`).
+    pub fn parse(shown: &str, source: &str) -> Result<State, StateError> {
+        let raw: RawState = tomlfile::parse(shown, source).map_err(|e| StateError {
+            location: e.location,
+            message: e.message,
+        })?;
+        let spans = Spans { shown, source };
+        if !(PLAIN_FORMAT..=STATE_FORMAT).contains(raw.format.get_ref()) {
+            return Err(spans.at(
+                raw.format.span(),
+                "format",
+                format!(
+                    "format {} is not known to this build of promptctl (it reads formats {PLAIN_FORMAT} and {STATE_FORMAT}); upgrade promptctl",
+                    raw.format.get_ref()
+                ),
+            ));
+        }
+        let mut state = State::default();
+        for (name, prompt) in raw.prompts {
+            let field = format!("prompts.\"{name}\"");
+            let parsed_name = PromptName::parse(&name).map_err(|reason| {
+                spans.at(
+                    prompt.active.span(),
+                    field.clone(),
+                    format!("`{name}` is not a prompt name: {reason}"),
+                )
+            })?;
+            let fields = PromptFields {
+                spans: &spans,
+                field,
+            };
+            state
+                .prompts
+                .insert(parsed_name, fields.prompt_state(&prompt)?);
+        }
+        Ok(state)
+    }
+}
+
+/// Reads the `[prompts."NAME"]` table of one prompt, with errors under its field.
+struct PromptFields<'a> {
+    spans: &'a Spans<'a>,
+    field: String,
+}
+
+impl PromptFields<'_> {
+    fn at(&self, span: Range<usize>, key: &str, message: String) -> StateError {
+        self.spans
+            .at(span, format!("{}.{key}", self.field), message)
+    }
+
+    fn version(&self, value: &Spanned<String>, key: &str) -> Result<Version, StateError> {
+        value.get_ref().parse::<Version>().map_err(|reason| {
+            self.at(
+                value.span(),
+                key,
+                format!("`{}` is not a full version: {reason}", value.get_ref()),
+            )
+        })
+    }
+
+    fn prompt_state(&self, prompt: &RawPrompt) -> Result<PromptState, StateError> {
+        let active = self.version(&prompt.active, "active")?;
+        let canary = match &prompt.canary {
+            None => {
+                self.refuse_stray_canary_fields(prompt)?;
+                None
+            }
+            Some(canary) => Some(self.canary(prompt, canary, active)?),
+        };
+        let rollout = match &prompt.rollout {
+            Some(raw) => Some(self.rollout(raw, canary.as_ref())?),
+            None => None,
+        };
+        let previous = prompt
+            .previous
+            .iter()
+            .enumerate()
+            .map(|(i, v)| self.version(v, &format!("previous[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PromptState {
+            active,
+            canary,
+            previous,
+            rollout,
+        })
+    }
+
+    /// A weight, cohorts or a plan mean nothing without a canary.
+    fn refuse_stray_canary_fields(&self, prompt: &RawPrompt) -> Result<(), StateError> {
+        let stray = [
+            prompt
+                .canary_weight
+                .as_ref()
+                .map(|w| (w.span(), "canary_weight")),
+            prompt
+                .canary_cohorts
+                .as_ref()
+                .map(|c| (c.span(), "canary_cohorts")),
+            prompt.rollout.as_ref().map(|r| (r.span(), "rollout")),
+        ];
+        match stray.into_iter().flatten().next() {
+            Some((span, key)) => {
+                Err(self.at(span, key, format!("`{key}` is set without a `canary`")))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn canary(
+        &self,
+        prompt: &RawPrompt,
+        canary: &Spanned<String>,
+        active: Version,
+    ) -> Result<Canary, StateError> {
+        let version = self.version(canary, "canary")?;
+        if version == active {
+            return Err(self.at(
+                canary.span(),
+                "canary",
+                "the canary is the active version".into(),
+            ));
+        }
+        let weight = match &prompt.canary_weight {
+            Some(weight) => Some(
+                Weight::from_percent(*weight.get_ref())
+                    .map_err(|e| self.at(weight.span(), "canary_weight", e.to_string()))?,
+            ),
+            None => None,
+        };
+        let cohorts = match &prompt.canary_cohorts {
+            Some(cohorts) => {
+                for cohort in cohorts.get_ref() {
+                    check_cohort(cohort)
+                        .map_err(|message| self.at(cohorts.span(), "canary_cohorts", message))?;
+                }
+                cohorts.get_ref().clone()
+            }
+            None => Vec::new(),
+        };
+        if weight.is_none() && cohorts.is_empty() {
+            return Err(self.at(
+                canary.span(),
+                "canary_weight",
+                "a canary needs a `canary_weight`, `canary_cohorts`, or both".into(),
+            ));
+        }
+        Ok(Canary {
+            version,
+            weight,
+            cohorts,
+        })
+    }
+
+    /// Reads the plan, which must route to the canary exactly what the canary has.
+    fn rollout(
+        &self,
+        raw: &Spanned<RawRollout>,
+        canary: Option<&Canary>,
+    ) -> Result<Rollout, StateError> {
+        let rollout = parse_rollout(raw.get_ref(), &|span, key, message| {
+            self.at(span, &format!("rollout.{key}"), message)
+        })?;
+        let route = rollout.route_at(rollout.step);
+        if let Some(canary) = canary
+            && (route.weight != canary.weight || route.cohorts != canary.cohorts)
+        {
+            let routed = Canary {
+                version: canary.version,
+                weight: route.weight,
+                cohorts: route.cohorts,
+            };
+            return Err(self.at(
+                raw.get_ref().step.span(),
+                "rollout.step",
+                format!(
+                    "step {} of the plan routes {} to the canary, but the canary has {}",
+                    rollout.step,
+                    routed.describe(),
+                    canary.describe()
+                ),
+            ));
+        }
+        Ok(rollout)
+    }
+}
+
+impl State {
+    /// Writes the state in its canonical layout: the same state always gives the same bytes.
+    pub fn to_toml(&self) -> String {
+        let format = if self.prompts.values().any(PromptState::needs_format_2) {
+            STATE_FORMAT
+        } else {
+            PLAIN_FORMAT
+        };
+        let mut out = format!("format = {format}\n");
+        for (name, prompt) in &self.prompts {
+            let _ = write!(
+                out,
+                "\n[prompts.\"{name}\"]\nactive = \"{}\"\n",
+                prompt.active
+            );
+            if let Some(canary) = &prompt.canary {
+                let _ = writeln!(out, "canary = \"{}\"", canary.version);
+                if let Some(weight) = canary.weight {
+                    let _ = writeln!(out, "canary_weight = {:?}", weight.percent());
+                }
+                if !canary.cohorts.is_empty() {
+                    let quoted: Vec<String> =
+                        canary.cohorts.iter().map(|c| format!("\"{c}\"")).collect();
+                    let _ = writeln!(out, "canary_cohorts = [{}]", quoted.join(", "));
+                }
+            }
+            if !prompt.previous.is_empty() {
+                out.push_str("previous = [\n");
+                for version in &prompt.previous {
+                    let _ = writeln!(out, "  \"{version}\",");
+                }
+                out.push_str("]\n");
+            }
+            if let Some(rollout) = &prompt.rollout {
+                let _ = write!(out, "\n[prompts.\"{name}\".rollout]\n{}", rollout.to_toml());
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::state::tests::{sample, with_rollout};
+
+    #[test]
+    fn writes_and_reads_back_the_same_state() {
+        let state = sample();
+        let text = state.to_toml();
+        assert_eq!(State::parse("state.toml", &text).unwrap(), state);
+        assert!(text.contains("canary_weight = 10.5\n"), "{text}");
+        assert!(text.starts_with("format = 1\n\n[prompts.\"docs/summarize\"]\n"));
+    }
+
+    #[test]
+    fn plans_and_cohorts_read_back_and_need_format_2() {
+        let state = with_rollout();
+        let text = state.to_toml();
+        assert!(text.starts_with("format = 2\n"), "{text}");
+        assert!(text.contains("canary_cohorts = [\"internal\"]\n"), "{text}");
+        assert!(!text.contains("canary_weight"), "{text}");
+        assert!(
+            text.contains("[prompts.\"support/triage\".rollout]\nstages = [\"cohort=internal\", \"5%\", \"25%\", \"100%\"]\nstep = 0\nevery = \"30m\"\nstep_started = 2026-11-23T09:20:00Z\npaused = true\n"),
+            "{text}"
+        );
+        assert_eq!(State::parse("state.toml", &text).unwrap(), state);
+        assert!(sample().to_toml().starts_with("format = 1\n"));
+    }
+
+    #[test]
+    fn a_plan_that_disagrees_with_the_canary_is_refused_with_its_line() {
+        let text = with_rollout().to_toml().replace("step = 0", "step = 1");
+        let err = State::parse("state.toml", &text).unwrap_err();
+        assert_eq!(
+            err.location.field.as_deref(),
+            Some("prompts.\"support/triage\".rollout.step")
+        );
+        assert!(
+            err.message.contains("routes cohort internal + 5%"),
+            "{}",
+            err.message
+        );
+        let line = text.lines().position(|l| l == "step = 1").unwrap() + 1;
+        assert_eq!(err.location.line, Some(line));
+        let stray = sample()
+            .to_toml()
+            .replace("canary = ", "canary_cohorts = [\"x\"]\nkanary = ");
+        assert!(State::parse("state.toml", &stray).is_err());
+        let bad_step = with_rollout().to_toml().replace("step = 0", "step = 3");
+        let err = State::parse("state.toml", &bad_step).unwrap_err();
+        assert!(err.message.contains("short of 100%"), "{}", err.message);
+    }
+
+    #[test]
+    fn hand_edits_are_reported_with_line_and_field() {
+        let good = sample().to_toml();
+        let cases = [
+            (
+                good.replace("format = 1", "format = 3"),
+                "format",
+                "upgrade",
+            ),
+            (
+                good.replace("canary_weight = 10.5", "canary_weight = 100.0"),
+                "prompts.\"support/triage\".canary_weight",
+                "below 100%",
+            ),
+            (
+                good.replace("canary_weight = 10.5\n", ""),
+                "prompts.\"support/triage\".canary_weight",
+                "needs a `canary_weight`",
+            ),
+            (
+                good.replacen(&"d".repeat(64), "xyz", 1),
+                "prompts.\"docs/summarize\".active",
+                "not a full version",
+            ),
+            (
+                good.replace(
+                    "[prompts.\"docs/summarize\"]",
+                    "[prompts.\"Docs/Summarize\"]",
+                ),
+                "prompts.\"Docs/Summarize\"",
+                "not a prompt name",
+            ),
+            (
+                good.replace("active = \"sha256:dd", "actve = \"sha256:dd"),
+                "prompts.docs/summarize.actve",
+                "unknown field",
+            ),
+        ];
+        for (text, field, message) in cases {
+            let error = State::parse("promptctl/production@abc1234:state.toml", &text).unwrap_err();
+            assert_eq!(error.location.field.as_deref(), Some(field), "{error}");
+            assert!(error.to_string().contains(message), "{error}");
+            assert!(error.location.line.is_some(), "{error}");
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("promptctl/production@abc1234:state.toml:")
+            );
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! The release state of one environment: the pointers of every prompt (active, canary,
+//! earlier versions, rollout plan) and how a key resolves against them. Its file form,
+//! `state.toml`, is read and written in [`file`].
+
+mod file;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use self::file::StateError;
+use super::bucket::{Weight, bucket};
+use super::plan::Rollout;
+use crate::prompt::{PromptName, Version};
+
+/// The number written as `format` in `state.toml` when some prompt has a rollout plan or
+/// routes cohorts; states without them are written as format 1, which older builds read.
+pub const STATE_FORMAT: i64 = 2;
+
+/// The format of states that use nothing format 2 added.
+pub(crate) const PLAIN_FORMAT: i64 = 1;
+
+/// The file name of the state inside a release commit.
+pub const STATE_FILE: &str = "state.toml";
+
+/// How many earlier active versions a prompt keeps for `revert`; older ones stay reachable
+/// with `revert --to`.
+pub const PREVIOUS_LIMIT: usize = 100;
+
+/// The release state of one environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct State {
+    /// Pointers by prompt name.
+    pub prompts: BTreeMap<PromptName, PromptState>,
+}
+
+/// The pointers of one prompt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptState {
+    /// The version every key gets unless it is on the canary.
+    pub active: Version,
+    /// The canary in flight, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
+    /// Earlier active versions, most recent first: where `revert` goes.
+    pub previous: Vec<Version>,
+    /// The rollout plan of the canary, when a controller drives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
+}
+
+/// A version that some keys get instead of the active one: a share of the buckets, the
+/// keys of some cohorts, or both.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Canary {
+    /// The canary version.
+    pub version: Version,
+    /// The share of buckets on it; none while only cohorts are.
+    pub weight: Option<Weight>,
+    /// Keys resolved with one of these `cohort` attributes are on it whatever their bucket.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cohorts: Vec<String>,
+}
+
+impl Canary {
+    /// A canary on a share of the buckets.
+    pub fn weighted(version: Version, weight: Weight) -> Self {
+        Canary {
+            version,
+            weight: Some(weight),
+            cohorts: Vec::new(),
+        }
+    }
+
+    /// Tells whether a key in `bucket`, resolved with `cohort`, is on the canary.
+    pub fn covers(&self, bucket: u16, cohort: Option<&str>) -> bool {
+        self.weight.is_some_and(|w| w.covers(bucket))
+            || cohort.is_some_and(|c| self.cohorts.iter().any(|k| k == c))
+    }
+
+    /// Who is on the canary, in words: `10%`, `cohort internal`, `cohorts internal, beta + 5%`.
+    pub fn describe(&self) -> String {
+        let cohorts = match self.cohorts.as_slice() {
+            [] => None,
+            [one] => Some(format!("cohort {one}")),
+            many => Some(format!("cohorts {}", many.join(", "))),
+        };
+        match (cohorts, self.weight) {
+            (Some(c), Some(w)) => format!("{c} + {w}"),
+            (Some(c), None) => c,
+            (None, Some(w)) => w.to_string(),
+            (None, None) => "nobody".into(),
+        }
+    }
+}
+
+/// Which pointer a key resolved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Track {
+    Active,
+    Canary,
+}
+
+impl Track {
+    /// The track as a word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Track::Active => "active",
+            Track::Canary => "canary",
+        }
+    }
+}
+
+impl PromptState {
+    /// A prompt whose first version is `active`.
+    pub fn new(active: Version) -> Self {
+        PromptState {
+            active,
+            canary: None,
+            previous: Vec::new(),
+            rollout: None,
+        }
+    }
+
+    /// Returns the version and track a key resolves to, with its bucket.
+    pub fn resolve(&self, name: &str, key: &str) -> (Version, Track, u16) {
+        self.resolve_for(name, key, None)
+    }
+
+    /// Returns the version and track a key with a `cohort` attribute resolves to, with its
+    /// bucket: a canary cohort is on the canary whatever its bucket.
+    pub fn resolve_for(
+        &self,
+        name: &str,
+        key: &str,
+        cohort: Option<&str>,
+    ) -> (Version, Track, u16) {
+        let bucket = bucket(name, key);
+        match &self.canary {
+            Some(canary) if canary.covers(bucket, cohort) => {
+                (canary.version, Track::Canary, bucket)
+            }
+            _ => (self.active, Track::Active, bucket),
+        }
+    }
+
+    /// Tells whether this prompt uses what format 2 added: plans, cohorts, weightless canaries.
+    pub(crate) fn needs_format_2(&self) -> bool {
+        self.rollout.is_some()
+            || self
+                .canary
+                .as_ref()
+                .is_some_and(|c| c.weight.is_none() || !c.cohorts.is_empty())
+    }
+
+    /// Drops the canary and the plan that drives it.
+    pub fn drop_canary(&mut self) {
+        self.canary = None;
+        self.rollout = None;
+    }
+
+    /// Makes `version` active, remembering the one it replaces for `revert`.
+    pub fn set_active(&mut self, version: Version) {
+        if version != self.active {
+            self.previous.insert(0, self.active);
+            self.previous.truncate(PREVIOUS_LIMIT);
+            self.active = version;
+        }
+    }
+
+    /// Returns every version the state refers to.
+    pub fn versions(&self) -> impl Iterator<Item = Version> + '_ {
+        std::iter::once(self.active)
+            .chain(self.canary.as_ref().map(|c| c.version))
+            .chain(self.previous.iter().copied())
+    }
+}
+
+impl State {
+    /// Returns every version the state refers to, once each.
+    pub fn versions(&self) -> std::collections::BTreeSet<Version> {
+        self.prompts
+            .values()
+            .flat_map(PromptState::versions)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::plan::{Gates, Stage};
+
+    pub(super) fn v(byte: char) -> Version {
+        format!("sha256:{}", byte.to_string().repeat(64))
+            .parse()
+            .unwrap()
+    }
+
+    pub(super) fn sample() -> State {
+        let mut state = State::default();
+        let mut triage = PromptState::new(v('a'));
+        triage.set_active(v('b'));
+        triage.canary = Some(Canary::weighted(
+            v('c'),
+            Weight::from_hundredths(1050).unwrap(),
+        ));
+        state
+            .prompts
+            .insert(PromptName::parse("support/triage").unwrap(), triage);
+        state.prompts.insert(
+            PromptName::parse("docs/summarize").unwrap(),
+            PromptState::new(v('d')),
+        );
+        state
+    }
+
+    pub(super) fn with_rollout() -> State {
+        let mut state = sample();
+        let name = PromptName::parse("support/triage").unwrap();
+        let triage = state.prompts.get_mut(&name).unwrap();
+        let rollout = Rollout {
+            stages: ["cohort=internal", "5%", "25%", "100%"]
+                .iter()
+                .map(|t| Stage::parse(t).unwrap())
+                .collect(),
+            step: 0,
+            every: 1800,
+            step_started: 1_795_425_600,
+            paused: true,
+            gates: Gates {
+                max_cost_increase: Some(10.0),
+                ..Gates::default()
+            },
+            alerted: vec!["cost".into()],
+        };
+        let route = rollout.route_at(0);
+        triage.canary = Some(Canary {
+            version: v('c'),
+            weight: route.weight,
+            cohorts: route.cohorts,
+        });
+        triage.rollout = Some(rollout);
+        state
+    }
+
+    #[test]
+    fn cohorts_reach_the_canary_whatever_their_bucket() {
+        let state = with_rollout();
+        let triage = &state.prompts[&PromptName::parse("support/triage").unwrap()];
+        for key in 0..200 {
+            let key = key.to_string();
+            assert_eq!(triage.resolve("support/triage", &key).1, Track::Active);
+            assert_eq!(
+                triage
+                    .resolve_for("support/triage", &key, Some("internal"))
+                    .1,
+                Track::Canary
+            );
+            assert_eq!(
+                triage.resolve_for("support/triage", &key, Some("beta")).1,
+                Track::Active
+            );
+        }
+    }
+
+    #[test]
+    fn set_active_keeps_earlier_versions_most_recent_first_and_bounded() {
+        let mut prompt = PromptState::new(v('a'));
+        prompt.set_active(v('b'));
+        prompt.set_active(v('c'));
+        assert_eq!(prompt.previous, [v('b'), v('a')]);
+        prompt.set_active(v('c'));
+        assert_eq!(
+            prompt.previous.len(),
+            2,
+            "re-publishing the active version is no change"
+        );
+        for i in 0..PREVIOUS_LIMIT + 10 {
+            prompt.set_active(if i % 2 == 0 { v('d') } else { v('e') });
+        }
+        assert_eq!(prompt.previous.len(), PREVIOUS_LIMIT);
+    }
+
+    #[test]
+    fn resolve_puts_covered_buckets_on_the_canary() {
+        let state = sample();
+        let triage = &state.prompts[&PromptName::parse("support/triage").unwrap()];
+        let (mut canary, mut total) = (0, 0);
+        for key in 0..2000 {
+            let (version, track, bucket) = triage.resolve("support/triage", &key.to_string());
+            assert_eq!(track == Track::Canary, bucket < 1050);
+            assert_eq!(version == v('c'), track == Track::Canary);
+            canary += usize::from(track == Track::Canary);
+            total += 1;
+        }
+        assert!((150..270).contains(&canary), "{canary} of {total}");
+    }
+}

@@ -108,8 +108,9 @@ impl ClientBuilder {
             let kept = self.cache_file().and_then(|path| std::fs::read(path).ok());
             let data: Option<SnapshotData> =
                 kept.and_then(|bytes| serde_json::from_slice(&bytes).ok());
-            let snapshot =
-                data.and_then(|data| Snapshot::build(&data, "prompts", &inner.counters).ok());
+            let snapshot = data.and_then(|data| {
+                Snapshot::build(Arc::new(data), "prompts", &inner.counters, None).ok()
+            });
             match snapshot {
                 Some(snapshot) => {
                     inner.snapshot.store(Some(Arc::new(snapshot)));
@@ -267,16 +268,22 @@ impl Inner {
     /// Loads a new state if there is one; the current snapshot keeps serving meanwhile and
     /// on any failure.
     fn refresh(&self) -> Result<(), String> {
-        let known = self.snapshot.load().as_ref().map(|s| s.commit.clone());
+        let previous = self.snapshot.load_full();
+        let known = previous.as_ref().map(|s| s.commit.as_str());
         let data = match &self.settings.source {
-            ClientSource::Repo(path) => {
-                Origin::Repo(path.clone()).poll(&self.settings.env, known.as_deref())?
-            }
-            ClientSource::Server(url) => fetch_state(url, known.as_deref())?,
+            ClientSource::Repo(path) => Origin::Repo(path.clone())
+                .poll(&self.settings.env, previous.as_ref().map(|p| &*p.data))?,
+            ClientSource::Server(url) => fetch_state(url, known)?,
         };
         let Some(data) = data else { return Ok(()) };
-        let snapshot =
-            Snapshot::build(&data, "prompts", &self.counters).map_err(|e| e.to_string())?;
+        let snapshot = Snapshot::build(
+            Arc::new(data),
+            "prompts",
+            &self.counters,
+            previous.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        let data = Arc::clone(&snapshot.data);
         if let Some(path) = self.settings.cache_file() {
             let saved = path
                 .parent()

@@ -57,6 +57,7 @@ pub mod config;
 pub mod diff;
 pub mod eval;
 pub mod fsutil;
+pub mod gitopts;
 pub mod location;
 pub mod markup;
 pub mod policy;

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 /// every layer before it.
 const LAYERS: &[&[&str]] = &[
     &[
-        "clock", "random", "shortid", "location", "tomlfile", "fsutil", "markup", "suggest",
+        "clock", "random", "shortid", "location", "tomlfile", "fsutil", "gitopts", "markup",
+        "suggest",
     ],
     &["prompt", "varsfile"],
     &["store"],

@@ -536,14 +536,25 @@ fn log_lines_are_json_objects_with_log_format_json() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut next_event = || {
+        let line = lines.next().unwrap().unwrap();
+        serde_json::from_str::<serde_json::Value>(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    let swapped = next_event();
+    let event = next_event();
     let _ = child.kill();
     let _ = child.wait();
-    let event: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(swapped["prompts"], 3, "{swapped}");
+    assert_eq!(swapped["reused"], 0, "{swapped}");
+    assert!(swapped["elapsed_ms"].as_f64().is_some(), "{swapped}");
+    assert!(
+        swapped["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("snapshot swapped: 3 prompts at "),
+        "{swapped}"
+    );
     assert_eq!(event["level"], "INFO", "{event}");
     assert_eq!(
         event["message"],

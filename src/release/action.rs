@@ -398,7 +398,11 @@ fn load_source(
             problems: Vec::new(),
         }));
     }
-    let set = source::load(project, &spec)?;
+    let set = if names.is_empty() {
+        source::load(project, &spec)?
+    } else {
+        source::load_named(project, &spec, names)?
+    };
     Ok(Some(Source {
         spec: spec_text.to_owned(),
         commit: set.commit.clone(),

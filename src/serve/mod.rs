@@ -219,47 +219,74 @@ async fn load_first(
     state: &Arc<ServerState>,
     folder: &str,
 ) -> Result<(), ServeError> {
-    let origin = options.origin.clone();
-    let env = options.env.clone();
-    let polled = tokio::task::spawn_blocking(move || origin.poll(&env, None))
-        .await
-        .map_err(|e| ServeError::Io(e.to_string()))?;
-    let built = polled.and_then(|data| match data {
-        Some(data) => Snapshot::build(&data, folder, &state.counters)
-            .map(|snapshot| Some((data, snapshot)))
-            .map_err(|e| e.to_string()),
-        None => Ok(None),
-    });
+    let message = match reload(options, state, folder).await {
+        // Loaded, or nothing released yet: serve, and say so, until something is.
+        Ok(()) => return Ok(()),
+        Err(message) => message,
+    };
+    let kept = options
+        .state_dir
+        .as_ref()
+        .and_then(|dir| read_persisted(dir, &options.env));
+    let built =
+        kept.and_then(|data| Snapshot::build(Arc::new(data), folder, &state.counters, None).ok());
     match built {
-        Ok(Some((data, snapshot))) => {
-            persist(options, &data);
+        Some(snapshot) => {
+            tracing::warn!(
+                error = %message,
+                "the source is unreachable; serving the copy kept in the state folder"
+            );
             state.install(snapshot);
+            state.mark_failed(message);
             Ok(())
         }
-        // Nothing released yet: serve, and say so, until something is.
-        Ok(None) => Ok(()),
-        Err(message) => {
-            let kept = options
-                .state_dir
-                .as_ref()
-                .and_then(|dir| read_persisted(dir, &options.env));
-            match kept.and_then(|data| Snapshot::build(&data, folder, &state.counters).ok()) {
-                Some(snapshot) => {
-                    tracing::warn!(
-                        error = %message,
-                        "the source is unreachable; serving the copy kept in the state folder"
-                    );
-                    state.install(snapshot);
-                    state.mark_failed(message);
-                    Ok(())
-                }
-                None => Err(ServeError::NoSnapshot {
-                    env: options.env.clone(),
-                    message,
-                }),
-            }
-        }
+        None => Err(ServeError::NoSnapshot {
+            env: options.env.clone(),
+            message,
+        }),
     }
+}
+
+/// Loads the state at the tip of the origin if it is new, builds its snapshot from the
+/// current one (reusing every version they share), swaps it in and keeps a copy. It runs on
+/// a blocking thread: reading and compiling thousands of prompts must not hold up the
+/// workers that answer requests.
+async fn reload(
+    options: &ServeOptions,
+    state: &Arc<ServerState>,
+    folder: &str,
+) -> Result<(), String> {
+    let (options, state, folder) = (options.clone(), Arc::clone(state), folder.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let previous = state.snapshot.load_full();
+        let previous_data = previous.as_ref().map(|p| &*p.data);
+        let Some(data) = options.origin.poll(&options.env, previous_data)? else {
+            return Ok(());
+        };
+        let snapshot = Snapshot::build(
+            Arc::new(data),
+            &folder,
+            &state.counters,
+            previous.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        let data = Arc::clone(&snapshot.data);
+        tracing::info!(
+            commit = %snapshot.commit,
+            prompts = snapshot.prompts.len(),
+            reused = snapshot.reused,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "snapshot swapped: {} prompts at {}",
+            snapshot.prompts.len(),
+            crate::shortid::commit(&snapshot.commit)
+        );
+        state.install(snapshot);
+        persist(&options, &data);
+        Ok(())
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 async fn poll_forever(options: ServeOptions, state: Arc<ServerState>, folder: String) {
@@ -269,22 +296,7 @@ async fn poll_forever(options: ServeOptions, state: Arc<ServerState>, folder: St
             () = tokio::time::sleep(options.poll) => {}
             () = state.reload.notified() => {}
         }
-        let known = state.snapshot.load().as_ref().map(|s| s.commit.clone());
-        let origin = options.origin.clone();
-        let env = options.env.clone();
-        let polled = tokio::task::spawn_blocking(move || origin.poll(&env, known.as_deref())).await;
-        let result = match polled {
-            Ok(Ok(Some(data))) => Snapshot::build(&data, &folder, &state.counters)
-                .map(|snapshot| {
-                    persist(&options, &data);
-                    state.install(snapshot);
-                })
-                .map_err(|e| e.to_string()),
-            Ok(Ok(None)) => Ok(()),
-            Ok(Err(message)) => Err(message),
-            Err(e) => Err(e.to_string()),
-        };
-        match result {
+        match reload(&options, &state, &folder).await {
             Ok(()) => state.mark_ok(),
             Err(message) => {
                 tracing::warn!(

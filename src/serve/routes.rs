@@ -97,14 +97,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn json_body(status: StatusCode, body: String) -> Response {
+fn json_body(status: StatusCode, body: impl Into<Body>) -> Response {
     (
         status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        body,
+        body.into(),
     )
         .into_response()
 }
@@ -149,7 +149,7 @@ fn parse_name(name: &str) -> Result<PromptName, ApiError> {
 
 async fn list(State(state): Shared) -> Response {
     match snapshot(&state) {
-        Ok(snapshot) => json_body(StatusCode::OK, snapshot.list_body.clone()),
+        Ok(snapshot) => json_body(StatusCode::OK, snapshot.list_body()),
         Err(error) => error.into_response(),
     }
 }
@@ -318,7 +318,7 @@ async fn state_route(
             .body(Body::empty())
             .unwrap_or_else(|_| StatusCode::NOT_MODIFIED.into_response());
     }
-    let mut response = json_body(StatusCode::OK, snapshot.state_body.clone());
+    let mut response = json_body(StatusCode::OK, snapshot.state_body());
     if let Ok(value) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, value);
     }
@@ -434,7 +434,7 @@ async fn feedback(
         cost_usd: report.cost_usd,
         score: report.score,
     });
-    json_body(StatusCode::ACCEPTED, "{\"accepted\":true}".into())
+    json_body(StatusCode::ACCEPTED, "{\"accepted\":true}")
 }
 
 /// Compares secrets without leaking their common prefix length through timing.

@@ -17,17 +17,22 @@ pub enum Origin {
 }
 
 impl Origin {
-    /// Returns the state at the branch tip when it is not `known` (a commit id); `None` when
-    /// the tip is `known` or nothing was ever released.
-    pub fn poll(&self, env: &str, known: Option<&str>) -> Result<Option<SnapshotData>, String> {
+    /// Returns the state at the branch tip when it is not the `previous` one; `None` when
+    /// the tip is where `previous` was or nothing was ever released. Objects `previous` holds
+    /// are not read again.
+    pub fn poll(
+        &self,
+        env: &str,
+        previous: Option<&SnapshotData>,
+    ) -> Result<Option<SnapshotData>, String> {
         let store = self.store(env)?;
         let Some(tip) = store.tip().map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        if known == Some(tip.to_string().as_str()) {
+        if previous.is_some_and(|p| p.commit == tip.to_string()) {
             return Ok(None);
         }
-        SnapshotData::read(&store, tip)
+        SnapshotData::read(&store, tip, previous)
             .map(Some)
             .map_err(|e| e.to_string())
     }

@@ -3,10 +3,11 @@
 //! a new snapshot, swapped in whole.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -23,7 +24,7 @@ pub struct Loaded {
     /// The compiled templates, made on the first render. Every template is compiled once
     /// when the snapshot is built, so a broken one is refused before the swap; keeping only
     /// what is rendered keeps a server with thousands of prompts small.
-    compiled: std::sync::OnceLock<CompiledPrompt>,
+    compiled: OnceLock<CompiledPrompt>,
     /// The fixed part of a resolve answer (everything but track, bucket and key), as JSON
     /// object members without the braces, so an answer is two small writes.
     pub resolve_tail: String,
@@ -69,12 +70,18 @@ pub struct Snapshot {
     pub commit: String,
     pub loaded_at: SystemTime,
     pub prompts: BTreeMap<PromptName, Served>,
-    /// The body of `GET /v1/state`.
-    pub state_body: String,
-    /// The body of `GET /v1/prompts`.
-    pub list_body: String,
     /// The latest release commits, newest first (empty when started from a kept copy).
     pub history: Vec<LogEntry>,
+    /// What the snapshot was built from: kept for the next build, which reuses every
+    /// version it shares, and for the state body.
+    pub data: Arc<SnapshotData>,
+    /// How many versions were taken from the previous snapshot rather than loaded.
+    pub reused: usize,
+    /// The body of `GET /v1/state`, made on first request and then shared by every answer
+    /// (a long poll with a thousand waiters serialises it once).
+    state_body: OnceLock<Bytes>,
+    /// The body of `GET /v1/prompts`, likewise.
+    list_body: OnceLock<Bytes>,
 }
 
 /// The raw material of a snapshot: a state and the canonical JSON of its versions. This is
@@ -129,16 +136,31 @@ impl Counters {
 }
 
 impl SnapshotData {
-    /// Reads the state at `commit` of a release branch and the objects it serves.
-    pub fn read(store: &Store, commit: git2::Oid) -> Result<SnapshotData, ReleaseError> {
+    /// Reads the state at `commit` of a release branch and the objects it serves. Objects
+    /// that `previous` holds are taken from it: a version is its content, so after a
+    /// one-prompt action only that prompt's object is read.
+    pub fn read(
+        store: &Store,
+        commit: git2::Oid,
+        previous: Option<&SnapshotData>,
+    ) -> Result<SnapshotData, ReleaseError> {
         let state = store.state_at(commit)?;
+        let tree = store.tree(commit)?;
         let mut objects = BTreeMap::new();
         for (name, pointers) in &state.prompts {
             let serving =
                 std::iter::once(pointers.active).chain(pointers.canary.as_ref().map(|c| c.version));
             for version in serving {
-                let prompt = store.prompt(commit, name, version)?;
-                objects.insert(version.to_string(), prompt.canonical_json());
+                let key = version.to_string();
+                if objects.contains_key(&key) {
+                    continue;
+                }
+                let known = previous.and_then(|p| p.objects.get(&key));
+                let text = match known {
+                    Some(text) => text.clone(),
+                    None => tree.prompt(name, version)?.canonical_json(),
+                };
+                objects.insert(key, text);
             }
         }
         Ok(SnapshotData {
@@ -159,11 +181,14 @@ pub struct SnapshotError(pub String);
 
 impl Snapshot {
     /// Builds a snapshot: parses the state, checks every object against its version and
-    /// compiles every template. Nothing of a snapshot that fails is ever served.
+    /// compiles every template. Nothing of a snapshot that fails is ever served. A version
+    /// that `previous` already serves under the same name is taken from it as it is (it was
+    /// checked and compiled when it came in), so a swap costs what changed.
     pub fn build(
-        data: &SnapshotData,
+        data: Arc<SnapshotData>,
         folder: &str,
         counters: &Counters,
+        previous: Option<&Snapshot>,
     ) -> Result<Snapshot, SnapshotError> {
         if data.format != PERSISTED_FORMAT {
             return Err(SnapshotError(format!(
@@ -177,74 +202,143 @@ impl Snapshot {
             short(&data.commit)
         );
         let state = State::parse(&shown, &data.state).map_err(|e| SnapshotError(e.to_string()))?;
-        let mut loaded: HashMap<(PromptName, Version), Arc<Loaded>> = HashMap::new();
-        let mut load =
-            |name: &PromptName, version: Version| -> Result<Arc<Loaded>, SnapshotError> {
-                if let Some(hit) = loaded.get(&(name.clone(), version)) {
-                    return Ok(Arc::clone(hit));
-                }
-                let text = data.objects.get(&version.to_string()).ok_or_else(|| {
-                    SnapshotError(format!("{shown}: the object of {version} is missing"))
-                })?;
-                let prompt =
-                    Prompt::from_frozen(name.clone(), &shown, folder, text.as_bytes(), version)
-                        .map_err(|e| SnapshotError(e.to_string()))?;
-                prompt.compile().map_err(|e| SnapshotError(e.to_string()))?;
-                let one = Arc::new(Loaded {
-                    resolve_tail: resolve_tail(&prompt),
-                    resolves: counters.for_version(name.as_str(), version),
-                    prompt,
-                    compiled: std::sync::OnceLock::new(),
-                });
-                loaded.insert((name.clone(), version), Arc::clone(&one));
-                Ok(one)
-            };
+        let mut loader = Loader {
+            data: &data,
+            shown: &shown,
+            folder,
+            counters,
+            previous,
+            loaded: HashMap::new(),
+            reused: 0,
+        };
         let mut prompts = BTreeMap::new();
-        for (name, pointers) in &state.prompts {
-            let active = load(name, pointers.active)?;
+        for (name, pointers) in state.prompts {
+            let active = loader.load(&name, pointers.active)?;
             let canary = pointers
                 .canary
                 .as_ref()
-                .map(|c| load(name, c.version))
+                .map(|c| loader.load(&name, c.version))
                 .transpose()?;
             prompts.insert(
-                name.clone(),
+                name,
                 Served {
-                    pointers: pointers.clone(),
+                    pointers,
                     active,
                     canary,
                 },
             );
         }
-        let list: Vec<Value> = state
-            .prompts
-            .iter()
-            .map(|(name, p)| {
-                json!({
-                    "name": name,
-                    "active": p.active,
-                    "canary": p.canary.as_ref().map(|c| c.version),
-                    "canary_weight": p.canary.as_ref().and_then(|c| c.weight),
-                    "canary_cohorts": p.canary.as_ref().map(|c| c.cohorts.clone()).unwrap_or_default(),
-                })
-            })
-            .collect();
-        // The state body carries the objects too, so that a client can build its own
-        // snapshot from it alone.
-        let state_body = json!({
-            "format": data.format, "env": data.env, "commit": data.commit,
-            "prompts": state.prompts, "state": data.state, "objects": data.objects,
-        })
-        .to_string();
+        let reused = loader.reused;
         Ok(Snapshot {
             env: data.env.clone(),
             commit: data.commit.clone(),
             loaded_at: SystemTime::now(),
             prompts,
-            state_body,
-            list_body: json!({"env": data.env, "commit": data.commit, "prompts": list}).to_string(),
             history: data.history.clone(),
+            data,
+            reused,
+            state_body: OnceLock::new(),
+            list_body: OnceLock::new(),
         })
+    }
+
+    /// The body of `GET /v1/state`: the pointers, the state text and every object, so that a
+    /// client can build its own snapshot from it alone.
+    pub fn state_body(&self) -> Bytes {
+        self.state_body
+            .get_or_init(|| {
+                let pointers: BTreeMap<&PromptName, &PromptState> = self
+                    .prompts
+                    .iter()
+                    .map(|(name, served)| (name, &served.pointers))
+                    .collect();
+                let data = &self.data;
+                let body = json!({
+                    "format": data.format, "env": data.env, "commit": data.commit,
+                    "prompts": pointers, "state": data.state, "objects": data.objects,
+                });
+                Bytes::from(body.to_string())
+            })
+            .clone()
+    }
+
+    /// The body of `GET /v1/prompts`: every prompt's pointers.
+    pub fn list_body(&self) -> Bytes {
+        self.list_body
+            .get_or_init(|| {
+                let list: Vec<Value> = self
+                    .prompts
+                    .iter()
+                    .map(|(name, served)| {
+                        let p = &served.pointers;
+                        json!({
+                            "name": name,
+                            "active": p.active,
+                            "canary": p.canary.as_ref().map(|c| c.version),
+                            "canary_weight": p.canary.as_ref().and_then(|c| c.weight),
+                            "canary_cohorts": p.canary.as_ref().map(|c| c.cohorts.clone()).unwrap_or_default(),
+                        })
+                    })
+                    .collect();
+                let body = json!({"env": self.env, "commit": self.commit, "prompts": list});
+                Bytes::from(body.to_string())
+            })
+            .clone()
+    }
+}
+
+/// Loads the versions of one build, each once, reusing the previous snapshot's.
+struct Loader<'a> {
+    data: &'a SnapshotData,
+    shown: &'a str,
+    folder: &'a str,
+    counters: &'a Counters,
+    previous: Option<&'a Snapshot>,
+    loaded: HashMap<(PromptName, Version), Arc<Loaded>>,
+    reused: usize,
+}
+
+impl Loader<'_> {
+    fn load(&mut self, name: &PromptName, version: Version) -> Result<Arc<Loaded>, SnapshotError> {
+        if let Some(hit) = self.loaded.get(&(name.clone(), version)) {
+            return Ok(Arc::clone(hit));
+        }
+        let one = match self.from_previous(name, version) {
+            Some(kept) => {
+                self.reused += 1;
+                kept
+            }
+            None => self.load_new(name, version)?,
+        };
+        self.loaded
+            .insert((name.clone(), version), Arc::clone(&one));
+        Ok(one)
+    }
+
+    fn from_previous(&self, name: &PromptName, version: Version) -> Option<Arc<Loaded>> {
+        let served = self.previous?.prompts.get(name)?;
+        std::iter::once(&served.active)
+            .chain(served.canary.as_ref())
+            .find(|loaded| loaded.prompt.version == version)
+            .map(Arc::clone)
+    }
+
+    fn load_new(&self, name: &PromptName, version: Version) -> Result<Arc<Loaded>, SnapshotError> {
+        let shown = self.shown;
+        let text =
+            self.data.objects.get(&version.to_string()).ok_or_else(|| {
+                SnapshotError(format!("{shown}: the object of {version} is missing"))
+            })?;
+        let prompt =
+            Prompt::from_frozen(name.clone(), shown, self.folder, text.as_bytes(), version)
+                .map_err(|e| SnapshotError(e.to_string()))?;
+        prompt.compile().map_err(|e| SnapshotError(e.to_string()))?;
+        Ok(Arc::new(Loaded {
+            resolve_tail: resolve_tail(&prompt),
+            resolves: self.counters.for_version(name.as_str(), version),
+            prompt,
+            compiled: OnceLock::new(),
+        }))
     }
 }
 

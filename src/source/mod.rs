@@ -165,6 +165,30 @@ pub fn load(project: &Project, spec: &RevisionSpec) -> Result<PromptSet, SourceE
     }
 }
 
+/// Reads and parses only the prompts `names` (with every partial) at a revision spec, for
+/// commands that act on a few prompts of a large repository: a canary of one prompt among
+/// 10,000 parses one. A name the spec does not have is absent from the set.
+pub fn load_named(
+    project: &Project,
+    spec: &RevisionSpec,
+    names: &[PromptName],
+) -> Result<PromptSet, SourceError> {
+    let wanted: std::collections::HashSet<String> =
+        names.iter().map(PromptName::file_path).collect();
+    let mut set = match spec {
+        RevisionSpec::Worktree | RevisionSpec::Git(_) => {
+            let snapshot = list(project, spec)?.snapshot(|relative| {
+                !matches!(classify(relative), Some(FileKind::Prompt(_)))
+                    || wanted.contains(relative)
+            })?;
+            PromptSet::from_snapshot(snapshot)
+        }
+        _ => load(project, spec)?,
+    };
+    set.retain(|name| wanted.contains(&format!("{name}.toml")));
+    Ok(set)
+}
+
 /// The revision a comparison starts from when none is given: the active release of the
 /// project's environment once something has been published to it, else `HEAD`.
 pub fn default_base(project: &Project) -> RevisionSpec {

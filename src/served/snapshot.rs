@@ -303,7 +303,7 @@ impl Loader<'_> {
         if let Some(hit) = self.loaded.get(&(name.clone(), version)) {
             return Ok(Arc::clone(hit));
         }
-        let one = match self.from_previous(name, version) {
+        let one = match self.kept_from_previous(name, version) {
             Some(kept) => {
                 self.reused += 1;
                 kept
@@ -315,7 +315,7 @@ impl Loader<'_> {
         Ok(one)
     }
 
-    fn from_previous(&self, name: &PromptName, version: Version) -> Option<Arc<Loaded>> {
+    fn kept_from_previous(&self, name: &PromptName, version: Version) -> Option<Arc<Loaded>> {
         let served = self.previous?.prompts.get(name)?;
         std::iter::once(&served.active)
             .chain(served.canary.as_ref())

@@ -60,6 +60,7 @@ pub mod fsutil;
 pub mod gitopts;
 pub mod location;
 pub mod markup;
+pub mod parallel;
 pub mod policy;
 pub mod project;
 pub mod prompt;

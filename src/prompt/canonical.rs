@@ -91,6 +91,21 @@ pub fn to_canonical_string(value: &Value) -> String {
 pub struct Version([u8; 32]);
 
 impl Version {
+    /// Reads exactly 64 hex digits (either case), as stored in `state.toml` and as object
+    /// file names; `None` for anything else. Release stores hold tens of thousands, so this
+    /// is a plain table-free loop rather than a parse through strings.
+    pub fn from_hex(hex: &str) -> Option<Version> {
+        let digits = hex.as_bytes();
+        if digits.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+            *byte = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        }
+        Some(Version(bytes))
+    }
+
     /// Hashes canonical JSON bytes into a version.
     pub fn of_canonical(canonical: &[u8]) -> Self {
         Version(Sha256::digest(canonical).into())
@@ -149,18 +164,25 @@ impl FromStr for Version {
 
     /// Parses a full `sha256:<64 hex>` version.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(version) = s.strip_prefix("sha256:").and_then(Version::from_hex) {
+            return Ok(version);
+        }
         let prefix: VersionPrefix = s.parse()?;
-        if prefix.0.len() != 64 {
-            return Err(format!(
+        match Version::from_hex(&prefix.0) {
+            Some(version) => Ok(version),
+            None => Err(format!(
                 "`{s}` is not a full version (sha256: and 64 hex digits)"
-            ));
+            )),
         }
-        let mut bytes = [0u8; 32];
-        for (i, pair) in prefix.0.as_bytes().chunks(2).enumerate() {
-            let text = std::str::from_utf8(pair).map_err(|e| e.to_string())?;
-            bytes[i] = u8::from_str_radix(text, 16).map_err(|e| e.to_string())?;
-        }
-        Ok(Version(bytes))
+    }
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
     }
 }
 

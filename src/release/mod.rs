@@ -12,7 +12,7 @@ pub use action::{
     ActionKind, ActionRequest, Change, DEFAULT_EVERY, Outcome, PlanRequest, run as run_action,
 };
 pub use error::ReleaseError;
-pub use reads::{LogEntry, PromptStatus, Relation, Status, history, log, status};
+pub use reads::{LogEntry, PromptStatus, Relation, Status, history, history_from, log, status};
 pub use remote::{PullOutcome, PushOutcome, pull, push, run_action_and_push};
 
 /// The environment variable that names the author of release commits, as `Name <email>` or

@@ -179,12 +179,28 @@ pub fn history(
     let Some(tip) = store.tip()? else {
         return Ok(Vec::new());
     };
+    Ok(history_from(store, tip, name, limit, None)?.0)
+}
+
+/// Reads the release history from commit `from` back, newest first, like [`history`], and
+/// stops before commit `known` if it meets it; says whether it did, so that a caller that
+/// already has the history from `known` back only reads what is newer.
+pub fn history_from(
+    store: &Store,
+    from: git2::Oid,
+    name: Option<&str>,
+    limit: usize,
+    known: Option<&str>,
+) -> Result<(Vec<LogEntry>, bool), ReleaseError> {
     let repo = store.repo();
     let mut entries = Vec::new();
-    let mut next = Some(repo.find_commit(tip)?);
+    let mut next = Some(repo.find_commit(from)?);
     while let Some(commit) = next {
         if entries.len() >= limit {
             break;
+        }
+        if known.is_some_and(|k| commit.id().to_string() == k) {
+            return Ok((entries, true));
         }
         let record = Record::parse(&String::from_utf8_lossy(commit.message_bytes()));
         if let Some(record) = record
@@ -204,5 +220,5 @@ pub fn history(
         }
         next = commit.parents().next();
     }
-    Ok(entries)
+    Ok((entries, false))
 }

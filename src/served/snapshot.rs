@@ -98,6 +98,9 @@ pub struct SnapshotData {
     /// The latest release commits, for the dashboard; not kept in the persisted copy.
     #[serde(skip)]
     pub history: Vec<LogEntry>,
+    /// The state, when it was parsed while reading (so a build does not parse it again).
+    #[serde(skip)]
+    pub parsed: Option<State>,
 }
 
 /// How many release commits the dashboard shows.
@@ -144,10 +147,11 @@ impl SnapshotData {
         commit: git2::Oid,
         previous: Option<&SnapshotData>,
     ) -> Result<SnapshotData, ReleaseError> {
-        let state = store.state_at(commit)?;
         let tree = store.tree(commit)?;
+        let known = previous.and_then(|p| Some((p.state.as_str(), p.parsed.as_ref()?)));
+        let (state, text) = tree.state_since(known)?;
         let mut objects = BTreeMap::new();
-        for (name, pointers) in &state.prompts {
+        for pointers in state.prompts.values() {
             let serving =
                 std::iter::once(pointers.active).chain(pointers.canary.as_ref().map(|c| c.version));
             for version in serving {
@@ -156,9 +160,10 @@ impl SnapshotData {
                     continue;
                 }
                 let known = previous.and_then(|p| p.objects.get(&key));
+                // Checked against its version when the snapshot is built.
                 let text = match known {
                     Some(text) => text.clone(),
-                    None => tree.prompt(name, version)?.canonical_json(),
+                    None => tree.object_text(&version)?,
                 };
                 objects.insert(key, text);
             }
@@ -167,11 +172,34 @@ impl SnapshotData {
             format: PERSISTED_FORMAT,
             env: store.env().to_owned(),
             commit: commit.to_string(),
-            state: state.to_toml(),
+            state: text,
             objects,
-            history: crate::release::history(store, None, HISTORY_SHOWN)?,
+            history: recent_history(store, commit, previous)?,
+            parsed: Some(state),
         })
     }
+}
+
+/// The latest release commits from `commit` back, reading only those newer than the
+/// previous snapshot's (a publish of 10,000 prompts has a 1.27 MB message to parse).
+fn recent_history(
+    store: &Store,
+    commit: git2::Oid,
+    previous: Option<&SnapshotData>,
+) -> Result<Vec<LogEntry>, ReleaseError> {
+    let known = previous.filter(|p| !p.history.is_empty());
+    let (mut entries, met) = crate::release::history_from(
+        store,
+        commit,
+        None,
+        HISTORY_SHOWN,
+        known.map(|p| p.commit.as_str()),
+    )?;
+    if let Some(previous) = known.filter(|_| met) {
+        let room = HISTORY_SHOWN - entries.len();
+        entries.extend(previous.history.iter().take(room).cloned());
+    }
+    Ok(entries)
 }
 
 /// Why a snapshot could not be built.
@@ -201,7 +229,10 @@ impl Snapshot {
             data.env,
             short(&data.commit)
         );
-        let state = State::parse(&shown, &data.state).map_err(|e| SnapshotError(e.to_string()))?;
+        let state = match &data.parsed {
+            Some(state) => state.clone(),
+            None => State::parse(&shown, &data.state).map_err(|e| SnapshotError(e.to_string()))?,
+        };
         let mut loader = Loader {
             data: &data,
             shown: &shown,
@@ -211,14 +242,14 @@ impl Snapshot {
             loaded: HashMap::new(),
             reused: 0,
         };
+        loader.load_all(&state)?;
         let mut prompts = BTreeMap::new();
         for (name, pointers) in state.prompts {
-            let active = loader.load(&name, pointers.active)?;
+            let active = loader.get(&name, pointers.active);
             let canary = pointers
                 .canary
                 .as_ref()
-                .map(|c| loader.load(&name, c.version))
-                .transpose()?;
+                .map(|c| loader.get(&name, c.version));
             prompts.insert(
                 name,
                 Served {
@@ -299,20 +330,37 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
-    fn load(&mut self, name: &PromptName, version: Version) -> Result<Arc<Loaded>, SnapshotError> {
-        if let Some(hit) = self.loaded.get(&(name.clone(), version)) {
-            return Ok(Arc::clone(hit));
-        }
-        let one = match self.kept_from_previous(name, version) {
-            Some(kept) => {
-                self.reused += 1;
-                kept
+    /// Loads every version the state serves: those the previous snapshot has under the
+    /// same name are taken from it, the others are checked and compiled on every core.
+    fn load_all(&mut self, state: &State) -> Result<(), SnapshotError> {
+        let mut new = Vec::new();
+        for (name, pointers) in &state.prompts {
+            let serving =
+                std::iter::once(pointers.active).chain(pointers.canary.as_ref().map(|c| c.version));
+            for version in serving {
+                let key = (name.clone(), version);
+                if self.loaded.contains_key(&key) {
+                    continue;
+                }
+                match self.kept_from_previous(name, version) {
+                    Some(kept) => {
+                        self.reused += 1;
+                        self.loaded.insert(key, kept);
+                    }
+                    None => new.push(key),
+                }
             }
-            None => self.load_new(name, version)?,
-        };
-        self.loaded
-            .insert((name.clone(), version), Arc::clone(&one));
-        Ok(one)
+        }
+        let built = crate::parallel::map(&new, |(name, version)| self.load_new(name, *version));
+        for (key, one) in new.into_iter().zip(built) {
+            self.loaded.insert(key, one?);
+        }
+        Ok(())
+    }
+
+    /// Returns a version [`Loader::load_all`] loaded.
+    fn get(&self, name: &PromptName, version: Version) -> Arc<Loaded> {
+        Arc::clone(&self.loaded[&(name.clone(), version)])
     }
 
     fn kept_from_previous(&self, name: &PromptName, version: Version) -> Option<Arc<Loaded>> {

@@ -20,33 +20,6 @@ pub struct PromptSet {
     problems: Vec<PromptError>,
 }
 
-/// Prompts per thread below which spreading the parse over threads is not worth it.
-const PROMPTS_PER_THREAD: usize = 64;
-
-/// Maps `items` in order, spread over the machine's cores when there are many.
-///
-/// Parsing is independent per prompt and CPU-bound, so large repositories list in a
-/// fraction of the time on more than one core.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cores.min(items.len() / PROMPTS_PER_THREAD).max(1);
-    if threads == 1 {
-        return items.iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
-}
-
 impl PromptSet {
     /// Parses every prompt of a snapshot against the snapshot's partials and defaults.
     pub fn from_snapshot(snapshot: Snapshot) -> Self {
@@ -59,7 +32,7 @@ impl PromptSet {
             let parsed = Prompt::parse(name.clone(), &path, text, &defaults, &partials);
             (name.clone(), parsed)
         };
-        let prompts = parallel_map(&files, parse).into_iter().collect();
+        let prompts = crate::parallel::map(&files, parse).into_iter().collect();
         PromptSet {
             spec: snapshot.spec,
             commit: snapshot.commit,

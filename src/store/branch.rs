@@ -333,6 +333,7 @@ fn object_index(
         return Ok(index);
     };
     let folders = folder.to_object(repo)?.peel_to_tree()?;
+    let mut hex = String::with_capacity(64);
     for prefix in folders.iter() {
         let (Ok(head), Some(git2::ObjectType::Tree)) = (prefix.name(), prefix.kind()) else {
             continue;
@@ -342,7 +343,10 @@ fn object_index(
             let Some(rest) = file.name().ok().and_then(|n| n.strip_suffix(".json")) else {
                 continue;
             };
-            if let Ok(version) = format!("sha256:{head}{rest}").parse::<Version>() {
+            hex.clear();
+            hex.push_str(head);
+            hex.push_str(rest);
+            if let Some(version) = Version::from_hex(&hex) {
                 index.insert(version, file.id());
             }
         }
@@ -369,6 +373,20 @@ impl ReleaseTree<'_> {
     /// Reads and validates the commit's state: the file parses, and the active and canary
     /// version of every prompt have their object in the commit.
     pub fn state(&self) -> Result<State, StoreError> {
+        self.state_and_text().map(|(state, _)| state)
+    }
+
+    /// Like [`ReleaseTree::state`], with the text of `state.toml` as stored.
+    pub fn state_and_text(&self) -> Result<(State, String), StoreError> {
+        self.state_since(None)
+    }
+
+    /// Like [`ReleaseTree::state_and_text`], reusing the prompts of a `previous` state (and
+    /// the text it was read from) whose tables did not change: see `State::parse_since`.
+    pub fn state_since(
+        &self,
+        previous: Option<(&str, &State)>,
+    ) -> Result<(State, String), StoreError> {
         let store = self.store;
         let shown = store.shown(self.commit, STATE_FILE);
         let entry = self
@@ -381,7 +399,8 @@ impl ReleaseTree<'_> {
         let text = std::str::from_utf8(blob.content()).map_err(|_| StoreError::NotAState {
             message: format!("{shown} is not UTF-8 text"),
         })?;
-        let state = State::parse(&shown, text)?;
+        let state = State::parse_since(&shown, text, previous)?;
+        let text = text.to_owned();
         for prompt in state.prompts.values() {
             let serving =
                 std::iter::once(prompt.active).chain(prompt.canary.as_ref().map(|c| c.version));
@@ -395,7 +414,21 @@ impl ReleaseTree<'_> {
                 }
             }
         }
-        Ok(state)
+        Ok((state, text))
+    }
+
+    /// Returns the stored bytes of a version as text, unchecked: the caller checks them
+    /// against the version (as [`Prompt::from_frozen`] does).
+    pub fn object_text(&self, version: &Version) -> Result<String, StoreError> {
+        let id = self
+            .object_id(version)
+            .ok_or_else(|| StoreError::MissingObject {
+                shown: self.store.shown(self.commit, STATE_FILE),
+                version: version.to_string(),
+                path: object_path(version),
+            })?;
+        let blob = self.store.repo.find_blob(id)?;
+        Ok(String::from_utf8_lossy(blob.content()).into_owned())
     }
 
     /// Reads the frozen version `version` of prompt `name`.

@@ -3,6 +3,7 @@
 //! `state.toml`, is read and written in [`file`].
 
 mod file;
+mod since;
 
 use std::collections::BTreeMap;
 

@@ -95,7 +95,6 @@ if before:
 
 # One prompt changes and is put on a canary.
 path = os.path.join(repo, "prompts/team00/prompt0000.toml")
-open(path, "a").write("\n")
 text = open(path).read().replace("You are assistant", "You are the assistant")
 open(path, "w").write(text)
 git_commit = commit("one prompt")
@@ -108,7 +107,8 @@ print(f"  server swap                         {one['elapsed_ms']:9.1f} ms  (reus
 
 # One partial at the end of a chain reaches a quarter of the prompts.
 partial = os.path.join(repo, "prompts/partials/p04.j2")
-open(partial, "w").write(open(partial).read().replace("rules.", "rules, kindly."))
+text = open(partial).read().replace("rules.", "rules, kindly.")
+open(partial, "w").write(text)
 git_commit = commit("a partial")
 reached = len(subprocess.run([binary, "diff", "HEAD~1", "HEAD", "--name-only"], cwd=repo,
                              env=env, check=True, capture_output=True, text=True).stdout.split())

@@ -5,6 +5,7 @@
 #
 # Needs wrk and nginx (Debian: apt-get install wrk nginx-light).
 # Usage: benches/serve-wrk.sh [PROMPTS] [SECONDS] [CONNECTIONS]   (defaults: 1000 10 64)
+# With BEFORE=/path/to/an/older/promptctl, that binary's server is measured too, in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prompts=${1:-1000}
@@ -63,8 +64,16 @@ run_wrk() { wrk -t2 -c"$connections" -d"${seconds}s" --latency "$1"; }
 nginx_out=$(run_wrk "http://127.0.0.1:$nport$path")
 serve_out=$(run_wrk "http://127.0.0.1:$port$path")
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
+before_out=""
+if [ -n "${BEFORE:-}" ]; then
+    kill "$server_pid"
+    (cd "$work/repo" && exec "$BEFORE" serve --addr 127.0.0.1:$port --poll 5s) 2>/dev/null &
+    pids+=($!)
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    before_out=$(run_wrk "http://127.0.0.1:$port$path")
+fi
 
-python3 - "$nginx_out" "$serve_out" "$rss_kb" "$prompts" <<'PY'
+python3 - "$nginx_out" "$serve_out" "$rss_kb" "$prompts" "$before_out" <<'PY'
 import re, sys
 def parse(text):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
@@ -76,5 +85,8 @@ nginx, serve = parse(sys.argv[1]), parse(sys.argv[2])
 print(f"nginx (1 worker, same bytes)   {nginx[0]:10.0f} req/s   p99 {nginx[1]:6.2f} ms")
 print(f"promptctl serve resolve        {serve[0]:10.0f} req/s   p99 {serve[1]:6.2f} ms   errors {serve[2]}")
 print(f"throughput ratio serve/nginx   {serve[0] / nginx[0]:10.2f}x")
+if sys.argv[5]:
+    before = parse(sys.argv[5])
+    print(f"before: serve resolve          {before[0]:10.0f} req/s   p99 {before[1]:6.2f} ms   ({before[0] / nginx[0]:.2f}x nginx)")
 print(f"resident memory with {sys.argv[4]} prompts   {int(sys.argv[3]) / 1024:6.1f} MB")
 PY

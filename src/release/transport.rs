@@ -80,6 +80,12 @@ pub fn fetch(git_dir: &Path, remote: &str, refspec: &str) -> Result<(), Transpor
     .map(drop)
 }
 
+/// Packs every object of a repository into one pack and drops the packs and loose objects
+/// it replaces (`git repack -a -d`), under the same deadline as network operations.
+pub fn repack(git_dir: &Path) -> Result<(), TransportError> {
+    run(git_dir, &["repack", "-a", "-d", "-q"]).map(drop)
+}
+
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pushed {

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -33,12 +33,19 @@ type Shared = State<Arc<ServerState>>;
 
 /// Builds the router.
 pub fn router(state: Arc<ServerState>) -> Router {
-    Router::new()
-        .route("/v1/prompts", get(list))
-        .route("/v1/prompts/{*name}", get(resolve))
+    // Routes that read a body or wait get a deadline; the others answer from the snapshot
+    // at once and are spared the timer (a resolve is the hot path).
+    let bounded = Router::new()
         .route("/v1/render", post(render))
         .route("/v1/state", get(state_route))
         .route("/v1/feedback", post(feedback))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            deadline,
+        ));
+    Router::new()
+        .route("/v1/prompts", get(list))
+        .route("/v1/prompts/{*name}", get(resolve))
         .route("/v1/rollouts", get(rollouts_route))
         .route("/", get(dashboard_route))
         .route("/metrics", get(metrics))
@@ -57,11 +64,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
                 "this route does not take that method",
             )
         })
+        .merge(bounded)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
-            deadline,
-        ))
         .with_state(state)
 }
 
@@ -157,31 +161,38 @@ async fn list(State(state): Shared) -> Response {
 async fn resolve(
     State(state): Shared,
     Path(name): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let snapshot = match snapshot(&state) {
         Ok(s) => s,
         Err(error) => return error.into_response(),
     };
-    let name = match parse_name(&name) {
-        Ok(name) => name,
-        Err(error) => return error.into_response(),
-    };
-    let key = query.get("key").map(String::as_str);
-    let cohort = query.get("attr.cohort").map(String::as_str);
-    let Some((served, track, bucket)) = snapshot.pick(name.as_str(), key, cohort) else {
-        return unknown(&name, &snapshot);
+    let (key, cohort) = resolve_params(query.as_deref().unwrap_or(""));
+    let Some((served, track, bucket)) = snapshot.pick(&name, key.as_deref(), cohort.as_deref())
+    else {
+        // Only a miss pays for checking the name: a bad one is a 400, a good one a 404.
+        return match parse_name(&name) {
+            Ok(name) => unknown(&name, &snapshot),
+            Err(error) => error.into_response(),
+        };
     };
     let loaded = served.track(track);
     loaded.resolves[usize::from(track == Track::Canary)].fetch_add(1, Ordering::Relaxed);
-    json_body(
-        StatusCode::OK,
-        format!(
-            "{{\"track\":\"{}\",\"bucket\":{bucket},{}}}",
-            track.as_str(),
-            loaded.resolve_tail
-        ),
-    )
+    json_body(StatusCode::OK, loaded.resolve_answer(track, bucket))
+}
+
+/// Reads `key` and `attr.cohort` from a query string (the last of each wins); other
+/// parameters are ignored.
+fn resolve_params(query: &str) -> (Option<String>, Option<String>) {
+    let (mut key, mut cohort) = (None, None);
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        match name.as_ref() {
+            "key" => key = Some(value.into_owned()),
+            "attr.cohort" => cohort = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    (key, cohort)
 }
 
 fn unknown(name: &PromptName, snapshot: &Snapshot) -> Response {

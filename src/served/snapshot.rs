@@ -3,6 +3,7 @@
 //! a new snapshot, swapped in whole.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
@@ -33,6 +34,20 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The answer of a resolve to this version: the track and bucket, then the members
+    /// prepared when the version was loaded, so a request only buckets and copies.
+    pub fn resolve_answer(&self, track: Track, bucket: u16) -> Vec<u8> {
+        let mut body = Vec::with_capacity(self.resolve_tail.len() + 40);
+        body.extend_from_slice(b"{\"track\":\"");
+        body.extend_from_slice(track.as_str().as_bytes());
+        body.extend_from_slice(b"\",\"bucket\":");
+        let _ = write!(body, "{bucket}");
+        body.push(b',');
+        body.extend_from_slice(self.resolve_tail.as_bytes());
+        body.push(b'}');
+        body
+    }
+
     /// Renders this version with `vars`, compiling its templates on first use.
     pub fn render(
         &self,

@@ -563,3 +563,15 @@ fn log_lines_are_json_objects_with_log_format_json() {
     );
     assert_eq!(event["env"], "production", "{event}");
 }
+
+/// `--workers` sets the threads that answer requests, from 1; 0 is refused before anything
+/// starts.
+#[test]
+fn workers_are_one_or_more() {
+    let repo = common::released("");
+    let refused = repo.run(&["serve", "--workers", "0"]).expect(2);
+    assert!(refused.stderr.contains("--workers"), "{}", refused.stderr);
+    let server = Server::start(&repo, &["--workers", "1"], &[]);
+    let (status, _) = server.get("/v1/prompts/support/triage?key=user-1");
+    assert_eq!(status, 200);
+}

@@ -162,7 +162,16 @@ pub fn main() -> ExitCode {
 
 /// The async runtime of a command that talks to providers or serves.
 fn async_runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
+    async_runtime_with(None)
+}
+
+/// The async runtime with `workers` threads (default: one per core).
+fn async_runtime_with(workers: Option<usize>) -> Result<tokio::runtime::Runtime, CliError> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = workers {
+        builder.worker_threads(workers);
+    }
+    builder
         .enable_all()
         .build()
         .map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))

@@ -69,6 +69,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "REMOTE", requires = "controller")]
     controller_push: Option<String>,
 
+    /// Threads that answer requests (default: one per core). Fewer keep latency low when
+    /// the server shares its cores with other busy processes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
+
     /// How log lines are written on stderr: `text`, or `json` (one object per line) for a
     /// log collector. `PROMPTCTL_LOG` sets the level (`warn`, `debug`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -158,7 +163,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
             push: args.controller_push.clone(),
         }),
     };
-    let runtime = super::async_runtime()?;
+    let runtime = super::async_runtime_with(args.workers.map(usize::from))?;
     runtime
         .block_on(serve(options))
         .map_err(|e| CliError::usage(e.to_string()))?;

@@ -66,6 +66,7 @@ pub mod project;
 pub mod prompt;
 pub mod random;
 pub mod release;
+pub mod retry;
 pub mod rollout;
 pub mod scaffold;
 pub mod serve;

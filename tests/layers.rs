@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &[
         "clock", "random", "shortid", "location", "tomlfile", "fsutil", "gitopts", "markup",
-        "parallel", "suggest",
+        "parallel", "retry", "suggest",
     ],
     &["prompt", "varsfile"],
     &["store"],

@@ -14,13 +14,12 @@ use super::report::RequestStats;
 use super::runner::{CacheMode, EvalError, EvalOptions, Progress};
 use crate::config::ProjectConfig;
 use crate::project::Project;
+use crate::retry::Backoff;
 
 /// The longest a `Retry-After` is honoured; a server asking for more is retried sooner.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-/// The first backoff without `Retry-After`; it doubles per attempt.
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-/// The longest backoff without `Retry-After`.
-const MAX_BACKOFF: Duration = Duration::from_secs(20);
+/// The backoff without `Retry-After`: from 200 ms, doubling, at most 20 s.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(20));
 
 /// A request that failed for good.
 #[derive(Debug, Clone, PartialEq)]
@@ -322,13 +321,10 @@ async fn call_with_retries(
 /// How long to wait before retry `attempt` (0-based): the server's `Retry-After` when it
 /// gives one (at most a minute), else exponential backoff from 200 ms with full jitter.
 fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
-    if let Some(wait) = retry_after {
-        return wait.min(MAX_RETRY_AFTER);
+    match retry_after {
+        Some(wait) => wait.min(MAX_RETRY_AFTER),
+        None => BACKOFF.delay(attempt),
     }
-    let ceiling = FIRST_BACKOFF
-        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-        .min(MAX_BACKOFF);
-    ceiling.mul_f64(0.5 + 0.5 * crate::random::unit())
 }
 
 #[cfg(test)]
@@ -344,11 +340,11 @@ mod tests {
         assert_eq!(backoff(0, Some(Duration::from_secs(600))), MAX_RETRY_AFTER);
         let first = backoff(0, None);
         assert!(
-            first >= Duration::from_millis(100) && first <= FIRST_BACKOFF,
+            first >= Duration::from_millis(100) && first <= BACKOFF.first,
             "{first:?}"
         );
         let later = backoff(4, None);
         assert!(later >= Duration::from_millis(1600), "{later:?}");
-        assert!(backoff(30, None) <= MAX_BACKOFF);
+        assert!(backoff(30, None) <= BACKOFF.max);
     }
 }

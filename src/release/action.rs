@@ -11,6 +11,7 @@ use super::error::ReleaseError;
 use crate::policy::GateDefaults;
 use crate::project::Project;
 use crate::prompt::{Prompt, PromptError, PromptName, Version};
+use crate::retry::Backoff;
 use crate::source::{self, RevisionSpec};
 use crate::store::Weight;
 use crate::store::{Canary, PromptState, State};
@@ -301,12 +302,12 @@ pub fn run(project: &Project, env: &str, request: &ActionRequest) -> Result<Outc
     }
 }
 
-/// Waits a little before trying again, longer after each loss, with jitter so that racing
-/// writers spread out.
+/// The wait after a lost race: from 2 ms, doubling, at most 250 ms, with jitter so that
+/// racing writers spread out.
+const RACE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(2), Duration::from_millis(250));
+
 fn backoff(attempt: u32) {
-    let base = 2u64.saturating_pow(attempt.min(7));
-    let jitter = u64::from(std::process::id() ^ attempt.wrapping_mul(2_654_435_761)) % base.max(1);
-    std::thread::sleep(Duration::from_millis(base + jitter));
+    std::thread::sleep(RACE_BACKOFF.delay(attempt));
 }
 
 fn outcome(

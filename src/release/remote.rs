@@ -10,11 +10,18 @@ use serde::Serialize;
 use super::action::{ActionRequest, Outcome, run as run_action};
 use super::error::ReleaseError;
 use super::transport::{self, Pushed, TransportError};
+use std::time::Duration;
+
 use crate::project::Project;
+use crate::retry::Backoff;
 use crate::store::{Store, branch_name};
 
 /// How many times an action with `--push` is re-applied when others keep pushing first.
 const PUSH_ATTEMPTS: u32 = 10;
+
+/// The wait before re-applying after another writer pushed first: from 50 ms, doubling, at
+/// most 2 s, with jitter so that writers racing for the same remote spread out.
+const PUSH_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
 
 /// What a push did.
 #[derive(Debug, Clone, Serialize)]
@@ -150,6 +157,7 @@ pub fn run_action_and_push(
             Ok(pushed) => return Ok((outcome, Some(pushed))),
             Err(ReleaseError::Conflict { .. }) if attempt < PUSH_ATTEMPTS => {
                 set_aside(&store, commit, before)?;
+                std::thread::sleep(PUSH_BACKOFF.delay(attempt - 1));
             }
             Err(error) => return Err(error),
         }

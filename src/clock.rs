@@ -9,12 +9,39 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Seconds since 1970-01-01T00:00:00Z.
 pub type UnixTime = i64;
 
-/// The current time.
+/// The environment variable that sets the clock: an RFC 3339 UTC time
+/// (`2026-11-23T10:00:00Z`) or seconds since the epoch. Release commits, rollout steps and
+/// freeze windows then read that time, so tests (and a replay of an incident) set the clock
+/// instead of sleeping or blanking times out of their output.
+pub const NOW_ENV: &str = "PROMPTCTL_NOW";
+
+/// The current time: `PROMPTCTL_NOW` when it is set, else the system clock. A value that
+/// does not parse is reported and the system clock is used, never a made-up time.
 pub fn now() -> UnixTime {
+    if let Ok(text) = std::env::var(NOW_ENV) {
+        match parse(&text) {
+            Ok(time) => return time,
+            Err(reason) => {
+                tracing::warn!(value = %text, "{NOW_ENV} is not a time ({reason}); using the system clock");
+            }
+        }
+    }
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs() as i64,
         Err(e) => -(e.duration().as_secs() as i64),
     }
+}
+
+/// Reads `2026-11-23T10:00:00Z` (any offset) or a number of seconds since the epoch.
+pub fn parse(text: &str) -> Result<UnixTime, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(seconds);
+    }
+    let value: toml::value::Datetime = text
+        .parse()
+        .map_err(|_| format!("`{text}` is neither RFC 3339 nor seconds since 1970"))?;
+    from_toml(&value)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.

@@ -121,6 +121,18 @@ impl GlobalArgs {
     }
 }
 
+/// Refuses a `PROMPTCTL_NOW` that is not a time, before anything is written with the wrong
+/// one: the library would fall back to the system clock with only a log line.
+fn check_clock() -> Result<(), CliError> {
+    let Ok(text) = std::env::var(promptctl::clock::NOW_ENV) else {
+        return Ok(());
+    };
+    promptctl::clock::parse(&text).map(drop).map_err(|reason| {
+        CliError::usage(format!("{}: {reason}", promptctl::clock::NOW_ENV))
+            .hint("set it to a time like 2026-11-23T10:00:00Z, or unset it to use the clock")
+    })
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -132,6 +144,9 @@ pub fn main() -> ExitCode {
         }
     };
     output::set_color(cli.global.color);
+    if let Err(error) = check_clock() {
+        return error.report();
+    }
     let result = match cli.command {
         Command::Init(args) => init::run(&cli.global, args),
         Command::List(args) => list::run(&cli.global, args),

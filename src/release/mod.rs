@@ -28,7 +28,16 @@ pub fn actor(repo: &git2::Repository) -> Result<git2::Signature<'static>, Releas
             Some((name, rest)) => (name.trim(), rest.trim_end_matches('>').trim()),
             None => (actor.trim(), ""),
         };
-        return Ok(git2::Signature::now(name, email)?);
+        return Ok(git2::Signature::new(name, email, &commit_time())?);
     }
-    repo.signature().map_err(|_| ReleaseError::NoIdentity)
+    let identity = repo.signature().map_err(|_| ReleaseError::NoIdentity)?;
+    let name = String::from_utf8_lossy(identity.name_bytes()).into_owned();
+    let email = String::from_utf8_lossy(identity.email_bytes()).into_owned();
+    Ok(git2::Signature::new(&name, &email, &commit_time())?)
+}
+
+/// The time of a release commit: the one clock of [`crate::clock::now`] (which
+/// `PROMPTCTL_NOW` sets), in UTC.
+fn commit_time() -> git2::Time {
+    git2::Time::new(crate::clock::now(), 0)
 }

@@ -12,7 +12,14 @@ use std::process::Command;
 pub struct TestRepo {
     dir: tempfile::TempDir,
     home: tempfile::TempDir,
+    /// The time every command of this repository reads (`PROMPTCTL_NOW`), in seconds since
+    /// the epoch: fixed, so release commits and their ids are the same on every run, and
+    /// moved on by [`TestRepo::advance`] where a test needs time to pass.
+    now: std::cell::Cell<i64>,
 }
+
+/// The clock tests start at: 2026-11-23T10:00:00Z.
+pub const TEST_NOW: i64 = 1_795_428_000;
 
 pub struct Run {
     pub code: i32,
@@ -62,6 +69,7 @@ impl TestRepo {
     /// An empty folder, not a git repository.
     pub fn bare_folder() -> Self {
         TestRepo {
+            now: std::cell::Cell::new(TEST_NOW),
             dir: tempfile::tempdir().unwrap(),
             home: tempfile::tempdir().unwrap(),
         }
@@ -135,8 +143,15 @@ impl TestRepo {
             .env("HOME", self.home.path())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("PROMPTCTL_NOW", self.now.get().to_string())
             .env("NO_COLOR", "1");
         command
+    }
+
+    /// Moves this repository's clock on: later commands (and servers started later) read
+    /// the new time. Rollout tests drive time with it instead of sleeping.
+    pub fn advance(&self, seconds: i64) {
+        self.now.set(self.now.get() + seconds);
     }
 
     /// Replaces the temporary folder's path with `[REPO]` for snapshots.

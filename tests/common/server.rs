@@ -35,8 +35,11 @@ impl Server {
         let addr = format!("127.0.0.1:{port}");
         let mut args = vec!["serve", "--addr", &addr, "--poll", "100ms"];
         args.extend_from_slice(extra);
+        // A server runs on the real clock, days after the fixed time of the commands that
+        // started its canaries: every step of a plan is due as soon as it is judged.
         let child = repo
             .command(repo.path(), &args)
+            .env_remove("PROMPTCTL_NOW")
             .envs(vars.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

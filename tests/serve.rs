@@ -99,6 +99,12 @@ fn every_route_answers_as_the_command_line_resolves() {
         &json!({"name": "support/triage", "version": version, "outcome": "success", "latency_ms": 120.0, "cost_usd": 0.001, "score": 0.9}),
     );
     assert_eq!(status, 202);
+    let (status, body) = server.post(
+        "/v1/feedback",
+        &json!({"name": "support/triage", "version": version, "outcome": "maybe"}),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_feedback", "{body}");
     let (_, _, metrics) = http(server.port, "GET", "/metrics", &[], "");
     assert!(
         metrics.contains("promptctl_resolves_total{prompt=\"support/triage\""),

@@ -193,7 +193,7 @@ fn human(report: &CiReport, verbose: bool) -> String {
         out.push_str(&super::diff::human(&report.diff));
     }
     for broken in &report.diff.broken {
-        if broken.side == "from" {
+        if broken.side == promptctl::diff::SideName::From {
             out.push_str(&format!(
                 "{WARNING}warning:{WARNING:#} at the base: {}\n",
                 broken.error

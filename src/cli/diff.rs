@@ -102,7 +102,7 @@ pub fn run(global: &GlobalArgs, args: DiffArgs) -> Result<ExitCode, CliError> {
     }
     if !diff.broken.is_empty() {
         for broken in &diff.broken {
-            let side = if broken.side == "from" {
+            let side = if broken.side == promptctl::diff::SideName::From {
                 &diff.from
             } else {
                 &diff.to

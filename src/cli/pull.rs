@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use promptctl::release::pull;
+use promptctl::release::{PullResult, pull};
 
 use super::output::{print, print_json};
 use super::{CliError, GlobalArgs};
@@ -39,16 +39,16 @@ pub fn run(global: &GlobalArgs, args: PullArgs) -> Result<ExitCode, CliError> {
         })
     };
     let text = match outcome.result {
-        "empty" => format!("{} has no {} yet\n", outcome.remote, outcome.branch),
-        "up-to-date" => format!("{} is up to date\n", outcome.branch),
-        "ahead" => format!(
+        PullResult::Empty => format!("{} has no {} yet\n", outcome.remote, outcome.branch),
+        PullResult::UpToDate => format!("{} is up to date\n", outcome.branch),
+        PullResult::Ahead => format!(
             "{} is ahead of {}: push to share it\n",
             outcome.branch, outcome.remote
         ),
-        result => format!(
+        result @ (PullResult::FastForward | PullResult::Created) => format!(
             "{} {}: {} → {}\n",
             outcome.branch,
-            result,
+            result.as_str(),
             short(&outcome.from),
             short(&outcome.to)
         ),

@@ -142,11 +142,20 @@ pub struct PartialChange {
     pub text: TextChange,
 }
 
+/// Which side of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SideName {
+    /// The base, what the change starts from.
+    From,
+    /// What the change leads to.
+    To,
+}
+
 /// A prompt or file that one side could not read.
 #[derive(Debug, Clone, Serialize)]
 pub struct BrokenPrompt {
-    /// `from` or `to`.
-    pub side: &'static str,
+    pub side: SideName,
     /// What went wrong, with its location.
     #[serde(serialize_with = "error_text")]
     pub error: PromptError,
@@ -167,8 +176,8 @@ impl SourceDiff {
 /// versions with them and diffs the rendered messages.
 pub fn compare(pair: &SourcePair, samples: Option<&Samples>) -> SourceDiff {
     let mut broken = Vec::new();
-    let old = valid_prompts(&pair.from, "from", &mut broken);
-    let new = valid_prompts(&pair.to, "to", &mut broken);
+    let old = valid_prompts(&pair.from, SideName::From, &mut broken);
+    let new = valid_prompts(&pair.to, SideName::To, &mut broken);
     let mut removed: Vec<&Prompt> = Vec::new();
     let mut added: Vec<&Prompt> = Vec::new();
     let mut prompts = Vec::new();
@@ -212,7 +221,7 @@ fn side(set: &PromptSet) -> Side {
 
 fn valid_prompts<'a>(
     set: &'a PromptSet,
-    side: &'static str,
+    side: SideName,
     broken: &mut Vec<BrokenPrompt>,
 ) -> BTreeMap<&'a str, &'a Prompt> {
     broken.extend(set.errors().map(|error| BrokenPrompt {

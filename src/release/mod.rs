@@ -13,7 +13,7 @@ pub use action::{
 };
 pub use error::ReleaseError;
 pub use reads::{LogEntry, PromptStatus, Relation, Status, history, history_from, log, status};
-pub use remote::{PullOutcome, PushOutcome, pull, push, run_action_and_push};
+pub use remote::{PullOutcome, PullResult, PushOutcome, pull, push, run_action_and_push};
 
 /// The environment variable that names the author of release commits, as `Name <email>` or
 /// `Name`; without it, the git identity (`user.name`, `user.email`) is used.

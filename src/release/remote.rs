@@ -45,9 +45,36 @@ pub struct PullOutcome {
     pub from: Option<String>,
     /// The local commit after it.
     pub to: Option<String>,
-    /// `fast-forward`, `created`, `up-to-date`, `ahead` (local has commits the remote lacks)
-    /// or `empty` (the remote has no release branch).
-    pub result: &'static str,
+    pub result: PullResult,
+}
+
+/// What a pull found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullResult {
+    /// The local branch moved forward to the remote's.
+    FastForward,
+    /// There was no local branch; it was created at the remote's.
+    Created,
+    /// Both were at the same commit.
+    UpToDate,
+    /// The local branch has commits the remote lacks: push to share them.
+    Ahead,
+    /// The remote has no release branch.
+    Empty,
+}
+
+impl PullResult {
+    /// The result as a word, as in `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullResult::FastForward => "fast-forward",
+            PullResult::Created => "created",
+            PullResult::UpToDate => "up-to-date",
+            PullResult::Ahead => "ahead",
+            PullResult::Empty => "empty",
+        }
+    }
 }
 
 /// Pushes the release branch of `env` to `remote` (a remote name or URL).
@@ -110,7 +137,7 @@ pub fn pull(project: &Project, env: &str, remote: &str) -> Result<PullOutcome, R
         result,
     };
     let Some(theirs) = remote_tip else {
-        return Ok(outcome(local, "empty"));
+        return Ok(outcome(local, PullResult::Empty));
     };
     let repo = store.repo();
     let log = format!("promptctl pull from {remote}");
@@ -119,16 +146,18 @@ pub fn pull(project: &Project, env: &str, remote: &str) -> Result<PullOutcome, R
             store
                 .move_branch(theirs, None, &log)
                 .map_err(|_| moved_meanwhile(env))?;
-            Ok(outcome(Some(theirs), "created"))
+            Ok(outcome(Some(theirs), PullResult::Created))
         }
-        Some(ours) if ours == theirs => Ok(outcome(Some(ours), "up-to-date")),
+        Some(ours) if ours == theirs => Ok(outcome(Some(ours), PullResult::UpToDate)),
         Some(ours) if repo.graph_descendant_of(theirs, ours)? => {
             store
                 .move_branch(theirs, Some(ours), &log)
                 .map_err(|_| moved_meanwhile(env))?;
-            Ok(outcome(Some(theirs), "fast-forward"))
+            Ok(outcome(Some(theirs), PullResult::FastForward))
         }
-        Some(ours) if repo.graph_descendant_of(ours, theirs)? => Ok(outcome(Some(ours), "ahead")),
+        Some(ours) if repo.graph_descendant_of(ours, theirs)? => {
+            Ok(outcome(Some(ours), PullResult::Ahead))
+        }
         Some(ours) => Err(diverged(&store, remote, ours, theirs)),
     }
 }
@@ -143,7 +172,7 @@ pub fn run_action_and_push(
 ) -> Result<(Outcome, Option<PushOutcome>), ReleaseError> {
     for attempt in 1..=PUSH_ATTEMPTS {
         let pulled = pull(project, env, remote)?;
-        if pulled.result == "ahead" {
+        if pulled.result == PullResult::Ahead {
             // Local commits the remote lacks are pushed first, as they are.
             push(project, env, remote)?;
         }

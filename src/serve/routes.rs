@@ -341,10 +341,35 @@ async fn state_route(
 struct Feedback {
     name: String,
     version: String,
+    /// Read as text, so that a bad one is an `invalid_feedback` like the other fields.
     outcome: String,
     latency_ms: Option<f64>,
     cost_usd: Option<f64>,
     score: Option<f64>,
+}
+
+/// How a call with a served version went, as the service reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Success,
+    Error,
+}
+
+impl Outcome {
+    fn parse(text: &str) -> Option<Outcome> {
+        match text {
+            "success" => Some(Outcome::Success),
+            "error" => Some(Outcome::Error),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Error => "error",
+        }
+    }
 }
 
 async fn feedback(
@@ -397,9 +422,9 @@ async fn feedback(
             report.version, snapshot.env
         ));
     }
-    if !matches!(report.outcome.as_str(), "success" | "error") {
+    let Some(outcome) = Outcome::parse(&report.outcome) else {
         return invalid("`outcome` is \"success\" or \"error\"".into());
-    }
+    };
     for (field, value) in [
         ("latency_ms", report.latency_ms),
         ("cost_usd", report.cost_usd),
@@ -428,7 +453,7 @@ async fn feedback(
             &served.pointers,
             track,
             &Sample {
-                error: report.outcome == "error",
+                error: outcome == Outcome::Error,
                 latency_ms: report.latency_ms,
                 cost_usd: report.cost_usd,
                 score: report.score,
@@ -440,7 +465,7 @@ async fn feedback(
         prompt: name.as_str(),
         version: &report.version,
         track,
-        outcome: &report.outcome,
+        outcome: outcome.as_str(),
         latency_ms: report.latency_ms,
         cost_usd: report.cost_usd,
         score: report.score,

@@ -81,6 +81,36 @@ pub fn format(time: UnixTime) -> String {
     )
 }
 
+/// Writes a time to the minute, for people: `2026-11-23 10:00Z`.
+pub fn format_minutes(time: UnixTime) -> String {
+    let (days, secs) = (time.div_euclid(86_400), time.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+/// Serde for a time written as RFC 3339 text (`2026-11-23T10:00:00Z`), for fields that
+/// `#[serde(with = "crate::clock::rfc3339")]`.
+pub mod rfc3339 {
+    use serde::Deserialize as _;
+
+    use super::UnixTime;
+
+    /// Writes the time as text.
+    pub fn serialize<S: serde::Serializer>(time: &UnixTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format(*time))
+    }
+
+    /// Reads the time from text with an offset.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<UnixTime, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Converts a TOML date-time with a time zone offset to UTC seconds; a local date-time
 /// (without offset) or a bare date or time is refused, since it names no instant.
 pub fn from_toml(value: &toml::value::Datetime) -> Result<UnixTime, String> {

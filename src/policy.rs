@@ -37,6 +37,25 @@ pub struct GateDefaults {
     pub max_score_drop: Option<f64>,
 }
 
+impl GateDefaults {
+    /// Checks every limit that is set with the one rule of [`check_gate`]: the same for
+    /// `[rollout.gates]` and for the flags of `promptctl canary`. Gives the gate and why.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        for (key, value) in [
+            ("max_error_rate", self.max_error_rate),
+            ("max_latency_increase", self.max_latency_increase),
+            ("max_cost_increase", self.max_cost_increase),
+            ("min_score", self.min_score),
+            ("max_score_drop", self.max_score_drop),
+        ] {
+            if let Some(value) = value {
+                check_gate(key, value).map_err(|m| (key.to_owned(), m))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One `[[rollout.freeze]]` window: either an absolute span (`from`, `to`) or a weekly one
 /// (`days`, with `start` and `end` times of day), in UTC.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -188,18 +207,9 @@ impl RolloutPolicy {
                 "alert-only gates need a `webhook` to post alerts to".into(),
             ));
         }
-        let g = &self.gates;
-        for (key, value) in [
-            ("max_error_rate", g.max_error_rate),
-            ("max_latency_increase", g.max_latency_increase),
-            ("max_cost_increase", g.max_cost_increase),
-            ("min_score", g.min_score),
-            ("max_score_drop", g.max_score_drop),
-        ] {
-            if let Some(value) = value {
-                check_gate(key, value).map_err(|m| (format!("gates.{key}"), m))?;
-            }
-        }
+        self.gates
+            .check()
+            .map_err(|(key, m)| (format!("gates.{key}"), m))?;
         for (i, window) in self.freeze.iter().enumerate() {
             window
                 .check()

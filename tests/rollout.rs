@@ -575,6 +575,14 @@ fn plans_and_policies_refuse_bad_input_with_a_hint() {
             &["canary", NAME, "5%", "--stage", "25%"],
             "give percentages with PERCENT",
         ),
+        (
+            &["canary", NAME, "5%", "--max-score-drop=-0.5"],
+            "--max-score-drop: `max_score_drop` cannot be negative",
+        ),
+        (
+            &["canary", NAME, "5%", "--min-score", "nan"],
+            "--min-score: `min_score` must be a finite number",
+        ),
     ] {
         let run = repo.run(args).expect(2);
         assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);

@@ -124,17 +124,21 @@ fn plan(args: &CanaryArgs, first: Option<&str>) -> Result<PlanRequest, CliError>
         }
         None => None,
     };
+    let gates = GateDefaults {
+        min_samples: args.min_samples,
+        max_error_rate: percent_flag("max-error-rate", &args.max_error_rate)?,
+        max_latency_increase: percent_flag("max-latency-increase", &args.max_latency_increase)?,
+        max_cost_increase: percent_flag("max-cost-increase", &args.max_cost_increase)?,
+        min_score: args.min_score,
+        max_score_drop: args.max_score_drop,
+    };
+    gates.check().map_err(|(key, message)| {
+        CliError::usage(format!("--{}: {message}", key.replace('_', "-")))
+    })?;
     Ok(PlanRequest {
         stages,
         every,
-        gates: GateDefaults {
-            min_samples: args.min_samples,
-            max_error_rate: percent_flag("max-error-rate", &args.max_error_rate)?,
-            max_latency_increase: percent_flag("max-latency-increase", &args.max_latency_increase)?,
-            max_cost_increase: percent_flag("max-cost-increase", &args.max_cost_increase)?,
-            min_score: args.min_score,
-            max_score_drop: args.max_score_drop,
-        },
+        gates,
     })
 }
 

@@ -42,7 +42,7 @@ pub fn run(global: &GlobalArgs, args: PushArgs) -> Result<ExitCode, CliError> {
             "pushed {} to {} ({})\n",
             outcome.branch,
             outcome.remote,
-            &to[..to.len().min(7)]
+            promptctl::shortid::commit(to)
         ))?;
     }
     Ok(ExitCode::SUCCESS)

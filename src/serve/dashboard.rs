@@ -370,7 +370,7 @@ fn history(out: &mut String, snapshot: &Snapshot) {
             out,
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             clock::format(entry.time),
-            esc(&entry.commit[..entry.commit.len().min(7)]),
+            esc(crate::shortid::commit(&entry.commit)),
             esc(&entry.record.summary),
             esc(entry.record.reason.as_deref().unwrap_or("")),
             esc(entry.author.split(" <").next().unwrap_or(""))

@@ -14,14 +14,10 @@ use crate::store::{PromptState, Rollout, StepKey};
 /// The controller's latest judgement of one rollout.
 #[derive(Debug, Clone, Serialize)]
 pub struct LastDecision {
-    #[serde(serialize_with = "as_time")]
+    #[serde(serialize_with = "clock::rfc3339::serialize")]
     pub at: UnixTime,
     pub evaluation: Evaluation,
     pub applied: Applied,
-}
-
-fn as_time<S: serde::Serializer>(t: &UnixTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&clock::format(*t))
 }
 
 /// The window key of a canary: its plan's current step, or step 0 from the epoch for a
@@ -67,7 +63,7 @@ pub struct RolloutsBody {
     pub env: String,
     pub commit: String,
     pub controller: bool,
-    #[serde(serialize_with = "as_time")]
+    #[serde(serialize_with = "clock::rfc3339::serialize")]
     pub now: UnixTime,
     pub rollouts: Vec<RolloutView>,
 }

@@ -242,7 +242,7 @@ impl Snapshot {
         let shown = format!(
             "promptctl/{}@{}:{STATE_FILE}",
             data.env,
-            short(&data.commit)
+            crate::shortid::commit(&data.commit)
         );
         let state = match &data.parsed {
             Some(state) => state.clone(),
@@ -503,8 +503,4 @@ fn resolve_tail(prompt: &Prompt) -> String {
     });
     let text = value.to_string();
     text[1..text.len() - 1].to_owned()
-}
-
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(7)]
 }

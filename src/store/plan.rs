@@ -153,17 +153,13 @@ pub struct Rollout {
     /// How long each stage lasts before it may advance, in seconds.
     pub every: u64,
     /// When the current stage began (UTC seconds): the start of its window.
-    #[serde(serialize_with = "serialize_time")]
+    #[serde(serialize_with = "clock::rfc3339::serialize")]
     pub step_started: UnixTime,
     /// Paused plans do not advance; a breached gate still reverts them.
     pub paused: bool,
     pub gates: Gates,
     /// Alert-only gates already reported in this step, so each alert goes out once.
     pub alerted: Vec<String>,
-}
-
-fn serialize_time<S: serde::Serializer>(time: &UnixTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&clock::format(*time))
 }
 
 /// Identifies one step of one canary: what a window of feedback belongs to, and what a
@@ -173,17 +169,8 @@ fn serialize_time<S: serde::Serializer>(time: &UnixTime, s: S) -> Result<S::Ok, 
 pub struct StepKey {
     pub canary: Version,
     pub step: usize,
-    #[serde(
-        serialize_with = "serialize_time",
-        deserialize_with = "deserialize_time"
-    )]
+    #[serde(with = "clock::rfc3339")]
     pub step_started: UnixTime,
-}
-
-fn deserialize_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<UnixTime, D::Error> {
-    let text = String::deserialize(d)?;
-    let parsed: toml::value::Datetime = text.parse().map_err(serde::de::Error::custom)?;
-    clock::from_toml(&parsed).map_err(serde::de::Error::custom)
 }
 
 /// What a stage routes to the canary: a weight (none before the first percentage) and the

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 /// every layer before it.
 const LAYERS: &[&[&str]] = &[
     &[
-        "clock", "random", "shortid", "location", "tomlfile", "fsutil", "gitopts", "markup",
-        "parallel", "retry", "suggest",
+        "clock", "random", "shortid", "location", "tomlfile", "fsutil", "gitopts", "junit",
+        "markup", "parallel", "retry", "suggest",
     ],
     &["prompt", "varsfile"],
     &["store"],

@@ -7,6 +7,7 @@ use super::CiReport;
 use crate::check::Severity;
 use crate::diff::{PromptDiff, Status};
 use crate::eval::{Change, SideSummary, SuiteReport, failure_summary, junit_suites};
+use crate::junit;
 use crate::markup::escape;
 
 /// Diff lines shown in the summary over all prompts. GitHub caps a step summary at 1 MiB;
@@ -390,61 +391,65 @@ fn cell(text: &str) -> String {
 /// JUnit XML: a `check` suite with a failing test case per error, a `gates` suite with a
 /// test case per eval suite's gate, and each eval suite's cases per version.
 pub fn to_junit(report: &CiReport) -> String {
-    let mut out = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"promptctl ci\">\n",
-    );
-    let errors: Vec<_> = report
+    let mut suites = vec![check_suite(report)];
+    if let Some(eval) = &report.eval {
+        suites.push(junit::Suite {
+            name: "gates".into(),
+            cases: eval.suites.iter().map(gate_case).collect(),
+        });
+        suites.extend(junit_suites(eval));
+    }
+    junit::Document {
+        name: "promptctl ci".into(),
+        suites,
+    }
+    .to_xml()
+}
+
+/// A failing case per check error; one passing case when there is none.
+fn check_suite(report: &CiReport) -> junit::Suite {
+    let mut cases: Vec<junit::Case> = report
         .check
         .diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Error)
+        .map(|d| junit::Case {
+            classname: "check".into(),
+            name: format!("{}{}", report.path_prefix, d.location),
+            result: junit::CaseResult::Failed {
+                message: d.message.clone(),
+                details: format!("{}: {}", d.location, d.message),
+                kind: Some(d.code.to_string()),
+            },
+        })
         .collect();
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"check\" tests=\"{}\" failures=\"{}\">",
-        errors.len().max(1),
-        errors.len()
-    );
-    if errors.is_empty() {
-        out.push_str("    <testcase classname=\"check\" name=\"every prompt and suite\"/>\n");
+    if cases.is_empty() {
+        cases.push(junit::Case {
+            classname: "check".into(),
+            name: "every prompt and suite".into(),
+            result: junit::CaseResult::Passed,
+        });
     }
-    for d in errors {
-        let _ = writeln!(
-            out,
-            "    <testcase classname=\"check\" name=\"{}\">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
-            escape(&format!("{}{}", report.path_prefix, d.location)),
-            escape(&d.message),
-            d.code,
-            escape(&format!("{}: {}", d.location, d.message))
-        );
+    junit::Suite {
+        name: "check".into(),
+        cases,
     }
-    out.push_str("  </testsuite>\n");
-    if let Some(eval) = &report.eval {
-        let failed = eval.suites.iter().filter(|s| !s.gate.passed).count();
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"gates\" tests=\"{}\" failures=\"{failed}\">",
-            eval.suites.len()
-        );
-        for suite in &eval.suites {
-            let name = escape(&format!("{} ({})", suite.suite, suite.prompt));
-            if suite.gate.passed {
-                let _ = writeln!(out, "    <testcase classname=\"gates\" name=\"{name}\"/>");
-            } else {
-                let reasons = suite.gate.reasons.join("; ");
-                let _ = writeln!(
-                    out,
-                    "    <testcase classname=\"gates\" name=\"{name}\">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
-                    escape(&reasons),
-                    escape(&suite.gate.reasons.join("\n"))
-                );
+}
+
+fn gate_case(suite: &SuiteReport) -> junit::Case {
+    junit::Case {
+        classname: "gates".into(),
+        name: format!("{} ({})", suite.suite, suite.prompt),
+        result: if suite.gate.passed {
+            junit::CaseResult::Passed
+        } else {
+            junit::CaseResult::Failed {
+                message: suite.gate.reasons.join("; "),
+                details: suite.gate.reasons.join("\n"),
+                kind: None,
             }
-        }
-        out.push_str("  </testsuite>\n");
-        junit_suites(eval, &mut out);
+        },
     }
-    out.push_str("</testsuites>\n");
-    out
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::assertions::{AssertionResult, Outcome};
 use super::gate::GateResult;
 use super::stats::Comparison;
+use crate::junit;
 use crate::prompt::Version;
 
 /// The whole report of one run.
@@ -153,16 +154,16 @@ pub fn dollars(amount: f64) -> String {
 
 /// Writes JUnit XML: a test suite per eval suite and version, a test case per case.
 pub fn to_junit(report: &Report) -> String {
-    let mut out = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"promptctl eval\">\n",
-    );
-    junit_suites(report, &mut out);
-    out.push_str("</testsuites>\n");
-    out
+    junit::Document {
+        name: "promptctl eval".into(),
+        suites: junit_suites(report),
+    }
+    .to_xml()
 }
 
-/// Writes the `<testsuite>` elements of a report: one per eval suite and version.
-pub fn junit_suites(report: &Report, out: &mut String) {
+/// The JUnit test suites of a report: one per eval suite and version, a case per case.
+pub fn junit_suites(report: &Report) -> Vec<junit::Suite> {
+    let mut suites = Vec::new();
     for suite in &report.suites {
         for (label, figures, pick) in [
             (
@@ -175,49 +176,38 @@ pub fn junit_suites(report: &Report, out: &mut String) {
             if figures.unavailable.is_some() {
                 continue;
             }
-            let count = |outcome: Outcome| {
-                suite
-                    .cases
-                    .iter()
-                    .filter_map(pick)
-                    .filter(|c| c.outcome == outcome)
-                    .count()
-            };
-            let _ = writeln!(
-                out,
-                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
-                xml(&format!("{} ({label} {})", suite.suite, figures.spec)),
-                suite.cases.len(),
-                count(Outcome::Fail),
-                count(Outcome::Error)
-            );
-            for case in &suite.cases {
-                let Some(side) = pick(case) else { continue };
-                let _ = write!(
-                    out,
-                    "    <testcase classname=\"{}\" name=\"{}\"",
-                    xml(&format!("{}.{label}", suite.suite)),
-                    xml(&case.name)
-                );
-                // JUnit's own distinction: a failure is a test that ran and did not
-                // hold, an error one that could not run.
-                let element = match side.outcome {
-                    Outcome::Pass => {
-                        out.push_str("/>\n");
-                        continue;
-                    }
-                    Outcome::Fail => "failure",
-                    Outcome::Error => "error",
-                };
-                let _ = writeln!(
-                    out,
-                    ">\n      <{element} message=\"{}\">{}</{element}>\n    </testcase>",
-                    xml(&failure_summary(side)),
-                    xml(side.output.as_deref().unwrap_or_default())
-                );
-            }
-            out.push_str("  </testsuite>\n");
+            let cases = suite
+                .cases
+                .iter()
+                .filter_map(|case| Some((case, pick(case)?)))
+                .map(|(case, side)| junit::Case {
+                    classname: format!("{}.{label}", suite.suite),
+                    name: case.name.clone(),
+                    result: junit_result(side),
+                })
+                .collect();
+            suites.push(junit::Suite {
+                name: format!("{} ({label} {})", suite.suite, figures.spec),
+                cases,
+            });
         }
+    }
+    suites
+}
+
+/// JUnit's own distinction: a failure is a test that ran and did not hold, an error one
+/// that could not run.
+fn junit_result(side: &CaseSide) -> junit::CaseResult {
+    let message = failure_summary(side);
+    let details = side.output.clone().unwrap_or_default();
+    match side.outcome {
+        Outcome::Pass => junit::CaseResult::Passed,
+        Outcome::Fail => junit::CaseResult::Failed {
+            message,
+            details,
+            kind: None,
+        },
+        Outcome::Error => junit::CaseResult::Error { message, details },
     }
 }
 
@@ -239,10 +229,6 @@ pub fn failure_summary(side: &CaseSide) -> String {
         .chain(of(Outcome::Fail))
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-fn xml(text: &str) -> String {
-    crate::markup::escape(text)
 }
 
 /// Writes a markdown summary for a pull-request comment: a comparison table per suite and
@@ -361,13 +347,5 @@ mod tests {
         assert_eq!(dollars(0.000_42), "$0.00042");
         assert_eq!(dollars(0.0123), "$0.012");
         assert_eq!(dollars(1.5), "$1.50");
-    }
-
-    #[test]
-    fn xml_escapes_markup_and_control_characters() {
-        assert_eq!(
-            xml("a<b & \"c\"\u{1}"),
-            "a&lt;b &amp; &quot;c&quot;\u{fffd}"
-        );
     }
 }

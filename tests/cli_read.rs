@@ -346,3 +346,69 @@ fn list_shows_the_good_prompts_beside_a_bad_file() {
     let entries: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(entries.as_array().unwrap().len(), 3);
 }
+
+/// `list` keeps what it learned of each prompt beside the repository, keyed by what a
+/// version is made of: a second listing parses nothing, an edited prompt is parsed alone, an
+/// edited partial or project default reaches every prompt again, and a damaged cache is
+/// ignored. What is listed is the same as a full parse every time.
+#[test]
+fn listing_parses_only_what_changed_since_the_last_listing() {
+    use promptctl::source::{RevisionSpec, summaries};
+    let repo = sample_repo();
+    repo.commit("prompts");
+    // Opened afresh each time, as each command does, so edits to promptctl.toml are seen.
+    let project = || promptctl::project::Project::discover(repo.path()).unwrap();
+    let full = |spec: &RevisionSpec| {
+        let set = promptctl::source::load(&project(), spec).unwrap();
+        set.prompts()
+            .map(|p| (p.name.to_string(), p.version))
+            .collect::<Vec<_>>()
+    };
+    let listed = |spec: &RevisionSpec| {
+        let s = summaries(&project(), spec).unwrap();
+        let pairs: Vec<_> = s
+            .prompts
+            .iter()
+            .map(|p| (p.name.to_string(), p.version))
+            .collect();
+        assert_eq!(pairs, full(spec), "a listing differs from a full parse");
+        s.parsed
+    };
+    for spec in [RevisionSpec::Worktree, RevisionSpec::Git("HEAD".into())] {
+        let count = full(&spec).len();
+        let first = listed(&spec);
+        assert!(first == count || first == 0, "{first}");
+        assert_eq!(listed(&spec), 0, "a second listing parses nothing");
+    }
+    repo.write(
+        "prompts/docs/count.toml",
+        &std::fs::read_to_string(repo.path().join("prompts/docs/count.toml"))
+            .unwrap()
+            .replace("Count", "Count slowly"),
+    );
+    assert_eq!(listed(&RevisionSpec::Worktree), 1, "only the edited prompt");
+    repo.write("prompts/partials/tone.j2", "Be kind.");
+    assert_eq!(
+        listed(&RevisionSpec::Worktree),
+        3,
+        "a partial reaches every prompt"
+    );
+    let config = std::fs::read_to_string(repo.path().join("promptctl.toml")).unwrap();
+    repo.write(
+        "promptctl.toml",
+        &config.replace("test-model", "other-model"),
+    );
+    assert_eq!(
+        listed(&RevisionSpec::Worktree),
+        3,
+        "a new default reaches every prompt"
+    );
+    let git_dir = repo.path().join(".git");
+    std::fs::write(git_dir.join(promptctl::source::SUMMARY_CACHE), "{not json").unwrap();
+    assert_eq!(
+        listed(&RevisionSpec::Worktree),
+        3,
+        "a damaged cache is no cache"
+    );
+    assert_eq!(listed(&RevisionSpec::Worktree), 0);
+}

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
-use promptctl::prompt::{Prompt, Version};
+use promptctl::prompt::Version;
+use promptctl::source::Summary;
 
 use super::output::{BOLD, ERROR, HINT, VERSION, eprint, pad, print, print_json};
 use super::{CliError, GlobalArgs};
@@ -38,26 +39,28 @@ struct ListEntry<'a> {
     partials: Vec<&'a str>,
 }
 
-impl<'a> From<&'a Prompt> for ListEntry<'a> {
-    fn from(p: &'a Prompt) -> Self {
+impl<'a> From<&'a Summary> for ListEntry<'a> {
+    fn from(p: &'a Summary) -> Self {
         ListEntry {
             name: p.name.as_str(),
             version: p.version,
-            provider: &p.spec.provider,
-            model: &p.spec.model,
+            provider: &p.provider,
+            model: &p.model,
             description: p.description.as_deref(),
             path: &p.path,
-            partials: p.partial_names().collect(),
+            partials: p.partials.iter().map(String::as_str).collect(),
         }
     }
 }
 
 pub fn run(global: &GlobalArgs, args: ListArgs) -> Result<ExitCode, CliError> {
-    let (_, set) = super::load_prompts(global, &args.at)?;
+    let project = global.project()?;
+    let spec = promptctl::source::parse_spec(&args.at)?;
+    let set = promptctl::source::summaries(&project, &spec)?;
     // One bad file does not hide the good prompts: they are listed, and every problem is
     // reported on stderr, with a failing exit.
-    let prompts: Vec<&Prompt> = set.prompts().collect();
-    let problems: Vec<String> = set.errors().map(ToString::to_string).collect();
+    let prompts: Vec<&Summary> = set.prompts.iter().collect();
+    let problems: Vec<String> = set.problems.iter().map(ToString::to_string).collect();
     if args.json {
         let entries: Vec<ListEntry> = prompts.iter().map(|p| ListEntry::from(*p)).collect();
         print_json(&entries)?;
@@ -86,7 +89,7 @@ pub fn run(global: &GlobalArgs, args: ListArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::from(super::error::EXIT_BAD_INPUT))
 }
 
-fn render_table(prompts: &[&Prompt]) -> String {
+fn render_table(prompts: &[&Summary]) -> String {
     let name_width = prompts
         .iter()
         .map(|p| p.name.as_str().len())
@@ -95,7 +98,7 @@ fn render_table(prompts: &[&Prompt]) -> String {
         .max(4);
     let models: Vec<String> = prompts
         .iter()
-        .map(|p| format!("{}/{}", p.spec.provider, p.spec.model))
+        .map(|p| format!("{}/{}", p.provider, p.model))
         .collect();
     let model_width = models
         .iter()

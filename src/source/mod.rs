@@ -13,6 +13,7 @@ mod pair;
 mod release;
 mod set;
 mod spec;
+mod summary;
 mod worktree;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ pub use error::SourceError;
 pub use pair::{SourcePair, load_pair};
 pub use set::PromptSet;
 pub use spec::{Pointer, RevisionSpec};
+pub use summary::{SUMMARY_CACHE, Summaries, Summary, summaries};
 
 use crate::config::ProjectConfig;
 use crate::location::Location;

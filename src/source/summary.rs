@@ -1,0 +1,248 @@
+//! Summaries: each prompt's name, version, provider, model and description, which is all
+//! `list` shows. They are kept in a cache beside the repository (`.git/promptctl-summaries.json`)
+//! keyed by what a version is made of, so a listing of a large repository parses only the
+//! prompts that changed since the last one: a git revision is then read from its tree alone,
+//! and a working tree costs reading and hashing its files, as `git status` does.
+//!
+//! The key of a prompt is the SHA-256 of this build's version, the project's prompt defaults,
+//! the prompts folder, the blob id of every partial of the source, the prompt's path and its
+//! blob id. A change to any of them is a miss; a prompt that does not parse is never cached.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::listing::Listing;
+use super::set::PromptSet;
+use super::{FileKind, RevisionSpec, SourceError, classify};
+use crate::project::Project;
+use crate::prompt::{Prompt, PromptError, PromptName, Version};
+
+/// The cache file, in the git folder.
+pub const SUMMARY_CACHE: &str = "promptctl-summaries.json";
+
+/// Most entries the cache keeps; past it, entries not used by the last listing are dropped.
+const CACHE_ENTRIES: usize = 50_000;
+
+/// What `list` shows of one prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub name: PromptName,
+    pub path: String,
+    pub version: Version,
+    pub provider: String,
+    pub model: String,
+    pub description: Option<String>,
+    /// The partials it includes, directly or not.
+    pub partials: Vec<String>,
+}
+
+impl From<&Prompt> for Summary {
+    fn from(p: &Prompt) -> Self {
+        Summary {
+            name: p.name.clone(),
+            path: p.path.clone(),
+            version: p.version,
+            provider: p.spec.provider.clone(),
+            model: p.spec.model.clone(),
+            description: p.description.clone(),
+            partials: p.partial_names().map(str::to_owned).collect(),
+        }
+    }
+}
+
+/// Every prompt of a source, summarised, and the problems of those that did not parse.
+#[derive(Debug)]
+pub struct Summaries {
+    pub spec: RevisionSpec,
+    pub folder: String,
+    pub prompts: Vec<Summary>,
+    pub problems: Vec<PromptError>,
+    /// How many prompts were parsed (the others came from the cache).
+    pub parsed: usize,
+}
+
+/// Summarises every prompt of a revision spec, parsing only what the cache does not know.
+pub fn summaries(project: &Project, spec: &RevisionSpec) -> Result<Summaries, SourceError> {
+    let (RevisionSpec::Worktree | RevisionSpec::Git(_)) = spec else {
+        let set = super::load(project, spec)?;
+        return Ok(from_set(&set));
+    };
+    let mut listing = super::list(project, spec)?;
+    listing.expand()?;
+    let cache_path = project
+        .repository()
+        .ok()
+        .map(|(repo, _)| repo.path().join(SUMMARY_CACHE));
+    let mut cache = cache_path.as_deref().map(Cache::read).unwrap_or_default();
+    let context = context_key(&listing);
+    let mut keys = HashMap::new();
+    let mut prompts = Vec::new();
+    for relative in listing.files.keys() {
+        let Some(FileKind::Prompt(_)) = classify(relative) else {
+            continue;
+        };
+        let Some(key) = listing
+            .blob_id(relative)
+            .map(|id| prompt_key(&context, relative, id))
+        else {
+            continue;
+        };
+        match cache.take(&key) {
+            Some(summary) => prompts.push(summary),
+            None => {
+                keys.insert(relative.clone(), key);
+            }
+        }
+    }
+    let hits: std::collections::HashSet<String> = prompts
+        .iter()
+        .map(|p: &Summary| p.name.file_path())
+        .collect();
+    let snapshot = listing.snapshot(|relative| match classify(relative) {
+        Some(FileKind::Prompt(_)) => !hits.contains(relative),
+        _ => true,
+    })?;
+    let set = PromptSet::from_snapshot(snapshot);
+    let parsed = set.len();
+    let mut new = Vec::new();
+    for prompt in set.prompts() {
+        let summary = Summary::from(prompt);
+        if let Some(key) = keys.get(&prompt.name.file_path()) {
+            new.push((key.clone(), summary.clone()));
+        }
+        prompts.push(summary);
+    }
+    prompts.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(path) = &cache_path
+        && !new.is_empty()
+    {
+        cache.write(path, new, &prompts);
+    }
+    Ok(Summaries {
+        spec: spec.clone(),
+        folder: set.folder.clone(),
+        prompts,
+        problems: set
+            .errors()
+            .cloned()
+            .chain(set.problems().iter().cloned())
+            .collect(),
+        parsed,
+    })
+}
+
+fn from_set(set: &PromptSet) -> Summaries {
+    Summaries {
+        spec: set.spec.clone(),
+        folder: set.folder.clone(),
+        prompts: set.prompts().map(Summary::from).collect(),
+        problems: set.errors().cloned().collect(),
+        parsed: set.len(),
+    }
+}
+
+/// What every prompt's version depends on besides its own file.
+fn context_key(listing: &Listing) -> Sha256 {
+    let mut hasher = Sha256::new();
+    hasher.update(env!("CARGO_PKG_VERSION"));
+    hasher.update([0]);
+    hasher.update(format!("{:?}", listing.config.prompt_defaults()));
+    hasher.update([0]);
+    hasher.update(&listing.config.project.prompts);
+    for relative in listing.files.keys() {
+        if let Some(FileKind::Partial) = classify(relative) {
+            hasher.update([0]);
+            hasher.update(relative);
+            hasher.update([0]);
+            match listing.blob_id(relative) {
+                Some(id) => hasher.update(id.as_bytes()),
+                None => hasher.update(b"link"),
+            }
+        }
+    }
+    hasher
+}
+
+fn prompt_key(context: &Sha256, relative: &str, id: git2::Oid) -> String {
+    let mut hasher = context.clone();
+    hasher.update([1]);
+    hasher.update(relative);
+    hasher.update([0]);
+    hasher.update(id.as_bytes());
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 15)]));
+    }
+    hex
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The cache file's contents: summaries by key, and which were used by this listing.
+#[derive(Default)]
+struct Cache {
+    entries: BTreeMap<String, Summary>,
+    /// The keys taken by this listing, with the prompt each was for.
+    used: Vec<(String, PromptName)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    format: u32,
+    entries: BTreeMap<String, Summary>,
+}
+
+const CACHE_FORMAT: u32 = 1;
+
+impl Cache {
+    /// Reads the cache; a missing, unreadable or foreign file is an empty cache.
+    fn read(path: &Path) -> Cache {
+        let entries = std::fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<CacheFile>(&bytes).ok())
+            .filter(|file| file.format == CACHE_FORMAT)
+            .map(|file| file.entries)
+            .unwrap_or_default();
+        Cache {
+            entries,
+            used: Default::default(),
+        }
+    }
+
+    /// Takes a summary out of the cache (it is only written back when something was new).
+    fn take(&mut self, key: &str) -> Option<Summary> {
+        let found = self.entries.remove(key)?;
+        self.used.push((key.to_owned(), found.name.clone()));
+        Some(found)
+    }
+
+    /// Writes the cache atomically with the `new` summaries; a failure only costs the next
+    /// listing its speed.
+    fn write(mut self, path: &Path, new: Vec<(String, Summary)>, listed: &[Summary]) {
+        if self.entries.len() + self.used.len() + new.len() > CACHE_ENTRIES {
+            self.entries.clear();
+        }
+        let by_name: HashMap<&PromptName, &Summary> = listed.iter().map(|s| (&s.name, s)).collect();
+        for (key, name) in std::mem::take(&mut self.used) {
+            if let Some(summary) = by_name.get(&name) {
+                self.entries.insert(key, (*summary).clone());
+            }
+        }
+        self.entries.extend(new);
+        let file = CacheFile {
+            format: CACHE_FORMAT,
+            entries: self.entries,
+        };
+        let written = serde_json::to_vec(&file)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| crate::fsutil::write_atomic_unsynced(path, &bytes));
+        if let Err(error) = written {
+            tracing::debug!(path = %PathBuf::from(path).display(), %error, "the summary cache was not written");
+        }
+    }
+}

@@ -114,7 +114,16 @@ impl Session {
         }
     }
 
+    /// The shell of a background step, replaced by its command.
+    fn shell_exec(&self, command: &str) -> Command {
+        self.shell_of(command, "exec ")
+    }
+
     fn shell(&self, command: &str) -> Command {
+        self.shell_of(command, "")
+    }
+
+    fn shell_of(&self, command: &str, prefix: &str) -> Command {
         // The page uses the default port; the test uses a free one.
         let command = command.replace("127.0.0.1:7070", &format!("127.0.0.1:{}", self.port));
         let command = if command.starts_with("promptctl serve") {
@@ -129,7 +138,7 @@ impl Session {
         let mut shell = Command::new("sh");
         shell
             .arg("-c")
-            .arg(format!("exec 2>&1\n{command}"))
+            .arg(format!("exec 2>&1\n{prefix}{command}"))
             .current_dir(&self.cwd)
             .env_clear()
             .env("PATH", &self.path)
@@ -150,8 +159,10 @@ impl Session {
             return (Vec::new(), 0);
         }
         if let Some(command) = command.strip_suffix(" &") {
+            // `exec`, so that the process killed at the end is the server, not a shell
+            // that would leave it running.
             let child = self
-                .shell(command)
+                .shell_exec(command)
                 .stdout(Stdio::null())
                 .stdin(Stdio::null())
                 .spawn()

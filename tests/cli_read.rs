@@ -412,3 +412,45 @@ fn listing_parses_only_what_changed_since_the_last_listing() {
     );
     assert_eq!(listed(&RevisionSpec::Worktree), 0);
 }
+
+/// The working tree is read like `git status` reads it: a file whose size, times and inode
+/// match the git index is the blob the index names. A file rewritten to the same size and
+/// given back its old modification time is still read again: its change time moved.
+#[test]
+fn a_rewritten_file_with_its_old_mtime_is_still_read_again() {
+    let repo = sample_repo();
+    let path = repo.path().join("prompts/docs/count.toml");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let set_mtime = |when| {
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    };
+    set_mtime(old);
+    repo.commit("prompts");
+    let version = |repo: &TestRepo| {
+        let out = repo.run(&["list", "--json"]).expect(0).stdout;
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "docs/count")
+            .unwrap()["version"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let before = version(&repo);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let same_size = text.replacen("Count", "Cnt!!", 1);
+    assert_eq!(same_size.len(), text.len());
+    std::fs::write(&path, &same_size).unwrap();
+    set_mtime(old);
+    let after = version(&repo);
+    assert_ne!(after, before, "the rewritten file was taken from the index");
+    repo.commit("rewritten");
+    assert_eq!(version(&repo), after);
+}

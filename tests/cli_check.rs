@@ -258,3 +258,36 @@ fn unknown_providers_are_errors_with_their_file_and_field() {
         ]
     );
 }
+
+/// A prompt whose one expression chains 8,000 terms overflowed the stack of whatever
+/// parsed it (`check`, `render`, and a server at its next poll, exit 134). It is refused
+/// with its file and line by every command, and nothing aborts.
+#[test]
+fn an_expression_too_long_to_parse_safely_is_refused_not_a_crash() {
+    let repo = sample_repo();
+    let chain = " +1".repeat(8_000);
+    repo.write(
+        "prompts/long.toml",
+        &format!("[[messages]]\nrole = \"user\"\ncontent = \"{{{{ 1{chain} }}}}\"\n"),
+    );
+    let check = repo.run(&["check"]).expect(1);
+    assert!(
+        check.stdout.contains("prompts/long.toml:3")
+            && check.stdout.contains("longer than 500 tokens"),
+        "{}",
+        check.stdout
+    );
+    let render = repo.run(&["render", "long"]).expect(2);
+    assert!(
+        render.stderr.contains("longer than 500 tokens"),
+        "{}",
+        render.stderr
+    );
+    repo.commit("a long expression");
+    let publish = repo.run(&["publish", "long"]).expect(2);
+    assert!(
+        publish.stderr.contains("longer than 500 tokens"),
+        "{}",
+        publish.stderr
+    );
+}

@@ -40,16 +40,57 @@ const REFERENCE_KEYWORDS: [&str; 4] = ["include", "import", "from", "extends"];
 /// Tokens that may follow the literal name in a valid reference.
 const AFTER_NAME: [&str; 5] = ["ignore", "with", "without", "as", "import"];
 
-/// Lists the partials a template names, refusing any that is not a literal `.j2` name.
+/// Most tokens one expression or tag (`{{ … }}`, `{% … %}`) may hold. The template
+/// engine turns a long chain of operators (`1 + 1 + …`, `a.b.c…`, `x|f|f…`) into a tree as
+/// deep as the chain, and walks it recursively: 8,000 terms overflowed a server thread's
+/// stack and killed the process. Real prompts use a few dozen.
+pub const MAX_TAG_TOKENS: usize = 500;
+
+/// Counts the tokens inside the tags of a template (the tests size their chains with it).
+#[cfg(test)]
+pub(crate) fn tag_tokens(source: &str) -> usize {
+    let mut count = 0;
+    let mut in_tag = false;
+    for (token, _) in tokenize(source, false, SyntaxConfig::default()).flatten() {
+        match token {
+            Token::VariableStart | Token::BlockStart => in_tag = true,
+            Token::VariableEnd | Token::BlockEnd => in_tag = false,
+            _ if in_tag => count += 1,
+            _ => {}
+        }
+    }
+    count
+}
+
+/// Lists the partials a template names, refusing any that is not a literal `.j2` name, and
+/// any expression or tag longer than [`MAX_TAG_TOKENS`].
 pub(crate) fn scan_template(source: &str) -> Result<Vec<IncludeRef>, ScanError> {
     let mut refs = Vec::new();
     let mut tokens = tokenize(source, false, SyntaxConfig::default()).peekable();
     let mut at_block_start = false;
+    // Tokens so far in the tag being read; `None` outside tags.
+    let mut in_tag: Option<usize> = None;
     while let Some(token) = tokens.next() {
         let (token, span) = token.map_err(|e| ScanError::Syntax {
             line: e.line().unwrap_or(1),
             message: e.detail().unwrap_or("syntax error").to_owned(),
         })?;
+        match (&token, in_tag.as_mut()) {
+            (Token::VariableStart | Token::BlockStart, _) => in_tag = Some(0),
+            (Token::VariableEnd | Token::BlockEnd, _) => in_tag = None,
+            (_, Some(count)) => {
+                *count += 1;
+                if *count > MAX_TAG_TOKENS {
+                    return Err(ScanError::Syntax {
+                        line: span.start_line as usize,
+                        message: format!(
+                            "an expression or tag longer than {MAX_TAG_TOKENS} tokens; split it with `{{% set %}}`, a macro or a partial"
+                        ),
+                    });
+                }
+            }
+            (_, None) => {}
+        }
         let starts_reference =
             at_block_start && matches!(token, Token::Ident(kw) if REFERENCE_KEYWORDS.contains(&kw));
         at_block_start = matches!(token, Token::BlockStart);

@@ -65,6 +65,7 @@ impl Prompt {
         let mut origins = HashMap::new();
         for (name, text) in &self.spec.partials {
             let location = Location::file(format!("{}/{name}", self.folder));
+            within_limits(text, &location)?;
             env.add_template_owned(name.clone(), text.to_string())
                 .map_err(|e| template_error(&e, &location))?;
             origins.insert(name.clone(), location);
@@ -73,6 +74,7 @@ impl Prompt {
         for (index, message) in self.spec.messages.iter().enumerate() {
             let template = message_template_name(index);
             let location = self.message_location(index);
+            within_limits(&message.content, &location)?;
             env.add_template_owned(template.clone(), message.content.clone())
                 .map_err(|e| template_error(&e, &location))?;
             origins.insert(template.clone(), location);
@@ -201,6 +203,19 @@ impl CompiledPrompt {
             Some(base) => base.at_template_line(error.line()),
             None => Location::file(format!("prompt `{}`", self.name)),
         }
+    }
+}
+
+/// Refuses a template the engine could not parse safely, before it sees it: a prompt read
+/// back from a release branch was checked when it was published, but a hand-made object or
+/// an older build's must not take a server down either.
+fn within_limits(source: &str, location: &Location) -> Result<(), PromptError> {
+    match super::includes::scan_template(source) {
+        Err(error) => Err(super::includes::scan_error_to_prompt_error(
+            &error,
+            location.clone(),
+        )),
+        Ok(_) => Ok(()),
     }
 }
 
@@ -368,5 +383,64 @@ mod tests {
                 "prompts/x.j2: template uses `other`, which the prompt does not declare",
             ]
         );
+    }
+    /// Chains of each kind that nest the engine's tree, at the longest a tag may be, render
+    /// on a thread with the 2 MiB stack of a server's worker; longer ones are refused before
+    /// the engine parses them, by `parse` (so `check` and `publish`) and by `compile` (so a
+    /// server loading a hand-made release).
+    #[test]
+    fn the_longest_tags_allowed_render_on_a_small_stack_and_longer_ones_are_refused() {
+        use crate::prompt::includes::{MAX_TAG_TOKENS, tag_tokens};
+        let chains: [(&str, &str, &str); 6] = [
+            ("{{ 1", " +1", " }}"),
+            ("{{ name", " ~name", " }}"),
+            ("{{ not", " not", " true }}"),
+            ("{{ name", "|upper", " }}"),
+            ("{{ items", "[0:9]", " }}"),
+            ("{{ -", "-", "1 }}"),
+        ];
+        for (start, step, end) in chains {
+            let fixed = tag_tokens(&format!("{start}{end}"));
+            let per_step = tag_tokens(&format!("{{{{ {step} }}}}"));
+            let fits = (MAX_TAG_TOKENS - fixed) / per_step;
+            let ok = format!("{start}{}{end}", step.repeat(fits));
+            assert!(tag_tokens(&ok) <= MAX_TAG_TOKENS, "{ok}");
+            let prompt = prompt_with(&ok, &[]);
+            std::thread::Builder::new()
+                .stack_size(2 * 1024 * 1024)
+                .spawn(move || {
+                    let vars: Vars = [("name".to_string(), json!("n"))].into();
+                    let _ = prompt.compile().unwrap().render(&vars);
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+            let long = format!("{start}{}{end}", step.repeat(MAX_TAG_TOKENS * 20));
+            let source = format!(
+                "model = \"m\"\n[[messages]]\nrole = \"system\"\ncontent = '''\n{long}'''\n"
+            );
+            let refused = Prompt::parse(
+                PromptName::parse("p").unwrap(),
+                "prompts/p.toml",
+                &source,
+                &PromptDefaults::default(),
+                &PartialIndex::new("prompts", Vec::<(String, Arc<str>)>::new()),
+            )
+            .unwrap_err();
+            assert!(
+                refused.to_string().contains("longer than 500 tokens"),
+                "{refused}"
+            );
+            assert!(refused.to_string().contains("prompts/p.toml"), "{refused}");
+            let mut frozen = prompt_with("x", &[]);
+            frozen.spec.messages[0].content = long;
+            let Err(refused) = frozen.compile() else {
+                panic!("a tag too long was compiled");
+            };
+            assert!(
+                refused.to_string().contains("longer than 500 tokens"),
+                "{refused}"
+            );
+        }
     }
 }

@@ -291,3 +291,31 @@ fn an_expression_too_long_to_parse_safely_is_refused_not_a_crash() {
         publish.stderr
     );
 }
+
+/// A prompts folder that is a symbolic link to somewhere outside the project is refused,
+/// as links inside the folder are: templates only ever read the project's own files.
+#[test]
+fn a_prompts_folder_linked_outside_the_project_is_refused() {
+    let repo = sample_repo();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("secret.toml"),
+        "[[messages]]\nrole = \"user\"\ncontent = \"secret\"\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(outside.path(), repo.path().join("lnk")).unwrap();
+    let config = std::fs::read_to_string(repo.path().join("promptctl.toml")).unwrap();
+    repo.write(
+        "promptctl.toml",
+        &format!("[project]\nprompts = \"lnk\"\n\n{config}"),
+    );
+    for args in [&["list"][..], &["check"], &["render", "secret"]] {
+        let run = repo.run(args).expect(2);
+        assert!(
+            run.stderr.contains("leads outside the project"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stdout.contains("secret"), "{args:?}: {}", run.stdout);
+    }
+}

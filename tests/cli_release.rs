@@ -605,3 +605,32 @@ fn release_commits_take_their_time_from_promptctl_now() {
     assert!(stderr.contains("PROMPTCTL_NOW"), "{stderr}");
     assert_eq!(json(&repo, &["log"]).as_array().unwrap().len(), 1);
 }
+
+/// A `--keys-file` line holds at most 4,096 bytes: a file with no line end (`/dev/zero`
+/// reached 4.2 GB) is refused at that line, and a key at the limit still resolves.
+#[test]
+fn a_keys_file_line_is_bounded() {
+    let repo = committed();
+    repo.run(&["publish"]).expect(0);
+    repo.write("keys.txt", &format!("user-1\r\n{}\n", "k".repeat(4096)));
+    let ok = repo
+        .run(&[
+            "resolve",
+            "support/triage",
+            "--keys-file",
+            "keys.txt",
+            "--json",
+        ])
+        .expect(0);
+    assert_eq!(ok.stdout.lines().count(), 2, "{}", ok.stdout);
+    let refused = repo
+        .run(&["resolve", "support/triage", "--keys-file", "/dev/zero"])
+        .expect(2);
+    assert!(
+        refused
+            .stderr
+            .contains("line 1: a key is at most 4096 bytes"),
+        "{}",
+        refused.stderr
+    );
+}

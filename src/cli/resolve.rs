@@ -1,7 +1,7 @@
 //! `promptctl resolve`: which version a key gets, exactly as services resolve it.
 
 use std::fmt::Write as _;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -86,10 +86,14 @@ pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError>
     Ok(ExitCode::SUCCESS)
 }
 
+/// The longest key a `--keys-file` line may hold: keys are user or request ids, and a line
+/// without an end (`/dev/zero`) must not fill the memory.
+const MAX_KEY_BYTES: usize = 4096;
+
 fn read_keys(path: &PathBuf) -> Result<Vec<String>, CliError> {
     let error =
         |e: std::io::Error| CliError::usage(format!("cannot read `{}`: {e}", path.display()));
-    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+    let mut reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(std::io::BufReader::new(
@@ -97,11 +101,33 @@ fn read_keys(path: &PathBuf) -> Result<Vec<String>, CliError> {
         ))
     };
     let mut keys = Vec::new();
-    for line in reader.lines() {
-        let line = line.map_err(error)?;
-        let key = line.trim_end_matches('\r');
+    for number in 1.. {
+        let mut line = Vec::new();
+        let read = (&mut reader)
+            .take(MAX_KEY_BYTES as u64 + 2)
+            .read_until(b'\n', &mut line)
+            .map_err(error)?;
+        if read == 0 {
+            break;
+        }
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        if line.len() > MAX_KEY_BYTES {
+            return Err(CliError::usage(format!(
+                "`{}` line {number}: a key is at most {MAX_KEY_BYTES} bytes",
+                path.display()
+            ))
+            .hint("give one key per line"));
+        }
+        let key = String::from_utf8(line).map_err(|_| {
+            CliError::usage(format!(
+                "`{}` line {number}: not UTF-8 text",
+                path.display()
+            ))
+        })?;
         if !key.is_empty() {
-            keys.push(key.to_owned());
+            keys.push(key);
         }
     }
     Ok(keys)

@@ -40,6 +40,10 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    /// The prompts folder is, or passes through, a symbolic link that leads outside the
+    /// project: templates must not read files there.
+    #[error("the prompts folder `{}` leads outside the project, to `{}`; symbolic links are not followed", folder.display(), target.display())]
+    OutsideProject { folder: PathBuf, target: PathBuf },
     /// The `promptctl.toml` stored at a revision is invalid.
     #[error("{0} (at revision `{1}`)")]
     Config(TomlError, String),

@@ -17,6 +17,7 @@ use crate::project::Project;
 pub(super) fn list(project: &Project) -> Result<Listing, SourceError> {
     let mut listing = Listing::new(RevisionSpec::Worktree, project.config.clone());
     let root = project.prompts_dir();
+    inside_project(project, &root)?;
     let index = Indexed::read(project);
     if root.is_dir() {
         walk(&root, "", &mut listing, index.as_ref())?;
@@ -25,6 +26,25 @@ pub(super) fn list(project: &Project) -> Result<Listing, SourceError> {
         listing.repo = Some(index.repo);
     }
     Ok(listing)
+}
+
+/// Refuses a prompts folder that a symbolic link takes outside the project, as links inside
+/// the folder are refused: a template must only ever read the project's own files.
+fn inside_project(project: &Project, root: &Path) -> Result<(), SourceError> {
+    let (Ok(target), Ok(home)) = (
+        std::fs::canonicalize(root),
+        std::fs::canonicalize(&project.root),
+    ) else {
+        return Ok(());
+    };
+    if target.starts_with(&home) {
+        Ok(())
+    } else {
+        Err(SourceError::OutsideProject {
+            folder: root.to_owned(),
+            target,
+        })
+    }
 }
 
 /// What the git index says about the files below the prompts folder.

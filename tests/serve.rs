@@ -581,3 +581,49 @@ fn workers_are_one_or_more() {
     let (status, _) = server.get("/v1/prompts/support/triage?key=user-1");
     assert_eq!(status, 200);
 }
+
+/// On SIGTERM (what a service manager sends), the server stops taking connections, answers
+/// a long poll in flight at once instead of holding it for its full wait, and exits 0 well
+/// within its grace period. Before, SIGTERM killed it with the poll unanswered.
+#[test]
+fn sigterm_answers_long_polls_and_exits_cleanly() {
+    let repo = common::released("");
+    let mut server = Server::start(&repo, &[], &[]);
+    let (_, state) = server.get("/v1/state");
+    let commit = state["commit"].as_str().unwrap().to_owned();
+    let port = server.port;
+    let poll = std::thread::spawn(move || {
+        let started = Instant::now();
+        let etag = format!("\"{commit}\"");
+        let (status, _, _) = http(
+            port,
+            "GET",
+            "/v1/state?wait=60",
+            &[("If-None-Match", etag.as_str())],
+            "",
+        );
+        (status, started.elapsed())
+    });
+    // The poll is waiting once the server has had it for a moment; nothing to await here.
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped_at = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (status, waited) = poll.join().unwrap();
+    assert_eq!(status, 304, "the long poll is answered, not dropped");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(8),
+            "still running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+}

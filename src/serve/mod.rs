@@ -98,6 +98,8 @@ pub struct ServerState {
     pub controlling: bool,
     /// Wakes the poller at once, after the controller wrote a decision.
     pub reload: tokio::sync::Notify,
+    /// Set when the server is stopping: long polls answer at once.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl ServerState {
@@ -123,6 +125,7 @@ impl ServerState {
             token,
             env: env.to_owned(),
             changed: tokio::sync::watch::channel(String::new()).0,
+            stopping: tokio::sync::watch::channel(false).0,
             request_timeout,
         })
     }
@@ -206,12 +209,50 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
             Arc::clone(&state),
         ));
     }
-    axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| ServeError::Io(e.to_string()))
+    let stopping = Arc::clone(&state);
+    let server = axum::serve(listener, routes::router(state)).with_graceful_shutdown(async move {
+        stop_signal().await;
+        tracing::info!("stopping: no new connections; finishing requests in flight");
+        // Long polls answer at once rather than hold the shutdown for up to a minute.
+        stopping.stopping.send_replace(true);
+    });
+    let server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        result = server => result.map_err(|e| ServeError::Io(e.to_string())),
+        () = async {
+            stop_signal().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+/// How long a stopping server waits for requests in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what service managers send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn load_first(

@@ -311,7 +311,11 @@ async fn state_route(
         && snapshot.as_ref().is_some_and(|s| &s.commit == seen)
     {
         let mut changed = state.changed.subscribe();
-        let _ = tokio::time::timeout(wait, changed.wait_for(|commit| commit != seen)).await;
+        let mut stopping = state.stopping.subscribe();
+        tokio::select! {
+            _ = tokio::time::timeout(wait, changed.wait_for(|commit| commit != seen)) => {}
+            _ = stopping.wait_for(|stop| *stop) => {}
+        }
         snapshot = current(&state);
     }
     let Some(snapshot) = snapshot else {

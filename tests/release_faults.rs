@@ -356,3 +356,71 @@ fn a_push_without_an_origin_says_how_to_add_one() {
         run.stderr
     );
 }
+
+/// Commits `edit(state.toml)` on the release branch by hand, as someone might.
+fn edit_release_state(repo: &TestRepo, edit: impl Fn(&str) -> String) {
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let reference = "refs/heads/promptctl/production";
+    let parent = git
+        .find_reference(reference)
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let tree = parent.tree().unwrap();
+    let entry = tree.get_name("state.toml").unwrap().id();
+    let text = String::from_utf8(git.find_blob(entry).unwrap().content().to_vec()).unwrap();
+    let blob = git.blob(edit(&text).as_bytes()).unwrap();
+    let mut builder = git.treebuilder(Some(&tree)).unwrap();
+    builder.insert("state.toml", blob, 0o100644).unwrap();
+    let tree = git.find_tree(builder.write().unwrap()).unwrap();
+    let sig = git2::Signature::now("hand", "hand@example.com").unwrap();
+    git.commit(
+        Some(reference),
+        &sig,
+        &sig,
+        "edited by hand",
+        &tree,
+        &[&parent],
+    )
+    .unwrap();
+}
+
+/// A hand-edited `previous` list that names a version with no object: `revert` went back to
+/// it and committed a state that `status` and `serve` then refused, until someone moved the
+/// branch by hand. Every state is now checked before it is committed, so the revert is
+/// refused and the environment stays readable; and reading enforces the cap of 100.
+#[test]
+fn revert_never_commits_a_state_its_readers_refuse() {
+    let repo = published();
+    let ghost = format!("sha256:{}", "e".repeat(64));
+    edit_release_state(&repo, |text| {
+        text.replacen(
+            "[prompts.\"support/triage\"]\n",
+            &format!("[prompts.\"support/triage\"]\nprevious = [\"{ghost}\"]\n"),
+            1,
+        )
+    });
+    repo.run(&["status"]).expect(0);
+    let before = tip(repo.path(), "refs/heads/promptctl/production");
+    let refused = repo.run(&["revert", "support/triage"]).expect(2);
+    assert!(refused.stderr.contains("is missing"), "{}", refused.stderr);
+    assert_eq!(tip(repo.path(), "refs/heads/promptctl/production"), before);
+    repo.run(&["status"]).expect(0);
+
+    let many: Vec<String> = (0..101).map(|_| format!("\"{ghost}\"")).collect();
+    edit_release_state(&repo, |text| {
+        text.replacen(
+            &format!("previous = [\"{ghost}\"]"),
+            &format!("previous = [{}]", many.join(", ")),
+            1,
+        )
+    });
+    let capped = repo.run(&["status"]).expect(2);
+    assert!(
+        capped
+            .stderr
+            .contains("`previous` holds 101 versions; at most 100 are kept"),
+        "{}",
+        capped.stderr
+    );
+}

@@ -102,6 +102,14 @@ impl Store {
         })
     }
 
+    /// How the state a write starts from is named in messages.
+    fn shown_state(&self, parent: Option<git2::Oid>) -> String {
+        match parent {
+            Some(id) => self.shown(id, STATE_FILE),
+            None => format!("{}:{STATE_FILE}", branch_name(&self.env)),
+        }
+    }
+
     /// Returns a resolver over the state at the tip of the branch.
     pub fn resolver(&self) -> Result<Resolver, StoreError> {
         Ok(Resolver::new(self.read()?.state))
@@ -214,6 +222,8 @@ impl Store {
                 HashMap::new(),
             ),
         };
+        refuse_missing_objects(state, &stored, objects, &self.shown_state(parent))
+            .map_err(WriteError::Failed)?;
         let mut update = git2::build::TreeUpdateBuilder::new();
         for (version, bytes) in objects {
             if !stored.contains_key(version) {
@@ -308,6 +318,32 @@ impl Store {
             commit.message_bytes(),
         )))
     }
+}
+
+/// Refuses to commit a state whose active or canary version has no object in the commit it
+/// would make: its own readers (`status`, `serve`) would refuse it, and the environment would
+/// stay unreadable until someone moved the branch by hand. A hand-edited `previous` list is
+/// how such a version can reach `revert`.
+fn refuse_missing_objects(
+    state: &State,
+    stored: &HashMap<Version, git2::Oid>,
+    objects: &[(Version, &[u8])],
+    shown: &str,
+) -> Result<(), StoreError> {
+    for prompt in state.prompts.values() {
+        let serving =
+            std::iter::once(prompt.active).chain(prompt.canary.as_ref().map(|c| c.version));
+        for version in serving {
+            if !stored.contains_key(&version) && !objects.iter().any(|(v, _)| *v == version) {
+                return Err(StoreError::MissingObject {
+                    shown: shown.to_owned(),
+                    version: version.to_string(),
+                    path: object_path(&version),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The tree of one release commit, found once, with an index of the versions it stores:

@@ -8,7 +8,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Canary, PLAIN_FORMAT, PromptState, STATE_FORMAT, State};
+use super::{Canary, PLAIN_FORMAT, PREVIOUS_LIMIT, PromptState, STATE_FORMAT, State};
 use crate::location::Location;
 use crate::prompt::{PromptName, Version};
 use crate::store::bucket::Weight;
@@ -230,6 +230,16 @@ impl PromptFields<'_> {
             Some(raw) => Some(self.rollout(raw, canary.as_ref())?),
             None => None,
         };
+        if let Some(extra) = prompt.previous.get(PREVIOUS_LIMIT) {
+            return Err(self.at(
+                extra.span(),
+                &format!("previous[{PREVIOUS_LIMIT}]"),
+                format!(
+                    "`previous` holds {} versions; at most {PREVIOUS_LIMIT} are kept",
+                    prompt.previous.len()
+                ),
+            ));
+        }
         let previous = prompt
             .previous
             .iter()

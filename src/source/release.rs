@@ -16,16 +16,15 @@ pub(super) fn load_pointer(
     env: &str,
 ) -> Result<PromptSet, SourceError> {
     let store = project.store(env)?;
-    let release = store.read()?;
-    let commit = release
-        .commit
-        .ok_or_else(|| SourceError::NothingPublished {
-            spec: spec.to_string(),
-            env: env.to_owned(),
-        })?;
+    let commit = store.tip()?.ok_or_else(|| SourceError::NothingPublished {
+        spec: spec.to_string(),
+        env: env.to_owned(),
+    })?;
+    // One tree for the state and every version: its object index is built once.
     let tree = store.tree(commit)?;
+    let state = tree.state()?;
     let mut prompts = Vec::new();
-    for (name, pointers) in &release.state.prompts {
+    for (name, pointers) in &state.prompts {
         let version = match (pointer, &pointers.canary) {
             (Pointer::Canary, Some(canary)) => canary.version,
             _ => pointers.active,
@@ -57,8 +56,8 @@ pub(super) fn load_version(
     prefix: &VersionPrefix,
 ) -> Result<PromptSet, SourceError> {
     let (store, commit, version) = find(project, spec, prefix)?;
-    let state = store.state_at(commit)?;
     let tree = store.tree(commit)?;
+    let state = tree.state()?;
     let mut prompts = Vec::new();
     for (name, pointers) in &state.prompts {
         if pointers.versions().any(|v| v == version) {

@@ -72,10 +72,11 @@ pub fn summaries(project: &Project, spec: &RevisionSpec) -> Result<Summaries, So
     };
     let mut listing = super::list(project, spec)?;
     listing.expand()?;
-    let cache_path = project
-        .repository()
-        .ok()
-        .map(|(repo, _)| repo.path().join(SUMMARY_CACHE));
+    // The listing has opened the repository already (for its tree, or for the index).
+    let cache_path = listing
+        .repo
+        .as_ref()
+        .map(|repo| repo.path().join(SUMMARY_CACHE));
     let mut cache = cache_path.as_deref().map(Cache::read).unwrap_or_default();
     let context = context_key(&listing);
     let mut keys = HashMap::new();

@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use std::fmt::Write;
+
 use clap::Args;
 use serde::Serialize;
 
@@ -112,16 +114,25 @@ fn render_table(prompts: &[&Summary]) -> String {
         pad("VERSION", 12),
         pad("MODEL", model_width)
     );
+    // One buffer for 2,000 rows: a `format!` per cell cost more than reading the cache.
+    text.reserve(prompts.len() * (name_width + model_width + 64));
     for (prompt, model) in prompts.iter().zip(&models) {
-        let line = format!(
-            "{}  {VERSION}{}{VERSION:#}  {}  {}",
-            pad(prompt.name.as_str(), name_width),
-            prompt.version.short(),
-            pad(model, model_width),
-            prompt.description.as_deref().unwrap_or("")
-        );
-        text.push_str(line.trim_end());
+        let start = text.len();
+        push_padded(&mut text, prompt.name.as_str(), name_width);
+        let _ = write!(text, "  {VERSION}{}{VERSION:#}  ", prompt.version.short());
+        push_padded(&mut text, model, model_width);
+        text.push_str("  ");
+        text.push_str(prompt.description.as_deref().unwrap_or(""));
+        let trimmed = start + text[start..].trim_end().len();
+        text.truncate(trimmed);
         text.push('\n');
     }
     text
+}
+
+/// Appends plain text padded with spaces to `width` characters.
+fn push_padded(text: &mut String, cell: &str, width: usize) {
+    text.push_str(cell);
+    let shown = cell.chars().count();
+    text.extend(std::iter::repeat_n(' ', width.saturating_sub(shown)));
 }

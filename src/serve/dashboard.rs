@@ -2,8 +2,16 @@
 //! rollout's plan, canary and active side by side, the gates' verdicts, the diff between
 //! the two versions and the recent history. No build step and no assets: a few lines of
 //! script refresh it, and every state is said in words, so it reads without colour.
+//!
+//! The page is a minijinja template (`templates/dashboard.html`) rendered with HTML
+//! auto-escaping from the view built here: text from prompts, commits and providers is
+//! escaped by the engine, not by hand.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use minijinja::Environment;
+use serde::Serialize;
 
 use super::ServerState;
 use super::rollouts::{RolloutView, views};
@@ -17,150 +25,233 @@ use crate::store::Track;
 /// How often the page refreshes itself, in milliseconds.
 const REFRESH_MS: u32 = 5000;
 
-/// Escapes text for HTML.
-fn esc(text: &str) -> String {
-    crate::markup::escape(text)
-}
+const TEMPLATE: &str = "dashboard.html";
 
-const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1em 1.5em;color:#1b1f24}\
-h1{font-size:1.3em}h2{font-size:1.1em;margin-top:2em;border-bottom:1px solid #ccc}\
-table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}\
-th{background:#f3f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums}\
-code,pre{font:12px/1.4 ui-monospace,monospace}pre{background:#f6f8fa;padding:.6em;overflow-x:auto;border:1px solid #ddd}\
-.del{background:#ffebe9}.ins{background:#e6ffec}.breach{font-weight:bold;text-decoration:underline}\
-.now{font-weight:bold;border:2px solid #1b1f24;padding:0 .3em}.muted{color:#57606a}";
+/// The template environment, built once; the `.html` name turns auto-escaping on.
+fn templates() -> &'static Environment<'static> {
+    static TEMPLATES: OnceLock<Environment<'static>> = OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        let mut env = Environment::new();
+        env.add_template(TEMPLATE, include_str!("templates/dashboard.html"))
+            .expect("the dashboard template parses (a unit test renders it)");
+        env
+    })
+}
 
 /// Renders the whole page.
 pub fn page(state: &ServerState, snapshot: Option<&Snapshot>) -> String {
-    let mut out = String::new();
-    let env = esc(&state.env);
-    let _ = write!(
-        out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>promptctl · {env}</title>\
-<meta name=\"viewport\" content=\"width=device-width\"><style>{STYLE}</style></head><body><main id=\"main\">"
-    );
-    match snapshot {
-        Some(snapshot) => body(&mut out, state, snapshot),
-        None => {
-            let _ = write!(
-                out,
-                "<h1>promptctl · {env}</h1><p>Nothing has been published to <code>{env}</code> yet.</p>"
-            );
-        }
-    }
-    let _ = write!(
-        out,
-        "</main><script>\
-setInterval(async()=>{{if(document.hidden)return;try{{const r=await fetch(location.href,{{cache:'no-store'}});\
-if(!r.ok)return;const d=new DOMParser().parseFromString(await r.text(),'text/html');\
-const m=d.getElementById('main');if(m)document.getElementById('main').replaceWith(m);}}catch(e){{}}}},{REFRESH_MS});\
-</script></body></html>"
-    );
-    out
+    let view = PageView {
+        env: &state.env,
+        refresh_ms: REFRESH_MS,
+        release: snapshot.map(|snapshot| release_view(state, snapshot)),
+    };
+    render(&view)
 }
 
-fn body(out: &mut String, state: &ServerState, snapshot: &Snapshot) {
+fn render(view: &PageView) -> String {
+    templates()
+        .get_template(TEMPLATE)
+        .and_then(|template| template.render(minijinja::value::Serde(view)))
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, "the dashboard did not render");
+            format!(
+                "<!doctype html><title>promptctl</title><p>The dashboard did not render: {}</p>",
+                crate::markup::escape(&error.to_string())
+            )
+        })
+}
+
+#[derive(Serialize)]
+struct PageView<'a> {
+    env: &'a str,
+    refresh_ms: u32,
+    release: Option<ReleaseView>,
+}
+
+#[derive(Serialize)]
+struct ReleaseView {
+    commit: String,
+    loaded: String,
+    controlling: bool,
+    stale: Option<String>,
+    prompts: Vec<PromptRow>,
+    rollouts: Vec<RolloutBlock>,
+    history: Vec<HistoryRow>,
+}
+
+#[derive(Serialize)]
+struct PromptRow {
+    name: String,
+    anchor: String,
+    active: String,
+    canary: Option<String>,
+    route: Option<String>,
+    plan: Option<PlanView>,
+    status: String,
+}
+
+#[derive(Serialize)]
+struct PlanView {
+    stages: Vec<StageView>,
+    every: String,
+    paused: bool,
+    /// The current stage, counted from 1.
+    step: usize,
+    since: String,
+    advance_at: String,
+}
+
+#[derive(Serialize)]
+struct StageView {
+    label: String,
+    now: bool,
+}
+
+#[derive(Serialize)]
+struct RolloutBlock {
+    name: String,
+    anchor: String,
+    canary: String,
+    active: String,
+    route: String,
+    plan: Option<PlanView>,
+    decision: Option<String>,
+    last_decision: Option<DecisionView>,
+    figures: Vec<FigureRow>,
+    gates: Vec<GateRow>,
+    diff: Option<DiffView>,
+}
+
+#[derive(Serialize)]
+struct DecisionView {
+    at: String,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct FigureRow {
+    label: &'static str,
+    active: String,
+    canary: String,
+}
+
+#[derive(Serialize)]
+struct GateRow {
+    gate: &'static str,
+    /// `pass`, `breach` or `inconclusive`.
+    verdict: &'static str,
+    alert_only: bool,
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct DiffView {
+    added: usize,
+    removed: usize,
+    hunks: Vec<HunkView>,
+}
+
+#[derive(Serialize)]
+struct HunkView {
+    header: String,
+    lines: Vec<LineView>,
+}
+
+#[derive(Serialize)]
+struct LineView {
+    class: &'static str,
+    marker: char,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct HistoryRow {
+    when: String,
+    commit: String,
+    summary: String,
+    reason: String,
+    by: String,
+}
+
+fn release_view(state: &ServerState, snapshot: &Snapshot) -> ReleaseView {
     let health = state.health().clone();
-    let stale = match health.stale_since {
-        Some(_) => format!(
-            " · <strong>STALE</strong>: {}",
-            esc(health
-                .last_error
-                .as_deref()
-                .unwrap_or("the source cannot be read"))
-        ),
-        None => String::new(),
-    };
     let loaded = snapshot
         .loaded_at
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let _ = write!(
-        out,
-        "<h1>promptctl · {}</h1><p class=\"muted\">release <code>{}</code> · loaded {} · controller {}{stale}</p>",
-        esc(&snapshot.env),
-        esc(&snapshot.commit[..snapshot.commit.len().min(12)]),
-        clock::format(loaded),
-        if state.controlling { "on" } else { "off" },
-    );
     let rollouts = views(state, snapshot).rollouts;
-    prompts_table(out, snapshot, &rollouts);
     let resolves = state.counters.resolves();
-    for view in &rollouts {
-        rollout_section(out, snapshot, view, &resolves, state.controlling);
+    ReleaseView {
+        commit: snapshot.commit[..snapshot.commit.len().min(12)].to_owned(),
+        loaded: clock::format(loaded),
+        controlling: state.controlling,
+        stale: health.stale_since.map(|_| {
+            health
+                .last_error
+                .unwrap_or_else(|| "the source cannot be read".to_owned())
+        }),
+        prompts: prompt_rows(snapshot, &rollouts),
+        rollouts: rollouts
+            .iter()
+            .map(|view| rollout_block(snapshot, view, &resolves))
+            .collect(),
+        history: history(snapshot),
     }
-    history(out, snapshot);
 }
 
-fn prompts_table(out: &mut String, snapshot: &Snapshot, rollouts: &[RolloutView]) {
-    out.push_str(
-        "<h2>Prompts</h2><table id=\"prompts\"><tr><th>Prompt</th><th>Active</th><th>Canary</th>\
-<th>On the canary</th><th>Plan</th><th>Status</th></tr>",
-    );
-    for (name, served) in &snapshot.prompts {
-        let view = rollouts.iter().find(|v| &v.name == name);
-        let (canary, route) = match &served.pointers.canary {
-            Some(c) => (
-                format!("<code>{}</code>", c.version.short()),
-                esc(&c.describe()),
-            ),
-            None => ("—".into(), "—".into()),
-        };
-        let plan = view
-            .and_then(|v| v.plan.as_ref())
-            .map_or_else(|| "—".into(), plan_line);
-        let status = match view {
-            Some(v) => v
-                .evaluation
-                .as_ref()
-                .map_or_else(|| "canary by hand".into(), |e| esc(&e.decision.describe())),
-            None => "active only".into(),
-        };
-        let _ = write!(
-            out,
-            "<tr><td><a href=\"#{id}\">{name}</a></td><td><code>{}</code></td><td>{canary}</td><td>{route}</td><td>{plan}</td><td>{status}</td></tr>",
-            served.pointers.active.short(),
-            id = anchor(name.as_str()),
-            name = esc(name.as_str()),
-        );
-    }
-    out.push_str("</table>");
+fn prompt_rows(snapshot: &Snapshot, rollouts: &[RolloutView]) -> Vec<PromptRow> {
+    snapshot
+        .prompts
+        .iter()
+        .map(|(name, served)| {
+            let view = rollouts.iter().find(|v| &v.name == name);
+            let canary = served.pointers.canary.as_ref();
+            PromptRow {
+                name: name.to_string(),
+                anchor: anchor(name.as_str()),
+                active: served.pointers.active.short(),
+                canary: canary.map(|c| c.version.short()),
+                route: canary.map(|c| c.describe()),
+                plan: view.and_then(|v| v.plan.as_ref()).map(plan_view),
+                status: match view {
+                    Some(v) => v
+                        .evaluation
+                        .as_ref()
+                        .map_or_else(|| "canary by hand".into(), |e| e.decision.describe()),
+                    None => "active only".into(),
+                },
+            }
+        })
+        .collect()
 }
 
 fn anchor(name: &str) -> String {
     format!("p-{}", name.replace('/', "--"))
 }
 
-/// The stages of a plan, the current one marked in words and in a box.
-fn plan_line(plan: &crate::store::Rollout) -> String {
-    let stages: Vec<String> = plan
-        .stages
-        .iter()
-        .enumerate()
-        .map(|(i, stage)| {
-            if i == plan.step {
-                format!(
-                    "<span class=\"now\">{} (now)</span>",
-                    esc(&stage.to_string())
-                )
-            } else {
-                esc(&stage.to_string())
-            }
-        })
-        .collect();
-    let paused = if plan.paused { " · PAUSED" } else { "" };
-    format!(
-        "{} · every {}{paused}",
-        stages.join(" → "),
-        clock::human_duration(plan.every)
-    )
+/// The stages of a plan, the current one marked.
+fn plan_view(plan: &crate::store::Rollout) -> PlanView {
+    PlanView {
+        stages: plan
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, stage)| StageView {
+                label: stage.to_string(),
+                now: i == plan.step,
+            })
+            .collect(),
+        every: clock::human_duration(plan.every),
+        paused: plan.paused,
+        step: plan.step + 1,
+        since: clock::format(plan.step_started),
+        advance_at: clock::format(plan.step_ends()),
+    }
 }
 
-fn resolves_of(
-    resolves: &[(String, crate::prompt::Version, Track, u64)],
-    name: &str,
-    track: Track,
-) -> u64 {
+type Resolves = [(String, crate::prompt::Version, Track, u64)];
+
+fn resolves_of(resolves: &Resolves, name: &str, track: Track) -> u64 {
     resolves
         .iter()
         .filter(|(n, _, t, _)| n == name && *t == track)
@@ -168,126 +259,71 @@ fn resolves_of(
         .sum()
 }
 
-fn rollout_section(
-    out: &mut String,
-    snapshot: &Snapshot,
-    view: &RolloutView,
-    resolves: &[(String, crate::prompt::Version, Track, u64)],
-    controlling: bool,
-) {
-    let name = view.name.as_str();
-    let _ = write!(
-        out,
-        "<section id=\"{}\"><h2>{}: canary <code>{}</code> vs active <code>{}</code></h2>",
-        anchor(name),
-        esc(name),
-        view.canary.short(),
-        view.active.short()
-    );
-    let _ = write!(out, "<p>On the canary: {}.", esc(&view.route));
-    if let Some(plan) = &view.plan {
-        let _ = write!(
-            out,
-            " Plan: {}. Stage {} of {} since {}, may advance at {}.",
-            plan_line(plan),
-            plan.step + 1,
-            plan.stages.len(),
-            clock::format(plan.step_started),
-            clock::format(plan.step_ends())
-        );
+fn rollout_block(snapshot: &Snapshot, view: &RolloutView, resolves: &Resolves) -> RolloutBlock {
+    let served = snapshot.prompts.get(&view.name);
+    RolloutBlock {
+        name: view.name.to_string(),
+        anchor: anchor(view.name.as_str()),
+        canary: view.canary.short(),
+        active: view.active.short(),
+        route: view.route.clone(),
+        plan: view.plan.as_ref().map(plan_view),
+        decision: view.evaluation.as_ref().map(|e| e.decision.describe()),
+        last_decision: view.last_decision.as_ref().map(|last| DecisionView {
+            at: clock::format(last.at),
+            text: last.evaluation.decision.describe(),
+        }),
+        figures: figures(view, resolves),
+        gates: view
+            .evaluation
+            .iter()
+            .flat_map(|e| &e.gates)
+            .map(|gate| GateRow {
+                gate: gate.gate,
+                verdict: match gate.verdict {
+                    Verdict::Pass => "pass",
+                    Verdict::Breach => "breach",
+                    Verdict::Inconclusive => "inconclusive",
+                },
+                alert_only: gate.alert_only,
+                detail: gate.detail.clone(),
+            })
+            .collect(),
+        diff: served
+            .and_then(|s| s.canary.as_ref().map(|c| (&s.active.prompt, &c.prompt)))
+            .map(|(active, canary)| diff(active, canary)),
     }
-    out.push_str("</p>");
-    if let Some(evaluation) = &view.evaluation {
-        let _ = write!(
-            out,
-            "<p><strong>{}</strong> {}</p>",
-            if controlling {
-                "Decision now:"
-            } else {
-                "A controller would decide now (none runs in this server):"
-            },
-            esc(&evaluation.decision.describe())
-        );
-    }
-    if let Some(last) = &view.last_decision {
-        let _ = write!(
-            out,
-            "<p class=\"muted\">Controller at {}: {}</p>",
-            clock::format(last.at),
-            esc(&last.evaluation.decision.describe())
-        );
-    }
-    figures(out, view, resolves);
-    if let Some(evaluation) = &view.evaluation
-        && !evaluation.gates.is_empty()
-    {
-        out.push_str(
-            "<table class=\"gates\"><tr><th>Gate</th><th>Verdict</th><th>Figures</th></tr>",
-        );
-        for gate in &evaluation.gates {
-            let verdict = match gate.verdict {
-                Verdict::Pass => "pass".to_owned(),
-                Verdict::Breach if gate.alert_only => {
-                    "<span class=\"breach\">BREACH (alert only)</span>".into()
-                }
-                Verdict::Breach => "<span class=\"breach\">BREACH</span>".into(),
-                Verdict::Inconclusive => "inconclusive".into(),
-            };
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{verdict}</td><td>{}</td></tr>",
-                gate.gate,
-                esc(&gate.detail)
-            );
-        }
-        out.push_str("</table>");
-    }
-    if let Some(served) = snapshot.prompts.get(&view.name)
-        && let Some(canary) = &served.canary
-    {
-        diff(out, &served.active.prompt, &canary.prompt);
-    }
-    out.push_str("</section>");
 }
 
-fn figures(
-    out: &mut String,
-    view: &RolloutView,
-    resolves: &[(String, crate::prompt::Version, Track, u64)],
-) {
+fn figures(view: &RolloutView, resolves: &Resolves) -> Vec<FigureRow> {
     let (a, c) = (&view.summary.active, &view.summary.canary);
     let name = view.name.as_str();
-    let rows: [(&str, String, String); 7] = [
-        (
+    let row = |label, active, canary| FigureRow {
+        label,
+        active,
+        canary,
+    };
+    vec![
+        row(
             "Requests (resolves)",
             resolves_of(resolves, name, Track::Active).to_string(),
             resolves_of(resolves, name, Track::Canary).to_string(),
         ),
-        (
+        row(
             "Feedback reports",
             a.reports.to_string(),
             c.reports.to_string(),
         ),
-        ("Error rate", rate(a.error_rate), rate(c.error_rate)),
-        ("Mean latency", ms(a.mean_latency_ms), ms(c.mean_latency_ms)),
-        ("p95 latency", ms(a.p95_latency_ms), ms(c.p95_latency_ms)),
-        (
+        row("Error rate", rate(a.error_rate), rate(c.error_rate)),
+        row("Mean latency", ms(a.mean_latency_ms), ms(c.mean_latency_ms)),
+        row("p95 latency", ms(a.p95_latency_ms), ms(c.p95_latency_ms)),
+        row(
             "Cost per request",
             usd(a.mean_cost_usd),
             usd(c.mean_cost_usd),
         ),
-        ("Mean score", score(a.mean_score), score(c.mean_score)),
-    ];
-    out.push_str(
-        "<table class=\"figures\"><tr><th>Over this step</th><th>Active</th><th>Canary</th></tr>",
-    );
-    for (label, active, canary) in rows {
-        let _ = write!(
-            out,
-            "<tr><th>{label}</th><td class=\"num\">{active}</td><td class=\"num\">{canary}</td></tr>"
-        );
-    }
-    out.push_str("</table>");
+        row("Mean score", score(a.mean_score), score(c.mean_score)),
+    ]
 }
 
 fn rate(value: Option<f64>) -> String {
@@ -330,53 +366,46 @@ fn as_text(prompt: &Prompt) -> String {
     text
 }
 
-fn diff(out: &mut String, active: &Prompt, canary: &Prompt) {
+fn diff(active: &Prompt, canary: &Prompt) -> DiffView {
     let change = diff_text(&as_text(active), &as_text(canary));
-    let _ = write!(
-        out,
-        "<p>Diff, active → canary: {} added, {} removed.</p><pre class=\"diff\">",
-        change.added, change.removed
-    );
-    for hunk in &change.hunks {
-        let _ = writeln!(out, "{}", hunk.header());
-        for line in &hunk.lines {
-            let class = match line.op {
-                LineOp::Delete => " class=\"del\"",
-                LineOp::Insert => " class=\"ins\"",
-                LineOp::Equal => "",
-            };
-            let _ = writeln!(
-                out,
-                "<span{class}>{}{}</span>",
-                line.op.marker(),
-                esc(line.text.trim_end_matches('\n'))
-            );
-        }
+    DiffView {
+        added: change.added,
+        removed: change.removed,
+        hunks: change
+            .hunks
+            .iter()
+            .map(|hunk| HunkView {
+                header: hunk.header(),
+                lines: hunk
+                    .lines
+                    .iter()
+                    .map(|line| LineView {
+                        class: match line.op {
+                            LineOp::Delete => "del",
+                            LineOp::Insert => "ins",
+                            LineOp::Equal => "",
+                        },
+                        marker: line.op.marker(),
+                        text: line.text.trim_end_matches('\n').to_owned(),
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
-    out.push_str("</pre>");
 }
 
-fn history(out: &mut String, snapshot: &Snapshot) {
-    out.push_str("<h2>Recent history</h2>");
-    if snapshot.history.is_empty() {
-        out.push_str(
-            "<p class=\"muted\">Not available: this server started from its kept copy.</p>",
-        );
-        return;
-    }
-    out.push_str("<table id=\"history\"><tr><th>When (UTC)</th><th>Commit</th><th>Action</th><th>Reason</th><th>By</th></tr>");
-    for entry in &snapshot.history {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            clock::format(entry.time),
-            esc(crate::shortid::commit(&entry.commit)),
-            esc(&entry.record.summary),
-            esc(entry.record.reason.as_deref().unwrap_or("")),
-            esc(entry.author.split(" <").next().unwrap_or(""))
-        );
-    }
-    out.push_str("</table>");
+fn history(snapshot: &Snapshot) -> Vec<HistoryRow> {
+    snapshot
+        .history
+        .iter()
+        .map(|entry| HistoryRow {
+            when: clock::format(entry.time),
+            commit: crate::shortid::commit(&entry.commit).to_owned(),
+            summary: entry.record.summary.clone(),
+            reason: entry.record.reason.clone().unwrap_or_default(),
+            by: entry.author.split(" <").next().unwrap_or("").to_owned(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -386,7 +415,6 @@ mod tests {
 
     #[test]
     fn text_is_escaped_and_missing_figures_show_dashes() {
-        assert_eq!(esc("<b>"), "&lt;b&gt;");
         let empty = Summary {
             reports: 0,
             error_rate: None,
@@ -398,5 +426,101 @@ mod tests {
         assert_eq!(rate(empty.error_rate), "—");
         assert_eq!(rate(Some(0.4)), "40.0%");
         assert_eq!(usd(Some(0.0012)), "$0.00120");
+    }
+
+    fn hostile_release() -> ReleaseView {
+        let evil = "<script>alert(1)</script>";
+        ReleaseView {
+            commit: "0123456789ab".into(),
+            loaded: "2026-01-01 00:00".into(),
+            controlling: false,
+            stale: Some(evil.into()),
+            prompts: vec![PromptRow {
+                name: evil.into(),
+                anchor: "p-x".into(),
+                active: "aaaaaaaaaaaa".into(),
+                canary: Some("bbbbbbbbbbbb".into()),
+                route: Some(evil.into()),
+                plan: None,
+                status: evil.into(),
+            }],
+            rollouts: vec![RolloutBlock {
+                name: evil.into(),
+                anchor: "p-x\" onmouseover=\"x".into(),
+                canary: "bbbbbbbbbbbb".into(),
+                active: "aaaaaaaaaaaa".into(),
+                route: evil.into(),
+                plan: None,
+                decision: Some(evil.into()),
+                last_decision: None,
+                figures: Vec::new(),
+                gates: vec![GateRow {
+                    gate: "latency",
+                    verdict: "breach",
+                    alert_only: true,
+                    detail: evil.into(),
+                }],
+                diff: Some(DiffView {
+                    added: 1,
+                    removed: 0,
+                    hunks: vec![HunkView {
+                        header: "@@ -1 +1 @@".into(),
+                        lines: vec![LineView {
+                            class: "ins",
+                            marker: '+',
+                            text: evil.into(),
+                        }],
+                    }],
+                }),
+            }],
+            history: vec![HistoryRow {
+                when: "2026-01-01 00:00".into(),
+                commit: "0123456".into(),
+                summary: evil.into(),
+                reason: evil.into(),
+                by: evil.into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn every_text_on_the_page_is_escaped_by_the_template_engine() {
+        let page = render(&PageView {
+            env: "prod<1>",
+            refresh_ms: REFRESH_MS,
+            release: Some(hostile_release()),
+        });
+        assert!(!page.contains("<script>alert"), "{page}");
+        assert!(!page.contains("\" onmouseover"), "{page}");
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<title>promptctl · prod&lt;1&gt;</title>"),
+            "{page}"
+        );
+        assert!(page.contains("BREACH (alert only)"), "{page}");
+        assert!(
+            page.contains("<span class=\"ins\">+&lt;script&gt;"),
+            "{page}"
+        );
+        // The page's own script is there, once.
+        assert_eq!(page.matches("<script>").count(), 1, "{page}");
+        assert!(page.contains("},5000);"), "{page}");
+    }
+
+    #[test]
+    fn an_environment_with_nothing_published_says_so() {
+        let page = render(&PageView {
+            env: "prod",
+            refresh_ms: REFRESH_MS,
+            release: None,
+        });
+        assert!(page.starts_with("<!doctype html>"), "{page}");
+        assert!(
+            page.contains("Nothing has been published to <code>prod</code> yet."),
+            "{page}"
+        );
     }
 }

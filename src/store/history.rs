@@ -13,11 +13,101 @@ const WEIGHT: &str = "Promptctl-Weight";
 const SOURCE: &str = "Promptctl-Source";
 const REASON: &str = "Promptctl-Reason";
 
+/// What an action does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    Publish,
+    Canary,
+    Promote,
+    Revert,
+    /// A rollout moves to its next stage.
+    Advance,
+    /// A rollout stops advancing on its own.
+    Pause,
+    /// A paused rollout advances again.
+    Resume,
+    /// A rollout and its canary are dropped.
+    Abort,
+    /// An alert-only gate was breached and reported.
+    Alert,
+}
+
+impl ActionKind {
+    const ALL: [ActionKind; 9] = [
+        ActionKind::Publish,
+        ActionKind::Canary,
+        ActionKind::Promote,
+        ActionKind::Revert,
+        ActionKind::Advance,
+        ActionKind::Pause,
+        ActionKind::Resume,
+        ActionKind::Abort,
+        ActionKind::Alert,
+    ];
+
+    /// The action as a word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Publish => "publish",
+            ActionKind::Canary => "canary",
+            ActionKind::Promote => "promote",
+            ActionKind::Revert => "revert",
+            ActionKind::Advance => "advance",
+            ActionKind::Pause => "pause",
+            ActionKind::Resume => "resume",
+            ActionKind::Abort => "abort",
+            ActionKind::Alert => "alert",
+        }
+    }
+}
+
+impl std::str::FromStr for ActionKind {
+    type Err = ();
+
+    fn from_str(word: &str) -> Result<Self, ()> {
+        ActionKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == word)
+            .ok_or(())
+    }
+}
+
+/// The action a release commit names: one this build knows, or a word written by another
+/// build (a newer one may add actions), kept as it was so `log` still shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordedAction {
+    Known(ActionKind),
+    Unknown(String),
+}
+
+impl RecordedAction {
+    fn parse(word: &str) -> RecordedAction {
+        word.parse()
+            .map(RecordedAction::Known)
+            .unwrap_or_else(|()| RecordedAction::Unknown(word.to_owned()))
+    }
+
+    /// The action as a word.
+    pub fn as_str(&self) -> &str {
+        match self {
+            RecordedAction::Known(kind) => kind.as_str(),
+            RecordedAction::Unknown(word) => word,
+        }
+    }
+}
+
+impl Serialize for RecordedAction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// What one release commit did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
-    /// `publish`, `canary`, `promote` or `revert`.
-    pub action: String,
+    /// The action that wrote the commit.
+    pub action: RecordedAction,
     /// The one-line summary.
     pub summary: String,
     /// Each prompt the action changed, with the version it now points to.
@@ -43,7 +133,11 @@ pub struct RecordedPrompt {
 impl Record {
     /// Writes the commit message: the summary, a blank line, then the trailers.
     pub fn to_message(&self) -> String {
-        let mut out = format!("{}\n\n{ACTION}: {}\n", one_line(&self.summary), self.action);
+        let mut out = format!(
+            "{}\n\n{ACTION}: {}\n",
+            one_line(&self.summary),
+            self.action.as_str()
+        );
         for prompt in &self.prompts {
             out.push_str(&format!(
                 "{PROMPT}: {}\n{VERSION}: {}\n",
@@ -65,8 +159,9 @@ impl Record {
     /// Reads a commit message back; `None` when it was not written by an action.
     pub fn parse(message: &str) -> Option<Record> {
         let summary = message.lines().next()?.to_owned();
+        let mut action = None;
         let mut record = Record {
-            action: String::new(),
+            action: RecordedAction::Unknown(String::new()),
             summary,
             prompts: Vec::new(),
             weight: None,
@@ -79,7 +174,7 @@ impl Record {
                 continue;
             };
             match key {
-                ACTION => record.action = value.to_owned(),
+                ACTION => action = Some(RecordedAction::parse(value)),
                 PROMPT => pending_name = PromptName::parse(value).ok(),
                 VERSION => {
                     if let (Some(name), Ok(version)) = (pending_name.take(), value.parse()) {
@@ -92,7 +187,8 @@ impl Record {
                 _ => {}
             }
         }
-        (!record.action.is_empty()).then_some(record)
+        record.action = action.filter(|a| !a.as_str().is_empty())?;
+        Some(record)
     }
 }
 
@@ -108,7 +204,7 @@ mod tests {
     #[test]
     fn a_record_reads_back_from_its_message() {
         let record = Record {
-            action: "canary".into(),
+            action: RecordedAction::Known(ActionKind::Canary),
             summary: "canary support/triage 1a2b3c4d5e6f at 10%".into(),
             prompts: vec![RecordedPrompt {
                 name: PromptName::parse("support/triage").unwrap(),
@@ -128,9 +224,28 @@ mod tests {
             back.reason.as_deref(),
             Some("try the shorter system message")
         );
+        assert_eq!(back.action, RecordedAction::Known(ActionKind::Canary));
         assert_eq!(back.prompts, record.prompts);
         assert_eq!(back.weight, record.weight);
         assert_eq!(back.source, record.source);
         assert!(Record::parse("an ordinary commit\n\nSigned-off-by: x").is_none());
+    }
+
+    #[test]
+    fn every_action_reads_back_and_an_unknown_word_is_kept() {
+        for kind in ActionKind::ALL {
+            assert_eq!(kind.as_str().parse::<ActionKind>(), Ok(kind));
+        }
+        let message = "graduate x\n\nPromptctl-Action: graduate\n";
+        let record = Record::parse(message).unwrap();
+        assert_eq!(
+            record.action,
+            RecordedAction::Unknown("graduate".to_owned())
+        );
+        assert_eq!(
+            serde_json::to_string(&record.action).unwrap(),
+            "\"graduate\""
+        );
+        assert!(Record::parse("x\n\nPromptctl-Action: \n").is_none());
     }
 }

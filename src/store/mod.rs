@@ -20,7 +20,7 @@ mod state;
 pub use branch::{OBJECTS_DIR, Release, ReleaseTree, Store, WriteError, branch_name, object_path};
 pub use bucket::{BUCKETS, Weight, WeightError, bucket, random_key};
 pub use error::StoreError;
-pub use history::{Record, RecordedPrompt};
+pub use history::{ActionKind, Record, RecordedAction, RecordedPrompt};
 pub use plan::{
     DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_SAMPLES, GATE_NAMES, Gates, Rollout, Route, Stage, StepKey,
     check_cohort, check_gate,

@@ -128,7 +128,7 @@ fn after_lost_race(error: ReleaseError, attempts: u32, env: &str) -> ReleaseErro
 /// points to, the weight, where the versions came from and why.
 fn record(request: &ActionRequest, plan: &Plan, source: Option<&Source>) -> Record {
     Record {
-        action: request.kind.as_str().to_owned(),
+        action: crate::store::RecordedAction::Known(request.kind),
         summary: plan.summary.clone(),
         prompts: plan
             .changes

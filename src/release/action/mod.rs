@@ -19,44 +19,8 @@ use serde::Serialize;
 
 use crate::policy::GateDefaults;
 use crate::prompt::PromptName;
+pub use crate::store::ActionKind;
 use crate::store::{PromptState, Stage, StepKey, Weight};
-
-/// What an action does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ActionKind {
-    Publish,
-    Canary,
-    Promote,
-    Revert,
-    /// A rollout moves to its next stage.
-    Advance,
-    /// A rollout stops advancing on its own.
-    Pause,
-    /// A paused rollout advances again.
-    Resume,
-    /// A rollout and its canary are dropped.
-    Abort,
-    /// An alert-only gate was breached and reported.
-    Alert,
-}
-
-impl ActionKind {
-    /// The action as a word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActionKind::Publish => "publish",
-            ActionKind::Canary => "canary",
-            ActionKind::Promote => "promote",
-            ActionKind::Revert => "revert",
-            ActionKind::Advance => "advance",
-            ActionKind::Pause => "pause",
-            ActionKind::Resume => "resume",
-            ActionKind::Abort => "abort",
-            ActionKind::Alert => "alert",
-        }
-    }
-}
 
 /// An action as the user asked for it.
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
 //! Summaries: each prompt's name, version, provider, model and description, which is all
-//! `list` shows. They are kept in a cache beside the repository (`.git/promptctl-summaries.json`)
+//! `list` shows. They are kept in a cache beside the repository (`.git/promptctl-summaries`)
 //! keyed by what a version is made of, so a listing of a large repository parses only the
 //! prompts that changed since the last one: a git revision is then read from its tree alone,
 //! and a working tree costs reading and hashing its files, as `git status` does.
@@ -8,8 +8,9 @@
 //! the prompts folder, the blob id of every partial of the source, the prompt's path and its
 //! blob id. A change to any of them is a miss; a prompt that does not parse is never cached.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+mod cache;
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -20,11 +21,8 @@ use super::{FileKind, RevisionSpec, SourceError, classify};
 use crate::project::Project;
 use crate::prompt::{Prompt, PromptError, PromptName, Version};
 
-/// The cache file, in the git folder.
-pub const SUMMARY_CACHE: &str = "promptctl-summaries.json";
-
-/// Most entries the cache keeps; past it, entries not used by the last listing are dropped.
-const CACHE_ENTRIES: usize = 50_000;
+use cache::Cache;
+pub use cache::SUMMARY_CACHE;
 
 /// What `list` shows of one prompt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,7 +118,7 @@ pub fn summaries(project: &Project, spec: &RevisionSpec) -> Result<Summaries, So
     if let Some(path) = &cache_path
         && !new.is_empty()
     {
-        cache.write(path, new, &prompts);
+        cache.write(path, &new);
     }
     Ok(Summaries {
         spec: spec.clone(),
@@ -183,67 +181,3 @@ fn prompt_key(context: &Sha256, relative: &str, id: git2::Oid) -> String {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// The cache file's contents: summaries by key, and which were used by this listing.
-#[derive(Default)]
-struct Cache {
-    entries: BTreeMap<String, Summary>,
-    /// The keys taken by this listing, with the prompt each was for.
-    used: Vec<(String, PromptName)>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct CacheFile {
-    format: u32,
-    entries: BTreeMap<String, Summary>,
-}
-
-const CACHE_FORMAT: u32 = 1;
-
-impl Cache {
-    /// Reads the cache; a missing, unreadable or foreign file is an empty cache.
-    fn read(path: &Path) -> Cache {
-        let entries = std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<CacheFile>(&bytes).ok())
-            .filter(|file| file.format == CACHE_FORMAT)
-            .map(|file| file.entries)
-            .unwrap_or_default();
-        Cache {
-            entries,
-            used: Default::default(),
-        }
-    }
-
-    /// Takes a summary out of the cache (it is only written back when something was new).
-    fn take(&mut self, key: &str) -> Option<Summary> {
-        let found = self.entries.remove(key)?;
-        self.used.push((key.to_owned(), found.name.clone()));
-        Some(found)
-    }
-
-    /// Writes the cache atomically with the `new` summaries; a failure only costs the next
-    /// listing its speed.
-    fn write(mut self, path: &Path, new: Vec<(String, Summary)>, listed: &[Summary]) {
-        if self.entries.len() + self.used.len() + new.len() > CACHE_ENTRIES {
-            self.entries.clear();
-        }
-        let by_name: HashMap<&PromptName, &Summary> = listed.iter().map(|s| (&s.name, s)).collect();
-        for (key, name) in std::mem::take(&mut self.used) {
-            if let Some(summary) = by_name.get(&name) {
-                self.entries.insert(key, (*summary).clone());
-            }
-        }
-        self.entries.extend(new);
-        let file = CacheFile {
-            format: CACHE_FORMAT,
-            entries: self.entries,
-        };
-        let written = serde_json::to_vec(&file)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| crate::fsutil::write_atomic_unsynced(path, &bytes));
-        if let Err(error) = written {
-            tracing::debug!(path = %PathBuf::from(path).display(), %error, "the summary cache was not written");
-        }
-    }
-}

@@ -1,0 +1,249 @@
+//! The summary cache file: one line per summary, read lazily.
+//!
+//! Each line is `key, name, path, version, provider, model, description, partials…`
+//! separated by tabs, every field escaped as PostgreSQL's COPY text format does (`\\`, `\t`,
+//! `\n`, `\r`; `\N` for a prompt without a description). Reading indexes the lines by key
+//! and decodes only the ones a listing takes: a JSON file of 2,000 summaries took longer to
+//! parse than the rest of `list --at HEAD` together.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::Path;
+
+use super::Summary;
+use crate::prompt::{PromptName, Version};
+
+/// The cache file, in the git folder.
+pub const SUMMARY_CACHE: &str = "promptctl-summaries";
+
+/// The first line of the file; another first line is a foreign or older cache, read as
+/// empty and replaced.
+const HEADER: &str = "promptctl summaries 2";
+
+/// The cache of earlier versions, a JSON file, removed when the new one is written.
+const OLD_CACHE: &str = "promptctl-summaries.json";
+
+/// Most entries the cache keeps; past it, entries not used by the last listing are dropped.
+const CACHE_ENTRIES: usize = 50_000;
+
+/// The cache as read: the file's text and where each key's line is in it.
+#[derive(Default)]
+pub(super) struct Cache {
+    text: String,
+    lines: HashMap<String, Range<usize>>,
+    /// The keys taken by this listing.
+    used: HashSet<String>,
+}
+
+impl Cache {
+    /// Reads the cache; a missing, unreadable or foreign file is an empty cache.
+    pub fn read(path: &Path) -> Cache {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Cache::default();
+        };
+        let Some(body) = text.strip_prefix(HEADER).and_then(|t| t.strip_prefix('\n')) else {
+            return Cache::default();
+        };
+        let mut lines = HashMap::new();
+        let mut start = text.len() - body.len();
+        for line in body.split_inclusive('\n') {
+            let end = start + line.trim_end_matches('\n').len();
+            if let Some((key, _)) = line.split_once('\t') {
+                lines.insert(key.to_owned(), start..end);
+            }
+            start += line.len();
+        }
+        Cache {
+            text,
+            lines,
+            used: HashSet::new(),
+        }
+    }
+
+    /// The summary cached under a key; a line that does not decode is a miss, and dropped.
+    pub fn take(&mut self, key: &str) -> Option<Summary> {
+        let range = self.lines.get(key)?.clone();
+        match decode(&self.text[range]) {
+            Some(summary) => {
+                self.used.insert(key.to_owned());
+                Some(summary)
+            }
+            None => {
+                self.lines.remove(key);
+                None
+            }
+        }
+    }
+
+    /// Writes the cache atomically with the `new` summaries; a failure only costs the next
+    /// listing its speed.
+    pub fn write(self, path: &Path, new: &[(String, Summary)]) {
+        let keep_all = self.lines.len() + new.len() <= CACHE_ENTRIES;
+        let mut kept: Vec<(&String, &Range<usize>)> = self
+            .lines
+            .iter()
+            .filter(|(key, _)| keep_all || self.used.contains(*key))
+            .collect();
+        kept.sort_by_key(|(_, range)| range.start);
+        let mut out = String::with_capacity(self.text.len() + new.len() * 256);
+        out.push_str(HEADER);
+        out.push('\n');
+        for (_, range) in kept {
+            out.push_str(&self.text[range.clone()]);
+            out.push('\n');
+        }
+        for (key, summary) in new {
+            encode(&mut out, key, summary);
+        }
+        if let Err(error) = crate::fsutil::write_atomic_unsynced(path, out.as_bytes()) {
+            tracing::debug!(path = %path.display(), %error, "the summary cache was not written");
+        }
+        if let Some(folder) = path.parent() {
+            let _ = std::fs::remove_file(folder.join(OLD_CACHE));
+        }
+    }
+}
+
+/// Appends one summary's line.
+fn encode(out: &mut String, key: &str, summary: &Summary) {
+    out.push_str(key);
+    for field in [
+        summary.name.as_str(),
+        &summary.path,
+        summary.version.hex().as_str(),
+        &summary.provider,
+        &summary.model,
+    ] {
+        out.push('\t');
+        escape(out, field);
+    }
+    out.push('\t');
+    match &summary.description {
+        Some(text) => escape(out, text),
+        None => out.push_str("\\N"),
+    }
+    for partial in &summary.partials {
+        out.push('\t');
+        escape(out, partial);
+    }
+    out.push('\n');
+}
+
+/// Reads one line back; `None` for anything malformed.
+fn decode(line: &str) -> Option<Summary> {
+    let mut fields = line.split('\t').skip(1);
+    let name = PromptName::parse(&unescape(fields.next()?)?).ok()?;
+    let path = unescape(fields.next()?)?;
+    let version = Version::from_hex(fields.next()?)?;
+    let provider = unescape(fields.next()?)?;
+    let model = unescape(fields.next()?)?;
+    let description = match fields.next()? {
+        "\\N" => None,
+        text => Some(unescape(text)?),
+    };
+    let partials = fields.map(unescape).collect::<Option<Vec<_>>>()?;
+    Some(Summary {
+        name,
+        path,
+        version,
+        provider,
+        model,
+        description,
+        partials,
+    })
+}
+
+fn escape(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn unescape(field: &str) -> Option<String> {
+    if !field.contains('\\') {
+        return Some(field.to_owned());
+    }
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next()? {
+            '\\' => '\\',
+            't' => '\t',
+            'n' => '\n',
+            'r' => '\r',
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(description: Option<&str>, partials: &[&str]) -> Summary {
+        Summary {
+            name: PromptName::parse("team/greet").unwrap(),
+            path: "prompts/team/greet.j2".to_owned(),
+            version: Version::from_hex(&"ab".repeat(32)).unwrap(),
+            provider: "offline".to_owned(),
+            model: "m\\1".to_owned(),
+            description: description.map(str::to_owned),
+            partials: partials.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
+    fn round_trip(original: &Summary) -> Summary {
+        let mut line = String::new();
+        encode(&mut line, "k", original);
+        decode(line.trim_end_matches('\n')).expect("decodes")
+    }
+
+    #[test]
+    fn every_field_survives_tabs_newlines_and_backslashes() {
+        for original in [
+            summary(None, &[]),
+            summary(Some(""), &["a.j2"]),
+            summary(Some("tab\there\nnew\\N line\r"), &["x/a.j2", "b\tc.j2"]),
+            summary(Some("\\N"), &[]),
+        ] {
+            assert_eq!(round_trip(&original), original);
+        }
+    }
+
+    #[test]
+    fn a_malformed_line_is_a_miss_and_is_dropped() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join(SUMMARY_CACHE);
+        let mut text = format!("{HEADER}\n");
+        encode(&mut text, "good", &summary(None, &[]));
+        text.push_str("bad\tteam/greet\tp\tnot-hex\to\tm\t\\N\n");
+        text.push_str("escape\tteam/greet\tp\\q\n");
+        std::fs::write(&path, text).unwrap();
+        let mut cache = Cache::read(&path);
+        assert!(cache.take("bad").is_none());
+        assert!(cache.take("escape").is_none());
+        assert_eq!(cache.take("good"), Some(summary(None, &[])));
+        cache.write(&path, &[]);
+        let kept = Cache::read(&path);
+        assert_eq!(kept.lines.keys().collect::<Vec<_>>(), ["good"]);
+    }
+
+    #[test]
+    fn a_foreign_file_is_an_empty_cache() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join(SUMMARY_CACHE);
+        std::fs::write(&path, "{\"format\":1,\"entries\":{}}").unwrap();
+        assert!(Cache::read(&path).lines.is_empty());
+    }
+}

@@ -627,3 +627,41 @@ fn sigterm_answers_long_polls_and_exits_cleanly() {
     };
     assert!(exit.success(), "{exit:?}");
 }
+
+/// A published prompt whose render asks for a list of 100,000,000 items held a worker for
+/// 50 s and 1 GB. Its renders, several at once, are refused as over the output limit,
+/// and `/healthz` answers all the while.
+#[test]
+fn an_allocation_bomb_in_a_release_is_refused_and_the_server_keeps_answering() {
+    let repo = common::sample_repo();
+    repo.write(
+        "prompts/bomb.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = \"{{ dict(a=1)|items|list * 100000000 }}\"\n",
+    );
+    repo.commit("a prompt that prints a huge list");
+    repo.run(&["check"]).expect(0);
+    repo.run(&["publish"]).expect(0);
+    let server = Server::start(&repo, &[], &[]);
+    let port = server.port;
+    let renders: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                http(
+                    port,
+                    "POST",
+                    "/v1/render",
+                    &[("Content-Type", "application/json")],
+                    r#"{"name": "bomb"}"#,
+                )
+            })
+        })
+        .collect();
+    for _ in 0..20 {
+        assert_eq!(server.get("/healthz").0, 200);
+    }
+    for render in renders {
+        let (status, _, body) = render.join().unwrap();
+        assert_eq!(status, 422, "{body}");
+        assert!(body.contains("longer than 4 MiB"), "{body}");
+    }
+}

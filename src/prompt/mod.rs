@@ -10,6 +10,7 @@ mod file;
 mod frozen;
 mod includes;
 mod name;
+mod output;
 mod render;
 mod variables;
 
@@ -26,7 +27,9 @@ pub use error::{IncludeProblem, Location, PromptError};
 pub use file::{PromptDefaults, toml_value_to_json};
 pub use includes::PartialIndex;
 pub use name::{PromptName, check_segments};
-pub use render::{CompiledPrompt, RENDER_FUEL, RENDER_RECURSION_LIMIT, RenderedMessage};
+pub use render::{
+    CompiledPrompt, MAX_MESSAGE_BYTES, RENDER_FUEL, RENDER_RECURSION_LIMIT, RenderedMessage,
+};
 pub use variables::{VarType, Variable, Vars, coerce_texts, resolve_values, undeclared_names};
 
 /// The number written as `format` into canonical JSON; bumped only if its meaning changes.

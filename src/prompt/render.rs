@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::{Location, PromptError};
+pub use super::output::MAX_MESSAGE_BYTES;
 use super::variables::{Vars, resolve_values};
 use super::{Prompt, Role};
 
@@ -59,6 +60,7 @@ impl Prompt {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(RENDER_FUEL));
         env.set_recursion_limit(RENDER_RECURSION_LIMIT);
+        env.set_formatter(super::output::bounded_formatter);
         // Prompts are plain text: never HTML-escape, whatever a partial's name ends in.
         env.set_auto_escape_callback(|_| AutoEscape::None);
 
@@ -109,6 +111,12 @@ impl CompiledPrompt {
                     .env
                     .get_template(template)
                     .and_then(|t| t.render(context.clone()))
+                    // Text between tags is charged by fuel, not by the formatter: the
+                    // message as a whole is checked too.
+                    .and_then(|text| match text.len() > MAX_MESSAGE_BYTES {
+                        true => Err(super::output::too_long()),
+                        false => Ok(text),
+                    })
                     .map_err(|e| self.render_error(&e, &values))?;
                 Ok(RenderedMessage {
                     role: *role,
@@ -161,6 +169,24 @@ impl CompiledPrompt {
                     "the template ran more than {RENDER_FUEL} steps; look for a loop that never ends"
                 ),
             },
+            ErrorKind::InvalidOperation if error.detail() == Some(super::output::TOO_LONG) => {
+                PromptError::RenderLimit {
+                    location,
+                    message: format!(
+                        "a message would be longer than {} MiB; look for a repeated list or string, or a loop that prints too much",
+                        MAX_MESSAGE_BYTES / (1024 * 1024)
+                    ),
+                }
+            }
+            // minijinja's own caps on `*`: a string or list repeated past 100,000,000.
+            ErrorKind::InvalidOperation
+                if error.detail().is_some_and(|d| d.ends_with("is too large")) =>
+            {
+                PromptError::RenderLimit {
+                    location,
+                    message: format!("{}; look for a repeated list or string", describe(error)),
+                }
+            }
             ErrorKind::InvalidOperation
                 if error
                     .detail()
@@ -326,6 +352,33 @@ mod tests {
     fn a_used_but_undeclared_variable_is_named_at_render_time() {
         let err = render("{{ name }} {{ nickname }}", &[], named()).unwrap_err();
         assert_eq!(err.to_string(), "prompt `p`: missing variable `nickname`");
+    }
+
+    /// One operation that allocates a lot (a repeated list or string, a long range, a
+    /// join) is charged for what it allocates, so a render stays bounded in time, memory
+    /// and output: each of these is refused quickly, at well under the memory it asks for.
+    #[test]
+    fn an_allocation_bomb_is_refused_before_it_allocates() {
+        for template in [
+            "{{ dict(a=1)|items|list * 100000000 }}",
+            "{{ 'x' * 100000000 }}",
+            "{{ ('x' * 1000000) * 1000 }}",
+            "{% set s = 'y' * 60000 %}{% for i in range(100000) %}{{ s }}{% endfor %}",
+            "{{ range(100000)|list|join(',') * 1000 }}",
+            "{{ (range(10000)|list) * 10000 }}",
+        ] {
+            let started = std::time::Instant::now();
+            let err = render(template, &[], named()).unwrap_err();
+            assert!(
+                matches!(err, PromptError::RenderLimit { .. }),
+                "{template}: {err}"
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{template} took {:?}",
+                started.elapsed()
+            );
+        }
     }
 
     #[test]

@@ -100,6 +100,14 @@ pub struct ServerState {
     pub reload: tokio::sync::Notify,
     /// Set when the server is stopping: long polls answer at once.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Renders run on blocking threads, at most this many at once, so that the async
+    /// workers always answer `/healthz` and resolves.
+    pub render_slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// How many renders run at once: one per core, at least two.
+pub fn render_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
 }
 
 impl ServerState {
@@ -126,6 +134,7 @@ impl ServerState {
             env: env.to_owned(),
             changed: tokio::sync::watch::channel(String::new()).0,
             stopping: tokio::sync::watch::channel(false).0,
+            render_slots: Arc::new(tokio::sync::Semaphore::new(render_slots())),
             request_timeout,
         })
     }

@@ -246,8 +246,11 @@ async fn render(
         Ok(name) => name,
         Err(error) => return error.into_response(),
     };
-    let cohort = request.attrs.get("cohort").map(String::as_str);
-    match snapshot.render(name.as_str(), request.key.as_deref(), cohort, &request.vars) {
+    let rendered = match render_off_workers(&state, &snapshot, &name, request).await {
+        Ok(rendered) => rendered,
+        Err(response) => return response,
+    };
+    match rendered {
         Ok(rendered) => {
             if rendered.fallback {
                 // The canary failed this request; the active version served it.
@@ -278,6 +281,46 @@ async fn render(
             error(StatusCode::UNPROCESSABLE_ENTITY, "render_failed", message)
         }
     }
+}
+
+/// Renders on a blocking thread once a render slot is free: a render is bounded by fuel
+/// and output size, but may still take a while, and must not hold an async worker.
+async fn render_off_workers(
+    state: &Arc<ServerState>,
+    snapshot: &Arc<Snapshot>,
+    name: &PromptName,
+    request: RenderRequest,
+) -> Result<Result<crate::served::Rendered, ServeRenderError>, Response> {
+    let wait = state.request_timeout / 2;
+    let slots = Arc::clone(&state.render_slots);
+    let permit = match tokio::time::timeout(wait, slots.acquire_owned()).await {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            let mut response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "every render slot is taken; try again shortly",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return Err(response);
+        }
+    };
+    let (snapshot, name) = (Arc::clone(snapshot), name.clone());
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let cohort = request.attrs.get("cohort").map(String::as_str);
+        snapshot.render(name.as_str(), request.key.as_deref(), cohort, &request.vars)
+    })
+    .await
+    .map_err(|_| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the render stopped unexpectedly",
+        )
+    })
 }
 
 async fn state_route(

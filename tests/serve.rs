@@ -665,3 +665,104 @@ fn an_allocation_bomb_in_a_release_is_refused_and_the_server_keeps_answering() {
         assert!(body.contains("longer than 4 MiB"), "{body}");
     }
 }
+
+/// Slowloris: 200 connections that send half a request held the server's connections for
+/// good. Past `--max-connections` a connection is answered 503 with Retry-After at once;
+/// the slow ones are closed after `--header-timeout`; and the server then serves again.
+#[test]
+fn slow_and_idle_connections_are_bounded_and_refused_gracefully() {
+    let repo = released();
+    repo.run(&["publish"]).expect(0);
+    let server = Server::start(
+        &repo,
+        &["--max-connections", "40", "--header-timeout", "1s"],
+        &[],
+    );
+    // One connection slot is taken by nothing: every attacker after the 40th is refused.
+    let attackers: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+            stream
+        })
+        .collect();
+    let mut refused = 0;
+    let mut closed = 0;
+    for mut stream in attackers {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut answer = String::new();
+        // Each connection ends: refused with a 503 at once, or closed at the header
+        // deadline with nothing (or hyper's 408) written.
+        let ended = stream.read_to_string(&mut answer);
+        assert!(
+            ended.is_ok(),
+            "a connection was still open after 20 s: {ended:?}"
+        );
+        if answer.starts_with("HTTP/1.1 503") {
+            assert!(answer.contains("retry-after: 1"), "{answer}");
+            assert!(answer.contains(r#""code":"busy""#), "{answer}");
+            refused += 1;
+        } else {
+            assert!(
+                answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+                "{answer}"
+            );
+            closed += 1;
+        }
+    }
+    // At least the first 40 were taken and then closed at their deadline; the others were
+    // refused, unless a slot had freed by the time they connected.
+    assert!(closed >= 40, "{closed} closed, {refused} refused");
+    assert!(refused >= 100, "{closed} closed, {refused} refused");
+    let (status, body) = server.get("/healthz");
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A replica restarted while its remote accepts connections and never answers did not
+/// listen until the fetch gave up. With a kept copy it now listens at once, serves the
+/// copy and says it is stale, long before the network deadline (30 s here).
+#[test]
+fn a_restart_against_a_silent_remote_listens_at_once_and_serves_the_kept_copy() {
+    let repo = released();
+    let bare = repo.add_bare_remote();
+    repo.run(&["push"]).expect(0);
+    let state_dir = tempfile::tempdir().unwrap();
+    let dir = state_dir.path().to_str().unwrap().to_owned();
+    let remote = bare.path().to_str().unwrap().to_owned();
+    let server = Server::start(&repo, &["--remote", &remote, "--state-dir", &dir], &[]);
+    let (_, before) = server.get("/v1/prompts/support/triage?key=k");
+    assert_eq!(server.get("/healthz").1["status"], "ok");
+    drop(server);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/prompts.git", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        // Accept and hold every connection, answering nothing.
+        let mut open = Vec::new();
+        for stream in silent.incoming().take(4) {
+            open.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(40));
+        drop(open);
+    });
+    let started = Instant::now();
+    let server = Server::start(
+        &repo,
+        &["--remote", &url, "--state-dir", &dir],
+        &[("PROMPTCTL_GIT_TIMEOUT", "30")],
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let (status, kept) = server.get("/v1/prompts/support/triage?key=k");
+    assert_eq!((status, &kept["version"]), (200, &before["version"]));
+    let (_, health) = server.get("/healthz");
+    assert_eq!(health["status"], "stale", "{health}");
+    assert!(
+        health["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not yet confirmed")),
+        "{health}"
+    );
+    drop(server);
+    drop(held);
+}

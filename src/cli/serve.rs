@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use promptctl::serve::{ControllerOptions, ServeOptions, serve};
+use promptctl::serve::{ControllerOptions, ServeOptions, listener, serve};
 use promptctl::served::Origin;
 
 use super::{CliError, GlobalArgs};
@@ -49,6 +49,17 @@ pub struct ServeArgs {
     /// Longest a request may take, reading its body included; slower clients get a 408.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     request_timeout: Duration,
+
+    /// Most client connections open at once; past it a new connection is answered 503
+    /// with Retry-After and closed. Lowered to fit the open-files limit.
+    #[arg(long, value_name = "N", default_value_t = listener::DEFAULT_MAX_CONNECTIONS as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: u32,
+
+    /// Longest a client may take to send a request's headers, and longest a kept-alive
+    /// connection may sit idle before it is closed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    header_timeout: Duration,
 
     /// Run the rollout controller: judge every rollout on the feedback this server gets,
     /// and advance, promote or revert it with a release commit (docs/rollout.md).
@@ -158,6 +169,8 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
         token,
         state_dir: args.state_dir,
         request_timeout: args.request_timeout,
+        max_connections: args.max_connections as usize,
+        header_timeout: args.header_timeout,
         controller: args.controller.then(|| ControllerOptions {
             interval: args.controller_interval,
             push: args.controller_push.clone(),

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long one network operation may take when `PROMPTCTL_GIT_TIMEOUT` does not say.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The environment variable that sets the deadline of network operations, in seconds.
 pub const TIMEOUT_ENV: &str = "PROMPTCTL_GIT_TIMEOUT";
 /// An HTTP transfer slower than this many bytes a second ...
@@ -38,7 +38,7 @@ pub enum TransportError {
     Failed { message: String },
 }
 
-/// The deadline of network operations: `PROMPTCTL_GIT_TIMEOUT` seconds, else 30.
+/// The deadline of network operations: `PROMPTCTL_GIT_TIMEOUT` seconds, else 10.
 pub fn timeout() -> Duration {
     std::env::var(TIMEOUT_ENV)
         .ok()

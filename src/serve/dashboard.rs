@@ -185,11 +185,7 @@ fn release_view(state: &ServerState, snapshot: &Snapshot) -> ReleaseView {
         commit: snapshot.commit[..snapshot.commit.len().min(12)].to_owned(),
         loaded: clock::format(loaded),
         controlling: state.controlling,
-        stale: health.stale_since.map(|_| {
-            health
-                .last_error
-                .unwrap_or_else(|| "the source cannot be read".to_owned())
-        }),
+        stale: health.why_stale(state.overdue()),
         prompts: prompt_rows(snapshot, &rollouts),
         rollouts: rollouts
             .iter()

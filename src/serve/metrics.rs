@@ -153,7 +153,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP promptctl_snapshot_age_seconds Seconds since the served snapshot was loaded.\n# TYPE promptctl_snapshot_age_seconds gauge"
+            "# HELP promptctl_snapshot_age_seconds Seconds since the source was last read successfully (how fresh the served state is).\n# TYPE promptctl_snapshot_age_seconds gauge"
         );
         if let Some(age) = snapshot_age {
             let _ = writeln!(out, "promptctl_snapshot_age_seconds {age:.3}");

@@ -9,6 +9,7 @@
 
 mod controller;
 mod dashboard;
+pub mod listener;
 mod metrics;
 mod rollouts;
 mod routes;
@@ -44,6 +45,11 @@ pub struct ServeOptions {
     pub state_dir: Option<PathBuf>,
     /// Longest a request may take, reading its body included.
     pub request_timeout: Duration,
+    /// Most connections open at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Longest a client may take to send a request's headers, and longest a kept-alive
+    /// connection may sit idle.
+    pub header_timeout: Duration,
     /// Run the rollout controller in the server, judging rollouts on the feedback it gets.
     pub controller: Option<ControllerOptions>,
 }
@@ -75,6 +81,38 @@ pub enum ServeError {
 pub struct Health {
     pub stale_since: Option<SystemTime>,
     pub last_error: Option<String>,
+    /// When the source was last read successfully: the served state was current then.
+    pub confirmed_at: Option<SystemTime>,
+}
+
+impl Health {
+    /// Since when the served state is stale, if it is: a failed read, or no successful
+    /// read for longer than `overdue` (a fetch that hangs is stale before it times out).
+    pub fn stale_since(&self, overdue: Duration) -> Option<SystemTime> {
+        let silent = self
+            .confirmed_at
+            .and_then(|at| at.checked_add(overdue))
+            .filter(|limit| *limit < SystemTime::now());
+        self.stale_since.or(silent)
+    }
+
+    /// Why the served state is stale, in words.
+    pub fn why_stale(&self, overdue: Duration) -> Option<String> {
+        let since = self.stale_since(overdue)?;
+        Some(self.last_error.clone().unwrap_or_else(|| {
+            let silent = since
+                .elapsed()
+                .map_or(0, |d| d.as_secs() + overdue.as_secs());
+            format!("no answer from the source for {silent} s")
+        }))
+    }
+
+    /// Seconds since the source was last read successfully.
+    pub fn age(&self) -> Option<f64> {
+        self.confirmed_at
+            .and_then(|at| at.elapsed().ok())
+            .map(|d| d.as_secs_f64())
+    }
 }
 
 /// Everything the routes share.
@@ -103,6 +141,8 @@ pub struct ServerState {
     /// Renders run on blocking threads, at most this many at once, so that the async
     /// workers always answer `/healthz` and resolves.
     pub render_slots: Arc<tokio::sync::Semaphore>,
+    /// How often the source is read.
+    pub poll: Duration,
 }
 
 /// How many renders run at once: one per core, at least two.
@@ -135,6 +175,7 @@ impl ServerState {
             changed: tokio::sync::watch::channel(String::new()).0,
             stopping: tokio::sync::watch::channel(false).0,
             render_slots: Arc::new(tokio::sync::Semaphore::new(render_slots())),
+            poll: options.poll,
             request_timeout,
         })
     }
@@ -186,6 +227,13 @@ impl ServerState {
         let mut health = self.health();
         health.stale_since = None;
         health.last_error = None;
+        health.confirmed_at = Some(SystemTime::now());
+    }
+
+    /// How long the source may go without a successful read before the state is stale:
+    /// one poll interval, and the time a healthy read takes.
+    pub fn overdue(&self) -> Duration {
+        self.poll + OVERDUE_GRACE
     }
 }
 
@@ -193,7 +241,13 @@ impl ServerState {
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let state = ServerState::new(&options);
     let folder = options.origin.folder();
-    load_first(&options, &state, &folder).await?;
+    // With a kept copy, serve it at once and read the source after binding: a source that
+    // does not answer must not keep the server from listening. Without one, the source is
+    // read first, under the network deadline.
+    let from_copy = start_from_kept_copy(&options, &state, &folder);
+    if !from_copy {
+        load_first(&options, &state, &folder).await?;
+    }
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .map_err(|e| ServeError::Listen {
@@ -204,7 +258,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .local_addr()
         .map_err(|e| ServeError::Io(e.to_string()))?;
     tracing::info!(addr = %bound, env = %options.env, "listening on http://{bound}");
-    tokio::spawn(poll_forever(options.clone(), Arc::clone(&state), folder));
+    tokio::spawn(poll_forever(
+        options.clone(),
+        Arc::clone(&state),
+        folder,
+        from_copy,
+    ));
     if let (Some(controller), Origin::Repo(root)) = (&options.controller, &options.origin) {
         tracing::info!(
             interval_ms = controller.interval.as_millis() as u64,
@@ -219,24 +278,24 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         ));
     }
     let stopping = Arc::clone(&state);
-    let server = axum::serve(listener, routes::router(state)).with_graceful_shutdown(async move {
+    let stop = async move {
         stop_signal().await;
         tracing::info!("stopping: no new connections; finishing requests in flight");
         // Long polls answer at once rather than hold the shutdown for up to a minute.
         stopping.stopping.send_replace(true);
-    });
-    let server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        result = server => result.map_err(|e| ServeError::Io(e.to_string())),
-        () = async {
-            stop_signal().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => {
-            tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; stopping anyway");
-            Ok(())
-        }
-    }
+    };
+    let limits = listener::Limits {
+        max_connections: listener::fit_to_file_limit(options.max_connections),
+        header_timeout: options.header_timeout,
+        shutdown_grace: SHUTDOWN_GRACE,
+    };
+    listener::run(listener, routes::router(state), limits, stop).await;
+    Ok(())
 }
+
+/// How long a healthy read of the source may take, beyond the poll interval, before the
+/// served state counts as stale.
+pub const OVERDUE_GRACE: Duration = Duration::from_secs(3);
 
 /// How long a stopping server waits for requests in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -264,33 +323,39 @@ async fn stop_signal() {
     }
 }
 
+/// Installs the copy kept in the state folder, marked stale until the source confirms it;
+/// `false` when there is no usable copy.
+fn start_from_kept_copy(options: &ServeOptions, state: &Arc<ServerState>, folder: &str) -> bool {
+    let kept = options
+        .state_dir
+        .as_ref()
+        .and_then(|dir| read_persisted(dir, &options.env));
+    let Some(snapshot) =
+        kept.and_then(|data| Snapshot::build(Arc::new(data), folder, &state.counters, None).ok())
+    else {
+        return false;
+    };
+    tracing::info!(
+        commit = %snapshot.commit,
+        "serving the copy kept in the state folder until the source answers"
+    );
+    state.install(snapshot);
+    state.mark_failed("not yet confirmed: the source has not been read since the start".into());
+    true
+}
+
 async fn load_first(
     options: &ServeOptions,
     state: &Arc<ServerState>,
     folder: &str,
 ) -> Result<(), ServeError> {
-    let message = match reload(options, state, folder).await {
+    match reload(options, state, folder).await {
         // Loaded, or nothing released yet: serve, and say so, until something is.
-        Ok(()) => return Ok(()),
-        Err(message) => message,
-    };
-    let kept = options
-        .state_dir
-        .as_ref()
-        .and_then(|dir| read_persisted(dir, &options.env));
-    let built =
-        kept.and_then(|data| Snapshot::build(Arc::new(data), folder, &state.counters, None).ok());
-    match built {
-        Some(snapshot) => {
-            tracing::warn!(
-                error = %message,
-                "the source is unreachable; serving the copy kept in the state folder"
-            );
-            state.install(snapshot);
-            state.mark_failed(message);
+        Ok(()) => {
+            state.mark_ok();
             Ok(())
         }
-        None => Err(ServeError::NoSnapshot {
+        Err(message) => Err(ServeError::NoSnapshot {
             env: options.env.clone(),
             message,
         }),
@@ -339,12 +404,20 @@ async fn reload(
     .map_err(|e| e.to_string())?
 }
 
-async fn poll_forever(options: ServeOptions, state: Arc<ServerState>, folder: String) {
+async fn poll_forever(
+    options: ServeOptions,
+    state: Arc<ServerState>,
+    folder: String,
+    at_once: bool,
+) {
+    let mut first = at_once;
     loop {
         // The controller wakes the poller after a decision, so it is served at once.
-        tokio::select! {
-            () = tokio::time::sleep(options.poll) => {}
-            () = state.reload.notified() => {}
+        if !std::mem::take(&mut first) {
+            tokio::select! {
+                () = tokio::time::sleep(options.poll) => {}
+                () = state.reload.notified() => {}
+            }
         }
         match reload(&options, &state, &folder).await {
             Ok(()) => state.mark_ok(),
@@ -391,4 +464,33 @@ fn persist(options: &ServeOptions, data: &SnapshotData) {
 fn read_persisted(dir: &std::path::Path, env: &str) -> Option<SnapshotData> {
     let bytes = std::fs::read(persisted_path(dir, env)).ok()?;
     serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+
+    #[test]
+    fn a_source_silent_past_the_overdue_time_is_stale_without_an_error() {
+        let overdue = Duration::from_secs(8);
+        let fresh = Health {
+            confirmed_at: Some(SystemTime::now()),
+            ..Health::default()
+        };
+        assert_eq!(fresh.stale_since(overdue), None);
+        let silent = Health {
+            confirmed_at: Some(SystemTime::now() - Duration::from_secs(20)),
+            ..Health::default()
+        };
+        assert!(silent.stale_since(overdue).is_some());
+        let why = silent.why_stale(overdue).unwrap();
+        assert!(why.starts_with("no answer from the source for 2"), "{why}");
+        assert!(silent.age().unwrap() >= 20.0);
+        let failed = Health {
+            stale_since: Some(SystemTime::now()),
+            last_error: Some("fetch failed".into()),
+            confirmed_at: Some(SystemTime::now()),
+        };
+        assert_eq!(failed.why_stale(overdue).as_deref(), Some("fetch failed"));
+    }
 }

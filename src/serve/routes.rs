@@ -558,11 +558,9 @@ async fn metrics(State(state): Shared) -> Response {
         .into_iter()
         .map(|(name, version, track, n)| (name, version.to_string(), track.as_str(), n))
         .collect();
-    let snapshot = state.snapshot.load_full();
-    let age = snapshot
-        .and_then(|s| s.loaded_at.elapsed().ok())
-        .map(|d| d.as_secs_f64());
-    let stale = state.health().stale_since.is_some();
+    let health = state.health().clone();
+    let age = health.age();
+    let stale = health.stale_since(state.overdue()).is_some();
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -578,7 +576,8 @@ async fn healthz(State(state): Shared) -> Response {
         t.duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     };
-    let status = match (&snapshot, health.stale_since) {
+    let stale_since = health.stale_since(state.overdue());
+    let status = match (&snapshot, stale_since) {
         (None, _) => "empty",
         (Some(_), Some(_)) => "stale",
         (Some(_), None) => "ok",
@@ -588,8 +587,9 @@ async fn healthz(State(state): Shared) -> Response {
         "env": state.env,
         "commit": snapshot.as_ref().map(|s| s.commit.clone()),
         "loaded_at": snapshot.as_ref().map(|s| seconds(s.loaded_at)),
-        "stale_since": health.stale_since.map(seconds),
-        "last_error": health.last_error,
+        "stale_since": stale_since.map(seconds),
+        "last_error": health.why_stale(state.overdue()),
+        "age_seconds": health.age(),
     });
     json_body(StatusCode::OK, body.to_string())
 }

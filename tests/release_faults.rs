@@ -424,3 +424,32 @@ fn revert_never_commits_a_state_its_readers_refuse() {
         capped.stderr
     );
 }
+
+/// A system error (here a file where git must make a folder, as a full disk or a read-only
+/// folder would refuse a write) exited 101, the code of a Rust panic. It exits 4, names
+/// the cause and the path, and leaves the repository as it was.
+#[test]
+fn a_system_error_exits_4_naming_its_cause_and_path_and_changes_nothing() {
+    let repo = sample_repo();
+    repo.commit("prompts");
+    let in_the_way = repo.path().join(".git/refs/heads/promptctl");
+    std::fs::write(&in_the_way, "not a folder\n").unwrap();
+    let run = repo.run(&["publish"]).expect(4);
+    assert!(
+        run.stderr.contains("refs/heads/promptctl"),
+        "the path is named: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: the file system or git refused"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&in_the_way).unwrap(),
+        "not a folder\n"
+    );
+    std::fs::remove_file(&in_the_way).unwrap();
+    fsck(repo.path());
+    repo.run(&["publish"]).expect(0);
+}

@@ -19,8 +19,12 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code: a conflict: a lost race that could not be re-applied, a rejected push.
 pub const EXIT_CONFLICT: u8 = 3;
-/// Exit code: something unexpected in promptctl itself or the system.
-pub const EXIT_INTERNAL: u8 = 101;
+/// Exit code: the system refused: a full disk, a read-only folder, a lock held by another
+/// process, git failing. (101 is a Rust panic: a bug in promptctl, never a designed exit.)
+pub const EXIT_SYSTEM: u8 = 4;
+
+/// What to do about a system error.
+const SYSTEM_HINT: &str = "the file system or git refused (free space, permissions, a file in the way, a lock held by another process); the release branch only moves once everything is written";
 
 /// An error as the user sees it.
 #[derive(Debug)]
@@ -40,12 +44,12 @@ impl CliError {
         }
     }
 
-    /// A failure of the environment, not of the input.
-    pub fn internal(message: impl Into<String>) -> Self {
+    /// A failure of the system, not of the input (exit 4).
+    pub fn system(message: impl Into<String>) -> Self {
         CliError {
             message: message.into(),
             hints: Vec::new(),
-            code: EXIT_INTERNAL,
+            code: EXIT_SYSTEM,
         }
     }
 
@@ -157,7 +161,7 @@ impl From<ReleaseError> for CliError {
             )),
             ReleaseError::Remote { .. } => CliError::usage(message)
                 .hint("check the remote's URL, the network and your credentials; nothing was changed"),
-            ReleaseError::Git { .. } => CliError::internal(message),
+            ReleaseError::Git { .. } => CliError::system(message).hint(SYSTEM_HINT),
         }
     }
 }
@@ -172,7 +176,7 @@ impl From<StoreError> for CliError {
             StoreError::NotAState { .. } | StoreError::VersionPrefix { .. } => {
                 CliError::usage(message)
             }
-            StoreError::Git { .. } => CliError::internal(message),
+            StoreError::Git { .. } => CliError::system(message).hint(SYSTEM_HINT),
         }
     }
 }

@@ -160,7 +160,7 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
         Format::Table => table(&report, args.verbose),
         Format::Json => {
             let mut json = serde_json::to_string_pretty(&report)
-                .map_err(|e| CliError::internal(format!("cannot write JSON: {e}")))?;
+                .map_err(|e| CliError::system(format!("cannot write JSON: {e}")))?;
             json.push('\n');
             json
         }

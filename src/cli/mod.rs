@@ -189,7 +189,7 @@ fn async_runtime_with(workers: Option<usize>) -> Result<tokio::runtime::Runtime,
     builder
         .enable_all()
         .build()
-        .map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| CliError::system(format!("cannot start the async runtime: {e}")))
 }
 
 /// Opens the project and reads one prompt at a revision spec.

@@ -49,7 +49,7 @@ pub fn eprint(text: &str) {
 /// Prints a value as pretty JSON on stdout, with a final newline.
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
     let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::internal(format!("cannot write JSON: {e}")))?;
+        .map_err(|e| CliError::system(format!("cannot write JSON: {e}")))?;
     text.push('\n');
     print(&text)
 }
@@ -59,9 +59,7 @@ fn ignore_broken_pipe(error: std::io::Error) -> Result<(), CliError> {
     if error.kind() == std::io::ErrorKind::BrokenPipe {
         Ok(())
     } else {
-        Err(CliError::internal(format!(
-            "cannot write to stdout: {error}"
-        )))
+        Err(CliError::system(format!("cannot write to stdout: {error}")))
     }
 }
 

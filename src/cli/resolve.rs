@@ -68,7 +68,7 @@ pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError>
             })?;
         if args.json {
             let line = serde_json::to_string(&resolution)
-                .map_err(|e| CliError::internal(format!("cannot write JSON: {e}")))?;
+                .map_err(|e| CliError::system(format!("cannot write JSON: {e}")))?;
             out.push_str(&line);
             out.push('\n');
         } else {

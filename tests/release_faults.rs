@@ -453,3 +453,86 @@ fn a_system_error_exits_4_naming_its_cause_and_path_and_changes_nothing() {
     fsck(repo.path());
     repo.run(&["publish"]).expect(0);
 }
+
+/// The weights the remote's release history records, one per canary commit.
+fn remote_weights(bare: &std::path::Path) -> Vec<String> {
+    let git = git2::Repository::open(bare).unwrap();
+    let mut walk = git.revwalk().unwrap();
+    walk.push_ref("refs/heads/promptctl/production").unwrap();
+    walk.map(|id| git.find_commit(id.unwrap()).unwrap())
+        .filter_map(|commit| {
+            let message = commit.message().unwrap_or("").to_owned();
+            message
+                .lines()
+                .find_map(|l| l.strip_prefix("Promptctl-Weight: "))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Two clones each run 15 `canary … --push` at once against one bare remote. Before, some
+/// exited 0 with a commit the remote never got, some failed although their change
+/// landed, and many exited 101 on ref locks. Now an action exits 0 exactly when its
+/// commit is on the remote, and a failure (if any) left nothing there.
+#[test]
+fn a_push_storm_from_two_clones_loses_nothing_and_reports_truly() {
+    let repo = published();
+    let bare = repo.add_bare_remote();
+    share_prompts(&repo);
+    repo.run(&["push"]).expect(0);
+    let other = TestRepo::clone_of(bare.path());
+    other.run(&["pull"]).expect(0);
+    let mut runs = Vec::new();
+    for (clone, first) in [(&repo, 1), (&other, 16)] {
+        for weight in first..first + 15 {
+            let mut command = clone.command(
+                clone.path(),
+                &[
+                    "canary",
+                    "support/triage",
+                    &format!("{weight}%"),
+                    "--push",
+                    "--json",
+                ],
+            );
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+            runs.push((weight, command.spawn().unwrap()));
+        }
+    }
+    let landed = |weights: &[String], weight: u32| {
+        weights
+            .iter()
+            .filter(|w| **w == format!("{weight}%"))
+            .count()
+    };
+    let mut finished = Vec::new();
+    for (weight, child) in runs {
+        let output = child.wait_with_output().unwrap();
+        finished.push((weight, output));
+    }
+    let weights = remote_weights(bare.path());
+    let mut failures = Vec::new();
+    for (weight, output) in &finished {
+        let code = output.status.code();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            matches!(code, Some(0 | 3)),
+            "{weight}%: exit {code:?}: {stderr}"
+        );
+        if code == Some(0) {
+            assert_eq!(landed(&weights, *weight), 1, "{weight}% exited 0: {stderr}");
+        } else {
+            assert_eq!(
+                landed(&weights, *weight),
+                0,
+                "{weight}% failed yet landed: {stderr}"
+            );
+            failures.push(*weight);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "no action should give up: {failures:?}"
+    );
+    fsck(bare.path());
+}

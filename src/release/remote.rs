@@ -7,14 +7,14 @@
 
 use serde::Serialize;
 
-use super::action::{ActionRequest, Outcome, run as run_action};
+use super::action::{Action, ActionRequest, Attempt, Outcome};
 use super::error::ReleaseError;
 use super::transport::{self, Pushed, TransportError};
 use std::time::Duration;
 
 use crate::project::Project;
 use crate::retry::Backoff;
-use crate::store::{Store, branch_name};
+use crate::store::{Store, WriteError, branch_name};
 
 /// How many times an action with `--push` is re-applied when others keep pushing first.
 const PUSH_ATTEMPTS: u32 = 10;
@@ -120,7 +120,7 @@ pub fn push(project: &Project, env: &str, remote: &str) -> Result<PushOutcome, R
             });
         }
     }
-    set_tracking(&store, remote, local)?;
+    set_tracking(&store, remote, local);
     Ok(outcome(remote_tip, Some(local), false))
 }
 
@@ -162,58 +162,111 @@ pub fn pull(project: &Project, env: &str, remote: &str) -> Result<PullOutcome, R
     }
 }
 
-/// Runs an action on the remote's latest state and pushes it; when another writer pushes
-/// first, the local commit is set aside and the action applied again on the new state.
+/// Runs an action on the remote's latest state and pushes its commit with a lease: the
+/// remote takes it only if its branch has not moved since it was read, and when another
+/// writer wins, the action is planned again on the newer state. The local branch follows
+/// once the remote has the commit, so `Ok` means the action is on the remote, and an error
+/// means it is not.
 pub fn run_action_and_push(
     project: &Project,
     env: &str,
     request: &ActionRequest,
     remote: &str,
 ) -> Result<(Outcome, Option<PushOutcome>), ReleaseError> {
+    let mut action = Action::new(project, env, request)?;
+    let branch = branch_name(env);
     for attempt in 1..=PUSH_ATTEMPTS {
-        let pulled = pull(project, env, remote)?;
-        if pulled.result == PullResult::Ahead {
-            // Local commits the remote lacks are pushed first, as they are.
-            push(project, env, remote)?;
-        }
         let store = project.store(env)?;
-        let before = store.tip()?;
-        let outcome = run_action(project, env, request)?;
-        let Some(commit) = outcome.commit.as_deref() else {
-            return Ok((outcome, None));
-        };
-        match push(project, env, remote) {
-            Ok(pushed) => return Ok((outcome, Some(pushed))),
-            Err(ReleaseError::Conflict { .. }) if attempt < PUSH_ATTEMPTS => {
-                set_aside(&store, commit, before)?;
-                std::thread::sleep(PUSH_BACKOFF.delay(attempt - 1));
-            }
-            Err(error) => return Err(error),
+        let ours = store.tip()?;
+        let theirs = fetch(&store, remote)?;
+        // Local commits the remote lacks go with the action, as they are.
+        let base = base_for_push(&store, remote, ours, theirs)?;
+        if let Some(theirs) = theirs.filter(|_| base != ours) {
+            // Behind the remote: catch up, as a pull would.
+            follow(&store, theirs);
         }
+        let (commit, outcome) = match action.attempt(base)? {
+            Attempt::Made { commit, outcome } => (commit, outcome),
+            Attempt::Unchanged(outcome) if base == theirs => return Ok((outcome, None)),
+            Attempt::Unchanged(outcome) => {
+                let pushed = push(project, env, remote)?;
+                return Ok((outcome, Some(pushed)));
+            }
+        };
+        let git_dir = store.repo().path();
+        match transport::push_commit(git_dir, remote, commit, &branch, theirs) {
+            Ok(Pushed::Accepted) => {}
+            Ok(Pushed::Rejected(_)) if attempt < PUSH_ATTEMPTS => {
+                std::thread::sleep(PUSH_BACKOFF.delay(attempt - 1));
+                continue;
+            }
+            Ok(Pushed::Rejected(_)) => break,
+            // A push that timed out may still have landed: ask the remote before saying
+            // that it did not.
+            Err(error) => match transport::remote_tip(git_dir, remote, &branch) {
+                Ok(Some(tip)) if tip == commit => {}
+                _ => return Err(network_error(remote, "push failed", error)),
+            },
+        }
+        follow(&store, commit);
+        set_tracking(&store, remote, commit);
+        let pushed = PushOutcome {
+            remote: remote.to_owned(),
+            branch,
+            from: theirs.map(|c| c.to_string()),
+            to: Some(commit.to_string()),
+            up_to_date: false,
+        };
+        return Ok((outcome, Some(pushed)));
     }
     Err(ReleaseError::Conflict {
         message: format!(
-            "other writers kept pushing to `{remote}` first; gave up after {PUSH_ATTEMPTS} attempts"
+            "other writers kept pushing to `{remote}` first; gave up after {PUSH_ATTEMPTS} attempts, and the action is not on the remote"
         ),
         hint: Some("try again; nothing was lost".into()),
     })
 }
 
-/// Moves the local branch back from an unpushed commit to where it was, so the action can
-/// be applied again on top of the remote's newer state. The commit stays in the reflog.
-fn set_aside(store: &Store, commit: &str, before: Option<git2::Oid>) -> Result<(), ReleaseError> {
-    let commit = git2::Oid::from_str(commit)?;
-    let log = "promptctl: set aside an unpushed action to apply it again";
-    match before {
-        Some(before) => store.move_branch(before, Some(commit), log)?,
-        None => {
-            let mut reference = store.repo().find_reference(&store.reference())?;
-            if reference.target() == Some(commit) {
-                reference.delete()?;
-            }
+/// The commit an action to be pushed starts from: the local tip when it has everything
+/// the remote has (its own commits go along), else the remote's.
+fn base_for_push(
+    store: &Store,
+    remote: &str,
+    ours: Option<git2::Oid>,
+    theirs: Option<git2::Oid>,
+) -> Result<Option<git2::Oid>, ReleaseError> {
+    let repo = store.repo();
+    Ok(match (ours, theirs) {
+        (None, theirs) => theirs,
+        (ours, None) => ours,
+        (Some(ours), Some(theirs)) if ours == theirs => Some(ours),
+        (Some(ours), Some(theirs)) if repo.graph_descendant_of(ours, theirs)? => Some(ours),
+        (Some(ours), Some(theirs)) if repo.graph_descendant_of(theirs, ours)? => Some(theirs),
+        (Some(ours), Some(theirs)) => return Err(diverged(store, remote, ours, theirs)),
+    })
+}
+
+/// Moves the local branch forward to a commit the remote has taken, if nothing else moved
+/// it past that commit meanwhile; the next pull catches it up otherwise.
+fn follow(store: &Store, commit: git2::Oid) {
+    for _ in 0..5 {
+        let Ok(local) = store.tip() else { return };
+        let behind = match local {
+            None => true,
+            Some(local) if local == commit => return,
+            Some(local) => store
+                .repo()
+                .graph_descendant_of(commit, local)
+                .unwrap_or(false),
+        };
+        if !behind {
+            return;
+        }
+        match store.advance(commit, local, "promptctl: pushed") {
+            Err(WriteError::Moved) => continue,
+            _ => return,
         }
     }
-    Ok(())
 }
 
 /// Returns the remote's tip of the release branch, fetching its objects; `None` when the
@@ -229,11 +282,12 @@ fn fetch(store: &Store, remote: &str) -> Result<Option<git2::Oid>, ReleaseError>
         return Ok(None);
     };
     if store.repo().find_commit(tip).is_err() {
-        let refspec = format!("+refs/heads/{branch}:{}", tracking_ref(remote, &branch));
+        // Objects only: git updates no ref, so fetches racing in one clone take no lock.
+        let refspec = format!("refs/heads/{branch}");
         transport::fetch(git_dir, remote, &refspec)
             .map_err(|e| network_error(remote, "cannot fetch from it", e))?;
     }
-    set_tracking(store, remote, tip)?;
+    set_tracking(store, remote, tip);
     Ok(Some(tip))
 }
 
@@ -253,12 +307,16 @@ fn tracking_ref(remote: &str, branch: &str) -> String {
 
 /// Records the remote's tip as a remote-tracking branch, as `git fetch` would, so that
 /// `git log origin/promptctl/production` shows it too.
-fn set_tracking(store: &Store, remote: &str, tip: git2::Oid) -> Result<(), ReleaseError> {
+fn set_tracking(store: &Store, remote: &str, tip: git2::Oid) {
     let name = tracking_ref(remote, &branch_name(store.env()));
-    store
+    // Only a record of what was last seen there: another process updating it at the same
+    // moment (a held lock) is not a failure of the action.
+    if let Err(error) = store
         .repo()
-        .reference(&name, tip, true, "promptctl: remote release branch")?;
-    Ok(())
+        .reference(&name, tip, true, "promptctl: remote release branch")
+    {
+        tracing::debug!(%error, reference = %name, "the remote-tracking branch was not updated");
+    }
 }
 
 /// A bare word (`origin`) names a configured remote; one that is not configured is refused

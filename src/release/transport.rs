@@ -68,10 +68,18 @@ pub fn fetch(git_dir: &Path, remote: &str, refspec: &str) -> Result<(), Transpor
     run(
         git_dir,
         &[
+            // Keep what arrives as one pack, which appears whole when its index is renamed
+            // into place. Unpacked into loose objects, a commit is written before its tree,
+            // and another promptctl in this clone could find the commit and miss the tree.
+            "-c",
+            "fetch.unpackLimit=1",
             "fetch",
             "--quiet",
             "--no-tags",
             "--no-write-fetch-head",
+            // No remote-tracking branch is updated on the side (git does so for a
+            // configured remote), so fetches racing in one clone take no ref lock.
+            "--refmap=",
             "--",
             remote,
             refspec,
@@ -109,12 +117,47 @@ pub fn push(git_dir: &Path, remote: &str, refspec: &str) -> Result<Pushed, Trans
     }
 }
 
-/// Tells whether a rejection means the remote moved on (as opposed to a hook or a
-/// permission saying no).
+/// Pushes `commit` to `refs/heads/<branch>` of `remote` only if the remote's branch is
+/// still at `expected` (`None`: only if it does not exist): `--force-with-lease` makes the
+/// remote compare and swap, so exactly one of many racing pushers wins.
+pub fn push_commit(
+    git_dir: &Path,
+    remote: &str,
+    commit: git2::Oid,
+    branch: &str,
+    expected: Option<git2::Oid>,
+) -> Result<Pushed, TransportError> {
+    let lease = format!(
+        "--force-with-lease=refs/heads/{branch}:{}",
+        expected.map(|id| id.to_string()).unwrap_or_default()
+    );
+    let refspec = format!("{commit}:refs/heads/{branch}");
+    match run(
+        git_dir,
+        &["push", "--porcelain", &lease, "--", remote, &refspec],
+    ) {
+        Ok(_) => Ok(Pushed::Accepted),
+        Err(TransportError::Failed { message }) => match rejection(&message) {
+            Some(reason) if is_lost_race(&reason) => Ok(Pushed::Rejected(reason)),
+            _ => Err(TransportError::Failed { message }),
+        },
+        Err(other) => Err(other),
+    }
+}
+
+/// Tells whether a rejection means the remote moved on, or another push held its ref's
+/// lock at that moment (as opposed to a hook or a permission saying no).
 fn is_lost_race(reason: &str) -> bool {
-    ["fetch first", "non-fast-forward", "stale info"]
-        .iter()
-        .any(|r| reason.contains(r))
+    [
+        "fetch first",
+        "non-fast-forward",
+        "stale info",
+        "failed to update ref",
+        "cannot lock ref",
+        "failed to lock",
+    ]
+    .iter()
+    .any(|r| reason.contains(r))
 }
 
 /// The reason of a rejected ref in `git push --porcelain` output: a line

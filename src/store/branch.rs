@@ -92,7 +92,11 @@ impl Store {
 
     /// Reads the state at the tip of the branch.
     pub fn read(&self) -> Result<Release, StoreError> {
-        let commit = self.tip()?;
+        self.read_at(self.tip()?)
+    }
+
+    /// Reads the state at a release commit (`None`: the empty state before the first).
+    pub fn read_at(&self, commit: Option<git2::Oid>) -> Result<Release, StoreError> {
         Ok(Release {
             commit,
             state: match commit {
@@ -211,10 +215,28 @@ impl Store {
         record: &Record,
         author: &git2::Signature<'_>,
     ) -> Result<git2::Oid, WriteError> {
+        let commit = self
+            .commit_on(parent, state, objects, record, author)
+            .map_err(WriteError::Failed)?;
+        self.advance(commit, parent, &format!("promptctl: {}", record.summary))?;
+        Ok(commit)
+    }
+
+    /// Writes `state` as a commit on top of `parent` without moving any branch: an action
+    /// pushed to a remote is made this way, and the local branch follows once the remote
+    /// has it.
+    pub fn commit_on(
+        &self,
+        parent: Option<git2::Oid>,
+        state: &State,
+        objects: &[(Version, &[u8])],
+        record: &Record,
+        author: &git2::Signature<'_>,
+    ) -> Result<git2::Oid, StoreError> {
         let repo = &self.repo;
         let (baseline, stored) = match parent {
             Some(id) => {
-                let parent_tree = self.tree(id).map_err(WriteError::Failed)?;
+                let parent_tree = self.tree(id)?;
                 (parent_tree.tree, parent_tree.objects)
             }
             None => (
@@ -222,8 +244,7 @@ impl Store {
                 HashMap::new(),
             ),
         };
-        refuse_missing_objects(state, &stored, objects, &self.shown_state(parent))
-            .map_err(WriteError::Failed)?;
+        refuse_missing_objects(state, &stored, objects, &self.shown_state(parent))?;
         let mut update = git2::build::TreeUpdateBuilder::new();
         for (version, bytes) in objects {
             if !stored.contains_key(version) {
@@ -242,17 +263,25 @@ impl Store {
             None => Vec::new(),
         };
         let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
-        let commit = repo.commit(
+        Ok(repo.commit(
             None,
             author,
             author,
             &record.to_message(),
             &tree,
             &parent_refs,
-        )?;
-        let log = format!("promptctl: {}", record.summary);
-        match self.move_branch(commit, parent, &log) {
-            Ok(_) => Ok(commit),
+        )?)
+    }
+
+    /// Moves the branch from `parent` to `commit` by compare-and-swap.
+    pub fn advance(
+        &self,
+        commit: git2::Oid,
+        parent: Option<git2::Oid>,
+        log: &str,
+    ) -> Result<(), WriteError> {
+        match self.move_branch(commit, parent, log) {
+            Ok(()) => Ok(()),
             Err(e)
                 if matches!(
                     e.code(),
@@ -261,7 +290,7 @@ impl Store {
             {
                 Err(WriteError::Moved)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(WriteError::Failed(e.into())),
         }
     }
 

@@ -7,61 +7,31 @@ use super::plan::{Plan, PlanContext, ResolvedPlan, plan};
 use super::source::{Source, load_source, parse_names};
 use super::{ActionKind, ActionRequest, DEFAULT_EVERY, Outcome};
 use crate::project::Project;
+use crate::prompt::PromptName;
 use crate::prompt::Version;
 use crate::release::ReleaseError;
 use crate::retry::Backoff;
 use crate::source;
 use crate::source::RevisionSpec;
-use crate::store::{PromptState, Record, RecordedPrompt, Rollout, WriteError};
+use crate::store::{PromptState, Record, RecordedPrompt, Rollout, Store, WriteError};
 
 /// How long an action keeps retrying when other writers keep winning the race.
 pub(super) const RETRY_FOR: Duration = Duration::from_secs(60);
 
 /// Runs an action on the release branch of `env`.
 pub fn run(project: &Project, env: &str, request: &ActionRequest) -> Result<Outcome, ReleaseError> {
-    let store = project.store(env)?;
-    let author = crate::release::actor(store.repo())?;
-    let names = parse_names(&request.names)?;
-    let resolved = resolve_plan(project, request)?;
+    let mut action = Action::new(project, env, request)?;
     let started = std::time::Instant::now();
-    let source_is_fixed = source_is_fixed(request);
-    let mut kept: Option<Option<Source>> = None;
-    let mut attempts = 0;
     loop {
-        attempts += 1;
-        let release = store.read()?;
-        if kept.is_none() || !source_is_fixed {
-            kept = Some(load_source(project, &store, request, &names)?);
-        }
-        let source = kept.as_ref().and_then(Option::as_ref);
-        let context = PlanContext {
-            store: &store,
-            tip: release.commit,
-            max_canaries: project.config.rollout.max_canaries,
-            resolved: resolved.as_ref(),
+        let tip = action.store.tip()?;
+        let (commit, outcome) = match action.attempt(tip)? {
+            Attempt::Unchanged(outcome) => return Ok(outcome),
+            Attempt::Made { commit, outcome } => (commit, outcome),
         };
-        let plan = plan(request, &release.state, source, &names, &context)
-            .map_err(|error| after_lost_race(error, attempts, env))?;
-        if plan.changes.is_empty() {
-            return Ok(outcome(env, request, None, plan, attempts));
-        }
-        let record = record(request, &plan, source);
-        let objects: Vec<(Version, &[u8])> = plan
-            .objects
-            .iter()
-            .map(|(v, bytes)| (*v, bytes.as_bytes()))
-            .collect();
-        match store.write(release.commit, &plan.state, &objects, &record, &author) {
-            Ok(commit) => {
-                return Ok(outcome(
-                    env,
-                    request,
-                    Some(commit.to_string()),
-                    plan,
-                    attempts,
-                ));
-            }
-            Err(WriteError::Moved) if started.elapsed() < RETRY_FOR => backoff(attempts),
+        let log = format!("promptctl: {}", outcome.summary);
+        match action.store.advance(commit, tip, &log) {
+            Ok(()) => return Ok(outcome),
+            Err(WriteError::Moved) if started.elapsed() < RETRY_FOR => backoff(action.attempts),
             Err(WriteError::Moved) => {
                 return Err(ReleaseError::Conflict {
                     message: format!(
@@ -75,6 +45,102 @@ pub fn run(project: &Project, env: &str, request: &ActionRequest) -> Result<Outc
             }
             Err(WriteError::Failed(error)) => return Err(error.into()),
         }
+    }
+}
+
+/// An action being carried out: what it needs across attempts, each planned on the state
+/// at a given release commit.
+pub struct Action<'a> {
+    project: &'a Project,
+    env: &'a str,
+    request: &'a ActionRequest,
+    pub(crate) store: Store,
+    author: git2::Signature<'static>,
+    names: Vec<PromptName>,
+    resolved: Option<ResolvedPlan>,
+    /// The versions the action applies, once read (see [`source_is_fixed`]).
+    kept: Option<Option<Source>>,
+    attempts: u32,
+}
+
+/// What one attempt made.
+pub enum Attempt {
+    /// The action changes nothing on that state.
+    Unchanged(Outcome),
+    /// A commit on top of the state, which no branch points to yet.
+    Made { commit: git2::Oid, outcome: Outcome },
+}
+
+impl<'a> Action<'a> {
+    pub fn new(
+        project: &'a Project,
+        env: &'a str,
+        request: &'a ActionRequest,
+    ) -> Result<Self, ReleaseError> {
+        let store = project.store(env)?;
+        let author = crate::release::actor(store.repo())?.to_owned();
+        Ok(Action {
+            project,
+            env,
+            request,
+            store,
+            author,
+            names: parse_names(&request.names)?,
+            resolved: resolve_plan(project, request)?,
+            kept: None,
+            attempts: 0,
+        })
+    }
+
+    /// Plans the action on the state at `base` and writes its commit, moving no branch.
+    pub fn attempt(&mut self, base: Option<git2::Oid>) -> Result<Attempt, ReleaseError> {
+        self.attempts += 1;
+        let release = self.store.read_at(base)?;
+        if self.kept.is_none() || !source_is_fixed(self.request) {
+            self.kept = Some(load_source(
+                self.project,
+                &self.store,
+                self.request,
+                &self.names,
+            )?);
+        }
+        let source = self.kept.as_ref().and_then(Option::as_ref);
+        let context = PlanContext {
+            store: &self.store,
+            tip: release.commit,
+            max_canaries: self.project.config.rollout.max_canaries,
+            resolved: self.resolved.as_ref(),
+        };
+        let plan = plan(self.request, &release.state, source, &self.names, &context)
+            .map_err(|error| after_lost_race(error, self.attempts, self.env))?;
+        if plan.changes.is_empty() {
+            return Ok(Attempt::Unchanged(outcome(
+                self.env,
+                self.request,
+                None,
+                plan,
+                self.attempts,
+            )));
+        }
+        let record = record(self.request, &plan, source);
+        let objects: Vec<(Version, &[u8])> = plan
+            .objects
+            .iter()
+            .map(|(v, bytes)| (*v, bytes.as_bytes()))
+            .collect();
+        let commit =
+            self.store
+                .commit_on(release.commit, &plan.state, &objects, &record, &self.author)?;
+        Ok(Attempt::Made {
+            commit,
+            outcome: outcome(
+                self.env,
+                self.request,
+                Some(commit.to_string()),
+                plan,
+                self.attempts,
+            ),
+        })
     }
 }
 

@@ -13,7 +13,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-pub use commit::run;
+pub use commit::{Action, Attempt, run};
 
 use serde::Serialize;
 

@@ -258,10 +258,14 @@ fn bad_input_gets_a_4xx_with_a_json_error() {
         (404, "unknown_prompt".into())
     );
     assert_eq!(code(server.get("/v2/whatever")), (404, "not_found".into()));
-    assert_eq!(
-        code(server.get("/v1/state?wait=soon")),
-        (400, "invalid_wait".into())
-    );
+    // The schema's bounds are the server's: more than 60 s, or negative, is refused.
+    for wait in ["soon", "61", "-1", "inf"] {
+        assert_eq!(
+            code(server.get(&format!("/v1/state?wait={wait}"))),
+            (400, "invalid_wait".into()),
+            "wait={wait}"
+        );
+    }
     let (status, _, body) = http(port, "DELETE", "/v1/prompts", &[], "");
     assert_eq!(status, 405, "{body}");
     let render = |body: &str, content_type: &str| {

@@ -333,14 +333,14 @@ async fn state_route(
         .map(|w| w.trim_end_matches('s').parse::<f64>())
     {
         None => None,
-        Some(Ok(secs)) if secs.is_finite() && secs >= 0.0 => {
-            Some(Duration::from_secs_f64(secs).min(MAX_WAIT))
+        Some(Ok(secs)) if (0.0..=MAX_WAIT.as_secs_f64()).contains(&secs) => {
+            Some(Duration::from_secs_f64(secs))
         }
         Some(_) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_wait",
-                "`wait` is a number of seconds, at most 60",
+                "`wait` is a number of seconds from 0 to 60",
             );
         }
     };

@@ -177,13 +177,13 @@ impl Client {
         let snapshot = snapshot
             .as_ref()
             .ok_or_else(|| ClientError::NoState("nothing is loaded".into()))?;
-        let (served, track, bucket) = snapshot
+        let picked = snapshot
             .pick(name, key, cohort_of(attrs))
             .ok_or_else(|| ClientError::Unknown(name.to_owned()))?;
         Ok(Resolution {
-            version: served.track(track).prompt.version,
-            track,
-            bucket,
+            version: picked.served.track(picked.track).prompt.version,
+            track: picked.track,
+            bucket: picked.bucket,
         })
     }
 

@@ -634,3 +634,35 @@ fn a_keys_file_line_is_bounded() {
         refused.stderr
     );
 }
+
+/// A canary whose template does not compile was accepted (exit 0) although `check` and
+/// `render` refuse it, and then took down every server and client of the environment.
+/// `publish` and `canary` now refuse it with the file and line, and nothing is written.
+#[test]
+fn a_version_that_does_not_compile_is_refused_by_every_action() {
+    let repo = committed();
+    repo.run(&["publish"]).expect(0);
+    let before = release_commits(&repo, "production");
+    edit(
+        &repo,
+        "prompts/support/triage.toml",
+        "{{ ticket }}",
+        "{{ ticket ",
+    );
+    repo.commit("broken");
+    repo.run(&["check"]).expect(1);
+    for args in [
+        &["canary", "support/triage", "10%"][..],
+        &["publish", "support/triage"],
+        &["publish"],
+    ] {
+        let run = repo.run(args).expect(2);
+        assert!(
+            run.stderr.contains("prompts/support/triage.toml:"),
+            "{args:?} names the file and line: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("template"), "{args:?}: {}", run.stderr);
+    }
+    assert_eq!(release_commits(&repo, "production"), before);
+}

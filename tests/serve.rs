@@ -770,3 +770,121 @@ fn a_restart_against_a_silent_remote_listens_at_once_and_serves_the_kept_copy() 
     drop(server);
     drop(held);
 }
+
+/// Puts a canary of `support/triage` whose template does not compile into the release
+/// branch, as an older promptctl or a hand edit could: the actions now refuse one.
+fn release_a_broken_canary(repo: &TestRepo) -> String {
+    use promptctl::prompt::Version;
+    use promptctl::store::{Canary, Record, RecordedAction, RecordedPrompt};
+    let project = promptctl::project::Project::discover(repo.path()).unwrap();
+    let store = project.store("production").unwrap();
+    let release = store.read().unwrap();
+    let name = promptctl::prompt::PromptName::parse("support/triage").unwrap();
+    let active = release.state.prompts[&name].active;
+    let tree = store.tree(release.commit.unwrap()).unwrap();
+    let blob = store
+        .repo()
+        .find_blob(tree.object_id(&active).unwrap())
+        .unwrap();
+    let text = String::from_utf8(blob.content().to_vec()).unwrap();
+    let broken = text.replacen("{{ ticket }}", "{{ ticket ", 1);
+    assert_ne!(broken, text, "the sample prompt has a `{{{{ ticket }}}}`");
+    let version = Version::of_canonical(broken.as_bytes());
+    let mut state = release.state.clone();
+    state.prompts.get_mut(&name).unwrap().canary = Some(Canary {
+        version,
+        weight: Some("50%".parse().unwrap()),
+        cohorts: Vec::new(),
+    });
+    let record = Record {
+        action: RecordedAction::Known(promptctl::store::ActionKind::Canary),
+        summary: "a broken canary, by hand".into(),
+        prompts: vec![RecordedPrompt {
+            name: name.clone(),
+            version,
+        }],
+        weight: None,
+        source: None,
+        reason: None,
+    };
+    let author = git2::Signature::now("hand", "hand@example.com").unwrap();
+    store
+        .write(
+            release.commit,
+            &state,
+            &[(version, broken.as_bytes())],
+            &record,
+            &author,
+        )
+        .unwrap();
+    active.to_string()
+}
+
+/// A canary that did not compile stopped a fresh server from starting, and a running one
+/// went stale for every prompt. Now only that prompt is touched: its keys get the active
+/// version (counted as canary errors), /healthz, the metrics and the dashboard name the
+/// problem, and every other prompt, and later releases, are served.
+#[test]
+fn a_canary_that_cannot_compile_only_falls_back_for_its_own_prompt() {
+    let repo = released();
+    let running = Server::start(&repo, &[], &[]);
+    let active = release_a_broken_canary(&repo);
+    let server = Server::start(&repo, &[], &[]);
+    for server in [&running, &server] {
+        let started = Instant::now();
+        let health = loop {
+            let (_, health) = server.get("/healthz");
+            if health["problems"]["support/triage"].is_string() {
+                break health;
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "{health}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(health["status"], "ok", "{health}");
+        let problem = health["problems"]["support/triage"].as_str().unwrap();
+        assert!(problem.contains("the canary"), "{problem}");
+        assert!(
+            problem.contains("objects/"),
+            "names the version's object: {problem}"
+        );
+        for key in 0..40 {
+            let (status, answer) = server.get(&format!("/v1/prompts/support/triage?key=k{key}"));
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["version"], active.as_str(), "{answer}");
+            assert_eq!(answer["track"], "active", "{answer}");
+        }
+        let (status, reply) = server.get("/v1/prompts/support/reply?key=k");
+        assert_eq!(status, 200, "{reply}");
+        let (_, _, metrics) = http(server.port, "GET", "/metrics", &[], "");
+        assert!(
+            metrics.contains("promptctl_prompt_unservable{prompt=\"support/triage\"} 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("promptctl_canary_errors_total{prompt=\"support/triage\"}"),
+            "{metrics}"
+        );
+        let (_, _, page) = http(server.port, "GET", "/", &[], "");
+        assert!(page.contains("<h2>Problems</h2>"), "{page}");
+    }
+    // The in-process client builds too, and answers the same.
+    let client = promptctl::client::Client::from_repo(repo.path())
+        .build()
+        .expect("a client builds on a release with a broken canary");
+    for key in ["k1", "k2", "k3"] {
+        let hit = client.resolve("support/triage", Some(key)).unwrap();
+        assert_eq!(hit.version.to_string(), active);
+    }
+    // A later release is served by the running server, and clears the problem.
+    repo.run(&["publish"]).expect(0);
+    let started = Instant::now();
+    loop {
+        let (_, health) = running.get("/healthz");
+        if health["problems"].as_object().is_some_and(|p| p.is_empty()) {
+            assert_eq!(health["status"], "ok", "{health}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{health}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -74,6 +74,8 @@ struct ReleaseView {
     loaded: String,
     controlling: bool,
     stale: Option<String>,
+    /// Prompts with a version that cannot be served, and why.
+    problems: Vec<(String, String)>,
     prompts: Vec<PromptRow>,
     rollouts: Vec<RolloutBlock>,
     history: Vec<HistoryRow>,
@@ -186,6 +188,11 @@ fn release_view(state: &ServerState, snapshot: &Snapshot) -> ReleaseView {
         loaded: clock::format(loaded),
         controlling: state.controlling,
         stale: health.why_stale(state.overdue()),
+        problems: snapshot
+            .problems
+            .iter()
+            .map(|(name, problem)| (name.to_string(), problem.clone()))
+            .collect(),
         prompts: prompt_rows(snapshot, &rollouts),
         rollouts: rollouts
             .iter()
@@ -431,6 +438,7 @@ mod tests {
             loaded: "2026-01-01 00:00".into(),
             controlling: false,
             stale: Some(evil.into()),
+            problems: vec![(evil.into(), evil.into())],
             prompts: vec![PromptRow {
                 name: evil.into(),
                 anchor: "p-x".into(),

@@ -93,6 +93,7 @@ impl Metrics {
         resolves: &[(String, String, &'static str, u64)],
         snapshot_age: Option<f64>,
         stale: bool,
+        unservable: &[&str],
     ) -> String {
         let mut out = String::new();
         out.push_str("# HELP promptctl_resolves_total Resolves served, by prompt, version and track.\n# TYPE promptctl_resolves_total counter\n");
@@ -168,6 +169,10 @@ impl Metrics {
             "# HELP promptctl_reload_failures_total Snapshots that failed to load.\n# TYPE promptctl_reload_failures_total counter\npromptctl_reload_failures_total {}",
             self.reload_failures.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP promptctl_prompt_unservable 1 for a prompt with a version that cannot be served (its canary: keys get the active version; its active version: the prompt is not served).\n# TYPE promptctl_prompt_unservable gauge\n");
+        for prompt in unservable {
+            let _ = writeln!(out, "promptctl_prompt_unservable{{prompt=\"{prompt}\"}} 1");
+        }
         out
     }
 }

@@ -168,15 +168,18 @@ async fn resolve(
         Err(error) => return error.into_response(),
     };
     let (key, cohort) = resolve_params(query.as_deref().unwrap_or(""));
-    let Some((served, track, bucket)) = snapshot.pick(&name, key.as_deref(), cohort.as_deref())
-    else {
+    let Some(picked) = snapshot.pick(&name, key.as_deref(), cohort.as_deref()) else {
         // Only a miss pays for checking the name: a bad one is a 400, a good one a 404.
         return match parse_name(&name) {
             Ok(name) => unknown(&name, &snapshot),
             Err(error) => error.into_response(),
         };
     };
-    let loaded = served.track(track);
+    if picked.fallback {
+        state.metrics.canary_error(&name);
+    }
+    let (track, bucket) = (picked.track, picked.bucket);
+    let loaded = picked.served.track(track);
     loaded.resolves[usize::from(track == Track::Canary)].fetch_add(1, Ordering::Relaxed);
     json_body(StatusCode::OK, loaded.resolve_answer(track, bucket))
 }
@@ -196,6 +199,13 @@ fn resolve_params(query: &str) -> (Option<String>, Option<String>) {
 }
 
 fn unknown(name: &PromptName, snapshot: &Snapshot) -> Response {
+    if let Some(problem) = snapshot.problems.get(name) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "prompt_unavailable",
+            format!("`{name}`: {problem}"),
+        );
+    }
     error(
         StatusCode::NOT_FOUND,
         "unknown_prompt",
@@ -561,10 +571,17 @@ async fn metrics(State(state): Shared) -> Response {
     let health = state.health().clone();
     let age = health.age();
     let stale = health.stale_since(state.overdue()).is_some();
+    let snapshot = state.snapshot.load_full();
+    let unservable: Vec<&str> = snapshot
+        .iter()
+        .flat_map(|s| s.problems.keys().map(PromptName::as_str))
+        .collect();
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render_text(&resolves, age, stale),
+        state
+            .metrics
+            .render_text(&resolves, age, stale, &unservable),
     )
         .into_response()
 }
@@ -590,6 +607,7 @@ async fn healthz(State(state): Shared) -> Response {
         "stale_since": stale_since.map(seconds),
         "last_error": health.why_stale(state.overdue()),
         "age_seconds": health.age(),
+        "problems": snapshot.as_ref().map(|s| &s.problems),
     });
     json_body(StatusCode::OK, body.to_string())
 }

@@ -8,5 +8,6 @@ mod snapshot;
 
 pub use origin::Origin;
 pub use snapshot::{
-    Counters, Loaded, Rendered, ServeRenderError, Served, Snapshot, SnapshotData, SnapshotError,
+    Counters, Loaded, Picked, Rendered, ServeRenderError, Served, Snapshot, SnapshotData,
+    SnapshotError,
 };

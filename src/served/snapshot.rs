@@ -92,6 +92,10 @@ pub struct Snapshot {
     pub data: Arc<SnapshotData>,
     /// How many versions were taken from the previous snapshot rather than loaded.
     pub reused: usize,
+    /// Prompts with a version that cannot be served, and why. A prompt whose canary fails
+    /// serves its active version to every key; one whose active version fails is not
+    /// served. Every other prompt is unaffected.
+    pub problems: BTreeMap<PromptName, String>,
     /// The body of `GET /v1/state`, made on first request and then shared by every answer
     /// (a long poll with a thousand waiters serialises it once).
     state_body: OnceLock<Bytes>,
@@ -257,14 +261,37 @@ impl Snapshot {
             loaded: HashMap::new(),
             reused: 0,
         };
-        loader.load_all(&state)?;
+        loader.load_all(&state);
         let mut prompts = BTreeMap::new();
+        let mut problems = BTreeMap::new();
         for (name, pointers) in state.prompts {
-            let active = loader.get(&name, pointers.active);
-            let canary = pointers
-                .canary
-                .as_ref()
-                .map(|c| loader.get(&name, c.version));
+            let active = match loader.get(&name, pointers.active) {
+                Ok(active) => active,
+                Err(problem) => {
+                    let message = format!(
+                        "the active version {} cannot be served: {problem}",
+                        pointers.active.short()
+                    );
+                    tracing::error!(prompt = %name, "{message}");
+                    problems.insert(name, message);
+                    continue;
+                }
+            };
+            let canary = match &pointers.canary {
+                None => None,
+                Some(c) => match loader.get(&name, c.version) {
+                    Ok(canary) => Some(canary),
+                    Err(problem) => {
+                        let message = format!(
+                            "the canary {} cannot be served, so its keys get the active version: {problem}",
+                            c.version.short()
+                        );
+                        tracing::error!(prompt = %name, "{message}");
+                        problems.insert(name.clone(), message);
+                        None
+                    }
+                },
+            };
             prompts.insert(
                 name,
                 Served {
@@ -283,6 +310,7 @@ impl Snapshot {
             history: data.history.clone(),
             data,
             reused,
+            problems,
             state_body: OnceLock::new(),
             list_body: OnceLock::new(),
         })
@@ -340,14 +368,15 @@ struct Loader<'a> {
     folder: &'a str,
     counters: &'a Counters,
     previous: Option<&'a Snapshot>,
-    loaded: HashMap<(PromptName, Version), Arc<Loaded>>,
+    loaded: HashMap<(PromptName, Version), Result<Arc<Loaded>, String>>,
     reused: usize,
 }
 
 impl Loader<'_> {
     /// Loads every version the state serves: those the previous snapshot has under the
-    /// same name are taken from it, the others are checked and compiled on every core.
-    fn load_all(&mut self, state: &State) -> Result<(), SnapshotError> {
+    /// same name are taken from it, the others are checked and compiled on every core. A
+    /// version that fails is recorded with its error, for its prompt alone.
+    fn load_all(&mut self, state: &State) {
         let mut new = Vec::new();
         for (name, pointers) in &state.prompts {
             let serving =
@@ -360,7 +389,7 @@ impl Loader<'_> {
                 match self.kept_from_previous(name, version) {
                     Some(kept) => {
                         self.reused += 1;
-                        self.loaded.insert(key, kept);
+                        self.loaded.insert(key, Ok(kept));
                     }
                     None => new.push(key),
                 }
@@ -368,14 +397,13 @@ impl Loader<'_> {
         }
         let built = crate::parallel::map(&new, |(name, version)| self.load_new(name, *version));
         for (key, one) in new.into_iter().zip(built) {
-            self.loaded.insert(key, one?);
+            self.loaded.insert(key, one.map_err(|e| e.0));
         }
-        Ok(())
     }
 
-    /// Returns a version [`Loader::load_all`] loaded.
-    fn get(&self, name: &PromptName, version: Version) -> Arc<Loaded> {
-        Arc::clone(&self.loaded[&(name.clone(), version)])
+    /// Returns a version [`Loader::load_all`] loaded, or why it could not be.
+    fn get(&self, name: &PromptName, version: Version) -> Result<Arc<Loaded>, String> {
+        self.loaded[&(name.clone(), version)].clone()
     }
 
     fn kept_from_previous(&self, name: &PromptName, version: Version) -> Option<Arc<Loaded>> {
@@ -392,8 +420,14 @@ impl Loader<'_> {
             self.data.objects.get(&version.to_string()).ok_or_else(|| {
                 SnapshotError(format!("{shown}: the object of {version} is missing"))
             })?;
+        // Errors name the version's own object, not the state file.
+        let object = format!(
+            "{}:{}",
+            shown.trim_end_matches(STATE_FILE).trim_end_matches(':'),
+            crate::store::object_path(&version)
+        );
         let prompt =
-            Prompt::from_frozen(name.clone(), shown, self.folder, text.as_bytes(), version)
+            Prompt::from_frozen(name.clone(), &object, self.folder, text.as_bytes(), version)
                 .map_err(|e| SnapshotError(e.to_string()))?;
         prompt.compile().map_err(|e| SnapshotError(e.to_string()))?;
         Ok(Arc::new(Loaded {
@@ -403,6 +437,15 @@ impl Loader<'_> {
             compiled: OnceLock::new(),
         }))
     }
+}
+
+/// The version a key gets.
+pub struct Picked<'a> {
+    pub served: &'a Served,
+    pub track: Track,
+    pub bucket: u16,
+    /// The key belongs on the canary, which cannot be served: the active version serves it.
+    pub fallback: bool,
 }
 
 /// A render served from a snapshot.
@@ -431,13 +474,9 @@ pub enum ServeRenderError {
 
 impl Snapshot {
     /// Picks the track of `name` for a key (a random key when there is none) and the
-    /// caller's cohort, by the bucketing of docs/bucketing.md.
-    pub fn pick(
-        &self,
-        name: &str,
-        key: Option<&str>,
-        cohort: Option<&str>,
-    ) -> Option<(&Served, Track, u16)> {
+    /// caller's cohort, by the bucketing of docs/bucketing.md. A key that belongs on a
+    /// canary that cannot be served gets the active version, and `fallback` says so.
+    pub fn pick(&self, name: &str, key: Option<&str>, cohort: Option<&str>) -> Option<Picked<'_>> {
         let served = self.prompts.get(name)?;
         let drawn;
         let key = match key {
@@ -448,7 +487,13 @@ impl Snapshot {
             }
         };
         let (_, track, bucket) = served.pointers.resolve_for(name, key, cohort);
-        Some((served, track, bucket))
+        let fallback = track == Track::Canary && served.canary.is_none();
+        Some(Picked {
+            served,
+            track: if fallback { Track::Active } else { track },
+            bucket,
+            fallback,
+        })
     }
 
     /// Renders the version a key gets. A canary that cannot render these values does not
@@ -460,13 +505,17 @@ impl Snapshot {
         cohort: Option<&str>,
         vars: &crate::prompt::Vars,
     ) -> Result<Rendered, ServeRenderError> {
-        let (served, mut track, bucket) =
-            self.pick(name, key, cohort)
-                .ok_or_else(|| ServeRenderError::Unknown {
-                    name: name.to_owned(),
-                })?;
+        let Picked {
+            served,
+            mut track,
+            bucket,
+            mut fallback,
+        } = self
+            .pick(name, key, cohort)
+            .ok_or_else(|| ServeRenderError::Unknown {
+                name: name.to_owned(),
+            })?;
         let mut result = served.track(track).render(vars);
-        let mut fallback = false;
         if track == Track::Canary && result.is_err() {
             track = Track::Active;
             fallback = true;

@@ -113,13 +113,20 @@ pub(super) fn expect_source(source: Option<&Source>) -> Result<&Source, ReleaseE
     })
 }
 
-/// Gets the valid prompt `name` from a source, or says why it cannot be released.
+/// Gets the valid prompt `name` from a source, or says why it cannot be released. Valid
+/// means what `check` means: it parses, and its templates compile within the limits, so
+/// that no server or client is ever handed a version it cannot load.
 pub(super) fn source_prompt<'a>(
     source: &'a Source,
     name: &PromptName,
 ) -> Result<&'a Prompt, ReleaseError> {
     match source.prompts.get(name) {
-        Some(Ok(prompt)) => Ok(prompt),
+        Some(Ok(prompt)) => match prompt.compile() {
+            Ok(_) => Ok(prompt),
+            Err(error) => Err(ReleaseError::Source(Box::new(source::SourceError::Prompt(
+                error,
+            )))),
+        },
         Some(Err(error)) => Err(ReleaseError::Source(Box::new(source::SourceError::Prompt(
             error.clone(),
         )))),

@@ -711,3 +711,51 @@ fn rollout_step_with_push_shares_its_decision_through_a_bare_remote() {
         tip
     );
 }
+
+/// Re-weighting a canary that has cohorts by hand dropped the cohorts: the internal keys on
+/// the canary fell from 200/200 to about the new weight. The cohorts now stay, and the
+/// command says so.
+#[test]
+fn reweighting_a_cohort_canary_keeps_its_cohorts() {
+    let repo = released("");
+    repo.run(&[
+        "canary",
+        NAME,
+        "--stage",
+        "cohort=internal",
+        "--ramp",
+        "50,100",
+        "--every",
+        "1h",
+    ])
+    .expect(0);
+    let keys: String = (0..200).map(|i| format!("user-{i}\n")).collect();
+    repo.write("keys.txt", &keys);
+    let on_canary = |repo: &common::TestRepo| {
+        let run = repo
+            .run(&[
+                "resolve",
+                NAME,
+                "--keys-file",
+                "keys.txt",
+                "--cohort",
+                "internal",
+                "--json",
+            ])
+            .expect(0);
+        run.stdout.matches("\"track\":\"canary\"").count()
+    };
+    assert_eq!(on_canary(&repo), 200);
+    let run = repo.run(&["canary", NAME, "75%"]).expect(0);
+    assert!(
+        run.stdout
+            .contains("the cohorts internal stay on the canary"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        on_canary(&repo),
+        200,
+        "every internal key stays on the canary"
+    );
+}

@@ -175,7 +175,14 @@ pub(super) fn plan_canary(
             ));
         }
         let mut after = current.clone();
-        let (canary, rollout) = request.start(version);
+        let (mut canary, rollout) = request.start(version);
+        keep_cohorts(
+            &mut canary,
+            current.canary.as_ref(),
+            request,
+            name,
+            &mut planner,
+        );
         after.canary = Some(canary);
         after.rollout = rollout;
         let frozen = (version == prompt.version).then_some(prompt);
@@ -196,4 +203,24 @@ pub(super) fn plan_canary(
             &format!("canary at {route}:"),
         )
     }))
+}
+
+/// A canary set by hand keeps the cohorts it had: the keys of those cohorts were on the
+/// canary and stay there, as raising a weight keeps every key already on it. A plan routes
+/// by its own stages instead.
+fn keep_cohorts(
+    canary: &mut Canary,
+    before: Option<&Canary>,
+    request: &CanaryRequest<'_>,
+    name: &PromptName,
+    planner: &mut Planner<'_>,
+) {
+    let Some(before) = before.filter(|b| request.plan.is_none() && !b.cohorts.is_empty()) else {
+        return;
+    };
+    canary.cohorts = before.cohorts.clone();
+    planner.notes.push(format!(
+        "{name}: the cohorts {} stay on the canary (to drop them: promptctl revert {name}, then canary again)",
+        before.cohorts.join(", ")
+    ));
 }

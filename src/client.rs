@@ -98,6 +98,7 @@ impl ClientBuilder {
             counters: Counters::default(),
             settings: self.clone(),
             last_error: Mutex::new(None),
+            cache_error: Mutex::new(None),
         });
         let first = Arc::clone(&inner);
         // On a thread of its own, so that building a client inside an async runtime is safe.
@@ -146,6 +147,9 @@ struct Inner {
     counters: Counters,
     settings: ClientBuilder,
     last_error: Mutex<Option<String>>,
+    /// Why the last copy could not be kept in the cache folder; cleared only when a copy is
+    /// written, so a service learns that it has no last-known-good copy to start from.
+    cache_error: Mutex<Option<String>>,
 }
 
 impl Client {
@@ -230,10 +234,22 @@ impl Client {
             .map(|s| s.commit.clone())
     }
 
-    /// Why the last refresh failed, while the last good state keeps serving.
+    /// Why the last refresh failed, while the last good state keeps serving; else why the
+    /// copy in the cache folder could not be kept, until one is.
     pub fn last_error(&self) -> Option<String> {
         self.inner
             .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .or_else(|| self.cache_error())
+    }
+
+    /// Why the last-known-good copy could not be written to the cache folder, until a
+    /// write succeeds; `None` while the copy is current (or no cache folder is set).
+    pub fn cache_error(&self) -> Option<String> {
+        self.inner
+            .cache_error
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
@@ -292,12 +308,10 @@ impl Inner {
                     let bytes = serde_json::to_vec(&data).map_err(std::io::Error::other)?;
                     crate::fsutil::write_atomic(&path, &bytes)
                 });
-            if let Err(e) = saved {
-                self.set_error(Some(format!(
-                    "cannot keep a copy in `{}`: {e}",
-                    path.display()
-                )));
-            }
+            let problem = saved
+                .err()
+                .map(|e| format!("cannot keep a copy in `{}`: {e}", path.display()));
+            *self.cache_error.lock().unwrap_or_else(|e| e.into_inner()) = problem;
         }
         self.snapshot.store(Some(Arc::new(snapshot)));
         Ok(())

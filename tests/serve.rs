@@ -888,3 +888,40 @@ fn a_canary_that_cannot_compile_only_falls_back_for_its_own_prompt() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A client whose cache folder cannot be written showed the error at build, and the
+/// refresh loop cleared it 500 ms later: the service ran without a fallback copy and never
+/// learnt it. The error now stays until a copy is written.
+#[test]
+fn a_client_that_cannot_keep_its_copy_keeps_saying_so() {
+    use promptctl::client::Client;
+    let repo = released();
+    let folder = tempfile::tempdir().unwrap();
+    let blocker = folder.path().join("not-a-folder");
+    std::fs::write(&blocker, "a file where the cache folder should be").unwrap();
+    let client = Client::from_repo(repo.path())
+        .cache_dir(blocker.join("cache"))
+        .refresh_every(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    assert!(client.cache_error().is_some());
+    // Many refreshes later (each one finds nothing new), it is still said.
+    std::thread::sleep(Duration::from_millis(400));
+    let error = client
+        .last_error()
+        .expect("the missing copy is still reported");
+    assert!(error.contains("cannot keep a copy"), "{error}");
+    // Once the folder can be written and a new state comes, the copy is kept and the
+    // error goes.
+    std::fs::remove_file(&blocker).unwrap();
+    repo.run(&["canary", "support/triage", "10%"]).expect(0);
+    let started = Instant::now();
+    while client.cache_error().is_some() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the copy was never kept"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(blocker.join("cache").is_dir());
+}

@@ -5,7 +5,8 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use common::server::Server;
@@ -758,4 +759,62 @@ fn reweighting_a_cohort_canary_keeps_its_cohorts() {
         200,
         "every internal key stays on the canary"
     );
+}
+
+/// A webhook that answers 500 to everything, counting the posts.
+fn failing_webhook() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks/x", listener.local_addr().unwrap());
+    let posts = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&posts);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 8192];
+            let _ = stream.read(&mut request);
+            counted.fetch_add(1, Ordering::SeqCst);
+            let _ = stream.write_all(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (url, posts)
+}
+
+/// With its webhook answering 500, an alert-only gate held a healthy canary at its stage
+/// for 13 controller passes, although an alert-only gate does not stop advancing. The
+/// alert fails (and is tried again), and the step advances in the same pass.
+#[test]
+fn a_failing_webhook_does_not_hold_a_rollout_back() {
+    let (url, posts) = failing_webhook();
+    let repo = released(&format!(
+        "\n[rollout]\nalert_only = [\"cost\"]\nwebhook = \"{url}\"\n"
+    ));
+    repo.run(&[
+        "canary",
+        NAME,
+        "5%",
+        "--ramp",
+        "50,100",
+        "--every",
+        "1h",
+        "--min-samples",
+        "10",
+        "--max-cost-increase",
+        "10%",
+    ])
+    .expect(0);
+    let server = Server::start(&repo, &[], &[]);
+    let from = format!("http://127.0.0.1:{}", server.port);
+    let (active, canary) = pointers(&server);
+    let canary = canary.unwrap();
+    feed(&server, &active, 20, 0, 0.001);
+    feed(&server, &canary, 20, 0, 0.002);
+    repo.advance(3601);
+    let step = repo.run(&["rollout", "step", "--from", &from]).expect(1);
+    assert!(step.stdout.contains("answered 500"), "{}", step.stdout);
+    assert!(step.stdout.contains("advance to 50%"), "{}", step.stdout);
+    assert!(posts.load(Ordering::SeqCst) >= 1);
+    let status = repo.run(&["status", "--json"]).expect(0).stdout;
+    assert!(status.contains("\"canary_weight\": 50.0"), "{status}");
 }

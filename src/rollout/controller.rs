@@ -56,13 +56,44 @@ pub fn step(
             continue;
         };
         let applied = apply(project, env, name, pointers, &evaluation, now, push);
+        let undelivered = undelivered_alert(&evaluation, &applied);
         reports.push(StepReport {
             name: name.clone(),
             evaluation,
             applied,
         });
+        // An alert-only gate never holds a rollout back: when its alert cannot be
+        // delivered, the step is judged as if it had been (the alert is tried again at
+        // the next pass), and an advance or promote due now goes ahead.
+        if let Some(gates) = undelivered {
+            let mut assumed = pointers.clone();
+            if let Some(rollout) = assumed.rollout.as_mut() {
+                rollout.alerted.extend(gates);
+            }
+            if let Some(next) = evaluate(&assumed, windows.get(name), now, policy).filter(|e| {
+                matches!(
+                    e.decision,
+                    Decision::Advance { .. } | Decision::Promote { .. }
+                )
+            }) {
+                let applied = apply(project, env, name, pointers, &next, now, push);
+                reports.push(StepReport {
+                    name: name.clone(),
+                    evaluation: next,
+                    applied,
+                });
+            }
+        }
     }
     Ok(reports)
+}
+
+/// The gates of an alert that could not be delivered.
+fn undelivered_alert(evaluation: &Evaluation, applied: &Applied) -> Option<Vec<String>> {
+    match (&evaluation.decision, applied) {
+        (Decision::Alert { gates, .. }, Applied::Failed { .. }) => Some(gates.clone()),
+        _ => None,
+    }
 }
 
 fn apply(

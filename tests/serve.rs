@@ -925,3 +925,90 @@ fn a_client_that_cannot_keep_its_copy_keeps_saying_so() {
     }
     assert!(blocker.join("cache").is_dir());
 }
+
+/// A render meant for the canary that fell back said only `"fallback": true`, and the
+/// server logged nothing. The answer now names the canary and why it could not render,
+/// the server logs one line per distinct failure (not one per request), and the
+/// dashboard shows the canary's error.
+#[test]
+fn a_fallback_says_which_canary_failed_and_why_once() {
+    let repo = common::sample_repo();
+    repo.commit("v1");
+    repo.run(&["publish"]).expect(0);
+    let path = repo.path().join("prompts/support/triage.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text
+        .replacen(
+            "[[messages]]",
+            "[variables.customer]\ntype = \"string\"\nrequired = true\n\n[[messages]]",
+            1,
+        )
+        .replacen(
+            "Triage the ticket.",
+            "Triage the ticket of {{ customer }}.",
+            1,
+        );
+    std::fs::write(&path, text).unwrap();
+    repo.commit("v2 needs a customer");
+    repo.run(&["canary", "support/triage", "50%"]).expect(0);
+    let port = common::server::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = repo.path().join("serve.log");
+    let mut child = repo
+        .command(repo.path(), &["serve", "--addr", &addr])
+        .env_remove("PROMPTCTL_NOW")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while http(port, "GET", "/healthz", &[], "").0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(15));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut fell_back = 0;
+    for key in 0..40 {
+        let body = json!({"name": "support/triage", "key": format!("k{key}"),
+                          "vars": {"ticket": "help"}});
+        let (status, _, text) = http(
+            port,
+            "POST",
+            "/v1/render",
+            &[("Content-Type", "application/json")],
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "{text}");
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        if answer["fallback"] == true {
+            fell_back += 1;
+            assert!(
+                answer["canary"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("sha256:")),
+                "{answer}"
+            );
+            let reason = answer["fallback_reason"].as_str().unwrap();
+            assert!(reason.contains("missing variable `customer`"), "{reason}");
+        } else {
+            assert!(answer.get("fallback_reason").is_none(), "{answer}");
+        }
+    }
+    assert!(
+        fell_back > 5,
+        "about half the keys are on the canary: {fell_back}"
+    );
+    let (_, _, page) = http(port, "GET", "/", &[], "");
+    assert!(page.contains("Canary error: "), "{page}");
+    assert!(
+        page.contains(&format!("{fell_back} requests fell back")),
+        "{page}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        log.matches("the canary could not render").count(),
+        1,
+        "one line for {fell_back} fallbacks:\n{log}"
+    );
+}

@@ -119,6 +119,8 @@ struct RolloutBlock {
     plan: Option<PlanView>,
     decision: Option<String>,
     last_decision: Option<DecisionView>,
+    /// Why requests for the canary fell back to the active version, when they did.
+    canary_error: Option<String>,
     figures: Vec<FigureRow>,
     gates: Vec<GateRow>,
     diff: Option<DiffView>,
@@ -196,7 +198,11 @@ fn release_view(state: &ServerState, snapshot: &Snapshot) -> ReleaseView {
         prompts: prompt_rows(snapshot, &rollouts),
         rollouts: rollouts
             .iter()
-            .map(|view| rollout_block(snapshot, view, &resolves))
+            .map(|view| {
+                let mut block = rollout_block(snapshot, view, &resolves);
+                block.canary_error = canary_error(state, view);
+                block
+            })
             .collect(),
         history: history(snapshot),
     }
@@ -272,6 +278,7 @@ fn rollout_block(snapshot: &Snapshot, view: &RolloutView, resolves: &Resolves) -
         route: view.route.clone(),
         plan: view.plan.as_ref().map(plan_view),
         decision: view.evaluation.as_ref().map(|e| e.decision.describe()),
+        canary_error: None,
         last_decision: view.last_decision.as_ref().map(|last| DecisionView {
             at: clock::format(last.at),
             text: last.evaluation.decision.describe(),
@@ -296,6 +303,29 @@ fn rollout_block(snapshot: &Snapshot, view: &RolloutView, resolves: &Resolves) -
             .and_then(|s| s.canary.as_ref().map(|c| (&s.active.prompt, &c.prompt)))
             .map(|(active, canary)| diff(active, canary)),
     }
+}
+
+/// The canary's latest failure, in words, if requests for it fell back.
+fn canary_error(state: &ServerState, view: &RolloutView) -> Option<String> {
+    let failures = state
+        .canary_failures
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let failure = failures.get(&view.name)?;
+    (failure.canary == view.canary).then(|| {
+        format!(
+            "{} request{} fell back to the active version, the last at {}: {}",
+            failure.count,
+            if failure.count == 1 { "" } else { "s" },
+            clock::format(
+                failure
+                    .last_at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64)
+            ),
+            failure.reason
+        )
+    })
 }
 
 fn figures(view: &RolloutView, resolves: &Resolves) -> Vec<FigureRow> {
@@ -457,6 +487,7 @@ mod tests {
                 plan: None,
                 decision: Some(evil.into()),
                 last_decision: None,
+                canary_error: Some(evil.into()),
                 figures: Vec::new(),
                 gates: vec![GateRow {
                     gate: "latency",

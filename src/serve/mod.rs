@@ -143,6 +143,18 @@ pub struct ServerState {
     pub render_slots: Arc<tokio::sync::Semaphore>,
     /// How often the source is read.
     pub poll: Duration,
+    /// The latest canary failure of each prompt whose canary requests fell back.
+    pub canary_failures: Mutex<BTreeMap<PromptName, CanaryFailure>>,
+}
+
+/// A canary failure that made requests fall back to the active version.
+#[derive(Debug, Clone)]
+pub struct CanaryFailure {
+    pub canary: crate::prompt::Version,
+    pub reason: String,
+    /// Requests that fell back for this failure.
+    pub count: u64,
+    pub last_at: SystemTime,
 }
 
 /// How many renders run at once: one per core, at least two.
@@ -176,6 +188,7 @@ impl ServerState {
             stopping: tokio::sync::watch::channel(false).0,
             render_slots: Arc::new(tokio::sync::Semaphore::new(render_slots())),
             poll: options.poll,
+            canary_failures: Mutex::new(BTreeMap::new()),
             request_timeout,
         })
     }
@@ -213,6 +226,36 @@ impl ServerState {
         match track {
             Track::Canary => window.canary.add(sample),
             Track::Active => window.active.add(sample),
+        }
+    }
+
+    /// Records a fallback; a failure not seen just before (another canary or reason) is
+    /// logged once, so a canary failing on every request writes one line, not thousands.
+    pub fn canary_failed(&self, name: &PromptName, fell_back: &crate::served::FellBack) {
+        let mut failures = lock(&self.canary_failures);
+        let now = SystemTime::now();
+        match failures.get_mut(name) {
+            Some(known) if known.canary == fell_back.canary && known.reason == fell_back.reason => {
+                known.count += 1;
+                known.last_at = now;
+            }
+            _ => {
+                tracing::warn!(
+                    prompt = %name,
+                    canary = %fell_back.canary,
+                    reason = %fell_back.reason,
+                    "the canary could not render; the active version served the request"
+                );
+                failures.insert(
+                    name.clone(),
+                    CanaryFailure {
+                        canary: fell_back.canary,
+                        reason: fell_back.reason.clone(),
+                        count: 1,
+                        last_at: now,
+                    },
+                );
+            }
         }
     }
 

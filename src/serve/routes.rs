@@ -266,17 +266,24 @@ async fn render(
                 // The canary failed this request; the active version served it.
                 state.metrics.canary_error(name.as_str());
             }
+            if let Some(fell_back) = &rendered.fell_back_from {
+                state.canary_failed(&name, fell_back);
+            }
             let version = rendered.version.to_string();
             state
                 .metrics
                 .render(name.as_str(), &version, rendered.track.as_str(), "ok");
             let loaded = &snapshot.prompts[&name].track(rendered.track).prompt;
-            let body = json!({
+            let mut body = json!({
                 "name": name, "version": version, "track": rendered.track.as_str(),
                 "bucket": rendered.bucket, "fallback": rendered.fallback,
                 "provider": loaded.spec.provider, "model": loaded.spec.model,
                 "params": loaded.spec.params, "messages": rendered.messages,
             });
+            if let Some(fell_back) = &rendered.fell_back_from {
+                body["canary"] = json!(fell_back.canary);
+                body["fallback_reason"] = json!(fell_back.reason);
+            }
             json_body(StatusCode::OK, body.to_string())
         }
         Err(ServeRenderError::Unknown { .. }) => unknown(&name, &snapshot),

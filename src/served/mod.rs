@@ -8,6 +8,6 @@ mod snapshot;
 
 pub use origin::Origin;
 pub use snapshot::{
-    Counters, Loaded, Picked, Rendered, ServeRenderError, Served, Snapshot, SnapshotData,
+    Counters, FellBack, Loaded, Picked, Rendered, ServeRenderError, Served, Snapshot, SnapshotData,
     SnapshotError,
 };

@@ -456,7 +456,18 @@ pub struct Rendered {
     pub bucket: u16,
     /// The canary could not render this request, so the active version did.
     pub fallback: bool,
+    /// When it fell back: the canary version and why it could not render.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fell_back_from: Option<FellBack>,
     pub messages: Vec<crate::prompt::RenderedMessage>,
+}
+
+/// Why a request meant for the canary was rendered by the active version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FellBack {
+    pub canary: Version,
+    /// In a sentence: the canary's render error, or why it cannot be served at all.
+    pub reason: String,
 }
 
 /// Why a render failed.
@@ -515,8 +526,25 @@ impl Snapshot {
             .ok_or_else(|| ServeRenderError::Unknown {
                 name: name.to_owned(),
             })?;
+        let mut fell_back_from = None;
+        if fallback && let Some(canary) = &served.pointers.canary {
+            fell_back_from = Some(FellBack {
+                canary: canary.version,
+                reason: self
+                    .problems
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| "the canary cannot be served".to_owned()),
+            });
+        }
         let mut result = served.track(track).render(vars);
-        if track == Track::Canary && result.is_err() {
+        if track == Track::Canary
+            && let Err(error) = &result
+        {
+            fell_back_from = Some(FellBack {
+                canary: served.track(track).prompt.version,
+                reason: error.to_string(),
+            });
             track = Track::Active;
             fallback = true;
             result = served.active.render(vars);
@@ -528,6 +556,7 @@ impl Snapshot {
                 track,
                 bucket,
                 fallback,
+                fell_back_from,
                 messages,
             }),
             Err(e) => Err(ServeRenderError::Render {

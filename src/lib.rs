@@ -78,3 +78,4 @@ pub mod store;
 pub mod suggest;
 pub mod tomlfile;
 pub mod varsfile;
+pub mod weburl;

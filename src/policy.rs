@@ -199,7 +199,10 @@ impl RolloutPolicy {
         if let Some(url) = &self.webhook
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err(("webhook".into(), format!("`{url}` is not an http(s) URL")));
+            return Err((
+                "webhook".into(),
+                format!("`{}` is not an http(s) URL", crate::weburl::shown(url)),
+            ));
         }
         if !self.alert_only.is_empty() && self.webhook.is_none() {
             return Err((

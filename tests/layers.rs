@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &[
         "clock", "random", "shortid", "location", "tomlfile", "fsutil", "gitopts", "junit",
-        "markup", "parallel", "retry", "suggest",
+        "markup", "parallel", "retry", "suggest", "weburl",
     ],
     &["prompt", "varsfile"],
     &["store"],

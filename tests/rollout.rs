@@ -818,3 +818,27 @@ fn a_failing_webhook_does_not_hold_a_rollout_back() {
     let status = repo.run(&["status", "--json"]).expect(0).stdout;
     assert!(status.contains("\"canary_weight\": 50.0"), "{status}");
 }
+
+/// A webhook value that is not http(s) was printed in full in the config error, secret
+/// path included. Only its scheme and host are shown, as everywhere else.
+#[test]
+fn a_bad_webhook_url_is_refused_without_showing_its_secret() {
+    let repo = common::sample_repo();
+    let path = repo.path().join("promptctl.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(
+        "\n[rollout]\nalert_only = [\"cost\"]\nwebhook = \"ftp://user:pw@hooks.example.com/T0/SECRET-PATH\"\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let run = repo.run(&["list"]).expect(2);
+    assert!(
+        run.stderr.contains("ftp://hooks.example.com/…"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("SECRET") && !run.stderr.contains("pw@"),
+        "{}",
+        run.stderr
+    );
+}

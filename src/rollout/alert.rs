@@ -49,7 +49,7 @@ pub fn send_alert(policy: &RolloutPolicy, payload: &AlertPayload) -> Result<(), 
         request = request.bearer_auth(token);
     }
     // Webhook URLs often carry a secret in their path: only the host is ever shown.
-    let shown = shown_url(url);
+    let shown = crate::weburl::shown(url);
     let response = request
         .send()
         .map_err(|e| format!("cannot post to the webhook at {shown}: {}", e.without_url()))?;
@@ -60,29 +60,5 @@ pub fn send_alert(policy: &RolloutPolicy, payload: &AlertPayload) -> Result<(), 
             "the webhook at {shown} answered {}",
             response.status()
         ))
-    }
-}
-
-/// A URL without its path, query or credentials: `https://hooks.example.com/…`.
-fn shown_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(parsed) => format!(
-            "{}://{}{}/…",
-            parsed.scheme(),
-            parsed.host_str().unwrap_or("?"),
-            parsed.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ),
-        Err(_) => "the configured URL".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn webhook_urls_are_shown_without_their_secret_path() {
-        assert_eq!(
-            super::shown_url("https://user:pw@hooks.example.com:8443/services/T0/B0/SECRET?x=1"),
-            "https://hooks.example.com:8443/…"
-        );
     }
 }

@@ -1,0 +1,31 @@
+//! URLs as people see them in messages: scheme, host and port, never the path, query or
+//! credentials, where webhooks and providers carry their secrets.
+
+/// `https://user:pw@hooks.example.com:8443/services/SECRET?x=1` → `https://hooks.example.com:8443/…`.
+pub fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}://{}{}/…",
+            parsed.scheme(),
+            parsed.host_str().unwrap_or("?"),
+            parsed.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        Err(_) => "the configured URL (not shown: it may hold a secret)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_are_shown_without_their_secret_path_or_credentials() {
+        assert_eq!(
+            super::shown("https://user:pw@hooks.example.com:8443/services/T0/B0/SECRET?x=1"),
+            "https://hooks.example.com:8443/…"
+        );
+        assert_eq!(
+            super::shown("ftp://u:p@files.example.com/SECRET"),
+            "ftp://files.example.com/…"
+        );
+        assert!(!super::shown("hooks.example.com/SECRET").contains("SECRET"));
+    }
+}

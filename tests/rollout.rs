@@ -842,3 +842,41 @@ fn a_bad_webhook_url_is_refused_without_showing_its_secret() {
         run.stderr
     );
 }
+
+/// With one of its replicas down, `rollout step --from …` exited 2 on every pass and
+/// reverted nothing while the canary failed 29% of requests. It now judges on the replicas
+/// it can read, says which it could not, and a breach seen on part of the fleet reverts.
+#[test]
+fn a_replica_down_does_not_silence_the_controller() {
+    let repo = released("");
+    repo.run(&[
+        "canary",
+        NAME,
+        "10%",
+        "--ramp",
+        "50,100",
+        "--min-samples",
+        "10",
+    ])
+    .expect(0);
+    let server = Server::start(&repo, &[], &[]);
+    let (active, canary) = pointers(&server);
+    feed(&server, &active, 20, 0, 0.001);
+    feed(&server, &canary.unwrap(), 20, 8, 0.001);
+    let down = TcpListener::bind("127.0.0.1:0").unwrap();
+    let down_url = format!("http://{}", down.local_addr().unwrap());
+    drop(down);
+    let up = format!("http://127.0.0.1:{}", server.port);
+    let step = repo
+        .run(&["rollout", "step", "--from", &up, "--from", &down_url])
+        .expect(0);
+    assert!(
+        step.stderr.contains("judging without one replica"),
+        "{}",
+        step.stderr
+    );
+    assert!(step.stderr.contains(&down_url), "{}", step.stderr);
+    assert!(step.stdout.contains("revert"), "{}", step.stdout);
+    let status = repo.run(&["status", "--json"]).expect(0).stdout;
+    assert!(!status.contains("canary_weight\": 10"), "{status}");
+}

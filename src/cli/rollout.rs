@@ -11,7 +11,7 @@ use promptctl::release::{ActionKind, ActionRequest};
 use promptctl::rollout::{Applied, RolloutStatus, StepReport, Summary, Window, fetch_windows};
 
 use super::action::{ActionFlags, PushFlags};
-use super::output::{BOLD, DIM, VERSION, print, print_json};
+use super::output::{BOLD, DIM, VERSION, WARNING, eprint, print, print_json};
 use super::{CliError, GlobalArgs};
 
 /// Shown at the end of `--help`, one example per line.
@@ -90,14 +90,22 @@ pub fn run(global: &GlobalArgs, args: RolloutArgs) -> Result<ExitCode, CliError>
     }
 }
 
+/// The merged feedback of the servers named with --from. Replicas that cannot be read are
+/// named on stderr and the others are judged on; none answering is an error.
 fn windows(from: &[String]) -> Result<BTreeMap<PromptName, Window>, CliError> {
     if from.is_empty() {
         return Ok(BTreeMap::new());
     }
-    fetch_windows(from).map_err(|m| {
+    let fleet = fetch_windows(from).map_err(|m| {
         CliError::usage(format!("cannot read feedback: {m}"))
             .hint("--from names a running `promptctl serve`, like http://127.0.0.1:7070")
-    })
+    })?;
+    for unread in &fleet.unread {
+        eprint(&format!(
+            "{WARNING}warning:{WARNING:#} judging without one replica: {unread}\n"
+        ));
+    }
+    Ok(fleet.windows)
 }
 
 fn status(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, CliError> {

@@ -22,35 +22,57 @@ struct Entry {
     window: Window,
 }
 
+/// The feedback of a fleet: the merged windows of the replicas that answered, and the
+/// ones that did not, with why.
+#[derive(Debug, Default)]
+pub struct Fleet {
+    pub windows: BTreeMap<PromptName, Window>,
+    pub unread: Vec<String>,
+}
+
 /// Reads and merges the windows of every server in `urls` (`http://host:7070`). Windows of
 /// the same step add up; of different steps, the latest step wins, since older ones no
-/// longer matter.
-pub fn fetch_windows(urls: &[String]) -> Result<BTreeMap<PromptName, Window>, String> {
+/// longer matter. A replica that cannot be read is named in `unread` and the others are
+/// judged on: a breach seen on part of the fleet is a breach. Only when none answers is it
+/// an error.
+pub fn fetch_windows(urls: &[String]) -> Result<Fleet, String> {
     let client = reqwest::blocking::Client::builder()
         .timeout(FETCH_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;
-    let mut merged: BTreeMap<PromptName, Window> = BTreeMap::new();
+    let mut fleet = Fleet::default();
     for url in urls {
-        let endpoint = format!("{}/v1/rollouts", url.trim_end_matches('/'));
-        let response = client
-            .get(&endpoint)
-            .send()
-            .map_err(|e| format!("cannot read {endpoint}: {}", e.without_url()))?;
-        if !response.status().is_success() {
-            return Err(format!("{endpoint} answered {}", response.status()));
-        }
-        let body: Body = response.json().map_err(|e| {
-            format!(
-                "{endpoint} did not answer rollouts JSON: {}",
-                e.without_url()
-            )
-        })?;
-        for entry in body.rollouts {
-            merge_into(&mut merged, entry.name, entry.window);
+        match fetch_one(&client, url) {
+            Ok(entries) => {
+                for entry in entries {
+                    merge_into(&mut fleet.windows, entry.name, entry.window);
+                }
+            }
+            Err(reason) => fleet.unread.push(reason),
         }
     }
-    Ok(merged)
+    if !urls.is_empty() && fleet.unread.len() == urls.len() {
+        return Err(fleet.unread.join("; "));
+    }
+    Ok(fleet)
+}
+
+fn fetch_one(client: &reqwest::blocking::Client, url: &str) -> Result<Vec<Entry>, String> {
+    let endpoint = format!("{}/v1/rollouts", url.trim_end_matches('/'));
+    let response = client
+        .get(&endpoint)
+        .send()
+        .map_err(|e| format!("cannot read {endpoint}: {}", e.without_url()))?;
+    if !response.status().is_success() {
+        return Err(format!("{endpoint} answered {}", response.status()));
+    }
+    let body: Body = response.json().map_err(|e| {
+        format!(
+            "{endpoint} did not answer rollouts JSON: {}",
+            e.without_url()
+        )
+    })?;
+    Ok(body.rollouts)
 }
 
 fn merge_into(merged: &mut BTreeMap<PromptName, Window>, name: PromptName, window: Window) {

@@ -14,5 +14,5 @@ mod stats;
 pub use alert::{AlertPayload, send_alert};
 pub use controller::{Applied, RolloutStatus, StepReport, status, step};
 pub use evaluate::{Decision, Evaluation, GateResult, Verdict, evaluate, judge};
-pub use fetch::fetch_windows;
+pub use fetch::{Fleet, fetch_windows};
 pub use stats::{Sample, Stats, Summary, Window};

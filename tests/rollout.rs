@@ -880,3 +880,46 @@ fn a_replica_down_does_not_silence_the_controller() {
     let status = repo.run(&["status", "--json"]).expect(0).stdout;
     assert!(!status.contains("canary_weight\": 10"), "{status}");
 }
+
+/// The controller judged only on its fixed tick, so a step of `--every 2s` waited for the
+/// next 30 s pass. It now wakes when a step falls due and when feedback arrives: with a
+/// 30 s interval, a 2 s step advances within a few seconds.
+#[test]
+fn the_controller_wakes_when_a_step_is_due_not_only_on_its_tick() {
+    let repo = released("");
+    let real_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let status = repo
+        .command(
+            repo.path(),
+            &[
+                "canary",
+                NAME,
+                "10%",
+                "--ramp",
+                "50,100",
+                "--every",
+                "2s",
+                "--min-samples",
+                "10",
+            ],
+        )
+        .env("PROMPTCTL_NOW", &real_now)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let server = controller(&repo, "30s");
+    let (active, canary) = pointers(&server);
+    let canary = canary.unwrap();
+    feed(&server, &active, 20, 0, 0.001);
+    feed(&server, &canary, 20, 0, 0.001);
+    // Well before the 30 s tick.
+    until("the 2 s step to advance", Duration::from_secs(15), || {
+        history(&repo)
+            .iter()
+            .any(|(action, _, _)| action == "advance")
+    });
+}

@@ -1,8 +1,10 @@
-//! The rollout controller inside a server: every interval, one pass of
-//! [`crate::rollout::step`] over the feedback this server received.
+//! The rollout controller inside a server: one pass of [`crate::rollout::step`] over the
+//! feedback this server received whenever a step falls due, feedback arrives, or the
+//! interval passes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::rollouts::LastDecision;
 use super::{ControllerOptions, ServerState, lock};
@@ -17,7 +19,7 @@ pub async fn run_forever(
     state: Arc<ServerState>,
 ) {
     loop {
-        tokio::time::sleep(options.interval).await;
+        wait_for_a_reason(&options, &state).await;
         let (root, env, push, shared) = (
             root.clone(),
             env.clone(),
@@ -33,6 +35,42 @@ pub async fn run_forever(
             Err(e) => tracing::error!(error = %e, "rollout controller stopped a pass"),
         }
     }
+}
+
+/// Feedback that arrives within this long is judged in one pass.
+const EVIDENCE_BATCH: Duration = Duration::from_secs(1);
+
+/// Waits until a pass could decide something: a plan's step falls due, feedback arrives
+/// (batched over a second), or the interval passes, whichever is first. A step of
+/// `--every 2s` then advances about 2 s after it starts, not at the next 30 s tick.
+async fn wait_for_a_reason(options: &ControllerOptions, state: &ServerState) {
+    let wait = next_step_due(state).map_or(options.interval, |due| due.min(options.interval));
+    tokio::select! {
+        () = tokio::time::sleep(wait) => {}
+        () = async {
+            state.evidence.notified().await;
+            tokio::time::sleep(EVIDENCE_BATCH).await;
+        } => {}
+    }
+}
+
+/// How long until the earliest step of a running plan is due.
+fn next_step_due(state: &ServerState) -> Option<Duration> {
+    let snapshot = state.snapshot.load_full()?;
+    let now = crate::clock::now();
+    snapshot
+        .prompts
+        .values()
+        .filter_map(|served| served.pointers.rollout.as_ref())
+        // A step already due was judged by the last pass: what could change its decision
+        // now is evidence, which wakes the controller by itself.
+        .filter(|rollout| !rollout.paused && rollout.step_ends() > now)
+        .map(|rollout| {
+            let seconds = (rollout.step_ends() - now) as u64;
+            // Just past the second it ends, so the step is due when judged.
+            Duration::from_secs(seconds) + Duration::from_millis(50)
+        })
+        .min()
 }
 
 /// One pass; tells whether a decision was written.

@@ -136,6 +136,8 @@ pub struct ServerState {
     pub controlling: bool,
     /// Wakes the poller at once, after the controller wrote a decision.
     pub reload: tokio::sync::Notify,
+    /// Wakes the controller when feedback arrives, since it may change a decision.
+    pub evidence: tokio::sync::Notify,
     /// Set when the server is stopping: long polls answer at once.
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// Renders run on blocking threads, at most this many at once, so that the async
@@ -178,6 +180,7 @@ impl ServerState {
             decisions: Mutex::new(BTreeMap::new()),
             controlling: options.controller.is_some(),
             reload: tokio::sync::Notify::new(),
+            evidence: tokio::sync::Notify::new(),
             snapshot: ArcSwapOption::empty(),
             health: Mutex::new(Health::default()),
             counters: Counters::default(),

@@ -534,6 +534,8 @@ async fn feedback(
         cost_usd: report.cost_usd,
         score: report.score,
     });
+    // New evidence may change a rollout's decision: the controller, if one runs, looks.
+    state.evidence.notify_one();
     json_body(StatusCode::ACCEPTED, "{\"accepted\":true}")
 }
 

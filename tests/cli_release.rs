@@ -666,3 +666,33 @@ fn a_version_that_does_not_compile_is_refused_by_every_action() {
     }
     assert_eq!(release_commits(&repo, "production"), before);
 }
+
+/// `status --json` and `log --json` left out keys that had no value (`weight`, `reason`,
+/// `source`, `canary_route`), so a script had to guess between absent and unknown. Every
+/// key is always there, null when it has no value.
+#[test]
+fn json_output_keeps_every_key_with_null() {
+    let repo = committed();
+    repo.run(&["publish"]).expect(0);
+    let log = json(&repo, &["log"]);
+    for key in ["weight", "reason", "source"] {
+        assert!(log[0].get(key).is_some(), "log lacks `{key}`: {log}");
+    }
+    assert!(
+        log[0]["weight"].is_null() && log[0]["reason"].is_null(),
+        "{log}"
+    );
+    let status = json(&repo, &["status"]);
+    for key in [
+        "canary",
+        "canary_weight",
+        "canary_route",
+        "canary_cohorts",
+        "rollout",
+    ] {
+        assert!(
+            status["prompts"][0].get(key).is_some(),
+            "status lacks `{key}`: {status}"
+        );
+    }
+}

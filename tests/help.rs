@@ -31,3 +31,20 @@ fn every_help_lists_its_examples_one_per_line() {
         );
     }
 }
+
+/// `revert --help` said "Without names: undo the most recent action", which is not what it
+/// does after a re-weight; the help now says what it does.
+#[test]
+fn revert_help_says_what_revert_without_names_does() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_promptctl"))
+        .args(["revert", "--help"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(!help.contains("undo the most recent action"), "{help}");
+    assert!(
+        help.contains("each prompt the most recent action changed"),
+        "{help}"
+    );
+}

@@ -15,7 +15,9 @@ const EXAMPLES: &str = "Examples:\n  promptctl revert\n  promptctl revert suppor
 /// Roll back: a canary in flight is dropped; otherwise the active version returns to the one
 /// that was active before it. A second revert goes further back, not forth.
 ///
-/// Without names: undo the most recent action of the environment.
+/// Without names: roll back, as above, each prompt the most recent action changed. This is
+/// not an undo: after `canary NAME 25%` re-weighted a canary from 5%, it drops the canary
+/// rather than return it to 5%.
 #[derive(Debug, Args)]
 #[command(after_long_help = EXAMPLES, after_help = super::SEE_LONG_HELP)]
 pub struct RevertArgs {

@@ -36,14 +36,11 @@ pub struct PromptStatus {
     pub active: Option<Version>,
     pub canary: Option<Version>,
     pub canary_weight: Option<Weight>,
-    /// Cohorts on the canary whatever their bucket.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Cohorts on the canary whatever their bucket (empty when none).
     pub canary_cohorts: Vec<String>,
-    /// Who is on the canary, in words (`10%`, `cohort internal + 5%`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Who is on the canary, in words (`10%`, `cohort internal + 5%`); null without one.
     pub canary_route: Option<String>,
-    /// The rollout plan driving the canary.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The rollout plan driving the canary; null without one.
     pub rollout: Option<crate::store::Rollout>,
     /// Earlier active versions `revert` can go back to.
     pub previous: usize,

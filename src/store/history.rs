@@ -112,14 +112,11 @@ pub struct Record {
     pub summary: String,
     /// Each prompt the action changed, with the version it now points to.
     pub prompts: Vec<RecordedPrompt>,
-    /// The canary weight, for `canary`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The canary weight, for `canary`; null otherwise (every key is always present).
     pub weight: Option<Weight>,
-    /// Where the versions came from: a commit id or a spec.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Where the versions came from: a commit id or a spec; null when not recorded.
     pub source: Option<String>,
-    /// Why, as given with `--reason`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why, as given with `--reason`; null without one.
     pub reason: Option<String>,
 }
 

@@ -319,3 +319,17 @@ fn a_prompts_folder_linked_outside_the_project_is_refused() {
         assert!(!run.stdout.contains("secret"), "{args:?}: {}", run.stdout);
     }
 }
+
+/// A missing prompts folder gave `check ok: 0 prompts`. It is an error, with a hint.
+#[test]
+fn a_missing_prompts_folder_is_an_error_with_a_hint() {
+    let repo = sample_repo();
+    std::fs::rename(repo.path().join("prompts"), repo.path().join("elsewhere")).unwrap();
+    let run = repo.run(&["check"]).expect(2);
+    assert!(
+        run.stderr.contains("there is no prompts folder `prompts/`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint: create it"), "{}", run.stderr);
+}

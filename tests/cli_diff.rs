@@ -640,3 +640,34 @@ fn diff_between_commits_agrees_with_full_listings() {
         assert!(!expected.is_empty());
     }
 }
+
+/// When both versions failed to render a case, `diff --case` said "rendered differently
+/// for 0 of 1 sample", as if the case were fine. It says that both versions fail, and why.
+#[test]
+fn a_case_both_versions_fail_to_render_is_said_not_hidden() {
+    let repo = committed();
+    repo.write(
+        "evals/triage.toml",
+        "prompt = \"support/triage\"\n\n[[cases]]\nname = \"bad\"\nvars = { ticket = \"x\", tone = \"shouting\" }\nassert = [{ type = \"icontains\", value = \"x\" }]\n",
+    );
+    edit(
+        &repo,
+        "prompts/support/triage.toml",
+        "Triage the ticket.",
+        "Triage the ticket now.",
+    );
+    let run = repo
+        .run(&["diff", "HEAD", "--case", "triage:bad"])
+        .expect(0);
+    assert!(
+        run.stdout
+            .contains("both versions fail: prompt `support/triage`: variable `tone`"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("both versions fail 1 sample"),
+        "{}",
+        run.stdout
+    );
+}

@@ -385,10 +385,29 @@ fn write_rendered(out: &mut String, rendered: &[RenderedChange]) {
             write_message(out, message, "    ");
         }
     }
-    let _ = writeln!(
-        out,
-        "  {DIM}rendered differently for {} of {}{DIM:#}",
+    // The same error on both sides renders "the same", but it is no sample to count as
+    // fine: each side fails, and says why.
+    let failing: Vec<&RenderedChange> = rendered
+        .iter()
+        .filter(|r| r.is_empty() && r.old_error.is_some())
+        .collect();
+    for change in &failing {
+        let _ = writeln!(out, "  {BOLD}rendered with {}{BOLD:#}", change.sample);
+        if let Some(error) = &change.old_error {
+            let _ = writeln!(out, "    {REMOVED}both versions fail:{REMOVED:#} {error}");
+        }
+    }
+    let mut summary = format!(
+        "rendered differently for {} of {}",
         differing.len(),
         plural(rendered.len(), "sample")
     );
+    if !failing.is_empty() {
+        let _ = write!(
+            summary,
+            "; both versions fail {}",
+            plural(failing.len(), "sample")
+        );
+    }
+    let _ = writeln!(out, "  {DIM}{summary}{DIM:#}");
 }

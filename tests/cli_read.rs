@@ -454,3 +454,27 @@ fn a_rewritten_file_with_its_old_mtime_is_still_read_again() {
     repo.commit("rewritten");
     assert_eq!(version(&repo), after);
 }
+
+/// Outside a git repository the hint said "read the files on disk with `--at worktree`",
+/// which `diff` refuses. The hint now names commands that work, and each of them does.
+#[test]
+fn the_hint_outside_git_names_commands_that_work_as_written() {
+    let repo = sample_repo();
+    std::fs::remove_dir_all(repo.path().join(".git")).unwrap();
+    let run = repo.run(&["diff"]).expect(2);
+    let hint = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hint:"))
+        .unwrap_or_else(|| panic!("{}", run.stderr))
+        .to_owned();
+    assert!(!hint.contains("--at worktree"), "{hint}");
+    for command in ["list", "show", "render", "check"] {
+        assert!(hint.contains(&format!("`{command}`")), "{hint}");
+    }
+    repo.run(&["list"]).expect(0);
+    repo.run(&["show", "support/triage"]).expect(0);
+    repo.run(&["render", "docs/count", "--var", "n=3"])
+        .expect(0);
+    repo.run(&["check"]).expect(0);
+}

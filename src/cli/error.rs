@@ -91,7 +91,7 @@ impl From<ProjectError> for CliError {
                 "declare it in promptctl.toml with an `[environments.{env}]` table"
             )),
             ProjectError::NotInRepo { .. } => Some(
-                "run `git init` and commit, or read the files on disk with `--at worktree`".into(),
+                "this command compares git revisions: run `git init && git add -A && git commit -m prompts`; without git, `list`, `show`, `render` and `check` read the files on disk".into(),
             ),
             ProjectError::Config(_) => {
                 Some("see the comments `promptctl init` writes into promptctl.toml".into())

@@ -478,3 +478,28 @@ fn the_hint_outside_git_names_commands_that_work_as_written() {
         .expect(0);
     repo.run(&["check"]).expect(0);
 }
+
+/// A checkout with CRLF line endings (what `core.autocrlf=true` gives on Windows) changed
+/// every version, and `diff` showed lines removed and added again with the same text.
+/// Line endings are not part of a version: the same prompts have the same versions, and
+/// `diff` finds nothing.
+#[test]
+fn crlf_line_endings_do_not_change_versions() {
+    let repo = sample_repo();
+    repo.commit("prompts");
+    let versions = |repo: &common::TestRepo| repo.run(&["list", "--json"]).expect(0).stdout;
+    let before = versions(&repo);
+    for relative in [
+        "prompts/support/triage.toml",
+        "prompts/support/reply.toml",
+        "prompts/partials/tone.j2",
+    ] {
+        let path = repo.path().join(relative);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains('\r'));
+        std::fs::write(&path, text.replace('\n', "\r\n")).unwrap();
+    }
+    assert_eq!(versions(&repo), before);
+    let diff = repo.run(&["diff", "--exit-code"]).expect(0);
+    assert!(diff.stdout.is_empty(), "{}", diff.stdout);
+}

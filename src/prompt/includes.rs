@@ -151,6 +151,12 @@ impl PartialIndex {
         let partials = partials
             .into_iter()
             .map(|(name, text)| {
+                // As for prompt files: CRLF line endings do not make another version.
+                let text = if text.contains("\r\n") {
+                    Arc::from(text.replace("\r\n", "\n"))
+                } else {
+                    text
+                };
                 let refs = scan_template(&text);
                 (name, Partial { text, refs })
             })

@@ -148,6 +148,15 @@ impl Prompt {
         defaults: &PromptDefaults,
         partials: &PartialIndex,
     ) -> Result<Prompt, PromptError> {
+        // A checkout with CRLF line endings (`core.autocrlf=true`) holds the same prompt: its
+        // version must not change. Lines stay where they were.
+        let normalized;
+        let source = if source.contains("\r\n") {
+            normalized = source.replace("\r\n", "\n");
+            normalized.as_str()
+        } else {
+            source
+        };
         file::parse_prompt(name, path, source, defaults, partials)
     }
 }

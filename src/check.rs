@@ -352,13 +352,65 @@ fn check_partials(set: &PromptSet, report: &mut CheckReport) {
     }
 }
 
+/// A prompt no suite covers is rendered once with its defaults and a sample value of each
+/// declared type (the first allowed value of an enum): a template that loops or recurses
+/// for ever, or prints past the output limit, fails `check` rather than a server. Other
+/// failures with made-up values may be the values' fault, so they are warnings.
+fn render_with_samples(
+    prompt: &Prompt,
+    compiled: &crate::prompt::CompiledPrompt,
+    report: &mut CheckReport,
+) {
+    let vars: crate::prompt::Vars = prompt
+        .spec
+        .variables
+        .iter()
+        .filter(|(_, variable)| variable.default.is_none())
+        .map(|(name, variable)| (name.clone(), sample_value(variable)))
+        .collect();
+    let Err(error) = compiled.render(&vars) else {
+        return;
+    };
+    let severity = match error {
+        PromptError::RenderLimit { .. } => Severity::Error,
+        _ => Severity::Warning,
+    };
+    report.diagnostics.push(Diagnostic {
+        severity,
+        code: error.code(),
+        location: Location::file(&prompt.path),
+        prompt: Some(prompt.name.to_string()),
+        message: format!(
+            "with its defaults and sample values (no eval case covers it), it does not render: {error}"
+        ),
+    });
+}
+
+fn sample_value(variable: &crate::prompt::Variable) -> serde_json::Value {
+    use crate::prompt::VarType;
+    use serde_json::json;
+    if let Some(first) = variable.allowed.as_ref().and_then(|a| a.first()) {
+        return first.clone();
+    }
+    match variable.ty {
+        VarType::String | VarType::Any => json!("sample"),
+        VarType::Number => json!(1.5),
+        VarType::Integer => json!(1),
+        VarType::Boolean => json!(true),
+        VarType::Array => json!([]),
+        VarType::Object => json!({}),
+    }
+}
+
 fn check_prompt(prompt: &Prompt, suites: &[&Suite], report: &mut CheckReport) {
     let name = prompt.name.as_str();
     let compiled = match prompt.compile() {
         Ok(compiled) => compiled,
         Err(error) => return report.push_prompt_error(Severity::Error, Some(name), &error),
     };
-    for error in compiled.undeclared_variables() {
+    let undeclared = compiled.undeclared_variables();
+    let uses_undeclared = !undeclared.is_empty();
+    for error in undeclared {
         // A partial may be included inside a loop or `with` block whose names it uses, so
         // only message templates are held to their prompt's declarations.
         let in_partial = error.location().is_some_and(|l| l.path.ends_with(".j2"));
@@ -368,6 +420,10 @@ fn check_prompt(prompt: &Prompt, suites: &[&Suite], report: &mut CheckReport) {
             Severity::Error
         };
         report.push_prompt_error(severity, Some(name), &error);
+    }
+    // A name it uses without declaring is reported above; rendering would only repeat it.
+    if suites.is_empty() && !uses_undeclared {
+        render_with_samples(prompt, &compiled, report);
     }
     for suite in suites {
         let mut undeclared = BTreeSet::new();

@@ -333,3 +333,29 @@ fn a_missing_prompts_folder_is_an_error_with_a_hint() {
     );
     assert!(run.stderr.contains("hint: create it"), "{}", run.stderr);
 }
+
+/// `check` rendered only prompts with eval cases, so a macro that recursed for ever passed
+/// it (and then stalled whatever rendered it). A prompt no suite covers is rendered with its
+/// defaults and sample values: the runaway is an error naming the prompt.
+#[test]
+fn a_prompt_without_cases_is_rendered_and_a_runaway_macro_fails_check() {
+    let repo = sample_repo();
+    repo.write(
+        "prompts/loop.toml",
+        "[variables.topic]\ntype = \"string\"\nrequired = true\n\n[[messages]]\nrole = \"user\"\ncontent = \"{% macro m(n) %}{{ m(n + 1) }}{% endmacro %}{{ topic }} {{ m(0) }}\"\n",
+    );
+    let run = repo.run(&["check"]).expect(1);
+    assert!(
+        run.stdout.contains("prompts/loop.toml")
+            && run.stdout.contains("with its defaults and sample values")
+            && run.stdout.contains("rendering stopped"),
+        "{}",
+        run.stdout
+    );
+    // A prompt that renders with sample values passes, as before.
+    repo.write(
+        "prompts/loop.toml",
+        "[variables.topic]\ntype = \"string\"\nrequired = true\n\n[[messages]]\nrole = \"user\"\ncontent = \"About {{ topic }}\"\n",
+    );
+    repo.run(&["check"]).expect(0);
+}

@@ -643,7 +643,14 @@ fn an_allocation_bomb_in_a_release_is_refused_and_the_server_keeps_answering() {
         "[[messages]]\nrole = \"user\"\ncontent = \"{{ dict(a=1)|items|list * 100000000 }}\"\n",
     );
     repo.commit("a prompt that prints a huge list");
-    repo.run(&["check"]).expect(0);
+    // `check` renders a prompt without eval cases with sample values, and flags it; a
+    // release checks only that it compiles, so a server must still hold against it.
+    let check = repo.run(&["check"]).expect(1);
+    assert!(
+        check.stdout.contains("longer than 4 MiB"),
+        "{}",
+        check.stdout
+    );
     repo.run(&["publish"]).expect(0);
     let server = Server::start(&repo, &[], &[]);
     let port = server.port;

@@ -696,3 +696,73 @@ fn json_output_keeps_every_key_with_null() {
         );
     }
 }
+
+/// From a stale checkout, `canary NAME 5%` put a version that had been active before on
+/// canary without a word, and `--version worktree` sent uncommitted text to production.
+/// The first is refused without --force, the second without --allow-dirty.
+#[test]
+fn release_foot_guns_are_refused_without_their_flag() {
+    let repo = committed();
+    repo.run(&["publish"]).expect(0);
+    let v1 = version_at(&repo, "HEAD", "support/triage");
+    new_triage_version(&repo, "v2");
+    repo.run(&["publish", "support/triage"]).expect(0);
+    // v1 was active before v2: a canary of it (from an old checkout) goes back.
+    let run = repo
+        .run(&["canary", "support/triage", "5%", "--version", "HEAD~1"])
+        .expect(2);
+    assert!(
+        run.stderr.contains("was active in `production` before"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
+    let forced = json(
+        &repo,
+        &[
+            "canary",
+            "support/triage",
+            "5%",
+            "--version",
+            "HEAD~1",
+            "--force",
+        ],
+    );
+    assert_eq!(
+        forced["changes"][0]["after"]["canary"]["version"],
+        v1.as_str()
+    );
+    repo.run(&["revert", "support/triage"]).expect(0);
+    // The working tree is never released by accident.
+    edit(
+        &repo,
+        "prompts/support/triage.toml",
+        "Triage",
+        "Uncommitted triage",
+    );
+    for args in [
+        &["publish", "support/triage", "--version", "worktree"][..],
+        &["canary", "support/triage", "5%", "--version", "worktree"],
+    ] {
+        let run = repo.run(args).expect(2);
+        assert!(
+            run.stderr.contains("no commit holds"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("--allow-dirty"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    repo.run(&[
+        "canary",
+        "support/triage",
+        "5%",
+        "--version",
+        "worktree",
+        "--allow-dirty",
+    ])
+    .expect(0);
+}

@@ -39,6 +39,15 @@ pub struct CanaryArgs {
     #[arg(long, value_name = "SPEC", default_value = "HEAD")]
     version: String,
 
+    /// With `--version worktree`: release the working tree's text, which no commit holds.
+    #[arg(long)]
+    allow_dirty: bool,
+
+    /// Put on canary a version that was active before (refused without it: it usually
+    /// means an old checkout; `revert` is the way back).
+    #[arg(long)]
+    force: bool,
+
     /// The percentages to ramp through after PERCENT, rising: `5,25,50,100`; 100 promotes.
     #[arg(long, value_name = "P,P,…", value_delimiter = ',')]
     ramp: Vec<String>,
@@ -171,6 +180,8 @@ pub fn run(global: &GlobalArgs, args: CanaryArgs) -> Result<ExitCode, CliError> 
     };
     let mut request = ActionRequest::new(ActionKind::Canary, names);
     request.version = Some(args.version.clone());
+    request.allow_dirty = args.allow_dirty;
+    request.force = args.force;
     if args.has_plan() {
         request.plan = Some(plan(&args, percent.as_deref())?);
     } else {

@@ -28,6 +28,10 @@ pub struct PublishArgs {
     #[arg(long, value_name = "SPEC", default_value = "HEAD")]
     version: String,
 
+    /// With `--version worktree`: release the working tree's text, which no commit holds.
+    #[arg(long)]
+    allow_dirty: bool,
+
     #[command(flatten)]
     flags: ActionFlags,
 }
@@ -35,5 +39,6 @@ pub struct PublishArgs {
 pub fn run(global: &GlobalArgs, args: PublishArgs) -> Result<ExitCode, CliError> {
     let mut request = ActionRequest::new(ActionKind::Publish, args.names);
     request.version = Some(args.version);
+    request.allow_dirty = args.allow_dirty;
     super::action::run(global, request, args.flags)
 }

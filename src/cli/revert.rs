@@ -28,6 +28,10 @@ pub struct RevertArgs {
     #[arg(long, value_name = "SPEC")]
     to: Option<String>,
 
+    /// With `--version worktree`: release the working tree's text, which no commit holds.
+    #[arg(long)]
+    allow_dirty: bool,
+
     #[command(flatten)]
     flags: ActionFlags,
 }
@@ -35,5 +39,6 @@ pub struct RevertArgs {
 pub fn run(global: &GlobalArgs, args: RevertArgs) -> Result<ExitCode, CliError> {
     let mut request = ActionRequest::new(ActionKind::Revert, args.names);
     request.version = args.to;
+    request.allow_dirty = args.allow_dirty;
     super::action::run(global, request, args.flags)
 }

@@ -10,6 +10,8 @@ use crate::store::{Canary, Rollout, State, Weight};
 /// What a `canary` routes: a weight, or the first stage of a plan.
 pub(super) struct CanaryRequest<'a> {
     pub(super) weight: Option<Weight>,
+    /// `--force`: a version that was active before may go on canary.
+    pub(super) force: bool,
     pub(super) plan: Option<&'a ResolvedPlan>,
     pub(super) max_canaries: Option<usize>,
 }
@@ -158,6 +160,18 @@ pub(super) fn plan_canary(
                         prompt.version.short()
                     ),
                     "commit a change to the prompt first, or pick another version with --version SPEC",
+                ));
+            }
+            _ if current.previous.contains(&prompt.version) && !request.force => {
+                return Err(ReleaseError::refused(
+                    format!(
+                        "`{name}` {} at `{}` was active in `{env}` before: a canary of it goes back, not forth (is HEAD an old checkout?)",
+                        prompt.version.short(),
+                        source.spec
+                    ),
+                    format!(
+                        "check out the commit you mean to roll out; to go back, `promptctl revert {name}`; to canary it anyway, pass --force"
+                    ),
                 ));
             }
             Some(canary) if canary.version != prompt.version => {

@@ -42,6 +42,10 @@ pub struct ActionRequest {
     pub expect: Option<StepKey>,
     /// For `alert`: the gates reported.
     pub alerted: Vec<String>,
+    /// `canary --force`: put on canary a version that was active before.
+    pub force: bool,
+    /// `--allow-dirty`: release versions read from the working tree, which no commit holds.
+    pub allow_dirty: bool,
 }
 
 impl ActionRequest {
@@ -56,6 +60,8 @@ impl ActionRequest {
             plan: None,
             expect: None,
             alerted: Vec::new(),
+            force: false,
+            allow_dirty: false,
         }
     }
 }

@@ -70,6 +70,7 @@ pub(super) fn plan(
             };
             let canary = CanaryRequest {
                 weight: route,
+                force: request.force,
                 plan: resolved,
                 max_canaries,
             };

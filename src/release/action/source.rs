@@ -46,6 +46,15 @@ pub(super) fn load_source(
         _ => return Ok(None),
     };
     let spec = source::parse_spec(spec_text)?;
+    if spec == RevisionSpec::Worktree && !request.allow_dirty {
+        return Err(ReleaseError::refused(
+            format!(
+                "`--version worktree` would {} text that no commit holds: nobody could see later what was released",
+                request.kind.as_str()
+            ),
+            "commit the change first, or pass --allow-dirty to release the working tree on purpose",
+        ));
+    }
     if let RevisionSpec::Version(prefix) = &spec {
         // A stored version has no name of its own: it is released under the names given.
         if names.is_empty() {

@@ -185,6 +185,7 @@ fn publish_sets_active_and_drops_canaries() {
 fn canary_needs_an_active_version_and_respects_the_limit() {
     let weight = CanaryRequest {
         weight: Some(Weight::from_percent(10.0).unwrap()),
+        force: false,
         plan: None,
         max_canaries: None,
     };
@@ -192,6 +193,7 @@ fn canary_needs_an_active_version_and_respects_the_limit() {
         max_canaries: Some(1),
         ..CanaryRequest {
             weight: weight.weight,
+            force: false,
             plan: None,
             max_canaries: None,
         }

@@ -47,7 +47,7 @@ pub struct InitReport {
 /// wrote it.
 const WORKFLOW: &str = ".github/workflows/promptctl.yml";
 
-const FILES: [(&str, &str); 5] = [
+const FILES: [(&str, &str); 4] = [
     (CONFIG_FILE, include_str!("scaffold/promptctl.toml")),
     (
         "prompts/support/triage.toml",
@@ -61,15 +61,39 @@ const FILES: [(&str, &str); 5] = [
         "evals/triage.toml",
         include_str!("scaffold/triage-suite.toml"),
     ),
-    (WORKFLOW, include_str!("scaffold/promptctl.yml")),
 ];
 
-/// A file's text, with the workflow pinned to this release's action.
-fn text_of(relative: &str, text: &str) -> String {
-    if relative == WORKFLOW {
-        text.replace("{version}", env!("CARGO_PKG_VERSION"))
-    } else {
-        text.to_owned()
+/// The workflow, pinned to this release's action; for a project in a subfolder of its
+/// repository, run there with `--repo`.
+fn workflow_text(subfolder: Option<&str>) -> String {
+    let text =
+        include_str!("scaffold/promptctl.yml").replace("{version}", env!("CARGO_PKG_VERSION"));
+    match subfolder {
+        Some(folder) => text.replace(
+            "args: --junit promptctl-junit.xml",
+            &format!("args: --repo {folder} --junit promptctl-junit.xml"),
+        ),
+        None => text,
+    }
+}
+
+/// Where the workflow goes: GitHub reads `.github/workflows` only at the repository's
+/// root, so a project in a subfolder gets it there, with the subfolder to run in.
+fn workflow_place(dir: &Path) -> (std::path::PathBuf, Option<String>) {
+    let root = git2::Repository::discover(dir)
+        .ok()
+        .and_then(|repo| repo.workdir().map(Path::to_path_buf))
+        .and_then(|root| std::fs::canonicalize(root).ok());
+    let here = std::fs::canonicalize(dir).ok();
+    match (root, here) {
+        (Some(root), Some(here)) if root != here => match here.strip_prefix(&root) {
+            Ok(sub) => (
+                root.join(WORKFLOW),
+                Some(sub.to_string_lossy().replace('\\', "/")),
+            ),
+            Err(_) => (dir.join(WORKFLOW), None),
+        },
+        _ => (dir.join(WORKFLOW), None),
     }
 }
 
@@ -107,8 +131,23 @@ pub fn init(dir: &Path) -> Result<InitReport, InitError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        write_atomic(&path, text_of(relative, text).as_bytes()).map_err(io(&path))?;
+        write_atomic(&path, text.as_bytes()).map_err(io(&path))?;
         report.created.push(relative.to_owned());
+    }
+    let (workflow, subfolder) = workflow_place(dir);
+    let shown = match &subfolder {
+        Some(_) => workflow.display().to_string(),
+        None => WORKFLOW.to_owned(),
+    };
+    if workflow.exists() {
+        report.skipped.push(shown);
+    } else {
+        if let Some(parent) = workflow.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        write_atomic(&workflow, workflow_text(subfolder.as_deref()).as_bytes())
+            .map_err(io(&workflow))?;
+        report.created.push(shown);
     }
     ignore_cache(dir, &mut report).map_err(io(&dir.join(".gitignore")))?;
     Ok(report)

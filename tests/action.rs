@@ -266,3 +266,29 @@ fn a_shallow_pull_request_checkout_fetches_what_the_merge_base_needs() {
         run.stdout
     );
 }
+
+/// `init` in a subfolder of a repository wrote `.github/workflows` in the subfolder, where
+/// GitHub never reads it. It goes to the repository's root, running in the subfolder.
+#[test]
+fn init_in_a_subfolder_writes_the_workflow_at_the_repository_root() {
+    let folder = TestRepo::bare_folder();
+    let status = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(folder.path())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let run = folder.run(&["init", "team/prompts"]).expect(0);
+    assert!(
+        !folder.path().join("team/prompts/.github").exists(),
+        "{}",
+        run.stdout
+    );
+    let workflow = load_yaml(&folder.path().join(".github/workflows/promptctl.yml"));
+    let steps = steps_of(&workflow["jobs"]["prompts"]);
+    assert_eq!(
+        steps[1]["with"]["args"].as_str(),
+        Some("--repo team/prompts --junit promptctl-junit.xml")
+    );
+}

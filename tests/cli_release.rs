@@ -766,3 +766,18 @@ fn release_foot_guns_are_refused_without_their_flag() {
     ])
     .expect(0);
 }
+
+/// `log --oneline`: one line per action, the short commit and the summary.
+#[test]
+fn log_oneline_is_one_line_per_action() {
+    let repo = committed();
+    repo.run(&["publish", "--reason", "first"]).expect(0);
+    new_triage_version(&repo, "v2");
+    repo.run(&["canary", "support/triage", "5%"]).expect(0);
+    let run = repo.run(&["log", "--oneline"]).expect(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert!(lines[0].contains("canary support/triage"), "{}", run.stdout);
+    assert!(lines[1].contains("publish 3 prompts"), "{}", run.stdout);
+    assert!(!run.stdout.contains("reason"), "{}", run.stdout);
+}

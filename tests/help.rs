@@ -48,3 +48,39 @@ fn revert_help_says_what_revert_without_names_does() {
         "{help}"
     );
 }
+
+/// Shell completions and man pages come from the same definitions as `--help`: every
+/// subcommand is completed, and every subcommand has a page.
+#[test]
+fn completions_and_man_pages_cover_every_command() {
+    let promptctl = env!("CARGO_BIN_EXE_promptctl");
+    let commands = [
+        "init", "list", "show", "render", "check", "ci", "diff", "eval", "publish", "canary",
+        "promote", "revert", "rollout", "status", "log", "resolve", "push", "pull", "serve",
+    ];
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let output = std::process::Command::new(promptctl)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        for command in commands {
+            assert!(script.contains(command), "{shell} completes `{command}`");
+        }
+    }
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path().join("man1");
+    let output = std::process::Command::new(promptctl)
+        .args(["man", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    for command in commands {
+        let page = std::fs::read_to_string(dir.join(format!("promptctl-{command}.1")))
+            .unwrap_or_else(|e| panic!("promptctl-{command}.1: {e}"));
+        assert!(page.starts_with(".ie") || page.contains(".TH"), "{command}");
+    }
+    let page = std::fs::read_to_string(dir.join("promptctl-canary.1")).unwrap();
+    assert!(page.contains("ramp"), "the canary page documents --ramp");
+}

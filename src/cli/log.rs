@@ -11,7 +11,7 @@ use super::output::{DIM, VERSION, print, print_json, utc_time};
 use super::{CliError, GlobalArgs};
 
 /// Shown at the end of `--help`.
-const EXAMPLES: &str = "Examples:\n  promptctl log support/triage -n 5";
+const EXAMPLES: &str = "Examples:\n  promptctl log support/triage -n 5\n  promptctl log --oneline";
 
 /// Show the release history, newest first: who did what, when and why. It is plain git
 /// history too: `git log promptctl/production`.
@@ -34,6 +34,10 @@ pub struct LogArgs {
     /// source, reason}] as JSON.
     #[arg(long)]
     json: bool,
+
+    /// One line per action: the commit and the summary, as `git log --oneline`.
+    #[arg(long, conflicts_with = "json")]
+    oneline: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: LogArgs) -> Result<ExitCode, CliError> {
@@ -46,10 +50,25 @@ pub fn run(global: &GlobalArgs, args: LogArgs) -> Result<ExitCode, CliError> {
     )?;
     if args.json {
         print_json(&entries)?;
+    } else if args.oneline {
+        print(&oneline(&entries))?;
     } else {
         print(&human(&entries))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn oneline(entries: &[LogEntry]) -> String {
+    let mut out = String::new();
+    for entry in entries {
+        let _ = writeln!(
+            out,
+            "{VERSION}{}{VERSION:#} {}",
+            promptctl::shortid::commit(&entry.commit),
+            entry.record.summary
+        );
+    }
+    out
 }
 
 fn human(entries: &[LogEntry]) -> String {

@@ -6,6 +6,7 @@ mod cache;
 mod canary;
 mod check;
 mod ci;
+mod completions;
 mod diff;
 mod error;
 mod eval;
@@ -105,6 +106,8 @@ enum Command {
     Push(push::PushArgs),
     Pull(pull::PullArgs),
     Serve(serve::ServeArgs),
+    Completions(completions::CompletionsArgs),
+    Man(completions::ManArgs),
 }
 
 impl GlobalArgs {
@@ -168,6 +171,8 @@ pub fn main() -> ExitCode {
         Command::Push(args) => push::run(&cli.global, args),
         Command::Pull(args) => pull::run(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Completions(args) => completions::run(&cli.global, args),
+        Command::Man(args) => completions::run_man(&cli.global, args),
     };
     match result {
         Ok(code) => code,

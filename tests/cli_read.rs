@@ -503,3 +503,27 @@ fn crlf_line_endings_do_not_change_versions() {
     let diff = repo.run(&["diff", "--exit-code"]).expect(0);
     assert!(diff.stdout.is_empty(), "{}", diff.stdout);
 }
+
+/// One file with an invalid name: `list` lists the good prompts, reports the bad file once
+/// on stderr (it was reported twice) and exits non-zero.
+#[test]
+fn list_reports_a_badly_named_file_once_and_lists_the_rest() {
+    let repo = sample_repo();
+    let good = std::fs::read_to_string(repo.path().join("prompts/support/triage.toml")).unwrap();
+    repo.write("prompts/support/Bad Name.toml", &good);
+    let run = repo.run(&["list"]).expect(2);
+    assert!(run.stdout.contains("support/triage"), "{}", run.stdout);
+    assert_eq!(
+        run.stderr
+            .matches("invalid name `support/Bad Name`")
+            .count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("that file is not listed"),
+        "{}",
+        run.stderr
+    );
+}

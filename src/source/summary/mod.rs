@@ -124,11 +124,7 @@ pub fn summaries(project: &Project, spec: &RevisionSpec) -> Result<Summaries, So
         spec: spec.clone(),
         folder: set.folder.clone(),
         prompts,
-        problems: set
-            .errors()
-            .cloned()
-            .chain(set.problems().iter().cloned())
-            .collect(),
+        problems: distinct(set.errors().cloned().chain(set.problems().iter().cloned())),
         parsed,
     })
 }
@@ -141,6 +137,15 @@ fn from_set(set: &PromptSet) -> Summaries {
         problems: set.errors().cloned().collect(),
         parsed: set.len(),
     }
+}
+
+/// The problems in their order, each once: a file whose name is invalid is both a problem
+/// of the set and the error of its entry.
+fn distinct(problems: impl Iterator<Item = PromptError>) -> Vec<PromptError> {
+    let mut seen = std::collections::HashSet::new();
+    problems
+        .filter(|problem| seen.insert(problem.to_string()))
+        .collect()
 }
 
 /// What every prompt's version depends on besides its own file.

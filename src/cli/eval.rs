@@ -273,6 +273,14 @@ const OUTPUT_LINES: usize = 6;
 const OUTPUT_CHARS: usize = 400;
 
 fn suite_table(out: &mut String, suite: &SuiteReport, verbose: bool) {
+    suite_figures(out, suite);
+    suite_verdict(out, suite);
+    suite_cases(out, suite, verbose);
+    suite_gate(out, suite);
+}
+
+/// The suite's heading and its figures, base and head side by side.
+fn suite_figures(out: &mut String, suite: &SuiteReport) {
     let _ = writeln!(
         out,
         "{BOLD}{}{BOLD:#}  {DIM}{}{DIM:#}",
@@ -359,6 +367,10 @@ fn suite_table(out: &mut String, suite: &SuiteReport, verbose: bool) {
         String::new(),
     );
     row(out, "cost", &|s| dollars(s.cost_usd), String::new());
+}
+
+/// The comparison of the two versions, in words and figures.
+fn suite_verdict(out: &mut String, suite: &SuiteReport) {
     if let Some(comparison) = &suite.comparison {
         let [low, high] = comparison.interval_points;
         let _ = writeln!(out, "  {}{}", pad("verdict", 16), comparison.words());
@@ -373,6 +385,10 @@ fn suite_table(out: &mut String, suite: &SuiteReport, verbose: bool) {
             comparison.cases
         );
     }
+}
+
+/// The cases that regressed, were fixed or could not be evaluated, with their outputs.
+fn suite_cases(out: &mut String, suite: &SuiteReport, verbose: bool) {
     for case in &suite.cases {
         let (label, side) = match case.change {
             Change::Error => (
@@ -407,6 +423,10 @@ fn suite_table(out: &mut String, suite: &SuiteReport, verbose: bool) {
             "  {DIM}{failing_on_both} {cases} on the new version as on the old{DIM:#}"
         );
     }
+}
+
+/// The gate's verdict, its reasons and its alert-only warnings.
+fn suite_gate(out: &mut String, suite: &SuiteReport) {
     if suite.gate.passed {
         let _ = writeln!(out, "  gate ok");
     }

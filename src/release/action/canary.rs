@@ -106,37 +106,7 @@ pub(super) fn plan_canary(
 ) -> Result<Plan, ReleaseError> {
     let mut planner = Planner::new(state);
     let targets: Vec<PromptName> = if names.is_empty() {
-        require_all_valid(source, ActionKind::Canary)?;
-        let mut targets = Vec::new();
-        for (name, parsed) in &source.prompts {
-            let Ok(prompt) = parsed else { continue };
-            match state.prompts.get(name) {
-                Some(current) if current.active != prompt.version => targets.push(name.clone()),
-                Some(_) => {}
-                None => planner.notes.push(format!(
-                    "{name}: skipped, it has no active version in `{env}` (publish it first)"
-                )),
-            }
-        }
-        if targets.is_empty() && !planner.notes.is_empty() {
-            return Err(ReleaseError::refused(
-                format!(
-                    "no prompt that changed at `{}` has an active version in `{env}` to compare a canary with",
-                    source.spec
-                ),
-                "publish first: promptctl publish; canaries roll out later versions",
-            ));
-        }
-        if targets.is_empty() {
-            return Err(ReleaseError::refused(
-                format!(
-                    "nothing new to roll out: every prompt at `{}` is already active in `{env}`",
-                    source.spec
-                ),
-                "commit a change to a prompt first; to re-weight a canary in flight, name it: promptctl canary NAME 25%",
-            ));
-        }
-        targets
+        every_changed_target(state, source, env, &mut planner)?
     } else {
         names.to_vec()
     };
@@ -237,4 +207,45 @@ fn keep_cohorts(
         "{name}: the cohorts {} stay on the canary (to drop them: promptctl revert {name}, then canary again)",
         before.cohorts.join(", ")
     ));
+}
+
+/// Without names: every released prompt whose version at the source differs from its
+/// active one; prompts never published are skipped, and said so.
+fn every_changed_target(
+    state: &State,
+    source: &Source,
+    env: &str,
+    planner: &mut Planner<'_>,
+) -> Result<Vec<PromptName>, ReleaseError> {
+    require_all_valid(source, ActionKind::Canary)?;
+    let mut targets = Vec::new();
+    for (name, parsed) in &source.prompts {
+        let Ok(prompt) = parsed else { continue };
+        match state.prompts.get(name) {
+            Some(current) if current.active != prompt.version => targets.push(name.clone()),
+            Some(_) => {}
+            None => planner.notes.push(format!(
+                "{name}: skipped, it has no active version in `{env}` (publish it first)"
+            )),
+        }
+    }
+    if targets.is_empty() && !planner.notes.is_empty() {
+        return Err(ReleaseError::refused(
+            format!(
+                "no prompt that changed at `{}` has an active version in `{env}` to compare a canary with",
+                source.spec
+            ),
+            "publish first: promptctl publish; canaries roll out later versions",
+        ));
+    }
+    if targets.is_empty() {
+        return Err(ReleaseError::refused(
+            format!(
+                "nothing new to roll out: every prompt at `{}` is already active in `{env}`",
+                source.spec
+            ),
+            "commit a change to a prompt first; to re-weight a canary in flight, name it: promptctl canary NAME 25%",
+        ));
+    }
+    Ok(targets)
 }

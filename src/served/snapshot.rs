@@ -262,45 +262,7 @@ impl Snapshot {
             reused: 0,
         };
         loader.load_all(&state);
-        let mut prompts = BTreeMap::new();
-        let mut problems = BTreeMap::new();
-        for (name, pointers) in state.prompts {
-            let active = match loader.get(&name, pointers.active) {
-                Ok(active) => active,
-                Err(problem) => {
-                    let message = format!(
-                        "the active version {} cannot be served: {problem}",
-                        pointers.active.short()
-                    );
-                    tracing::error!(prompt = %name, "{message}");
-                    problems.insert(name, message);
-                    continue;
-                }
-            };
-            let canary = match &pointers.canary {
-                None => None,
-                Some(c) => match loader.get(&name, c.version) {
-                    Ok(canary) => Some(canary),
-                    Err(problem) => {
-                        let message = format!(
-                            "the canary {} cannot be served, so its keys get the active version: {problem}",
-                            c.version.short()
-                        );
-                        tracing::error!(prompt = %name, "{message}");
-                        problems.insert(name.clone(), message);
-                        None
-                    }
-                },
-            };
-            prompts.insert(
-                name,
-                Served {
-                    pointers,
-                    active,
-                    canary,
-                },
-            );
-        }
+        let (prompts, problems) = loader.serve(state);
         let reused = loader.reused;
         Ok(Snapshot {
             env: data.env.clone(),
@@ -399,6 +361,52 @@ impl Loader<'_> {
         for (key, one) in new.into_iter().zip(built) {
             self.loaded.insert(key, one.map_err(|e| e.0));
         }
+    }
+
+    /// Each prompt with its loaded versions. A version that failed is isolated to its
+    /// prompt: a canary is left out (its keys get the active version), an active version
+    /// leaves the prompt out; each is recorded with why, and logged.
+    fn serve(&self, state: State) -> (BTreeMap<PromptName, Served>, BTreeMap<PromptName, String>) {
+        let mut prompts = BTreeMap::new();
+        let mut problems = BTreeMap::new();
+        for (name, pointers) in state.prompts {
+            let active = match self.get(&name, pointers.active) {
+                Ok(active) => active,
+                Err(problem) => {
+                    let message = format!(
+                        "the active version {} cannot be served: {problem}",
+                        pointers.active.short()
+                    );
+                    tracing::error!(prompt = %name, "{message}");
+                    problems.insert(name, message);
+                    continue;
+                }
+            };
+            let canary = match &pointers.canary {
+                None => None,
+                Some(c) => match self.get(&name, c.version) {
+                    Ok(canary) => Some(canary),
+                    Err(problem) => {
+                        let message = format!(
+                            "the canary {} cannot be served, so its keys get the active version: {problem}",
+                            c.version.short()
+                        );
+                        tracing::error!(prompt = %name, "{message}");
+                        problems.insert(name.clone(), message);
+                        None
+                    }
+                },
+            };
+            prompts.insert(
+                name,
+                Served {
+                    pointers,
+                    active,
+                    canary,
+                },
+            );
+        }
+        (prompts, problems)
     }
 
     /// Returns a version [`Loader::load_all`] loaded, or why it could not be.

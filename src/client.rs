@@ -68,6 +68,17 @@ pub struct ClientBuilder {
     env: String,
     cache_dir: Option<PathBuf>,
     refresh: Duration,
+    token: Option<Token>,
+}
+
+/// A server's bearer token, which `Debug` never shows.
+#[derive(Clone)]
+struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(…)")
+    }
 }
 
 impl ClientBuilder {
@@ -80,6 +91,13 @@ impl ClientBuilder {
     /// A folder for the last known good state, used when the source is unreachable at start.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The bearer token of a server started with `--token-env`, which `/v1/state` needs
+    /// there (read it from the environment, not from code).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(Token(token.into()));
         self
     }
 
@@ -263,6 +281,7 @@ impl ClientBuilder {
             env: crate::config::DEFAULT_ENVIRONMENT.to_owned(),
             cache_dir: None,
             refresh: Duration::from_secs(5),
+            token: None,
         }
     }
 }
@@ -289,7 +308,11 @@ impl Inner {
         let data = match &self.settings.source {
             ClientSource::Repo(path) => Origin::Repo(path.clone())
                 .poll(&self.settings.env, previous.as_ref().map(|p| &*p.data))?,
-            ClientSource::Server(url) => fetch_state(url, known)?,
+            ClientSource::Server(url) => fetch_state(
+                url,
+                known,
+                self.settings.token.as_ref().map(|t| t.0.as_str()),
+            )?,
         };
         let Some(data) = data else { return Ok(()) };
         let snapshot = Snapshot::build(
@@ -319,7 +342,11 @@ impl Inner {
 }
 
 /// Fetches `/v1/state`; `None` when the server says it has not changed.
-fn fetch_state(url: &str, known: Option<&str>) -> Result<Option<SnapshotData>, String> {
+fn fetch_state(
+    url: &str,
+    known: Option<&str>,
+    token: Option<&str>,
+) -> Result<Option<SnapshotData>, String> {
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -327,6 +354,9 @@ fn fetch_state(url: &str, known: Option<&str>) -> Result<Option<SnapshotData>, S
     let mut request = http.get(format!("{url}/v1/state"));
     if let Some(commit) = known {
         request = request.header("If-None-Match", format!("\"{commit}\""));
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
     }
     let response = request
         .send()

@@ -1019,3 +1019,87 @@ fn a_fallback_says_which_canary_failed_and_why_once() {
         "one line for {fell_back} fallbacks:\n{log}"
     );
 }
+
+/// With `--token-env`, `/` and `/v1/state` carried every prompt's text to anyone. They need
+/// the token now: as a bearer token, or for a browser through the login form's cookie,
+/// which opens reads but is no bearer token for writes. The client sends its token.
+#[test]
+fn a_token_guards_every_prompts_text_and_the_dashboard_has_a_login() {
+    let repo = released();
+    let token = "s3cret-token";
+    let server = Server::start(
+        &repo,
+        &["--token-env", "SERVE_TOKEN"],
+        &[("SERVE_TOKEN", token)],
+    );
+    let port = server.port;
+    let bearer = format!("Bearer {token}");
+    assert_eq!(http(port, "GET", "/v1/state", &[], "").0, 401);
+    assert_eq!(
+        http(port, "GET", "/v1/state", &[("Authorization", &bearer)], "").0,
+        200
+    );
+    let (status, _, page) = http(port, "GET", "/", &[], "");
+    assert_eq!(status, 401);
+    assert!(
+        page.contains("<form method=\"post\" action=\"/login\">"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("Prompts") && !page.contains("triage"),
+        "{page}"
+    );
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    assert_eq!(http(port, "POST", "/login", &form, "token=wrong").0, 401);
+    let (status, headers, _) = http(port, "POST", "/login", &form, &format!("token={token}"));
+    assert_eq!(status, 303);
+    let cookie = headers
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie:")
+                .then(|| l[11..].trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("{headers}"));
+    assert!(
+        cookie.to_ascii_lowercase().contains("httponly") && !cookie.contains(token),
+        "{cookie}"
+    );
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let (status, _, page) = http(port, "GET", "/", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200);
+    assert!(page.contains("<h2>Prompts</h2>"), "{page}");
+    assert_eq!(
+        http(port, "GET", "/v1/state", &[("Cookie", &cookie)], "").0,
+        200
+    );
+    // The cookie opens reads, not writes.
+    let feedback = json!({"name": "docs/count", "version": version_of(&repo, "docs/count", "active"), "outcome": "success"}).to_string();
+    let (status, _, _) = http(
+        port,
+        "POST",
+        "/v1/feedback",
+        &[("Content-Type", "application/json"), ("Cookie", &cookie)],
+        &feedback,
+    );
+    assert_eq!(status, 401);
+    // The in-process client gives its token; without one it cannot load the state.
+    let url = format!("http://127.0.0.1:{port}");
+    assert!(
+        promptctl::client::Client::from_server(&url)
+            .build()
+            .is_err()
+    );
+    let client = promptctl::client::Client::from_server(&url)
+        .token(token)
+        .build()
+        .unwrap();
+    assert!(client.resolve("support/triage", Some("k")).is_ok());
+    assert!(
+        !format!(
+            "{:?}",
+            promptctl::client::Client::from_server(&url).token(token)
+        )
+        .contains(token)
+    );
+}

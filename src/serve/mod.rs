@@ -7,6 +7,7 @@
 //! snapshot keeps serving and `/healthz` says it is stale and since when; a copy persisted in
 //! the state folder lets the server start while the source is down.
 
+mod auth;
 mod controller;
 mod dashboard;
 pub mod listener;

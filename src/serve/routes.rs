@@ -48,6 +48,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/v1/prompts/{*name}", get(resolve))
         .route("/v1/rollouts", get(rollouts_route))
         .route("/", get(dashboard_route))
+        .route("/login", post(login_route))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .fallback(|| async {
@@ -345,6 +346,14 @@ async fn state_route(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    // Every prompt's text: as guarded as the write routes when a token is set.
+    if !super::auth::may_read_everything(state.token.as_deref(), &headers) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this server has a token: `/v1/state` needs `Authorization: Bearer <token>`",
+        );
+    }
     let wait = match query
         .get("wait")
         .map(|w| w.trim_end_matches('s').parse::<f64>())
@@ -441,18 +450,14 @@ async fn feedback(
     headers: HeaderMap,
     body: Result<axum::Json<Feedback>, JsonRejection>,
 ) -> Response {
-    if let Some(token) = &state.token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "this route needs `Authorization: Bearer <token>`",
-            );
-        }
+    if let Some(token) = &state.token
+        && !super::auth::bearer_ok(token, &headers)
+    {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this route needs `Authorization: Bearer <token>`",
+        );
     }
     let axum::Json(report) = match body {
         Ok(body) => body,
@@ -540,10 +545,6 @@ async fn feedback(
 }
 
 /// Compares secrets without leaking their common prefix length through timing.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 async fn rollouts_route(State(state): Shared) -> Response {
     let snapshot = match snapshot(&state) {
         Ok(s) => s,
@@ -556,7 +557,23 @@ async fn rollouts_route(State(state): Shared) -> Response {
     }
 }
 
-async fn dashboard_route(State(state): Shared) -> Response {
+async fn login_route(
+    State(state): Shared,
+    form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let given = form
+        .ok()
+        .and_then(|axum::Form(fields)| fields.get("token").cloned())
+        .unwrap_or_default();
+    super::auth::login(state.token.as_deref(), &given)
+}
+
+async fn dashboard_route(State(state): Shared, headers: HeaderMap) -> Response {
+    if !super::auth::may_read_everything(state.token.as_deref(), &headers) {
+        return super::auth::login_page(
+            "This server has a token: the dashboard shows every prompt's text. Give the token to open it.",
+        );
+    }
     let snapshot = state.snapshot.load_full();
     let html = super::dashboard::page(&state, snapshot.as_deref());
     (

@@ -1,0 +1,116 @@
+//! Who may read what. With `--token-env`, write routes need `Authorization: Bearer TOKEN`,
+//! and so do the routes that carry every prompt's text (`/` and `/v1/state`); a browser
+//! opens the dashboard through a login form that sets a cookie. The cookie holds a digest
+//! of the token, not the token: it cannot be replayed as a bearer token for writes.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+/// The dashboard's cookie.
+const COOKIE: &str = "promptctl_dashboard";
+
+/// Compares secrets in time that does not depend on where they differ.
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether the request carries the token as `Authorization: Bearer`.
+pub(super) fn bearer_ok(token: &str, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+}
+
+/// Whether a read of every prompt's text is allowed: no token is set, or the request has
+/// the bearer token or the dashboard's cookie.
+pub(super) fn may_read_everything(token: Option<&str>, headers: &HeaderMap) -> bool {
+    let Some(token) = token else { return true };
+    bearer_ok(token, headers) || cookie_ok(token, headers)
+}
+
+fn cookie_value(token: &str) -> String {
+    let digest = Sha256::digest(format!("promptctl-dashboard:{token}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn cookie_ok(token: &str, headers: &HeaderMap) -> bool {
+    let expected = cookie_value(token);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .any(|(name, value)| {
+            name == COOKIE && constant_time_eq(value.as_bytes(), expected.as_bytes())
+        })
+}
+
+/// The login page: 401, with a form that posts the token to `/login`.
+pub(super) fn login_page(message: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>promptctl · sign in</title></head>\
+<body style=\"font:14px system-ui,sans-serif;max-width:28em;margin:4em auto\"><h1>promptctl</h1>\
+<p>{}</p><form method=\"post\" action=\"/login\"><label>Token <input type=\"password\" name=\"token\" autofocus></label> \
+<button>Open the dashboard</button></form></body></html>",
+        crate::markup::escape(message)
+    );
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+/// Answers the login form: the right token sets the cookie and goes to the dashboard.
+pub(super) fn login(token: Option<&str>, given: &str) -> Response {
+    let Some(token) = token else {
+        return redirect_home(None);
+    };
+    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        return login_page("That is not the token this server was started with.");
+    }
+    let cookie = format!(
+        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+        cookie_value(token)
+    );
+    redirect_home(HeaderValue::from_str(&cookie).ok())
+}
+
+fn redirect_home(cookie: Option<HeaderValue>) -> Response {
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+    if let Some(cookie) = cookie {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_is_a_digest_and_opens_reads_only() {
+        let mut headers = HeaderMap::new();
+        assert!(!may_read_everything(Some("s3cret"), &headers));
+        assert!(may_read_everything(None, &headers));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("a=b; {COOKIE}={}", cookie_value("s3cret"))).unwrap(),
+        );
+        assert!(may_read_everything(Some("s3cret"), &headers));
+        assert!(!may_read_everything(Some("other"), &headers));
+        assert!(
+            !bearer_ok("s3cret", &headers),
+            "a cookie is no bearer token"
+        );
+        assert!(!cookie_value("s3cret").contains("s3cret"));
+    }
+}

@@ -1103,3 +1103,51 @@ fn a_token_guards_every_prompts_text_and_the_dashboard_has_a_login() {
         .contains(token)
     );
 }
+
+/// The dashboard counted requests since the server started but feedback since the step
+/// started, so its rows compared different windows. Requests now count from when the
+/// canary's current step was first served: a new canary starts both at zero.
+#[test]
+fn every_row_of_the_comparison_counts_over_the_same_window() {
+    let repo = released();
+    repo.run(&["canary", "support/triage", "50%"]).expect(0);
+    let server = Server::start(&repo, &[], &[]);
+    let requests_row = |server: &Server| {
+        let (_, _, page) = http(server.port, "GET", "/", &[], "");
+        let row = page
+            .lines()
+            .find(|l| l.contains("<th>Requests (resolves)</th>"))
+            .unwrap_or_else(|| panic!("{page}"))
+            .to_owned();
+        let numbers: Vec<u64> = row
+            .split("<td class=\"num\">")
+            .skip(1)
+            .map(|cell| cell.split('<').next().unwrap().parse().unwrap())
+            .collect();
+        (numbers[0], numbers[1])
+    };
+    for key in 0..40 {
+        server.get(&format!("/v1/prompts/support/triage?key=k{key}"));
+    }
+    let (active, canary) = requests_row(&server);
+    assert_eq!(active + canary, 40);
+    // Another canary version: a new step, whose window starts empty on both sides.
+    let path = repo.path().join("prompts/support/triage.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("Triage the ticket (v2).", "Triage the ticket (v3)."),
+    )
+    .unwrap();
+    repo.commit("v3");
+    repo.run(&["canary", "support/triage", "50%"]).expect(0);
+    let started = Instant::now();
+    while requests_row(&server) != (0, 0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            requests_row(&server)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

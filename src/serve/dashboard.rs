@@ -20,7 +20,6 @@ use crate::diff::{LineOp, diff_text};
 use crate::prompt::Prompt;
 use crate::rollout::Verdict;
 use crate::served::Snapshot;
-use crate::store::Track;
 
 /// How often the page refreshes itself, in milliseconds.
 const REFRESH_MS: u32 = 5000;
@@ -184,7 +183,6 @@ fn release_view(state: &ServerState, snapshot: &Snapshot) -> ReleaseView {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let rollouts = views(state, snapshot).rollouts;
-    let resolves = state.counters.resolves();
     ReleaseView {
         commit: snapshot.commit[..snapshot.commit.len().min(12)].to_owned(),
         loaded: clock::format(loaded),
@@ -199,7 +197,11 @@ fn release_view(state: &ServerState, snapshot: &Snapshot) -> ReleaseView {
         rollouts: rollouts
             .iter()
             .map(|view| {
-                let mut block = rollout_block(snapshot, view, &resolves);
+                let requests = snapshot
+                    .prompts
+                    .get(&view.name)
+                    .map_or([0, 0], |served| state.step_resolves(&view.name, served));
+                let mut block = rollout_block(snapshot, view, requests);
                 block.canary_error = canary_error(state, view);
                 block
             })
@@ -258,17 +260,9 @@ fn plan_view(plan: &crate::store::Rollout) -> PlanView {
     }
 }
 
-type Resolves = [(String, crate::prompt::Version, Track, u64)];
-
-fn resolves_of(resolves: &Resolves, name: &str, track: Track) -> u64 {
-    resolves
-        .iter()
-        .filter(|(n, _, t, _)| n == name && *t == track)
-        .map(|(_, _, _, count)| count)
-        .sum()
-}
-
-fn rollout_block(snapshot: &Snapshot, view: &RolloutView, resolves: &Resolves) -> RolloutBlock {
+/// `requests`: resolves on the active and the canary track over the step, the window the
+/// feedback figures cover.
+fn rollout_block(snapshot: &Snapshot, view: &RolloutView, requests: [u64; 2]) -> RolloutBlock {
     let served = snapshot.prompts.get(&view.name);
     RolloutBlock {
         name: view.name.to_string(),
@@ -283,7 +277,7 @@ fn rollout_block(snapshot: &Snapshot, view: &RolloutView, resolves: &Resolves) -
             at: clock::format(last.at),
             text: last.evaluation.decision.describe(),
         }),
-        figures: figures(view, resolves),
+        figures: figures(view, requests),
         gates: view
             .evaluation
             .iter()
@@ -328,9 +322,8 @@ fn canary_error(state: &ServerState, view: &RolloutView) -> Option<String> {
     })
 }
 
-fn figures(view: &RolloutView, resolves: &Resolves) -> Vec<FigureRow> {
+fn figures(view: &RolloutView, requests: [u64; 2]) -> Vec<FigureRow> {
     let (a, c) = (&view.summary.active, &view.summary.canary);
-    let name = view.name.as_str();
     let row = |label, active, canary| FigureRow {
         label,
         active,
@@ -339,8 +332,8 @@ fn figures(view: &RolloutView, resolves: &Resolves) -> Vec<FigureRow> {
     vec![
         row(
             "Requests (resolves)",
-            resolves_of(resolves, name, Track::Active).to_string(),
-            resolves_of(resolves, name, Track::Canary).to_string(),
+            requests[0].to_string(),
+            requests[1].to_string(),
         ),
         row(
             "Feedback reports",

@@ -27,7 +27,7 @@ use arc_swap::ArcSwapOption;
 use crate::policy::RolloutPolicy;
 use crate::prompt::PromptName;
 use crate::rollout::{Sample, Window};
-use crate::store::{PromptState, Track};
+use crate::store::{PromptState, StepKey, Track};
 
 use crate::served::{Counters, Origin, Snapshot, SnapshotData};
 pub use metrics::Metrics;
@@ -148,6 +148,9 @@ pub struct ServerState {
     pub poll: Duration,
     /// The latest canary failure of each prompt whose canary requests fell back.
     pub canary_failures: Mutex<BTreeMap<PromptName, CanaryFailure>>,
+    /// The resolve counts (active track, canary track) of each canary when its current step
+    /// was first served, so that requests are counted over the same window as feedback.
+    pub step_baselines: Mutex<BTreeMap<PromptName, (StepKey, [u64; 2])>>,
 }
 
 /// A canary failure that made requests fall back to the active version.
@@ -193,14 +196,60 @@ impl ServerState {
             render_slots: Arc::new(tokio::sync::Semaphore::new(render_slots())),
             poll: options.poll,
             canary_failures: Mutex::new(BTreeMap::new()),
+            step_baselines: Mutex::new(BTreeMap::new()),
             request_timeout,
         })
     }
 
     fn install(&self, snapshot: Snapshot) {
+        self.mark_step_starts(&snapshot);
         let commit = snapshot.commit.clone();
         self.snapshot.store(Some(Arc::new(snapshot)));
         self.changed.send_replace(commit);
+    }
+
+    /// Records the resolve counts of every canary whose step this snapshot starts serving.
+    fn mark_step_starts(&self, snapshot: &Snapshot) {
+        let mut baselines = lock(&self.step_baselines);
+        baselines.retain(|name, _| {
+            snapshot
+                .prompts
+                .get(name)
+                .is_some_and(|s| s.canary.is_some())
+        });
+        for (name, served) in &snapshot.prompts {
+            let Some(canary) = &served.canary else {
+                continue;
+            };
+            let key = rollouts::window_key(&served.pointers, canary.prompt.version);
+            if baselines.get(name).is_some_and(|(known, _)| *known == key) {
+                continue;
+            }
+            let counts = [
+                served.active.resolves[0].load(std::sync::atomic::Ordering::Relaxed),
+                canary.resolves[1].load(std::sync::atomic::Ordering::Relaxed),
+            ];
+            baselines.insert(name.clone(), (key, counts));
+        }
+    }
+
+    /// Resolves of a canary's prompt since its current step was first served: (active
+    /// track, canary track).
+    pub fn step_resolves(&self, name: &PromptName, served: &crate::served::Served) -> [u64; 2] {
+        let Some(canary) = &served.canary else {
+            return [0, 0];
+        };
+        let now = [
+            served.active.resolves[0].load(std::sync::atomic::Ordering::Relaxed),
+            canary.resolves[1].load(std::sync::atomic::Ordering::Relaxed),
+        ];
+        let base = lock(&self.step_baselines)
+            .get(name)
+            .map_or([0, 0], |(_, counts)| *counts);
+        [
+            now[0].saturating_sub(base[0]),
+            now[1].saturating_sub(base[1]),
+        ]
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {

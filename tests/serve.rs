@@ -1151,3 +1151,44 @@ fn every_row_of_the_comparison_counts_over_the_same_window() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Rollouts that breach come first on the dashboard, and without a controller the verdict
+/// line says in words that none runs and what one would do.
+#[test]
+fn breaching_rollouts_come_first_with_a_verdict_that_cannot_be_misread() {
+    let repo = released();
+    repo.run(&[
+        "canary",
+        "support/triage",
+        "50%",
+        "--ramp",
+        "100",
+        "--min-samples",
+        "10",
+    ])
+    .expect(0);
+    let server = Server::start(&repo, &[], &[]);
+    let canary = version_at(&repo, "HEAD");
+    for i in 0..20 {
+        let outcome = if i < 10 { "error" } else { "success" };
+        server.post(
+            "/v1/feedback",
+            &json!({"name": "support/triage", "version": canary, "outcome": outcome}),
+        );
+    }
+    let (_, _, page) = http(server.port, "GET", "/", &[], "");
+    let rows: Vec<&str> = page
+        .lines()
+        .filter(|l| l.starts_with("<tr><td><a href="))
+        .collect();
+    assert!(
+        rows[0].contains("p-support--triage"),
+        "breach first: {rows:?}"
+    );
+    assert!(rows.len() >= 3, "{rows:?}");
+    assert!(
+        page.contains("<strong>No controller runs in this server;</strong>"),
+        "{page}"
+    );
+    assert!(page.contains("would now decide: <strong>revert"), "{page}");
+}

@@ -194,8 +194,8 @@ fn release_view(state: &ServerState, snapshot: &Snapshot) -> ReleaseView {
             .map(|(name, problem)| (name.to_string(), problem.clone()))
             .collect(),
         prompts: prompt_rows(snapshot, &rollouts),
-        rollouts: rollouts
-            .iter()
+        rollouts: ordered_rollouts(&rollouts)
+            .into_iter()
             .map(|view| {
                 let requests = snapshot
                     .prompts
@@ -211,11 +211,15 @@ fn release_view(state: &ServerState, snapshot: &Snapshot) -> ReleaseView {
 }
 
 fn prompt_rows(snapshot: &Snapshot, rollouts: &[RolloutView]) -> Vec<PromptRow> {
-    snapshot
+    let mut ordered: Vec<_> = snapshot
         .prompts
         .iter()
-        .map(|(name, served)| {
-            let view = rollouts.iter().find(|v| &v.name == name);
+        .map(|(name, served)| (name, served, rollouts.iter().find(|v| &v.name == name)))
+        .collect();
+    ordered.sort_by_key(|(name, _, view)| (urgency(*view), (*name).clone()));
+    ordered
+        .into_iter()
+        .map(|(name, served, view)| {
             let canary = served.pointers.canary.as_ref();
             PromptRow {
                 name: name.to_string(),
@@ -234,6 +238,30 @@ fn prompt_rows(snapshot: &Snapshot, rollouts: &[RolloutView]) -> Vec<PromptRow> 
             }
         })
         .collect()
+}
+
+/// The rollouts, breaches first.
+fn ordered_rollouts(rollouts: &[RolloutView]) -> Vec<&RolloutView> {
+    let mut ordered: Vec<&RolloutView> = rollouts.iter().collect();
+    ordered.sort_by_key(|view| (urgency(Some(view)), view.name.clone()));
+    ordered
+}
+
+/// How urgently a rollout needs eyes: breaches first, then alerts, then holds, then the
+/// rest; prompts without a rollout last.
+fn urgency(view: Option<&RolloutView>) -> u8 {
+    use crate::rollout::Decision;
+    match view
+        .and_then(|v| v.evaluation.as_ref())
+        .map(|e| &e.decision)
+    {
+        Some(Decision::Revert { .. }) => 0,
+        Some(Decision::Alert { .. }) => 1,
+        Some(Decision::Hold { .. }) => 2,
+        Some(_) => 3,
+        None if view.is_some() => 3,
+        None => 4,
+    }
 }
 
 fn anchor(name: &str) -> String {

@@ -415,6 +415,35 @@ fn two_controllers_running_at_once_make_each_decision_once() {
     assert_eq!(actions, ["advance", "promote"]);
 }
 
+/// A canary at 5% of a plan `50,100` every hour whose cost is an alert-only gate, breached
+/// by twice the active cost over 20 reports each; the webhook is `url`. Returns the
+/// repository, its server and the server's URL.
+fn cost_alert_canary(url: &str) -> (TestRepo, Server, String) {
+    let repo = released(&format!(
+        "\n[rollout]\nalert_only = [\"cost\"]\nwebhook = \"{url}\"\n"
+    ));
+    repo.run(&[
+        "canary",
+        NAME,
+        "5%",
+        "--ramp",
+        "50,100",
+        "--every",
+        "1h",
+        "--min-samples",
+        "10",
+        "--max-cost-increase",
+        "10%",
+    ])
+    .expect(0);
+    let server = Server::start(&repo, &[], &[]);
+    let from = format!("http://127.0.0.1:{}", server.port);
+    let (active, canary) = pointers(&server);
+    feed(&server, &active, 20, 0, 0.001);
+    feed(&server, &canary.unwrap(), 20, 0, 0.002);
+    (repo, server, from)
+}
+
 /// A one-shot webhook receiver: the body of every POST it gets, until dropped.
 fn webhook() -> (String, mpsc::Receiver<Value>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -456,29 +485,8 @@ fn webhook() -> (String, mpsc::Receiver<Value>) {
 #[test]
 fn rollout_step_from_cron_alerts_once_on_an_alert_only_gate_and_steers_plans() {
     let (url, alerts) = webhook();
-    let repo = released(&format!(
-        "\n[rollout]\nalert_only = [\"cost\"]\nwebhook = \"{url}\"\n"
-    ));
-    repo.run(&[
-        "canary",
-        NAME,
-        "5%",
-        "--ramp",
-        "50,100",
-        "--every",
-        "1h",
-        "--min-samples",
-        "10",
-        "--max-cost-increase",
-        "10%",
-    ])
-    .expect(0);
-    let server = Server::start(&repo, &[], &[]);
-    let from = format!("http://127.0.0.1:{}", server.port);
-    let (active, canary) = pointers(&server);
-    let canary = canary.unwrap();
-    feed(&server, &active, 20, 0, 0.001);
-    feed(&server, &canary, 20, 0, 0.002);
+    let (repo, server, from) = cost_alert_canary(&url);
+    let canary = pointers(&server).1.unwrap();
     let step = repo.run(&["rollout", "step", "--from", &from]).expect(0);
     assert!(
         step.stdout
@@ -791,29 +799,7 @@ fn failing_webhook() -> (String, Arc<AtomicUsize>) {
 #[test]
 fn a_failing_webhook_does_not_hold_a_rollout_back() {
     let (url, posts) = failing_webhook();
-    let repo = released(&format!(
-        "\n[rollout]\nalert_only = [\"cost\"]\nwebhook = \"{url}\"\n"
-    ));
-    repo.run(&[
-        "canary",
-        NAME,
-        "5%",
-        "--ramp",
-        "50,100",
-        "--every",
-        "1h",
-        "--min-samples",
-        "10",
-        "--max-cost-increase",
-        "10%",
-    ])
-    .expect(0);
-    let server = Server::start(&repo, &[], &[]);
-    let from = format!("http://127.0.0.1:{}", server.port);
-    let (active, canary) = pointers(&server);
-    let canary = canary.unwrap();
-    feed(&server, &active, 20, 0, 0.001);
-    feed(&server, &canary, 20, 0, 0.002);
+    let (repo, _server, from) = cost_alert_canary(&url);
     repo.advance(3601);
     let step = repo.run(&["rollout", "step", "--from", &from]).expect(1);
     assert!(step.stdout.contains("answered 500"), "{}", step.stdout);

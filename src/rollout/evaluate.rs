@@ -114,9 +114,9 @@ fn pct(rate: f64) -> String {
 /// The gates of a plan, judged over a window.
 pub fn judge(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<GateResult> {
     let (active, canary) = (&window.active, &window.canary);
-    let min = gates.min_samples;
+    let min = gates.min_samples.max(1);
     let mut results = Vec::new();
-    let mut push = |gate: &'static str, verdict: Verdict, detail: String| {
+    let mut push = |gate: &'static str, (verdict, detail): (Verdict, String)| {
         results.push(GateResult {
             gate,
             verdict,
@@ -124,61 +124,109 @@ pub fn judge(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<Gate
             alert_only: policy.alerts_only(gate),
         });
     };
-    let too_few =
-        |what: &str, have: u64, side: &str| format!("{have} of {min} {side} reports{what}");
     if let Some(limit) = gates.max_error_rate {
-        if canary.reports < min.max(1) {
+        push(
+            "error_rate",
+            judge_error_rate(limit, canary, active, gates.min_samples),
+        );
+    }
+    let latency = Increase {
+        what: "latency",
+        count: |s| s.latency_count,
+        mean: Stats::mean_latency_ms,
+        unit: |v| format!("{v:.1} ms"),
+    };
+    let cost = Increase {
+        what: "cost",
+        count: |s| s.cost_count,
+        mean: Stats::mean_cost_usd,
+        unit: |v| format!("${v:.5}"),
+    };
+    for (gate, limit, figure) in [
+        ("latency", gates.max_latency_increase, latency),
+        ("cost", gates.max_cost_increase, cost),
+    ] {
+        if let Some(limit) = limit {
             push(
-                "error_rate",
-                Verdict::Inconclusive,
-                too_few("", canary.reports, "canary"),
-            );
-        } else {
-            // Without enough active reports the canary is held to an error-free baseline:
-            // stricter, never laxer.
-            let baseline = if active.reports >= min.max(1) {
-                active.error_rate().unwrap_or(0.0)
-            } else {
-                0.0
-            };
-            let rate = canary.error_rate().unwrap_or(0.0);
-            let over = (rate - baseline) * 100.0;
-            let detail = format!(
-                "error rate {} vs active {} (at most +{limit} points) over {} canary and {} active reports",
-                pct(rate),
-                pct(baseline),
-                canary.reports,
-                active.reports
-            );
-            push(
-                "error_rate",
-                if over > limit {
-                    Verdict::Breach
-                } else {
-                    Verdict::Pass
-                },
-                detail,
+                gate,
+                figure.judge(limit, canary, active, min, gates.min_samples),
             );
         }
     }
-    let mut relative = |gate: &'static str,
-                        what: &str,
-                        limit: Option<f64>,
-                        count: fn(&Stats) -> u64,
-                        mean: fn(&Stats) -> Option<f64>,
-                        unit: fn(f64) -> String| {
-        let Some(limit) = limit else { return };
-        let (have_c, have_a) = (count(canary), count(active));
-        if have_c < min.max(1) || have_a < min.max(1) {
-            let side = if have_c < min.max(1) {
-                too_few(&format!(" with {what}"), have_c, "canary")
+    if gates.min_score.is_some() || gates.max_score_drop.is_some() {
+        results.push(judge_score(gates, canary, active, policy));
+    }
+    results
+}
+
+/// "12 of 100 canary reports", with what they must carry.
+fn too_few(what: &str, have: u64, side: &str, min: u64) -> String {
+    format!("{have} of {min} {side} reports{what}")
+}
+
+/// The error-rate gate: the canary's rate against active's, in percentage points.
+fn judge_error_rate(limit: f64, canary: &Stats, active: &Stats, min: u64) -> (Verdict, String) {
+    if canary.reports < min.max(1) {
+        return (
+            Verdict::Inconclusive,
+            too_few("", canary.reports, "canary", min),
+        );
+    }
+    // Without enough active reports the canary is held to an error-free baseline:
+    // stricter, never laxer.
+    let baseline = if active.reports >= min.max(1) {
+        active.error_rate().unwrap_or(0.0)
+    } else {
+        0.0
+    };
+    let rate = canary.error_rate().unwrap_or(0.0);
+    let over = (rate - baseline) * 100.0;
+    let detail = format!(
+        "error rate {} vs active {} (at most +{limit} points) over {} canary and {} active reports",
+        pct(rate),
+        pct(baseline),
+        canary.reports,
+        active.reports
+    );
+    let verdict = if over > limit {
+        Verdict::Breach
+    } else {
+        Verdict::Pass
+    };
+    (verdict, detail)
+}
+
+/// A gate on the relative increase of a mean figure (latency, cost) over active's.
+struct Increase {
+    what: &'static str,
+    count: fn(&Stats) -> u64,
+    mean: fn(&Stats) -> Option<f64>,
+    unit: fn(f64) -> String,
+}
+
+impl Increase {
+    fn judge(
+        &self,
+        limit: f64,
+        canary: &Stats,
+        active: &Stats,
+        needed: u64,
+        min: u64,
+    ) -> (Verdict, String) {
+        let what = self.what;
+        let (have_c, have_a) = ((self.count)(canary), (self.count)(active));
+        if have_c < needed || have_a < needed {
+            let detail = if have_c < needed {
+                too_few(&format!(" with {what}"), have_c, "canary", min)
             } else {
-                too_few(&format!(" with {what}"), have_a, "active")
+                too_few(&format!(" with {what}"), have_a, "active", min)
             };
-            push(gate, Verdict::Inconclusive, side);
-            return;
+            return (Verdict::Inconclusive, detail);
         }
-        let (c, a) = (mean(canary).unwrap_or(0.0), mean(active).unwrap_or(0.0));
+        let (c, a) = (
+            (self.mean)(canary).unwrap_or(0.0),
+            (self.mean)(active).unwrap_or(0.0),
+        );
         let increase = if a > 0.0 {
             (c - a) / a * 100.0
         } else if c > 0.0 {
@@ -188,40 +236,17 @@ pub fn judge(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<Gate
         };
         let detail = format!(
             "mean {what} {} vs active {} ({:+.1}%, at most +{limit}%)",
-            unit(c),
-            unit(a),
+            (self.unit)(c),
+            (self.unit)(a),
             increase
         );
-        push(
-            gate,
-            if increase > limit {
-                Verdict::Breach
-            } else {
-                Verdict::Pass
-            },
-            detail,
-        );
-    };
-    relative(
-        "latency",
-        "latency",
-        gates.max_latency_increase,
-        |s| s.latency_count,
-        Stats::mean_latency_ms,
-        |v| format!("{v:.1} ms"),
-    );
-    relative(
-        "cost",
-        "cost",
-        gates.max_cost_increase,
-        |s| s.cost_count,
-        Stats::mean_cost_usd,
-        |v| format!("${v:.5}"),
-    );
-    if gates.min_score.is_some() || gates.max_score_drop.is_some() {
-        results.push(judge_score(gates, canary, active, policy));
+        let verdict = if increase > limit {
+            Verdict::Breach
+        } else {
+            Verdict::Pass
+        };
+        (verdict, detail)
     }
-    results
 }
 
 fn judge_score(

@@ -25,6 +25,9 @@ pub enum ProjectError {
     /// The project is not inside a git repository, and the command needs one.
     #[error("`{}` is not inside a git repository", root.display())]
     NotInRepo { root: PathBuf },
+    /// The prompts folder the settings name does not exist.
+    #[error("there is no prompts folder `{folder}/` in {}", root.display())]
+    NoPromptsFolder { folder: String, root: PathBuf },
     /// The environment is neither `production` nor declared in promptctl.toml.
     #[error("unknown environment `{env}`; this project has {}", known.join(", "))]
     UnknownEnvironment { env: String, known: Vec<String> },
@@ -82,6 +85,18 @@ impl Project {
     /// Returns the absolute prompts folder.
     pub fn prompts_dir(&self) -> PathBuf {
         self.root.join(&self.config.project.prompts)
+    }
+
+    /// Refuses a project whose prompts folder is missing: checking "0 prompts" would pass
+    /// a project whose prompts are not where its settings say.
+    pub fn require_prompts_dir(&self) -> Result<(), ProjectError> {
+        if self.prompts_dir().is_dir() {
+            return Ok(());
+        }
+        Err(ProjectError::NoPromptsFolder {
+            folder: self.config.project.prompts.clone(),
+            root: self.root.clone(),
+        })
     }
 
     /// Returns the absolute eval suites folder.

@@ -30,16 +30,7 @@ pub struct CheckArgs {
 
 pub fn run(global: &GlobalArgs, args: CheckArgs) -> Result<ExitCode, CliError> {
     let (project, set) = super::load_prompts(global, "worktree")?;
-    // "0 prompts checked, ok" would pass a project whose prompts are not where it says.
-    let folder = project.prompts_dir();
-    if !folder.is_dir() {
-        return Err(CliError::usage(format!(
-            "there is no prompts folder `{}/` in {}",
-            project.config.project.prompts,
-            project.root.display()
-        ))
-        .hint("create it with a first prompt (`promptctl init` writes an example), or point `[project] prompts` in promptctl.toml at the folder"));
-    }
+    project.require_prompts_dir()?;
     let (suites, suite_errors) = load_suites(&project.evals_dir(), &project.config.project.evals);
     let scope = CheckScope::named(args.names, &set)?;
     let report = check(&set, &suites, &suite_errors, &scope, &project.config);

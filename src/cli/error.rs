@@ -93,6 +93,9 @@ impl From<ProjectError> for CliError {
             ProjectError::NotInRepo { .. } => Some(
                 "this command compares git revisions: run `git init && git add -A && git commit -m prompts`; without git, `list`, `show`, `render` and `check` read the files on disk".into(),
             ),
+            ProjectError::NoPromptsFolder { .. } => Some(
+                "create it with a first prompt (`promptctl init` writes an example), or point `[project] prompts` in promptctl.toml at the folder".into(),
+            ),
             ProjectError::Config(_) => {
                 Some("see the comments `promptctl init` writes into promptctl.toml".into())
             }

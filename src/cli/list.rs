@@ -10,7 +10,7 @@ use serde::Serialize;
 use promptctl::prompt::Version;
 use promptctl::source::Summary;
 
-use super::output::{BOLD, ERROR, HINT, VERSION, eprint, pad, print, print_json};
+use super::output::{BOLD, ERROR, HINT, VERSION, eprint, pad, print, print_json, push_padded};
 use super::{CliError, GlobalArgs};
 
 /// Shown at the end of `--help`.
@@ -128,11 +128,4 @@ fn render_table(prompts: &[&Summary]) -> String {
         text.push('\n');
     }
     text
-}
-
-/// Appends plain text padded with spaces to `width` characters.
-fn push_padded(text: &mut String, cell: &str, width: usize) {
-    text.push_str(cell);
-    let shown = cell.chars().count();
-    text.extend(std::iter::repeat_n(' ', width.saturating_sub(shown)));
 }

@@ -74,6 +74,14 @@ pub fn pad(text: &str, width: usize) -> String {
     format!("{text}{}", " ".repeat(width.saturating_sub(len)))
 }
 
+/// Appends plain text (no colour sequences) padded with spaces to `width` characters,
+/// without the allocations of [`pad`]: for tables of thousands of rows.
+pub fn push_padded(text: &mut String, cell: &str, width: usize) {
+    text.push_str(cell);
+    let shown = cell.chars().count();
+    text.extend(std::iter::repeat_n(' ', width.saturating_sub(shown)));
+}
+
 /// Counts the characters of `text` that show, skipping `ESC [ … m` colour sequences.
 fn visible_width(text: &str) -> usize {
     let mut width = 0;

@@ -12,6 +12,7 @@ mod controller;
 mod dashboard;
 pub mod listener;
 mod metrics;
+mod render_route;
 mod rollouts;
 mod routes;
 
@@ -163,6 +164,15 @@ pub struct CanaryFailure {
     pub last_at: SystemTime,
 }
 
+/// Resolves so far of a prompt with a canary: (active track, canary track).
+fn track_counts(served: &crate::served::Served, canary: &crate::served::Loaded) -> [u64; 2] {
+    use std::sync::atomic::Ordering::Relaxed;
+    [
+        served.active.resolves[0].load(Relaxed),
+        canary.resolves[1].load(Relaxed),
+    ]
+}
+
 /// How many renders run at once: one per core, at least two.
 pub fn render_slots() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
@@ -225,11 +235,7 @@ impl ServerState {
             if baselines.get(name).is_some_and(|(known, _)| *known == key) {
                 continue;
             }
-            let counts = [
-                served.active.resolves[0].load(std::sync::atomic::Ordering::Relaxed),
-                canary.resolves[1].load(std::sync::atomic::Ordering::Relaxed),
-            ];
-            baselines.insert(name.clone(), (key, counts));
+            baselines.insert(name.clone(), (key, track_counts(served, canary)));
         }
     }
 
@@ -239,10 +245,7 @@ impl ServerState {
         let Some(canary) = &served.canary else {
             return [0, 0];
         };
-        let now = [
-            served.active.resolves[0].load(std::sync::atomic::Ordering::Relaxed),
-            canary.resolves[1].load(std::sync::atomic::Ordering::Relaxed),
-        ];
+        let now = track_counts(served, canary);
         let base = lock(&self.step_baselines)
             .get(name)
             .map_or([0, 0], |(_, counts)| *counts);

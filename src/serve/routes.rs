@@ -19,9 +19,8 @@ use serde_json::{Value, json};
 
 use super::metrics::FeedbackReport;
 use super::{ServerState, Snapshot};
-use crate::prompt::{PromptName, Vars};
+use crate::prompt::PromptName;
 use crate::rollout::Sample;
-use crate::served::ServeRenderError;
 use crate::store::Track;
 
 /// Largest request body accepted.
@@ -29,14 +28,14 @@ const BODY_LIMIT: usize = 1024 * 1024;
 /// Longest a `/v1/state?wait=` long poll waits.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
-type Shared = State<Arc<ServerState>>;
+pub(super) type Shared = State<Arc<ServerState>>;
 
 /// Builds the router.
 pub fn router(state: Arc<ServerState>) -> Router {
     // Routes that read a body or wait get a deadline; the others answer from the snapshot
     // at once and are spared the timer (a resolve is the hot path).
     let bounded = Router::new()
-        .route("/v1/render", post(render))
+        .route("/v1/render", post(super::render_route::render))
         .route("/v1/state", get(state_route))
         .route("/v1/feedback", post(feedback))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -71,7 +70,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
 }
 
 /// A JSON error answer.
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     api_error(status, code, message).into_response()
 }
 
@@ -84,7 +83,7 @@ fn api_error(status: StatusCode, code: &str, message: impl Into<String>) -> ApiE
 }
 
 /// An error on its way to becoming a response: small enough to pass around in a `Result`.
-struct ApiError {
+pub(super) struct ApiError {
     status: StatusCode,
     code: String,
     message: String,
@@ -102,7 +101,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn json_body(status: StatusCode, body: impl Into<Body>) -> Response {
+pub(super) fn json_body(status: StatusCode, body: impl Into<Body>) -> Response {
     (
         status,
         [(
@@ -132,7 +131,7 @@ async fn deadline(State(state): Shared, request: Request, next: Next) -> Respons
     }
 }
 
-fn snapshot(state: &ServerState) -> Result<Arc<Snapshot>, ApiError> {
+pub(super) fn snapshot(state: &ServerState) -> Result<Arc<Snapshot>, ApiError> {
     state.snapshot.load_full().ok_or_else(|| {
         api_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -142,7 +141,7 @@ fn snapshot(state: &ServerState) -> Result<Arc<Snapshot>, ApiError> {
     })
 }
 
-fn parse_name(name: &str) -> Result<PromptName, ApiError> {
+pub(super) fn parse_name(name: &str) -> Result<PromptName, ApiError> {
     PromptName::parse(name).map_err(|reason| {
         api_error(
             StatusCode::BAD_REQUEST,
@@ -199,7 +198,7 @@ fn resolve_params(query: &str) -> (Option<String>, Option<String>) {
     (key, cohort)
 }
 
-fn unknown(name: &PromptName, snapshot: &Snapshot) -> Response {
+pub(super) fn unknown(name: &PromptName, snapshot: &Snapshot) -> Response {
     if let Some(problem) = snapshot.problems.get(name) {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -214,7 +213,7 @@ fn unknown(name: &PromptName, snapshot: &Snapshot) -> Response {
     )
 }
 
-fn rejected(rejection: JsonRejection) -> Response {
+pub(super) fn rejected(rejection: JsonRejection) -> Response {
     let status = rejection.status();
     let code = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "too_large",
@@ -227,118 +226,6 @@ fn rejected(rejection: JsonRejection) -> Response {
         StatusCode::BAD_REQUEST
     };
     error(status, code, rejection.body_text())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RenderRequest {
-    name: String,
-    key: Option<String>,
-    #[serde(default)]
-    vars: Vars,
-    /// Attributes of the caller; `cohort` routes canary cohorts.
-    #[serde(default)]
-    attrs: HashMap<String, String>,
-}
-
-async fn render(
-    State(state): Shared,
-    body: Result<axum::Json<RenderRequest>, JsonRejection>,
-) -> Response {
-    let axum::Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return rejected(rejection),
-    };
-    let snapshot = match snapshot(&state) {
-        Ok(s) => s,
-        Err(error) => return error.into_response(),
-    };
-    let name = match parse_name(&request.name) {
-        Ok(name) => name,
-        Err(error) => return error.into_response(),
-    };
-    let rendered = match render_off_workers(&state, &snapshot, &name, request).await {
-        Ok(rendered) => rendered,
-        Err(response) => return response,
-    };
-    match rendered {
-        Ok(rendered) => {
-            if rendered.fallback {
-                // The canary failed this request; the active version served it.
-                state.metrics.canary_error(name.as_str());
-            }
-            if let Some(fell_back) = &rendered.fell_back_from {
-                state.canary_failed(&name, fell_back);
-            }
-            let version = rendered.version.to_string();
-            state
-                .metrics
-                .render(name.as_str(), &version, rendered.track.as_str(), "ok");
-            let loaded = &snapshot.prompts[&name].track(rendered.track).prompt;
-            let mut body = json!({
-                "name": name, "version": version, "track": rendered.track.as_str(),
-                "bucket": rendered.bucket, "fallback": rendered.fallback,
-                "provider": loaded.spec.provider, "model": loaded.spec.model,
-                "params": loaded.spec.params, "messages": rendered.messages,
-            });
-            if let Some(fell_back) = &rendered.fell_back_from {
-                body["canary"] = json!(fell_back.canary);
-                body["fallback_reason"] = json!(fell_back.reason);
-            }
-            json_body(StatusCode::OK, body.to_string())
-        }
-        Err(ServeRenderError::Unknown { .. }) => unknown(&name, &snapshot),
-        Err(ServeRenderError::Render {
-            version,
-            track,
-            message,
-        }) => {
-            state
-                .metrics
-                .render(name.as_str(), &version.to_string(), track.as_str(), "error");
-            error(StatusCode::UNPROCESSABLE_ENTITY, "render_failed", message)
-        }
-    }
-}
-
-/// Renders on a blocking thread once a render slot is free: a render is bounded by fuel
-/// and output size, but may still take a while, and must not hold an async worker.
-async fn render_off_workers(
-    state: &Arc<ServerState>,
-    snapshot: &Arc<Snapshot>,
-    name: &PromptName,
-    request: RenderRequest,
-) -> Result<Result<crate::served::Rendered, ServeRenderError>, Response> {
-    let wait = state.request_timeout / 2;
-    let slots = Arc::clone(&state.render_slots);
-    let permit = match tokio::time::timeout(wait, slots.acquire_owned()).await {
-        Ok(Ok(permit)) => permit,
-        _ => {
-            let mut response = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "every render slot is taken; try again shortly",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return Err(response);
-        }
-    };
-    let (snapshot, name) = (Arc::clone(snapshot), name.clone());
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let cohort = request.attrs.get("cohort").map(String::as_str);
-        snapshot.render(name.as_str(), request.key.as_deref(), cohort, &request.vars)
-    })
-    .await
-    .map_err(|_| {
-        error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the render stopped unexpectedly",
-        )
-    })
 }
 
 async fn state_route(

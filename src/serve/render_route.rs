@@ -1,0 +1,129 @@
+//! `POST /v1/render`: the messages of the version a key gets, rendered on a blocking
+//! thread once a render slot is free, with the canary's fallback said in the answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::routes::{Shared, error, json_body, parse_name, rejected, snapshot, unknown};
+use super::{ServerState, Snapshot};
+use crate::prompt::{PromptName, Vars};
+use crate::served::ServeRenderError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RenderRequest {
+    name: String,
+    key: Option<String>,
+    #[serde(default)]
+    vars: Vars,
+    /// Attributes of the caller; `cohort` routes canary cohorts.
+    #[serde(default)]
+    attrs: HashMap<String, String>,
+}
+
+pub(super) async fn render(
+    State(state): Shared,
+    body: Result<axum::Json<RenderRequest>, JsonRejection>,
+) -> Response {
+    let axum::Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return rejected(rejection),
+    };
+    let snapshot = match snapshot(&state) {
+        Ok(s) => s,
+        Err(error) => return error.into_response(),
+    };
+    let name = match parse_name(&request.name) {
+        Ok(name) => name,
+        Err(error) => return error.into_response(),
+    };
+    let rendered = match render_off_workers(&state, &snapshot, &name, request).await {
+        Ok(rendered) => rendered,
+        Err(response) => return response,
+    };
+    match rendered {
+        Ok(rendered) => {
+            if rendered.fallback {
+                // The canary failed this request; the active version served it.
+                state.metrics.canary_error(name.as_str());
+            }
+            if let Some(fell_back) = &rendered.fell_back_from {
+                state.canary_failed(&name, fell_back);
+            }
+            let version = rendered.version.to_string();
+            state
+                .metrics
+                .render(name.as_str(), &version, rendered.track.as_str(), "ok");
+            let loaded = &snapshot.prompts[&name].track(rendered.track).prompt;
+            let mut body = json!({
+                "name": name, "version": version, "track": rendered.track.as_str(),
+                "bucket": rendered.bucket, "fallback": rendered.fallback,
+                "provider": loaded.spec.provider, "model": loaded.spec.model,
+                "params": loaded.spec.params, "messages": rendered.messages,
+            });
+            if let Some(fell_back) = &rendered.fell_back_from {
+                body["canary"] = json!(fell_back.canary);
+                body["fallback_reason"] = json!(fell_back.reason);
+            }
+            json_body(StatusCode::OK, body.to_string())
+        }
+        Err(ServeRenderError::Unknown { .. }) => unknown(&name, &snapshot),
+        Err(ServeRenderError::Render {
+            version,
+            track,
+            message,
+        }) => {
+            state
+                .metrics
+                .render(name.as_str(), &version.to_string(), track.as_str(), "error");
+            error(StatusCode::UNPROCESSABLE_ENTITY, "render_failed", message)
+        }
+    }
+}
+
+/// Renders on a blocking thread once a render slot is free: a render is bounded by fuel
+/// and output size, but may still take a while, and must not hold an async worker.
+async fn render_off_workers(
+    state: &Arc<ServerState>,
+    snapshot: &Arc<Snapshot>,
+    name: &PromptName,
+    request: RenderRequest,
+) -> Result<Result<crate::served::Rendered, ServeRenderError>, Response> {
+    let wait = state.request_timeout / 2;
+    let slots = Arc::clone(&state.render_slots);
+    let permit = match tokio::time::timeout(wait, slots.acquire_owned()).await {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            let mut response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "every render slot is taken; try again shortly",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return Err(response);
+        }
+    };
+    let (snapshot, name) = (Arc::clone(snapshot), name.clone());
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let cohort = request.attrs.get("cohort").map(String::as_str);
+        snapshot.render(name.as_str(), request.key.as_deref(), cohort, &request.vars)
+    })
+    .await
+    .map_err(|_| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the render stopped unexpectedly",
+        )
+    })
+}

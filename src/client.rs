@@ -347,7 +347,7 @@ fn fetch_state(
     known: Option<&str>,
     token: Option<&str>,
 ) -> Result<Option<SnapshotData>, String> {
-    let http = reqwest::blocking::Client::builder()
+    let http = crate::http::blocking_client()
         .timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| e.to_string())?;

@@ -149,61 +149,10 @@ impl ProjectConfig {
             })?;
         }
         for (name, provider) in &config.providers {
-            let field = format!("providers.{name}");
-            let invalid = |key: &str, message: String| TomlError {
-                location: Location::file(path).with_field(format!("{field}{key}")),
+            check_provider(name, provider).map_err(|(key, message)| TomlError {
+                location: Location::file(path).with_field(format!("providers.{name}{key}")),
                 message,
-            };
-            match provider.kind {
-                ProviderKind::Exec if provider.command.as_ref().is_none_or(Vec::is_empty) => {
-                    return Err(invalid(
-                        ".command",
-                        "an `exec` provider needs `command = [\"program\", \"arg\", ...]`".into(),
-                    ));
-                }
-                ProviderKind::Offline if name != "offline" && provider.base_url.is_some() => {
-                    return Err(invalid(
-                        ".base_url",
-                        "the offline provider has no URL".into(),
-                    ));
-                }
-                _ => {}
-            }
-            if name == "offline" && provider.kind != ProviderKind::Offline {
-                return Err(invalid(
-                    ".kind",
-                    "`offline` is the built-in provider; give this one another name".into(),
-                ));
-            }
-            if provider
-                .timeout
-                .is_some_and(|t| !(t > 0.0 && t.is_finite()))
-            {
-                return Err(invalid(
-                    ".timeout",
-                    "must be a positive number of seconds".into(),
-                ));
-            }
-            if provider.max_reply_bytes == Some(0) {
-                return Err(invalid(
-                    ".max_reply_bytes",
-                    "must be at least 1 byte".into(),
-                ));
-            }
-            if provider.concurrency == Some(0) || provider.requests_per_minute == Some(0) {
-                return Err(invalid(
-                    "",
-                    "`concurrency` and `requests_per_minute` must be at least 1".into(),
-                ));
-            }
-            if let Some(env) = &provider.api_key_env
-                && (env.is_empty() || env.starts_with("sk-") || env.contains(char::is_whitespace))
-            {
-                return Err(invalid(
-                    ".api_key_env",
-                    "names the environment variable that holds the key (like `OPENAI_API_KEY`), never the key itself".into(),
-                ));
-            }
+            })?;
         }
         for (model, price) in &config.prices {
             if !(price.input >= 0.0 && price.output >= 0.0) {
@@ -270,6 +219,54 @@ pub fn check_environment_name(name: &str) -> Result<(), String> {
             "`{name}` is not an environment name: use lower-case letters, digits, `-` and `_`, starting with a letter or digit"
         ))
     }
+}
+
+/// Checks one `[providers.NAME]` section; an error names the key below the section
+/// (`.command`) and what is wrong.
+fn check_provider(name: &str, provider: &ProviderSection) -> Result<(), (&'static str, String)> {
+    let invalid = |key: &'static str, message: &str| Err((key, message.to_owned()));
+    match provider.kind {
+        ProviderKind::Exec if provider.command.as_ref().is_none_or(Vec::is_empty) => {
+            return invalid(
+                ".command",
+                "an `exec` provider needs `command = [\"program\", \"arg\", ...]`",
+            );
+        }
+        ProviderKind::Offline if name != "offline" && provider.base_url.is_some() => {
+            return invalid(".base_url", "the offline provider has no URL");
+        }
+        _ => {}
+    }
+    if name == "offline" && provider.kind != ProviderKind::Offline {
+        return invalid(
+            ".kind",
+            "`offline` is the built-in provider; give this one another name",
+        );
+    }
+    if provider
+        .timeout
+        .is_some_and(|t| !(t > 0.0 && t.is_finite()))
+    {
+        return invalid(".timeout", "must be a positive number of seconds");
+    }
+    if provider.max_reply_bytes == Some(0) {
+        return invalid(".max_reply_bytes", "must be at least 1 byte");
+    }
+    if provider.concurrency == Some(0) || provider.requests_per_minute == Some(0) {
+        return invalid(
+            "",
+            "`concurrency` and `requests_per_minute` must be at least 1",
+        );
+    }
+    if let Some(env) = &provider.api_key_env
+        && (env.is_empty() || env.starts_with("sk-") || env.contains(char::is_whitespace))
+    {
+        return invalid(
+            ".api_key_env",
+            "names the environment variable that holds the key (like `OPENAI_API_KEY`), never the key itself",
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

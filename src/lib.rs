@@ -58,6 +58,7 @@ pub mod diff;
 pub mod eval;
 pub mod fsutil;
 pub mod gitopts;
+pub mod http;
 pub mod junit;
 pub mod location;
 pub mod markup;

@@ -22,7 +22,7 @@ use crate::eval::{
     CacheMode, EvalError, EvalOptions, Gate, Progress, Report, Suite, load_suites, run,
 };
 use crate::project::{Project, ProjectError};
-use crate::source::{RevisionSpec, SourceError, load, load_pair};
+use crate::source::{PromptSet, RevisionSpec, SourceError, load, load_pair};
 
 /// Why the check could not run (as opposed to running and failing).
 #[derive(Debug, thiserror::Error)]
@@ -130,13 +130,68 @@ pub async fn run_ci(
     let pair = load_pair(project, &base.spec, &head, &[])?;
     let diff = compare(&pair, None);
 
+    let Selection {
+        selected,
+        unevaluated,
+        suites_changed,
+    } = select_suites(project, &base, &suites, &set, &check, &diff)?;
+    let eval = if selected.is_empty() {
+        None
+    } else {
+        let eval_options = EvalOptions {
+            base: base.spec.clone(),
+            head,
+            concurrency: options.concurrency,
+            repeat: None,
+            cache: options.cache,
+            gate: Gate::default(),
+        };
+        Some(run(project, &selected, &eval_options, progress).await?)
+    };
+    let passed = check.passed() && eval.as_ref().is_none_or(|r| r.passed);
+    let path_prefix = project
+        .repository()
+        .map(|(_, prefix)| prefix)
+        .unwrap_or_default();
+    Ok(CiReport {
+        base,
+        head: "worktree".into(),
+        check,
+        diff,
+        suites_changed,
+        unevaluated,
+        eval,
+        passed,
+        path_prefix,
+    })
+}
+
+/// What a run evaluates, and what it says about what it does not.
+struct Selection {
+    /// Suites of prompts that changed, or whose suite file changed, and that parse and
+    /// pass the check.
+    selected: Vec<Suite>,
+    /// Changed prompts that no suite covers.
+    unevaluated: Vec<String>,
+    /// Suites selected only because their own file changed.
+    suites_changed: Vec<String>,
+}
+
+fn select_suites(
+    project: &Project,
+    base: &Base,
+    suites: &[Suite],
+    set: &PromptSet,
+    check: &CheckReport,
+    diff: &SourceDiff,
+) -> Result<Selection, CiError> {
     let changed: BTreeSet<&str> = diff
         .prompts
         .iter()
         .filter(|p| p.status != Status::Removed)
         .map(|p| p.name.as_str())
         .collect();
-    let suites_changed = changed_suite_files(project, &base, &suites)?;
+    let suites_changed = changed_suite_files(project, base, suites)?;
     // A prompt that fails the check has already failed the run; evaluating it would only
     // repeat the check's error.
     let broken: BTreeSet<&str> = check
@@ -168,35 +223,10 @@ pub async fn run_ci(
                 .any(|s| &s.name == name && !changed.contains(s.prompt.as_str()))
         })
         .collect();
-
-    let eval = if selected.is_empty() {
-        None
-    } else {
-        let eval_options = EvalOptions {
-            base: base.spec.clone(),
-            head,
-            concurrency: options.concurrency,
-            repeat: None,
-            cache: options.cache,
-            gate: Gate::default(),
-        };
-        Some(run(project, &selected, &eval_options, progress).await?)
-    };
-    let passed = check.passed() && eval.as_ref().is_none_or(|r| r.passed);
-    let path_prefix = project
-        .repository()
-        .map(|(_, prefix)| prefix)
-        .unwrap_or_default();
-    Ok(CiReport {
-        base,
-        head: "worktree".into(),
-        check,
-        diff,
-        suites_changed,
+    Ok(Selection {
+        selected,
         unevaluated,
-        eval,
-        passed,
-        path_prefix,
+        suites_changed,
     })
 }
 

@@ -102,40 +102,8 @@ enum Format {
 
 pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliError> {
     let project = global.project()?;
-    let (suites, errors) = load_suites(&project.evals_dir(), &project.config.project.evals);
-    if let Some(error) = errors.first() {
-        return Err(CliError::usage(error.to_string())
-            .hint("fix the suite (`promptctl check` lists every problem)"));
-    }
-    let suites = if args.suites.is_empty() {
-        suites
-    } else {
-        args.suites
-            .iter()
-            .map(|name| find_suite(&suites, name).cloned())
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    if suites.is_empty() {
-        return Err(CliError::usage(format!(
-            "no eval suites in `{}`",
-            project.config.project.evals
-        ))
-        .hint("add one, like evals/triage.toml (see `promptctl init`)"));
-    }
-    let gate = Gate {
-        max_pass_rate_drop: args.max_pass_rate_drop,
-        max_cost_increase: args.max_cost_increase,
-        max_latency_increase: args.max_latency_increase,
-        min_pass_rate: args.min_pass_rate,
-        significance: args.significance,
-        alert_only: Vec::new(),
-    };
-    if let Some((limit, message)) = gate.problems().into_iter().next() {
-        return Err(CliError::usage(format!(
-            "--{} {message}",
-            limit.replace('_', "-")
-        )));
-    }
+    let suites = selected_suites(&project, &args.suites)?;
+    let gate = gate_of(&args)?;
     // A report that cannot be written must fail before anything is sent and paid for.
     if let Some(path) = &args.output {
         prepare_output(path)?;
@@ -156,16 +124,74 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
     let report = runtime
         .block_on(run(&project, &suites, &options, progress))
         .map_err(eval_error)?;
+    write_report(&args, &report)?;
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+/// The suites named on the command line, or every suite; none at all is an error.
+fn selected_suites(
+    project: &promptctl::project::Project,
+    names: &[String],
+) -> Result<Vec<promptctl::eval::Suite>, CliError> {
+    let (suites, errors) = load_suites(&project.evals_dir(), &project.config.project.evals);
+    if let Some(error) = errors.first() {
+        return Err(CliError::usage(error.to_string())
+            .hint("fix the suite (`promptctl check` lists every problem)"));
+    }
+    let suites = if names.is_empty() {
+        suites
+    } else {
+        names
+            .iter()
+            .map(|name| find_suite(&suites, name).cloned())
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if suites.is_empty() {
+        return Err(CliError::usage(format!(
+            "no eval suites in `{}`",
+            project.config.project.evals
+        ))
+        .hint("add one, like evals/triage.toml (see `promptctl init`)"));
+    }
+    Ok(suites)
+}
+
+/// The gate the flags set; a limit out of range is a usage error.
+fn gate_of(args: &EvalArgs) -> Result<Gate, CliError> {
+    let gate = Gate {
+        max_pass_rate_drop: args.max_pass_rate_drop,
+        max_cost_increase: args.max_cost_increase,
+        max_latency_increase: args.max_latency_increase,
+        min_pass_rate: args.min_pass_rate,
+        significance: args.significance,
+        alert_only: Vec::new(),
+    };
+    if let Some((limit, message)) = gate.problems().into_iter().next() {
+        return Err(CliError::usage(format!(
+            "--{} {message}",
+            limit.replace('_', "-")
+        )));
+    }
+    Ok(gate)
+}
+
+/// Prints the report in the format asked for, or writes it to `--output` with a summary
+/// line on stderr.
+fn write_report(args: &EvalArgs, report: &Report) -> Result<(), CliError> {
     let text = match args.format {
-        Format::Table => table(&report, args.verbose),
+        Format::Table => table(report, args.verbose),
         Format::Json => {
-            let mut json = serde_json::to_string_pretty(&report)
+            let mut json = serde_json::to_string_pretty(report)
                 .map_err(|e| CliError::system(format!("cannot write JSON: {e}")))?;
             json.push('\n');
             json
         }
-        Format::Junit => to_junit(&report),
-        Format::Markdown => to_markdown(&report),
+        Format::Junit => to_junit(report),
+        Format::Markdown => to_markdown(report),
     };
     match &args.output {
         Some(path) => {
@@ -173,15 +199,11 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
             let plain = anstream::adapter::strip_str(&text).to_string();
             promptctl::fsutil::write_atomic(path, plain.as_bytes())
                 .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))?;
-            eprint(&summary_line(&report));
+            eprint(&summary_line(report));
         }
         None => print(&text)?,
     }
-    Ok(if report.passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_FAILED)
-    })
+    Ok(())
 }
 
 /// How `--no-cache` and `--refresh` use the cache.
@@ -295,78 +317,75 @@ fn suite_figures(out: &mut String, suite: &SuiteReport) {
         pad(&header(&suite.base, "base"), col),
         header(&suite.head, "head")
     );
-    let row = |out: &mut String, name: &str, f: &dyn Fn(&SideSummary) -> String, extra: String| {
+    for (name, cell, extra) in figure_rows(suite) {
         let line = format!(
             "  {}{}{}{extra}",
             pad(name, 16),
-            pad(&f(&suite.base), col),
-            pad(&f(&suite.head), col)
+            pad(&cell(&suite.base), col),
+            pad(&cell(&suite.head), col)
         );
         let _ = writeln!(out, "{}", line.trim_end());
-    };
+    }
+}
+
+/// A row of the figures: its name, how one side's cell reads, and what follows both.
+type FigureRow = (&'static str, Cell, String);
+
+/// How one side's cell of a row reads.
+type Cell = Box<dyn Fn(&SideSummary) -> String>;
+
+/// The rows a suite shows: errors only when there were some, pass^N only for cases run
+/// more than once.
+fn figure_rows(suite: &SuiteReport) -> Vec<FigureRow> {
     let version = |s: &SideSummary| match (&s.version, &s.unavailable) {
         (Some(v), _) => format!("{VERSION}{}{VERSION:#}", v.short()),
         (None, Some(why)) => format!("unavailable: {why}"),
         _ => "-".into(),
     };
-    row(out, "version", &version, String::new());
     let delta = (suite.head.pass_rate - suite.base.pass_rate) * 100.0;
-    let delta = if suite.base.unavailable.is_none()
-        && suite.head.unavailable.is_none()
-        && delta.abs() > 1e-9
-    {
+    let comparable = suite.base.unavailable.is_none() && suite.head.unavailable.is_none();
+    let delta = if comparable && delta.abs() > 1e-9 {
         format!("{delta:+.1} pts")
     } else {
         String::new()
     };
-    row(
-        out,
-        "pass rate",
-        &|s| format!("{}/{} {:.1}%", s.passed, s.samples, s.pass_rate * 100.0),
-        delta,
-    );
+    let mut rows: Vec<FigureRow> = vec![
+        ("version", Box::new(version), String::new()),
+        (
+            "pass rate",
+            Box::new(|s| format!("{}/{} {:.1}%", s.passed, s.samples, s.pass_rate * 100.0)),
+            delta,
+        ),
+    ];
     if suite.base.errors + suite.head.errors > 0 {
-        row(
-            out,
-            "errors",
-            &|s| match s.errors {
-                0 => "0".into(),
-                n => format!("{ERROR}{n} not evaluated{ERROR:#}"),
-            },
-            String::new(),
-        );
+        let errors = |s: &SideSummary| match s.errors {
+            0 => "0".into(),
+            n => format!("{ERROR}{n} not evaluated{ERROR:#}"),
+        };
+        rows.push(("errors", Box::new(errors), String::new()));
     }
-    if suite
-        .cases
-        .iter()
-        .any(|c| c.head.as_ref().is_some_and(|h| h.samples > 1))
-    {
-        row(
-            out,
-            "pass^N",
-            &|s| format!("{:.1}%", s.pass_all * 100.0),
-            String::new(),
-        );
+    let repeated = |c: &promptctl::eval::CaseReport| c.head.as_ref().is_some_and(|h| h.samples > 1);
+    if suite.cases.iter().any(repeated) {
+        let pass_all = |s: &SideSummary| format!("{:.1}%", s.pass_all * 100.0);
+        rows.push(("pass^N", Box::new(pass_all), String::new()));
     }
-    row(
-        out,
-        "latency mean",
-        &|s| format!("{:.0} ms", s.mean_latency_ms),
-        String::new(),
-    );
-    row(
-        out,
-        "latency p95",
-        &|s| format!("{:.0} ms", s.p95_latency_ms),
-        String::new(),
-    );
-    row(
-        out,
-        "tokens in/out",
-        &|s| format!("{}/{}", s.input_tokens, s.output_tokens),
-        String::new(),
-    );
-    row(out, "cost", &|s| dollars(s.cost_usd), String::new());
+    let cells: [(&'static str, Cell); 4] = [
+        (
+            "latency mean",
+            Box::new(|s| format!("{:.0} ms", s.mean_latency_ms)),
+        ),
+        (
+            "latency p95",
+            Box::new(|s| format!("{:.0} ms", s.p95_latency_ms)),
+        ),
+        (
+            "tokens in/out",
+            Box::new(|s| format!("{}/{}", s.input_tokens, s.output_tokens)),
+        ),
+        ("cost", Box::new(|s| dollars(s.cost_usd))),
+    ];
+    rows.extend(cells.into_iter().map(|(n, f)| (n, f, String::new())));
+    rows
 }
 
 /// The comparison of the two versions, in words and figures.

@@ -9,7 +9,9 @@ mod fields;
 mod render;
 mod text;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 use similar::{Algorithm, DiffTag, capture_diff_slices};
@@ -176,6 +178,7 @@ impl SourceDiff {
 /// versions with them and diffs the rendered messages.
 pub fn compare(pair: &SourcePair, samples: Option<&Samples>) -> SourceDiff {
     let mut broken = Vec::new();
+    let texts = PartialDiffs::default();
     let old = valid_prompts(&pair.from, SideName::From, &mut broken);
     let new = valid_prompts(&pair.to, SideName::To, &mut broken);
     let mut removed: Vec<&Prompt> = Vec::new();
@@ -185,7 +188,7 @@ pub fn compare(pair: &SourcePair, samples: Option<&Samples>) -> SourceDiff {
     for (name, prompt) in &old {
         match new.get(name) {
             Some(other) if other.version == prompt.version => {}
-            Some(other) => prompts.push(prompt_diff(Some(prompt), Some(other), samples)),
+            Some(other) => prompts.push(prompt_diff(Some(prompt), Some(other), samples, &texts)),
             None if broken_names.contains(name) => {}
             None => removed.push(prompt),
         }
@@ -196,13 +199,21 @@ pub fn compare(pair: &SourcePair, samples: Option<&Samples>) -> SourceDiff {
         }
     }
     for (from, to) in find_renames(&mut removed, &mut added) {
-        let mut diff = prompt_diff(Some(from), Some(to), samples);
+        let mut diff = prompt_diff(Some(from), Some(to), samples, &texts);
         diff.status = Status::Renamed;
         diff.renamed_from = Some(from.name.to_string());
         prompts.push(diff);
     }
-    prompts.extend(removed.iter().map(|p| prompt_diff(Some(p), None, samples)));
-    prompts.extend(added.iter().map(|p| prompt_diff(None, Some(p), samples)));
+    prompts.extend(
+        removed
+            .iter()
+            .map(|p| prompt_diff(Some(p), None, samples, &texts)),
+    );
+    prompts.extend(
+        added
+            .iter()
+            .map(|p| prompt_diff(None, Some(p), samples, &texts)),
+    );
     prompts.sort_by(|a, b| a.name.cmp(&b.name));
     SourceDiff {
         from: side(&pair.from),
@@ -311,6 +322,7 @@ fn prompt_diff(
     old: Option<&Prompt>,
     new: Option<&Prompt>,
     samples: Option<&Samples>,
+    texts: &PartialDiffs,
 ) -> PromptDiff {
     let status = match (old, new) {
         (Some(_), None) => Status::Removed,
@@ -329,7 +341,7 @@ fn prompt_diff(
         new_version: new.map(|p| p.version),
         fields: field_changes(old_spec, new_spec),
         messages: message_changes(&template_messages(old_spec), &template_messages(new_spec)),
-        partials: partial_changes(old_spec, new_spec),
+        partials: partial_changes(old_spec, new_spec, texts),
         rendered,
         renamed_from: None,
         name,
@@ -376,8 +388,32 @@ pub fn message_changes(old: &[(Role, &str)], new: &[(Role, &str)]) -> Vec<Messag
     changes
 }
 
+/// The line diffs of partial texts, computed once per pair of texts: a partial that 500
+/// prompts reach is one `Arc` shared by all of them, so its change is diffed once, not 500
+/// times.
+#[derive(Default)]
+struct PartialDiffs(RefCell<HashMap<(*const u8, *const u8), TextChange>>);
+
+impl PartialDiffs {
+    fn diff(&self, old: Option<&Arc<str>>, new: Option<&Arc<str>>) -> TextChange {
+        let key = (
+            old.map_or(std::ptr::null(), |t| Arc::as_ptr(t) as *const u8),
+            new.map_or(std::ptr::null(), |t| Arc::as_ptr(t) as *const u8),
+        );
+        self.0
+            .borrow_mut()
+            .entry(key)
+            .or_insert_with(|| diff_text(old.map_or("", |t| t), new.map_or("", |t| t)))
+            .clone()
+    }
+}
+
 /// Diffs the partials two versions reach.
-fn partial_changes(old: Option<&PromptSpec>, new: Option<&PromptSpec>) -> Vec<PartialChange> {
+fn partial_changes(
+    old: Option<&PromptSpec>,
+    new: Option<&PromptSpec>,
+    texts: &PartialDiffs,
+) -> Vec<PartialChange> {
     let empty = BTreeMap::new();
     let old = old.map_or(&empty, |s| &s.partials);
     let new = new.map_or(&empty, |s| &s.partials);
@@ -395,7 +431,7 @@ fn partial_changes(old: Option<&PromptSpec>, new: Option<&PromptSpec>) -> Vec<Pa
             Some(PartialChange {
                 name: name.clone(),
                 status,
-                text: diff_text(a.map_or("", |t| t), b.map_or("", |t| t)),
+                text: texts.diff(a, b),
             })
         })
         .collect()

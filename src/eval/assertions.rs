@@ -4,6 +4,7 @@
 //! asks a provider; the runner sends the judge's request through the same cache, limits and
 //! retries as every other request, using [`judge_request`] and [`judge_verdict`].
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -232,21 +233,8 @@ pub fn check(assertion: &Assertion, output: Output<'_>) -> Option<AssertionResul
             !text.contains(value.as_str()),
             format!("output contains {}", quoted(value)),
         ),
-        Assertion::Regex { value } | Assertion::NotRegex { value } => {
-            let want = matches!(assertion, Assertion::Regex { .. });
-            match regex::Regex::new(value) {
-                Ok(re) => {
-                    let found = re.is_match(text);
-                    let reason = if want {
-                        format!("output does not match /{value}/")
-                    } else {
-                        format!("output matches /{value}/")
-                    };
-                    AssertionResult::new(k, found == want, reason)
-                }
-                Err(e) => AssertionResult::error(k, format!("invalid regex /{value}/: {e}")),
-            }
-        }
+        Assertion::Regex { value } => regex_check(k, value, text, true),
+        Assertion::NotRegex { value } => regex_check(k, value, text, false),
         Assertion::StartsWith { value } => AssertionResult::new(
             k,
             text.trim_start().starts_with(value.as_str()),
@@ -257,22 +245,8 @@ pub fn check(assertion: &Assertion, output: Output<'_>) -> Option<AssertionResul
             Err(e) => AssertionResult::new(k, false, format!("output is not JSON: {e}")),
         },
         Assertion::JsonSchema { value } => json_schema(k, value, text),
-        Assertion::MinChars { value } => {
-            let n = text.chars().count() as u64;
-            AssertionResult::new(
-                k,
-                n >= *value,
-                format!("output has {n} characters, fewer than {value}"),
-            )
-        }
-        Assertion::MaxChars { value } => {
-            let n = text.chars().count() as u64;
-            AssertionResult::new(
-                k,
-                n <= *value,
-                format!("output has {n} characters, more than {value}"),
-            )
-        }
+        Assertion::MinChars { value } => length_check(k, text, *value, Ordering::Greater),
+        Assertion::MaxChars { value } => length_check(k, text, *value, Ordering::Less),
         Assertion::MaxLatencyMs { value } => AssertionResult::new(
             k,
             output.latency_ms <= *value as f64,
@@ -295,6 +269,39 @@ pub fn check(assertion: &Assertion, output: Output<'_>) -> Option<AssertionResul
         }
         Assertion::LlmJudge { .. } | Assertion::Exec { .. } => return None,
     })
+}
+
+/// A regular expression the output must match (`want`) or must not.
+fn regex_check(kind: &str, pattern: &str, text: &str, want: bool) -> AssertionResult {
+    match regex::Regex::new(pattern) {
+        Ok(re) => {
+            let reason = if want {
+                format!("output does not match /{pattern}/")
+            } else {
+                format!("output matches /{pattern}/")
+            };
+            AssertionResult::new(kind, re.is_match(text) == want, reason)
+        }
+        Err(e) => AssertionResult::error(kind, format!("invalid regex /{pattern}/: {e}")),
+    }
+}
+
+/// A bound on the output's length in characters: at least `limit` when `side` is
+/// `Greater`, at most when it is `Less`.
+fn length_check(kind: &str, text: &str, limit: u64, side: Ordering) -> AssertionResult {
+    let n = text.chars().count() as u64;
+    match side {
+        Ordering::Less => AssertionResult::new(
+            kind,
+            n <= limit,
+            format!("output has {n} characters, more than {limit}"),
+        ),
+        _ => AssertionResult::new(
+            kind,
+            n >= limit,
+            format!("output has {n} characters, fewer than {limit}"),
+        ),
+    }
 }
 
 fn json_schema(kind: &str, schema: &toml::Table, text: &str) -> AssertionResult {

@@ -154,42 +154,78 @@ pub fn apply_gate(
             );
         }
     }
-    // The floor judges what could be judged: samples that could not be evaluated have
-    // failed the gate already, with their own reason.
-    let floor = gate.min_pass_rate.unwrap_or(DEFAULT_MIN_PASS_RATE);
-    let evaluated = head.passed + head.failed;
-    let evaluated_rate = if evaluated == 0 {
-        1.0
-    } else {
-        head.passed as f64 / evaluated as f64
-    };
-    let below_floor = evaluated_rate * 100.0 < floor - 1e-9;
-    let floor_reason = format!(
-        "pass rate {:.1}% ({}/{}) is below the floor of {floor}%",
-        evaluated_rate * 100.0,
-        head.passed,
-        evaluated
-    );
+    let floor = Floor::of(gate, head);
     if base.unavailable.is_some() {
-        if below_floor {
+        if floor.below {
             breaches.add(
                 "min_pass_rate",
-                format!("{floor_reason}, with no old version to compare with"),
+                format!("{}, with no old version to compare with", floor.reason),
             );
         }
         return breaches.finish();
     }
-    let drop = (base.pass_rate - head.pass_rate) * 100.0;
     let dropped_before = breaches.count();
+    check_drop(&mut breaches, base, head, comparison);
+    // The default floor says again what a failed drop limit already said; a floor set on
+    // purpose is worth its own line.
+    let drop_said = breaches.count() > dropped_before;
+    if floor.below && (gate.min_pass_rate.is_some() || !drop_said) {
+        breaches.add("min_pass_rate", floor.reason);
+    }
+    check_increases(&mut breaches, base, head);
+    breaches.finish()
+}
+
+/// The pass-rate floor, judged on what could be judged: samples that could not be
+/// evaluated have failed the gate already, with their own reason.
+struct Floor {
+    below: bool,
+    reason: String,
+}
+
+impl Floor {
+    fn of(gate: &Gate, head: &SideSummary) -> Floor {
+        let floor = gate.min_pass_rate.unwrap_or(DEFAULT_MIN_PASS_RATE);
+        let evaluated = head.passed + head.failed;
+        let rate = if evaluated == 0 {
+            1.0
+        } else {
+            head.passed as f64 / evaluated as f64
+        };
+        Floor {
+            below: rate * 100.0 < floor - 1e-9,
+            reason: format!(
+                "pass rate {:.1}% ({}/{}) is below the floor of {floor}%",
+                rate * 100.0,
+                head.passed,
+                evaluated
+            ),
+        }
+    }
+}
+
+/// The drop in pass rate: significant at the gate's level when it sets one, otherwise
+/// more than `max_pass_rate_drop` points.
+fn check_drop(
+    breaches: &mut Breaches,
+    base: &SideSummary,
+    head: &SideSummary,
+    comparison: Option<&Comparison>,
+) {
+    let gate = breaches.gate;
+    let drop = (base.pass_rate - head.pass_rate) * 100.0;
+    let rates = format!(
+        "{:.1}% → {:.1}%",
+        base.pass_rate * 100.0,
+        head.pass_rate * 100.0
+    );
     match (gate.significance, comparison) {
         (Some(level), Some(comparison)) => {
             if comparison.verdict == Verdict::Regressed {
                 breaches.add(
                     "max_pass_rate_drop",
                     format!(
-                        "pass rate dropped {drop:.1} points ({:.1}% → {:.1}%), significant at {level} ({}, p = {})",
-                        base.pass_rate * 100.0,
-                        head.pass_rate * 100.0,
+                        "pass rate dropped {drop:.1} points ({rates}), significant at {level} ({}, p = {})",
                         comparison.test,
                         super::stats::format_p(comparison.p_value)
                     ),
@@ -202,21 +238,16 @@ pub fn apply_gate(
             {
                 breaches.add(
                     "max_pass_rate_drop",
-                    format!(
-                        "pass rate dropped {drop:.1} points ({:.1}% → {:.1}%), more than {max}",
-                        base.pass_rate * 100.0,
-                        head.pass_rate * 100.0
-                    ),
+                    format!("pass rate dropped {drop:.1} points ({rates}), more than {max}"),
                 );
             }
         }
     }
-    // The default floor says again what a failed drop limit already said; a floor set on
-    // purpose is worth its own line.
-    let drop_said = breaches.count() > dropped_before;
-    if below_floor && (gate.min_pass_rate.is_some() || !drop_said) {
-        breaches.add("min_pass_rate", floor_reason);
-    }
+}
+
+/// Cost and mean latency, each against its limit in percent.
+fn check_increases(breaches: &mut Breaches, base: &SideSummary, head: &SideSummary) {
+    let gate = breaches.gate;
     if let Some(max) = gate.max_cost_increase
         && let Some(increase) = increase_percent(base.cost_usd, head.cost_usd)
         && increase > max
@@ -242,7 +273,6 @@ pub fn apply_gate(
             ),
         );
     }
-    breaches.finish()
 }
 
 /// A gate's breaches so far: failing ones, and those of alert-only limits.

@@ -236,91 +236,7 @@ pub fn failure_summary(side: &CaseSide) -> String {
 pub fn to_markdown(report: &Report) -> String {
     let mut out = String::from("## promptctl eval\n\n");
     for suite in &report.suites {
-        let verdict = if suite.gate.passed {
-            "✅ gate held"
-        } else {
-            "❌ gate failed"
-        };
-        let _ = writeln!(
-            out,
-            "### `{}` ({}) — {verdict}\n",
-            suite.prompt, suite.suite
-        );
-        let _ = writeln!(
-            out,
-            "| | base `{}` | head `{}` |\n| --- | --- | --- |",
-            suite.base.spec, suite.head.spec
-        );
-        let version = |s: &SideSummary| {
-            s.version
-                .map_or("—".to_owned(), |v| format!("`{}`", v.short()))
-        };
-        let row = |name: &str, f: &dyn Fn(&SideSummary) -> String| {
-            format!("| {name} | {} | {} |\n", f(&suite.base), f(&suite.head))
-        };
-        out.push_str(&row("version", &version));
-        out.push_str(&row("pass rate", &|s| {
-            format!("{}/{} ({:.1}%)", s.passed, s.samples, s.pass_rate * 100.0)
-        }));
-        out.push_str(&row("mean latency", &|s| {
-            format!("{:.0} ms", s.mean_latency_ms)
-        }));
-        out.push_str(&row("p95 latency", &|s| {
-            format!("{:.0} ms", s.p95_latency_ms)
-        }));
-        out.push_str(&row("tokens in / out", &|s| {
-            format!("{} / {}", s.input_tokens, s.output_tokens)
-        }));
-        out.push_str(&row("cost", &|s| dollars(s.cost_usd)));
-        if suite.base.errors + suite.head.errors > 0 {
-            out.push_str(&row("errors", &|s| samples(s.errors)));
-        }
-        out.push('\n');
-        if let Some(comparison) = &suite.comparison {
-            let [low, high] = comparison.interval_points;
-            let _ = writeln!(
-                out,
-                "**Verdict:** {} — pass rate {:+.1} points (95% CI {low:+.1} to {high:+.1}; {}, {} regressed, {} fixed of {} cases)\n",
-                comparison.words(),
-                comparison.delta_points,
-                comparison.test,
-                comparison.regressed,
-                comparison.fixed,
-                comparison.cases
-            );
-        }
-        for (change, label) in [
-            (Change::Error, "Could not be evaluated"),
-            (Change::Regressed, "Regressed"),
-            (Change::Fixed, "Fixed"),
-        ] {
-            let cases: Vec<&CaseReport> =
-                suite.cases.iter().filter(|c| c.change == change).collect();
-            if cases.is_empty() {
-                continue;
-            }
-            let _ = writeln!(out, "**{label}:**\n");
-            for case in cases {
-                let why = case
-                    .head
-                    .as_ref()
-                    .filter(|h| !h.pass)
-                    .or(case.base.as_ref().filter(|b| b.outcome == Outcome::Error))
-                    .map(|h| format!(" — {}", failure_summary(h).replace('|', "\\|")))
-                    .unwrap_or_default();
-                let _ = writeln!(out, "- `{}`{why}", case.name);
-            }
-            out.push('\n');
-        }
-        for reason in &suite.gate.reasons {
-            let _ = writeln!(out, "> ❌ {reason}");
-        }
-        for warning in &suite.gate.warnings {
-            let _ = writeln!(out, "> ⚠️ {warning} (alert only)");
-        }
-        if !suite.gate.reasons.is_empty() || !suite.gate.warnings.is_empty() {
-            out.push('\n');
-        }
+        markdown_suite(&mut out, suite);
     }
     if !report.failures.is_empty() {
         out.push_str("**Requests that failed:**\n\n");
@@ -335,6 +251,105 @@ pub fn to_markdown(report: &Report) -> String {
         out.push('\n');
     }
     out
+}
+
+/// One suite: its heading, the figures of both sides, the verdict, the cases that changed
+/// and the gate's reasons.
+fn markdown_suite(out: &mut String, suite: &SuiteReport) {
+    let verdict = if suite.gate.passed {
+        "✅ gate held"
+    } else {
+        "❌ gate failed"
+    };
+    let _ = writeln!(
+        out,
+        "### `{}` ({}) — {verdict}\n",
+        suite.prompt, suite.suite
+    );
+    markdown_figures(out, suite);
+    if let Some(comparison) = &suite.comparison {
+        let [low, high] = comparison.interval_points;
+        let _ = writeln!(
+            out,
+            "**Verdict:** {} — pass rate {:+.1} points (95% CI {low:+.1} to {high:+.1}; {}, {} regressed, {} fixed of {} cases)\n",
+            comparison.words(),
+            comparison.delta_points,
+            comparison.test,
+            comparison.regressed,
+            comparison.fixed,
+            comparison.cases
+        );
+    }
+    markdown_changed_cases(out, suite);
+    for reason in &suite.gate.reasons {
+        let _ = writeln!(out, "> ❌ {reason}");
+    }
+    for warning in &suite.gate.warnings {
+        let _ = writeln!(out, "> ⚠️ {warning} (alert only)");
+    }
+    if !suite.gate.reasons.is_empty() || !suite.gate.warnings.is_empty() {
+        out.push('\n');
+    }
+}
+
+/// The table of both sides' figures.
+fn markdown_figures(out: &mut String, suite: &SuiteReport) {
+    let _ = writeln!(
+        out,
+        "| | base `{}` | head `{}` |\n| --- | --- | --- |",
+        suite.base.spec, suite.head.spec
+    );
+    let version = |s: &SideSummary| {
+        s.version
+            .map_or("—".to_owned(), |v| format!("`{}`", v.short()))
+    };
+    let row = |name: &str, f: &dyn Fn(&SideSummary) -> String| {
+        format!("| {name} | {} | {} |\n", f(&suite.base), f(&suite.head))
+    };
+    out.push_str(&row("version", &version));
+    out.push_str(&row("pass rate", &|s| {
+        format!("{}/{} ({:.1}%)", s.passed, s.samples, s.pass_rate * 100.0)
+    }));
+    out.push_str(&row("mean latency", &|s| {
+        format!("{:.0} ms", s.mean_latency_ms)
+    }));
+    out.push_str(&row("p95 latency", &|s| {
+        format!("{:.0} ms", s.p95_latency_ms)
+    }));
+    out.push_str(&row("tokens in / out", &|s| {
+        format!("{} / {}", s.input_tokens, s.output_tokens)
+    }));
+    out.push_str(&row("cost", &|s| dollars(s.cost_usd)));
+    if suite.base.errors + suite.head.errors > 0 {
+        out.push_str(&row("errors", &|s| samples(s.errors)));
+    }
+    out.push('\n');
+}
+
+/// The cases that could not be evaluated, regressed or were fixed, each with why.
+fn markdown_changed_cases(out: &mut String, suite: &SuiteReport) {
+    for (change, label) in [
+        (Change::Error, "Could not be evaluated"),
+        (Change::Regressed, "Regressed"),
+        (Change::Fixed, "Fixed"),
+    ] {
+        let cases: Vec<&CaseReport> = suite.cases.iter().filter(|c| c.change == change).collect();
+        if cases.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "**{label}:**\n");
+        for case in cases {
+            let why = case
+                .head
+                .as_ref()
+                .filter(|h| !h.pass)
+                .or(case.base.as_ref().filter(|b| b.outcome == Outcome::Error))
+                .map(|h| format!(" — {}", failure_summary(h).replace('|', "\\|")))
+                .unwrap_or_default();
+            let _ = writeln!(out, "- `{}`{why}", case.name);
+        }
+        out.push('\n');
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde_json::Value;
 use toml::Spanned;
 
 use super::error::{Location, PromptError};
-use super::includes::{PartialIndex, scan_error_to_prompt_error, scan_template};
+use super::includes::{IncludeRef, PartialIndex, scan_error_to_prompt_error, scan_template};
 use super::variables::{VarType, Variable, is_identifier};
 use super::{Message, Prompt, PromptName, PromptSpec, Role};
 use crate::tomlfile::line_of;
@@ -78,83 +78,12 @@ pub(crate) fn parse_prompt(
     partials: &PartialIndex,
 ) -> Result<Prompt, PromptError> {
     let raw = deserialize(path, source)?;
-    let at = |span: std::ops::Range<usize>, field: &str| {
-        Location::file(path)
-            .at_line(Some(line_of(source, span.start)))
-            .with_field(field)
-    };
-    let invalid = |location: Location, message: String| PromptError::Invalid { location, message };
-
-    let provider = match raw.provider {
-        Some(p) if p.get_ref().trim().is_empty() => {
-            return Err(invalid(at(p.span(), "provider"), "is empty".into()));
-        }
-        Some(p) => p.into_inner(),
-        None => defaults.provider.clone(),
-    };
-    let model = match raw.model {
-        Some(m) if m.get_ref().trim().is_empty() => {
-            return Err(invalid(at(m.span(), "model"), "is empty".into()));
-        }
-        Some(m) => m.into_inner(),
-        None => defaults.model.clone().ok_or_else(|| {
-            invalid(
-                Location::file(path).with_field("model"),
-                "no model: set `model` here or `[defaults] model` in promptctl.toml".into(),
-            )
-        })?,
-    };
-
-    let mut params = BTreeMap::new();
-    for (key, value) in raw.params {
-        let field = format!("params.{key}");
-        let json = toml_value_to_json(value.get_ref())
-            .map_err(|m| invalid(at(value.span(), &field), m))?;
-        params.insert(key, json);
-    }
-
-    let mut variables = BTreeMap::new();
-    for (var_name, raw_var) in raw.variables {
-        let field = format!("variables.{var_name}");
-        let span = raw_var.span();
-        let var = build_variable(raw_var.into_inner(), &|s, f| at(s, &format!("{field}.{f}")))?;
-        if !is_identifier(&var_name) {
-            return Err(invalid(
-                at(span, &field),
-                format!(
-                    "`{var_name}` is not a template identifier: ASCII letters, digits and `_`, not starting with a digit"
-                ),
-            ));
-        }
-        variables.insert(var_name, var);
-    }
-
-    if raw.messages.is_empty() {
-        return Err(invalid(
-            Location::file(path).with_field("messages"),
-            "a prompt needs at least one `[[messages]]` entry".into(),
-        ));
-    }
-    let mut messages = Vec::with_capacity(raw.messages.len());
-    let mut message_lines = Vec::with_capacity(raw.messages.len());
-    let mut roots = Vec::with_capacity(raw.messages.len());
-    for (index, message) in raw.messages.into_iter().enumerate() {
-        let first_line = template_first_line(source, message.content.span().start);
-        let location = Location::file(path)
-            .at_line(Some(first_line))
-            .with_field(format!("messages[{index}].content"));
-        let content = message.content.into_inner();
-        let refs = scan_template(&content)
-            .map_err(|e| scan_error_to_prompt_error(&e, location.clone()))?;
-        roots.push((location, refs));
-        message_lines.push(first_line);
-        messages.push(Message {
-            role: message.role,
-            content,
-        });
-    }
+    let file = FileAt { path, source };
+    let (provider, model) = provider_and_model(&file, raw.provider, raw.model, defaults)?;
+    let params = read_params(&file, raw.params)?;
+    let variables = read_variables(&file, raw.variables)?;
+    let (messages, message_lines, roots) = read_messages(&file, raw.messages)?;
     let reached = partials.reachable(&roots)?;
-
     let spec = PromptSpec {
         provider,
         model,
@@ -177,6 +106,122 @@ pub(crate) fn parse_prompt(
         message_lines,
         folder: partials.folder().to_owned(),
     })
+}
+
+/// The file being read, for locating what is wrong in it.
+struct FileAt<'a> {
+    path: &'a str,
+    source: &'a str,
+}
+
+impl FileAt<'_> {
+    /// The location of a span of the file, naming the field it belongs to.
+    fn at(&self, span: std::ops::Range<usize>, field: &str) -> Location {
+        Location::file(self.path)
+            .at_line(Some(line_of(self.source, span.start)))
+            .with_field(field)
+    }
+
+    fn invalid(&self, location: Location, message: String) -> PromptError {
+        PromptError::Invalid { location, message }
+    }
+}
+
+/// The provider and model, from the file or the project's defaults.
+fn provider_and_model(
+    file: &FileAt,
+    provider: Option<Spanned<String>>,
+    model: Option<Spanned<String>>,
+    defaults: &PromptDefaults,
+) -> Result<(String, String), PromptError> {
+    let provider = match provider {
+        Some(p) if p.get_ref().trim().is_empty() => {
+            return Err(file.invalid(file.at(p.span(), "provider"), "is empty".into()));
+        }
+        Some(p) => p.into_inner(),
+        None => defaults.provider.clone(),
+    };
+    let model = match model {
+        Some(m) if m.get_ref().trim().is_empty() => {
+            return Err(file.invalid(file.at(m.span(), "model"), "is empty".into()));
+        }
+        Some(m) => m.into_inner(),
+        None => defaults.model.clone().ok_or_else(|| {
+            file.invalid(
+                Location::file(file.path).with_field("model"),
+                "no model: set `model` here or `[defaults] model` in promptctl.toml".into(),
+            )
+        })?,
+    };
+    Ok((provider, model))
+}
+
+fn read_params(
+    file: &FileAt,
+    raw: BTreeMap<String, Spanned<toml::Value>>,
+) -> Result<BTreeMap<String, Value>, PromptError> {
+    let mut params = BTreeMap::new();
+    for (key, value) in raw {
+        let field = format!("params.{key}");
+        let json = toml_value_to_json(value.get_ref())
+            .map_err(|m| file.invalid(file.at(value.span(), &field), m))?;
+        params.insert(key, json);
+    }
+    Ok(params)
+}
+
+fn read_variables(
+    file: &FileAt,
+    raw: BTreeMap<String, Spanned<RawVariable>>,
+) -> Result<BTreeMap<String, Variable>, PromptError> {
+    let mut variables = BTreeMap::new();
+    for (var_name, raw_var) in raw {
+        let field = format!("variables.{var_name}");
+        let span = raw_var.span();
+        let at = |s, f: &str| file.at(s, &format!("{field}.{f}"));
+        let var = build_variable(raw_var.into_inner(), &at)?;
+        if !is_identifier(&var_name) {
+            return Err(file.invalid(
+                file.at(span, &field),
+                format!(
+                    "`{var_name}` is not a template identifier: ASCII letters, digits and `_`, not starting with a digit"
+                ),
+            ));
+        }
+        variables.insert(var_name, var);
+    }
+    Ok(variables)
+}
+
+/// The messages read from the file, with each one's first line and the templates it names.
+type ReadMessages = (Vec<Message>, Vec<usize>, Vec<(Location, Vec<IncludeRef>)>);
+
+fn read_messages(file: &FileAt, raw: Vec<RawMessage>) -> Result<ReadMessages, PromptError> {
+    if raw.is_empty() {
+        return Err(file.invalid(
+            Location::file(file.path).with_field("messages"),
+            "a prompt needs at least one `[[messages]]` entry".into(),
+        ));
+    }
+    let mut messages = Vec::with_capacity(raw.len());
+    let mut message_lines = Vec::with_capacity(raw.len());
+    let mut roots = Vec::with_capacity(raw.len());
+    for (index, message) in raw.into_iter().enumerate() {
+        let first_line = template_first_line(file.source, message.content.span().start);
+        let location = Location::file(file.path)
+            .at_line(Some(first_line))
+            .with_field(format!("messages[{index}].content"));
+        let content = message.content.into_inner();
+        let refs = scan_template(&content)
+            .map_err(|e| scan_error_to_prompt_error(&e, location.clone()))?;
+        roots.push((location, refs));
+        message_lines.push(first_line);
+        messages.push(Message {
+            role: message.role,
+            content,
+        });
+    }
+    Ok((messages, message_lines, roots))
 }
 
 fn deserialize(path: &str, source: &str) -> Result<RawPrompt, PromptError> {

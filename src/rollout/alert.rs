@@ -38,7 +38,7 @@ pub fn send_alert(policy: &RolloutPolicy, payload: &AlertPayload) -> Result<(), 
     let Some(url) = &policy.webhook else {
         return Err("no `rollout.webhook` is set in promptctl.toml".into());
     };
-    let client = reqwest::blocking::Client::builder()
+    let client = crate::http::blocking_client()
         .timeout(WEBHOOK_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;

@@ -36,7 +36,7 @@ pub struct Fleet {
 /// judged on: a breach seen on part of the fleet is a breach. Only when none answers is it
 /// an error.
 pub fn fetch_windows(urls: &[String]) -> Result<Fleet, String> {
-    let client = reqwest::blocking::Client::builder()
+    let client = crate::http::blocking_client()
         .timeout(FETCH_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;

@@ -199,14 +199,19 @@ fn resolve_params(query: &str) -> (Option<String>, Option<String>) {
 }
 
 pub(super) fn unknown(name: &PromptName, snapshot: &Snapshot) -> Response {
+    unknown_prompt(name, snapshot).into_response()
+}
+
+/// A prompt the snapshot does not serve: one that failed to load (503) or none (404).
+fn unknown_prompt(name: &PromptName, snapshot: &Snapshot) -> ApiError {
     if let Some(problem) = snapshot.problems.get(name) {
-        return error(
+        return api_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "prompt_unavailable",
             format!("`{name}`: {problem}"),
         );
     }
-    error(
+    api_error(
         StatusCode::NOT_FOUND,
         "unknown_prompt",
         format!("`{name}` is not released to `{}`", snapshot.env),
@@ -354,49 +359,10 @@ async fn feedback(
         Ok(s) => s,
         Err(error) => return error.into_response(),
     };
-    let name = match parse_name(&report.name) {
-        Ok(name) => name,
+    let (name, served, outcome) = match check_feedback(&report, &snapshot) {
+        Ok(checked) => checked,
         Err(error) => return error.into_response(),
     };
-    let Some(served) = snapshot.prompts.get(&name) else {
-        return unknown(&name, &snapshot);
-    };
-    let known = served
-        .pointers
-        .versions()
-        .any(|v| v.to_string() == report.version);
-    let invalid = |message: String| {
-        error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_feedback",
-            message,
-        )
-    };
-    if !known {
-        return invalid(format!(
-            "`{}` is not a version of `{name}` in `{}`",
-            report.version, snapshot.env
-        ));
-    }
-    let Some(outcome) = Outcome::parse(&report.outcome) else {
-        return invalid("`outcome` is \"success\" or \"error\"".into());
-    };
-    for (field, value) in [
-        ("latency_ms", report.latency_ms),
-        ("cost_usd", report.cost_usd),
-        ("score", report.score),
-    ] {
-        if value.is_some_and(|v| !v.is_finite() || (field != "score" && v < 0.0)) {
-            return invalid(format!(
-                "`{field}` must be a finite number{}",
-                if field == "score" {
-                    ""
-                } else {
-                    ", not negative"
-                }
-            ));
-        }
-    }
     let track = match &served.pointers.canary {
         Some(canary) if canary.version.to_string() == report.version => Track::Canary,
         _ => Track::Active,
@@ -404,23 +370,18 @@ async fn feedback(
     // Feedback for an older active version (still in `previous`) says nothing about the
     // canary step under way.
     if track == Track::Canary || served.pointers.active.to_string() == report.version {
-        state.record_feedback(
-            &name,
-            &served.pointers,
-            track,
-            &Sample {
-                error: outcome == Outcome::Error,
-                latency_ms: report.latency_ms,
-                cost_usd: report.cost_usd,
-                score: report.score,
-            },
-        );
+        let sample = Sample {
+            error: outcome == Outcome::Error,
+            latency_ms: report.latency_ms,
+            cost_usd: report.cost_usd,
+            score: report.score,
+        };
+        state.record_feedback(&name, &served.pointers, track, &sample);
     }
-    let track = track.as_str();
     state.metrics.feedback(&FeedbackReport {
         prompt: name.as_str(),
         version: &report.version,
-        track,
+        track: track.as_str(),
         outcome: outcome.as_str(),
         latency_ms: report.latency_ms,
         cost_usd: report.cost_usd,
@@ -429,6 +390,54 @@ async fn feedback(
     // New evidence may change a rollout's decision: the controller, if one runs, looks.
     state.evidence.notify_one();
     json_body(StatusCode::ACCEPTED, "{\"accepted\":true}")
+}
+
+/// Checks a report against the served state: a prompt it serves, one of that prompt's
+/// versions, a known outcome and finite figures. Gives the prompt and the outcome, or the
+/// 4xx answer.
+fn check_feedback<'a>(
+    report: &Feedback,
+    snapshot: &'a Snapshot,
+) -> Result<(PromptName, &'a crate::served::Served, Outcome), ApiError> {
+    let name = parse_name(&report.name)?;
+    let Some(served) = snapshot.prompts.get(&name) else {
+        return Err(unknown_prompt(&name, snapshot));
+    };
+    let invalid = |message: String| {
+        api_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_feedback",
+            message,
+        )
+    };
+    if !served
+        .pointers
+        .versions()
+        .any(|v| v.to_string() == report.version)
+    {
+        return Err(invalid(format!(
+            "`{}` is not a version of `{name}` in `{}`",
+            report.version, snapshot.env
+        )));
+    }
+    let Some(outcome) = Outcome::parse(&report.outcome) else {
+        return Err(invalid("`outcome` is \"success\" or \"error\"".into()));
+    };
+    for (field, value) in [
+        ("latency_ms", report.latency_ms),
+        ("cost_usd", report.cost_usd),
+        ("score", report.score),
+    ] {
+        if value.is_some_and(|v| !v.is_finite() || (field != "score" && v < 0.0)) {
+            let sign = if field == "score" {
+                ""
+            } else {
+                ", not negative"
+            };
+            return Err(invalid(format!("`{field}` must be a finite number{sign}")));
+        }
+    }
+    Ok((name, served, outcome))
 }
 
 /// Compares secrets without leaking their common prefix length through timing.

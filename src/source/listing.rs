@@ -82,6 +82,13 @@ impl Listing {
         }
     }
 
+    /// Keeps bytes already read for a file, so that a snapshot does not read its blob again.
+    pub fn keep_bytes(&mut self, relative: &str, bytes: Vec<u8>) {
+        if let Some(entry @ FileEntry::Blob(_)) = self.files.get_mut(relative) {
+            *entry = FileEntry::Bytes(bytes);
+        }
+    }
+
     /// Reads the selected files into a snapshot.
     pub fn snapshot(&self, mut select: impl FnMut(&str) -> bool) -> Result<Snapshot, SourceError> {
         let mut snapshot = Snapshot::new(self.spec.clone(), self.config.clone());

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeSet;
 
+use memchr::memmem;
+
 use super::listing::Listing;
 use super::set::similar_names;
 use super::{PromptSet, RevisionSpec, SourceError};
@@ -188,14 +190,22 @@ fn changed_prompt_files(
     // The prompts that include them may sit in folders that are otherwise the same.
     old.expand()?;
     new.expand()?;
-    for file in prompt_files(new) {
+    let finders: Vec<memmem::Finder> = touched.iter().map(memmem::Finder::new).collect();
+    let files: Vec<String> = prompt_files(new).collect();
+    for file in files {
         if prompts.contains(&file) {
             continue;
         }
         let Some(bytes) = new.bytes(&file)? else {
             continue;
         };
-        if names_any(&bytes, &touched) {
+        if finders.iter().any(|f| f.find(&bytes).is_some()) {
+            // Both sides are read again to be parsed: keep the bytes read here, for the
+            // side whose file is the same blob too (a prompt reached through a partial).
+            if old.blob_id(&file) == new.blob_id(&file) {
+                old.keep_bytes(&file, bytes.clone());
+            }
+            new.keep_bytes(&file, bytes);
             prompts.insert(file);
         }
     }
@@ -236,8 +246,7 @@ fn partials_reaching(
 }
 
 fn names_any(text: &[u8], names: &[String]) -> bool {
-    names.iter().any(|name| {
-        let needle = name.as_bytes();
-        text.windows(needle.len()).any(|window| window == needle)
-    })
+    names
+        .iter()
+        .any(|name| memmem::find(text, name.as_bytes()).is_some())
 }

@@ -248,7 +248,7 @@ impl Provider {
         let timeout = Duration::from_secs_f64(section.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS));
         let client = match section.kind {
             ProviderKind::Openai | ProviderKind::Anthropic => Some(
-                reqwest::Client::builder()
+                crate::http::client()
                     .timeout(timeout)
                     .connect_timeout(timeout.min(Duration::from_secs(10)))
                     .pool_max_idle_per_host(256)

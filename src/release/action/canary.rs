@@ -3,9 +3,9 @@
 use super::ActionKind;
 use super::plan::{Plan, Planner, ResolvedPlan, summarize};
 use super::source::{Source, require_all_valid, source_prompt};
-use crate::prompt::{PromptName, Version};
+use crate::prompt::{Prompt, PromptName, Version};
 use crate::release::ReleaseError;
-use crate::store::{Canary, Rollout, State, Weight};
+use crate::store::{Canary, PromptState, Rollout, State, Weight};
 
 /// What a `canary` routes: a weight, or the first stage of a plan.
 pub(super) struct CanaryRequest<'a> {
@@ -119,40 +119,7 @@ pub(super) fn plan_canary(
                 format!("publish it first: promptctl publish {name}"),
             )
         })?;
-        let version = match &current.canary {
-            // The version asked for is the active one: re-weight the canary in flight.
-            Some(canary) if prompt.version == current.active => canary.version,
-            None if prompt.version == current.active => {
-                return Err(ReleaseError::refused(
-                    format!(
-                        "nothing new to roll out for `{name}`: its version at `{}` ({}) is already active in `{env}`",
-                        source.spec,
-                        prompt.version.short()
-                    ),
-                    "commit a change to the prompt first, or pick another version with --version SPEC",
-                ));
-            }
-            _ if current.previous.contains(&prompt.version) && !request.force => {
-                return Err(ReleaseError::refused(
-                    format!(
-                        "`{name}` {} at `{}` was active in `{env}` before: a canary of it goes back, not forth (is HEAD an old checkout?)",
-                        prompt.version.short(),
-                        source.spec
-                    ),
-                    format!(
-                        "check out the commit you mean to roll out; to go back, `promptctl revert {name}`; to canary it anyway, pass --force"
-                    ),
-                ));
-            }
-            Some(canary) if canary.version != prompt.version => {
-                planner.notes.push(format!(
-                    "{name}: replaces the canary {} in flight",
-                    canary.version.short()
-                ));
-                prompt.version
-            }
-            _ => prompt.version,
-        };
+        let version = canary_version(name, prompt, current, source, request, env, &mut planner)?;
         if current.rollout.is_some() && request.plan.is_none() {
             planner.notes.push(format!(
                 "{name}: its rollout plan was dropped; the canary is now managed by hand"
@@ -187,6 +154,52 @@ pub(super) fn plan_canary(
             &format!("canary at {route}:"),
         )
     }))
+}
+
+/// The version a canary of `name` puts on its canary track: the source's version, or the
+/// canary in flight when the source's is the active one (a re-weight). Refuses a canary
+/// that changes nothing, and one that goes back to a version active before unless forced.
+fn canary_version(
+    name: &PromptName,
+    prompt: &Prompt,
+    current: &PromptState,
+    source: &Source,
+    request: &CanaryRequest<'_>,
+    env: &str,
+    planner: &mut Planner,
+) -> Result<Version, ReleaseError> {
+    match &current.canary {
+        // The version asked for is the active one: re-weight the canary in flight.
+        Some(canary) if prompt.version == current.active => Ok(canary.version),
+        None if prompt.version == current.active => Err(ReleaseError::refused(
+            format!(
+                "nothing new to roll out for `{name}`: its version at `{}` ({}) is already active in `{env}`",
+                source.spec,
+                prompt.version.short()
+            ),
+            "commit a change to the prompt first, or pick another version with --version SPEC",
+        )),
+        _ if current.previous.contains(&prompt.version) && !request.force => {
+            Err(ReleaseError::refused(
+                format!(
+                    "`{name}` {} at `{}` was active in `{env}` before: a canary of it goes back, not forth (is HEAD an old checkout?)",
+                    prompt.version.short(),
+                    source.spec
+                ),
+                format!(
+                    "check out the commit you mean to roll out; to go back, `promptctl revert {name}`; to canary it anyway, pass --force"
+                ),
+            ))
+        }
+        Some(canary) if canary.version != prompt.version => {
+            planner.notes.push(format!(
+                "{name}: replaces the canary {} in flight",
+                canary.version.short()
+            ));
+            Ok(prompt.version)
+        }
+        _ => Ok(prompt.version),
+    }
 }
 
 /// A canary set by hand keeps the cohorts it had: the keys of those cohorts were on the

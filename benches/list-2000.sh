@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `promptctl list` on a generated repository of 2,000 prompts with includes, as a ratio to
-# `git ls-files` on the same repository, both timed in the same run.
+# `git ls-files` on the same repository, and `promptctl status` (every prompt, and one
+# named) after a publish of all of them, as a ratio to `git rev-parse HEAD`; every command
+# timed in the same run.
 #
 # Usage: benches/list-2000.sh [PROMPTS] [RUNS]     (defaults: 2000 prompts, 15 runs)
 # With BEFORE=/path/to/an/older/promptctl, that binary is timed too, in the same run.
@@ -22,6 +24,8 @@ git -C "$work" -c user.name=bench -c user.email=bench@example.com commit -qm "ge
 # Wait a second and let `git status` refresh the index, as it does in any repository.
 sleep 1.1
 git -C "$work" status --short > /dev/null
+# `status` compares the release with HEAD and the working tree: publish every prompt.
+(cd "$work" && "$bin" publish --reason bench > /dev/null)
 
 python3 - "$work" "$bin" "$runs" "${BEFORE:-}" <<'PY'
 import subprocess, sys
@@ -29,13 +33,19 @@ work, binary, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 before = sys.argv[4] if len(sys.argv) > 4 else ""
 sys.path.insert(0, "benches")
 from timing import medians
-cmds = [["git", "ls-files"], [binary, "list"], [binary, "list", "--at", "HEAD"]]
+one = "team00/prompt0040"
+ours = [["list"], ["list", "--at", "HEAD"], ["status"], ["status", one]]
+labels = ["list", "list --at HEAD", "status", f"status {one}"]
+baselines = [0, 0, 1, 1]
+cmds = [["git", "ls-files"], ["git", "rev-parse", "HEAD"]] + [[binary, *a] for a in ours]
 if before:
-    cmds += [[before, "list"], [before, "list", "--at", "HEAD"]]
+    cmds += [[before, *a] for a in ours]
 times = medians(cmds, work, runs)
-git = times[0]
-rows = ["promptctl list", "promptctl list --at HEAD", "BEFORE list", "BEFORE list --at HEAD"]
-print(f"{'git ls-files':26} {git * 1000:8.2f} ms")
-for label, taken in zip(rows, times[1:]):
-    print(f"{label:26} {taken * 1000:8.2f} ms   ratio {taken / git:5.1f}x")
+print(f"{'git ls-files':34} {times[0] * 1000:8.2f} ms")
+print(f"{'git rev-parse HEAD':34} {times[1] * 1000:8.2f} ms")
+rows = [("promptctl " + l, b) for l, b in zip(labels, baselines)]
+if before:
+    rows += [("BEFORE " + l, b) for l, b in zip(labels, baselines)]
+for (label, base), taken in zip(rows, times[2:]):
+    print(f"{label:34} {taken * 1000:8.2f} ms   ratio {taken / times[base]:5.1f}x")
 PY

@@ -1,13 +1,13 @@
 //! Reads of the release state: `status`, `log` and `resolve`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use super::error::ReleaseError;
 use crate::project::Project;
 use crate::prompt::{PromptName, Version};
-use crate::source::{self, PromptSet, RevisionSpec};
+use crate::source::{self, RevisionSpec};
 use crate::store::Record;
 use crate::store::State;
 use crate::store::Store;
@@ -64,16 +64,20 @@ pub struct Status {
 pub fn status(project: &Project, env: &str, names: &[String]) -> Result<Status, ReleaseError> {
     let store = project.store(env)?;
     let release = store.read()?;
-    let head = match source::load(project, &RevisionSpec::Git("HEAD".into())) {
-        Ok(set) => Some(set),
+    let named: Vec<PromptName> = names
+        .iter()
+        .filter_map(|n| PromptName::parse(n).ok())
+        .collect();
+    let head = match Versions::read(project, &RevisionSpec::Git("HEAD".into()), &named) {
+        Ok(versions) => Some(versions),
         // A repository without commits has no HEAD to compare.
         Err(source::SourceError::UnknownRevision { .. }) => None,
         Err(error) => return Err(error.into()),
     };
-    let worktree = source::load(project, &RevisionSpec::Worktree)?;
+    let worktree = Versions::read(project, &RevisionSpec::Worktree, &named)?;
     let mut all: BTreeSet<PromptName> = release.state.prompts.keys().cloned().collect();
-    for set in head.iter().chain(std::iter::once(&worktree)) {
-        all.extend(set.entries().map(|(name, _)| name.clone()));
+    for versions in head.iter().chain(std::iter::once(&worktree)) {
+        all.extend(versions.0.keys().cloned());
     }
     let wanted: Vec<PromptName> = if names.is_empty() {
         all.into_iter().collect()
@@ -99,7 +103,7 @@ pub fn status(project: &Project, env: &str, names: &[String]) -> Result<Status, 
         .into_iter()
         .map(|name| {
             let pointers = release.state.prompts.get(&name);
-            let relation = |set: Option<&PromptSet>| relation(&release.state, &name, set);
+            let relation = |v: Option<&Versions>| relation(&release.state, &name, v);
             PromptStatus {
                 active: pointers.map(|p| p.active),
                 canary: pointers.and_then(|p| p.canary.as_ref().map(|c| c.version)),
@@ -123,22 +127,49 @@ pub fn status(project: &Project, env: &str, names: &[String]) -> Result<Status, 
     })
 }
 
-fn relation(state: &State, name: &PromptName, set: Option<&PromptSet>) -> Relation {
-    let Some(entry) = set.and_then(|s| s.entry(name.as_str())) else {
+/// The version of every prompt of one source; `None` for a file that does not parse.
+struct Versions(BTreeMap<PromptName, Option<Version>>);
+
+impl Versions {
+    /// Reads the versions at `spec`: of `names` alone when given (parsing only those),
+    /// else of every prompt, from the summaries `list` keeps, so that a large repository
+    /// parses only the prompts that changed since it was last read.
+    fn read(
+        project: &Project,
+        spec: &RevisionSpec,
+        names: &[PromptName],
+    ) -> Result<Versions, source::SourceError> {
+        if names.is_empty() {
+            return Ok(Versions::of(&source::summaries(project, spec)?));
+        }
+        let set = source::load_named(project, spec, names)?;
+        let versions = set.entries().map(|(name, entry)| {
+            let version = entry.as_ref().ok().map(|p| p.version);
+            (name.clone(), version)
+        });
+        Ok(Versions(versions.collect()))
+    }
+
+    fn of(summaries: &source::Summaries) -> Versions {
+        let valid = summaries
+            .prompts
+            .iter()
+            .map(|p| (p.name.clone(), Some(p.version)));
+        let broken = summaries.broken.iter().map(|name| (name.clone(), None));
+        Versions(valid.chain(broken).collect())
+    }
+}
+
+fn relation(state: &State, name: &PromptName, versions: Option<&Versions>) -> Relation {
+    let Some(entry) = versions.and_then(|v| v.0.get(name)) else {
         return Relation::Absent;
     };
-    let Ok(prompt) = entry else {
+    let Some(version) = *entry else {
         return Relation::Broken;
     };
     match state.prompts.get(name) {
-        Some(p) if p.active == prompt.version => Relation::Active,
-        Some(p)
-            if p.canary
-                .as_ref()
-                .is_some_and(|c| c.version == prompt.version) =>
-        {
-            Relation::Canary
-        }
+        Some(p) if p.active == version => Relation::Active,
+        Some(p) if p.canary.as_ref().is_some_and(|c| c.version == version) => Relation::Canary,
         _ => Relation::New,
     }
 }

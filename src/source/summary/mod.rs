@@ -58,6 +58,8 @@ pub struct Summaries {
     pub folder: String,
     pub prompts: Vec<Summary>,
     pub problems: Vec<PromptError>,
+    /// The prompts whose file is there but does not parse.
+    pub broken: Vec<PromptName>,
     /// How many prompts were parsed (the others came from the cache).
     pub parsed: usize,
 }
@@ -125,6 +127,7 @@ pub fn summaries(project: &Project, spec: &RevisionSpec) -> Result<Summaries, So
         folder: set.folder.clone(),
         prompts,
         problems: distinct(set.errors().cloned().chain(set.problems().iter().cloned())),
+        broken: broken_names(&set),
         parsed,
     })
 }
@@ -135,8 +138,16 @@ fn from_set(set: &PromptSet) -> Summaries {
         folder: set.folder.clone(),
         prompts: set.prompts().map(Summary::from).collect(),
         problems: set.errors().cloned().collect(),
+        broken: broken_names(set),
         parsed: set.len(),
     }
+}
+
+fn broken_names(set: &PromptSet) -> Vec<PromptName> {
+    set.entries()
+        .filter(|(_, entry)| entry.is_err())
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// The problems in their order, each once: a file whose name is invalid is both a problem

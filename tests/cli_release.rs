@@ -466,6 +466,31 @@ fn status_shows_pointers_and_how_head_and_the_worktree_relate() {
 }
 
 #[test]
+fn status_tells_a_broken_working_tree_file_from_an_absent_one_by_name_or_not() {
+    let repo = committed();
+    repo.run(&["publish"]).expect(0);
+    edit(&repo, "prompts/docs/count.toml", "[[messages]]", "[[messages]\nbroken");
+    std::fs::remove_file(repo.path().join("prompts/support/reply.toml")).unwrap();
+    // Every prompt (versions from the summaries) and named prompts (parsed alone) agree.
+    let all = json(&repo, &["status"]);
+    let named = json(&repo, &["status", "docs/count", "support/reply"]);
+    let relations = |status: &Value, name: &str| {
+        let prompt = status["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {status}"))
+            .clone();
+        (prompt["head"].clone(), prompt["worktree"].clone())
+    };
+    for status in [&all, &named] {
+        assert_eq!(relations(status, "docs/count"), ("active".into(), "broken".into()));
+        assert_eq!(relations(status, "support/reply"), ("active".into(), "absent".into()));
+    }
+}
+
+#[test]
 fn a_hand_edited_state_is_reported_with_commit_and_field() {
     let repo = committed();
     repo.run(&["publish"]).expect(0);

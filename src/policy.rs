@@ -23,6 +23,58 @@ pub struct RolloutPolicy {
     pub gates: GateDefaults,
     /// Windows during which no rollout advances on its own.
     pub freeze: Vec<FreezeWindow>,
+    /// A Prometheus server whose `promptctl_*` series (scraped from every replica) are the
+    /// evidence rollouts are judged on, instead of one server's own feedback.
+    pub prometheus: Option<String>,
+    /// Seconds a Prometheus query may take (default [`DEFAULT_PROMETHEUS_TIMEOUT`]).
+    pub prometheus_timeout: Option<f64>,
+    /// Custom gates: `[rollout.metrics.NAME]`, a PromQL query template whose value must
+    /// stay within a range.
+    pub metrics: std::collections::BTreeMap<String, MetricGate>,
+}
+
+/// Seconds a Prometheus query may take when `prometheus_timeout` is not set.
+pub const DEFAULT_PROMETHEUS_TIMEOUT: f64 = 10.0;
+
+/// A `[rollout.metrics.NAME]` table: a query template evaluated against Prometheus at
+/// every look, its one value checked against `min` and `max`, as Flagger's MetricTemplate.
+///
+/// The template sees `prompt`, `canary_version`, `active_version` (full, `sha256:…`),
+/// `canary_short`, `active_short` (12 hex), `track` (`canary`) and `window` (the step so
+/// far, like `300s`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricGate {
+    pub query: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// Shown beside the value.
+    pub description: Option<String>,
+}
+
+impl MetricGate {
+    /// Checks the gate; the error names the key at fault.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.query.trim().is_empty() {
+            return Err(("query", "is empty: give a PromQL query".into()));
+        }
+        if let Err(e) = minijinja::Environment::new().template_from_str(&self.query) {
+            return Err(("query", format!("is not a valid template: {e}")));
+        }
+        match (self.min, self.max) {
+            (None, None) => Err((
+                "max",
+                "a metric gate needs `min`, `max` or both: the range its value must stay in".into(),
+            )),
+            (Some(v), _) | (_, Some(v)) if !v.is_finite() => {
+                Err(("max", "bounds must be finite numbers".into()))
+            }
+            (Some(min), Some(max)) if min > max => {
+                Err(("min", format!("`min` ({min}) is above `max` ({max})")))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The `[rollout.gates]` table.
@@ -186,16 +238,17 @@ impl RolloutPolicy {
             return Err(("max_canaries".into(), "must be at least 1".into()));
         }
         for gate in &self.alert_only {
-            if !GATE_NAMES.contains(&gate.as_str()) {
+            if !GATE_NAMES.contains(&gate.as_str()) && !self.metrics.contains_key(gate) {
                 return Err((
                     "alert_only".into(),
                     format!(
-                        "`{gate}` is not a gate; gates are {}",
+                        "`{gate}` is not a gate; gates are {} and the `[rollout.metrics]` tables",
                         GATE_NAMES.join(", ")
                     ),
                 ));
             }
         }
+        self.check_metric_source()?;
         if let Some(url) = &self.webhook
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -219,6 +272,52 @@ impl RolloutPolicy {
                 .map_err(|(key, m)| (format!("freeze[{i}].{key}"), m))?;
         }
         Ok(())
+    }
+
+    /// Checks `prometheus`, its timeout and the custom gates.
+    fn check_metric_source(&self) -> Result<(), (String, String)> {
+        if let Some(url) = &self.prometheus
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err((
+                "prometheus".into(),
+                format!("`{}` is not an http(s) URL", crate::weburl::shown(url)),
+            ));
+        }
+        if let Some(t) = self.prometheus_timeout
+            && !(t > 0.0 && t <= 300.0)
+        {
+            return Err((
+                "prometheus_timeout".into(),
+                "is a number of seconds above 0, at most 300".into(),
+            ));
+        }
+        for (name, gate) in &self.metrics {
+            let plain = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !plain || GATE_NAMES.contains(&name.as_str()) {
+                return Err((
+                    format!("metrics.{name}"),
+                    format!(
+                        "a metric gate's name is lower-case ASCII letters, digits and `_`, other than {}",
+                        GATE_NAMES.join(", ")
+                    ),
+                ));
+            }
+            gate.check()
+                .map_err(|(key, m)| (format!("metrics.{name}.{key}"), m))?;
+        }
+        Ok(())
+    }
+
+    /// How long a Prometheus query may take.
+    pub fn prometheus_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(
+            self.prometheus_timeout
+                .unwrap_or(DEFAULT_PROMETHEUS_TIMEOUT),
+        )
     }
 
     /// The gates of a new plan before command-line flags: the project's defaults over the

@@ -469,7 +469,12 @@ fn status_shows_pointers_and_how_head_and_the_worktree_relate() {
 fn status_tells_a_broken_working_tree_file_from_an_absent_one_by_name_or_not() {
     let repo = committed();
     repo.run(&["publish"]).expect(0);
-    edit(&repo, "prompts/docs/count.toml", "[[messages]]", "[[messages]\nbroken");
+    edit(
+        &repo,
+        "prompts/docs/count.toml",
+        "[[messages]]",
+        "[[messages]\nbroken",
+    );
     std::fs::remove_file(repo.path().join("prompts/support/reply.toml")).unwrap();
     // Every prompt (versions from the summaries) and named prompts (parsed alone) agree.
     let all = json(&repo, &["status"]);
@@ -485,8 +490,14 @@ fn status_tells_a_broken_working_tree_file_from_an_absent_one_by_name_or_not() {
         (prompt["head"].clone(), prompt["worktree"].clone())
     };
     for status in [&all, &named] {
-        assert_eq!(relations(status, "docs/count"), ("active".into(), "broken".into()));
-        assert_eq!(relations(status, "support/reply"), ("active".into(), "absent".into()));
+        assert_eq!(
+            relations(status, "docs/count"),
+            ("active".into(), "broken".into())
+        );
+        assert_eq!(
+            relations(status, "support/reply"),
+            ("active".into(), "absent".into())
+        );
     }
 }
 

@@ -6,9 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use promptctl::policy::RolloutPolicy;
 use promptctl::prompt::PromptName;
 use promptctl::release::{ActionKind, ActionRequest};
-use promptctl::rollout::{Applied, RolloutStatus, StepReport, Summary, Window, fetch_windows};
+use promptctl::rollout::{
+    Applied, Evidence, Prometheus, RolloutStatus, StepReport, Summary, Window, fetch_windows,
+};
 
 use super::action::{ActionFlags, PushFlags};
 use super::output::{BOLD, DIM, VERSION, WARNING, eprint, print, print_json};
@@ -52,6 +55,11 @@ struct StatusArgs {
     #[arg(long = "from", value_name = "URL")]
     from: Vec<String>,
 
+    /// A Prometheus server whose `promptctl_*` series to judge on (overrides `[rollout]
+    /// prometheus`; not with --from).
+    #[arg(long, value_name = "URL", conflicts_with = "from")]
+    prometheus: Option<String>,
+
     /// Print the rollouts as JSON.
     #[arg(long)]
     json: bool,
@@ -62,6 +70,11 @@ struct StepArgs {
     /// A server whose feedback to judge on (`http://host:7070`); repeat for replicas.
     #[arg(long = "from", value_name = "URL")]
     from: Vec<String>,
+
+    /// A Prometheus server whose `promptctl_*` series to judge on (overrides `[rollout]
+    /// prometheus`; not with --from).
+    #[arg(long, value_name = "URL", conflicts_with = "from")]
+    prometheus: Option<String>,
 
     #[command(flatten)]
     push: PushFlags,
@@ -90,6 +103,48 @@ pub fn run(global: &GlobalArgs, args: RolloutArgs) -> Result<ExitCode, CliError>
     }
 }
 
+/// Where the evidence comes from: Prometheus (`--prometheus`, else `[rollout] prometheus`
+/// unless `--from` is given), the servers named with `--from`, or none.
+enum Source {
+    Prometheus(Prometheus),
+    Windows(BTreeMap<PromptName, Window>),
+}
+
+impl Source {
+    fn read(
+        from: &[String],
+        prometheus: Option<&str>,
+        policy: &RolloutPolicy,
+    ) -> Result<Source, CliError> {
+        let url = prometheus.or(if from.is_empty() {
+            policy.prometheus.as_deref()
+        } else {
+            None
+        });
+        match url {
+            Some(url) => Prometheus::new(url, policy.prometheus_timeout())
+                .map(Source::Prometheus)
+                .map_err(CliError::system),
+            None => windows(from).map(Source::Windows),
+        }
+    }
+
+    fn evidence(&self) -> Evidence<'_> {
+        match self {
+            Source::Prometheus(p) => Evidence::Prometheus(p),
+            Source::Windows(w) => Evidence::Windows(w),
+        }
+    }
+
+    /// Tells whether any feedback was read (else the figures are not shown).
+    fn has_feedback(&self) -> bool {
+        match self {
+            Source::Prometheus(_) => true,
+            Source::Windows(w) => !w.is_empty(),
+        }
+    }
+}
+
 /// The merged feedback of the servers named with --from. Replicas that cannot be read are
 /// named on stderr and the others are judged on; none answering is an error.
 fn windows(from: &[String]) -> Result<BTreeMap<PromptName, Window>, CliError> {
@@ -110,10 +165,19 @@ fn windows(from: &[String]) -> Result<BTreeMap<PromptName, Window>, CliError> {
 
 fn status(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, CliError> {
     let project = global.project()?;
-    let windows = windows(&args.from)?;
+    let source = Source::read(
+        &args.from,
+        args.prometheus.as_deref(),
+        &project.config.rollout,
+    )?;
     let now = promptctl::clock::now();
-    let rollouts =
-        promptctl::rollout::status(&project, &project.environment, &args.names, &windows, now)?;
+    let rollouts = promptctl::rollout::status(
+        &project,
+        &project.environment,
+        &args.names,
+        &source.evidence(),
+        now,
+    )?;
     if args.json {
         print_json(&rollouts)?;
         return Ok(ExitCode::SUCCESS);
@@ -127,7 +191,11 @@ fn status(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, CliError> {
     }
     let mut out = String::new();
     for rollout in &rollouts {
-        describe(&mut out, rollout, !args.from.is_empty());
+        describe(
+            &mut out,
+            rollout,
+            source.has_feedback() || !args.from.is_empty(),
+        );
     }
     print(&out)?;
     Ok(ExitCode::SUCCESS)
@@ -172,7 +240,7 @@ fn describe(out: &mut String, rollout: &RolloutStatus, with_feedback: bool) {
         promptctl::clock::format(plan.step_started),
         promptctl::clock::format(plan.step_ends())
     );
-    if with_feedback {
+    if with_feedback && rollout.window.unread.is_none() {
         let (a, c) = (
             rollout.window.active.summary(),
             rollout.window.canary.summary(),
@@ -197,7 +265,7 @@ fn describe(out: &mut String, rollout: &RolloutStatus, with_feedback: bool) {
     if !with_feedback {
         let _ = writeln!(
             out,
-            "  {DIM}no feedback read: pass --from URL of a server to judge on its reports{DIM:#}"
+            "  {DIM}no feedback read: pass --prometheus URL, or --from URL of a server, to judge on its reports{DIM:#}"
         );
     }
 }
@@ -224,12 +292,16 @@ fn figures(s: &Summary) -> String {
 
 fn step(global: &GlobalArgs, args: StepArgs) -> Result<ExitCode, CliError> {
     let project = global.project()?;
-    let windows = windows(&args.from)?;
+    let source = Source::read(
+        &args.from,
+        args.prometheus.as_deref(),
+        &project.config.rollout,
+    )?;
     let push = args.push.remote();
     let reports = promptctl::rollout::step(
         &project,
         &project.environment,
-        &windows,
+        &source.evidence(),
         promptctl::clock::now(),
         push,
     )?;

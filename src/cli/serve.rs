@@ -80,6 +80,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "REMOTE", requires = "controller")]
     controller_push: Option<String>,
 
+    /// Judge rollouts on the fleet's series in this Prometheus server instead of this
+    /// server's own feedback (overrides `[rollout] prometheus`).
+    #[arg(long, value_name = "URL", requires = "controller")]
+    prometheus: Option<String>,
+
     /// Threads that answer requests (default: one per core). Fewer keep latency low when
     /// the server shares its cores with other busy processes.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -174,6 +179,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
         controller: args.controller.then(|| ControllerOptions {
             interval: args.controller_interval,
             push: args.controller_push.clone(),
+            prometheus: args.prometheus.clone(),
         }),
     };
     let runtime = super::async_runtime_with(args.workers.map(usize::from))?;

@@ -7,12 +7,14 @@ use serde::Serialize;
 
 use super::alert::{AlertPayload, send_alert};
 use super::evaluate::{Decision, Evaluation, evaluate};
+use super::prometheus::Prometheus;
 use super::stats::Window;
 use crate::clock::{self, UnixTime};
+use crate::policy::RolloutPolicy;
 use crate::project::Project;
 use crate::prompt::PromptName;
 use crate::release::{ActionKind, ActionRequest, ReleaseError, run_action, run_action_and_push};
-use crate::store::PromptState;
+use crate::store::{PromptState, State};
 
 /// What became of one rollout in a pass.
 #[derive(Debug, Clone, Serialize)]
@@ -36,12 +38,35 @@ pub enum Applied {
     Failed { message: String },
 }
 
-/// Runs one pass over every rollout of `env` at `now`, judging each on its window in
-/// `windows`; with `push`, each decision is pushed to that remote (fetching first).
+/// Where a pass reads the evidence it judges on.
+pub enum Evidence<'a> {
+    /// Windows of feedback: read from servers (`--from`), or kept by this server.
+    Windows(&'a BTreeMap<PromptName, Window>),
+    /// The fleet's series in Prometheus, queried at every look.
+    Prometheus(&'a Prometheus),
+}
+
+impl Evidence<'_> {
+    /// The window of every rollout in `state` at `now`.
+    pub fn windows(
+        &self,
+        state: &State,
+        now: UnixTime,
+        policy: &RolloutPolicy,
+    ) -> BTreeMap<PromptName, Window> {
+        match self {
+            Evidence::Windows(windows) => (*windows).clone(),
+            Evidence::Prometheus(prometheus) => prometheus.windows(state, now, policy),
+        }
+    }
+}
+
+/// Runs one pass over every rollout of `env` at `now`, judging each on its window of
+/// `evidence`; with `push`, each decision is pushed to that remote (fetching first).
 pub fn step(
     project: &Project,
     env: &str,
-    windows: &BTreeMap<PromptName, Window>,
+    evidence: &Evidence<'_>,
     now: UnixTime,
     push: Option<&str>,
 ) -> Result<Vec<StepReport>, ReleaseError> {
@@ -50,6 +75,7 @@ pub fn step(
     }
     let release = project.store(env)?.read()?;
     let policy = &project.config.rollout;
+    let windows = &evidence.windows(&release.state, now, policy);
     let mut reports = Vec::new();
     for (name, pointers) in &release.state.prompts {
         let Some(evaluation) = evaluate(pointers, windows.get(name), now, policy) else {
@@ -192,10 +218,11 @@ pub fn status(
     project: &Project,
     env: &str,
     names: &[String],
-    windows: &BTreeMap<PromptName, Window>,
+    evidence: &Evidence<'_>,
     now: UnixTime,
 ) -> Result<Vec<RolloutStatus>, ReleaseError> {
     let release = project.store(env)?.read()?;
+    let windows = &evidence.windows(&release.state, now, &project.config.rollout);
     for name in names {
         let known = release
             .state

@@ -4,16 +4,16 @@
 
 use serde::Serialize;
 
-use super::stats::{Stats, Window};
+use super::stats::{Reading, Stats, Window};
 use crate::clock::{self, UnixTime};
-use crate::policy::RolloutPolicy;
+use crate::policy::{MetricGate, RolloutPolicy};
 use crate::store::{Gates, PromptState, Rollout, StepKey};
 
 /// What one gate says.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateResult {
-    /// `error_rate`, `latency`, `cost` or `score`.
-    pub gate: &'static str,
+    /// `error_rate`, `latency`, `cost`, `score`, or the name of a `[rollout.metrics]` gate.
+    pub gate: String,
     pub verdict: Verdict,
     /// The figures compared, in words: `error rate 40.0% vs active 1.0% (at most +5 points)`.
     pub detail: String,
@@ -113,12 +113,82 @@ fn pct(rate: f64) -> String {
 
 /// The gates of a plan, judged over a window.
 pub fn judge(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<GateResult> {
+    let mut results = match &window.unread {
+        Some(why) => unread_gates(gates, why, policy),
+        None => judge_builtin(gates, window, policy),
+    };
+    for (name, gate) in &policy.metrics {
+        let (verdict, detail) = judge_metric(name, gate, window.readings.get(name));
+        results.push(GateResult {
+            gate: name.clone(),
+            verdict,
+            detail,
+            alert_only: policy.alerts_only(name),
+        });
+    }
+    results
+}
+
+/// Every built-in gate the plan sets, inconclusive because its figures could not be read.
+fn unread_gates(gates: &Gates, why: &str, policy: &RolloutPolicy) -> Vec<GateResult> {
+    let set = [
+        ("error_rate", gates.max_error_rate.is_some()),
+        ("latency", gates.max_latency_increase.is_some()),
+        ("cost", gates.max_cost_increase.is_some()),
+        (
+            "score",
+            gates.min_score.is_some() || gates.max_score_drop.is_some(),
+        ),
+    ];
+    set.into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(gate, _)| GateResult {
+            gate: gate.to_owned(),
+            verdict: Verdict::Inconclusive,
+            detail: format!("the metric source could not be read: {why}"),
+            alert_only: policy.alerts_only(gate),
+        })
+        .collect()
+}
+
+/// A custom gate: its query's value against its range. No value is never a pass.
+fn judge_metric(name: &str, gate: &MetricGate, reading: Option<&Reading>) -> (Verdict, String) {
+    let range = match (gate.min, gate.max) {
+        (Some(min), Some(max)) => format!("between {min} and {max}"),
+        (Some(min), None) => format!("at least {min}"),
+        (None, Some(max)) => format!("at most {max}"),
+        (None, None) => "any value".into(),
+    };
+    match reading {
+        None => (
+            Verdict::Inconclusive,
+            "not read: custom gates are read from Prometheus (`[rollout] prometheus` or --prometheus)".into(),
+        ),
+        Some(Reading::NoData) => (
+            Verdict::Inconclusive,
+            format!("the query has no data yet (must be {range})"),
+        ),
+        Some(Reading::Error(why)) => (Verdict::Inconclusive, why.clone()),
+        Some(Reading::Value(v)) => {
+            let inside = gate.min.is_none_or(|min| *v >= min) && gate.max.is_none_or(|max| *v <= max);
+            let verdict = if inside {
+                Verdict::Pass
+            } else {
+                Verdict::Breach
+            };
+            (verdict, format!("{name} {v:.4} (must be {range})"))
+        }
+    }
+}
+
+/// The built-in gates, on the window's figures.
+fn judge_builtin(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<GateResult> {
     let (active, canary) = (&window.active, &window.canary);
     let min = gates.min_samples.max(1);
     let mut results = Vec::new();
     let mut push = |gate: &'static str, (verdict, detail): (Verdict, String)| {
         results.push(GateResult {
-            gate,
+            gate: gate.to_owned(),
             verdict,
             detail,
             alert_only: policy.alerts_only(gate),
@@ -257,7 +327,7 @@ fn judge_score(
 ) -> GateResult {
     let min = gates.min_samples.max(1);
     let result = |verdict, detail| GateResult {
-        gate: "score",
+        gate: "score".to_owned(),
         verdict,
         detail,
         alert_only: policy.alerts_only("score"),
@@ -353,7 +423,7 @@ fn decide(
     }
     let unreported: Vec<&GateResult> = breached(true)
         .into_iter()
-        .filter(|g| !rollout.alerted.iter().any(|a| a == g.gate))
+        .filter(|g| !rollout.alerted.contains(&g.gate))
         .collect();
     if !unreported.is_empty() {
         let figures: Vec<&str> = unreported.iter().map(|g| g.detail.as_str()).collect();
@@ -380,6 +450,11 @@ fn decide(
         .filter(|g| g.verdict == Verdict::Inconclusive)
         .map(|g| format!("{}: {}", g.gate, g.detail))
         .collect();
+    if let Some(why) = &window.unread {
+        return Decision::Hold {
+            reason: format!("the metric source could not be read: {why}"),
+        };
+    }
     let min = rollout.gates.min_samples;
     if window.canary.reports < min {
         return Decision::Hold {

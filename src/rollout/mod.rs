@@ -9,10 +9,12 @@ mod alert;
 mod controller;
 mod evaluate;
 mod fetch;
+mod prometheus;
 mod stats;
 
 pub use alert::{AlertPayload, send_alert};
-pub use controller::{Applied, RolloutStatus, StepReport, status, step};
+pub use controller::{Applied, Evidence, RolloutStatus, StepReport, status, step};
 pub use evaluate::{Decision, Evaluation, GateResult, Verdict, evaluate, judge};
 pub use fetch::{Fleet, fetch_windows};
-pub use stats::{Sample, Stats, Summary, Window};
+pub use prometheus::{MAX_REPLY_BYTES as PROMETHEUS_MAX_REPLY_BYTES, Prometheus};
+pub use stats::{Reading, Sample, Stats, Summary, Window};

@@ -154,6 +154,24 @@ pub struct Window {
     pub key: StepKey,
     pub active: Stats,
     pub canary: Stats,
+    /// The values of the custom gates (`[rollout.metrics]`), read from Prometheus.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub readings: BTreeMap<String, Reading>,
+    /// Why the built-in figures could not be read (a query error): the gates that need
+    /// them hold, and say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<String>,
+}
+
+/// The value of a custom gate's query at one look.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reading {
+    Value(f64),
+    /// The query gave no series (nothing reported yet, or a label that matches nothing).
+    NoData,
+    /// The query failed, or gave what is not one number.
+    Error(String),
 }
 
 impl Window {
@@ -162,6 +180,8 @@ impl Window {
             key,
             active: Stats::default(),
             canary: Stats::default(),
+            readings: BTreeMap::new(),
+            unread: None,
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::rollouts::LastDecision;
 use super::{ControllerOptions, ServerState, lock};
 use crate::project::Project;
-use crate::rollout::{Applied, step};
+use crate::rollout::{Applied, Evidence, Prometheus, step};
 
 /// Judges every rollout every interval, until the server stops.
 pub async fn run_forever(
@@ -20,14 +20,16 @@ pub async fn run_forever(
 ) {
     loop {
         wait_for_a_reason(&options, &state).await;
-        let (root, env, push, shared) = (
+        let (root, env, push, prometheus, shared) = (
             root.clone(),
             env.clone(),
             options.push.clone(),
+            options.prometheus.clone(),
             Arc::clone(&state),
         );
-        let pass =
-            tokio::task::spawn_blocking(move || one_pass(&root, &env, push.as_deref(), &shared));
+        let pass = tokio::task::spawn_blocking(move || {
+            one_pass(&root, &env, push.as_deref(), prometheus.as_deref(), &shared)
+        });
         match pass.await {
             Ok(Ok(wrote)) if wrote => state.reload.notify_one(),
             Ok(Ok(_)) => {}
@@ -78,15 +80,27 @@ fn one_pass(
     root: &std::path::Path,
     env: &str,
     push: Option<&str>,
+    prometheus: Option<&str>,
     state: &ServerState,
 ) -> Result<bool, String> {
     // The project is read again every pass, so edits to the policies apply without a
     // restart.
     let project = Project::discover(root).map_err(|e| e.to_string())?;
     *lock(&state.policy) = project.config.rollout.clone();
-    let windows = lock(&state.windows).clone();
     let now = crate::clock::now();
-    let reports = step(&project, env, &windows, now, push).map_err(|e| e.to_string())?;
+    let policy = &project.config.rollout;
+    // Prometheus, when named, sees the whole fleet; otherwise this server's own feedback.
+    let reports = match prometheus.or(policy.prometheus.as_deref()) {
+        Some(url) => {
+            let source = Prometheus::new(url, policy.prometheus_timeout())?;
+            step(&project, env, &Evidence::Prometheus(&source), now, push)
+        }
+        None => {
+            let windows = lock(&state.windows).clone();
+            step(&project, env, &Evidence::Windows(&windows), now, push)
+        }
+    }
+    .map_err(|e| e.to_string())?;
     let mut wrote = false;
     let mut decisions = lock(&state.decisions);
     for report in reports {

@@ -140,7 +140,7 @@ struct FigureRow {
 
 #[derive(Serialize)]
 struct GateRow {
-    gate: &'static str,
+    gate: String,
     /// `pass`, `breach` or `inconclusive`.
     verdict: &'static str,
     alert_only: bool,
@@ -311,7 +311,7 @@ fn rollout_block(snapshot: &Snapshot, view: &RolloutView, requests: [u64; 2]) ->
             .iter()
             .flat_map(|e| &e.gates)
             .map(|gate| GateRow {
-                gate: gate.gate,
+                gate: gate.gate.clone(),
                 verdict: match gate.verdict {
                     Verdict::Pass => "pass",
                     Verdict::Breach => "breach",
@@ -511,7 +511,7 @@ mod tests {
                 canary_error: Some(evil.into()),
                 figures: Vec::new(),
                 gates: vec![GateRow {
-                    gate: "latency",
+                    gate: "latency".to_owned(),
                     verdict: "breach",
                     alert_only: true,
                     detail: evil.into(),

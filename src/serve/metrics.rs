@@ -1,6 +1,8 @@
 //! Server metrics in the Prometheus text format: renders, canary fallbacks, feedback
-//! outcomes with latency, cost and score, reload failures. Resolve counts live in
-//! [`super::Counters`], lock-free on the hot path.
+//! outcomes with latency and score histograms and cost, reload failures, in Prometheus's
+//! conventions (base units, `_total` counters), so that a fleet's figures are sums and a
+//! p95 is one `histogram_quantile` away. Resolve counts live in [`super::Counters`],
+//! lock-free on the hot path.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,6 +14,20 @@ type RenderLabels = (String, String, &'static str, &'static str);
 
 /// The labels of feedback: prompt, version, track, outcome.
 type FeedbackLabels = (String, String, &'static str, String);
+
+/// The labels of feedback figures: prompt, version, track.
+type FigureLabels = (String, String, &'static str);
+
+/// Upper bounds of the latency buckets, in seconds (Prometheus's base unit): model calls
+/// take from milliseconds (a cache) to a minute (a long answer).
+pub const LATENCY_BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Upper bounds of the score buckets: scores from 0 to 1 in tenths, and ratings up to 10.
+pub const SCORE_BUCKETS: [f64; 13] = [
+    0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// One feedback report, as the route validated it.
 pub struct FeedbackReport<'a> {
@@ -25,27 +41,97 @@ pub struct FeedbackReport<'a> {
     pub score: Option<f64>,
 }
 
-/// Counters and sums, keyed by their labels.
+/// Counters and histograms, keyed by their labels.
 #[derive(Default)]
 pub struct Metrics {
     renders: Mutex<BTreeMap<RenderLabels, u64>>,
     canary_errors: Mutex<BTreeMap<String, u64>>,
-    feedback: Mutex<BTreeMap<FeedbackLabels, FeedbackSums>>,
+    feedback: Mutex<Feedback>,
     reload_failures: AtomicU64,
 }
 
-/// Sums of the feedback for one (prompt, version, outcome).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FeedbackSums {
-    pub count: u64,
-    pub latency_ms: f64,
-    pub cost_usd: f64,
-    pub score: f64,
-    pub scored: u64,
+/// Feedback so far: reports by outcome, and the figures they carried.
+#[derive(Default, Clone)]
+struct Feedback {
+    reports: BTreeMap<FeedbackLabels, u64>,
+    figures: BTreeMap<FigureLabels, Figures>,
+}
+
+/// The figures reported for one (prompt, version, track).
+#[derive(Debug, Clone)]
+struct Figures {
+    latency_seconds: Histogram,
+    score: Histogram,
+    cost_count: u64,
+    cost_usd: f64,
+}
+
+impl Default for Figures {
+    fn default() -> Self {
+        Figures {
+            latency_seconds: Histogram::new(&LATENCY_BUCKETS),
+            score: Histogram::new(&SCORE_BUCKETS),
+            cost_count: 0,
+            cost_usd: 0.0,
+        }
+    }
+}
+
+/// A Prometheus histogram: cumulative counts are written, per-bucket counts are kept.
+#[derive(Debug, Clone)]
+struct Histogram {
+    bounds: &'static [f64],
+    /// Observations per bucket; the last is above every bound (`+Inf`).
+    counts: Vec<u64>,
+    sum: f64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len() + 1],
+            sum: 0.0,
+        }
+    }
+
+    fn observe(&mut self, value: f64) {
+        let bucket = self.bounds.partition_point(|bound| *bound < value);
+        self.counts[bucket] += 1;
+        self.sum += value;
+    }
+
+    /// Writes `NAME_bucket`, `NAME_sum` and `NAME_count` with `labels` (without braces).
+    fn write(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (bound, n) in self.bounds.iter().zip(&self.counts) {
+            cumulative += n;
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+        }
+        cumulative += self.counts[self.bounds.len()];
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the server tells the metrics when they are scraped.
+pub struct Scrape<'a> {
+    /// Resolves served: (prompt, version, track, count).
+    pub resolves: &'a [(String, String, &'static str, u64)],
+    /// Seconds since the source was last read, if it ever was.
+    pub snapshot_age: Option<f64>,
+    pub stale: bool,
+    /// Prompts with a version that cannot be served.
+    pub unservable: &'a [&'a str],
+    /// Every canary in flight: (prompt, active version, canary version). Their feedback
+    /// series are written from zero before the first report, so that `increase()` over a
+    /// step counts the first reports too.
+    pub canaries: &'a [(String, String, String)],
 }
 
 impl Metrics {
@@ -65,20 +151,28 @@ impl Metrics {
 
     /// Adds one feedback report.
     pub fn feedback(&self, report: &FeedbackReport<'_>) {
-        let mut map = lock(&self.feedback);
+        let mut feedback = lock(&self.feedback);
+        let (prompt, version) = (report.prompt.to_owned(), report.version.to_owned());
         let key = (
-            report.prompt.to_owned(),
-            report.version.to_owned(),
+            prompt.clone(),
+            version.clone(),
             report.track,
             report.outcome.to_owned(),
         );
-        let sums = map.entry(key).or_default();
-        sums.count += 1;
-        sums.latency_ms += report.latency_ms.unwrap_or(0.0);
-        sums.cost_usd += report.cost_usd.unwrap_or(0.0);
+        *feedback.reports.entry(key).or_default() += 1;
+        let figures = feedback
+            .figures
+            .entry((prompt, version, report.track))
+            .or_default();
+        if let Some(ms) = report.latency_ms {
+            figures.latency_seconds.observe(ms / 1000.0);
+        }
+        if let Some(cost) = report.cost_usd {
+            figures.cost_count += 1;
+            figures.cost_usd += cost;
+        }
         if let Some(score) = report.score {
-            sums.score += score;
-            sums.scored += 1;
+            figures.score.observe(score);
         }
     }
 
@@ -87,15 +181,38 @@ impl Metrics {
         self.reload_failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Writes every metric; `resolves` and `snapshot_age` come from the server.
-    pub fn render_text(
-        &self,
-        resolves: &[(String, String, &'static str, u64)],
-        snapshot_age: Option<f64>,
-        stale: bool,
-        unservable: &[&str],
-    ) -> String {
+    /// Writes every metric in the Prometheus text format.
+    pub fn render_text(&self, scrape: &Scrape<'_>) -> String {
         let mut out = String::new();
+        self.write_traffic(&mut out, scrape.resolves);
+        let feedback = self.feedback_with_zeros(scrape.canaries);
+        write_feedback(&mut out, &feedback);
+        let _ = writeln!(
+            out,
+            "# HELP promptctl_snapshot_age_seconds Seconds since the source was last read successfully (how fresh the served state is).\n# TYPE promptctl_snapshot_age_seconds gauge"
+        );
+        if let Some(age) = scrape.snapshot_age {
+            let _ = writeln!(out, "promptctl_snapshot_age_seconds {age:.3}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP promptctl_snapshot_stale 1 when the source could not be read at the last poll.\n# TYPE promptctl_snapshot_stale gauge\npromptctl_snapshot_stale {}",
+            u8::from(scrape.stale)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP promptctl_reload_failures_total Snapshots that failed to load.\n# TYPE promptctl_reload_failures_total counter\npromptctl_reload_failures_total {}",
+            self.reload_failures.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP promptctl_prompt_unservable 1 for a prompt with a version that cannot be served (its canary: keys get the active version; its active version: the prompt is not served).\n# TYPE promptctl_prompt_unservable gauge\n");
+        for prompt in scrape.unservable {
+            let _ = writeln!(out, "promptctl_prompt_unservable{{prompt=\"{prompt}\"}} 1");
+        }
+        out
+    }
+
+    /// Resolves, renders and canary fallbacks.
+    fn write_traffic(&self, out: &mut String, resolves: &[(String, String, &'static str, u64)]) {
         out.push_str("# HELP promptctl_resolves_total Resolves served, by prompt, version and track.\n# TYPE promptctl_resolves_total counter\n");
         for (prompt, version, track, n) in resolves {
             let _ = writeln!(
@@ -117,62 +234,123 @@ impl Metrics {
                 "promptctl_canary_errors_total{{prompt=\"{prompt}\"}} {n}"
             );
         }
-        out.push_str("# HELP promptctl_feedback_total Feedback reports, by prompt, version, track and outcome.\n# TYPE promptctl_feedback_total counter\n");
-        let feedback = lock(&self.feedback);
-        for ((prompt, version, track, outcome), sums) in feedback.iter() {
-            let _ = writeln!(
-                out,
-                "promptctl_feedback_total{{prompt=\"{prompt}\",version=\"{version}\",track=\"{track}\",outcome=\"{outcome}\"}} {}",
-                sums.count
-            );
-        }
-        for (name, help, pick) in [
-            (
-                "promptctl_feedback_latency_ms_sum",
-                "Sum of reported latencies.",
-                (|s: &FeedbackSums| s.latency_ms) as fn(&FeedbackSums) -> f64,
-            ),
-            (
-                "promptctl_feedback_cost_usd_sum",
-                "Sum of reported costs.",
-                |s| s.cost_usd,
-            ),
-            (
-                "promptctl_feedback_score_sum",
-                "Sum of reported scores.",
-                |s| s.score,
-            ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for ((prompt, version, track, outcome), sums) in feedback.iter() {
-                let _ = writeln!(
-                    out,
-                    "{name}{{prompt=\"{prompt}\",version=\"{version}\",track=\"{track}\",outcome=\"{outcome}\"}} {}",
-                    pick(sums)
-                );
+    }
+
+    /// The feedback so far, with zero series for both tracks of every canary in flight.
+    fn feedback_with_zeros(&self, canaries: &[(String, String, String)]) -> Feedback {
+        let mut feedback = lock(&self.feedback).clone();
+        for (prompt, active, canary) in canaries {
+            for (version, track) in [(active, "active"), (canary, "canary")] {
+                for outcome in ["success", "error"] {
+                    let key = (prompt.clone(), version.clone(), track, outcome.to_owned());
+                    feedback.reports.entry(key).or_default();
+                }
+                let key = (prompt.clone(), version.clone(), track);
+                feedback.figures.entry(key).or_default();
             }
         }
+        feedback
+    }
+}
+
+/// Reports by outcome, then each figure by (prompt, version, track).
+fn write_feedback(out: &mut String, feedback: &Feedback) {
+    out.push_str("# HELP promptctl_feedback_total Feedback reports, by prompt, version, track and outcome.\n# TYPE promptctl_feedback_total counter\n");
+    for ((prompt, version, track, outcome), n) in &feedback.reports {
         let _ = writeln!(
             out,
-            "# HELP promptctl_snapshot_age_seconds Seconds since the source was last read successfully (how fresh the served state is).\n# TYPE promptctl_snapshot_age_seconds gauge"
+            "promptctl_feedback_total{{prompt=\"{prompt}\",version=\"{version}\",track=\"{track}\",outcome=\"{outcome}\"}} {n}"
         );
-        if let Some(age) = snapshot_age {
-            let _ = writeln!(out, "promptctl_snapshot_age_seconds {age:.3}");
+    }
+    let labels = |(prompt, version, track): &FigureLabels| {
+        format!("prompt=\"{prompt}\",version=\"{version}\",track=\"{track}\"")
+    };
+    out.push_str("# HELP promptctl_feedback_latency_seconds Latency reported with feedback.\n# TYPE promptctl_feedback_latency_seconds histogram\n");
+    for (key, figures) in &feedback.figures {
+        let name = "promptctl_feedback_latency_seconds";
+        figures.latency_seconds.write(out, name, &labels(key));
+    }
+    out.push_str("# HELP promptctl_feedback_score Scores reported with feedback.\n# TYPE promptctl_feedback_score histogram\n");
+    for (key, figures) in &feedback.figures {
+        figures
+            .score
+            .write(out, "promptctl_feedback_score", &labels(key));
+    }
+    out.push_str("# HELP promptctl_feedback_cost_usd Cost reported with feedback, in US dollars.\n# TYPE promptctl_feedback_cost_usd summary\n");
+    for (key, figures) in &feedback.figures {
+        let labels = labels(key);
+        let _ = writeln!(
+            out,
+            "promptctl_feedback_cost_usd_sum{{{labels}}} {}\npromptctl_feedback_cost_usd_count{{{labels}}} {}",
+            figures.cost_usd, figures.cost_count
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scrape<'a>(canaries: &'a [(String, String, String)]) -> Scrape<'a> {
+        Scrape {
+            resolves: &[],
+            snapshot_age: None,
+            stale: false,
+            unservable: &[],
+            canaries,
         }
-        let _ = writeln!(
-            out,
-            "# HELP promptctl_snapshot_stale 1 when the source could not be read at the last poll.\n# TYPE promptctl_snapshot_stale gauge\npromptctl_snapshot_stale {}",
-            u8::from(stale)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP promptctl_reload_failures_total Snapshots that failed to load.\n# TYPE promptctl_reload_failures_total counter\npromptctl_reload_failures_total {}",
-            self.reload_failures.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP promptctl_prompt_unservable 1 for a prompt with a version that cannot be served (its canary: keys get the active version; its active version: the prompt is not served).\n# TYPE promptctl_prompt_unservable gauge\n");
-        for prompt in unservable {
-            let _ = writeln!(out, "promptctl_prompt_unservable{{prompt=\"{prompt}\"}} 1");
+    }
+
+    #[test]
+    fn latency_is_a_histogram_in_seconds_with_cumulative_buckets() {
+        let metrics = Metrics::default();
+        for ms in [4.0, 5.0, 300.0, 90_000.0] {
+            metrics.feedback(&FeedbackReport {
+                prompt: "p",
+                version: "v",
+                track: "canary",
+                outcome: "success",
+                latency_ms: Some(ms),
+                cost_usd: Some(0.25),
+                score: None,
+            });
         }
-        out
+        let text = metrics.render_text(&scrape(&[]));
+        let labels = "prompt=\"p\",version=\"v\",track=\"canary\"";
+        for line in [
+            format!("promptctl_feedback_latency_seconds_bucket{{{labels},le=\"0.005\"}} 2"),
+            format!("promptctl_feedback_latency_seconds_bucket{{{labels},le=\"0.25\"}} 2"),
+            format!("promptctl_feedback_latency_seconds_bucket{{{labels},le=\"0.5\"}} 3"),
+            format!("promptctl_feedback_latency_seconds_bucket{{{labels},le=\"60\"}} 3"),
+            format!("promptctl_feedback_latency_seconds_bucket{{{labels},le=\"+Inf\"}} 4"),
+            format!("promptctl_feedback_latency_seconds_count{{{labels}}} 4"),
+            format!("promptctl_feedback_score_count{{{labels}}} 0"),
+            format!("promptctl_feedback_cost_usd_sum{{{labels}}} 1"),
+            format!("promptctl_feedback_cost_usd_count{{{labels}}} 4"),
+            "promptctl_feedback_total{prompt=\"p\",version=\"v\",track=\"canary\",outcome=\"success\"} 4".into(),
+        ] {
+            assert!(text.contains(&line), "{line}\n{text}");
+        }
+        assert!(text.contains("# TYPE promptctl_feedback_latency_seconds histogram"));
+        assert!(!text.contains("_ms"), "{text}");
+    }
+
+    #[test]
+    fn a_canary_has_zero_series_before_its_first_report() {
+        let metrics = Metrics::default();
+        let canaries = [("p".to_owned(), "a".to_owned(), "c".to_owned())];
+        let text = metrics.render_text(&scrape(&canaries));
+        for (version, track) in [("a", "active"), ("c", "canary")] {
+            for outcome in ["success", "error"] {
+                let line = format!(
+                    "promptctl_feedback_total{{prompt=\"p\",version=\"{version}\",track=\"{track}\",outcome=\"{outcome}\"}} 0"
+                );
+                assert!(text.contains(&line), "{line}\n{text}");
+            }
+            let line = format!(
+                "promptctl_feedback_latency_seconds_count{{prompt=\"p\",version=\"{version}\",track=\"{track}\"}} 0"
+            );
+            assert!(text.contains(&line), "{line}\n{text}");
+        }
     }
 }

@@ -63,6 +63,9 @@ pub struct ControllerOptions {
     pub interval: Duration,
     /// Push each decision to this remote (fetching first).
     pub push: Option<String>,
+    /// Judge on this Prometheus server's series (else `[rollout] prometheus`, else this
+    /// server's own feedback).
+    pub prometheus: Option<String>,
 }
 
 /// Why the server could not start.

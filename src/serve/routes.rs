@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::metrics::FeedbackReport;
+use super::metrics::{FeedbackReport, Scrape};
 use super::{ServerState, Snapshot};
 use crate::prompt::PromptName;
 use crate::rollout::Sample;
@@ -498,12 +498,26 @@ async fn metrics(State(state): Shared) -> Response {
         .iter()
         .flat_map(|s| s.problems.keys().map(PromptName::as_str))
         .collect();
+    let canaries: Vec<(String, String, String)> = snapshot
+        .iter()
+        .flat_map(|s| s.prompts.iter())
+        .filter_map(|(name, served)| {
+            let canary = served.pointers.canary.as_ref()?;
+            let active = served.pointers.active.to_string();
+            Some((name.to_string(), active, canary.version.to_string()))
+        })
+        .collect();
+    let scrape = Scrape {
+        resolves: &resolves,
+        snapshot_age: age,
+        stale,
+        unservable: &unservable,
+        canaries: &canaries,
+    };
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state
-            .metrics
-            .render_text(&resolves, age, stale, &unservable),
+        state.metrics.render_text(&scrape),
     )
         .into_response()
 }

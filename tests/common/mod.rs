@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod mock_llm;
+pub mod prometheus;
 pub mod server;
 
 use std::path::{Path, PathBuf};

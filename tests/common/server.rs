@@ -31,7 +31,11 @@ pub fn free_port() -> u16 {
 
 impl Server {
     pub fn start(repo: &TestRepo, extra: &[&str], vars: &[(&str, &str)]) -> Server {
-        let port = free_port();
+        Server::start_on(repo, free_port(), extra, vars)
+    }
+
+    /// Starts a server on `port` (a replica restarted where Prometheus scrapes it).
+    pub fn start_on(repo: &TestRepo, port: u16, extra: &[&str], vars: &[(&str, &str)]) -> Server {
         let addr = format!("127.0.0.1:{port}");
         let mut args = vec!["serve", "--addr", &addr, "--poll", "100ms"];
         args.extend_from_slice(extra);

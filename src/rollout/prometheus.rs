@@ -1,0 +1,360 @@
+//! Prometheus as the metric source: every rollout's step is judged on the `promptctl_*`
+//! series of the whole fleet (summed over the replicas Prometheus scrapes), canary against
+//! active, over the step so far, and on the custom gates' queries.
+//!
+//! Counters are read with `increase()`, which handles a replica's restart (a counter
+//! reset) and a replica that is gone (its series simply stop). `increase()` extrapolates
+//! to the window's edges, so counts are rounded to whole reports. Nothing read is never a
+//! pass: no series means no reports (the step holds for evidence), and a failed query
+//! holds the step and says why.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::stats::{Reading, Stats, Window};
+use crate::clock::UnixTime;
+use crate::policy::{MetricGate, RolloutPolicy};
+use crate::prompt::PromptName;
+use crate::store::{Canary, PromptState, Rollout, State};
+
+/// The largest answer read from Prometheus; an answer this large is refused, since the
+/// queries give a few series per prompt.
+pub const MAX_REPLY_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A Prometheus server's query API.
+pub struct Prometheus {
+    base: String,
+    client: reqwest::blocking::Client,
+}
+
+/// One sample of an instant query: its labels and value.
+type Sample = (BTreeMap<String, String>, f64);
+
+impl Prometheus {
+    /// A client for the server at `url` (`http://prometheus:9090`), each query bounded by
+    /// `timeout`.
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
+        let client = crate::http::blocking_client()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| format!("cannot start an HTTP client: {e}"))?;
+        Ok(Prometheus {
+            base: url.trim_end_matches('/').to_owned(),
+            client,
+        })
+    }
+
+    /// The windows of every rollout in `state` at `now`, with the custom gates' readings.
+    pub fn windows(
+        &self,
+        state: &State,
+        now: UnixTime,
+        policy: &RolloutPolicy,
+    ) -> BTreeMap<PromptName, Window> {
+        let mut windows = BTreeMap::new();
+        for (name, pointers) in &state.prompts {
+            if let (Some(canary), Some(rollout)) = (&pointers.canary, &pointers.rollout) {
+                let step = Step {
+                    name,
+                    pointers,
+                    canary,
+                    rollout,
+                    now,
+                };
+                windows.insert(name.clone(), self.window(&step, policy));
+            }
+        }
+        windows
+    }
+
+    fn window(&self, step: &Step<'_>, policy: &RolloutPolicy) -> Window {
+        let mut window = Window::new(step.rollout.key(step.canary.version));
+        match self.query(&figures_query(step)) {
+            Ok(samples) => add_figures(&mut window, step, &samples),
+            Err(why) => window.unread = Some(why),
+        }
+        for (gate_name, gate) in &policy.metrics {
+            let reading = self.reading(gate, step);
+            window.readings.insert(gate_name.clone(), reading);
+        }
+        window
+    }
+
+    /// The value of a custom gate's query for one step.
+    fn reading(&self, gate: &MetricGate, step: &Step<'_>) -> Reading {
+        let query = match render_template(&gate.query, step) {
+            Ok(query) => query,
+            Err(why) => return Reading::Error(format!("the query template fails: {why}")),
+        };
+        match self.query(&query) {
+            Err(why) => Reading::Error(why),
+            Ok(samples) => match samples.as_slice() {
+                [] => Reading::NoData,
+                [(_, value)] if value.is_finite() => Reading::Value(*value),
+                [(_, value)] => Reading::Error(format!("the query gives {value}, not a number")),
+                many => Reading::Error(format!(
+                    "the query gives {} series; aggregate them to one (with sum, say)",
+                    many.len()
+                )),
+            },
+        }
+    }
+
+    /// Runs an instant query; gives its samples (a scalar is one sample).
+    ///
+    /// The query is evaluated at Prometheus's own current time, not at a whole second of
+    /// ours: a scrape made a fraction of a second ago must count.
+    pub fn query(&self, promql: &str) -> Result<Vec<Sample>, String> {
+        let url = format!("{}/api/v1/query", self.base);
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", promql)
+            .finish();
+        let response = self
+            .client
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .map_err(|e| {
+                // The URL is shown without its path or credentials.
+                let e = e.without_url();
+                format!("Prometheus at {} did not answer: {e}", self.shown())
+            })?;
+        let status = response.status();
+        let mut body = Vec::new();
+        response
+            .take(MAX_REPLY_BYTES + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| format!("reading Prometheus's answer failed: {e}"))?;
+        if body.len() as u64 > MAX_REPLY_BYTES {
+            return Err(format!(
+                "Prometheus answered more than {MAX_REPLY_BYTES} bytes"
+            ));
+        }
+        parse_answer(status, &body)
+    }
+
+    fn shown(&self) -> String {
+        crate::weburl::shown(&self.base)
+    }
+}
+
+/// The rollout step a query is about.
+struct Step<'a> {
+    name: &'a PromptName,
+    pointers: &'a PromptState,
+    canary: &'a Canary,
+    rollout: &'a Rollout,
+    now: UnixTime,
+}
+
+impl Step<'_> {
+    /// The step so far, as a PromQL range (`300s`); at least one second, and one more
+    /// than whole seconds give, since the query runs a fraction of a second past `now`.
+    fn range(&self) -> String {
+        format!("{}s", (self.now - self.rollout.step_started).max(0) + 1)
+    }
+}
+
+/// One query for all the built-in figures of a prompt, each series marked with a
+/// `figure` label, so that a look costs one round trip per prompt.
+fn figures_query(step: &Step<'_>) -> String {
+    let (prompt, range) = (step.name.as_str(), step.range());
+    let part = |figure: &str, metric: &str, by: &str| {
+        format!(
+            "label_replace(sum by ({by}) (increase({metric}{{prompt=\"{prompt}\"}}[{range}])), \"figure\", \"{figure}\", \"\", \"\")"
+        )
+    };
+    [
+        part(
+            "reports",
+            "promptctl_feedback_total",
+            "version, track, outcome",
+        ),
+        part(
+            "latency_sum",
+            "promptctl_feedback_latency_seconds_sum",
+            "version, track",
+        ),
+        part(
+            "latency_count",
+            "promptctl_feedback_latency_seconds_count",
+            "version, track",
+        ),
+        part(
+            "cost_sum",
+            "promptctl_feedback_cost_usd_sum",
+            "version, track",
+        ),
+        part(
+            "cost_count",
+            "promptctl_feedback_cost_usd_count",
+            "version, track",
+        ),
+        part(
+            "score_sum",
+            "promptctl_feedback_score_sum",
+            "version, track",
+        ),
+        part(
+            "score_count",
+            "promptctl_feedback_score_count",
+            "version, track",
+        ),
+    ]
+    .join(" or ")
+}
+
+/// Adds the figures of the active version on the active track, and of the canary version
+/// on the canary track; other series (an older version, say) say nothing about the step.
+fn add_figures(window: &mut Window, step: &Step<'_>, samples: &[Sample]) {
+    let (active, canary) = (
+        step.pointers.active.to_string(),
+        step.canary.version.to_string(),
+    );
+    for (labels, value) in samples {
+        let label = |key: &str| labels.get(key).map_or("", String::as_str);
+        let stats = match (label("version"), label("track")) {
+            (v, "active") if v == active => &mut window.active,
+            (v, "canary") if v == canary => &mut window.canary,
+            _ => continue,
+        };
+        add_figure(stats, label("figure"), label("outcome"), *value);
+    }
+}
+
+fn add_figure(stats: &mut Stats, figure: &str, outcome: &str, value: f64) {
+    let value = if value.is_finite() {
+        value.max(0.0)
+    } else {
+        0.0
+    };
+    let count = value.round() as u64;
+    match figure {
+        "reports" => {
+            stats.reports += count;
+            if outcome == "error" {
+                stats.errors += count;
+            }
+        }
+        "latency_sum" => stats.latency_sum_ms += value * 1000.0,
+        "latency_count" => stats.latency_count += count,
+        "cost_sum" => stats.cost_sum_usd += value,
+        "cost_count" => stats.cost_count += count,
+        "score_sum" => stats.score_sum += value,
+        "score_count" => stats.score_count += count,
+        _ => {}
+    }
+}
+
+/// Renders a custom gate's query template for one step; an unknown variable is an error.
+fn render_template(template: &str, step: &Step<'_>) -> Result<String, String> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let context = minijinja::context! {
+        prompt => step.name.as_str(),
+        canary_version => step.canary.version.to_string(),
+        active_version => step.pointers.active.to_string(),
+        canary_short => step.canary.version.short(),
+        active_short => step.pointers.active.short(),
+        track => "canary",
+        window => step.range(),
+    };
+    env.render_str(template, context).map_err(|e| e.to_string())
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    status: String,
+    #[serde(default)]
+    data: Option<AnswerData>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+enum AnswerData {
+    Vector(Vec<VectorSample>),
+    Scalar((f64, String)),
+    /// A range vector or a string: read only to say it is not what a gate needs.
+    Matrix(serde::de::IgnoredAny),
+    String(serde::de::IgnoredAny),
+}
+
+#[derive(Deserialize)]
+struct VectorSample {
+    metric: BTreeMap<String, String>,
+    value: (f64, String),
+}
+
+/// Reads the query API's JSON answer: its samples, or what went wrong in words.
+fn parse_answer(status: reqwest::StatusCode, body: &[u8]) -> Result<Vec<Sample>, String> {
+    let answer: Answer = serde_json::from_slice(body).map_err(|_| {
+        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        format!("Prometheus answered {status} with what is not its query API's JSON: {text}")
+    })?;
+    if answer.status != "success" {
+        let why = answer.error.unwrap_or_else(|| "no reason given".into());
+        return Err(format!("the query failed ({status}): {why}"));
+    }
+    let number = |text: &str| {
+        text.parse::<f64>()
+            .map_err(|_| format!("Prometheus gave `{text}`, not a number"))
+    };
+    match answer.data {
+        Some(AnswerData::Vector(samples)) => samples
+            .into_iter()
+            .map(|s| Ok((s.metric, number(&s.value.1)?)))
+            .collect(),
+        Some(AnswerData::Scalar((_, value))) => Ok(vec![(BTreeMap::new(), number(&value)?)]),
+        Some(AnswerData::Matrix(_) | AnswerData::String(_)) | None => {
+            Err("the query must give an instant vector or a scalar".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_as_samples_or_errors_in_words() {
+        let ok = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"track":"canary"},"value":[1.5,"12.5"]}]}}"#;
+        let samples = parse_answer(reqwest::StatusCode::OK, ok).unwrap();
+        assert_eq!(samples.len(), 1);
+        assert_eq!(samples[0].0["track"], "canary");
+        assert_eq!(samples[0].1, 12.5);
+        let scalar = br#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"NaN"]}}"#;
+        assert!(
+            parse_answer(reqwest::StatusCode::OK, scalar).unwrap()[0]
+                .1
+                .is_nan()
+        );
+        let bad = br#"{"status":"error","errorType":"bad_data","error":"parse error at char 4"}"#;
+        let error = parse_answer(reqwest::StatusCode::BAD_REQUEST, bad).unwrap_err();
+        assert!(error.contains("parse error at char 4"), "{error}");
+        let html = b"<html>proxy error</html>";
+        let error = parse_answer(reqwest::StatusCode::BAD_GATEWAY, html).unwrap_err();
+        assert!(
+            error.contains("502") && error.contains("proxy error"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn figures_count_whole_reports_and_only_the_steps_versions() {
+        let mut stats = Stats::default();
+        add_figure(&mut stats, "reports", "error", 2.6);
+        add_figure(&mut stats, "reports", "success", 96.9);
+        add_figure(&mut stats, "latency_sum", "", 1.5);
+        add_figure(&mut stats, "latency_count", "", -0.2);
+        add_figure(&mut stats, "cost_sum", "", f64::NAN);
+        assert_eq!((stats.reports, stats.errors), (100, 3));
+        assert_eq!(stats.latency_sum_ms, 1500.0);
+        assert_eq!((stats.latency_count, stats.cost_sum_usd), (0, 0.0));
+    }
+}

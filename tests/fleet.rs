@@ -1,0 +1,220 @@
+//! A fleet judged through Prometheus: three `promptctl serve` replicas on loopback, a real
+//! Prometheus (Debian's package) scraping them every second, feedback spread across the
+//! replicas, and a controller that reads the fleet's series instead of one server's memory.
+
+mod common;
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::prometheus::{Prometheus, binary};
+use common::server::{Server, free_port};
+use common::{TestRepo, released};
+use serde_json::{Value, json};
+
+const NAME: &str = "support/triage";
+
+/// Runs a command on the real clock: Prometheus's samples are stamped with it.
+fn run_now(repo: &TestRepo, args: &[&str]) -> Output {
+    repo.command(repo.path(), args)
+        .env_remove("PROMPTCTL_NOW")
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Starts a canary with a plan, on the real clock.
+fn start_plan(repo: &TestRepo, min_samples: &str) {
+    let out = run_now(
+        repo,
+        &[
+            "canary",
+            NAME,
+            "10%",
+            "--ramp",
+            "50,100",
+            "--every",
+            "1s",
+            "--max-error-rate",
+            "5%",
+            "--min-samples",
+            min_samples,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+fn versions(server: &Server) -> (String, String) {
+    let (_, list) = server.get("/v1/prompts");
+    let prompt = list["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == NAME)
+        .unwrap()
+        .clone();
+    let canary = prompt["canary"].as_str().expect("a canary").to_owned();
+    (prompt["active"].as_str().unwrap().to_owned(), canary)
+}
+
+/// Posts `n` reports for `version` to a replica, the first `errors` of them failed.
+fn feed(server: &Server, version: &str, n: usize, errors: usize) {
+    for i in 0..n {
+        let outcome = if i < errors { "error" } else { "success" };
+        let (status, body) = server.post(
+            "/v1/feedback",
+            &json!({"name": NAME, "version": version, "outcome": outcome,
+                    "latency_ms": 80.0 + i as f64, "cost_usd": 0.001, "score": 0.8}),
+        );
+        assert_eq!(status, 202, "{body}");
+    }
+}
+
+fn actions(repo: &TestRepo) -> Vec<String> {
+    let out = repo.run(&["log", "--json", "-n", "50"]).expect(0);
+    let entries: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    entries
+        .iter()
+        .rev()
+        .map(|e| e["action"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+fn replicas(repo: &TestRepo, ports: &[u16]) -> Vec<Server> {
+    ports
+        .iter()
+        .map(|port| Server::start_on(repo, *port, &[], &[]))
+        .collect()
+}
+
+/// The canary's reports Prometheus holds across the fleet (raw counters, summed).
+fn canary_reports(version: &str) -> String {
+    format!(
+        "sum(promptctl_feedback_total{{prompt=\"{NAME}\",version=\"{version}\",track=\"canary\"}})"
+    )
+}
+
+#[test]
+fn a_bad_canary_is_reverted_through_prometheus_with_one_replica_down() {
+    let Some(binary) = binary() else { return };
+    let repo = released("");
+    start_plan(&repo, "30");
+    let ports = [free_port(), free_port(), free_port()];
+    let mut fleet = replicas(&repo, &ports);
+    let prometheus = Prometheus::start(&binary, &ports);
+    prometheus.wait_for("count(up == 1)", 3.0);
+    let (active, canary) = versions(&fleet[0]);
+    // 30% errors on the canary against none on active, spread over the three replicas.
+    for server in &fleet {
+        feed(server, &active, 40, 0);
+        feed(server, &canary, 20, 6);
+    }
+    prometheus.wait_for(&canary_reports(&canary), 60.0);
+    // One replica goes away; its series stop, and what it reported still counts.
+    drop(fleet.pop());
+    let url = prometheus.url();
+    let out = run_now(&repo, &["rollout", "status", "--prometheus", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("error_rate breach"), "{}", text(&out));
+    let out = run_now(&repo, &["rollout", "step", "--prometheus", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("revert"), "{}", text(&out));
+    assert_eq!(actions(&repo).last().map(String::as_str), Some("revert"));
+}
+
+#[test]
+fn a_healthy_canary_is_promoted_by_a_controller_reading_prometheus_across_a_restart() {
+    let Some(binary) = binary() else { return };
+    let repo = released("");
+    start_plan(&repo, "20");
+    let ports = [free_port(), free_port(), free_port()];
+    let mut fleet = replicas(&repo, &ports);
+    let prometheus = Prometheus::start(&binary, &ports);
+    prometheus.wait_for("count(up == 1)", 3.0);
+    let url = prometheus.url();
+    // The controller runs in a fourth server that receives no feedback at all: it sees
+    // the fleet only through Prometheus.
+    let _controller = Server::start(
+        &repo,
+        &[
+            "--controller",
+            "--controller-interval",
+            "1s",
+            "--prometheus",
+            &url,
+        ],
+        &[],
+    );
+    let (active, canary) = versions(&fleet[0]);
+    let started = Instant::now();
+    let mut restarted = false;
+    while !actions(&repo).iter().any(|a| a == "promote") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not promoted: {:?}",
+            actions(&repo)
+        );
+        for server in &fleet {
+            feed(server, &active, 10, 0);
+            feed(server, &canary, 5, 0);
+        }
+        // A replica restarts in the middle: its counters start again from zero, which
+        // `increase()` reads as a reset, not as reports lost.
+        if !restarted && actions(&repo).iter().any(|a| a == "advance") {
+            drop(fleet.remove(1));
+            fleet.insert(1, Server::start_on(&repo, ports[1], &[], &[]));
+            restarted = true;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(restarted, "promoted without a restart in the middle");
+    let actions = actions(&repo);
+    assert!(!actions.iter().any(|a| a == "revert"), "{actions:?}");
+    assert!(actions.iter().any(|a| a == "advance"), "{actions:?}");
+}
+
+#[test]
+fn a_query_error_holds_the_step_and_says_why() {
+    let Some(binary) = binary() else { return };
+    let repo = released(
+        "\n[rollout.metrics.thumbs_down]\nquery = 'sum(rate(app_thumbs_down_total{prompt=\"{{ prompt }}\"}[{{ window }}]) '\nmax = 0.1\n",
+    );
+    start_plan(&repo, "5");
+    let port = free_port();
+    let server = Server::start_on(&repo, port, &[], &[]);
+    let prometheus = Prometheus::start(&binary, &[port]);
+    prometheus.wait_for("count(up == 1)", 1.0);
+    let (active, canary) = versions(&server);
+    feed(&server, &active, 20, 0);
+    feed(&server, &canary, 20, 0);
+    prometheus.wait_for(&canary_reports(&canary), 20.0);
+    let url = prometheus.url();
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = run_now(&repo, &["rollout", "step", "--prometheus", &url]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    // The custom gate's query does not parse: the step holds, never advances.
+    assert!(said.contains("hold"), "{said}");
+    assert!(
+        said.contains("thumbs_down: the query failed (400 Bad Request)"),
+        "{said}"
+    );
+    assert!(!actions(&repo).iter().any(|a| a == "advance"), "{said}");
+    // Prometheus gone: the built-in gates cannot be read either, and say so.
+    drop(prometheus);
+    let out = run_now(&repo, &["rollout", "status", "--prometheus", &url]);
+    let said = text(&out);
+    assert!(
+        said.contains("error_rate inconclusive: the metric source could not be read"),
+        "{said}"
+    );
+    assert!(said.contains("now      hold"), "{said}");
+    assert!(!said.contains("canary   0 reports"), "{said}");
+}

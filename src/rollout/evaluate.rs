@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::sequential::{self, Counts, Finding};
 use super::stats::{Reading, Stats, Window};
 use crate::clock::{self, UnixTime};
 use crate::policy::{MetricGate, RolloutPolicy};
@@ -234,7 +235,9 @@ fn too_few(what: &str, have: u64, side: &str, min: u64) -> String {
     format!("{have} of {min} {side} reports{what}")
 }
 
-/// The error-rate gate: the canary's rate against active's, in percentage points.
+/// The error-rate gate: the canary's rate against active's, in percentage points, by an
+/// always-valid confidence sequence ([`sequential`]): `min` canary reports are a floor,
+/// and past it the evidence decides, however often the controller looks.
 fn judge_error_rate(limit: f64, canary: &Stats, active: &Stats, min: u64) -> (Verdict, String) {
     if canary.reports < min.max(1) {
         return (
@@ -242,28 +245,35 @@ fn judge_error_rate(limit: f64, canary: &Stats, active: &Stats, min: u64) -> (Ve
             too_few("", canary.reports, "canary", min),
         );
     }
+    let counts = |s: &Stats| Counts {
+        errors: s.errors,
+        reports: s.reports,
+    };
     // Without enough active reports the canary is held to an error-free baseline:
     // stricter, never laxer.
-    let baseline = if active.reports >= min.max(1) {
-        active.error_rate().unwrap_or(0.0)
-    } else {
-        0.0
-    };
-    let rate = canary.error_rate().unwrap_or(0.0);
-    let over = (rate - baseline) * 100.0;
+    let baseline = (active.reports >= min.max(1)).then(|| counts(active));
+    let (finding, interval) = sequential::compare(counts(canary), baseline, limit / 100.0);
     let detail = format!(
-        "error rate {} vs active {} (at most +{limit} points) over {} canary and {} active reports",
-        pct(rate),
-        pct(baseline),
+        "error rate {} vs active {} (at most +{limit} points; {:+.1} ± {:.1} points, always valid at {}%) over {} canary and {} active reports",
+        pct(canary.error_rate().unwrap_or(0.0)),
+        pct(baseline.map_or(0.0, |_| active.error_rate().unwrap_or(0.0))),
+        interval.difference * 100.0,
+        interval.margin * 100.0,
+        (1.0 - sequential::ALPHA) * 100.0,
         canary.reports,
         active.reports
     );
-    let verdict = if over > limit {
-        Verdict::Breach
-    } else {
-        Verdict::Pass
-    };
-    (verdict, detail)
+    match finding {
+        Finding::Worse => (Verdict::Breach, detail),
+        Finding::WithinLimit => (Verdict::Pass, detail),
+        Finding::NeedMore(more) => {
+            let more = more.map_or("more than a million".to_owned(), |n| format!("about {n}"));
+            (
+                Verdict::Inconclusive,
+                format!("not enough evidence yet, {more} more canary reports needed: {detail}"),
+            )
+        }
+    }
 }
 
 /// A gate on the relative increase of a mean figure (latency, cost) over active's.

@@ -10,6 +10,7 @@ mod controller;
 mod evaluate;
 mod fetch;
 mod prometheus;
+pub mod sequential;
 mod stats;
 
 pub use alert::{AlertPayload, send_alert};

@@ -11,7 +11,8 @@
 //! ```
 //!
 //! with probability at least `1 − α`, however many looks are taken. `τ` (the mixing
-//! scale) is the gate's limit: the test is sharpest for effects of that size. The gate
+//! scale) is four times the gate's limit: the test is then sharp for effects from the
+//! limit to several times it (`benches/rollout-sim.rs` compared 1, 2, 4 and 8). The gate
 //! breaches when the whole interval is above the limit, passes when it is wholly at or
 //! below it, and otherwise asks for more reports, saying about how many.
 
@@ -19,8 +20,11 @@
 /// rollout: 1%.
 pub const ALPHA: f64 = 0.01;
 
+/// The mixing scale, as a multiple of the limit.
+const TAU_PER_LIMIT: f64 = 4.0;
+
 /// The smallest mixing scale, so that a limit of 0 points still gives a test.
-const MIN_TAU: f64 = 0.005;
+const MIN_TAU: f64 = 0.02;
 
 /// Beyond this many more canary reports, the evidence is "far from enough".
 const FAR: u64 = 1_000_000;
@@ -72,7 +76,7 @@ pub struct Interval {
 /// `active` is `None` when there are too few active reports to be a baseline: the canary
 /// is then held to an error-free one (stricter, never laxer).
 pub fn compare(canary: Counts, active: Option<Counts>, limit: f64) -> (Finding, Interval) {
-    let tau = limit.max(MIN_TAU);
+    let tau = (limit * TAU_PER_LIMIT).max(MIN_TAU);
     let interval = interval(canary, active, 1.0, tau);
     let finding = if interval.difference - interval.margin > limit {
         Finding::Worse

@@ -168,3 +168,136 @@ fn an_empty_server_says_nothing_is_published() {
     assert_eq!(status, 200);
     assert!(body.contains("Nothing has been published"), "{body}");
 }
+
+/// Charts over time, with the stage change marked, and the stage timeline with its
+/// evidence: a canary fed through its first stage, stepped to the second, and fed again.
+#[test]
+fn the_dashboard_charts_a_rollout_across_two_stages_in_chromium() {
+    let Some(browser) = chromium() else { return };
+    let repo = released_with_canary_now();
+    let server = Server::start(&repo, &[], &[]);
+    let (_, list) = server.get("/v1/prompts");
+    let triage = list["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == NAME)
+        .unwrap()
+        .clone();
+    let active = triage["active"].as_str().unwrap().to_owned();
+    let canary = triage["canary"].as_str().unwrap().to_owned();
+    // Both sides fail about one request in 80, so the error-rate gate can show the canary
+    // within its limit; latencies wander so the lines have a shape.
+    let feed_for = |seconds: u64| {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        let mut round = 0;
+        while std::time::Instant::now() < until {
+            let errors = usize::from(round % 4 == 0);
+            for (version, latency) in [(&active, 100.0), (&canary, 140.0)] {
+                for i in 0..20 {
+                    let outcome = if i < errors { "error" } else { "success" };
+                    server.post(
+                        "/v1/feedback",
+                        &json!({"name": NAME, "version": version, "outcome": outcome,
+                                "latency_ms": latency + f64::from(round % 7) * 10.0,
+                                "cost_usd": 0.002, "score": 0.8}),
+                    );
+                }
+            }
+            round += 1;
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    };
+    feed_for(5);
+    let from = format!("http://127.0.0.1:{}", server.port);
+    let step = repo
+        .command(repo.path(), &["rollout", "step", "--from", &from])
+        .env_remove("PROMPTCTL_NOW")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&step.stdout);
+    assert!(said.contains("advance"), "{said}");
+    // The server serves the new stage after its next poll.
+    let started = std::time::Instant::now();
+    while !common::server::http(server.port, "GET", "/", &[], "")
+        .2
+        .contains("50% (now)")
+    {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    feed_for(5);
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    let dom = headless(&browser, profile.path(), &url, &["--dump-dom"]);
+    for expected in [
+        "<svg",
+        "Error rate</strong> over each stage so far",
+        "Mean latency</strong>",
+        ">10%</text>",
+        ">50%</text>",
+        "10%: done",
+        "50%: now",
+        "next step ",
+    ] {
+        assert!(
+            dom.contains(expected),
+            "`{expected}` is not on the page:\n{dom}"
+        );
+    }
+    assert!(
+        dom.contains("canary reports needed") || dom.contains("enough for the error-rate gate"),
+        "no evidence on the page:\n{dom}"
+    );
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-stages.png");
+    let _ = std::fs::remove_file(&shot);
+    headless(
+        &browser,
+        profile.path(),
+        &url,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,1400",
+        ],
+    );
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+    println!("dashboard screenshot: {}", shot.display());
+}
+
+/// A canary with a plan of one-hour steps, started on the real clock.
+fn released_with_canary_now() -> TestRepo {
+    let repo = sample_repo();
+    repo.commit("v1");
+    repo.run(&["publish"]).expect(0);
+    let path = repo.path().join("prompts/support/triage.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("Triage the ticket.", "Triage the ticket, kindly."),
+    )
+    .unwrap();
+    repo.commit("v2");
+    let status = repo
+        .command(
+            repo.path(),
+            &[
+                "canary",
+                NAME,
+                "10%",
+                "--ramp",
+                "50,100",
+                "--every",
+                "2s",
+                "--min-samples",
+                "10",
+                "--max-latency-increase",
+                "80%",
+            ],
+        )
+        .env_remove("PROMPTCTL_NOW")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    repo
+}

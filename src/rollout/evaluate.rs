@@ -245,14 +245,7 @@ fn judge_error_rate(limit: f64, canary: &Stats, active: &Stats, min: u64) -> (Ve
             too_few("", canary.reports, "canary", min),
         );
     }
-    let counts = |s: &Stats| Counts {
-        errors: s.errors,
-        reports: s.reports,
-    };
-    // Without enough active reports the canary is held to an error-free baseline:
-    // stricter, never laxer.
-    let baseline = (active.reports >= min.max(1)).then(|| counts(active));
-    let (finding, interval) = sequential::compare(counts(canary), baseline, limit / 100.0);
+    let (finding, interval, baseline) = error_rate_finding(limit, canary, active, min);
     let detail = format!(
         "error rate {} vs active {} (at most +{limit} points; {:+.1} ± {:.1} points, always valid at {}%) over {} canary and {} active reports",
         pct(canary.error_rate().unwrap_or(0.0)),
@@ -274,6 +267,48 @@ fn judge_error_rate(limit: f64, canary: &Stats, active: &Stats, min: u64) -> (Ve
             )
         }
     }
+}
+
+/// The sequential comparison of the error rates, and the baseline it used: active's
+/// figures with at least `min` active reports; without them the canary is held to an
+/// error-free baseline (stricter, never laxer).
+fn error_rate_finding(
+    limit: f64,
+    canary: &Stats,
+    active: &Stats,
+    min: u64,
+) -> (Finding, sequential::Interval, Option<Counts>) {
+    let counts = |s: &Stats| Counts {
+        errors: s.errors,
+        reports: s.reports,
+    };
+    let baseline = (active.reports >= min.max(1)).then(|| counts(active));
+    let (finding, interval) = sequential::compare(counts(canary), baseline, limit / 100.0);
+    (finding, interval, baseline)
+}
+
+/// The evidence the error-rate gate has in the current step, in words for people
+/// (`412 of ~900 canary reports needed`); `None` when the plan has no error-rate gate.
+pub fn error_rate_evidence(gates: &Gates, window: &Window) -> Option<String> {
+    let limit = gates.max_error_rate?;
+    let (have, floor) = (window.canary.reports, gates.min_samples.max(1));
+    if have < floor {
+        return Some(format!(
+            "{have} of at least {floor} canary reports (the floor)"
+        ));
+    }
+    let (finding, _, _) = error_rate_finding(limit, &window.canary, &window.active, floor);
+    Some(match finding {
+        Finding::Worse | Finding::WithinLimit => {
+            format!("{have} canary reports: enough for the error-rate gate to decide")
+        }
+        Finding::NeedMore(Some(more)) => {
+            format!("{have} of ~{} canary reports needed", have + more)
+        }
+        Finding::NeedMore(None) => format!(
+            "{have} canary reports; at these rates more than a million more would be needed"
+        ),
+    })
 }
 
 /// A gate on the relative increase of a mean figure (latency, cost) over active's.

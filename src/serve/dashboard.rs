@@ -13,12 +13,13 @@ use std::sync::OnceLock;
 use minijinja::Environment;
 use serde::Serialize;
 
-use super::ServerState;
+use super::charts::{Chart, charts};
 use super::rollouts::{RolloutView, views};
+use super::{ServerState, lock};
 use crate::clock;
 use crate::diff::{LineOp, diff_text};
 use crate::prompt::Prompt;
-use crate::rollout::Verdict;
+use crate::rollout::{Verdict, error_rate_evidence};
 use crate::served::Snapshot;
 
 /// How often the page refreshes itself, in milliseconds.
@@ -123,6 +124,12 @@ struct RolloutBlock {
     figures: Vec<FigureRow>,
     gates: Vec<GateRow>,
     diff: Option<DiffView>,
+    /// The step's evidence for the error-rate gate, in words.
+    evidence: Option<String>,
+    /// When the plan may take its next step, in words.
+    next_step: Option<String>,
+    /// This server's figures over time, canary against active.
+    charts: Vec<Chart>,
 }
 
 #[derive(Serialize)]
@@ -203,6 +210,11 @@ fn release_view(state: &ServerState, snapshot: &Snapshot) -> ReleaseView {
                     .map_or([0, 0], |served| state.step_resolves(&view.name, served));
                 let mut block = rollout_block(snapshot, view, requests);
                 block.canary_error = canary_error(state, view);
+                block.charts = lock(&state.charts)
+                    .get(&view.name)
+                    .filter(|series| series.canary() == view.canary)
+                    .map(charts)
+                    .unwrap_or_default();
                 block
             })
             .collect(),
@@ -324,6 +336,25 @@ fn rollout_block(snapshot: &Snapshot, view: &RolloutView, requests: [u64; 2]) ->
         diff: served
             .and_then(|s| s.canary.as_ref().map(|c| (&s.active.prompt, &c.prompt)))
             .map(|(active, canary)| diff(active, canary)),
+        evidence: view
+            .plan
+            .as_ref()
+            .and_then(|plan| error_rate_evidence(&plan.gates, &view.window)),
+        next_step: view.plan.as_ref().map(next_step),
+        charts: Vec::new(),
+    }
+}
+
+/// When a plan may take its next step: `in 23 min`, or `due now`.
+fn next_step(plan: &crate::store::Rollout) -> String {
+    if plan.next_stage().is_none() {
+        return "at its last stage".into();
+    }
+    let left = plan.step_ends() - clock::now();
+    if left <= 0 {
+        "due now, when the evidence allows".into()
+    } else {
+        format!("in {}", clock::human_duration(left as u64))
     }
 }
 
@@ -528,6 +559,22 @@ mod tests {
                         }],
                     }],
                 }),
+                evidence: Some(evil.into()),
+                next_step: Some(evil.into()),
+                charts: vec![Chart {
+                    title: "Error rate",
+                    width: 300.0,
+                    height: 110.0,
+                    plot_height: 90.0,
+                    active: "0,1 2,3".into(),
+                    canary: evil.into(),
+                    top: evil.into(),
+                    latest: evil.into(),
+                    stages: vec![super::super::charts::StageMark {
+                        x: 0.0,
+                        label: evil.into(),
+                    }],
+                }],
             }],
             history: vec![HistoryRow {
                 when: "2026-01-01 00:00".into(),

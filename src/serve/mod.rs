@@ -8,6 +8,7 @@
 //! the state folder lets the server start while the source is down.
 
 mod auth;
+mod charts;
 mod controller;
 mod dashboard;
 pub mod listener;
@@ -155,6 +156,8 @@ pub struct ServerState {
     /// The resolve counts (active track, canary track) of each canary when its current step
     /// was first served, so that requests are counted over the same window as feedback.
     pub step_baselines: Mutex<BTreeMap<PromptName, (StepKey, [u64; 2])>>,
+    /// Each canary's figures over time, for the dashboard's charts.
+    pub charts: Mutex<BTreeMap<PromptName, charts::Series>>,
 }
 
 /// A canary failure that made requests fall back to the active version.
@@ -210,6 +213,7 @@ impl ServerState {
             poll: options.poll,
             canary_failures: Mutex::new(BTreeMap::new()),
             step_baselines: Mutex::new(BTreeMap::new()),
+            charts: Mutex::new(BTreeMap::new()),
             request_timeout,
         })
     }
@@ -286,6 +290,18 @@ impl ServerState {
             Track::Canary => window.canary.add(sample),
             Track::Active => window.active.add(sample),
         }
+        let (step, stage) = match &pointers.rollout {
+            Some(rollout) => (rollout.step, rollout.stage().to_string()),
+            None => (0, canary.describe()),
+        };
+        let mut charts = lock(&self.charts);
+        let series = charts
+            .entry(name.clone())
+            .or_insert_with(|| charts::Series::new(canary.version));
+        if series.canary() != canary.version {
+            *series = charts::Series::new(canary.version);
+        }
+        series.record(crate::clock::now(), step, stage, window);
     }
 
     /// Records a fallback; a failure not seen just before (another canary or reason) is

@@ -130,7 +130,7 @@ fn a_bad_canary_is_reverted_through_prometheus_with_one_replica_down() {
 }
 
 #[test]
-fn a_healthy_canary_is_promoted_by_a_controller_reading_prometheus_across_a_restart() {
+fn a_healthy_canary_is_promoted_by_a_controller_reading_prometheus_across_restarts() {
     let Some(binary) = binary() else { return };
     let repo = released("");
     start_plan(&repo, "20");
@@ -141,17 +141,14 @@ fn a_healthy_canary_is_promoted_by_a_controller_reading_prometheus_across_a_rest
     let url = prometheus.url();
     // The controller runs in a fourth server that receives no feedback at all: it sees
     // the fleet only through Prometheus.
-    let _controller = Server::start(
-        &repo,
-        &[
-            "--controller",
-            "--controller-interval",
-            "1s",
-            "--prometheus",
-            &url,
-        ],
-        &[],
-    );
+    let controller_args = [
+        "--controller",
+        "--controller-interval",
+        "1s",
+        "--prometheus",
+        &url,
+    ];
+    let mut controller = Server::start(&repo, &controller_args, &[]);
     let (active, canary) = versions(&fleet[0]);
     let started = Instant::now();
     let mut restarted = false;
@@ -166,15 +163,19 @@ fn a_healthy_canary_is_promoted_by_a_controller_reading_prometheus_across_a_rest
             feed(server, &canary, 5, 0);
         }
         // A replica restarts in the middle: its counters start again from zero, which
-        // `increase()` reads as a reset, not as reports lost.
+        // `increase()` reads as a reset, not as reports lost. The controller restarts
+        // too: the evidence is in Prometheus, not in its memory.
         if !restarted && actions(&repo).iter().any(|a| a == "advance") {
             drop(fleet.remove(1));
             fleet.insert(1, Server::start_on(&repo, ports[1], &[], &[]));
+            drop(controller);
+            controller = Server::start(&repo, &controller_args, &[]);
             restarted = true;
         }
         std::thread::sleep(Duration::from_millis(300));
     }
     assert!(restarted, "promoted without a restart in the middle");
+    drop(controller);
     let actions = actions(&repo);
     assert!(!actions.iter().any(|a| a == "revert"), "{actions:?}");
     assert!(actions.iter().any(|a| a == "advance"), "{actions:?}");

@@ -624,6 +624,40 @@ mod tests {
         assert_eq!(decision(&short, &w, 1060, &policy), Decision::Done);
     }
 
+    /// The fixed rule reverted as soon as `min_samples` reports showed the canary's rate
+    /// above active's by more than the limit: at 100 reports, 7% against 1% is 6 points,
+    /// over a limit of 5, though a canary with a true rate of 5% shows as much one time in
+    /// nine. The sequential gate holds and says how much more it needs.
+    #[test]
+    fn a_noisy_canary_at_the_floor_holds_for_evidence_instead_of_reverting() {
+        let gates = Gates {
+            min_samples: 100,
+            max_error_rate: Some(5.0),
+            ..Gates::default()
+        };
+        let state = pointers(&["5%", "100%"], 0, gates.clone());
+        let w = window(&state, (100, 7), (1000, 10));
+        let results = judge(&gates, &w, &RolloutPolicy::default());
+        assert_eq!(results[0].verdict, Verdict::Inconclusive, "{results:?}");
+        assert!(
+            results[0]
+                .detail
+                .starts_with("not enough evidence yet, about "),
+            "{}",
+            results[0].detail
+        );
+        match decision(&state, &w, 1060, &RolloutPolicy::default()) {
+            Decision::Hold { reason } => assert!(reason.contains("more canary reports needed")),
+            other => panic!("{other:?}"),
+        }
+        // Twice as far over the limit is a breach at the same floor.
+        let w = window(&state, (100, 25), (1000, 10));
+        assert_eq!(
+            judge(&gates, &w, &RolloutPolicy::default())[0].verdict,
+            Verdict::Breach
+        );
+    }
+
     #[test]
     fn a_breach_reverts_at_once_paused_or_not() {
         let mut state = pointers(&["5%", "100%"], 0, Gates::default());

@@ -28,7 +28,8 @@ pub use file::{PromptDefaults, toml_value_to_json};
 pub use includes::PartialIndex;
 pub use name::{PromptName, check_segments};
 pub use render::{
-    CompiledPrompt, MAX_MESSAGE_BYTES, RENDER_FUEL, RENDER_RECURSION_LIMIT, RenderedMessage,
+    CompiledPrompt, MAX_MESSAGE_BYTES, RENDER_FUEL, RENDER_RECURSION_LIMIT, RENDER_SETTINGS,
+    RenderSettings, RenderedMessage,
 };
 pub use variables::{VarType, Variable, Vars, coerce_texts, resolve_values, undeclared_names};
 

@@ -21,6 +21,34 @@ pub const RENDER_FUEL: u64 = 1_000_000;
 /// How deep includes, macros and recursive loops may nest.
 pub const RENDER_RECURSION_LIMIT: usize = 64;
 
+/// How the environment renders, for services that render a served payload with their own
+/// minijinja binding (Python's `minijinja`, `minijinja-js`) and must set it up the same
+/// way: strict undefined values, no auto-escaping, minijinja's defaults for whitespace
+/// (`trim_blocks`, `lstrip_blocks` off; a single trailing newline removed), and the limits.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RenderSettings {
+    pub undefined: &'static str,
+    pub auto_escape: &'static str,
+    pub trim_blocks: bool,
+    pub lstrip_blocks: bool,
+    pub keep_trailing_newline: bool,
+    pub fuel: u64,
+    pub recursion_limit: usize,
+    pub max_message_bytes: usize,
+}
+
+/// The settings [`Prompt::compile`] uses.
+pub const RENDER_SETTINGS: RenderSettings = RenderSettings {
+    undefined: "strict",
+    auto_escape: "none",
+    trim_blocks: false,
+    lstrip_blocks: false,
+    keep_trailing_newline: false,
+    fuel: RENDER_FUEL,
+    recursion_limit: RENDER_RECURSION_LIMIT,
+    max_message_bytes: MAX_MESSAGE_BYTES,
+};
+
 /// One rendered message, as a provider receives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RenderedMessage {

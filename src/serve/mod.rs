@@ -11,8 +11,10 @@ mod auth;
 mod charts;
 mod controller;
 mod dashboard;
+mod dedupe;
 pub mod listener;
 mod metrics;
+mod ofrep;
 mod render_route;
 mod rollouts;
 mod routes;
@@ -158,6 +160,8 @@ pub struct ServerState {
     pub step_baselines: Mutex<BTreeMap<PromptName, (StepKey, [u64; 2])>>,
     /// Each canary's figures over time, for the dashboard's charts.
     pub charts: Mutex<BTreeMap<PromptName, charts::Series>>,
+    /// Feedback request ids seen lately: a retried report counts once.
+    pub feedback_ids: Mutex<dedupe::RecentIds>,
 }
 
 /// A canary failure that made requests fall back to the active version.
@@ -214,6 +218,7 @@ impl ServerState {
             canary_failures: Mutex::new(BTreeMap::new()),
             step_baselines: Mutex::new(BTreeMap::new()),
             charts: Mutex::new(BTreeMap::new()),
+            feedback_ids: Mutex::new(dedupe::RecentIds::default()),
             request_timeout,
         })
     }

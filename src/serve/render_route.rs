@@ -44,7 +44,14 @@ pub(super) async fn render(
         Ok(name) => name,
         Err(error) => return error.into_response(),
     };
-    let rendered = match render_off_workers(&state, &snapshot, &name, request).await {
+    let cohort = request.attrs.get("cohort").cloned();
+    let call = RenderCall {
+        name: name.clone(),
+        key: request.key,
+        cohort,
+        vars: request.vars,
+    };
+    let rendered = match render_off_workers(&state, &snapshot, call).await {
         Ok(rendered) => rendered,
         Err(response) => return response,
     };
@@ -88,13 +95,20 @@ pub(super) async fn render(
     }
 }
 
+/// What to render: the version `key` gets (with `cohort`), with `vars`.
+pub(super) struct RenderCall {
+    pub name: PromptName,
+    pub key: Option<String>,
+    pub cohort: Option<String>,
+    pub vars: Vars,
+}
+
 /// Renders on a blocking thread once a render slot is free: a render is bounded by fuel
 /// and output size, but may still take a while, and must not hold an async worker.
-async fn render_off_workers(
+pub(super) async fn render_off_workers(
     state: &Arc<ServerState>,
     snapshot: &Arc<Snapshot>,
-    name: &PromptName,
-    request: RenderRequest,
+    call: RenderCall,
 ) -> Result<Result<crate::served::Rendered, ServeRenderError>, Response> {
     let wait = state.request_timeout / 2;
     let slots = Arc::clone(&state.render_slots);
@@ -112,11 +126,15 @@ async fn render_off_workers(
             return Err(response);
         }
     };
-    let (snapshot, name) = (Arc::clone(snapshot), name.clone());
+    let snapshot = Arc::clone(snapshot);
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let cohort = request.attrs.get("cohort").map(String::as_str);
-        snapshot.render(name.as_str(), request.key.as_deref(), cohort, &request.vars)
+        snapshot.render(
+            call.name.as_str(),
+            call.key.as_deref(),
+            call.cohort.as_deref(),
+            &call.vars,
+        )
     })
     .await
     .map_err(|_| {

@@ -17,9 +17,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::dedupe::MAX_REQUEST_ID_BYTES;
 use super::metrics::{FeedbackReport, Scrape};
-use super::{ServerState, Snapshot};
-use crate::prompt::PromptName;
+use super::{ServerState, Snapshot, lock};
+use crate::prompt::{PromptName, Version};
 use crate::rollout::Sample;
 use crate::store::Track;
 
@@ -38,6 +39,14 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/v1/render", post(super::render_route::render))
         .route("/v1/state", get(state_route))
         .route("/v1/feedback", post(feedback))
+        .route(
+            "/ofrep/v1/evaluate/flags",
+            post(super::ofrep::evaluate_flags),
+        )
+        .route(
+            "/ofrep/v1/evaluate/flags/{*key}",
+            post(super::ofrep::evaluate_flag),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             deadline,
@@ -311,6 +320,8 @@ struct Feedback {
     latency_ms: Option<f64>,
     cost_usd: Option<f64>,
     score: Option<f64>,
+    /// The client's id for this report: a retry with the same id is counted once.
+    request_id: Option<String>,
 }
 
 /// How a call with a served version went, as the service reports it.
@@ -359,17 +370,25 @@ async fn feedback(
         Ok(s) => s,
         Err(error) => return error.into_response(),
     };
-    let (name, served, outcome) = match check_feedback(&report, &snapshot) {
+    let (name, served, outcome, version) = match check_feedback(&report, &snapshot) {
         Ok(checked) => checked,
         Err(error) => return error.into_response(),
     };
+    if let Some(id) = &report.request_id
+        && !lock(&state.feedback_ids).first_time(&format!("{name}\u{0}{id}"))
+    {
+        return json_body(
+            StatusCode::ACCEPTED,
+            "{\"accepted\":true,\"duplicate\":true}",
+        );
+    }
     let track = match &served.pointers.canary {
-        Some(canary) if canary.version.to_string() == report.version => Track::Canary,
+        Some(canary) if canary.version == version => Track::Canary,
         _ => Track::Active,
     };
     // Feedback for an older active version (still in `previous`) says nothing about the
     // canary step under way.
-    if track == Track::Canary || served.pointers.active.to_string() == report.version {
+    if track == Track::Canary || served.pointers.active == version {
         let sample = Sample {
             error: outcome == Outcome::Error,
             latency_ms: report.latency_ms,
@@ -380,7 +399,7 @@ async fn feedback(
     }
     state.metrics.feedback(&FeedbackReport {
         prompt: name.as_str(),
-        version: &report.version,
+        version: &version.to_string(),
         track: track.as_str(),
         outcome: outcome.as_str(),
         latency_ms: report.latency_ms,
@@ -393,12 +412,13 @@ async fn feedback(
 }
 
 /// Checks a report against the served state: a prompt it serves, one of that prompt's
-/// versions, a known outcome and finite figures. Gives the prompt and the outcome, or the
-/// 4xx answer.
+/// versions (in full, or its 12-hex short form when that names one), a known outcome,
+/// finite figures and a bounded request id. Gives the prompt, the outcome and the full
+/// version, or the 4xx answer.
 fn check_feedback<'a>(
     report: &Feedback,
     snapshot: &'a Snapshot,
-) -> Result<(PromptName, &'a crate::served::Served, Outcome), ApiError> {
+) -> Result<(PromptName, &'a crate::served::Served, Outcome, Version), ApiError> {
     let name = parse_name(&report.name)?;
     let Some(served) = snapshot.prompts.get(&name) else {
         return Err(unknown_prompt(&name, snapshot));
@@ -410,14 +430,36 @@ fn check_feedback<'a>(
             message,
         )
     };
-    if !served
+    let matching: std::collections::BTreeSet<Version> = served
         .pointers
         .versions()
-        .any(|v| v.to_string() == report.version)
+        .filter(|v| v.to_string() == report.version || v.short() == report.version)
+        .collect();
+    let version = match matching.len() {
+        1 => matching
+            .into_iter()
+            .next()
+            .unwrap_or(served.pointers.active),
+        0 => {
+            return Err(invalid(format!(
+                "`{}` is not a version of `{name}` in `{}`",
+                report.version, snapshot.env
+            )));
+        }
+        _ => {
+            return Err(invalid(format!(
+                "`{}` names more than one version of `{name}`: give the full version",
+                report.version
+            )));
+        }
+    };
+    if report
+        .request_id
+        .as_ref()
+        .is_some_and(|id| id.is_empty() || id.len() > MAX_REQUEST_ID_BYTES)
     {
         return Err(invalid(format!(
-            "`{}` is not a version of `{name}` in `{}`",
-            report.version, snapshot.env
+            "`request_id` is 1 to {MAX_REQUEST_ID_BYTES} bytes"
         )));
     }
     let Some(outcome) = Outcome::parse(&report.outcome) else {
@@ -437,7 +479,7 @@ fn check_feedback<'a>(
             return Err(invalid(format!("`{field}` must be a finite number{sign}")));
         }
     }
-    Ok((name, served, outcome))
+    Ok((name, served, outcome, version))
 }
 
 /// Compares secrets without leaking their common prefix length through timing.

@@ -586,6 +586,8 @@ fn resolve_tail(prompt: &Prompt) -> String {
         "params": prompt.spec.params,
         "variables": prompt.spec.variables,
         "messages": prompt.spec.messages,
+        "partials": prompt.spec.partials,
+        "render": crate::prompt::RENDER_SETTINGS,
     });
     let text = value.to_string();
     text[1..text.len() - 1].to_owned()

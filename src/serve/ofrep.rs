@@ -1,0 +1,355 @@
+//! OpenFeature Remote Evaluation Protocol (OFREP 0.3, `open-feature/protocol`'s
+//! `service/openapi.yaml`): any OpenFeature SDK with an OFREP provider resolves prompts as
+//! flags. The flag key is the prompt name, the variant its 12-hex version, the value the
+//! version's payload (with its partials, and rendered messages when the context carries
+//! `variables`).
+//!
+//! Resolution is [`Snapshot::pick`], the function `/v1/prompts/{name}` and `promptctl
+//! resolve` use: the same key gets the same bucket and version on every route.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::render_route::{RenderCall, render_off_workers};
+use super::routes::{Shared, json_body};
+use super::{ServerState, Snapshot};
+use crate::prompt::{PromptName, Vars};
+use crate::served::{Picked, ServeRenderError};
+use crate::store::Track;
+
+/// The longest targeting key accepted, in bytes.
+pub const MAX_TARGETING_KEY_BYTES: usize = 1024;
+
+/// The evaluation context OFREP carries, as promptctl reads it.
+struct Context {
+    key: String,
+    /// `cohort`: routes the canary's cohorts, as `attr.cohort` does on `/v1/prompts`.
+    cohort: Option<String>,
+    /// `variables`: values to render the messages with.
+    variables: Option<Vars>,
+    /// The context as sent, for the bulk answer's ETag.
+    raw: Value,
+}
+
+/// An OFREP error: its status, its code (none for a general error) and details.
+struct Failure {
+    status: StatusCode,
+    code: Option<&'static str>,
+    details: String,
+}
+
+impl Failure {
+    fn bad(code: &'static str, details: impl Into<String>) -> Self {
+        Failure {
+            status: StatusCode::BAD_REQUEST,
+            code: Some(code),
+            details: details.into(),
+        }
+    }
+
+    fn answer(self, key: Option<&str>) -> Response {
+        let body = match (self.code, key) {
+            (Some(code), Some(key)) => {
+                json!({"key": key, "errorCode": code, "errorDetails": self.details})
+            }
+            (Some(code), None) => json!({"errorCode": code, "errorDetails": self.details}),
+            (None, _) => json!({"errorDetails": self.details}),
+        };
+        json_body(self.status, body.to_string())
+    }
+}
+
+/// `POST /ofrep/v1/evaluate/flags/{key}`: one prompt for one context.
+pub(super) async fn evaluate_flag(
+    State(state): Shared,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Some(refused) = refuse_unauthorized(&state, &headers) {
+        return refused;
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return too_large(&rejection),
+    };
+    let context = match read_context(&body) {
+        Ok(context) => context,
+        Err(failure) => return failure.answer(Some(&key)),
+    };
+    let Some(snapshot) = state.snapshot.load_full() else {
+        return not_found(&key, "nothing is published yet");
+    };
+    let Some(picked) = snapshot.pick(&key, Some(&context.key), context.cohort.as_deref()) else {
+        return match snapshot.problems.get(key.as_str()) {
+            Some(problem) => Failure {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                code: None,
+                details: format!("`{key}` cannot be served: {problem}"),
+            }
+            .answer(None),
+            None => not_found(
+                &key,
+                &format!("`{key}` is not released to `{}`", snapshot.env),
+            ),
+        };
+    };
+    count_resolve(&picked);
+    let mut value = payload(&picked);
+    if let Some(vars) = context.variables.clone() {
+        match rendered(&state, &snapshot, &key, &context, vars).await {
+            Ok(messages) => value["rendered"] = messages,
+            Err(failure) => return failure,
+        }
+    }
+    let answer = success(&snapshot, &key, &picked, &context, value);
+    json_body(StatusCode::OK, answer.to_string())
+}
+
+/// `POST /ofrep/v1/evaluate/flags`: every prompt for one context, with an `ETag` over the
+/// release commit and the context, so a provider polling an unchanged state gets a 304.
+/// Messages are not rendered here: rendering every prompt for every poll costs too much.
+pub(super) async fn evaluate_flags(
+    State(state): Shared,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Some(refused) = refuse_unauthorized(&state, &headers) {
+        return refused;
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return too_large(&rejection),
+    };
+    let context = match read_context(&body) {
+        Ok(context) => context,
+        Err(failure) => return failure.answer(None),
+    };
+    let Some(snapshot) = state.snapshot.load_full() else {
+        return json_body(StatusCode::OK, "{\"flags\":[]}");
+    };
+    let etag = etag(&snapshot.commit, &context.raw);
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
+    if unchanged {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let mut flags: Vec<Value> = Vec::with_capacity(snapshot.prompts.len());
+    for name in snapshot.prompts.keys() {
+        if let Some(picked) =
+            snapshot.pick(name.as_str(), Some(&context.key), context.cohort.as_deref())
+        {
+            count_resolve(&picked);
+            flags.push(success(
+                &snapshot,
+                name.as_str(),
+                &picked,
+                &context,
+                payload(&picked),
+            ));
+        }
+    }
+    for (name, problem) in &snapshot.problems {
+        if !snapshot.prompts.contains_key(name) {
+            flags.push(json!({"key": name, "errorCode": "GENERAL",
+                              "errorDetails": format!("cannot be served: {problem}")}));
+        }
+    }
+    let mut response = json_body(StatusCode::OK, json!({"flags": flags}).to_string());
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// With `--token-env`, OFREP answers carry every prompt's text, as `/v1/state` does, and
+/// need the token: `Authorization: Bearer` or `X-API-Key`. None is a 401, a wrong one 403.
+fn refuse_unauthorized(state: &ServerState, headers: &HeaderMap) -> Option<Response> {
+    let token = state.token.as_deref()?;
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    let Some(given) = bearer.or(api_key) else {
+        return Some(StatusCode::UNAUTHORIZED.into_response());
+    };
+    if super::auth::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        return None;
+    }
+    Some(StatusCode::FORBIDDEN.into_response())
+}
+
+/// A body that could not be read (over the 1 MB limit), as every route says it.
+fn too_large(rejection: &BytesRejection) -> Response {
+    super::routes::error(rejection.status(), "too_large", rejection.body_text())
+}
+
+fn not_found(key: &str, details: &str) -> Response {
+    json_body(
+        StatusCode::NOT_FOUND,
+        json!({"key": key, "errorCode": "FLAG_NOT_FOUND", "errorDetails": details}).to_string(),
+    )
+}
+
+/// Reads `{"context": {"targetingKey": …, "cohort": …, "variables": {…}}}`.
+fn read_context(body: &[u8]) -> Result<Context, Failure> {
+    let missing = || Failure::bad("TARGETING_KEY_MISSING", "the context has no `targetingKey`");
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(missing());
+    }
+    let request: Value = serde_json::from_slice(body)
+        .map_err(|e| Failure::bad("PARSE_ERROR", format!("the body is not JSON: {e}")))?;
+    let Some(request) = request.as_object() else {
+        return Err(Failure::bad("PARSE_ERROR", "the body is not a JSON object"));
+    };
+    let raw = match request.get("context") {
+        None | Some(Value::Null) => return Err(missing()),
+        Some(context @ Value::Object(_)) => context.clone(),
+        Some(_) => {
+            return Err(Failure::bad(
+                "INVALID_CONTEXT",
+                "`context` is not an object",
+            ));
+        }
+    };
+    let key = match raw.get("targetingKey") {
+        None | Some(Value::Null) => return Err(missing()),
+        Some(Value::String(key)) if key.is_empty() => return Err(missing()),
+        Some(Value::String(key)) if key.len() > MAX_TARGETING_KEY_BYTES => {
+            return Err(Failure::bad(
+                "INVALID_CONTEXT",
+                format!("`targetingKey` is longer than {MAX_TARGETING_KEY_BYTES} bytes"),
+            ));
+        }
+        Some(Value::String(key)) => key.clone(),
+        Some(_) => {
+            return Err(Failure::bad(
+                "INVALID_CONTEXT",
+                "`targetingKey` is not a string",
+            ));
+        }
+    };
+    let cohort = match raw.get("cohort") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(cohort)) => Some(cohort.clone()),
+        Some(_) => return Err(Failure::bad("INVALID_CONTEXT", "`cohort` is not a string")),
+    };
+    let variables = match raw.get("variables") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => Some(map.clone().into_iter().collect()),
+        Some(_) => {
+            return Err(Failure::bad(
+                "INVALID_CONTEXT",
+                "`variables` is not an object",
+            ));
+        }
+    };
+    Ok(Context {
+        key,
+        cohort,
+        variables,
+        raw,
+    })
+}
+
+fn count_resolve(picked: &Picked<'_>) {
+    let loaded = picked.served.track(picked.track);
+    loaded.resolves[usize::from(picked.track == Track::Canary)]
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The flag's value: the resolve answer of `/v1/prompts/{name}` (track, bucket, version,
+/// provider, model, params, variables, messages, partials, render settings).
+fn payload(picked: &Picked<'_>) -> Value {
+    let loaded = picked.served.track(picked.track);
+    serde_json::from_slice(&loaded.resolve_answer(picked.track, picked.bucket))
+        .unwrap_or(Value::Null)
+}
+
+/// The messages rendered with the context's variables, as `/v1/render` renders them; a
+/// render that fails is the caller's context at fault (`INVALID_CONTEXT`).
+async fn rendered(
+    state: &Arc<ServerState>,
+    snapshot: &Arc<Snapshot>,
+    key: &str,
+    context: &Context,
+    vars: Vars,
+) -> Result<Value, Response> {
+    let Ok(name) = PromptName::parse(key) else {
+        return Err(not_found(key, "not a prompt name"));
+    };
+    let call = RenderCall {
+        name,
+        key: Some(context.key.clone()),
+        cohort: context.cohort.clone(),
+        vars,
+    };
+    match render_off_workers(state, snapshot, call).await? {
+        Ok(rendered) => Ok(json!(rendered.messages)),
+        Err(ServeRenderError::Unknown { .. }) => Err(not_found(key, "not released")),
+        Err(ServeRenderError::Render { message, .. }) => {
+            Err(Failure::bad("INVALID_CONTEXT", message).answer(Some(key)))
+        }
+    }
+}
+
+/// The evaluation: `reason` is `STATIC` without a canary, `TARGETING_MATCH` when the
+/// context's cohort is one of the canary's, `SPLIT` when the bucket decided.
+fn success(
+    snapshot: &Snapshot,
+    key: &str,
+    picked: &Picked<'_>,
+    context: &Context,
+    value: Value,
+) -> Value {
+    let canary = picked.served.pointers.canary.as_ref();
+    let reason = match canary {
+        None => "STATIC",
+        Some(canary)
+            if context
+                .cohort
+                .as_ref()
+                .is_some_and(|c| canary.cohorts.contains(c)) =>
+        {
+            "TARGETING_MATCH"
+        }
+        Some(_) => "SPLIT",
+    };
+    let version = picked.served.track(picked.track).prompt.version;
+    json!({
+        "key": key,
+        "value": value,
+        "reason": reason,
+        "variant": version.short(),
+        "metadata": {
+            "track": picked.track.as_str(),
+            "bucket": picked.bucket,
+            "version": version.to_string(),
+            "release": snapshot.commit,
+            "environment": snapshot.env,
+            "fallback": picked.fallback,
+        },
+    })
+}
+
+/// An ETag over the release commit and the context: the same state and context give the
+/// same answer.
+fn etag(commit: &str, context: &Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(commit.as_bytes());
+    hasher.update([0]);
+    hasher.update(context.to_string().as_bytes());
+    let digest = hasher.finalize();
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}

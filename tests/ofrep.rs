@@ -1,0 +1,280 @@
+//! OpenFeature's remote evaluation protocol on a real `promptctl serve`: the answer's
+//! shape, the spec's errors, the bulk answer's ETag, and resolution that agrees with
+//! `/v1/prompts` and `promptctl resolve` for every key.
+
+mod common;
+
+use common::server::{Server, http};
+use common::{TestRepo, released};
+use serde_json::{Value, json};
+
+const NAME: &str = "support/triage";
+
+/// A release with a canary of support/triage at 10% that also takes the cohort `internal`.
+fn canary_with_cohort() -> TestRepo {
+    let repo = released("");
+    repo.run(&[
+        "canary",
+        NAME,
+        "--stage",
+        "cohort=internal",
+        "--ramp",
+        "50,100",
+    ])
+    .expect(0);
+    repo.run(&["canary", NAME, "10%"]).expect(0);
+    repo
+}
+
+fn ofrep(
+    server: &Server,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> (u16, String, Value) {
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    let (status, head, text) = http(server.port, "POST", path, &all, &body.to_string());
+    (
+        status,
+        head,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+fn context(key: &str) -> Value {
+    json!({"context": {"targetingKey": key}})
+}
+
+#[test]
+fn a_prompt_evaluates_as_a_flag_with_its_payload_reason_and_metadata() {
+    let repo = canary_with_cohort();
+    let server = Server::start(&repo, &[], &[]);
+    let path = format!("/ofrep/v1/evaluate/flags/{NAME}");
+    let (status, _, answer) = ofrep(&server, &path, &[], &context("user-1"));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["key"], NAME);
+    let version = answer["metadata"]["version"].as_str().unwrap();
+    assert_eq!(
+        answer["variant"],
+        version["sha256:".len().."sha256:".len() + 12]
+    );
+    assert_eq!(answer["reason"], "SPLIT");
+    assert_eq!(answer["metadata"]["environment"], "production");
+    assert_eq!(answer["value"]["version"], version);
+    assert!(answer["value"]["messages"].is_array());
+    assert!(answer["value"]["partials"].is_object());
+    assert_eq!(answer["value"]["render"]["undefined"], "strict");
+    // The cohort takes the canary, by targeting.
+    let cohort = json!({"context": {"targetingKey": "user-1", "cohort": "internal"}});
+    let (_, _, answer) = ofrep(&server, &path, &[], &cohort);
+    assert_eq!(answer["reason"], "TARGETING_MATCH");
+    assert_eq!(answer["metadata"]["track"], "canary");
+    // A prompt without a canary is static; a percent-encoded key is the same flag.
+    let (_, _, answer) = ofrep(
+        &server,
+        "/ofrep/v1/evaluate/flags/docs%2Fcount",
+        &[],
+        &context("u"),
+    );
+    assert_eq!(
+        (answer["key"].as_str(), answer["reason"].as_str()),
+        (Some("docs/count"), Some("STATIC"))
+    );
+}
+
+#[test]
+fn every_key_gets_the_same_version_as_on_the_other_routes() {
+    let repo = canary_with_cohort();
+    let server = Server::start(&repo, &[], &[]);
+    let keys: Vec<String> = (0..300).map(|i| format!("key-{i}")).collect();
+    repo.write("keys.txt", &keys.join("\n"));
+    let cli = repo
+        .run(&["resolve", NAME, "--keys-file", "keys.txt", "--json"])
+        .expect(0)
+        .stdout;
+    let cli: Vec<Value> = cli
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut canary = 0;
+    for (key, expected) in keys.iter().zip(&cli) {
+        let path = format!("/ofrep/v1/evaluate/flags/{NAME}");
+        let (_, _, answer) = ofrep(&server, &path, &[], &context(key));
+        let (_, resolved) = server.get(&format!("/v1/prompts/{NAME}?key={key}"));
+        assert_eq!(answer["metadata"]["version"], resolved["version"], "{key}");
+        assert_eq!(answer["metadata"]["bucket"], resolved["bucket"], "{key}");
+        assert_eq!(
+            answer["metadata"]["version"], expected["version"],
+            "{key}: {expected}"
+        );
+        canary += usize::from(answer["metadata"]["track"] == "canary");
+    }
+    assert!(
+        (15..=45).contains(&canary),
+        "{canary} of 300 on a 10% canary"
+    );
+}
+
+#[test]
+fn errors_are_the_protocols() {
+    let repo = canary_with_cohort();
+    let server = Server::start(&repo, &[], &[]);
+    let path = format!("/ofrep/v1/evaluate/flags/{NAME}");
+    let cases = [
+        (
+            "/ofrep/v1/evaluate/flags/no/such",
+            context("k").to_string(),
+            404,
+            "FLAG_NOT_FOUND",
+        ),
+        (path.as_str(), "{}".to_owned(), 400, "TARGETING_KEY_MISSING"),
+        (
+            path.as_str(),
+            r#"{"context":{"targetingKey":""}}"#.to_owned(),
+            400,
+            "TARGETING_KEY_MISSING",
+        ),
+        (
+            path.as_str(),
+            r#"{"context":[1]}"#.to_owned(),
+            400,
+            "INVALID_CONTEXT",
+        ),
+        (
+            path.as_str(),
+            r#"{"context":{"targetingKey":7}}"#.to_owned(),
+            400,
+            "INVALID_CONTEXT",
+        ),
+        (
+            path.as_str(),
+            r#"{"context":{"targetingKey":"k","variables":3}}"#.to_owned(),
+            400,
+            "INVALID_CONTEXT",
+        ),
+        (path.as_str(), "{not json".to_owned(), 400, "PARSE_ERROR"),
+    ];
+    for (path, body, want, code) in cases {
+        let (status, _, text) = http(server.port, "POST", path, &[], &body);
+        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert_eq!(
+            (status, answer["errorCode"].as_str()),
+            (want, Some(code)),
+            "{body}: {text}"
+        );
+    }
+    // Variables render the messages, with the strictness of /v1/render.
+    let good = json!({"context": {"targetingKey": "k", "variables": {"ticket": "My card was charged twice"}}});
+    let (status, _, answer) = ofrep(&server, &path, &[], &good);
+    assert_eq!(status, 200, "{answer}");
+    let rendered = answer["value"]["rendered"].to_string();
+    assert!(rendered.contains("charged twice"), "{rendered}");
+    let bad = json!({"context": {"targetingKey": "k", "variables": {"nope": 1}}});
+    let (status, _, answer) = ofrep(&server, &path, &[], &bad);
+    assert_eq!(
+        (status, answer["errorCode"].as_str()),
+        (400, Some("INVALID_CONTEXT")),
+        "{answer}"
+    );
+}
+
+#[test]
+fn the_bulk_answer_has_every_prompt_and_an_etag_that_holds_until_a_release() {
+    let repo = canary_with_cohort();
+    let server = Server::start(&repo, &[], &[]);
+    let (status, head, answer) = ofrep(&server, "/ofrep/v1/evaluate/flags", &[], &context("u1"));
+    assert_eq!(status, 200);
+    let flags = answer["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 3, "{answer}");
+    let etag = head
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (status, _, _) = ofrep(
+        &server,
+        "/ofrep/v1/evaluate/flags",
+        &[("If-None-Match", &etag)],
+        &context("u1"),
+    );
+    assert_eq!(status, 304);
+    // Another context is another answer.
+    let (status, _, _) = ofrep(
+        &server,
+        "/ofrep/v1/evaluate/flags",
+        &[("If-None-Match", &etag)],
+        &context("u2"),
+    );
+    assert_eq!(status, 200);
+    // A release changes it.
+    repo.run(&["promote", NAME]).expect(0);
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _, _) = ofrep(
+            &server,
+            "/ofrep/v1/evaluate/flags",
+            &[("If-None-Match", &etag)],
+            &context("u1"),
+        );
+        if status == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "still 304 after the promote"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn with_a_token_ofrep_needs_it_as_bearer_or_api_key() {
+    let repo = canary_with_cohort();
+    let server = Server::start(
+        &repo,
+        &["--token-env", "OFREP_TOKEN"],
+        &[("OFREP_TOKEN", "s3cret")],
+    );
+    let path = format!("/ofrep/v1/evaluate/flags/{NAME}");
+    let status = |headers: &[(&str, &str)]| ofrep(&server, &path, headers, &context("k")).0;
+    assert_eq!(status(&[]), 401);
+    assert_eq!(status(&[("Authorization", "Bearer nope")]), 403);
+    assert_eq!(status(&[("Authorization", "Bearer s3cret")]), 200);
+    assert_eq!(status(&[("X-API-Key", "s3cret")]), 200);
+}
+
+#[test]
+fn feedback_takes_a_short_version_and_counts_a_retried_request_once() {
+    let repo = canary_with_cohort();
+    let server = Server::start(&repo, &[], &[]);
+    let (_, list) = server.get("/v1/prompts");
+    let canary = list["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == NAME)
+        .unwrap()["canary"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let short = &canary["sha256:".len().."sha256:".len() + 12];
+    let report = json!({"name": NAME, "version": short, "outcome": "error", "request_id": "req-1"});
+    for _ in 0..3 {
+        let (status, body) = server.post("/v1/feedback", &report);
+        assert_eq!(status, 202, "{body}");
+    }
+    let (_, rollouts) = server.get("/v1/rollouts");
+    assert_eq!(
+        rollouts["rollouts"][0]["window"]["canary"]["reports"], 1,
+        "{rollouts}"
+    );
+    let (_, _, metrics) = http(server.port, "GET", "/metrics", &[], "");
+    assert!(
+        metrics.contains(&format!("promptctl_feedback_total{{prompt=\"{NAME}\",version=\"{canary}\",track=\"canary\",outcome=\"error\"}} 1")),
+        "{metrics}"
+    );
+    let bad = json!({"name": NAME, "version": "0123456789ab", "outcome": "error"});
+    assert_eq!(server.post("/v1/feedback", &bad).0, 422);
+}

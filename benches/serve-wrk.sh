@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `promptctl serve` resolve throughput and latency under wrk, against nginx (one worker)
-# serving the same JSON bytes from a file, both measured in this run on this machine; and
-# the server's resident memory with 1,000 prompts loaded.
+# serving the same JSON bytes from a file, both measured in this run on this machine; the
+# same resolve through OpenFeature's OFREP route (`POST /ofrep/v1/evaluate/flags/{key}`)
+# beside `GET /v1/prompts/{name}`; and the server's resident memory with 1,000 prompts.
 #
 # Needs wrk and nginx (Debian: apt-get install wrk nginx-light).
 # Usage: benches/serve-wrk.sh [PROMPTS] [SECONDS] [CONNECTIONS]   (defaults: 1000 10 64)
@@ -60,9 +61,15 @@ CONF
 pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nport$path" >/dev/null && break; sleep 0.1; done
 
-run_wrk() { wrk -t2 -c"$connections" -d"${seconds}s" --latency "$1"; }
+run_wrk() { wrk -t2 -c"$connections" -d"${seconds}s" --latency "$@"; }
+cat > "$work/ofrep.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"context":{"targetingKey":"user-42"}}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
 nginx_out=$(run_wrk "http://127.0.0.1:$nport$path")
 serve_out=$(run_wrk "http://127.0.0.1:$port$path")
+ofrep_out=$(run_wrk -s "$work/ofrep.lua" "http://127.0.0.1:$port/ofrep/v1/evaluate/flags/team07/prompt0007")
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
 before_out=""
 if [ -n "${BEFORE:-}" ]; then
@@ -73,7 +80,7 @@ if [ -n "${BEFORE:-}" ]; then
     before_out=$(run_wrk "http://127.0.0.1:$port$path")
 fi
 
-python3 - "$nginx_out" "$serve_out" "$rss_kb" "$prompts" "$before_out" <<'PY'
+python3 - "$nginx_out" "$serve_out" "$rss_kb" "$prompts" "$before_out" "$ofrep_out" <<'PY'
 import re, sys
 def parse(text):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
@@ -85,6 +92,8 @@ nginx, serve = parse(sys.argv[1]), parse(sys.argv[2])
 print(f"nginx (1 worker, same bytes)   {nginx[0]:10.0f} req/s   p99 {nginx[1]:6.2f} ms")
 print(f"promptctl serve resolve        {serve[0]:10.0f} req/s   p99 {serve[1]:6.2f} ms   errors {serve[2]}")
 print(f"throughput ratio serve/nginx   {serve[0] / nginx[0]:10.2f}x")
+ofrep = parse(sys.argv[6])
+print(f"OFREP evaluate (same resolve)  {ofrep[0]:10.0f} req/s   p99 {ofrep[1]:6.2f} ms   errors {ofrep[2]}   ({ofrep[0] / serve[0]:.2f}x /v1/prompts)")
 if sys.argv[5]:
     before = parse(sys.argv[5])
     print(f"before: serve resolve          {before[0]:10.0f} req/s   p99 {before[1]:6.2f} ms   ({before[0] / nginx[0]:.2f}x nginx)")

@@ -387,9 +387,14 @@ fn the_openapi_document_describes_the_running_server() {
     let mut checked = 0;
     for (path, methods) in doc["paths"].as_object().unwrap() {
         for (method, operation) in methods.as_object().unwrap() {
-            let concrete = path.replace("{name}", "docs/count");
+            let concrete = path
+                .replace("{name}", "docs/count")
+                .replace("{key}", "docs/count");
             let body = match concrete.as_str() {
                 "/v1/render" => json!({"name": "docs/count", "vars": {"n": 2}}).to_string(),
+                p if p.starts_with("/ofrep/") => {
+                    json!({"context": {"targetingKey": "user-1"}}).to_string()
+                }
                 "/v1/feedback" => {
                     json!({"name": "docs/count", "version": version, "outcome": "success"})
                         .to_string()
@@ -415,7 +420,7 @@ fn the_openapi_document_describes_the_running_server() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 9);
+    assert_eq!(checked, 11);
 }
 
 #[test]

@@ -102,12 +102,17 @@ pub(super) async fn evaluate_flag(
         };
     };
     count_resolve(&picked);
+    let Some(vars) = context.variables.clone() else {
+        // The hot path: the prepared payload is copied in, not parsed and written again.
+        return json_body(
+            StatusCode::OK,
+            success_bytes(&snapshot, &key, &picked, &context),
+        );
+    };
     let mut value = payload(&picked);
-    if let Some(vars) = context.variables.clone() {
-        match rendered(&state, &snapshot, &key, &context, vars).await {
-            Ok(messages) => value["rendered"] = messages,
-            Err(failure) => return failure,
-        }
+    match rendered(&state, &snapshot, &key, &context, vars).await {
+        Ok(messages) => value["rendered"] = messages,
+        Err(failure) => return failure,
     }
     let answer = success(&snapshot, &key, &picked, &context, value);
     json_body(StatusCode::OK, answer.to_string())
@@ -301,6 +306,28 @@ async fn rendered(
             Err(Failure::bad("INVALID_CONTEXT", message).answer(Some(key)))
         }
     }
+}
+
+/// [`success`] without a rendered value, written around the version's prepared resolve
+/// answer.
+fn success_bytes(
+    snapshot: &Snapshot,
+    key: &str,
+    picked: &Picked<'_>,
+    context: &Context,
+) -> Vec<u8> {
+    let mut shell = success(snapshot, key, picked, context, Value::Null);
+    if let Some(members) = shell.as_object_mut() {
+        members.remove("value");
+    }
+    let mut body = shell.to_string().into_bytes();
+    // The closing brace goes after the payload.
+    body.pop();
+    let loaded = picked.served.track(picked.track);
+    body.extend_from_slice(b",\"value\":");
+    body.extend_from_slice(&loaded.resolve_answer(picked.track, picked.bucket));
+    body.push(b'}');
+    body
 }
 
 /// The evaluation: `reason` is `STATIC` without a canary, `TARGETING_MATCH` when the

@@ -1,0 +1,239 @@
+//! The real OpenFeature SDKs against a live `promptctl serve`: Python's `openfeature-sdk`
+//! with `openfeature-provider-ofrep` (PyPI) and Node's `@openfeature/server-sdk` with
+//! `@openfeature/ofrep-provider` (npm) resolve 1,000 keys and agree with `promptctl
+//! resolve` on every one; and the served payload rendered with Python's `minijinja` and
+//! `minijinja-js` gives the bytes `/v1/render` gives, for every eval case of this
+//! repository's prompts.
+//!
+//! `.ci/run` installs the packages and names them: `PROMPTCTL_SDK_PYTHON` (a Python with
+//! the PyPI packages) and `PROMPTCTL_SDK_NODE_PATH` (a `node_modules` folder). Without
+//! them the tests are skipped, unless `PROMPTCTL_REQUIRE_SDKS=1`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::server::{Server, http};
+use common::{TestRepo, released};
+use serde_json::{Value, json};
+
+const NAME: &str = "support/triage";
+
+struct Sdks {
+    python: PathBuf,
+    node_path: PathBuf,
+}
+
+fn sdks() -> Option<Sdks> {
+    let found = match (
+        std::env::var_os("PROMPTCTL_SDK_PYTHON"),
+        std::env::var_os("PROMPTCTL_SDK_NODE_PATH"),
+    ) {
+        (Some(python), Some(node_path)) => Some(Sdks {
+            python: python.into(),
+            node_path: node_path.into(),
+        }),
+        _ => None,
+    };
+    if found.is_none() {
+        assert!(
+            std::env::var("PROMPTCTL_REQUIRE_SDKS").as_deref() != Ok("1"),
+            "PROMPTCTL_REQUIRE_SDKS=1 but PROMPTCTL_SDK_PYTHON and PROMPTCTL_SDK_NODE_PATH are not set (.ci/run sets them)"
+        );
+        eprintln!(
+            "OpenFeature SDK tests skipped: PROMPTCTL_SDK_PYTHON and PROMPTCTL_SDK_NODE_PATH are not set"
+        );
+    }
+    found
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sdk")
+        .join(name)
+}
+
+/// Runs a script and reads the JSON it prints; it must exit 0.
+fn run_json(sdks: &Sdks, interpreter: &str, script_name: &str, args: &[&str]) -> Value {
+    let program = if interpreter == "python" {
+        sdks.python.clone()
+    } else {
+        PathBuf::from("node")
+    };
+    let output = Command::new(program)
+        .arg(script(script_name))
+        .args(args)
+        .env("NODE_PATH", &sdks.node_path)
+        .output()
+        .expect("the interpreter runs");
+    assert!(
+        output.status.success(),
+        "{script_name} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{script_name} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+fn canary_with_cohort() -> TestRepo {
+    let repo = released("");
+    repo.run(&[
+        "canary",
+        NAME,
+        "--stage",
+        "cohort=internal",
+        "--ramp",
+        "50,100",
+    ])
+    .expect(0);
+    repo.run(&["canary", NAME, "10%"]).expect(0);
+    repo
+}
+
+#[test]
+fn the_python_and_node_sdks_agree_with_promptctl_resolve_on_1000_keys() {
+    let Some(sdks) = sdks() else { return };
+    let repo = canary_with_cohort();
+    let keys: Vec<String> = (0..1000).map(|i| format!("user-{i}")).collect();
+    repo.write("keys.txt", &keys.join("\n"));
+    let keys_file = repo.path().join("keys.txt");
+    let keys_file = keys_file.to_str().unwrap();
+    let expected: Vec<Value> = repo
+        .run(&["resolve", NAME, "--keys-file", "keys.txt", "--json"])
+        .expect(0)
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let server = Server::start(&repo, &[], &[]);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    for (interpreter, name) in [("python", "ofrep_python.py"), ("node", "ofrep_node.mjs")] {
+        let got = run_json(&sdks, interpreter, name, &[&url, NAME, keys_file]);
+        let mut disagreements = Vec::new();
+        let mut on_canary = 0;
+        for (key, want) in keys.iter().zip(&expected) {
+            let details = &got["keys"][key];
+            if details["value_version"] != want["version"] {
+                disagreements.push(format!("{key}: {details} vs {want}"));
+            }
+            on_canary += usize::from(details["reason"] == "SPLIT" && want["track"] == "canary");
+        }
+        assert!(disagreements.is_empty(), "{name}: {disagreements:?}");
+        assert!(
+            (60..=140).contains(&on_canary),
+            "{name}: {on_canary} of 1000 on a 10% canary"
+        );
+        assert_eq!(
+            got["cohort"]["reason"], "TARGETING_MATCH",
+            "{name}: {}",
+            got["cohort"]
+        );
+        assert_eq!(
+            got["missing"]["error"], "FLAG_NOT_FOUND",
+            "{name}: {}",
+            got["missing"]
+        );
+        assert_eq!(got["missing"]["is_default"], true, "{name}");
+    }
+    // A server that went away leaves the SDKs on the caller's default, without an
+    // exception (the scripts exit 0).
+    drop(server);
+    repo.write("one.txt", "user-1\n");
+    let one = repo.path().join("one.txt");
+    for (interpreter, name) in [("python", "ofrep_python.py"), ("node", "ofrep_node.mjs")] {
+        let got = run_json(
+            &sdks,
+            interpreter,
+            name,
+            &[&url, NAME, one.to_str().unwrap()],
+        );
+        let details = &got["keys"]["user-1"];
+        assert_eq!(details["is_default"], true, "{name}: {details}");
+        assert_eq!(details["error"], "GENERAL", "{name}: {details}");
+    }
+}
+
+/// A repository holding this project's own prompts and suites, published.
+fn this_projects_prompts() -> TestRepo {
+    let repo = common::TestRepo::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for folder in ["prompts", "evals"] {
+        copy_tree(&root.join(folder), &repo.path().join(folder));
+    }
+    std::fs::copy(
+        root.join("promptctl.toml"),
+        repo.path().join("promptctl.toml"),
+    )
+    .unwrap();
+    repo.commit("the project's prompts");
+    repo.run(&["publish"]).expect(0);
+    repo
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_served_payload_renders_byte_for_byte_in_python_and_javascript() {
+    let Some(sdks) = sdks() else { return };
+    let repo = this_projects_prompts();
+    let server = Server::start(&repo, &[], &[]);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (suites, errors) = promptctl::eval::load_suites(&root.join("evals"), "evals");
+    assert!(errors.is_empty(), "{errors:?}");
+    let (mut jobs, mut expected, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+    for suite in &suites {
+        let (_, payload) = server.get(&format!("/v1/prompts/{}?key=parity", suite.prompt));
+        for (index, case) in suite.cases.iter().enumerate() {
+            let vars = suite.case_vars(index).unwrap();
+            let body = json!({"name": suite.prompt, "key": "parity", "vars": vars});
+            let (status, _, text) = http(
+                server.port,
+                "POST",
+                "/v1/render",
+                &[("Content-Type", "application/json")],
+                &body.to_string(),
+            );
+            assert_eq!(status, 200, "{}: {text}", case.name);
+            let rendered: Value = serde_json::from_str(&text).unwrap();
+            let contents: Vec<Value> = rendered["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["content"].clone())
+                .collect();
+            jobs.push(json!({"payload": payload, "vars": vars}));
+            expected.push(Value::Array(contents));
+            labels.push(format!("{} / {}", suite.prompt, case.name));
+        }
+    }
+    assert!(jobs.len() >= 8, "{} eval cases", jobs.len());
+    repo.write("jobs.json", &Value::Array(jobs).to_string());
+    let jobs_file = repo.path().join("jobs.json");
+    for (interpreter, name) in [("python", "render_python.py"), ("node", "render_js.mjs")] {
+        let got = run_json(&sdks, interpreter, name, &[jobs_file.to_str().unwrap()]);
+        let differences: Vec<String> = labels
+            .iter()
+            .zip(&expected)
+            .zip(got.as_array().unwrap())
+            .filter(|((_, want), got)| want != got)
+            .map(|((label, want), got)| format!("{label}:\n  server {want}\n  {name} {got}"))
+            .collect();
+        assert!(differences.is_empty(), "{}", differences.join("\n"));
+    }
+}

@@ -5,26 +5,10 @@
 mod common;
 
 use common::server::{Server, http};
-use common::{TestRepo, released};
+use common::canary_with_cohort;
 use serde_json::{Value, json};
 
 const NAME: &str = "support/triage";
-
-/// A release with a canary of support/triage at 10% that also takes the cohort `internal`.
-fn canary_with_cohort() -> TestRepo {
-    let repo = released("");
-    repo.run(&[
-        "canary",
-        NAME,
-        "--stage",
-        "cohort=internal",
-        "--ramp",
-        "50,100",
-    ])
-    .expect(0);
-    repo.run(&["canary", NAME, "10%"]).expect(0);
-    repo
-}
 
 fn ofrep(
     server: &Server,

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::server::{Server, http};
-use common::{TestRepo, released};
+use common::{TestRepo, canary_with_cohort};
 use serde_json::{Value, json};
 
 const NAME: &str = "support/triage";
@@ -78,21 +78,6 @@ fn run_json(sdks: &Sdks, interpreter: &str, script_name: &str, args: &[&str]) ->
             String::from_utf8_lossy(&output.stdout)
         )
     })
-}
-
-fn canary_with_cohort() -> TestRepo {
-    let repo = released("");
-    repo.run(&[
-        "canary",
-        NAME,
-        "--stage",
-        "cohort=internal",
-        "--ramp",
-        "50,100",
-    ])
-    .expect(0);
-    repo.run(&["canary", NAME, "10%"]).expect(0);
-    repo
 }
 
 #[test]

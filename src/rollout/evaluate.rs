@@ -4,11 +4,11 @@
 
 use serde::Serialize;
 
-use super::sequential::{self, Counts, Finding};
-use super::stats::{Reading, Stats, Window};
+use super::gates::judge;
+use super::stats::Window;
 use crate::clock::{self, UnixTime};
-use crate::policy::{MetricGate, RolloutPolicy};
-use crate::store::{Gates, PromptState, Rollout, StepKey};
+use crate::policy::RolloutPolicy;
+use crate::store::{PromptState, Rollout, StepKey};
 
 /// What one gate says.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -107,318 +107,6 @@ pub struct Evaluation {
     pub decision: Decision,
 }
 
-/// Formats a rate as a percentage.
-fn pct(rate: f64) -> String {
-    format!("{:.1}%", rate * 100.0)
-}
-
-/// The gates of a plan, judged over a window.
-pub fn judge(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<GateResult> {
-    let mut results = match &window.unread {
-        Some(why) => unread_gates(gates, why, policy),
-        None => judge_builtin(gates, window, policy),
-    };
-    for (name, gate) in &policy.metrics {
-        let (verdict, detail) = judge_metric(name, gate, window.readings.get(name));
-        results.push(GateResult {
-            gate: name.clone(),
-            verdict,
-            detail,
-            alert_only: policy.alerts_only(name),
-        });
-    }
-    results
-}
-
-/// Every built-in gate the plan sets, inconclusive because its figures could not be read.
-fn unread_gates(gates: &Gates, why: &str, policy: &RolloutPolicy) -> Vec<GateResult> {
-    let set = [
-        ("error_rate", gates.max_error_rate.is_some()),
-        ("latency", gates.max_latency_increase.is_some()),
-        ("cost", gates.max_cost_increase.is_some()),
-        (
-            "score",
-            gates.min_score.is_some() || gates.max_score_drop.is_some(),
-        ),
-    ];
-    set.into_iter()
-        .filter(|(_, on)| *on)
-        .map(|(gate, _)| GateResult {
-            gate: gate.to_owned(),
-            verdict: Verdict::Inconclusive,
-            detail: format!("the metric source could not be read: {why}"),
-            alert_only: policy.alerts_only(gate),
-        })
-        .collect()
-}
-
-/// A custom gate: its query's value against its range. No value is never a pass.
-fn judge_metric(name: &str, gate: &MetricGate, reading: Option<&Reading>) -> (Verdict, String) {
-    let range = match (gate.min, gate.max) {
-        (Some(min), Some(max)) => format!("between {min} and {max}"),
-        (Some(min), None) => format!("at least {min}"),
-        (None, Some(max)) => format!("at most {max}"),
-        (None, None) => "any value".into(),
-    };
-    match reading {
-        None => (
-            Verdict::Inconclusive,
-            "not read: custom gates are read from Prometheus (`[rollout] prometheus` or --prometheus)".into(),
-        ),
-        Some(Reading::NoData) => (
-            Verdict::Inconclusive,
-            format!("the query has no data yet (must be {range})"),
-        ),
-        Some(Reading::Error(why)) => (Verdict::Inconclusive, why.clone()),
-        Some(Reading::Value(v)) => {
-            let inside = gate.min.is_none_or(|min| *v >= min) && gate.max.is_none_or(|max| *v <= max);
-            let verdict = if inside {
-                Verdict::Pass
-            } else {
-                Verdict::Breach
-            };
-            (verdict, format!("{name} {v:.4} (must be {range})"))
-        }
-    }
-}
-
-/// The built-in gates, on the window's figures.
-fn judge_builtin(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<GateResult> {
-    let (active, canary) = (&window.active, &window.canary);
-    let min = gates.min_samples.max(1);
-    let mut results = Vec::new();
-    let mut push = |gate: &'static str, (verdict, detail): (Verdict, String)| {
-        results.push(GateResult {
-            gate: gate.to_owned(),
-            verdict,
-            detail,
-            alert_only: policy.alerts_only(gate),
-        });
-    };
-    if let Some(limit) = gates.max_error_rate {
-        push(
-            "error_rate",
-            judge_error_rate(limit, canary, active, gates.min_samples),
-        );
-    }
-    let latency = Increase {
-        what: "latency",
-        count: |s| s.latency_count,
-        mean: Stats::mean_latency_ms,
-        unit: |v| format!("{v:.1} ms"),
-    };
-    let cost = Increase {
-        what: "cost",
-        count: |s| s.cost_count,
-        mean: Stats::mean_cost_usd,
-        unit: |v| format!("${v:.5}"),
-    };
-    for (gate, limit, figure) in [
-        ("latency", gates.max_latency_increase, latency),
-        ("cost", gates.max_cost_increase, cost),
-    ] {
-        if let Some(limit) = limit {
-            push(
-                gate,
-                figure.judge(limit, canary, active, min, gates.min_samples),
-            );
-        }
-    }
-    if gates.min_score.is_some() || gates.max_score_drop.is_some() {
-        results.push(judge_score(gates, canary, active, policy));
-    }
-    results
-}
-
-/// "12 of 100 canary reports", with what they must carry.
-fn too_few(what: &str, have: u64, side: &str, min: u64) -> String {
-    format!("{have} of {min} {side} reports{what}")
-}
-
-/// The error-rate gate: the canary's rate against active's, in percentage points, by an
-/// always-valid confidence sequence ([`sequential`]): `min` canary reports are a floor,
-/// and past it the evidence decides, however often the controller looks.
-fn judge_error_rate(limit: f64, canary: &Stats, active: &Stats, min: u64) -> (Verdict, String) {
-    if canary.reports < min.max(1) {
-        return (
-            Verdict::Inconclusive,
-            too_few("", canary.reports, "canary", min),
-        );
-    }
-    let (finding, interval, baseline) = error_rate_finding(limit, canary, active, min);
-    let detail = format!(
-        "error rate {} vs active {} (at most +{limit} points; {:+.1} ± {:.1} points, always valid at {}%) over {} canary and {} active reports",
-        pct(canary.error_rate().unwrap_or(0.0)),
-        pct(baseline.map_or(0.0, |_| active.error_rate().unwrap_or(0.0))),
-        interval.difference * 100.0,
-        interval.margin * 100.0,
-        (1.0 - sequential::ALPHA) * 100.0,
-        canary.reports,
-        active.reports
-    );
-    match finding {
-        Finding::Worse => (Verdict::Breach, detail),
-        Finding::WithinLimit => (Verdict::Pass, detail),
-        Finding::NeedMore(more) => {
-            let more = more.map_or("more than a million".to_owned(), |n| format!("about {n}"));
-            (
-                Verdict::Inconclusive,
-                format!("not enough evidence yet, {more} more canary reports needed: {detail}"),
-            )
-        }
-    }
-}
-
-/// The sequential comparison of the error rates, and the baseline it used: active's
-/// figures with at least `min` active reports; without them the canary is held to an
-/// error-free baseline (stricter, never laxer).
-fn error_rate_finding(
-    limit: f64,
-    canary: &Stats,
-    active: &Stats,
-    min: u64,
-) -> (Finding, sequential::Interval, Option<Counts>) {
-    let counts = |s: &Stats| Counts {
-        errors: s.errors,
-        reports: s.reports,
-    };
-    let baseline = (active.reports >= min.max(1)).then(|| counts(active));
-    let (finding, interval) = sequential::compare(counts(canary), baseline, limit / 100.0);
-    (finding, interval, baseline)
-}
-
-/// The evidence the error-rate gate has in the current step, in words for people
-/// (`412 of ~900 canary reports needed`); `None` when the plan has no error-rate gate.
-pub fn error_rate_evidence(gates: &Gates, window: &Window) -> Option<String> {
-    let limit = gates.max_error_rate?;
-    let (have, floor) = (window.canary.reports, gates.min_samples.max(1));
-    if have < floor {
-        return Some(format!(
-            "{have} of at least {floor} canary reports (the floor)"
-        ));
-    }
-    let (finding, _, _) = error_rate_finding(limit, &window.canary, &window.active, floor);
-    Some(match finding {
-        Finding::Worse | Finding::WithinLimit => {
-            format!("{have} canary reports: enough for the error-rate gate to decide")
-        }
-        Finding::NeedMore(Some(more)) => {
-            format!("{have} of ~{} canary reports needed", have + more)
-        }
-        Finding::NeedMore(None) => format!(
-            "{have} canary reports; at these rates more than a million more would be needed"
-        ),
-    })
-}
-
-/// A gate on the relative increase of a mean figure (latency, cost) over active's.
-struct Increase {
-    what: &'static str,
-    count: fn(&Stats) -> u64,
-    mean: fn(&Stats) -> Option<f64>,
-    unit: fn(f64) -> String,
-}
-
-impl Increase {
-    fn judge(
-        &self,
-        limit: f64,
-        canary: &Stats,
-        active: &Stats,
-        needed: u64,
-        min: u64,
-    ) -> (Verdict, String) {
-        let what = self.what;
-        let (have_c, have_a) = ((self.count)(canary), (self.count)(active));
-        if have_c < needed || have_a < needed {
-            let detail = if have_c < needed {
-                too_few(&format!(" with {what}"), have_c, "canary", min)
-            } else {
-                too_few(&format!(" with {what}"), have_a, "active", min)
-            };
-            return (Verdict::Inconclusive, detail);
-        }
-        let (c, a) = (
-            (self.mean)(canary).unwrap_or(0.0),
-            (self.mean)(active).unwrap_or(0.0),
-        );
-        let increase = if a > 0.0 {
-            (c - a) / a * 100.0
-        } else if c > 0.0 {
-            f64::INFINITY
-        } else {
-            0.0
-        };
-        let detail = format!(
-            "mean {what} {} vs active {} ({:+.1}%, at most +{limit}%)",
-            (self.unit)(c),
-            (self.unit)(a),
-            increase
-        );
-        let verdict = if increase > limit {
-            Verdict::Breach
-        } else {
-            Verdict::Pass
-        };
-        (verdict, detail)
-    }
-}
-
-fn judge_score(
-    gates: &Gates,
-    canary: &Stats,
-    active: &Stats,
-    policy: &RolloutPolicy,
-) -> GateResult {
-    let min = gates.min_samples.max(1);
-    let result = |verdict, detail| GateResult {
-        gate: "score".to_owned(),
-        verdict,
-        detail,
-        alert_only: policy.alerts_only("score"),
-    };
-    if canary.score_count < min {
-        return result(
-            Verdict::Inconclusive,
-            format!(
-                "{} of {min} canary reports with a score",
-                canary.score_count
-            ),
-        );
-    }
-    let c = canary.mean_score().unwrap_or(0.0);
-    if let Some(floor) = gates.min_score
-        && c < floor
-    {
-        return result(
-            Verdict::Breach,
-            format!("mean score {c:.3}, below the minimum {floor}"),
-        );
-    }
-    if let Some(drop) = gates.max_score_drop {
-        if active.score_count < min {
-            return result(
-                Verdict::Inconclusive,
-                format!(
-                    "{} of {min} active reports with a score",
-                    active.score_count
-                ),
-            );
-        }
-        let a = active.mean_score().unwrap_or(0.0);
-        let detail = format!("mean score {c:.3} vs active {a:.3} (at most {drop} lower)");
-        return result(
-            if a - c > drop {
-                Verdict::Breach
-            } else {
-                Verdict::Pass
-            },
-            detail,
-        );
-    }
-    result(Verdict::Pass, format!("mean score {c:.3}"))
-}
-
 /// Decides what to do with a prompt's rollout at `now`; `None` when it has none.
 pub fn evaluate(
     pointers: &PromptState,
@@ -448,34 +136,8 @@ fn decide(
     now: UnixTime,
     policy: &RolloutPolicy,
 ) -> Decision {
-    let breached = |alert_only: bool| -> Vec<&GateResult> {
-        gates
-            .iter()
-            .filter(|g| g.verdict == Verdict::Breach && g.alert_only == alert_only)
-            .collect()
-    };
-    let reverting = breached(false);
-    if !reverting.is_empty() {
-        let figures: Vec<&str> = reverting.iter().map(|g| g.detail.as_str()).collect();
-        return Decision::Revert {
-            reason: format!(
-                "gate breached at stage {} ({}): {}",
-                rollout.step + 1,
-                rollout.stage(),
-                figures.join("; ")
-            ),
-        };
-    }
-    let unreported: Vec<&GateResult> = breached(true)
-        .into_iter()
-        .filter(|g| !rollout.alerted.contains(&g.gate))
-        .collect();
-    if !unreported.is_empty() {
-        let figures: Vec<&str> = unreported.iter().map(|g| g.detail.as_str()).collect();
-        return Decision::Alert {
-            gates: unreported.iter().map(|g| g.gate.to_owned()).collect(),
-            reason: format!("alert-only gate breached: {}", figures.join("; ")),
-        };
+    if let Some(breach) = breach_decision(rollout, gates) {
+        return breach;
     }
     if rollout.paused {
         return Decision::Paused;
@@ -526,6 +188,40 @@ fn decide(
     }
 }
 
+/// A breach, whatever the time, pause or freeze: a gate that reverts does; alert-only
+/// gates alert once per step.
+fn breach_decision(rollout: &Rollout, gates: &[GateResult]) -> Option<Decision> {
+    let breached = |alert_only: bool| -> Vec<&GateResult> {
+        gates
+            .iter()
+            .filter(|g| g.verdict == Verdict::Breach && g.alert_only == alert_only)
+            .collect()
+    };
+    let details = |found: &[&GateResult]| -> String {
+        let figures: Vec<&str> = found.iter().map(|g| g.detail.as_str()).collect();
+        figures.join("; ")
+    };
+    let reverting = breached(false);
+    if !reverting.is_empty() {
+        return Some(Decision::Revert {
+            reason: format!(
+                "gate breached at stage {} ({}): {}",
+                rollout.step + 1,
+                rollout.stage(),
+                details(&reverting)
+            ),
+        });
+    }
+    let unreported: Vec<&GateResult> = breached(true)
+        .into_iter()
+        .filter(|g| !rollout.alerted.contains(&g.gate))
+        .collect();
+    (!unreported.is_empty()).then(|| Decision::Alert {
+        gates: unreported.iter().map(|g| g.gate.to_owned()).collect(),
+        reason: format!("alert-only gate breached: {}", details(&unreported)),
+    })
+}
+
 fn healthy_reason(gates: &[GateResult], window: &Window) -> String {
     let passed: Vec<&str> = gates
         .iter()
@@ -543,7 +239,7 @@ fn healthy_reason(gates: &[GateResult], window: &Window) -> String {
 mod tests {
     use super::*;
     use crate::rollout::stats::Sample;
-    use crate::store::{Canary, Stage};
+    use crate::store::{Canary, Gates, Stage};
 
     fn v(c: char) -> crate::prompt::Version {
         format!("sha256:{}", c.to_string().repeat(64))

@@ -9,15 +9,15 @@ mod alert;
 mod controller;
 mod evaluate;
 mod fetch;
+mod gates;
 mod prometheus;
 pub mod sequential;
 mod stats;
 
 pub use alert::{AlertPayload, send_alert};
 pub use controller::{Applied, Evidence, RolloutStatus, StepReport, status, step};
-pub use evaluate::{
-    Decision, Evaluation, GateResult, Verdict, error_rate_evidence, evaluate, judge,
-};
+pub use evaluate::{Decision, Evaluation, GateResult, Verdict, evaluate};
 pub use fetch::{Fleet, fetch_windows};
+pub use gates::{error_rate_evidence, judge};
 pub use prometheus::{MAX_REPLY_BYTES as PROMETHEUS_MAX_REPLY_BYTES, Prometheus};
 pub use stats::{Reading, Sample, Stats, Summary, Window};

@@ -73,16 +73,9 @@ pub(super) async fn evaluate_flag(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(refused) = refuse_unauthorized(&state, &headers) {
-        return refused;
-    }
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return too_large(&rejection),
-    };
-    let context = match read_context(&body) {
+    let context = match admit(&state, &headers, body, Some(&key)) {
         Ok(context) => context,
-        Err(failure) => return failure.answer(Some(&key)),
+        Err(refused) => return *refused,
     };
     let Some(snapshot) = state.snapshot.load_full() else {
         return not_found(&key, "nothing is published yet");
@@ -126,16 +119,9 @@ pub(super) async fn evaluate_flags(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(refused) = refuse_unauthorized(&state, &headers) {
-        return refused;
-    }
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return too_large(&rejection),
-    };
-    let context = match read_context(&body) {
+    let context = match admit(&state, &headers, body, None) {
         Ok(context) => context,
-        Err(failure) => return failure.answer(None),
+        Err(refused) => return *refused,
     };
     let Some(snapshot) = state.snapshot.load_full() else {
         return json_body(StatusCode::OK, "{\"flags\":[]}");
@@ -174,6 +160,21 @@ pub(super) async fn evaluate_flags(
         response.headers_mut().insert(header::ETAG, value);
     }
     response
+}
+
+/// Checks the token, reads the body and its context; or gives the answer refusing them
+/// (errors name `key` when there is one).
+fn admit(
+    state: &ServerState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    key: Option<&str>,
+) -> Result<Context, Box<Response>> {
+    if let Some(refused) = refuse_unauthorized(state, headers) {
+        return Err(Box::new(refused));
+    }
+    let body = body.map_err(|rejection| Box::new(too_large(&rejection)))?;
+    read_context(&body).map_err(|failure| Box::new(failure.answer(key)))
 }
 
 /// With `--token-env`, OFREP answers carry every prompt's text, as `/v1/state` does, and

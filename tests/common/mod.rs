@@ -294,3 +294,19 @@ pub fn released(config: &str) -> TestRepo {
     repo.commit("v2");
     repo
 }
+
+/// A release with a canary of support/triage at 10% that also takes the cohort `internal`.
+pub fn canary_with_cohort() -> TestRepo {
+    let repo = released("");
+    repo.run(&[
+        "canary",
+        "support/triage",
+        "--stage",
+        "cohort=internal",
+        "--ramp",
+        "50,100",
+    ])
+    .expect(0);
+    repo.run(&["canary", "support/triage", "10%"]).expect(0);
+    repo
+}

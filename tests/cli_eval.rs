@@ -444,3 +444,43 @@ max_pass_rate_drop = 10.0
     let run = repo.run(&["eval"]).expect(1);
     insta::assert_snapshot!(run.stdout);
 }
+
+/// `eval --changed` runs the suites of the prompts whose version differs from the base, and
+/// suites whose own file changed; with nothing changed it says so and sends nothing.
+#[test]
+fn eval_changed_runs_only_the_suites_of_changed_prompts_and_changed_suites() {
+    let repo = common::sample_repo();
+    repo.write(
+        "evals/count.toml",
+        "prompt = \"docs/count\"\n\n[[cases]]\nname = \"two\"\nvars = { n = 2 }\nassert = [{ type = \"min_chars\", value = 1 }]\n",
+    );
+    repo.commit("v1");
+    let evaluated = |repo: &TestRepo| -> Vec<String> {
+        let run = repo.run(&["eval", "--changed", "--base", "HEAD", "--format", "json"]);
+        assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+        let report: Value = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
+        report["suites"]
+            .as_array()
+            .map(|s| {
+                s.iter()
+                    .map(|s| s["prompt"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let run = repo.run(&["eval", "--changed", "--base", "HEAD"]).expect(0);
+    assert!(run.stderr.contains("nothing to evaluate"), "{}", run.stderr);
+    let triage = repo.path().join("prompts/support/triage.toml");
+    let text = std::fs::read_to_string(&triage).unwrap();
+    std::fs::write(
+        &triage,
+        text.replace("Triage the ticket.", "Triage the ticket now."),
+    )
+    .unwrap();
+    assert_eq!(evaluated(&repo), vec!["support/triage"]);
+    // A suite edited on its own runs too, though its prompt is the same.
+    let count = repo.path().join("evals/count.toml");
+    let text = std::fs::read_to_string(&count).unwrap();
+    std::fs::write(&count, text.replace("value = 1 }", "value = 2 }")).unwrap();
+    assert_eq!(evaluated(&repo), vec!["docs/count", "support/triage"]);
+}

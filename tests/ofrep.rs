@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::server::{Server, http};
 use common::canary_with_cohort;
+use common::server::{Server, http};
 use serde_json::{Value, json};
 
 const NAME: &str = "support/triage";

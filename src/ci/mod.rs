@@ -191,7 +191,7 @@ fn select_suites(
         .filter(|p| p.status != Status::Removed)
         .map(|p| p.name.as_str())
         .collect();
-    let suites_changed = changed_suite_files(project, base, suites)?;
+    let suites_changed = changed_suite_files(project, base.commit.as_deref(), suites)?;
     // A prompt that fails the check has already failed the run; evaluating it would only
     // repeat the check's error.
     let broken: BTreeSet<&str> = check
@@ -230,14 +230,43 @@ fn select_suites(
     })
 }
 
+/// The suites `eval --changed` runs: those whose prompt has another version at `head`
+/// than at `base`, or whose own file differs from `base` (when `base` is a git revision:
+/// a release has no suite files). A prompt removed at `head` has nothing to evaluate.
+pub fn changed_suites(
+    project: &Project,
+    base: &RevisionSpec,
+    head: &RevisionSpec,
+    suites: &[Suite],
+) -> Result<Vec<Suite>, CiError> {
+    let pair = load_pair(project, base, head, &[])?;
+    let diff = compare(&pair, None);
+    let changed: BTreeSet<&str> = diff
+        .prompts
+        .iter()
+        .filter(|p| p.status != Status::Removed)
+        .map(|p| p.name.as_str())
+        .collect();
+    let commit = match base {
+        RevisionSpec::Git(rev) => Some(rev.as_str()),
+        _ => None,
+    };
+    let files_changed = changed_suite_files(project, commit, suites)?;
+    Ok(suites
+        .iter()
+        .filter(|s| changed.contains(s.prompt.as_str()) || files_changed.contains(&s.name))
+        .cloned()
+        .collect())
+}
+
 /// Names of the suites whose file differs between the base and the working tree (new
 /// suites included). A base that is not a git revision has no files: none differ.
 fn changed_suite_files(
     project: &Project,
-    base: &Base,
+    commit: Option<&str>,
     suites: &[Suite],
 ) -> Result<Vec<String>, CiError> {
-    let Some(commit) = &base.commit else {
+    let Some(commit) = commit else {
         return Ok(Vec::new());
     };
     let (repo, prefix) = project.repository()?;

@@ -151,7 +151,7 @@ struct JsonReport<'a> {
     annotations: &'a [Annotation],
 }
 
-fn ci_error(error: CiError) -> CliError {
+pub(super) fn ci_error(error: CiError) -> CliError {
     let message = error.to_string();
     match error {
         CiError::Source(e) => e.into(),

@@ -69,6 +69,11 @@ pub struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
 
+    /// Run only the suites of prompts whose version differs between the base and the head
+    /// (and suites whose own file changed, when the base is a git revision).
+    #[arg(long)]
+    changed: bool,
+
     /// Fail when the pass rate drops more than this many points (overrides the suites).
     #[arg(long, value_name = "POINTS")]
     max_pass_rate_drop: Option<f64>,
@@ -108,12 +113,27 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
     if let Some(path) = &args.output {
         prepare_output(path)?;
     }
+    let base = match &args.base {
+        Some(spec) => parse_spec(spec)?,
+        None => default_base(&project),
+    };
+    let head = parse_spec(&args.head)?;
+    let suites = if args.changed {
+        let changed = promptctl::ci::changed_suites(&project, &base, &head, &suites)
+            .map_err(super::ci::ci_error)?;
+        if changed.is_empty() {
+            eprint(&format!(
+                "nothing to evaluate: no suite's prompt changed between {base} and {head}\n"
+            ));
+            return Ok(ExitCode::SUCCESS);
+        }
+        changed
+    } else {
+        suites
+    };
     let options = EvalOptions {
-        base: match &args.base {
-            Some(spec) => parse_spec(spec)?,
-            None => default_base(&project),
-        },
-        head: parse_spec(&args.head)?,
+        base,
+        head,
         concurrency: usize::from(args.concurrency),
         repeat: args.repeat,
         cache: cache_mode(args.no_cache, args.refresh),

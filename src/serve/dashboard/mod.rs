@@ -384,8 +384,8 @@ use parts::{diff, figures, history};
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::parts::{rate, usd};
+    use super::*;
     use crate::rollout::Summary;
 
     #[test]

@@ -111,6 +111,9 @@ fn strip_location(message: &str, location: &Location) -> String {
 pub struct CheckScope {
     /// Names to check; empty means everything.
     pub names: Vec<String>,
+    /// Warn about prompts no suite covers (`check` does; `ci` says which changed prompts
+    /// went unevaluated instead).
+    pub uncovered: bool,
 }
 
 impl CheckScope {
@@ -121,7 +124,10 @@ impl CheckScope {
                 return Err(error);
             }
         }
-        Ok(CheckScope { names })
+        Ok(CheckScope {
+            names,
+            uncovered: true,
+        })
     }
 
     fn includes(&self, name: &str) -> bool {
@@ -169,6 +175,9 @@ pub fn check(
             Ok(prompt) => {
                 let covering = by_prompt.remove(name.as_str()).unwrap_or_default();
                 report.suites += covering.len();
+                if covering.is_empty() && scope.uncovered {
+                    report.diagnostics.push(no_suite(prompt, config));
+                }
                 check_providers(prompt, &covering, config, &mut report);
                 check_prompt(prompt, &covering, &mut report);
             }
@@ -193,6 +202,27 @@ pub fn check(
         (&a.location.path, a.location.line).cmp(&(&b.location.path, b.location.line))
     });
     report
+}
+
+/// A prompt no suite covers: `ci` cannot tell whether a change to it regresses anything.
+fn no_suite(prompt: &Prompt, config: &ProjectConfig) -> Diagnostic {
+    Diagnostic {
+        severity: Severity::Warning,
+        code: "no-suite",
+        location: Location::file(&prompt.path),
+        prompt: Some(prompt.name.to_string()),
+        message: format!(
+            "no eval suite covers `{}`: `promptctl ci` cannot tell whether a change to it regresses; add one, like {}/{}.toml",
+            prompt.name,
+            config.project.evals,
+            prompt
+                .name
+                .as_str()
+                .rsplit('/')
+                .next()
+                .unwrap_or(prompt.name.as_str())
+        ),
+    }
 }
 
 /// Every provider a prompt or its suites name must be declared (or built in), so that a typo

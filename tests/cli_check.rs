@@ -7,14 +7,46 @@ use common::{TestRepo, sample_repo};
 #[test]
 fn a_clean_repo_checks_ok() {
     let repo = sample_repo();
+    repo.write(
+        "evals/count.toml",
+        "prompt = \"docs/count\"\n[[cases]]\nname = \"two\"\nvars = { n = 2 }\nassert = [{ type = \"contains\", value = \"2\" }]\n",
+    )
+    .write(
+        "evals/reply.toml",
+        "prompt = \"support/reply\"\n[[cases]]\nname = \"hi\"\nvars = { ticket = \"hi\" }\nassert = [{ type = \"min_chars\", value = 1 }]\n",
+    );
     let run = repo.run(&["check"]).expect(0);
     assert_eq!(run.stdout, "");
     assert!(
         run.stderr
-            .contains("check ok: 3 prompts and 1 suite checked, 0 errors, 0 warnings"),
+            .contains("check ok: 3 prompts and 3 suites checked, 0 errors, 0 warnings"),
         "{}",
         run.stderr
     );
+}
+
+/// A prompt that no suite covers passes `check` with a warning naming it and a file to add:
+/// `ci` could not tell whether a change to it regresses anything.
+#[test]
+fn a_prompt_without_a_suite_is_warned_about() {
+    let repo = sample_repo();
+    let run = repo.run(&["check"]).expect(0);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    for (file, name, suggested) in [
+        ("prompts/docs/count.toml", "docs/count", "evals/count.toml"),
+        (
+            "prompts/support/reply.toml",
+            "support/reply",
+            "evals/reply.toml",
+        ),
+    ] {
+        let line = format!(
+            "warning[no-suite]: {file}: no eval suite covers `{name}`: `promptctl ci` cannot tell whether a change to it regresses; add one, like {suggested}"
+        );
+        assert!(said.contains(&line), "{said}");
+    }
+    assert!(!said.contains("covers `support/triage`"), "{said}");
+    assert!(said.contains("0 errors, 2 warnings"), "{said}");
 }
 
 /// One repository with one instance of every problem `check` must find.

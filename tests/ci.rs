@@ -601,3 +601,182 @@ fn a_failing_provider_fails_the_gate_not_the_process() {
     roxmltree::Document::parse(&std::fs::read_to_string(repo.path().join("ci.xml")).unwrap())
         .expect("the JUnit file is written even so");
 }
+
+/// A local fake of GitHub's issue-comment API: it keeps the comments of one pull request,
+/// records every request, and can refuse writes with 403 as for a forked pull request.
+struct FakeGithub {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    comments: std::sync::Arc<std::sync::Mutex<Vec<(u64, String)>>>,
+}
+
+impl FakeGithub {
+    fn start(refuse_writes: bool) -> FakeGithub {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let comments = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u64, String)>::new()));
+        let (seen, kept) = (requests.clone(), comments.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let (mut length, mut auth) = (0, String::new());
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).unwrap();
+                    let lower = header.to_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    if lower.starts_with("authorization:") {
+                        auth = header.trim().to_owned();
+                    }
+                    if header == "\r\n" || header.is_empty() {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let request: Vec<&str> = line.split_whitespace().collect();
+                let (method, path) = (request[0].to_owned(), request[1].to_owned());
+                seen.lock().unwrap().push(format!("{method} {path} {auth}"));
+                let text: String = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["body"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let (status, answer) = {
+                    let mut all = kept.lock().unwrap();
+                    match method.as_str() {
+                        "GET" => {
+                            let list: Vec<serde_json::Value> = all
+                                .iter()
+                                .map(|(id, b)| serde_json::json!({"id": id, "body": b}))
+                                .collect();
+                            ("200 OK", serde_json::Value::Array(list).to_string())
+                        }
+                        _ if refuse_writes => (
+                            "403 Forbidden",
+                            r#"{"message":"Resource not accessible by integration"}"#.to_owned(),
+                        ),
+                        "POST" => {
+                            let id = 100 + all.len() as u64;
+                            all.push((id, text));
+                            ("201 Created", format!(r#"{{"id":{id}}}"#))
+                        }
+                        _ => {
+                            let id: u64 = path.rsplit('/').next().unwrap().parse().unwrap();
+                            for comment in all.iter_mut().filter(|c| c.0 == id) {
+                                comment.1 = text.clone();
+                            }
+                            ("200 OK", format!(r#"{{"id":{id}}}"#))
+                        }
+                    }
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        });
+        FakeGithub {
+            url,
+            requests,
+            comments,
+        }
+    }
+}
+
+fn ci_commenting(repo: &TestRepo, github: &FakeGithub, event: &std::path::Path) -> Run {
+    repo.run_with(
+        repo.path(),
+        &["ci", "--comment"],
+        &[
+            ("GITHUB_API_URL", github.url.as_str()),
+            ("GITHUB_TOKEN", "ghs_test"),
+            ("GITHUB_REPOSITORY", "acme/prompts"),
+            ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+        ],
+    )
+}
+
+#[test]
+fn ci_comment_creates_one_comment_and_edits_it_on_every_rerun() {
+    let repo = project();
+    edit(
+        &repo,
+        "prompts/support/triage.toml",
+        "Answer with one queue",
+        "Reply with one queue",
+    );
+    repo.commit("reword");
+    let event = repo.path().join("event.json");
+    std::fs::write(&event, r#"{"pull_request": {"number": 7}}"#).unwrap();
+    let github = FakeGithub::start(false);
+    let first = ci_commenting(&repo, &github, &event).expect(0);
+    assert!(
+        first.stderr.contains("commented on pull request #7"),
+        "{}",
+        first.stderr
+    );
+    edit(
+        &repo,
+        "prompts/support/triage.toml",
+        "Reply with one queue",
+        "Reply with a queue",
+    );
+    let second = ci_commenting(&repo, &github, &event).expect(0);
+    assert!(
+        second
+            .stderr
+            .contains("updated the comment on pull request #7"),
+        "{}",
+        second.stderr
+    );
+    let comments = github.comments.lock().unwrap().clone();
+    assert_eq!(comments.len(), 1, "one comment, edited: {comments:?}");
+    let body = &comments[0].1;
+    assert!(body.starts_with("<!-- promptctl-ci -->"), "{body}");
+    assert!(body.contains("support/triage"), "{body}");
+    assert!(
+        body.contains("Reply with a queue"),
+        "the latest run's diff: {body}"
+    );
+    let requests = github.requests.lock().unwrap().clone();
+    assert!(
+        requests.iter().all(|r| r.ends_with("Bearer ghs_test")),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("PATCH /repos/acme/prompts/issues/comments/100"))
+    );
+}
+
+#[test]
+fn a_forked_pull_requests_read_only_token_does_not_fail_the_check() {
+    let repo = project();
+    edit(
+        &repo,
+        "prompts/support/triage.toml",
+        "Answer with one queue",
+        "Reply with one queue",
+    );
+    repo.commit("reword");
+    let event = repo.path().join("event.json");
+    std::fs::write(&event, r#"{"pull_request": {"number": 9}}"#).unwrap();
+    let github = FakeGithub::start(true);
+    let run = ci_commenting(&repo, &github, &event).expect(0);
+    assert!(
+        run.stderr
+            .contains("may not comment on pull request #9 (GitHub answered 403"),
+        "{}",
+        run.stderr
+    );
+    assert!(github.comments.lock().unwrap().is_empty());
+}

@@ -33,6 +33,9 @@ args=(ci)
 if [ -n "$base" ]; then
   args+=(--base "$base")
 fi
+if [ "${INPUT_COMMENT:-false}" = true ]; then
+  args+=(--comment)
+fi
 # Extra arguments are split on whitespace, as on a command line without quotes.
 read -r -a extra <<<"${INPUT_ARGS:-}"
 exec promptctl "${args[@]}" "${extra[@]+"${extra[@]}"}"

@@ -6,6 +6,8 @@ mod base;
 mod github;
 mod summary;
 
+pub mod comment;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use clap::Args;
 use serde::Serialize;
 
 use promptctl::ci::{
-    Annotation, BaseRequest, CiError, CiOptions, CiReport, annotations, run_ci, to_junit,
+    Annotation, BaseRequest, CiError, CiOptions, CiReport, annotations, comment, run_ci, to_junit,
     to_markdown,
 };
 
@@ -65,6 +65,12 @@ pub struct CiArgs {
     /// Show the whole output of each regressed or erroring case, not its first lines.
     #[arg(long, short)]
     verbose: bool,
+
+    /// Create or update one comment on the pull request with the report, through GitHub's
+    /// API with $GITHUB_TOKEN (on GitHub Actions). A token that may not comment (a forked
+    /// pull request's) is a warning, not a failure.
+    #[arg(long)]
+    comment: bool,
 }
 
 /// What GitHub Actions tells a step through its environment.
@@ -134,6 +140,9 @@ pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
     {
         append(path, &markdown)?;
     }
+    if args.comment {
+        comment_on_pull_request(&markdown);
+    }
     if !args.json {
         eprint(&verdict(&report));
     }
@@ -142,6 +151,40 @@ pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
     } else {
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+/// Posts or edits the pull request's comment; every way it can fail is a warning: the
+/// comment is a courtesy, the verdict is the exit code.
+fn comment_on_pull_request(markdown: &str) {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let warn = |message: String| eprint(&format!("{WARNING}warning:{WARNING:#} {message}\n"));
+    let event = var("GITHUB_EVENT_PATH").and_then(|path| std::fs::read_to_string(path).ok());
+    let number = comment::pull_request_number(event.as_deref(), var("GITHUB_REF").as_deref());
+    let (Some(token), Some(repository), Some(number)) =
+        (var("GITHUB_TOKEN"), var("GITHUB_REPOSITORY"), number)
+    else {
+        return warn(
+            "--comment needs a pull request's workflow: GITHUB_TOKEN, GITHUB_REPOSITORY and a pull_request event; no comment written".into(),
+        );
+    };
+    let pr = comment::PullRequest {
+        api_url: var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
+        repository,
+        number,
+        token,
+    };
+    match comment::comment(&pr, markdown) {
+        Ok(comment::Commented::Created { .. }) => {
+            eprint(&format!("commented on pull request #{number}\n"));
+        }
+        Ok(comment::Commented::Updated { .. }) => {
+            eprint(&format!("updated the comment on pull request #{number}\n"));
+        }
+        Ok(comment::Commented::NotAllowed { status }) => warn(format!(
+            "the token may not comment on pull request #{number} (GitHub answered {status}; a forked pull request's token is read-only); the verdict stands"
+        )),
+        Err(error) => warn(format!("{error}; the verdict stands")),
+    }
 }
 
 #[derive(Serialize)]

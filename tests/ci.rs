@@ -256,7 +256,15 @@ fn the_summary_and_junit_files_are_written_and_well_formed() {
         "[[messages]]\nrole = \"user\"\ncontent = \"Say | `hi`.\"\n",
     );
     let run = repo
-        .run(&["ci", "--junit", "out/ci.xml", "--markdown", "out/ci.md"])
+        .run(&[
+            "ci",
+            "--junit",
+            "out/ci.xml",
+            "--markdown",
+            "out/ci.md",
+            "--html",
+            "out/ci.html",
+        ])
         .expect(1);
     assert!(
         run.stdout
@@ -264,6 +272,9 @@ fn the_summary_and_junit_files_are_written_and_well_formed() {
         "{}",
         run.stdout
     );
+    let html = std::fs::read_to_string(repo.path().join("out/ci.html")).unwrap();
+    assert!(html.contains("support/triage (triage)"), "{html}");
+    assert!(html.contains("data-change="), "{html}");
 
     let xml = std::fs::read_to_string(repo.path().join("out/ci.xml")).unwrap();
     let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");

@@ -301,3 +301,68 @@ fn released_with_canary_now() -> TestRepo {
     assert!(status.success());
     repo
 }
+
+/// `eval --format html`: one self-contained file, both versions side by side, each case
+/// with both outputs and how it moved, with filters; opened in headless Chromium.
+#[test]
+fn the_html_eval_report_opens_in_chromium_side_by_side_with_filters() {
+    let Some(browser) = chromium() else { return };
+    let repo = sample_repo();
+    repo.commit("v1");
+    // The triage suite asserts the system line; a change to it regresses the case.
+    let triage = repo.path().join("prompts/support/triage.toml");
+    let text = std::fs::read_to_string(&triage).unwrap();
+    std::fs::write(
+        &triage,
+        text.replace("Triage the ticket.", "Sort the <ticket>."),
+    )
+    .unwrap();
+    let report = repo.path().join("out/report.html");
+    let run = repo.run(&[
+        "eval",
+        "--base",
+        "HEAD",
+        "--format",
+        "html",
+        "--output",
+        report.to_str().unwrap(),
+    ]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "self-contained"
+    );
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", report.display());
+    let dom = headless(&browser, profile.path(), &url, &["--dump-dom"]);
+    for expected in [
+        "promptctl eval",
+        "support/triage",
+        "base HEAD",
+        "head worktree",
+        "pass rate",
+        "data-change=\"regressed\"",
+        "<input type=\"checkbox\" data-change=\"fixed\" checked=\"\">",
+        "Sort the &lt;ticket&gt;.",
+    ] {
+        assert!(
+            dom.contains(expected),
+            "`{expected}` is not in the report:\n{dom}"
+        );
+    }
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("eval-report.png");
+    let _ = std::fs::remove_file(&shot);
+    headless(
+        &browser,
+        profile.path(),
+        &url,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,1000",
+        ],
+    );
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+    println!("eval report screenshot: {}", shot.display());
+}

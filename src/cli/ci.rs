@@ -46,6 +46,10 @@ pub struct CiArgs {
     #[arg(long, value_name = "FILE")]
     markdown: Option<PathBuf>,
 
+    /// Write the eval report here as one self-contained HTML file.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+
     /// Print the whole report as JSON instead of text; annotations are in it, not on stdout.
     #[arg(long)]
     json: bool,
@@ -135,6 +139,9 @@ pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
     if let Some(path) = &args.junit {
         write_file(path, to_junit(&report).as_bytes())?;
     }
+    if let Some(path) = &args.html {
+        write_file(path, html_report(&report).as_bytes())?;
+    }
     if github.active
         && let Some(path) = &github.step_summary
     {
@@ -151,6 +158,19 @@ pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
     } else {
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+/// The eval report as HTML; with no suite run, an empty one with the run's verdict.
+fn html_report(report: &CiReport) -> String {
+    match &report.eval {
+        Some(eval) => promptctl::eval::to_html(eval),
+        None => promptctl::eval::to_html(&promptctl::eval::Report {
+            suites: Vec::new(),
+            passed: report.passed,
+            requests: Default::default(),
+            failures: Vec::new(),
+        }),
+    }
 }
 
 /// Posts or edits the pull request's comment; every way it can fail is a warning: the

@@ -103,6 +103,8 @@ enum Format {
     Json,
     Junit,
     Markdown,
+    /// One self-contained HTML file: both versions side by side, filterable.
+    Html,
 }
 
 pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliError> {
@@ -212,6 +214,7 @@ fn write_report(args: &EvalArgs, report: &Report) -> Result<(), CliError> {
         }
         Format::Junit => to_junit(report),
         Format::Markdown => to_markdown(report),
+        Format::Html => promptctl::eval::to_html(report),
     };
     match &args.output {
         Some(path) => {

@@ -10,6 +10,7 @@ mod casefile;
 mod collect;
 mod executor;
 mod gate;
+mod html;
 mod provider;
 mod redact;
 mod report;
@@ -25,6 +26,7 @@ pub use cache::{CACHE_DIR, Cache, CacheStats, CachedReply, request_key};
 pub use casefile::{CaseFiles, NoCaseFiles};
 pub use executor::RequestFailure;
 pub use gate::{DEFAULT_MIN_PASS_RATE, GATE_LIMITS, Gate, GateResult, apply_gate};
+pub use html::to_html;
 pub use provider::{
     BUILT_IN_PROVIDERS, CallError, ChatReply, ChatRequest, DEFAULT_MAX_REPLY_BYTES, Failure,
     Provider, ProviderError, offline_reply, provider_section,

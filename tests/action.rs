@@ -292,3 +292,147 @@ fn init_in_a_subfolder_writes_the_workflow_at_the_repository_root() {
         Some("--repo team/prompts --junit promptctl-junit.xml")
     );
 }
+
+/// Several providers' keys, one `NAME=value` line each, reach the step under their names;
+/// a line that is not one is refused without showing it.
+#[test]
+fn several_provider_keys_reach_the_step_by_name() {
+    let repo = keyed_repo();
+    repo.write(
+        "prompts/triage.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = \"Route this ticket.\"\n",
+    );
+    repo.commit("second");
+    let keys = "OTHER_KEY=unused\n  MY_KEY=s3cret-value\n\n";
+    let vars = [
+        ("GITHUB_EVENT_NAME", "push"),
+        ("INPUT_PROVIDER_KEYS", keys),
+        ("INPUT_ARGS", "--no-cache"),
+    ];
+    let run = run_step(repo.path(), &vars).expect(0);
+    assert!(run.stdout.contains("gate ok"), "{}", run.stdout);
+    assert!(!run.stdout.contains("s3cret-value") && !run.stderr.contains("s3cret-value"));
+    let bad = [
+        ("GITHUB_EVENT_NAME", "push"),
+        ("INPUT_PROVIDER_KEYS", "just-a-s3cret"),
+    ];
+    let run = run_step(repo.path(), &bad).expect(2);
+    assert!(
+        run.stdout
+            .contains("provider-keys takes one NAME=value line"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("just-a-s3cret"), "{}", run.stdout);
+}
+
+/// A local server of release assets: `promptctl-<target>.tar.gz` holding a stand-in
+/// binary, and its `.sha256`, right or wrong.
+fn release_server(checksum_right: bool) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    let assets = dir.path().join(format!("v{version}"));
+    std::fs::create_dir_all(&assets).unwrap();
+    let stage = dir.path().join("stage");
+    std::fs::create_dir_all(&stage).unwrap();
+    std::fs::write(
+        stage.join("promptctl"),
+        "#!/bin/sh\necho released promptctl\n",
+    )
+    .unwrap();
+    let tarball = assets.join("promptctl-x86_64-unknown-linux-gnu.tar.gz");
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&stage)
+        .arg("promptctl")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let digest = Command::new("sha256sum").arg(&tarball).output().unwrap();
+    let mut line = String::from_utf8(digest.stdout).unwrap();
+    if !checksum_right {
+        line = format!("{}{}", "0".repeat(64), &line[64..]);
+    }
+    std::fs::write(tarball.with_extension("gz.sha256"), line).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let root = dir.path().to_path_buf();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut line = String::new();
+            BufReader::new(stream.try_clone().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            match std::fs::read(root.join(path.trim_start_matches('/'))) {
+                Ok(body) => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(&body);
+                }
+                Err(_) => {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            }
+        }
+    });
+    (url, dir)
+}
+
+fn download(url: &str, home: &Path) -> (String, String) {
+    let output = Command::new("bash")
+        .arg(root().join(".github/action/download.sh"))
+        .env("PROMPTCTL_RELEASE_URL", url)
+        .env("RUNNER_OS", "Linux")
+        .env("RUNNER_ARCH", "X64")
+        .env("HOME", home)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// The Action installs the released binary for its runner only when its checksum matches;
+/// otherwise it says why and falls back to building promptctl.
+#[test]
+fn the_action_installs_a_released_binary_only_with_its_checksum() {
+    let home = tempfile::tempdir().unwrap();
+    let (url, _assets) = release_server(true);
+    let (out, err) = download(&url, home.path());
+    assert_eq!(out.trim(), "downloaded=true", "{err}");
+    let installed = home.path().join(".promptctl-action/bin/promptctl");
+    let ran = Command::new(&installed).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "released promptctl\n");
+
+    let home = tempfile::tempdir().unwrap();
+    let (url, _assets) = release_server(false);
+    let (out, err) = download(&url, home.path());
+    assert_eq!(out.trim(), "downloaded=false");
+    assert!(
+        err.contains("the checksum of promptctl-x86_64-unknown-linux-gnu.tar.gz is"),
+        "{err}"
+    );
+    assert!(!home.path().join(".promptctl-action/bin/promptctl").exists());
+
+    // No release at all (a fork, a mirror without assets): build instead.
+    let home = tempfile::tempdir().unwrap();
+    let (out, err) = download("http://127.0.0.1:9/none", home.path());
+    assert_eq!(out.trim(), "downloaded=false");
+    assert!(err.contains("cannot download"), "{err}");
+}

@@ -28,6 +28,18 @@ if [ -n "${INPUT_PROVIDER_KEY:-}" ]; then
   export "$name=$INPUT_PROVIDER_KEY"
 fi
 unset INPUT_PROVIDER_KEY
+# Several keys: one NAME=value line each.
+while IFS= read -r line; do
+  [ -z "${line//[[:space:]]/}" ] && continue
+  name="${line%%=*}"
+  name="${name//[[:space:]]/}"
+  if [[ "$line" != *=* ]] || ! [[ "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
+    echo "::error title=promptctl action::provider-keys takes one NAME=value line per key; a line is not one (its value is not shown)"
+    exit 2
+  fi
+  export "$name=${line#*=}"
+done <<<"${INPUT_PROVIDER_KEYS:-}"
+unset INPUT_PROVIDER_KEYS
 
 args=(ci)
 if [ -n "$base" ]; then

@@ -249,20 +249,13 @@ fn the_dashboard_charts_a_rollout_across_two_stages_in_chromium() {
         dom.contains("canary reports needed") || dom.contains("enough for the error-rate gate"),
         "no evidence on the page:\n{dom}"
     );
-    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard-stages.png");
-    let _ = std::fs::remove_file(&shot);
-    headless(
+    screenshot(
         &browser,
         profile.path(),
         &url,
-        &[
-            &format!("--screenshot={}", shot.display()),
-            "--window-size=1280,1400",
-        ],
+        "dashboard-stages.png",
+        "1280,1400",
     );
-    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
-    println!("dashboard screenshot: {}", shot.display());
 }
 
 /// A canary with a plan of one-hour steps, started on the real clock.
@@ -351,18 +344,29 @@ fn the_html_eval_report_opens_in_chromium_side_by_side_with_filters() {
             "`{expected}` is not in the report:\n{dom}"
         );
     }
-    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("eval-report.png");
-    let _ = std::fs::remove_file(&shot);
-    headless(
+    screenshot(
         &browser,
         profile.path(),
         &url,
+        "eval-report.png",
+        "1280,1000",
+    );
+}
+
+/// Takes a screenshot of `url` into the target's tmp folder and checks it is a real PNG.
+fn screenshot(browser: &Path, profile: &Path, url: &str, name: &str, size: &str) {
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_file(&shot);
+    headless(
+        browser,
+        profile,
+        url,
         &[
             &format!("--screenshot={}", shot.display()),
-            "--window-size=1280,1000",
+            &format!("--window-size={size}"),
         ],
     );
     let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
-    println!("eval report screenshot: {}", shot.display());
+    println!("screenshot: {}", shot.display());
 }

@@ -187,12 +187,7 @@ fn select_suites(
     check: &CheckReport,
     diff: &SourceDiff,
 ) -> Result<Selection, CiError> {
-    let changed: BTreeSet<&str> = diff
-        .prompts
-        .iter()
-        .filter(|p| p.status != Status::Removed)
-        .map(|p| p.name.as_str())
-        .collect();
+    let changed = changed_prompts(diff);
     let suites_changed = changed_suite_files(project, base.commit.as_deref(), suites)?;
     // A prompt that fails the check has already failed the run; evaluating it would only
     // repeat the check's error.
@@ -232,6 +227,15 @@ fn select_suites(
     })
 }
 
+/// The prompts whose version changed and that are still there to evaluate.
+fn changed_prompts(diff: &SourceDiff) -> BTreeSet<&str> {
+    diff.prompts
+        .iter()
+        .filter(|p| p.status != Status::Removed)
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
 /// The suites `eval --changed` runs: those whose prompt has another version at `head`
 /// than at `base`, or whose own file differs from `base` (when `base` is a git revision:
 /// a release has no suite files). A prompt removed at `head` has nothing to evaluate.
@@ -243,12 +247,7 @@ pub fn changed_suites(
 ) -> Result<Vec<Suite>, CiError> {
     let pair = load_pair(project, base, head, &[])?;
     let diff = compare(&pair, None);
-    let changed: BTreeSet<&str> = diff
-        .prompts
-        .iter()
-        .filter(|p| p.status != Status::Removed)
-        .map(|p| p.name.as_str())
-        .collect();
+    let changed = changed_prompts(&diff);
     let commit = match base {
         RevisionSpec::Git(rev) => Some(rev.as_str()),
         _ => None,

@@ -1,4 +1,5 @@
-//! Reading TOML files into typed structs with errors that name the file, line and field.
+//! Reading TOML files into typed structs with errors that name the file, line and field,
+//! and TOML values as JSON.
 
 use serde::de::DeserializeOwned;
 
@@ -110,6 +111,31 @@ pub fn line_of(source: &str, offset: usize) -> usize {
         .filter(|&&b| b == b'\n')
         .count()
         + 1
+}
+
+/// Converts TOML to JSON; datetimes become strings, non-finite floats are refused.
+pub fn toml_value_to_json(value: &toml::Value) -> Result<serde_json::Value, String> {
+    Ok(match value {
+        toml::Value::String(s) => serde_json::Value::String(s.clone()),
+        toml::Value::Integer(i) => serde_json::Value::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(serde_json::Value::Number)
+            .ok_or_else(|| format!("`{f}` is not a finite number"))?,
+        toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
+        toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
+        toml::Value::Array(items) => serde_json::Value::Array(
+            items
+                .iter()
+                .map(toml_value_to_json)
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        toml::Value::Table(table) => serde_json::Value::Object(
+            table
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), toml_value_to_json(v)?)))
+                .collect::<Result<serde_json::Map<_, _>, String>>()?,
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod collect;
 mod executor;
 mod gate;
 mod html;
+mod judge;
 mod provider;
 mod redact;
 mod report;

@@ -10,7 +10,7 @@ use super::error::{Location, PromptError};
 use super::includes::{IncludeRef, PartialIndex, scan_error_to_prompt_error, scan_template};
 use super::variables::{VarType, Variable, is_identifier};
 use super::{Message, Prompt, PromptName, PromptSpec, Role};
-use crate::tomlfile::line_of;
+use crate::tomlfile::{line_of, toml_value_to_json};
 
 /// Project-wide defaults applied to prompts that leave a field out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,31 +312,6 @@ fn template_first_line(source: &str, literal_start: usize) -> usize {
     } else {
         line
     }
-}
-
-/// Converts TOML to JSON; datetimes become strings, non-finite floats are refused.
-pub fn toml_value_to_json(value: &toml::Value) -> Result<Value, String> {
-    Ok(match value {
-        toml::Value::String(s) => Value::String(s.clone()),
-        toml::Value::Integer(i) => Value::from(*i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
-            .map(Value::Number)
-            .ok_or_else(|| format!("`{f}` is not a finite number"))?,
-        toml::Value::Boolean(b) => Value::Bool(*b),
-        toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(toml_value_to_json)
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        toml::Value::Table(table) => Value::Object(
-            table
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), toml_value_to_json(v)?)))
-                .collect::<Result<serde_json::Map<_, _>, String>>()?,
-        ),
-    })
 }
 
 #[cfg(test)]

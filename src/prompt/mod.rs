@@ -20,11 +20,12 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::tomlfile::toml_value_to_json;
 pub use canonical::{
     MIN_PREFIX_LEN, SHORT_HEX_LEN, Version, VersionPrefix, to_canonical_string, write_canonical,
 };
 pub use error::{IncludeProblem, Location, PromptError};
-pub use file::{PromptDefaults, toml_value_to_json};
+pub use file::PromptDefaults;
 pub use includes::PartialIndex;
 pub use name::{PromptName, check_segments};
 pub use render::{

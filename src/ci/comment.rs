@@ -33,6 +33,24 @@ pub struct PullRequest {
     pub token: String,
 }
 
+impl PullRequest {
+    /// The pull request a GitHub Actions workflow runs for, from its environment (read
+    /// through `var`): `GITHUB_TOKEN`, `GITHUB_REPOSITORY`, the number from the event file
+    /// or the ref ([`pull_request_number`]), and `GITHUB_API_URL` (default
+    /// `https://api.github.com`). `None` outside a pull request's workflow.
+    pub fn from_github_env(var: impl Fn(&str) -> Option<String>) -> Option<PullRequest> {
+        let var = |name: &str| var(name).filter(|v| !v.is_empty());
+        let event = var("GITHUB_EVENT_PATH").and_then(|path| std::fs::read_to_string(path).ok());
+        let number = pull_request_number(event.as_deref(), var("GITHUB_REF").as_deref())?;
+        Some(PullRequest {
+            api_url: var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
+            repository: var("GITHUB_REPOSITORY")?,
+            number,
+            token: var("GITHUB_TOKEN")?,
+        })
+    }
+}
+
 /// What became of the comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Commented {

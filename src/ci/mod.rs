@@ -16,7 +16,7 @@ use serde::Serialize;
 
 pub use base::{Base, BaseRequest, resolve_base};
 pub use github::{Annotation, Level, annotations, escape_data, escape_property};
-pub use summary::{to_junit, to_markdown};
+pub use summary::{to_html, to_junit, to_markdown};
 
 use crate::check::{CheckReport, CheckScope, Severity, check};
 use crate::diff::{SourceDiff, Status, compare};

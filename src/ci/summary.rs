@@ -14,6 +14,20 @@ use crate::markup::escape;
 /// past this the reader is pointed at `promptctl diff`.
 const SUMMARY_DIFF_LINES: usize = 400;
 
+/// The eval report of the run as one self-contained HTML file; with no suite run, an empty
+/// report with the run's verdict.
+pub fn to_html(report: &CiReport) -> String {
+    match &report.eval {
+        Some(eval) => crate::eval::to_html(eval),
+        None => crate::eval::to_html(&crate::eval::Report {
+            suites: Vec::new(),
+            passed: report.passed,
+            requests: Default::default(),
+            failures: Vec::new(),
+        }),
+    }
+}
+
 /// The markdown summary: the verdict, the check's findings, the changed prompts with their
 /// versions, each suite's pass rates side by side with the cost and latency deltas, the
 /// regressed cases, the gates, and the diffs folded away.

@@ -8,8 +8,8 @@ use clap::Args;
 use serde::Serialize;
 
 use promptctl::ci::{
-    Annotation, BaseRequest, CiError, CiOptions, CiReport, annotations, comment, run_ci, to_junit,
-    to_markdown,
+    Annotation, BaseRequest, CiError, CiOptions, CiReport, annotations, comment, run_ci, to_html,
+    to_junit, to_markdown,
 };
 
 use super::error::EXIT_FAILED;
@@ -140,7 +140,7 @@ pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
         write_file(path, to_junit(&report).as_bytes())?;
     }
     if let Some(path) = &args.html {
-        write_file(path, html_report(&report).as_bytes())?;
+        write_file(path, to_html(&report).as_bytes())?;
     }
     if github.active
         && let Some(path) = &github.step_summary
@@ -160,39 +160,16 @@ pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-/// The eval report as HTML; with no suite run, an empty one with the run's verdict.
-fn html_report(report: &CiReport) -> String {
-    match &report.eval {
-        Some(eval) => promptctl::eval::to_html(eval),
-        None => promptctl::eval::to_html(&promptctl::eval::Report {
-            suites: Vec::new(),
-            passed: report.passed,
-            requests: Default::default(),
-            failures: Vec::new(),
-        }),
-    }
-}
-
 /// Posts or edits the pull request's comment; every way it can fail is a warning: the
 /// comment is a courtesy, the verdict is the exit code.
 fn comment_on_pull_request(markdown: &str) {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let warn = |message: String| eprint(&format!("{WARNING}warning:{WARNING:#} {message}\n"));
-    let event = var("GITHUB_EVENT_PATH").and_then(|path| std::fs::read_to_string(path).ok());
-    let number = comment::pull_request_number(event.as_deref(), var("GITHUB_REF").as_deref());
-    let (Some(token), Some(repository), Some(number)) =
-        (var("GITHUB_TOKEN"), var("GITHUB_REPOSITORY"), number)
-    else {
+    let Some(pr) = comment::PullRequest::from_github_env(|name| std::env::var(name).ok()) else {
         return warn(
             "--comment needs a pull request's workflow: GITHUB_TOKEN, GITHUB_REPOSITORY and a pull_request event; no comment written".into(),
         );
     };
-    let pr = comment::PullRequest {
-        api_url: var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
-        repository,
-        number,
-        token,
-    };
+    let number = pr.number;
     match comment::comment(&pr, markdown) {
         Ok(comment::Commented::Created { .. }) => {
             eprint(&format!("commented on pull request #{number}\n"));

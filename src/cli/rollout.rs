@@ -116,15 +116,15 @@ impl Source {
         prometheus: Option<&str>,
         policy: &RolloutPolicy,
     ) -> Result<Source, CliError> {
-        let url = prometheus.or(if from.is_empty() {
-            policy.prometheus.as_deref()
+        // Servers named with --from are the evidence (clap keeps --prometheus apart from
+        // them); otherwise Prometheus, when the flag or the policy names one.
+        let chosen = if from.is_empty() {
+            Prometheus::chosen(prometheus, policy).map_err(CliError::system)?
         } else {
             None
-        });
-        match url {
-            Some(url) => Prometheus::new(url, policy.prometheus_timeout())
-                .map(Source::Prometheus)
-                .map_err(CliError::system),
+        };
+        match chosen {
+            Some(source) => Ok(Source::Prometheus(source)),
             None => windows(from).map(Source::Windows),
         }
     }

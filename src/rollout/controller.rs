@@ -1,6 +1,7 @@
 //! One controller pass: read the release state, judge every rollout on its window of
 //! feedback, and write each decision as a release commit conditional on the step it judged.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -47,16 +48,16 @@ pub enum Evidence<'a> {
 }
 
 impl Evidence<'_> {
-    /// The window of every rollout in `state` at `now`.
+    /// The window of every rollout in `state` at `now`: the windows given, or read now.
     pub fn windows(
         &self,
         state: &State,
         now: UnixTime,
         policy: &RolloutPolicy,
-    ) -> BTreeMap<PromptName, Window> {
+    ) -> Cow<'_, BTreeMap<PromptName, Window>> {
         match self {
-            Evidence::Windows(windows) => (*windows).clone(),
-            Evidence::Prometheus(prometheus) => prometheus.windows(state, now, policy),
+            Evidence::Windows(windows) => Cow::Borrowed(*windows),
+            Evidence::Prometheus(prometheus) => Cow::Owned(prometheus.windows(state, now, policy)),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::policy::{MetricGate, RolloutPolicy};
 use crate::store::Gates;
 
 /// Formats a rate as a percentage.
-pub(super) fn pct(rate: f64) -> String {
+fn pct(rate: f64) -> String {
     format!("{:.1}%", rate * 100.0)
 }
 

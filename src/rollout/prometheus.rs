@@ -47,6 +47,15 @@ impl Prometheus {
         })
     }
 
+    /// The Prometheus server to judge on: `url` (a `--prometheus` flag) or else the
+    /// policy's `[rollout] prometheus`, with the policy's query timeout; `None` when
+    /// neither names one.
+    pub fn chosen(url: Option<&str>, policy: &RolloutPolicy) -> Result<Option<Self>, String> {
+        url.or(policy.prometheus.as_deref())
+            .map(|url| Prometheus::new(url, policy.prometheus_timeout()))
+            .transpose()
+    }
+
     /// The windows of every rollout in `state` at `now`, with the custom gates' readings.
     pub fn windows(
         &self,

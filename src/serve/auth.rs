@@ -15,13 +15,35 @@ pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Whether the request carries the token as `Authorization: Bearer`.
-pub(super) fn bearer_ok(token: &str, headers: &HeaderMap) -> bool {
+/// The token the request gives as `Authorization: Bearer`.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+}
+
+/// Whether the request carries the token as `Authorization: Bearer`.
+pub(super) fn bearer_ok(token: &str, headers: &HeaderMap) -> bool {
+    bearer(headers).is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+}
+
+/// What a request gives as an API credential: a bearer token or an `X-API-Key`.
+pub(super) enum Credential {
+    Missing,
+    Wrong,
+    Right,
+}
+
+/// Reads the credential the API routes of other protocols (OFREP) take: the bearer token
+/// or the `X-API-Key` header.
+pub(super) fn api_credential(token: &str, headers: &HeaderMap) -> Credential {
+    let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    match bearer(headers).or(api_key) {
+        None => Credential::Missing,
+        Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Credential::Right,
+        Some(_) => Credential::Wrong,
+    }
 }
 
 /// Whether a read of every prompt's text is allowed: no token is set, or the request has

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::clock::UnixTime;
 use crate::prompt::Version;
 use crate::rollout::{Summary, Window};
+use crate::store::PromptState;
 
 /// At most one point per this many seconds.
 pub const POINT_EVERY: i64 = 2;
@@ -34,6 +35,19 @@ pub struct Point {
     pub canary: Summary,
 }
 
+impl Point {
+    fn new(at: UnixTime, step: usize, stage: String, window: &Window) -> Self {
+        Point {
+            at,
+            opened: at,
+            step,
+            stage,
+            active: window.active.summary(),
+            canary: window.canary.summary(),
+        }
+    }
+}
+
 /// The points of one canary.
 #[derive(Debug, Clone)]
 pub struct Series {
@@ -53,33 +67,68 @@ impl Series {
         self.canary
     }
 
-    /// Records the figures of `window` at `at`.
-    pub fn record(&mut self, at: UnixTime, step: usize, stage: String, window: &Window) {
-        let mut point = Point {
-            at,
-            opened: at,
-            step,
-            stage,
-            active: window.active.summary(),
-            canary: window.canary.summary(),
-        };
-        match self.points.back_mut() {
-            Some(last) if last.step == step && at - last.opened < POINT_EVERY => {
-                point.opened = last.opened;
-                *last = point;
-            }
-            _ => {
-                if self.points.len() == MAX_POINTS {
-                    self.points.pop_front();
-                }
-                self.points.push_back(point);
-            }
+    /// Records the figures of `window` at `at` when a point is due: the first of a step, or
+    /// [`POINT_EVERY`] after the last one opened. In between nothing is computed, since this
+    /// runs on every feedback report; [`Series::with_latest`] adds the figures of the moment
+    /// when the chart is drawn.
+    pub fn record(
+        &mut self,
+        at: UnixTime,
+        step: usize,
+        stage: impl FnOnce() -> String,
+        window: &Window,
+    ) {
+        if self.is_open(at, step) {
+            return;
         }
+        self.put(Point::new(at, step, stage(), window));
+    }
+
+    /// A copy of the series that ends at the figures of `window` at `at`: the ones the
+    /// gates judge.
+    pub fn with_latest(&self, at: UnixTime, step: usize, stage: String, window: &Window) -> Series {
+        let mut series = self.clone();
+        series.put(Point::new(at, step, stage, window));
+        series
+    }
+
+    /// Whether the last point is still open to updates at `at` for `step`.
+    fn is_open(&self, at: UnixTime, step: usize) -> bool {
+        self.points
+            .back()
+            .is_some_and(|last| last.step == step && at - last.opened < POINT_EVERY)
+    }
+
+    /// Updates the last point while it is open, else adds one (dropping the oldest past
+    /// [`MAX_POINTS`]).
+    fn put(&mut self, mut point: Point) {
+        if self.is_open(point.at, point.step)
+            && let Some(last) = self.points.back_mut()
+        {
+            point.opened = last.opened;
+            *last = point;
+            return;
+        }
+        if self.points.len() == MAX_POINTS {
+            self.points.pop_front();
+        }
+        self.points.push_back(point);
     }
 
     pub fn points(&self) -> impl Iterator<Item = &Point> {
         self.points.iter()
     }
+}
+
+/// A canary's step and, when asked, its stage in words (`10%`, `cohort internal`).
+pub fn stage_of(pointers: &PromptState) -> (usize, impl FnOnce() -> String + '_) {
+    let step = pointers.rollout.as_ref().map_or(0, |r| r.step);
+    let stage = move || match (&pointers.rollout, &pointers.canary) {
+        (Some(rollout), _) => rollout.stage().to_string(),
+        (None, Some(canary)) => canary.describe(),
+        (None, None) => String::new(),
+    };
+    (step, stage)
 }
 
 /// Chart width and height in SVG units; the template scales it to the page.
@@ -245,14 +294,14 @@ mod tests {
     #[test]
     fn points_are_spaced_bounded_and_mark_each_stage() {
         let mut series = Series::new(format!("sha256:{}", "c".repeat(64)).parse().unwrap());
-        series.record(100, 0, "10%".into(), &window(1, 10));
+        series.record(100, 0, || "10%".into(), &window(1, 10));
         // Within two seconds of the last point: it is updated, not added, and a point
         // updated again and again still closes two seconds after it opened.
         for at in 101..=104 {
-            series.record(at, 0, "10%".into(), &window(2, 10 + at as u64 - 100));
+            series.record(at, 0, || "10%".into(), &window(2, 10 + at as u64 - 100));
         }
         // A new stage always starts a point.
-        series.record(105, 1, "50%".into(), &window(0, 5));
+        series.record(105, 1, || "50%".into(), &window(0, 5));
         let opened: Vec<UnixTime> = series.points().map(|p| p.opened).collect();
         assert_eq!(opened, vec![100, 102, 104, 105]);
         let charts = charts(&series);
@@ -267,7 +316,7 @@ mod tests {
         assert_eq!(errors.latest, "canary 0.0%, active 0.0%");
         assert_eq!(errors.canary.split(' ').count(), 4);
         for at in 0..(MAX_POINTS as i64 + 10) {
-            series.record(200 + at * POINT_EVERY, 1, "50%".into(), &window(0, 5));
+            series.record(200 + at * POINT_EVERY, 1, || "50%".into(), &window(0, 5));
         }
         assert_eq!(series.points().count(), MAX_POINTS);
     }

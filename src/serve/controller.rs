@@ -90,11 +90,8 @@ fn one_pass(
     let now = crate::clock::now();
     let policy = &project.config.rollout;
     // Prometheus, when named, sees the whole fleet; otherwise this server's own feedback.
-    let reports = match prometheus.or(policy.prometheus.as_deref()) {
-        Some(url) => {
-            let source = Prometheus::new(url, policy.prometheus_timeout())?;
-            step(&project, env, &Evidence::Prometheus(&source), now, push)
-        }
+    let reports = match Prometheus::chosen(prometheus, policy)? {
+        Some(source) => step(&project, env, &Evidence::Prometheus(&source), now, push),
         None => {
             let windows = lock(&state.windows).clone();
             step(&project, env, &Evidence::Windows(&windows), now, push)

@@ -51,7 +51,7 @@ pub struct Metrics {
 }
 
 /// Feedback so far: reports by outcome, and the figures they carried.
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct Feedback {
     reports: BTreeMap<FeedbackLabels, u64>,
     figures: BTreeMap<FigureLabels, Figures>,
@@ -185,8 +185,11 @@ impl Metrics {
     pub fn render_text(&self, scrape: &Scrape<'_>) -> String {
         let mut out = String::new();
         self.write_traffic(&mut out, scrape.resolves);
-        let feedback = self.feedback_with_zeros(scrape.canaries);
-        write_feedback(&mut out, &feedback);
+        {
+            let mut feedback = lock(&self.feedback);
+            add_zero_series(&mut feedback, scrape.canaries);
+            write_feedback(&mut out, &feedback);
+        }
         let _ = writeln!(
             out,
             "# HELP promptctl_snapshot_age_seconds Seconds since the source was last read successfully (how fresh the served state is).\n# TYPE promptctl_snapshot_age_seconds gauge"
@@ -235,21 +238,20 @@ impl Metrics {
             );
         }
     }
+}
 
-    /// The feedback so far, with zero series for both tracks of every canary in flight.
-    fn feedback_with_zeros(&self, canaries: &[(String, String, String)]) -> Feedback {
-        let mut feedback = lock(&self.feedback).clone();
-        for (prompt, active, canary) in canaries {
-            for (version, track) in [(active, "active"), (canary, "canary")] {
-                for outcome in ["success", "error"] {
-                    let key = (prompt.clone(), version.clone(), track, outcome.to_owned());
-                    feedback.reports.entry(key).or_default();
-                }
-                let key = (prompt.clone(), version.clone(), track);
-                feedback.figures.entry(key).or_default();
+/// Adds zero series for both tracks of every canary in flight that has none yet: they stay
+/// once written, as a Prometheus counter does, so nothing is copied at each scrape.
+fn add_zero_series(feedback: &mut Feedback, canaries: &[(String, String, String)]) {
+    for (prompt, active, canary) in canaries {
+        for (version, track) in [(active, "active"), (canary, "canary")] {
+            for outcome in ["success", "error"] {
+                let key = (prompt.clone(), version.clone(), track, outcome.to_owned());
+                feedback.reports.entry(key).or_default();
             }
+            let key = (prompt.clone(), version.clone(), track);
+            feedback.figures.entry(key).or_default();
         }
-        feedback
     }
 }
 

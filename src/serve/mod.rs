@@ -295,10 +295,6 @@ impl ServerState {
             Track::Canary => window.canary.add(sample),
             Track::Active => window.active.add(sample),
         }
-        let (step, stage) = match &pointers.rollout {
-            Some(rollout) => (rollout.step, rollout.stage().to_string()),
-            None => (0, canary.describe()),
-        };
         let mut charts = lock(&self.charts);
         let series = charts
             .entry(name.clone())
@@ -306,6 +302,7 @@ impl ServerState {
         if series.canary() != canary.version {
             *series = charts::Series::new(canary.version);
         }
+        let (step, stage) = charts::stage_of(pointers);
         series.record(crate::clock::now(), step, stage, window);
     }
 

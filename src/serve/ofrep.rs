@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::auth::Credential;
 use super::render_route::{RenderCall, render_off_workers};
 use super::routes::{Shared, json_body};
 use super::{ServerState, Snapshot};
@@ -95,20 +96,15 @@ pub(super) async fn evaluate_flag(
         };
     };
     count_resolve(&picked);
-    let Some(vars) = context.variables.clone() else {
-        // The hot path: the prepared payload is copied in, not parsed and written again.
-        return json_body(
-            StatusCode::OK,
-            success_bytes(&snapshot, &key, &picked, &context),
-        );
+    let messages = match context.variables.clone() {
+        None => None,
+        Some(vars) => match rendered(&state, &snapshot, &key, &context, vars).await {
+            Ok(messages) => Some(messages),
+            Err(failure) => return failure,
+        },
     };
-    let mut value = payload(&picked);
-    match rendered(&state, &snapshot, &key, &context, vars).await {
-        Ok(messages) => value["rendered"] = messages,
-        Err(failure) => return failure,
-    }
-    let answer = success(&snapshot, &key, &picked, &context, value);
-    json_body(StatusCode::OK, answer.to_string())
+    let answer = evaluation(&snapshot, &key, &picked, &context, messages.as_ref());
+    json_body(StatusCode::OK, answer)
 }
 
 /// `POST /ofrep/v1/evaluate/flags`: every prompt for one context, with an `ETag` over the
@@ -134,28 +130,32 @@ pub(super) async fn evaluate_flags(
     if unchanged {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
-    let mut flags: Vec<Value> = Vec::with_capacity(snapshot.prompts.len());
+    let mut flags: Vec<Vec<u8>> = Vec::with_capacity(snapshot.prompts.len());
     for name in snapshot.prompts.keys() {
         if let Some(picked) =
             snapshot.pick(name.as_str(), Some(&context.key), context.cohort.as_deref())
         {
             count_resolve(&picked);
-            flags.push(success(
+            flags.push(evaluation(
                 &snapshot,
                 name.as_str(),
                 &picked,
                 &context,
-                payload(&picked),
+                None,
             ));
         }
     }
     for (name, problem) in &snapshot.problems {
         if !snapshot.prompts.contains_key(name) {
-            flags.push(json!({"key": name, "errorCode": "GENERAL",
-                              "errorDetails": format!("cannot be served: {problem}")}));
+            let failure = json!({"key": name, "errorCode": "GENERAL",
+                                 "errorDetails": format!("cannot be served: {problem}")});
+            flags.push(failure.to_string().into_bytes());
         }
     }
-    let mut response = json_body(StatusCode::OK, json!({"flags": flags}).to_string());
+    let mut body = b"{\"flags\":[".to_vec();
+    body.extend_from_slice(&flags.join(&b',')[..]);
+    body.extend_from_slice(b"]}");
+    let mut response = json_body(StatusCode::OK, body);
     if let Ok(value) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, value);
     }
@@ -181,18 +181,11 @@ fn admit(
 /// need the token: `Authorization: Bearer` or `X-API-Key`. None is a 401, a wrong one 403.
 fn refuse_unauthorized(state: &ServerState, headers: &HeaderMap) -> Option<Response> {
     let token = state.token.as_deref()?;
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
-    let Some(given) = bearer.or(api_key) else {
-        return Some(StatusCode::UNAUTHORIZED.into_response());
-    };
-    if super::auth::constant_time_eq(given.as_bytes(), token.as_bytes()) {
-        return None;
+    match super::auth::api_credential(token, headers) {
+        Credential::Right => None,
+        Credential::Missing => Some(StatusCode::UNAUTHORIZED.into_response()),
+        Credential::Wrong => Some(StatusCode::FORBIDDEN.into_response()),
     }
-    Some(StatusCode::FORBIDDEN.into_response())
 }
 
 /// A body that could not be read (over the 1 MB limit), as every route says it.
@@ -274,14 +267,6 @@ fn count_resolve(picked: &Picked<'_>) {
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// The flag's value: the resolve answer of `/v1/prompts/{name}` (track, bucket, version,
-/// provider, model, params, variables, messages, partials, render settings).
-fn payload(picked: &Picked<'_>) -> Value {
-    let loaded = picked.served.track(picked.track);
-    serde_json::from_slice(&loaded.resolve_answer(picked.track, picked.bucket))
-        .unwrap_or(Value::Null)
-}
-
 /// The messages rendered with the context's variables, as `/v1/render` renders them; a
 /// render that fails is the caller's context at fault (`INVALID_CONTEXT`).
 async fn rendered(
@@ -309,37 +294,39 @@ async fn rendered(
     }
 }
 
-/// [`success`] without a rendered value, written around the version's prepared resolve
-/// answer.
-fn success_bytes(
+/// The evaluation of one flag. Its value is the version's resolve answer as
+/// `/v1/prompts/{name}` gives it, prepared when the version was loaded and copied in here
+/// rather than parsed and written again, with `rendered` added when there are messages.
+fn evaluation(
     snapshot: &Snapshot,
     key: &str,
     picked: &Picked<'_>,
     context: &Context,
+    rendered: Option<&Value>,
 ) -> Vec<u8> {
-    let mut shell = success(snapshot, key, picked, context, Value::Null);
-    if let Some(members) = shell.as_object_mut() {
-        members.remove("value");
-    }
-    let mut body = shell.to_string().into_bytes();
-    // The closing brace goes after the payload.
+    let mut body = shell(snapshot, key, picked, context)
+        .to_string()
+        .into_bytes();
+    // The closing brace goes after the value.
     body.pop();
-    let loaded = picked.served.track(picked.track);
     body.extend_from_slice(b",\"value\":");
-    body.extend_from_slice(&loaded.resolve_answer(picked.track, picked.bucket));
+    let loaded = picked.served.track(picked.track);
+    let mut value = loaded.resolve_answer(picked.track, picked.bucket);
+    if let Some(messages) = rendered {
+        value.pop();
+        value.extend_from_slice(b",\"rendered\":");
+        value.extend_from_slice(messages.to_string().as_bytes());
+        value.push(b'}');
+    }
+    body.extend_from_slice(&value);
     body.push(b'}');
     body
 }
 
-/// The evaluation: `reason` is `STATIC` without a canary, `TARGETING_MATCH` when the
-/// context's cohort is one of the canary's, `SPLIT` when the bucket decided.
-fn success(
-    snapshot: &Snapshot,
-    key: &str,
-    picked: &Picked<'_>,
-    context: &Context,
-    value: Value,
-) -> Value {
+/// Everything of an evaluation but its value: `reason` is `STATIC` without a canary,
+/// `TARGETING_MATCH` when the context's cohort is one of the canary's, `SPLIT` when the
+/// bucket decided.
+fn shell(snapshot: &Snapshot, key: &str, picked: &Picked<'_>, context: &Context) -> Value {
     let canary = picked.served.pointers.canary.as_ref();
     let reason = match canary {
         None => "STATIC",
@@ -356,7 +343,6 @@ fn success(
     let version = picked.served.track(picked.track).prompt.version;
     json!({
         "key": key,
-        "value": value,
         "reason": reason,
         "variant": version.short(),
         "metadata": {

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use minijinja::Environment;
 use serde::Serialize;
 
-use super::charts::{Chart, charts};
+use super::charts::{Chart, charts, stage_of};
 use super::rollouts::{RolloutView, views};
 use super::{ServerState, lock};
 use crate::clock;
@@ -207,11 +207,7 @@ fn release_view(state: &ServerState, snapshot: &Snapshot) -> ReleaseView {
                     .map_or([0, 0], |served| state.step_resolves(&view.name, served));
                 let mut block = rollout_block(snapshot, view, requests);
                 block.canary_error = canary_error(state, view);
-                block.charts = lock(&state.charts)
-                    .get(&view.name)
-                    .filter(|series| series.canary() == view.canary)
-                    .map(charts)
-                    .unwrap_or_default();
+                block.charts = latest_charts(state, snapshot, view);
                 block
             })
             .collect(),
@@ -353,6 +349,22 @@ fn next_step(plan: &crate::store::Rollout) -> String {
     } else {
         format!("in {}", clock::human_duration(left as u64))
     }
+}
+
+/// The charts of a canary: its recorded points, ending at the figures of this moment.
+fn latest_charts(state: &ServerState, snapshot: &Snapshot, view: &RolloutView) -> Vec<Chart> {
+    let Some(served) = snapshot.prompts.get(&view.name) else {
+        return Vec::new();
+    };
+    let recorded = lock(&state.charts);
+    let Some(series) = recorded
+        .get(&view.name)
+        .filter(|series| series.canary() == view.canary)
+    else {
+        return Vec::new();
+    };
+    let (step, stage) = stage_of(&served.pointers);
+    charts(&series.with_latest(clock::now(), step, stage(), &view.window))
 }
 
 /// The canary's latest failure, in words, if requests for it fell back.

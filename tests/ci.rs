@@ -716,8 +716,8 @@ fn ci_commenting(repo: &TestRepo, github: &FakeGithub, event: &std::path::Path) 
     )
 }
 
-#[test]
-fn ci_comment_creates_one_comment_and_edits_it_on_every_rerun() {
+/// A reworded prompt on a branch, with the event file of pull request `number`.
+fn pull_request(number: u64) -> (TestRepo, std::path::PathBuf) {
     let repo = project();
     edit(
         &repo,
@@ -727,7 +727,14 @@ fn ci_comment_creates_one_comment_and_edits_it_on_every_rerun() {
     );
     repo.commit("reword");
     let event = repo.path().join("event.json");
-    std::fs::write(&event, r#"{"pull_request": {"number": 7}}"#).unwrap();
+    let text = format!(r#"{{"pull_request": {{"number": {number}}}}}"#);
+    std::fs::write(&event, text).unwrap();
+    (repo, event)
+}
+
+#[test]
+fn ci_comment_creates_one_comment_and_edits_it_on_every_rerun() {
+    let (repo, event) = pull_request(7);
     let github = FakeGithub::start(false);
     let first = ci_commenting(&repo, &github, &event).expect(0);
     assert!(
@@ -772,16 +779,7 @@ fn ci_comment_creates_one_comment_and_edits_it_on_every_rerun() {
 
 #[test]
 fn a_forked_pull_requests_read_only_token_does_not_fail_the_check() {
-    let repo = project();
-    edit(
-        &repo,
-        "prompts/support/triage.toml",
-        "Answer with one queue",
-        "Reply with one queue",
-    );
-    repo.commit("reword");
-    let event = repo.path().join("event.json");
-    std::fs::write(&event, r#"{"pull_request": {"number": 9}}"#).unwrap();
+    let (repo, event) = pull_request(9);
     let github = FakeGithub::start(true);
     let run = ci_commenting(&repo, &github, &event).expect(0);
     assert!(

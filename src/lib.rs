@@ -54,6 +54,7 @@ pub mod ci;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod copytext;
 pub mod diff;
 pub mod eval;
 pub mod fsutil;

@@ -501,6 +501,70 @@ fn status_tells_a_broken_working_tree_file_from_an_absent_one_by_name_or_not() {
     }
 }
 
+/// Named prompts are read alone, with only the partials they reach, and not by a walk of
+/// the folder: nested partials, a missing one and one behind a symbolic link to a folder
+/// outside the project must come out as the whole listing has them.
+#[cfg(unix)]
+#[test]
+fn status_of_named_prompts_follows_their_partials_as_the_whole_listing_does() {
+    let repo = committed();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("evil.j2"), "outside").unwrap();
+    std::os::unix::fs::symlink(outside.path(), repo.path().join("prompts/linked")).unwrap();
+    let including = |name: &str| {
+        format!("[[messages]]\nrole = \"user\"\ncontent = \"{{% include \\\"{name}\\\" %}}\"\n")
+    };
+    repo.write(
+        "prompts/partials/outer.j2",
+        "Outer {% include \"partials/inner.j2\" %}",
+    )
+    .write("prompts/partials/inner.j2", "Inner")
+    .write("prompts/docs/nested.toml", &including("partials/outer.j2"))
+    .write(
+        "prompts/docs/missing.toml",
+        &including("partials/nowhere.j2"),
+    )
+    .write("prompts/docs/escape.toml", &including("linked/evil.j2"));
+    repo.commit("partials");
+    repo.run(&["publish", "docs/nested"]).expect(0);
+    edit(&repo, "prompts/partials/inner.j2", "Inner", "Inner, edited");
+    let names = [
+        "docs/nested",
+        "docs/missing",
+        "docs/escape",
+        "support/triage",
+    ];
+    let all = json(&repo, &["status"]);
+    let mut args = vec!["status"];
+    args.extend(names);
+    let named = json(&repo, &args);
+    let relations = |status: &Value, name: &str| {
+        let prompt = status["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {status}"))
+            .clone();
+        (prompt["head"].clone(), prompt["worktree"].clone())
+    };
+    let expected = [
+        ("docs/nested", ("active", "new")),
+        ("docs/missing", ("broken", "broken")),
+        ("docs/escape", ("broken", "broken")),
+        ("support/triage", ("new", "new")),
+    ];
+    for status in [&all, &named] {
+        for (name, (head, worktree)) in expected {
+            assert_eq!(
+                relations(status, name),
+                (head.into(), worktree.into()),
+                "{name} in {status}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_hand_edited_state_is_reported_with_commit_and_field() {
     let repo = committed();

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 /// every layer before it.
 const LAYERS: &[&[&str]] = &[
     &[
-        "clock", "random", "shortid", "location", "tomlfile", "fsutil", "gitopts", "http", "junit",
-        "markup", "parallel", "retry", "suggest", "weburl",
+        "clock", "copytext", "random", "shortid", "location", "tomlfile", "fsutil", "gitopts",
+        "http", "junit", "markup", "parallel", "retry", "suggest", "weburl",
     ],
     &["prompt", "varsfile"],
     &["store"],

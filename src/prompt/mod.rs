@@ -27,6 +27,7 @@ pub use canonical::{
 pub use error::{IncludeProblem, Location, PromptError};
 pub use file::PromptDefaults;
 pub use includes::PartialIndex;
+pub(crate) use includes::scan_template;
 pub use name::{PromptName, check_segments};
 pub use render::{
     CompiledPrompt, MAX_MESSAGE_BYTES, RENDER_FUEL, RENDER_RECURSION_LIMIT, RENDER_SETTINGS,

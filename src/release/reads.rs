@@ -63,11 +63,15 @@ pub struct Status {
 /// Reads the status of `names` (all prompts released or in the repository when empty).
 pub fn status(project: &Project, env: &str, names: &[String]) -> Result<Status, ReleaseError> {
     let store = project.store(env)?;
-    let release = store.read()?;
     let named: Vec<PromptName> = names
         .iter()
         .filter_map(|n| PromptName::parse(n).ok())
         .collect();
+    let release = if names.is_empty() {
+        store.read()?
+    } else {
+        store.read_named(&named)?
+    };
     let head = match Versions::read(project, &RevisionSpec::Git("HEAD".into()), &named) {
         Ok(versions) => Some(versions),
         // A repository without commits has no HEAD to compare.

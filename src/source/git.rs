@@ -31,6 +31,22 @@ pub(super) fn list(
     Ok(listing)
 }
 
+/// Reads and parses the prompts `names` at revision `rev` and the partials they reach,
+/// without walking the tree (see `named.rs`).
+pub(super) fn load_named(
+    project: &Project,
+    rev: &str,
+    spec: &RevisionSpec,
+    names: &[crate::prompt::PromptName],
+) -> Result<super::PromptSet, SourceError> {
+    let (repo, prefix) = project.repository()?;
+    let repo = Rc::new(repo);
+    let (listing, prompts_tree) = start(project, &repo, &prefix, rev, spec)?;
+    let tree = prompts_tree.map(|id| repo.find_tree(id)).transpose()?;
+    let lookup = |relative: &str| super::named::tree_file(tree.as_ref(), relative);
+    super::named::load(listing, &lookup, names)
+}
+
 /// Lists two revisions together. A subtree with the same id on both sides holds the same
 /// files, so it is not listed file by file: only its partials are, since the prompts that
 /// changed may include them. [`Listing::expand`] lists the rest when a caller needs it.
@@ -145,7 +161,7 @@ fn takes(name: &str, what: Walk) -> bool {
     }
 }
 
-fn file_entry(entry: &git2::TreeEntry<'_>) -> FileEntry {
+pub(super) fn file_entry(entry: &git2::TreeEntry<'_>) -> FileEntry {
     if entry.filemode() == 0o120000 {
         FileEntry::Link
     } else {

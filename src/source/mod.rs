@@ -9,6 +9,7 @@
 mod error;
 mod git;
 mod listing;
+mod named;
 mod pair;
 mod release;
 mod set;
@@ -167,28 +168,24 @@ pub fn load(project: &Project, spec: &RevisionSpec) -> Result<PromptSet, SourceE
     }
 }
 
-/// Reads and parses only the prompts `names` (with every partial) at a revision spec, for
-/// commands that act on a few prompts of a large repository: a canary of one prompt among
-/// 10,000 parses one. A name the spec does not have is absent from the set.
+/// Reads and parses only the prompts `names` at a revision spec, for commands that act on a
+/// few prompts of a large repository: a canary of one prompt among 10,000 parses one, and
+/// reads only its file and the partials it reaches. A name the spec does not have is absent
+/// from the set.
 pub fn load_named(
     project: &Project,
     spec: &RevisionSpec,
     names: &[PromptName],
 ) -> Result<PromptSet, SourceError> {
-    let wanted: std::collections::HashSet<String> =
-        names.iter().map(PromptName::file_path).collect();
-    let mut set = match spec {
-        RevisionSpec::Worktree | RevisionSpec::Git(_) => {
-            let snapshot = list(project, spec)?.snapshot(|relative| {
-                !matches!(classify(relative), Some(FileKind::Prompt(_)))
-                    || wanted.contains(relative)
-            })?;
-            PromptSet::from_snapshot(snapshot)
+    match spec {
+        RevisionSpec::Worktree => worktree::load_named(project, names),
+        RevisionSpec::Git(rev) => git::load_named(project, rev, spec, names),
+        _ => {
+            let mut set = load(project, spec)?;
+            set.retain(|name| names.iter().any(|n| n.as_str() == name));
+            Ok(set)
         }
-        _ => load(project, spec)?,
-    };
-    set.retain(|name| wanted.contains(&format!("{name}.toml")));
-    Ok(set)
+    }
 }
 
 /// The revision a comparison starts from when none is given: the active release of the

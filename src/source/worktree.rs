@@ -28,6 +28,19 @@ pub(super) fn list(project: &Project) -> Result<Listing, SourceError> {
     Ok(listing)
 }
 
+/// Reads and parses the prompts `names` and the partials they reach, without walking the
+/// folder or reading the git index (see `named.rs`).
+pub(super) fn load_named(
+    project: &Project,
+    names: &[crate::prompt::PromptName],
+) -> Result<super::PromptSet, SourceError> {
+    let root = project.prompts_dir();
+    inside_project(project, &root)?;
+    let listing = Listing::new(RevisionSpec::Worktree, project.config.clone());
+    let lookup = |relative: &str| super::named::worktree_file(&root, relative);
+    super::named::load(listing, &lookup, names)
+}
+
 /// Refuses a prompts folder that a symbolic link takes outside the project, as links inside
 /// the folder are refused: a template must only ever read the project's own files.
 fn inside_project(project: &Project, root: &Path) -> Result<(), SourceError> {

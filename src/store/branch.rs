@@ -7,7 +7,7 @@ use std::path::Path;
 use super::error::StoreError;
 use super::history::Record;
 use super::resolver::Resolver;
-use super::state::{STATE_FILE, State};
+use super::state::{STATE_FILE, State, cache};
 use crate::prompt::{Prompt, PromptName, Version, VersionPrefix};
 
 /// The folder of frozen versions inside a release commit.
@@ -95,6 +95,25 @@ impl Store {
         self.read_at(self.tip()?)
     }
 
+    /// Reads the state at the tip of the branch with only the prompts `names`, for a view of
+    /// a few: a state read before decodes only theirs.
+    pub fn read_named(&self, names: &[PromptName]) -> Result<Release, StoreError> {
+        let commit = self.tip()?;
+        let keep = |name: &str| names.iter().any(|n| n.as_str() == name);
+        let state = match commit {
+            None => State::default(),
+            Some(id) => match cache::read_only(&self.state_cache(), id, &keep) {
+                Some(state) => state,
+                None => {
+                    let mut state = self.tree(id)?.state()?;
+                    state.prompts.retain(|name, _| keep(name.as_str()));
+                    state
+                }
+            },
+        };
+        Ok(Release { commit, state })
+    }
+
     /// Reads the state at a release commit (`None`: the empty state before the first).
     pub fn read_at(&self, commit: Option<git2::Oid>) -> Result<Release, StoreError> {
         Ok(Release {
@@ -131,8 +150,20 @@ impl Store {
 
     /// Reads and validates the state of a release commit: the file parses, and the active
     /// and canary version of every prompt have their object in the commit.
+    ///
+    /// A commit read before comes from the parsed-state cache (`store/state/cache.rs`).
     pub fn state_at(&self, commit: git2::Oid) -> Result<State, StoreError> {
-        self.tree(commit)?.state()
+        match cache::read(&self.state_cache(), commit) {
+            Some(state) => Ok(state),
+            None => self.tree(commit)?.state(),
+        }
+    }
+
+    /// Where the parsed-state cache of this environment is.
+    fn state_cache(&self) -> std::path::PathBuf {
+        self.repo
+            .path()
+            .join(format!("promptctl-state-{}", self.env))
     }
 
     /// Opens a release commit's tree once, to read many frozen versions from it.
@@ -438,7 +469,13 @@ impl ReleaseTree<'_> {
     /// Reads and validates the commit's state: the file parses, and the active and canary
     /// version of every prompt have their object in the commit.
     pub fn state(&self) -> Result<State, StoreError> {
-        self.state_and_text().map(|(state, _)| state)
+        let path = self.store.state_cache();
+        if let Some(state) = cache::read(&path, self.commit) {
+            return Ok(state);
+        }
+        let (state, _) = self.state_and_text()?;
+        cache::write(&path, self.commit, &state);
+        Ok(state)
     }
 
     /// Like [`ReleaseTree::state`], with the text of `state.toml` as stored.

@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use super::Summary;
+use crate::copytext::{escape, unescape};
 use crate::prompt::{PromptName, Version};
 
 /// The cache file, in the git folder.
@@ -151,40 +152,6 @@ fn decode(line: &str) -> Option<Summary> {
         description,
         partials,
     })
-}
-
-fn escape(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn unescape(field: &str) -> Option<String> {
-    if !field.contains('\\') {
-        return Some(field.to_owned());
-    }
-    let mut out = String::with_capacity(field.len());
-    let mut chars = field.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        out.push(match chars.next()? {
-            '\\' => '\\',
-            't' => '\t',
-            'n' => '\n',
-            'r' => '\r',
-            _ => return None,
-        });
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! earlier versions, rollout plan) and how a key resolves against them. Its file form,
 //! `state.toml`, is read and written in [`file`].
 
+pub(super) mod cache;
 mod file;
 mod since;
 

@@ -1,0 +1,58 @@
+//! Fields of the tab-separated lines of promptctl's caches, escaped as PostgreSQL's COPY
+//! text format does: `\\`, `\t`, `\n` and `\r`, so a field never holds a separator.
+
+/// Appends `text` to `out`, escaped.
+pub fn escape(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Reads an escaped field back; `None` for an escape that [`escape`] never writes.
+pub fn unescape(field: &str) -> Option<String> {
+    if !field.contains('\\') {
+        return Some(field.to_owned());
+    }
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next()? {
+            '\\' => '\\',
+            't' => '\t',
+            'n' => '\n',
+            'r' => '\r',
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_separator_round_trips() {
+        let text = "a\tb\nc\\d\re";
+        let mut out = String::new();
+        escape(&mut out, text);
+        assert!(!out.contains(['\t', '\n', '\r']));
+        assert_eq!(unescape(&out).as_deref(), Some(text));
+    }
+
+    #[test]
+    fn an_unknown_escape_is_refused() {
+        assert_eq!(unescape("a\\qb"), None);
+        assert_eq!(unescape("trailing\\"), None);
+    }
+}

@@ -8,6 +8,7 @@
 
 mod error;
 mod git;
+mod gitindex;
 mod listing;
 mod named;
 mod pair;

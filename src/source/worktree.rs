@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
 
+use super::gitindex::{self, Stat};
 use super::listing::{FileEntry, Listing};
 use super::{RevisionSpec, SourceError};
 use crate::project::Project;
@@ -18,13 +19,18 @@ pub(super) fn list(project: &Project) -> Result<Listing, SourceError> {
     let mut listing = Listing::new(RevisionSpec::Worktree, project.config.clone());
     let root = project.prompts_dir();
     inside_project(project, &root)?;
-    let index = Indexed::read(project);
+    let (repo, index) = Indexed::read(project).unzip();
+    let mut found = Vec::new();
     if root.is_dir() {
-        walk(&root, "", &mut listing, index.as_ref())?;
+        find(&root, "", &mut found)?;
     }
-    if let Some(index) = index {
-        listing.repo = Some(index.repo);
+    // Most of a listing is one `stat` per file (and a read for the few the index does not
+    // vouch for): spread over the cores, as git's preloaded index does.
+    let entries = crate::parallel::map(&found, |file| file.entry(index.as_ref()));
+    for (file, entry) in found.into_iter().zip(entries) {
+        listing.files.insert(file.relative, entry?);
     }
+    listing.repo = repo;
     Ok(listing)
 }
 
@@ -62,7 +68,6 @@ fn inside_project(project: &Project, root: &Path) -> Result<(), SourceError> {
 
 /// What the git index says about the files below the prompts folder.
 struct Indexed {
-    repo: Rc<git2::Repository>,
     /// By path relative to the prompts folder.
     entries: HashMap<String, Stat>,
     /// When the index was written: an entry stamped in that second or later may have
@@ -70,52 +75,30 @@ struct Indexed {
     written: i64,
 }
 
-/// The stat data of one index entry, and its blob.
-struct Stat {
-    id: git2::Oid,
-    size: u32,
-    mtime: (i32, u32),
-    ctime: (i32, u32),
-    ino: u32,
-}
-
 impl Indexed {
-    fn read(project: &Project) -> Option<Indexed> {
+    /// Reads the index, with the repository it is of.
+    fn read(project: &Project) -> Option<(Rc<git2::Repository>, Indexed)> {
+        use std::io::Read as _;
         let (repo, prefix) = project.repository().ok()?;
-        let index = repo.index().ok()?;
-        let written = std::fs::metadata(repo.path().join("index"))
+        // The time and the bytes of one opened file: a rewrite between them cannot pair
+        // the new entries with the old time.
+        let mut file = std::fs::File::open(repo.path().join("index")).ok()?;
+        let written = file
+            .metadata()
             .ok()?
             .modified()
             .ok()?
             .duration_since(std::time::UNIX_EPOCH)
             .ok()?
             .as_secs() as i64;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).ok()?;
         let folder = format!("{prefix}{}/", project.config.project.prompts);
-        let mut entries = HashMap::new();
-        for entry in index.iter() {
-            let Ok(path) = std::str::from_utf8(&entry.path) else {
-                continue;
-            };
-            let Some(relative) = path.strip_prefix(&folder) else {
-                continue;
-            };
-            entries.insert(
-                relative.to_owned(),
-                Stat {
-                    id: entry.id,
-                    size: entry.file_size,
-                    mtime: (entry.mtime.seconds(), entry.mtime.nanoseconds()),
-                    ctime: (entry.ctime.seconds(), entry.ctime.nanoseconds()),
-                    ino: entry.ino,
-                },
-            );
-        }
-        drop(index);
-        Some(Indexed {
-            repo: Rc::new(repo),
-            entries,
-            written,
-        })
+        let entries = match gitindex::entries_below(&bytes, &folder) {
+            Some(entries) => entries,
+            None => by_libgit2(&repo, &folder)?,
+        };
+        Some((Rc::new(repo), Indexed { entries, written }))
     }
 
     /// The blob a file on disk is, when the index vouches for it.
@@ -139,47 +122,88 @@ impl Indexed {
     }
 }
 
-fn walk(
-    dir: &Path,
-    prefix: &str,
-    listing: &mut Listing,
-    index: Option<&Indexed>,
-) -> Result<(), SourceError> {
+/// A prompt or partial file found in the folder, not looked at yet.
+struct Found {
+    relative: String,
+    entry: std::fs::DirEntry,
+    link: bool,
+}
+
+impl Found {
+    /// Takes the file: the blob the index names when it vouches for the file, else its bytes.
+    fn entry(&self, index: Option<&Indexed>) -> Result<FileEntry, SourceError> {
+        if self.link {
+            return Ok(FileEntry::Link);
+        }
+        let io = |source| SourceError::Io {
+            path: self.entry.path(),
+            source,
+        };
+        let meta = self.entry.metadata().map_err(io)?;
+        Ok(
+            match index.and_then(|index| index.clean(&self.relative, &meta)) {
+                Some(id) => FileEntry::Blob(id),
+                None => FileEntry::Bytes(std::fs::read(self.entry.path()).map_err(io)?),
+            },
+        )
+    }
+}
+
+/// Finds the prompt and partial files below `dir` from the folder entries alone, without a
+/// `stat` of each.
+/// The index as libgit2 reads it, for what `gitindex` does not read.
+fn by_libgit2(repo: &git2::Repository, folder: &str) -> Option<HashMap<String, Stat>> {
+    let index = repo.index().ok()?;
+    let mut entries = HashMap::new();
+    for entry in index.iter() {
+        let Ok(path) = std::str::from_utf8(&entry.path) else {
+            continue;
+        };
+        let Some(relative) = path.strip_prefix(folder) else {
+            continue;
+        };
+        entries.insert(
+            relative.to_owned(),
+            Stat {
+                id: entry.id,
+                size: entry.file_size,
+                mtime: (entry.mtime.seconds(), entry.mtime.nanoseconds()),
+                ctime: (entry.ctime.seconds(), entry.ctime.nanoseconds()),
+                ino: entry.ino,
+            },
+        );
+    }
+    Some(entries)
+}
+
+fn find(dir: &Path, prefix: &str, found: &mut Vec<Found>) -> Result<(), SourceError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| SourceError::Io { path, source }
     };
-    let mut entries = std::fs::read_dir(dir)
-        .map_err(io(dir))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io(dir))?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+    // In the folder's order: the listing sorts its files by path.
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let file_name = entry.file_name();
+        let Some(name) = file_name.to_str() else {
             continue;
         };
         if name.starts_with('.') {
             continue;
         }
         let relative = format!("{prefix}{name}");
-        let file_type = entry.file_type().map_err(io(&path))?;
+        let file_type = entry.file_type().map_err(io(&entry.path()))?;
         if file_type.is_dir() {
-            walk(&path, &format!("{relative}/"), listing, index)?;
-            continue;
-        }
-        if super::classify(&relative).is_none() {
-            continue;
-        }
-        if file_type.is_symlink() {
-            listing.files.insert(relative, FileEntry::Link);
-        } else if file_type.is_file() {
-            let meta = entry.metadata().map_err(io(&path))?;
-            let file = match index.and_then(|index| index.clean(&relative, &meta)) {
-                Some(id) => FileEntry::Blob(id),
-                None => FileEntry::Bytes(std::fs::read(&path).map_err(io(&path))?),
-            };
-            listing.files.insert(relative, file);
+            find(&entry.path(), &format!("{relative}/"), found)?;
+        } else if super::classify(&relative).is_some()
+            && (file_type.is_symlink() || file_type.is_file())
+        {
+            let link = file_type.is_symlink();
+            found.push(Found {
+                relative,
+                entry,
+                link,
+            });
         }
     }
     Ok(())

@@ -6,7 +6,6 @@
 //! and decodes only the ones a listing takes: a JSON file of 2,000 summaries took longer to
 //! parse than the rest of `list --at HEAD` together.
 
-use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
 
@@ -28,12 +27,31 @@ const OLD_CACHE: &str = "promptctl-summaries.json";
 const CACHE_ENTRIES: usize = 50_000;
 
 /// The cache as read: the file's text and where each key's line is in it.
+///
+/// Lines are found by a hash of their key in a sorted list, not a map of owned keys: the
+/// 2,000 allocations and SipHash runs of a map were a tenth of `list`.
 #[derive(Default)]
 pub(super) struct Cache {
     text: String,
-    lines: HashMap<String, Range<usize>>,
-    /// The keys taken by this listing.
-    used: HashSet<String>,
+    /// Each line's key hash and where the line is, sorted by hash.
+    lines: Vec<(u64, Range<usize>)>,
+    /// What this listing did with each line, in the order of `lines`.
+    marks: Vec<Mark>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Unused,
+    Used,
+    /// The line does not decode: it is not written back.
+    Dropped,
+}
+
+/// FNV-1a: keys are SHA-256 digests, so any spread will do, and this one is quick.
+fn key_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl Cache {
@@ -45,51 +63,66 @@ impl Cache {
         let Some(body) = text.strip_prefix(HEADER).and_then(|t| t.strip_prefix('\n')) else {
             return Cache::default();
         };
-        let mut lines = HashMap::new();
+        let mut lines = Vec::new();
         let mut start = text.len() - body.len();
         for line in body.split_inclusive('\n') {
             let end = start + line.trim_end_matches('\n').len();
             if let Some((key, _)) = line.split_once('\t') {
-                lines.insert(key.to_owned(), start..end);
+                lines.push((key_hash(key), start..end));
             }
             start += line.len();
         }
-        Cache {
-            text,
-            lines,
-            used: HashSet::new(),
-        }
+        lines.sort_unstable_by_key(|(hash, range)| (*hash, range.start));
+        let marks = vec![Mark::Unused; lines.len()];
+        Cache { text, lines, marks }
+    }
+
+    /// Where the line of `key` is in `lines`.
+    fn find(&self, key: &str) -> Option<usize> {
+        let hash = key_hash(key);
+        let first = self.lines.partition_point(|(h, _)| *h < hash);
+        (first..self.lines.len())
+            .take_while(|&i| self.lines[i].0 == hash)
+            .find(|&i| {
+                let line = &self.text[self.lines[i].1.clone()];
+                self.marks[i] != Mark::Dropped
+                    && line
+                        .strip_prefix(key)
+                        .is_some_and(|rest| rest.starts_with('\t'))
+            })
     }
 
     /// The summary cached under a key; a line that does not decode is a miss, and dropped.
     pub fn take(&mut self, key: &str) -> Option<Summary> {
-        let range = self.lines.get(key)?.clone();
-        match decode(&self.text[range]) {
-            Some(summary) => {
-                self.used.insert(key.to_owned());
-                Some(summary)
-            }
-            None => {
-                self.lines.remove(key);
-                None
-            }
-        }
+        let at = self.find(key)?;
+        let decoded = decode(&self.text[self.lines[at].1.clone()]);
+        self.marks[at] = match decoded {
+            Some(_) => Mark::Used,
+            None => Mark::Dropped,
+        };
+        decoded
     }
 
     /// Writes the cache atomically with the `new` summaries; a failure only costs the next
     /// listing its speed.
     pub fn write(self, path: &Path, new: &[(String, Summary)]) {
         let keep_all = self.lines.len() + new.len() <= CACHE_ENTRIES;
-        let mut kept: Vec<(&String, &Range<usize>)> = self
+        let mut kept: Vec<&Range<usize>> = self
             .lines
             .iter()
-            .filter(|(key, _)| keep_all || self.used.contains(*key))
+            .zip(&self.marks)
+            .filter(|(_, mark)| match mark {
+                Mark::Used => true,
+                Mark::Unused => keep_all,
+                Mark::Dropped => false,
+            })
+            .map(|((_, range), _)| range)
             .collect();
-        kept.sort_by_key(|(_, range)| range.start);
+        kept.sort_by_key(|range| range.start);
         let mut out = String::with_capacity(self.text.len() + new.len() * 256);
         out.push_str(HEADER);
         out.push('\n');
-        for (_, range) in kept {
+        for range in kept {
             out.push_str(&self.text[range.clone()]);
             out.push('\n');
         }
@@ -202,8 +235,9 @@ mod tests {
         assert!(cache.take("escape").is_none());
         assert_eq!(cache.take("good"), Some(summary(None, &[])));
         cache.write(&path, &[]);
-        let kept = Cache::read(&path);
-        assert_eq!(kept.lines.keys().collect::<Vec<_>>(), ["good"]);
+        let mut kept = Cache::read(&path);
+        assert_eq!(kept.lines.len(), 1);
+        assert_eq!(kept.take("good"), Some(summary(None, &[])));
     }
 
     #[test]
@@ -212,5 +246,27 @@ mod tests {
         let path = folder.path().join(SUMMARY_CACHE);
         std::fs::write(&path, "{\"format\":1,\"entries\":{}}").unwrap();
         assert!(Cache::read(&path).lines.is_empty());
+    }
+
+    #[test]
+    fn a_key_is_found_among_many_and_a_prefix_of_it_is_not() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join(SUMMARY_CACHE);
+        let mut text = format!("{HEADER}\n");
+        for n in 0..500 {
+            encode(
+                &mut text,
+                &format!("key{n}"),
+                &summary(Some(&n.to_string()), &[]),
+            );
+        }
+        std::fs::write(&path, text).unwrap();
+        let mut cache = Cache::read(&path);
+        for n in [0, 17, 499] {
+            let found = cache.take(&format!("key{n}")).unwrap();
+            assert_eq!(found.description, Some(n.to_string()));
+        }
+        assert!(cache.take("key").is_none());
+        assert!(cache.take("key5000").is_none());
     }
 }

@@ -81,6 +81,8 @@ pub fn summaries(project: &Project, spec: &RevisionSpec) -> Result<Summaries, So
     let context = context_key(&listing);
     let mut keys = HashMap::new();
     let mut prompts = Vec::new();
+    // The prompt files the cache knows, by path: they are not read.
+    let mut hits = std::collections::HashSet::new();
     for relative in listing.files.keys() {
         let Some(FileKind::Prompt(_)) = classify(relative) else {
             continue;
@@ -92,16 +94,15 @@ pub fn summaries(project: &Project, spec: &RevisionSpec) -> Result<Summaries, So
             continue;
         };
         match cache.take(&key) {
-            Some(summary) => prompts.push(summary),
+            Some(summary) => {
+                hits.insert(relative.as_str());
+                prompts.push(summary);
+            }
             None => {
                 keys.insert(relative.clone(), key);
             }
         }
     }
-    let hits: std::collections::HashSet<String> = prompts
-        .iter()
-        .map(|p: &Summary| p.name.file_path())
-        .collect();
     let snapshot = listing.snapshot(|relative| match classify(relative) {
         Some(FileKind::Prompt(_)) => !hits.contains(relative),
         _ => true,

@@ -527,3 +527,37 @@ fn list_reports_a_badly_named_file_once_and_lists_the_rest() {
         run.stderr
     );
 }
+
+/// A revision whose tree the git index holds is listed from the index (its cache-tree), not
+/// by reading every folder's tree; once a change is staged, the index no longer vouches for
+/// the revision, and it is read from its trees.
+#[test]
+fn list_at_head_is_heads_whatever_is_staged() {
+    let repo = sample_repo();
+    repo.commit("v1");
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let mut index = git.index().unwrap();
+    // As `git commit` leaves it: the cache-tree of HEAD's tree written with the index.
+    index.write_tree().unwrap();
+    index.write().unwrap();
+    let head = versions(&repo, "HEAD");
+    assert_eq!(head, versions(&repo, "worktree"));
+    let path = repo.path().join("prompts/support/triage.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("Triage the ticket.", "Triage it.")).unwrap();
+    repo.write(
+        "prompts/docs/new.toml",
+        "[[messages]]\nrole = \"user\"\ncontent = \"new\"\n",
+    );
+    index
+        .add_path(std::path::Path::new("prompts/support/triage.toml"))
+        .unwrap();
+    index
+        .add_path(std::path::Path::new("prompts/docs/new.toml"))
+        .unwrap();
+    index.write().unwrap();
+    assert_eq!(versions(&repo, "HEAD"), head);
+    let worktree = versions(&repo, "worktree");
+    assert_ne!(worktree["support/triage"], head["support/triage"]);
+    assert!(worktree.get("docs/new").is_some() && head.get("docs/new").is_none());
+}

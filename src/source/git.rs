@@ -19,7 +19,11 @@ pub(super) fn list(
     let (repo, prefix) = project.repository()?;
     let repo = Rc::new(repo);
     let (mut listing, prompts_tree) = start(project, &repo, &prefix, rev, spec)?;
-    if let Some(id) = prompts_tree {
+    let Some(id) = prompts_tree else {
+        return Ok(listing);
+    };
+    let folder = format!("{prefix}{}/", listing.config.project.prompts);
+    if !from_index(&repo, &folder, id, &mut listing) {
         walk(
             &repo,
             &repo.find_tree(id)?,
@@ -29,6 +33,36 @@ pub(super) fn list(
         )?;
     }
     Ok(listing)
+}
+
+/// Lists the prompts folder from the git index when its cache-tree vouches that the index
+/// holds tree `id` there, as it does for HEAD's until something is staged: one read of the
+/// index instead of one read of every folder's tree. `false` when it does not.
+fn from_index(repo: &git2::Repository, folder: &str, id: git2::Oid, listing: &mut Listing) -> bool {
+    let Some(index) = std::fs::read(repo.path().join("index"))
+        .ok()
+        .and_then(|bytes| super::gitindex::parse(&bytes))
+    else {
+        return false;
+    };
+    let Some(files) = index.tree_below(folder, id) else {
+        return false;
+    };
+    for (relative, blob, mode) in files {
+        let name = relative.rsplit('/').next().unwrap_or(relative);
+        let hidden = relative.split('/').any(|segment| segment.starts_with('.'));
+        if hidden || super::classify(name).is_none() {
+            continue;
+        }
+        let entry = match mode {
+            0o120000 => FileEntry::Link,
+            mode if mode >> 12 == 0o10 => FileEntry::Blob(blob),
+            // Submodules hold no prompts of this project.
+            _ => continue,
+        };
+        listing.files.insert(relative.to_owned(), entry);
+    }
+    true
 }
 
 /// Reads and parses the prompts `names` at revision `rev` and the partials they reach,

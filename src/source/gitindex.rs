@@ -1,4 +1,7 @@
-//! The git index file read directly: the stat data and blob id of each file below a folder.
+//! The git index file read directly: the stat data and blob id of each file below a folder,
+//! and the folders whose tree its cache-tree extension vouches for (so a revision whose
+//! prompts folder the index holds, HEAD's until something is staged, is listed from the
+//! index rather than by reading every folder's tree).
 //!
 //! libgit2 took 2 ms to read the index of a 2,000-prompt repository (it validates every
 //! path, allocates every entry, keeps them in a map and hashes the file with SHA-1
@@ -20,11 +23,24 @@ pub(super) struct Stat {
     pub ino: u32,
 }
 
-/// The entries of an index file's `bytes` whose path starts with `folder`, by the rest of
-/// their path. Only entries that stand for a regular file in the working tree are taken:
-/// not conflicts, not `git add -N` placeholders, not files outside a sparse checkout, not
-/// links or submodules.
-pub(super) fn entries_below(bytes: &[u8], folder: &str) -> Option<HashMap<String, Stat>> {
+/// An index file as read: its entries, and the tree ids its cache-tree extension vouches
+/// for (a folder whose entries hash to that tree: git keeps them valid until an entry below
+/// changes).
+pub(super) struct Index {
+    entries: Vec<Entry>,
+    trees: HashMap<String, git2::Oid>,
+}
+
+struct Entry {
+    path: String,
+    stat: Stat,
+    mode: u32,
+    /// Not a plain stage-0 entry: a conflict, skip-worktree or intent-to-add.
+    placeholder: bool,
+}
+
+/// Reads an index file's `bytes`.
+pub(super) fn parse(bytes: &[u8]) -> Option<Index> {
     let (body, checksum) = bytes.split_at(bytes.len().checked_sub(20)?);
     if Sha1::digest(body).as_slice() != checksum {
         return None;
@@ -38,29 +54,98 @@ pub(super) fn entries_below(bytes: &[u8], folder: &str) -> Option<HashMap<String
         return None;
     }
     let count = reader.u32()?;
-    let mut entries = HashMap::new();
+    let mut entries = Vec::with_capacity(usize::try_from(count).ok()?.min(1 << 20));
     let mut path = Vec::new();
     for _ in 0..count {
         let (stat, flags, mode) = entry_head(&mut reader, version)?;
         read_path(&mut reader, version, &mut path, flags.header_len)?;
-        let takes = flags.stage == 0 && !flags.placeholder && mode >> 12 == 0o10;
-        let relative = std::str::from_utf8(&path)
-            .ok()
-            .and_then(|p| p.strip_prefix(folder));
-        if let (true, Some(relative)) = (takes, relative) {
-            entries.insert(relative.to_owned(), stat);
+        // Paths that are not UTF-8 name no prompt.
+        if let Ok(text) = std::str::from_utf8(&path) {
+            entries.push(Entry {
+                path: text.to_owned(),
+                stat,
+                mode,
+                placeholder: flags.stage != 0 || flags.placeholder,
+            });
         }
     }
-    // A split index keeps most entries in another file.
+    let mut trees = HashMap::new();
     while reader.bytes.len() - reader.at >= 8 {
         let signature = reader.take(4)?;
-        let size = reader.u32()?;
-        if signature == b"link" {
+        let size = usize::try_from(reader.u32()?).ok()?;
+        let data = reader.take(size)?;
+        match signature {
+            // A split index keeps most entries in another file.
+            b"link" => return None,
+            b"TREE" => {
+                let mut tree = Reader { bytes: data, at: 0 };
+                cache_tree(&mut tree, "", &mut trees)?;
+            }
+            _ => {}
+        }
+    }
+    Some(Index { entries, trees })
+}
+
+impl Index {
+    /// The entries whose path starts with `folder`, by the rest of their path. Only entries
+    /// that stand for a regular file in the working tree are taken: not conflicts, not
+    /// `git add -N` placeholders, not files outside a sparse checkout, not links or
+    /// submodules.
+    pub fn stats_below(&self, folder: &str) -> HashMap<String, Stat> {
+        self.entries
+            .iter()
+            .filter(|e| !e.placeholder && e.mode >> 12 == 0o10)
+            .filter_map(|e| Some((e.path.strip_prefix(folder)?.to_owned(), e.stat.clone())))
+            .collect()
+    }
+
+    /// When the cache-tree vouches that the entries below `folder` (`prompts/`) are tree
+    /// `id`: each of them, by the rest of its path, with its blob id and mode.
+    pub fn tree_below(&self, folder: &str, id: git2::Oid) -> Option<Vec<(&str, git2::Oid, u32)>> {
+        if self.trees.get(folder.trim_end_matches('/')) != Some(&id) {
             return None;
         }
-        reader.take(usize::try_from(size).ok()?)?;
+        let below = self.entries.iter().filter_map(|e| {
+            let relative = e.path.strip_prefix(folder)?;
+            Some((e, relative))
+        });
+        let mut files = Vec::new();
+        for (entry, relative) in below {
+            if entry.placeholder {
+                return None;
+            }
+            files.push((relative, entry.stat.id, entry.mode));
+        }
+        Some(files)
     }
-    Some(entries)
+}
+
+/// Reads one node of the cache-tree and those below it, keeping the id of every valid one
+/// by its path (`a/b`, the root as ``): the node's path component, its entry count (-1
+/// when invalid) and subtree count in ASCII, then its tree id when valid.
+fn cache_tree(
+    reader: &mut Reader<'_>,
+    parent: &str,
+    trees: &mut HashMap<String, git2::Oid>,
+) -> Option<()> {
+    let component = std::str::from_utf8(reader.until_nul()?).ok()?;
+    let path = match (parent, component) {
+        ("", name) => name.to_owned(),
+        (parent, name) => format!("{parent}/{name}"),
+    };
+    let counts = reader.until(b'\n')?;
+    let (entries, subtrees) = std::str::from_utf8(counts).ok()?.split_once(' ')?;
+    let entries: i64 = entries.parse().ok()?;
+    let subtrees: u32 = subtrees.parse().ok()?;
+    if entries >= 0 {
+        let id = git2::Oid::from_bytes(reader.take(20)?).ok()?;
+        trees.insert(path.clone(), id);
+    }
+    for _ in 0..subtrees {
+        cache_tree(reader, &path, trees)?;
+    }
+    Some(())
 }
 
 /// What an entry's flags say.
@@ -152,10 +237,15 @@ impl<'a> Reader<'a> {
 
     /// Bytes up to a NUL, which is read and not returned.
     fn until_nul(&mut self) -> Option<&'a [u8]> {
+        self.until(0)
+    }
+
+    /// Bytes up to `end`, which is read and not returned.
+    fn until(&mut self, end: u8) -> Option<&'a [u8]> {
         let rest = self.bytes.get(self.at..)?;
-        let end = memchr::memchr(0, rest)?;
-        self.at += end + 1;
-        Some(&rest[..end])
+        let at = memchr::memchr(end, rest)?;
+        self.at += at + 1;
+        Some(&rest[..at])
     }
 
     /// git's offset varint: seven bits a byte, most significant first, each continued byte
@@ -226,7 +316,7 @@ mod tests {
             index.set_version(version).unwrap();
             index.write().unwrap();
             let bytes = std::fs::read(folder.path().join(".git/index")).unwrap();
-            let ours = entries_below(&bytes, "prompts/").expect("reads");
+            let ours = parse(&bytes).expect("reads").stats_below("prompts/");
             assert_eq!(ours.len(), 4, "version {version}");
             assert_eq!(ours, by_libgit2(&repo, "prompts/"), "version {version}");
         }
@@ -238,10 +328,47 @@ mod tests {
         let bytes = std::fs::read(folder.path().join(".git/index")).unwrap();
         let mut flipped = bytes.clone();
         flipped[100] ^= 1;
-        assert!(entries_below(&flipped, "prompts/").is_none());
-        assert!(entries_below(&bytes[..bytes.len() - 1], "prompts/").is_none());
-        assert!(entries_below(b"", "prompts/").is_none());
-        assert!(entries_below(&[0; 40], "prompts/").is_none());
+        assert!(parse(&flipped).is_none());
+        assert!(parse(&bytes[..bytes.len() - 1]).is_none());
+        assert!(parse(b"").is_none());
+        assert!(parse(&[0; 40]).is_none());
+    }
+
+    #[test]
+    fn the_cache_tree_vouches_for_a_folder_until_an_entry_below_changes() {
+        let (folder, repo) = repository(FILES);
+        let mut index = repo.index().unwrap();
+        let root = index.write_tree().unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(root).unwrap();
+        let prompts = tree.get_name("prompts").unwrap().id();
+        let bytes = std::fs::read(folder.path().join(".git/index")).unwrap();
+        let read = parse(&bytes).unwrap();
+        let files = read.tree_below("prompts/", prompts).expect("vouched for");
+        let mut paths: Vec<&str> = files.iter().map(|(path, _, _)| *path).collect();
+        paths.sort_unstable();
+        assert_eq!(
+            paths,
+            [
+                "a.toml",
+                "p/x.j2",
+                "team/long-name-of-a-prompt-file.toml",
+                "team/long-name-of-a-prompt-other.toml"
+            ]
+        );
+        assert!(read.tree_below("prompts/", root).is_none());
+        std::fs::write(folder.path().join("prompts/a.toml"), "changed").unwrap();
+        index
+            .add_path(std::path::Path::new("prompts/a.toml"))
+            .unwrap();
+        index.write().unwrap();
+        let bytes = std::fs::read(folder.path().join(".git/index")).unwrap();
+        assert!(
+            parse(&bytes)
+                .unwrap()
+                .tree_below("prompts/", prompts)
+                .is_none()
+        );
     }
 
     #[test]

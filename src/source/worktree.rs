@@ -94,8 +94,8 @@ impl Indexed {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).ok()?;
         let folder = format!("{prefix}{}/", project.config.project.prompts);
-        let entries = match gitindex::entries_below(&bytes, &folder) {
-            Some(entries) => entries,
+        let entries = match gitindex::parse(&bytes) {
+            Some(index) => index.stats_below(&folder),
             None => by_libgit2(&repo, &folder)?,
         };
         Some((Rc::new(repo), Indexed { entries, written }))

@@ -465,6 +465,18 @@ fn status_shows_pointers_and_how_head_and_the_worktree_relate() {
     assert_eq!(status["prompts"][2]["previous"], 0);
 }
 
+/// How a prompt's HEAD and working tree relate to its pointers, in `status --json`.
+fn relations(status: &Value, name: &str) -> (Value, Value) {
+    let prompt = status["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {status}"))
+        .clone();
+    (prompt["head"].clone(), prompt["worktree"].clone())
+}
+
 #[test]
 fn status_tells_a_broken_working_tree_file_from_an_absent_one_by_name_or_not() {
     let repo = committed();
@@ -479,16 +491,6 @@ fn status_tells_a_broken_working_tree_file_from_an_absent_one_by_name_or_not() {
     // Every prompt (versions from the summaries) and named prompts (parsed alone) agree.
     let all = json(&repo, &["status"]);
     let named = json(&repo, &["status", "docs/count", "support/reply"]);
-    let relations = |status: &Value, name: &str| {
-        let prompt = status["prompts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == name)
-            .unwrap_or_else(|| panic!("{name} in {status}"))
-            .clone();
-        (prompt["head"].clone(), prompt["worktree"].clone())
-    };
     for status in [&all, &named] {
         assert_eq!(
             relations(status, "docs/count"),
@@ -538,16 +540,6 @@ fn status_of_named_prompts_follows_their_partials_as_the_whole_listing_does() {
     let mut args = vec!["status"];
     args.extend(names);
     let named = json(&repo, &args);
-    let relations = |status: &Value, name: &str| {
-        let prompt = status["prompts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == name)
-            .unwrap_or_else(|| panic!("{name} in {status}"))
-            .clone();
-        (prompt["head"].clone(), prompt["worktree"].clone())
-    };
     let expected = [
         ("docs/nested", ("active", "new")),
         ("docs/missing", ("broken", "broken")),

@@ -21,6 +21,17 @@ pub(super) enum FileEntry {
     Link,
 }
 
+impl FileEntry {
+    /// The git blob id of the file: the id in the tree, or the hash of the bytes on disk.
+    pub fn blob_id(&self) -> Option<git2::Oid> {
+        match self {
+            FileEntry::Blob(id) => Some(*id),
+            FileEntry::Bytes(bytes) => git2::Oid::hash_object(git2::ObjectType::Blob, bytes).ok(),
+            FileEntry::Link => None,
+        }
+    }
+}
+
 /// The prompt and partial files of one source, by path relative to the prompts folder.
 pub(super) struct Listing {
     pub spec: RevisionSpec,
@@ -61,11 +72,7 @@ impl Listing {
     /// Returns the git blob id of a file: the id in the tree, or the hash of the bytes on
     /// disk, so that a working tree compares with a commit without reading the commit.
     pub fn blob_id(&self, relative: &str) -> Option<git2::Oid> {
-        match self.files.get(relative)? {
-            FileEntry::Blob(id) => Some(*id),
-            FileEntry::Bytes(bytes) => git2::Oid::hash_object(git2::ObjectType::Blob, bytes).ok(),
-            FileEntry::Link => None,
-        }
+        self.files.get(relative)?.blob_id()
     }
 
     /// Returns the bytes of a file, reading the blob when needed.

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use memchr::memmem;
 
-use super::listing::Listing;
+use super::listing::{FileEntry, Listing};
 use super::set::similar_names;
 use super::{PromptSet, RevisionSpec, SourceError};
 use crate::project::Project;
@@ -57,11 +57,34 @@ pub fn load_pair(
     if let Some(wanted) = &wanted {
         candidates.retain(|file| wanted.contains(file));
     }
+    share_partials(&mut old, &mut new)?;
     let select = |relative: &str| is_partial(relative) || candidates.contains(relative);
     Ok(SourcePair {
         from: PromptSet::from_snapshot(old.snapshot(select)?),
         to: PromptSet::from_snapshot(new.snapshot(select)?),
     })
+}
+
+/// Reads once each partial that both sides have as the same blob, for both snapshots (every
+/// partial is read on both sides, for the prompts that include it).
+fn share_partials(old: &mut Listing, new: &mut Listing) -> Result<(), SourceError> {
+    let shared: Vec<String> = old
+        .files
+        .iter()
+        .filter(|(file, entry)| {
+            is_partial(file)
+                && matches!(entry, FileEntry::Blob(_))
+                && new.files.get(*file).and_then(FileEntry::blob_id) == entry.blob_id()
+        })
+        .map(|(file, _)| file.clone())
+        .collect();
+    for file in shared {
+        if let Some(bytes) = old.bytes(&file)? {
+            new.keep_bytes(&file, bytes.clone());
+            old.keep_bytes(&file, bytes);
+        }
+    }
+    Ok(())
 }
 
 fn is_release(spec: &RevisionSpec) -> bool {
@@ -165,14 +188,7 @@ fn changed_prompt_files(
     old: &mut Listing,
     new: &mut Listing,
 ) -> Result<BTreeSet<String>, SourceError> {
-    let all: BTreeSet<&String> = old.files.keys().chain(new.files.keys()).collect();
-    let changed: Vec<&String> = all
-        .into_iter()
-        .filter(|file| {
-            let (a, b) = (old.blob_id(file), new.blob_id(file));
-            a.is_none() || a != b
-        })
-        .collect();
+    let changed = differing_files(old, new);
     let mut prompts: BTreeSet<String> = changed
         .iter()
         .filter(|f| !is_partial(f))
@@ -210,6 +226,36 @@ fn changed_prompt_files(
         }
     }
     Ok(prompts)
+}
+
+/// Returns the files whose blob differs between the sides, or that are not a blob on the old
+/// side. Both listings are sorted by path, so they are walked side by side, not looked up.
+fn differing_files<'a>(old: &'a Listing, new: &'a Listing) -> Vec<&'a String> {
+    use std::cmp::Ordering;
+    let mut changed = Vec::new();
+    let (mut a, mut b) = (old.files.iter().peekable(), new.files.iter().peekable());
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (None, None) => return changed,
+            (Some((x, _)), Some((y, _))) => x.cmp(y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+        };
+        match order {
+            // On one side only.
+            Ordering::Less => changed.extend(a.next().map(|(path, _)| path)),
+            Ordering::Greater => changed.extend(b.next().map(|(path, _)| path)),
+            Ordering::Equal => {
+                let (Some((path, x)), Some((_, y))) = (a.next(), b.next()) else {
+                    return changed;
+                };
+                let (x, y) = (x.blob_id(), y.blob_id());
+                if x.is_none() || x != y {
+                    changed.push(path);
+                }
+            }
+        }
+    }
 }
 
 /// Returns the changed partials and every partial, on either side, that names one of them,

@@ -4,10 +4,17 @@
 /// Items per thread below which spreading the work over threads is not worth it.
 const ITEMS_PER_THREAD: usize = 64;
 
+/// The cores this process may use, asked once: the answer reads the cgroup's files, which
+/// was a measurable part of a command that maps a few times.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Maps `items` in order, spread over the machine's cores when there are many.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cores.min(items.len() / ITEMS_PER_THREAD).max(1);
+    let most = items.len() / ITEMS_PER_THREAD;
+    let threads = if most < 2 { 1 } else { cores().min(most) };
     if threads == 1 {
         return items.iter().map(f).collect();
     }

@@ -39,9 +39,8 @@ pub(super) fn list(
 /// holds tree `id` there, as it does for HEAD's until something is staged: one read of the
 /// index instead of one read of every folder's tree. `false` when it does not.
 fn from_index(repo: &git2::Repository, folder: &str, id: git2::Oid, listing: &mut Listing) -> bool {
-    let Some(index) = std::fs::read(repo.path().join("index"))
-        .ok()
-        .and_then(|bytes| super::gitindex::parse(&bytes))
+    let Some(index) =
+        super::gitindex::read_file(repo).and_then(|(bytes, _)| super::gitindex::parse(&bytes))
     else {
         return false;
     };
@@ -50,17 +49,12 @@ fn from_index(repo: &git2::Repository, folder: &str, id: git2::Oid, listing: &mu
     };
     for (relative, blob, mode) in files {
         let name = relative.rsplit('/').next().unwrap_or(relative);
-        let hidden = relative.split('/').any(|segment| segment.starts_with('.'));
-        if hidden || super::classify(name).is_none() {
+        if super::hidden(relative) || super::classify(name).is_none() {
             continue;
         }
-        let entry = match mode {
-            0o120000 => FileEntry::Link,
-            mode if mode >> 12 == 0o10 => FileEntry::Blob(blob),
-            // Submodules hold no prompts of this project.
-            _ => continue,
-        };
-        listing.files.insert(relative.to_owned(), entry);
+        if let Some(entry) = FileEntry::of_mode(mode, blob) {
+            listing.files.insert(relative.to_owned(), entry);
+        }
     }
     true
 }
@@ -195,12 +189,10 @@ fn takes(name: &str, what: Walk) -> bool {
     }
 }
 
+/// The file a blob entry of a tree stands for.
 pub(super) fn file_entry(entry: &git2::TreeEntry<'_>) -> FileEntry {
-    if entry.filemode() == 0o120000 {
-        FileEntry::Link
-    } else {
-        FileEntry::Blob(entry.id())
-    }
+    let mode = u32::try_from(entry.filemode()).unwrap_or_default();
+    FileEntry::of_mode(mode, entry.id()).unwrap_or(FileEntry::Blob(entry.id()))
 }
 
 /// Walks two trees side by side, descending only where they differ.
@@ -257,11 +249,8 @@ fn walk_pair(
             if let Some((Some(git2::ObjectType::Blob), id, mode)) = side
                 && super::classify(name).is_some()
             {
-                let file = if *mode == 0o120000 {
-                    FileEntry::Link
-                } else {
-                    FileEntry::Blob(*id)
-                };
+                let mode = u32::try_from(*mode).unwrap_or_default();
+                let file = FileEntry::of_mode(mode, *id).unwrap_or(FileEntry::Blob(*id));
                 listing.files.insert(format!("{prefix}{name}"), file);
             }
         }

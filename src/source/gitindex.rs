@@ -13,6 +13,24 @@ use std::collections::HashMap;
 
 use sha1::{Digest, Sha1};
 
+/// The index file of `repo` and when it was written (UTC seconds), both from one opened
+/// file: a rewrite between them cannot pair new entries with the old time.
+pub(super) fn read_file(repo: &git2::Repository) -> Option<(Vec<u8>, i64)> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(repo.path().join("index")).ok()?;
+    let written = file
+        .metadata()
+        .ok()?
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    Some((bytes, i64::try_from(written).ok()?))
+}
+
 /// The stat data of one index entry, and its blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Stat {
@@ -21,6 +39,18 @@ pub(super) struct Stat {
     pub mtime: (i32, u32),
     pub ctime: (i32, u32),
     pub ino: u32,
+}
+
+impl From<&git2::IndexEntry> for Stat {
+    fn from(entry: &git2::IndexEntry) -> Self {
+        Stat {
+            id: entry.id,
+            size: entry.file_size,
+            mtime: (entry.mtime.seconds(), entry.mtime.nanoseconds()),
+            ctime: (entry.ctime.seconds(), entry.ctime.nanoseconds()),
+            ino: entry.ino,
+        }
+    }
 }
 
 /// An index file as read: its entries, and the tree ids its cache-tree extension vouches
@@ -288,14 +318,7 @@ mod tests {
             .filter_map(|entry| {
                 let path = String::from_utf8(entry.path.clone()).unwrap();
                 let relative = path.strip_prefix(folder)?.to_owned();
-                let stat = Stat {
-                    id: entry.id,
-                    size: entry.file_size,
-                    mtime: (entry.mtime.seconds(), entry.mtime.nanoseconds()),
-                    ctime: (entry.ctime.seconds(), entry.ctime.nanoseconds()),
-                    ino: entry.ino,
-                };
-                Some((relative, stat))
+                Some((relative, Stat::from(&entry)))
             })
             .collect()
     }

@@ -22,6 +22,16 @@ pub(super) enum FileEntry {
 }
 
 impl FileEntry {
+    /// The file a git tree or index entry of `mode` stands for: a symbolic link or a blob;
+    /// nothing for a submodule, which holds no prompts of this project.
+    pub fn of_mode(mode: u32, id: git2::Oid) -> Option<FileEntry> {
+        match mode {
+            0o120000 => Some(FileEntry::Link),
+            mode if mode >> 12 == 0o10 => Some(FileEntry::Blob(id)),
+            _ => None,
+        }
+    }
+
     /// The git blob id of the file: the id in the tree, or the hash of the bytes on disk.
     pub fn blob_id(&self) -> Option<git2::Oid> {
         match self {

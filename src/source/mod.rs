@@ -124,6 +124,14 @@ enum FileKind<'a> {
     Partial,
 }
 
+/// Tells whether a path below the prompts folder is one no listing takes: a hidden file or
+/// folder on the way (or an empty segment).
+fn hidden(relative: &str) -> bool {
+    relative
+        .split('/')
+        .any(|segment| segment.is_empty() || segment.starts_with('.'))
+}
+
 fn classify(relative: &str) -> Option<FileKind<'_>> {
     let file_name = relative.rsplit('/').next().unwrap_or(relative);
     if file_name.starts_with('.') {

@@ -93,12 +93,12 @@ fn read_partials(
 /// file or a folder on the way to it.
 pub(super) fn worktree_file(root: &Path, relative: &str) -> Result<Option<FileEntry>, SourceError> {
     let io = |path: PathBuf| move |source| SourceError::Io { path, source };
+    if super::hidden(relative) {
+        return Ok(None);
+    }
     let segments: Vec<&str> = relative.split('/').collect();
     let mut path = root.to_owned();
     for (i, segment) in segments.iter().enumerate() {
-        if segment.is_empty() || segment.starts_with('.') {
-            return Ok(None);
-        }
         path.push(segment);
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(meta) => meta,
@@ -124,10 +124,7 @@ pub(super) fn tree_file(
     tree: Option<&git2::Tree<'_>>,
     relative: &str,
 ) -> Result<Option<FileEntry>, SourceError> {
-    let hidden = relative
-        .split('/')
-        .any(|segment| segment.is_empty() || segment.starts_with('.'));
-    let Some(tree) = tree.filter(|_| !hidden) else {
+    let Some(tree) = tree.filter(|_| !super::hidden(relative)) else {
         return Ok(None);
     };
     match tree.get_path(Path::new(relative)) {

@@ -78,21 +78,8 @@ struct Indexed {
 impl Indexed {
     /// Reads the index, with the repository it is of.
     fn read(project: &Project) -> Option<(Rc<git2::Repository>, Indexed)> {
-        use std::io::Read as _;
         let (repo, prefix) = project.repository().ok()?;
-        // The time and the bytes of one opened file: a rewrite between them cannot pair
-        // the new entries with the old time.
-        let mut file = std::fs::File::open(repo.path().join("index")).ok()?;
-        let written = file
-            .metadata()
-            .ok()?
-            .modified()
-            .ok()?
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs() as i64;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).ok()?;
+        let (bytes, written) = gitindex::read_file(&repo)?;
         let folder = format!("{prefix}{}/", project.config.project.prompts);
         let entries = match gitindex::parse(&bytes) {
             Some(index) => index.stats_below(&folder),
@@ -162,16 +149,7 @@ fn by_libgit2(repo: &git2::Repository, folder: &str) -> Option<HashMap<String, S
         let Some(relative) = path.strip_prefix(folder) else {
             continue;
         };
-        entries.insert(
-            relative.to_owned(),
-            Stat {
-                id: entry.id,
-                size: entry.file_size,
-                mtime: (entry.mtime.seconds(), entry.mtime.nanoseconds()),
-                ctime: (entry.ctime.seconds(), entry.ctime.nanoseconds()),
-                ino: entry.ino,
-            },
-        );
+        entries.insert(relative.to_owned(), Stat::from(&entry));
     }
     Some(entries)
 }

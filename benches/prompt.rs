@@ -119,9 +119,70 @@ fn benches(c: &mut Criterion) {
     });
 }
 
+/// A prompt of `benches/generate.py`: its text and the 20 partials of its source, in chains
+/// of five, of which it reaches one chain.
+fn generated() -> (String, PartialIndex) {
+    let text = r#"description = "Generated prompt 40"
+
+[params]
+temperature = 0.0
+max_tokens = 140
+
+[variables.product]
+type = "string"
+required = true
+
+[variables.ticket]
+type = "string"
+required = true
+
+[[messages]]
+role = "system"
+content = """
+You are assistant number 40 for {{ product }}.
+{% include "partials/p00.j2" %}
+"""
+
+[[messages]]
+role = "user"
+content = "{{ ticket }}"
+"#;
+    let partials = (0..20).map(|p| {
+        let mut text = format!("Policy {p}: {{{{ product }}}} rules.\n").repeat(5);
+        if p % 5 != 4 {
+            text.push_str(&format!("{{% include \"partials/p{:02}.j2\" %}}\n", p + 1));
+        }
+        (format!("partials/p{p:02}.j2"), Arc::from(text))
+    });
+    (text.to_owned(), PartialIndex::new("prompts", partials))
+}
+
+/// Drafting a generated prompt file (its TOML read and checked) and finishing it against its
+/// partials (the version), beside hashing its canonical bytes alone.
+fn generated_benches(c: &mut Criterion) {
+    let (text, index) = generated();
+    let defaults = PromptDefaults {
+        provider: "offline".into(),
+        model: Some("gpt-4o-mini".into()),
+    };
+    let name = PromptName::parse("team00/prompt0040").unwrap();
+    let path = "prompts/team00/prompt0040.toml";
+    let draft = Prompt::draft(name.clone(), path, &text, &defaults).unwrap();
+    let canonical = draft.clone().finish(&index).unwrap().canonical_json();
+    c.bench_function("generated/draft", |b| {
+        b.iter(|| Prompt::draft(name.clone(), path, black_box(&text), &defaults).unwrap())
+    });
+    c.bench_function("generated/finish_with_version", |b| {
+        b.iter(|| black_box(draft.clone()).finish(&index).unwrap().version)
+    });
+    c.bench_function("generated/baseline_sha256_only", |b| {
+        b.iter(|| Sha256::digest(black_box(canonical.as_bytes())))
+    });
+}
+
 criterion_group! {
     name = prompt_benches;
     config = Criterion::default().sample_size(50).measurement_time(std::time::Duration::from_secs(3));
-    targets = benches
+    targets = benches, generated_benches
 }
 criterion_main!(prompt_benches);

@@ -671,3 +671,109 @@ fn a_case_both_versions_fail_to_render_is_said_not_hidden() {
         run.stdout
     );
 }
+
+/// A prompt whose only message includes `partial`.
+fn including(partial: &str) -> String {
+    format!(
+        "[[messages]]\nrole = \"system\"\ncontent = \"Hi. {{% include \\\"{partial}\\\" %}}\"\n"
+    )
+}
+
+fn changed_names(repo: &TestRepo, from: &str, to: &str) -> Vec<String> {
+    let run = repo.run(&["diff", from, to, "--name-only"]).expect(0);
+    run.stdout.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn what_is_kept_of_the_prompts_texts_never_hides_one_that_reaches_a_changed_partial() {
+    let repo = committed();
+    repo.write("prompts/partials/x.j2", "x1")
+        .write("prompts/partials/y.j2", "y1")
+        .write("prompts/team/a.toml", &including("partials/x.j2"))
+        .write("prompts/team/b.toml", &including("partials/tone.j2"))
+        .write("prompts/other/c.toml", &including("partials/y.j2"))
+        .write(
+            "prompts/other/d.toml",
+            "# partials/x.j2 in a comment\n[[messages]]\nrole = \"user\"\ncontent = \"Hi.\"\n",
+        );
+    repo.commit("prompts in two folders");
+    repo.write("prompts/partials/x.j2", "x2")
+        .write("prompts/partials/y.j2", "y2");
+    repo.commit("both partials change; the prompt folders are the same trees");
+    let cache = repo.path().join(".git/promptctl-mentions");
+    assert!(!cache.exists());
+    // A name in a comment costs a parse, never a missed change: d is read, and unchanged.
+    let expected = ["other/c", "team/a"];
+    assert_eq!(
+        changed_names(&repo, "HEAD~1", "HEAD"),
+        expected,
+        "read from the blobs"
+    );
+    assert!(cache.exists());
+    assert_eq!(
+        changed_names(&repo, "HEAD~1", "HEAD"),
+        expected,
+        "from the cache"
+    );
+    std::fs::write(
+        &cache,
+        "promptctl mentions 1\nnot a line\n\tpartials/x.j2\n",
+    )
+    .unwrap();
+    assert_eq!(
+        changed_names(&repo, "HEAD~1", "HEAD"),
+        expected,
+        "a damaged cache"
+    );
+    // A prompt listed on its own (its folder changed too) is found the same way.
+    repo.write(
+        "prompts/team/b.toml",
+        &including("partials/x.j2").replace("Hi.", "Hello."),
+    );
+    repo.commit("b changes, and now includes x");
+    assert_eq!(
+        changed_names(&repo, "HEAD~2", "HEAD"),
+        ["other/c", "team/a", "team/b"]
+    );
+    repo.write("prompts/partials/x.j2", "x3");
+    let run = repo.run(&["diff", "HEAD", "--name-only"]).expect(0);
+    assert_eq!(run.stdout.lines().collect::<Vec<_>>(), ["team/a", "team/b"]);
+    // A partial whose name the cache cannot answer for (it is refused, but still a file
+    // prompts can name) is searched for in the prompts' text.
+    repo.write("prompts/partials/x.j2", "x2")
+        .write("prompts/partials/odd name.j2", "o1")
+        .write("prompts/other/c.toml", &including("partials/odd name.j2"));
+    repo.commit("an odd name");
+    repo.write("prompts/partials/odd name.j2", "o2");
+    repo.commit("it changes");
+    let run = repo
+        .run(&["diff", "HEAD~1", "HEAD", "--name-only"])
+        .expect(2);
+    assert!(run.stderr.contains("invalid name `partials/odd name.j2`"));
+    // c was found and read: its include is refused on both sides.
+    assert_eq!(
+        run.stderr.matches("prompts/other/c.toml:3:").count(),
+        2,
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_prompt_that_does_not_parse_is_broken_on_each_side_that_has_it() {
+    let repo = committed();
+    repo.write("prompts/partials/x.j2", "x1").write(
+        "prompts/team/a.toml",
+        &(including("partials/x.j2") + "oops = 1\n"),
+    );
+    repo.commit("a broken prompt");
+    repo.write("prompts/partials/x.j2", "x2");
+    repo.commit("its partial changes");
+    let run = repo.run(&["diff", "HEAD~1", "HEAD"]).expect(2);
+    assert_eq!(
+        run.stderr.matches("unknown field `oops`").count(),
+        2,
+        "{}",
+        run.stderr
+    );
+}

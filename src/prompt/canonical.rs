@@ -49,13 +49,48 @@ pub fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
+/// Writes the entries of a map whose keys are already in byte order (a `BTreeMap` of
+/// `String`s) as a canonical object, each value written by `value`.
+pub(super) fn write_sorted_object<'a, K: AsRef<str> + 'a, V: 'a>(
+    entries: impl Iterator<Item = (&'a K, &'a V)>,
+    out: &mut String,
+    value: impl Fn(&V, &mut String),
+) {
+    out.push('{');
+    for (i, (key, item)) in entries.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(key.as_ref(), out);
+        out.push(':');
+        value(item, out);
+    }
+    out.push('}');
+}
+
 /// Writes a JSON string with minimal escaping, byte for byte as serde_json writes it:
 /// `"` and `\\` escaped, `\b \f \n \r \t` by name, other control characters as `\u00xx`.
-fn write_string(s: &str, out: &mut String) {
+pub(super) fn write_string(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
+    let bytes = s.as_bytes();
     let mut plain_from = 0;
-    for (index, byte) in s.bytes().enumerate() {
+    let mut index = 0;
+    while index < bytes.len() {
+        // Eight bytes at a time up to the next that needs escaping: prompt and partial
+        // texts are most of every version's bytes, and few of their bytes are escaped.
+        if let Some(word) = bytes.get(index..index + 8) {
+            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            match escape_mask(word) {
+                0 => {
+                    index += 8;
+                    continue;
+                }
+                // The lowest flagged byte is the first that needs escaping.
+                mask => index += (mask.trailing_zeros() / 8) as usize,
+            }
+        }
+        let byte = bytes[index];
         let escape = match byte {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -65,7 +100,10 @@ fn write_string(s: &str, out: &mut String) {
             0x08 => "\\b",
             0x0c => "\\f",
             0x00..=0x1f => "",
-            _ => continue,
+            _ => {
+                index += 1;
+                continue;
+            }
         };
         out.push_str(&s[plain_from..index]);
         if escape.is_empty() {
@@ -73,10 +111,25 @@ fn write_string(s: &str, out: &mut String) {
         } else {
             out.push_str(escape);
         }
-        plain_from = index + 1;
+        index += 1;
+        plain_from = index;
     }
     out.push_str(&s[plain_from..]);
     out.push('"');
+}
+
+/// Flags (the high bit of the byte) the bytes of a little-endian word that are control
+/// characters, `"` or `\\`, by the classic "has a byte less than n" and "has a zero byte"
+/// word tests. A borrow can flag a byte above one truly flagged, never below it: the
+/// lowest flag is always exact, and the mask is zero exactly when no byte needs escaping.
+fn escape_mask(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let quote = zero_in(word ^ (ONES * u64::from(b'"')));
+    let backslash = zero_in(word ^ (ONES * u64::from(b'\\')));
+    below_space | quote | backslash
 }
 
 /// Returns the canonical JSON text of a value.
@@ -251,6 +304,21 @@ mod tests {
         let mut ours = String::new();
         write_string(&all, &mut ours);
         assert_eq!(ours, serde_json::to_string(&all).unwrap());
+        // Each character at every offset of a run of plain text, so that it falls at each
+        // place of an eight-byte word, and in the tail after the last whole word.
+        for c in (0u32..0x80)
+            .filter_map(char::from_u32)
+            .chain(['é', '\u{7f}', 'ÿ'])
+        {
+            for at in 0..19 {
+                let mut text: String = "plain text, twenty".chars().take(at).collect();
+                text.push(c);
+                text.push_str("plain text tail");
+                let mut ours = String::new();
+                write_string(&text, &mut ours);
+                assert_eq!(ours, serde_json::to_string(&text).unwrap(), "{c:?} at {at}");
+            }
+        }
     }
 
     #[test]

@@ -66,46 +66,84 @@ struct RawMessage {
     content: Spanned<String>,
 }
 
-/// Reads one prompt file.
+/// A prompt file read and checked on its own, before the partials it names are resolved.
 ///
-/// `path` is the file as shown to people (`prompts/support/triage.toml`); `partials` gives
-/// the partials of the same source, so that the version covers every partial reached.
-pub(crate) fn parse_prompt(
+/// A file that is the same blob on both sides of a comparison is drafted once and finished
+/// against each side's partials: only its partials can make its versions differ.
+#[derive(Debug, Clone)]
+pub struct PromptDraft {
+    name: PromptName,
+    path: String,
+    description: Option<String>,
+    metadata: serde_json::Map<String, Value>,
+    provider: String,
+    model: String,
+    params: BTreeMap<String, Value>,
+    variables: BTreeMap<String, Variable>,
+    messages: Vec<Message>,
+    message_lines: Vec<usize>,
+    /// What each message's template includes, where it says so.
+    roots: Vec<(Location, Vec<IncludeRef>)>,
+}
+
+/// Reads one prompt file, up to the partials it names.
+///
+/// `path` is the file as shown to people (`prompts/support/triage.toml`).
+pub(crate) fn draft_prompt(
     name: PromptName,
     path: &str,
     source: &str,
     defaults: &PromptDefaults,
-    partials: &PartialIndex,
-) -> Result<Prompt, PromptError> {
+) -> Result<PromptDraft, PromptError> {
     let raw = deserialize(path, source)?;
     let file = FileAt { path, source };
     let (provider, model) = provider_and_model(&file, raw.provider, raw.model, defaults)?;
     let params = read_params(&file, raw.params)?;
     let variables = read_variables(&file, raw.variables)?;
     let (messages, message_lines, roots) = read_messages(&file, raw.messages)?;
-    let reached = partials.reachable(&roots)?;
-    let spec = PromptSpec {
+    let metadata = match toml_value_to_json(&toml::Value::Table(raw.metadata)) {
+        Ok(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    Ok(PromptDraft {
+        name,
+        path: path.to_owned(),
+        description: raw.description,
+        metadata,
         provider,
         model,
         params,
         variables,
         messages,
-        partials: reached,
-    };
-    let metadata = match toml_value_to_json(&toml::Value::Table(raw.metadata)) {
-        Ok(Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    };
-    Ok(Prompt {
-        name,
-        path: path.to_owned(),
-        description: raw.description,
-        metadata,
-        version: spec.version(),
-        spec,
         message_lines,
-        folder: partials.folder().to_owned(),
+        roots,
     })
+}
+
+impl PromptDraft {
+    /// Resolves the partials the prompt reaches in `partials` (the partials of its source)
+    /// and computes its version, which covers every partial reached.
+    pub fn finish(self, partials: &PartialIndex) -> Result<Prompt, PromptError> {
+        let reached = partials.reachable(&self.roots)?;
+        let spec = PromptSpec {
+            provider: self.provider,
+            model: self.model,
+            params: self.params,
+            variables: self.variables,
+            messages: self.messages,
+            partials: reached,
+        };
+        Ok(Prompt {
+            name: self.name,
+            path: self.path,
+            description: self.description,
+            metadata: self.metadata,
+            version: spec.version(),
+            spec,
+            message_lines: self.message_lines,
+            folder: partials.folder().to_owned(),
+        })
+    }
 }
 
 /// The file being read, for locating what is wrong in it.
@@ -390,7 +428,7 @@ temperature = 0.0
     }
 
     fn parse_with(source: &str, partials: &PartialIndex) -> Result<Prompt, PromptError> {
-        parse_prompt(
+        Prompt::parse(
             PromptName::parse("support/triage").unwrap(),
             "prompts/support/triage.toml",
             source,
@@ -413,6 +451,27 @@ temperature = 0.0
         let b = parse(TRIAGE_REFORMATTED).unwrap();
         assert_eq!(a.version, b.version);
         assert_ne!(a.description, b.description);
+    }
+
+    #[test]
+    fn the_canonical_json_is_the_spec_as_a_sorted_json_value_with_its_format() {
+        let mut prompt = parse(TRIAGE).unwrap();
+        let spec = &mut prompt.spec;
+        spec.params.insert(
+            "nested".into(),
+            serde_json::json!({"z": [1, 2.5, null, true], "a": {"y": "q\"\u{1}", "b": -3}}),
+        );
+        spec.partials
+            .insert("a \"odd\"\tname.j2".into(), Arc::from("line\r\n\u{7f}é\\"));
+        spec.messages[0]
+            .content
+            .push_str("\u{0} \u{8} \u{c} </script>");
+        let mut value = serde_json::to_value(&*spec).unwrap();
+        value["format"] = Value::from(super::super::CANONICAL_FORMAT);
+        assert_eq!(
+            spec.canonical_json(),
+            super::super::to_canonical_string(&value)
+        );
     }
 
     #[test]
@@ -462,7 +521,7 @@ temperature = 0.0
             provider: "openai".into(),
             model: Some("gpt".into()),
         };
-        let prompt = parse_prompt(
+        let prompt = Prompt::parse(
             PromptName::parse("a").unwrap(),
             "prompts/a.toml",
             &source,

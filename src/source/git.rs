@@ -151,6 +151,7 @@ fn start(
 pub(super) enum Walk {
     Everything,
     PartialsOnly,
+    PromptsOnly,
 }
 
 pub(super) fn walk(
@@ -160,6 +161,20 @@ pub(super) fn walk(
     listing: &mut Listing,
     what: Walk,
 ) -> Result<(), SourceError> {
+    walk_files(repo, tree, prefix, what, &mut |relative, entry| {
+        listing.files.insert(relative, entry);
+    })
+}
+
+/// Walks a tree and its subtrees, handing each file a walk takes to `file`, with its path
+/// below the prompts folder.
+pub(super) fn walk_files(
+    repo: &git2::Repository,
+    tree: &git2::Tree<'_>,
+    prefix: &str,
+    what: Walk,
+    file: &mut dyn FnMut(String, FileEntry),
+) -> Result<(), SourceError> {
     for entry in tree.iter() {
         let Ok(name) = entry.name() else { continue };
         if name.starts_with('.') {
@@ -168,12 +183,10 @@ pub(super) fn walk(
         match entry.kind() {
             Some(git2::ObjectType::Tree) => {
                 let subtree = repo.find_tree(entry.id())?;
-                walk(repo, &subtree, &format!("{prefix}{name}/"), listing, what)?;
+                walk_files(repo, &subtree, &format!("{prefix}{name}/"), what, file)?;
             }
             Some(git2::ObjectType::Blob) if takes(name, what) => {
-                listing
-                    .files
-                    .insert(format!("{prefix}{name}"), file_entry(&entry));
+                file(format!("{prefix}{name}"), file_entry(&entry));
             }
             // Other files, and submodules, hold no prompts of this project.
             _ => {}
@@ -186,6 +199,7 @@ fn takes(name: &str, what: Walk) -> bool {
     match what {
         Walk::Everything => super::classify(name).is_some(),
         Walk::PartialsOnly => name.ends_with(".j2"),
+        Walk::PromptsOnly => matches!(super::classify(name), Some(super::FileKind::Prompt(_))),
     }
 }
 

@@ -99,6 +99,35 @@ impl Listing {
         }
     }
 
+    /// Returns the bytes of many files, reading their blobs together (`loose.rs`).
+    pub fn read_files(&self, files: &[&str]) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
+        let blobs: Vec<git2::Oid> = files
+            .iter()
+            .filter_map(|file| match self.files.get(*file) {
+                Some(FileEntry::Blob(id)) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let mut read = match (&self.repo, blobs.is_empty()) {
+            (_, true) => Vec::new(),
+            (Some(repo), false) => super::loose::read_blobs(repo, &blobs)?,
+            (None, false) => {
+                return Err(SourceError::Git {
+                    message: "no repository to read blobs from".into(),
+                });
+            }
+        }
+        .into_iter();
+        Ok(files
+            .iter()
+            .map(|file| match self.files.get(*file) {
+                Some(FileEntry::Blob(_)) => read.next(),
+                Some(FileEntry::Bytes(bytes)) => Some(bytes.clone()),
+                Some(FileEntry::Link) | None => None,
+            })
+            .collect())
+    }
+
     /// Keeps bytes already read for a file, so that a snapshot does not read its blob again.
     pub fn keep_bytes(&mut self, relative: &str, bytes: Vec<u8>) {
         if let Some(entry @ FileEntry::Blob(_)) = self.files.get_mut(relative) {
@@ -110,17 +139,18 @@ impl Listing {
     pub fn snapshot(&self, mut select: impl FnMut(&str) -> bool) -> Result<Snapshot, SourceError> {
         let mut snapshot = Snapshot::new(self.spec.clone(), self.config.clone());
         snapshot.commit = self.commit.clone();
-        for (relative, entry) in &self.files {
-            if !select(relative) {
-                continue;
-            }
-            match entry {
-                FileEntry::Link => snapshot.add_link(relative),
-                _ => {
-                    if let Some(bytes) = self.bytes(relative)? {
-                        snapshot.add_file(relative, bytes);
-                    }
-                }
+        let selected: Vec<&str> = self
+            .files
+            .keys()
+            .map(String::as_str)
+            .filter(|relative| select(relative))
+            .collect();
+        let contents = self.read_files(&selected)?;
+        for (relative, bytes) in selected.into_iter().zip(contents) {
+            match (&self.files[relative], bytes) {
+                (FileEntry::Link, _) => snapshot.add_link(relative),
+                (_, Some(bytes)) => snapshot.add_file(relative, bytes),
+                (_, None) => {}
             }
         }
         Ok(snapshot)

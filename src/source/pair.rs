@@ -7,8 +7,6 @@
 
 use std::collections::BTreeSet;
 
-use memchr::memmem;
-
 use super::listing::{FileEntry, Listing};
 use super::set::similar_names;
 use super::{PromptSet, RevisionSpec, SourceError};
@@ -57,31 +55,35 @@ pub fn load_pair(
     if let Some(wanted) = &wanted {
         candidates.retain(|file| wanted.contains(file));
     }
-    share_partials(&mut old, &mut new)?;
     let select = |relative: &str| is_partial(relative) || candidates.contains(relative);
-    Ok(SourcePair {
-        from: PromptSet::from_snapshot(old.snapshot(select)?),
-        to: PromptSet::from_snapshot(new.snapshot(select)?),
-    })
+    share_blobs(&mut old, &mut new, select)?;
+    let (from, to) = PromptSet::pair_from_snapshots(old.snapshot(select)?, new.snapshot(select)?);
+    Ok(SourcePair { from, to })
 }
 
-/// Reads once each partial that both sides have as the same blob, for both snapshots (every
-/// partial is read on both sides, for the prompts that include it).
-fn share_partials(old: &mut Listing, new: &mut Listing) -> Result<(), SourceError> {
+/// Reads once each selected file that both sides have as the same blob, for both snapshots
+/// (every partial is read on both sides, for the prompts that include it, and so is a
+/// prompt reached through a changed partial).
+fn share_blobs(
+    old: &mut Listing,
+    new: &mut Listing,
+    select: impl Fn(&str) -> bool,
+) -> Result<(), SourceError> {
     let shared: Vec<String> = old
         .files
         .iter()
         .filter(|(file, entry)| {
-            is_partial(file)
+            select(file)
                 && matches!(entry, FileEntry::Blob(_))
                 && new.files.get(*file).and_then(FileEntry::blob_id) == entry.blob_id()
         })
         .map(|(file, _)| file.clone())
         .collect();
-    for file in shared {
-        if let Some(bytes) = old.bytes(&file)? {
-            new.keep_bytes(&file, bytes.clone());
-            old.keep_bytes(&file, bytes);
+    let contents = old.read_files(&shared.iter().map(String::as_str).collect::<Vec<_>>())?;
+    for (file, bytes) in shared.iter().zip(contents) {
+        if let Some(bytes) = bytes {
+            new.keep_bytes(file, bytes.clone());
+            old.keep_bytes(file, bytes);
         }
     }
     Ok(())
@@ -194,37 +196,15 @@ fn changed_prompt_files(
         .filter(|f| !is_partial(f))
         .map(|f| f.to_string())
         .collect();
-    let changed_partials: Vec<&str> = changed
+    let changed_partials: Vec<String> = changed
         .iter()
         .filter(|f| is_partial(f))
-        .map(|f| f.as_str())
+        .map(|f| f.to_string())
         .collect();
     if changed_partials.is_empty() {
         return Ok(prompts);
     }
-    let touched = partials_reaching(old, new, &changed_partials)?;
-    // The prompts that include them may sit in folders that are otherwise the same.
-    old.expand()?;
-    new.expand()?;
-    let finders: Vec<memmem::Finder> = touched.iter().map(memmem::Finder::new).collect();
-    let files: Vec<String> = prompt_files(new).collect();
-    for file in files {
-        if prompts.contains(&file) {
-            continue;
-        }
-        let Some(bytes) = new.bytes(&file)? else {
-            continue;
-        };
-        if finders.iter().any(|f| f.find(&bytes).is_some()) {
-            // Both sides are read again to be parsed: keep the bytes read here, for the
-            // side whose file is the same blob too (a prompt reached through a partial).
-            if old.blob_id(&file) == new.blob_id(&file) {
-                old.keep_bytes(&file, bytes.clone());
-            }
-            new.keep_bytes(&file, bytes);
-            prompts.insert(file);
-        }
-    }
+    super::reach::prompts_reaching(old, new, changed_partials, &mut prompts)?;
     Ok(prompts)
 }
 
@@ -256,43 +236,4 @@ fn differing_files<'a>(old: &'a Listing, new: &'a Listing) -> Vec<&'a String> {
             }
         }
     }
-}
-
-/// Returns the changed partials and every partial, on either side, that names one of them,
-/// directly or through other partials.
-///
-/// An include names its partial with a string literal, so a file that reaches a partial
-/// contains its name. Matching names in the text can select a file that does not really
-/// include the partial (a comment, say); that costs a parse, never a missed change.
-fn partials_reaching(
-    old: &Listing,
-    new: &Listing,
-    changed: &[&str],
-) -> Result<Vec<String>, SourceError> {
-    let mut texts = Vec::new();
-    for listing in [old, new] {
-        for file in listing.files.keys().filter(|f| is_partial(f)) {
-            if let Some(bytes) = listing.bytes(file)? {
-                texts.push((file.clone(), bytes));
-            }
-        }
-    }
-    let mut touched: Vec<String> = changed.iter().map(|s| s.to_string()).collect();
-    loop {
-        let before = touched.len();
-        for (file, bytes) in &texts {
-            if !touched.contains(file) && names_any(bytes, &touched) {
-                touched.push(file.clone());
-            }
-        }
-        if touched.len() == before {
-            return Ok(touched);
-        }
-    }
-}
-
-fn names_any(text: &[u8], names: &[String]) -> bool {
-    names
-        .iter()
-        .any(|name| memmem::find(text, name.as_bytes()).is_some())
 }

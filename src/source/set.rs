@@ -1,9 +1,10 @@
 //! A parsed source: every prompt of a snapshot, valid or not.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::{RevisionSpec, Snapshot, SourceError};
-use crate::prompt::{PartialIndex, Prompt, PromptError, PromptName};
+use crate::prompt::{PartialIndex, Prompt, PromptDefaults, PromptError, PromptName};
 
 /// Every prompt of one source, each parsed and versioned or with the error that stopped it.
 #[derive(Debug)]
@@ -23,24 +24,62 @@ pub struct PromptSet {
 impl PromptSet {
     /// Parses every prompt of a snapshot against the snapshot's partials and defaults.
     pub fn from_snapshot(snapshot: Snapshot) -> Self {
-        let folder = snapshot.folder().to_owned();
-        let defaults = snapshot.config.prompt_defaults();
-        let partials = PartialIndex::new(&folder, snapshot.partial_files);
-        let files: Vec<_> = snapshot.prompt_files.into_iter().collect();
-        let parse = |(name, text): &(PromptName, std::sync::Arc<str>)| {
-            let path = format!("{folder}/{}", name.file_path());
-            let parsed = Prompt::parse(name.clone(), &path, text, &defaults, &partials);
+        let (side, files) = Side::of(snapshot);
+        let parse = |(name, text): &(PromptName, Arc<str>)| {
+            let parsed = Prompt::parse(
+                name.clone(),
+                &side.path(name),
+                text,
+                &side.defaults,
+                &side.partials,
+            );
             (name.clone(), parsed)
         };
-        let prompts = crate::parallel::map(&files, parse).into_iter().collect();
-        PromptSet {
-            spec: snapshot.spec,
-            commit: snapshot.commit,
-            folder,
-            partials,
-            prompts,
-            problems: snapshot.problems,
+        let prompts = crate::parallel::map(&files.into_iter().collect::<Vec<_>>(), parse);
+        side.into_set(prompts)
+    }
+
+    /// Parses the prompts of two snapshots read for comparison.
+    ///
+    /// A file with the same text on both sides, read with the same folder and defaults, is
+    /// drafted once and finished against each side's partials: only they can make its two
+    /// versions differ (a partial reaching 500 prompts costs 500 drafts, not 1,000).
+    pub fn pair_from_snapshots(old: Snapshot, new: Snapshot) -> (Self, Self) {
+        let (old, old_files) = Side::of(old);
+        let (new, new_files) = Side::of(new);
+        let same_settings = old.folder == new.folder && old.defaults == new.defaults;
+        let jobs = side_by_side(old_files, new_files);
+        let parse = |(name, a, b): &PairJob| -> PairParse {
+            let shared = same_settings && a.is_some() && a == b;
+            if let (true, Some(text)) = (shared, a) {
+                let draft = Prompt::draft(name.clone(), &old.path(name), text, &old.defaults);
+                return match draft {
+                    Ok(draft) => (
+                        Some(draft.clone().finish(&old.partials)),
+                        Some(draft.finish(&new.partials)),
+                    ),
+                    Err(error) => (Some(Err(error.clone())), Some(Err(error))),
+                };
+            }
+            let one = |side: &Side, text: &Option<Arc<str>>| {
+                let text = text.as_ref()?;
+                Some(Prompt::parse(
+                    name.clone(),
+                    &side.path(name),
+                    text,
+                    &side.defaults,
+                    &side.partials,
+                ))
+            };
+            (one(&old, a), one(&new, b))
+        };
+        let parsed = crate::parallel::map(&jobs, parse);
+        let (mut from, mut to) = (Vec::new(), Vec::new());
+        for ((name, _, _), (a, b)) in jobs.into_iter().zip(parsed) {
+            from.extend(a.map(|a| (name.clone(), a)));
+            to.extend(b.map(|b| (name, b)));
         }
+        (old.into_set(from), new.into_set(to))
     }
 
     /// Builds a set from prompts read elsewhere (frozen versions of the release store);
@@ -133,6 +172,83 @@ impl PromptSet {
 
     fn similar_names(&self, name: &str) -> Vec<String> {
         similar_names(name, self.prompts.keys().map(PromptName::as_str))
+    }
+}
+
+/// One prompt file as each side of a comparison has it.
+type PairJob = (PromptName, Option<Arc<str>>, Option<Arc<str>>);
+
+/// One prompt file parsed on each side that has it.
+type PairParse = (
+    Option<Result<Prompt, PromptError>>,
+    Option<Result<Prompt, PromptError>>,
+);
+
+/// Every prompt file of either side, with its text on each: both maps are sorted by name,
+/// so they are walked side by side.
+fn side_by_side(
+    old: BTreeMap<PromptName, Arc<str>>,
+    new: BTreeMap<PromptName, Arc<str>>,
+) -> Vec<PairJob> {
+    let mut jobs: Vec<PairJob> = Vec::with_capacity(old.len().max(new.len()));
+    let (mut a, mut b) = (old.into_iter().peekable(), new.into_iter().peekable());
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (None, None) => return jobs,
+            (Some((x, _)), Some((y, _))) => x.cmp(y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+        };
+        let job = match order {
+            std::cmp::Ordering::Less => a.next().map(|(name, text)| (name, Some(text), None)),
+            std::cmp::Ordering::Greater => b.next().map(|(name, text)| (name, None, Some(text))),
+            std::cmp::Ordering::Equal => a
+                .next()
+                .zip(b.next())
+                .map(|((name, x), (_, y))| (name, Some(x), Some(y))),
+        };
+        jobs.extend(job);
+    }
+}
+
+/// What a snapshot's prompts are parsed with, and what the set keeps of it.
+struct Side {
+    spec: RevisionSpec,
+    commit: Option<String>,
+    folder: String,
+    defaults: PromptDefaults,
+    partials: PartialIndex,
+    problems: Vec<PromptError>,
+}
+
+impl Side {
+    fn of(snapshot: Snapshot) -> (Side, BTreeMap<PromptName, Arc<str>>) {
+        let folder = snapshot.folder().to_owned();
+        let side = Side {
+            defaults: snapshot.config.prompt_defaults(),
+            partials: PartialIndex::new(&folder, snapshot.partial_files),
+            folder,
+            spec: snapshot.spec,
+            commit: snapshot.commit,
+            problems: snapshot.problems,
+        };
+        (side, snapshot.prompt_files)
+    }
+
+    /// The prompt's file as shown to people.
+    fn path(&self, name: &PromptName) -> String {
+        format!("{}/{}", self.folder, name.file_path())
+    }
+
+    fn into_set(self, prompts: Vec<(PromptName, Result<Prompt, PromptError>)>) -> PromptSet {
+        PromptSet {
+            spec: self.spec,
+            commit: self.commit,
+            folder: self.folder,
+            partials: self.partials,
+            prompts: prompts.into_iter().collect(),
+            problems: self.problems,
+        }
     }
 }
 

@@ -22,6 +22,14 @@ pub struct FieldChange {
 /// params, variables. A missing side (`None`) lists every field of the other as added or
 /// removed.
 pub fn field_changes(old: Option<&PromptSpec>, new: Option<&PromptSpec>) -> Vec<FieldChange> {
+    // Equal fields have no change: the common case (a prompt changed only through a
+    // partial it reaches), without a JSON copy of every parameter and variable.
+    if let (Some(a), Some(b)) = (old, new)
+        && (&a.provider, &a.model, &a.params, &a.variables)
+            == (&b.provider, &b.model, &b.params, &b.variables)
+    {
+        return Vec::new();
+    }
     let mut changes = Vec::new();
     let text = |spec: Option<&PromptSpec>, pick: fn(&PromptSpec) -> &String| {
         spec.map(|s| Value::String(pick(s).clone()))

@@ -111,7 +111,7 @@ impl PromptDiff {
             .messages
             .iter()
             .map(|m| &m.text)
-            .chain(self.partials.iter().map(|p| &p.text));
+            .chain(self.partials.iter().map(|p| &*p.text));
         texts.fold((0, 0), |(added, removed), text| {
             (added + text.added, removed + text.removed)
         })
@@ -140,8 +140,8 @@ pub struct PartialChange {
     pub name: String,
     /// Added, removed or changed (as reached by this prompt).
     pub status: Status,
-    /// The line diff of its text.
-    pub text: TextChange,
+    /// The line diff of its text: one diff shared by every prompt that reaches the partial.
+    pub text: Arc<TextChange>,
 }
 
 /// Which side of a comparison.
@@ -392,10 +392,10 @@ pub fn message_changes(old: &[(Role, &str)], new: &[(Role, &str)]) -> Vec<Messag
 /// prompts reach is one `Arc` shared by all of them, so its change is diffed once, not 500
 /// times.
 #[derive(Default)]
-struct PartialDiffs(RefCell<HashMap<(*const u8, *const u8), TextChange>>);
+struct PartialDiffs(RefCell<HashMap<(*const u8, *const u8), Arc<TextChange>>>);
 
 impl PartialDiffs {
-    fn diff(&self, old: Option<&Arc<str>>, new: Option<&Arc<str>>) -> TextChange {
+    fn diff(&self, old: Option<&Arc<str>>, new: Option<&Arc<str>>) -> Arc<TextChange> {
         let key = (
             old.map_or(std::ptr::null(), |t| Arc::as_ptr(t) as *const u8),
             new.map_or(std::ptr::null(), |t| Arc::as_ptr(t) as *const u8),
@@ -403,7 +403,7 @@ impl PartialDiffs {
         self.0
             .borrow_mut()
             .entry(key)
-            .or_insert_with(|| diff_text(old.map_or("", |t| t), new.map_or("", |t| t)))
+            .or_insert_with(|| Arc::new(diff_text(old.map_or("", |t| t), new.map_or("", |t| t))))
             .clone()
     }
 }

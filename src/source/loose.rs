@@ -8,7 +8,6 @@
 //! read as a blob of its stated size, is left to libgit2, which reads packs and alternates
 //! and says what is wrong.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Reads the blobs `ids` of `repo`, in order.
@@ -43,10 +42,7 @@ fn read_loose_blob(objects: &Path, id: git2::Oid) -> Option<Vec<u8>> {
     hex[2] = b'/';
     let relative = std::str::from_utf8(&hex).ok()?;
     let compressed = std::fs::read(objects.join(relative)).ok()?;
-    let mut inflated = Vec::with_capacity(compressed.len() * 3);
-    flate2::read::ZlibDecoder::new(compressed.as_slice())
-        .read_to_end(&mut inflated)
-        .ok()?;
+    let mut inflated = inflate(&compressed)?;
     let header_end = memchr::memchr(0, &inflated)?;
     let size: usize = std::str::from_utf8(inflated[..header_end].strip_prefix(b"blob ")?)
         .ok()?
@@ -57,6 +53,32 @@ fn read_loose_blob(objects: &Path, id: git2::Oid) -> Option<Vec<u8>> {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Inflates a whole zlib stream held in memory; `None` if it is damaged or cut short.
+fn inflate(compressed: &[u8]) -> Option<Vec<u8>> {
+    let mut inflater = flate2::Decompress::new(true);
+    let mut out = Vec::with_capacity(compressed.len() * 4 + 64);
+    loop {
+        let read = usize::try_from(inflater.total_in()).ok()?;
+        let before = (read, out.len());
+        let status = inflater
+            .decompress_vec(
+                &compressed[read..],
+                &mut out,
+                flate2::FlushDecompress::Finish,
+            )
+            .ok()?;
+        if status == flate2::Status::StreamEnd {
+            return Some(out);
+        }
+        if out.len() == out.capacity() {
+            out.reserve(out.capacity());
+        } else if before == (usize::try_from(inflater.total_in()).ok()?, out.len()) {
+            // No progress with room to write: the stream is cut short.
+            return None;
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -102,5 +124,20 @@ mod tests {
             let read = read_loose_blob(objects, id);
             assert_eq!(read.is_some(), stored == b"blob 1\0x", "{stored:?}");
         }
+    }
+
+    #[test]
+    fn a_stream_cut_short_or_longer_than_a_first_guess_inflates_as_it_should() {
+        let text = "a line that repeats\n".repeat(2000);
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut encoder, text.as_bytes()).unwrap();
+        let compressed = encoder.finish().unwrap();
+        assert!(
+            text.len() > compressed.len() * 4 + 64,
+            "more than the first guess"
+        );
+        assert_eq!(inflate(&compressed).unwrap(), text.as_bytes());
+        assert_eq!(inflate(&compressed[..compressed.len() / 2]), None);
+        assert_eq!(inflate(b""), None);
     }
 }

@@ -56,12 +56,19 @@ assert len(changed) == 20, changed
 cases = [("HEAD~1 HEAD, 20 of %s prompts changed" % sys.argv[4], ["HEAD~2", "HEAD~1"]),
          ("HEAD~1 HEAD, one partial (%d prompts reach it)" % len(partial), ["HEAD~1", "HEAD"]),
          ("HEAD, working tree with 20 prompts edited", ["HEAD"])]
+import os
+mentions = os.path.join(work, ".git", "promptctl-mentions")
+def forget_mentions():
+    if os.path.exists(mentions):
+        os.remove(mentions)
+# The partial case again with no mentions cache, as in a fresh clone: every prompt is read.
+cases.append(("HEAD~1 HEAD, one partial, no mentions cache", ["HEAD~1", "HEAD"], forget_mentions))
 # Every command of a case runs in turn with the others, so noise hits them alike.
-for label, args in cases:
+for label, args, *setup in cases:
     cmds = [["git", "diff", *args], [binary, "diff", *args]]
     if before:
         cmds.append([before, "diff", *args])
-    times = medians(cmds, work, runs)
+    times = medians(cmds, work, runs, *setup)
     print(f"diff {label}:")
     print(f"  git diff               {times[0] * 1000:8.2f} ms")
     print(f"  promptctl diff         {times[1] * 1000:8.2f} ms   ratio {times[1] / times[0]:5.2f}x")

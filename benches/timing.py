@@ -7,14 +7,17 @@ def median(cmd, cwd, runs):
     return medians([cmd], cwd, runs)[0]
 
 
-def medians(cmds, cwd, runs):
+def medians(cmds, cwd, runs, setup=None):
     """Runs every command once to warm the caches, then all of them in turn, `runs` rounds,
-    so that a noisy neighbour slows each of them alike; returns their medians in seconds."""
+    so that a noisy neighbour slows each of them alike; returns their medians in seconds.
+    With `setup`, it is called, untimed, before every timed run."""
     for cmd in cmds:
         subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
     samples = [[] for _ in cmds]
     for _ in range(runs):
         for cmd, taken in zip(cmds, samples):
+            if setup:
+                setup()
             start = time.perf_counter()
             subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
             taken.append(time.perf_counter() - start)

@@ -6,10 +6,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
 
+use super::draft::PromptDraft;
 use super::error::{Location, PromptError};
-use super::includes::{IncludeRef, PartialIndex, scan_error_to_prompt_error, scan_template};
+use super::includes::{IncludeRef, scan_error_to_prompt_error, scan_template};
 use super::variables::{VarType, Variable, is_identifier};
-use super::{Message, Prompt, PromptName, PromptSpec, Role};
+use super::{Message, PromptName, Role};
 use crate::tomlfile::{line_of, toml_value_to_json};
 
 /// Project-wide defaults applied to prompts that leave a field out.
@@ -66,26 +67,6 @@ struct RawMessage {
     content: Spanned<String>,
 }
 
-/// A prompt file read and checked on its own, before the partials it names are resolved.
-///
-/// A file that is the same blob on both sides of a comparison is drafted once and finished
-/// against each side's partials: only its partials can make its versions differ.
-#[derive(Debug, Clone)]
-pub struct PromptDraft {
-    name: PromptName,
-    path: String,
-    description: Option<String>,
-    metadata: serde_json::Map<String, Value>,
-    provider: String,
-    model: String,
-    params: BTreeMap<String, Value>,
-    variables: BTreeMap<String, Variable>,
-    messages: Vec<Message>,
-    message_lines: Vec<usize>,
-    /// What each message's template includes, where it says so.
-    roots: Vec<(Location, Vec<IncludeRef>)>,
-}
-
 /// Reads one prompt file, up to the partials it names.
 ///
 /// `path` is the file as shown to people (`prompts/support/triage.toml`).
@@ -118,32 +99,6 @@ pub(crate) fn draft_prompt(
         message_lines,
         roots,
     })
-}
-
-impl PromptDraft {
-    /// Resolves the partials the prompt reaches in `partials` (the partials of its source)
-    /// and computes its version, which covers every partial reached.
-    pub fn finish(self, partials: &PartialIndex) -> Result<Prompt, PromptError> {
-        let reached = partials.reachable(&self.roots)?;
-        let spec = PromptSpec {
-            provider: self.provider,
-            model: self.model,
-            params: self.params,
-            variables: self.variables,
-            messages: self.messages,
-            partials: reached,
-        };
-        Ok(Prompt {
-            name: self.name,
-            path: self.path,
-            description: self.description,
-            metadata: self.metadata,
-            version: spec.version(),
-            spec,
-            message_lines: self.message_lines,
-            folder: partials.folder().to_owned(),
-        })
-    }
 }
 
 /// The file being read, for locating what is wrong in it.
@@ -357,7 +312,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::prompt::{PartialIndex, PromptError};
+    use crate::prompt::{PartialIndex, Prompt, PromptError};
 
     const TRIAGE: &str = r#"
 description = "Route a ticket"
@@ -451,27 +406,6 @@ temperature = 0.0
         let b = parse(TRIAGE_REFORMATTED).unwrap();
         assert_eq!(a.version, b.version);
         assert_ne!(a.description, b.description);
-    }
-
-    #[test]
-    fn the_canonical_json_is_the_spec_as_a_sorted_json_value_with_its_format() {
-        let mut prompt = parse(TRIAGE).unwrap();
-        let spec = &mut prompt.spec;
-        spec.params.insert(
-            "nested".into(),
-            serde_json::json!({"z": [1, 2.5, null, true], "a": {"y": "q\"\u{1}", "b": -3}}),
-        );
-        spec.partials
-            .insert("a \"odd\"\tname.j2".into(), Arc::from("line\r\n\u{7f}é\\"));
-        spec.messages[0]
-            .content
-            .push_str("\u{0} \u{8} \u{c} </script>");
-        let mut value = serde_json::to_value(&*spec).unwrap();
-        value["format"] = Value::from(super::super::CANONICAL_FORMAT);
-        assert_eq!(
-            spec.canonical_json(),
-            super::super::to_canonical_string(&value)
-        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! parsing, validation, versions and rendering.
 
 mod canonical;
+mod draft;
 mod error;
 mod file;
 mod frozen;
@@ -25,8 +26,9 @@ pub use canonical::{
     MIN_PREFIX_LEN, SHORT_HEX_LEN, Version, VersionPrefix, to_canonical_string, write_canonical,
 };
 use canonical::{write_sorted_object, write_string};
+pub use draft::PromptDraft;
 pub use error::{IncludeProblem, Location, PromptError};
-pub use file::{PromptDefaults, PromptDraft};
+pub use file::PromptDefaults;
 pub use includes::PartialIndex;
 pub(crate) use includes::scan_template;
 pub use name::{PromptName, check_segments};

@@ -1,5 +1,9 @@
 //! Fields of the tab-separated lines of promptctl's caches, escaped as PostgreSQL's COPY
-//! text format does: `\\`, `\t`, `\n` and `\r`, so a field never holds a separator.
+//! text format does: `\\`, `\t`, `\n` and `\r`, so a field never holds a separator; and
+//! the lower-case hex digits in which ids and digests are written.
+
+/// The lower-case hex digits, by value: one table for every id and digest written as hex.
+pub const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `text` to `out`, escaped.
 pub fn escape(out: &mut String, text: &str) {

@@ -192,7 +192,7 @@ impl Version {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+use crate::copytext::HEX_DIGITS as HEX;
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -52,7 +52,7 @@ fn read_loose_blob(objects: &Path, id: git2::Oid) -> Option<Vec<u8>> {
     (inflated.len() - content == size).then(|| inflated.split_off(content))
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+use crate::copytext::HEX_DIGITS as HEX;
 
 /// Inflates a whole zlib stream held in memory; `None` if it is damaged or cut short.
 fn inflate(compressed: &[u8]) -> Option<Vec<u8>> {

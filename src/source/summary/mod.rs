@@ -197,4 +197,4 @@ fn prompt_key(context: &Sha256, relative: &str, id: git2::Oid) -> String {
     hex
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+use crate::copytext::HEX_DIGITS as HEX;

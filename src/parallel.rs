@@ -1,5 +1,7 @@
-//! Spreading independent CPU-bound work over the machine's cores: parsing the prompts of a
-//! large repository, loading and compiling the versions of a large release.
+//! Spreading independent work over the machine's cores: parsing the prompts of a large
+//! repository, loading and compiling the versions of a large release, walking a folder tree.
+
+use std::sync::{Condvar, Mutex, PoisonError};
 
 /// Items per thread below which spreading the work over threads is not worth it.
 const ITEMS_PER_THREAD: usize = 64;
@@ -32,6 +34,93 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     })
 }
 
+/// Visits a tree of items (folders, say) over the machine's cores: each thread takes the next
+/// item waiting, and `visit` adds the items it finds below it to `found`. Returns every
+/// visit's result, in no particular order. Threads take items as they come, so a large
+/// folder does not hold back the others as a fixed split would.
+pub fn walk<T: Send, R: Send>(roots: Vec<T>, visit: impl Fn(T, &mut Vec<T>) -> R + Sync) -> Vec<R> {
+    let queue = Queue {
+        state: Mutex::new(Waiting {
+            items: roots,
+            busy: 0,
+        }),
+        changed: Condvar::new(),
+    };
+    let work = || queue.work(&visit);
+    let threads = cores();
+    if threads == 1 {
+        return work();
+    }
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut results = work();
+        for helper in helpers {
+            results.extend(
+                helper
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+        }
+        results
+    })
+}
+
+/// The items of a [`walk`] waiting to be visited, and how many visits are under way (their
+/// items may find more: the walk ends when none is waiting and none is under way).
+struct Queue<T> {
+    state: Mutex<Waiting<T>>,
+    changed: Condvar,
+}
+
+struct Waiting<T> {
+    items: Vec<T>,
+    busy: usize,
+}
+
+impl<T> Queue<T> {
+    /// One thread's part of a walk: visits until nothing is left.
+    fn work<R>(&self, visit: &impl Fn(T, &mut Vec<T>) -> R) -> Vec<R> {
+        let mut results = Vec::new();
+        while let Some(item) = self.next() {
+            // Counts the visit done even when it panics, so the other threads end.
+            let mut done = Done(self, Vec::new());
+            results.push(visit(item, &mut done.1));
+        }
+        results
+    }
+
+    /// The next item to visit, waiting while other visits may still find some.
+    fn next(&self) -> Option<T> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(item) = state.items.pop() {
+                state.busy += 1;
+                return Some(item);
+            }
+            if state.busy == 0 {
+                return None;
+            }
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// A visit under way and what it found; on drop, the found items join the queue.
+struct Done<'a, T>(&'a Queue<T>, Vec<T>);
+
+impl<T> Drop for Done<'_, T> {
+    fn drop(&mut self) {
+        let queue = self.0;
+        let mut state = queue.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.busy -= 1;
+        state.items.append(&mut self.1);
+        queue.changed.notify_all();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -41,5 +130,29 @@ mod tests {
             let doubled = super::map(&items, |i| i * 2);
             assert_eq!(doubled, (0..n).map(|i| i * 2).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn a_walk_visits_every_item_found_once() {
+        // A tree of depth 6 where item n finds 2n+1 and 2n+2 below it.
+        let mut seen = super::walk(vec![0_u32], |n, found| {
+            if n < 63 {
+                found.extend([2 * n + 1, 2 * n + 2]);
+            }
+            n
+        });
+        seen.sort_unstable();
+        assert_eq!(seen, (0..127).collect::<Vec<_>>());
+        assert!(super::walk(Vec::<u32>::new(), |n, _| n).is_empty());
+    }
+
+    #[test]
+    fn a_panicking_visit_ends_the_walk_with_its_panic() {
+        let walked = std::panic::catch_unwind(|| {
+            super::walk((0..100).collect(), |n: u32, _| {
+                assert!(n != 50, "item fifty")
+            })
+        });
+        assert!(walked.is_err());
     }
 }

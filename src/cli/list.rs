@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use std::fmt::Write;
-
 use clap::Args;
 use serde::Serialize;
 
@@ -58,7 +56,10 @@ impl<'a> From<&'a Summary> for ListEntry<'a> {
 pub fn run(global: &GlobalArgs, args: ListArgs) -> Result<ExitCode, CliError> {
     let project = global.project()?;
     let spec = promptctl::source::parse_spec(&args.at)?;
-    let set = promptctl::source::summaries(&project, &spec)?;
+    // The process ends with this command: freeing 2,000 summaries one by one is work for
+    // nothing (a twentieth of `list`), so they are left to the exit, as `diff` leaves its
+    // prompts.
+    let set = std::mem::ManuallyDrop::new(promptctl::source::summaries(&project, &spec)?);
     // One bad file does not hide the good prompts: they are listed, and every problem is
     // reported on stderr, with a failing exit.
     let prompts: Vec<&Summary> = set.prompts.iter().collect();
@@ -98,13 +99,9 @@ fn render_table(prompts: &[&Summary]) -> String {
         .max()
         .unwrap_or(0)
         .max(4);
-    let models: Vec<String> = prompts
+    let model_width = prompts
         .iter()
-        .map(|p| format!("{}/{}", p.provider, p.model))
-        .collect();
-    let model_width = models
-        .iter()
-        .map(|m| m.chars().count())
+        .map(|p| p.provider.chars().count() + 1 + p.model.chars().count())
         .max()
         .unwrap_or(0)
         .max(5);
@@ -114,13 +111,27 @@ fn render_table(prompts: &[&Summary]) -> String {
         pad("VERSION", 12),
         pad("MODEL", model_width)
     );
-    // One buffer for 2,000 rows: a `format!` per cell cost more than reading the cache.
+    let (version_on, version_off) = (
+        VERSION.render().to_string(),
+        VERSION.render_reset().to_string(),
+    );
+    // One buffer for 2,000 rows, and no `format!` in a row: a `format!` per cell cost more
+    // than reading the cache.
     text.reserve(prompts.len() * (name_width + model_width + 64));
-    for (prompt, model) in prompts.iter().zip(&models) {
+    for prompt in prompts {
         let start = text.len();
         push_padded(&mut text, prompt.name.as_str(), name_width);
-        let _ = write!(text, "  {VERSION}{}{VERSION:#}  ", prompt.version.short());
-        push_padded(&mut text, model, model_width);
+        text.push_str("  ");
+        text.push_str(&version_on);
+        prompt.version.push_short(&mut text);
+        text.push_str(&version_off);
+        text.push_str("  ");
+        let model_start = text.len();
+        text.push_str(&prompt.provider);
+        text.push('/');
+        text.push_str(&prompt.model);
+        let shown = text[model_start..].chars().count();
+        text.extend(std::iter::repeat_n(' ', model_width.saturating_sub(shown)));
         text.push_str("  ");
         text.push_str(prompt.description.as_deref().unwrap_or(""));
         let trimmed = start + text[start..].trim_end().len();

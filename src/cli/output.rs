@@ -30,7 +30,11 @@ pub fn print(text: &str) -> Result<(), CliError> {
     // on its own, and stdout flushes at every newline, so a 2,000-line table cost 2,000
     // write calls.
     let result = if stream.current_choice() == anstream::ColorChoice::Never {
-        let plain = anstream::adapter::strip_str(text).to_string();
+        // Piece by piece into one buffer: `to_string` went through the formatter.
+        let mut plain = String::with_capacity(text.len());
+        for piece in anstream::adapter::strip_str(text) {
+            plain.push_str(piece);
+        }
         let mut out = std::io::stdout().lock();
         out.write_all(plain.as_bytes()).and_then(|()| out.flush())
     } else {

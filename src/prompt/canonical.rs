@@ -183,7 +183,17 @@ impl Version {
 
     /// Returns the first twelve hex digits, as shown to people.
     pub fn short(&self) -> String {
-        self.hex()[..SHORT_HEX_LEN].to_owned()
+        let mut s = String::with_capacity(SHORT_HEX_LEN);
+        self.push_short(&mut s);
+        s
+    }
+
+    /// Appends the first twelve hex digits to `out`, for tables of thousands of rows.
+    pub fn push_short(&self, out: &mut String) {
+        for byte in &self.0[..SHORT_HEX_LEN / 2] {
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
     }
 
     /// Tells whether the hex digits of this version start with `prefix`.

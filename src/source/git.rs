@@ -47,15 +47,17 @@ fn from_index(repo: &git2::Repository, folder: &str, id: git2::Oid, listing: &mu
     let Some(files) = index.tree_below(folder, id) else {
         return false;
     };
-    for (relative, blob, mode) in files {
+    // Collected at once, in the index's order: a map built from many entries sorts them
+    // and fills its nodes in one pass, where inserting them one by one cost a tenth of
+    // `list --at HEAD`.
+    let taken = files.into_iter().filter_map(|(relative, blob, mode)| {
         let name = relative.rsplit('/').next().unwrap_or(relative);
         if super::hidden(relative) || super::classify(name).is_none() {
-            continue;
+            return None;
         }
-        if let Some(entry) = FileEntry::of_mode(mode, blob) {
-            listing.files.insert(relative.to_owned(), entry);
-        }
-    }
+        Some((relative.to_owned(), FileEntry::of_mode(mode, blob)?))
+    });
+    listing.files.append(&mut taken.collect::<BTreeMap<_, _>>());
     true
 }
 

@@ -114,20 +114,50 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Index> {
             _ => {}
         }
     }
-    Some(Index { entries, trees })
+    Some(Index::sorted(entries, trees))
 }
 
 impl Index {
-    /// The entries whose path starts with `folder`, by the rest of their path. Only entries
-    /// that stand for a regular file in the working tree are taken: not conflicts, not
-    /// `git add -N` placeholders, not files outside a sparse checkout, not links or
-    /// submodules.
-    pub fn stats_below(&self, folder: &str) -> HashMap<String, Stat> {
-        self.entries
+    /// The entries whose path starts with `folder`, in order, by the rest of their path,
+    /// with their stat data when they stand for a regular file in the working tree: not a
+    /// conflict, not a `git add -N` placeholder, not a file outside a sparse checkout, not
+    /// a link or a submodule.
+    pub fn below<'a>(
+        &'a self,
+        folder: &'a str,
+    ) -> impl Iterator<Item = (&'a str, Option<&'a Stat>)> {
+        let first = self.entries.partition_point(|e| e.path.as_str() < folder);
+        self.entries[first..].iter().map_while(move |e| {
+            let relative = e.path.strip_prefix(folder)?;
+            let regular = !e.placeholder && e.mode >> 12 == 0o10;
+            Some((relative, regular.then_some(&e.stat)))
+        })
+    }
+
+    /// The index as libgit2 reads it, for what [`parse`] does not read (a split index).
+    pub fn from_libgit2(index: &git2::Index) -> Index {
+        let entries = index
             .iter()
-            .filter(|e| !e.placeholder && e.mode >> 12 == 0o10)
-            .filter_map(|e| Some((e.path.strip_prefix(folder)?.to_owned(), e.stat.clone())))
-            .collect()
+            .filter_map(|entry| {
+                let path = String::from_utf8(entry.path.clone()).ok()?;
+                let stage = (entry.flags >> 12) & 3;
+                Some(Entry {
+                    stat: Stat::from(&entry),
+                    mode: entry.mode,
+                    placeholder: stage != 0 || entry.flags_extended & 0x6000 != 0,
+                    path,
+                })
+            })
+            .collect();
+        Index::sorted(entries, HashMap::new())
+    }
+
+    /// An index of `entries`, sorted by path if they are not (git always writes them so).
+    fn sorted(mut entries: Vec<Entry>, trees: HashMap<String, git2::Oid>) -> Index {
+        if !entries.is_sorted_by(|a, b| a.path <= b.path) {
+            entries.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        Index { entries, trees }
     }
 
     /// When the cache-tree vouches that the entries below `folder` (`prompts/`) are tree
@@ -331,6 +361,14 @@ mod tests {
         ("readme.md", "outside the folder"),
     ];
 
+    /// The files below `folder` with their stat data, as `Index::below` gives them.
+    fn below(index: &Index, folder: &str) -> Vec<(String, Option<Stat>)> {
+        let files = index.below(folder);
+        files
+            .map(|(path, stat)| (path.to_owned(), stat.cloned()))
+            .collect()
+    }
+
     #[test]
     fn every_version_reads_as_libgit2_reads_it() {
         for version in [2, 3, 4] {
@@ -339,9 +377,38 @@ mod tests {
             index.set_version(version).unwrap();
             index.write().unwrap();
             let bytes = std::fs::read(folder.path().join(".git/index")).unwrap();
-            let ours = parse(&bytes).expect("reads").stats_below("prompts/");
-            assert_eq!(ours.len(), 4, "version {version}");
-            assert_eq!(ours, by_libgit2(&repo, "prompts/"), "version {version}");
+            let theirs = by_libgit2(&repo, "prompts/");
+            let mut expected: Vec<(String, Option<Stat>)> = theirs
+                .into_iter()
+                .map(|(path, stat)| (path, Some(stat)))
+                .collect();
+            expected.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(expected.len(), 4, "version {version}");
+            for read in [parse(&bytes).expect("reads"), Index::from_libgit2(&index)] {
+                assert_eq!(below(&read, "prompts/"), expected, "version {version}");
+                assert_eq!(below(&read, "prompts/team/").len(), 2);
+                assert_eq!(below(&read, "readme.md").len(), 1);
+                assert!(below(&read, "prompts/z/").is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn a_placeholder_entry_vouches_for_no_file() {
+        let (folder, repo) = repository(FILES);
+        let mut index = repo.index().unwrap();
+        let mut entry = index
+            .get_path(std::path::Path::new("prompts/a.toml"), 0)
+            .unwrap();
+        entry.flags_extended |= 0x2000;
+        index.add(&entry).unwrap();
+        index.set_version(3).unwrap();
+        index.write().unwrap();
+        let bytes = std::fs::read(folder.path().join(".git/index")).unwrap();
+        for read in [parse(&bytes).expect("reads"), Index::from_libgit2(&index)] {
+            let files = below(&read, "prompts/");
+            assert_eq!(files[0], ("a.toml".to_owned(), None));
+            assert!(files[1].1.is_some());
         }
     }
 

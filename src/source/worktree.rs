@@ -5,11 +5,10 @@
 //! Comparisons with a commit and the summary cache then work from blob ids alone, and only
 //! the files that changed are read.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::gitindex::{self, Stat};
+use super::gitindex::{self, Index};
 use super::listing::{FileEntry, Listing};
 use super::{RevisionSpec, SourceError};
 use crate::project::Project;
@@ -19,17 +18,40 @@ pub(super) fn list(project: &Project) -> Result<Listing, SourceError> {
     let mut listing = Listing::new(RevisionSpec::Worktree, project.config.clone());
     let root = project.prompts_dir();
     inside_project(project, &root)?;
-    let (repo, index) = Indexed::read(project).unzip();
-    let mut found = Vec::new();
-    if root.is_dir() {
-        find(&root, "", &mut found)?;
-    }
-    // Most of a listing is one `stat` per file (and a read for the few the index does not
-    // vouch for): spread over the cores, as git's preloaded index does.
-    let entries = crate::parallel::map(&found, |file| file.entry(index.as_ref()));
-    for (file, entry) in found.into_iter().zip(entries) {
-        listing.files.insert(file.relative, entry?);
-    }
+    // Most of a listing is reading the folders and one `stat` per file: that is spread over
+    // the cores (as git's preloaded index does) while this thread reads the git index.
+    let (walked, indexed) = std::thread::scope(|scope| {
+        let walk = scope.spawn(|| walk(&root));
+        let indexed = Indexed::read(project);
+        (walk.join(), indexed)
+    });
+    let mut files = walked.unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+    let (repo, index) = indexed.unzip();
+    files.sort_unstable_by(|a, b| a.relative.cmp(&b.relative));
+    let blobs = match &index {
+        Some(index) => index.clean_blobs(&files),
+        None => vec![None; files.len()],
+    };
+    // The files the index does not vouch for are read: a few, or all of a fresh checkout.
+    let unknown: Vec<&Walked> = files
+        .iter()
+        .zip(&blobs)
+        .filter(|(file, blob)| blob.is_none() && file.meta.is_some())
+        .map(|(file, _)| file)
+        .collect();
+    let mut read = crate::parallel::map(&unknown, |file| file.read()).into_iter();
+    listing.files = files
+        .into_iter()
+        .zip(blobs)
+        .map(|(file, blob)| {
+            let entry = match (blob, &file.meta) {
+                (Some(id), _) => FileEntry::Blob(id),
+                (None, None) => FileEntry::Link,
+                (None, Some(_)) => FileEntry::Bytes(read.next().expect("read in order")?),
+            };
+            Ok((file.relative, entry))
+        })
+        .collect::<Result<_, SourceError>>()?;
     listing.repo = repo;
     Ok(listing)
 }
@@ -68,8 +90,9 @@ fn inside_project(project: &Project, root: &Path) -> Result<(), SourceError> {
 
 /// What the git index says about the files below the prompts folder.
 struct Indexed {
-    /// By path relative to the prompts folder.
-    entries: HashMap<String, Stat>,
+    index: Index,
+    /// The prompts folder's path in the repository, ending in `/`.
+    folder: String,
     /// When the index was written: an entry stamped in that second or later may have
     /// changed after it was recorded ("racy git"), so it is read.
     written: i64,
@@ -81,85 +104,104 @@ impl Indexed {
         let (repo, prefix) = project.repository().ok()?;
         let (bytes, written) = gitindex::read_file(&repo)?;
         let folder = format!("{prefix}{}/", project.config.project.prompts);
-        let entries = match gitindex::parse(&bytes) {
-            Some(index) => index.stats_below(&folder),
-            None => by_libgit2(&repo, &folder)?,
+        let index = match gitindex::parse(&bytes) {
+            Some(index) => index,
+            None => Index::from_libgit2(&repo.index().ok()?),
         };
-        Some((Rc::new(repo), Indexed { entries, written }))
+        let indexed = Indexed {
+            index,
+            folder,
+            written,
+        };
+        Some((Rc::new(repo), indexed))
     }
 
-    /// The blob a file on disk is, when the index vouches for it.
+    /// The blob each file on disk is, when the index vouches for it; `files` are sorted by
+    /// path, as the index is, so the two are read side by side.
+    fn clean_blobs(&self, files: &[Walked]) -> Vec<Option<git2::Oid>> {
+        let mut below = self.index.below(&self.folder).peekable();
+        files
+            .iter()
+            .map(|file| {
+                while below
+                    .next_if(|(path, _)| *path < file.relative.as_str())
+                    .is_some()
+                {}
+                let (path, stat) = below.peek()?;
+                let stat = stat.filter(|_| *path == file.relative)?;
+                self.vouches(stat, file.meta.as_ref()?).then_some(stat.id)
+            })
+            .collect()
+    }
+
+    /// Tells whether the index entry `stat` is the file whose metadata is `meta`.
     #[cfg(unix)]
-    fn clean(&self, relative: &str, meta: &std::fs::Metadata) -> Option<git2::Oid> {
+    fn vouches(&self, stat: &gitindex::Stat, meta: &std::fs::Metadata) -> bool {
         use std::os::unix::fs::MetadataExt;
-        let stat = self.entries.get(relative)?;
-        let same = u64::from(stat.size) == meta.size()
+        u64::from(stat.size) == meta.size()
             && i64::from(stat.mtime.0) == meta.mtime()
             && i64::from(stat.mtime.1) == meta.mtime_nsec()
             && i64::from(stat.ctime.0) == meta.ctime()
             && i64::from(stat.ctime.1) == meta.ctime_nsec()
             && u64::from(stat.ino) == meta.ino() & u64::from(u32::MAX)
-            && i64::from(stat.mtime.0) < self.written;
-        same.then_some(stat.id)
+            && i64::from(stat.mtime.0) < self.written
     }
 
     #[cfg(not(unix))]
-    fn clean(&self, _relative: &str, _meta: &std::fs::Metadata) -> Option<git2::Oid> {
-        None
+    fn vouches(&self, _stat: &gitindex::Stat, _meta: &std::fs::Metadata) -> bool {
+        false
     }
 }
 
-/// A prompt or partial file found in the folder, not looked at yet.
-struct Found {
+/// A prompt or partial file found in the folder, with its metadata (`None` for a symbolic
+/// link, which is never followed).
+struct Walked {
     relative: String,
-    entry: std::fs::DirEntry,
-    link: bool,
+    path: PathBuf,
+    meta: Option<std::fs::Metadata>,
 }
 
-impl Found {
-    /// Takes the file: the blob the index names when it vouches for the file, else its bytes.
-    fn entry(&self, index: Option<&Indexed>) -> Result<FileEntry, SourceError> {
-        if self.link {
-            return Ok(FileEntry::Link);
-        }
-        let io = |source| SourceError::Io {
-            path: self.entry.path(),
+impl Walked {
+    fn read(&self) -> Result<Vec<u8>, SourceError> {
+        std::fs::read(&self.path).map_err(|source| SourceError::Io {
+            path: self.path.clone(),
             source,
-        };
-        let meta = self.entry.metadata().map_err(io)?;
-        Ok(
-            match index.and_then(|index| index.clean(&self.relative, &meta)) {
-                Some(id) => FileEntry::Blob(id),
-                None => FileEntry::Bytes(std::fs::read(self.entry.path()).map_err(io)?),
-            },
-        )
+        })
     }
 }
 
-/// Finds the prompt and partial files below `dir` from the folder entries alone, without a
-/// `stat` of each.
-/// The index as libgit2 reads it, for what `gitindex` does not read.
-fn by_libgit2(repo: &git2::Repository, folder: &str) -> Option<HashMap<String, Stat>> {
-    let index = repo.index().ok()?;
-    let mut entries = HashMap::new();
-    for entry in index.iter() {
-        let Ok(path) = std::str::from_utf8(&entry.path) else {
-            continue;
-        };
-        let Some(relative) = path.strip_prefix(folder) else {
-            continue;
-        };
-        entries.insert(relative.to_owned(), Stat::from(&entry));
+/// Every prompt and partial file below `root`, each folder read by whichever thread is
+/// free.
+fn walk(root: &Path) -> Result<Vec<Walked>, SourceError> {
+    if !root.is_dir() {
+        return Ok(Vec::new());
     }
-    Some(entries)
+    let visits = crate::parallel::walk(
+        vec![(root.to_owned(), String::new())],
+        |(dir, prefix), below| {
+            let mut files = Vec::new();
+            visit(&dir, &prefix, &mut files, below).map(|()| files)
+        },
+    );
+    let mut files = Vec::new();
+    for visit in visits {
+        files.extend(visit?);
+    }
+    Ok(files)
 }
 
-fn find(dir: &Path, prefix: &str, found: &mut Vec<Found>) -> Result<(), SourceError> {
+/// Reads one folder: its prompt and partial files, each with a `stat`, and its folders to
+/// visit (`below`, each with its path relative to the prompts folder, ending in `/`).
+fn visit(
+    dir: &Path,
+    prefix: &str,
+    files: &mut Vec<Walked>,
+    below: &mut Vec<(PathBuf, String)>,
+) -> Result<(), SourceError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| SourceError::Io { path, source }
     };
-    // In the folder's order: the listing sorts its files by path.
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
         let file_name = entry.file_name();
@@ -172,15 +214,19 @@ fn find(dir: &Path, prefix: &str, found: &mut Vec<Found>) -> Result<(), SourceEr
         let relative = format!("{prefix}{name}");
         let file_type = entry.file_type().map_err(io(&entry.path()))?;
         if file_type.is_dir() {
-            find(&entry.path(), &format!("{relative}/"), found)?;
+            below.push((entry.path(), format!("{relative}/")));
         } else if super::classify(&relative).is_some()
             && (file_type.is_symlink() || file_type.is_file())
         {
-            let link = file_type.is_symlink();
-            found.push(Found {
+            let meta = match file_type.is_symlink() {
+                true => None,
+                // From the folder's handle: no lookup of the whole path.
+                false => Some(entry.metadata().map_err(io(&entry.path()))?),
+            };
+            files.push(Walked {
                 relative,
-                entry,
-                link,
+                path: entry.path(),
+                meta,
             });
         }
     }

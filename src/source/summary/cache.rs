@@ -6,8 +6,10 @@
 //! and decodes only the ones a listing takes: a JSON file of 2,000 summaries took longer to
 //! parse than the rest of `list --at HEAD` together.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::Summary;
 use crate::copytext::{escape, unescape};
@@ -37,6 +39,41 @@ pub(super) struct Cache {
     lines: Vec<(u64, Range<usize>)>,
     /// What this listing did with each line, in the order of `lines`.
     marks: Vec<Mark>,
+    /// One copy of each provider, model and list of partials decoded.
+    shared: Shared,
+}
+
+/// The texts most summaries have in common, decoded once and shared, by their field text.
+#[derive(Default)]
+struct Shared {
+    texts: HashMap<String, Arc<str>>,
+    partials: HashMap<String, Arc<[String]>>,
+}
+
+impl Shared {
+    fn text(&mut self, field: &str) -> Option<Arc<str>> {
+        if let Some(text) = self.texts.get(field) {
+            return Some(Arc::clone(text));
+        }
+        let text: Arc<str> = unescape(field)?.into();
+        self.texts.insert(field.to_owned(), Arc::clone(&text));
+        Some(text)
+    }
+
+    /// The partials of a line: its fields after the description, `None` when it has none.
+    fn partials(&mut self, fields: Option<&str>) -> Option<Arc<[String]>> {
+        let fields = fields.unwrap_or("");
+        if let Some(partials) = self.partials.get(fields) {
+            return Some(Arc::clone(partials));
+        }
+        let partials: Arc<[String]> = match fields {
+            "" => Arc::new([]),
+            _ => fields.split('\t').map(unescape).collect::<Option<_>>()?,
+        };
+        self.partials
+            .insert(fields.to_owned(), Arc::clone(&partials));
+        Some(partials)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -47,11 +84,13 @@ enum Mark {
     Dropped,
 }
 
-/// FNV-1a: keys are SHA-256 digests, so any spread will do, and this one is quick.
+/// A line's place in the sorted list: keys are SHA-256 digests in hex, so their first
+/// sixteen bytes, folded together, spread as well as any hash (FNV over all 64 bytes was a
+/// tenth of the lookups). Lines whose hashes are equal are told apart by their whole key.
 fn key_hash(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    key.bytes()
+        .take(16)
+        .fold(0, |hash, byte| (hash << 4) ^ u64::from(byte))
 }
 
 impl Cache {
@@ -74,7 +113,12 @@ impl Cache {
         }
         lines.sort_unstable_by_key(|(hash, range)| (*hash, range.start));
         let marks = vec![Mark::Unused; lines.len()];
-        Cache { text, lines, marks }
+        Cache {
+            text,
+            lines,
+            marks,
+            shared: Shared::default(),
+        }
     }
 
     /// Where the line of `key` is in `lines`.
@@ -95,7 +139,7 @@ impl Cache {
     /// The summary cached under a key; a line that does not decode is a miss, and dropped.
     pub fn take(&mut self, key: &str) -> Option<Summary> {
         let at = self.find(key)?;
-        let decoded = decode(&self.text[self.lines[at].1.clone()]);
+        let decoded = decode(&self.text[self.lines[at].1.clone()], &mut self.shared);
         self.marks[at] = match decoded {
             Some(_) => Mark::Used,
             None => Mark::Dropped,
@@ -156,7 +200,7 @@ fn encode(out: &mut String, key: &str, summary: &Summary) {
         Some(text) => escape(out, text),
         None => out.push_str("\\N"),
     }
-    for partial in &summary.partials {
+    for partial in summary.partials.iter() {
         out.push('\t');
         escape(out, partial);
     }
@@ -164,18 +208,19 @@ fn encode(out: &mut String, key: &str, summary: &Summary) {
 }
 
 /// Reads one line back; `None` for anything malformed.
-fn decode(line: &str) -> Option<Summary> {
-    let mut fields = line.split('\t').skip(1);
+fn decode(line: &str, shared: &mut Shared) -> Option<Summary> {
+    // The key, six fields, then the partials (as many as there are, maybe none).
+    let mut fields = line.splitn(8, '\t').skip(1);
     let name = PromptName::parse(&unescape(fields.next()?)?).ok()?;
     let path = unescape(fields.next()?)?;
     let version = Version::from_hex(fields.next()?)?;
-    let provider = unescape(fields.next()?)?;
-    let model = unescape(fields.next()?)?;
+    let provider = shared.text(fields.next()?)?;
+    let model = shared.text(fields.next()?)?;
     let description = match fields.next()? {
         "\\N" => None,
         text => Some(unescape(text)?),
     };
-    let partials = fields.map(unescape).collect::<Option<Vec<_>>>()?;
+    let partials = shared.partials(fields.next())?;
     Some(Summary {
         name,
         path,
@@ -196,8 +241,8 @@ mod tests {
             name: PromptName::parse("team/greet").unwrap(),
             path: "prompts/team/greet.j2".to_owned(),
             version: Version::from_hex(&"ab".repeat(32)).unwrap(),
-            provider: "offline".to_owned(),
-            model: "m\\1".to_owned(),
+            provider: "offline".into(),
+            model: "m\\1".into(),
             description: description.map(str::to_owned),
             partials: partials.iter().map(|p| (*p).to_owned()).collect(),
         }
@@ -206,7 +251,7 @@ mod tests {
     fn round_trip(original: &Summary) -> Summary {
         let mut line = String::new();
         encode(&mut line, "k", original);
-        decode(line.trim_end_matches('\n')).expect("decodes")
+        decode(line.trim_end_matches('\n'), &mut Shared::default()).expect("decodes")
     }
 
     #[test]
@@ -268,5 +313,27 @@ mod tests {
         }
         assert!(cache.take("key").is_none());
         assert!(cache.take("key5000").is_none());
+    }
+
+    #[test]
+    fn summaries_read_together_share_their_provider_model_and_partials() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join(SUMMARY_CACHE);
+        let mut text = format!("{HEADER}\n");
+        encode(&mut text, "one", &summary(Some("1"), &["a.j2", "b.j2"]));
+        encode(&mut text, "two", &summary(Some("2"), &["a.j2", "b.j2"]));
+        encode(&mut text, "three", &summary(Some("3"), &["a.j2"]));
+        std::fs::write(&path, text).unwrap();
+        let mut cache = Cache::read(&path);
+        let (one, two, three) = (
+            cache.take("one").unwrap(),
+            cache.take("two").unwrap(),
+            cache.take("three").unwrap(),
+        );
+        assert!(Arc::ptr_eq(&one.model, &two.model) && Arc::ptr_eq(&one.model, &three.model));
+        assert!(Arc::ptr_eq(&one.provider, &three.provider));
+        assert!(Arc::ptr_eq(&one.partials, &two.partials));
+        assert_eq!(&three.partials[..], ["a.j2".to_owned()]);
+        assert_eq!(two, summary(Some("2"), &["a.j2", "b.j2"]));
     }
 }

@@ -35,10 +35,16 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
 }
 
 /// Visits a tree of items (folders, say) over the machine's cores: each thread takes the next
-/// item waiting, and `visit` adds the items it finds below it to `found`. Returns every
-/// visit's result, in no particular order. Threads take items as they come, so a large
-/// folder does not hold back the others as a fixed split would.
-pub fn walk<T: Send, R: Send>(roots: Vec<T>, visit: impl Fn(T, &mut Vec<T>) -> R + Sync) -> Vec<R> {
+/// item waiting, and `visit` adds the items it finds below it to `found`. The calling thread
+/// first runs `beside` (work of its own that the walk does not need, such as reading the git
+/// index while the folders are read), then joins the walk. Returns every visit's result, in
+/// no particular order, and what `beside` returned. Threads take items as they come, so a
+/// large folder does not hold back the others as a fixed split would.
+pub fn walk<T: Send, R: Send, S>(
+    roots: Vec<T>,
+    visit: impl Fn(T, &mut Vec<T>) -> R + Sync,
+    beside: impl FnOnce() -> S,
+) -> (Vec<R>, S) {
     let queue = Queue {
         state: Mutex::new(Waiting {
             items: roots,
@@ -49,19 +55,17 @@ pub fn walk<T: Send, R: Send>(roots: Vec<T>, visit: impl Fn(T, &mut Vec<T>) -> R
     let work = || queue.work(&visit);
     let threads = cores();
     if threads == 1 {
-        return work();
+        let aside = beside();
+        return (work(), aside);
     }
     std::thread::scope(|scope| {
         let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let aside = beside();
         let mut results = work();
         for helper in helpers {
-            results.extend(
-                helper
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            );
+            results.extend(helper.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         }
-        results
+        (results, aside)
     })
 }
 
@@ -135,15 +139,17 @@ mod tests {
     #[test]
     fn a_walk_visits_every_item_found_once() {
         // A tree of depth 6 where item n finds 2n+1 and 2n+2 below it.
-        let mut seen = super::walk(vec![0_u32], |n, found| {
+        let visit = |n, found: &mut Vec<u32>| {
             if n < 63 {
                 found.extend([2 * n + 1, 2 * n + 2]);
             }
             n
-        });
+        };
+        let (mut seen, aside) = super::walk(vec![0_u32], visit, || "beside");
         seen.sort_unstable();
         assert_eq!(seen, (0..127).collect::<Vec<_>>());
-        assert!(super::walk(Vec::<u32>::new(), |n, _| n).is_empty());
+        assert_eq!(aside, "beside");
+        assert!(super::walk(Vec::<u32>::new(), |n, _| n, || ()).0.is_empty());
     }
 
     #[test]

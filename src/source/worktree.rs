@@ -19,13 +19,9 @@ pub(super) fn list(project: &Project) -> Result<Listing, SourceError> {
     let root = project.prompts_dir();
     inside_project(project, &root)?;
     // Most of a listing is reading the folders and one `stat` per file: that is spread over
-    // the cores (as git's preloaded index does) while this thread reads the git index.
-    let (walked, indexed) = std::thread::scope(|scope| {
-        let walk = scope.spawn(|| walk(&root));
-        let indexed = Indexed::read(project);
-        (walk.join(), indexed)
-    });
-    let mut files = walked.unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+    // the cores (as git's preloaded index does), and this thread reads the git index first.
+    let (files, indexed) = walk(&root, || Indexed::read(project));
+    let mut files = files?;
     let (repo, index) = indexed.unzip();
     files.sort_unstable_by(|a, b| a.relative.cmp(&b.relative));
     let blobs = match &index {
@@ -171,23 +167,22 @@ impl Walked {
 }
 
 /// Every prompt and partial file below `root`, each folder read by whichever thread is
-/// free.
-fn walk(root: &Path) -> Result<Vec<Walked>, SourceError> {
-    if !root.is_dir() {
-        return Ok(Vec::new());
-    }
-    let visits = crate::parallel::walk(
-        vec![(root.to_owned(), String::new())],
-        |(dir, prefix), below| {
-            let mut files = Vec::new();
-            visit(&dir, &prefix, &mut files, below).map(|()| files)
-        },
-    );
-    let mut files = Vec::new();
-    for visit in visits {
+/// free, and what `beside` returns (it runs on this thread meanwhile).
+fn walk<S>(root: &Path, beside: impl FnOnce() -> S) -> (Result<Vec<Walked>, SourceError>, S) {
+    let roots = match root.is_dir() {
+        true => vec![(root.to_owned(), String::new())],
+        false => Vec::new(),
+    };
+    let visit_folder = |(dir, prefix): (PathBuf, String), below: &mut Vec<_>| {
+        let mut files = Vec::new();
+        visit(&dir, &prefix, &mut files, below).map(|()| files)
+    };
+    let (visits, aside) = crate::parallel::walk(roots, visit_folder, beside);
+    let files = visits.into_iter().try_fold(Vec::new(), |mut files, visit| {
         files.extend(visit?);
-    }
-    Ok(files)
+        Ok(files)
+    });
+    (files, aside)
 }
 
 /// Reads one folder: its prompt and partial files, each with a `stat`, and its folders to

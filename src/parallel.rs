@@ -63,7 +63,11 @@ pub fn walk<T: Send, R: Send, S>(
         let aside = beside();
         let mut results = work();
         for helper in helpers {
-            results.extend(helper.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            results.extend(
+                helper
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
         }
         (results, aside)
     })
@@ -155,9 +159,8 @@ mod tests {
     #[test]
     fn a_panicking_visit_ends_the_walk_with_its_panic() {
         let walked = std::panic::catch_unwind(|| {
-            super::walk((0..100).collect(), |n: u32, _| {
-                assert!(n != 50, "item fifty")
-            })
+            let visit = |n: u32, _: &mut Vec<u32>| assert!(n != 50, "item fifty");
+            super::walk((0..100).collect(), visit, || ())
         });
         assert!(walked.is_err());
     }

@@ -19,6 +19,7 @@ mod release;
 mod set;
 mod spec;
 mod summary;
+mod walk;
 mod worktree;
 
 use std::collections::BTreeMap;

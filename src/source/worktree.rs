@@ -5,11 +5,12 @@
 //! Comparisons with a commit and the summary cache then work from blob ids alone, and only
 //! the files that changed are read.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
 use super::gitindex::{self, Index};
 use super::listing::{FileEntry, Listing};
+use super::walk::{FileStat, Walked, walk};
 use super::{RevisionSpec, SourceError};
 use crate::project::Project;
 
@@ -32,7 +33,7 @@ pub(super) fn list(project: &Project) -> Result<Listing, SourceError> {
     let unknown: Vec<&Walked> = files
         .iter()
         .zip(&blobs)
-        .filter(|(file, blob)| blob.is_none() && file.meta.is_some())
+        .filter(|(file, blob)| blob.is_none() && !file.link)
         .map(|(file, _)| file)
         .collect();
     let mut read = crate::parallel::map(&unknown, |file| file.read()).into_iter();
@@ -40,10 +41,10 @@ pub(super) fn list(project: &Project) -> Result<Listing, SourceError> {
         .into_iter()
         .zip(blobs)
         .map(|(file, blob)| {
-            let entry = match (blob, &file.meta) {
+            let entry = match (blob, file.link) {
                 (Some(id), _) => FileEntry::Blob(id),
-                (None, None) => FileEntry::Link,
-                (None, Some(_)) => FileEntry::Bytes(read.next().expect("read in order")?),
+                (None, true) => FileEntry::Link,
+                (None, false) => FileEntry::Bytes(read.next().expect("read in order")?),
             };
             Ok((file.relative, entry))
         })
@@ -125,105 +126,19 @@ impl Indexed {
                 {}
                 let (path, stat) = below.peek()?;
                 let stat = stat.filter(|_| *path == file.relative)?;
-                self.vouches(stat, file.meta.as_ref()?).then_some(stat.id)
+                self.vouches(stat, file.stat.as_ref()?).then_some(stat.id)
             })
             .collect()
     }
 
-    /// Tells whether the index entry `stat` is the file whose metadata is `meta`.
-    #[cfg(unix)]
-    fn vouches(&self, stat: &gitindex::Stat, meta: &std::fs::Metadata) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        u64::from(stat.size) == meta.size()
-            && i64::from(stat.mtime.0) == meta.mtime()
-            && i64::from(stat.mtime.1) == meta.mtime_nsec()
-            && i64::from(stat.ctime.0) == meta.ctime()
-            && i64::from(stat.ctime.1) == meta.ctime_nsec()
-            && u64::from(stat.ino) == meta.ino() & u64::from(u32::MAX)
+    /// Tells whether the index entry `stat` is the file whose stat data is `file`.
+    fn vouches(&self, stat: &gitindex::Stat, file: &FileStat) -> bool {
+        u64::from(stat.size) == file.size
+            && i64::from(stat.mtime.0) == file.mtime.0
+            && i64::from(stat.mtime.1) == file.mtime.1
+            && i64::from(stat.ctime.0) == file.ctime.0
+            && i64::from(stat.ctime.1) == file.ctime.1
+            && u64::from(stat.ino) == file.ino & u64::from(u32::MAX)
             && i64::from(stat.mtime.0) < self.written
     }
-
-    #[cfg(not(unix))]
-    fn vouches(&self, _stat: &gitindex::Stat, _meta: &std::fs::Metadata) -> bool {
-        false
-    }
-}
-
-/// A prompt or partial file found in the folder, with its metadata (`None` for a symbolic
-/// link, which is never followed).
-struct Walked {
-    relative: String,
-    path: PathBuf,
-    meta: Option<std::fs::Metadata>,
-}
-
-impl Walked {
-    fn read(&self) -> Result<Vec<u8>, SourceError> {
-        std::fs::read(&self.path).map_err(|source| SourceError::Io {
-            path: self.path.clone(),
-            source,
-        })
-    }
-}
-
-/// Every prompt and partial file below `root`, each folder read by whichever thread is
-/// free, and what `beside` returns (it runs on this thread meanwhile).
-fn walk<S>(root: &Path, beside: impl FnOnce() -> S) -> (Result<Vec<Walked>, SourceError>, S) {
-    let roots = match root.is_dir() {
-        true => vec![(root.to_owned(), String::new())],
-        false => Vec::new(),
-    };
-    let visit_folder = |(dir, prefix): (PathBuf, String), below: &mut Vec<_>| {
-        let mut files = Vec::new();
-        visit(&dir, &prefix, &mut files, below).map(|()| files)
-    };
-    let (visits, aside) = crate::parallel::walk(roots, visit_folder, beside);
-    let files = visits.into_iter().try_fold(Vec::new(), |mut files, visit| {
-        files.extend(visit?);
-        Ok(files)
-    });
-    (files, aside)
-}
-
-/// Reads one folder: its prompt and partial files, each with a `stat`, and its folders to
-/// visit (`below`, each with its path relative to the prompts folder, ending in `/`).
-fn visit(
-    dir: &Path,
-    prefix: &str,
-    files: &mut Vec<Walked>,
-    below: &mut Vec<(PathBuf, String)>,
-) -> Result<(), SourceError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| SourceError::Io { path, source }
-    };
-    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-        let entry = entry.map_err(io(dir))?;
-        let file_name = entry.file_name();
-        let Some(name) = file_name.to_str() else {
-            continue;
-        };
-        if name.starts_with('.') {
-            continue;
-        }
-        let relative = format!("{prefix}{name}");
-        let file_type = entry.file_type().map_err(io(&entry.path()))?;
-        if file_type.is_dir() {
-            below.push((entry.path(), format!("{relative}/")));
-        } else if super::classify(&relative).is_some()
-            && (file_type.is_symlink() || file_type.is_file())
-        {
-            let meta = match file_type.is_symlink() {
-                true => None,
-                // From the folder's handle: no lookup of the whole path.
-                false => Some(entry.metadata().map_err(io(&entry.path()))?),
-            };
-            files.push(Walked {
-                relative,
-                path: entry.path(),
-                meta,
-            });
-        }
-    }
-    Ok(())
 }

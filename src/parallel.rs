@@ -34,17 +34,16 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     })
 }
 
-/// Visits a tree of items (folders, say) over the machine's cores: each thread takes the next
-/// item waiting, and `visit` adds the items it finds below it to `found`. The calling thread
-/// first runs `beside` (work of its own that the walk does not need, such as reading the git
-/// index while the folders are read), then joins the walk. Returns every visit's result, in
-/// no particular order, and what `beside` returned. Threads take items as they come, so a
+/// Items waiting in a [`walk`] from which helper threads are worth starting: a new thread
+/// costs about what reading a few folders does, and most prompt folders hold a few.
+const WAITING_FOR_HELPERS: usize = 8;
+
+/// Visits a tree of items (folders, say), over the machine's cores when it is large: each
+/// thread takes the next item waiting, and `visit` adds the items it finds below it to
+/// `found`. Returns every visit's result, in no particular order. The calling thread starts
+/// alone and the others join once enough items wait; threads take items as they come, so a
 /// large folder does not hold back the others as a fixed split would.
-pub fn walk<T: Send, R: Send, S>(
-    roots: Vec<T>,
-    visit: impl Fn(T, &mut Vec<T>) -> R + Sync,
-    beside: impl FnOnce() -> S,
-) -> (Vec<R>, S) {
+pub fn walk<T: Send, R: Send>(roots: Vec<T>, visit: impl Fn(T, &mut Vec<T>) -> R + Sync) -> Vec<R> {
     let queue = Queue {
         state: Mutex::new(Waiting {
             items: roots,
@@ -52,24 +51,23 @@ pub fn walk<T: Send, R: Send, S>(
         }),
         changed: Condvar::new(),
     };
-    let work = || queue.work(&visit);
-    let threads = cores();
-    if threads == 1 {
-        let aside = beside();
-        return (work(), aside);
-    }
+    let visit = &visit;
+    let queue = &queue;
     std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let aside = beside();
-        let mut results = work();
-        for helper in helpers {
-            results.extend(
-                helper
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            );
+        let mut helpers = Vec::new();
+        let mut results = Vec::new();
+        while let Some(item) = queue.next() {
+            results.push(queue.visit(item, visit));
+            if helpers.is_empty() && queue.waiting() >= WAITING_FOR_HELPERS {
+                let work = move || queue.work(visit);
+                helpers = (1..cores()).map(|_| scope.spawn(work)).collect();
+            }
         }
-        (results, aside)
+        for helper in helpers {
+            let done = helper.join();
+            results.extend(done.unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        results
     })
 }
 
@@ -90,11 +88,22 @@ impl<T> Queue<T> {
     fn work<R>(&self, visit: &impl Fn(T, &mut Vec<T>) -> R) -> Vec<R> {
         let mut results = Vec::new();
         while let Some(item) = self.next() {
-            // Counts the visit done even when it panics, so the other threads end.
-            let mut done = Done(self, Vec::new());
-            results.push(visit(item, &mut done.1));
+            results.push(self.visit(item, visit));
         }
         results
+    }
+
+    /// Visits an item taken from the queue; what it finds joins the queue.
+    fn visit<R>(&self, item: T, visit: &impl Fn(T, &mut Vec<T>) -> R) -> R {
+        // Counts the visit done even when it panics, so the other threads end.
+        let mut done = Done(self, Vec::new());
+        visit(item, &mut done.1)
+    }
+
+    /// How many items wait to be visited.
+    fn waiting(&self) -> usize {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.items.len()
     }
 
     /// The next item to visit, waiting while other visits may still find some.
@@ -149,18 +158,17 @@ mod tests {
             }
             n
         };
-        let (mut seen, aside) = super::walk(vec![0_u32], visit, || "beside");
+        let mut seen = super::walk(vec![0_u32], visit);
         seen.sort_unstable();
         assert_eq!(seen, (0..127).collect::<Vec<_>>());
-        assert_eq!(aside, "beside");
-        assert!(super::walk(Vec::<u32>::new(), |n, _| n, || ()).0.is_empty());
+        assert!(super::walk(Vec::<u32>::new(), |n, _| n).is_empty());
     }
 
     #[test]
     fn a_panicking_visit_ends_the_walk_with_its_panic() {
         let walked = std::panic::catch_unwind(|| {
             let visit = |n: u32, _: &mut Vec<u32>| assert!(n != 50, "item fifty");
-            super::walk((0..100).collect(), visit, || ())
+            super::walk((0..100).collect(), visit)
         });
         assert!(walked.is_err());
     }

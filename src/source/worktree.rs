@@ -19,11 +19,10 @@ pub(super) fn list(project: &Project) -> Result<Listing, SourceError> {
     let mut listing = Listing::new(RevisionSpec::Worktree, project.config.clone());
     let root = project.prompts_dir();
     inside_project(project, &root)?;
-    // Most of a listing is reading the folders and one `stat` per file: that is spread over
-    // the cores (as git's preloaded index does), and this thread reads the git index first.
-    let (files, indexed) = walk(&root, || Indexed::read(project));
-    let mut files = files?;
-    let (repo, index) = indexed.unzip();
+    let (repo, index) = Indexed::read(project).unzip();
+    // Most of a listing is reading the folders and one `stat` per file: a large tree is
+    // spread over the cores, as git's preloaded index does.
+    let mut files = walk(&root)?;
     files.sort_unstable_by(|a, b| a.relative.cmp(&b.relative));
     let blobs = match &index {
         Some(index) => index.clean_blobs(&files),

@@ -46,33 +46,64 @@ pub(super) struct Cache {
 /// The texts most summaries have in common, decoded once and shared, by their field text.
 #[derive(Default)]
 struct Shared {
-    texts: HashMap<String, Arc<str>>,
-    partials: HashMap<String, Arc<[String]>>,
+    provider: Table<Arc<str>>,
+    model: Table<Arc<str>>,
+    partials: Table<Arc<[String]>>,
 }
 
 impl Shared {
-    fn text(&mut self, field: &str) -> Option<Arc<str>> {
-        if let Some(text) = self.texts.get(field) {
-            return Some(Arc::clone(text));
-        }
-        let text: Arc<str> = unescape(field)?.into();
-        self.texts.insert(field.to_owned(), Arc::clone(&text));
-        Some(text)
+    fn provider(&mut self, field: &str) -> Option<Arc<str>> {
+        self.provider
+            .get(field, |text| Some(unescape(text)?.into()))
+    }
+
+    fn model(&mut self, field: &str) -> Option<Arc<str>> {
+        self.model.get(field, |text| Some(unescape(text)?.into()))
     }
 
     /// The partials of a line: its fields after the description, `None` when it has none.
     fn partials(&mut self, fields: Option<&str>) -> Option<Arc<[String]>> {
-        let fields = fields.unwrap_or("");
-        if let Some(partials) = self.partials.get(fields) {
-            return Some(Arc::clone(partials));
-        }
-        let partials: Arc<[String]> = match fields {
-            "" => Arc::new([]),
-            _ => fields.split('\t').map(unescape).collect::<Option<_>>()?,
-        };
         self.partials
-            .insert(fields.to_owned(), Arc::clone(&partials));
-        Some(partials)
+            .get(fields.unwrap_or(""), |fields| match fields {
+                "" => Some(Arc::new([])),
+                _ => fields.split('\t').map(unescape).collect(),
+            })
+    }
+}
+
+/// One kind of shared text, by its field text, with the last one asked kept apart:
+/// neighbouring lines mostly repeat it, and hashing every field was a fifth of decoding.
+struct Table<T> {
+    last: Option<(String, T)>,
+    all: HashMap<String, T>,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table {
+            last: None,
+            all: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Clone> Table<T> {
+    fn get(&mut self, field: &str, decode: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        if let Some((text, value)) = &self.last
+            && text == field
+        {
+            return Some(value.clone());
+        }
+        let value = match self.all.get(field) {
+            Some(value) => value.clone(),
+            None => {
+                let value = decode(field)?;
+                self.all.insert(field.to_owned(), value.clone());
+                value
+            }
+        };
+        self.last = Some((field.to_owned(), value.clone()));
+        Some(value)
     }
 }
 
@@ -214,8 +245,8 @@ fn decode(line: &str, shared: &mut Shared) -> Option<Summary> {
     let name = PromptName::parse(&unescape(fields.next()?)?).ok()?;
     let path = unescape(fields.next()?)?;
     let version = Version::from_hex(fields.next()?)?;
-    let provider = shared.text(fields.next()?)?;
-    let model = shared.text(fields.next()?)?;
+    let provider = shared.provider(fields.next()?)?;
+    let model = shared.model(fields.next()?)?;
     let description = match fields.next()? {
         "\\N" => None,
         text => Some(unescape(text)?),
@@ -323,13 +354,17 @@ mod tests {
         encode(&mut text, "one", &summary(Some("1"), &["a.j2", "b.j2"]));
         encode(&mut text, "two", &summary(Some("2"), &["a.j2", "b.j2"]));
         encode(&mut text, "three", &summary(Some("3"), &["a.j2"]));
+        encode(&mut text, "four", &summary(Some("4"), &["a.j2", "b.j2"]));
         std::fs::write(&path, text).unwrap();
         let mut cache = Cache::read(&path);
-        let (one, two, three) = (
+        let (one, two, three, four) = (
             cache.take("one").unwrap(),
             cache.take("two").unwrap(),
             cache.take("three").unwrap(),
+            cache.take("four").unwrap(),
         );
+        assert!(Arc::ptr_eq(&one.partials, &four.partials));
+        assert_eq!(four, summary(Some("4"), &["a.j2", "b.j2"]));
         assert!(Arc::ptr_eq(&one.model, &two.model) && Arc::ptr_eq(&one.model, &three.model));
         assert!(Arc::ptr_eq(&one.provider, &three.provider));
         assert!(Arc::ptr_eq(&one.partials, &two.partials));

@@ -2,8 +2,16 @@
 //! text format does: `\\`, `\t`, `\n` and `\r`, so a field never holds a separator; and
 //! the lower-case hex digits in which ids and digests are written.
 
-/// The lower-case hex digits, by value: one table for every id and digest written as hex.
-pub const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+/// The lower-case hex digits, by value.
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `bytes` as lower-case hex: the one writer of every id and digest shown as hex.
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    for byte in bytes {
+        out.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(HEX_DIGITS[usize::from(byte & 15)]));
+    }
+}
 
 /// Appends `text` to `out`, escaped.
 pub fn escape(out: &mut String, text: &str) {
@@ -58,5 +66,12 @@ mod tests {
     fn an_unknown_escape_is_refused() {
         assert_eq!(unescape("a\\qb"), None);
         assert_eq!(unescape("trailing\\"), None);
+    }
+
+    #[test]
+    fn bytes_are_written_as_lower_case_hex() {
+        let mut out = String::from("id ");
+        push_hex(&mut out, &[0x00, 0x0f, 0xab, 0xff]);
+        assert_eq!(out, "id 000fabff");
     }
 }

@@ -174,10 +174,7 @@ impl Version {
     /// Returns the 64 lower-case hex digits.
     pub fn hex(&self) -> String {
         let mut s = String::with_capacity(64);
-        for byte in self.0 {
-            s.push(char::from(HEX[(byte >> 4) as usize]));
-            s.push(char::from(HEX[(byte & 0xf) as usize]));
-        }
+        push_hex(&mut s, &self.0);
         s
     }
 
@@ -190,10 +187,7 @@ impl Version {
 
     /// Appends the first twelve hex digits to `out`, for tables of thousands of rows.
     pub fn push_short(&self, out: &mut String) {
-        for byte in &self.0[..SHORT_HEX_LEN / 2] {
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0xf)]));
-        }
+        push_hex(out, &self.0[..SHORT_HEX_LEN / 2]);
     }
 
     /// Tells whether the hex digits of this version start with `prefix`.
@@ -202,7 +196,7 @@ impl Version {
     }
 }
 
-use crate::copytext::HEX_DIGITS as HEX;
+use crate::copytext::push_hex;
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

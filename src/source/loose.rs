@@ -32,15 +32,12 @@ fn objects_folder(repo: &git2::Repository) -> PathBuf {
 
 /// The bytes of a loose blob, or `None` when it is not a loose object that reads as a blob.
 fn read_loose_blob(objects: &Path, id: git2::Oid) -> Option<Vec<u8>> {
-    let mut hex = [0u8; 41];
-    for (i, byte) in id.as_bytes().iter().enumerate() {
-        // `xx/yyyy…`: the first byte names the folder.
-        let at = if i == 0 { 0 } else { 2 * i + 1 };
-        hex[at] = HEX[usize::from(byte >> 4)];
-        hex[at + 1] = HEX[usize::from(byte & 15)];
-    }
-    hex[2] = b'/';
-    let relative = std::str::from_utf8(&hex).ok()?;
+    // `xx/yyyy…`: the first byte names the folder.
+    let (folder, file) = id.as_bytes().split_first()?;
+    let mut relative = String::with_capacity(41);
+    push_hex(&mut relative, &[*folder]);
+    relative.push('/');
+    push_hex(&mut relative, file);
     let compressed = std::fs::read(objects.join(relative)).ok()?;
     let mut inflated = inflate(&compressed)?;
     let header_end = memchr::memchr(0, &inflated)?;
@@ -52,7 +49,7 @@ fn read_loose_blob(objects: &Path, id: git2::Oid) -> Option<Vec<u8>> {
     (inflated.len() - content == size).then(|| inflated.split_off(content))
 }
 
-use crate::copytext::HEX_DIGITS as HEX;
+use crate::copytext::push_hex;
 
 /// Inflates a whole zlib stream held in memory; `None` if it is damaged or cut short.
 fn inflate(compressed: &[u8]) -> Option<Vec<u8>> {

@@ -190,13 +190,7 @@ fn prompt_key(context: &Sha256, relative: &str, id: git2::Oid) -> String {
     hasher.update(relative);
     hasher.update([0]);
     hasher.update(id.as_bytes());
-    let digest = hasher.finalize();
     let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push(char::from(HEX[usize::from(byte >> 4)]));
-        hex.push(char::from(HEX[usize::from(byte & 15)]));
-    }
+    crate::copytext::push_hex(&mut hex, &hasher.finalize());
     hex
 }
-
-use crate::copytext::HEX_DIGITS as HEX;

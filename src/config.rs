@@ -72,6 +72,10 @@ pub struct ProviderSection {
     pub max_retries: Option<u32>,
     /// The command of an `exec` provider, as program and arguments.
     pub command: Option<Vec<String>>,
+    /// The files and folders an `exec` command reads, relative to the project root or
+    /// absolute: its replies are reused across runs only while these are unchanged, and
+    /// never when it declares none.
+    pub inputs: Option<Vec<String>>,
     /// The largest reply read, in bytes; a larger one fails its sample (default 8 MiB).
     pub max_reply_bytes: Option<u64>,
 }

@@ -132,7 +132,7 @@ fn a_harmless_change_passes_and_says_what_changed() {
     );
     assert!(
         run.stdout
-            .contains("pass rate       2/2 100.0%              2/2 100.0%")
+            .contains("pass rate       2/2 (100.0%)            2/2 (100.0%)")
     );
     assert!(run.stdout.contains("gate ok"), "{}", run.stdout);
     assert!(

@@ -615,7 +615,7 @@ fn the_cache_can_be_bypassed_refreshed_and_follows_the_endpoint_and_the_script()
     let repo = common::sample_repo();
     repo.write(
         "promptctl.toml",
-        "[defaults]\nmodel = \"m\"\nprovider = \"local\"\n\n[providers.local]\nkind = \"exec\"\ncommand = [\"sh\", \"model.sh\"]\n",
+        "[defaults]\nmodel = \"m\"\nprovider = \"local\"\n\n[providers.local]\nkind = \"exec\"\ncommand = [\"sh\", \"model.sh\"]\ninputs = [\"model.sh\"]\n",
     )
     .write("model.sh", "cat >/dev/null; echo '{\"text\": \"billing one\"}'\n");
     repo.commit("exec");

@@ -14,17 +14,69 @@ use crate::markup::escape;
 /// past this the reader is pointed at `promptctl diff`.
 const SUMMARY_DIFF_LINES: usize = 400;
 
-/// The eval report of the run as one self-contained HTML file; with no suite run, an empty
-/// report with the run's verdict.
+/// The check's page as one self-contained HTML file: the base, the check's result, the
+/// diff of every changed prompt, then the eval report (empty when no suite ran).
 pub fn to_html(report: &CiReport) -> String {
-    match &report.eval {
-        Some(eval) => crate::eval::to_html(eval),
-        None => crate::eval::to_html(&crate::eval::Report {
-            suites: Vec::new(),
-            passed: report.passed,
-            requests: Default::default(),
-            failures: Vec::new(),
-        }),
+    let empty = crate::eval::Report {
+        suites: Vec::new(),
+        passed: report.passed,
+        requests: Default::default(),
+        failures: Vec::new(),
+    };
+    let eval = report.eval.as_ref().unwrap_or(&empty);
+    crate::eval::to_html_with_check(eval, &check_context(report))
+}
+
+/// What `ci --html` shows above the eval report; the same words as the markdown.
+fn check_context(report: &CiReport) -> crate::eval::CheckContext {
+    let check = &report.check;
+    let commit = report
+        .base
+        .short_commit()
+        .map(|c| format!(" at {c}"))
+        .unwrap_or_default();
+    let findings = check
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let severity = match d.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            let line = d.location.line.map(|l| format!(":{l}")).unwrap_or_default();
+            let field = d
+                .location
+                .field
+                .as_deref()
+                .map(|f| format!(" {f}"))
+                .unwrap_or_default();
+            let text = format!(
+                "{}{}{line}{field} {}: {}",
+                report.path_prefix, d.location.path, d.code, d.message
+            );
+            (severity.to_owned(), text)
+        })
+        .collect();
+    crate::eval::CheckContext {
+        base: format!(
+            "Base {}{commit} ({}), head: the working tree.",
+            report.base.revision, report.base.how
+        ),
+        check_summary: format!(
+            "{} and {} checked: {}, {}.",
+            plural(check.prompts, "prompt"),
+            plural(check.suites, "suite"),
+            plural(check.errors(), "error"),
+            plural(check.warnings(), "warning")
+        ),
+        check_passed: check.passed(),
+        findings,
+        diffs: report
+            .diff
+            .prompts
+            .iter()
+            .map(|p| (p.name.to_string(), prompt_diff_text(p)))
+            .collect(),
     }
 }
 
@@ -202,21 +254,20 @@ fn evals_section(out: &mut String, report: &CiReport) {
 fn suite_details(out: &mut String, suite: &SuiteReport) {
     let of =
         |change: Change| -> Vec<_> { suite.cases.iter().filter(|c| c.change == change).collect() };
-    let (errored, regressed) = (of(Change::Error), of(Change::Regressed));
-    if regressed.is_empty()
-        && errored.is_empty()
-        && suite.gate.reasons.is_empty()
-        && suite.gate.warnings.is_empty()
-    {
-        return;
-    }
+    let (errored, regressed, fixed) = (of(Change::Error), of(Change::Regressed), of(Change::Fixed));
     let _ = writeln!(out, "#### `{}` ({})\n", suite.suite, suite.prompt);
     if let Some(comparison) = &suite.comparison {
-        let _ = writeln!(out, "Verdict: {}.\n", inline(&comparison.words()));
+        let _ = writeln!(
+            out,
+            "Verdict: {} — {}.\n",
+            inline(&comparison.words),
+            inline(&comparison.figures)
+        );
     }
     for (label, cases) in [
         ("Could not be evaluated", errored),
         ("Regressed cases", regressed),
+        ("Fixed cases", fixed),
     ] {
         if cases.is_empty() {
             continue;
@@ -241,48 +292,57 @@ fn suite_details(out: &mut String, suite: &SuiteReport) {
     for warning in &suite.gate.warnings {
         let _ = writeln!(out, "> ⚠️ {} (alert only)", inline(warning));
     }
+    for why in &suite.gate.held_because {
+        let _ = writeln!(out, "> ✅ {}", inline(why));
+    }
     out.push('\n');
+}
+
+/// A changed prompt's diff as unified text: its fields, messages and partials.
+fn prompt_diff_text(prompt: &PromptDiff) -> String {
+    let mut text = String::new();
+    // The fields of a prompt that is only on one side are all new (or all gone).
+    let fields = match prompt.status {
+        Status::Added | Status::Removed => &[][..],
+        _ => &prompt.fields[..],
+    };
+    for field in fields {
+        let show = |v: &Option<serde_json::Value>| {
+            v.as_ref().map_or("(none)".to_owned(), |v| v.to_string())
+        };
+        let _ = writeln!(
+            text,
+            "{}: {} → {}",
+            field.field,
+            show(&field.old),
+            show(&field.new)
+        );
+    }
+    for message in &prompt.messages {
+        let index = message.new_index.or(message.old_index).unwrap_or(0);
+        let role = message
+            .new_role
+            .or(message.old_role)
+            .map_or("", |r| r.as_str());
+        let _ = writeln!(text, "messages[{index}] ({role})");
+        text.push_str(&message.text.to_unified());
+    }
+    for partial in &prompt.partials {
+        let _ = writeln!(
+            text,
+            "partial {} ({})",
+            partial.name,
+            partial.status.as_str()
+        );
+        text.push_str(&partial.text.to_unified());
+    }
+    text
 }
 
 fn diffs_section(out: &mut String, report: &CiReport) {
     let mut budget = SUMMARY_DIFF_LINES;
     for prompt in &report.diff.prompts {
-        let mut text = String::new();
-        // The fields of a prompt that is only on one side are all new (or all gone).
-        let fields = match prompt.status {
-            Status::Added | Status::Removed => &[][..],
-            _ => &prompt.fields[..],
-        };
-        for field in fields {
-            let show = |v: &Option<serde_json::Value>| {
-                v.as_ref().map_or("(none)".to_owned(), |v| v.to_string())
-            };
-            let _ = writeln!(
-                text,
-                "{}: {} → {}",
-                field.field,
-                show(&field.old),
-                show(&field.new)
-            );
-        }
-        for message in &prompt.messages {
-            let index = message.new_index.or(message.old_index).unwrap_or(0);
-            let role = message
-                .new_role
-                .or(message.old_role)
-                .map_or("", |r| r.as_str());
-            let _ = writeln!(text, "messages[{index}] ({role})");
-            text.push_str(&message.text.to_unified());
-        }
-        for partial in &prompt.partials {
-            let _ = writeln!(
-                text,
-                "partial {} ({})",
-                partial.name,
-                partial.status.as_str()
-            );
-            text.push_str(&partial.text.to_unified());
-        }
+        let text = prompt_diff_text(prompt);
         if text.is_empty() {
             continue;
         }
@@ -321,22 +381,16 @@ fn title(prompt: &PromptDiff) -> String {
 }
 
 fn pass_rate(side: &SideSummary) -> String {
-    if side.unavailable.is_some() {
-        return "—".into();
-    }
-    format!(
-        "{}/{} ({:.1}%)",
-        side.passed,
-        side.samples,
-        side.pass_rate * 100.0
-    )
+    side.pass_rate_text()
 }
 
 fn pass_rate_change(suite: &SuiteReport) -> String {
     if suite.base.unavailable.is_some() || suite.head.unavailable.is_some() {
         return "new".into();
     }
-    let points = (suite.head.pass_rate - suite.base.pass_rate) * 100.0;
+    let Some(points) = crate::eval::pass_rate_change(&suite.base, &suite.head) else {
+        return "—".into();
+    };
     if points.abs() < 1e-9 {
         "=".into()
     } else {

@@ -365,20 +365,13 @@ fn figure_rows(suite: &SuiteReport) -> Vec<FigureRow> {
         (None, Some(why)) => format!("unavailable: {why}"),
         _ => "-".into(),
     };
-    let delta = (suite.head.pass_rate - suite.base.pass_rate) * 100.0;
-    let comparable = suite.base.unavailable.is_none() && suite.head.unavailable.is_none();
-    let delta = if comparable && delta.abs() > 1e-9 {
-        format!("{delta:+.1} pts")
-    } else {
-        String::new()
+    let delta = match promptctl::eval::pass_rate_change(&suite.base, &suite.head) {
+        Some(delta) if delta.abs() > 1e-9 => format!("{delta:+.1} pts"),
+        _ => String::new(),
     };
     let mut rows: Vec<FigureRow> = vec![
         ("version", Box::new(version), String::new()),
-        (
-            "pass rate",
-            Box::new(|s| format!("{}/{} {:.1}%", s.passed, s.samples, s.pass_rate * 100.0)),
-            delta,
-        ),
+        ("pass rate", Box::new(|s| s.pass_rate_text()), delta),
     ];
     if suite.base.errors + suite.head.errors > 0 {
         let errors = |s: &SideSummary| match s.errors {
@@ -414,18 +407,8 @@ fn figure_rows(suite: &SuiteReport) -> Vec<FigureRow> {
 /// The comparison of the two versions, in words and figures.
 fn suite_verdict(out: &mut String, suite: &SuiteReport) {
     if let Some(comparison) = &suite.comparison {
-        let [low, high] = comparison.interval_points;
-        let _ = writeln!(out, "  {}{}", pad("verdict", 16), comparison.words());
-        let _ = writeln!(
-            out,
-            "  {}{DIM}{:+.1} pts, 95% CI {low:+.1} to {high:+.1}; {}: {} regressed, {} fixed of {} cases{DIM:#}",
-            pad("", 16),
-            comparison.delta_points,
-            comparison.test,
-            comparison.regressed,
-            comparison.fixed,
-            comparison.cases
-        );
+        let _ = writeln!(out, "  {}{}", pad("verdict", 16), comparison.words);
+        let _ = writeln!(out, "  {}{DIM}{}{DIM:#}", pad("", 16), comparison.figures);
     }
 }
 
@@ -470,7 +453,8 @@ fn suite_cases(out: &mut String, suite: &SuiteReport, verbose: bool) {
 /// The gate's verdict, its reasons and its alert-only warnings.
 fn suite_gate(out: &mut String, suite: &SuiteReport) {
     if suite.gate.passed {
-        let _ = writeln!(out, "  gate ok");
+        let why = suite.gate.held_because.join("; ");
+        let _ = writeln!(out, "  gate ok: {why}");
     }
     for reason in &suite.gate.reasons {
         let _ = writeln!(out, "  {ERROR}gate failed:{ERROR:#} {reason}");

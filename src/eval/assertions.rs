@@ -39,6 +39,28 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// `true` for a pass, `false` for a failure, none for an error: how JSON says `pass`.
+    pub fn as_pass(self) -> Option<bool> {
+        match self {
+            Outcome::Pass => Some(true),
+            Outcome::Fail => Some(false),
+            Outcome::Error => None,
+        }
+    }
+
+    /// Writes `"outcome"` and, for readers of the first report format, `"pass"`: `null`
+    /// for an error, which is neither a pass nor a failure.
+    pub fn serialize_with_pass<S: serde::Serializer>(
+        outcome: &Outcome,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("outcome", outcome)?;
+        map.serialize_entry("pass", &outcome.as_pass())?;
+        map.end()
+    }
+
     /// The worse of two outcomes: an error outranks a failure, which outranks a pass.
     pub fn worst(self, other: Outcome) -> Outcome {
         match (self, other) {
@@ -64,8 +86,11 @@ pub struct AssertionResult {
     /// The assertion's `type`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// In JSON beside `pass`: `true`, `false`, or `null` when it could not be checked.
+    #[serde(flatten, serialize_with = "Outcome::serialize_with_pass")]
     pub outcome: Outcome,
-    /// `outcome == pass`, kept for readers of the first report format.
+    /// `outcome == pass`.
+    #[serde(skip)]
     pub pass: bool,
     /// Why it failed or could not be checked, or for a judge, what the judge said.
     #[serde(skip_serializing_if = "String::is_empty")]

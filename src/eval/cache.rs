@@ -46,44 +46,53 @@ pub fn request_key(request: &ChatRequest, fingerprint: &str, sample: u32) -> Str
     sha256_hex(to_canonical_string(&value).as_bytes())
 }
 
-/// What about a provider decides its answers, besides the request: its kind, its base URL,
-/// the names of its extra headers (never their values), and for a command, the command and
-/// the content of every file of the project it names (a script edited is a new model).
+/// What about a provider decides its answers besides the request, and whether its
+/// replies may be reused across runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// Part of every request key of the provider.
+    pub hash: String,
+    /// False for an `exec` provider that declares no `inputs`: it could read anything, so
+    /// its replies are shared within a run but never stored or read from the cache.
+    pub reusable: bool,
+}
+
+/// The fingerprint of a provider: its kind, its base URL, the names of its extra headers
+/// (never their values), and for a command, the command and the content of every file it
+/// declares in `inputs` (a script or a helper edited is a new model).
 pub fn provider_fingerprint(
     config: &ProjectConfig,
     root: &Path,
     name: &str,
-) -> Result<String, ProviderError> {
+) -> Result<Fingerprint, ProviderError> {
     let section = provider_section(config, name)?;
     let base_url = section
         .base_url
         .clone()
         .unwrap_or_else(|| default_base_url(section.kind).to_owned());
     let command = section.command.clone().unwrap_or_default();
-    let scripts: serde_json::Map<String, serde_json::Value> = match section.kind {
-        ProviderKind::Exec => command
-            .iter()
-            .filter_map(|arg| {
-                let path = root.join(arg);
-                // Only files inside the project: `python3` on PATH is not the project's.
-                let inside = path
-                    .canonicalize()
-                    .ok()?
-                    .starts_with(root.canonicalize().ok()?);
-                let bytes = inside.then(|| std::fs::read(&path).ok()).flatten()?;
-                Some((arg.clone(), json!(sha256_hex(&bytes))))
-            })
-            .collect(),
-        _ => serde_json::Map::new(),
+    let inputs = match (section.kind, &section.inputs) {
+        (ProviderKind::Exec, Some(inputs)) => {
+            Some(super::exec_inputs::inputs_hash(root, inputs).map_err(|e| {
+                ProviderError::Setup {
+                    name: name.to_owned(),
+                    message: e.to_string(),
+                }
+            })?)
+        }
+        _ => None,
     };
     let value = json!({
         "kind": section.kind,
         "base_url": base_url.trim_end_matches('/'),
         "headers": section.headers.keys().collect::<Vec<_>>(),
         "command": command,
-        "scripts": scripts,
+        "inputs": inputs,
     });
-    Ok(sha256_hex(to_canonical_string(&value).as_bytes()))
+    Ok(Fingerprint {
+        hash: sha256_hex(to_canonical_string(&value).as_bytes()),
+        reusable: section.kind != ProviderKind::Exec || inputs.is_some(),
+    })
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -252,10 +261,16 @@ mod tests {
         let print = |c: &ProjectConfig| provider_fingerprint(c, dir.path(), "p").unwrap();
         assert_eq!(print(&at("http://a/v1")), print(&at("http://a/v1/")));
         assert_ne!(print(&at("http://a/v1")), print(&at("http://b/v1")));
-        let exec =
+        assert!(print(&at("http://a/v1")).reusable);
+        let undeclared =
             config("[providers.p]\nkind = \"exec\"\ncommand = [\"python3\", \"model.py\"]\n");
+        assert!(!print(&undeclared).reusable, "it could read anything");
+        let exec = config(
+            "[providers.p]\nkind = \"exec\"\ncommand = [\"python3\", \"model.py\"]\ninputs = [\"model.py\"]\n",
+        );
         std::fs::write(dir.path().join("model.py"), "print(1)").unwrap();
         let before = print(&exec);
+        assert!(before.reusable);
         std::fs::write(dir.path().join("model.py"), "print(2)").unwrap();
         assert_ne!(before, print(&exec), "an edited script is another model");
     }

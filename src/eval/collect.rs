@@ -73,8 +73,15 @@ pub(super) fn suite_report(
         .collect();
     let gate = overrides.over(&suite.gate);
     let level = gate.significance.unwrap_or(stats::DEFAULT_LEVEL);
-    let comparison =
-        (base.unavailable.is_none() && head.unavailable.is_none()).then(|| compare(&cases, level));
+    let same_version = base.version.is_some() && base.version == head.version;
+    let comparison = (base.unavailable.is_none() && head.unavailable.is_none()).then(|| {
+        let comparison = compare(&cases, level);
+        if same_version {
+            comparison.of_same_version()
+        } else {
+            comparison
+        }
+    });
     let gate = apply_gate(&gate, &base, &head, comparison.as_ref());
     SuiteReport {
         suite: suite.name.clone(),
@@ -112,9 +119,9 @@ fn compare(cases: &[CaseReport], level: f64) -> Comparison {
         stats::compare_single(&pairs, level)
     } else {
         let fraction = |s: &CaseSide| s.samples_passed as f64 / s.samples.max(1) as f64;
-        let fractions: Vec<(f64, f64)> = both
+        let fractions: Vec<(f64, f64, usize)> = both
             .iter()
-            .map(|(b, h)| (fraction(b), fraction(h)))
+            .map(|(b, h)| (fraction(b), fraction(h), b.samples.min(h.samples)))
             .collect();
         stats::compare_repeated(&fractions, level)
     }
@@ -177,7 +184,8 @@ fn summarize<'a>(
         }
     }
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    summary.pass_rate = ratio(summary.passed, summary.samples);
+    // Over what could be evaluated: an error is neither a pass nor a failure.
+    summary.pass_rate = ratio(summary.passed, summary.passed + summary.failed);
     summary.pass_all = ratio(all_passed, case_count);
     if !latencies.is_empty() {
         latencies.sort_by(f64::total_cmp);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::cache::{Cache, CachedReply, provider_fingerprint, request_key};
+use super::cache::{Cache, CachedReply, Fingerprint, provider_fingerprint, request_key};
 use super::provider::{CallError, ChatRequest, Failure, Provider, ProviderError};
 use super::report::RequestStats;
 use super::runner::{CacheMode, EvalError, EvalOptions, Progress};
@@ -48,7 +48,7 @@ pub struct Executor {
     pub config: ProjectConfig,
     root: std::path::PathBuf,
     /// Each provider's fingerprint, part of every cache key.
-    fingerprints: std::sync::Mutex<HashMap<String, String>>,
+    fingerprints: std::sync::Mutex<HashMap<String, Fingerprint>>,
     cache: Option<Arc<Cache>>,
     mode: CacheMode,
     concurrency: usize,
@@ -106,18 +106,19 @@ impl Executor {
 
     /// The cache key of sample `sample` of a request.
     pub fn key(&self, request: &ChatRequest, sample: u32) -> Result<String, ProviderError> {
+        let fingerprint = self.fingerprint(&request.provider)?;
+        Ok(request_key(request, &fingerprint.hash, sample))
+    }
+
+    /// A provider's fingerprint, computed once a run.
+    fn fingerprint(&self, provider: &str) -> Result<Fingerprint, ProviderError> {
         let mut fingerprints = self.fingerprints.lock().unwrap_or_else(|e| e.into_inner());
-        let fingerprint = match fingerprints.get(&request.provider) {
-            Some(fingerprint) => fingerprint,
-            None => {
-                let fingerprint =
-                    provider_fingerprint(&self.config, &self.root, &request.provider)?;
-                fingerprints
-                    .entry(request.provider.clone())
-                    .or_insert(fingerprint)
-            }
-        };
-        Ok(request_key(request, fingerprint, sample))
+        if let Some(fingerprint) = fingerprints.get(provider) {
+            return Ok(fingerprint.clone());
+        }
+        let fingerprint = provider_fingerprint(&self.config, &self.root, provider)?;
+        fingerprints.insert(provider.to_owned(), fingerprint.clone());
+        Ok(fingerprint)
     }
 
     fn provider(&self, name: &str) -> Result<Arc<Provider>, ProviderError> {
@@ -125,7 +126,7 @@ impl Executor {
         if let Some(provider) = providers.get(name) {
             return Ok(Arc::clone(provider));
         }
-        let provider = Arc::new(Provider::open(&self.config, name)?);
+        let provider = Arc::new(Provider::open(&self.config, &self.root, name)?);
         providers.insert(name.to_owned(), Arc::clone(&provider));
         Ok(provider)
     }
@@ -144,10 +145,11 @@ impl Executor {
             .fetch_add(calls.len(), Ordering::Relaxed);
         let read = self.mode == CacheMode::Use;
         for (key, request) in calls {
+            let reusable = self.fingerprint(&request.provider)?.reusable;
             match self
                 .cache
                 .as_ref()
-                .filter(|_| read)
+                .filter(|_| read && reusable)
                 .and_then(|c| c.get(&key))
             {
                 Some(hit) => {
@@ -179,7 +181,8 @@ impl Executor {
                 };
                 let provider = Arc::clone(&needed[&request.provider]);
                 let limit = Arc::clone(&limit);
-                let cache = self.cache.clone();
+                let reusable = self.fingerprint(&request.provider)?.reusable;
+                let cache = self.cache.clone().filter(|_| reusable);
                 let counters = Arc::clone(&self.counters);
                 let progress = Arc::clone(progress);
                 tasks.spawn(async move {

@@ -116,6 +116,9 @@ pub struct GateResult {
     /// Each alert-only limit that was exceeded: reported, never failing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// When it held, why: each limit it was judged on and the figure that met it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held_because: Vec<String>,
 }
 
 /// The pass rate, in percent, the new version must reach when no gate sets `min_pass_rate`:
@@ -138,6 +141,7 @@ pub fn apply_gate(
         gate,
         reasons: Vec::new(),
         warnings: Vec::new(),
+        held: Vec::new(),
     };
     if let Some(why) = &head.unavailable {
         breaches.add("", format!("the new version could not be evaluated: {why}"));
@@ -161,6 +165,11 @@ pub fn apply_gate(
                 "min_pass_rate",
                 format!("{}, with no old version to compare with", floor.reason),
             );
+        } else {
+            breaches.held.push(format!(
+                "{}, with no old version to compare with",
+                floor.reason
+            ));
         }
         return breaches.finish();
     }
@@ -171,6 +180,8 @@ pub fn apply_gate(
     let drop_said = breaches.count() > dropped_before;
     if floor.below && (gate.min_pass_rate.is_some() || !drop_said) {
         breaches.add("min_pass_rate", floor.reason);
+    } else if !floor.below {
+        breaches.held.push(floor.reason);
     }
     check_increases(&mut breaches, base, head);
     breaches.finish()
@@ -192,13 +203,15 @@ impl Floor {
         } else {
             head.passed as f64 / evaluated as f64
         };
+        let below = rate * 100.0 < floor - 1e-9;
         Floor {
-            below: rate * 100.0 < floor - 1e-9,
+            below,
             reason: format!(
-                "pass rate {:.1}% ({}/{}) is below the floor of {floor}%",
+                "pass rate {:.1}% ({}/{}) {} the floor of {floor}%",
                 rate * 100.0,
                 head.passed,
-                evaluated
+                evaluated,
+                if below { "is below" } else { "meets" }
             ),
         }
     }
@@ -213,7 +226,11 @@ fn check_drop(
     comparison: Option<&Comparison>,
 ) {
     let gate = breaches.gate;
-    let drop = (base.pass_rate - head.pass_rate) * 100.0;
+    // Nothing evaluated on a side: no rate to drop from or to (the errors fail the gate).
+    let Some(change) = super::report::pass_rate_change(base, head) else {
+        return;
+    };
+    let drop = -change;
     let rates = format!(
         "{:.1}% → {:.1}%",
         base.pass_rate * 100.0,
@@ -230,6 +247,11 @@ fn check_drop(
                         super::stats::format_p(comparison.p_value)
                     ),
                 );
+            } else {
+                breaches.held.push(format!(
+                    "no significant drop at {level}: {} ({rates})",
+                    comparison.words
+                ));
             }
         }
         _ => {
@@ -240,6 +262,11 @@ fn check_drop(
                     "max_pass_rate_drop",
                     format!("pass rate dropped {drop:.1} points ({rates}), more than {max}"),
                 );
+            } else if let Some(max) = gate.max_pass_rate_drop {
+                breaches.held.push(format!(
+                    "pass rate moved {:+.1} points ({rates}), within a drop of {max}",
+                    -drop
+                ));
             }
         }
     }
@@ -275,11 +302,12 @@ fn check_increases(breaches: &mut Breaches, base: &SideSummary, head: &SideSumma
     }
 }
 
-/// A gate's breaches so far: failing ones, and those of alert-only limits.
+/// A gate's breaches so far: failing ones, and those of alert-only limits; and what held.
 struct Breaches<'a> {
     gate: &'a Gate,
     reasons: Vec<String>,
     warnings: Vec<String>,
+    held: Vec<String>,
 }
 
 impl Breaches<'_> {
@@ -296,10 +324,12 @@ impl Breaches<'_> {
     }
 
     fn finish(self) -> GateResult {
+        let passed = self.reasons.is_empty();
         GateResult {
-            passed: self.reasons.is_empty(),
+            passed,
             reasons: self.reasons,
             warnings: self.warnings,
+            held_because: if passed { self.held } else { Vec::new() },
         }
     }
 }

@@ -8,6 +8,7 @@ mod assertions;
 mod cache;
 mod casefile;
 mod collect;
+mod exec_inputs;
 mod executor;
 mod gate;
 mod html;
@@ -27,7 +28,7 @@ pub use cache::{CACHE_DIR, Cache, CacheStats, CachedReply, request_key};
 pub use casefile::{CaseFiles, NoCaseFiles};
 pub use executor::RequestFailure;
 pub use gate::{DEFAULT_MIN_PASS_RATE, GATE_LIMITS, Gate, GateResult, apply_gate};
-pub use html::to_html;
+pub use html::{CheckContext, to_html, to_html_with_check};
 pub use provider::{
     BUILT_IN_PROVIDERS, CallError, ChatReply, ChatRequest, DEFAULT_MAX_REPLY_BYTES, Failure,
     Provider, ProviderError, offline_reply, provider_section,
@@ -35,7 +36,7 @@ pub use provider::{
 pub use redact::{MASK, Redactor};
 pub use report::{
     CaseReport, CaseSide, Change, FailureGroup, Report, RequestStats, SideSummary, SuiteReport,
-    dollars, failure_summary, junit_suites, to_junit, to_markdown,
+    dollars, failure_summary, junit_suites, pass_rate_change, to_junit, to_markdown,
 };
 pub use runner::{CacheMode, EvalError, EvalOptions, Progress, Quiet, run};
 pub use suite::{

@@ -77,7 +77,8 @@ pub struct SideSummary {
     /// Samples that could not be evaluated: no output (a render or provider error), or an
     /// assertion or judge that could not be checked. Never counted as passed or failed.
     pub errors: usize,
-    /// `passed / samples`, from 0 to 1.
+    /// `passed / (passed + failed)`, from 0 to 1: over the samples that could be
+    /// evaluated; 0 when none could (see [`SideSummary::evaluated`]).
     pub pass_rate: f64,
     /// The share of cases whose every sample passed (pass^N), from 0 to 1.
     pub pass_all: f64,
@@ -87,6 +88,41 @@ pub struct SideSummary {
     pub output_tokens: u64,
     /// Total cost in US dollars, from `[prices]` (0 for unpriced models).
     pub cost_usd: f64,
+}
+
+impl SideSummary {
+    /// Samples that could be evaluated: passed or failed.
+    pub fn evaluated(&self) -> usize {
+        self.passed + self.failed
+    }
+
+    /// The pass rate as every format shows it: `7/8 (87.5%)`, with `, 2 not evaluated`
+    /// when samples errored; `none evaluated (3 errors)`; `—` for a missing version.
+    pub fn pass_rate_text(&self) -> String {
+        if self.unavailable.is_some() {
+            return "—".into();
+        }
+        if self.evaluated() == 0 && self.errors > 0 {
+            return format!("none evaluated ({} errored)", self.errors);
+        }
+        let rate = format!(
+            "{}/{} ({:.1}%)",
+            self.passed,
+            self.evaluated(),
+            self.pass_rate * 100.0
+        );
+        match self.errors {
+            0 => rate,
+            n => format!("{rate}, {n} not evaluated"),
+        }
+    }
+}
+
+/// Head's pass rate minus base's, in points; none when a side is missing or has nothing
+/// evaluated, where there is no rate to compare.
+pub fn pass_rate_change(base: &SideSummary, head: &SideSummary) -> Option<f64> {
+    let comparable = |s: &SideSummary| s.unavailable.is_none() && s.evaluated() > 0;
+    (comparable(base) && comparable(head)).then_some((head.pass_rate - base.pass_rate) * 100.0)
 }
 
 /// One case on both versions.
@@ -101,9 +137,12 @@ pub struct CaseReport {
 /// One case on one version.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseSide {
-    /// `error` when a sample could not be evaluated, else `fail` when one failed.
+    /// `error` when a sample could not be evaluated, else `fail` when one failed. In JSON
+    /// beside `pass`: `true`, `false`, or `null` for an error.
+    #[serde(flatten, serialize_with = "Outcome::serialize_with_pass")]
     pub outcome: Outcome,
     /// Every sample passed.
+    #[serde(skip)]
     pub pass: bool,
     /// The output of the first sample with the case's outcome.
     pub output: Option<String>,
@@ -268,16 +307,10 @@ fn markdown_suite(out: &mut String, suite: &SuiteReport) {
     );
     markdown_figures(out, suite);
     if let Some(comparison) = &suite.comparison {
-        let [low, high] = comparison.interval_points;
         let _ = writeln!(
             out,
-            "**Verdict:** {} — pass rate {:+.1} points (95% CI {low:+.1} to {high:+.1}; {}, {} regressed, {} fixed of {} cases)\n",
-            comparison.words(),
-            comparison.delta_points,
-            comparison.test,
-            comparison.regressed,
-            comparison.fixed,
-            comparison.cases
+            "**Verdict:** {} — {}\n",
+            comparison.words, comparison.figures
         );
     }
     markdown_changed_cases(out, suite);
@@ -287,7 +320,13 @@ fn markdown_suite(out: &mut String, suite: &SuiteReport) {
     for warning in &suite.gate.warnings {
         let _ = writeln!(out, "> ⚠️ {warning} (alert only)");
     }
-    if !suite.gate.reasons.is_empty() || !suite.gate.warnings.is_empty() {
+    for why in &suite.gate.held_because {
+        let _ = writeln!(out, "> ✅ {why}");
+    }
+    if !suite.gate.reasons.is_empty()
+        || !suite.gate.warnings.is_empty()
+        || !suite.gate.held_because.is_empty()
+    {
         out.push('\n');
     }
 }
@@ -307,9 +346,7 @@ fn markdown_figures(out: &mut String, suite: &SuiteReport) {
         format!("| {name} | {} | {} |\n", f(&suite.base), f(&suite.head))
     };
     out.push_str(&row("version", &version));
-    out.push_str(&row("pass rate", &|s| {
-        format!("{}/{} ({:.1}%)", s.passed, s.samples, s.pass_rate * 100.0)
-    }));
+    out.push_str(&row("pass rate", &|s| s.pass_rate_text()));
     out.push_str(&row("mean latency", &|s| {
         format!("{:.0} ms", s.mean_latency_ms)
     }));

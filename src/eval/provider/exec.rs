@@ -14,6 +14,7 @@ impl Provider {
             .ok_or_else(|| CallError::fatal("no command", "", false))?;
         let mut child = tokio::process::Command::new(program)
             .args(args)
+            .current_dir(&self.root)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

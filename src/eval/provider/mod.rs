@@ -159,6 +159,8 @@ pub struct Provider {
     max_reply_bytes: u64,
     headers: BTreeMap<String, String>,
     command: Vec<String>,
+    /// Where an `exec` command runs: the project root.
+    root: std::path::PathBuf,
     timeout: Duration,
     max_retries: u32,
     client: Option<reqwest::Client>,
@@ -209,13 +211,19 @@ pub fn provider_section(
         requests_per_minute: None,
         max_retries: None,
         command: None,
+        inputs: None,
         max_reply_bytes: None,
     })
 }
 
 impl Provider {
     /// Sets up provider `name`, reading its key from the environment.
-    pub fn open(config: &ProjectConfig, name: &str) -> Result<Provider, ProviderError> {
+    /// `root` is the project root, where an `exec` command runs whatever the caller's folder.
+    pub fn open(
+        config: &ProjectConfig,
+        root: &std::path::Path,
+        name: &str,
+    ) -> Result<Provider, ProviderError> {
         let section = provider_section(config, name)?;
         let setup = |message: String| ProviderError::Setup {
             name: name.to_owned(),
@@ -276,6 +284,7 @@ impl Provider {
             key,
             headers: section.headers,
             command: section.command.unwrap_or_default(),
+            root: root.to_owned(),
             timeout,
             max_retries: section.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
             client,

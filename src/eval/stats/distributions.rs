@@ -55,6 +55,11 @@ pub fn normal_quantile(p: f64) -> f64 {
     x - u / (1.0 + x * u / 2.0)
 }
 
+/// The standard normal distribution function, Φ(x).
+pub fn normal_cdf(x: f64) -> f64 {
+    0.5 * erfc(-x / std::f64::consts::SQRT_2)
+}
+
 /// The complementary error function: 1 − erf by its power series below 2, and its
 /// continued fraction above, where the series would lose digits.
 fn erfc(x: f64) -> f64 {

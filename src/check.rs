@@ -179,6 +179,7 @@ pub fn check(
                     report.diagnostics.push(no_suite(prompt, config));
                 }
                 check_providers(prompt, &covering, config, &mut report);
+                check_params(prompt, config, &mut report);
                 check_prompt(prompt, &covering, &mut report);
             }
         }
@@ -248,8 +249,8 @@ fn check_providers(
                     ..
                 } = assertion
                 {
-                    let field = format!("cases[{c}].assert[{a}].provider");
-                    named.push((provider, Location::file(&suite.path).with_field(field)));
+                    let field = format!("assert[{a}].provider");
+                    named.push((provider, suite.case_location(c, &field)));
                 }
             }
         }
@@ -280,6 +281,45 @@ fn check_providers(
     }
 }
 
+/// `[params]` against what the prompt's provider kind takes: a near miss of a known
+/// parameter is an error (it would be sent as written, and ignored or refused), another
+/// name a warning naming the kind.
+fn check_params(prompt: &Prompt, config: &ProjectConfig, report: &mut CheckReport) {
+    let Ok(section) = crate::eval::provider_section(config, &prompt.spec.provider) else {
+        return; // an unknown provider is reported by check_providers
+    };
+    let kind = section.kind;
+    for problem in crate::eval::param_problems(kind, prompt.spec.params.keys()) {
+        let (severity, code, message) = match problem.did_you_mean {
+            Some(near) => (
+                Severity::Error,
+                "unknown-param",
+                format!(
+                    "`{}` is not a parameter of the {} API; did you mean `{near}`?",
+                    problem.name,
+                    kind.as_str()
+                ),
+            ),
+            None => (
+                Severity::Warning,
+                "unknown-param",
+                format!(
+                    "`{}` is not a parameter the {} API documents; it is sent as written",
+                    problem.name,
+                    kind.as_str()
+                ),
+            ),
+        };
+        report.diagnostics.push(Diagnostic {
+            severity,
+            code,
+            location: Location::file(&prompt.path).with_field(format!("params.{}", problem.name)),
+            prompt: Some(prompt.name.to_string()),
+            message,
+        });
+    }
+}
+
 /// What an assertion needs from its surroundings, which the suite file alone cannot show:
 /// an offline judge needs a quoted phrase to grade by, an `exec` command must exist here,
 /// and a case with no assertion passes whenever the model answers.
@@ -289,12 +329,11 @@ fn check_assertions(
     config: &ProjectConfig,
     report: &mut CheckReport,
 ) {
-    let mut push = |severity, code, field: String, message: String| {
-        let line = suite.line_of(&field);
+    let mut push = |severity, code, (case, field): (usize, String), message: String| {
         report.diagnostics.push(Diagnostic {
             severity,
             code,
-            location: Location::file(&suite.path).at_line(line).with_field(field),
+            location: suite.case_location(case, &field),
             prompt: Some(prompt.name.to_string()),
             message,
         });
@@ -304,7 +343,7 @@ fn check_assertions(
             push(
                 Severity::Warning,
                 "no-assertions",
-                format!("cases[{c}]"),
+                (c, String::new()),
                 format!(
                     "case `{}` has no assertion: it passes whenever the model answers",
                     case.name
@@ -323,7 +362,7 @@ fn check_assertions(
                         push(
                             Severity::Error,
                             "unjudgeable-rubric",
-                            format!("cases[{c}].assert[{a}].rubric"),
+                            (c, format!("assert[{a}].rubric")),
                             "the offline judge grades phrases in double quotes, and this rubric has none: quote what the output must say, or judge with a model provider".into(),
                         );
                     }
@@ -333,7 +372,7 @@ fn check_assertions(
                         push(
                             Severity::Warning,
                             "exec-not-found",
-                            format!("cases[{c}].assert[{a}].command"),
+                            (c, format!("assert[{a}].command")),
                             format!(
                                 "`{program}` is not on PATH here: the assertion will be an error wherever it is missing"
                             ),
@@ -391,45 +430,18 @@ fn render_with_samples(
     compiled: &crate::prompt::CompiledPrompt,
     report: &mut CheckReport,
 ) {
-    let vars: crate::prompt::Vars = prompt
-        .spec
-        .variables
-        .iter()
-        .filter(|(_, variable)| variable.default.is_none())
-        .map(|(name, variable)| (name.clone(), sample_value(variable)))
-        .collect();
+    let vars = crate::prompt::sample_values(&prompt.spec.variables);
     let Err(error) = compiled.render(&vars) else {
         return;
     };
-    let severity = match error {
-        PromptError::RenderLimit { .. } => Severity::Error,
-        _ => Severity::Warning,
-    };
+    // `publish` and `canary` refuse what does not render here, so it is an error.
     report.diagnostics.push(Diagnostic {
-        severity,
+        severity: Severity::Error,
         code: error.code(),
         location: Location::file(&prompt.path),
         prompt: Some(prompt.name.to_string()),
-        message: format!(
-            "with its defaults and sample values (no eval case covers it), it does not render: {error}"
-        ),
+        message: format!("with its defaults and sample values, it does not render: {error}"),
     });
-}
-
-fn sample_value(variable: &crate::prompt::Variable) -> serde_json::Value {
-    use crate::prompt::VarType;
-    use serde_json::json;
-    if let Some(first) = variable.allowed.as_ref().and_then(|a| a.first()) {
-        return first.clone();
-    }
-    match variable.ty {
-        VarType::String | VarType::Any => json!("sample"),
-        VarType::Number => json!(1.5),
-        VarType::Integer => json!(1),
-        VarType::Boolean => json!(true),
-        VarType::Array => json!([]),
-        VarType::Object => json!({}),
-    }
 }
 
 fn check_prompt(prompt: &Prompt, suites: &[&Suite], report: &mut CheckReport) {
@@ -452,14 +464,14 @@ fn check_prompt(prompt: &Prompt, suites: &[&Suite], report: &mut CheckReport) {
         report.push_prompt_error(severity, Some(name), &error);
     }
     // A name it uses without declaring is reported above; rendering would only repeat it.
-    if suites.is_empty() && !uses_undeclared {
+    if !uses_undeclared {
         render_with_samples(prompt, &compiled, report);
     }
     for suite in suites {
         let mut undeclared = BTreeSet::new();
         for (index, case) in suite.cases.iter().enumerate() {
-            let case_location = Location::file(&suite.path).with_field(format!("cases[{index}]"));
-            let vars = match suite.case_vars(index) {
+            let case_location = suite.case_location(index, "");
+            let vars = match suite.case_vars(index, &prompt.spec.variables) {
                 Ok(vars) => vars,
                 Err(error) => {
                     report.push_suite_error(&error);

@@ -49,6 +49,18 @@ pub enum ProviderKind {
     Offline,
 }
 
+impl ProviderKind {
+    /// The name written in `kind = "…"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Exec => "exec",
+            ProviderKind::Offline => "offline",
+        }
+    }
+}
+
 /// One `[providers.NAME]` table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -391,3 +391,60 @@ fn a_prompt_without_cases_is_rendered_and_a_runaway_macro_fails_check() {
     );
     repo.run(&["check"]).expect(0);
 }
+
+#[test]
+fn a_template_that_cannot_render_fails_check_publish_and_canary() {
+    // Seen: an unknown filter was a warning, check exited 0 and publish released it, though
+    // an eval suite covered the prompt.
+    let repo = sample_repo();
+    repo.write(
+        "prompts/support/triage.toml",
+        "[variables.ticket]\ntype = \"string\"\nrequired = true\n\n[[messages]]\nrole = \"user\"\ncontent = \"{{ ticket | tojson }}\"\n",
+    );
+    let run = repo.run(&["check"]).expect(1);
+    assert!(
+        run.stdout.contains("error[")
+            && run.stdout.contains("prompts/support/triage.toml")
+            && run
+                .stdout
+                .contains("with its defaults and sample values, it does not render"),
+        "{}",
+        run.stdout
+    );
+    repo.commit("tojson");
+    let publish = repo.run(&["publish", "support/triage"]).expect(2);
+    assert!(publish.stderr.contains("tojson"), "{}", publish.stderr);
+    let canary = repo.run(&["canary", "support/triage", "10%"]).expect(2);
+    assert!(canary.stderr.contains("tojson"), "{}", canary.stderr);
+}
+
+#[test]
+fn params_are_checked_against_what_the_provider_kind_takes() {
+    // Seen: `temprature = 0.3` in `[params]` passed check and was sent to the provider.
+    let repo = sample_repo();
+    repo.write(
+        "promptctl.toml",
+        "[defaults]\nprovider = \"openai\"\nmodel = \"gpt-4o-mini\"\n",
+    );
+    let text = std::fs::read_to_string(repo.path().join("prompts/support/triage.toml")).unwrap();
+    repo.write(
+        "prompts/support/triage.toml",
+        &text.replace(
+            "temperature = 0.0",
+            "temprature = 0.3\nfrobnicate = 1\ntop_p = 0.9",
+        ),
+    );
+    let run = repo.run(&["check"]).expect(1);
+    assert!(
+        run.stdout.contains("error[unknown-param]: prompts/support/triage.toml: `params.temprature`: `temprature` is not a parameter of the openai API; did you mean `temperature`?"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("warning[unknown-param]: prompts/support/triage.toml: `params.frobnicate`"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("params.top_p"), "{}", run.stdout);
+}

@@ -271,3 +271,87 @@ fn an_exec_command_runs_in_the_project_root_from_any_folder() {
     let report = json(&repo.run_in(elsewhere.path(), &with_repo).expect(0));
     assert_eq!(head_output(&report), "billing one");
 }
+
+#[test]
+fn case_file_problems_name_their_file_and_line_and_csv_text_is_typed_by_its_variable() {
+    let repo = TestRepo::new();
+    repo.write(
+        "prompts/ship.toml",
+        "[variables.zip]\ntype = \"string\"\nrequired = true\n\n[variables.count]\ntype = \"integer\"\ndefault = 1\n\n[[messages]]\nrole = \"user\"\ncontent = \"Ship {{ count }} to {{ zip }}\"\n",
+    )
+    .write(
+        "evals/ship.toml",
+        "prompt = \"ship\"\ncases = [\"rows.csv\", \"rows.jsonl\"]\nassert = [{ type = \"contains\", value = \"Ship\" }]\n",
+    )
+    // CRLF endings; a quoted zip that reads as a number; a count past 64 bits; a name twice.
+    .write(
+        "evals/rows.csv",
+        "name,zip,count\r\nquoted,\"90210\",2\r\nhuge,10115,12345678901234567890\r\nquoted,75001,3\r\n",
+    )
+    .write(
+        "evals/rows.jsonl",
+        "\u{feff}{\"name\": \"j1\", \"vars\": {\"zip\": \"1\"}}\n{\"name\": \"j2\", \"vars\": {\"zip\": \"2\"}, \"assert\": [{\"type\": \"json_schema\", \"value\": {\"type\": \"objekt\"}}]}\n",
+    );
+    repo.commit("rows");
+    let run = repo.run(&["check"]).expect(1);
+    for expected in [
+        "evals/rows.csv:4: `name`: `quoted` names two cases",
+        "evals/rows.jsonl:2: `assert[0].value`: is not a valid JSON schema",
+    ] {
+        assert!(run.stdout.contains(expected), "{expected}\n{}", run.stdout);
+    }
+    assert!(!run.stdout.contains("rows.csv:2"), "{}", run.stdout);
+    assert!(!run.stdout.contains("rows.jsonl:1"), "{}", run.stdout);
+    repo.write(
+        "evals/rows.csv",
+        "name,zip,count\r\nquoted,\"90210\",2\r\nhuge,10115,12345678901234567890\r\n",
+    )
+    .write(
+        "evals/rows.jsonl",
+        "{\"name\": \"j1\", \"vars\": {\"zip\": \"1\"}}\n",
+    );
+    let run = repo.run(&["check"]).expect(1);
+    let expected =
+        "evals/rows.csv:3: `vars.count`: `12345678901234567890` is too large for a 64-bit integer";
+    assert!(run.stdout.contains(expected), "{expected}\n{}", run.stdout);
+
+    // Fixed, the quoted zip reaches the template as the text written.
+    repo.write(
+        "evals/rows.csv",
+        "name,zip,count\r\nquoted,\"90210\",2\r\nleading-zero,01234,3\r\n",
+    )
+    .write(
+        "evals/rows.jsonl",
+        "{\"name\": \"j1\", \"vars\": {\"zip\": \"1\"}}\n",
+    );
+    repo.run(&["check"]).expect(0);
+    let report = json(&repo.run(&["eval", "--format", "json"]).expect(0));
+    let outputs: Vec<&str> = report["suites"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["head"]["output"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outputs,
+        ["Ship 2 to 90210", "Ship 3 to 01234", "Ship 1 to 1"]
+    );
+}
+
+#[test]
+fn a_broken_suite_not_named_is_a_warning_and_the_named_one_runs() {
+    let repo = four_case_repo("billing");
+    repo.write(
+        "evals/broken.toml",
+        "prompt = \"route\"\n\n[[cases]]\nname = \"x\"\nvars = { ticket = \"x\" }\nassert = [{ type = \"regex\", value = \"([unclosed\" }]\n",
+    );
+    repo.commit("broken suite");
+    let run = repo.run(&["eval", "route"]).expect(0);
+    assert!(
+        run.stderr.contains("warning: evals/broken.toml:6") && run.stderr.contains("(not run)"),
+        "{}",
+        run.stderr
+    );
+    let run = repo.run(&["eval"]).expect(2);
+    assert!(run.stderr.contains("evals/broken.toml:6"), "{}", run.stderr);
+}

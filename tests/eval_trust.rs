@@ -714,7 +714,7 @@ assert = [{ type = "contains", value = "Triage the ticket." }]
     );
     assert!(
         run.stdout.contains(
-            "evals/cases/triage.jsonl: `triage.jsonl:2.value`: is not a valid regular expression"
+            "evals/cases/triage.jsonl:2: `assert[0].value`: is not a valid regular expression"
         ),
         "{}",
         run.stdout

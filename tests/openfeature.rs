@@ -185,7 +185,7 @@ fn the_served_payload_renders_byte_for_byte_in_python_and_javascript() {
     for suite in &suites {
         let (_, payload) = server.get(&format!("/v1/prompts/{}?key=parity", suite.prompt));
         for (index, case) in suite.cases.iter().enumerate() {
-            let vars = suite.case_vars(index).unwrap();
+            let vars = suite.case_vars(index, &Default::default()).unwrap();
             let body = json!({"name": suite.prompt, "key": "parity", "vars": vars});
             let (status, _, text) = http(
                 server.port,

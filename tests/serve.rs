@@ -648,14 +648,27 @@ fn an_allocation_bomb_in_a_release_is_refused_and_the_server_keeps_answering() {
         "[[messages]]\nrole = \"user\"\ncontent = \"{{ dict(a=1)|items|list * 100000000 }}\"\n",
     );
     repo.commit("a prompt that prints a huge list");
-    // `check` renders a prompt without eval cases with sample values, and flags it; a
-    // release checks only that it compiles, so a server must still hold against it.
+    // `check` renders every prompt with its defaults and sample values and flags it, and a
+    // release refuses what does not render so.
     let check = repo.run(&["check"]).expect(1);
     assert!(
         check.stdout.contains("longer than 4 MiB"),
         "{}",
         check.stdout
     );
+    let publish = repo.run(&["publish", "bomb"]).expect(2);
+    assert!(
+        publish.stderr.contains("longer than 4 MiB"),
+        "{}",
+        publish.stderr
+    );
+    // A bomb that only a request's values set off is released, so a server must still
+    // hold against it.
+    repo.write(
+        "prompts/bomb.toml",
+        "[variables.n]\ntype = \"integer\"\ndefault = 1\n\n[[messages]]\nrole = \"user\"\ncontent = \"{{ dict(a=1)|items|list * n }}\"\n",
+    );
+    repo.commit("a prompt that prints a list as long as asked");
     repo.run(&["publish"]).expect(0);
     let server = Server::start(&repo, &[], &[]);
     let port = server.port;
@@ -667,7 +680,7 @@ fn an_allocation_bomb_in_a_release_is_refused_and_the_server_keeps_answering() {
                     "POST",
                     "/v1/render",
                     &[("Content-Type", "application/json")],
-                    r#"{"name": "bomb"}"#,
+                    r#"{"name": "bomb", "vars": {"n": 100000000}}"#,
                 )
             })
         })

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use promptctl::eval::{
     CacheMode, CaseSide, Change, EvalOptions, Gate, Outcome, Progress, Quiet, Report, SideSummary,
-    SuiteReport, dollars, failure_summary, find_suite, load_suites, run, to_junit, to_markdown,
+    SuiteReport, dollars, failure_summary, find_suite, run, to_junit, to_markdown,
 };
 use promptctl::source::{default_base, parse_spec};
 
@@ -159,11 +159,20 @@ fn selected_suites(
     project: &promptctl::project::Project,
     names: &[String],
 ) -> Result<Vec<promptctl::eval::Suite>, CliError> {
-    let (suites, errors) = load_suites(&project.evals_dir(), &project.config.project.evals);
-    if let Some(error) = errors.first() {
+    let loaded = promptctl::eval::load_suites_named(
+        &project.evals_dir(),
+        &project.config.project.evals,
+        names,
+    );
+    if let Some(error) = loaded.errors.first() {
         return Err(CliError::usage(error.to_string())
             .hint("fix the suite (`promptctl check` lists every problem)"));
     }
+    // A suite not asked for does not stop the run; its problems are said, not hidden.
+    for error in &loaded.others {
+        eprint(&format!("warning: {error} (not run)\n"));
+    }
+    let suites = loaded.suites;
     let suites = if names.is_empty() {
         suites
     } else {

@@ -68,12 +68,27 @@ impl Samples {
 }
 
 fn case_sample(suite: &Suite, index: usize) -> Sample {
-    // Case values were checked when the suite was parsed, so this cannot fail here.
-    let values = suite.case_vars(index).unwrap_or_default();
-    Sample::new(
-        format!("{}:{}", suite.name, suite.cases[index].name),
-        values,
-    )
+    // Case values were checked when the suite was parsed, so this cannot fail here. A CSV
+    // case's cells are texts, typed by what each version declares.
+    let case = &suite.cases[index];
+    let values = suite
+        .case_vars(index, &Default::default())
+        .unwrap_or_default();
+    let texts = case
+        .origin
+        .as_ref()
+        .filter(|o| o.text_values)
+        .map(|_| {
+            case.vars
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Sample {
+        texts,
+        ..Sample::new(format!("{}:{}", suite.name, case.name), values)
+    }
 }
 
 /// The difference between what two versions render for one sample.

@@ -4,11 +4,12 @@
 //! A file's cases are read one row at a time, each row's problems reported at its own line,
 //! so a file with thousands of rows shows every bad row in one run.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
-use super::suite::{Assertion, Case};
+use super::suite::{Assertion, Case, CaseOrigin};
 
 /// The largest case file read, so that a mistaken path cannot fill memory.
 pub const MAX_CASE_FILE_BYTES: u64 = 256 * 1024 * 1024;
@@ -31,16 +32,37 @@ struct JsonRow {
     assertions: Vec<Assertion>,
 }
 
-/// Reads the cases of a file; `label` names its rows that have no `name` (`triage.jsonl:3`).
+/// Reads the cases of a file shown as `shown`; `label` names its rows that have no `name`
+/// (`triage.jsonl:3`). A UTF-8 byte-order mark at the start is skipped.
 pub fn read_cases(
     reader: impl BufRead,
     format: CaseFormat,
+    shown: &str,
     label: &str,
 ) -> (Vec<Case>, Vec<RowError>) {
+    let reader = skip_bom(reader);
     match format {
-        CaseFormat::JsonLines => read_json_lines(reader, label),
-        CaseFormat::Csv => read_csv(reader, label),
+        CaseFormat::JsonLines => read_json_lines(reader, shown, label),
+        CaseFormat::Csv => read_csv(reader, shown, label),
     }
+}
+
+/// The reader past a UTF-8 byte-order mark, if it starts with one.
+fn skip_bom(mut reader: impl BufRead) -> impl BufRead {
+    if let Ok(start) = reader.fill_buf()
+        && start.starts_with(b"\xEF\xBB\xBF")
+    {
+        reader.consume(3);
+    }
+    reader
+}
+
+fn origin(shown: &str, line: usize, text_values: bool) -> Option<CaseOrigin> {
+    Some(CaseOrigin {
+        file: shown.to_owned(),
+        line,
+        text_values,
+    })
 }
 
 /// The formats a case file may have, by its extension.
@@ -63,7 +85,7 @@ impl CaseFormat {
     }
 }
 
-fn read_json_lines(reader: impl BufRead, label: &str) -> (Vec<Case>, Vec<RowError>) {
+fn read_json_lines(reader: impl BufRead, shown: &str, label: &str) -> (Vec<Case>, Vec<RowError>) {
     let mut cases = Vec::new();
     let mut errors = Vec::new();
     for (index, line) in reader.lines().enumerate() {
@@ -87,6 +109,7 @@ fn read_json_lines(reader: impl BufRead, label: &str) -> (Vec<Case>, Vec<RowErro
                     name: row.name.unwrap_or_else(|| format!("{label}:{number}")),
                     vars,
                     assertions: row.assertions,
+                    origin: origin(shown, number, false),
                 }),
                 Err(message) => errors.push(RowError {
                     line: Some(number),
@@ -102,10 +125,22 @@ fn read_json_lines(reader: impl BufRead, label: &str) -> (Vec<Case>, Vec<RowErro
     (cases, errors)
 }
 
-fn read_csv(reader: impl BufRead, label: &str) -> (Vec<Case>, Vec<RowError>) {
+fn read_csv(reader: impl BufRead, shown: &str, label: &str) -> (Vec<Case>, Vec<RowError>) {
+    // Lines are counted from the bytes themselves: the csv crate's own count is one low
+    // for files with CRLF line endings.
+    let newlines = Arc::new(Mutex::new(Vec::new()));
+    let counted = NewlineCounter {
+        inner: reader,
+        offset: 0,
+        newlines: Arc::clone(&newlines),
+    };
+    let line_at = |byte: u64| {
+        let newlines = newlines.lock().unwrap_or_else(|e| e.into_inner());
+        newlines.partition_point(|&n| n <= byte) + 1
+    };
     let mut csv = csv::ReaderBuilder::new()
         .flexible(false)
-        .from_reader(reader);
+        .from_reader(counted);
     let header = match csv.headers() {
         Ok(header) => header.clone(),
         Err(e) => {
@@ -124,7 +159,7 @@ fn read_csv(reader: impl BufRead, label: &str) -> (Vec<Case>, Vec<RowError>) {
         let record = match record {
             Ok(record) => record,
             Err(e) => {
-                let line = e.position().map(|p| p.line() as usize);
+                let line = e.position().map(|p| line_at(p.byte()));
                 errors.push(RowError {
                     line,
                     message: e.to_string(),
@@ -132,35 +167,41 @@ fn read_csv(reader: impl BufRead, label: &str) -> (Vec<Case>, Vec<RowError>) {
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line() as usize);
+        let line = record.position().map_or(0, |p| line_at(p.byte()));
         let mut name = None;
         let mut vars = toml::Table::new();
         for (column, cell) in header.iter().zip(record.iter()) {
             if column == "name" {
                 name = Some(cell.to_owned()).filter(|n| !n.is_empty());
             } else {
-                vars.insert(column.to_owned(), cell_value(cell));
+                // The text as written: typed later by the variable it fills.
+                vars.insert(column.to_owned(), toml::Value::String(cell.to_owned()));
             }
         }
         cases.push(Case {
             name: name.unwrap_or_else(|| format!("{label}:{line}")),
             vars,
             assertions: Vec::new(),
+            origin: origin(shown, line, true),
         });
     }
     (cases, errors)
 }
 
-/// A CSV cell as a value: a whole number, a decimal or `true`/`false` where it reads as
-/// one (JSON's spelling, so `007` stays text), else the text.
-fn cell_value(cell: &str) -> toml::Value {
-    match serde_json::from_str::<serde_json::Value>(cell) {
-        Ok(serde_json::Value::Number(n)) if n.is_i64() => {
-            toml::Value::Integer(n.as_i64().unwrap_or_default())
-        }
-        Ok(serde_json::Value::Number(n)) => toml::Value::Float(n.as_f64().unwrap_or_default()),
-        Ok(serde_json::Value::Bool(b)) => toml::Value::Boolean(b),
-        _ => toml::Value::String(cell.to_owned()),
+/// A reader that notes the offset of every newline that passes through it.
+struct NewlineCounter<R> {
+    inner: R,
+    offset: u64,
+    newlines: Arc<Mutex<Vec<u64>>>,
+}
+
+impl<R: Read> Read for NewlineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut newlines = self.newlines.lock().unwrap_or_else(|e| e.into_inner());
+        newlines.extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| self.offset + i as u64));
+        self.offset += n as u64;
+        Ok(n)
     }
 }
 
@@ -188,6 +229,15 @@ pub struct NoCaseFiles;
 impl CaseFiles for NoCaseFiles {
     fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), String> {
         Err(format!("cannot read case file `{relative}` here"))
+    }
+}
+
+/// Case files left unread: each reads as empty, for a suite that is not run.
+pub struct UnreadCaseFiles;
+
+impl CaseFiles for UnreadCaseFiles {
+    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), String> {
+        Ok((Box::new(std::io::empty()), relative.to_owned()))
     }
 }
 
@@ -225,7 +275,12 @@ mod tests {
     #[test]
     fn json_lines_rows_become_cases_and_bad_rows_are_named_by_line() {
         let text = "{\"name\": \"refund\", \"vars\": {\"ticket\": \"money\", \"n\": 3}, \"assert\": [{\"type\": \"contains\", \"value\": \"billing\"}]}\n\n{\"vars\": {\"ticket\": \"hi\"}}\n{\"vars\": {\"ticket\": null}}\nnot json\n";
-        let (cases, errors) = read_cases(text.as_bytes(), CaseFormat::JsonLines, "t.jsonl");
+        let (cases, errors) = read_cases(
+            text.as_bytes(),
+            CaseFormat::JsonLines,
+            "e/t.jsonl",
+            "t.jsonl",
+        );
         assert_eq!(cases.len(), 2);
         assert_eq!(cases[0].name, "refund");
         assert_eq!(cases[0].vars["n"], toml::Value::Integer(3));
@@ -236,16 +291,44 @@ mod tests {
     }
 
     #[test]
-    fn csv_columns_are_variables_with_their_natural_types() {
-        let text = "name,ticket,n,zip\nrefund,\"money, back\",3,007\n,hello,x,1\n";
-        let (cases, errors) = read_cases(text.as_bytes(), CaseFormat::Csv, "t.csv");
+    fn csv_columns_are_variables_kept_as_written_at_their_lines() {
+        let text = "name,ticket,n,zip\nrefund,\"money, back\",3,\"90210\"\n,hello,x,1\n";
+        let (cases, errors) = read_cases(text.as_bytes(), CaseFormat::Csv, "e/t.csv", "t.csv");
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(cases[0].name, "refund");
         assert_eq!(cases[0].vars["ticket"].as_str(), Some("money, back"));
-        assert_eq!(cases[0].vars["n"], toml::Value::Integer(3));
-        assert_eq!(cases[0].vars["zip"].as_str(), Some("007"));
+        assert_eq!(cases[0].vars["n"].as_str(), Some("3"));
+        assert_eq!(cases[0].vars["zip"].as_str(), Some("90210"));
         assert_eq!(cases[1].name, "t.csv:3", "an empty name cell names the row");
-        let (_, errors) = read_cases("a,b\n1\n".as_bytes(), CaseFormat::Csv, "t.csv");
+        let origin = cases[1].origin.as_ref().unwrap();
+        assert_eq!((origin.file.as_str(), origin.line), ("e/t.csv", 3));
+        let (_, errors) = read_cases("a,b\n1\n".as_bytes(), CaseFormat::Csv, "e/t.csv", "t.csv");
         assert_eq!(errors.len(), 1);
+    }
+
+    #[test]
+    fn crlf_csv_rows_and_a_byte_order_mark_keep_their_lines() {
+        // Seen: with CRLF line endings the lines came out one too low; a BOM was refused.
+        let text = "\u{feff}name,ticket\r\na,x\r\nb,\"two\r\nlines\"\r\nc,z\r\n";
+        let (cases, errors) = read_cases(text.as_bytes(), CaseFormat::Csv, "e/t.csv", "t.csv");
+        assert!(errors.is_empty(), "{errors:?}");
+        let lines: Vec<_> = cases
+            .iter()
+            .map(|c| c.origin.as_ref().unwrap().line)
+            .collect();
+        assert_eq!(lines, [2, 3, 5]);
+        assert_eq!(
+            cases[0].name, "a",
+            "the BOM is not part of the first column's name"
+        );
+        let json = "\u{feff}{\"name\": \"a\"}\n";
+        let (cases, errors) = read_cases(
+            json.as_bytes(),
+            CaseFormat::JsonLines,
+            "e/t.jsonl",
+            "t.jsonl",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(cases[0].name, "a");
     }
 }

@@ -31,7 +31,7 @@ pub use gate::{DEFAULT_MIN_PASS_RATE, GATE_LIMITS, Gate, GateResult, apply_gate}
 pub use html::{CheckContext, to_html, to_html_with_check};
 pub use provider::{
     BUILT_IN_PROVIDERS, CallError, ChatReply, ChatRequest, DEFAULT_MAX_REPLY_BYTES, Failure,
-    Provider, ProviderError, offline_reply, provider_section,
+    ParamProblem, Provider, ProviderError, offline_reply, param_problems, provider_section,
 };
 pub use redact::{MASK, Redactor};
 pub use report::{
@@ -40,5 +40,6 @@ pub use report::{
 };
 pub use runner::{CacheMode, EvalError, EvalOptions, Progress, Quiet, run};
 pub use suite::{
-    Assertion, Case, CaseRefError, Suite, SuiteError, find_case, find_suite, load_suites,
+    Assertion, Case, CaseRefError, LoadedSuites, Suite, SuiteError, find_case, find_suite,
+    load_suites, load_suites_named,
 };

@@ -176,7 +176,7 @@ fn plan(
             };
             for case in 0..suite.cases.len() {
                 let rendered = suite
-                    .case_vars(case)
+                    .case_vars(case, &prompt.spec.variables)
                     .map_err(|e| e.to_string())
                     .and_then(|vars| compiled.render(&vars).map_err(|e| e.to_string()));
                 for sample in 0..repeat {

@@ -36,7 +36,9 @@ pub use render::{
     CompiledPrompt, MAX_MESSAGE_BYTES, RENDER_FUEL, RENDER_RECURSION_LIMIT, RENDER_SETTINGS,
     RenderSettings, RenderedMessage,
 };
-pub use variables::{VarType, Variable, Vars, coerce_texts, resolve_values, undeclared_names};
+pub use variables::{
+    VarType, Variable, Vars, coerce_texts, resolve_values, sample_values, undeclared_names,
+};
 
 /// The number written as `format` into canonical JSON; bumped only if its meaning changes.
 pub const CANONICAL_FORMAT: u32 = 1;

@@ -59,11 +59,15 @@ impl VarType {
         let parsed = || serde_json::from_str::<Value>(text);
         match self {
             VarType::String => Ok(Value::String(text.to_owned())),
-            VarType::Integer => text
-                .trim()
-                .parse::<i64>()
-                .map(Value::from)
-                .map_err(|_| format!("`{text}` is not an integer")),
+            VarType::Integer => text.trim().parse::<i64>().map(Value::from).map_err(|e| {
+                use std::num::IntErrorKind::{NegOverflow, PosOverflow};
+                match e.kind() {
+                    PosOverflow | NegOverflow => {
+                        format!("`{text}` is too large for a 64-bit integer")
+                    }
+                    _ => format!("`{text}` is not an integer"),
+                }
+            }),
             VarType::Number => text
                 .trim()
                 .parse::<f64>()
@@ -246,6 +250,31 @@ pub fn coerce_texts(
             Ok((name.clone(), value))
         })
         .collect()
+}
+
+/// Values to try a prompt with when no case gives any: each variable without a default
+/// gets its first allowed value, or a plain value of its type. `check`, `publish` and
+/// `canary` render with these, so a template that cannot render is refused before release.
+pub fn sample_values(declared: &BTreeMap<String, Variable>) -> Vars {
+    declared
+        .iter()
+        .filter(|(_, variable)| variable.default.is_none())
+        .map(|(name, variable)| (name.clone(), sample_value(variable)))
+        .collect()
+}
+
+fn sample_value(variable: &Variable) -> Value {
+    if let Some(first) = variable.allowed.as_ref().and_then(|a| a.first()) {
+        return first.clone();
+    }
+    match variable.ty {
+        VarType::String | VarType::Any => Value::from("sample"),
+        VarType::Number => Value::from(1.5),
+        VarType::Integer => Value::from(1),
+        VarType::Boolean => Value::Bool(true),
+        VarType::Array => Value::Array(Vec::new()),
+        VarType::Object => Value::Object(Default::default()),
+    }
 }
 
 /// Tells whether a variable name is usable in templates (`[A-Za-z_][A-Za-z0-9_]*`).

@@ -15,6 +15,9 @@ use serde_json::Value;
 
 mod exec;
 mod http;
+mod params;
+
+pub use params::{ParamProblem, param_problems};
 
 use super::redact::Redactor;
 use crate::config::{ProjectConfig, ProviderKind, ProviderSection};

@@ -1,5 +1,6 @@
 //! The eval suite file format.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -9,7 +10,7 @@ mod parse;
 use super::casefile::DiskCaseFiles;
 use super::gate::Gate;
 use crate::location::Location;
-use crate::prompt::Vars;
+use crate::prompt::{Variable, Vars};
 use crate::tomlfile::{self, TomlError};
 
 /// Why a suite file cannot be used.
@@ -103,6 +104,20 @@ pub struct Case {
     /// What the output must meet.
     #[serde(default, rename = "assert")]
     pub assertions: Vec<Assertion>,
+    /// The case file and line it was read from; none for a case of the suite file.
+    #[serde(skip)]
+    pub origin: Option<CaseOrigin>,
+}
+
+/// Where a case of a case file was written, and how its values are typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseOrigin {
+    /// The file as shown (`evals/cases/triage.csv`).
+    pub file: String,
+    /// Its one-based line.
+    pub line: usize,
+    /// Its variables are CSV text, typed by the variables they fill.
+    pub text_values: bool,
 }
 
 /// A parsed suite file.
@@ -155,24 +170,65 @@ fn one() -> u32 {
 
 impl Suite {
     /// Returns the variables of case `index`: the suite's `[vars]` overlaid with the case's.
-    pub fn case_vars(&self, index: usize) -> Result<Vars, SuiteError> {
+    /// A CSV case's text is typed by the variable it fills in `declared` (as `--var` is);
+    /// a name the prompt does not declare keeps its text.
+    pub fn case_vars(
+        &self,
+        index: usize,
+        declared: &BTreeMap<String, Variable>,
+    ) -> Result<Vars, SuiteError> {
         let mut vars = Vars::new();
         let case = &self.cases[index];
-        for (field, table) in [
-            ("vars", &self.vars),
-            (&*format!("cases[{index}].vars"), &case.vars),
-        ] {
-            for (key, value) in table {
-                let json = crate::prompt::toml_value_to_json(value).map_err(|message| {
-                    SuiteError::Invalid {
-                        location: Location::file(&self.path).with_field(format!("{field}.{key}")),
-                        message,
-                    }
-                })?;
-                vars.insert(key.clone(), json);
-            }
+        for (key, value) in &self.vars {
+            let json = crate::prompt::toml_value_to_json(value).map_err(|message| {
+                SuiteError::Invalid {
+                    location: Location::file(&self.path).with_field(format!("vars.{key}")),
+                    message,
+                }
+            })?;
+            vars.insert(key.clone(), json);
+        }
+        let text_values = case.origin.as_ref().is_some_and(|o| o.text_values);
+        for (key, value) in &case.vars {
+            let typed = match (value, declared.get(key)) {
+                (toml::Value::String(text), Some(variable)) if text_values => {
+                    variable.ty.coerce(text)
+                }
+                _ => crate::prompt::toml_value_to_json(value),
+            };
+            let json = typed.map_err(|message| SuiteError::Invalid {
+                location: self.case_location(index, &format!("vars.{key}")),
+                message,
+            })?;
+            vars.insert(key.clone(), json);
         }
         Ok(vars)
+    }
+
+    /// Where `field` of case `index` is written (`assert[0].value`, or empty for the case):
+    /// its row of a case file, or its line of the suite file.
+    pub fn case_location(&self, index: usize, field: &str) -> Location {
+        let case = &self.cases[index];
+        match &case.origin {
+            Some(origin) => {
+                let location = Location::file(&origin.file).at_line(Some(origin.line));
+                if field.is_empty() {
+                    location
+                } else {
+                    location.with_field(field)
+                }
+            }
+            None => {
+                let full = if field.is_empty() {
+                    format!("cases[{index}]")
+                } else {
+                    format!("cases[{index}].{field}")
+                };
+                Location::file(&self.path)
+                    .at_line(self.line_of(&full))
+                    .with_field(full)
+            }
+        }
     }
 }
 
@@ -232,14 +288,33 @@ pub fn find_case<'a>(
 ///
 /// Returns the suites that parse and the errors of those that do not.
 pub fn load_suites(dir: &Path, folder: &str) -> (Vec<Suite>, Vec<SuiteError>) {
+    let loaded = load_suites_named(dir, folder, &[]);
+    (loaded.suites, loaded.errors)
+}
+
+/// Suites read for a run of some of them.
+#[derive(Debug, Default)]
+pub struct LoadedSuites {
+    /// The suites that parse: the named ones whole, the others without their case files.
+    pub suites: Vec<Suite>,
+    /// The problems of the named suites (of every suite when none is named).
+    pub errors: Vec<SuiteError>,
+    /// The problems of the suites not named, whose case files were not read.
+    pub others: Vec<SuiteError>,
+}
+
+/// Reads the suites below `dir`: those in `names` (every one when it is empty) whole, the
+/// others without reading their case files, so that a run of one suite neither reads
+/// every case nor stops on another suite's problem.
+pub fn load_suites_named(dir: &Path, folder: &str, names: &[String]) -> LoadedSuites {
     let mut files = Vec::new();
     collect(dir, "", &mut files);
     files.sort();
-    let mut suites = Vec::new();
-    let mut errors = Vec::new();
+    let mut loaded = LoadedSuites::default();
     for relative in files {
         let path = format!("{folder}/{relative}");
         let name = relative.trim_end_matches(".toml");
+        let named = names.is_empty() || names.iter().any(|n| n == name);
         let folder_of = |p: &str| {
             p.rsplit_once('/')
                 .map_or(String::new(), |(d, _)| d.to_owned())
@@ -251,18 +326,22 @@ pub fn load_suites(dir: &Path, folder: &str) -> (Vec<Suite>, Vec<SuiteError>) {
                 sub => format!("{folder}/{sub}"),
             },
         };
-        match std::fs::read_to_string(dir.join(&relative)) {
-            Ok(text) => match Suite::parse_with(name, &path, &text, &files) {
-                Ok(suite) => suites.push(suite),
-                Err(e) => errors.extend(e),
-            },
-            Err(e) => errors.push(SuiteError::Io {
+        let unread = super::casefile::UnreadCaseFiles;
+        let case_files: &dyn super::casefile::CaseFiles = if named { &files } else { &unread };
+        let parsed = match std::fs::read_to_string(dir.join(&relative)) {
+            Ok(text) => Suite::parse_with(name, &path, &text, case_files),
+            Err(e) => Err(vec![SuiteError::Io {
                 location: Location::file(path),
                 message: e.to_string(),
-            }),
+            }]),
+        };
+        match parsed {
+            Ok(suite) => loaded.suites.push(suite),
+            Err(errors) if named => loaded.errors.extend(errors),
+            Err(errors) => loaded.others.extend(errors),
         }
     }
-    (suites, errors)
+    loaded
 }
 
 fn collect(dir: &Path, prefix: &str, out: &mut Vec<String>) {
@@ -340,7 +419,7 @@ max_pass_rate_drop = 3.0
         assert_eq!(suite.repeat, 2);
         assert_eq!(suite.cases[0].assertions.len(), 3);
         assert_eq!(suite.gate.max_pass_rate_drop, Some(3.0));
-        let vars = suite.case_vars(0).unwrap();
+        let vars = suite.case_vars(0, &BTreeMap::new()).unwrap();
         assert_eq!(vars["product"], "Widget", "case vars win over suite vars");
         assert_eq!(vars["ticket"], "money back");
     }

@@ -70,6 +70,7 @@ fn read_case(index: usize, value: toml::Value, problems: &mut Problems<'_>) -> O
         name: raw.name,
         vars: raw.vars,
         assertions,
+        origin: None,
     })
 }
 
@@ -104,7 +105,7 @@ fn read_case_file(
         Err(message) => return problems.push(field, message),
     };
     let label = relative.rsplit('/').next().unwrap_or(relative);
-    let (read, errors) = read_cases(reader, format, label);
+    let (read, errors) = read_cases(reader, format, &shown, label);
     for error in errors {
         problems.errors.push(SuiteError::Invalid {
             location: Location::file(&shown).at_line(error.line),
@@ -112,11 +113,13 @@ fn read_case_file(
         });
     }
     for case in &read {
-        for assertion in &case.assertions {
+        let line = case.origin.as_ref().map(|o| o.line);
+        for (a, assertion) in case.assertions.iter().enumerate() {
             for invalid in crate::eval::assertions::validate(assertion) {
                 problems.errors.push(SuiteError::Invalid {
                     location: Location::file(&shown)
-                        .with_field(format!("{}.{}", case.name, invalid.field)),
+                        .at_line(line)
+                        .with_field(format!("assert[{a}].{}", invalid.field)),
                     message: invalid.message,
                 });
             }
@@ -240,7 +243,6 @@ impl Suite {
                 case.assertions.splice(0..0, shared.iter().cloned());
             }
         }
-        check_cases(&cases, &mut problems);
         let suite = Suite {
             prompt: raw.prompt,
             provider: raw.provider,
@@ -252,8 +254,9 @@ impl Suite {
             path: path.to_owned(),
             source: source.to_owned(),
         };
+        check_case_names(&suite, &mut problems);
         for index in 0..suite.cases.len() {
-            if let Err(e) = suite.case_vars(index) {
+            if let Err(e) = suite.case_vars(index, &Default::default()) {
                 problems.errors.push(e);
             }
         }
@@ -267,17 +270,21 @@ impl Suite {
     }
 }
 
-fn check_cases(cases: &[Case], problems: &mut Problems<'_>) {
+/// Case names are unique and not empty; a problem is shown at the case's own row.
+fn check_case_names(suite: &Suite, problems: &mut Problems<'_>) {
     let mut seen = BTreeSet::new();
-    for (index, case) in cases.iter().enumerate() {
-        if case.name.trim().is_empty() {
-            problems.push(format!("cases[{index}].name"), "is empty".into());
+    for (index, case) in suite.cases.iter().enumerate() {
+        let message = if case.name.trim().is_empty() {
+            "is empty".to_owned()
         } else if !seen.insert(case.name.as_str()) {
-            problems.push(
-                format!("cases[{index}].name"),
-                format!("`{}` names two cases; case names must be unique", case.name),
-            );
-        }
+            format!("`{}` names two cases; case names must be unique", case.name)
+        } else {
+            continue;
+        };
+        problems.errors.push(SuiteError::Invalid {
+            location: suite.case_location(index, "name"),
+            message,
+        });
     }
 }
 

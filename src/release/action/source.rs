@@ -123,14 +123,17 @@ pub(super) fn expect_source(source: Option<&Source>) -> Result<&Source, ReleaseE
 }
 
 /// Gets the valid prompt `name` from a source, or says why it cannot be released. Valid
-/// means what `check` means: it parses, and its templates compile within the limits, so
-/// that no server or client is ever handed a version it cannot load.
+/// means what `check` means: it parses, its templates compile within the limits, and it
+/// renders with its defaults and sample values, so that no server or client is ever
+/// handed a version it cannot load or render.
 pub(super) fn source_prompt<'a>(
     source: &'a Source,
     name: &PromptName,
 ) -> Result<&'a Prompt, ReleaseError> {
     match source.prompts.get(name) {
-        Some(Ok(prompt)) => match prompt.compile() {
+        Some(Ok(prompt)) => match prompt.compile().and_then(|compiled| {
+            compiled.render(&crate::prompt::sample_values(&prompt.spec.variables))
+        }) {
             Ok(_) => Ok(prompt),
             Err(error) => Err(ReleaseError::Source(Box::new(source::SourceError::Prompt(
                 error,

@@ -349,8 +349,9 @@ fn the_feedback_token_is_enforced() {
         http(server.port, "POST", "/v1/feedback", &all, &body).0
     };
     assert_eq!(post(&[]), 401);
-    assert_eq!(post(&[("Authorization", "Bearer wrong")]), 401);
+    assert_eq!(post(&[("Authorization", "Bearer wrong")]), 403);
     assert_eq!(post(&[("Authorization", "Bearer s3cret-token")]), 202);
+    assert_eq!(post(&[("X-API-Key", "s3cret-token")]), 202);
     let wrong_version = json!({"name": "support/triage", "version": "sha256:".to_owned() + &"0".repeat(64), "outcome": "success"});
     let (status, _, _) = http(
         server.port,
@@ -1101,6 +1102,59 @@ fn a_token_guards_every_prompts_text_and_the_dashboard_has_a_login() {
         &feedback,
     );
     assert_eq!(status, 401);
+    // Seen: `/v1/prompts`, `/v1/prompts/{name}` and `/v1/render` handed out the texts
+    // without the token. Every route that carries a text needs it, with one rule: none is
+    // 401, a wrong one 403, the bearer token or `X-API-Key` opens it; health and metrics
+    // stay open.
+    let json_body = [("Content-Type", "application/json")];
+    let routes: [(&str, &str, &str); 6] = [
+        ("GET", "/v1/prompts", ""),
+        ("GET", "/v1/prompts/support/triage?key=k", ""),
+        (
+            "POST",
+            "/v1/render",
+            r#"{"name": "support/triage", "key": "k", "vars": {"ticket": "x"}}"#,
+        ),
+        (
+            "POST",
+            "/ofrep/v1/evaluate/flags/support/triage",
+            r#"{"context": {"targetingKey": "k", "ticket": "x"}}"#,
+        ),
+        (
+            "POST",
+            "/ofrep/v1/evaluate/flags",
+            r#"{"context": {"targetingKey": "k"}}"#,
+        ),
+        ("GET", "/v1/rollouts", ""),
+    ];
+    for (method, path, body) in routes {
+        let with = |extra: &[(&str, &str)]| {
+            let mut headers = json_body.to_vec();
+            headers.extend_from_slice(extra);
+            http(port, method, path, &headers, body).0
+        };
+        assert_eq!(with(&[]), 401, "{method} {path}");
+        assert_eq!(
+            with(&[("Authorization", "Bearer nope")]),
+            403,
+            "{method} {path}"
+        );
+        assert_eq!(with(&[("X-API-Key", "nope")]), 403, "{method} {path}");
+        assert!(
+            (200..300).contains(&with(&[("Authorization", &bearer)])),
+            "{method} {path}"
+        );
+        assert!(
+            (200..300).contains(&with(&[("X-API-Key", token)])),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(
+        http(port, "GET", "/v1/state", &[("X-API-Key", token)], "").0,
+        200
+    );
+    assert_eq!(http(port, "GET", "/healthz", &[], "").0, 200);
+    assert_eq!(http(port, "GET", "/metrics", &[], "").0, 200);
     // The in-process client gives its token; without one it cannot load the state.
     let url = format!("http://127.0.0.1:{port}");
     assert!(

@@ -247,6 +247,8 @@ pub(super) struct DiskCaseFiles<'a> {
     pub dir: &'a std::path::Path,
     /// The same folder as shown (`evals/sub`).
     pub shown: String,
+    /// The project root: a case file's real path (links resolved) must be inside it.
+    pub root: &'a std::path::Path,
 }
 
 impl CaseFiles for DiskCaseFiles<'_> {
@@ -255,8 +257,21 @@ impl CaseFiles for DiskCaseFiles<'_> {
             format!("`{relative}` must be a path inside the suite's folder: {reason}")
         })?;
         let shown = format!("{}/{relative}", self.shown);
-        let file = std::fs::File::open(self.dir.join(relative))
+        let path = self.dir.join(relative);
+        let real = path
+            .canonicalize()
             .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+        let root = self
+            .root
+            .canonicalize()
+            .map_err(|e| format!("cannot read the project folder: {e}"))?;
+        if !real.starts_with(&root) {
+            return Err(format!(
+                "`{shown}` is a link to `{}`, outside the project: case files are read only inside it",
+                real.display()
+            ));
+        }
+        let file = std::fs::File::open(&real).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         if size > MAX_CASE_FILE_BYTES {
             return Err(format!(

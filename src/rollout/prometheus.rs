@@ -82,7 +82,13 @@ impl Prometheus {
     fn window(&self, step: &Step<'_>, policy: &RolloutPolicy) -> Window {
         let mut window = Window::new(step.rollout.key(step.canary.version));
         match self.query(&figures_query(step)) {
-            Ok(samples) => add_figures(&mut window, step, &samples),
+            Ok(samples) => {
+                if let Err(why) = add_figures(&mut window, step, &samples) {
+                    // A figure that is not a count leaves nothing to judge on: hold.
+                    window = Window::new(step.rollout.key(step.canary.version));
+                    window.unread = Some(why);
+                }
+            }
             Err(why) => window.unread = Some(why),
         }
         for (gate_name, gate) in &policy.metrics {
@@ -219,7 +225,7 @@ fn figures_query(step: &Step<'_>) -> String {
 
 /// Adds the figures of the active version on the active track, and of the canary version
 /// on the canary track; other series (an older version, say) say nothing about the step.
-fn add_figures(window: &mut Window, step: &Step<'_>, samples: &[Sample]) {
+fn add_figures(window: &mut Window, step: &Step<'_>, samples: &[Sample]) -> Result<(), String> {
     let (active, canary) = (
         step.pointers.active.to_string(),
         step.canary.version.to_string(),
@@ -231,16 +237,34 @@ fn add_figures(window: &mut Window, step: &Step<'_>, samples: &[Sample]) {
             (v, "canary") if v == canary => &mut window.canary,
             _ => continue,
         };
-        add_figure(stats, label("figure"), label("outcome"), *value);
+        let track = label("track");
+        add_figure(stats, label("figure"), label("outcome"), *value)
+            .map_err(|why| format!("Prometheus gave the {track} track's {why}; holding"))?;
     }
+    Ok(())
 }
 
-fn add_figure(stats: &mut Stats, figure: &str, outcome: &str, value: f64) {
-    let value = if value.is_finite() {
-        value.max(0.0)
-    } else {
-        0.0
-    };
+/// The most a count read from Prometheus may be: more reports than any fleet sends in a
+/// step is a broken series, not traffic.
+pub const MAX_COUNT: f64 = 1e12;
+
+/// Adds one figure; a value that is not a finite, non-negative number (NaN, ±Inf, a
+/// negative count, or a count past [`MAX_COUNT`]) is refused, never read as 0.
+fn add_figure(stats: &mut Stats, figure: &str, outcome: &str, value: f64) -> Result<(), String> {
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(format!(
+            "`{figure}` as {value}, not a finite, non-negative number"
+        ));
+    }
+    let is_count = matches!(
+        figure,
+        "reports" | "latency_count" | "cost_count" | "score_count"
+    );
+    if is_count && value > MAX_COUNT {
+        return Err(format!(
+            "`{figure}` as {value}, more than the {MAX_COUNT} a count may be"
+        ));
+    }
     let count = value.round() as u64;
     match figure {
         "reports" => {
@@ -257,6 +281,7 @@ fn add_figure(stats: &mut Stats, figure: &str, outcome: &str, value: f64) {
         "score_count" => stats.score_count += count,
         _ => {}
     }
+    Ok(())
 }
 
 /// Renders a custom gate's query template for one step; an unknown variable is an error.
@@ -355,15 +380,30 @@ mod tests {
     }
 
     #[test]
-    fn figures_count_whole_reports_and_only_the_steps_versions() {
+    fn figures_count_whole_reports() {
         let mut stats = Stats::default();
-        add_figure(&mut stats, "reports", "error", 2.6);
-        add_figure(&mut stats, "reports", "success", 96.9);
-        add_figure(&mut stats, "latency_sum", "", 1.5);
-        add_figure(&mut stats, "latency_count", "", -0.2);
-        add_figure(&mut stats, "cost_sum", "", f64::NAN);
+        add_figure(&mut stats, "reports", "error", 2.6).unwrap();
+        add_figure(&mut stats, "reports", "success", 96.9).unwrap();
+        add_figure(&mut stats, "latency_sum", "", 1.5).unwrap();
         assert_eq!((stats.reports, stats.errors), (100, 3));
         assert_eq!(stats.latency_sum_ms, 1500.0);
-        assert_eq!((stats.latency_count, stats.cost_sum_usd), (0, 0.0));
+    }
+
+    #[test]
+    fn a_figure_that_is_not_a_count_is_refused_never_read_as_zero() {
+        // Seen: NaN, ±Inf and -500 were read as 0 and 7 of 9 such answers advanced a step;
+        // 1e308 became 18446744073709551614 reports.
+        for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -500.0, 1e308] {
+            let mut stats = Stats::default();
+            let why = add_figure(&mut stats, "reports", "error", value).unwrap_err();
+            assert!(why.starts_with("`reports` as "), "{why}");
+            assert_eq!(stats.reports, 0);
+        }
+        let mut stats = Stats::default();
+        assert!(add_figure(&mut stats, "cost_sum", "", -0.2).is_err());
+        assert!(
+            add_figure(&mut stats, "cost_sum", "", 1e308).is_ok(),
+            "a sum is not a count"
+        );
     }
 }

@@ -1,7 +1,9 @@
-//! Who may read what. With `--token-env`, write routes need `Authorization: Bearer TOKEN`,
-//! and so do the routes that carry every prompt's text (`/` and `/v1/state`); a browser
-//! opens the dashboard through a login form that sets a cookie. The cookie holds a digest
-//! of the token, not the token: it cannot be replayed as a bearer token for writes.
+//! Who may read what. With `--token-env`, prompt texts are private: every route but
+//! `/healthz`, `/metrics` and `/login` needs the token, through one middleware
+//! ([`require_token`]) with one rule: `Authorization: Bearer TOKEN` or `X-API-Key: TOKEN`
+//! on any route, or the dashboard's cookie on a read (`GET`); none is a 401, a wrong one a
+//! 403. A browser opens the dashboard through a login form that sets the cookie, which
+//! holds a digest of the token, not the token: it cannot be replayed for a write.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -51,6 +53,43 @@ pub(super) fn api_credential(token: &str, headers: &HeaderMap) -> Credential {
 pub(super) fn may_read_everything(token: Option<&str>, headers: &HeaderMap) -> bool {
     let Some(token) = token else { return true };
     bearer_ok(token, headers) || cookie_ok(token, headers)
+}
+
+/// The routes the token does not cover: health and metrics (figures for probes and
+/// Prometheus, no text), and the login form. The dashboard (`/`) answers its own login page.
+pub(super) fn is_open_route(path: &str) -> bool {
+    matches!(path, "/healthz" | "/metrics" | "/login" | "/")
+}
+
+/// The one check of every guarded route: the credential of [`api_credential`], or on a read
+/// the dashboard's cookie. None is a 401, a wrong one a 403, on every route alike.
+pub(super) async fn require_token(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<super::ServerState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(token) = state.token.as_deref() else {
+        return next.run(request).await;
+    };
+    if is_open_route(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let read = request.method() == axum::http::Method::GET;
+    match api_credential(token, headers) {
+        Credential::Right => next.run(request).await,
+        Credential::Missing if read && cookie_ok(token, headers) => next.run(request).await,
+        Credential::Missing => super::routes::error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this server has a token: send `Authorization: Bearer <token>` or `X-API-Key: <token>`",
+        ),
+        Credential::Wrong => super::routes::error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the token given is not this server's",
+        ),
+    }
 }
 
 fn cookie_value(token: &str) -> String {

@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::auth::Credential;
 use super::render_route::{RenderCall, render_off_workers};
 use super::routes::{Shared, json_body};
 use super::{ServerState, Snapshot};
@@ -71,10 +70,9 @@ impl Failure {
 pub(super) async fn evaluate_flag(
     State(state): Shared,
     Path(key): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let context = match admit(&state, &headers, body, Some(&key)) {
+    let context = match admit(body, Some(&key)) {
         Ok(context) => context,
         Err(refused) => return *refused,
     };
@@ -115,7 +113,7 @@ pub(super) async fn evaluate_flags(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let context = match admit(&state, &headers, body, None) {
+    let context = match admit(body, None) {
         Ok(context) => context,
         Err(refused) => return *refused,
     };
@@ -162,30 +160,11 @@ pub(super) async fn evaluate_flags(
     response
 }
 
-/// Checks the token, reads the body and its context; or gives the answer refusing them
-/// (errors name `key` when there is one).
-fn admit(
-    state: &ServerState,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-    key: Option<&str>,
-) -> Result<Context, Box<Response>> {
-    if let Some(refused) = refuse_unauthorized(state, headers) {
-        return Err(Box::new(refused));
-    }
+/// Reads the body and its context, or gives the answer refusing them (errors name `key`
+/// when there is one). The token was checked by `auth::require_token`.
+fn admit(body: Result<Bytes, BytesRejection>, key: Option<&str>) -> Result<Context, Box<Response>> {
     let body = body.map_err(|rejection| Box::new(too_large(&rejection)))?;
     read_context(&body).map_err(|failure| Box::new(failure.answer(key)))
-}
-
-/// With `--token-env`, OFREP answers carry every prompt's text, as `/v1/state` does, and
-/// need the token: `Authorization: Bearer` or `X-API-Key`. None is a 401, a wrong one 403.
-fn refuse_unauthorized(state: &ServerState, headers: &HeaderMap) -> Option<Response> {
-    let token = state.token.as_deref()?;
-    match super::auth::api_credential(token, headers) {
-        Credential::Right => None,
-        Credential::Missing => Some(StatusCode::UNAUTHORIZED.into_response()),
-        Credential::Wrong => Some(StatusCode::FORBIDDEN.into_response()),
-    }
 }
 
 /// A body that could not be read (over the 1 MB limit), as every route says it.

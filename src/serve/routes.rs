@@ -59,6 +59,11 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/login", post(login_route))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .merge(bounded)
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            super::auth::require_token,
+        ))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -73,7 +78,6 @@ pub fn router(state: Arc<ServerState>) -> Router {
                 "this route does not take that method",
             )
         })
-        .merge(bounded)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -247,14 +251,7 @@ async fn state_route(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    // Every prompt's text: as guarded as the write routes when a token is set.
-    if !super::auth::may_read_everything(state.token.as_deref(), &headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this server has a token: `/v1/state` needs `Authorization: Bearer <token>`",
-        );
-    }
+    // The token, when set, was checked by `auth::require_token`.
     let wait = match query
         .get("wait")
         .map(|w| w.trim_end_matches('s').parse::<f64>())
@@ -350,18 +347,8 @@ impl Outcome {
 
 async fn feedback(
     State(state): Shared,
-    headers: HeaderMap,
     body: Result<axum::Json<Feedback>, JsonRejection>,
 ) -> Response {
-    if let Some(token) = &state.token
-        && !super::auth::bearer_ok(token, &headers)
-    {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this route needs `Authorization: Bearer <token>`",
-        );
-    }
     let axum::Json(report) = match body {
         Ok(body) => body,
         Err(rejection) => return rejected(rejection),

@@ -311,6 +311,12 @@ pub fn load_suites_named(dir: &Path, folder: &str, names: &[String]) -> LoadedSu
     collect(dir, "", &mut files);
     files.sort();
     let mut loaded = LoadedSuites::default();
+    // The project root is the evals folder less the components `folder` names.
+    let root = dir
+        .ancestors()
+        .nth(Path::new(folder).components().count())
+        .unwrap_or(dir)
+        .to_owned();
     for relative in files {
         let path = format!("{folder}/{relative}");
         let name = relative.trim_end_matches(".toml");
@@ -320,6 +326,7 @@ pub fn load_suites_named(dir: &Path, folder: &str, names: &[String]) -> LoadedSu
                 .map_or(String::new(), |(d, _)| d.to_owned())
         };
         let files = DiskCaseFiles {
+            root: &root,
             dir: &dir.join(folder_of(&relative)),
             shown: match folder_of(&relative) {
                 sub if sub.is_empty() => folder.to_owned(),

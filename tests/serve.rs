@@ -1264,3 +1264,58 @@ fn breaching_rollouts_come_first_with_a_verdict_that_cannot_be_misread() {
     );
     assert!(page.contains("would now decide: <strong>revert"), "{page}");
 }
+
+/// Seen: two slow renders of one prompt kept every render slot for 24 s after their
+/// requests timed out, and renders of an unrelated prompt got 503 `busy`; a join of a
+/// list repeated 3,000 times drove the server to 3.7 GB and aborted it. One prompt may
+/// hold every slot but one, a timed-out render is cancelled at its next print, and the
+/// join is refused before it allocates.
+#[test]
+fn slow_renders_of_one_prompt_never_stop_the_others() {
+    let repo = common::sample_repo();
+    repo.write(
+        "prompts/slow.toml",
+        "[variables.n]\ntype = \"integer\"\ndefault = 1\n\n[[messages]]\nrole = \"user\"\ncontent = \"{{ ([range(1000)|list] * n)|pprint|length }}\"\n",
+    )
+    .write(
+        "prompts/join.toml",
+        "[variables.n]\ntype = \"integer\"\ndefault = 1\n\n[[messages]]\nrole = \"user\"\ncontent = \"{{ (['x' * 1000000] * n)|join|length }}\"\n",
+    );
+    repo.commit("slow and greedy prompts");
+    repo.run(&["publish"]).expect(0);
+    let server = Server::start(&repo, &["--request-timeout", "2s"], &[]);
+    let port = server.port;
+    let post = move |body: &'static str| {
+        http(
+            port,
+            "POST",
+            "/v1/render",
+            &[("Content-Type", "application/json")],
+            body,
+        )
+    };
+    let attackers: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                if i % 2 == 0 {
+                    post(r#"{"name": "slow", "vars": {"n": 100000}}"#)
+                } else {
+                    post(r#"{"name": "join", "vars": {"n": 3000}}"#)
+                }
+            })
+        })
+        .collect();
+    for _ in 0..20 {
+        let (status, _, body) = post(r#"{"name": "support/triage", "vars": {"ticket": "x"}}"#);
+        assert_eq!(status, 200, "{body}");
+    }
+    for attacker in attackers {
+        let (status, _, body) = attacker.join().unwrap();
+        assert!([408, 422, 503].contains(&status), "{status}: {body}");
+    }
+    // The server is still up, and the greedy join is refused in words.
+    assert_eq!(server.get("/healthz").0, 200);
+    let (status, _, body) = post(r#"{"name": "join", "vars": {"n": 3000}}"#);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("render's 64 MB"), "{body}");
+}

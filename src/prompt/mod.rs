@@ -4,6 +4,7 @@
 //! the working tree, a git revision and the release store all share one implementation of
 //! parsing, validation, versions and rendering.
 
+mod budget;
 mod canonical;
 mod draft;
 mod error;
@@ -22,6 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use crate::tomlfile::toml_value_to_json;
+pub use budget::cancellable;
 pub use canonical::{
     MIN_PREFIX_LEN, SHORT_HEX_LEN, Version, VersionPrefix, to_canonical_string, write_canonical,
 };

@@ -29,6 +29,7 @@ pub(super) fn bounded_formatter(
     state: &mut State,
     value: &Value,
 ) -> Result<(), Error> {
+    super::budget::check_cancelled()?;
     let printed = state
         .get_temp(PRINTED)
         .and_then(|v| u64::try_from(v).ok())

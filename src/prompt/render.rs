@@ -89,6 +89,7 @@ impl Prompt {
         env.set_fuel(Some(RENDER_FUEL));
         env.set_recursion_limit(RENDER_RECURSION_LIMIT);
         env.set_formatter(super::output::bounded_formatter);
+        super::budget::install(&mut env);
         // Prompts are plain text: never HTML-escape, whatever a partial's name ends in.
         env.set_auto_escape_callback(|_| AutoEscape::None);
 
@@ -204,6 +205,21 @@ impl CompiledPrompt {
                         "a message would be longer than {} MiB; look for a repeated list or string, or a loop that prints too much",
                         MAX_MESSAGE_BYTES / (1024 * 1024)
                     ),
+                }
+            }
+            ErrorKind::InvalidOperation if error.detail() == Some(super::budget::OVER_BUDGET) => {
+                PromptError::RenderLimit {
+                    location,
+                    message: format!(
+                        "a value would take more than the render's {} MB; look for a repeated list or string that is joined, printed or summed",
+                        RENDER_FUEL * 64 / 1_000_000
+                    ),
+                }
+            }
+            ErrorKind::InvalidOperation if error.detail() == Some(super::budget::CANCELLED) => {
+                PromptError::RenderLimit {
+                    location,
+                    message: super::budget::CANCELLED.to_owned(),
                 }
             }
             // minijinja's own caps on `*`: a string or list repeated past 100,000,000.
@@ -407,6 +423,65 @@ mod tests {
                 started.elapsed()
             );
         }
+    }
+
+    #[test]
+    fn filters_that_build_their_output_first_are_charged_before_they_allocate() {
+        // Seen: `join` allocated 3 GB and aborted `serve`; `pprint` held a render slot for
+        // 24 s; `sum` of strings copied its total at every item.
+        for template in [
+            "{{ (['x' * 1000000] * 3000)|join|length }}",
+            "{{ (['x' * 1000000] * 3000)|join(d='')|length }}",
+            "{{ (['x' * 1000000] * 3000)|pprint|length }}",
+            "{{ (['x' * 1000000] * 3000)|string|length }}",
+            "{{ (['x' * 1000000] * 3000)|sum(start='')|length }}",
+            "{{ ([range(1000)|list] * 100000)|pprint|length }}",
+        ] {
+            let started = std::time::Instant::now();
+            let err = render(template, &[], named()).unwrap_err();
+            assert!(
+                err.to_string().contains("render's 64 MB"),
+                "{template}: {err}"
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{template} took {:?}",
+                started.elapsed()
+            );
+        }
+        // Within the budget they answer as the built-ins do.
+        for (template, expected) in [
+            ("{{ ['a', 'b']|join }}", "ab"),
+            ("{{ ['a', 'b']|join(', ') }}", "a, b"),
+            (
+                "{{ [{'n': 'a'}, {'n': 'b'}]|join('-', attribute='n') }}",
+                "a-b",
+            ),
+            ("{{ [1, 2]|string }}", "[1, 2]"),
+            ("{{ [1, 2, 3]|sum }}", "6"),
+            ("{{ [1.5, 2]|sum(start=1) }}", "4.5"),
+            ("{{ ['a', 'b']|sum(start='') }}", "ab"),
+            ("{{ [{'p': 2}, {'p': 3}]|sum(attribute='p') }}", "5"),
+        ] {
+            let out = render(template, &[], named()).unwrap();
+            assert_eq!(out, expected, "{template}");
+        }
+    }
+
+    #[test]
+    fn a_cancelled_render_stops_at_its_next_print() {
+        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let err = crate::prompt::cancellable(&cancel, || {
+            render("{% for i in range(10) %}{{ i }}{% endfor %}", &[], named())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("cancelled"), "{err}");
+        cancel.store(false, std::sync::atomic::Ordering::Relaxed);
+        assert!(crate::prompt::cancellable(&cancel, || render("{{ 1 }}", &[], named())).is_ok());
+        assert!(
+            render("{{ 1 }}", &[], named()).is_ok(),
+            "no flag once it returned"
+        );
     }
 
     #[test]

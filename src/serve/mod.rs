@@ -151,6 +151,11 @@ pub struct ServerState {
     /// Renders run on blocking threads, at most this many at once, so that the async
     /// workers always answer `/healthz` and resolves.
     pub render_slots: Arc<tokio::sync::Semaphore>,
+    /// Renders running per prompt: one prompt may hold all slots but one, so that its
+    /// slow renders never stop the others (see `render_route::render_off_workers`).
+    pub renders_by_prompt: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    /// The most renders one prompt may run at once.
+    pub render_share: usize,
     /// How often the source is read.
     pub poll: Duration,
     /// The latest canary failure of each prompt whose canary requests fell back.
@@ -190,6 +195,7 @@ pub fn render_slots() -> usize {
 
 impl ServerState {
     fn new(options: &ServeOptions) -> Arc<ServerState> {
+        let slots = render_slots();
         let policy = match &options.origin {
             Origin::Repo(path) => crate::project::Project::discover(path)
                 .map(|p| p.config.rollout)
@@ -213,7 +219,9 @@ impl ServerState {
             env: env.to_owned(),
             changed: tokio::sync::watch::channel(String::new()).0,
             stopping: tokio::sync::watch::channel(false).0,
-            render_slots: Arc::new(tokio::sync::Semaphore::new(render_slots())),
+            render_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+            render_share: render_route::prompt_share(slots),
+            renders_by_prompt: Arc::new(Mutex::new(std::collections::HashMap::new())),
             poll: options.poll,
             canary_failures: Mutex::new(BTreeMap::new()),
             step_baselines: Mutex::new(BTreeMap::new()),

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -103,38 +104,42 @@ pub(super) struct RenderCall {
     pub vars: Vars,
 }
 
-/// Renders on a blocking thread once a render slot is free: a render is bounded by fuel
-/// and output size, but may still take a while, and must not hold an async worker.
+/// Renders on a blocking thread once a render slot is free: a render is bounded by fuel,
+/// its budget and output size, but may still take a while, and must not hold an async
+/// worker. Two guards keep one prompt's slow renders from stopping the others:
+/// - a prompt may hold every render slot but one ([`prompt_share`]); past that its
+///   requests are answered 503 `busy` at once, and other prompts render as usual;
+/// - a render whose request is dropped (it timed out, or the client left) is cancelled:
+///   it stops at its next print or filter and frees its slot.
 pub(super) async fn render_off_workers(
     state: &Arc<ServerState>,
     snapshot: &Arc<Snapshot>,
     call: RenderCall,
 ) -> Result<Result<crate::served::Rendered, ServeRenderError>, Response> {
+    let Some(share) = PromptShare::take(state, call.name.as_str()) else {
+        return Err(busy(
+            "this prompt already has as many renders running as it may; try again shortly",
+        ));
+    };
     let wait = state.request_timeout / 2;
     let slots = Arc::clone(&state.render_slots);
     let permit = match tokio::time::timeout(wait, slots.acquire_owned()).await {
         Ok(Ok(permit)) => permit,
-        _ => {
-            let mut response = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "every render slot is taken; try again shortly",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return Err(response);
-        }
+        _ => return Err(busy("every render slot is taken; try again shortly")),
     };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let _cancel_on_drop = CancelOnDrop(Arc::clone(&cancel));
     let snapshot = Arc::clone(snapshot);
     tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        snapshot.render(
-            call.name.as_str(),
-            call.key.as_deref(),
-            call.cohort.as_deref(),
-            &call.vars,
-        )
+        let _held = (permit, share);
+        crate::prompt::cancellable(&cancel, || {
+            snapshot.render(
+                call.name.as_str(),
+                call.key.as_deref(),
+                call.cohort.as_deref(),
+                &call.vars,
+            )
+        })
     })
     .await
     .map_err(|_| {
@@ -144,4 +149,63 @@ pub(super) async fn render_off_workers(
             "the render stopped unexpectedly",
         )
     })
+}
+
+fn busy(message: &str) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, "busy", message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// Sets the render's cancel flag when the request's future is dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The most renders one prompt may run at once: every slot but one, and at least one.
+pub(super) fn prompt_share(slots: usize) -> usize {
+    slots.saturating_sub(1).max(1)
+}
+
+/// One running render of a prompt, counted until the render ends.
+struct PromptShare {
+    counts: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    prompt: String,
+}
+
+impl PromptShare {
+    fn take(state: &ServerState, prompt: &str) -> Option<PromptShare> {
+        let limit = state.render_share;
+        let mut counts = state
+            .renders_by_prompt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let running = counts.entry(prompt.to_owned()).or_insert(0);
+        if *running >= limit {
+            return None;
+        }
+        *running += 1;
+        Some(PromptShare {
+            counts: Arc::clone(&state.renders_by_prompt),
+            prompt: prompt.to_owned(),
+        })
+    }
+}
+
+impl Drop for PromptShare {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = counts.get_mut(&self.prompt) {
+            *running -= 1;
+            if *running == 0 {
+                counts.remove(&self.prompt);
+            }
+        }
+    }
 }

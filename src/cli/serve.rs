@@ -56,6 +56,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_connections: u32,
 
+    /// Most connections one client address may hold at once (default: half of
+    /// --max-connections), so that one client cannot take them all; past it that client
+    /// is answered 503. Behind a proxy every client has its address: raise it to the cap.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections_per_client: Option<u32>,
+
     /// Longest a client may take to send a request's headers, and longest a kept-alive
     /// connection may sit idle before it is closed.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -175,6 +181,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
         state_dir: args.state_dir,
         request_timeout: args.request_timeout,
         max_connections: args.max_connections as usize,
+        max_connections_per_client: args.max_connections_per_client.map(|n| n as usize),
         header_timeout: args.header_timeout,
         controller: args.controller.then(|| ControllerOptions {
             interval: args.controller_interval,

@@ -9,7 +9,6 @@
 //! holds the step and says why.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -28,6 +27,8 @@ pub const MAX_REPLY_BYTES: u64 = 4 * 1024 * 1024;
 pub struct Prometheus {
     base: String,
     client: reqwest::blocking::Client,
+    /// The whole of a query, its answer's body included.
+    timeout: Duration,
 }
 
 /// One sample of an instant query: its labels and value.
@@ -44,6 +45,7 @@ impl Prometheus {
         Ok(Prometheus {
             base: url.trim_end_matches('/').to_owned(),
             client,
+            timeout,
         })
     }
 
@@ -139,16 +141,8 @@ impl Prometheus {
                 format!("Prometheus at {} did not answer: {e}", self.shown())
             })?;
         let status = response.status();
-        let mut body = Vec::new();
-        response
-            .take(MAX_REPLY_BYTES + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| format!("reading Prometheus's answer failed: {e}"))?;
-        if body.len() as u64 > MAX_REPLY_BYTES {
-            return Err(format!(
-                "Prometheus answered more than {MAX_REPLY_BYTES} bytes"
-            ));
-        }
+        let body = crate::http::read_body(response, MAX_REPLY_BYTES, self.timeout)
+            .map_err(|e| format!("Prometheus at {}: {e}", self.shown()))?;
         parse_answer(status, &body)
     }
 

@@ -1,12 +1,15 @@
 //! Accepting connections: a cap on open connections with a graceful refusal past it, a
-//! deadline for a request's headers that is also the idle keep-alive timeout, and a
-//! shutdown that finishes the requests in flight.
+//! share of that cap per client address so that one client cannot hold it all, a deadline
+//! for a request's headers that is also the idle keep-alive timeout, and a shutdown that
+//! finishes the requests in flight.
 //!
 //! `axum::serve` has none of these: 200 slowloris connections stayed open for good, and
 //! 1,100 idle ones under a 1,024 file limit left the server unable to accept anything.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -34,6 +37,8 @@ const REFUSAL_WRITE: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
+    /// Connections one client address may hold at once.
+    pub max_per_client: usize,
     pub header_timeout: Duration,
     /// How long a stopping server waits for requests in flight.
     pub shutdown_grace: Duration,
@@ -48,6 +53,7 @@ pub async fn run(
     stop: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let shares = Arc::new(PeerShares::new(limits.max_per_client));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -57,7 +63,7 @@ pub async fn run(
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors (or a connection reset before it was
                     // accepted): wait for connections to close rather than spin.
@@ -67,6 +73,11 @@ pub async fn run(
                 }
             },
             () = &mut stop => break,
+        };
+        let (stream, peer) = stream;
+        let Some(share) = PeerShares::take(&shares, peer.ip()) else {
+            tokio::spawn(refuse(stream));
+            continue;
         };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
             tokio::spawn(refuse(stream));
@@ -79,7 +90,7 @@ pub async fn run(
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
-            drop(permit);
+            drop((permit, share));
         });
     }
     drop(listener);
@@ -89,6 +100,58 @@ pub async fn run(
             tracing::warn!("requests still in flight after {:?}; stopping anyway", limits.shutdown_grace);
         }
     }
+}
+
+/// The connections each client address holds, each bounded by the share.
+struct PeerShares {
+    limit: usize,
+    held: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection of a client address, counted until it closes.
+struct PeerShare {
+    shares: Arc<PeerShares>,
+    peer: IpAddr,
+}
+
+impl PeerShares {
+    fn new(limit: usize) -> Self {
+        PeerShares {
+            limit: limit.max(1),
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn take(shares: &Arc<PeerShares>, peer: IpAddr) -> Option<PeerShare> {
+        let mut held = shares.held.lock().unwrap_or_else(|e| e.into_inner());
+        let count = held.entry(peer).or_insert(0);
+        if *count >= shares.limit {
+            return None;
+        }
+        *count += 1;
+        Some(PeerShare {
+            shares: Arc::clone(shares),
+            peer,
+        })
+    }
+}
+
+impl Drop for PeerShare {
+    fn drop(&mut self) {
+        let mut held = self.shares.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = held.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// The share of the cap one client address may hold by default: half of it, so that one
+/// client flooding the server leaves the other half to everyone else.
+pub fn default_share(max_connections: usize) -> usize {
+    (max_connections / 2).max(1)
 }
 
 /// Answers a connection past the cap with a 503 and closes it.

@@ -52,6 +52,8 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// Most connections open at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Most connections one client address may hold; none: half of `max_connections`.
+    pub max_connections_per_client: Option<usize>,
     /// Longest a client may take to send a request's headers, and longest a kept-alive
     /// connection may sit idle.
     pub header_timeout: Duration,
@@ -412,8 +414,13 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         // Long polls answer at once rather than hold the shutdown for up to a minute.
         stopping.stopping.send_replace(true);
     };
+    let max_connections = listener::fit_to_file_limit(options.max_connections);
     let limits = listener::Limits {
-        max_connections: listener::fit_to_file_limit(options.max_connections),
+        max_connections,
+        max_per_client: options
+            .max_connections_per_client
+            .unwrap_or_else(|| listener::default_share(max_connections))
+            .min(max_connections),
         header_timeout: options.header_timeout,
         shutdown_grace: SHUTDOWN_GRACE,
     };

@@ -50,6 +50,14 @@ pub struct CheckReport {
     pub suites: usize,
     /// Findings, errors and warnings, in file order.
     pub diagnostics: Vec<Diagnostic>,
+    /// Warnings not listed one by one: past [`MAX_WARNINGS_ALIKE`] of a kind in a file,
+    /// one line counts the rest.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unlisted_warnings: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl CheckReport {
@@ -58,9 +66,14 @@ impl CheckReport {
         self.count(Severity::Error)
     }
 
-    /// Counts the warnings.
+    /// Counts the warnings, those counted in one line included.
     pub fn warnings(&self) -> usize {
-        self.count(Severity::Warning)
+        let summaries = self
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning && d.message.ends_with(MORE_LIKE_THESE))
+            .count();
+        self.count(Severity::Warning) - summaries + self.unlisted_warnings
     }
 
     /// Tells whether the check passed (no errors).
@@ -202,7 +215,50 @@ pub fn check(
     report.diagnostics.sort_by(|a, b| {
         (&a.location.path, a.location.line).cmp(&(&b.location.path, b.location.line))
     });
+    report.unlisted_warnings = collapse_repeated_warnings(&mut report.diagnostics);
     report
+}
+
+/// Warnings of one kind shown per file before the rest are counted in one line: a case
+/// file of 255,750 rows without assertions printed 255,750 warnings.
+pub const MAX_WARNINGS_ALIKE: usize = 10;
+
+/// How a line counting unlisted warnings ends.
+const MORE_LIKE_THESE: &str = " more warnings like these in this file";
+
+/// Keeps the first [`MAX_WARNINGS_ALIKE`] warnings of each code in each file and adds one
+/// that counts the others; returns how many were not listed. Errors are all kept: each
+/// must be fixed.
+fn collapse_repeated_warnings(diagnostics: &mut Vec<Diagnostic>) -> usize {
+    let mut seen: BTreeMap<(String, &'static str), usize> = BTreeMap::new();
+    let mut kept = Vec::with_capacity(diagnostics.len().min(1024));
+    for diagnostic in diagnostics.drain(..) {
+        if diagnostic.severity == Severity::Warning {
+            let count = seen
+                .entry((diagnostic.location.path.clone(), diagnostic.code))
+                .or_insert(0);
+            *count += 1;
+            if *count > MAX_WARNINGS_ALIKE {
+                continue;
+            }
+        }
+        kept.push(diagnostic);
+    }
+    let mut unlisted = 0;
+    for ((path, code), count) in seen {
+        if count > MAX_WARNINGS_ALIKE {
+            unlisted += count - MAX_WARNINGS_ALIKE;
+            kept.push(Diagnostic {
+                severity: Severity::Warning,
+                code,
+                location: Location::file(&path),
+                prompt: None,
+                message: format!("and {}{MORE_LIKE_THESE}", count - MAX_WARNINGS_ALIKE),
+            });
+        }
+    }
+    *diagnostics = kept;
+    unlisted
 }
 
 /// A prompt no suite covers: `ci` cannot tell whether a change to it regresses anything.

@@ -45,3 +45,120 @@ fn a_case_file_linked_out_of_the_project_is_refused_at_its_line() {
         run.stdout
     );
 }
+
+#[test]
+fn a_git_timeout_that_is_not_a_deadline_is_an_error_not_the_default() {
+    // Seen: `PROMPTCTL_GIT_TIMEOUT=0` or `=abc` was silently ignored; `=1e300` panicked.
+    let repo = common::sample_repo();
+    repo.commit("prompts");
+    repo.run(&["publish"]).expect(0);
+    let _bare = repo.add_bare_remote();
+    for value in ["0", "abc", "1e300", "2d"] {
+        let run = repo
+            .run_with(
+                repo.path(),
+                &["push", "origin"],
+                &[("PROMPTCTL_GIT_TIMEOUT", value)],
+            )
+            .expect(2);
+        assert!(
+            run.stderr
+                .contains(&format!("PROMPTCTL_GIT_TIMEOUT={value}: ")),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    repo.run_with(
+        repo.path(),
+        &["push", "origin"],
+        &[("PROMPTCTL_GIT_TIMEOUT", "30s")],
+    )
+    .expect(0);
+}
+
+#[test]
+fn revert_refuses_another_prompts_version() {
+    // Seen: `revert A --to sha256:<B's version>` put B's text under A's name.
+    let repo = common::sample_repo();
+    repo.commit("prompts");
+    repo.run(&["publish"]).expect(0);
+    let list: serde_json::Value =
+        serde_json::from_str(&repo.run(&["list", "--json"]).expect(0).stdout).unwrap();
+    let version_of = |name: &str| {
+        list.as_array()
+            .or(list["prompts"].as_array())
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["version"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let reply = version_of("support/reply");
+    let run = repo
+        .run(&["revert", "support/triage", "--to", &reply])
+        .expect(2);
+    assert!(
+        run.stderr
+            .contains("was never a version of `support/triage`"),
+        "{}",
+        run.stderr
+    );
+    // Its own version is fine.
+    let triage = version_of("support/triage");
+    repo.run(&["revert", "support/triage", "--to", &triage])
+        .expect(0);
+}
+
+#[test]
+fn an_unwritable_state_folder_is_refused_at_the_start() {
+    // Seen: an unwritable `--state-dir` was only a log line while /healthz said ok.
+    let repo = common::sample_repo();
+    repo.commit("prompts");
+    repo.run(&["publish"]).expect(0);
+    let file = repo.path().join("not-a-folder");
+    std::fs::write(&file, "x").unwrap();
+    let run = repo
+        .run(&[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--state-dir",
+            file.to_str().unwrap(),
+        ])
+        .expect(2);
+    assert!(
+        run.stderr.contains("cannot write the state folder"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn thousands_of_alike_warnings_are_counted_not_listed() {
+    // Seen: a 255,750-case file printed 255,750 warnings.
+    let repo = common::sample_repo();
+    let mut rows = String::from("name,ticket\n");
+    for i in 0..500 {
+        rows.push_str(&format!("case-{i},ticket {i}\n"));
+    }
+    repo.write(
+        "evals/triage.toml",
+        "prompt = \"support/triage\"\ncases = \"rows.csv\"\n",
+    )
+    .write("evals/rows.csv", &rows);
+    let run = repo.run(&["check"]).expect(0);
+    let listed = run.stdout.matches("has no assertion").count();
+    assert_eq!(listed, 10, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("and 490 more warnings like these in this file"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("0 errors, 502 warnings"),
+        "{}",
+        run.stderr
+    );
+}

@@ -140,7 +140,8 @@ fn errors_are_the_protocols() {
         (path.as_str(), "{not json".to_owned(), 400, "PARSE_ERROR"),
     ];
     for (path, body, want, code) in cases {
-        let (status, _, text) = http(server.port, "POST", path, &[], &body);
+        let json = [("Content-Type", "application/json")];
+        let (status, _, text) = http(server.port, "POST", path, &json, &body);
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         assert_eq!(
             (status, answer["errorCode"].as_str()),
@@ -184,6 +185,22 @@ fn the_bulk_answer_has_every_prompt_and_an_etag_that_holds_until_a_release() {
         &context("u1"),
     );
     assert_eq!(status, 304);
+    // Seen: the weak form of the same tag got a 200; If-None-Match compares weakly.
+    let weak = format!("W/{etag}");
+    for tag in [weak.as_str(), "\"other\", W/\"x\"", "*"] {
+        let tags = if tag == "*" {
+            "*".to_owned()
+        } else {
+            format!("{tag}, {weak}")
+        };
+        let (status, _, _) = ofrep(
+            &server,
+            "/ofrep/v1/evaluate/flags",
+            &[("If-None-Match", &tags)],
+            &context("u1"),
+        );
+        assert_eq!(status, 304, "{tags}");
+    }
     // Another context is another answer.
     let (status, _, _) = ofrep(
         &server,
@@ -261,4 +278,30 @@ fn feedback_takes_a_short_version_and_counts_a_retried_request_once() {
     );
     let bad = json!({"name": NAME, "version": "0123456789ab", "outcome": "error"});
     assert_eq!(server.post("/v1/feedback", &bad).0, 422);
+}
+
+/// Seen: OFREP took a body of any Content-Type while `/v1/render` answered 415.
+#[test]
+fn a_body_that_is_not_json_by_its_content_type_is_a_415_on_every_route() {
+    let repo = canary_with_cohort();
+    let server = Server::start(&repo, &[], &[]);
+    let body = context("u1").to_string();
+    for path in [
+        "/ofrep/v1/evaluate/flags",
+        "/ofrep/v1/evaluate/flags/support/triage",
+        "/v1/render",
+    ] {
+        for headers in [vec![("Content-Type", "text/plain")], vec![]] {
+            let (status, _, text) = http(server.port, "POST", path, &headers, &body);
+            assert_eq!(status, 415, "{path} {headers:?}: {text}");
+        }
+        let (status, _, _) = http(
+            server.port,
+            "POST",
+            path,
+            &[("Content-Type", "application/json; charset=utf-8")],
+            &body,
+        );
+        assert_ne!(status, 415, "{path}");
+    }
 }

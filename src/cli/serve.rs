@@ -190,9 +190,11 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, CliError> {
         }),
     };
     let runtime = super::async_runtime_with(args.workers.map(usize::from))?;
-    runtime
-        .block_on(serve(options))
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let served = runtime.block_on(serve(options));
+    // A fetch stuck on a silent remote runs on the blocking pool until its own deadline;
+    // the server has stopped, so it is not waited for (dropping the runtime would).
+    runtime.shutdown_background();
+    served.map_err(|e| CliError::usage(e.to_string()))?;
     Ok(ExitCode::SUCCESS)
 }
 

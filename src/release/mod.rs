@@ -24,10 +24,7 @@ pub fn actor(repo: &git2::Repository) -> Result<git2::Signature<'static>, Releas
     if let Ok(actor) = std::env::var(ACTOR_ENV)
         && !actor.trim().is_empty()
     {
-        let (name, email) = match actor.split_once('<') {
-            Some((name, rest)) => (name.trim(), rest.trim_end_matches('>').trim()),
-            None => (actor.trim(), ""),
-        };
+        let (name, email) = parse_actor(&actor)?;
         return Ok(git2::Signature::new(name, email, &commit_time())?);
     }
     let identity = repo.signature().map_err(|_| ReleaseError::NoIdentity)?;
@@ -36,8 +33,50 @@ pub fn actor(repo: &git2::Repository) -> Result<git2::Signature<'static>, Releas
     Ok(git2::Signature::new(&name, &email, &commit_time())?)
 }
 
+/// Splits `Name <email>` (or `Name`); a value git could not record as an author is a
+/// usage error naming the variable, not a failure of git underneath.
+fn parse_actor(actor: &str) -> Result<(&str, &str), ReleaseError> {
+    let (name, email) = match actor.split_once('<') {
+        Some((name, rest)) => match rest.trim_end().strip_suffix('>') {
+            Some(email) => (name.trim(), email.trim()),
+            None => (name.trim(), "\u{0}"),
+        },
+        None => (actor.trim(), ""),
+    };
+    let unusable = |part: &str| part.contains(['<', '>', '\n', '\u{0}']);
+    if name.is_empty() || unusable(name) || unusable(email) {
+        return Err(ReleaseError::refused(
+            format!("{ACTOR_ENV}=`{actor}` is not a name, or `Name <email>`"),
+            format!(
+                "set {ACTOR_ENV} to a name like `Ada Lovelace <ada@example.com>`, or unset it to use the git identity"
+            ),
+        ));
+    }
+    Ok((name, email))
+}
+
 /// The time of a release commit: the one clock of [`crate::clock::now`] (which
 /// `PROMPTCTL_NOW` sets), in UTC.
 fn commit_time() -> git2::Time {
     git2::Time::new(crate::clock::now(), 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_actor_git_cannot_record_is_a_usage_error() {
+        // Seen: an actor with `<` got exit 4 and a disk hint.
+        assert_eq!(parse_actor("Ada <ada@x.io>").unwrap(), ("Ada", "ada@x.io"));
+        assert_eq!(parse_actor("Ada").unwrap(), ("Ada", ""));
+        for bad in ["<", "Ada <ada", "Ada <a<b>", "<ada@x.io>", "Ada <a>b>"] {
+            let error = parse_actor(bad).unwrap_err();
+            assert!(
+                matches!(error, ReleaseError::Refused { .. }),
+                "{bad}: {error}"
+            );
+            assert!(error.to_string().starts_with("PROMPTCTL_ACTOR="), "{error}");
+        }
+    }
 }

@@ -335,6 +335,15 @@ fn check_remote_name(store: &Store, remote: &str) -> Result<(), ReleaseError> {
 }
 
 fn network_error(remote: &str, what: &str, error: TransportError) -> ReleaseError {
+    if let TransportError::BadTimeout { .. } = error {
+        return ReleaseError::refused(
+            error.to_string(),
+            format!(
+                "set {} to seconds or a span such as 30s (at most a day), or unset it for 10 s",
+                transport::TIMEOUT_ENV
+            ),
+        );
+    }
     ReleaseError::Remote {
         remote: remote.to_owned(),
         message: format!("{what}: {error}"),

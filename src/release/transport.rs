@@ -36,15 +36,37 @@ pub enum TransportError {
     /// `git` said no.
     #[error("{message}")]
     Failed { message: String },
+    /// `PROMPTCTL_GIT_TIMEOUT` is not a usable deadline.
+    #[error("{TIMEOUT_ENV}={value}: {reason}")]
+    BadTimeout { value: String, reason: String },
 }
 
-/// The deadline of network operations: `PROMPTCTL_GIT_TIMEOUT` seconds, else 10.
-pub fn timeout() -> Duration {
-    std::env::var(TIMEOUT_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map_or(DEFAULT_TIMEOUT, Duration::from_secs_f64)
+/// The longest deadline `PROMPTCTL_GIT_TIMEOUT` may set.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// The deadline of network operations: `PROMPTCTL_GIT_TIMEOUT` (seconds, or a span such
+/// as `30s` or `2m`; more than 0, at most a day), else 10 s. A value that is not one is an
+/// error, never quietly the default.
+pub fn timeout() -> Result<Duration, TransportError> {
+    match std::env::var(TIMEOUT_ENV) {
+        Err(_) => Ok(DEFAULT_TIMEOUT),
+        Ok(value) => parse_timeout(&value),
+    }
+}
+
+fn parse_timeout(value: &str) -> Result<Duration, TransportError> {
+    let bad = |reason: String| TransportError::BadTimeout {
+        value: value.to_owned(),
+        reason,
+    };
+    let span = crate::clock::parse_duration(value).map_err(bad)?;
+    if span.is_zero() {
+        return Err(bad("must be more than 0".into()));
+    }
+    if span > MAX_TIMEOUT {
+        return Err(bad("must be at most a day (86400 s)".into()));
+    }
+    Ok(span)
 }
 
 /// The commit `remote` (a remote's name or a URL) has at `refs/heads/<branch>`, or `None`
@@ -182,7 +204,7 @@ fn rejection(output: &str) -> Option<String> {
 /// Runs `git --git-dir GIT_DIR ARGS…` under the deadline; its stdout, or what it said on
 /// failure.
 fn run(git_dir: &Path, args: &[&str]) -> Result<String, TransportError> {
-    let deadline = timeout();
+    let deadline = timeout()?;
     let mut child = Command::new("git")
         .arg("--git-dir")
         .arg(git_dir)
@@ -257,6 +279,22 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_timeout_setting_is_a_bounded_span_or_an_error() {
+        // Seen: `=0` and `=abc` were silently the default; `=1e300` panicked.
+        assert_eq!(parse_timeout("20").unwrap(), Duration::from_secs(20));
+        assert_eq!(parse_timeout("1m").unwrap(), Duration::from_secs(60));
+        for bad in ["0", "abc", "1e300", "-5", "", "2d"] {
+            let error = parse_timeout(bad).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .starts_with(&format!("{TIMEOUT_ENV}={bad}: ")),
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn porcelain_rejections_give_their_reason() {

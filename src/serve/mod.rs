@@ -93,6 +93,8 @@ pub struct Health {
     pub last_error: Option<String>,
     /// When the source was last read successfully: the served state was current then.
     pub confirmed_at: Option<SystemTime>,
+    /// Why the last good state could not be kept in the state folder.
+    pub keep_error: Option<String>,
 }
 
 impl Health {
@@ -104,6 +106,14 @@ impl Health {
             .and_then(|at| at.checked_add(overdue))
             .filter(|limit| *limit < SystemTime::now());
         self.stale_since.or(silent)
+    }
+
+    /// Records a failed read: stale since the first sign, silence or failure, whatever
+    /// the errors that follow say.
+    pub fn fail(&mut self, error: String, overdue: Duration) {
+        let since = self.stale_since(overdue).unwrap_or_else(SystemTime::now);
+        self.stale_since = Some(since);
+        self.last_error = Some(error);
     }
 
     /// Why the served state is stale, in words.
@@ -179,7 +189,12 @@ pub struct CanaryFailure {
     /// Requests that fell back for this failure.
     pub count: u64,
     pub last_at: SystemTime,
+    /// When this prompt's failures were last logged.
+    pub logged_at: Option<SystemTime>,
 }
+
+/// How often a prompt's canary failures are logged at most.
+const FALLBACK_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Resolves so far of a prompt with a canary: (active track, canary track).
 fn track_counts(served: &crate::served::Served, canary: &crate::served::Loaded) -> [u64; 2] {
@@ -316,41 +331,49 @@ impl ServerState {
         series.record(crate::clock::now(), step, stage, window);
     }
 
-    /// Records a fallback; a failure not seen just before (another canary or reason) is
-    /// logged once, so a canary failing on every request writes one line, not thousands.
+    /// Records a fallback. A prompt's failures are logged at most once a minute (and at
+    /// once for another canary): a canary failing on every request, or requests that each
+    /// fail with a reason of their own, write one line a minute, not one per request.
     pub fn canary_failed(&self, name: &PromptName, fell_back: &crate::served::FellBack) {
         let mut failures = lock(&self.canary_failures);
         let now = SystemTime::now();
-        match failures.get_mut(name) {
-            Some(known) if known.canary == fell_back.canary && known.reason == fell_back.reason => {
-                known.count += 1;
-                known.last_at = now;
-            }
-            _ => {
-                tracing::warn!(
-                    prompt = %name,
-                    canary = %fell_back.canary,
-                    reason = %fell_back.reason,
-                    "the canary could not render; the active version served the request"
-                );
-                failures.insert(
-                    name.clone(),
-                    CanaryFailure {
-                        canary: fell_back.canary,
-                        reason: fell_back.reason.clone(),
-                        count: 1,
-                        last_at: now,
-                    },
-                );
-            }
+        let failure = failures
+            .entry(name.clone())
+            .or_insert_with(|| CanaryFailure {
+                canary: fell_back.canary,
+                reason: String::new(),
+                count: 0,
+                last_at: now,
+                logged_at: None,
+            });
+        if failure.canary != fell_back.canary {
+            failure.canary = fell_back.canary;
+            failure.count = 0;
+            failure.logged_at = None;
+        }
+        failure.count += 1;
+        failure.last_at = now;
+        failure.reason.clone_from(&fell_back.reason);
+        let logged_lately = failure.logged_at.is_some_and(|at| {
+            now.duration_since(at)
+                .is_ok_and(|d| d < FALLBACK_LOG_INTERVAL)
+        });
+        if !logged_lately {
+            failure.logged_at = Some(now);
+            tracing::warn!(
+                prompt = %name,
+                canary = %fell_back.canary,
+                reason = %fell_back.reason,
+                fallbacks = failure.count,
+                "the canary could not render; the active version served the request"
+            );
         }
     }
 
     fn mark_failed(&self, error: String) {
         self.metrics.reload_failed();
-        let mut health = self.health();
-        health.stale_since.get_or_insert_with(SystemTime::now);
-        health.last_error = Some(error);
+        let overdue = self.overdue();
+        self.health().fail(error, overdue);
     }
 
     fn mark_ok(&self) {
@@ -369,6 +392,9 @@ impl ServerState {
 
 /// Loads the first snapshot, binds, and serves until Ctrl-C.
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    if let Some(dir) = &options.state_dir {
+        check_state_dir(dir)?;
+    }
     let state = ServerState::new(&options);
     let folder = options.origin.folder();
     // With a kept copy, serve it at once and read the source after binding: a source that
@@ -532,7 +558,8 @@ async fn reload(
             crate::shortid::commit(&snapshot.commit)
         );
         state.install(snapshot);
-        persist(&options, &data);
+        let kept = persist(&options, &data);
+        state.health().keep_error = kept.err();
         Ok(())
     })
     .await
@@ -577,23 +604,39 @@ fn persisted_path(dir: &std::path::Path, env: &str) -> PathBuf {
     dir.join(format!("snapshot-{env}.json"))
 }
 
-/// Keeps the last good state in the state folder, atomically; failures are reported, not
-/// fatal: serving matters more than the copy.
-fn persist(options: &ServeOptions, data: &SnapshotData) {
+/// A state folder the server cannot write is refused at the start: a kept copy that is
+/// never written would leave a restart with nothing, or with an old copy.
+fn check_state_dir(dir: &std::path::Path) -> Result<(), ServeError> {
+    let probe = dir.join(".promptctl-write-check");
+    std::fs::create_dir_all(dir)
+        .and_then(|()| crate::fsutil::write_atomic(&probe, b"ok"))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            ServeError::Io(format!(
+                "cannot write the state folder `{}`: {e}",
+                dir.display()
+            ))
+        })
+}
+
+/// Keeps the last good state in the state folder, atomically. A failure is logged and
+/// returned for `/healthz` to report: serving goes on, as it matters more than the copy.
+fn persist(options: &ServeOptions, data: &SnapshotData) -> Result<(), String> {
     let Some(dir) = &options.state_dir else {
-        return;
+        return Ok(());
     };
     let written = std::fs::create_dir_all(dir).and_then(|()| {
         let bytes = serde_json::to_vec(data).map_err(std::io::Error::other)?;
         crate::fsutil::write_atomic(&persisted_path(dir, &options.env), &bytes)
     });
-    if let Err(e) = written {
+    written.map_err(|e| {
         tracing::warn!(
             dir = %dir.display(),
             error = %e,
             "cannot keep a copy of the state in the state folder"
         );
-    }
+        format!("cannot keep a copy in `{}`: {e}", dir.display())
+    })
 }
 
 fn read_persisted(dir: &std::path::Path, env: &str) -> Option<SnapshotData> {

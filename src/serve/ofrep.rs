@@ -70,9 +70,10 @@ impl Failure {
 pub(super) async fn evaluate_flag(
     State(state): Shared,
     Path(key): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let context = match admit(body, Some(&key)) {
+    let context = match admit(&headers, body, Some(&key)) {
         Ok(context) => context,
         Err(refused) => return *refused,
     };
@@ -113,7 +114,7 @@ pub(super) async fn evaluate_flags(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let context = match admit(body, None) {
+    let context = match admit(&headers, body, None) {
         Ok(context) => context,
         Err(refused) => return *refused,
     };
@@ -124,7 +125,7 @@ pub(super) async fn evaluate_flags(
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
+        .is_some_and(|v| super::routes::none_match(v, &etag));
     if unchanged {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
@@ -161,8 +162,20 @@ pub(super) async fn evaluate_flags(
 }
 
 /// Reads the body and its context, or gives the answer refusing them (errors name `key`
-/// when there is one). The token was checked by `auth::require_token`.
-fn admit(body: Result<Bytes, BytesRejection>, key: Option<&str>) -> Result<Context, Box<Response>> {
+/// when there is one): a body that is not JSON by its `Content-Type` is a 415, as on every
+/// route. The token was checked by `auth::require_token`.
+fn admit(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    key: Option<&str>,
+) -> Result<Context, Box<Response>> {
+    if !super::routes::is_json_content_type(headers) {
+        return Err(Box::new(super::routes::error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON: send `Content-Type: application/json`",
+        )));
+    }
     let body = body.map_err(|rejection| Box::new(too_large(&rejection)))?;
     read_context(&body).map_err(|failure| Box::new(failure.answer(key)))
 }

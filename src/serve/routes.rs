@@ -82,6 +82,37 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .with_state(state)
 }
 
+/// Whether a request says its body is JSON, as axum's `Json` reads it:
+/// `application/json` or `application/*+json`, parameters allowed.
+pub(super) fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
+}
+
+/// Whether `If-None-Match` matches `etag` by the weak comparison RFC 9110 prescribes for
+/// it: `*`, or any listed tag equal once a `W/` prefix is set aside on either side.
+pub(super) fn none_match(if_none_match: &str, etag: &str) -> bool {
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    let ours = opaque(etag);
+    if_none_match
+        .split(',')
+        .any(|tag| tag.trim() == "*" || opaque(tag) == ours)
+}
+
 /// A JSON error answer.
 pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     api_error(status, code, message).into_response()
@@ -559,10 +590,11 @@ async fn healthz(State(state): Shared) -> Response {
             .map_or(0, |d| d.as_secs())
     };
     let stale_since = health.stale_since(state.overdue());
-    let status = match (&snapshot, stale_since) {
-        (None, _) => "empty",
-        (Some(_), Some(_)) => "stale",
-        (Some(_), None) => "ok",
+    let status = match (&snapshot, stale_since, &health.keep_error) {
+        (None, _, _) => "empty",
+        (Some(_), Some(_), _) => "stale",
+        (Some(_), None, Some(_)) => "degraded",
+        (Some(_), None, None) => "ok",
     };
     let body: Value = json!({
         "status": status,
@@ -572,6 +604,7 @@ async fn healthz(State(state): Shared) -> Response {
         "stale_since": stale_since.map(seconds),
         "last_error": health.why_stale(state.overdue()),
         "age_seconds": health.age(),
+        "keep_error": health.keep_error,
         "problems": snapshot.as_ref().map(|s| &s.problems),
     });
     json_body(StatusCode::OK, body.to_string())

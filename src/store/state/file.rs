@@ -208,13 +208,11 @@ impl PromptFields<'_> {
     }
 
     fn version(&self, value: &Spanned<String>, key: &str) -> Result<Version, StateError> {
-        value.get_ref().parse::<Version>().map_err(|reason| {
-            self.at(
-                value.span(),
-                key,
-                format!("`{}` is not a full version: {reason}", value.get_ref()),
-            )
-        })
+        // The parse error names the value and says what a version is; it is not said twice.
+        value
+            .get_ref()
+            .parse::<Version>()
+            .map_err(|reason| self.at(value.span(), key, reason))
     }
 
     fn prompt_state(&self, prompt: &RawPrompt) -> Result<PromptState, StateError> {
@@ -409,6 +407,23 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_version_is_said_once() {
+        // Seen: "is not a full version: … is not a full version".
+        let text = sample()
+            .to_toml()
+            .replacen("active = \"sha256:", "active = \"sha256:zz", 1);
+        let error = State::parse("state.toml", &text).unwrap_err().to_string();
+        assert_eq!(error.matches("sha256:zz").count(), 1, "{error}");
+        let short =
+            sample()
+                .to_toml()
+                .replacen("active = \"sha256:", "active = \"sha256:abcdef0", 1);
+        let short = short.replacen(&short[short.find("abcdef0").unwrap() + 7..][..64], "", 1);
+        let error = State::parse("state.toml", &short).unwrap_err().to_string();
+        assert_eq!(error.matches("is not a full version").count(), 1, "{error}");
+    }
+
+    #[test]
     fn plans_and_cohorts_read_back_and_need_format_2() {
         let state = with_rollout();
         let text = state.to_toml();
@@ -469,7 +484,7 @@ mod tests {
             (
                 good.replacen(&"d".repeat(64), "xyz", 1),
                 "prompts.\"docs/summarize\".active",
-                "not a full version",
+                "`sha256:xyz` needs between 7 and 64 hex digits",
             ),
             (
                 good.replace(

@@ -168,6 +168,8 @@ pub struct ServerState {
     pub renders_by_prompt: Arc<Mutex<std::collections::HashMap<String, usize>>>,
     /// The most renders one prompt may run at once.
     pub render_share: usize,
+    /// Woken when a render of any prompt ends, for renders waiting on their prompt's share.
+    pub render_share_released: Arc<tokio::sync::Notify>,
     /// How often the source is read.
     pub poll: Duration,
     /// The latest canary failure of each prompt whose canary requests fell back.
@@ -238,6 +240,7 @@ impl ServerState {
             stopping: tokio::sync::watch::channel(false).0,
             render_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             render_share: render_route::prompt_share(slots),
+            render_share_released: Arc::new(tokio::sync::Notify::new()),
             renders_by_prompt: Arc::new(Mutex::new(std::collections::HashMap::new())),
             poll: options.poll,
             canary_failures: Mutex::new(BTreeMap::new()),

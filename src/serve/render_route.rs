@@ -108,7 +108,8 @@ pub(super) struct RenderCall {
 /// its budget and output size, but may still take a while, and must not hold an async
 /// worker. Two guards keep one prompt's slow renders from stopping the others:
 /// - a prompt may hold every render slot but one ([`prompt_share`]); past that its
-///   requests are answered 503 `busy` at once, and other prompts render as usual;
+///   requests wait for one of its own renders to end (within the same wait as for a
+///   slot), and other prompts render as usual;
 /// - a render whose request is dropped (it timed out, or the client left) is cancelled:
 ///   it stops at its next print or filter and frees its slot.
 pub(super) async fn render_off_workers(
@@ -116,12 +117,16 @@ pub(super) async fn render_off_workers(
     snapshot: &Arc<Snapshot>,
     call: RenderCall,
 ) -> Result<Result<crate::served::Rendered, ServeRenderError>, Response> {
-    let Some(share) = PromptShare::take(state, call.name.as_str()) else {
-        return Err(busy(
-            "this prompt already has as many renders running as it may; try again shortly",
-        ));
-    };
     let wait = state.request_timeout / 2;
+    let share =
+        match tokio::time::timeout(wait, PromptShare::wait_for(state, call.name.as_str())).await {
+            Ok(share) => share,
+            Err(_) => {
+                return Err(busy(
+                    "this prompt has as many renders running as it may; try again shortly",
+                ));
+            }
+        };
     let slots = Arc::clone(&state.render_slots);
     let permit = match tokio::time::timeout(wait, slots.acquire_owned()).await {
         Ok(Ok(permit)) => permit,
@@ -176,10 +181,26 @@ pub(super) fn prompt_share(slots: usize) -> usize {
 /// One running render of a prompt, counted until the render ends.
 struct PromptShare {
     counts: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    released: Arc<tokio::sync::Notify>,
     prompt: String,
 }
 
 impl PromptShare {
+    /// Takes a share of `prompt`'s renders, waiting for one of its renders to end when it
+    /// holds all it may.
+    async fn wait_for(state: &ServerState, prompt: &str) -> PromptShare {
+        loop {
+            // Listen before looking, so that a release in between is not missed.
+            let released = state.render_share_released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if let Some(share) = PromptShare::take(state, prompt) {
+                return share;
+            }
+            released.await;
+        }
+    }
+
     fn take(state: &ServerState, prompt: &str) -> Option<PromptShare> {
         let limit = state.render_share;
         let mut counts = state
@@ -193,6 +214,7 @@ impl PromptShare {
         *running += 1;
         Some(PromptShare {
             counts: Arc::clone(&state.renders_by_prompt),
+            released: Arc::clone(&state.render_share_released),
             prompt: prompt.to_owned(),
         })
     }
@@ -207,5 +229,7 @@ impl Drop for PromptShare {
                 counts.remove(&self.prompt);
             }
         }
+        drop(counts);
+        self.released.notify_waiters();
     }
 }

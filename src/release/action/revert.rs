@@ -19,7 +19,6 @@ pub(super) fn plan_revert(
         let mut frozen = None;
         if let Some(source) = to {
             let prompt = source_prompt(source, name)?;
-            refuse_a_stranger(source, current, name, prompt.version, env)?;
             after.drop_canary();
             after.active = prompt.version;
             // Going back to an earlier version forgets what came after it, so that the
@@ -60,36 +59,4 @@ pub(super) fn plan_revert(
             "revert",
         )
     }))
-}
-
-/// A stored version (`--to sha256:…`) has no name of its own; reverting to one that was
-/// never this prompt's, in this environment, would put another prompt's text under its
-/// name. A git revision is this prompt's text at that revision, and is fine.
-fn refuse_a_stranger(
-    source: &Source,
-    current: &crate::store::PromptState,
-    name: &PromptName,
-    version: crate::prompt::Version,
-    env: &str,
-) -> Result<(), ReleaseError> {
-    let stored = source.spec.starts_with("sha256:");
-    let known = current.active == version
-        || current
-            .canary
-            .as_ref()
-            .is_some_and(|c| c.version == version)
-        || current.previous.contains(&version);
-    if !stored || known {
-        return Ok(());
-    }
-    Err(ReleaseError::refused(
-        format!(
-            "`{}` was never a version of `{name}` in `{env}`: revert goes back to one of its own",
-            version.short()
-        ),
-        format!(
-            "see its versions with `promptctl log {name}`; to release another text under this name, publish it: promptctl publish {name} --version {}",
-            source.spec
-        ),
-    ))
 }

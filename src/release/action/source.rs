@@ -73,6 +73,11 @@ pub(super) fn load_source(
             ),
         })?;
         let version = store.find_version(commit, prefix)?;
+        if request.kind == ActionKind::Revert {
+            for name in names {
+                refuse_a_stranger(store, name, version, spec_text)?;
+            }
+        }
         let tree = store.tree(commit)?;
         let prompts = names
             .iter()
@@ -104,6 +109,38 @@ pub(super) fn load_source(
             .collect(),
         problems: set.problems().to_vec(),
     }))
+}
+
+/// A stored version has no name of its own; reverting to one this prompt never had in the
+/// environment would put another prompt's text under its name. (A git revision is this
+/// prompt's own text at that revision.)
+fn refuse_a_stranger(
+    store: &Store,
+    name: &PromptName,
+    version: crate::prompt::Version,
+    spec_text: &str,
+) -> Result<(), ReleaseError> {
+    let history = crate::release::history(store, Some(name.as_str()), usize::MAX)?;
+    let had_it = history.iter().any(|entry| {
+        entry
+            .record
+            .prompts
+            .iter()
+            .any(|p| &p.name == name && p.version == version)
+    });
+    if had_it {
+        return Ok(());
+    }
+    Err(ReleaseError::refused(
+        format!(
+            "`{}` was never a version of `{name}` in `{}`: revert goes back to one of its own",
+            version.short(),
+            store.env()
+        ),
+        format!(
+            "see its versions with `promptctl log {name}`; to release another text under this name, publish it: promptctl publish {name} --version {spec_text}"
+        ),
+    ))
 }
 
 pub(super) fn to_prompt_error(error: StoreError) -> PromptError {

@@ -166,6 +166,34 @@ fn part(seconds: u64, size: u64) -> u64 {
     }
 }
 
+/// The longest wait any setting or header may ask for: a day.
+pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// A number of seconds, from a file, an environment variable or a server's header, as a
+/// duration: finite, more than 0 (or 0 when `zero_ok`), at most `max`. The one conversion
+/// of seconds in promptctl: `Duration::from_secs_f64` panics past its range, and `1e300`
+/// in a provider's `timeout` or a `Retry-After` header once reached it.
+pub fn seconds(
+    value: f64,
+    zero_ok: bool,
+    max: std::time::Duration,
+) -> Result<std::time::Duration, String> {
+    let lowest = if zero_ok { "0" } else { "more than 0" };
+    if !value.is_finite() || value < 0.0 || (value == 0.0 && !zero_ok) {
+        return Err(format!(
+            "{value} is not a number of seconds ({lowest}, at most {})",
+            max.as_secs()
+        ));
+    }
+    if value > max.as_secs_f64() {
+        return Err(format!(
+            "{value} seconds is more than the {} s allowed",
+            max.as_secs()
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(value))
+}
+
 /// Reads a span like `30m`, `1h`, `90s`, `1h30m`, `2d` or `500ms` (rounded up to whole
 /// milliseconds).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -206,6 +234,19 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_are_bounded_and_never_panic() {
+        let day = MAX_WAIT;
+        assert_eq!(
+            seconds(1.5, false, day),
+            Ok(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(seconds(0.0, true, day), Ok(std::time::Duration::ZERO));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300, 86_401.0] {
+            assert!(seconds(bad, false, day).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn formats_and_reads_back_known_instants() {

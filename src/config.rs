@@ -61,6 +61,9 @@ impl ProviderKind {
     }
 }
 
+/// The longest a provider's `timeout` may be: an hour.
+pub const MAX_PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// One `[providers.NAME]` table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -259,11 +262,11 @@ fn check_provider(name: &str, provider: &ProviderSection) -> Result<(), (&'stati
             "`offline` is the built-in provider; give this one another name",
         );
     }
-    if provider
+    if let Some(Err(why)) = provider
         .timeout
-        .is_some_and(|t| !(t > 0.0 && t.is_finite()))
+        .map(|t| crate::clock::seconds(t, false, MAX_PROVIDER_TIMEOUT))
     {
-        return invalid(".timeout", "must be a positive number of seconds");
+        return invalid(".timeout", &why);
     }
     if provider.max_reply_bytes == Some(0) {
         return invalid(".max_reply_bytes", "must be at least 1 byte");

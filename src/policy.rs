@@ -314,10 +314,16 @@ impl RolloutPolicy {
 
     /// How long a Prometheus query may take.
     pub fn prometheus_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_secs_f64(
+        // Checked at parse (at most 300 s); the default otherwise.
+        crate::clock::seconds(
             self.prometheus_timeout
                 .unwrap_or(DEFAULT_PROMETHEUS_TIMEOUT),
+            false,
+            std::time::Duration::from_secs(300),
         )
+        .unwrap_or(std::time::Duration::from_secs_f64(
+            DEFAULT_PROMETHEUS_TIMEOUT,
+        ))
     }
 
     /// The gates of a new plan before command-line flags: the project's defaults over the

@@ -218,4 +218,12 @@ fn a_query_error_holds_the_step_and_says_why() {
     );
     assert!(said.contains("now      hold"), "{said}");
     assert!(!said.contains("canary   0 reports"), "{said}");
+    // Seen: `rollout step` held quietly and exited 0 with Prometheus stopped.
+    let out = run_now(&repo, &["rollout", "step", "--prometheus", &url]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("the metric source could not be read, so its steps held"),
+        "{}",
+        text(&out)
+    );
 }

@@ -162,3 +162,85 @@ fn thousands_of_alike_warnings_are_counted_not_listed() {
         run.stderr
     );
 }
+
+/// A repository whose prompt is answered by the mock at `url`, with `extra` in its
+/// provider table.
+fn mock_repo(url: &str, extra: &str) -> common::TestRepo {
+    let repo = common::TestRepo::new();
+    repo.write(
+        "promptctl.toml",
+        &format!(
+            "[defaults]\nmodel = \"m\"\nprovider = \"mock\"\n\n[providers.mock]\nkind = \"openai\"\nbase_url = \"{url}\"\napi_key_env = \"MOCK_API_KEY\"\n{extra}\n"
+        ),
+    )
+    .write("prompts/support/route.toml", common::ROUTE_PROMPT)
+    .write(
+        "evals/route.toml",
+        "prompt = \"support/route\"\n\n[gate]\nmin_pass_rate = 0\n\n[[cases]]\nname = \"a\"\nvars = { ticket = \"a\" }\nassert = [{ type = \"contains\", value = \"a\" }]\n\n[[cases]]\nname = \"b\"\nvars = { ticket = \"b\" }\nassert = [{ type = \"contains\", value = \"b\" }]\n",
+    );
+    repo.commit("route");
+    repo
+}
+
+#[test]
+fn seconds_past_their_bound_are_errors_not_panics() {
+    use common::mock_llm::{MockConfig, MockLlm};
+    // Seen: a provider `timeout = 1e300` passed check and eval exited 101.
+    let mock = MockLlm::start(MockConfig::default());
+    let repo = mock_repo(&mock.url, "timeout = 1e300");
+    let key = [("MOCK_API_KEY", common::MOCK_KEY)];
+    let run = repo.run_with(repo.path(), &["check"], &key);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("timeout"), "{}", run.stderr);
+    let run = repo.run_with(repo.path(), &["eval"], &key).expect(2);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // Seen: a provider answering `Retry-After: 1e300` panicked the request tasks.
+    let mock = MockLlm::start(MockConfig {
+        rate_limit_every: Some(1),
+        retry_after: Some("1e300".into()),
+        ..MockConfig::default()
+    });
+    let repo = mock_repo(&mock.url, "");
+    let run = repo
+        .run_with(repo.path(), &["eval", "--no-cache"], &key)
+        .expect(1);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("Retry-After is not a wait to honour"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_metric_source_that_cannot_be_read_is_a_failed_step_not_a_quiet_hold() {
+    // Seen: `rollout step --prometheus URL` with Prometheus stopped printed `hold` and
+    // exited 0.
+    let repo = common::released("");
+    repo.run(&[
+        "canary",
+        "support/triage",
+        "10%",
+        "--ramp",
+        "50,100",
+        "--every",
+        "1s",
+        "--max-error-rate",
+        "5%",
+    ])
+    .expect(0);
+    repo.advance(5);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let run = repo
+        .run(&["rollout", "step", "--prometheus", &url])
+        .expect(2);
+    assert!(
+        run.stderr
+            .contains("the metric source could not be read, so its steps held"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("hold"), "{}", run.stdout);
+}

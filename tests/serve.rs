@@ -232,6 +232,31 @@ fn an_unreachable_source_keeps_the_last_snapshot_and_a_restart_uses_the_kept_cop
     assert_eq!((status, &kept["version"]), (200, &before["version"]));
     let (_, health) = server.get("/healthz");
     assert_eq!(health["status"], "stale");
+    // Seen: a replica restarted from its kept copy gave `age_seconds: null` and no
+    // `promptctl_snapshot_age_seconds`, and clients had no sign the answers were stale.
+    assert!(
+        health["age_seconds"].as_f64().is_some_and(|age| age > 0.0),
+        "{health}"
+    );
+    let (_, _, metrics) = http(server.port, "GET", "/metrics", &[], "");
+    assert!(
+        metrics.contains("promptctl_snapshot_age_seconds "),
+        "{metrics}"
+    );
+    let started = Instant::now();
+    loop {
+        let (_, headers, body) = http(server.port, "GET", "/v1/state", &[], "");
+        if headers
+            .to_ascii_lowercase()
+            .contains("x-promptctl-stale: true")
+        {
+            assert!(body.starts_with("{\"stale\":true,"), "{body}");
+            let _: Value = serde_json::from_str(&body).unwrap();
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{headers}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]

@@ -313,6 +313,15 @@ fn step(global: &GlobalArgs, args: StepArgs) -> Result<ExitCode, CliError> {
     } else {
         print(&human_step(&reports, &project.environment))?;
     }
+    // A metric source that could not be read held its steps; that is no success.
+    if let Some(why) = reports.iter().find_map(|r| r.source_error.as_deref()) {
+        return Err(CliError::usage(format!(
+            "the metric source could not be read, so its steps held: {why}"
+        ))
+        .hint(
+            "check that Prometheus answers at the URL given (--prometheus or [rollout] prometheus)",
+        ));
+    }
     Ok(if failed {
         ExitCode::from(1)
     } else {

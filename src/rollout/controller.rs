@@ -23,6 +23,10 @@ pub struct StepReport {
     pub name: PromptName,
     pub evaluation: Evaluation,
     pub applied: Applied,
+    /// Why the metric source could not be read for this step, when it could not: the step
+    /// held for it, and a caller says so (a non-zero exit, a warning in the log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_error: Option<String>,
 }
 
 /// Whether a decision was written.
@@ -84,10 +88,12 @@ pub fn step(
         };
         let applied = apply(project, env, name, pointers, &evaluation, now, push);
         let undelivered = undelivered_alert(&evaluation, &applied);
+        let source_error = windows.get(name).and_then(|w| w.unread.clone());
         reports.push(StepReport {
             name: name.clone(),
             evaluation,
             applied,
+            source_error,
         });
         // An alert-only gate never holds a rollout back: when its alert cannot be
         // delivered, the step is judged as if it had been (the alert is tried again at
@@ -108,6 +114,7 @@ pub fn step(
                     name: name.clone(),
                     evaluation: next,
                     applied,
+                    source_error: windows.get(name).and_then(|w| w.unread.clone()),
                 });
             }
         }

@@ -98,6 +98,7 @@ fn one_pass(
         }
     }
     .map_err(|e| e.to_string())?;
+    note_source_health(state, reports.iter().find_map(|r| r.source_error.clone()));
     let mut wrote = false;
     let mut decisions = lock(&state.decisions);
     for report in reports {
@@ -129,4 +130,19 @@ fn one_pass(
         );
     }
     Ok(wrote)
+}
+
+/// Logs when the metric source stops answering and when it answers again, once each, and
+/// keeps why for the dashboard: an outage is never silent, nor a line every pass.
+fn note_source_health(state: &ServerState, error: Option<String>) {
+    let mut down = lock(&state.metric_source_error);
+    match (down.as_ref(), &error) {
+        (None, Some(why)) => tracing::warn!(
+            error = %why,
+            "rollout controller: the metric source cannot be read; every step holds until it answers"
+        ),
+        (Some(_), None) => tracing::info!("rollout controller: the metric source answers again"),
+        _ => {}
+    }
+    *down = error;
 }

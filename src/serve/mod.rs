@@ -168,6 +168,11 @@ pub struct ServerState {
     pub renders_by_prompt: Arc<Mutex<std::collections::HashMap<String, usize>>>,
     /// The most renders one prompt may run at once.
     pub render_share: usize,
+    /// Why the controller's metric source could not be read at its last pass, if it
+    /// could not: logged when it starts and ends, and shown on the dashboard.
+    pub metric_source_error: Mutex<Option<String>>,
+    /// Whether the served state is stale, for the `X-Promptctl-Stale` header of answers.
+    pub stale: std::sync::atomic::AtomicBool,
     /// Woken when a render of any prompt ends, for renders waiting on their prompt's share.
     pub render_share_released: Arc<tokio::sync::Notify>,
     /// How often the source is read.
@@ -241,6 +246,8 @@ impl ServerState {
             render_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             render_share: render_route::prompt_share(slots),
             render_share_released: Arc::new(tokio::sync::Notify::new()),
+            stale: std::sync::atomic::AtomicBool::new(false),
+            metric_source_error: Mutex::new(None),
             renders_by_prompt: Arc::new(Mutex::new(std::collections::HashMap::new())),
             poll: options.poll,
             canary_failures: Mutex::new(BTreeMap::new()),
@@ -417,6 +424,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .local_addr()
         .map_err(|e| ServeError::Io(e.to_string()))?;
     tracing::info!(addr = %bound, env = %options.env, "listening on http://{bound}");
+    tokio::spawn(watch_staleness(Arc::clone(&state)));
     tokio::spawn(poll_forever(
         options.clone(),
         Arc::clone(&state),
@@ -504,6 +512,14 @@ fn start_from_kept_copy(options: &ServeOptions, state: &Arc<ServerState>, folder
         "serving the copy kept in the state folder until the source answers"
     );
     state.install(snapshot);
+    // The copy is as fresh as the last time the source confirmed it: its file's time, which
+    // every confirmed read refreshes. So a restarted replica still says how old it is.
+    if let Some(dir) = &options.state_dir {
+        let confirmed = std::fs::metadata(persisted_path(dir, &options.env))
+            .and_then(|m| m.modified())
+            .ok();
+        state.health().confirmed_at = confirmed;
+    }
     state.mark_failed("not yet confirmed: the source has not been read since the start".into());
     true
 }
@@ -585,7 +601,10 @@ async fn poll_forever(
             }
         }
         match reload(&options, &state, &folder).await {
-            Ok(()) => state.mark_ok(),
+            Ok(()) => {
+                state.mark_ok();
+                touch_kept_copy(&options);
+            }
             Err(message) => {
                 tracing::warn!(
                     error = %message,
@@ -601,6 +620,33 @@ async fn poll_forever(
 /// valid after any single update.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Marks the kept copy as confirmed now (its file's modification time), for a restart to
+/// know how old it is.
+fn touch_kept_copy(options: &ServeOptions) {
+    let Some(dir) = &options.state_dir else {
+        return;
+    };
+    let touched = std::fs::File::options()
+        .write(true)
+        .open(persisted_path(dir, &options.env))
+        .and_then(|file| file.set_modified(SystemTime::now()));
+    if let Err(error) = touched {
+        tracing::debug!(%error, "cannot mark the kept copy as confirmed");
+    }
+}
+
+/// Keeps `state.stale` (read by every answer's headers) in step with the health, once a
+/// second: staleness by silence has no event of its own.
+async fn watch_staleness(state: Arc<ServerState>) {
+    loop {
+        let stale = state.health().stale_since(state.overdue()).is_some();
+        state
+            .stale
+            .store(stale, std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 fn persisted_path(dir: &std::path::Path, env: &str) -> PathBuf {

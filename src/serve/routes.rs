@@ -64,6 +64,10 @@ pub fn router(state: Arc<ServerState>) -> Router {
             Arc::clone(&state),
             super::auth::require_token,
         ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            say_stale,
+        ))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -111,6 +115,18 @@ pub(super) fn none_match(if_none_match: &str, etag: &str) -> bool {
     if_none_match
         .split(',')
         .any(|tag| tag.trim() == "*" || opaque(tag) == ours)
+}
+
+/// Marks every answer served from a stale state with `X-Promptctl-Stale: true`, so that a
+/// client knows what it got may be behind the source (`/healthz` says since when and why).
+async fn say_stale(State(state): Shared, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if state.stale.load(std::sync::atomic::Ordering::Relaxed) {
+        response
+            .headers_mut()
+            .insert("x-promptctl-stale", HeaderValue::from_static("true"));
+    }
+    response
 }
 
 /// A JSON error answer.
@@ -331,7 +347,17 @@ async fn state_route(
             .body(Body::empty())
             .unwrap_or_else(|_| StatusCode::NOT_MODIFIED.into_response());
     }
-    let mut response = json_body(StatusCode::OK, snapshot.state_body());
+    let body = snapshot.state_body();
+    // A stale state says so in its body too: `"stale": true` leads the object.
+    let body = if state.stale.load(std::sync::atomic::Ordering::Relaxed) && body.starts_with(b"{") {
+        let mut marked = Vec::with_capacity(body.len() + 14);
+        marked.extend_from_slice(b"{\"stale\":true,");
+        marked.extend_from_slice(&body[1..]);
+        bytes::Bytes::from(marked)
+    } else {
+        body
+    };
+    let mut response = json_body(StatusCode::OK, body);
     if let Ok(value) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, value);
     }

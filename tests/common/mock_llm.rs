@@ -28,6 +28,8 @@ pub struct MockConfig {
     pub pad_reply: usize,
     /// Answer with this text instead of the echo (a judge that never gives a verdict).
     pub text: Option<String>,
+    /// The `Retry-After` of a 429, `0` when none is set.
+    pub retry_after: Option<String>,
 }
 
 /// A running mock; it stops when the process ends.
@@ -142,7 +144,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
                 (
                     "429 Too Many Requests",
                     "{\"error\": {\"message\": \"slow down\"}}".to_owned(),
-                    "Retry-After: 0\r\n",
+                    retry_after_header(&shared.config),
                 )
             }
             _ => {
@@ -203,4 +205,9 @@ fn answer(body: &[u8], anthropic: bool, config: &MockConfig) -> String {
         "usage": {"prompt_tokens": 10 * messages.len(), "completion_tokens": words},
     })
     .to_string()
+}
+
+fn retry_after_header(config: &MockConfig) -> &'static str {
+    let value = config.retry_after.as_deref().unwrap_or("0");
+    Box::leak(format!("Retry-After: {value}\r\n").into_boxed_str())
 }

@@ -81,13 +81,27 @@ impl Provider {
             .await
             .map_err(|e| CallError::retryable(transport_cause(&e), without_url(&e), false))?;
         let status = response.status();
-        let retry_after = response
+        // A server's wish, bounded: one that asks for more than the longest wait is not
+        // waited on, and the request fails saying so.
+        let retry_after = match response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
+            .map(|s| crate::clock::seconds(s, true, MAX_RETRY_AFTER))
+        {
+            None => None,
+            Some(Ok(wait)) => Some(wait),
+            Some(Err(why)) => {
+                return Err(CallError::Fatal {
+                    failure: Failure {
+                        cause: format!("HTTP {}", status.as_u16()),
+                        detail: format!("its Retry-After is not a wait to honour: {why}"),
+                        reached: true,
+                    },
+                });
+            }
+        };
         let body = self.read_body(response).await?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|_| unreadable("the body"));
@@ -129,6 +143,9 @@ impl Provider {
         Ok(body)
     }
 }
+
+/// The longest `Retry-After` honoured: a provider asking for more is waited on this long.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// The JSON body both HTTP APIs share: the params as they are, the model, and the messages
 /// whose role `keep` takes.

@@ -256,7 +256,12 @@ impl Provider {
             },
             None => None,
         };
-        let timeout = Duration::from_secs_f64(section.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS));
+        let timeout = crate::clock::seconds(
+            section.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
+            false,
+            crate::config::MAX_PROVIDER_TIMEOUT,
+        )
+        .map_err(|why| setup(format!("`timeout`: {why}")))?;
         let client = match section.kind {
             ProviderKind::Openai | ProviderKind::Anthropic => Some(
                 crate::http::client()
@@ -297,7 +302,7 @@ impl Provider {
             next_start: tokio::sync::Mutex::new(Instant::now()),
             interval: section
                 .requests_per_minute
-                .map(|rpm| Duration::from_secs_f64(60.0 / f64::from(rpm))),
+                .map(|rpm| Duration::from_secs(60) / rpm),
         })
     }
 

@@ -71,6 +71,8 @@ struct ReleaseView {
     loaded: String,
     controlling: bool,
     stale: Option<String>,
+    /// Why the controller's metric source could not be read, when it could not.
+    metric_source_error: Option<String>,
     /// Prompts with a version that cannot be served, and why.
     problems: Vec<(String, String)>,
     prompts: Vec<PromptRow>,
@@ -192,6 +194,11 @@ fn release_view(state: &ServerState, snapshot: &Snapshot) -> ReleaseView {
         loaded: clock::format(loaded),
         controlling: state.controlling,
         stale: health.why_stale(state.overdue()),
+        metric_source_error: state
+            .metric_source_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
         problems: snapshot
             .problems
             .iter()
@@ -422,6 +429,7 @@ mod tests {
             loaded: "2026-01-01 00:00".into(),
             controlling: false,
             stale: Some(evil.into()),
+            metric_source_error: Some(evil.into()),
             problems: vec![(evil.into(), evil.into())],
             prompts: vec![PromptRow {
                 name: evil.into(),

@@ -305,3 +305,71 @@ fn a_body_that_is_not_json_by_its_content_type_is_a_415_on_every_route() {
         assert_ne!(status, 415, "{path}");
     }
 }
+
+/// Seen: with a canary that could not render a context, OFREP answered variant and track
+/// canary with `fallback: false` while `rendered` held the active version's messages, and
+/// the canary's error was not counted. It now takes `/v1/render`'s one path.
+#[test]
+fn a_canary_that_cannot_render_falls_back_alike_on_ofrep_and_render() {
+    let repo = common::released("");
+    // The canary needs a variable the callers do not send.
+    let path = repo.path().join("prompts/support/triage.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "Triage the ticket (v2).",
+            "Triage the ticket (v3) for {{ customer }}.",
+        ) + "\n[variables.customer]\ntype = \"string\"\nrequired = true\n",
+    )
+    .unwrap();
+    repo.commit("v3 needs a customer");
+    repo.run(&[
+        "canary",
+        "support/triage",
+        "--stage",
+        "cohort=internal",
+        "--ramp",
+        "50,100",
+    ])
+    .expect(0);
+    let server = Server::start(&repo, &[], &[]);
+    let context = json!({"context": {"targetingKey": "k1", "cohort": "internal", "variables": {"ticket": "x"}}});
+    let (status, _, flag) = ofrep(
+        &server,
+        &format!("/ofrep/v1/evaluate/flags/{NAME}"),
+        &[],
+        &context,
+    );
+    assert_eq!(status, 200, "{flag}");
+    let render = json!({"name": NAME, "key": "k1", "attrs": {"cohort": "internal"}, "vars": {"ticket": "x"}});
+    let (status, _, text) = http(
+        server.port,
+        "POST",
+        "/v1/render",
+        &[("Content-Type", "application/json")],
+        &render.to_string(),
+    );
+    assert_eq!(status, 200, "{text}");
+    let rendered: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(rendered["track"], "active", "{rendered}");
+    assert_eq!(rendered["fallback"], true, "{rendered}");
+    assert_eq!(flag["metadata"]["track"], rendered["track"], "{flag}");
+    assert_eq!(flag["metadata"]["fallback"], rendered["fallback"], "{flag}");
+    assert_eq!(flag["metadata"]["version"], rendered["version"], "{flag}");
+    assert_eq!(flag["value"]["rendered"], rendered["messages"], "{flag}");
+    assert!(
+        flag["metadata"]["fallback_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("customer")),
+        "{flag}"
+    );
+    // Both fallbacks were counted.
+    let (_, _, metrics) = http(server.port, "GET", "/metrics", &[], "");
+    assert!(
+        metrics.contains(&format!(
+            "promptctl_canary_errors_total{{prompt=\"{NAME}\"}} 2"
+        )),
+        "{metrics}"
+    );
+}

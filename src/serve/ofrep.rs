@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::render_route::{RenderCall, render_off_workers};
+use super::render_route::{RenderCall, render_counted};
 use super::routes::{Shared, json_body};
 use super::{ServerState, Snapshot};
 use crate::prompt::{PromptName, Vars};
@@ -95,14 +95,28 @@ pub(super) async fn evaluate_flag(
         };
     };
     count_resolve(&picked);
-    let messages = match context.variables.clone() {
-        None => None,
-        Some(vars) => match rendered(&state, &snapshot, &key, &context, vars).await {
-            Ok(messages) => Some(messages),
-            Err(failure) => return failure,
-        },
+    let Some(vars) = context.variables.clone() else {
+        return json_body(
+            StatusCode::OK,
+            evaluation(&snapshot, &key, &picked, &context, None),
+        );
     };
-    let answer = evaluation(&snapshot, &key, &picked, &context, messages.as_ref());
+    let rendered = match rendered(&state, &snapshot, &key, &context, vars).await {
+        Ok(rendered) => rendered,
+        Err(failure) => return failure,
+    };
+    // What was rendered decides the answer: a canary that could not render this context
+    // fell back to active, and the flag says active, as `/v1/render` does.
+    let served = Picked {
+        track: rendered.track,
+        fallback: rendered.fallback,
+        ..picked
+    };
+    let messages = json!(rendered.messages);
+    let mut answer = evaluation(&snapshot, &key, &served, &context, Some(&messages));
+    if let Some(fell_back) = &rendered.fell_back_from {
+        answer = with_fallback_reason(answer, fell_back);
+    }
     json_body(StatusCode::OK, answer)
 }
 
@@ -259,15 +273,15 @@ fn count_resolve(picked: &Picked<'_>) {
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// The messages rendered with the context's variables, as `/v1/render` renders them; a
-/// render that fails is the caller's context at fault (`INVALID_CONTEXT`).
+/// The render of the context's variables, by the one path `/v1/render` takes; a render
+/// that fails is the caller's context at fault (`INVALID_CONTEXT`).
 async fn rendered(
     state: &Arc<ServerState>,
     snapshot: &Arc<Snapshot>,
     key: &str,
     context: &Context,
     vars: Vars,
-) -> Result<Value, Response> {
+) -> Result<crate::served::Rendered, Response> {
     let Ok(name) = PromptName::parse(key) else {
         return Err(not_found(key, "not a prompt name"));
     };
@@ -277,8 +291,8 @@ async fn rendered(
         cohort: context.cohort.clone(),
         vars,
     };
-    match render_off_workers(state, snapshot, call).await? {
-        Ok(rendered) => Ok(json!(rendered.messages)),
+    match render_counted(state, snapshot, call).await? {
+        Ok(rendered) => Ok(rendered),
         Err(ServeRenderError::Unknown { .. }) => Err(not_found(key, "not released")),
         Err(ServeRenderError::Render { message, .. }) => {
             Err(Failure::bad("INVALID_CONTEXT", message).answer(Some(key)))
@@ -346,6 +360,17 @@ fn shell(snapshot: &Snapshot, key: &str, picked: &Picked<'_>, context: &Context)
             "fallback": picked.fallback,
         },
     })
+}
+
+/// Adds the canary that fell back and why to an evaluation's metadata, as `/v1/render`
+/// gives them (`canary`, `fallback_reason`).
+fn with_fallback_reason(answer: Vec<u8>, fell_back: &crate::served::FellBack) -> Vec<u8> {
+    let Ok(mut value) = serde_json::from_slice::<Value>(&answer) else {
+        return answer;
+    };
+    value["metadata"]["canary"] = json!(fell_back.canary.to_string());
+    value["metadata"]["fallback_reason"] = json!(fell_back.reason);
+    value.to_string().into_bytes()
 }
 
 /// An ETag over the release commit and the context: the same state and context give the

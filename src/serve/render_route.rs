@@ -52,23 +52,13 @@ pub(super) async fn render(
         cohort,
         vars: request.vars,
     };
-    let rendered = match render_off_workers(&state, &snapshot, call).await {
+    let rendered = match render_counted(&state, &snapshot, call).await {
         Ok(rendered) => rendered,
         Err(response) => return response,
     };
     match rendered {
         Ok(rendered) => {
-            if rendered.fallback {
-                // The canary failed this request; the active version served it.
-                state.metrics.canary_error(name.as_str());
-            }
-            if let Some(fell_back) = &rendered.fell_back_from {
-                state.canary_failed(&name, fell_back);
-            }
             let version = rendered.version.to_string();
-            state
-                .metrics
-                .render(name.as_str(), &version, rendered.track.as_str(), "ok");
             let loaded = &snapshot.prompts[&name].track(rendered.track).prompt;
             let mut body = json!({
                 "name": name, "version": version, "track": rendered.track.as_str(),
@@ -83,17 +73,48 @@ pub(super) async fn render(
             json_body(StatusCode::OK, body.to_string())
         }
         Err(ServeRenderError::Unknown { .. }) => unknown(&name, &snapshot),
-        Err(ServeRenderError::Render {
-            version,
-            track,
-            message,
-        }) => {
-            state
-                .metrics
-                .render(name.as_str(), &version.to_string(), track.as_str(), "error");
+        Err(ServeRenderError::Render { message, .. }) => {
             error(StatusCode::UNPROCESSABLE_ENTITY, "render_failed", message)
         }
     }
+}
+
+/// Renders off the workers and counts what happened, for every route that renders
+/// (`/v1/render`, OFREP): the render's result by version and track, a canary that fell
+/// back to active (`promptctl_canary_errors_total` and the dashboard's failure). One path,
+/// so that the same key and context get the same version, track, fallback and counters
+/// from each.
+pub(super) async fn render_counted(
+    state: &Arc<ServerState>,
+    snapshot: &Arc<Snapshot>,
+    call: RenderCall,
+) -> Result<Result<crate::served::Rendered, ServeRenderError>, Response> {
+    let name = call.name.clone();
+    let rendered = render_off_workers(state, snapshot, call).await?;
+    match &rendered {
+        Ok(rendered) => {
+            if rendered.fallback {
+                // The canary failed this request; the active version served it.
+                state.metrics.canary_error(name.as_str());
+            }
+            if let Some(fell_back) = &rendered.fell_back_from {
+                state.canary_failed(&name, fell_back);
+            }
+            state.metrics.render(
+                name.as_str(),
+                &rendered.version.to_string(),
+                rendered.track.as_str(),
+                "ok",
+            );
+        }
+        Err(ServeRenderError::Render { version, track, .. }) => {
+            state
+                .metrics
+                .render(name.as_str(), &version.to_string(), track.as_str(), "error");
+        }
+        Err(ServeRenderError::Unknown { .. }) => {}
+    }
+    Ok(rendered)
 }
 
 /// What to render: the version `key` gets (with `cohort`), with `vars`.

@@ -244,3 +244,22 @@ fn a_metric_source_that_cannot_be_read_is_a_failed_step_not_a_quiet_hold() {
     );
     assert!(run.stdout.contains("hold"), "{}", run.stdout);
 }
+
+#[test]
+fn revert_help_names_only_flags_revert_takes() {
+    // Seen: `revert --help` described --allow-dirty by a `--version` flag revert does not take.
+    let repo = common::sample_repo();
+    let help = repo.run(&["revert", "--help"]).expect(0).stdout;
+    assert!(!help.contains("--version worktree"), "{help}");
+    assert!(help.contains("--to worktree"), "{help}");
+    repo.commit("prompts");
+    repo.run(&["publish"]).expect(0);
+    let run = repo
+        .run(&["revert", "support/triage", "--to", "worktree"])
+        .expect(2);
+    assert!(
+        run.stderr.contains("`--to worktree` would revert"),
+        "{}",
+        run.stderr
+    );
+}

@@ -587,6 +587,9 @@ fn log_lines_are_json_objects_with_log_format_json() {
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(swapped["prompts"], 3, "{swapped}");
+    // Seen: `reused` counted versions beside a count of prompts (10,002 of 10,000). It is
+    // now said beside the versions it counts.
+    assert_eq!(swapped["versions"], 3, "{swapped}");
     assert_eq!(swapped["reused"], 0, "{swapped}");
     assert!(swapped["elapsed_ms"].as_f64().is_some(), "{swapped}");
     assert!(
@@ -1441,4 +1444,24 @@ fn sigterm_exits_within_the_grace_while_a_fetch_hangs_on_a_silent_remote() {
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(held);
+}
+
+/// Seen: an idle server took about 2 s to exit on SIGTERM, refusing connections meanwhile.
+#[test]
+fn an_idle_server_exits_at_once_on_sigterm() {
+    let repo = released();
+    let mut server = Server::start(&repo, &[], &[]);
+    let stopped_at = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        stopped_at.elapsed() < Duration::from_millis(1000),
+        "{:?}",
+        stopped_at.elapsed()
+    );
 }

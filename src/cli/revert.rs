@@ -28,7 +28,7 @@ pub struct RevertArgs {
     #[arg(long, value_name = "SPEC")]
     to: Option<String>,
 
-    /// With `--version worktree`: release the working tree's text, which no commit holds.
+    /// With `--to worktree`: go back to the working tree's text, which no commit holds.
     #[arg(long)]
     allow_dirty: bool,
 

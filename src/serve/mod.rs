@@ -570,6 +570,7 @@ async fn reload(
         tracing::info!(
             commit = %snapshot.commit,
             prompts = snapshot.prompts.len(),
+            versions = snapshot.versions,
             reused = snapshot.reused,
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
             "snapshot swapped: {} prompts at {}",

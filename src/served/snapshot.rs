@@ -90,7 +90,9 @@ pub struct Snapshot {
     /// What the snapshot was built from: kept for the next build, which reuses every
     /// version it shares, and for the state body.
     pub data: Arc<SnapshotData>,
-    /// How many versions were taken from the previous snapshot rather than loaded.
+    /// How many versions the snapshot serves (active and canary, each prompt's own).
+    pub versions: usize,
+    /// How many of those were taken from the previous snapshot rather than loaded.
     pub reused: usize,
     /// Prompts with a version that cannot be served, and why. A prompt whose canary fails
     /// serves its active version to every key; one whose active version fails is not
@@ -263,7 +265,7 @@ impl Snapshot {
         };
         loader.load_all(&state);
         let (prompts, problems) = loader.serve(state);
-        let reused = loader.reused;
+        let (reused, versions) = (loader.reused, loader.loaded.len());
         Ok(Snapshot {
             env: data.env.clone(),
             commit: data.commit.clone(),
@@ -271,6 +273,7 @@ impl Snapshot {
             prompts,
             history: data.history.clone(),
             data,
+            versions,
             reused,
             problems,
             state_body: OnceLock::new(),

@@ -47,9 +47,15 @@ pub(super) fn load_source(
     };
     let spec = source::parse_spec(spec_text)?;
     if spec == RevisionSpec::Worktree && !request.allow_dirty {
+        // `revert` names its version with --to; the other actions with --version.
+        let flag = if request.kind == ActionKind::Revert {
+            "--to"
+        } else {
+            "--version"
+        };
         return Err(ReleaseError::refused(
             format!(
-                "`--version worktree` would {} text that no commit holds: nobody could see later what was released",
+                "`{flag} worktree` would {} text that no commit holds: nobody could see later what was released",
                 request.kind.as_str()
             ),
             "commit the change first, or pass --allow-dirty to release the working tree on purpose",

@@ -263,3 +263,59 @@ fn revert_help_names_only_flags_revert_takes() {
         run.stderr
     );
 }
+
+#[test]
+fn git_configuration_is_read_as_git_reads_it() {
+    // Seen: with GIT_CONFIG_GLOBAL naming a file, `git log` showed its user while promptctl
+    // used ~/.gitconfig's (or found no identity), and `init` made `master` despite its
+    // `init.defaultBranch = main`.
+    let config = tempfile::tempdir().unwrap();
+    let file = config.path().join("my-gitconfig");
+    std::fs::write(
+        &file,
+        "[user]\n\tname = New User\n\temail = new@example.com\n[init]\n\tdefaultBranch = trunk\n",
+    )
+    .unwrap();
+    let global = [("GIT_CONFIG_GLOBAL", file.to_str().unwrap())];
+    let repo = common::TestRepo::bare_folder();
+    repo.run_with(repo.path(), &["init"], &global).expect(0);
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let head = git.find_reference("HEAD").unwrap();
+    assert_eq!(head.symbolic_target().unwrap(), Some("refs/heads/trunk"));
+    repo.commit("init");
+    repo.run_with(repo.path(), &["publish"], &global).expect(0);
+    let log = repo
+        .run_with(repo.path(), &["log", "-n", "1", "--json"], &global)
+        .expect(0);
+    assert!(log.stdout.contains("New User"), "{}", log.stdout);
+    // Without it (and with an empty HOME) there is no identity, as for git.
+    let run = repo.run(&["publish", "--reason", "again"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(run.stderr.contains("no identity"), "{}", run.stderr);
+    // includeIf follows where git looks too.
+    let included = config.path().join("work-gitconfig");
+    std::fs::write(
+        &included,
+        "[user]\n\tname = Work User\n\temail = work@example.com\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "[includeIf \"gitdir:{}/\"]\n\tpath = {}\n",
+            std::fs::canonicalize(repo.path()).unwrap().display(),
+            included.display()
+        ),
+    )
+    .unwrap();
+    repo.write(
+        "prompts/extra.toml",
+        "model = \"m\"\n[[messages]]\nrole = \"user\"\ncontent = \"Hello\"\n",
+    );
+    repo.commit("v2");
+    repo.run_with(repo.path(), &["publish"], &global).expect(0);
+    let log = repo
+        .run_with(repo.path(), &["log", "-n", "1", "--json"], &global)
+        .expect(0);
+    assert!(log.stdout.contains("Work User"), "{}", log.stdout);
+}

@@ -108,13 +108,13 @@ pub(super) fn is_json_content_type(headers: &HeaderMap) -> bool {
 }
 
 /// Whether `If-None-Match` matches `etag` by the weak comparison RFC 9110 prescribes for
-/// it: `*`, or any listed tag equal once a `W/` prefix is set aside on either side.
+/// it: any listed tag equal once a `W/` prefix is set aside on either side. (`*` asks
+/// whether the resource exists at all, which an evaluation by POST does not answer with a
+/// 304; it gets the evaluation.)
 pub(super) fn none_match(if_none_match: &str, etag: &str) -> bool {
     let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
     let ours = opaque(etag);
-    if_none_match
-        .split(',')
-        .any(|tag| tag.trim() == "*" || opaque(tag) == ours)
+    if_none_match.split(',').any(|tag| opaque(tag) == ours)
 }
 
 /// Marks every answer served from a stale state with `X-Promptctl-Stale: true`, so that a

@@ -69,6 +69,7 @@ impl TestRepo {
 
     /// An empty folder, not a git repository.
     pub fn bare_folder() -> Self {
+        hermetic_libgit2();
         TestRepo {
             now: std::cell::Cell::new(TEST_NOW),
             dir: tempfile::tempdir().unwrap(),
@@ -309,4 +310,28 @@ pub fn canary_with_cohort() -> TestRepo {
     .expect(0);
     repo.run(&["canary", "support/triage", "10%"]).expect(0);
     repo
+}
+
+/// Points this test process's libgit2 at no configuration file at all: tests ignore the
+/// user's git configuration by every route git reads it (`HOME`, `XDG_CONFIG_HOME`,
+/// `GIT_CONFIG_GLOBAL`, the system file). The binary under test gets a clean environment
+/// of its own (see `TestRepo::command`).
+pub fn hermetic_libgit2() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let empty = std::env::temp_dir().join(format!(
+            "promptctl-tests-no-gitconfig-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&empty).unwrap();
+        for level in [
+            git2::ConfigLevel::Global,
+            git2::ConfigLevel::XDG,
+            git2::ConfigLevel::System,
+            git2::ConfigLevel::ProgramData,
+        ] {
+            // SAFETY: set once, before this process opens any repository.
+            unsafe { git2::opts::set_search_path(level, empty.to_str().unwrap()).unwrap() };
+        }
+    });
 }

@@ -495,6 +495,12 @@ fn a_repository_without_commits_says_so() {
         "{}",
         run.stderr
     );
+    // The hint comes from the error's kind, not from searching its text.
+    assert!(
+        run.stderr.contains("commit the prompts first"),
+        "{}",
+        run.stderr
+    );
     // The working tree can still be compared with itself, or read without git.
     repo.run(&["diff", "worktree", "worktree", "--exit-code"])
         .expect(0);

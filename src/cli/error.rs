@@ -124,7 +124,7 @@ fn source_hint(error: &SourceError) -> Option<String> {
         SourceError::InvalidSpec { .. } => {
             "a revision is `worktree`, a git revision, `active`, `canary`, `active@ENV` or `sha256:<7+ hex>`".into()
         }
-        SourceError::UnknownRevision { message, .. } if message.contains("no commit yet") => {
+        SourceError::NoCommitYet { .. } => {
             "commit the prompts first (`git add -A && git commit`)".into()
         }
         SourceError::UnknownRevision { .. } => {

@@ -278,6 +278,9 @@ pub(super) fn eval_error(error: promptctl::eval::EvalError) -> CliError {
             ),
             None => "the provider wants credentials: set `api_key_env` in its [providers] table, or `headers`".into(),
         }),
+        // The machine failed, not the input: a cache that cannot be written, a task that
+        // stopped.
+        EvalError::Cache { .. } | EvalError::Task { .. } => CliError::system(message),
         other => CliError::usage(other.to_string()),
     }
 }

@@ -210,10 +210,8 @@ impl Executor {
         &self,
         joined: Result<Finished, tokio::task::JoinError>,
     ) -> Result<(String, Result<CachedReply, RequestFailure>), EvalError> {
-        let (key, provider, answer, stored) = joined.map_err(|e| EvalError::Cache {
-            path: String::new(),
-            message: format!("a request task failed: {e}"),
-        })?;
+        let (key, provider, answer, stored) =
+            joined.map_err(|source| EvalError::Task { source })?;
         if let Err((key, error)) = stored {
             return Err(EvalError::Cache {
                 path: format!("{}/{}", super::cache::CACHE_DIR, &key[..2]),

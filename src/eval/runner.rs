@@ -75,6 +75,12 @@ pub enum EvalError {
     Provider(#[from] ProviderError),
     #[error("cannot write the eval cache `{path}`: {message}")]
     Cache { path: String, message: String },
+    /// A request task stopped unexpectedly (it panicked, or the run was cut short).
+    #[error("a request task stopped unexpectedly: {source}")]
+    Task {
+        #[source]
+        source: tokio::task::JoinError,
+    },
     /// A provider refused the key (401 or 403): every request would fail the same way.
     #[error("provider `{provider}` refused the credentials: {message}")]
     Auth {

@@ -75,7 +75,9 @@ pub fn status(project: &Project, env: &str, names: &[String]) -> Result<Status, 
     let head = match Versions::read(project, &RevisionSpec::Git("HEAD".into()), &named) {
         Ok(versions) => Some(versions),
         // A repository without commits has no HEAD to compare.
-        Err(source::SourceError::UnknownRevision { .. }) => None,
+        Err(
+            source::SourceError::UnknownRevision { .. } | source::SourceError::NoCommitYet { .. },
+        ) => None,
         Err(error) => return Err(error.into()),
     };
     let worktree = Versions::read(project, &RevisionSpec::Worktree, &named)?;

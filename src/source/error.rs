@@ -19,6 +19,9 @@ pub enum SourceError {
     /// Git does not know the revision.
     #[error("unknown revision `{spec}`: {message}")]
     UnknownRevision { spec: String, message: String },
+    /// The repository has no commit yet, so no revision names anything.
+    #[error("unknown revision `{spec}`: the repository has no commit yet")]
+    NoCommitYet { spec: String },
     /// A release pointer was asked for but the environment has no release history.
     #[error(
         "`{spec}` has nothing to resolve to: nothing has been published to `{env}` (no branch `promptctl/{env}`)"

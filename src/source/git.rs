@@ -114,16 +114,20 @@ fn start(
     let commit = repo
         .revparse_single(rev)
         .and_then(|object| object.peel_to_commit())
-        .map_err(|e| SourceError::UnknownRevision {
-            spec: rev.to_owned(),
-            message: if repo
+        .map_err(|e| {
+            let unborn = repo
                 .head()
-                .is_err_and(|h| h.code() == git2::ErrorCode::UnbornBranch)
-            {
-                "the repository has no commit yet".to_owned()
+                .is_err_and(|h| h.code() == git2::ErrorCode::UnbornBranch);
+            if unborn {
+                SourceError::NoCommitYet {
+                    spec: rev.to_owned(),
+                }
             } else {
-                e.message().to_owned()
-            },
+                SourceError::UnknownRevision {
+                    spec: rev.to_owned(),
+                    message: e.message().to_owned(),
+                }
+            }
         })?;
     let tree = commit.tree()?;
     let config = match tree.get_path(Path::new(&format!("{prefix}{CONFIG_FILE}"))) {

@@ -64,6 +64,7 @@ pub mod junit;
 pub mod location;
 pub mod markup;
 pub mod parallel;
+pub mod percent;
 pub mod policy;
 pub mod project;
 pub mod prompt;

@@ -277,12 +277,9 @@ impl RolloutPolicy {
     /// Checks `prometheus`, its timeout and the custom gates.
     fn check_metric_source(&self) -> Result<(), (String, String)> {
         if let Some(url) = &self.prometheus
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && let Err(why) = crate::weburl::check_http(url)
         {
-            return Err((
-                "prometheus".into(),
-                format!("`{}` is not an http(s) URL", crate::weburl::shown(url)),
-            ));
+            return Err(("prometheus".into(), why));
         }
         if let Some(t) = self.prometheus_timeout
             && !(t > 0.0 && t <= 300.0)

@@ -14,8 +14,30 @@ pub fn shown(url: &str) -> String {
     }
 }
 
+/// Checks that `url` is an http(s) URL with a host: the one rule for every URL promptctl
+/// calls (Prometheus, webhooks, servers), from a flag or a file alike.
+pub fn check_http(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed)
+            if matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some() =>
+        {
+            Ok(())
+        }
+        _ => Err(format!("`{}` is not an http(s) URL", shown(url))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_http_urls_with_a_host_pass() {
+        assert!(super::check_http("http://127.0.0.1:9090").is_ok());
+        assert!(super::check_http("https://prometheus.internal").is_ok());
+        for bad in ["notaurl", "ftp://x", "http://", "prometheus:9090"] {
+            assert!(super::check_http(bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn urls_are_shown_without_their_secret_path_or_credentials() {
         assert_eq!(

@@ -698,13 +698,14 @@ fn release_commits_take_their_time_from_promptctl_now() {
     assert_eq!(json(&repo, &["log"]).as_array().unwrap().len(), 1);
 }
 
-/// A `--keys-file` line holds at most 4,096 bytes: a file with no line end (`/dev/zero`
-/// reached 4.2 GB) is refused at that line, and a key at the limit still resolves.
+/// A `--keys-file` line holds at most 1,024 bytes, the one bound of a key (OFREP's too): a
+/// file with no line end (`/dev/zero` reached 4.2 GB) is refused at that line, and a key at
+/// the limit still resolves; an empty key is refused, as OFREP refuses it.
 #[test]
 fn a_keys_file_line_is_bounded() {
     let repo = committed();
     repo.run(&["publish"]).expect(0);
-    repo.write("keys.txt", &format!("user-1\r\n{}\n", "k".repeat(4096)));
+    repo.write("keys.txt", &format!("user-1\r\n{}\n", "k".repeat(1024)));
     let ok = repo
         .run(&[
             "resolve",
@@ -721,9 +722,17 @@ fn a_keys_file_line_is_bounded() {
     assert!(
         refused
             .stderr
-            .contains("line 1: a key is at most 4096 bytes"),
+            .contains("line 1: a key is at most 1024 bytes"),
         "{}",
         refused.stderr
+    );
+    let empty = repo
+        .run(&["resolve", "support/triage", "--key", ""])
+        .expect(2);
+    assert!(
+        empty.stderr.contains("a key is not empty"),
+        "{}",
+        empty.stderr
     );
 }
 

@@ -319,3 +319,23 @@ fn git_configuration_is_read_as_git_reads_it() {
         .expect(0);
     assert!(log.stdout.contains("Work User"), "{}", log.stdout);
 }
+
+#[test]
+fn one_rule_for_a_url_and_a_percent_on_flags_and_files() {
+    // Seen: `rollout status --prometheus notaurl` exited 0 with "builder error" while the
+    // same URL in `[rollout] prometheus` was refused; `canary --max-cost-increase 20%` was
+    // accepted and `eval --max-cost-increase 20%` was a usage error.
+    let repo = common::released("");
+    let run = repo
+        .run(&["rollout", "status", "--prometheus", "notaurl"])
+        .expect(2);
+    assert!(
+        run.stderr.contains("is not an http(s) URL"),
+        "{}",
+        run.stderr
+    );
+    let run = repo.run(&["eval", "--max-cost-increase", "20%", "--min-pass-rate", "0"]);
+    assert_ne!(run.code, 2, "{}", run.stderr);
+    let run = repo.run(&["eval", "--min-pass-rate", "120%"]).expect(2);
+    assert!(run.stderr.contains("more than 100%"), "{}", run.stderr);
+}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &[
         "clock", "copytext", "random", "shortid", "location", "tomlfile", "fsutil", "gitopts",
-        "http", "junit", "markup", "parallel", "retry", "suggest", "weburl",
+        "http", "junit", "markup", "parallel", "percent", "retry", "suggest", "weburl",
     ],
     &["prompt", "varsfile"],
     &["store"],

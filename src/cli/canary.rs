@@ -104,17 +104,14 @@ impl CanaryArgs {
     }
 }
 
-/// Reads `5%` or `5` as a number of percent (points).
+/// Reads `5%` or `5` as a number of percent (points), by the one grammar of a percent.
 fn percent_flag(flag: &str, text: &Option<String>) -> Result<Option<f64>, CliError> {
     let Some(text) = text else { return Ok(None) };
-    let number = text.trim().trim_end_matches('%').trim();
-    match number.parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok(Some(value)),
-        _ => Err(
-            CliError::usage(format!("--{flag}: `{text}` is not a percentage"))
-                .hint(format!("like --{flag} 5%")),
-        ),
-    }
+    promptctl::percent::parse_unbounded(text)
+        .map(Some)
+        .map_err(|why| {
+            CliError::usage(format!("--{flag}: {why}")).hint(format!("like --{flag} 5%"))
+        })
 }
 
 fn plan(args: &CanaryArgs, first: Option<&str>) -> Result<PlanRequest, CliError> {

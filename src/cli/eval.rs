@@ -79,16 +79,16 @@ pub struct EvalArgs {
     max_pass_rate_drop: Option<f64>,
 
     /// Fail when the cost rises more than this many percent (overrides the suites).
-    #[arg(long, value_name = "PERCENT")]
+    #[arg(long, value_name = "PERCENT", value_parser = promptctl::percent::parse_unbounded)]
     max_cost_increase: Option<f64>,
 
     /// Fail when the mean latency rises more than this many percent (overrides the suites).
-    #[arg(long, value_name = "PERCENT")]
+    #[arg(long, value_name = "PERCENT", value_parser = promptctl::percent::parse_unbounded)]
     max_latency_increase: Option<f64>,
 
     /// Fail when the new version passes fewer than this percent of samples (overrides the
     /// suites; default 100).
-    #[arg(long, value_name = "PERCENT")]
+    #[arg(long, value_name = "PERCENT", value_parser = promptctl::percent::parse_share)]
     min_pass_rate: Option<f64>,
 
     /// Fail on a pass-rate drop only when it is significant at this level (like 0.05) by

@@ -47,6 +47,11 @@ pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError>
     if let Some(path) = &args.keys_file {
         keys.extend(read_keys(path)?.into_iter().map(Some));
     }
+    // One rule for a key, as OFREP applies it.
+    for key in keys.iter().flatten() {
+        promptctl::store::check_key(key)
+            .map_err(|why| CliError::usage(format!("--key `{key}`: {why}")))?;
+    }
     if keys.is_empty() {
         keys.push(None);
     }
@@ -88,7 +93,7 @@ pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError>
 
 /// The longest key a `--keys-file` line may hold: keys are user or request ids, and a line
 /// without an end (`/dev/zero`) must not fill the memory.
-const MAX_KEY_BYTES: usize = 4096;
+const MAX_KEY_BYTES: usize = promptctl::store::MAX_KEY_BYTES;
 
 fn read_keys(path: &PathBuf) -> Result<Vec<String>, CliError> {
     let error =

@@ -119,7 +119,8 @@ impl Source {
         // Servers named with --from are the evidence (clap keeps --prometheus apart from
         // them); otherwise Prometheus, when the flag or the policy names one.
         let chosen = if from.is_empty() {
-            Prometheus::chosen(prometheus, policy).map_err(CliError::system)?
+            Prometheus::chosen(prometheus, policy)
+                .map_err(|why| CliError::usage(format!("--prometheus: {why}")))?
         } else {
             None
         };

@@ -38,6 +38,7 @@ impl Prometheus {
     /// A client for the server at `url` (`http://prometheus:9090`), each query bounded by
     /// `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
+        crate::weburl::check_http(url)?;
         let client = crate::http::blocking_client()
             .timeout(timeout)
             .build()

@@ -25,7 +25,7 @@ use crate::served::{Picked, ServeRenderError};
 use crate::store::Track;
 
 /// The longest targeting key accepted, in bytes.
-pub const MAX_TARGETING_KEY_BYTES: usize = 1024;
+pub const MAX_TARGETING_KEY_BYTES: usize = crate::store::MAX_KEY_BYTES;
 
 /// The evaluation context OFREP carries, as promptctl reads it.
 struct Context {
@@ -230,7 +230,7 @@ fn read_context(body: &[u8]) -> Result<Context, Failure> {
     let key = match raw.get("targetingKey") {
         None | Some(Value::Null) => return Err(missing()),
         Some(Value::String(key)) if key.is_empty() => return Err(missing()),
-        Some(Value::String(key)) if key.len() > MAX_TARGETING_KEY_BYTES => {
+        Some(Value::String(key)) if crate::store::check_key(key).is_err() => {
             return Err(Failure::bad(
                 "INVALID_CONTEXT",
                 format!("`targetingKey` is longer than {MAX_TARGETING_KEY_BYTES} bytes"),

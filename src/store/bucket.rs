@@ -29,6 +29,21 @@ pub fn bucket(name: &str, key: &str) -> u16 {
     (head % BUCKETS) as u16
 }
 
+/// The longest key (a user or request id) bucketing takes, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// The one rule for a key, on every route (`resolve`, OFREP): 1 to [`MAX_KEY_BYTES`] bytes.
+/// An empty key would put every caller that has none in one bucket.
+pub fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("a key is not empty (omit it to draw a random one)".into());
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(format!("a key is at most {MAX_KEY_BYTES} bytes"));
+    }
+    Ok(())
+}
+
 /// A key for a request that has none: unpredictable, so that such requests spread over the
 /// buckets in proportion to the weight. Not for cryptography.
 pub fn random_key() -> String {

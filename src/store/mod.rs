@@ -18,7 +18,7 @@ mod resolver;
 mod state;
 
 pub use branch::{OBJECTS_DIR, Release, ReleaseTree, Store, WriteError, branch_name, object_path};
-pub use bucket::{BUCKETS, Weight, WeightError, bucket, random_key};
+pub use bucket::{BUCKETS, MAX_KEY_BYTES, Weight, WeightError, bucket, check_key, random_key};
 pub use error::StoreError;
 pub use history::{ActionKind, Record, RecordedAction, RecordedPrompt};
 pub use plan::{

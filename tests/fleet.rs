@@ -166,6 +166,19 @@ fn a_healthy_canary_is_promoted_by_a_controller_reading_prometheus_across_restar
         // `increase()` reads as a reset, not as reports lost. The controller restarts
         // too: the evidence is in Prometheus, not in its memory.
         if !restarted && actions(&repo).iter().any(|a| a == "advance") {
+            // Seen: the controller's /v1/rollouts showed its own (empty) feedback, "0 of
+            // 100 canary reports", beside a decision made on the fleet's. Its figures come
+            // from the source its decision read.
+            let (_, rollouts) = controller.get("/v1/rollouts");
+            for view in rollouts["rollouts"].as_array().unwrap() {
+                if view["last_decision"].is_object() {
+                    assert_eq!(view["figures_from"], "controller", "{view}");
+                    assert!(
+                        view["summary"]["canary"]["reports"].as_u64().unwrap_or(0) > 0,
+                        "{view}"
+                    );
+                }
+            }
             drop(fleet.remove(1));
             fleet.insert(1, Server::start_on(&repo, ports[1], &[], &[]));
             drop(controller);

@@ -27,6 +27,10 @@ pub struct StepReport {
     /// held for it, and a caller says so (a non-zero exit, a warning in the log).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_error: Option<String>,
+    /// The feedback the decision was judged on, for whoever shows the decision: its
+    /// figures come from the same source.
+    #[serde(skip)]
+    pub window: Option<Window>,
 }
 
 /// Whether a decision was written.
@@ -94,6 +98,7 @@ pub fn step(
             evaluation,
             applied,
             source_error,
+            window: windows.get(name).cloned(),
         });
         // An alert-only gate never holds a rollout back: when its alert cannot be
         // delivered, the step is judged as if it had been (the alert is tried again at
@@ -115,6 +120,7 @@ pub fn step(
                     evaluation: next,
                     applied,
                     source_error: windows.get(name).and_then(|w| w.unread.clone()),
+                    window: windows.get(name).cloned(),
                 });
             }
         }

@@ -126,6 +126,7 @@ fn one_pass(
                 at: now,
                 evaluation: report.evaluation,
                 applied: report.applied,
+                window: report.window,
             },
         );
     }

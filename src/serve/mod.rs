@@ -154,6 +154,9 @@ pub struct ServerState {
     pub decisions: Mutex<BTreeMap<PromptName, rollouts::LastDecision>>,
     /// Whether the controller runs in this server.
     pub controlling: bool,
+    /// The controller judges on Prometheus named with `--prometheus` (or, when not, on
+    /// `[rollout] prometheus`).
+    pub controller_prometheus: bool,
     /// Wakes the poller at once, after the controller wrote a decision.
     pub reload: tokio::sync::Notify,
     /// Wakes the controller when feedback arrives, since it may change a decision.
@@ -218,6 +221,12 @@ pub fn render_slots() -> usize {
 }
 
 impl ServerState {
+    /// Whether the controller in this server judges on Prometheus rather than its own
+    /// feedback.
+    pub fn controller_reads_prometheus(&self, policy: &RolloutPolicy) -> bool {
+        self.controlling && (self.controller_prometheus || policy.prometheus.is_some())
+    }
+
     fn new(options: &ServeOptions) -> Arc<ServerState> {
         let slots = render_slots();
         let policy = match &options.origin {
@@ -233,6 +242,10 @@ impl ServerState {
             policy: Mutex::new(policy),
             decisions: Mutex::new(BTreeMap::new()),
             controlling: options.controller.is_some(),
+            controller_prometheus: options
+                .controller
+                .as_ref()
+                .is_some_and(|c| c.prometheus.is_some()),
             reload: tokio::sync::Notify::new(),
             evidence: tokio::sync::Notify::new(),
             snapshot: ArcSwapOption::empty(),

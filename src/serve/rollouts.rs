@@ -18,6 +18,10 @@ pub struct LastDecision {
     pub at: UnixTime,
     pub evaluation: Evaluation,
     pub applied: Applied,
+    /// The feedback the decision was judged on (the fleet's, through Prometheus, or this
+    /// server's): what the view shows beside it.
+    #[serde(skip)]
+    pub window: Option<Window>,
 }
 
 /// The window key of a canary: its plan's current step, or step 0 from the epoch for a
@@ -44,6 +48,9 @@ pub struct RolloutView {
     pub plan: Option<Rollout>,
     /// The raw window (sums), for merging across servers.
     pub window: Window,
+    /// Where `summary` and `evaluation` come from: `this server` (its own feedback), or
+    /// `controller` (the source the controller's last decision read, such as Prometheus).
+    pub figures_from: &'static str,
     pub summary: SideBySide,
     /// The gates' verdicts and what a controller would decide now.
     pub evaluation: Option<Evaluation>,
@@ -86,23 +93,36 @@ pub fn views(state: &ServerState, snapshot: &Snapshot) -> RolloutsBody {
             .filter(|w| w.key == key)
             .cloned()
             .unwrap_or_else(|| Window::new(key));
-        let evaluation = evaluate(pointers, Some(&window), now, &policy);
+        let last_decision = decisions
+            .get(name)
+            .filter(|d| d.evaluation.key == key)
+            .cloned();
+        // A controller that judges on another source (Prometheus) shows its figures from
+        // that source, never this server's share of them beside a decision on the whole.
+        let judged_on = last_decision
+            .as_ref()
+            .filter(|_| state.controller_reads_prometheus(&policy))
+            .and_then(|d| d.window.clone());
+        let (figures_from, shown) = match &judged_on {
+            Some(judged) => ("controller", judged),
+            None => ("this server", &window),
+        };
+        let evaluation = evaluate(pointers, Some(shown), now, &policy);
+        let summary = SideBySide {
+            active: shown.active.summary(),
+            canary: shown.canary.summary(),
+        };
         rollouts.push(RolloutView {
             name: name.clone(),
             active: pointers.active,
             canary: canary.version,
             route: canary.describe(),
             plan: pointers.rollout.clone(),
-            summary: SideBySide {
-                active: window.active.summary(),
-                canary: window.canary.summary(),
-            },
+            figures_from,
+            summary,
             window,
             evaluation,
-            last_decision: decisions
-                .get(name)
-                .filter(|d| d.evaluation.key == key)
-                .cloned(),
+            last_decision,
         });
     }
     RolloutsBody {

@@ -348,7 +348,7 @@ fn fetch_state(
     token: Option<&str>,
 ) -> Result<Option<SnapshotData>, String> {
     let http = crate::http::blocking_client()
-        .timeout(Duration::from_secs(10))
+        .timeout(crate::http::DEFAULT_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;
     let mut request = http.get(format!("{url}/v1/state"));

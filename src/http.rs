@@ -9,6 +9,11 @@ use std::io::Read as _;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+/// How long one network exchange may take when nothing else is set: a webhook, a server's
+/// feedback (`--from`), GitHub's API, a served state, a git transfer, a Prometheus query.
+/// The one home of that default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Returns a builder for an async client.
 pub fn client() -> reqwest::ClientBuilder {
     install_provider();

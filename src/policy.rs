@@ -34,7 +34,7 @@ pub struct RolloutPolicy {
 }
 
 /// Seconds a Prometheus query may take when `prometheus_timeout` is not set.
-pub const DEFAULT_PROMETHEUS_TIMEOUT: f64 = 10.0;
+pub const DEFAULT_PROMETHEUS_TIMEOUT: f64 = crate::http::DEFAULT_TIMEOUT.as_secs() as f64;
 
 /// A `[rollout.metrics.NAME]` table: a query template evaluated against Prometheus at
 /// every look, its one value checked against `min` and `max`, as Flagger's MetricTemplate.

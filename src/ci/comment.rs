@@ -17,7 +17,7 @@ pub const MARKER: &str = "<!-- promptctl-ci -->";
 pub const MAX_COMMENT_CHARS: usize = 60_000;
 
 /// How long one API call may take.
-pub const API_TIMEOUT: Duration = Duration::from_secs(10);
+pub const API_TIMEOUT: Duration = crate::http::DEFAULT_TIMEOUT;
 
 /// Comments listed to find the marked one (100 a page).
 const MAX_PAGES: usize = 10;

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long one network operation may take when `PROMPTCTL_GIT_TIMEOUT` does not say.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_TIMEOUT: Duration = crate::http::DEFAULT_TIMEOUT;
 /// The environment variable that sets the deadline of network operations, in seconds.
 pub const TIMEOUT_ENV: &str = "PROMPTCTL_GIT_TIMEOUT";
 /// An HTTP transfer slower than this many bytes a second ...

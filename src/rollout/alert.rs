@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::policy::RolloutPolicy;
 
 /// How long a webhook may take to answer.
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+const WEBHOOK_TIMEOUT: Duration = crate::http::DEFAULT_TIMEOUT;
 
 /// What a webhook receives.
 #[derive(Debug, Clone, Serialize)]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::stats::Window;
 use crate::prompt::PromptName;
 
-const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+const FETCH_TIMEOUT: Duration = crate::http::DEFAULT_TIMEOUT;
 
 #[derive(Deserialize)]
 struct Body {

@@ -266,7 +266,7 @@ impl Provider {
             ProviderKind::Openai | ProviderKind::Anthropic => Some(
                 crate::http::client()
                     .timeout(timeout)
-                    .connect_timeout(timeout.min(Duration::from_secs(10)))
+                    .connect_timeout(timeout.min(crate::http::DEFAULT_TIMEOUT))
                     .pool_max_idle_per_host(256)
                     .build()
                     .map_err(|e| setup(format!("cannot start an HTTP client: {e}")))?,

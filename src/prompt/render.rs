@@ -27,6 +27,10 @@ pub const RENDER_RECURSION_LIMIT: usize = 64;
 /// (`trim_blocks`, `lstrip_blocks` off; a single trailing newline removed), and the limits.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct RenderSettings {
+    /// The template engine, and the version the server renders with: a binding of another
+    /// version may print values differently (docs/serve.md, "Render anywhere").
+    pub engine: &'static str,
+    pub engine_version: &'static str,
     pub undefined: &'static str,
     pub auto_escape: &'static str,
     pub trim_blocks: bool,
@@ -37,8 +41,14 @@ pub struct RenderSettings {
     pub max_message_bytes: usize,
 }
 
+/// The minijinja version promptctl is built with (pinned in Cargo.lock; a test holds the
+/// two together).
+pub const MINIJINJA_VERSION: &str = "3.1.0";
+
 /// The settings [`Prompt::compile`] uses.
 pub const RENDER_SETTINGS: RenderSettings = RenderSettings {
+    engine: "minijinja",
+    engine_version: MINIJINJA_VERSION,
     undefined: "strict",
     auto_escape: "none",
     trim_blocks: false,
@@ -466,6 +476,17 @@ mod tests {
             let out = render(template, &[], named()).unwrap();
             assert_eq!(out, expected, "{template}");
         }
+    }
+
+    #[test]
+    fn the_engine_version_served_is_the_one_built_in() {
+        let lock = include_str!("../../Cargo.lock");
+        let pinned = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"minijinja\"\n"))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+            .map(|v| v.trim_end_matches('"'));
+        assert_eq!(pinned, Some(MINIJINJA_VERSION));
     }
 
     #[test]

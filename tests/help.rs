@@ -84,3 +84,70 @@ fn completions_and_man_pages_cover_every_command() {
     let page = std::fs::read_to_string(dir.join("promptctl-canary.1")).unwrap();
     assert!(page.contains("ramp"), "the canary page documents --ramp");
 }
+
+/// Seen: shell completions knew flags but not prompt names. bash (run here for real), zsh
+/// and fish offer the names of the project the shell is in.
+#[test]
+fn completions_offer_the_projects_prompt_names() {
+    let promptctl = env!("CARGO_BIN_EXE_promptctl");
+    let repo = common::sample_repo();
+    let script_of = |shell: &str| {
+        let output = std::process::Command::new(promptctl)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let script = repo.path().join("promptctl.bash");
+    std::fs::write(&script, script_of("bash")).unwrap();
+    let bin = std::path::Path::new(promptctl).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let complete = |words: &str, cword: usize| {
+        let output = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{words}'; COMP_POINT=${{#COMP_LINE}}; _promptctl_with_names promptctl; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                script.display()
+            ))
+            .current_dir(repo.path())
+            .env_clear()
+            .env("PATH", &path)
+            .env("HOME", repo.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let offered = complete("promptctl publish support/", 2);
+    assert!(offered.contains("support/triage"), "{offered}");
+    assert!(offered.contains("support/reply"), "{offered}");
+    assert!(!offered.contains("docs/count"), "{offered}");
+    assert!(
+        complete("promptctl publish --env ", 3)
+            .lines()
+            .all(|l| !l.contains("support/"))
+    );
+    let zsh = script_of("zsh");
+    assert!(
+        zsh.contains("'*::names -- Prompts to publish (default\\: every prompt that changed):_promptctl_prompt_names'"),
+        "{zsh}"
+    );
+    assert!(
+        zsh.find("_promptctl_prompt_names() {") < zsh.find("if [ \"$funcstack[1]\""),
+        "the function is defined before the script's closing call"
+    );
+    assert!(script_of("fish").contains("(promptctl list --names 2>/dev/null)"));
+    let names = std::process::Command::new(promptctl)
+        .args(["list", "--names"])
+        .current_dir(repo.path())
+        .env("HOME", repo.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&names.stdout),
+        "docs/count\nsupport/reply\nsupport/triage\n"
+    );
+}

@@ -25,8 +25,69 @@ pub fn run(_global: &GlobalArgs, args: CompletionsArgs) -> Result<ExitCode, CliE
     let mut command = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut command, "promptctl", &mut out);
-    super::output::print(&String::from_utf8_lossy(&out))?;
+    let script = with_prompt_names(args.shell, String::from_utf8_lossy(&out).into_owned());
+    super::output::print(&script)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The commands whose arguments are prompt names.
+const NAMED: &str = "show render check publish canary promote revert status log resolve";
+
+/// clap's completions know the flags, not the project: bash, zsh and fish are taught to
+/// offer prompt names too, read at completion time from the project the shell is in
+/// (`promptctl list --names`). PowerShell and elvish complete flags alone.
+fn with_prompt_names(shell: Shell, mut script: String) -> String {
+    match shell {
+        Shell::Bash => script.push_str(&format!(
+            r#"
+# Prompt names, from the project the shell is in.
+_promptctl_with_names() {{
+    _promptctl "$@"
+    local cur="${{COMP_WORDS[COMP_CWORD]}}"
+    [[ "$cur" == -* || ${{COMP_CWORD}} -lt 2 ]] && return 0
+    local prev="${{COMP_WORDS[COMP_CWORD-1]}}"
+    [[ "$prev" == -* ]] && return 0
+    case " {NAMED} " in
+        *" ${{COMP_WORDS[1]}} "*)
+            local names
+            names=$(promptctl list --names 2>/dev/null) || return 0
+            COMPREPLY+=( $(compgen -W "${{names}}" -- "${{cur}}") )
+            ;;
+    esac
+}}
+complete -F _promptctl_with_names -o bashdefault -o default promptctl
+"#
+        )),
+        Shell::Fish => script.push_str(&format!(
+            "\n# Prompt names, from the project the shell is in.\ncomplete -c promptctl -n \"__fish_seen_subcommand_from {NAMED}\" -f -a \"(promptctl list --names 2>/dev/null)\"\n"
+        )),
+        Shell::Zsh => {
+            // Each prompt-name argument completes with the function below, defined before
+            // the script's closing call so that it exists when first needed.
+            script = script
+                .lines()
+                .map(|line| {
+                    let names = line.starts_with("':name -- ")
+                        || line.starts_with("'::name -- ")
+                        || line.starts_with("'*::names -- ");
+                    if names {
+                        line.replace(":_default'", ":_promptctl_prompt_names'")
+                    } else {
+                        line.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            script.push('\n');
+            let function = "# Prompt names, from the project the shell is in.\n_promptctl_prompt_names() {\n    local -a names\n    names=(${(f)\"$(promptctl list --names 2>/dev/null)\"})\n    compadd -a names\n}\n\n";
+            match script.find("if [ \"$funcstack[1]\" = \"_promptctl\" ]") {
+                Some(at) => script.insert_str(at, function),
+                None => script.push_str(function),
+            }
+        }
+        _ => {}
+    }
+    script
 }
 
 /// Write man pages for promptctl and each of its commands into a folder

@@ -23,8 +23,12 @@ pub struct ListArgs {
     at: String,
 
     /// Print a JSON array of {name, version, provider, model, description, path, partials}.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "names")]
     json: bool,
+
+    /// Print the names alone, one a line (what shell completion offers).
+    #[arg(long)]
+    names: bool,
 }
 
 /// One row of `list --json`; the field names are a stable contract.
@@ -67,6 +71,13 @@ pub fn run(global: &GlobalArgs, args: ListArgs) -> Result<ExitCode, CliError> {
     if args.json {
         let entries: Vec<ListEntry> = prompts.iter().map(|p| ListEntry::from(*p)).collect();
         print_json(&entries)?;
+    } else if args.names {
+        let mut names = String::new();
+        for prompt in &prompts {
+            names.push_str(prompt.name.as_str());
+            names.push('\n');
+        }
+        print(&names)?;
     } else if prompts.is_empty() && problems.is_empty() {
         eprint(&format!(
             "no prompts in {}/ at `{}`\n",

@@ -339,3 +339,38 @@ fn one_rule_for_a_url_and_a_percent_on_flags_and_files() {
     let run = repo.run(&["eval", "--min-pass-rate", "120%"]).expect(2);
     assert!(run.stderr.contains("more than 100%"), "{}", run.stderr);
 }
+
+#[test]
+fn a_cohort_the_canary_does_not_route_is_said() {
+    // Seen: unknown cohort names were ignored without a word.
+    let repo = common::canary_with_cohort();
+    let run = repo
+        .run(&[
+            "resolve",
+            "support/triage",
+            "--key",
+            "k",
+            "--cohort",
+            "internel",
+        ])
+        .expect(0);
+    assert!(
+        run.stderr.contains(
+            "warning: cohort `internel` changes nothing for `support/triage`: its canary routes internal; did you mean `internal`?"
+        ),
+        "{}",
+        run.stderr
+    );
+    let run = repo
+        .run(&[
+            "resolve",
+            "support/triage",
+            "--key",
+            "k",
+            "--cohort",
+            "internal",
+        ])
+        .expect(0);
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    assert!(run.stdout.contains("canary"), "{}", run.stdout);
+}

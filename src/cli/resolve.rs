@@ -55,6 +55,7 @@ pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError>
     if keys.is_empty() {
         keys.push(None);
     }
+    warn_of_an_unrouted_cohort(&resolver, &args.name, args.cohort.as_deref());
     let width = keys
         .iter()
         .map(|k| k.as_deref().map_or(8, |k| k.chars().count()))
@@ -136,4 +137,29 @@ fn read_keys(path: &PathBuf) -> Result<Vec<String>, CliError> {
         }
     }
     Ok(keys)
+}
+
+/// A cohort the canary does not route changes nothing: said, so that a typo
+/// (`--cohort internel`) is not read as "this cohort gets active".
+fn warn_of_an_unrouted_cohort(
+    resolver: &promptctl::store::Resolver,
+    name: &str,
+    cohort: Option<&str>,
+) {
+    let Some(cohort) = cohort else { return };
+    let routed = resolver.canary_cohorts(name).unwrap_or(&[]);
+    if routed.iter().any(|c| c == cohort) {
+        return;
+    }
+    let known = if routed.is_empty() {
+        "routes no cohort".to_owned()
+    } else {
+        format!("routes {}", routed.join(", "))
+    };
+    let near = promptctl::suggest::closest(cohort, routed.iter().map(String::as_str))
+        .map(|near| format!("; did you mean `{near}`?"))
+        .unwrap_or_default();
+    super::output::eprint(&format!(
+        "warning: cohort `{cohort}` changes nothing for `{name}`: its canary {known}{near}\n"
+    ));
 }

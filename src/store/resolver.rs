@@ -29,6 +29,12 @@ impl Resolver {
         Resolver { state }
     }
 
+    /// The cohorts the canary of `name` routes, if it has a canary.
+    pub fn canary_cohorts(&self, name: &str) -> Option<&[String]> {
+        let canary = self.state.prompts.get(name)?.canary.as_ref()?;
+        Some(&canary.cohorts)
+    }
+
     /// Returns the version and track of `name` for `key` (a random key when `None`), or
     /// `None` when the prompt is not released.
     pub fn resolve(&self, name: &str, key: Option<&str>) -> Option<Resolution> {

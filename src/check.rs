@@ -71,7 +71,7 @@ impl CheckReport {
         let summaries = self
             .diagnostics
             .iter()
-            .filter(|d| d.severity == Severity::Warning && d.message.ends_with(MORE_LIKE_THESE))
+            .filter(|d| d.code == MORE_WARNINGS)
             .count();
         self.count(Severity::Warning) - summaries + self.unlisted_warnings
     }
@@ -223,8 +223,8 @@ pub fn check(
 /// file of 255,750 rows without assertions printed 255,750 warnings.
 pub const MAX_WARNINGS_ALIKE: usize = 10;
 
-/// How a line counting unlisted warnings ends.
-const MORE_LIKE_THESE: &str = " more warnings like these in this file";
+/// The code of the line that counts a file's unlisted warnings of a kind.
+const MORE_WARNINGS: &str = "more-warnings";
 
 /// Keeps the first [`MAX_WARNINGS_ALIKE`] warnings of each code in each file and adds one
 /// that counts the others; returns how many were not listed. Errors are all kept: each
@@ -245,15 +245,18 @@ fn collapse_repeated_warnings(diagnostics: &mut Vec<Diagnostic>) -> usize {
         kept.push(diagnostic);
     }
     let mut unlisted = 0;
-    for ((path, code), count) in seen {
+    for ((path, _), count) in seen {
         if count > MAX_WARNINGS_ALIKE {
             unlisted += count - MAX_WARNINGS_ALIKE;
             kept.push(Diagnostic {
                 severity: Severity::Warning,
-                code,
+                code: MORE_WARNINGS,
                 location: Location::file(&path),
                 prompt: None,
-                message: format!("and {}{MORE_LIKE_THESE}", count - MAX_WARNINGS_ALIKE),
+                message: format!(
+                    "and {} more warnings like these in this file",
+                    count - MAX_WARNINGS_ALIKE
+                ),
             });
         }
     }

@@ -1,5 +1,6 @@
-//! Percentages as people write them on a command line or in a file: `5`, `5%`, `0.5%`.
-//! The one grammar of a percent in promptctl, for every flag that takes one.
+//! Percent limits as people write them on a command line: `5`, `5%`, `0.5%`, for every
+//! gate and floor flag (`eval`, `canary`). A canary's weight is a [`crate::store::Weight`],
+//! read in the same spelling but exact to a hundredth of a percent.
 
 /// Reads `5`, `5%` or `0.5 %` as a number of percent: finite, at least 0, at most `max`.
 pub fn parse(text: &str, max: f64) -> Result<f64, String> {

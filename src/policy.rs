@@ -26,15 +26,16 @@ pub struct RolloutPolicy {
     /// A Prometheus server whose `promptctl_*` series (scraped from every replica) are the
     /// evidence rollouts are judged on, instead of one server's own feedback.
     pub prometheus: Option<String>,
-    /// Seconds a Prometheus query may take (default [`DEFAULT_PROMETHEUS_TIMEOUT`]).
+    /// Seconds a Prometheus query may take (default [`crate::http::DEFAULT_TIMEOUT`], at most
+    /// [`MAX_PROMETHEUS_TIMEOUT`]).
     pub prometheus_timeout: Option<f64>,
     /// Custom gates: `[rollout.metrics.NAME]`, a PromQL query template whose value must
     /// stay within a range.
     pub metrics: std::collections::BTreeMap<String, MetricGate>,
 }
 
-/// Seconds a Prometheus query may take when `prometheus_timeout` is not set.
-pub const DEFAULT_PROMETHEUS_TIMEOUT: f64 = crate::http::DEFAULT_TIMEOUT.as_secs() as f64;
+/// The longest `prometheus_timeout` may be.
+pub const MAX_PROMETHEUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A `[rollout.metrics.NAME]` table: a query template evaluated against Prometheus at
 /// every look, its one value checked against `min` and `max`, as Flagger's MetricTemplate.
@@ -250,12 +251,9 @@ impl RolloutPolicy {
         }
         self.check_metric_source()?;
         if let Some(url) = &self.webhook
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && let Err(why) = crate::weburl::check_http(url)
         {
-            return Err((
-                "webhook".into(),
-                format!("`{}` is not an http(s) URL", crate::weburl::shown(url)),
-            ));
+            return Err(("webhook".into(), why));
         }
         if !self.alert_only.is_empty() && self.webhook.is_none() {
             return Err((
@@ -282,7 +280,7 @@ impl RolloutPolicy {
             return Err(("prometheus".into(), why));
         }
         if let Some(t) = self.prometheus_timeout
-            && !(t > 0.0 && t <= 300.0)
+            && crate::clock::seconds(t, false, MAX_PROMETHEUS_TIMEOUT).is_err()
         {
             return Err((
                 "prometheus_timeout".into(),
@@ -312,15 +310,9 @@ impl RolloutPolicy {
     /// How long a Prometheus query may take.
     pub fn prometheus_timeout(&self) -> std::time::Duration {
         // Checked at parse (at most 300 s); the default otherwise.
-        crate::clock::seconds(
-            self.prometheus_timeout
-                .unwrap_or(DEFAULT_PROMETHEUS_TIMEOUT),
-            false,
-            std::time::Duration::from_secs(300),
-        )
-        .unwrap_or(std::time::Duration::from_secs_f64(
-            DEFAULT_PROMETHEUS_TIMEOUT,
-        ))
+        self.prometheus_timeout
+            .and_then(|t| crate::clock::seconds(t, false, MAX_PROMETHEUS_TIMEOUT).ok())
+            .unwrap_or(crate::http::DEFAULT_TIMEOUT)
     }
 
     /// The gates of a new plan before command-line flags: the project's defaults over the

@@ -14,8 +14,8 @@ pub fn shown(url: &str) -> String {
     }
 }
 
-/// Checks that `url` is an http(s) URL with a host: the one rule for every URL promptctl
-/// calls (Prometheus, webhooks, servers), from a flag or a file alike.
+/// Checks that `url` is an http(s) URL with a host: the rule for Prometheus and webhook
+/// URLs, from a flag or a file alike.
 pub fn check_http(url: &str) -> Result<(), String> {
     match reqwest::Url::parse(url) {
         Ok(parsed)

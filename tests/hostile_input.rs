@@ -87,7 +87,6 @@ fn revert_refuses_another_prompts_version() {
         serde_json::from_str(&repo.run(&["list", "--json"]).expect(0).stdout).unwrap();
     let version_of = |name: &str| {
         list.as_array()
-            .or(list["prompts"].as_array())
             .unwrap()
             .iter()
             .find(|p| p["name"] == name)

@@ -43,17 +43,13 @@ fn check_context(report: &CiReport) -> crate::eval::CheckContext {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
             };
-            let line = d.location.line.map(|l| format!(":{l}")).unwrap_or_default();
             let field = d
                 .location
                 .field
                 .as_deref()
                 .map(|f| format!(" {f}"))
                 .unwrap_or_default();
-            let text = format!(
-                "{}{}{line}{field} {}: {}",
-                report.path_prefix, d.location.path, d.code, d.message
-            );
+            let text = format!("{}{field} {}: {}", place(report, d), d.code, d.message);
             (severity.to_owned(), text)
         })
         .collect();
@@ -62,13 +58,7 @@ fn check_context(report: &CiReport) -> crate::eval::CheckContext {
             "Base {}{commit} ({}), head: the working tree.",
             report.base.revision, report.base.how
         ),
-        check_summary: format!(
-            "{} and {} checked: {}, {}.",
-            plural(check.prompts, "prompt"),
-            plural(check.suites, "suite"),
-            plural(check.errors(), "error"),
-            plural(check.warnings(), "warning")
-        ),
+        check_summary: format!("{}.", checked(check)),
         check_passed: check.passed(),
         findings,
         diffs: report
@@ -112,21 +102,13 @@ pub fn to_markdown(report: &CiReport) -> String {
 fn check_section(out: &mut String, report: &CiReport) {
     let check = &report.check;
     let mark = if check.passed() { "✅" } else { "❌" };
-    let _ = writeln!(
-        out,
-        "### {mark} Check\n\n{} and {} checked: {}, {}.\n",
-        plural(check.prompts, "prompt"),
-        plural(check.suites, "suite"),
-        plural(check.errors(), "error"),
-        plural(check.warnings(), "warning")
-    );
+    let _ = writeln!(out, "### {mark} Check\n\n{}.\n", checked(check));
     for d in &check.diagnostics {
         let mark = match d.severity {
             Severity::Error => "❌",
             Severity::Warning => "⚠️",
         };
         // The field goes outside the file's code span: it is quoted in backticks itself.
-        let line = d.location.line.map(|l| format!(":{l}")).unwrap_or_default();
         let field = d
             .location
             .field
@@ -135,9 +117,8 @@ fn check_section(out: &mut String, report: &CiReport) {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "- {mark} `{}{}{line}`{field} {}: {}",
-            report.path_prefix,
-            d.location.path,
+            "- {mark} `{}`{field} {}: {}",
+            place(report, d),
             d.code,
             inline(&d.message)
         );
@@ -145,6 +126,23 @@ fn check_section(out: &mut String, report: &CiReport) {
     if !check.diagnostics.is_empty() {
         out.push('\n');
     }
+}
+
+/// `3 prompts and 2 suites checked: 0 errors, 1 warning`, as every report says it.
+fn checked(check: &crate::check::CheckReport) -> String {
+    format!(
+        "{} and {} checked: {}, {}",
+        plural(check.prompts, "prompt"),
+        plural(check.suites, "suite"),
+        plural(check.errors(), "error"),
+        plural(check.warnings(), "warning")
+    )
+}
+
+/// Where a finding is, from the repository root: `prompts-repo/evals/a.toml:12`.
+fn place(report: &CiReport, d: &crate::check::Diagnostic) -> String {
+    let line = d.location.line.map(|l| format!(":{l}")).unwrap_or_default();
+    format!("{}{}{line}", report.path_prefix, d.location.path)
 }
 
 fn prompts_section(out: &mut String, report: &CiReport) {
@@ -203,8 +201,8 @@ fn evals_section(out: &mut String, report: &CiReport) {
             "| `{}` | `{}` | {} → {} | {} | {} | {} | {} |",
             suite.suite,
             suite.prompt,
-            pass_rate(&suite.base),
-            pass_rate(&suite.head),
+            suite.base.pass_rate_text(),
+            suite.head.pass_rate_text(),
             pass_rate_change(suite),
             delta(
                 &suite.base,
@@ -378,10 +376,6 @@ fn title(prompt: &PromptDiff) -> String {
         Some(old) => format!("`{old}` → `{}`", prompt.name),
         None => format!("`{}`", prompt.name),
     }
-}
-
-fn pass_rate(side: &SideSummary) -> String {
-    side.pass_rate_text()
 }
 
 fn pass_rate_change(suite: &SuiteReport) -> String {

@@ -104,7 +104,7 @@ impl CanaryArgs {
     }
 }
 
-/// Reads `5%` or `5` as a number of percent (points), by the one grammar of a percent.
+/// Reads `5%` or `5` as a number of percent (points), by [`promptctl::percent`], as `eval`'s flags.
 fn percent_flag(flag: &str, text: &Option<String>) -> Result<Option<f64>, CliError> {
     let Some(text) = text else { return Ok(None) };
     promptctl::percent::parse_unbounded(text)

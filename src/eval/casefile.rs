@@ -5,7 +5,6 @@
 //! so a file with thousands of rows shows every bad row in one run.
 
 use std::io::{BufRead, Read};
-use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
@@ -128,15 +127,10 @@ fn read_json_lines(reader: impl BufRead, shown: &str, label: &str) -> (Vec<Case>
 fn read_csv(reader: impl BufRead, shown: &str, label: &str) -> (Vec<Case>, Vec<RowError>) {
     // Lines are counted from the bytes themselves: the csv crate's own count is one low
     // for files with CRLF line endings.
-    let newlines = Arc::new(Mutex::new(Vec::new()));
     let counted = NewlineCounter {
         inner: reader,
         offset: 0,
-        newlines: Arc::clone(&newlines),
-    };
-    let line_at = |byte: u64| {
-        let newlines = newlines.lock().unwrap_or_else(|e| e.into_inner());
-        newlines.partition_point(|&n| n <= byte) + 1
+        newlines: Vec::new(),
     };
     let mut csv = csv::ReaderBuilder::new()
         .flexible(false)
@@ -155,19 +149,27 @@ fn read_csv(reader: impl BufRead, shown: &str, label: &str) -> (Vec<Case>, Vec<R
     };
     let mut cases = Vec::new();
     let mut errors = Vec::new();
-    for record in csv.records() {
-        let record = match record {
-            Ok(record) => record,
+    let mut record = csv::StringRecord::new();
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
             Err(e) => {
-                let line = e.position().map(|p| line_at(p.byte()));
+                let line = e.position().map(|p| csv.get_ref().line_at(p.byte()));
+                let stop = e.is_io_error();
                 errors.push(RowError {
                     line,
                     message: e.to_string(),
                 });
+                if stop {
+                    break;
+                }
                 continue;
             }
-        };
-        let line = record.position().map_or(0, |p| line_at(p.byte()));
+        }
+        let line = record
+            .position()
+            .map_or(0, |p| csv.get_ref().line_at(p.byte()));
         let mut name = None;
         let mut vars = toml::Table::new();
         for (column, cell) in header.iter().zip(record.iter()) {
@@ -192,14 +194,24 @@ fn read_csv(reader: impl BufRead, shown: &str, label: &str) -> (Vec<Case>, Vec<R
 struct NewlineCounter<R> {
     inner: R,
     offset: u64,
-    newlines: Arc<Mutex<Vec<u64>>>,
+    newlines: Vec<u64>,
+}
+
+impl<R> NewlineCounter<R> {
+    /// The one-based line of the byte at `byte`. After a CRLF the csv crate may give a
+    /// record's start as the `\n` that ends the line before; counting newlines up to and
+    /// including `byte` puts it on its own line either way.
+    fn line_at(&self, byte: u64) -> usize {
+        self.newlines.partition_point(|&n| n <= byte) + 1
+    }
 }
 
 impl<R: Read> Read for NewlineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let mut newlines = self.newlines.lock().unwrap_or_else(|e| e.into_inner());
-        newlines.extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| self.offset + i as u64));
+        let offset = self.offset;
+        self.newlines
+            .extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| offset + i as u64));
         self.offset += n as u64;
         Ok(n)
     }

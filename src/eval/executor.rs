@@ -106,19 +106,31 @@ impl Executor {
 
     /// The cache key of sample `sample` of a request.
     pub fn key(&self, request: &ChatRequest, sample: u32) -> Result<String, ProviderError> {
-        let fingerprint = self.fingerprint(&request.provider)?;
-        Ok(request_key(request, &fingerprint.hash, sample))
+        self.with_fingerprint(&request.provider, |f| request_key(request, &f.hash, sample))
     }
 
-    /// A provider's fingerprint, computed once a run.
-    fn fingerprint(&self, provider: &str) -> Result<Fingerprint, ProviderError> {
+    /// Whether a provider's replies may be read from and written to the cache.
+    fn reusable(&self, provider: &str) -> Result<bool, ProviderError> {
+        self.with_fingerprint(provider, |f| f.reusable)
+    }
+
+    /// Looks at a provider's fingerprint, computed once a run (for a command, it hashes
+    /// the files it declares), without copying it for every request.
+    fn with_fingerprint<R>(
+        &self,
+        provider: &str,
+        look: impl FnOnce(&Fingerprint) -> R,
+    ) -> Result<R, ProviderError> {
         let mut fingerprints = self.fingerprints.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(fingerprint) = fingerprints.get(provider) {
-            return Ok(fingerprint.clone());
+            return Ok(look(fingerprint));
         }
         let fingerprint = provider_fingerprint(&self.config, &self.root, provider)?;
-        fingerprints.insert(provider.to_owned(), fingerprint.clone());
-        Ok(fingerprint)
+        Ok(look(
+            fingerprints
+                .entry(provider.to_owned())
+                .or_insert(fingerprint),
+        ))
     }
 
     fn provider(&self, name: &str) -> Result<Arc<Provider>, ProviderError> {
@@ -145,7 +157,7 @@ impl Executor {
             .fetch_add(calls.len(), Ordering::Relaxed);
         let read = self.mode == CacheMode::Use;
         for (key, request) in calls {
-            let reusable = self.fingerprint(&request.provider)?.reusable;
+            let reusable = self.reusable(&request.provider)?;
             match self
                 .cache
                 .as_ref()
@@ -181,7 +193,7 @@ impl Executor {
                 };
                 let provider = Arc::clone(&needed[&request.provider]);
                 let limit = Arc::clone(&limit);
-                let reusable = self.fingerprint(&request.provider)?.reusable;
+                let reusable = self.reusable(&request.provider)?;
                 let cache = self.cache.clone().filter(|_| reusable);
                 let counters = Arc::clone(&self.counters);
                 let progress = Arc::clone(progress);

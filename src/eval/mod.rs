@@ -13,6 +13,7 @@ mod executor;
 mod gate;
 mod html;
 mod judge;
+mod outcome;
 mod provider;
 mod redact;
 mod report;

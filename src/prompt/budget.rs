@@ -113,8 +113,13 @@ impl std::fmt::Write for Capped {
     }
 }
 
-/// Iterates a value, one step of fuel an item.
-fn items(state: &State, value: &Value, what: &str) -> Result<Vec<Value>, Error> {
+/// The items of a value, one step of fuel (and a look at the cancel flag) each, as they
+/// are read: nothing is gathered before it is measured.
+fn items<'a>(
+    state: &'a State,
+    value: &Value,
+    what: &str,
+) -> Result<impl Iterator<Item = Result<Value, Error>> + 'a, Error> {
     if value.is_undefined() {
         return Err(Error::new(ErrorKind::UndefinedError, "undefined value"));
     }
@@ -125,13 +130,11 @@ fn items(state: &State, value: &Value, what: &str) -> Result<Vec<Value>, Error> 
         )
         .with_source(e)
     })?;
-    let mut items = Vec::new();
-    for item in iter {
+    Ok(iter.map(move |item| {
         state.consume_fuel(1)?;
         check_cancelled()?;
-        items.push(item);
-    }
-    Ok(items)
+        Ok(item)
+    }))
 }
 
 /// An item's attribute, by a dotted path (`user.name`, `0.title`), as the built-ins read it.
@@ -170,8 +173,8 @@ fn join(
     };
     kwargs.assert_all_used()?;
     let mut out = Capped::new(room(state));
-    for (index, item) in items(state, value, "join")?.into_iter().enumerate() {
-        let item = attribute_of(item, attribute.as_deref());
+    for (index, item) in items(state, value, "join")?.enumerate() {
+        let item = attribute_of(item?, attribute.as_deref());
         if item.is_undefined() {
             return Err(Error::new(ErrorKind::UndefinedError, "undefined value"));
         }
@@ -251,7 +254,7 @@ fn sum(
         _ => {}
     }
     for item in items(state, &values, "sum")? {
-        let item = attribute_of(item, attribute.as_deref());
+        let item = attribute_of(item?, attribute.as_deref());
         if item.is_undefined() {
             continue;
         }

@@ -14,6 +14,7 @@ mod includes;
 mod name;
 mod output;
 mod render;
+mod settings;
 mod variables;
 
 use std::collections::BTreeMap;
@@ -34,9 +35,9 @@ pub use file::PromptDefaults;
 pub use includes::PartialIndex;
 pub(crate) use includes::scan_template;
 pub use name::{PromptName, check_segments};
-pub use render::{
-    CompiledPrompt, MAX_MESSAGE_BYTES, RENDER_FUEL, RENDER_RECURSION_LIMIT, RENDER_SETTINGS,
-    RenderSettings, RenderedMessage,
+pub use render::{CompiledPrompt, MAX_MESSAGE_BYTES, RenderedMessage};
+pub use settings::{
+    MINIJINJA_VERSION, RENDER_FUEL, RENDER_RECURSION_LIMIT, RENDER_SETTINGS, RenderSettings,
 };
 pub use variables::{
     VarType, Variable, Vars, coerce_texts, resolve_values, sample_values, undeclared_names,

@@ -1,8 +1,8 @@
 //! Who may read what. With `--token-env`, prompt texts are private: every route but
-//! `/healthz`, `/metrics` and `/login` needs the token, through one middleware
-//! ([`require_token`]) with one rule: `Authorization: Bearer TOKEN` or `X-API-Key: TOKEN`
-//! on any route, or the dashboard's cookie on a read (`GET`); none is a 401, a wrong one a
-//! 403. A browser opens the dashboard through a login form that sets the cookie, which
+//! `/healthz`, `/metrics` and `/login` needs the token, checked by [`refusal`] in the
+//! routes' single middleware, with one rule: `Authorization: Bearer TOKEN` or `X-API-Key:
+//! TOKEN` on any route, or the dashboard's cookie on a read (`GET`); none is a 401, a wrong
+//! one a 403. A browser opens the dashboard through a login form that sets the cookie, which
 //! holds a digest of the token, not the token: it cannot be replayed for a write.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -61,34 +61,29 @@ pub(super) fn is_open_route(path: &str) -> bool {
     matches!(path, "/healthz" | "/metrics" | "/login" | "/")
 }
 
-/// The one check of every guarded route: the credential of [`api_credential`], or on a read
-/// the dashboard's cookie. None is a 401, a wrong one a 403, on every route alike.
-pub(super) async fn require_token(
-    axum::extract::State(state): axum::extract::State<std::sync::Arc<super::ServerState>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let Some(token) = state.token.as_deref() else {
-        return next.run(request).await;
-    };
+/// The check of every guarded route, or the answer refusing it: the credential of
+/// [`api_credential`], or on a read the dashboard's cookie. None is a 401, a wrong one a
+/// 403, on every route alike.
+pub(super) fn refusal(token: Option<&str>, request: &axum::extract::Request) -> Option<Response> {
+    let token = token?;
     if is_open_route(request.uri().path()) {
-        return next.run(request).await;
+        return None;
     }
     let headers = request.headers();
     let read = request.method() == axum::http::Method::GET;
     match api_credential(token, headers) {
-        Credential::Right => next.run(request).await,
-        Credential::Missing if read && cookie_ok(token, headers) => next.run(request).await,
-        Credential::Missing => super::routes::error(
+        Credential::Right => None,
+        Credential::Missing if read && cookie_ok(token, headers) => None,
+        Credential::Missing => Some(super::routes::error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "this server has a token: send `Authorization: Bearer <token>` or `X-API-Key: <token>`",
-        ),
-        Credential::Wrong => super::routes::error(
+        )),
+        Credential::Wrong => Some(super::routes::error(
             StatusCode::FORBIDDEN,
             "forbidden",
             "the token given is not this server's",
-        ),
+        )),
     }
 }
 

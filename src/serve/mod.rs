@@ -12,6 +12,9 @@ mod charts;
 mod controller;
 mod dashboard;
 mod dedupe;
+mod feedback_route;
+mod health;
+mod kept;
 pub mod listener;
 mod metrics;
 mod ofrep;
@@ -33,7 +36,8 @@ use crate::prompt::PromptName;
 use crate::rollout::{Sample, Window};
 use crate::store::{PromptState, StepKey, Track};
 
-use crate::served::{Counters, Origin, Snapshot, SnapshotData};
+use crate::served::{Counters, Origin, Snapshot};
+pub use health::Health;
 pub use metrics::Metrics;
 
 /// How a server runs.
@@ -84,55 +88,6 @@ pub enum ServeError {
     Listen { addr: SocketAddr, message: String },
     #[error("{0}")]
     Io(String),
-}
-
-/// Health of the snapshot: when it last loaded, and since when the source has failed.
-#[derive(Debug, Clone, Default)]
-pub struct Health {
-    pub stale_since: Option<SystemTime>,
-    pub last_error: Option<String>,
-    /// When the source was last read successfully: the served state was current then.
-    pub confirmed_at: Option<SystemTime>,
-    /// Why the last good state could not be kept in the state folder.
-    pub keep_error: Option<String>,
-}
-
-impl Health {
-    /// Since when the served state is stale, if it is: a failed read, or no successful
-    /// read for longer than `overdue` (a fetch that hangs is stale before it times out).
-    pub fn stale_since(&self, overdue: Duration) -> Option<SystemTime> {
-        let silent = self
-            .confirmed_at
-            .and_then(|at| at.checked_add(overdue))
-            .filter(|limit| *limit < SystemTime::now());
-        self.stale_since.or(silent)
-    }
-
-    /// Records a failed read: stale since the first sign, silence or failure, whatever
-    /// the errors that follow say.
-    pub fn fail(&mut self, error: String, overdue: Duration) {
-        let since = self.stale_since(overdue).unwrap_or_else(SystemTime::now);
-        self.stale_since = Some(since);
-        self.last_error = Some(error);
-    }
-
-    /// Why the served state is stale, in words.
-    pub fn why_stale(&self, overdue: Duration) -> Option<String> {
-        let since = self.stale_since(overdue)?;
-        Some(self.last_error.clone().unwrap_or_else(|| {
-            let silent = since
-                .elapsed()
-                .map_or(0, |d| d.as_secs() + overdue.as_secs());
-            format!("no answer from the source for {silent} s")
-        }))
-    }
-
-    /// Seconds since the source was last read successfully.
-    pub fn age(&self) -> Option<f64> {
-        self.confirmed_at
-            .and_then(|at| at.elapsed().ok())
-            .map(|d| d.as_secs_f64())
-    }
 }
 
 /// Everything the routes share.
@@ -416,14 +371,14 @@ impl ServerState {
 /// Loads the first snapshot, binds, and serves until Ctrl-C.
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     if let Some(dir) = &options.state_dir {
-        check_state_dir(dir)?;
+        kept::check_state_dir(dir)?;
     }
     let state = ServerState::new(&options);
     let folder = options.origin.folder();
     // With a kept copy, serve it at once and read the source after binding: a source that
     // does not answer must not keep the server from listening. Without one, the source is
     // read first, under the network deadline.
-    let from_copy = start_from_kept_copy(&options, &state, &folder);
+    let from_copy = kept::start_from_kept_copy(&options, &state, &folder);
     if !from_copy {
         load_first(&options, &state, &folder).await?;
     }
@@ -437,7 +392,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .local_addr()
         .map_err(|e| ServeError::Io(e.to_string()))?;
     tracing::info!(addr = %bound, env = %options.env, "listening on http://{bound}");
-    tokio::spawn(watch_staleness(Arc::clone(&state)));
+    tokio::spawn(health::watch_staleness(Arc::clone(&state)));
     tokio::spawn(poll_forever(
         options.clone(),
         Arc::clone(&state),
@@ -508,35 +463,6 @@ async fn stop_signal() {
     }
 }
 
-/// Installs the copy kept in the state folder, marked stale until the source confirms it;
-/// `false` when there is no usable copy.
-fn start_from_kept_copy(options: &ServeOptions, state: &Arc<ServerState>, folder: &str) -> bool {
-    let kept = options
-        .state_dir
-        .as_ref()
-        .and_then(|dir| read_persisted(dir, &options.env));
-    let Some(snapshot) =
-        kept.and_then(|data| Snapshot::build(Arc::new(data), folder, &state.counters, None).ok())
-    else {
-        return false;
-    };
-    tracing::info!(
-        commit = %snapshot.commit,
-        "serving the copy kept in the state folder until the source answers"
-    );
-    state.install(snapshot);
-    // The copy is as fresh as the last time the source confirmed it: its file's time, which
-    // every confirmed read refreshes. So a restarted replica still says how old it is.
-    if let Some(dir) = &options.state_dir {
-        let confirmed = std::fs::metadata(persisted_path(dir, &options.env))
-            .and_then(|m| m.modified())
-            .ok();
-        state.health().confirmed_at = confirmed;
-    }
-    state.mark_failed("not yet confirmed: the source has not been read since the start".into());
-    true
-}
-
 async fn load_first(
     options: &ServeOptions,
     state: &Arc<ServerState>,
@@ -591,7 +517,7 @@ async fn reload(
             crate::shortid::commit(&snapshot.commit)
         );
         state.install(snapshot);
-        let kept = persist(&options, &data);
+        let kept = kept::persist(&options, &data);
         state.health().keep_error = kept.err();
         Ok(())
     })
@@ -617,7 +543,7 @@ async fn poll_forever(
         match reload(&options, &state, &folder).await {
             Ok(()) => {
                 state.mark_ok();
-                touch_kept_copy(&options);
+                kept::touch_kept_copy(&options);
             }
             Err(message) => {
                 tracing::warn!(
@@ -634,77 +560,6 @@ async fn poll_forever(
 /// valid after any single update.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Marks the kept copy as confirmed now (its file's modification time), for a restart to
-/// know how old it is.
-fn touch_kept_copy(options: &ServeOptions) {
-    let Some(dir) = &options.state_dir else {
-        return;
-    };
-    let touched = std::fs::File::options()
-        .write(true)
-        .open(persisted_path(dir, &options.env))
-        .and_then(|file| file.set_modified(SystemTime::now()));
-    if let Err(error) = touched {
-        tracing::debug!(%error, "cannot mark the kept copy as confirmed");
-    }
-}
-
-/// Keeps `state.stale` (read by every answer's headers) in step with the health, once a
-/// second: staleness by silence has no event of its own.
-async fn watch_staleness(state: Arc<ServerState>) {
-    loop {
-        let stale = state.health().stale_since(state.overdue()).is_some();
-        state
-            .stale
-            .store(stale, std::sync::atomic::Ordering::Relaxed);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-fn persisted_path(dir: &std::path::Path, env: &str) -> PathBuf {
-    dir.join(format!("snapshot-{env}.json"))
-}
-
-/// A state folder the server cannot write is refused at the start: a kept copy that is
-/// never written would leave a restart with nothing, or with an old copy.
-fn check_state_dir(dir: &std::path::Path) -> Result<(), ServeError> {
-    let probe = dir.join(".promptctl-write-check");
-    std::fs::create_dir_all(dir)
-        .and_then(|()| crate::fsutil::write_atomic(&probe, b"ok"))
-        .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|e| {
-            ServeError::Io(format!(
-                "cannot write the state folder `{}`: {e}",
-                dir.display()
-            ))
-        })
-}
-
-/// Keeps the last good state in the state folder, atomically. A failure is logged and
-/// returned for `/healthz` to report: serving goes on, as it matters more than the copy.
-fn persist(options: &ServeOptions, data: &SnapshotData) -> Result<(), String> {
-    let Some(dir) = &options.state_dir else {
-        return Ok(());
-    };
-    let written = std::fs::create_dir_all(dir).and_then(|()| {
-        let bytes = serde_json::to_vec(data).map_err(std::io::Error::other)?;
-        crate::fsutil::write_atomic(&persisted_path(dir, &options.env), &bytes)
-    });
-    written.map_err(|e| {
-        tracing::warn!(
-            dir = %dir.display(),
-            error = %e,
-            "cannot keep a copy of the state in the state folder"
-        );
-        format!("cannot keep a copy in `{}`: {e}", dir.display())
-    })
-}
-
-fn read_persisted(dir: &std::path::Path, env: &str) -> Option<SnapshotData> {
-    let bytes = std::fs::read(persisted_path(dir, env)).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 #[cfg(test)]

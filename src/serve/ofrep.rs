@@ -177,7 +177,7 @@ pub(super) async fn evaluate_flags(
 
 /// Reads the body and its context, or gives the answer refusing them (errors name `key`
 /// when there is one): a body that is not JSON by its `Content-Type` is a 415, as on every
-/// route. The token was checked by `auth::require_token`.
+/// route. The token was checked by the routes' middleware.
 fn admit(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,

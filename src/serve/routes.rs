@@ -14,14 +14,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::dedupe::MAX_REQUEST_ID_BYTES;
-use super::metrics::{FeedbackReport, Scrape};
-use super::{ServerState, Snapshot, lock};
-use crate::prompt::{PromptName, Version};
-use crate::rollout::Sample;
+use super::metrics::Scrape;
+use super::{ServerState, Snapshot};
+use crate::prompt::PromptName;
 use crate::store::Track;
 
 /// Largest request body accepted.
@@ -38,7 +35,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
     let bounded = Router::new()
         .route("/v1/render", post(super::render_route::render))
         .route("/v1/state", get(state_route))
-        .route("/v1/feedback", post(feedback))
+        .route("/v1/feedback", post(super::feedback_route::feedback))
         .route(
             "/ofrep/v1/evaluate/flags",
             post(super::ofrep::evaluate_flags),
@@ -62,11 +59,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .merge(bounded)
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
-            super::auth::require_token,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
-            say_stale,
+            guard_and_mark,
         ))
         .fallback(|| async {
             error(
@@ -107,19 +100,29 @@ pub(super) fn is_json_content_type(headers: &HeaderMap) -> bool {
             .is_some_and(|subtype| subtype.ends_with("+json"))
 }
 
-/// Whether `If-None-Match` matches `etag` by the weak comparison RFC 9110 prescribes for
-/// it: any listed tag equal once a `W/` prefix is set aside on either side. (`*` asks
-/// whether the resource exists at all, which an evaluation by POST does not answer with a
-/// 304; it gets the evaluation.)
+/// Whether `If-None-Match` matches `etag`, for every route that gives an ETag: by the weak
+/// comparison RFC 9110 prescribes for it, any listed tag equal once a `W/` prefix is set
+/// aside on either side (and, for clients that drop them, its quotes). `*` asks whether
+/// the resource exists at all, which no route here answers with a 304.
 pub(super) fn none_match(if_none_match: &str, etag: &str) -> bool {
-    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    let opaque = |tag: &str| {
+        tag.trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .to_owned()
+    };
     let ours = opaque(etag);
     if_none_match.split(',').any(|tag| opaque(tag) == ours)
 }
 
-/// Marks every answer served from a stale state with `X-Promptctl-Stale: true`, so that a
-/// client knows what it got may be behind the source (`/healthz` says since when and why).
-async fn say_stale(State(state): Shared, request: Request, next: Next) -> Response {
+/// The layer every route passes, a single one since resolves pass it too: the token, when
+/// the server has one ([`super::auth::refusal`]), and on the way out the mark of an answer
+/// served from a stale state, `X-Promptctl-Stale: true`, so that a client knows what it got
+/// may be behind the source (`/healthz` says since when and why).
+async fn guard_and_mark(State(state): Shared, request: Request, next: Next) -> Response {
+    if let Some(refused) = super::auth::refusal(state.token.as_deref(), &request) {
+        return refused;
+    }
     let mut response = next.run(request).await;
     if state.stale.load(std::sync::atomic::Ordering::Relaxed) {
         response
@@ -134,7 +137,7 @@ pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) 
     api_error(status, code, message).into_response()
 }
 
-fn api_error(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+pub(super) fn api_error(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
     ApiError {
         status,
         code: code.to_owned(),
@@ -263,7 +266,7 @@ pub(super) fn unknown(name: &PromptName, snapshot: &Snapshot) -> Response {
 }
 
 /// A prompt the snapshot does not serve: one that failed to load (503) or none (404).
-fn unknown_prompt(name: &PromptName, snapshot: &Snapshot) -> ApiError {
+pub(super) fn unknown_prompt(name: &PromptName, snapshot: &Snapshot) -> ApiError {
     if let Some(problem) = snapshot.problems.get(name) {
         return api_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -298,15 +301,15 @@ async fn state_route(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    // The token, when set, was checked by `auth::require_token`.
-    let wait = match query
-        .get("wait")
-        .map(|w| w.trim_end_matches('s').parse::<f64>())
-    {
+    // The token, when set, was checked by `guard_and_mark`.
+    let wait = match query.get("wait").map(|w| {
+        w.trim_end_matches('s')
+            .parse::<f64>()
+            .map_err(|e| e.to_string())
+            .and_then(|secs| crate::clock::seconds(secs, true, MAX_WAIT))
+    }) {
         None => None,
-        Some(Ok(secs)) if (0.0..=MAX_WAIT.as_secs_f64()).contains(&secs) => {
-            Some(Duration::from_secs_f64(secs))
-        }
+        Some(Ok(wait)) => Some(wait),
         Some(_) => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -315,19 +318,25 @@ async fn state_route(
             );
         }
     };
-    let seen = headers
+    // The ETag is the commit; `If-None-Match` is compared as on every route (weakly).
+    let if_none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim_matches('"').to_owned());
+        .map(str::to_owned);
+    let seen = |commit: &str| {
+        if_none_match
+            .as_deref()
+            .is_some_and(|tags| none_match(tags, &format!("\"{commit}\"")))
+    };
     let current = |state: &ServerState| state.snapshot.load_full();
     let mut snapshot = current(&state);
-    if let (Some(wait), Some(seen)) = (wait, &seen)
-        && snapshot.as_ref().is_some_and(|s| &s.commit == seen)
+    if let Some(wait) = wait
+        && snapshot.as_ref().is_some_and(|s| seen(&s.commit))
     {
         let mut changed = state.changed.subscribe();
         let mut stopping = state.stopping.subscribe();
         tokio::select! {
-            _ = tokio::time::timeout(wait, changed.wait_for(|commit| commit != seen)) => {}
+            _ = tokio::time::timeout(wait, changed.wait_for(|commit| !seen(commit))) => {}
             _ = stopping.wait_for(|stop| *stop) => {}
         }
         snapshot = current(&state);
@@ -340,7 +349,7 @@ async fn state_route(
         );
     };
     let etag = format!("\"{}\"", snapshot.commit);
-    if seen.as_deref() == Some(snapshot.commit.as_str()) {
+    if seen(&snapshot.commit) {
         return Response::builder()
             .status(StatusCode::NOT_MODIFIED)
             .header(header::ETAG, etag)
@@ -364,169 +373,7 @@ async fn state_route(
     response
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Feedback {
-    name: String,
-    version: String,
-    /// Read as text, so that a bad one is an `invalid_feedback` like the other fields.
-    outcome: String,
-    latency_ms: Option<f64>,
-    cost_usd: Option<f64>,
-    score: Option<f64>,
-    /// The client's id for this report: a retry with the same id is counted once.
-    request_id: Option<String>,
-}
-
-/// How a call with a served version went, as the service reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Success,
-    Error,
-}
-
-impl Outcome {
-    fn parse(text: &str) -> Option<Outcome> {
-        match text {
-            "success" => Some(Outcome::Success),
-            "error" => Some(Outcome::Error),
-            _ => None,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Error => "error",
-        }
-    }
-}
-
-async fn feedback(
-    State(state): Shared,
-    body: Result<axum::Json<Feedback>, JsonRejection>,
-) -> Response {
-    let axum::Json(report) = match body {
-        Ok(body) => body,
-        Err(rejection) => return rejected(rejection),
-    };
-    let snapshot = match snapshot(&state) {
-        Ok(s) => s,
-        Err(error) => return error.into_response(),
-    };
-    let (name, served, outcome, version) = match check_feedback(&report, &snapshot) {
-        Ok(checked) => checked,
-        Err(error) => return error.into_response(),
-    };
-    if let Some(id) = &report.request_id
-        && !lock(&state.feedback_ids).first_time(&format!("{name}\u{0}{id}"))
-    {
-        return json_body(
-            StatusCode::ACCEPTED,
-            "{\"accepted\":true,\"duplicate\":true}",
-        );
-    }
-    let track = match &served.pointers.canary {
-        Some(canary) if canary.version == version => Track::Canary,
-        _ => Track::Active,
-    };
-    // Feedback for an older active version (still in `previous`) says nothing about the
-    // canary step under way.
-    if track == Track::Canary || served.pointers.active == version {
-        let sample = Sample {
-            error: outcome == Outcome::Error,
-            latency_ms: report.latency_ms,
-            cost_usd: report.cost_usd,
-            score: report.score,
-        };
-        state.record_feedback(&name, &served.pointers, track, &sample);
-    }
-    state.metrics.feedback(&FeedbackReport {
-        prompt: name.as_str(),
-        version: &version.to_string(),
-        track: track.as_str(),
-        outcome: outcome.as_str(),
-        latency_ms: report.latency_ms,
-        cost_usd: report.cost_usd,
-        score: report.score,
-    });
-    // New evidence may change a rollout's decision: the controller, if one runs, looks.
-    state.evidence.notify_one();
-    json_body(StatusCode::ACCEPTED, "{\"accepted\":true}")
-}
-
-/// Checks a report against the served state: a prompt it serves, one of that prompt's
-/// versions (in full, or its 12-hex short form when that names one), a known outcome,
-/// finite figures and a bounded request id. Gives the prompt, the outcome and the full
-/// version, or the 4xx answer.
-fn check_feedback<'a>(
-    report: &Feedback,
-    snapshot: &'a Snapshot,
-) -> Result<(PromptName, &'a crate::served::Served, Outcome, Version), ApiError> {
-    let name = parse_name(&report.name)?;
-    let Some(served) = snapshot.prompts.get(&name) else {
-        return Err(unknown_prompt(&name, snapshot));
-    };
-    let invalid = |message: String| {
-        api_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_feedback",
-            message,
-        )
-    };
-    let matching: std::collections::BTreeSet<Version> = served
-        .pointers
-        .versions()
-        .filter(|v| v.to_string() == report.version || v.short() == report.version)
-        .collect();
-    let version = match matching.len() {
-        1 => matching
-            .into_iter()
-            .next()
-            .unwrap_or(served.pointers.active),
-        0 => {
-            return Err(invalid(format!(
-                "`{}` is not a version of `{name}` in `{}`",
-                report.version, snapshot.env
-            )));
-        }
-        _ => {
-            return Err(invalid(format!(
-                "`{}` names more than one version of `{name}`: give the full version",
-                report.version
-            )));
-        }
-    };
-    if report
-        .request_id
-        .as_ref()
-        .is_some_and(|id| id.is_empty() || id.len() > MAX_REQUEST_ID_BYTES)
-    {
-        return Err(invalid(format!(
-            "`request_id` is 1 to {MAX_REQUEST_ID_BYTES} bytes"
-        )));
-    }
-    let Some(outcome) = Outcome::parse(&report.outcome) else {
-        return Err(invalid("`outcome` is \"success\" or \"error\"".into()));
-    };
-    for (field, value) in [
-        ("latency_ms", report.latency_ms),
-        ("cost_usd", report.cost_usd),
-        ("score", report.score),
-    ] {
-        if value.is_some_and(|v| !v.is_finite() || (field != "score" && v < 0.0)) {
-            let sign = if field == "score" {
-                ""
-            } else {
-                ", not negative"
-            };
-            return Err(invalid(format!("`{field}` must be a finite number{sign}")));
-        }
-    }
-    Ok((name, served, outcome, version))
-}
-
-/// Compares secrets without leaking their common prefix length through timing.
+/// Every canary in flight, with this server's feedback and its controller's decisions.
 async fn rollouts_route(State(state): Shared) -> Response {
     let snapshot = match snapshot(&state) {
         Ok(s) => s,

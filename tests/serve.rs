@@ -1465,3 +1465,69 @@ fn an_idle_server_exits_at_once_on_sigterm() {
         stopped_at.elapsed()
     );
 }
+
+/// Seen: unauthenticated requests whose canary render failed with a reason of their own
+/// (here, a value of the wrong type) wrote one log line each (20,000 lines). A prompt's
+/// fallbacks are logged at most once a minute.
+#[test]
+fn canary_fallbacks_with_distinct_reasons_are_logged_once() {
+    use std::io::BufRead;
+    let repo = common::released("");
+    let path = repo.path().join("prompts/support/triage.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("Triage the ticket (v2).", "Triage ticket {{ seat }}.")
+            + "\n[variables.seat]\ntype = \"integer\"\nrequired = false\n",
+    )
+    .unwrap();
+    repo.commit("v3 takes a seat number");
+    repo.run(&[
+        "canary",
+        "support/triage",
+        "--stage",
+        "cohort=internal",
+        "--ramp",
+        "50,100",
+    ])
+    .expect(0);
+    let port = common::server::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = repo
+        .command(
+            repo.path(),
+            &["serve", "--addr", &addr, "--log-format", "json"],
+        )
+        .env_remove("PROMPTCTL_NOW")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let started = Instant::now();
+    while http(port, "GET", "/healthz", &[], "").0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(15), "not started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for i in 0..20 {
+        let body = json!({"name": "support/triage", "key": "k", "attrs": {"cohort": "internal"},
+                          "vars": {"ticket": "x", "seat": format!("seat {i}")}});
+        let (status, _, text) = http(
+            port,
+            "POST",
+            "/v1/render",
+            &[("Content-Type", "application/json")],
+            &body.to_string(),
+        );
+        assert_eq!(status, 200, "{text}");
+        assert!(text.contains("\"fallback\":true"), "{text}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged = std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .filter(|line| line.contains("the canary could not render"))
+        .count();
+    assert_eq!(logged, 1);
+}

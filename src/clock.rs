@@ -142,111 +142,9 @@ pub fn minute_of_day(time: UnixTime) -> u32 {
     (time.rem_euclid(86_400) / 60) as u32
 }
 
-/// Writes a span of seconds the way people say it: `30m`, `1h30m`, `45s`.
-pub fn human_duration(seconds: u64) -> String {
-    if seconds == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
-        let count = part(seconds, size);
-        if count > 0 {
-            out.push_str(&format!("{count}{unit}"));
-        }
-    }
-    out
-}
-
-fn part(seconds: u64, size: u64) -> u64 {
-    match size {
-        86_400 => seconds / 86_400,
-        3600 => seconds % 86_400 / 3600,
-        60 => seconds % 3600 / 60,
-        _ => seconds % 60,
-    }
-}
-
-/// The longest wait any setting or header may ask for: a day.
-pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(86_400);
-
-/// A number of seconds, from a file, an environment variable or a server's header, as a
-/// duration: finite, more than 0 (or 0 when `zero_ok`), at most `max`. The one conversion
-/// of seconds in promptctl: `Duration::from_secs_f64` panics past its range, and `1e300`
-/// in a provider's `timeout` or a `Retry-After` header once reached it.
-pub fn seconds(
-    value: f64,
-    zero_ok: bool,
-    max: std::time::Duration,
-) -> Result<std::time::Duration, String> {
-    let lowest = if zero_ok { "0" } else { "more than 0" };
-    if !value.is_finite() || value < 0.0 || (value == 0.0 && !zero_ok) {
-        return Err(format!(
-            "{value} is not a number of seconds ({lowest}, at most {})",
-            max.as_secs()
-        ));
-    }
-    if value > max.as_secs_f64() {
-        return Err(format!(
-            "{value} seconds is more than the {} s allowed",
-            max.as_secs()
-        ));
-    }
-    Ok(std::time::Duration::from_secs_f64(value))
-}
-
-/// Reads a span like `30m`, `1h`, `90s`, `1h30m`, `2d` or `500ms` (rounded up to whole
-/// milliseconds).
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("`{text}` is not a duration like 30s, 5m, 1h or 1h30m");
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ms" => value / 1000.0,
-            "s" | "" => value,
-            "m" => value * 60.0,
-            "h" => value * 3600.0,
-            "d" => value * 86_400.0,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total += seconds;
-    }
-    if !total.is_finite() || total > 1e12 {
-        return Err(bad());
-    }
-    Ok(std::time::Duration::from_millis(
-        (total * 1000.0).ceil() as u64
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seconds_are_bounded_and_never_panic() {
-        let day = MAX_WAIT;
-        assert_eq!(
-            seconds(1.5, false, day),
-            Ok(std::time::Duration::from_millis(1500))
-        );
-        assert_eq!(seconds(0.0, true, day), Ok(std::time::Duration::ZERO));
-        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300, 86_401.0] {
-            assert!(seconds(bad, false, day).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn formats_and_reads_back_known_instants() {
@@ -269,20 +167,5 @@ mod tests {
         assert_eq!(weekday(1_795_425_600), 0);
         assert_eq!(weekday(1_795_425_600 + 6 * 86_400), 6);
         assert_eq!(minute_of_day(1_795_425_600), 9 * 60 + 20);
-    }
-
-    #[test]
-    fn durations_read_and_write_like_people_say_them() {
-        use std::time::Duration;
-        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert!(parse_duration("").is_err() && parse_duration("5x").is_err());
-        assert!(parse_duration("m").is_err());
-        assert_eq!(human_duration(5400), "1h30m");
-        assert_eq!(human_duration(1800), "30m");
-        assert_eq!(human_duration(90_061), "1d1h1m1s");
-        assert_eq!(human_duration(0), "0s");
     }
 }

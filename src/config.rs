@@ -63,6 +63,9 @@ impl ProviderKind {
 
 /// The longest a provider's `timeout` may be: an hour.
 pub const MAX_PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+/// What a provider's `timeout` may be: more than 0, at most an hour.
+pub const PROVIDER_TIMEOUT: crate::duration::Bounds =
+    crate::duration::Bounds::positive(MAX_PROVIDER_TIMEOUT);
 
 /// One `[providers.NAME]` table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -77,8 +80,9 @@ pub struct ProviderSection {
     /// Extra HTTP headers.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// Seconds before a request is abandoned (and retried).
-    pub timeout: Option<f64>,
+    /// How long before a request is abandoned (and retried): seconds or a span
+    /// ([`PROVIDER_TIMEOUT`]).
+    pub timeout: Option<crate::duration::Setting>,
     /// Requests in flight at once, at most.
     pub concurrency: Option<usize>,
     /// Requests started per minute, at most.
@@ -264,7 +268,8 @@ fn check_provider(name: &str, provider: &ProviderSection) -> Result<(), (&'stati
     }
     if let Some(Err(why)) = provider
         .timeout
-        .map(|t| crate::clock::seconds(t, false, MAX_PROVIDER_TIMEOUT))
+        .as_ref()
+        .map(|t| PROVIDER_TIMEOUT.setting(t))
     {
         return invalid(".timeout", &why);
     }

@@ -56,6 +56,7 @@ pub mod clock;
 pub mod config;
 pub mod copytext;
 pub mod diff;
+pub mod duration;
 pub mod eval;
 pub mod fsutil;
 pub mod gitopts;

@@ -26,9 +26,9 @@ pub struct RolloutPolicy {
     /// A Prometheus server whose `promptctl_*` series (scraped from every replica) are the
     /// evidence rollouts are judged on, instead of one server's own feedback.
     pub prometheus: Option<String>,
-    /// Seconds a Prometheus query may take (default [`crate::http::DEFAULT_TIMEOUT`], at most
-    /// [`MAX_PROMETHEUS_TIMEOUT`]).
-    pub prometheus_timeout: Option<f64>,
+    /// How long a Prometheus query may take: seconds or a span (default
+    /// [`crate::http::DEFAULT_TIMEOUT`], [`PROMETHEUS_TIMEOUT`]).
+    pub prometheus_timeout: Option<crate::duration::Setting>,
     /// Custom gates: `[rollout.metrics.NAME]`, a PromQL query template whose value must
     /// stay within a range.
     pub metrics: std::collections::BTreeMap<String, MetricGate>,
@@ -36,6 +36,9 @@ pub struct RolloutPolicy {
 
 /// The longest `prometheus_timeout` may be.
 pub const MAX_PROMETHEUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+/// What `prometheus_timeout` may be: more than 0, at most 300 s.
+pub const PROMETHEUS_TIMEOUT: crate::duration::Bounds =
+    crate::duration::Bounds::positive(MAX_PROMETHEUS_TIMEOUT);
 
 /// A `[rollout.metrics.NAME]` table: a query template evaluated against Prometheus at
 /// every look, its one value checked against `min` and `max`, as Flagger's MetricTemplate.
@@ -279,13 +282,12 @@ impl RolloutPolicy {
         {
             return Err(("prometheus".into(), why));
         }
-        if let Some(t) = self.prometheus_timeout
-            && crate::clock::seconds(t, false, MAX_PROMETHEUS_TIMEOUT).is_err()
+        if let Some(Err(why)) = self
+            .prometheus_timeout
+            .as_ref()
+            .map(|t| PROMETHEUS_TIMEOUT.setting(t))
         {
-            return Err((
-                "prometheus_timeout".into(),
-                "is a number of seconds above 0, at most 300".into(),
-            ));
+            return Err(("prometheus_timeout".into(), why));
         }
         for (name, gate) in &self.metrics {
             let plain = !name.is_empty()
@@ -311,7 +313,8 @@ impl RolloutPolicy {
     pub fn prometheus_timeout(&self) -> std::time::Duration {
         // Checked at parse (at most 300 s); the default otherwise.
         self.prometheus_timeout
-            .and_then(|t| crate::clock::seconds(t, false, MAX_PROMETHEUS_TIMEOUT).ok())
+            .as_ref()
+            .and_then(|t| PROMETHEUS_TIMEOUT.setting(t).ok())
             .unwrap_or(crate::http::DEFAULT_TIMEOUT)
     }
 

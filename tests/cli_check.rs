@@ -399,7 +399,7 @@ fn a_template_that_cannot_render_fails_check_publish_and_canary() {
     let repo = sample_repo();
     repo.write(
         "prompts/support/triage.toml",
-        "[variables.ticket]\ntype = \"string\"\nrequired = true\n\n[[messages]]\nrole = \"user\"\ncontent = \"{{ ticket | tojson }}\"\n",
+        "[variables.ticket]\ntype = \"string\"\nrequired = true\n\n[[messages]]\nrole = \"user\"\ncontent = \"{{ ticket | to_json }}\"\n",
     );
     let run = repo.run(&["check"]).expect(1);
     assert!(
@@ -411,11 +411,11 @@ fn a_template_that_cannot_render_fails_check_publish_and_canary() {
         "{}",
         run.stdout
     );
-    repo.commit("tojson");
+    repo.commit("to_json");
     let publish = repo.run(&["publish", "support/triage"]).expect(2);
-    assert!(publish.stderr.contains("tojson"), "{}", publish.stderr);
+    assert!(publish.stderr.contains("to_json"), "{}", publish.stderr);
     let canary = repo.run(&["canary", "support/triage", "10%"]).expect(2);
-    assert!(canary.stderr.contains("tojson"), "{}", canary.stderr);
+    assert!(canary.stderr.contains("to_json"), "{}", canary.stderr);
 }
 
 #[test]

@@ -882,3 +882,18 @@ fn log_oneline_is_one_line_per_action() {
     assert!(lines[1].contains("publish 3 prompts"), "{}", run.stdout);
     assert!(!run.stdout.contains("reason"), "{}", run.stdout);
 }
+
+#[test]
+fn two_prompts_with_the_same_text_publish_together() {
+    // Seen: two prompts with the same text share a version, and publishing both at once
+    // failed with libgit2's "duplicate entries given for update".
+    let repo = committed();
+    let text = std::fs::read_to_string(repo.path().join("prompts/support/triage.toml")).unwrap();
+    repo.write("prompts/support/triage-copy.toml", &text);
+    repo.commit("a copy");
+    repo.run(&["publish"]).expect(0);
+    assert_eq!(
+        pointers(&repo, "support/triage")["active"],
+        pointers(&repo, "support/triage-copy")["active"]
+    );
+}

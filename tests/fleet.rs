@@ -240,3 +240,80 @@ fn a_query_error_holds_the_step_and_says_why() {
         text(&out)
     );
 }
+
+/// Waits until the controller's dashboard says `words`.
+fn await_dashboard(controller: &Server, words: &str) {
+    let started = Instant::now();
+    loop {
+        let (status, _, page) = common::server::http(controller.port, "GET", "/", &[], "");
+        if status == 200 && page.contains(words) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the dashboard never said {words:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn after_a_gap_the_controller_waits_for_prometheus_to_catch_up_before_judging() {
+    let Some(binary) = binary() else { return };
+    let repo = released("");
+    start_plan(&repo, "30");
+    let port = free_port();
+    let server = Server::start_on(&repo, port, &[], &[]);
+    let mut prometheus = Prometheus::start(&binary, &[port]);
+    prometheus.wait_for("count(up == 1)", 1.0);
+    let (active, canary) = versions(&server);
+    // Before the gap: a healthy canary with just enough reports to be judged.
+    feed(&server, &active, 30, 0);
+    feed(&server, &canary, 30, 0);
+    prometheus.wait_for(&canary_reports(&canary), 30.0);
+    prometheus.stop();
+    let url = prometheus.url();
+    let controller = Server::start(
+        &repo,
+        &[
+            "--controller",
+            "--controller-interval",
+            "1s",
+            "--prometheus",
+            &url,
+        ],
+        &[],
+    );
+    await_dashboard(&controller, "did not answer");
+    // During the gap the canary fails a third of its requests.
+    feed(&server, &canary, 30, 20);
+    // Seen: the first decision after Prometheus returned was made on the counts from
+    // before the gap (152 of about 400 canary reports). Prometheus now scrapes every 15 s,
+    // so its first scrape comes well after the controller's first look.
+    prometheus.restart(&binary, "15s");
+    await_dashboard(
+        &controller,
+        "has not yet scraped every replica since the gap",
+    );
+    assert!(
+        !actions(&repo)
+            .iter()
+            .any(|a| a == "advance" || a == "promote"),
+        "judged on the counts from before the gap: {:?}",
+        actions(&repo)
+    );
+    let started = Instant::now();
+    while !actions(&repo).iter().any(|a| a == "revert") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not reverted: {:?}",
+            actions(&repo)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let actions = actions(&repo);
+    assert!(
+        !actions.iter().any(|a| a == "advance" || a == "promote"),
+        "{actions:?}"
+    );
+}

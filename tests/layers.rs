@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 /// every layer before it.
 const LAYERS: &[&[&str]] = &[
     &[
-        "clock", "copytext", "random", "shortid", "location", "tomlfile", "fsutil", "gitopts",
-        "http", "junit", "markup", "parallel", "percent", "retry", "suggest", "weburl",
+        "clock", "duration", "copytext", "random", "shortid", "location", "tomlfile", "fsutil",
+        "gitopts", "http", "junit", "markup", "parallel", "percent", "retry", "suggest", "weburl",
     ],
     &["prompt", "varsfile"],
     &["store"],

@@ -121,11 +121,9 @@ fn plan(args: &CanaryArgs, first: Option<&str>) -> Result<PlanRequest, CliError>
     })?;
     let every = match &args.every {
         Some(text) => {
-            let every = promptctl::clock::parse_duration(text)
+            let every = promptctl::store::STAGE_LENGTH
+                .parse(text)
                 .map_err(|m| CliError::usage(format!("--every: {m}")))?;
-            if every.as_secs() < 1 {
-                return Err(CliError::usage("--every: a stage lasts at least 1s"));
-            }
             Some(every.as_secs())
         }
         None => None,

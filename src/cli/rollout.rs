@@ -230,7 +230,7 @@ fn describe(out: &mut String, rollout: &RolloutStatus, with_feedback: bool) {
         out,
         "  plan     {}  every {}{}",
         stages.join(" → "),
-        promptctl::clock::human_duration(plan.every),
+        promptctl::duration::human(plan.every),
         if plan.paused { "  (paused)" } else { "" }
     );
     let _ = writeln!(

@@ -102,14 +102,11 @@ pub struct ServeArgs {
     log_format: LogFormat,
 }
 
-/// A span for an interval or a timeout: the one duration grammar of promptctl (`500ms`,
-/// `5s`, `1m`, `1h30m`), at least 10 ms so that nothing spins.
+/// An interval or a timeout, in the one duration grammar (`500ms`, `5s`, `1m`, `1h30m`):
+/// at least 10 ms so that nothing spins, at most a day.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let span = promptctl::clock::parse_duration(text)?;
-    if span < Duration::from_millis(10) {
-        return Err(format!("`{}` is too short: at least 10ms", text.trim()));
-    }
-    Ok(span)
+    promptctl::duration::Bounds::between(Duration::from_millis(10), Duration::from_secs(86_400))
+        .parse(text)
 }
 
 /// How the server's log lines are written on stderr.

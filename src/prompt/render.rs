@@ -283,11 +283,10 @@ fn json_to_value(value: &Value) -> minijinja::Value {
         },
         Value::String(s) => minijinja::Value::from(s.as_str()),
         Value::Array(items) => items.iter().map(json_to_value).collect(),
-        Value::Object(map) => minijinja::Value::from(
-            map.iter()
-                .map(|(k, v)| (k.clone(), json_to_value(v)))
-                .collect::<BTreeMap<String, minijinja::Value>>(),
-        ),
+        // In the order given: minijinja's `preserve_order` keeps it, as Python's binding.
+        Value::Object(map) => {
+            minijinja::Value::from_pairs(map.iter().map(|(k, v)| (k.as_str(), json_to_value(v))))
+        }
     }
 }
 

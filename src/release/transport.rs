@@ -59,14 +59,9 @@ fn parse_timeout(value: &str) -> Result<Duration, TransportError> {
         value: value.to_owned(),
         reason,
     };
-    let span = crate::clock::parse_duration(value).map_err(bad)?;
-    if span.is_zero() {
-        return Err(bad("must be more than 0".into()));
-    }
-    if span > MAX_TIMEOUT {
-        return Err(bad("must be at most a day (86400 s)".into()));
-    }
-    Ok(span)
+    crate::duration::Bounds::positive(MAX_TIMEOUT)
+        .parse(value)
+        .map_err(bad)
 }
 
 /// The commit `remote` (a remote's name or a URL) has at `refs/heads/<branch>`, or `None`

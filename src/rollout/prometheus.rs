@@ -147,10 +147,37 @@ impl Prometheus {
         parse_answer(status, &body)
     }
 
+    /// Prometheus's own clock, in seconds since 1970 (`time()`): the mark a data gap ends
+    /// at, on the clock its scrapes are stamped with.
+    pub fn time(&self) -> Result<f64, String> {
+        match self.query("time()")?.as_slice() {
+            [(_, now)] if now.is_finite() => Ok(*now),
+            other => Err(format!("Prometheus gave {other:?} for time()")),
+        }
+    }
+
+    /// Whether every replica Prometheus scrapes for promptctl was scraped after `since`
+    /// (a time on Prometheus's clock, from [`Prometheus::time`]). After a gap, series
+    /// read before that are the counts from before the gap (Prometheus keeps them for its
+    /// five-minute lookback), and a step judged on them counts only part of what was sent.
+    /// `up` is written at every scrape, answered or not, so a replica that is down does
+    /// not keep the answer waiting.
+    pub fn scraped_since(&self, since: f64) -> Result<bool, String> {
+        let oldest = self.query(CATCH_UP_QUERY)?;
+        Ok(match oldest.as_slice() {
+            [(_, scraped)] => *scraped > since,
+            _ => false,
+        })
+    }
+
     fn shown(&self) -> String {
         crate::weburl::shown(&self.base)
     }
 }
+
+/// The oldest latest scrape of a target that serves promptctl's series
+/// (`promptctl_snapshot_stale` is on every server's `/metrics`).
+const CATCH_UP_QUERY: &str = "min(timestamp(up) and on (job, instance) promptctl_snapshot_stale)";
 
 /// The rollout step a query is about.
 struct Step<'a> {

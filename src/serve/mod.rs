@@ -129,6 +129,9 @@ pub struct ServerState {
     /// Why the controller's metric source could not be read at its last pass, if it
     /// could not: logged when it starts and ends, and shown on the dashboard.
     pub metric_source_error: Mutex<Option<String>>,
+    /// While the controller waits for Prometheus to catch up after a gap: the time (on
+    /// Prometheus's clock) it answered again.
+    pub catching_up_since: Mutex<Option<f64>>,
     /// Whether the served state is stale, for the `X-Promptctl-Stale` header of answers.
     pub stale: std::sync::atomic::AtomicBool,
     /// Woken when a render of any prompt ends, for renders waiting on their prompt's share.
@@ -216,6 +219,7 @@ impl ServerState {
             render_share_released: Arc::new(tokio::sync::Notify::new()),
             stale: std::sync::atomic::AtomicBool::new(false),
             metric_source_error: Mutex::new(None),
+            catching_up_since: Mutex::new(None),
             renders_by_prompt: Arc::new(Mutex::new(std::collections::HashMap::new())),
             poll: options.poll,
             canary_failures: Mutex::new(BTreeMap::new()),

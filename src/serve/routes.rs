@@ -25,6 +25,8 @@ use crate::store::Track;
 const BODY_LIMIT: usize = 1024 * 1024;
 /// Longest a `/v1/state?wait=` long poll waits.
 const MAX_WAIT: Duration = Duration::from_secs(60);
+/// What `wait` may be: a duration in the one grammar (`30`, `30s`, `1m`), 0 to 60 s.
+const WAIT: crate::duration::Bounds = crate::duration::Bounds::up_to(MAX_WAIT);
 
 pub(super) type Shared = State<Arc<ServerState>>;
 
@@ -302,19 +304,14 @@ async fn state_route(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     // The token, when set, was checked by `guard_and_mark`.
-    let wait = match query.get("wait").map(|w| {
-        w.trim_end_matches('s')
-            .parse::<f64>()
-            .map_err(|e| e.to_string())
-            .and_then(|secs| crate::clock::seconds(secs, true, MAX_WAIT))
-    }) {
+    let wait = match query.get("wait").map(|w| WAIT.parse(w)) {
         None => None,
         Some(Ok(wait)) => Some(wait),
-        Some(_) => {
+        Some(Err(why)) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_wait",
-                "`wait` is a number of seconds from 0 to 60",
+                format!("`wait`: {why}"),
             );
         }
     };

@@ -277,8 +277,11 @@ impl Store {
         };
         refuse_missing_objects(state, &stored, objects, &self.shown_state(parent))?;
         let mut update = git2::build::TreeUpdateBuilder::new();
+        // Two prompts with the same text share a version, and libgit2 refuses a path
+        // given twice ("duplicate entries given for update"): each object is written once.
+        let mut written = std::collections::HashSet::new();
         for (version, bytes) in objects {
-            if !stored.contains_key(version) {
+            if !stored.contains_key(version) && written.insert(version) {
                 update.upsert(
                     object_path(version),
                     repo.blob(bytes)?,

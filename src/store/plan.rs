@@ -143,6 +143,13 @@ impl Default for Gates {
 /// The gate names policies and alerts use.
 pub const GATE_NAMES: [&str; 4] = ["error_rate", "latency", "cost", "score"];
 
+/// How long a stage of a plan may last (`--every`, and `every` in the state file): a
+/// second to 365 days.
+pub const STAGE_LENGTH: crate::duration::Bounds = crate::duration::Bounds::between(
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(365 * 86_400),
+);
+
 /// A rollout plan in flight.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rollout {
@@ -265,7 +272,7 @@ impl Rollout {
             "stages = [{}]\nstep = {}\nevery = \"{}\"\nstep_started = {}\n",
             list(&mut self.stages.iter().map(ToString::to_string)),
             self.step,
-            clock::human_duration(self.every),
+            crate::duration::human(self.every),
             clock::format(self.step_started),
         );
         if self.paused {

@@ -5,6 +5,7 @@
 
 pub mod mock_llm;
 pub mod prometheus;
+pub mod sdks;
 pub mod server;
 
 use std::path::{Path, PathBuf};

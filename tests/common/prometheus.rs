@@ -42,6 +42,24 @@ pub fn binary() -> Option<PathBuf> {
     found
 }
 
+fn spawn(binary: &Path, dir: &Path, port: u16) -> Child {
+    Command::new(binary)
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--log.level=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus starts")
+}
+
 impl Prometheus {
     /// Starts Prometheus scraping `/metrics` of the servers on `ports`, and waits until it
     /// is ready.
@@ -55,32 +73,45 @@ impl Prometheus {
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config).unwrap();
         let port = free_port();
-        let child = Command::new(binary)
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus starts");
-        let prometheus = Prometheus {
-            child,
+        let mut prometheus = Prometheus {
+            child: spawn(binary, dir.path(), port),
             port,
             _dir: dir,
         };
+        prometheus.await_ready();
+        prometheus
+    }
+
+    /// Stops Prometheus (as an outage would), keeping its data.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port with the same data, as after an outage, scraping
+    /// every `interval`: until its first scrape it answers with the series it had before.
+    pub fn restart(&mut self, binary: &Path, interval: &str) {
+        self.stop();
+        let config = self._dir.path().join("prometheus.yml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text = text.replace(
+            &format!("_interval: {SCRAPE_INTERVAL}"),
+            &format!("_interval: {interval}"),
+        );
+        std::fs::write(&config, text).unwrap();
+        self.child = spawn(binary, self._dir.path(), self.port);
+        self.await_ready();
+    }
+
+    fn await_ready(&mut self) {
         let started = Instant::now();
-        while http(port, "GET", "/-/ready", &[], "").0 != 200 {
+        while http(self.port, "GET", "/-/ready", &[], "").0 != 200 {
             assert!(
                 started.elapsed() < Duration::from_secs(30),
                 "Prometheus did not become ready"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        prometheus
     }
 
     pub fn url(&self) -> String {

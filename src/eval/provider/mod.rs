@@ -26,7 +26,7 @@ use crate::prompt::RenderedMessage;
 /// Requests in flight per provider when its table sets no `concurrency`.
 const DEFAULT_CONCURRENCY: usize = 64;
 /// Seconds before a request is abandoned when its table sets no `timeout`.
-const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Retries of a failed request when its table sets no `max_retries`.
 const DEFAULT_MAX_RETRIES: u32 = 6;
 /// The largest reply read when its table sets no `max_reply_bytes`: 8 MiB.
@@ -256,12 +256,12 @@ impl Provider {
             },
             None => None,
         };
-        let timeout = crate::clock::seconds(
-            section.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
-            false,
-            crate::config::MAX_PROVIDER_TIMEOUT,
-        )
-        .map_err(|why| setup(format!("`timeout`: {why}")))?;
+        let timeout = match &section.timeout {
+            Some(setting) => crate::config::PROVIDER_TIMEOUT
+                .setting(setting)
+                .map_err(|why| setup(format!("`timeout`: {why}")))?,
+            None => DEFAULT_TIMEOUT,
+        };
         let client = match section.kind {
             ProviderKind::Openai | ProviderKind::Anthropic => Some(
                 crate::http::client()

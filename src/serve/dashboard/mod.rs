@@ -292,7 +292,7 @@ fn plan_view(plan: &crate::store::Rollout) -> PlanView {
                 now: i == plan.step,
             })
             .collect(),
-        every: clock::human_duration(plan.every),
+        every: crate::duration::human(plan.every),
         paused: plan.paused,
         step: plan.step + 1,
         since: clock::format(plan.step_started),
@@ -354,7 +354,7 @@ fn next_step(plan: &crate::store::Rollout) -> String {
     if left <= 0 {
         "due now, when the evidence allows".into()
     } else {
-        format!("in {}", clock::human_duration(left as u64))
+        format!("in {}", crate::duration::human(left as u64))
     }
 }
 

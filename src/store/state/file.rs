@@ -91,16 +91,9 @@ fn parse_rollout(
                 ),
             )
         })?;
-    let every = crate::clock::parse_duration(raw.every.get_ref())
-        .ok()
-        .filter(|d| d.as_secs() >= 1)
-        .ok_or_else(|| {
-            at(
-                raw.every.span(),
-                "every",
-                format!("`{}` is not a duration of at least 1s", raw.every.get_ref()),
-            )
-        })?
+    let every = crate::store::STAGE_LENGTH
+        .parse(raw.every.get_ref())
+        .map_err(|why| at(raw.every.span(), "every", why))?
         .as_secs();
     let step_started = crate::clock::from_toml(raw.step_started.get_ref())
         .map_err(|message| at(raw.step_started.span(), "step_started", message))?;

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::base::location::Location;
 use crate::config::ProjectConfig;
 use crate::eval::{Suite, SuiteError};
-use crate::location::Location;
 use crate::prompt::{Prompt, PromptError, undeclared_names};
 use crate::source::{PromptSet, SourceError};
 
@@ -323,7 +323,7 @@ fn check_providers(
     for (provider, location) in named {
         if let Err(error) = crate::eval::provider_section(config, provider) {
             let mut message = error.to_string();
-            if let Some(near) = crate::suggest::closest(provider, known.iter().copied()) {
+            if let Some(near) = crate::base::suggest::closest(provider, known.iter().copied()) {
                 message.push_str(&format!("; did you mean `{near}`?"));
             }
             report.diagnostics.push(Diagnostic {

@@ -329,7 +329,7 @@ impl Inner {
                 .map_or(Ok(()), std::fs::create_dir_all)
                 .and_then(|()| {
                     let bytes = serde_json::to_vec(&data).map_err(std::io::Error::other)?;
-                    crate::fsutil::write_atomic(&path, &bytes)
+                    crate::base::fsutil::write_atomic(&path, &bytes)
                 });
             let problem = saved
                 .err()
@@ -347,8 +347,8 @@ fn fetch_state(
     known: Option<&str>,
     token: Option<&str>,
 ) -> Result<Option<SnapshotData>, String> {
-    let http = crate::http::blocking_client()
-        .timeout(crate::http::DEFAULT_TIMEOUT)
+    let http = crate::base::http::blocking_client()
+        .timeout(crate::base::http::DEFAULT_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;
     let mut request = http.get(format!("{url}/v1/state"));

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::location::Location;
+use crate::base::location::Location;
+use crate::base::tomlfile::{self, TomlError};
 use crate::prompt::{PromptDefaults, check_segments};
-use crate::tomlfile::{self, TomlError};
 
 /// The environment a release pointer refers to when none is named.
 pub const DEFAULT_ENVIRONMENT: &str = "production";
@@ -64,8 +64,8 @@ impl ProviderKind {
 /// The longest a provider's `timeout` may be: an hour.
 pub const MAX_PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
 /// What a provider's `timeout` may be: more than 0, at most an hour.
-pub const PROVIDER_TIMEOUT: crate::duration::Bounds =
-    crate::duration::Bounds::positive(MAX_PROVIDER_TIMEOUT);
+pub const PROVIDER_TIMEOUT: crate::base::duration::Bounds =
+    crate::base::duration::Bounds::positive(MAX_PROVIDER_TIMEOUT);
 
 /// One `[providers.NAME]` table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -82,7 +82,7 @@ pub struct ProviderSection {
     pub headers: BTreeMap<String, String>,
     /// How long before a request is abandoned (and retried): seconds or a span
     /// ([`PROVIDER_TIMEOUT`]).
-    pub timeout: Option<crate::duration::Setting>,
+    pub timeout: Option<crate::base::duration::Setting>,
     /// Requests in flight at once, at most.
     pub concurrency: Option<usize>,
     /// Requests started per minute, at most.

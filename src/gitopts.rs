@@ -141,7 +141,7 @@ fn including(file: &Path, name: &str) -> std::io::Result<PathBuf> {
     let text = format!("[include]\n\tpath = \"{escaped}\"\n");
     let path = folder.join(name);
     if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-        crate::fsutil::write_atomic(&path, text.as_bytes())?;
+        crate::base::fsutil::write_atomic(&path, text.as_bytes())?;
     }
     Ok(folder)
 }

@@ -29,8 +29,8 @@
 //!
 //! Layers, lowest first:
 //!
-//! - foundations: [`clock`], [`random`], [`shortid`], [`location`], [`tomlfile`], [`fsutil`],
-//!   [`markup`], [`suggest`].
+//! - [`base`], the foundations: one home for each rule (time, durations, percents, retries,
+//!   randomness, short ids, HTTP clients, atomic writes, escaping); and [`gitopts`].
 //! - [`prompt`] (and [`varsfile`]): pure parsing, validation, includes, canonical JSON,
 //!   versions, rendering.
 //! - [`store`]: the release state on branch `promptctl/<env>` (pointers, frozen versions,
@@ -49,37 +49,22 @@
 //!
 //! The library never prints and never exits; every error is a typed enum.
 
+pub mod base;
 pub mod check;
 pub mod ci;
 pub mod client;
-pub mod clock;
 pub mod config;
-pub mod copytext;
 pub mod diff;
-pub mod duration;
 pub mod eval;
-pub mod fsutil;
 pub mod gitopts;
-pub mod http;
-pub mod junit;
-pub mod location;
-pub mod markup;
-pub mod parallel;
-pub mod percent;
 pub mod policy;
 pub mod project;
 pub mod prompt;
-pub mod random;
 pub mod release;
-pub mod retry;
 pub mod rollout;
 pub mod scaffold;
 pub mod serve;
 pub mod served;
-pub mod shortid;
 pub mod source;
 pub mod store;
-pub mod suggest;
-pub mod tomlfile;
 pub mod varsfile;
-pub mod weburl;

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::clock::{self, UnixTime};
+use crate::base::clock::{self, UnixTime};
 use crate::store::{GATE_NAMES, Gates, check_gate};
 
 /// The `[rollout]` table.
@@ -27,8 +27,8 @@ pub struct RolloutPolicy {
     /// evidence rollouts are judged on, instead of one server's own feedback.
     pub prometheus: Option<String>,
     /// How long a Prometheus query may take: seconds or a span (default
-    /// [`crate::http::DEFAULT_TIMEOUT`], [`PROMETHEUS_TIMEOUT`]).
-    pub prometheus_timeout: Option<crate::duration::Setting>,
+    /// [`crate::base::http::DEFAULT_TIMEOUT`], [`PROMETHEUS_TIMEOUT`]).
+    pub prometheus_timeout: Option<crate::base::duration::Setting>,
     /// Custom gates: `[rollout.metrics.NAME]`, a PromQL query template whose value must
     /// stay within a range.
     pub metrics: std::collections::BTreeMap<String, MetricGate>,
@@ -37,8 +37,8 @@ pub struct RolloutPolicy {
 /// The longest `prometheus_timeout` may be.
 pub const MAX_PROMETHEUS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// What `prometheus_timeout` may be: more than 0, at most 300 s.
-pub const PROMETHEUS_TIMEOUT: crate::duration::Bounds =
-    crate::duration::Bounds::positive(MAX_PROMETHEUS_TIMEOUT);
+pub const PROMETHEUS_TIMEOUT: crate::base::duration::Bounds =
+    crate::base::duration::Bounds::positive(MAX_PROMETHEUS_TIMEOUT);
 
 /// A `[rollout.metrics.NAME]` table: a query template evaluated against Prometheus at
 /// every look, its one value checked against `min` and `max`, as Flagger's MetricTemplate.
@@ -254,7 +254,7 @@ impl RolloutPolicy {
         }
         self.check_metric_source()?;
         if let Some(url) = &self.webhook
-            && let Err(why) = crate::weburl::check_http(url)
+            && let Err(why) = crate::base::weburl::check_http(url)
         {
             return Err(("webhook".into(), why));
         }
@@ -278,7 +278,7 @@ impl RolloutPolicy {
     /// Checks `prometheus`, its timeout and the custom gates.
     fn check_metric_source(&self) -> Result<(), (String, String)> {
         if let Some(url) = &self.prometheus
-            && let Err(why) = crate::weburl::check_http(url)
+            && let Err(why) = crate::base::weburl::check_http(url)
         {
             return Err(("prometheus".into(), why));
         }
@@ -315,7 +315,7 @@ impl RolloutPolicy {
         self.prometheus_timeout
             .as_ref()
             .and_then(|t| PROMETHEUS_TIMEOUT.setting(t).ok())
-            .unwrap_or(crate::http::DEFAULT_TIMEOUT)
+            .unwrap_or(crate::base::http::DEFAULT_TIMEOUT)
     }
 
     /// The gates of a new plan before command-line flags: the project's defaults over the

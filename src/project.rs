@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::base::tomlfile::TomlError;
 use crate::config::{CONFIG_FILE, ProjectConfig};
 use crate::store::Store;
-use crate::tomlfile::TomlError;
 
 /// Why a project could not be opened.
 #[derive(Debug, thiserror::Error)]

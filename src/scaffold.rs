@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::base::fsutil::write_atomic;
 use crate::config::CONFIG_FILE;
-use crate::fsutil::write_atomic;
 
 /// Why a project could not be created.
 #[derive(Debug, thiserror::Error)]

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use crate::location::Location;
+use crate::base::location::Location;
+use crate::base::tomlfile;
 use crate::prompt::{Vars, toml_value_to_json};
-use crate::tomlfile;
 
 /// Why a variables file cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@ pub const MARKER: &str = "<!-- promptctl-ci -->";
 pub const MAX_COMMENT_CHARS: usize = 60_000;
 
 /// How long one API call may take.
-pub const API_TIMEOUT: Duration = crate::http::DEFAULT_TIMEOUT;
+pub const API_TIMEOUT: Duration = crate::base::http::DEFAULT_TIMEOUT;
 
 /// Comments listed to find the marked one (100 a page).
 const MAX_PAGES: usize = 10;
@@ -91,7 +91,7 @@ pub fn comment_body(markdown: &str) -> String {
 
 /// Creates the comment, or edits the one a previous run left.
 pub fn comment(pr: &PullRequest, markdown: &str) -> Result<Commented, CommentError> {
-    let client = crate::http::blocking_client()
+    let client = crate::base::http::blocking_client()
         .timeout(API_TIMEOUT)
         .user_agent(concat!("promptctl/", env!("CARGO_PKG_VERSION")))
         .build()

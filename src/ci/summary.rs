@@ -4,11 +4,11 @@
 use std::fmt::Write as _;
 
 use super::CiReport;
+use crate::base::junit;
+use crate::base::markup::escape;
 use crate::check::Severity;
 use crate::diff::{PromptDiff, Status};
 use crate::eval::{Change, SideSummary, SuiteReport, failure_summary, junit_suites};
-use crate::junit;
-use crate::markup::escape;
 
 /// Diff lines shown in the summary over all prompts. GitHub caps a step summary at 1 MiB;
 /// past this the reader is pointed at `promptctl diff`.

@@ -92,7 +92,7 @@ fn human(outcome: &Outcome, pushed: Option<&PushOutcome>) -> String {
                 "{BOLD}{}{BOLD:#}  {DIM}({} {VERSION}{}{VERSION:#}{DIM}){DIM:#}",
                 outcome.summary,
                 outcome.env,
-                promptctl::shortid::commit(commit)
+                promptctl::base::shortid::commit(commit)
             );
             if outcome.changes.len() > 1 {
                 let width = outcome

@@ -42,7 +42,7 @@ enum CacheCommand {
 }
 
 fn parse_span(text: &str) -> Result<std::time::Duration, String> {
-    promptctl::duration::parse(text)
+    promptctl::base::duration::parse(text)
 }
 
 pub fn run(global: &GlobalArgs, args: CacheArgs) -> Result<ExitCode, CliError> {

@@ -104,10 +104,10 @@ impl CanaryArgs {
     }
 }
 
-/// Reads `5%` or `5` as a number of percent (points), by [`promptctl::percent`], as `eval`'s flags.
+/// Reads `5%` or `5` as a number of percent (points), by [`promptctl::base::percent`], as `eval`'s flags.
 fn percent_flag(flag: &str, text: &Option<String>) -> Result<Option<f64>, CliError> {
     let Some(text) = text else { return Ok(None) };
-    promptctl::percent::parse_unbounded(text)
+    promptctl::base::percent::parse_unbounded(text)
         .map(Some)
         .map_err(|why| {
             CliError::usage(format!("--{flag}: {why}")).hint(format!("like --{flag} 5%"))

@@ -8,8 +8,8 @@ use clap::Args;
 use serde::Serialize;
 
 use promptctl::ci::{
-    Annotation, BaseRequest, CiError, CiOptions, CiReport, annotations, comment, run_ci, to_html,
-    to_junit, to_markdown,
+    Annotation, BaseRequest, CiOptions, CiReport, annotations, comment, run_ci, to_html, to_junit,
+    to_markdown,
 };
 
 use super::error::EXIT_FAILED;
@@ -109,9 +109,7 @@ pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
     };
     let progress = super::eval::progress_on_stderr();
     let runtime = super::async_runtime()?;
-    let report = runtime
-        .block_on(run_ci(&project, &options, progress))
-        .map_err(ci_error)?;
+    let report = runtime.block_on(run_ci(&project, &options, progress))?;
 
     let notes = annotations(&report);
     if args.json {
@@ -189,26 +187,6 @@ struct JsonReport<'a> {
     #[serde(flatten)]
     report: &'a CiReport,
     annotations: &'a [Annotation],
-}
-
-pub(super) fn ci_error(error: CiError) -> CliError {
-    let message = error.to_string();
-    match error {
-        CiError::Source(e) => e.into(),
-        CiError::Eval(e) => super::eval::eval_error(e),
-        CiError::NoHead => CliError::usage(message).hint("commit the prompts first"),
-        CiError::NoDefaultBranch => CliError::usage(message)
-            .hint("name the branch this change merges into: promptctl ci --base origin/main"),
-        CiError::BaseRefMissing { branch } => CliError::usage(message).hint(format!(
-            "fetch it first (git fetch origin {branch}), or check out with fetch-depth: 0"
-        )),
-        CiError::UnknownBase { .. } => CliError::usage(message)
-            .hint("give a branch, tag or commit that exists here (git branch -a lists them)"),
-        CiError::NoMergeBase { shallow: true, .. } => CliError::usage(message)
-            .hint("fetch the whole history (actions/checkout with fetch-depth: 0, or git fetch --unshallow)"),
-        CiError::NoMergeBase { .. } => CliError::usage(message)
-            .hint("give a base that shares history with HEAD"),
-    }
 }
 
 /// The report for a terminal or a CI log: the base, the check's findings, the changed
@@ -290,14 +268,14 @@ fn verdict(report: &CiReport) -> String {
 }
 
 fn stop_token() -> String {
-    format!("promptctl-{}", promptctl::random::hex16())
+    format!("promptctl-{}", promptctl::base::random::hex16())
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
     parent
         .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| promptctl::fsutil::write_atomic(path, bytes))
+        .and_then(|()| promptctl::base::fsutil::write_atomic(path, bytes))
         .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))
 }
 

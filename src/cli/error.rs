@@ -268,3 +268,50 @@ fn quoted_list(items: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(" or ")
 }
+
+impl From<promptctl::eval::EvalError> for CliError {
+    fn from(error: promptctl::eval::EvalError) -> Self {
+        use promptctl::eval::{EvalError, ProviderError};
+        let message = error.to_string();
+        match error {
+        EvalError::Source(e) => e.into(),
+        EvalError::Provider(ProviderError::MissingKey { env, .. }) => CliError::usage(message).hint(format!(
+            "export {env}=... (keys are read from the environment only), or run on the offline provider"
+        )),
+        EvalError::Provider(ProviderError::Unknown { .. }) => CliError::usage(message),
+        EvalError::Auth { key_env, .. } => CliError::usage(message).hint(match key_env {
+            Some(env) => format!(
+                "check the key in {env} (and that it may use this model); the run stopped at the first refusal, since every request would fail alike"
+            ),
+            None => "the provider wants credentials: set `api_key_env` in its [providers] table, or `headers`".into(),
+        }),
+        // The machine failed, not the input: a cache that cannot be written, a task that
+        // stopped.
+        EvalError::Cache { .. } | EvalError::Task { .. } => CliError::system(message),
+        other => CliError::usage(other.to_string()),
+    }
+    }
+}
+
+impl From<promptctl::ci::CiError> for CliError {
+    fn from(error: promptctl::ci::CiError) -> Self {
+        use promptctl::ci::CiError;
+        let message = error.to_string();
+        match error {
+        CiError::Source(e) => e.into(),
+        CiError::Eval(e) => e.into(),
+        CiError::NoHead => CliError::usage(message).hint("commit the prompts first"),
+        CiError::NoDefaultBranch => CliError::usage(message)
+            .hint("name the branch this change merges into: promptctl ci --base origin/main"),
+        CiError::BaseRefMissing { branch } => CliError::usage(message).hint(format!(
+            "fetch it first (git fetch origin {branch}), or check out with fetch-depth: 0"
+        )),
+        CiError::UnknownBase { .. } => CliError::usage(message)
+            .hint("give a branch, tag or commit that exists here (git branch -a lists them)"),
+        CiError::NoMergeBase { shallow: true, .. } => CliError::usage(message)
+            .hint("fetch the whole history (actions/checkout with fetch-depth: 0, or git fetch --unshallow)"),
+        CiError::NoMergeBase { .. } => CliError::usage(message)
+            .hint("give a base that shares history with HEAD"),
+    }
+    }
+}

@@ -79,16 +79,16 @@ pub struct EvalArgs {
     max_pass_rate_drop: Option<f64>,
 
     /// Fail when the cost rises more than this many percent (overrides the suites).
-    #[arg(long, value_name = "PERCENT", value_parser = promptctl::percent::parse_unbounded)]
+    #[arg(long, value_name = "PERCENT", value_parser = promptctl::base::percent::parse_unbounded)]
     max_cost_increase: Option<f64>,
 
     /// Fail when the mean latency rises more than this many percent (overrides the suites).
-    #[arg(long, value_name = "PERCENT", value_parser = promptctl::percent::parse_unbounded)]
+    #[arg(long, value_name = "PERCENT", value_parser = promptctl::base::percent::parse_unbounded)]
     max_latency_increase: Option<f64>,
 
     /// Fail when the new version passes fewer than this percent of samples (overrides the
     /// suites; default 100).
-    #[arg(long, value_name = "PERCENT", value_parser = promptctl::percent::parse_share)]
+    #[arg(long, value_name = "PERCENT", value_parser = promptctl::base::percent::parse_share)]
     min_pass_rate: Option<f64>,
 
     /// Fail on a pass-rate drop only when it is significant at this level (like 0.05) by
@@ -121,8 +121,7 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
     };
     let head = parse_spec(&args.head)?;
     let suites = if args.changed {
-        let changed = promptctl::ci::changed_suites(&project, &base, &head, &suites)
-            .map_err(super::ci::ci_error)?;
+        let changed = promptctl::ci::changed_suites(&project, &base, &head, &suites)?;
         if changed.is_empty() {
             eprint(&format!(
                 "nothing to evaluate: no suite's prompt changed between {base} and {head}\n"
@@ -143,9 +142,7 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
     };
     let progress = progress_on_stderr();
     let runtime = super::async_runtime()?;
-    let report = runtime
-        .block_on(run(&project, &suites, &options, progress))
-        .map_err(eval_error)?;
+    let report = runtime.block_on(run(&project, &suites, &options, progress))?;
     write_report(&args, &report)?;
     Ok(if report.passed {
         ExitCode::SUCCESS
@@ -229,7 +226,7 @@ fn write_report(args: &EvalArgs, report: &Report) -> Result<(), CliError> {
         Some(path) => {
             // A file is never a terminal: no colour codes, whatever --color says.
             let plain = anstream::adapter::strip_str(&text).to_string();
-            promptctl::fsutil::write_atomic(path, plain.as_bytes())
+            promptctl::base::fsutil::write_atomic(path, plain.as_bytes())
                 .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))?;
             eprint(&summary_line(report));
         }
@@ -261,28 +258,6 @@ fn prepare_output(path: &std::path::Path) -> Result<(), CliError> {
         return Err(cannot(std::io::Error::other("it is a folder")));
     }
     Ok(())
-}
-
-pub(super) fn eval_error(error: promptctl::eval::EvalError) -> CliError {
-    use promptctl::eval::{EvalError, ProviderError};
-    let message = error.to_string();
-    match error {
-        EvalError::Source(e) => e.into(),
-        EvalError::Provider(ProviderError::MissingKey { env, .. }) => CliError::usage(message).hint(format!(
-            "export {env}=... (keys are read from the environment only), or run on the offline provider"
-        )),
-        EvalError::Provider(ProviderError::Unknown { .. }) => CliError::usage(message),
-        EvalError::Auth { key_env, .. } => CliError::usage(message).hint(match key_env {
-            Some(env) => format!(
-                "check the key in {env} (and that it may use this model); the run stopped at the first refusal, since every request would fail alike"
-            ),
-            None => "the provider wants credentials: set `api_key_env` in its [providers] table, or `headers`".into(),
-        }),
-        // The machine failed, not the input: a cache that cannot be written, a task that
-        // stopped.
-        EvalError::Cache { .. } | EvalError::Task { .. } => CliError::system(message),
-        other => CliError::usage(other.to_string()),
-    }
 }
 
 fn summary_line(report: &Report) -> String {

@@ -64,7 +64,7 @@ fn oneline(entries: &[LogEntry]) -> String {
         let _ = writeln!(
             out,
             "{VERSION}{}{VERSION:#} {}",
-            promptctl::shortid::commit(&entry.commit),
+            promptctl::base::shortid::commit(&entry.commit),
             entry.record.summary
         );
     }
@@ -77,7 +77,7 @@ fn human(entries: &[LogEntry]) -> String {
         let _ = writeln!(
             out,
             "{VERSION}{}{VERSION:#}  {DIM}{}  {}{DIM:#}  {}",
-            promptctl::shortid::commit(&entry.commit),
+            promptctl::base::shortid::commit(&entry.commit),
             utc_time(entry.time),
             entry.author,
             entry.record.summary

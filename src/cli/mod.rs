@@ -127,13 +127,15 @@ impl GlobalArgs {
 /// Refuses a `PROMPTCTL_NOW` that is not a time, before anything is written with the wrong
 /// one: the library would fall back to the system clock with only a log line.
 fn check_clock() -> Result<(), CliError> {
-    let Ok(text) = std::env::var(promptctl::clock::NOW_ENV) else {
+    let Ok(text) = std::env::var(promptctl::base::clock::NOW_ENV) else {
         return Ok(());
     };
-    promptctl::clock::parse(&text).map(drop).map_err(|reason| {
-        CliError::usage(format!("{}: {reason}", promptctl::clock::NOW_ENV))
-            .hint("set it to a time like 2026-11-23T10:00:00Z, or unset it to use the clock")
-    })
+    promptctl::base::clock::parse(&text)
+        .map(drop)
+        .map_err(|reason| {
+            CliError::usage(format!("{}: {reason}", promptctl::base::clock::NOW_ENV))
+                .hint("set it to a time like 2026-11-23T10:00:00Z, or unset it to use the clock")
+        })
 }
 
 /// Runs the command line and returns the process exit code.

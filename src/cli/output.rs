@@ -103,7 +103,7 @@ fn visible_width(text: &str) -> usize {
 
 /// Shows Unix seconds as a UTC date and time: `2026-11-23 07:40Z`.
 pub fn utc_time(seconds: i64) -> String {
-    promptctl::clock::format_minutes(seconds)
+    promptctl::base::clock::format_minutes(seconds)
 }
 
 #[cfg(test)]

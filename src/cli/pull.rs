@@ -35,7 +35,7 @@ pub fn run(global: &GlobalArgs, args: PullArgs) -> Result<ExitCode, CliError> {
     }
     let short = |c: &Option<String>| {
         c.as_deref().map_or("none".to_owned(), |c| {
-            promptctl::shortid::commit(c).to_owned()
+            promptctl::base::shortid::commit(c).to_owned()
         })
     };
     let text = match outcome.result {

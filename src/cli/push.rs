@@ -42,7 +42,7 @@ pub fn run(global: &GlobalArgs, args: PushArgs) -> Result<ExitCode, CliError> {
             "pushed {} to {} ({})\n",
             outcome.branch,
             outcome.remote,
-            promptctl::shortid::commit(to)
+            promptctl::base::shortid::commit(to)
         ))?;
     }
     Ok(ExitCode::SUCCESS)

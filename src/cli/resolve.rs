@@ -156,7 +156,7 @@ fn warn_of_an_unrouted_cohort(
     } else {
         format!("routes {}", routed.join(", "))
     };
-    let near = promptctl::suggest::closest(cohort, routed.iter().map(String::as_str))
+    let near = promptctl::base::suggest::closest(cohort, routed.iter().map(String::as_str))
         .map(|near| format!("; did you mean `{near}`?"))
         .unwrap_or_default();
     super::output::eprint(&format!(

@@ -171,7 +171,7 @@ fn status(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, CliError> {
         args.prometheus.as_deref(),
         &project.config.rollout,
     )?;
-    let now = promptctl::clock::now();
+    let now = promptctl::base::clock::now();
     let rollouts = promptctl::rollout::status(
         &project,
         &project.environment,
@@ -230,7 +230,7 @@ fn describe(out: &mut String, rollout: &RolloutStatus, with_feedback: bool) {
         out,
         "  plan     {}  every {}{}",
         stages.join(" → "),
-        promptctl::duration::human(plan.every),
+        promptctl::base::duration::human(plan.every),
         if plan.paused { "  (paused)" } else { "" }
     );
     let _ = writeln!(
@@ -238,8 +238,8 @@ fn describe(out: &mut String, rollout: &RolloutStatus, with_feedback: bool) {
         "  stage    {} of {} since {}, may advance at {}",
         plan.step + 1,
         plan.stages.len(),
-        promptctl::clock::format(plan.step_started),
-        promptctl::clock::format(plan.step_ends())
+        promptctl::base::clock::format(plan.step_started),
+        promptctl::base::clock::format(plan.step_ends())
     );
     if with_feedback && rollout.window.unread.is_none() {
         let (a, c) = (
@@ -303,7 +303,7 @@ fn step(global: &GlobalArgs, args: StepArgs) -> Result<ExitCode, CliError> {
         &project,
         &project.environment,
         &source.evidence(),
-        promptctl::clock::now(),
+        promptctl::base::clock::now(),
         push,
     )?;
     let failed = reports
@@ -342,7 +342,7 @@ fn human_step(reports: &[StepReport], env: &str) -> String {
                 out,
                 "{BOLD}{}{BOLD:#}: {summary}  {DIM}({env} {VERSION}{}{VERSION:#}{DIM}){DIM:#}\n  {decision}",
                 report.name,
-                promptctl::shortid::commit(commit)
+                promptctl::base::shortid::commit(commit)
             ),
             Applied::Nothing => writeln!(out, "{BOLD}{}{BOLD:#}: {decision}", report.name),
             Applied::AlreadyDecided { message } => writeln!(

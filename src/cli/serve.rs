@@ -105,8 +105,11 @@ pub struct ServeArgs {
 /// An interval or a timeout, in the one duration grammar (`500ms`, `5s`, `1m`, `1h30m`):
 /// at least 10 ms so that nothing spins, at most a day.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    promptctl::duration::Bounds::between(Duration::from_millis(10), Duration::from_secs(86_400))
-        .parse(text)
+    promptctl::base::duration::Bounds::between(
+        Duration::from_millis(10),
+        Duration::from_secs(86_400),
+    )
+    .parse(text)
 }
 
 /// How the server's log lines are written on stderr.

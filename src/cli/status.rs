@@ -54,7 +54,7 @@ fn human(status: &Status) -> String {
         Some(commit) => format!(
             "{BOLD}{}{BOLD:#}  {DIM}release {}{DIM:#}\n",
             status.env,
-            promptctl::shortid::commit(commit)
+            promptctl::base::shortid::commit(commit)
         ),
         None => format!(
             "{BOLD}{}{BOLD:#}  {DIM}nothing released yet{DIM:#}\n",

@@ -2,7 +2,7 @@
 //!
 //! Most assertions are pure functions of the output. `exec` runs a command, and `llm_judge`
 //! asks a provider; the runner sends the judge's request through the same cache, limits and
-//! retries as every other request, using [`judge_request`] and [`judge_verdict`].
+//! retries as every other request, using `judge::judge_request` and `judge::judge_verdict`.
 
 use std::cmp::Ordering;
 use std::time::Duration;
@@ -11,8 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-pub use super::judge::{judge_request, judge_verdict, offline_judge, offline_judgeable};
-use super::suite::Assertion;
+use super::case::Assertion;
 
 /// How long an `exec` assertion's command may run.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
@@ -404,6 +403,7 @@ pub(super) fn shorten(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eval::judge::{judge_verdict, offline_judge};
 
     fn out(text: &str) -> Output<'_> {
         Output {

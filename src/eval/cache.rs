@@ -96,10 +96,7 @@ pub fn provider_fingerprint(
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::base::copytext::hex(&Sha256::digest(bytes))
 }
 
 /// What the cache holds.
@@ -202,7 +199,7 @@ impl Cache {
             std::fs::create_dir_all(dir)?;
         }
         let bytes = serde_json::to_vec(reply).map_err(std::io::Error::other)?;
-        crate::fsutil::write_atomic_unsynced(&path, &bytes)
+        crate::base::fsutil::write_atomic_unsynced(&path, &bytes)
     }
 }
 

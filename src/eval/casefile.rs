@@ -8,7 +8,7 @@ use std::io::{BufRead, Read};
 
 use serde::Deserialize;
 
-use super::suite::{Assertion, Case, CaseOrigin};
+use super::case::{Assertion, Case, CaseOrigin};
 
 /// The largest case file read, so that a mistaken path cannot fill memory.
 pub const MAX_CASE_FILE_BYTES: u64 = 256 * 1024 * 1024;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::assertions::{AssertionResult, Outcome};
 use super::gate::{Gate, apply_gate};
 use super::report::{CaseReport, CaseSide, Change, SideSummary, SuiteReport};
-use super::runner::SideInput;
+use super::run_input::SideInput;
 use super::stats::{self, Comparison};
 use super::suite::Suite;
 

@@ -60,7 +60,7 @@ pub fn inputs_hash(root: &Path, inputs: &[String]) -> Result<String, InputsError
         hasher.update(&bytes);
     }
     let mut hex = String::with_capacity(64);
-    crate::copytext::push_hex(&mut hex, &hasher.finalize());
+    crate::base::copytext::push_hex(&mut hex, &hasher.finalize());
     Ok(hex)
 }
 

@@ -11,10 +11,10 @@ use std::time::Duration;
 use super::cache::{Cache, CachedReply, Fingerprint, provider_fingerprint, request_key};
 use super::provider::{CallError, ChatRequest, Failure, Provider, ProviderError};
 use super::report::RequestStats;
-use super::runner::{CacheMode, EvalError, EvalOptions, Progress};
+use super::run_input::{CacheMode, EvalError, EvalOptions, Progress};
+use crate::base::retry::Backoff;
 use crate::config::ProjectConfig;
 use crate::project::Project;
-use crate::retry::Backoff;
 
 /// The longest a `Retry-After` is honoured; a server asking for more is retried sooner.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);

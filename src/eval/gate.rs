@@ -1,9 +1,9 @@
 //! Gates: what fails the comparison of a suite's new version with its old one, how the
 //! limits are checked, and how they are applied to two versions' figures.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::report::{SideSummary, dollars, samples};
+use super::report::{GateResult, SideSummary, dollars, samples};
 use super::stats::{Comparison, Verdict};
 
 /// What fails the comparison of the new version with the old one.
@@ -105,20 +105,6 @@ impl Gate {
     pub fn alerts_only(&self, limit: &str) -> bool {
         self.alert_only.iter().any(|l| l == limit)
     }
-}
-
-/// Whether a suite's gate held.
-#[derive(Debug, Clone, Serialize)]
-pub struct GateResult {
-    pub passed: bool,
-    /// Each limit that was exceeded, with the figures.
-    pub reasons: Vec<String>,
-    /// Each alert-only limit that was exceeded: reported, never failing.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    /// When it held, why: each limit it was judged on and the figure that met it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub held_because: Vec<String>,
 }
 
 /// The pass rate, in percent, the new version must reach when no gate sets `min_pass_rate`:

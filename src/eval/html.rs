@@ -90,7 +90,7 @@ fn page(title: &str, report: &Report, ci: Option<&CheckContext>) -> String {
         .unwrap_or_else(|error| {
             format!(
                 "<!doctype html><title>promptctl eval</title><p>The report did not render: {}</p>",
-                crate::markup::escape(&error.to_string())
+                crate::base::markup::escape(&error.to_string())
             )
         })
 }

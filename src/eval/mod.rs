@@ -6,6 +6,7 @@
 
 mod assertions;
 mod cache;
+mod case;
 mod casefile;
 mod collect;
 mod exec_inputs;
@@ -17,29 +18,30 @@ mod outcome;
 mod provider;
 mod redact;
 mod report;
+mod run_input;
 mod runner;
 pub mod stats;
 mod suite;
 
-pub use assertions::{
-    AssertionResult, KINDS, Outcome, Output, check as check_assertion, offline_judge,
-    offline_judgeable,
-};
+pub use assertions::{AssertionResult, KINDS, Outcome, Output, check as check_assertion};
 pub use cache::{CACHE_DIR, Cache, CacheStats, CachedReply, request_key};
 pub use casefile::{CaseFiles, NoCaseFiles};
 pub use executor::RequestFailure;
-pub use gate::{DEFAULT_MIN_PASS_RATE, GATE_LIMITS, Gate, GateResult, apply_gate};
+pub use gate::{DEFAULT_MIN_PASS_RATE, GATE_LIMITS, Gate, apply_gate};
 pub use html::{CheckContext, to_html, to_html_with_check};
+pub use judge::{offline_judge, offline_judgeable};
 pub use provider::{
     BUILT_IN_PROVIDERS, CallError, ChatReply, ChatRequest, DEFAULT_MAX_REPLY_BYTES, Failure,
     ParamProblem, Provider, ProviderError, offline_reply, param_problems, provider_section,
 };
 pub use redact::{MASK, Redactor};
+pub use report::GateResult;
 pub use report::{
     CaseReport, CaseSide, Change, FailureGroup, Report, RequestStats, SideSummary, SuiteReport,
     dollars, failure_summary, junit_suites, pass_rate_change, to_junit, to_markdown,
 };
-pub use runner::{CacheMode, EvalError, EvalOptions, Progress, Quiet, run};
+pub use run_input::{CacheMode, EvalError, EvalOptions, Progress, Quiet};
+pub use runner::run;
 pub use suite::{
     Assertion, Case, CaseRefError, LoadedSuites, Suite, SuiteError, find_case, find_suite,
     load_suites, load_suites_named,

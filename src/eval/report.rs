@@ -6,10 +6,23 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::assertions::{AssertionResult, Outcome};
-use super::gate::GateResult;
 use super::stats::Comparison;
-use crate::junit;
+use crate::base::junit;
 use crate::prompt::Version;
+
+/// Whether a suite's gate held.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateResult {
+    pub passed: bool,
+    /// Each limit that was exceeded, with the figures.
+    pub reasons: Vec<String>,
+    /// Each alert-only limit that was exceeded: reported, never failing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// When it held, why: each limit it was judged on and the figure that met it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held_because: Vec<String>,
+}
 
 /// The whole report of one run.
 #[derive(Debug, Clone, Serialize)]

@@ -12,90 +12,13 @@ use super::assertions::{self, AssertionResult, Outcome, Output};
 use super::cache::CachedReply;
 use super::collect::{Sample, suite_report};
 use super::executor::{Answers, Executor, RequestFailure};
-use super::gate::Gate;
-use super::provider::{ChatRequest, ProviderError, provider_section};
+use super::provider::{ChatRequest, provider_section};
 use super::report::{FailureGroup, Report};
+use super::run_input::{EvalError, EvalOptions, Progress, SideInput};
 use super::suite::{Assertion, Suite};
 use crate::config::{ProjectConfig, ProviderKind};
 use crate::project::Project;
-use crate::prompt::{CompiledPrompt, Prompt};
-use crate::source::{self, PromptSet, RevisionSpec, SourceError};
-
-/// How a run uses `.promptctl/cache`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheMode {
-    /// Answer from the cache what it holds, and store what is sent.
-    Use,
-    /// Send everything again and overwrite what the cache holds.
-    Refresh,
-    /// Neither read nor write.
-    Off,
-}
-
-/// How to run.
-#[derive(Debug, Clone)]
-pub struct EvalOptions {
-    pub base: RevisionSpec,
-    pub head: RevisionSpec,
-    /// Requests in flight at once over all providers.
-    pub concurrency: usize,
-    /// Samples per case, instead of each suite's `repeat`.
-    pub repeat: Option<u32>,
-    /// How to use `.promptctl/cache`.
-    pub cache: CacheMode,
-    /// Gate limits that replace the suites' own.
-    pub gate: Gate,
-}
-
-/// Progress of a run, for a progress bar.
-pub trait Progress: Send + Sync {
-    /// `total` requests are about to be sent (cache hits are not counted).
-    fn start(&self, total: usize);
-    /// One more request is answered or has failed.
-    fn advance(&self);
-    /// All requests are done.
-    fn finish(&self);
-}
-
-/// No progress display.
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn start(&self, _: usize) {}
-    fn advance(&self) {}
-    fn finish(&self) {}
-}
-
-/// Why a run could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum EvalError {
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    #[error(transparent)]
-    Provider(#[from] ProviderError),
-    #[error("cannot write the eval cache `{path}`: {message}")]
-    Cache { path: String, message: String },
-    /// A request task stopped unexpectedly (it panicked, or the run was cut short).
-    #[error("a request task stopped unexpectedly: {source}")]
-    Task {
-        #[source]
-        source: tokio::task::JoinError,
-    },
-    /// A provider refused the key (401 or 403): every request would fail the same way.
-    #[error("provider `{provider}` refused the credentials: {message}")]
-    Auth {
-        provider: String,
-        /// The variable the key came from, when the provider sends one.
-        key_env: Option<String>,
-        message: String,
-    },
-}
-
-/// One side of a suite: the prompt there, compiled, or why it cannot run.
-pub(super) struct SideInput<'a> {
-    pub spec: String,
-    pub prompt: Result<(&'a Prompt, CompiledPrompt), String>,
-}
+use crate::source::{self, PromptSet};
 
 /// One (suite, side, case, sample) to run.
 struct Job {
@@ -339,12 +262,13 @@ async fn judge_all(
             if section.kind == ProviderKind::Offline {
                 verdicts.insert(
                     (index, a),
-                    assertions::offline_judge(rubric, &answer.reply.text),
+                    super::judge::offline_judge(rubric, &answer.reply.text),
                 );
                 continue;
             }
             let model = model.clone().unwrap_or_else(|| prompt.spec.model.clone());
-            let request = assertions::judge_request(&provider, &model, rubric, &answer.reply.text);
+            let request =
+                super::judge::judge_request(&provider, &model, rubric, &answer.reply.text);
             let key = executor.key(&request, 0)?;
             calls.entry(key.clone()).or_insert(request);
             pending.push(((index, a), key));
@@ -353,7 +277,7 @@ async fn judge_all(
     let graded = executor.run_all(calls, progress).await?;
     for (slot, key) in pending {
         let verdict = match &graded[&key] {
-            Ok(answer) => assertions::judge_verdict(&answer.reply.text),
+            Ok(answer) => super::judge::judge_verdict(&answer.reply.text),
             Err(failure) => {
                 AssertionResult::error("llm_judge", format!("the judge failed: {failure}"))
             }

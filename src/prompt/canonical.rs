@@ -196,7 +196,7 @@ impl Version {
     }
 }
 
-use crate::copytext::push_hex;
+use crate::base::copytext::push_hex;
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-pub use crate::location::Location;
+pub use crate::base::location::Location;
 
 /// Why an `{% include %}`, `{% import %}`, `{% from %}` or `{% extends %}` was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use super::error::{Location, PromptError};
 use super::includes::{IncludeRef, scan_error_to_prompt_error, scan_template};
 use super::variables::{VarType, Variable, is_identifier};
 use super::{Message, PromptName, Role};
-use crate::tomlfile::{line_of, toml_value_to_json};
+use crate::base::tomlfile::{line_of, toml_value_to_json};
 
 /// Project-wide defaults applied to prompts that leave a field out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,7 +218,7 @@ fn read_messages(file: &FileAt, raw: Vec<RawMessage>) -> Result<ReadMessages, Pr
 }
 
 fn deserialize(path: &str, source: &str) -> Result<RawPrompt, PromptError> {
-    crate::tomlfile::parse(path, source).map_err(|e| PromptError::Syntax {
+    crate::base::tomlfile::parse(path, source).map_err(|e| PromptError::Syntax {
         location: e.location,
         message: e.message,
     })

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::Version;
 use super::{CANONICAL_FORMAT, Message, Prompt, PromptError, PromptName, PromptSpec, Variable};
-use crate::location::Location;
+use crate::base::location::Location;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

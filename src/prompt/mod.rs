@@ -23,7 +23,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use crate::tomlfile::toml_value_to_json;
+pub use crate::base::tomlfile::toml_value_to_json;
 pub use budget::cancellable;
 pub use canonical::{
     MIN_PREFIX_LEN, SHORT_HEX_LEN, Version, VersionPrefix, to_canonical_string, write_canonical,

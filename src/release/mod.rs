@@ -55,10 +55,10 @@ fn parse_actor(actor: &str) -> Result<(&str, &str), ReleaseError> {
     Ok((name, email))
 }
 
-/// The time of a release commit: the one clock of [`crate::clock::now`] (which
+/// The time of a release commit: the one clock of [`crate::base::clock::now`] (which
 /// `PROMPTCTL_NOW` sets), in UTC.
 fn commit_time() -> git2::Time {
-    git2::Time::new(crate::clock::now(), 0)
+    git2::Time::new(crate::base::clock::now(), 0)
 }
 
 #[cfg(test)]

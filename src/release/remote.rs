@@ -12,8 +12,8 @@ use super::error::ReleaseError;
 use super::transport::{self, Pushed, TransportError};
 use std::time::Duration;
 
+use crate::base::retry::Backoff;
 use crate::project::Project;
-use crate::retry::Backoff;
 use crate::store::{Store, WriteError, branch_name};
 
 /// How many times an action with `--push` is re-applied when others keep pushing first.

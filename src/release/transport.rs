@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long one network operation may take when `PROMPTCTL_GIT_TIMEOUT` does not say.
-pub const DEFAULT_TIMEOUT: Duration = crate::http::DEFAULT_TIMEOUT;
+pub const DEFAULT_TIMEOUT: Duration = crate::base::http::DEFAULT_TIMEOUT;
 /// The environment variable that sets the deadline of network operations, in seconds.
 pub const TIMEOUT_ENV: &str = "PROMPTCTL_GIT_TIMEOUT";
 /// An HTTP transfer slower than this many bytes a second ...
@@ -59,7 +59,7 @@ fn parse_timeout(value: &str) -> Result<Duration, TransportError> {
         value: value.to_owned(),
         reason,
     };
-    crate::duration::Bounds::positive(MAX_TIMEOUT)
+    crate::base::duration::Bounds::positive(MAX_TIMEOUT)
         .parse(value)
         .map_err(bad)
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::policy::RolloutPolicy;
 
 /// How long a webhook may take to answer.
-const WEBHOOK_TIMEOUT: Duration = crate::http::DEFAULT_TIMEOUT;
+const WEBHOOK_TIMEOUT: Duration = crate::base::http::DEFAULT_TIMEOUT;
 
 /// What a webhook receives.
 #[derive(Debug, Clone, Serialize)]
@@ -38,7 +38,7 @@ pub fn send_alert(policy: &RolloutPolicy, payload: &AlertPayload) -> Result<(), 
     let Some(url) = &policy.webhook else {
         return Err("no `rollout.webhook` is set in promptctl.toml".into());
     };
-    let client = crate::http::blocking_client()
+    let client = crate::base::http::blocking_client()
         .timeout(WEBHOOK_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;
@@ -49,7 +49,7 @@ pub fn send_alert(policy: &RolloutPolicy, payload: &AlertPayload) -> Result<(), 
         request = request.bearer_auth(token);
     }
     // Webhook URLs often carry a secret in their path: only the host is ever shown.
-    let shown = crate::weburl::shown(url);
+    let shown = crate::base::weburl::shown(url);
     let response = request
         .send()
         .map_err(|e| format!("cannot post to the webhook at {shown}: {}", e.without_url()))?;

@@ -10,7 +10,7 @@ use super::alert::{AlertPayload, send_alert};
 use super::evaluate::{Decision, Evaluation, evaluate};
 use super::prometheus::Prometheus;
 use super::stats::Window;
-use crate::clock::{self, UnixTime};
+use crate::base::clock::{self, UnixTime};
 use crate::policy::RolloutPolicy;
 use crate::project::Project;
 use crate::prompt::PromptName;

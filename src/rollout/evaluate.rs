@@ -4,32 +4,11 @@
 
 use serde::Serialize;
 
-use super::gates::judge;
+use super::gates::{GateResult, Verdict, judge};
 use super::stats::Window;
-use crate::clock::{self, UnixTime};
+use crate::base::clock::{self, UnixTime};
 use crate::policy::RolloutPolicy;
 use crate::store::{PromptState, Rollout, StepKey};
-
-/// What one gate says.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GateResult {
-    /// `error_rate`, `latency`, `cost`, `score`, or the name of a `[rollout.metrics]` gate.
-    pub gate: String,
-    pub verdict: Verdict,
-    /// The figures compared, in words: `error rate 40.0% vs active 1.0% (at most +5 points)`.
-    pub detail: String,
-    /// Whether a breach alerts instead of reverting (a policy).
-    pub alert_only: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Pass,
-    Breach,
-    /// Too few reports to tell: neither healthy nor failed.
-    Inconclusive,
-}
 
 /// What a controller does with a rollout now.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::stats::Window;
 use crate::prompt::PromptName;
 
-const FETCH_TIMEOUT: Duration = crate::http::DEFAULT_TIMEOUT;
+const FETCH_TIMEOUT: Duration = crate::base::http::DEFAULT_TIMEOUT;
 
 #[derive(Deserialize)]
 struct Body {
@@ -36,7 +36,7 @@ pub struct Fleet {
 /// judged on: a breach seen on part of the fleet is a breach. Only when none answers is it
 /// an error.
 pub fn fetch_windows(urls: &[String]) -> Result<Fleet, String> {
-    let client = crate::http::blocking_client()
+    let client = crate::base::http::blocking_client()
         .timeout(FETCH_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;

@@ -2,11 +2,33 @@
 //! always-valid sequence, latency and cost by relative increase, score by floor and drop)
 //! or reads a custom gate's value, and says pass, breach or inconclusive in words.
 
-use super::evaluate::{GateResult, Verdict};
+use serde::Serialize;
+
 use super::sequential::{self, Counts, Finding};
 use super::stats::{Reading, Stats, Window};
 use crate::policy::{MetricGate, RolloutPolicy};
 use crate::store::Gates;
+
+/// What one gate says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateResult {
+    /// `error_rate`, `latency`, `cost`, `score`, or the name of a `[rollout.metrics]` gate.
+    pub gate: String,
+    pub verdict: Verdict,
+    /// The figures compared, in words: `error rate 40.0% vs active 1.0% (at most +5 points)`.
+    pub detail: String,
+    /// Whether a breach alerts instead of reverting (a policy).
+    pub alert_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Breach,
+    /// Too few reports to tell: neither healthy nor failed.
+    Inconclusive,
+}
 
 /// Formats a rate as a percentage.
 fn pct(rate: f64) -> String {

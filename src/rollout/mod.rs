@@ -16,8 +16,8 @@ mod stats;
 
 pub use alert::{AlertPayload, send_alert};
 pub use controller::{Applied, Evidence, RolloutStatus, StepReport, status, step};
-pub use evaluate::{Decision, Evaluation, GateResult, Verdict, evaluate};
+pub use evaluate::{Decision, Evaluation, evaluate};
 pub use fetch::{Fleet, fetch_windows};
-pub use gates::{error_rate_evidence, judge};
+pub use gates::{GateResult, Verdict, error_rate_evidence, judge};
 pub use prometheus::{MAX_REPLY_BYTES as PROMETHEUS_MAX_REPLY_BYTES, Prometheus};
 pub use stats::{Reading, Sample, Stats, Summary, Window};

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::stats::{Reading, Stats, Window};
-use crate::clock::UnixTime;
+use crate::base::clock::UnixTime;
 use crate::policy::{MetricGate, RolloutPolicy};
 use crate::prompt::PromptName;
 use crate::store::{Canary, PromptState, Rollout, State};
@@ -38,8 +38,8 @@ impl Prometheus {
     /// A client for the server at `url` (`http://prometheus:9090`), each query bounded by
     /// `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
-        crate::weburl::check_http(url)?;
-        let client = crate::http::blocking_client()
+        crate::base::weburl::check_http(url)?;
+        let client = crate::base::http::blocking_client()
             .timeout(timeout)
             .build()
             .map_err(|e| format!("cannot start an HTTP client: {e}"))?;
@@ -142,7 +142,7 @@ impl Prometheus {
                 format!("Prometheus at {} did not answer: {e}", self.shown())
             })?;
         let status = response.status();
-        let body = crate::http::read_body(response, MAX_REPLY_BYTES, self.timeout)
+        let body = crate::base::http::read_body(response, MAX_REPLY_BYTES, self.timeout)
             .map_err(|e| format!("Prometheus at {}: {e}", self.shown()))?;
         parse_answer(status, &body)
     }
@@ -171,7 +171,7 @@ impl Prometheus {
     }
 
     fn shown(&self) -> String {
-        crate::weburl::shown(&self.base)
+        crate::base::weburl::shown(&self.base)
     }
 }
 

@@ -74,12 +74,12 @@ pub(super) fn refusal(token: Option<&str>, request: &axum::extract::Request) -> 
     match api_credential(token, headers) {
         Credential::Right => None,
         Credential::Missing if read && cookie_ok(token, headers) => None,
-        Credential::Missing => Some(super::routes::error(
+        Credential::Missing => Some(super::reply::error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "this server has a token: send `Authorization: Bearer <token>` or `X-API-Key: <token>`",
         )),
-        Credential::Wrong => Some(super::routes::error(
+        Credential::Wrong => Some(super::reply::error(
             StatusCode::FORBIDDEN,
             "forbidden",
             "the token given is not this server's",
@@ -89,7 +89,7 @@ pub(super) fn refusal(token: Option<&str>, request: &axum::extract::Request) -> 
 
 fn cookie_value(token: &str) -> String {
     let digest = Sha256::digest(format!("promptctl-dashboard:{token}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::base::copytext::hex(&digest)
 }
 
 fn cookie_ok(token: &str, headers: &HeaderMap) -> bool {
@@ -112,7 +112,7 @@ pub(super) fn login_page(message: &str) -> Response {
 <body style=\"font:14px system-ui,sans-serif;max-width:28em;margin:4em auto\"><h1>promptctl</h1>\
 <p>{}</p><form method=\"post\" action=\"/login\"><label>Token <input type=\"password\" name=\"token\" autofocus></label> \
 <button>Open the dashboard</button></form></body></html>",
-        crate::markup::escape(message)
+        crate::base::markup::escape(message)
     );
     (
         StatusCode::UNAUTHORIZED,

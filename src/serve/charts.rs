@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use crate::clock::UnixTime;
+use crate::base::clock::UnixTime;
 use crate::prompt::Version;
 use crate::rollout::{Summary, Window};
 use crate::store::PromptState;

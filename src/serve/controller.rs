@@ -59,7 +59,7 @@ async fn wait_for_a_reason(options: &ControllerOptions, state: &ServerState) {
 /// How long until the earliest step of a running plan is due.
 fn next_step_due(state: &ServerState) -> Option<Duration> {
     let snapshot = state.snapshot.load_full()?;
-    let now = crate::clock::now();
+    let now = crate::base::clock::now();
     snapshot
         .prompts
         .values()
@@ -87,7 +87,7 @@ fn one_pass(
     // restart.
     let project = Project::discover(root).map_err(|e| e.to_string())?;
     *lock(&state.policy) = project.config.rollout.clone();
-    let now = crate::clock::now();
+    let now = crate::base::clock::now();
     let policy = &project.config.rollout;
     // Prometheus, when named, sees the whole fleet; otherwise this server's own feedback.
     let reports = match Prometheus::chosen(prometheus, policy)? {

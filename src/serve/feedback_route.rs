@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::dedupe::MAX_REQUEST_ID_BYTES;
 use super::metrics::FeedbackReport;
-use super::routes::{
+use super::reply::{
     ApiError, Shared, api_error, json_body, parse_name, rejected, snapshot, unknown_prompt,
 };
 use super::{Snapshot, lock};

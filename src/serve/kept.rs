@@ -66,7 +66,7 @@ pub(super) fn persisted_path(dir: &std::path::Path, env: &str) -> PathBuf {
 pub(super) fn check_state_dir(dir: &std::path::Path) -> Result<(), ServeError> {
     let probe = dir.join(".promptctl-write-check");
     std::fs::create_dir_all(dir)
-        .and_then(|()| crate::fsutil::write_atomic(&probe, b"ok"))
+        .and_then(|()| crate::base::fsutil::write_atomic(&probe, b"ok"))
         .and_then(|()| std::fs::remove_file(&probe))
         .map_err(|e| {
             ServeError::Io(format!(
@@ -84,7 +84,7 @@ pub(super) fn persist(options: &ServeOptions, data: &SnapshotData) -> Result<(),
     };
     let written = std::fs::create_dir_all(dir).and_then(|()| {
         let bytes = serde_json::to_vec(data).map_err(std::io::Error::other)?;
-        crate::fsutil::write_atomic(&persisted_path(dir, &options.env), &bytes)
+        crate::base::fsutil::write_atomic(&persisted_path(dir, &options.env), &bytes)
     });
     written.map_err(|e| {
         tracing::warn!(

@@ -19,6 +19,7 @@ pub mod listener;
 mod metrics;
 mod ofrep;
 mod render_route;
+mod reply;
 mod rollouts;
 mod routes;
 
@@ -310,7 +311,7 @@ impl ServerState {
             *series = charts::Series::new(canary.version);
         }
         let (step, stage) = charts::stage_of(pointers);
-        series.record(crate::clock::now(), step, stage, window);
+        series.record(crate::base::clock::now(), step, stage, window);
     }
 
     /// Records a fallback. A prompt's failures are logged at most once a minute (and at
@@ -518,7 +519,7 @@ async fn reload(
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
             "snapshot swapped: {} prompts at {}",
             snapshot.prompts.len(),
-            crate::shortid::commit(&snapshot.commit)
+            crate::base::shortid::commit(&snapshot.commit)
         );
         state.install(snapshot);
         let kept = kept::persist(&options, &data);

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::render_route::{RenderCall, render_counted};
-use super::routes::{Shared, json_body};
+use super::reply::{Shared, json_body};
 use super::{ServerState, Snapshot};
 use crate::prompt::{PromptName, Vars};
 use crate::served::{Picked, ServeRenderError};
@@ -139,7 +139,7 @@ pub(super) async fn evaluate_flags(
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| super::routes::none_match(v, &etag));
+        .is_some_and(|v| super::reply::none_match(v, &etag));
     if unchanged {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
     }
@@ -183,8 +183,8 @@ fn admit(
     body: Result<Bytes, BytesRejection>,
     key: Option<&str>,
 ) -> Result<Context, Box<Response>> {
-    if !super::routes::is_json_content_type(headers) {
-        return Err(Box::new(super::routes::error(
+    if !super::reply::is_json_content_type(headers) {
+        return Err(Box::new(super::reply::error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "the body must be JSON: send `Content-Type: application/json`",
@@ -196,7 +196,7 @@ fn admit(
 
 /// A body that could not be read (over the 1 MB limit), as every route says it.
 fn too_large(rejection: &BytesRejection) -> Response {
-    super::routes::error(rejection.status(), "too_large", rejection.body_text())
+    super::reply::error(rejection.status(), "too_large", rejection.body_text())
 }
 
 fn not_found(key: &str, details: &str) -> Response {
@@ -381,6 +381,6 @@ fn etag(commit: &str, context: &Value) -> String {
     hasher.update([0]);
     hasher.update(context.to_string().as_bytes());
     let digest = hasher.finalize();
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::base::copytext::hex(&digest[..12]);
     format!("\"{hex}\"")
 }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::routes::{Shared, error, json_body, parse_name, rejected, snapshot, unknown};
+use super::reply::{Shared, error, json_body, parse_name, rejected, snapshot, unknown};
 use super::{ServerState, Snapshot};
 use crate::prompt::{PromptName, Vars};
 use crate::served::ServeRenderError;

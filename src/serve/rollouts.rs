@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::{ServerState, lock};
-use crate::clock::{self, UnixTime};
+use crate::base::clock::{self, UnixTime};
 use crate::prompt::{PromptName, Version};
 use crate::rollout::{Applied, Evaluation, Summary, Window, evaluate};
 use crate::served::Snapshot;

@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -16,8 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use super::ServerState;
 use super::metrics::Scrape;
-use super::{ServerState, Snapshot};
+use super::reply::{Shared, error, json_body, none_match, parse_name, snapshot, unknown};
 use crate::prompt::PromptName;
 use crate::store::Track;
 
@@ -26,9 +26,7 @@ const BODY_LIMIT: usize = 1024 * 1024;
 /// Longest a `/v1/state?wait=` long poll waits.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// What `wait` may be: a duration in the one grammar (`30`, `30s`, `1m`), 0 to 60 s.
-const WAIT: crate::duration::Bounds = crate::duration::Bounds::up_to(MAX_WAIT);
-
-pub(super) type Shared = State<Arc<ServerState>>;
+const WAIT: crate::base::duration::Bounds = crate::base::duration::Bounds::up_to(MAX_WAIT);
 
 /// Builds the router.
 pub fn router(state: Arc<ServerState>) -> Router {
@@ -81,42 +79,6 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .with_state(state)
 }
 
-/// Whether a request says its body is JSON, as axum's `Json` reads it:
-/// `application/json` or `application/*+json`, parameters allowed.
-pub(super) fn is_json_content_type(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || essence
-            .strip_prefix("application/")
-            .is_some_and(|subtype| subtype.ends_with("+json"))
-}
-
-/// Whether `If-None-Match` matches `etag`, for every route that gives an ETag: by the weak
-/// comparison RFC 9110 prescribes for it, any listed tag equal once a `W/` prefix is set
-/// aside on either side (and, for clients that drop them, its quotes). `*` asks whether
-/// the resource exists at all, which no route here answers with a 304.
-pub(super) fn none_match(if_none_match: &str, etag: &str) -> bool {
-    let opaque = |tag: &str| {
-        tag.trim()
-            .trim_start_matches("W/")
-            .trim_matches('"')
-            .to_owned()
-    };
-    let ours = opaque(etag);
-    if_none_match.split(',').any(|tag| opaque(tag) == ours)
-}
-
 /// The layer every route passes, a single one since resolves pass it too: the token, when
 /// the server has one ([`super::auth::refusal`]), and on the way out the mark of an answer
 /// served from a stale state, `X-Promptctl-Stale: true`, so that a client knows what it got
@@ -132,50 +94,6 @@ async fn guard_and_mark(State(state): Shared, request: Request, next: Next) -> R
             .insert("x-promptctl-stale", HeaderValue::from_static("true"));
     }
     response
-}
-
-/// A JSON error answer.
-pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    api_error(status, code, message).into_response()
-}
-
-pub(super) fn api_error(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
-    ApiError {
-        status,
-        code: code.to_owned(),
-        message: message.into(),
-    }
-}
-
-/// An error on its way to becoming a response: small enough to pass around in a `Result`.
-pub(super) struct ApiError {
-    status: StatusCode,
-    code: String,
-    message: String,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response()
-    }
-}
-
-pub(super) fn json_body(status: StatusCode, body: impl Into<Body>) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body.into(),
-    )
-        .into_response()
 }
 
 /// Bounds every request, body reading included: a slow client gets a 408.
@@ -194,26 +112,6 @@ async fn deadline(State(state): Shared, request: Request, next: Next) -> Respons
             "the request took too long",
         ),
     }
-}
-
-pub(super) fn snapshot(state: &ServerState) -> Result<Arc<Snapshot>, ApiError> {
-    state.snapshot.load_full().ok_or_else(|| {
-        api_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_release",
-            format!("nothing has been published to `{}` yet", state.env),
-        )
-    })
-}
-
-pub(super) fn parse_name(name: &str) -> Result<PromptName, ApiError> {
-    PromptName::parse(name).map_err(|reason| {
-        api_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_name",
-            format!("`{name}` is not a prompt name: {reason}"),
-        )
-    })
 }
 
 async fn list(State(state): Shared) -> Response {
@@ -261,41 +159,6 @@ fn resolve_params(query: &str) -> (Option<String>, Option<String>) {
         }
     }
     (key, cohort)
-}
-
-pub(super) fn unknown(name: &PromptName, snapshot: &Snapshot) -> Response {
-    unknown_prompt(name, snapshot).into_response()
-}
-
-/// A prompt the snapshot does not serve: one that failed to load (503) or none (404).
-pub(super) fn unknown_prompt(name: &PromptName, snapshot: &Snapshot) -> ApiError {
-    if let Some(problem) = snapshot.problems.get(name) {
-        return api_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "prompt_unavailable",
-            format!("`{name}`: {problem}"),
-        );
-    }
-    api_error(
-        StatusCode::NOT_FOUND,
-        "unknown_prompt",
-        format!("`{name}` is not released to `{}`", snapshot.env),
-    )
-}
-
-pub(super) fn rejected(rejection: JsonRejection) -> Response {
-    let status = rejection.status();
-    let code = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "not_json",
-        _ => "invalid_json",
-    };
-    let status = if status.is_client_error() {
-        status
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    error(status, code, rejection.body_text())
 }
 
 async fn state_route(

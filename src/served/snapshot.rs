@@ -248,7 +248,7 @@ impl Snapshot {
         let shown = format!(
             "promptctl/{}@{}:{STATE_FILE}",
             data.env,
-            crate::shortid::commit(&data.commit)
+            crate::base::shortid::commit(&data.commit)
         );
         let state = match &data.parsed {
             Some(state) => state.clone(),
@@ -360,7 +360,8 @@ impl Loader<'_> {
                 }
             }
         }
-        let built = crate::parallel::map(&new, |(name, version)| self.load_new(name, *version));
+        let built =
+            crate::base::parallel::map(&new, |(name, version)| self.load_new(name, *version));
         for (key, one) in new.into_iter().zip(built) {
             self.loaded.insert(key, one.map_err(|e| e.0));
         }

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
+use crate::base::tomlfile::TomlError;
 use crate::project::ProjectError;
 use crate::prompt::PromptError;
 use crate::store::StoreError;
-use crate::tomlfile::TomlError;
 
 /// Why prompts could not be read from a revision spec.
 #[derive(Debug, thiserror::Error)]

@@ -192,7 +192,7 @@ pub(super) fn walk_files(
                 walk_files(repo, &subtree, &format!("{prefix}{name}/"), what, file)?;
             }
             Some(git2::ObjectType::Blob) if takes(name, what) => {
-                file(format!("{prefix}{name}"), file_entry(&entry));
+                file(format!("{prefix}{name}"), FileEntry::of_tree_entry(&entry));
             }
             // Other files, and submodules, hold no prompts of this project.
             _ => {}
@@ -209,10 +209,16 @@ fn takes(name: &str, what: Walk) -> bool {
     }
 }
 
-/// The file a blob entry of a tree stands for.
-pub(super) fn file_entry(entry: &git2::TreeEntry<'_>) -> FileEntry {
-    let mode = u32::try_from(entry.filemode()).unwrap_or_default();
-    FileEntry::of_mode(mode, entry.id()).unwrap_or(FileEntry::Blob(entry.id()))
+/// Lists the files of a listing's shared folders too, for callers that need every file.
+pub(super) fn expand(listing: &mut Listing) -> Result<(), SourceError> {
+    let Some(repo) = listing.repo.clone() else {
+        return Ok(());
+    };
+    for (prefix, id) in std::mem::take(&mut listing.shared) {
+        let tree = repo.find_tree(id)?;
+        walk(&repo, &tree, &prefix, listing, Walk::Everything)?;
+    }
+    Ok(())
 }
 
 /// Walks two trees side by side, descending only where they differ.

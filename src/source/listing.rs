@@ -32,6 +32,12 @@ impl FileEntry {
         }
     }
 
+    /// The file a blob entry of a git tree stands for.
+    pub fn of_tree_entry(entry: &git2::TreeEntry<'_>) -> FileEntry {
+        let mode = u32::try_from(entry.filemode()).unwrap_or_default();
+        FileEntry::of_mode(mode, entry.id()).unwrap_or(FileEntry::Blob(entry.id()))
+    }
+
     /// The git blob id of the file: the id in the tree, or the hash of the bytes on disk.
     pub fn blob_id(&self) -> Option<git2::Oid> {
         match self {
@@ -65,18 +71,6 @@ impl Listing {
             shared: Vec::new(),
             repo: None,
         }
-    }
-
-    /// Lists the files of the shared folders too, for callers that need every file.
-    pub fn expand(&mut self) -> Result<(), SourceError> {
-        let Some(repo) = self.repo.clone() else {
-            return Ok(());
-        };
-        for (prefix, id) in std::mem::take(&mut self.shared) {
-            let tree = repo.find_tree(id)?;
-            super::git::walk(&repo, &tree, &prefix, self, super::git::Walk::Everything)?;
-        }
-        Ok(())
     }
 
     /// Returns the git blob id of a file: the id in the tree, or the hash of the bytes on

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// Reads the blobs `ids` of `repo`, in order.
 pub fn read_blobs(repo: &git2::Repository, ids: &[git2::Oid]) -> Result<Vec<Vec<u8>>, git2::Error> {
     let objects = objects_folder(repo);
-    let loose = crate::parallel::map(ids, |id| read_loose_blob(&objects, *id));
+    let loose = crate::base::parallel::map(ids, |id| read_loose_blob(&objects, *id));
     ids.iter()
         .zip(loose)
         .map(|(id, read)| match read {
@@ -49,7 +49,7 @@ fn read_loose_blob(objects: &Path, id: git2::Oid) -> Option<Vec<u8>> {
     (inflated.len() - content == size).then(|| inflated.split_off(content))
 }
 
-use crate::copytext::push_hex;
+use crate::base::copytext::push_hex;
 
 /// Inflates a whole zlib stream held in memory; `None` if it is damaged or cut short.
 fn inflate(compressed: &[u8]) -> Option<Vec<u8>> {

@@ -137,7 +137,7 @@ impl Mentions {
             out.push_str(runs);
             out.push('\n');
         }
-        if let Err(error) = crate::fsutil::write_atomic_unsynced(&self.path, out.as_bytes()) {
+        if let Err(error) = crate::base::fsutil::write_atomic_unsynced(&self.path, out.as_bytes()) {
             tracing::debug!(path = %self.path.display(), %error, "the mentions cache was not written");
         }
     }

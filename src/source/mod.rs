@@ -31,8 +31,8 @@ pub use set::PromptSet;
 pub use spec::{Pointer, RevisionSpec};
 pub use summary::{SUMMARY_CACHE, Summaries, Summary, summaries};
 
+use crate::base::location::Location;
 use crate::config::ProjectConfig;
-use crate::location::Location;
 use crate::project::Project;
 use crate::prompt::{PromptError, PromptName, check_segments};
 

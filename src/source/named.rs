@@ -129,7 +129,7 @@ pub(super) fn tree_file(
     };
     match tree.get_path(Path::new(relative)) {
         Ok(entry) if entry.kind() == Some(git2::ObjectType::Blob) => {
-            Ok(Some(super::git::file_entry(&entry)))
+            Ok(Some(FileEntry::of_tree_entry(&entry)))
         }
         Ok(_) => Ok(None),
         Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),

@@ -42,8 +42,8 @@ pub fn load_pair(
         _ => (super::list(project, from)?, super::list(project, to)?),
     };
     if !names.is_empty() || !same_settings(&old, &new) {
-        old.expand()?;
-        new.expand()?;
+        super::git::expand(&mut old)?;
+        super::git::expand(&mut new)?;
     }
     let wanted = wanted_files(&old, &new, names)?;
     let mut candidates = if same_settings(&old, &new) {
@@ -162,7 +162,7 @@ fn wanted_files(
     for name in names {
         let parsed = PromptName::parse(name).map_err(|reason| {
             SourceError::Prompt(crate::prompt::PromptError::InvalidName {
-                location: crate::location::Location::file(name),
+                location: crate::base::location::Location::file(name),
                 name: name.clone(),
                 reason,
             })

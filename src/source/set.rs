@@ -35,7 +35,7 @@ impl PromptSet {
             );
             (name.clone(), parsed)
         };
-        let prompts = crate::parallel::map(&files.into_iter().collect::<Vec<_>>(), parse);
+        let prompts = crate::base::parallel::map(&files.into_iter().collect::<Vec<_>>(), parse);
         side.into_set(prompts)
     }
 
@@ -73,7 +73,7 @@ impl PromptSet {
             };
             (one(&old, a), one(&new, b))
         };
-        let parsed = crate::parallel::map(&jobs, parse);
+        let parsed = crate::base::parallel::map(&jobs, parse);
         let (mut from, mut to) = (Vec::new(), Vec::new());
         for ((name, _, _), (a, b)) in jobs.into_iter().zip(parsed) {
             from.extend(a.map(|a| (name.clone(), a)));
@@ -144,7 +144,7 @@ impl PromptSet {
     pub fn get(&self, name: &str) -> Result<&Prompt, SourceError> {
         let parsed = PromptName::parse(name).map_err(|reason| {
             SourceError::Prompt(PromptError::InvalidName {
-                location: crate::location::Location::file(name),
+                location: crate::base::location::Location::file(name),
                 name: name.to_owned(),
                 reason,
             })

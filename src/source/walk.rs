@@ -58,7 +58,7 @@ pub(super) fn walk(root: &Path) -> Result<Vec<Walked>, SourceError> {
         let mut files = Vec::new();
         visit(&dir, &prefix, &mut files, below).map(|()| files)
     };
-    let visits = crate::parallel::walk(roots, visit_folder);
+    let visits = crate::base::parallel::walk(roots, visit_folder);
     visits.into_iter().try_fold(Vec::new(), |mut files, visit| {
         files.extend(visit?);
         Ok(files)

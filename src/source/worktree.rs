@@ -35,7 +35,7 @@ pub(super) fn list(project: &Project) -> Result<Listing, SourceError> {
         .filter(|(file, blob)| blob.is_none() && !file.link)
         .map(|(file, _)| file)
         .collect();
-    let mut read = crate::parallel::map(&unknown, |file| file.read()).into_iter();
+    let mut read = crate::base::parallel::map(&unknown, |file| file.read()).into_iter();
     listing.files = files
         .into_iter()
         .zip(blobs)

@@ -144,7 +144,7 @@ impl Store {
         format!(
             "{}@{}:{path}",
             branch_name(&self.env),
-            crate::shortid::commit(&id)
+            crate::base::shortid::commit(&id)
         )
     }
 

@@ -47,7 +47,7 @@ pub fn check_key(key: &str) -> Result<(), String> {
 /// A key for a request that has none: unpredictable, so that such requests spread over the
 /// buckets in proportion to the weight. Not for cryptography.
 pub fn random_key() -> String {
-    crate::random::hex16()
+    crate::base::random::hex16()
 }
 
 /// A canary weight in hundredths of a percent, 1 ..= 9999 (0.01% to 99.99%).

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::bucket::{BUCKETS, Weight};
-use crate::clock::{self, UnixTime};
+use crate::base::clock::{self, UnixTime};
 use crate::prompt::Version;
 
 /// The minimum number of canary reports per step unless a plan says otherwise.
@@ -145,7 +145,7 @@ pub const GATE_NAMES: [&str; 4] = ["error_rate", "latency", "cost", "score"];
 
 /// How long a stage of a plan may last (`--every`, and `every` in the state file): a
 /// second to 365 days.
-pub const STAGE_LENGTH: crate::duration::Bounds = crate::duration::Bounds::between(
+pub const STAGE_LENGTH: crate::base::duration::Bounds = crate::base::duration::Bounds::between(
     std::time::Duration::from_secs(1),
     std::time::Duration::from_secs(365 * 86_400),
 );
@@ -272,7 +272,7 @@ impl Rollout {
             "stages = [{}]\nstep = {}\nevery = \"{}\"\nstep_started = {}\n",
             list(&mut self.stages.iter().map(ToString::to_string)),
             self.step,
-            crate::duration::human(self.every),
+            crate::base::duration::human(self.every),
             clock::format(self.step_started),
         );
         if self.paused {

@@ -88,7 +88,7 @@ impl Provider {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
-            .map(|s| crate::duration::Bounds::up_to(MAX_RETRY_AFTER).seconds(s))
+            .map(|s| crate::base::duration::Bounds::up_to(MAX_RETRY_AFTER).seconds(s))
         {
             None => None,
             Some(Ok(wait)) => Some(wait),

@@ -264,9 +264,9 @@ impl Provider {
         };
         let client = match section.kind {
             ProviderKind::Openai | ProviderKind::Anthropic => Some(
-                crate::http::client()
+                crate::base::http::client()
                     .timeout(timeout)
-                    .connect_timeout(timeout.min(crate::http::DEFAULT_TIMEOUT))
+                    .connect_timeout(timeout.min(crate::base::http::DEFAULT_TIMEOUT))
                     .pool_max_idle_per_host(256)
                     .build()
                     .map_err(|e| setup(format!("cannot start an HTTP client: {e}")))?,

@@ -99,7 +99,7 @@ pub fn param_problems<'a>(
         .filter(|name| !known.contains(&name.as_str()))
         .map(|name| ParamProblem {
             name: name.clone(),
-            did_you_mean: crate::suggest::closest(name, known.iter().copied()),
+            did_you_mean: crate::base::suggest::closest(name, known.iter().copied()),
         })
         .collect()
 }

@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 
 use super::{Assertion, Case, Gate, Suite, SuiteError, one};
+use crate::base::location::Location;
+use crate::base::tomlfile;
 use crate::eval::casefile::{CaseFiles, CaseFormat, NoCaseFiles, read_cases};
-use crate::location::Location;
 use crate::prompt::PromptName;
-use crate::tomlfile;
 
 /// A case as written, before its assertions are read one by one.
 #[derive(Debug, Deserialize)]
@@ -296,7 +296,7 @@ fn explain_shape_error(message: &str) -> String {
     };
     let typed = rest.split('`').next().unwrap_or_default();
     let kinds = crate::eval::assertions::KINDS;
-    match crate::suggest::closest(typed, kinds.iter().copied()) {
+    match crate::base::suggest::closest(typed, kinds.iter().copied()) {
         Some(near) => format!("unknown assertion type `{typed}`; did you mean `{near}`?"),
         None => format!(
             "unknown assertion type `{typed}`; the types are {}",

@@ -1,7 +1,7 @@
 //! `canary`: a version goes to a share of the keys or to cohorts, with an optional plan.
 
 use super::ActionKind;
-use super::plan::{Plan, Planner, ResolvedPlan, summarize};
+use super::planner::{Plan, Planner, ResolvedPlan, summarize};
 use super::source::{Source, require_all_valid, source_prompt};
 use crate::prompt::{Prompt, PromptName, Version};
 use crate::release::ReleaseError;
@@ -25,7 +25,7 @@ impl CanaryRequest<'_> {
                     stages: plan.stages.clone(),
                     step: 0,
                     every: plan.every,
-                    step_started: crate::clock::now(),
+                    step_started: crate::base::clock::now(),
                     paused: false,
                     gates: plan.gates.clone(),
                     alerted: Vec::new(),

@@ -3,14 +3,15 @@
 
 use std::time::Duration;
 
-use super::plan::{Plan, PlanContext, ResolvedPlan, plan};
+use super::plan::{PlanContext, plan};
+use super::planner::{Plan, ResolvedPlan};
 use super::source::{Source, load_source, parse_names};
 use super::{ActionKind, ActionRequest, DEFAULT_EVERY, Outcome};
+use crate::base::retry::Backoff;
 use crate::project::Project;
 use crate::prompt::PromptName;
 use crate::prompt::Version;
 use crate::release::ReleaseError;
-use crate::retry::Backoff;
 use crate::source;
 use crate::source::RevisionSpec;
 use crate::store::{PromptState, Record, RecordedPrompt, Rollout, Store, WriteError};

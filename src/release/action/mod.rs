@@ -5,6 +5,7 @@
 mod canary;
 mod commit;
 mod plan;
+mod planner;
 mod promote;
 mod publish;
 mod revert;

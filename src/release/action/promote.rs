@@ -1,6 +1,6 @@
 //! `promote`: canaries become active.
 
-use super::plan::{Plan, Planner, every_prompt_where, known_prompt, summarize};
+use super::planner::{Plan, Planner, every_prompt_where, known_prompt, summarize};
 use crate::prompt::PromptName;
 use crate::release::ReleaseError;
 use crate::store::State;

@@ -1,7 +1,7 @@
 //! `publish`: versions become active directly.
 
 use super::ActionKind;
-use super::plan::{Plan, Planner, summarize};
+use super::planner::{Plan, Planner, summarize};
 use super::source::{Source, require_all_valid, source_prompt};
 use crate::prompt::PromptName;
 use crate::release::ReleaseError;

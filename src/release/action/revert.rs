@@ -1,6 +1,6 @@
 //! `revert`: a canary is dropped, or active goes back to an earlier version.
 
-use super::plan::{Plan, Planner, canary_short, known_prompt, summarize};
+use super::planner::{Plan, Planner, canary_short, known_prompt, summarize};
 use super::source::{Source, source_prompt};
 use crate::prompt::PromptName;
 use crate::release::ReleaseError;

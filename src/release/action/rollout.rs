@@ -1,7 +1,7 @@
 //! Rollout decisions: advance, pause, resume, abort and alert on a canary's plan.
 
 use super::ActionKind;
-use super::plan::{Plan, Planner, canary_short, every_prompt_where, known_prompt, summarize};
+use super::planner::{Plan, Planner, canary_short, every_prompt_where, known_prompt, summarize};
 use crate::prompt::PromptName;
 use crate::release::ReleaseError;
 use crate::store::{Canary, Rollout, State};
@@ -70,7 +70,7 @@ pub(super) fn plan_advance(
         });
         after.rollout = Some(Rollout {
             step: next,
-            step_started: crate::clock::now(),
+            step_started: crate::base::clock::now(),
             alerted: Vec::new(),
             ..rollout.clone()
         });

@@ -153,7 +153,7 @@ pub(super) fn to_prompt_error(error: StoreError) -> PromptError {
     match error {
         StoreError::CorruptObject(e) => e,
         other => PromptError::Invalid {
-            location: crate::location::Location::file("release store"),
+            location: crate::base::location::Location::file("release store"),
             message: other.to_string(),
         },
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::canary::{CanaryRequest, plan_canary};
-use super::plan::Plan;
+use super::planner::Plan;
 use super::promote::plan_promote;
 use super::publish::plan_publish;
 use super::revert::plan_revert;

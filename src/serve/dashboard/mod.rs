@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::charts::{Chart, charts, stage_of};
 use super::rollouts::{RolloutView, views};
 use super::{ServerState, lock};
-use crate::clock;
+use crate::base::clock;
 use crate::rollout::{Verdict, error_rate_evidence};
 use crate::served::Snapshot;
 
@@ -53,7 +53,7 @@ fn render(view: &PageView) -> String {
             tracing::error!(%error, "the dashboard did not render");
             format!(
                 "<!doctype html><title>promptctl</title><p>The dashboard did not render: {}</p>",
-                crate::markup::escape(&error.to_string())
+                crate::base::markup::escape(&error.to_string())
             )
         })
 }
@@ -292,7 +292,7 @@ fn plan_view(plan: &crate::store::Rollout) -> PlanView {
                 now: i == plan.step,
             })
             .collect(),
-        every: crate::duration::human(plan.every),
+        every: crate::base::duration::human(plan.every),
         paused: plan.paused,
         step: plan.step + 1,
         since: clock::format(plan.step_started),
@@ -354,7 +354,7 @@ fn next_step(plan: &crate::store::Rollout) -> String {
     if left <= 0 {
         "due now, when the evidence allows".into()
     } else {
-        format!("in {}", crate::duration::human(left as u64))
+        format!("in {}", crate::base::duration::human(left as u64))
     }
 }
 

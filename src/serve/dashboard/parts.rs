@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{DiffView, FigureRow, HistoryRow, HunkView, LineView};
-use crate::clock;
+use crate::base::clock;
 use crate::diff::{LineOp, diff_text};
 use crate::prompt::Prompt;
 use crate::serve::rollouts::RolloutView;
@@ -114,7 +114,7 @@ pub(super) fn history(snapshot: &Snapshot) -> Vec<HistoryRow> {
         .iter()
         .map(|entry| HistoryRow {
             when: clock::format(entry.time),
-            commit: crate::shortid::commit(&entry.commit).to_owned(),
+            commit: crate::base::shortid::commit(&entry.commit).to_owned(),
             summary: entry.record.summary.clone(),
             reason: entry.record.reason.clone().unwrap_or_default(),
             by: entry.author.split(" <").next().unwrap_or("").to_owned(),

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::Summary;
-use crate::copytext::{escape, unescape};
+use crate::base::copytext::{escape, unescape};
 use crate::prompt::{PromptName, Version};
 
 /// The cache file, in the git folder.
@@ -204,7 +204,7 @@ impl Cache {
         for (key, summary) in new {
             encode(&mut out, key, summary);
         }
-        if let Err(error) = crate::fsutil::write_atomic_unsynced(path, out.as_bytes()) {
+        if let Err(error) = crate::base::fsutil::write_atomic_unsynced(path, out.as_bytes()) {
             tracing::debug!(path = %path.display(), %error, "the summary cache was not written");
         }
         if let Some(folder) = path.parent() {

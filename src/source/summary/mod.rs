@@ -76,7 +76,7 @@ pub fn summaries(project: &Project, spec: &RevisionSpec) -> Result<Summaries, So
         return Ok(from_set(&set));
     };
     let mut listing = super::list(project, spec)?;
-    listing.expand()?;
+    super::git::expand(&mut listing)?;
     // The listing has opened the repository already (for its tree, or for the index).
     let cache_path = listing
         .repo
@@ -191,6 +191,6 @@ fn prompt_key(context: &Sha256, relative: &str, id: git2::Oid) -> String {
     hasher.update([0]);
     hasher.update(id.as_bytes());
     let mut hex = String::with_capacity(64);
-    crate::copytext::push_hex(&mut hex, &hasher.finalize());
+    crate::base::copytext::push_hex(&mut hex, &hasher.finalize());
     hex
 }

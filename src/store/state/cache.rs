@@ -14,7 +14,7 @@
 use std::path::Path;
 
 use super::{Canary, PromptState, State};
-use crate::copytext::{escape, unescape};
+use crate::base::copytext::{escape, unescape};
 use crate::prompt::{PromptName, Version};
 use crate::store::bucket::Weight;
 
@@ -67,7 +67,7 @@ pub(in crate::store) fn write(path: &Path, commit: git2::Oid, state: &State) {
     for (name, prompt) in &state.prompts {
         encode(&mut out, name, prompt);
     }
-    if let Err(error) = crate::fsutil::write_atomic_unsynced(path, out.as_bytes()) {
+    if let Err(error) = crate::base::fsutil::write_atomic_unsynced(path, out.as_bytes()) {
         tracing::debug!(path = %path.display(), %error, "the state cache was not written");
     }
 }

@@ -9,11 +9,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Canary, PLAIN_FORMAT, PREVIOUS_LIMIT, PromptState, STATE_FORMAT, State};
-use crate::location::Location;
+use crate::base::location::Location;
+use crate::base::tomlfile::{self, line_of};
 use crate::prompt::{PromptName, Version};
 use crate::store::bucket::Weight;
 use crate::store::plan::{Gates, Rollout, Stage, check_cohort, check_gate};
-use crate::tomlfile::{self, line_of};
 
 /// A `state.toml` that is not valid.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -95,7 +95,7 @@ fn parse_rollout(
         .parse(raw.every.get_ref())
         .map_err(|why| at(raw.every.span(), "every", why))?
         .as_secs();
-    let step_started = crate::clock::from_toml(raw.step_started.get_ref())
+    let step_started = crate::base::clock::from_toml(raw.step_started.get_ref())
         .map_err(|message| at(raw.step_started.span(), "step_started", message))?;
     let min_samples = u64::try_from(*raw.min_samples.get_ref()).map_err(|_| {
         at(

@@ -28,7 +28,7 @@ impl Backoff {
             .first
             .saturating_mul(2u32.saturating_pow(attempt.min(16)))
             .min(self.max);
-        ceiling.mul_f64(0.5 + 0.5 * crate::random::unit())
+        ceiling.mul_f64(0.5 + 0.5 * crate::base::random::unit())
     }
 }
 

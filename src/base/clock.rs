@@ -93,7 +93,7 @@ pub fn format_minutes(time: UnixTime) -> String {
 }
 
 /// Serde for a time written as RFC 3339 text (`2026-11-23T10:00:00Z`), for fields that
-/// `#[serde(with = "crate::clock::rfc3339")]`.
+/// `#[serde(with = "crate::base::clock::rfc3339")]`.
 pub mod rfc3339 {
     use serde::Deserialize as _;
 

@@ -5,6 +5,13 @@
 /// The lower-case hex digits, by value.
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
+/// `bytes` as lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
 /// Appends `bytes` as lower-case hex: the one writer of every id and digest shown as hex.
 pub fn push_hex(out: &mut String, bytes: &[u8]) {
     for byte in bytes {

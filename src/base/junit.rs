@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::markup::escape;
+use crate::base::markup::escape;
 
 /// A `<testsuites>` document.
 #[derive(Debug, Clone, Default, PartialEq)]

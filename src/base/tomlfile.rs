@@ -3,7 +3,7 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::location::Location;
+use crate::base::location::Location;
 
 /// A TOML file that does not parse or does not have the expected shape.
 #[derive(Debug, Clone, thiserror::Error)]

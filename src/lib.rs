@@ -30,7 +30,9 @@
 //! Layers, lowest first:
 //!
 //! - [`base`], the foundations: one home for each rule (time, durations, percents, retries,
-//!   randomness, short ids, HTTP clients, atomic writes, escaping); and [`gitopts`].
+//!   randomness, short ids, HTTP clients, atomic writes, escaping); then [`gitio`], the git
+//!   mechanism (configuration as git reads it, the index, loose objects, a folder walk, the
+//!   transport).
 //! - [`prompt`] (and [`varsfile`]): pure parsing, validation, includes, canonical JSON,
 //!   versions, rendering.
 //! - [`store`]: the release state on branch `promptctl/<env>` (pointers, frozen versions,
@@ -56,7 +58,7 @@ pub mod client;
 pub mod config;
 pub mod diff;
 pub mod eval;
-pub mod gitopts;
+pub mod gitio;
 pub mod policy;
 pub mod project;
 pub mod prompt;

@@ -120,7 +120,7 @@ impl Project {
     /// Opens the git repository holding the project, and the project root's path inside it
     /// (empty when the project is the repository's top folder, else ending in `/`).
     pub fn repository(&self) -> Result<(git2::Repository, String), ProjectError> {
-        crate::gitopts::init();
+        crate::gitio::options::init();
         let repo = git2::Repository::discover(&self.root).map_err(|source| {
             if source.code() == git2::ErrorCode::NotFound {
                 ProjectError::NotInRepo {

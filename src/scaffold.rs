@@ -117,7 +117,7 @@ pub fn init(dir: &Path) -> Result<InitReport, InitError> {
     };
     // libgit2 must read git's configuration as git does (init.defaultBranch) before it
     // makes the repository.
-    crate::gitopts::init();
+    crate::gitio::options::init();
     if git2::Repository::discover(dir).is_err() {
         git2::Repository::init(dir).map_err(|source| InitError::Git {
             dir: dir.to_owned(),

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 /// every layer before it. The foundations are the folder `src/base/`: a file there is on
 /// the lowest floor whatever its name.
 const LAYERS: &[&[&str]] = &[
-    &["base", "gitopts"],
+    &["base"],
+    &["gitio"],
     &["prompt", "varsfile"],
     &["store"],
     &["policy", "config", "project"],

@@ -6,7 +6,6 @@ mod action;
 mod error;
 mod reads;
 pub(crate) mod remote;
-pub(crate) mod transport;
 
 pub use action::{
     ActionKind, ActionRequest, Change, DEFAULT_EVERY, Outcome, PlanRequest, run as run_action,

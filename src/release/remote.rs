@@ -1,7 +1,7 @@
 //! Moving a release branch to and from a git remote, with a lease: a push never overwrites
 //! remote history this repository has not seen, and a pull only fast-forwards.
 //!
-//! The network side is the `git` command (see [`super::transport`]): authentication is the
+//! The network side is the `git` command (see [`crate::gitio::transport`]): authentication is the
 //! user's own git setup (credential helpers, ssh configuration), and every operation has a
 //! deadline.
 
@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::action::{Action, ActionRequest, Attempt, Outcome};
 use super::error::ReleaseError;
-use super::transport::{self, Pushed, TransportError};
+use crate::gitio::transport::{self, Pushed, TransportError};
 use std::time::Duration;
 
 use crate::base::retry::Backoff;

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::snapshot::SnapshotData;
+use crate::gitio::transport;
 use crate::project::Project;
-use crate::release::transport;
 use crate::store::{Store, branch_name};
 
 /// The source of release states.

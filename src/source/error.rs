@@ -79,3 +79,12 @@ impl From<git2::Error> for SourceError {
         }
     }
 }
+
+impl From<crate::gitio::walk::WalkError> for SourceError {
+    fn from(error: crate::gitio::walk::WalkError) -> Self {
+        SourceError::Io {
+            path: error.path,
+            source: error.source,
+        }
+    }
+}

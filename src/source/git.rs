@@ -39,8 +39,8 @@ pub(super) fn list(
 /// holds tree `id` there, as it does for HEAD's until something is staged: one read of the
 /// index instead of one read of every folder's tree. `false` when it does not.
 fn from_index(repo: &git2::Repository, folder: &str, id: git2::Oid, listing: &mut Listing) -> bool {
-    let Some(index) =
-        super::gitindex::read_file(repo).and_then(|(bytes, _)| super::gitindex::parse(&bytes))
+    let Some(index) = crate::gitio::index::read_file(repo)
+        .and_then(|(bytes, _)| crate::gitio::index::parse(&bytes))
     else {
         return false;
     };

@@ -93,7 +93,7 @@ impl Listing {
         }
     }
 
-    /// Returns the bytes of many files, reading their blobs together (`loose.rs`).
+    /// Returns the bytes of many files, reading their blobs together (`gitio/loose.rs`).
     pub fn read_files(&self, files: &[&str]) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
         let blobs: Vec<git2::Oid> = files
             .iter()
@@ -104,7 +104,7 @@ impl Listing {
             .collect();
         let mut read = match (&self.repo, blobs.is_empty()) {
             (_, true) => Vec::new(),
-            (Some(repo), false) => super::loose::read_blobs(repo, &blobs)?,
+            (Some(repo), false) => crate::gitio::loose::read_blobs(repo, &blobs)?,
             (None, false) => {
                 return Err(SourceError::Git {
                     message: "no repository to read blobs from".into(),

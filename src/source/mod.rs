@@ -8,9 +8,7 @@
 
 mod error;
 mod git;
-mod gitindex;
 mod listing;
-mod loose;
 mod mentions;
 mod named;
 mod pair;
@@ -19,7 +17,6 @@ mod release;
 mod set;
 mod spec;
 mod summary;
-mod walk;
 mod worktree;
 
 use std::collections::BTreeMap;

@@ -130,7 +130,7 @@ impl Search<'_> {
     /// Reads the blobs the cache did not know, together, and searches them.
     fn read_unread(&mut self, repo: &git2::Repository) -> Result<(), SourceError> {
         let ids: Vec<git2::Oid> = self.unread.iter().map(|(_, id, _)| *id).collect();
-        let contents = super::loose::read_blobs(repo, &ids)?;
+        let contents = crate::gitio::loose::read_blobs(repo, &ids)?;
         for ((file, id, shared), bytes) in
             std::mem::take(&mut self.unread).into_iter().zip(contents)
         {

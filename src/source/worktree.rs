@@ -8,10 +8,10 @@
 use std::path::Path;
 use std::rc::Rc;
 
-use super::gitindex::{self, Index};
 use super::listing::{FileEntry, Listing};
-use super::walk::{FileStat, Walked, walk};
 use super::{RevisionSpec, SourceError};
+use crate::gitio::index::{self as gitindex, Index};
+use crate::gitio::walk::{FileStat, Walked, walk};
 use crate::project::Project;
 
 /// Lists and reads every prompt and partial file below the project's prompts folder.
@@ -22,7 +22,7 @@ pub(super) fn list(project: &Project) -> Result<Listing, SourceError> {
     let (repo, index) = Indexed::read(project).unzip();
     // Most of a listing is reading the folders and one `stat` per file: a large tree is
     // spread over the cores, as git's preloaded index does.
-    let mut files = walk(&root)?;
+    let mut files = walk(&root, &|relative| super::classify(relative).is_some())?;
     files.sort_unstable_by(|a, b| a.relative.cmp(&b.relative));
     let blobs = match &index {
         Some(index) => index.clean_blobs(&files),

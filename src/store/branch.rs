@@ -58,7 +58,7 @@ impl Store {
     /// are shown under. (A project opens its own with `Project::store`, which checks that
     /// the environment is declared.)
     pub fn open_repo(repo: git2::Repository, env: &str, folder: &str) -> Store {
-        crate::gitopts::init();
+        crate::gitio::options::init();
         Store {
             repo,
             env: env.to_owned(),

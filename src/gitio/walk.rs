@@ -1,5 +1,6 @@
-//! Walking the prompts folder on disk: every prompt and partial file below it, with the
-//! stat data the git index keeps, each folder read by whichever core is free.
+//! Walking a folder on disk: every file below it that the caller keeps (for `source`, the
+//! prompt and partial files), with the stat data the git index keeps, each folder read by
+//! whichever core is free.
 //!
 //! On Linux a folder is read with `getdents64` into one buffer and each file is `stat`ed
 //! relative to its folder's handle (rustix's `RawDir` and `statat`): nothing is allocated
@@ -10,10 +11,21 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::SourceError;
+/// A folder or file the walk could not read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read `{}`: {source}", path.display())]
+pub struct WalkError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Which files a walk keeps, by their path relative to the root (folders are always
+/// entered).
+pub type Keep = dyn Fn(&str) -> bool + Sync;
 
 /// A prompt or partial file found below the prompts folder.
-pub(super) struct Walked {
+pub struct Walked {
     /// Its path relative to the prompts folder.
     pub relative: String,
     /// The folder it is in, on disk.
@@ -26,7 +38,7 @@ pub(super) struct Walked {
 
 /// The stat data the git index keeps of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct FileStat {
+pub struct FileStat {
     pub size: u64,
     pub mtime: (i64, i64),
     pub ctime: (i64, i64),
@@ -41,22 +53,22 @@ impl Walked {
     }
 
     /// Reads the file.
-    pub fn read(&self) -> Result<Vec<u8>, SourceError> {
+    pub fn read(&self) -> Result<Vec<u8>, WalkError> {
         let path = self.path();
-        std::fs::read(&path).map_err(|source| SourceError::Io { path, source })
+        std::fs::read(&path).map_err(|source| WalkError { path, source })
     }
 }
 
-/// Every prompt and partial file below `root` (nothing when it is not a folder), each
+/// Every file below `root` that `keep` takes (nothing when `root` is not a folder), each
 /// folder read by whichever thread is free.
-pub(super) fn walk(root: &Path) -> Result<Vec<Walked>, SourceError> {
+pub fn walk(root: &Path, keep: &Keep) -> Result<Vec<Walked>, WalkError> {
     let roots = match root.is_dir() {
         true => vec![(Arc::from(root), String::new())],
         false => Vec::new(),
     };
     let visit_folder = |(dir, prefix): (Arc<Path>, String), below: &mut Vec<_>| {
         let mut files = Vec::new();
-        visit(&dir, &prefix, &mut files, below).map(|()| files)
+        visit(&dir, &prefix, keep, &mut files, below).map(|()| files)
     };
     let visits = crate::base::parallel::walk(roots, visit_folder);
     visits.into_iter().try_fold(Vec::new(), |mut files, visit| {
@@ -75,26 +87,26 @@ enum Kind {
 
 /// Keeps a file of `dir` named `name` when it is a prompt or partial file; queues a folder.
 fn take(
-    (dir, prefix): (&Arc<Path>, &str),
+    (dir, prefix, keep): (&Arc<Path>, &str, &Keep),
     (name, kind): (&str, Kind),
     stat: impl FnOnce() -> Result<Option<FileStat>, std::io::Error>,
     files: &mut Vec<Walked>,
     below: &mut Vec<(Arc<Path>, String)>,
-) -> Result<(), SourceError> {
+) -> Result<(), WalkError> {
     let relative = format!("{prefix}{name}");
     let link = match kind {
         Kind::Folder => {
             below.push((Arc::from(dir.join(name)), format!("{relative}/")));
             return Ok(());
         }
-        Kind::File | Kind::Link if super::classify(&relative).is_some() => {
+        Kind::File | Kind::Link if keep(&relative) => {
             matches!(kind, Kind::Link)
         }
         _ => return Ok(()),
     };
     let stat = match link {
         true => None,
-        false => stat().map_err(|source| SourceError::Io {
+        false => stat().map_err(|source| WalkError {
             path: dir.join(name),
             source,
         })?,
@@ -114,11 +126,12 @@ fn take(
 fn visit(
     dir: &Arc<Path>,
     prefix: &str,
+    keep: &Keep,
     files: &mut Vec<Walked>,
     below: &mut Vec<(Arc<Path>, String)>,
-) -> Result<(), SourceError> {
+) -> Result<(), WalkError> {
     use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RawDir, openat, statat};
-    let io = |errno: rustix::io::Errno| SourceError::Io {
+    let io = |errno: rustix::io::Errno| WalkError {
         path: dir.to_path_buf(),
         source: errno.into(),
     };
@@ -161,7 +174,7 @@ fn visit(
                 ino: number(stat.st_ino),
             }))
         };
-        take((dir, prefix), (name, kind), stat, files, below)?;
+        take((dir, prefix, keep), (name, kind), stat, files, below)?;
     }
     Ok(())
 }
@@ -176,10 +189,11 @@ fn number<T: TryInto<N>, N: Default>(value: T) -> N {
 fn visit(
     dir: &Arc<Path>,
     prefix: &str,
+    keep: &Keep,
     files: &mut Vec<Walked>,
     below: &mut Vec<(Arc<Path>, String)>,
-) -> Result<(), SourceError> {
-    let io = |path: PathBuf| move |source| SourceError::Io { path, source };
+) -> Result<(), WalkError> {
+    let io = |path: PathBuf| move |source| WalkError { path, source };
     for entry in std::fs::read_dir(dir).map_err(io(dir.to_path_buf()))? {
         let entry = entry.map_err(io(dir.to_path_buf()))?;
         let file_name = entry.file_name();
@@ -197,7 +211,7 @@ fn visit(
             _ => Kind::Other,
         };
         let stat = || entry.metadata().map(|meta| file_stat(&meta));
-        take((dir, prefix), (name, kind), stat, files, below)?;
+        take((dir, prefix, keep), (name, kind), stat, files, below)?;
     }
     Ok(())
 }
@@ -241,7 +255,8 @@ mod tests {
         std::fs::write(root.join("t/.d.toml"), "hidden").unwrap();
         std::os::unix::fs::symlink(root.join("a.toml"), root.join("t/link.toml")).unwrap();
         std::os::unix::fs::symlink(root.join("t/u"), root.join("t/folder-link")).unwrap();
-        let mut files = walk(&root).unwrap();
+        let prompts = |relative: &str| relative.ends_with(".toml") || relative.ends_with(".j2");
+        let mut files = walk(&root, &prompts).unwrap();
         files.sort_by(|a, b| a.relative.cmp(&b.relative));
         let found: Vec<(&str, bool)> = files.iter().map(|f| (&*f.relative, f.link)).collect();
         assert_eq!(
@@ -270,9 +285,13 @@ mod tests {
     #[test]
     fn a_missing_folder_or_a_file_walks_to_nothing() {
         let folder = tempfile::tempdir().unwrap();
-        assert!(walk(&folder.path().join("none")).unwrap().is_empty());
+        assert!(
+            walk(&folder.path().join("none"), &|_: &str| true)
+                .unwrap()
+                .is_empty()
+        );
         let file = folder.path().join("file.toml");
         std::fs::write(&file, "").unwrap();
-        assert!(walk(&file).unwrap().is_empty());
+        assert!(walk(&file, &|_: &str| true).unwrap().is_empty());
     }
 }

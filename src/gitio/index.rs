@@ -15,7 +15,7 @@ use sha1::{Digest, Sha1};
 
 /// The index file of `repo` and when it was written (UTC seconds), both from one opened
 /// file: a rewrite between them cannot pair new entries with the old time.
-pub(super) fn read_file(repo: &git2::Repository) -> Option<(Vec<u8>, i64)> {
+pub fn read_file(repo: &git2::Repository) -> Option<(Vec<u8>, i64)> {
     use std::io::Read as _;
     let mut file = std::fs::File::open(repo.path().join("index")).ok()?;
     let written = file
@@ -33,7 +33,7 @@ pub(super) fn read_file(repo: &git2::Repository) -> Option<(Vec<u8>, i64)> {
 
 /// The stat data of one index entry, and its blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Stat {
+pub struct Stat {
     pub id: git2::Oid,
     pub size: u32,
     pub mtime: (i32, u32),
@@ -56,7 +56,7 @@ impl From<&git2::IndexEntry> for Stat {
 /// An index file as read: its entries, and the tree ids its cache-tree extension vouches
 /// for (a folder whose entries hash to that tree: git keeps them valid until an entry below
 /// changes).
-pub(super) struct Index {
+pub struct Index {
     entries: Vec<Entry>,
     trees: HashMap<String, git2::Oid>,
 }
@@ -70,7 +70,7 @@ struct Entry {
 }
 
 /// Reads an index file's `bytes`.
-pub(super) fn parse(bytes: &[u8]) -> Option<Index> {
+pub fn parse(bytes: &[u8]) -> Option<Index> {
     let (body, checksum) = bytes.split_at(bytes.len().checked_sub(20)?);
     if Sha1::digest(body).as_slice() != checksum {
         return None;

@@ -58,11 +58,15 @@ impl From<&git2::IndexEntry> for Stat {
 /// changes).
 pub struct Index {
     entries: Vec<Entry>,
+    /// Every entry's path, one after another: one allocation for the index, not one per
+    /// entry (that was a third of the time of reading 2,000 entries).
+    paths: String,
     trees: HashMap<String, git2::Oid>,
 }
 
 struct Entry {
-    path: String,
+    /// Where its path is in [`Index::paths`].
+    path: std::ops::Range<usize>,
     stat: Stat,
     mode: u32,
     /// Not a plain stage-0 entry: a conflict, skip-worktree or intent-to-add.
@@ -85,14 +89,16 @@ pub fn parse(bytes: &[u8]) -> Option<Index> {
     }
     let count = reader.u32()?;
     let mut entries = Vec::with_capacity(usize::try_from(count).ok()?.min(1 << 20));
+    let mut paths = String::with_capacity(body.len() / 2);
     let mut path = Vec::new();
     for _ in 0..count {
         let (stat, flags, mode) = entry_head(&mut reader, version)?;
         read_path(&mut reader, version, &mut path, flags.header_len)?;
         // Paths that are not UTF-8 name no prompt.
         if let Ok(text) = std::str::from_utf8(&path) {
+            paths.push_str(text);
             entries.push(Entry {
-                path: text.to_owned(),
+                path: paths.len() - text.len()..paths.len(),
                 stat,
                 mode,
                 placeholder: flags.stage != 0 || flags.placeholder,
@@ -114,7 +120,7 @@ pub fn parse(bytes: &[u8]) -> Option<Index> {
             _ => {}
         }
     }
-    Some(Index::sorted(entries, trees))
+    Some(Index::sorted(entries, paths, trees))
 }
 
 impl Index {
@@ -126,9 +132,9 @@ impl Index {
         &'a self,
         folder: &'a str,
     ) -> impl Iterator<Item = (&'a str, Option<&'a Stat>)> {
-        let first = self.entries.partition_point(|e| e.path.as_str() < folder);
+        let first = self.entries.partition_point(|e| self.path(e) < folder);
         self.entries[first..].iter().map_while(move |e| {
-            let relative = e.path.strip_prefix(folder)?;
+            let relative = self.path(e).strip_prefix(folder)?;
             let regular = !e.placeholder && e.mode >> 12 == 0o10;
             Some((relative, regular.then_some(&e.stat)))
         })
@@ -136,28 +142,40 @@ impl Index {
 
     /// The index as libgit2 reads it, for what [`parse`] does not read (a split index).
     pub fn from_libgit2(index: &git2::Index) -> Index {
+        let mut paths = String::new();
         let entries = index
             .iter()
             .filter_map(|entry| {
-                let path = String::from_utf8(entry.path.clone()).ok()?;
+                let path = std::str::from_utf8(&entry.path).ok()?;
+                paths.push_str(path);
                 let stage = (entry.flags >> 12) & 3;
                 Some(Entry {
                     stat: Stat::from(&entry),
                     mode: entry.mode,
                     placeholder: stage != 0 || entry.flags_extended & 0x6000 != 0,
-                    path,
+                    path: paths.len() - path.len()..paths.len(),
                 })
             })
             .collect();
-        Index::sorted(entries, HashMap::new())
+        Index::sorted(entries, paths, HashMap::new())
     }
 
     /// An index of `entries`, sorted by path if they are not (git always writes them so).
-    fn sorted(mut entries: Vec<Entry>, trees: HashMap<String, git2::Oid>) -> Index {
-        if !entries.is_sorted_by(|a, b| a.path <= b.path) {
-            entries.sort_by(|a, b| a.path.cmp(&b.path));
+    fn sorted(mut entries: Vec<Entry>, paths: String, trees: HashMap<String, git2::Oid>) -> Index {
+        let path = |e: &Entry| &paths[e.path.clone()];
+        if !entries.is_sorted_by(|a, b| path(a) <= path(b)) {
+            entries.sort_by(|a, b| path(a).cmp(path(b)));
         }
-        Index { entries, trees }
+        Index {
+            entries,
+            paths,
+            trees,
+        }
+    }
+
+    /// An entry's path.
+    fn path(&self, entry: &Entry) -> &str {
+        &self.paths[entry.path.clone()]
     }
 
     /// When the cache-tree vouches that the entries below `folder` (`prompts/`) are tree
@@ -167,7 +185,7 @@ impl Index {
             return None;
         }
         let below = self.entries.iter().filter_map(|e| {
-            let relative = e.path.strip_prefix(folder)?;
+            let relative = self.path(e).strip_prefix(folder)?;
             Some((e, relative))
         });
         let mut files = Vec::new();

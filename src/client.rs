@@ -25,7 +25,9 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 
 use crate::prompt::{Vars, Version};
-use crate::served::{Counters, Origin, Rendered, ServeRenderError, Snapshot, SnapshotData};
+use crate::served::{
+    Counters, Origin, RefreshError, Rendered, ServeRenderError, Snapshot, SnapshotData,
+};
 use crate::store::Track;
 
 /// Where a client reads release states from.
@@ -38,10 +40,15 @@ pub enum ClientSource {
 }
 
 /// Why a client call failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("no release state could be loaded: {0}")]
-    NoState(String),
+    NoState(#[source] RefreshError),
+    #[error("cannot start the refresh thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// A call came before any state was loaded (it cannot: `build` loads one first).
+    #[error("no release state is loaded")]
+    NothingLoaded,
     #[error("`{0}` is not released")]
     Unknown(String),
     #[error("rendering {version} failed: {message}")]
@@ -122,7 +129,7 @@ impl ClientBuilder {
         // On a thread of its own, so that building a client inside an async runtime is safe.
         let loaded = std::thread::spawn(move || first.refresh())
             .join()
-            .unwrap_or_else(|_| Err("the loading thread failed".into()));
+            .unwrap_or_else(|_| Err(RefreshError::LoaderStopped));
         if let Err(error) = loaded {
             let kept = self.cache_file().and_then(|path| std::fs::read(path).ok());
             let data: Option<SnapshotData> =
@@ -133,7 +140,7 @@ impl ClientBuilder {
             match snapshot {
                 Some(snapshot) => {
                     inner.snapshot.store(Some(Arc::new(snapshot)));
-                    inner.set_error(Some(error));
+                    inner.set_error(Some(error.to_string()));
                 }
                 None => return Err(ClientError::NoState(error)),
             }
@@ -142,7 +149,7 @@ impl ClientBuilder {
         std::thread::Builder::new()
             .name("promptctl-refresh".into())
             .spawn(move || refresh_loop(weak, self.refresh))
-            .map_err(|e| ClientError::NoState(format!("cannot start the refresh thread: {e}")))?;
+            .map_err(ClientError::Thread)?;
         Ok(Client { inner })
     }
 
@@ -196,9 +203,7 @@ impl Client {
         attrs: &[(&str, &str)],
     ) -> Result<Resolution, ClientError> {
         let snapshot = self.inner.snapshot.load();
-        let snapshot = snapshot
-            .as_ref()
-            .ok_or_else(|| ClientError::NoState("nothing is loaded".into()))?;
+        let snapshot = snapshot.as_ref().ok_or(ClientError::NothingLoaded)?;
         let picked = snapshot
             .pick(name, key, cohort_of(attrs))
             .ok_or_else(|| ClientError::Unknown(name.to_owned()))?;
@@ -232,7 +237,7 @@ impl Client {
             .inner
             .snapshot
             .load_full()
-            .ok_or_else(|| ClientError::NoState("nothing is loaded".into()))?;
+            .ok_or(ClientError::NothingLoaded)?;
         snapshot
             .render(name, key, cohort_of(attrs), vars)
             .map_err(|e| match e {
@@ -291,7 +296,7 @@ fn refresh_loop(inner: Weak<Inner>, every: Duration) {
         std::thread::sleep(every);
         let Some(inner) = inner.upgrade() else { return };
         let result = inner.refresh();
-        inner.set_error(result.err());
+        inner.set_error(result.err().map(|e| e.to_string()));
     }
 }
 
@@ -302,7 +307,7 @@ impl Inner {
 
     /// Loads a new state if there is one; the current snapshot keeps serving meanwhile and
     /// on any failure.
-    fn refresh(&self) -> Result<(), String> {
+    fn refresh(&self) -> Result<(), RefreshError> {
         let previous = self.snapshot.load_full();
         let known = previous.as_ref().map(|s| s.commit.as_str());
         let data = match &self.settings.source {
@@ -320,8 +325,7 @@ impl Inner {
             "prompts",
             &self.counters,
             previous.as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let data = Arc::clone(&snapshot.data);
         if let Some(path) = self.settings.cache_file() {
             let saved = path
@@ -346,11 +350,11 @@ fn fetch_state(
     url: &str,
     known: Option<&str>,
     token: Option<&str>,
-) -> Result<Option<SnapshotData>, String> {
+) -> Result<Option<SnapshotData>, RefreshError> {
     let http = crate::base::http::blocking_client()
         .timeout(crate::base::http::DEFAULT_TIMEOUT)
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(RefreshError::Client)?;
     let mut request = http.get(format!("{url}/v1/state"));
     if let Some(commit) = known {
         request = request.header("If-None-Match", format!("\"{commit}\""));
@@ -358,15 +362,24 @@ fn fetch_state(
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    let response = request
-        .send()
-        .map_err(|e| format!("cannot reach `{url}`: {e}"))?;
+    let response = request.send().map_err(|source| RefreshError::Unreachable {
+        url: url.to_owned(),
+        source,
+    })?;
     match response.status().as_u16() {
         304 => Ok(None),
-        200 => response
-            .json::<SnapshotData>()
-            .map(Some)
-            .map_err(|e| format!("`{url}/v1/state` is not a release state: {e}")),
-        status => Err(format!("`{url}/v1/state` answered {status}")),
+        200 => {
+            response
+                .json::<SnapshotData>()
+                .map(Some)
+                .map_err(|source| RefreshError::NotAState {
+                    url: url.to_owned(),
+                    source,
+                })
+        }
+        status => Err(RefreshError::Status {
+            url: url.to_owned(),
+            status,
+        }),
     }
 }

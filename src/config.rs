@@ -271,7 +271,7 @@ fn check_provider(name: &str, provider: &ProviderSection) -> Result<(), (&'stati
         .as_ref()
         .map(|t| PROVIDER_TIMEOUT.setting(t))
     {
-        return invalid(".timeout", &why);
+        return invalid(".timeout", &why.to_string());
     }
     if provider.max_reply_bytes == Some(0) {
         return invalid(".max_reply_bytes", "must be at least 1 byte");

@@ -143,8 +143,8 @@ impl FreezeWindow {
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         match (&self.from, &self.to, self.days.is_empty()) {
             (Some(from), Some(to), true) => {
-                let from = clock::from_toml(from).map_err(|m| ("from", m))?;
-                let to = clock::from_toml(to).map_err(|m| ("to", m))?;
+                let from = clock::from_toml(from).map_err(|m| ("from", m.to_string()))?;
+                let to = clock::from_toml(to).map_err(|m| ("to", m.to_string()))?;
                 if to <= from {
                     return Err(("to", "`to` must come after `from`".into()));
                 }
@@ -256,7 +256,7 @@ impl RolloutPolicy {
         if let Some(url) = &self.webhook
             && let Err(why) = crate::base::weburl::check_http(url)
         {
-            return Err(("webhook".into(), why));
+            return Err(("webhook".into(), why.to_string()));
         }
         if !self.alert_only.is_empty() && self.webhook.is_none() {
             return Err((
@@ -280,14 +280,14 @@ impl RolloutPolicy {
         if let Some(url) = &self.prometheus
             && let Err(why) = crate::base::weburl::check_http(url)
         {
-            return Err(("prometheus".into(), why));
+            return Err(("prometheus".into(), why.to_string()));
         }
         if let Some(Err(why)) = self
             .prometheus_timeout
             .as_ref()
             .map(|t| PROMETHEUS_TIMEOUT.setting(t))
         {
-            return Err(("prometheus_timeout".into(), why));
+            return Err(("prometheus_timeout".into(), why.to_string()));
         }
         for (name, gate) in &self.metrics {
             let plain = !name.is_empty()

@@ -32,15 +32,26 @@ pub fn now() -> UnixTime {
     }
 }
 
+/// Why text or a TOML value names no instant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("`{text}` is neither RFC 3339 nor seconds since 1970")]
+    NotATime { text: String },
+    #[error(
+        "`{value}` is not a full date and time with a zone; write it like 2026-12-20T00:00:00Z"
+    )]
+    NoZone { value: String },
+}
+
 /// Reads `2026-11-23T10:00:00Z` (any offset) or a number of seconds since the epoch.
-pub fn parse(text: &str) -> Result<UnixTime, String> {
+pub fn parse(text: &str) -> Result<UnixTime, TimeError> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<i64>() {
         return Ok(seconds);
     }
-    let value: toml::value::Datetime = text
-        .parse()
-        .map_err(|_| format!("`{text}` is neither RFC 3339 nor seconds since 1970"))?;
+    let value: toml::value::Datetime = text.parse().map_err(|_| TimeError::NotATime {
+        text: text.to_owned(),
+    })?;
     from_toml(&value)
 }
 
@@ -113,11 +124,11 @@ pub mod rfc3339 {
 
 /// Converts a TOML date-time with a time zone offset to UTC seconds; a local date-time
 /// (without offset) or a bare date or time is refused, since it names no instant.
-pub fn from_toml(value: &toml::value::Datetime) -> Result<UnixTime, String> {
+pub fn from_toml(value: &toml::value::Datetime) -> Result<UnixTime, TimeError> {
     let (Some(date), Some(time), Some(offset)) = (value.date, value.time, value.offset) else {
-        return Err(format!(
-            "`{value}` is not a full date and time with a zone; write it like 2026-12-20T00:00:00Z"
-        ));
+        return Err(TimeError::NoZone {
+            value: value.to_string(),
+        });
     };
     let offset_minutes = match offset {
         toml::value::Offset::Z => 0,

@@ -48,32 +48,41 @@ impl Bounds {
     }
 
     /// Reads `text` in the one grammar and checks it against the bounds.
-    pub fn parse(&self, text: &str) -> Result<Duration, String> {
+    pub fn parse(&self, text: &str) -> Result<Duration, DurationError> {
         self.check(parse(text)?)
     }
 
     /// A number of seconds (from a file or a header) checked against the bounds.
-    pub fn seconds(&self, value: f64) -> Result<Duration, String> {
+    pub fn seconds(&self, value: f64) -> Result<Duration, DurationError> {
         if !value.is_finite() || value < 0.0 {
-            return Err(format!("{value} is not a number of seconds ({self})"));
+            return Err(DurationError::NotSeconds {
+                value,
+                bounds: *self,
+            });
         }
         if value > self.max.as_secs_f64() {
-            return Err(format!("{value}s is more than {}", format(self.max)));
+            return Err(DurationError::TooManySeconds {
+                value,
+                bounds: *self,
+            });
         }
         self.check(Duration::from_secs_f64(value))
     }
 
     /// A file's setting, a number of seconds or a span, checked against the bounds.
-    pub fn setting(&self, setting: &Setting) -> Result<Duration, String> {
+    pub fn setting(&self, setting: &Setting) -> Result<Duration, DurationError> {
         match setting {
             Setting::Seconds(value) => self.seconds(*value),
             Setting::Text(text) => self.parse(text),
         }
     }
 
-    fn check(&self, span: Duration) -> Result<Duration, String> {
+    fn check(&self, span: Duration) -> Result<Duration, DurationError> {
         if span > self.max || span < self.min {
-            return Err(format!("{} is not {self}", format(span)));
+            return Err(DurationError::OutOfBounds {
+                span,
+                bounds: *self,
+            });
         }
         Ok(span)
     }
@@ -91,6 +100,19 @@ impl fmt::Display for Bounds {
     }
 }
 
+/// Why a value is not a duration a setting takes.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{text}` is not a duration like 30, 500ms, 30s, 5m, 1h or 1h30m")]
+    NotADuration { text: String },
+    #[error("{value} is not a number of seconds ({bounds})")]
+    NotSeconds { value: f64, bounds: Bounds },
+    #[error("{value}s is more than {}", format(bounds.max))]
+    TooManySeconds { value: f64, bounds: Bounds },
+    #[error("{} is not {bounds}", format(*span))]
+    OutOfBounds { span: Duration, bounds: Bounds },
+}
+
 /// A duration as a file gives it: a number of seconds or a span (`"1m"`), checked against
 /// its setting's bounds where it is used ([`Bounds::setting`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,8 +124,10 @@ pub enum Setting {
 
 /// Reads a duration in the one grammar, unbounded but for [`CEILING_SECONDS`]; spans are
 /// rounded up to whole milliseconds, so that `0.0001s` is never read as zero.
-pub fn parse(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration like 30, 500ms, 30s, 5m, 1h or 1h30m");
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
+    let bad = || DurationError::NotADuration {
+        text: text.to_owned(),
+    };
     let mut rest = text.trim();
     if rest.is_empty() {
         return Err(bad());
@@ -206,7 +230,7 @@ mod tests {
         assert_eq!(timeout.parse("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(timeout.seconds(1.5), Ok(Duration::from_millis(1500)));
         assert_eq!(
-            timeout.parse("10m").unwrap_err(),
+            timeout.parse("10m").unwrap_err().to_string(),
             "10m is not more than 0, at most 5m"
         );
         assert!(timeout.parse("0").is_err() && timeout.seconds(0.0).is_err());
@@ -216,7 +240,10 @@ mod tests {
         let wait = Bounds::up_to(Duration::from_secs(60));
         assert_eq!(wait.parse("0"), Ok(Duration::ZERO));
         let interval = Bounds::between(Duration::from_millis(10), DAY);
-        assert_eq!(interval.parse("1ms").unwrap_err(), "1ms is not 10ms to 1d");
+        assert_eq!(
+            interval.parse("1ms").unwrap_err().to_string(),
+            "1ms is not 10ms to 1d"
+        );
         let number: Setting = toml::from_str::<toml::Table>("t = 60").unwrap()["t"]
             .clone()
             .try_into()

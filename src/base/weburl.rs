@@ -14,16 +14,23 @@ pub fn shown(url: &str) -> String {
     }
 }
 
+/// A URL that is not an http(s) URL with a host; it is named as [`shown`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{shown}` is not an http(s) URL")]
+pub struct NotHttpUrl {
+    pub shown: String,
+}
+
 /// Checks that `url` is an http(s) URL with a host: the rule for Prometheus and webhook
 /// URLs, from a flag or a file alike.
-pub fn check_http(url: &str) -> Result<(), String> {
+pub fn check_http(url: &str) -> Result<(), NotHttpUrl> {
     match reqwest::Url::parse(url) {
         Ok(parsed)
             if matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some() =>
         {
             Ok(())
         }
-        _ => Err(format!("`{}` is not an http(s) URL", shown(url))),
+        _ => Err(NotHttpUrl { shown: shown(url) }),
     }
 }
 

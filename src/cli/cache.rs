@@ -33,16 +33,12 @@ enum CacheCommand {
     /// Remove the replies written longer ago than a span (`30d`, `12h`).
     Prune {
         /// The age past which a reply goes.
-        #[arg(long, value_name = "SPAN", value_parser = parse_span)]
+        #[arg(long, value_name = "SPAN", value_parser = promptctl::base::duration::parse)]
         older_than: std::time::Duration,
         /// Print what was removed as JSON.
         #[arg(long)]
         json: bool,
     },
-}
-
-fn parse_span(text: &str) -> Result<std::time::Duration, String> {
-    promptctl::base::duration::parse(text)
 }
 
 pub fn run(global: &GlobalArgs, args: CacheArgs) -> Result<ExitCode, CliError> {

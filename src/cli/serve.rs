@@ -104,7 +104,7 @@ pub struct ServeArgs {
 
 /// An interval or a timeout, in the one duration grammar (`500ms`, `5s`, `1m`, `1h30m`):
 /// at least 10 ms so that nothing spins, at most a day.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, promptctl::base::duration::DurationError> {
     promptctl::base::duration::Bounds::between(
         Duration::from_millis(10),
         Duration::from_secs(86_400),

@@ -37,8 +37,12 @@ pub enum TransportError {
     #[error("{message}")]
     Failed { message: String },
     /// `PROMPTCTL_GIT_TIMEOUT` is not a usable deadline.
-    #[error("{TIMEOUT_ENV}={value}: {reason}")]
-    BadTimeout { value: String, reason: String },
+    #[error("{TIMEOUT_ENV}={value}: {source}")]
+    BadTimeout {
+        value: String,
+        #[source]
+        source: crate::base::duration::DurationError,
+    },
 }
 
 /// The longest deadline `PROMPTCTL_GIT_TIMEOUT` may set.
@@ -55,9 +59,9 @@ pub fn timeout() -> Result<Duration, TransportError> {
 }
 
 fn parse_timeout(value: &str) -> Result<Duration, TransportError> {
-    let bad = |reason: String| TransportError::BadTimeout {
+    let bad = |source| TransportError::BadTimeout {
         value: value.to_owned(),
-        reason,
+        source,
     };
     crate::base::duration::Bounds::positive(MAX_TIMEOUT)
         .parse(value)

@@ -32,33 +32,51 @@ pub struct AlertPayload {
     pub at: String,
 }
 
+/// Why an alert did not arrive. Webhook URLs often carry a secret in their path: only the
+/// host is ever shown.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("no `rollout.webhook` is set in promptctl.toml")]
+    NoWebhook,
+    #[error("cannot start an HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("`rollout.webhook_token_env` names `{var}`, which is not set")]
+    NoToken { var: String },
+    #[error("cannot post to the webhook at {shown}: {source}")]
+    Unreachable {
+        shown: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the webhook at {shown} answered {status}")]
+    Refused {
+        shown: String,
+        status: reqwest::StatusCode,
+    },
+}
+
 /// Posts an alert; an error says why it did not arrive (it is tried again at the next
 /// evaluation, since the alert is only recorded once delivered).
-pub fn send_alert(policy: &RolloutPolicy, payload: &AlertPayload) -> Result<(), String> {
+pub fn send_alert(policy: &RolloutPolicy, payload: &AlertPayload) -> Result<(), AlertError> {
     let Some(url) = &policy.webhook else {
-        return Err("no `rollout.webhook` is set in promptctl.toml".into());
+        return Err(AlertError::NoWebhook);
     };
     let client = crate::base::http::blocking_client()
         .timeout(WEBHOOK_TIMEOUT)
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(AlertError::Client)?;
     let mut request = client.post(url).json(payload);
     if let Some(var) = &policy.webhook_token_env {
-        let token = std::env::var(var)
-            .map_err(|_| format!("`rollout.webhook_token_env` names `{var}`, which is not set"))?;
+        let token = std::env::var(var).map_err(|_| AlertError::NoToken { var: var.clone() })?;
         request = request.bearer_auth(token);
     }
-    // Webhook URLs often carry a secret in their path: only the host is ever shown.
     let shown = crate::base::weburl::shown(url);
-    let response = request
-        .send()
-        .map_err(|e| format!("cannot post to the webhook at {shown}: {}", e.without_url()))?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "the webhook at {shown} answered {}",
-            response.status()
-        ))
+    let response = request.send().map_err(|e| AlertError::Unreachable {
+        shown: shown.clone(),
+        source: e.without_url(),
+    })?;
+    match response.status() {
+        status if status.is_success() => Ok(()),
+        status => Err(AlertError::Refused { shown, status }),
     }
 }

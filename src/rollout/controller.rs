@@ -152,8 +152,10 @@ fn apply(
         Decision::Alert { gates, reason } => {
             let payload = alert_payload(env, name, pointers, evaluation, gates, reason, now);
             // Recorded only once delivered, so an unreachable webhook is tried again.
-            if let Err(message) = send_alert(&project.config.rollout, &payload) {
-                return Applied::Failed { message };
+            if let Err(why) = send_alert(&project.config.rollout, &payload) {
+                return Applied::Failed {
+                    message: why.to_string(),
+                };
             }
             (ActionKind::Alert, reason.clone(), gates.clone())
         }

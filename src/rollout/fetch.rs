@@ -27,7 +27,34 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Fleet {
     pub windows: BTreeMap<PromptName, Window>,
-    pub unread: Vec<String>,
+    pub unread: Vec<FetchError>,
+}
+
+/// Why a server's feedback windows could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot start an HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("cannot read {endpoint}: {source}")]
+    Unreachable {
+        endpoint: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{endpoint} answered {status}")]
+    Status {
+        endpoint: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("{endpoint} did not answer rollouts JSON: {source}")]
+    NotRollouts {
+        endpoint: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// No server answered: each one's reason.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    NoneAnswered(Vec<FetchError>),
 }
 
 /// Reads and merges the windows of every server in `urls` (`http://host:7070`). Windows of
@@ -35,11 +62,11 @@ pub struct Fleet {
 /// longer matter. A replica that cannot be read is named in `unread` and the others are
 /// judged on: a breach seen on part of the fleet is a breach. Only when none answers is it
 /// an error.
-pub fn fetch_windows(urls: &[String]) -> Result<Fleet, String> {
+pub fn fetch_windows(urls: &[String]) -> Result<Fleet, FetchError> {
     let client = crate::base::http::blocking_client()
         .timeout(FETCH_TIMEOUT)
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(FetchError::Client)?;
     let mut fleet = Fleet::default();
     for url in urls {
         match fetch_one(&client, url) {
@@ -52,25 +79,29 @@ pub fn fetch_windows(urls: &[String]) -> Result<Fleet, String> {
         }
     }
     if !urls.is_empty() && fleet.unread.len() == urls.len() {
-        return Err(fleet.unread.join("; "));
+        return Err(FetchError::NoneAnswered(fleet.unread));
     }
     Ok(fleet)
 }
 
-fn fetch_one(client: &reqwest::blocking::Client, url: &str) -> Result<Vec<Entry>, String> {
+fn fetch_one(client: &reqwest::blocking::Client, url: &str) -> Result<Vec<Entry>, FetchError> {
     let endpoint = format!("{}/v1/rollouts", url.trim_end_matches('/'));
     let response = client
         .get(&endpoint)
         .send()
-        .map_err(|e| format!("cannot read {endpoint}: {}", e.without_url()))?;
+        .map_err(|e| FetchError::Unreachable {
+            endpoint: endpoint.clone(),
+            source: e.without_url(),
+        })?;
     if !response.status().is_success() {
-        return Err(format!("{endpoint} answered {}", response.status()));
+        return Err(FetchError::Status {
+            endpoint,
+            status: response.status(),
+        });
     }
-    let body: Body = response.json().map_err(|e| {
-        format!(
-            "{endpoint} did not answer rollouts JSON: {}",
-            e.without_url()
-        )
+    let body: Body = response.json().map_err(|e| FetchError::NotRollouts {
+        endpoint: endpoint.clone(),
+        source: e.without_url(),
     })?;
     Ok(body.rollouts)
 }

@@ -14,10 +14,10 @@ mod prometheus;
 pub mod sequential;
 mod stats;
 
-pub use alert::{AlertPayload, send_alert};
+pub use alert::{AlertError, AlertPayload, send_alert};
 pub use controller::{Applied, Evidence, RolloutStatus, StepReport, status, step};
 pub use evaluate::{Decision, Evaluation, evaluate};
-pub use fetch::{Fleet, fetch_windows};
+pub use fetch::{FetchError, Fleet, fetch_windows};
 pub use gates::{GateResult, Verdict, error_rate_evidence, judge};
-pub use prometheus::{MAX_REPLY_BYTES as PROMETHEUS_MAX_REPLY_BYTES, Prometheus};
+pub use prometheus::{MAX_REPLY_BYTES as PROMETHEUS_MAX_REPLY_BYTES, Prometheus, PrometheusError};
 pub use stats::{Reading, Sample, Stats, Summary, Window};

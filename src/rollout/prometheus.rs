@@ -31,18 +31,56 @@ pub struct Prometheus {
     timeout: Duration,
 }
 
+/// Why Prometheus could not be read, or what it gave cannot be judged on.
+#[derive(Debug, thiserror::Error)]
+pub enum PrometheusError {
+    #[error(transparent)]
+    Url(#[from] crate::base::weburl::NotHttpUrl),
+    #[error("cannot start an HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// The server did not answer (its URL shown without path or credentials).
+    #[error("Prometheus at {shown} did not answer: {source}")]
+    Unreachable {
+        shown: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("Prometheus at {shown}: {source}")]
+    Body {
+        shown: String,
+        #[source]
+        source: crate::base::http::BodyError,
+    },
+    #[error("Prometheus answered {status} with what is not its query API's JSON: {start}")]
+    NotJson {
+        status: reqwest::StatusCode,
+        start: String,
+    },
+    #[error("the query failed ({status}): {reason}")]
+    QueryFailed {
+        status: reqwest::StatusCode,
+        reason: String,
+    },
+    #[error("Prometheus gave `{text}`, not a number")]
+    NotANumber { text: String },
+    #[error("the query must give an instant vector or a scalar")]
+    NotAnInstant,
+    #[error("Prometheus gave {samples} samples for time(), not one number")]
+    NoTime { samples: usize },
+}
+
 /// One sample of an instant query: its labels and value.
 type Sample = (BTreeMap<String, String>, f64);
 
 impl Prometheus {
     /// A client for the server at `url` (`http://prometheus:9090`), each query bounded by
     /// `timeout`.
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, PrometheusError> {
         crate::base::weburl::check_http(url)?;
         let client = crate::base::http::blocking_client()
             .timeout(timeout)
             .build()
-            .map_err(|e| format!("cannot start an HTTP client: {e}"))?;
+            .map_err(PrometheusError::Client)?;
         Ok(Prometheus {
             base: url.trim_end_matches('/').to_owned(),
             client,
@@ -53,7 +91,10 @@ impl Prometheus {
     /// The Prometheus server to judge on: `url` (a `--prometheus` flag) or else the
     /// policy's `[rollout] prometheus`, with the policy's query timeout; `None` when
     /// neither names one.
-    pub fn chosen(url: Option<&str>, policy: &RolloutPolicy) -> Result<Option<Self>, String> {
+    pub fn chosen(
+        url: Option<&str>,
+        policy: &RolloutPolicy,
+    ) -> Result<Option<Self>, PrometheusError> {
         url.or(policy.prometheus.as_deref())
             .map(|url| Prometheus::new(url, policy.prometheus_timeout()))
             .transpose()
@@ -92,7 +133,7 @@ impl Prometheus {
                     window.unread = Some(why);
                 }
             }
-            Err(why) => window.unread = Some(why),
+            Err(why) => window.unread = Some(why.to_string()),
         }
         for (gate_name, gate) in &policy.metrics {
             let reading = self.reading(gate, step);
@@ -108,7 +149,7 @@ impl Prometheus {
             Err(why) => return Reading::Error(format!("the query template fails: {why}")),
         };
         match self.query(&query) {
-            Err(why) => Reading::Error(why),
+            Err(why) => Reading::Error(why.to_string()),
             Ok(samples) => match samples.as_slice() {
                 [] => Reading::NoData,
                 [(_, value)] if value.is_finite() => Reading::Value(*value),
@@ -125,7 +166,7 @@ impl Prometheus {
     ///
     /// The query is evaluated at Prometheus's own current time, not at a whole second of
     /// ours: a scrape made a fraction of a second ago must count.
-    pub fn query(&self, promql: &str) -> Result<Vec<Sample>, String> {
+    pub fn query(&self, promql: &str) -> Result<Vec<Sample>, PrometheusError> {
         let url = format!("{}/api/v1/query", self.base);
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("query", promql)
@@ -136,23 +177,32 @@ impl Prometheus {
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(form)
             .send()
-            .map_err(|e| {
+            .map_err(|e| PrometheusError::Unreachable {
+                shown: self.shown(),
                 // The URL is shown without its path or credentials.
-                let e = e.without_url();
-                format!("Prometheus at {} did not answer: {e}", self.shown())
+                source: e.without_url(),
             })?;
         let status = response.status();
-        let body = crate::base::http::read_body(response, MAX_REPLY_BYTES, self.timeout)
-            .map_err(|e| format!("Prometheus at {}: {e}", self.shown()))?;
+        let body = crate::base::http::read_body(response, MAX_REPLY_BYTES, self.timeout).map_err(
+            |source| PrometheusError::Body {
+                shown: self.shown(),
+                source,
+            },
+        )?;
         parse_answer(status, &body)
     }
 
     /// Prometheus's own clock, in seconds since 1970 (`time()`): the mark a data gap ends
     /// at, on the clock its scrapes are stamped with.
-    pub fn time(&self) -> Result<f64, String> {
+    pub fn time(&self) -> Result<f64, PrometheusError> {
         match self.query("time()")?.as_slice() {
             [(_, now)] if now.is_finite() => Ok(*now),
-            other => Err(format!("Prometheus gave {other:?} for time()")),
+            [(_, now)] => Err(PrometheusError::NotANumber {
+                text: now.to_string(),
+            }),
+            other => Err(PrometheusError::NoTime {
+                samples: other.len(),
+            }),
         }
     }
 
@@ -162,7 +212,7 @@ impl Prometheus {
     /// five-minute lookback), and a step judged on them counts only part of what was sent.
     /// `up` is written at every scrape, answered or not, so a replica that is down does
     /// not keep the answer waiting.
-    pub fn scraped_since(&self, since: f64) -> Result<bool, String> {
+    pub fn scraped_since(&self, since: f64) -> Result<bool, PrometheusError> {
         let oldest = self.query(CATCH_UP_QUERY)?;
         Ok(match oldest.as_slice() {
             [(_, scraped)] => *scraped > since,
@@ -348,18 +398,20 @@ struct VectorSample {
 }
 
 /// Reads the query API's JSON answer: its samples, or what went wrong in words.
-fn parse_answer(status: reqwest::StatusCode, body: &[u8]) -> Result<Vec<Sample>, String> {
-    let answer: Answer = serde_json::from_slice(body).map_err(|_| {
-        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        format!("Prometheus answered {status} with what is not its query API's JSON: {text}")
+fn parse_answer(status: reqwest::StatusCode, body: &[u8]) -> Result<Vec<Sample>, PrometheusError> {
+    let answer: Answer = serde_json::from_slice(body).map_err(|_| PrometheusError::NotJson {
+        status,
+        start: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
     })?;
     if answer.status != "success" {
-        let why = answer.error.unwrap_or_else(|| "no reason given".into());
-        return Err(format!("the query failed ({status}): {why}"));
+        return Err(PrometheusError::QueryFailed {
+            status,
+            reason: answer.error.unwrap_or_else(|| "no reason given".into()),
+        });
     }
     let number = |text: &str| {
         text.parse::<f64>()
-            .map_err(|_| format!("Prometheus gave `{text}`, not a number"))
+            .map_err(|_| PrometheusError::NotANumber { text: text.into() })
     };
     match answer.data {
         Some(AnswerData::Vector(samples)) => samples
@@ -368,7 +420,7 @@ fn parse_answer(status: reqwest::StatusCode, body: &[u8]) -> Result<Vec<Sample>,
             .collect(),
         Some(AnswerData::Scalar((_, value))) => Ok(vec![(BTreeMap::new(), number(&value)?)]),
         Some(AnswerData::Matrix(_) | AnswerData::String(_)) | None => {
-            Err("the query must give an instant vector or a scalar".into())
+            Err(PrometheusError::NotAnInstant)
         }
     }
 }
@@ -391,10 +443,14 @@ mod tests {
                 .is_nan()
         );
         let bad = br#"{"status":"error","errorType":"bad_data","error":"parse error at char 4"}"#;
-        let error = parse_answer(reqwest::StatusCode::BAD_REQUEST, bad).unwrap_err();
+        let error = parse_answer(reqwest::StatusCode::BAD_REQUEST, bad)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("parse error at char 4"), "{error}");
         let html = b"<html>proxy error</html>";
-        let error = parse_answer(reqwest::StatusCode::BAD_GATEWAY, html).unwrap_err();
+        let error = parse_answer(reqwest::StatusCode::BAD_GATEWAY, html)
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("502") && error.contains("proxy error"),
             "{error}"

@@ -9,7 +9,31 @@ use std::time::Duration;
 use super::rollouts::LastDecision;
 use super::{ControllerOptions, ServerState, lock};
 use crate::project::Project;
-use crate::rollout::{Applied, Evidence, Prometheus, step};
+use crate::project::ProjectError;
+use crate::release::ReleaseError;
+use crate::rollout::{Applied, Evidence, Prometheus, PrometheusError, step};
+
+/// Why a pass made no decision at all (a step that holds is a decision).
+#[derive(Debug, thiserror::Error)]
+enum PassError {
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(transparent)]
+    Prometheus(#[from] PrometheusError),
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+}
+
+/// Why every step holds before the metric source is judged on.
+#[derive(Debug, thiserror::Error)]
+enum NotCaughtUp {
+    #[error(transparent)]
+    Unreadable(#[from] PrometheusError),
+    #[error(
+        "Prometheus answers again but has not yet scraped every replica since the gap, so its counts are from before it; every step holds until it has"
+    )]
+    Scraping,
+}
 
 /// Judges every rollout every interval, until the server stops.
 pub async fn run_forever(
@@ -82,10 +106,10 @@ fn one_pass(
     push: Option<&str>,
     prometheus: Option<&str>,
     state: &ServerState,
-) -> Result<bool, String> {
+) -> Result<bool, PassError> {
     // The project is read again every pass, so edits to the policies apply without a
     // restart.
-    let project = Project::discover(root).map_err(|e| e.to_string())?;
+    let project = Project::discover(root)?;
     *lock(&state.policy) = project.config.rollout.clone();
     let now = crate::base::clock::now();
     let policy = &project.config.rollout;
@@ -93,7 +117,7 @@ fn one_pass(
     let reports = match Prometheus::chosen(prometheus, policy)? {
         Some(source) => {
             if let Err(why) = caught_up(state, &source) {
-                note_source_health(state, Some(why));
+                note_source_health(state, Some(why.to_string()));
                 return Ok(false);
             }
             step(&project, env, &Evidence::Prometheus(&source), now, push)
@@ -102,8 +126,7 @@ fn one_pass(
             let windows = lock(&state.windows).clone();
             step(&project, env, &Evidence::Windows(&windows), now, push)
         }
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     note_source_health(state, reports.iter().find_map(|r| r.source_error.clone()));
     let mut wrote = false;
     let mut decisions = lock(&state.decisions);
@@ -143,7 +166,7 @@ fn one_pass(
 /// replica since it answered again: until then its series hold the counts from before the
 /// gap (seen: a step advanced on 152 canary reports when about 400 had been sent). The
 /// mark is taken on Prometheus's clock, which its scrapes are stamped with.
-fn caught_up(state: &ServerState, source: &Prometheus) -> Result<(), String> {
+fn caught_up(state: &ServerState, source: &Prometheus) -> Result<(), NotCaughtUp> {
     let was_down = lock(&state.metric_source_error).is_some();
     let mut since = lock(&state.catching_up_since);
     if !was_down && since.is_none() {
@@ -166,7 +189,7 @@ fn caught_up(state: &ServerState, source: &Prometheus) -> Result<(), String> {
         );
     }
     *since = Some(mark);
-    Err("Prometheus answers again but has not yet scraped every replica since the gap, so its counts are from before it; every step holds until it has".into())
+    Err(NotCaughtUp::Scraping)
 }
 
 /// Logs when the metric source stops answering and when it answers again, once each, and

@@ -68,11 +68,9 @@ pub(super) fn check_state_dir(dir: &std::path::Path) -> Result<(), ServeError> {
     std::fs::create_dir_all(dir)
         .and_then(|()| crate::base::fsutil::write_atomic(&probe, b"ok"))
         .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|e| {
-            ServeError::Io(format!(
-                "cannot write the state folder `{}`: {e}",
-                dir.display()
-            ))
+        .map_err(|source| ServeError::StateDir {
+            path: dir.to_path_buf(),
+            source,
         })
 }
 

@@ -82,13 +82,27 @@ pub struct ControllerOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(
-        "cannot load the release state of `{env}`, and no copy is kept in a state folder: {message}"
+        "cannot load the release state of `{env}`, and no copy is kept in a state folder: {source}"
     )]
-    NoSnapshot { env: String, message: String },
-    #[error("cannot listen on {addr}: {message}")]
-    Listen { addr: SocketAddr, message: String },
-    #[error("{0}")]
-    Io(String),
+    NoSnapshot {
+        env: String,
+        #[source]
+        source: Box<crate::served::RefreshError>,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the state folder `{}`: {source}", path.display())]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the address the server listens on: {0}")]
+    LocalAddr(#[source] std::io::Error),
 }
 
 /// Everything the routes share.
@@ -389,13 +403,11 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     }
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
-        .map_err(|e| ServeError::Listen {
+        .map_err(|source| ServeError::Listen {
             addr: options.addr,
-            message: e.to_string(),
+            source,
         })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| ServeError::Io(e.to_string()))?;
+    let bound = listener.local_addr().map_err(ServeError::LocalAddr)?;
     tracing::info!(addr = %bound, env = %options.env, "listening on http://{bound}");
     tokio::spawn(health::watch_staleness(Arc::clone(&state)));
     tokio::spawn(poll_forever(
@@ -479,9 +491,9 @@ async fn load_first(
             state.mark_ok();
             Ok(())
         }
-        Err(message) => Err(ServeError::NoSnapshot {
+        Err(source) => Err(ServeError::NoSnapshot {
             env: options.env.clone(),
-            message,
+            source: Box::new(source),
         }),
     }
 }
@@ -494,7 +506,7 @@ async fn reload(
     options: &ServeOptions,
     state: &Arc<ServerState>,
     folder: &str,
-) -> Result<(), String> {
+) -> Result<(), crate::served::RefreshError> {
     let (options, state, folder) = (options.clone(), Arc::clone(state), folder.to_owned());
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
@@ -508,8 +520,7 @@ async fn reload(
             &folder,
             &state.counters,
             previous.as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let data = Arc::clone(&snapshot.data);
         tracing::info!(
             commit = %snapshot.commit,
@@ -527,7 +538,7 @@ async fn reload(
         Ok(())
     })
     .await
-    .map_err(|e| e.to_string())?
+    .map_err(crate::served::RefreshError::Task)?
 }
 
 async fn poll_forever(
@@ -555,7 +566,7 @@ async fn poll_forever(
                     error = %message,
                     "reload failed, still serving the last good snapshot"
                 );
-                state.mark_failed(message);
+                state.mark_failed(message.to_string());
             }
         }
     }

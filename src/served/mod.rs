@@ -4,9 +4,11 @@
 //! a mirror of a remote).
 
 mod origin;
+mod refresh;
 mod snapshot;
 
-pub use origin::Origin;
+pub use origin::{Origin, OriginError};
+pub use refresh::RefreshError;
 pub use snapshot::{
     Counters, FellBack, Loaded, Picked, Rendered, ServeRenderError, Served, Snapshot, SnapshotData,
     SnapshotError,

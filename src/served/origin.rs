@@ -4,9 +4,43 @@
 use std::path::{Path, PathBuf};
 
 use super::snapshot::SnapshotData;
-use crate::gitio::transport;
-use crate::project::Project;
-use crate::store::{Store, branch_name};
+use crate::gitio::transport::{self, TransportError};
+use crate::project::{Project, ProjectError};
+use crate::release::ReleaseError;
+use crate::store::{Store, StoreError, branch_name};
+
+/// Why the release branch could not be read from an origin.
+#[derive(Debug, thiserror::Error)]
+pub enum OriginError {
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    #[error("cannot create `{}`: {source}", path.display())]
+    CreateMirror {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the mirror `{}`: {}", path.display(), source.message())]
+    Mirror {
+        path: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("cannot configure the mirror: {}", .0.message())]
+    Configure(#[source] git2::Error),
+    #[error("cannot fetch from `{url}`: {source}")]
+    Fetch {
+        url: String,
+        #[source]
+        source: TransportError,
+    },
+    #[error("cannot repack the mirror: {0}")]
+    Repack(#[source] TransportError),
+}
 
 /// The source of release states.
 #[derive(Debug, Clone)]
@@ -25,17 +59,15 @@ impl Origin {
         &self,
         env: &str,
         previous: Option<&SnapshotData>,
-    ) -> Result<Option<SnapshotData>, String> {
+    ) -> Result<Option<SnapshotData>, OriginError> {
         let store = self.store(env)?;
-        let Some(tip) = store.tip().map_err(|e| e.to_string())? else {
+        let Some(tip) = store.tip()? else {
             return Ok(None);
         };
         if previous.is_some_and(|p| p.commit == tip.to_string()) {
             return Ok(None);
         }
-        SnapshotData::read(&store, tip, previous)
-            .map(Some)
-            .map_err(|e| e.to_string())
+        Ok(Some(SnapshotData::read(&store, tip, previous)?))
     }
 
     /// The prompts folder partials are shown under.
@@ -48,20 +80,21 @@ impl Origin {
         }
     }
 
-    fn store(&self, env: &str) -> Result<Store, String> {
+    fn store(&self, env: &str) -> Result<Store, OriginError> {
         match self {
-            Origin::Repo(path) => {
-                let project = Project::discover(path).map_err(|e| e.to_string())?;
-                project.store(env).map_err(|e| e.to_string())
-            }
+            Origin::Repo(path) => Ok(Project::discover(path)?.store(env)?),
             Origin::Remote { url, mirror } => {
                 let repo = open_mirror(mirror)?;
                 let branch = branch_name(env);
                 // A mirror follows the remote, rewinds included: the remote is the truth.
                 // The same transport (and credentials) as `promptctl pull`.
                 let refspec = format!("+refs/heads/{branch}:refs/heads/{branch}");
-                transport::fetch(repo.path(), url, &refspec)
-                    .map_err(|e| format!("cannot fetch from `{url}`: {e}"))?;
+                transport::fetch(repo.path(), url, &refspec).map_err(|source| {
+                    OriginError::Fetch {
+                        url: url.clone(),
+                        source,
+                    }
+                })?;
                 compact(repo.path())?;
                 Ok(Store::open_repo(repo, env, "prompts"))
             }
@@ -75,21 +108,25 @@ pub const MIRROR_PACKS: usize = 16;
 /// Opens the mirror, creating it on first use. Every fetch is kept as a pack (never as
 /// loose objects) and git's own automatic gc is off, so the mirror's size is bounded by one
 /// rule, [`compact`], the same whatever the user's git configuration says.
-fn open_mirror(mirror: &Path) -> Result<git2::Repository, String> {
+fn open_mirror(mirror: &Path) -> Result<git2::Repository, OriginError> {
+    let git = |source| OriginError::Mirror {
+        path: mirror.to_path_buf(),
+        source,
+    };
     let repo = match git2::Repository::open_bare(mirror) {
         Ok(repo) => repo,
         Err(_) => {
-            std::fs::create_dir_all(mirror)
-                .map_err(|e| format!("cannot create `{}`: {e}", mirror.display()))?;
-            git2::Repository::init_bare(mirror).map_err(|e| e.message().to_owned())?
+            std::fs::create_dir_all(mirror).map_err(|source| OriginError::CreateMirror {
+                path: mirror.to_path_buf(),
+                source,
+            })?;
+            git2::Repository::init_bare(mirror).map_err(git)?
         }
     };
-    let mut config = repo.config().map_err(|e| e.message().to_owned())?;
+    let mut config = repo.config().map_err(git)?;
     for (key, value) in [("fetch.unpackLimit", 1), ("gc.auto", 0)] {
         if config.get_i32(key).ok() != Some(value) {
-            config
-                .set_i32(key, value)
-                .map_err(|e| format!("cannot configure the mirror: {}", e.message()))?;
+            config.set_i32(key, value).map_err(OriginError::Configure)?;
         }
     }
     Ok(repo)
@@ -97,7 +134,7 @@ fn open_mirror(mirror: &Path) -> Result<git2::Repository, String> {
 
 /// Repacks the mirror into one pack once it holds more than [`MIRROR_PACKS`]: a server
 /// following a remote for months gains one pack per release commit it fetched.
-fn compact(git_dir: &Path) -> Result<(), String> {
+fn compact(git_dir: &Path) -> Result<(), OriginError> {
     let packs = std::fs::read_dir(git_dir.join("objects/pack"))
         .map(|dir| {
             dir.filter_map(Result::ok)
@@ -109,7 +146,7 @@ fn compact(git_dir: &Path) -> Result<(), String> {
         return Ok(());
     }
     tracing::info!(packs, mirror = %git_dir.display(), "repacking the mirror");
-    transport::repack(git_dir).map_err(|e| format!("cannot repack the mirror: {e}"))
+    transport::repack(git_dir).map_err(OriginError::Repack)
 }
 
 #[cfg(test)]

@@ -93,10 +93,10 @@ fn parse_rollout(
         })?;
     let every = crate::store::STAGE_LENGTH
         .parse(raw.every.get_ref())
-        .map_err(|why| at(raw.every.span(), "every", why))?
+        .map_err(|why| at(raw.every.span(), "every", why.to_string()))?
         .as_secs();
     let step_started = crate::base::clock::from_toml(raw.step_started.get_ref())
-        .map_err(|message| at(raw.step_started.span(), "step_started", message))?;
+        .map_err(|why| at(raw.step_started.span(), "step_started", why.to_string()))?;
     let min_samples = u64::try_from(*raw.min_samples.get_ref()).map_err(|_| {
         at(
             raw.min_samples.span(),

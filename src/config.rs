@@ -195,7 +195,7 @@ impl ProjectConfig {
         for name in config.environments.keys() {
             check_environment_name(name).map_err(|reason| TomlError {
                 location: Location::file(path).with_field(format!("environments.{name}")),
-                message: reason,
+                message: reason.to_string(),
             })?;
         }
         Ok(config)
@@ -228,7 +228,7 @@ impl ProjectConfig {
 }
 
 /// Checks an environment name: it becomes the branch `promptctl/<name>`.
-pub fn check_environment_name(name: &str) -> Result<(), String> {
+pub fn check_environment_name(name: &str) -> Result<(), EnvNameError> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name.as_bytes()[0].is_ascii_alphanumeric()
@@ -238,10 +238,19 @@ pub fn check_environment_name(name: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!(
-            "`{name}` is not an environment name: use lower-case letters, digits, `-` and `_`, starting with a letter or digit"
-        ))
+        Err(EnvNameError {
+            name: name.to_owned(),
+        })
     }
+}
+
+/// A name that cannot be an environment's (it becomes the branch `promptctl/<name>`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{name}` is not an environment name: use lower-case letters, digits, `-` and `_`, starting with a letter or digit"
+)]
+pub struct EnvNameError {
+    pub name: String,
 }
 
 /// Checks one `[providers.NAME]` section; an error names the key below the section

@@ -105,7 +105,7 @@ impl GateDefaults {
             ("max_score_drop", self.max_score_drop),
         ] {
             if let Some(value) = value {
-                check_gate(key, value).map_err(|m| (key.to_owned(), m))?;
+                check_gate(key, value).map_err(|m| (key.to_owned(), m.to_string()))?;
             }
         }
         Ok(())

@@ -119,14 +119,19 @@ pub fn line_of(source: &str, offset: usize) -> usize {
         + 1
 }
 
+/// A float JSON cannot hold.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("`{0}` is not a finite number")]
+pub struct NotFinite(pub f64);
+
 /// Converts TOML to JSON; datetimes become strings, non-finite floats are refused.
-pub fn toml_value_to_json(value: &toml::Value) -> Result<serde_json::Value, String> {
+pub fn toml_value_to_json(value: &toml::Value) -> Result<serde_json::Value, NotFinite> {
     Ok(match value {
         toml::Value::String(s) => serde_json::Value::String(s.clone()),
         toml::Value::Integer(i) => serde_json::Value::from(*i),
         toml::Value::Float(f) => serde_json::Number::from_f64(*f)
             .map(serde_json::Value::Number)
-            .ok_or_else(|| format!("`{f}` is not a finite number"))?,
+            .ok_or(NotFinite(*f))?,
         toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
         toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
         toml::Value::Array(items) => serde_json::Value::Array(
@@ -139,7 +144,7 @@ pub fn toml_value_to_json(value: &toml::Value) -> Result<serde_json::Value, Stri
             table
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), toml_value_to_json(v)?)))
-                .collect::<Result<serde_json::Map<_, _>, String>>()?,
+                .collect::<Result<serde_json::Map<_, _>, NotFinite>>()?,
         ),
     })
 }

@@ -149,7 +149,10 @@ pub fn validate(assertion: &Assertion) -> Vec<Invalid> {
         },
         Assertion::JsonSchema { value } => {
             let schema = crate::prompt::toml_value_to_json(&toml::Value::Table(value.clone()));
-            match schema.map(|s| jsonschema::validator_for(&s).map_err(|e| e.to_string())) {
+            match schema
+                .map_err(|e| e.to_string())
+                .map(|s| jsonschema::validator_for(&s).map_err(|e| e.to_string()))
+            {
                 Ok(Ok(_)) => Vec::new(),
                 Ok(Err(e)) | Err(e) => invalid("value", format!("is not a valid JSON schema: {e}")),
             }
@@ -265,11 +268,31 @@ static COMPILED: std::sync::Mutex<Option<Table>> = std::sync::Mutex::new(None);
 /// (0.69 ms against 0.18 ms); the lazy DFA it keeps builds its states as an output is read.
 type Pattern = regex_automata::meta::Regex;
 
+/// A pattern that does not compile, worded as `regex` words it: where in the pattern and
+/// what is wrong, or the size limit it passes.
+#[derive(Debug, Clone)]
+pub struct PatternError(Box<regex_automata::meta::BuildError>);
+
+impl std::fmt::Display for PatternError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.0.syntax_error(), self.0.size_limit()) {
+            (Some(syntax), _) => write!(f, "{syntax}"),
+            (None, Some(limit)) => write!(f, "the compiled pattern exceeds {limit} bytes"),
+            (None, None) => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl std::error::Error for PatternError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
 /// A pattern compiled once per process: a suite checks the same pattern on every case, on
 /// both sides, and compiling it each time was a fifth of the CPU of `eval` on this
 /// repository's suites. A compiled pattern is shared, so handing out clones costs nothing.
-/// The error is a message for people: it is only ever shown.
-fn compiled(pattern: &str) -> Result<Pattern, String> {
+fn compiled(pattern: &str) -> Result<Pattern, PatternError> {
     let lock = || {
         COMPILED
             .lock()
@@ -287,12 +310,7 @@ fn compiled(pattern: &str) -> Result<Pattern, String> {
     let regex = Pattern::builder()
         .configure(config)
         .build(pattern)
-        .map_err(|e| match (e.syntax_error(), e.size_limit()) {
-            // As `regex` words them: where in the pattern, and what is wrong.
-            (Some(syntax), _) => syntax.to_string(),
-            (None, Some(limit)) => format!("the compiled pattern exceeds {limit} bytes"),
-            (None, None) => e.to_string(),
-        })?;
+        .map_err(|e| PatternError(Box::new(e)))?;
     let mut table = lock();
     let table = table.get_or_insert_with(Table::new);
     if table.len() >= COMPILED_PATTERNS {
@@ -538,7 +556,7 @@ mod tests {
             let held = COMPILED.lock().unwrap().as_ref().map_or(0, |t| t.len());
             assert!(held <= COMPILED_PATTERNS, "{held} patterns held");
         }
-        let error = compiled("kept-(").unwrap_err();
+        let error = compiled("kept-(").unwrap_err().to_string();
         assert!(
             error.contains("kept-(") && error.contains("unclosed group"),
             "{error}"

@@ -110,9 +110,9 @@ fn read_json_lines(reader: impl BufRead, shown: &str, label: &str) -> (Vec<Case>
                     assertions: row.assertions,
                     origin: origin(shown, number, false),
                 }),
-                Err(message) => errors.push(RowError {
+                Err(why) => errors.push(RowError {
                     line: Some(number),
-                    message,
+                    message: why.to_string(),
                 }),
             },
             Err(e) => errors.push(RowError {
@@ -218,29 +218,68 @@ impl<R: Read> Read for NewlineCounter<R> {
 }
 
 /// JSON variables as TOML values; `null` has no TOML form.
-fn to_toml(vars: serde_json::Map<String, serde_json::Value>) -> Result<toml::Table, String> {
-    let value = serde_json::Value::Object(vars);
-    toml::Value::try_from(&value)
-        .map_err(|e| format!("the variables cannot be used: {e} (null is not a value)"))
-        .and_then(|v| match v {
-            toml::Value::Table(table) => Ok(table),
-            _ => Err("`vars` must be an object".into()),
-        })
+fn to_toml(vars: serde_json::Map<String, serde_json::Value>) -> Result<toml::Table, VarsError> {
+    match toml::Value::try_from(serde_json::Value::Object(vars))? {
+        toml::Value::Table(table) => Ok(table),
+        _ => Err(VarsError::NotAnObject),
+    }
+}
+
+/// Why a case row's variables cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum VarsError {
+    #[error("the variables cannot be used: {0} (null is not a value)")]
+    NoTomlForm(#[from] toml::ser::Error),
+    #[error("`vars` must be an object")]
+    NotAnObject,
+}
+
+/// Why a case file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseFileError {
+    #[error("cannot read case file `{relative}` here")]
+    NotHere { relative: String },
+    #[error("`{relative}` must be a path inside the suite's folder: {reason}")]
+    BadPath {
+        relative: String,
+        #[source]
+        reason: crate::prompt::NameError,
+    },
+    #[error("cannot read `{shown}`: {source}")]
+    Unreadable {
+        shown: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the project folder: {0}")]
+    NoProjectFolder(#[source] std::io::Error),
+    #[error(
+        "`{shown}` is a link to `{}`, outside the project: case files are read only inside it",
+        real.display()
+    )]
+    OutsideProject {
+        shown: String,
+        real: std::path::PathBuf,
+    },
+    #[error("`{shown}` is {size} bytes, more than the {MAX_CASE_FILE_BYTES} a case file may have")]
+    TooLarge { shown: String, size: u64 },
 }
 
 /// Where a suite's case files are read from.
 pub trait CaseFiles {
     /// Opens a case file named relative to the suite file's folder; `shown` is how the
     /// file is named in messages (`evals/cases/triage.jsonl`).
-    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), String>;
+    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), CaseFileError>;
 }
 
 /// No case files: a suite that names one is refused.
 pub struct NoCaseFiles;
 
 impl CaseFiles for NoCaseFiles {
-    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), String> {
-        Err(format!("cannot read case file `{relative}` here"))
+    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), CaseFileError> {
+        Err(CaseFileError::NotHere {
+            relative: relative.to_owned(),
+        })
     }
 }
 
@@ -248,7 +287,7 @@ impl CaseFiles for NoCaseFiles {
 pub struct UnreadCaseFiles;
 
 impl CaseFiles for UnreadCaseFiles {
-    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), String> {
+    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), CaseFileError> {
         Ok((Box::new(std::io::empty()), relative.to_owned()))
     }
 }
@@ -264,32 +303,28 @@ pub(super) struct DiskCaseFiles<'a> {
 }
 
 impl CaseFiles for DiskCaseFiles<'_> {
-    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), String> {
-        crate::prompt::check_segments(relative).map_err(|reason| {
-            format!("`{relative}` must be a path inside the suite's folder: {reason}")
+    fn open(&self, relative: &str) -> Result<(Box<dyn std::io::BufRead>, String), CaseFileError> {
+        crate::prompt::check_segments(relative).map_err(|reason| CaseFileError::BadPath {
+            relative: relative.to_owned(),
+            reason,
         })?;
         let shown = format!("{}/{relative}", self.shown);
-        let path = self.dir.join(relative);
-        let real = path
-            .canonicalize()
-            .map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+        let unreadable = |source| CaseFileError::Unreadable {
+            shown: shown.clone(),
+            source,
+        };
+        let real = self.dir.join(relative).canonicalize().map_err(unreadable)?;
         let root = self
             .root
             .canonicalize()
-            .map_err(|e| format!("cannot read the project folder: {e}"))?;
+            .map_err(CaseFileError::NoProjectFolder)?;
         if !real.starts_with(&root) {
-            return Err(format!(
-                "`{shown}` is a link to `{}`, outside the project: case files are read only inside it",
-                real.display()
-            ));
+            return Err(CaseFileError::OutsideProject { shown, real });
         }
-        let file = std::fs::File::open(&real).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+        let file = std::fs::File::open(&real).map_err(unreadable)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         if size > MAX_CASE_FILE_BYTES {
-            return Err(format!(
-                "`{shown}` is {size} bytes, more than the {} a case file may have",
-                MAX_CASE_FILE_BYTES
-            ));
+            return Err(CaseFileError::TooLarge { shown, size });
         }
         Ok((Box::new(std::io::BufReader::new(file)), shown))
     }

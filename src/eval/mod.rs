@@ -25,7 +25,7 @@ mod suite;
 
 pub use assertions::{AssertionResult, KINDS, Outcome, Output, check as check_assertion};
 pub use cache::{CACHE_DIR, Cache, CacheStats, CachedReply, request_key};
-pub use casefile::{CaseFiles, NoCaseFiles};
+pub use casefile::{CaseFileError, CaseFiles, NoCaseFiles};
 pub use executor::RequestFailure;
 pub use gate::{DEFAULT_MIN_PASS_RATE, GATE_LIMITS, Gate, apply_gate};
 pub use html::{CheckContext, to_html, to_html_with_check};

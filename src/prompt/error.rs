@@ -40,7 +40,8 @@ pub enum PromptError {
     InvalidName {
         location: Location,
         name: String,
-        reason: String,
+        #[source]
+        reason: Box<super::NameError>,
     },
 
     /// The file parses but a field's value is not allowed.

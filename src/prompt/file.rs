@@ -157,7 +157,7 @@ fn read_params(
     for (key, value) in raw {
         let field = format!("params.{key}");
         let json = toml_value_to_json(value.get_ref())
-            .map_err(|m| file.invalid(file.at(value.span(), &field), m))?;
+            .map_err(|m| file.invalid(file.at(value.span(), &field), m.to_string()))?;
         params.insert(key, json);
     }
     Ok(params)
@@ -236,8 +236,8 @@ fn build_variable(
             let span = list.span();
             let mut values = Vec::new();
             for item in list.into_inner() {
-                let value =
-                    toml_value_to_json(&item).map_err(|m| invalid(at(span.clone(), "enum"), m))?;
+                let value = toml_value_to_json(&item)
+                    .map_err(|m| invalid(at(span.clone(), "enum"), m.to_string()))?;
                 if !ty.accepts(&value) {
                     return Err(invalid(
                         at(span.clone(), "enum"),
@@ -271,7 +271,7 @@ fn build_variable(
             ));
         }
         let value = toml_value_to_json(default.get_ref())
-            .map_err(|m| invalid(at(span.clone(), "default"), m))?;
+            .map_err(|m| invalid(at(span.clone(), "default"), m.to_string()))?;
         var.check("", "", &value).map_err(|e| {
             let reason = match e {
                 PromptError::WrongType {

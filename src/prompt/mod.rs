@@ -34,7 +34,7 @@ pub use error::{IncludeProblem, Location, PromptError};
 pub use file::PromptDefaults;
 pub use includes::PartialIndex;
 pub(crate) use includes::scan_template;
-pub use name::{PromptName, check_segments};
+pub use name::{NameError, PromptName, check_segments};
 pub use render::{CompiledPrompt, MAX_MESSAGE_BYTES, RenderedMessage};
 pub use settings::{
     MINIJINJA_VERSION, RENDER_FUEL, RENDER_RECURSION_LIMIT, RENDER_SETTINGS, RenderSettings,

@@ -9,7 +9,7 @@ pub struct PromptName(String);
 
 impl PromptName {
     /// Parses a prompt name, checking every segment against `[a-z0-9][a-z0-9._-]*`.
-    pub fn parse(name: &str) -> Result<Self, String> {
+    pub fn parse(name: &str) -> Result<Self, NameError> {
         check_segments(name)?;
         Ok(PromptName(name.to_owned()))
     }
@@ -43,14 +43,29 @@ impl AsRef<str> for PromptName {
     }
 }
 
+/// Why a path is not a prompt or partial name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("the name is empty")]
+    Empty,
+    #[error("absolute paths are not allowed")]
+    Absolute,
+    #[error("it has an empty path segment")]
+    EmptySegment,
+    #[error("segment `{segment}` must start with an ASCII lower-case letter (a-z) or digit (0-9)")]
+    BadStart { segment: String },
+    #[error("segment `{segment}` contains `{bad}`; use only ASCII a-z, 0-9, `.`, `_` and `-`")]
+    BadCharacter { segment: String, bad: char },
+}
+
 /// Checks that a relative path is made of valid segments: no empty, `.`, `..` or
 /// upper-case segments, no absolute paths, no backslashes.
-pub fn check_segments(path: &str) -> Result<(), String> {
+pub fn check_segments(path: &str) -> Result<(), NameError> {
     if path.is_empty() {
-        return Err("the name is empty".into());
+        return Err(NameError::Empty);
     }
     if path.starts_with('/') {
-        return Err("absolute paths are not allowed".into());
+        return Err(NameError::Absolute);
     }
     for segment in path.split('/') {
         check_segment(segment)?;
@@ -58,23 +73,24 @@ pub fn check_segments(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_segment(segment: &str) -> Result<(), String> {
+fn check_segment(segment: &str) -> Result<(), NameError> {
     let mut chars = segment.chars();
     match chars.next() {
-        None => return Err("it has an empty path segment".into()),
+        None => return Err(NameError::EmptySegment),
         Some(c) if !(c.is_ascii_lowercase() || c.is_ascii_digit()) => {
-            return Err(format!(
-                "segment `{segment}` must start with an ASCII lower-case letter (a-z) or digit (0-9)"
-            ));
+            return Err(NameError::BadStart {
+                segment: segment.to_owned(),
+            });
         }
         Some(_) => {}
     }
     if let Some(bad) =
         chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(*c)))
     {
-        return Err(format!(
-            "segment `{segment}` contains `{bad}`; use only ASCII a-z, 0-9, `.`, `_` and `-`"
-        ));
+        return Err(NameError::BadCharacter {
+            segment: segment.to_owned(),
+            bad,
+        });
     }
     Ok(())
 }
@@ -130,21 +146,22 @@ mod tests {
             "a\\b",
             "é",
         ] {
-            let err = PromptName::parse(bad).unwrap_err();
+            let err = PromptName::parse(bad).unwrap_err().to_string();
             assert!(!err.is_empty(), "{bad}");
         }
         assert!(
             PromptName::parse("Support/x")
                 .unwrap_err()
+                .to_string()
                 .contains("`Support`")
         );
     }
 
     #[test]
     fn non_ascii_letters_are_named_as_such() {
-        let err = PromptName::parse("ünïcode").unwrap_err();
+        let err = PromptName::parse("ünïcode").unwrap_err().to_string();
         assert!(err.contains("ASCII lower-case letter (a-z)"), "{err}");
-        let err = PromptName::parse("caf\u{e9}").unwrap_err();
+        let err = PromptName::parse("caf\u{e9}").unwrap_err().to_string();
         assert!(
             err.contains("contains `\u{e9}`; use only ASCII a-z"),
             "{err}"

@@ -55,17 +55,21 @@ impl VarType {
     ///
     /// Strings stay as typed; numbers, booleans, arrays and objects are parsed (arrays and
     /// objects as JSON); `any` takes JSON when the text is JSON and the plain string otherwise.
-    pub fn coerce(self, text: &str) -> Result<Value, String> {
+    pub fn coerce(self, text: &str) -> Result<Value, CoerceError> {
         let parsed = || serde_json::from_str::<Value>(text);
+        let not = || CoerceError::Not {
+            text: text.to_owned(),
+            expected: self,
+        };
         match self {
             VarType::String => Ok(Value::String(text.to_owned())),
             VarType::Integer => text.trim().parse::<i64>().map(Value::from).map_err(|e| {
                 use std::num::IntErrorKind::{NegOverflow, PosOverflow};
                 match e.kind() {
-                    PosOverflow | NegOverflow => {
-                        format!("`{text}` is too large for a 64-bit integer")
-                    }
-                    _ => format!("`{text}` is not an integer"),
+                    PosOverflow | NegOverflow => CoerceError::TooLarge {
+                        text: text.to_owned(),
+                    },
+                    _ => not(),
                 }
             }),
             VarType::Number => text
@@ -77,21 +81,44 @@ impl VarType {
                     Ok(i) => Value::from(i),
                     Err(_) => Value::Number(n),
                 })
-                .ok_or_else(|| format!("`{text}` is not a finite number")),
+                .ok_or_else(not),
             VarType::Boolean => match text.trim() {
                 "true" => Ok(Value::Bool(true)),
                 "false" => Ok(Value::Bool(false)),
-                _ => Err(format!("`{text}` is not `true` or `false`")),
+                _ => Err(not()),
             },
             VarType::Array => match parsed() {
                 Ok(v @ Value::Array(_)) => Ok(v),
-                _ => Err(format!("`{text}` is not a JSON array")),
+                _ => Err(not()),
             },
             VarType::Object => match parsed() {
                 Ok(v @ Value::Object(_)) => Ok(v),
-                _ => Err(format!("`{text}` is not a JSON object")),
+                _ => Err(not()),
             },
             VarType::Any => Ok(parsed().unwrap_or_else(|_| Value::String(text.to_owned()))),
+        }
+    }
+}
+
+/// Why `--var` text is not a value of its variable's type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoerceError {
+    #[error("`{text}` is too large for a 64-bit integer")]
+    TooLarge { text: String },
+    #[error("`{text}` is not {}", expected.a_value())]
+    Not { text: String, expected: VarType },
+}
+
+impl VarType {
+    /// A value of this type, in words: `an integer`, `a JSON array`.
+    fn a_value(self) -> &'static str {
+        match self {
+            VarType::String | VarType::Any => "a string",
+            VarType::Number => "a finite number",
+            VarType::Integer => "an integer",
+            VarType::Boolean => "`true` or `false`",
+            VarType::Array => "a JSON array",
+            VarType::Object => "a JSON object",
         }
     }
 }

@@ -67,6 +67,12 @@ pub enum PrometheusError {
     NotAnInstant,
     #[error("Prometheus gave {samples} samples for time(), not one number")]
     NoTime { samples: usize },
+    #[error("Prometheus gave the {track} track's {figure}; holding")]
+    NotACount {
+        track: String,
+        #[source]
+        figure: FigureError,
+    },
 }
 
 /// One sample of an instant query: its labels and value.
@@ -130,7 +136,7 @@ impl Prometheus {
                 if let Err(why) = add_figures(&mut window, step, &samples) {
                     // A figure that is not a count leaves nothing to judge on: hold.
                     window = Window::new(step.rollout.key(step.canary.version));
-                    window.unread = Some(why);
+                    window.unread = Some(why.to_string());
                 }
             }
             Err(why) => window.unread = Some(why.to_string()),
@@ -297,7 +303,11 @@ fn figures_query(step: &Step<'_>) -> String {
 
 /// Adds the figures of the active version on the active track, and of the canary version
 /// on the canary track; other series (an older version, say) say nothing about the step.
-fn add_figures(window: &mut Window, step: &Step<'_>, samples: &[Sample]) -> Result<(), String> {
+fn add_figures(
+    window: &mut Window,
+    step: &Step<'_>,
+    samples: &[Sample],
+) -> Result<(), PrometheusError> {
     let (active, canary) = (
         step.pointers.active.to_string(),
         step.canary.version.to_string(),
@@ -309,9 +319,12 @@ fn add_figures(window: &mut Window, step: &Step<'_>, samples: &[Sample]) -> Resu
             (v, "canary") if v == canary => &mut window.canary,
             _ => continue,
         };
-        let track = label("track");
-        add_figure(stats, label("figure"), label("outcome"), *value)
-            .map_err(|why| format!("Prometheus gave the {track} track's {why}; holding"))?;
+        add_figure(stats, label("figure"), label("outcome"), *value).map_err(|figure| {
+            PrometheusError::NotACount {
+                track: label("track").to_owned(),
+                figure,
+            }
+        })?;
     }
     Ok(())
 }
@@ -322,20 +335,27 @@ pub const MAX_COUNT: f64 = 1e12;
 
 /// Adds one figure; a value that is not a finite, non-negative number (NaN, ±Inf, a
 /// negative count, or a count past [`MAX_COUNT`]) is refused, never read as 0.
-fn add_figure(stats: &mut Stats, figure: &str, outcome: &str, value: f64) -> Result<(), String> {
+fn add_figure(
+    stats: &mut Stats,
+    figure: &str,
+    outcome: &str,
+    value: f64,
+) -> Result<(), FigureError> {
     if !(value.is_finite() && value >= 0.0) {
-        return Err(format!(
-            "`{figure}` as {value}, not a finite, non-negative number"
-        ));
+        return Err(FigureError::NotANumber {
+            figure: figure.to_owned(),
+            value,
+        });
     }
     let is_count = matches!(
         figure,
         "reports" | "latency_count" | "cost_count" | "score_count"
     );
     if is_count && value > MAX_COUNT {
-        return Err(format!(
-            "`{figure}` as {value}, more than the {MAX_COUNT} a count may be"
-        ));
+        return Err(FigureError::TooMany {
+            figure: figure.to_owned(),
+            value,
+        });
     }
     let count = value.round() as u64;
     match figure {
@@ -356,8 +376,17 @@ fn add_figure(stats: &mut Stats, figure: &str, outcome: &str, value: f64) -> Res
     Ok(())
 }
 
+/// A figure Prometheus gave that is not a count or a sum.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FigureError {
+    #[error("`{figure}` as {value}, not a finite, non-negative number")]
+    NotANumber { figure: String, value: f64 },
+    #[error("`{figure}` as {value}, more than the {MAX_COUNT} a count may be")]
+    TooMany { figure: String, value: f64 },
+}
+
 /// Renders a custom gate's query template for one step; an unknown variable is an error.
-fn render_template(template: &str, step: &Step<'_>) -> Result<String, String> {
+fn render_template(template: &str, step: &Step<'_>) -> Result<String, minijinja::Error> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     let context = minijinja::context! {
@@ -369,7 +398,7 @@ fn render_template(template: &str, step: &Step<'_>) -> Result<String, String> {
         track => "canary",
         window => step.range(),
     };
-    env.render_str(template, context).map_err(|e| e.to_string())
+    env.render_str(template, context)
 }
 
 #[derive(Deserialize)]
@@ -474,7 +503,7 @@ mod tests {
         for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -500.0, 1e308] {
             let mut stats = Stats::default();
             let why = add_figure(&mut stats, "reports", "error", value).unwrap_err();
-            assert!(why.starts_with("`reports` as "), "{why}");
+            assert!(why.to_string().starts_with("`reports` as "), "{why}");
             assert_eq!(stats.reports, 0);
         }
         let mut stats = Stats::default();

@@ -76,7 +76,7 @@ pub(super) fn check_state_dir(dir: &std::path::Path) -> Result<(), ServeError> {
 
 /// Keeps the last good state in the state folder, atomically. A failure is logged and
 /// returned for `/healthz` to report: serving goes on, as it matters more than the copy.
-pub(super) fn persist(options: &ServeOptions, data: &SnapshotData) -> Result<(), String> {
+pub(super) fn persist(options: &ServeOptions, data: &SnapshotData) -> Result<(), KeepError> {
     let Some(dir) = &options.state_dir else {
         return Ok(());
     };
@@ -90,8 +90,20 @@ pub(super) fn persist(options: &ServeOptions, data: &SnapshotData) -> Result<(),
             error = %e,
             "cannot keep a copy of the state in the state folder"
         );
-        format!("cannot keep a copy in `{}`: {e}", dir.display())
+        KeepError {
+            dir: dir.clone(),
+            source: e,
+        }
     })
+}
+
+/// The kept copy could not be written (the server goes on serving).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot keep a copy in `{}`: {source}", dir.display())]
+pub(super) struct KeepError {
+    dir: PathBuf,
+    #[source]
+    source: std::io::Error,
 }
 
 pub(super) fn read_persisted(dir: &std::path::Path, env: &str) -> Option<SnapshotData> {

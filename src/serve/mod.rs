@@ -534,7 +534,7 @@ async fn reload(
         );
         state.install(snapshot);
         let kept = kept::persist(&options, &data);
-        state.health().keep_error = kept.err();
+        state.health().keep_error = kept.err().map(|e| e.to_string());
         Ok(())
     })
     .await

@@ -93,7 +93,7 @@ impl Snapshot {
                 Err(reason) => self.problems.push(PromptError::InvalidName {
                     location: Location::file(shown),
                     name: stem.to_owned(),
-                    reason,
+                    reason: Box::new(reason),
                 }),
             },
             FileKind::Partial => match check_segments(relative) {
@@ -103,7 +103,7 @@ impl Snapshot {
                 Err(reason) => self.problems.push(PromptError::InvalidName {
                     location: Location::file(shown),
                     name: relative.to_owned(),
-                    reason,
+                    reason: Box::new(reason),
                 }),
             },
         }
@@ -230,7 +230,7 @@ pub fn load_one(
             SourceError::Prompt(PromptError::InvalidName {
                 location: Location::file(name),
                 name: name.to_owned(),
-                reason,
+                reason: Box::new(reason),
             })
         })?;
         return release::load_version_as(project, spec, prefix, &name);

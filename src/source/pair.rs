@@ -164,7 +164,7 @@ fn wanted_files(
             SourceError::Prompt(crate::prompt::PromptError::InvalidName {
                 location: crate::base::location::Location::file(name),
                 name: name.clone(),
-                reason,
+                reason: Box::new(reason),
             })
         })?;
         let file = parsed.file_path();

@@ -146,7 +146,7 @@ impl PromptSet {
             SourceError::Prompt(PromptError::InvalidName {
                 location: crate::base::location::Location::file(name),
                 name: name.to_owned(),
-                reason,
+                reason: Box::new(reason),
             })
         })?;
         match self.prompts.get(&parsed) {

@@ -34,14 +34,23 @@ pub const MAX_KEY_BYTES: usize = 1024;
 
 /// The one rule for a key, on every route (`resolve`, OFREP): 1 to [`MAX_KEY_BYTES`] bytes.
 /// An empty key would put every caller that has none in one bucket.
-pub fn check_key(key: &str) -> Result<(), String> {
+pub fn check_key(key: &str) -> Result<(), KeyError> {
     if key.is_empty() {
-        return Err("a key is not empty (omit it to draw a random one)".into());
+        return Err(KeyError::Empty);
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(format!("a key is at most {MAX_KEY_BYTES} bytes"));
+        return Err(KeyError::TooLong);
     }
     Ok(())
+}
+
+/// Why a key is not one bucketing takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("a key is not empty (omit it to draw a random one)")]
+    Empty,
+    #[error("a key is at most {MAX_KEY_BYTES} bytes")]
+    TooLong,
 }
 
 /// A key for a request that has none: unpredictable, so that such requests spread over the

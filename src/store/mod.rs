@@ -18,12 +18,14 @@ mod resolver;
 mod state;
 
 pub use branch::{OBJECTS_DIR, Release, ReleaseTree, Store, WriteError, branch_name, object_path};
-pub use bucket::{BUCKETS, MAX_KEY_BYTES, Weight, WeightError, bucket, check_key, random_key};
+pub use bucket::{
+    BUCKETS, KeyError, MAX_KEY_BYTES, Weight, WeightError, bucket, check_key, random_key,
+};
 pub use error::StoreError;
 pub use history::{ActionKind, Record, RecordedAction, RecordedPrompt};
 pub use plan::{
-    DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_SAMPLES, GATE_NAMES, Gates, Rollout, Route, STAGE_LENGTH,
-    Stage, StepKey, check_cohort, check_gate,
+    DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_SAMPLES, GATE_NAMES, Gates, PlanError, Rollout, Route,
+    STAGE_LENGTH, Stage, StepKey, check_cohort, check_gate,
 };
 pub use resolver::{Resolution, Resolver};
 pub use state::{

@@ -29,29 +29,25 @@ pub enum Stage {
 
 impl Stage {
     /// Reads `cohort=internal`, `5%`, `0.5%` or `25`.
-    pub fn parse(text: &str) -> Result<Stage, String> {
+    pub fn parse(text: &str) -> Result<Stage, PlanError> {
         let text = text.trim();
         if let Some(cohort) = text.strip_prefix("cohort=") {
             check_cohort(cohort)?;
             return Ok(Stage::Cohort(cohort.to_owned()));
         }
         if text.contains('=') {
-            return Err(format!(
-                "`{text}`: the only attribute a stage routes on is `cohort` (cohort=NAME)"
-            ));
+            return Err(PlanError::OtherAttribute { text: text.into() });
         }
         let number = text.strip_suffix('%').unwrap_or(text).trim();
         let percent: f64 = number
             .parse()
-            .map_err(|_| format!("`{text}` is neither a percentage (5%) nor cohort=NAME"))?;
+            .map_err(|_| PlanError::NotAStage { text: text.into() })?;
         let hundredths = (percent * 100.0).round();
         if !percent.is_finite() || (hundredths - percent * 100.0).abs() > 1e-6 {
-            return Err(format!("`{text}`: a percentage has two decimals at most"));
+            return Err(PlanError::TooPrecise { text: text.into() });
         }
         if !(1.0..=f64::from(BUCKETS)).contains(&hundredths) {
-            return Err(format!(
-                "`{text}`: a stage is more than 0% and at most 100%"
-            ));
+            return Err(PlanError::OutOfRange { text: text.into() });
         }
         Ok(Stage::Percent(hundredths as u32))
     }
@@ -90,7 +86,7 @@ impl Serialize for Stage {
 }
 
 /// Checks a cohort name: what services pass as `attr.cohort`.
-pub fn check_cohort(name: &str) -> Result<(), String> {
+pub fn check_cohort(name: &str) -> Result<(), PlanError> {
     let ok = !name.is_empty()
         && name.len() <= COHORT_MAX
         && name
@@ -99,9 +95,7 @@ pub fn check_cohort(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "`{name}` is not a cohort name: use 1 to {COHORT_MAX} of a-z, 0-9, `-` and `_`"
-        ))
+        Err(PlanError::NotACohort { name: name.into() })
     }
 }
 
@@ -191,35 +185,33 @@ pub struct Route {
 impl Rollout {
     /// Checks the stages of a new plan: at least one, cohorts first, percentages rising,
     /// 100% only last.
-    pub fn check_stages(stages: &[Stage]) -> Result<(), String> {
+    pub fn check_stages(stages: &[Stage]) -> Result<(), PlanError> {
         if stages.is_empty() {
-            return Err("a plan needs at least one stage".into());
+            return Err(PlanError::NoStages);
         }
         let mut last_percent = 0;
         for (i, stage) in stages.iter().enumerate() {
             match stage {
                 Stage::Cohort(name) => {
                     if last_percent > 0 {
-                        return Err(format!(
-                            "stage `cohort={name}` comes after a percentage: cohorts come first"
-                        ));
+                        return Err(PlanError::CohortAfterPercent { name: name.clone() });
                     }
                     if stages[..i].contains(stage) {
-                        return Err(format!("stage `cohort={name}` is listed twice"));
+                        return Err(PlanError::Twice { name: name.clone() });
                     }
                 }
                 Stage::Percent(h) => {
                     if *h <= last_percent {
-                        return Err(format!(
-                            "stage `{stage}` does not rise above the stage before it"
-                        ));
+                        return Err(PlanError::NotRising {
+                            stage: stage.to_string(),
+                        });
                     }
                     last_percent = *h;
                 }
             }
         }
         if stages.first().is_some_and(Stage::is_full) {
-            return Err("the first stage cannot be 100%: publish instead".into());
+            return Err(PlanError::FirstIsFull);
         }
         Ok(())
     }
@@ -301,15 +293,46 @@ impl Rollout {
 }
 
 /// Checks a gate threshold given on the command line or in a file.
-pub fn check_gate(name: &str, value: f64) -> Result<(), String> {
+pub fn check_gate(name: &str, value: f64) -> Result<(), PlanError> {
     if !value.is_finite() {
-        return Err(format!("`{name}` must be a finite number"));
+        return Err(PlanError::NotFinite { gate: name.into() });
     }
     let needs_non_negative = !matches!(name, "min_score");
     if needs_non_negative && value < 0.0 {
-        return Err(format!("`{name}` cannot be negative"));
+        return Err(PlanError::Negative { gate: name.into() });
     }
     Ok(())
+}
+
+/// Why a plan, one of its stages, a cohort name or a gate threshold is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("`{text}`: the only attribute a stage routes on is `cohort` (cohort=NAME)")]
+    OtherAttribute { text: String },
+    #[error("`{text}` is neither a percentage (5%) nor cohort=NAME")]
+    NotAStage { text: String },
+    #[error("`{text}`: a percentage has two decimals at most")]
+    TooPrecise { text: String },
+    #[error("`{text}`: a stage is more than 0% and at most 100%")]
+    OutOfRange { text: String },
+    #[error("`{name}` is not a cohort name: use 1 to {COHORT_MAX} of a-z, 0-9, `-` and `_`")]
+    NotACohort { name: String },
+    #[error("stage `{text}`: give percentages with PERCENT and --ramp, not as a stage")]
+    PercentAsStage { text: String },
+    #[error("a plan needs at least one stage")]
+    NoStages,
+    #[error("stage `cohort={name}` comes after a percentage: cohorts come first")]
+    CohortAfterPercent { name: String },
+    #[error("stage `cohort={name}` is listed twice")]
+    Twice { name: String },
+    #[error("stage `{stage}` does not rise above the stage before it")]
+    NotRising { stage: String },
+    #[error("the first stage cannot be 100%: publish instead")]
+    FirstIsFull,
+    #[error("`{gate}` must be a finite number")]
+    NotFinite { gate: String },
+    #[error("`{gate}` cannot be negative")]
+    Negative { gate: String },
 }
 
 #[cfg(test)]

@@ -99,21 +99,20 @@ impl Suite {
         let mut vars = Vars::new();
         let case = &self.cases[index];
         for (key, value) in &self.vars {
-            let json = crate::prompt::toml_value_to_json(value).map_err(|message| {
-                SuiteError::Invalid {
+            let json =
+                crate::prompt::toml_value_to_json(value).map_err(|why| SuiteError::Invalid {
                     location: Location::file(&self.path).with_field(format!("vars.{key}")),
-                    message,
-                }
-            })?;
+                    message: why.to_string(),
+                })?;
             vars.insert(key.clone(), json);
         }
         let text_values = case.origin.as_ref().is_some_and(|o| o.text_values);
         for (key, value) in &case.vars {
             let typed = match (value, declared.get(key)) {
                 (toml::Value::String(text), Some(variable)) if text_values => {
-                    variable.ty.coerce(text)
+                    variable.ty.coerce(text).map_err(|e| e.to_string())
                 }
-                _ => crate::prompt::toml_value_to_json(value),
+                _ => crate::prompt::toml_value_to_json(value).map_err(|e| e.to_string()),
             };
             let json = typed.map_err(|message| SuiteError::Invalid {
                 location: self.case_location(index, &format!("vars.{key}")),

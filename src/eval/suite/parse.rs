@@ -102,7 +102,7 @@ fn read_case_file(
     };
     let (reader, shown) = match files.open(relative) {
         Ok(opened) => opened,
-        Err(message) => return problems.push(field, message),
+        Err(why) => return problems.push(field, why.to_string()),
     };
     let label = relative.rsplit('/').next().unwrap_or(relative);
     let (read, errors) = read_cases(reader, format, &shown, label);

@@ -153,8 +153,9 @@ fn resolve_plan(
     let Some(plan) = &request.plan else {
         return Ok(None);
     };
-    Rollout::check_stages(&plan.stages)
-        .map_err(|m| ReleaseError::refused(m, "promptctl canary NAME 5% --ramp 25,50,100"))?;
+    Rollout::check_stages(&plan.stages).map_err(|m| {
+        ReleaseError::refused(m.to_string(), "promptctl canary NAME 5% --ramp 25,50,100")
+    })?;
     Ok(Some(ResolvedPlan {
         stages: plan.stages.clone(),
         every: plan.every.unwrap_or(DEFAULT_EVERY).max(1),

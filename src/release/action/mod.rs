@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::policy::GateDefaults;
 use crate::prompt::PromptName;
 pub use crate::store::ActionKind;
-use crate::store::{PromptState, Stage, StepKey, Weight};
+use crate::store::{PlanError, PromptState, Stage, StepKey, Weight};
 
 /// An action as the user asked for it.
 #[derive(Debug, Clone)]
@@ -85,14 +85,12 @@ impl PlanRequest {
         cohorts: &[String],
         first: Option<&str>,
         ramp: &[String],
-    ) -> Result<Vec<Stage>, String> {
+    ) -> Result<Vec<Stage>, PlanError> {
         let mut stages = Vec::new();
         for text in cohorts {
             let stage = Stage::parse(text)?;
             if !matches!(stage, Stage::Cohort(_)) {
-                return Err(format!(
-                    "stage `{text}`: give percentages with PERCENT and --ramp, not as a stage"
-                ));
+                return Err(PlanError::PercentAsStage { text: text.clone() });
             }
             stages.push(stage);
         }

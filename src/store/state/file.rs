@@ -76,7 +76,7 @@ fn parse_rollout(
         .map(|text| Stage::parse(text))
         .collect::<Result<Vec<_>, _>>()
         .and_then(|stages| Rollout::check_stages(&stages).map(|()| stages))
-        .map_err(|message| at(raw.stages.span(), "stages", message))?;
+        .map_err(|why| at(raw.stages.span(), "stages", why.to_string()))?;
     let step = usize::try_from(*raw.step.get_ref())
         .ok()
         .filter(|&step| step < stages.len() && !stages[step].is_full())
@@ -108,7 +108,7 @@ fn parse_rollout(
         match value {
             Some(v) => check_gate(key, *v.get_ref())
                 .map(|()| Some(*v.get_ref()))
-                .map_err(|message| at(v.span(), key, message)),
+                .map_err(|why| at(v.span(), key, why.to_string())),
             None => Ok(None),
         }
     };
@@ -290,8 +290,9 @@ impl PromptFields<'_> {
         let cohorts = match &prompt.canary_cohorts {
             Some(cohorts) => {
                 for cohort in cohorts.get_ref() {
-                    check_cohort(cohort)
-                        .map_err(|message| self.at(cohorts.span(), "canary_cohorts", message))?;
+                    check_cohort(cohort).map_err(|why| {
+                        self.at(cohorts.span(), "canary_cohorts", why.to_string())
+                    })?;
                 }
                 cohorts.get_ref().clone()
             }

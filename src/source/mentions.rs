@@ -16,8 +16,10 @@ use memchr::memmem;
 /// The cache file, in the git folder.
 pub const MENTIONS_CACHE: &str = "promptctl-mentions";
 
-/// The first line of the file; another first line is a foreign cache, read as empty.
-const HEADER: &str = "promptctl mentions 1";
+/// The cache's kind and format in its first line ([`crate::base::cachefile`]): another
+/// first line is a foreign cache, read as empty.
+const KIND: &str = "mentions";
+const FORMAT: u32 = 1;
 
 /// Most blobs the cache keeps; past it, blobs not looked up by the last search are dropped.
 const CACHE_ENTRIES: usize = 100_000;
@@ -65,11 +67,11 @@ impl Mentions {
     /// Reads the cache of a repository; a missing, unreadable or foreign file is empty.
     pub fn read(git_dir: &Path) -> Mentions {
         let path = git_dir.join(MENTIONS_CACHE);
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let file = crate::base::cachefile::read(&path, KIND, FORMAT);
         let mut lines = Vec::new();
-        if let Some(body) = text.strip_prefix(HEADER).and_then(|t| t.strip_prefix('\n')) {
-            let mut start = text.len() - body.len();
-            for line in body.split_inclusive('\n') {
+        if let Some(file) = &file {
+            let mut start = file.body;
+            for line in file.body().split_inclusive('\n') {
                 let end = start + line.trim_end_matches('\n').len();
                 if let Some(prefix) = line
                     .get(..16)
@@ -83,7 +85,7 @@ impl Mentions {
         lines.sort_unstable_by_key(|(prefix, range, _)| (*prefix, range.start));
         Mentions {
             path,
-            text,
+            text: file.map(|f| f.text).unwrap_or_default(),
             lines,
             new: Vec::new(),
         }
@@ -125,9 +127,8 @@ impl Mentions {
             .map(|(_, range, _)| range)
             .collect();
         kept.sort_by_key(|range| range.start);
-        let mut out = String::with_capacity(self.text.len() + self.new.len() * 64);
-        out.push_str(HEADER);
-        out.push('\n');
+        let mut out =
+            crate::base::cachefile::start(KIND, FORMAT, self.text.len() + self.new.len() * 64);
         for range in kept {
             out.push_str(&self.text[range.clone()]);
             out.push('\n');
@@ -137,9 +138,7 @@ impl Mentions {
             out.push_str(runs);
             out.push('\n');
         }
-        if let Err(error) = crate::base::fsutil::write_atomic_unsynced(&self.path, out.as_bytes()) {
-            tracing::debug!(path = %self.path.display(), %error, "the mentions cache was not written");
-        }
+        crate::base::cachefile::write(&self.path, &out);
     }
 }
 
@@ -196,7 +195,7 @@ mod tests {
         // A damaged file is a cache that knows nothing, never a wrong answer.
         std::fs::write(
             repo.path().join(MENTIONS_CACHE),
-            "promptctl mentions 1\nzz\n",
+            crate::base::cachefile::start(KIND, FORMAT, 0) + "zz\n",
         )
         .unwrap();
         let mut cache = Mentions::read(repo.path());

@@ -18,9 +18,10 @@ use crate::prompt::{PromptName, Version};
 /// The cache file, in the git folder.
 pub const SUMMARY_CACHE: &str = "promptctl-summaries";
 
-/// The first line of the file; another first line is a foreign or older cache, read as
-/// empty and replaced.
-const HEADER: &str = "promptctl summaries 2";
+/// The cache's kind and format in its first line ([`crate::base::cachefile`]): another
+/// first line is a foreign or older cache, read as empty and replaced.
+const KIND: &str = "summaries";
+const FORMAT: u32 = 3;
 
 /// The cache of earlier versions, a JSON file, removed when the new one is written.
 const OLD_CACHE: &str = "promptctl-summaries.json";
@@ -127,15 +128,12 @@ fn key_hash(key: &str) -> u64 {
 impl Cache {
     /// Reads the cache; a missing, unreadable or foreign file is an empty cache.
     pub fn read(path: &Path) -> Cache {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return Cache::default();
-        };
-        let Some(body) = text.strip_prefix(HEADER).and_then(|t| t.strip_prefix('\n')) else {
+        let Some(file) = crate::base::cachefile::read(path, KIND, FORMAT) else {
             return Cache::default();
         };
         let mut lines = Vec::new();
-        let mut start = text.len() - body.len();
-        for line in body.split_inclusive('\n') {
+        let mut start = file.body;
+        for line in file.body().split_inclusive('\n') {
             let end = start + line.trim_end_matches('\n').len();
             if let Some((key, _)) = line.split_once('\t') {
                 lines.push((key_hash(key), start..end));
@@ -145,7 +143,7 @@ impl Cache {
         lines.sort_unstable_by_key(|(hash, range)| (*hash, range.start));
         let marks = vec![Mark::Unused; lines.len()];
         Cache {
-            text,
+            text: file.text,
             lines,
             marks,
             shared: Shared::default(),
@@ -194,9 +192,8 @@ impl Cache {
             .map(|((_, range), _)| range)
             .collect();
         kept.sort_by_key(|range| range.start);
-        let mut out = String::with_capacity(self.text.len() + new.len() * 256);
-        out.push_str(HEADER);
-        out.push('\n');
+        let mut out =
+            crate::base::cachefile::start(KIND, FORMAT, self.text.len() + new.len() * 256);
         for range in kept {
             out.push_str(&self.text[range.clone()]);
             out.push('\n');
@@ -204,9 +201,7 @@ impl Cache {
         for (key, summary) in new {
             encode(&mut out, key, summary);
         }
-        if let Err(error) = crate::base::fsutil::write_atomic_unsynced(path, out.as_bytes()) {
-            tracing::debug!(path = %path.display(), %error, "the summary cache was not written");
-        }
+        crate::base::cachefile::write(path, &out);
         if let Some(folder) = path.parent() {
             let _ = std::fs::remove_file(folder.join(OLD_CACHE));
         }
@@ -301,7 +296,7 @@ mod tests {
     fn a_malformed_line_is_a_miss_and_is_dropped() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join(SUMMARY_CACHE);
-        let mut text = format!("{HEADER}\n");
+        let mut text = crate::base::cachefile::start(KIND, FORMAT, 0);
         encode(&mut text, "good", &summary(None, &[]));
         text.push_str("bad\tteam/greet\tp\tnot-hex\to\tm\t\\N\n");
         text.push_str("escape\tteam/greet\tp\\q\n");
@@ -328,7 +323,7 @@ mod tests {
     fn a_key_is_found_among_many_and_a_prefix_of_it_is_not() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join(SUMMARY_CACHE);
-        let mut text = format!("{HEADER}\n");
+        let mut text = crate::base::cachefile::start(KIND, FORMAT, 0);
         for n in 0..500 {
             encode(
                 &mut text,
@@ -350,7 +345,7 @@ mod tests {
     fn summaries_read_together_share_their_provider_model_and_partials() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join(SUMMARY_CACHE);
-        let mut text = format!("{HEADER}\n");
+        let mut text = crate::base::cachefile::start(KIND, FORMAT, 0);
         encode(&mut text, "one", &summary(Some("1"), &["a.j2", "b.j2"]));
         encode(&mut text, "two", &summary(Some("2"), &["a.j2", "b.j2"]));
         encode(&mut text, "three", &summary(Some("3"), &["a.j2"]));

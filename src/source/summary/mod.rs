@@ -165,9 +165,12 @@ fn distinct(problems: impl Iterator<Item = PromptError>) -> Vec<PromptError> {
 /// What every prompt's version depends on besides its own file.
 fn context_key(listing: &Listing) -> Sha256 {
     let mut hasher = Sha256::new();
-    hasher.update(env!("CARGO_PKG_VERSION"));
+    // The build is in the cache's first line; the defaults are written field by field,
+    // never through `Debug`, whose text no one promises to keep.
+    let defaults = listing.config.prompt_defaults();
+    hasher.update(&defaults.provider);
     hasher.update([0]);
-    hasher.update(format!("{:?}", listing.config.prompt_defaults()));
+    hasher.update(defaults.model.as_deref().map_or(&[1u8][..], str::as_bytes));
     hasher.update([0]);
     hasher.update(&listing.config.project.prompts);
     for relative in listing.files.keys() {

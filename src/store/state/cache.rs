@@ -18,10 +18,10 @@ use crate::base::copytext::{escape, unescape};
 use crate::prompt::{PromptName, Version};
 use crate::store::bucket::Weight;
 
-/// The first line of the file: a cache written by another build is a miss.
-fn header() -> String {
-    format!("promptctl state 1 {}", env!("CARGO_PKG_VERSION"))
-}
+/// The cache's kind and format in its first line ([`crate::base::cachefile`]): a cache of
+/// another format or build is a miss.
+const KIND: &str = "state";
+const FORMAT: u32 = 2;
 
 /// The state cached for `commit`, if the file at `path` holds it and decodes.
 pub(in crate::store) fn read(path: &Path, commit: git2::Oid) -> Option<State> {
@@ -35,9 +35,9 @@ pub(in crate::store) fn read_only(
     commit: git2::Oid,
     keep: &dyn Fn(&str) -> bool,
 ) -> Option<State> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut lines = text.split('\n');
-    if lines.next()? != header() || lines.next()? != commit.to_string() {
+    let file = crate::base::cachefile::read(path, KIND, FORMAT)?;
+    let mut lines = file.body().split('\n');
+    if lines.next()? != commit.to_string() {
         return None;
     }
     let mut state = State::default();
@@ -59,17 +59,13 @@ pub(in crate::store) fn read_only(
 
 /// Writes the state of `commit` atomically; a failure only costs the next read its speed.
 pub(in crate::store) fn write(path: &Path, commit: git2::Oid, state: &State) {
-    let mut out = String::with_capacity(64 + state.prompts.len() * 96);
-    out.push_str(&header());
-    out.push('\n');
+    let mut out = crate::base::cachefile::start(KIND, FORMAT, 64 + state.prompts.len() * 96);
     out.push_str(&commit.to_string());
     out.push('\n');
     for (name, prompt) in &state.prompts {
         encode(&mut out, name, prompt);
     }
-    if let Err(error) = crate::base::fsutil::write_atomic_unsynced(path, out.as_bytes()) {
-        tracing::debug!(path = %path.display(), %error, "the state cache was not written");
-    }
+    crate::base::cachefile::write(path, &out);
 }
 
 fn encode(out: &mut String, name: &PromptName, prompt: &PromptState) {
@@ -192,7 +188,11 @@ mod tests {
         write(&path, commit(1), &sample());
         assert_eq!(read(&path, commit(2)), None);
         let text = std::fs::read_to_string(&path).unwrap();
-        let other_build = text.replacen(&header(), "promptctl state 1 0.0.0", 1);
+        let other_build = text.replacen(
+            &crate::base::cachefile::header(KIND, FORMAT),
+            "promptctl state 2 0000000000000000",
+            1,
+        );
         std::fs::write(&path, other_build).unwrap();
         assert_eq!(read(&path, commit(1)), None);
         let damaged = text

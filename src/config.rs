@@ -178,11 +178,13 @@ impl ProjectConfig {
             })?;
         }
         for (model, price) in &config.prices {
-            if !(price.input >= 0.0 && price.output >= 0.0) {
-                return Err(TomlError {
-                    location: Location::file(path).with_field(format!("prices.{model}")),
-                    message: "prices are non-negative dollars per million tokens".into(),
-                });
+            for (key, value) in [("input", price.input), ("output", price.output)] {
+                if let Err(why) = crate::base::money::usd(value) {
+                    return Err(TomlError {
+                        location: Location::file(path).with_field(format!("prices.{model}.{key}")),
+                        message: format!("{why}: dollars per million tokens"),
+                    });
+                }
             }
         }
         config

@@ -451,3 +451,34 @@ fn one_duration_grammar_on_flags_files_the_environment_and_the_network() {
         "{body}"
     );
 }
+
+#[test]
+fn an_amount_of_money_has_one_rule_in_files_and_on_the_network() {
+    // Seen: `cost_usd: 1e300` was accepted as feedback (two such made the cost sum
+    // infinite), prices took any non-negative number, and `max_cost` had a third check.
+    let repo = common::sample_repo();
+    let config = std::fs::read_to_string(repo.path().join("promptctl.toml")).unwrap();
+    repo.write(
+        "promptctl.toml",
+        &format!("{config}\n[prices.test-model]\ninput = 1e300\noutput = 1\n"),
+    );
+    let run = repo.run(&["check"]);
+    assert!(
+        run.stderr.contains("prices.test-model.input")
+            && run.stderr.contains("is not an amount of US dollars"),
+        "{}",
+        run.stderr
+    );
+    let repo = common::released("");
+    let server = common::server::Server::start(&repo, &[], &[]);
+    let (_, list) = server.get("/v1/prompts");
+    let version = list["prompts"][0]["active"].as_str().unwrap().to_owned();
+    let name = list["prompts"][0]["name"].as_str().unwrap().to_owned();
+    for (cost, status) in [(0.002, 202), (1e300, 422)] {
+        let (got, body) = server.post(
+            "/v1/feedback",
+            &serde_json::json!({"name": name, "version": version, "outcome": "success", "cost_usd": cost}),
+        );
+        assert_eq!(got, status, "{cost}: {body}");
+    }
+}

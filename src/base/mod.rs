@@ -12,6 +12,7 @@ pub mod http;
 pub mod junit;
 pub mod location;
 pub mod markup;
+pub mod money;
 pub mod parallel;
 pub mod percent;
 pub mod random;

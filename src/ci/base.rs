@@ -27,9 +27,9 @@ pub struct Base {
 }
 
 impl Base {
-    /// The compared commit's first 12 hex digits, as reports show it.
+    /// The compared commit as people are shown commits (`shortid`).
     pub fn short_commit(&self) -> Option<&str> {
-        self.commit.as_deref().map(|c| &c[..c.len().min(12)])
+        self.commit.as_deref().map(crate::base::shortid::commit)
     }
 }
 
@@ -134,10 +134,16 @@ fn merge_base(repo: &git2::Repository, rev: &str, how: &str) -> Result<Base, CiE
     } else {
         format!("{how}, through its merge base with HEAD")
     };
-    // Twelve hex digits name the commit unambiguously in practice, and keep reports
-    // readable where the spec is shown.
+    // As git abbreviates it: seven digits, more where seven would name two objects, so
+    // that the spec shown in reports also finds the commit again.
+    let abbreviated = git2::Oid::from_str(&commit)
+        .and_then(|id| repo.find_object(id, None))
+        .and_then(|object| object.short_id())
+        .ok()
+        .and_then(|id| id.as_str().ok().map(str::to_owned))
+        .unwrap_or_else(|| commit.clone());
     Ok(Base {
-        spec: RevisionSpec::Git(commit[..12].to_owned()),
+        spec: RevisionSpec::Git(abbreviated),
         revision: rev.to_owned(),
         commit: Some(commit),
         how,

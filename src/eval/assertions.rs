@@ -161,9 +161,9 @@ pub fn validate(assertion: &Assertion) -> Vec<Invalid> {
             "threshold",
             format!("must be a ratio from 0 to 1, not {threshold}"),
         ),
-        Assertion::MaxCost { value } if !(*value >= 0.0 && value.is_finite()) => invalid(
+        Assertion::MaxCost { value } if crate::base::money::usd(*value).is_err() => invalid(
             "value",
-            format!("must be a non-negative number of US dollars, not {value}"),
+            crate::base::money::usd(*value).unwrap_err().to_string(),
         ),
         Assertion::LlmJudge { rubric, .. } if rubric.trim().is_empty() => invalid(
             "rubric",

@@ -162,11 +162,10 @@ fn check_feedback<'a>(
     let Some(outcome) = Outcome::parse(&report.outcome) else {
         return Err(invalid("`outcome` is \"success\" or \"error\"".into()));
     };
-    for (field, value) in [
-        ("latency_ms", report.latency_ms),
-        ("cost_usd", report.cost_usd),
-        ("score", report.score),
-    ] {
+    if let Some(Err(why)) = report.cost_usd.map(crate::base::money::usd) {
+        return Err(invalid(format!("`cost_usd`: {why}")));
+    }
+    for (field, value) in [("latency_ms", report.latency_ms), ("score", report.score)] {
         if value.is_some_and(|v| !v.is_finite() || (field != "score" && v < 0.0)) {
             let sign = if field == "score" {
                 ""

@@ -190,7 +190,7 @@ fn release_view(state: &ServerState, snapshot: &Snapshot) -> ReleaseView {
         .map_or(0, |d| d.as_secs() as i64);
     let rollouts = views(state, snapshot).rollouts;
     ReleaseView {
-        commit: snapshot.commit[..snapshot.commit.len().min(12)].to_owned(),
+        commit: crate::base::shortid::commit(&snapshot.commit).to_owned(),
         loaded: clock::format(loaded),
         controlling: state.controlling,
         stale: health.why_stale(state.overdue()),

@@ -274,9 +274,7 @@ fn changed_suite_files(
     let tree = repo
         .revparse_single(commit)
         .and_then(|o| o.peel_to_tree())
-        .map_err(|e| SourceError::Git {
-            message: e.message().to_owned(),
-        })?;
+        .map_err(SourceError::Git)?;
     let mut changed = Vec::new();
     for suite in suites {
         let at_base = tree

@@ -164,7 +164,7 @@ impl From<ReleaseError> for CliError {
             )),
             ReleaseError::Remote { .. } => CliError::usage(message)
                 .hint("check the remote's URL, the network and your credentials; nothing was changed"),
-            ReleaseError::Git { .. } => CliError::system(message).hint(SYSTEM_HINT),
+            ReleaseError::Git(_) | ReleaseError::NoSource => CliError::system(message).hint(SYSTEM_HINT),
         }
     }
 }
@@ -179,7 +179,7 @@ impl From<StoreError> for CliError {
             StoreError::NotAState { .. } | StoreError::VersionPrefix { .. } => {
                 CliError::usage(message)
             }
-            StoreError::Git { .. } => CliError::system(message).hint(SYSTEM_HINT),
+            StoreError::Git(_) => CliError::system(message).hint(SYSTEM_HINT),
         }
     }
 }

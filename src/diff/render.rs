@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{MessageChange, message_changes};
 use crate::eval::Suite;
-use crate::prompt::{Prompt, RenderedMessage, Vars, coerce_texts};
+use crate::prompt::{Prompt, PromptError, RenderedMessage, Vars, coerce_texts};
 
 /// Where the sample values for `diff --render` come from.
 #[derive(Debug, Clone)]
@@ -136,8 +136,8 @@ pub(super) fn rendered_changes(
             };
             RenderedChange {
                 sample: sample.label.clone(),
-                old_error: old_rendered.err(),
-                new_error: new_rendered.err(),
+                old_error: old_rendered.err().map(|e| e.to_string()),
+                new_error: new_rendered.err().map(|e| e.to_string()),
                 messages,
             }
         })
@@ -154,27 +154,26 @@ fn as_pairs(messages: &[RenderedMessage]) -> Vec<(crate::prompt::Role, &str)> {
 /// One side's prompt, compiled once for all samples.
 struct Renderer<'a> {
     prompt: &'a Prompt,
-    compiled: Result<crate::prompt::CompiledPrompt, String>,
+    compiled: Result<crate::prompt::CompiledPrompt, PromptError>,
 }
 
 impl<'a> Renderer<'a> {
     fn new(prompt: &'a Prompt) -> Self {
         Renderer {
             prompt,
-            compiled: prompt.compile().map_err(|e| e.to_string()),
+            compiled: prompt.compile(),
         }
     }
 
-    fn render(&self, sample: &Sample) -> Result<Vec<RenderedMessage>, String> {
+    fn render(&self, sample: &Sample) -> Result<Vec<RenderedMessage>, PromptError> {
         let compiled = self.compiled.as_ref().map_err(Clone::clone)?;
         let mut values = sample.values.clone();
         let typed = coerce_texts(
             self.prompt.name.as_str(),
             &self.prompt.spec.variables,
             &sample.texts,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         values.extend(typed);
-        compiled.render(&values).map_err(|e| e.to_string())
+        compiled.render(&values)
     }
 }

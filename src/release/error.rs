@@ -15,8 +15,11 @@ pub enum ReleaseError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Git failed underneath.
-    #[error("git: {message}")]
-    Git { message: String },
+    #[error("git: {}", .0.message())]
+    Git(#[source] git2::Error),
+    /// A bug: an action that needs a source of versions was planned without one.
+    #[error("internal: the action has no source of versions")]
+    NoSource,
     /// The action is not possible in the current state; the message says what to do.
     #[error("{message}")]
     Refused {
@@ -52,9 +55,7 @@ impl ReleaseError {
 
 impl From<git2::Error> for ReleaseError {
     fn from(error: git2::Error) -> Self {
-        ReleaseError::Git {
-            message: error.message().to_owned(),
-        }
+        ReleaseError::Git(error)
     }
 }
 

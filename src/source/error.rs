@@ -34,8 +34,11 @@ pub enum SourceError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Reading from git failed.
-    #[error("git: {message}")]
-    Git { message: String },
+    #[error("git: {}", .0.message())]
+    Git(#[source] git2::Error),
+    /// A listing of files on disk was asked for a blob, which only a repository holds.
+    #[error("no repository to read `{relative}` from")]
+    NoRepository { relative: String },
     /// Reading a file failed.
     #[error("cannot read `{}`: {source}", path.display())]
     Io {
@@ -74,9 +77,7 @@ pub enum SourceError {
 
 impl From<git2::Error> for SourceError {
     fn from(error: git2::Error) -> Self {
-        SourceError::Git {
-            message: error.message().to_owned(),
-        }
+        SourceError::Git(error)
     }
 }
 

@@ -84,9 +84,12 @@ impl Listing {
         match self.files.get(relative) {
             Some(FileEntry::Bytes(bytes)) => Ok(Some(bytes.clone())),
             Some(FileEntry::Blob(id)) => {
-                let repo = self.repo.as_ref().ok_or_else(|| SourceError::Git {
-                    message: format!("no repository to read `{relative}` from"),
-                })?;
+                let repo = self
+                    .repo
+                    .as_ref()
+                    .ok_or_else(|| SourceError::NoRepository {
+                        relative: relative.to_owned(),
+                    })?;
                 Ok(Some(repo.find_blob(*id)?.content().to_vec()))
             }
             Some(FileEntry::Link) | None => Ok(None),
@@ -106,8 +109,8 @@ impl Listing {
             (_, true) => Vec::new(),
             (Some(repo), false) => crate::gitio::loose::read_blobs(repo, &blobs)?,
             (None, false) => {
-                return Err(SourceError::Git {
-                    message: "no repository to read blobs from".into(),
+                return Err(SourceError::NoRepository {
+                    relative: files.first().map_or_else(String::new, |f| (*f).to_owned()),
                 });
             }
         }

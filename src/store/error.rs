@@ -8,8 +8,8 @@ use super::state::StateError;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Git failed underneath.
-    #[error("git: {message}")]
-    Git { message: String },
+    #[error("git: {}", .0.message())]
+    Git(#[source] git2::Error),
     /// `state.toml` of a release commit is not valid.
     #[error("{0}")]
     State(#[from] StateError),
@@ -33,8 +33,6 @@ pub enum StoreError {
 
 impl From<git2::Error> for StoreError {
     fn from(error: git2::Error) -> Self {
-        StoreError::Git {
-            message: error.message().to_owned(),
-        }
+        StoreError::Git(error)
     }
 }

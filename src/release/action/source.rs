@@ -160,9 +160,7 @@ pub(super) fn to_prompt_error(error: StoreError) -> PromptError {
 }
 
 pub(super) fn expect_source(source: Option<&Source>) -> Result<&Source, ReleaseError> {
-    source.ok_or_else(|| ReleaseError::Git {
-        message: "internal: the action has no source of versions".into(),
-    })
+    source.ok_or(ReleaseError::NoSource)
 }
 
 /// Gets the valid prompt `name` from a source, or says why it cannot be released. Valid

@@ -118,9 +118,9 @@ fn merge_base(repo: &git2::Repository, rev: &str, how: &str) -> Result<Base, CiE
     let target = repo
         .revparse_single(rev)
         .and_then(|o| o.peel_to_commit())
-        .map_err(|e| CiError::UnknownBase {
+        .map_err(|source| CiError::UnknownBase {
             revision: rev.to_owned(),
-            message: e.message().to_owned(),
+            source,
         })?;
     let commit = repo
         .merge_base(head.id(), target.id())

@@ -47,8 +47,12 @@ pub enum CiError {
     #[error("the pull request's target branch `{branch}` ($GITHUB_BASE_REF) is not in this clone")]
     BaseRefMissing { branch: String },
     /// The base revision is unknown.
-    #[error("unknown base revision `{revision}`: {message}")]
-    UnknownBase { revision: String, message: String },
+    #[error("unknown base revision `{revision}`: {}", source.message())]
+    UnknownBase {
+        revision: String,
+        #[source]
+        source: git2::Error,
+    },
     /// `HEAD` and the base share no history here.
     #[error("`{revision}` and HEAD have no common ancestor{}", if *shallow { " in this shallow clone" } else { "" })]
     NoMergeBase { revision: String, shallow: bool },

@@ -224,10 +224,10 @@ impl Executor {
     ) -> Result<(String, Result<CachedReply, RequestFailure>), EvalError> {
         let (key, provider, answer, stored) =
             joined.map_err(|source| EvalError::Task { source })?;
-        if let Err((key, error)) = stored {
+        if let Err((key, source)) = stored {
             return Err(EvalError::Cache {
                 path: format!("{}/{}", super::cache::CACHE_DIR, &key[..2]),
-                message: error.to_string(),
+                source,
             });
         }
         let answer = match answer {

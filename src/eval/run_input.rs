@@ -60,8 +60,12 @@ pub enum EvalError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Provider(#[from] ProviderError),
-    #[error("cannot write the eval cache `{path}`: {message}")]
-    Cache { path: String, message: String },
+    #[error("cannot write the eval cache `{path}`: {source}")]
+    Cache {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// A request task stopped unexpectedly (it panicked, or the run was cut short).
     #[error("a request task stopped unexpectedly: {source}")]
     Task {

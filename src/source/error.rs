@@ -17,8 +17,12 @@ pub enum SourceError {
     #[error("invalid revision `{spec}`: {reason}")]
     InvalidSpec { spec: String, reason: String },
     /// Git does not know the revision.
-    #[error("unknown revision `{spec}`: {message}")]
-    UnknownRevision { spec: String, message: String },
+    #[error("unknown revision `{spec}`: {}", source.message())]
+    UnknownRevision {
+        spec: String,
+        #[source]
+        source: git2::Error,
+    },
     /// The repository has no commit yet, so no revision names anything.
     #[error("unknown revision `{spec}`: the repository has no commit yet")]
     NoCommitYet { spec: String },

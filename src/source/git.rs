@@ -125,7 +125,7 @@ fn start(
             } else {
                 SourceError::UnknownRevision {
                     spec: rev.to_owned(),
-                    message: e.message().to_owned(),
+                    source: e,
                 }
             }
         })?;

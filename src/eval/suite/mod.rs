@@ -23,8 +23,12 @@ pub enum SuiteError {
     #[error("{location}: {message}")]
     Invalid { location: Location, message: String },
     /// The file could not be read.
-    #[error("{location}: cannot read the file: {message}")]
-    Io { location: Location, message: String },
+    #[error("{location}: cannot read the file: {source}")]
+    Io {
+        location: Location,
+        #[source]
+        source: std::sync::Arc<std::io::Error>,
+    },
 }
 
 impl SuiteError {
@@ -257,7 +261,7 @@ pub fn load_suites_named(dir: &Path, folder: &str, names: &[String]) -> LoadedSu
             Ok(text) => Suite::parse_with(name, &path, &text, case_files),
             Err(e) => Err(vec![SuiteError::Io {
                 location: Location::file(path),
-                message: e.to_string(),
+                source: std::sync::Arc::new(e),
             }]),
         };
         match parsed {

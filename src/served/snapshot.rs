@@ -224,9 +224,18 @@ fn recent_history(
 }
 
 /// Why a snapshot could not be built.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SnapshotError(pub String);
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("unknown snapshot format {0}")]
+    Format(u32),
+    #[error(transparent)]
+    State(#[from] crate::store::StateError),
+    #[error("{shown}: the object of {version} is missing")]
+    MissingObject { shown: String, version: Version },
+    /// A stored version that does not read back, or does not compile.
+    #[error(transparent)]
+    Prompt(#[from] crate::prompt::PromptError),
+}
 
 impl Snapshot {
     /// Builds a snapshot: parses the state, checks every object against its version and
@@ -240,10 +249,7 @@ impl Snapshot {
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, SnapshotError> {
         if data.format != PERSISTED_FORMAT {
-            return Err(SnapshotError(format!(
-                "unknown snapshot format {}",
-                data.format
-            )));
+            return Err(SnapshotError::Format(data.format));
         }
         let shown = format!(
             "promptctl/{}@{}:{STATE_FILE}",
@@ -252,7 +258,7 @@ impl Snapshot {
         );
         let state = match &data.parsed {
             Some(state) => state.clone(),
-            None => State::parse(&shown, &data.state).map_err(|e| SnapshotError(e.to_string()))?,
+            None => State::parse(&shown, &data.state)?,
         };
         let mut loader = Loader {
             data: &data,
@@ -333,7 +339,7 @@ struct Loader<'a> {
     folder: &'a str,
     counters: &'a Counters,
     previous: Option<&'a Snapshot>,
-    loaded: HashMap<(PromptName, Version), Result<Arc<Loaded>, String>>,
+    loaded: HashMap<(PromptName, Version), Result<Arc<Loaded>, SnapshotError>>,
     reused: usize,
 }
 
@@ -363,7 +369,7 @@ impl Loader<'_> {
         let built =
             crate::base::parallel::map(&new, |(name, version)| self.load_new(name, *version));
         for (key, one) in new.into_iter().zip(built) {
-            self.loaded.insert(key, one.map_err(|e| e.0));
+            self.loaded.insert(key, one);
         }
     }
 
@@ -414,7 +420,7 @@ impl Loader<'_> {
     }
 
     /// Returns a version [`Loader::load_all`] loaded, or why it could not be.
-    fn get(&self, name: &PromptName, version: Version) -> Result<Arc<Loaded>, String> {
+    fn get(&self, name: &PromptName, version: Version) -> Result<Arc<Loaded>, SnapshotError> {
         self.loaded[&(name.clone(), version)].clone()
     }
 
@@ -428,10 +434,12 @@ impl Loader<'_> {
 
     fn load_new(&self, name: &PromptName, version: Version) -> Result<Arc<Loaded>, SnapshotError> {
         let shown = self.shown;
-        let text =
-            self.data.objects.get(&version.to_string()).ok_or_else(|| {
-                SnapshotError(format!("{shown}: the object of {version} is missing"))
-            })?;
+        let text = self.data.objects.get(&version.to_string()).ok_or_else(|| {
+            SnapshotError::MissingObject {
+                shown: shown.to_owned(),
+                version,
+            }
+        })?;
         // Errors name the version's own object, not the state file.
         let object = format!(
             "{}:{}",
@@ -439,9 +447,8 @@ impl Loader<'_> {
             crate::store::object_path(&version)
         );
         let prompt =
-            Prompt::from_frozen(name.clone(), &object, self.folder, text.as_bytes(), version)
-                .map_err(|e| SnapshotError(e.to_string()))?;
-        prompt.compile().map_err(|e| SnapshotError(e.to_string()))?;
+            Prompt::from_frozen(name.clone(), &object, self.folder, text.as_bytes(), version)?;
+        prompt.compile()?;
         Ok(Arc::new(Loaded {
             resolve_tail: resolve_tail(&prompt),
             resolves: self.counters.for_version(name.as_str(), version),

@@ -1,6 +1,6 @@
-//! Cache files, the one rule for all of them (the summaries, the mentions of partials, the
-//! parsed release state): a first line `promptctl <kind> <format> <build>`, then the body; a
-//! file whose first line is another (an older format, another build, another file) is read
+//! The caches in the git folder (the summaries, the mentions of partials, the parsed
+//! release state) follow one rule, kept here: a first line
+//! `promptctl <kind> <format> <build>`, then the body; a file whose first line is another (an older format, another build, another file) is read
 //! as empty, never misread; a file is written whole or not at all, atomically, and a failure
 //! to write only costs the next run its speed.
 //!

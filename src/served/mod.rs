@@ -3,13 +3,14 @@
 //! [`crate::client`] answer from, and the [`Origin`] it is loaded from (a project checkout or
 //! a mirror of a remote).
 
+mod error;
 mod origin;
 mod refresh;
 mod snapshot;
 
+pub use error::SnapshotError;
 pub use origin::{Origin, OriginError};
 pub use refresh::RefreshError;
 pub use snapshot::{
     Counters, FellBack, Loaded, Picked, Rendered, ServeRenderError, Served, Snapshot, SnapshotData,
-    SnapshotError,
 };

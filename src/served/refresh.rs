@@ -2,8 +2,8 @@
 //! client's refresh, whatever the origin (a checkout, a mirror of a remote, a server's
 //! `/v1/state`). The last good snapshot keeps serving in every case.
 
+use super::error::SnapshotError;
 use super::origin::OriginError;
-use super::snapshot::SnapshotError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {

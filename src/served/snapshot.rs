@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::error::SnapshotError;
 use crate::prompt::{CompiledPrompt, Prompt, PromptName, Version};
 use crate::release::{LogEntry, ReleaseError};
 use crate::store::{PromptState, STATE_FILE, State, Store, Track};
@@ -221,20 +222,6 @@ fn recent_history(
         entries.extend(previous.history.iter().take(room).cloned());
     }
     Ok(entries)
-}
-
-/// Why a snapshot could not be built.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum SnapshotError {
-    #[error("unknown snapshot format {0}")]
-    Format(u32),
-    #[error(transparent)]
-    State(#[from] crate::store::StateError),
-    #[error("{shown}: the object of {version} is missing")]
-    MissingObject { shown: String, version: Version },
-    /// A stored version that does not read back, or does not compile.
-    #[error(transparent)]
-    Prompt(#[from] crate::prompt::PromptError),
 }
 
 impl Snapshot {

@@ -464,7 +464,10 @@ fn missing_program(command: &str) -> Option<&str> {
 }
 
 fn check_partials(set: &PromptSet, report: &mut CheckReport) {
-    let used: BTreeSet<&str> = set.prompts().flat_map(Prompt::partial_names).collect();
+    let used: BTreeSet<&str> = set
+        .prompts()
+        .flat_map(|p| p.partial_names().chain(p.schema_files.iter().map(String::as_str)))
+        .collect();
     for partial in set.partials.names() {
         if let Some(error) = set.partials.scan_error(partial) {
             report.push_prompt_error(Severity::Error, None, &error);
@@ -474,7 +477,11 @@ fn check_partials(set: &PromptSet, report: &mut CheckReport) {
                 code: "unused-partial",
                 location: Location::file(set.partials.display_path(partial)),
                 prompt: None,
-                message: "no prompt includes this partial".into(),
+                message: if partial.ends_with(crate::prompt::SCHEMA_FILE_SUFFIX) {
+                    "no prompt names this schema file".into()
+                } else {
+                    "no prompt includes this partial".into()
+                },
             });
         }
     }

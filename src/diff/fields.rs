@@ -133,6 +133,7 @@ mod tests {
             )]),
             messages: Vec::new(),
             partials: BTreeMap::new(),
+            contract: Default::default(),
         }
     }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::error::Location;
+use super::contract::ContractDraft;
 use super::includes::{IncludeRef, PartialIndex};
 use super::variables::Variable;
 use super::{Message, Prompt, PromptError, PromptName, PromptSpec};
@@ -27,6 +28,8 @@ pub struct PromptDraft {
     pub(super) message_lines: Vec<usize>,
     /// What each message's template includes, where it says so.
     pub(super) roots: Vec<(Location, Vec<IncludeRef>)>,
+    /// The output and tools, with the schema files they name still to read.
+    pub(super) contract: ContractDraft,
 }
 
 impl PromptDraft {
@@ -34,6 +37,9 @@ impl PromptDraft {
     /// and computes its version, which covers every partial reached.
     pub fn finish(self, partials: &PartialIndex) -> Result<Prompt, PromptError> {
         let reached = partials.reachable(&self.roots)?;
+        let (contract, compatibility, schema_files) = self
+            .contract
+            .finish(|name| partials.text(name).map(|t| &**t), partials.folder())?;
         let spec = PromptSpec {
             provider: self.provider,
             model: self.model,
@@ -41,12 +47,15 @@ impl PromptDraft {
             variables: self.variables,
             messages: self.messages,
             partials: reached,
+            contract,
         };
         Ok(Prompt {
             name: self.name,
             path: self.path,
             description: self.description,
             metadata: self.metadata,
+            compatibility,
+            schema_files,
             version: spec.version(),
             spec,
             message_lines: self.message_lines,
@@ -62,6 +71,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::prompt::contract::{Contract, OutputFormat, OutputSpec, Tool, ToolChoice};
     use crate::prompt::{CANONICAL_FORMAT, Role, VarType, to_canonical_string};
 
     #[test]
@@ -94,6 +104,21 @@ mod tests {
                 ("a.j2".into(), Arc::from("line\r\n\u{7f}é\\")),
                 ("a \"odd\"\tname.j2".into(), Arc::from("x")),
             ]),
+            contract: Contract {
+                output: Some(OutputSpec {
+                    format: OutputFormat::Json,
+                    name: Some("triage".into()),
+                    schema: Some(json!({"type": "object", "required": ["b", "a"]})),
+                    strict: true,
+                }),
+                tools: vec![Tool {
+                    name: "lookup".into(),
+                    description: Some("Finds \"it\"".into()),
+                    parameters: json!({"type": "object", "properties": {"z": {}, "id": {}}}),
+                    strict: false,
+                }],
+                tool_choice: Some(ToolChoice::Required),
+            },
         };
         let mut value = serde_json::to_value(&spec).unwrap();
         value["format"] = Value::from(CANONICAL_FORMAT);

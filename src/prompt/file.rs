@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
 
+use super::contract::{At, RawOutput, RawTool, read_contract};
 use super::draft::PromptDraft;
 use super::error::{Location, PromptError};
 use super::includes::{IncludeRef, scan_error_to_prompt_error, scan_template};
@@ -45,6 +46,10 @@ struct RawPrompt {
     messages: Vec<RawMessage>,
     #[serde(default)]
     metadata: toml::Table,
+    output: Option<Spanned<RawOutput>>,
+    #[serde(default)]
+    tools: Vec<RawTool>,
+    tool_choice: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +87,7 @@ pub(crate) fn draft_prompt(
     let params = read_params(&file, raw.params)?;
     let variables = read_variables(&file, raw.variables)?;
     let (messages, message_lines, roots) = read_messages(&file, raw.messages)?;
+    let contract = read_contract(&At { path, source }, raw.output, raw.tools, raw.tool_choice)?;
     let metadata = match toml_value_to_json(&toml::Value::Table(raw.metadata)) {
         Ok(Value::Object(map)) => map,
         _ => serde_json::Map::new(),
@@ -98,6 +104,7 @@ pub(crate) fn draft_prompt(
         messages,
         message_lines,
         roots,
+        contract,
     })
 }
 

@@ -8,7 +8,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Version;
-use super::{CANONICAL_FORMAT, Message, Prompt, PromptError, PromptName, PromptSpec, Variable};
+use super::{
+    CANONICAL_FORMAT, Compatibility, Contract, Message, OutputSpec, Prompt, PromptError, PromptName,
+    PromptSpec, Tool, ToolChoice, Variable,
+};
 use crate::base::location::Location;
 
 #[derive(Deserialize)]
@@ -21,6 +24,12 @@ struct Frozen {
     variables: BTreeMap<String, Variable>,
     messages: Vec<Message>,
     partials: BTreeMap<String, Arc<str>>,
+    #[serde(default)]
+    output: Option<OutputSpec>,
+    #[serde(default)]
+    tools: Vec<Tool>,
+    #[serde(default)]
+    tool_choice: Option<ToolChoice>,
 }
 
 impl Prompt {
@@ -61,6 +70,11 @@ impl Prompt {
             variables: frozen.variables,
             messages: frozen.messages,
             partials: frozen.partials,
+            contract: Contract {
+                output: frozen.output,
+                tools: frozen.tools,
+                tool_choice: frozen.tool_choice,
+            },
         };
         if spec.canonical_json().as_bytes() != bytes {
             return Err(invalid(
@@ -72,6 +86,8 @@ impl Prompt {
             path: shown.to_owned(),
             description: None,
             metadata: serde_json::Map::new(),
+            compatibility: Compatibility::default(),
+            schema_files: Vec::new(),
             version: expected,
             message_lines: Vec::new(),
             folder: folder.to_owned(),

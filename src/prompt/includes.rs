@@ -157,7 +157,12 @@ impl PartialIndex {
                 } else {
                     text
                 };
-                let refs = scan_template(&text);
+                // A schema file is JSON, not a template: it names nothing.
+                let refs = if name.ends_with(super::name::SCHEMA_FILE_SUFFIX) {
+                    Ok(Vec::new())
+                } else {
+                    scan_template(&text)
+                };
                 (name, Partial { text, refs })
             })
             .collect();

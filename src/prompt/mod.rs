@@ -6,6 +6,7 @@
 
 mod budget;
 mod canonical;
+mod contract;
 mod draft;
 mod error;
 mod file;
@@ -29,12 +30,18 @@ pub use canonical::{
     MIN_PREFIX_LEN, SHORT_HEX_LEN, Version, VersionPrefix, to_canonical_string, write_canonical,
 };
 use canonical::{write_sorted_object, write_string};
+pub use contract::{
+    Compatibility, Contract, DEFAULT_MAX_TURNS, MAX_CHECKED_BYTES, MAX_SCHEMA_BYTES,
+    MAX_SCHEMA_DEPTH, MAX_TOOL_NAME, MAX_TOOLS, MAX_TURNS_LIMIT, OutputFormat, OutputSpec,
+    STRICT_MAX_NESTING, STRICT_MAX_PROPERTIES, SchemaProblem, Tool, ToolCall, ToolChoice,
+    check_schema, compile_schema, first_violation,
+};
 pub use draft::PromptDraft;
 pub use error::{IncludeProblem, Location, PromptError};
 pub use file::PromptDefaults;
 pub use includes::PartialIndex;
 pub(crate) use includes::scan_template;
-pub use name::{NameError, PromptName, check_segments};
+pub use name::{NameError, PromptName, SCHEMA_FILE_SUFFIX, check_segments, is_partial_file};
 pub use render::{CompiledPrompt, MAX_MESSAGE_BYTES, RenderedMessage};
 pub use settings::{
     MINIJINJA_VERSION, RENDER_FUEL, RENDER_RECURSION_LIMIT, RENDER_SETTINGS, RenderSettings,
@@ -91,6 +98,9 @@ pub struct PromptSpec {
     pub messages: Vec<Message>,
     /// Text of every partial reachable through includes, by name below the prompts folder.
     pub partials: BTreeMap<String, Arc<str>>,
+    /// The output's shape and the tools: in the version only where the file declares them.
+    #[serde(flatten)]
+    pub contract: Contract,
 }
 
 impl PromptSpec {
@@ -109,6 +119,7 @@ impl PromptSpec {
             variables,
             messages,
             partials,
+            contract,
         } = self;
         let size = messages.iter().map(|m| m.content.len() + 32).sum::<usize>()
             + partials
@@ -131,6 +142,7 @@ impl PromptSpec {
         }
         out.push_str("],\"model\":");
         write_string(model, &mut out);
+        contract.write_output(&mut out);
         out.push_str(",\"params\":");
         write_sorted_object(params.iter(), &mut out, |value, out| {
             write_canonical(value, out)
@@ -141,6 +153,7 @@ impl PromptSpec {
         });
         out.push_str(",\"provider\":");
         write_string(provider, &mut out);
+        contract.write_tools(&mut out);
         out.push_str(",\"variables\":");
         write_sorted_object(variables.iter(), &mut out, |variable, out| {
             let value = serde_json::to_value(variable).expect("a variable always serialises");
@@ -167,6 +180,12 @@ pub struct Prompt {
     pub description: Option<String>,
     /// The `[metadata]` table: free-form, not part of the version.
     pub metadata: serde_json::Map<String, Value>,
+    /// Which readers a change of the output or tools must keep working for: a review
+    /// policy, not part of the version (`forward` for a version read back from a store).
+    pub compatibility: Compatibility,
+    /// The schema files the prompt names, below the prompts folder (their schemas are in
+    /// `spec`, so the version covers them).
+    pub schema_files: Vec<String>,
     /// What the version covers.
     pub spec: PromptSpec,
     /// The content address of `spec`.

@@ -95,6 +95,16 @@ fn check_segment(segment: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// The suffix of a schema file: a JSON Schema under the prompts folder that prompts name
+/// (`schema_file`, `parameters_file`).
+pub const SCHEMA_FILE_SUFFIX: &str = ".json";
+
+/// Tells whether a file below the prompts folder is one that prompts reach by name and
+/// whose text their versions cover: a `.j2` partial, or a `.json` schema file.
+pub fn is_partial_file(relative: &str) -> bool {
+    relative.ends_with(".j2") || relative.ends_with(SCHEMA_FILE_SUFFIX)
+}
+
 /// Checks that a partial name is a relative `.j2` path with valid segments.
 pub(crate) fn check_partial_name(name: &str) -> Result<(), crate::prompt::IncludeProblem> {
     use crate::prompt::IncludeProblem;

@@ -204,7 +204,7 @@ pub(super) fn walk_files(
 fn takes(name: &str, what: Walk) -> bool {
     match what {
         Walk::Everything => super::classify(name).is_some(),
-        Walk::PartialsOnly => name.ends_with(".j2"),
+        Walk::PartialsOnly => crate::prompt::is_partial_file(name),
         Walk::PromptsOnly => matches!(super::classify(name), Some(super::FileKind::Prompt(_))),
     }
 }

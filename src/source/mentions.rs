@@ -3,7 +3,8 @@
 //!
 //! `diff` finds the prompts reaching a changed partial by searching their text for its
 //! name. A name made only of name characters (ASCII letters, digits, `_`, `-`, `.`, `/`)
-//! can only occur inside a maximal run of such characters that holds `.j2`; those runs are
+//! can only occur inside a maximal run of such characters that holds `.j2` (a partial) or
+//! `.json` (a schema file); those runs are
 //! all a blob's text is needed for, and a blob never changes. They are kept in the git
 //! folder (`.git/promptctl-mentions`), one line per blob: its id, then its runs, separated
 //! by tabs. A name with any other character is searched in the text itself, as before.
@@ -19,7 +20,7 @@ pub const MENTIONS_CACHE: &str = "promptctl-mentions";
 /// The cache's kind and format in its first line ([`crate::base::cachefile`]): another
 /// first line is a foreign cache, read as empty.
 const KIND: &str = "mentions";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Most blobs the cache keeps; past it, blobs not looked up by the last search are dropped.
 const CACHE_ENTRIES: usize = 100_000;
@@ -38,7 +39,7 @@ pub fn answers_for(name: &str) -> bool {
 fn runs(text: &[u8]) -> String {
     let mut out = String::new();
     for run in text.split(|&byte| !is_name_byte(byte)) {
-        if memmem::find(run, b".j2").is_some() {
+        if memmem::find(run, b".j2").is_some() || memmem::find(run, b".json").is_some() {
             out.push('\t');
             // Name bytes are ASCII.
             out.extend(run.iter().map(|&byte| char::from(byte)));

@@ -140,7 +140,7 @@ fn classify(relative: &str) -> Option<FileKind<'_>> {
     }
     if let Some(stem) = relative.strip_suffix(".toml") {
         Some(FileKind::Prompt(stem))
-    } else if relative.ends_with(".j2") {
+    } else if crate::prompt::is_partial_file(relative) {
         Some(FileKind::Partial)
     } else {
         None

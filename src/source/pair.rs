@@ -132,7 +132,7 @@ fn load_whole(
 }
 
 fn is_partial(relative: &str) -> bool {
-    relative.ends_with(".j2")
+    crate::prompt::is_partial_file(relative)
 }
 
 fn prompt_files(listing: &Listing) -> impl Iterator<Item = String> + '_ {

@@ -1,0 +1,275 @@
+//! JSON Schemas of the contract: checked once when a prompt is read (draft 2020-12, within
+//! bounds, and strict mode's rules when asked), compiled to check replies and arguments.
+
+use serde_json::Value;
+
+use crate::prompt::canonical::to_canonical_string;
+
+/// The largest schema, in canonical JSON bytes (256 KiB).
+pub const MAX_SCHEMA_BYTES: usize = 256 * 1024;
+/// The deepest a schema document may nest (objects and arrays): deeper documents are
+/// refused before anything walks them.
+pub const MAX_SCHEMA_DEPTH: usize = 32;
+/// Strict mode's deepest nesting of object schemas (OpenAI's documented limit).
+pub const STRICT_MAX_NESTING: usize = 10;
+/// Strict mode's most object properties over a whole schema (OpenAI's documented limit).
+pub const STRICT_MAX_PROPERTIES: usize = 5000;
+
+/// The only `$schema` a schema may name: draft 2020-12, the one it is read as.
+const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// What is wrong with a schema, and where in it (a JSON pointer, empty for the root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaProblem {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl SchemaProblem {
+    fn at(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        SchemaProblem {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks a schema: within the size and depth bounds, valid under draft 2020-12 (its
+/// meta-schema, then compiled: a bad pattern or an unresolvable `$ref` is found here), and
+/// with `strict`, within the rules strict mode imposes.
+pub fn check_schema(schema: &Value, strict: bool) -> Result<(), SchemaProblem> {
+    if depth_over(schema, MAX_SCHEMA_DEPTH) {
+        return Err(SchemaProblem::at(
+            "",
+            format!("nests deeper than {MAX_SCHEMA_DEPTH} levels"),
+        ));
+    }
+    let bytes = to_canonical_string(schema).len();
+    if bytes > MAX_SCHEMA_BYTES {
+        return Err(SchemaProblem::at(
+            "",
+            format!("is {bytes} bytes of JSON; the most is {MAX_SCHEMA_BYTES}"),
+        ));
+    }
+    if let Some(named) = schema.get("$schema")
+        && named.as_str() != Some(DRAFT_2020_12)
+    {
+        return Err(SchemaProblem::at(
+            "/$schema",
+            format!("schemas are read as draft 2020-12: `$schema` must be \"{DRAFT_2020_12}\" or left out, not {named}"),
+        ));
+    }
+    if let Err(error) = jsonschema::draft202012::meta::validate(schema) {
+        return Err(SchemaProblem::at(
+            error.instance_path().as_str(),
+            format!("is not a valid JSON Schema (draft 2020-12): {error}"),
+        ));
+    }
+    compile_schema(schema)?;
+    if strict {
+        strict_problems(schema)?;
+    }
+    Ok(())
+}
+
+/// Compiles a schema to check documents against.
+pub fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, SchemaProblem> {
+    jsonschema::draft202012::options()
+        .should_validate_formats(false)
+        .build(schema)
+        .map_err(|e| {
+            SchemaProblem::at(
+                e.instance_path().as_str(),
+                format!("does not compile as a JSON Schema: {e}"),
+            )
+        })
+}
+
+/// The first place a document breaks a schema: its JSON pointer (`/priority`, empty for
+/// the root) and what is wrong there.
+pub fn first_violation(validator: &jsonschema::Validator, document: &Value) -> Option<SchemaProblem> {
+    validator.iter_errors(document).next().map(|error| {
+        SchemaProblem::at(error.instance_path().as_str(), error.to_string())
+    })
+}
+
+/// Tells whether a value nests deeper than `limit`, without walking past it.
+fn depth_over(value: &Value, limit: usize) -> bool {
+    if limit == 0 {
+        return matches!(value, Value::Object(_) | Value::Array(_));
+    }
+    match value {
+        Value::Object(map) => map.values().any(|v| depth_over(v, limit - 1)),
+        Value::Array(items) => items.iter().any(|v| depth_over(v, limit - 1)),
+        _ => false,
+    }
+}
+
+/// Strict mode's rules (OpenAI's structured outputs, which Anthropic's strict mode shares):
+/// the root is an object schema; every object schema sets `additionalProperties` to
+/// `false` and lists every property in `required`; objects nest at most
+/// [`STRICT_MAX_NESTING`] deep, with at most [`STRICT_MAX_PROPERTIES`] properties in all.
+fn strict_problems(schema: &Value) -> Result<(), SchemaProblem> {
+    if schema.get("type").and_then(Value::as_str) != Some("object") {
+        return Err(SchemaProblem::at(
+            "/type",
+            "strict mode needs the root to be an object schema (`type = \"object\"`)",
+        ));
+    }
+    let mut properties = 0;
+    strict_walk(schema, "", 1, &mut properties)?;
+    if properties > STRICT_MAX_PROPERTIES {
+        return Err(SchemaProblem::at(
+            "",
+            format!(
+                "has {properties} object properties; strict mode allows at most {STRICT_MAX_PROPERTIES}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn strict_walk(
+    node: &Value,
+    pointer: &str,
+    nesting: usize,
+    properties: &mut usize,
+) -> Result<(), SchemaProblem> {
+    let Value::Object(map) = node else {
+        return Ok(());
+    };
+    let is_object = map.get("type").and_then(Value::as_str) == Some("object")
+        || map.contains_key("properties");
+    if is_object {
+        if nesting > STRICT_MAX_NESTING {
+            return Err(SchemaProblem::at(
+                pointer,
+                format!("objects nest more than {STRICT_MAX_NESTING} levels deep; strict mode allows {STRICT_MAX_NESTING}"),
+            ));
+        }
+        if map.get("additionalProperties") != Some(&Value::Bool(false)) {
+            return Err(SchemaProblem::at(
+                format!("{pointer}/additionalProperties"),
+                "strict mode needs every object to set `additionalProperties = false`",
+            ));
+        }
+        let required: Vec<&str> = map
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if let Some(Value::Object(props)) = map.get("properties") {
+            *properties += props.len();
+            for name in props.keys() {
+                if !required.contains(&name.as_str()) {
+                    return Err(SchemaProblem::at(
+                        format!("{pointer}/required"),
+                        format!("`{name}` is a property but not required: strict mode needs every property in `required` (give it a `null` type to keep it optional)"),
+                    ));
+                }
+            }
+        }
+    }
+    let deeper = nesting + usize::from(is_object);
+    for (key, child) in map {
+        let at = format!("{pointer}/{}", escape_pointer(key));
+        match (key.as_str(), child) {
+            ("properties" | "$defs" | "definitions", Value::Object(children)) => {
+                for (name, schema) in children {
+                    strict_walk(schema, &format!("{at}/{}", escape_pointer(name)), deeper, properties)?;
+                }
+            }
+            ("items" | "additionalItems" | "not", schema) => {
+                strict_walk(schema, &at, deeper, properties)?;
+            }
+            ("anyOf" | "allOf" | "oneOf" | "prefixItems", Value::Array(options)) => {
+                for (i, schema) in options.iter().enumerate() {
+                    strict_walk(schema, &format!("{at}/{i}"), deeper, properties)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Escapes a key for a JSON pointer (RFC 6901): `~` as `~0`, `/` as `~1`.
+pub(crate) fn escape_pointer(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn valid_schemas_pass_and_invalid_ones_say_where() {
+        let good = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        assert_eq!(check_schema(&good, false), Ok(()));
+        let bad = json!({"type": "object", "properties": {"a": {"type": "strin"}}});
+        let problem = check_schema(&bad, false).unwrap_err();
+        assert!(problem.message.contains("not a valid JSON Schema"), "{problem:?}");
+        let pattern = json!({"type": "string", "pattern": "(unclosed"});
+        assert!(check_schema(&pattern, false).is_err());
+        let other_draft = json!({"$schema": "http://json-schema.org/draft-07/schema#"});
+        assert_eq!(check_schema(&other_draft, false).unwrap_err().pointer, "/$schema");
+    }
+
+    #[test]
+    fn deep_or_large_schemas_are_refused_before_they_are_walked() {
+        let mut deep = json!({"type": "string"});
+        for _ in 0..40 {
+            deep = json!({"items": deep});
+        }
+        assert!(check_schema(&deep, false).unwrap_err().message.contains("deeper"));
+        let wide: serde_json::Map<String, Value> = (0..20_000)
+            .map(|i| (format!("property{i}"), json!({"type": "string"})))
+            .collect();
+        let large = json!({"type": "object", "properties": wide});
+        assert!(check_schema(&large, false).unwrap_err().message.contains("bytes"));
+    }
+
+    #[test]
+    fn strict_mode_needs_closed_objects_and_every_property_required() {
+        let open = json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]});
+        assert_eq!(
+            check_schema(&open, true).unwrap_err().pointer,
+            "/additionalProperties"
+        );
+        let optional = json!({
+            "type": "object", "additionalProperties": false,
+            "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+            "required": ["a"]
+        });
+        let problem = check_schema(&optional, true).unwrap_err();
+        assert_eq!(problem.pointer, "/required");
+        assert!(problem.message.contains("`b`"), "{problem:?}");
+        let nested = json!({
+            "type": "object", "additionalProperties": false, "required": ["c"],
+            "properties": {"c": {"type": "object", "properties": {"d": {"type": "string"}}, "required": ["d"]}}
+        });
+        assert_eq!(
+            check_schema(&nested, true).unwrap_err().pointer,
+            "/properties/c/additionalProperties"
+        );
+        let fine = json!({
+            "type": "object", "additionalProperties": false, "required": ["c"],
+            "properties": {"c": {"type": "array", "items": {"type": "object", "additionalProperties": false, "properties": {}, "required": []}}}
+        });
+        assert_eq!(check_schema(&fine, true), Ok(()));
+        assert_eq!(
+            check_schema(&json!({"type": "string"}), true).unwrap_err().pointer,
+            "/type"
+        );
+    }
+
+    #[test]
+    fn violations_name_their_json_pointer() {
+        let schema = json!({"type": "object", "properties": {"items": {"type": "array", "items": {"type": "integer"}}}});
+        let validator = compile_schema(&schema).unwrap();
+        let problem = first_violation(&validator, &json!({"items": [1, "two"]})).unwrap();
+        assert_eq!(problem.pointer, "/items/1");
+        assert!(first_violation(&validator, &json!({"items": [1]})).is_none());
+    }
+}

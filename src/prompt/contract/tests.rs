@@ -142,7 +142,7 @@ fn each_refusal_names_its_field_and_line() {
         (TRIAGE.replace("tool_choice = \"auto\"", "tool_choice = \"lookup\""), "tool_choice", 2),
         (TRIAGE.replace("strict = true\n", "strict = true\nformat = \"text\"\n"), "output.format", 4),
         (TRIAGE.replace("strict = true\n", "strict = true\nname = \"a b\"\n"), "output.name", 6),
-        (TRIAGE.replace("schema = {", "schema_file = \"../x.json\"\nschema = {"), "output.schema", 6),
+        (TRIAGE.replace("schema = {", "schema_file = \"../x.json\"\nschema = {"), "output.schema", 7),
     ];
     for (source, field, line) in cases {
         let (found, at, message) = refusal(&source);

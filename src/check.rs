@@ -466,7 +466,10 @@ fn missing_program(command: &str) -> Option<&str> {
 fn check_partials(set: &PromptSet, report: &mut CheckReport) {
     let used: BTreeSet<&str> = set
         .prompts()
-        .flat_map(|p| p.partial_names().chain(p.schema_files.iter().map(String::as_str)))
+        .flat_map(|p| {
+            p.partial_names()
+                .chain(p.schema_files.iter().map(String::as_str))
+        })
         .collect();
     for partial in set.partials.names() {
         if let Some(error) = set.partials.scan_error(partial) {

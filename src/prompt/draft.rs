@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::error::Location;
 use super::contract::ContractDraft;
+use super::error::Location;
 use super::includes::{IncludeRef, PartialIndex};
 use super::variables::Variable;
 use super::{Message, Prompt, PromptError, PromptName, PromptSpec};

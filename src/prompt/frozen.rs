@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::Version;
 use super::{
-    CANONICAL_FORMAT, Compatibility, Contract, Message, OutputSpec, Prompt, PromptError, PromptName,
-    PromptSpec, Tool, ToolChoice, Variable,
+    CANONICAL_FORMAT, Compatibility, Contract, Message, OutputSpec, Prompt, PromptError,
+    PromptName, PromptSpec, Tool, ToolChoice, Variable,
 };
 use crate::base::location::Location;
 

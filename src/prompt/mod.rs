@@ -31,10 +31,10 @@ pub use canonical::{
 };
 use canonical::{write_sorted_object, write_string};
 pub use contract::{
-    Compatibility, Contract, DEFAULT_MAX_TURNS, MAX_CHECKED_BYTES, MAX_SCHEMA_BYTES,
-    MAX_SCHEMA_DEPTH, MAX_TOOL_NAME, MAX_TOOLS, MAX_TURNS_LIMIT, OutputFormat, OutputSpec,
-    STRICT_MAX_NESTING, STRICT_MAX_PROPERTIES, SchemaProblem, Tool, ToolCall, ToolChoice,
-    check_schema, compile_schema, first_violation,
+    Compatibility, Contract, ContractChange, DEFAULT_MAX_TURNS, Direction, MAX_CHECKED_BYTES,
+    MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, MAX_TOOL_NAME, MAX_TOOLS, MAX_TURNS_LIMIT, OutputFormat,
+    OutputSpec, STRICT_MAX_NESTING, STRICT_MAX_PROPERTIES, SchemaProblem, Tool, ToolCall,
+    ToolChoice, check_schema, compile_schema, contract_changes, first_violation,
 };
 pub use draft::PromptDraft;
 pub use error::{IncludeProblem, Location, PromptError};

@@ -3,6 +3,7 @@
 //! of the version; how breaking a change is (`compatibility`) is not, because it changes
 //! nothing the model sees.
 
+mod compat;
 mod read;
 mod schema;
 
@@ -11,6 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use compat::{ContractChange, Direction, contract_changes};
 pub(crate) use read::{At, ContractDraft, RawOutput, RawTool, read_contract};
 pub(crate) use schema::escape_pointer;
 pub use schema::{
@@ -248,5 +250,7 @@ pub struct ToolCall {
     pub arguments: Value,
 }
 
+#[cfg(test)]
+mod compat_tests;
 #[cfg(test)]
 mod tests;

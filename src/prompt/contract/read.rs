@@ -260,7 +260,8 @@ fn read_tools(file: &At, raw: Vec<RawTool>, draft: &mut ContractDraft) -> Result
         let field = |f: &str| format!("tools[{index}].{f}");
         let name_span = tool.name.span();
         let name = tool.name.into_inner();
-        check_api_name(&name).map_err(|why| invalid(file.at(name_span.clone(), &field("name")), why))?;
+        check_api_name(&name)
+            .map_err(|why| invalid(file.at(name_span.clone(), &field("name")), why))?;
         if matches!(name.as_str(), "auto" | "required" | "none") {
             return Err(invalid(
                 file.at(name_span, &field("name")),
@@ -317,8 +318,8 @@ fn inline_schema(
     strict: bool,
 ) -> Result<Value, PromptError> {
     let location = file.at(raw.span(), field);
-    let schema = toml_value_to_json(raw.get_ref())
-        .map_err(|e| invalid(location.clone(), e.to_string()))?;
+    let schema =
+        toml_value_to_json(raw.get_ref()).map_err(|e| invalid(location.clone(), e.to_string()))?;
     check_schema(&schema, strict).map_err(|problem| {
         let field = format!("{field}{}", pointer_field(&problem.pointer));
         invalid(location.with_field(field), problem.message)
@@ -338,7 +339,9 @@ fn schema_ref(
     if crate::prompt::check_segments(&name).is_err() || !name.ends_with(".json") {
         return Err(invalid(
             location,
-            format!("`{name}` is not a `.json` file inside the prompts folder (a relative path, as includes name partials)"),
+            format!(
+                "`{name}` is not a `.json` file inside the prompts folder (a relative path, as includes name partials)"
+            ),
         ));
     }
     Ok(SchemaRef {

@@ -56,7 +56,9 @@ pub fn check_schema(schema: &Value, strict: bool) -> Result<(), SchemaProblem> {
     {
         return Err(SchemaProblem::at(
             "/$schema",
-            format!("schemas are read as draft 2020-12: `$schema` must be \"{DRAFT_2020_12}\" or left out, not {named}"),
+            format!(
+                "schemas are read as draft 2020-12: `$schema` must be \"{DRAFT_2020_12}\" or left out, not {named}"
+            ),
         ));
     }
     if let Err(error) = jsonschema::draft202012::meta::validate(schema) {
@@ -87,10 +89,14 @@ pub fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, SchemaPro
 
 /// The first place a document breaks a schema: its JSON pointer (`/priority`, empty for
 /// the root) and what is wrong there.
-pub fn first_violation(validator: &jsonschema::Validator, document: &Value) -> Option<SchemaProblem> {
-    validator.iter_errors(document).next().map(|error| {
-        SchemaProblem::at(error.instance_path().as_str(), error.to_string())
-    })
+pub fn first_violation(
+    validator: &jsonschema::Validator,
+    document: &Value,
+) -> Option<SchemaProblem> {
+    validator
+        .iter_errors(document)
+        .next()
+        .map(|error| SchemaProblem::at(error.instance_path().as_str(), error.to_string()))
 }
 
 /// Tells whether a value nests deeper than `limit`, without walking past it.
@@ -138,13 +144,15 @@ fn strict_walk(
     let Value::Object(map) = node else {
         return Ok(());
     };
-    let is_object = map.get("type").and_then(Value::as_str) == Some("object")
-        || map.contains_key("properties");
+    let is_object =
+        map.get("type").and_then(Value::as_str) == Some("object") || map.contains_key("properties");
     if is_object {
         if nesting > STRICT_MAX_NESTING {
             return Err(SchemaProblem::at(
                 pointer,
-                format!("objects nest more than {STRICT_MAX_NESTING} levels deep; strict mode allows {STRICT_MAX_NESTING}"),
+                format!(
+                    "objects nest more than {STRICT_MAX_NESTING} levels deep; strict mode allows {STRICT_MAX_NESTING}"
+                ),
             ));
         }
         if map.get("additionalProperties") != Some(&Value::Bool(false)) {
@@ -164,7 +172,9 @@ fn strict_walk(
                 if !required.contains(&name.as_str()) {
                     return Err(SchemaProblem::at(
                         format!("{pointer}/required"),
-                        format!("`{name}` is a property but not required: strict mode needs every property in `required` (give it a `null` type to keep it optional)"),
+                        format!(
+                            "`{name}` is a property but not required: strict mode needs every property in `required` (give it a `null` type to keep it optional)"
+                        ),
                     ));
                 }
             }
@@ -176,7 +186,12 @@ fn strict_walk(
         match (key.as_str(), child) {
             ("properties" | "$defs" | "definitions", Value::Object(children)) => {
                 for (name, schema) in children {
-                    strict_walk(schema, &format!("{at}/{}", escape_pointer(name)), deeper, properties)?;
+                    strict_walk(
+                        schema,
+                        &format!("{at}/{}", escape_pointer(name)),
+                        deeper,
+                        properties,
+                    )?;
                 }
             }
             ("items" | "additionalItems" | "not", schema) => {
@@ -209,11 +224,17 @@ mod tests {
         assert_eq!(check_schema(&good, false), Ok(()));
         let bad = json!({"type": "object", "properties": {"a": {"type": "strin"}}});
         let problem = check_schema(&bad, false).unwrap_err();
-        assert!(problem.message.contains("not a valid JSON Schema"), "{problem:?}");
+        assert!(
+            problem.message.contains("not a valid JSON Schema"),
+            "{problem:?}"
+        );
         let pattern = json!({"type": "string", "pattern": "(unclosed"});
         assert!(check_schema(&pattern, false).is_err());
         let other_draft = json!({"$schema": "http://json-schema.org/draft-07/schema#"});
-        assert_eq!(check_schema(&other_draft, false).unwrap_err().pointer, "/$schema");
+        assert_eq!(
+            check_schema(&other_draft, false).unwrap_err().pointer,
+            "/$schema"
+        );
     }
 
     #[test]
@@ -222,17 +243,28 @@ mod tests {
         for _ in 0..40 {
             deep = json!({"items": deep});
         }
-        assert!(check_schema(&deep, false).unwrap_err().message.contains("deeper"));
+        assert!(
+            check_schema(&deep, false)
+                .unwrap_err()
+                .message
+                .contains("deeper")
+        );
         let wide: serde_json::Map<String, Value> = (0..20_000)
             .map(|i| (format!("property{i}"), json!({"type": "string"})))
             .collect();
         let large = json!({"type": "object", "properties": wide});
-        assert!(check_schema(&large, false).unwrap_err().message.contains("bytes"));
+        assert!(
+            check_schema(&large, false)
+                .unwrap_err()
+                .message
+                .contains("bytes")
+        );
     }
 
     #[test]
     fn strict_mode_needs_closed_objects_and_every_property_required() {
-        let open = json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]});
+        let open =
+            json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]});
         assert_eq!(
             check_schema(&open, true).unwrap_err().pointer,
             "/additionalProperties"
@@ -259,7 +291,9 @@ mod tests {
         });
         assert_eq!(check_schema(&fine, true), Ok(()));
         assert_eq!(
-            check_schema(&json!({"type": "string"}), true).unwrap_err().pointer,
+            check_schema(&json!({"type": "string"}), true)
+                .unwrap_err()
+                .pointer,
             "/type"
         );
     }

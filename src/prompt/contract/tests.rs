@@ -61,9 +61,17 @@ fn the_contract_is_read_and_in_the_canonical_form() {
     let contract = &prompt.spec.contract;
     assert!(contract.json_output());
     assert_eq!(contract.tools[0].name, "lookup_order");
-    assert_eq!(contract.tool_choice, None, "auto is the default, kept as none");
+    assert_eq!(
+        contract.tool_choice, None,
+        "auto is the default, kept as none"
+    );
     let canonical = prompt.canonical_json();
-    assert!(canonical.contains(r#""model":"m","output":{"format":"json","schema":{"additionalProperties":false"#), "{canonical}");
+    assert!(
+        canonical.contains(
+            r#""model":"m","output":{"format":"json","schema":{"additionalProperties":false"#
+        ),
+        "{canonical}"
+    );
     assert!(canonical.contains(r#""provider":"offline","tools":[{"description":"Finds an order","name":"lookup_order","parameters""#), "{canonical}");
 }
 
@@ -81,7 +89,10 @@ fn a_schema_or_a_tool_change_changes_the_version_and_its_layout_does_not() {
     let base = parse(TRIAGE).unwrap().version;
     for edit in [
         TRIAGE.replace("\"tech\"]", "\"tech\", \"sales\"]"),
-        TRIAGE.replace("priority = { type = \"integer\" }", "priority = { type = \"number\" }"),
+        TRIAGE.replace(
+            "priority = { type = \"integer\" }",
+            "priority = { type = \"number\" }",
+        ),
         TRIAGE.replace("strict = true\n", "strict = true\nname = \"triage\"\n"),
         TRIAGE.replace("Finds an order", "Finds one order"),
         TRIAGE.replace("lookup_order", "find_order"),
@@ -95,9 +106,15 @@ fn a_schema_or_a_tool_change_changes_the_version_and_its_layout_does_not() {
     );
     assert_ne!(reordered, TRIAGE);
     assert_eq!(parse(&reordered).unwrap().version, base);
-    let explicit = TRIAGE.replace("strict = true\n", "strict = true\ncompatibility = \"full\"\n");
+    let explicit = TRIAGE.replace(
+        "strict = true\n",
+        "strict = true\ncompatibility = \"full\"\n",
+    );
     let explicit = parse(&explicit).unwrap();
-    assert_eq!(explicit.version, base, "the mode is policy, not what the model sees");
+    assert_eq!(
+        explicit.version, base,
+        "the mode is policy, not what the model sees"
+    );
     assert_eq!(explicit.compatibility, super::Compatibility::Full);
 }
 
@@ -116,33 +133,104 @@ fn a_schema_file_is_versioned_by_its_schema_not_its_layout() {
     let inline = parse(TRIAGE).unwrap();
     let from_file = parse_with(&source, &files(compact)).unwrap();
     assert_eq!(from_file.version, inline.version);
-    assert_eq!(parse_with(&source, &files(&pretty)).unwrap().version, inline.version);
+    assert_eq!(
+        parse_with(&source, &files(&pretty)).unwrap().version,
+        inline.version
+    );
     assert_eq!(from_file.schema_files, ["schemas/triage.json"]);
     let edited = compact.replace("\"tech\"]", "\"tech\",\"sales\"]");
-    assert_ne!(parse_with(&source, &files(&edited)).unwrap().version, inline.version);
+    assert_ne!(
+        parse_with(&source, &files(&edited)).unwrap().version,
+        inline.version
+    );
     let missing = parse_with(&source, &PartialIndex::default()).unwrap_err();
-    assert!(missing.to_string().contains("schemas/triage.json` does not exist"), "{missing}");
+    assert!(
+        missing
+            .to_string()
+            .contains("schemas/triage.json` does not exist"),
+        "{missing}"
+    );
     let broken = parse_with(&source, &files("{\n\"type\": ")).unwrap_err();
-    assert_eq!(broken.location().unwrap().path, "prompts/schemas/triage.json");
+    assert_eq!(
+        broken.location().unwrap().path,
+        "prompts/schemas/triage.json"
+    );
     assert_eq!(broken.location().unwrap().line, Some(2));
-    let loose = parse_with(&source, &files(r#"{"type":"object","properties":{"a":{"type":"string"}}}"#)).unwrap_err();
-    assert_eq!(loose.location().unwrap().field.as_deref(), Some("#/additionalProperties"));
+    let loose = parse_with(
+        &source,
+        &files(r#"{"type":"object","properties":{"a":{"type":"string"}}}"#),
+    )
+    .unwrap_err();
+    assert_eq!(
+        loose.location().unwrap().field.as_deref(),
+        Some("#/additionalProperties")
+    );
 }
 
 #[test]
 fn each_refusal_names_its_field_and_line() {
     let cases = [
-        (TRIAGE.replace("type = \"integer\"", "type = \"int\""), "output.schema#/properties/priority/type", 6),
-        (TRIAGE.replace("required = [\"queue\", \"priority\"]", "required = [\"queue\"]"), "output.schema#/required", 6),
-        (TRIAGE.replace("additionalProperties = false, ", ""), "output.schema#/additionalProperties", 6),
-        (TRIAGE.replace("name = \"lookup_order\"", "name = \"lookup order\""), "tools[0].name", 9),
-        (TRIAGE.replace("name = \"lookup_order\"", "name = \"auto\""), "tools[0].name", 9),
-        (format!("{TRIAGE}\n[[tools]]\nname = \"lookup_order\"\n"), "tools[1].name", 18),
-        (TRIAGE.replace("parameters = { type = \"object\",", "parameters = { type = \"string\","), "tools[0].parameters", 11),
-        (TRIAGE.replace("tool_choice = \"auto\"", "tool_choice = \"lookup\""), "tool_choice", 2),
-        (TRIAGE.replace("strict = true\n", "strict = true\nformat = \"text\"\n"), "output.format", 4),
-        (TRIAGE.replace("strict = true\n", "strict = true\nname = \"a b\"\n"), "output.name", 6),
-        (TRIAGE.replace("schema = {", "schema_file = \"../x.json\"\nschema = {"), "output.schema", 7),
+        (
+            TRIAGE.replace("type = \"integer\"", "type = \"int\""),
+            "output.schema#/properties/priority/type",
+            6,
+        ),
+        (
+            TRIAGE.replace(
+                "required = [\"queue\", \"priority\"]",
+                "required = [\"queue\"]",
+            ),
+            "output.schema#/required",
+            6,
+        ),
+        (
+            TRIAGE.replace("additionalProperties = false, ", ""),
+            "output.schema#/additionalProperties",
+            6,
+        ),
+        (
+            TRIAGE.replace("name = \"lookup_order\"", "name = \"lookup order\""),
+            "tools[0].name",
+            9,
+        ),
+        (
+            TRIAGE.replace("name = \"lookup_order\"", "name = \"auto\""),
+            "tools[0].name",
+            9,
+        ),
+        (
+            format!("{TRIAGE}\n[[tools]]\nname = \"lookup_order\"\n"),
+            "tools[1].name",
+            18,
+        ),
+        (
+            TRIAGE.replace(
+                "parameters = { type = \"object\",",
+                "parameters = { type = \"string\",",
+            ),
+            "tools[0].parameters",
+            11,
+        ),
+        (
+            TRIAGE.replace("tool_choice = \"auto\"", "tool_choice = \"lookup\""),
+            "tool_choice",
+            2,
+        ),
+        (
+            TRIAGE.replace("strict = true\n", "strict = true\nformat = \"text\"\n"),
+            "output.format",
+            4,
+        ),
+        (
+            TRIAGE.replace("strict = true\n", "strict = true\nname = \"a b\"\n"),
+            "output.name",
+            6,
+        ),
+        (
+            TRIAGE.replace("schema = {", "schema_file = \"../x.json\"\nschema = {"),
+            "output.schema",
+            7,
+        ),
     ];
     for (source, field, line) in cases {
         let (found, at, message) = refusal(&source);
@@ -152,7 +240,8 @@ fn each_refusal_names_its_field_and_line() {
 
 #[test]
 fn tools_are_bounded() {
-    let mut source = String::from("model = \"m\"\n[[messages]]\nrole = \"user\"\ncontent = \"hi\"\n");
+    let mut source =
+        String::from("model = \"m\"\n[[messages]]\nrole = \"user\"\ncontent = \"hi\"\n");
     for i in 0..=super::MAX_TOOLS {
         source.push_str(&format!("[[tools]]\nname = \"t{i}\"\n"));
     }
@@ -165,8 +254,20 @@ fn tools_are_bounded() {
 
 #[test]
 fn a_frozen_version_reads_its_contract_back() {
-    let prompt = parse(TRIAGE.replace("tool_choice = \"auto\"", "tool_choice = \"lookup_order\"").as_str()).unwrap();
+    let prompt = parse(
+        TRIAGE
+            .replace("tool_choice = \"auto\"", "tool_choice = \"lookup_order\"")
+            .as_str(),
+    )
+    .unwrap();
     let bytes = prompt.canonical_json();
-    let frozen = Prompt::from_frozen(prompt.name.clone(), "o", "prompts", bytes.as_bytes(), prompt.version).unwrap();
+    let frozen = Prompt::from_frozen(
+        prompt.name.clone(),
+        "o",
+        "prompts",
+        bytes.as_bytes(),
+        prompt.version,
+    )
+    .unwrap();
     assert_eq!(frozen.spec, prompt.spec);
 }

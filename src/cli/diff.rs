@@ -176,6 +176,16 @@ fn stat(diff: &SourceDiff) -> String {
         if !prompt.partials.is_empty() {
             notes.push(plural(prompt.partials.len(), "partial"));
         }
+        if !prompt.contract.is_empty() {
+            let breaking = prompt.breaking().count();
+            notes.push(match breaking {
+                0 => plural(prompt.contract.len(), "contract change"),
+                n => format!(
+                    "{} ({n} breaking)",
+                    plural(prompt.contract.len(), "contract change")
+                ),
+            });
+        }
         let rendered = prompt.rendered.iter().filter(|r| !r.is_empty()).count();
         if rendered > 0 {
             notes.push(format!(
@@ -198,6 +208,7 @@ fn stat(diff: &SourceDiff) -> String {
     if !diff.prompts.is_empty() {
         out.push_str(&totals(diff));
     }
+    out.push_str(&breaking_section(diff));
     out
 }
 
@@ -252,6 +263,7 @@ pub(super) fn human(diff: &SourceDiff) -> String {
         out.push('\n');
         out.push_str(&totals(diff));
     }
+    out.push_str(&breaking_section(diff));
     out
 }
 
@@ -277,6 +289,7 @@ fn write_prompt<'a>(
         title(prompt)
     );
     write_fields(out, &prompt.fields);
+    write_contract(out, prompt);
     for message in &prompt.messages {
         write_message(out, message, "  ");
     }
@@ -301,6 +314,58 @@ fn write_prompt<'a>(
         }
     }
     write_rendered(out, &prompt.rendered);
+}
+
+/// The output and tool changes, each with its verdict under the prompt's mode.
+fn write_contract(out: &mut String, prompt: &PromptDiff) {
+    if prompt.contract.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  {BOLD}contract{BOLD:#} (compatibility: {})",
+        prompt.compatibility
+    );
+    let width = prompt.contract.iter().map(|c| c.change.path.len()).max();
+    for judged in &prompt.contract {
+        let verdict = if judged.breaking {
+            format!("{REMOVED}breaking{REMOVED:#}")
+        } else {
+            format!("{DIM}compatible{DIM:#}")
+        };
+        let _ = writeln!(
+            out,
+            "    {}  {}  {verdict} ({})",
+            super::output::pad(&judged.change.path, width.unwrap_or(0)),
+            judged.change.detail,
+            judged.change.kind
+        );
+    }
+}
+
+/// The breaking contract changes of the whole comparison, in a section of their own.
+pub(super) fn breaking_section(diff: &SourceDiff) -> String {
+    let breaking: Vec<_> = diff.breaking().collect();
+    if breaking.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\n{REMOVED}{BOLD}{} that would break a service:{BOLD:#}{REMOVED:#}\n",
+        plural(breaking.len(), "contract change")
+    );
+    for (prompt, judged) in breaking {
+        let _ = writeln!(
+            out,
+            "  {}  {}: {} ({} under `{}`)",
+            prompt.name,
+            judged.change.path,
+            judged.change.detail,
+            judged.change.kind,
+            prompt.compatibility
+        );
+    }
+    out.push_str("  (docs/contract.md: how a breaking change is approved)\n");
+    out
 }
 
 fn write_fields(out: &mut String, fields: &[FieldChange]) {

@@ -20,7 +20,9 @@ pub use fields::{FieldChange, field_changes};
 pub use render::{RenderedChange, Sample, Samples};
 pub use text::{CONTEXT_LINES, Hunk, Line, LineOp, TextChange, diff_text};
 
-use crate::prompt::{Prompt, PromptError, PromptSpec, Role, Version};
+use crate::prompt::{
+    Compatibility, ContractChange, Prompt, PromptError, PromptSpec, Role, Version, contract_changes,
+};
 use crate::source::{PromptSet, SourcePair};
 
 /// Below this share of equal lines, a removed and an added prompt are not called a rename.
@@ -99,12 +101,30 @@ pub struct PromptDiff {
     pub messages: Vec<MessageChange>,
     /// Partials the prompt reaches that differ.
     pub partials: Vec<PartialChange>,
+    /// Output and tool changes, each judged under the new side's compatibility mode.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contract: Vec<JudgedChange>,
+    /// The mode the contract changes were judged under (the new side's `[output]`).
+    pub compatibility: Compatibility,
     /// Rendered messages per sample, when asked for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rendered: Vec<RenderedChange>,
 }
 
+/// A contract change and whether it breaks a service under the prompt's mode.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JudgedChange {
+    #[serde(flatten)]
+    pub change: ContractChange,
+    pub breaking: bool,
+}
+
 impl PromptDiff {
+    /// The contract changes that break a service under the prompt's mode.
+    pub fn breaking(&self) -> impl Iterator<Item = &JudgedChange> {
+        self.contract.iter().filter(|c| c.breaking)
+    }
+
     /// Lines added and removed over messages and partials.
     pub fn line_counts(&self) -> (usize, usize) {
         let texts = self
@@ -171,6 +191,13 @@ impl SourceDiff {
     /// Tells whether the sources differ in any prompt they could both read.
     pub fn has_changes(&self) -> bool {
         !self.prompts.is_empty()
+    }
+
+    /// Every breaking contract change, with its prompt.
+    pub fn breaking(&self) -> impl Iterator<Item = (&PromptDiff, &JudgedChange)> {
+        self.prompts
+            .iter()
+            .flat_map(|p| p.breaking().map(move |c| (p, c)))
     }
 }
 
@@ -335,7 +362,10 @@ fn prompt_diff(
     let rendered = samples
         .map(|samples| render::rendered_changes(old, new, &samples.for_prompt(&name)))
         .unwrap_or_default();
+    let compatibility = new.or(old).map(|p| p.compatibility).unwrap_or_default();
     PromptDiff {
+        contract: judged_changes(old_spec, new_spec, compatibility),
+        compatibility,
         status,
         old_version: old.map(|p| p.version),
         new_version: new.map(|p| p.version),
@@ -346,6 +376,28 @@ fn prompt_diff(
         renamed_from: None,
         name,
     }
+}
+
+/// The contract changes between two versions of a prompt, judged under `mode`; none for a
+/// prompt only on one side (a service cannot resolve a prompt that is not there).
+pub fn judged_changes(
+    old: Option<&PromptSpec>,
+    new: Option<&PromptSpec>,
+    mode: Compatibility,
+) -> Vec<JudgedChange> {
+    let (Some(old), Some(new)) = (old, new) else {
+        return Vec::new();
+    };
+    if old.contract == new.contract {
+        return Vec::new();
+    }
+    contract_changes(&old.contract, &new.contract)
+        .into_iter()
+        .map(|change| JudgedChange {
+            breaking: change.breaks(mode),
+            change,
+        })
+        .collect()
 }
 
 fn template_messages(spec: Option<&PromptSpec>) -> Vec<(Role, &str)> {

@@ -35,7 +35,7 @@ pub struct Cache {
 /// fingerprint (see [`provider_fingerprint`]), provider name, model, params, rendered
 /// messages and sample index.
 pub fn request_key(request: &ChatRequest, fingerprint: &str, sample: u32) -> String {
-    let value = json!({
+    let mut value = json!({
         "endpoint": fingerprint,
         "provider": request.provider,
         "model": request.model,
@@ -43,6 +43,13 @@ pub fn request_key(request: &ChatRequest, fingerprint: &str, sample: u32) -> Str
         "messages": request.messages,
         "sample": sample,
     });
+    // Only when present: a request without them keeps the key it had before they existed.
+    if !request.contract.is_empty() {
+        value["contract"] = json!(request.contract);
+    }
+    if !request.exchanges.is_empty() {
+        value["exchanges"] = json!(request.exchanges);
+    }
     sha256_hex(to_canonical_string(&value).as_bytes())
 }
 
@@ -225,15 +232,15 @@ mod tests {
     use crate::prompt::{RenderedMessage, Role};
 
     fn request(content: &str) -> ChatRequest {
-        ChatRequest {
-            provider: "openai".into(),
-            model: "m".into(),
-            params: BTreeMap::from([("temperature".into(), json!(0.0))]),
-            messages: vec![RenderedMessage {
+        ChatRequest::plain(
+            "openai",
+            "m",
+            BTreeMap::from([("temperature".into(), json!(0.0))]),
+            vec![RenderedMessage {
                 role: Role::User,
                 content: content.into(),
             }],
-        }
+        )
     }
 
     #[test]
@@ -279,6 +286,7 @@ mod tests {
         assert_eq!(cache.stats().unwrap(), CacheStats::default());
         let reply = CachedReply {
             reply: ChatReply {
+                tool_calls: Vec::new(),
                 text: "x".into(),
                 input_tokens: 1,
                 output_tokens: 1,
@@ -310,6 +318,7 @@ mod tests {
         assert_eq!(cache.get(&key), None);
         let stored = CachedReply {
             reply: ChatReply {
+                tool_calls: Vec::new(),
                 text: "hello".into(),
                 input_tokens: 1,
                 output_tokens: 1,

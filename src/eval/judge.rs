@@ -11,11 +11,11 @@ use crate::prompt::{RenderedMessage, Role};
 
 /// Builds the request a judge model grades an output with.
 pub fn judge_request(provider: &str, model: &str, rubric: &str, text: &str) -> ChatRequest {
-    ChatRequest {
-        provider: provider.to_owned(),
-        model: model.to_owned(),
-        params: BTreeMap::from([("temperature".to_owned(), json!(0))]),
-        messages: vec![
+    ChatRequest::plain(
+        provider,
+        model,
+        BTreeMap::from([("temperature".to_owned(), json!(0))]),
+        vec![
             RenderedMessage {
                 role: Role::System,
                 content: "You grade the output of an AI assistant against a rubric. Answer with one JSON object and nothing else: {\"pass\": <true or false>, \"reason\": \"<one sentence>\"}.".into(),
@@ -25,7 +25,7 @@ pub fn judge_request(provider: &str, model: &str, rubric: &str, text: &str) -> C
                 content: format!("Rubric:\n{rubric}\n\nOutput:\n{text}"),
             },
         ],
-    }
+    )
 }
 
 /// Reads a judge's answer: a JSON object with `pass` and `reason`, possibly inside other

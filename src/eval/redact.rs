@@ -45,6 +45,11 @@ impl Redactor {
         text
     }
 
+    /// Tells whether there is any secret to mask.
+    pub fn is_active(&self) -> bool {
+        !self.secrets.is_empty()
+    }
+
     /// Masks the secrets in an owned text.
     pub fn apply_owned(&self, text: String) -> String {
         match self.apply(&text) {

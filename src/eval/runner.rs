@@ -103,6 +103,7 @@ fn plan(
             let Ok((prompt, compiled)) = &input.prompt else {
                 continue;
             };
+            let contract = std::sync::Arc::new(prompt.spec.contract.clone());
             for case in 0..suite.cases.len() {
                 let rendered = suite
                     .case_vars(case, &prompt.spec.variables)
@@ -112,15 +113,16 @@ fn plan(
                     let request = match &rendered {
                         Err(error) => Err(error.clone()),
                         Ok(messages) => {
-                            let request = ChatRequest {
-                                provider: suite
+                            let mut request = ChatRequest::plain(
+                                suite
                                     .provider
                                     .clone()
                                     .unwrap_or_else(|| prompt.spec.provider.clone()),
-                                model: prompt.spec.model.clone(),
-                                params: prompt.spec.params.clone(),
-                                messages: messages.clone(),
-                            };
+                                prompt.spec.model.clone(),
+                                prompt.spec.params.clone(),
+                                messages.clone(),
+                            );
+                            request.contract = contract.clone();
                             let key = executor.key(&request, sample)?;
                             calls.entry(key.clone()).or_insert(request);
                             Ok(key)

@@ -15,6 +15,7 @@ mod includes;
 mod name;
 mod output;
 mod render;
+pub mod request;
 mod settings;
 mod variables;
 

@@ -23,12 +23,24 @@ impl Provider {
             .map_err(|e| {
                 CallError::fatal(format!("cannot run `{program}`"), e.to_string(), false)
             })?;
-        let input = serde_json::to_vec(&json!({
+        let mut input = json!({
             "model": request.model,
             "params": request.params,
             "messages": request.messages,
-        }))
-        .map_err(|e| CallError::fatal("cannot write the request", e.to_string(), false))?;
+        });
+        // The contract and any rounds of tool calls, only when there are: a command written
+        // before they existed reads the same input as before.
+        if let (Value::Object(fields), Value::Object(contract)) = (
+            &mut input,
+            serde_json::to_value(&*request.contract).unwrap_or_default(),
+        ) {
+            fields.extend(contract);
+            if !request.exchanges.is_empty() {
+                fields.insert("exchanges".into(), json!(request.exchanges));
+            }
+        }
+        let input = serde_json::to_vec(&input)
+            .map_err(|e| CallError::fatal("cannot write the request", e.to_string(), false))?;
         let ran = tokio::time::timeout(self.timeout, self.exec_output(&mut child, &input)).await;
         let (status, stdout, stderr) = match ran {
             Err(_) => {
@@ -69,8 +81,19 @@ impl Provider {
                 true,
             )
         })?;
+        let tool_calls = match answer.get("tool_calls") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(calls) => serde_json::from_value(calls.clone()).map_err(|e| {
+                CallError::fatal(
+                    format!("`{program}` printed unreadable tool calls"),
+                    format!("`tool_calls` must be a list of {{\"name\", \"arguments\"}}: {e}"),
+                    true,
+                )
+            })?,
+        };
         Ok(ChatReply {
             text: text.to_owned(),
+            tool_calls,
             input_tokens: answer["input_tokens"].as_u64().unwrap_or(0),
             output_tokens: answer["output_tokens"].as_u64().unwrap_or(0),
         })

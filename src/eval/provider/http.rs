@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{CallError, ChatReply, ChatRequest, Failure, Provider, excerpt, too_large};
-use crate::prompt::Role;
+use crate::prompt::request::{ANTHROPIC_VERSION, Api, read_reply, request_body};
 
 impl Provider {
     fn http(&self) -> Result<&reqwest::Client, CallError> {
@@ -16,7 +16,7 @@ impl Provider {
     }
 
     pub(super) async fn openai(&self, request: &ChatRequest) -> Result<ChatReply, CallError> {
-        let body = request_body(request, |_| true);
+        let body = request_body(Api::Openai, &request.conversation());
         let mut http = self
             .http()?
             .post(format!("{}/chat/completions", self.base_url))
@@ -25,50 +25,21 @@ impl Provider {
             http = http.bearer_auth(&key.0);
         }
         let answer = self.send(http).await?;
-        let text = answer["choices"][0]["message"]["content"]
-            .as_str()
-            .ok_or_else(|| unreadable("choices[0].message.content"))?
-            .to_owned();
-        Ok(ChatReply {
-            text,
-            input_tokens: answer["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
-            output_tokens: answer["usage"]["completion_tokens"].as_u64().unwrap_or(0),
-        })
+        reply(Api::Openai, &answer)
     }
 
     pub(super) async fn anthropic(&self, request: &ChatRequest) -> Result<ChatReply, CallError> {
-        // The messages API takes system messages apart from the conversation.
-        let mut body = request_body(request, |role| role != Role::System);
-        body.entry("max_tokens").or_insert(json!(1024));
-        let system: Vec<&str> = request
-            .messages
-            .iter()
-            .filter(|m| m.role == Role::System)
-            .map(|m| m.content.as_str())
-            .collect();
-        if !system.is_empty() {
-            body.insert("system".into(), json!(system.join("\n\n")));
-        }
+        let body = request_body(Api::Anthropic, &request.conversation());
         let mut http = self
             .http()?
             .post(format!("{}/v1/messages", self.base_url))
-            .header("anthropic-version", "2023-06-01")
+            .header("anthropic-version", ANTHROPIC_VERSION)
             .json(&body);
         if let Some(key) = &self.key {
             http = http.header("x-api-key", &key.0);
         }
         let answer = self.send(http).await?;
-        let text: String = answer["content"]
-            .as_array()
-            .ok_or_else(|| unreadable("content"))?
-            .iter()
-            .filter_map(|block| block["text"].as_str())
-            .collect();
-        Ok(ChatReply {
-            text,
-            input_tokens: answer["usage"]["input_tokens"].as_u64().unwrap_or(0),
-            output_tokens: answer["usage"]["output_tokens"].as_u64().unwrap_or(0),
-        })
+        reply(Api::Anthropic, &answer)
     }
 
     /// Sends an HTTP request with the extra headers and sorts failures into retryable or not.
@@ -147,26 +118,15 @@ impl Provider {
 /// The longest `Retry-After` honoured: a provider asking for more is waited on this long.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
-/// The JSON body both HTTP APIs share: the params as they are, the model, and the messages
-/// whose role `keep` takes.
-fn request_body(
-    request: &ChatRequest,
-    keep: impl Fn(Role) -> bool,
-) -> serde_json::Map<String, Value> {
-    let mut body: serde_json::Map<String, Value> = request
-        .params
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    body.insert("model".into(), json!(request.model));
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .filter(|m| keep(m.role))
-        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-        .collect();
-    body.insert("messages".into(), Value::Array(messages));
-    body
+/// A reply body as the provider layer keeps it.
+fn reply(api: Api, answer: &Value) -> Result<ChatReply, CallError> {
+    let parsed = read_reply(api, answer).map_err(unreadable)?;
+    Ok(ChatReply {
+        text: parsed.text,
+        tool_calls: parsed.tool_calls,
+        input_tokens: parsed.input_tokens,
+        output_tokens: parsed.output_tokens,
+    })
 }
 
 fn unreadable(what: &str) -> CallError {

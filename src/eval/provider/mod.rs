@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -15,13 +16,17 @@ use serde_json::Value;
 
 mod exec;
 mod http;
+mod offline;
 mod params;
+
+pub use offline::offline_reply;
 
 pub use params::{ParamProblem, param_problems};
 
 use super::redact::Redactor;
 use crate::config::{ProjectConfig, ProviderKind, ProviderSection};
-use crate::prompt::RenderedMessage;
+use crate::prompt::request::{Conversation, Exchange};
+use crate::prompt::{Contract, RenderedMessage, ToolCall};
 
 /// Requests in flight per provider when its table sets no `concurrency`.
 const DEFAULT_CONCURRENCY: usize = 64;
@@ -42,12 +47,51 @@ pub struct ChatRequest {
     pub model: String,
     pub params: BTreeMap<String, Value>,
     pub messages: Vec<RenderedMessage>,
+    /// The output format and tools: shared by every request of a prompt version.
+    #[serde(skip_serializing_if = "Contract::is_empty")]
+    pub contract: Arc<Contract>,
+    /// Rounds of tool calls fed back, after the messages.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exchanges: Vec<Exchange>,
+}
+
+impl ChatRequest {
+    /// A request of plain messages: no output format, no tools.
+    pub fn plain(
+        provider: impl Into<String>,
+        model: impl Into<String>,
+        params: BTreeMap<String, Value>,
+        messages: Vec<RenderedMessage>,
+    ) -> Self {
+        ChatRequest {
+            provider: provider.into(),
+            model: model.into(),
+            params,
+            messages,
+            contract: Arc::default(),
+            exchanges: Vec::new(),
+        }
+    }
+
+    /// The request as the prompt layer writes bodies from it.
+    pub fn conversation(&self) -> Conversation<'_> {
+        Conversation {
+            model: &self.model,
+            params: &self.params,
+            messages: &self.messages,
+            contract: &self.contract,
+            exchanges: &self.exchanges,
+        }
+    }
 }
 
 /// What a model answered.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ChatReply {
     pub text: String,
+    /// The tools the model called, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
     pub input_tokens: u64,
     pub output_tokens: u64,
 }
@@ -342,6 +386,14 @@ impl Provider {
         };
         let mut reply = reply.map_err(|e| self.redact_error(e))?;
         reply.text = self.redactor.apply_owned(reply.text);
+        for call in &mut reply.tool_calls {
+            if let Value::String(raw) = &mut call.arguments {
+                *raw = self.redactor.apply_owned(std::mem::take(raw));
+            } else if self.redactor.is_active() {
+                let text = self.redactor.apply_owned(call.arguments.to_string());
+                call.arguments = crate::prompt::request::arguments_from_text(&text);
+            }
+        }
         let elapsed = match self.kind {
             ProviderKind::Offline => offline_latency(&reply),
             _ => started.elapsed(),
@@ -397,24 +449,6 @@ fn excerpt(text: &str) -> String {
     }
 }
 
-/// The offline model: it answers with the content of every message, in order, separated by
-/// a blank line. Tokens are counted as whitespace-separated words. It is deterministic and
-/// needs nothing, so evals on it test what the prompt puts in front of a model.
-pub fn offline_reply(request: &ChatRequest) -> ChatReply {
-    let text = request
-        .messages
-        .iter()
-        .map(|m| m.content.trim())
-        .collect::<Vec<_>>()
-        .join("\n\n");
-    let words = |t: &str| t.split_whitespace().count() as u64;
-    ChatReply {
-        input_tokens: request.messages.iter().map(|m| words(&m.content)).sum(),
-        output_tokens: words(&text),
-        text,
-    }
-}
-
 /// The offline model's latency: reported, never slept: 1 ms per 100 characters of reply.
 fn offline_latency(reply: &ChatReply) -> Duration {
     Duration::from_micros(reply.text.len() as u64 * 10)
@@ -426,11 +460,11 @@ mod tests {
     use crate::prompt::Role;
 
     fn request() -> ChatRequest {
-        ChatRequest {
-            provider: "offline".into(),
-            model: "m".into(),
-            params: BTreeMap::new(),
-            messages: vec![
+        ChatRequest::plain(
+            "offline",
+            "m",
+            BTreeMap::new(),
+            vec![
                 RenderedMessage {
                     role: Role::System,
                     content: "Be brief.\n".into(),
@@ -440,7 +474,7 @@ mod tests {
                     content: "I was charged twice".into(),
                 },
             ],
-        }
+        )
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Output<'a> {
     pub text: &'a str,
     pub latency_ms: f64,
     pub cost_usd: f64,
+    /// Every tool call the model made on the way to this answer.
+    pub tool_calls: &'a [crate::prompt::ToolCall],
 }
 
 pub use super::outcome::Outcome;
@@ -77,7 +79,7 @@ impl AssertionResult {
 }
 
 /// Every assertion `type`, as written in suites.
-pub const KINDS: [&str; 16] = [
+pub const KINDS: [&str; 19] = [
     "equals",
     "contains",
     "icontains",
@@ -94,6 +96,9 @@ pub const KINDS: [&str; 16] = [
     "similar",
     "llm_judge",
     "exec",
+    "tool_call",
+    "no_tool_call",
+    "json_field",
 ];
 
 /// Returns the `type` of an assertion as written in suites.
@@ -115,6 +120,9 @@ pub fn kind(assertion: &Assertion) -> &'static str {
         Assertion::Similar { .. } => "similar",
         Assertion::LlmJudge { .. } => "llm_judge",
         Assertion::Exec { .. } => "exec",
+        Assertion::ToolCall { .. } => "tool_call",
+        Assertion::NoToolCall { .. } => "no_tool_call",
+        Assertion::JsonField { .. } => "json_field",
     }
 }
 
@@ -172,6 +180,9 @@ pub fn validate(assertion: &Assertion) -> Vec<Invalid> {
         Assertion::Exec { command } if command.trim().is_empty() => {
             invalid("command", "is empty".into())
         }
+        Assertion::ToolCall { .. } | Assertion::JsonField { .. } => {
+            super::contract_checks::validate(assertion)
+        }
         _ => Vec::new(),
     }
 }
@@ -179,6 +190,9 @@ pub fn validate(assertion: &Assertion) -> Vec<Invalid> {
 /// Checks an assertion that needs nothing but the output; `None` for `exec` and
 /// `llm_judge`.
 pub fn check(assertion: &Assertion, output: Output<'_>) -> Option<AssertionResult> {
+    if let Some(result) = super::contract_checks::check(assertion, output) {
+        return Some(result);
+    }
     let text = output.text;
     let k = kind(assertion);
     let quoted = |t: &str| format!("{:?}", shorten(t));
@@ -237,7 +251,11 @@ pub fn check(assertion: &Assertion, output: Output<'_>) -> Option<AssertionResul
             )
             .scored(ratio)
         }
-        Assertion::LlmJudge { .. } | Assertion::Exec { .. } => return None,
+        Assertion::LlmJudge { .. }
+        | Assertion::Exec { .. }
+        | Assertion::ToolCall { .. }
+        | Assertion::NoToolCall { .. }
+        | Assertion::JsonField { .. } => return None,
     })
 }
 
@@ -428,6 +446,7 @@ mod tests {
             text,
             latency_ms: 120.0,
             cost_usd: 0.002,
+            tool_calls: &[],
         }
     }
 

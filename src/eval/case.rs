@@ -2,6 +2,8 @@
 //! was written. Suites, case files and assertions all read these; this file reads none of
 //! them.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// One assertion on a model output.
@@ -57,6 +59,25 @@ pub enum Assertion {
     Exec {
         command: String,
     },
+    /// The model called tool `name`, with arguments containing `arguments` (a JSON subset)
+    /// and meeting `schema`, when given.
+    ToolCall {
+        name: String,
+        arguments: Option<toml::Table>,
+        schema: Option<toml::Table>,
+    },
+    /// The model called no tool, or none named `name`.
+    NoToolCall {
+        name: Option<String>,
+    },
+    /// The JSON answer's value at `pointer` equals `equals`, is one of `one_of`, or meets
+    /// `schema` (exactly one of them).
+    JsonField {
+        pointer: String,
+        equals: Option<toml::Value>,
+        one_of: Option<Vec<toml::Value>>,
+        schema: Option<toml::Table>,
+    },
 }
 
 /// One eval case: variables and the assertions its output must meet.
@@ -71,6 +92,11 @@ pub struct Case {
     /// What the output must meet.
     #[serde(default, rename = "assert")]
     pub assertions: Vec<Assertion>,
+    /// The result fed back for each tool the model calls, by tool name: with any, the run
+    /// answers the model's calls for up to the suite's `max_turns` rounds and asserts on
+    /// the final answer.
+    #[serde(default)]
+    pub tool_results: BTreeMap<String, String>,
     /// The case file and line it was read from; none for a case of the suite file.
     #[serde(skip)]
     pub origin: Option<CaseOrigin>,

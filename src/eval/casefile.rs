@@ -29,6 +29,8 @@ struct JsonRow {
     vars: serde_json::Map<String, serde_json::Value>,
     #[serde(default, rename = "assert")]
     assertions: Vec<Assertion>,
+    #[serde(default)]
+    tool_results: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// Reads the cases of a file shown as `shown`; `label` names its rows that have no `name`
@@ -108,6 +110,14 @@ fn read_json_lines(reader: impl BufRead, shown: &str, label: &str) -> (Vec<Case>
                     name: row.name.unwrap_or_else(|| format!("{label}:{number}")),
                     vars,
                     assertions: row.assertions,
+                    tool_results: row
+                        .tool_results
+                        .into_iter()
+                        .map(|(name, value)| match value {
+                            serde_json::Value::String(text) => (name, text),
+                            other => (name, other.to_string()),
+                        })
+                        .collect(),
                     origin: origin(shown, number, false),
                 }),
                 Err(why) => errors.push(RowError {
@@ -184,6 +194,7 @@ fn read_csv(reader: impl BufRead, shown: &str, label: &str) -> (Vec<Case>, Vec<R
             name: name.unwrap_or_else(|| format!("{label}:{line}")),
             vars,
             assertions: Vec::new(),
+            tool_results: Default::default(),
             origin: origin(shown, line, true),
         });
     }

@@ -9,6 +9,7 @@ use super::report::{CaseReport, CaseSide, Change, SideSummary, SuiteReport};
 use super::run_input::SideInput;
 use super::stats::{self, Comparison};
 use super::suite::Suite;
+use crate::prompt::ToolCall;
 
 /// One sample's result.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub(super) struct Sample {
     /// Why there is no output.
     pub error: Option<String>,
     pub assertions: Vec<AssertionResult>,
+    /// Every tool call the model made on the way to its answer.
+    pub tool_calls: Vec<ToolCall>,
     pub latency_ms: Option<f64>,
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -32,6 +35,7 @@ impl Sample {
             output: None,
             error: Some(error),
             assertions: Vec::new(),
+            tool_calls: Vec::new(),
             latency_ms: None,
             input_tokens: 0,
             output_tokens: 0,
@@ -143,6 +147,7 @@ fn case_side(samples: &[Sample]) -> CaseSide {
         output: shown.and_then(|s| s.output.clone()),
         error: shown.and_then(|s| s.error.clone()),
         assertions: shown.map(|s| s.assertions.clone()).unwrap_or_default(),
+        tool_calls: shown.map(|s| s.tool_calls.clone()).unwrap_or_default(),
         samples_passed: count(Outcome::Pass),
         samples_failed: count(Outcome::Fail),
         samples_errored: count(Outcome::Error),

@@ -9,6 +9,7 @@ mod cache;
 mod case;
 mod casefile;
 mod collect;
+mod contract_checks;
 mod exec_inputs;
 mod executor;
 mod gate;
@@ -22,6 +23,7 @@ mod run_input;
 mod runner;
 pub mod stats;
 mod suite;
+mod turns;
 
 pub use assertions::{AssertionResult, KINDS, Outcome, Output, check as check_assertion};
 pub use cache::{CACHE_DIR, Cache, CacheStats, CachedReply, request_key};

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::assertions::{AssertionResult, Outcome};
 use super::stats::Comparison;
 use crate::base::junit;
-use crate::prompt::Version;
+use crate::prompt::{ToolCall, Version};
 
 /// Whether a suite's gate held.
 #[derive(Debug, Clone, Serialize)]
@@ -162,8 +162,11 @@ pub struct CaseSide {
     /// Why there is no output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The assertions of that sample.
+    /// The assertions of that sample, the contract's checks first.
     pub assertions: Vec<AssertionResult>,
+    /// The tool calls of that sample, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
     /// Samples that passed, failed and could not be evaluated, of how many.
     pub samples_passed: usize,
     pub samples_failed: usize,

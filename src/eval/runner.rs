@@ -16,8 +16,10 @@ use super::provider::{ChatRequest, provider_section};
 use super::report::{FailureGroup, Report};
 use super::run_input::{EvalError, EvalOptions, Progress, SideInput};
 use super::suite::{Assertion, Suite};
+use super::turns::{Follow, Rounds, follow_tool_calls};
 use crate::config::{ProjectConfig, ProviderKind};
 use crate::project::Project;
+use crate::prompt::{Contract, ToolCall};
 use crate::source::{self, PromptSet};
 
 /// One (suite, side, case, sample) to run.
@@ -25,8 +27,11 @@ struct Job {
     suite: usize,
     side: usize,
     case: usize,
-    /// The request's cache key, or why there is no request.
+    sample: u32,
+    /// The cache key of its last request, or why there is no request.
     request: Result<String, String>,
+    /// Its rounds of tool calls, when its case gives tool results.
+    rounds: Rounds,
 }
 
 /// Runs the suites and compares the versions.
@@ -43,13 +48,32 @@ pub async fn run(
         .map(|suite| [side_input(&base, suite), side_input(&head, suite)])
         .collect();
     let executor = Executor::new(project, options);
-    let (jobs, calls) = plan(suites, &sides, options.repeat, &executor)?;
+    let (mut jobs, calls) = plan(suites, &sides, options.repeat, &executor)?;
     // Pricing needs only who answered; the rendered messages go to the executor.
     let models: HashMap<String, (String, String)> = calls
         .iter()
         .map(|(key, r)| (key.clone(), (r.provider.clone(), r.model.clone())))
         .collect();
-    let answers = executor.run_all(calls, &progress).await?;
+    // Only the requests a case may answer tool calls of are kept for a next round.
+    let followed: HashMap<String, ChatRequest> = jobs
+        .iter()
+        .filter(|job| !suites[job.suite].cases[job.case].tool_results.is_empty())
+        .filter_map(|job| job.request.as_ref().ok())
+        .filter_map(|key| Some((key.clone(), calls.get(key)?.clone())))
+        .collect();
+    let mut answers = executor.run_all(calls, &progress).await?;
+    let mut follows: Vec<Follow<'_>> = jobs
+        .iter_mut()
+        .map(|job| Follow {
+            suite: &suites[job.suite],
+            case: job.case,
+            sample: job.sample,
+            request: &mut job.request,
+            rounds: &mut job.rounds,
+        })
+        .collect();
+    follow_tool_calls(&executor, &mut follows, &mut answers, followed, &progress).await?;
+    drop(follows);
     // Judges grade outputs: a second round through the same cache, limits and retries.
     let judged = judge_all(&executor, suites, &sides, &jobs, &answers, &progress).await?;
     progress.finish();
@@ -61,10 +85,31 @@ pub async fn run(
             Ok(key) => match &answers[key] {
                 Err(failure) => Sample::failed(failure.to_string()),
                 Ok(answer) => {
-                    let (provider, model) = &models[key];
-                    let cost = prices.cost(provider, model, answer);
+                    let first = job.rounds.earlier.first().unwrap_or(key);
+                    let (provider, model) = &models[first];
+                    // Every round is paid for and waited on.
+                    let turns: Vec<&CachedReply> = job
+                        .rounds
+                        .earlier
+                        .iter()
+                        .filter_map(|k| answers.get(k)?.as_ref().ok())
+                        .chain([answer])
+                        .collect();
+                    let cost = turns.iter().map(|t| prices.cost(provider, model, t)).sum();
                     let case = &suites[job.suite].cases[job.case];
-                    grade(&case.assertions, answer, cost, |a| judged.get(&(index, a))).await
+                    let Ok((prompt, _)) = &sides[job.suite][job.side].prompt else {
+                        continue;
+                    };
+                    let answered = Answered {
+                        turns: &turns,
+                        rounds: &job.rounds,
+                        contract: &prompt.spec.contract,
+                        max_turns: suites[job.suite].max_turns,
+                    };
+                    grade(&case.assertions, &answered, cost, |a| {
+                        judged.get(&(index, a))
+                    })
+                    .await
                 }
             },
         };
@@ -132,7 +177,9 @@ fn plan(
                         suite: s,
                         side,
                         case,
+                        sample,
                         request,
+                        rounds: Rounds::default(),
                     });
                 }
             }
@@ -141,20 +188,51 @@ fn plan(
     Ok((jobs, calls))
 }
 
-/// Checks every assertion of a case on one answer. `judged` gives the verdict of the
-/// case's `llm_judge` assertion `a`, graded in the judges' round.
+/// A final answer with the rounds that led to it.
+struct Answered<'a> {
+    /// Every reply, the final one last.
+    turns: &'a [&'a CachedReply],
+    rounds: &'a Rounds,
+    contract: &'a Contract,
+    max_turns: u32,
+}
+
+/// Checks the contract and every assertion of a case on one answer. `judged` gives the
+/// verdict of the case's `llm_judge` assertion `a`, graded in the judges' round.
 async fn grade<'a>(
     assertions: &[Assertion],
-    answer: &CachedReply,
+    answered: &Answered<'_>,
     cost_usd: f64,
     judged: impl Fn(usize) -> Option<&'a AssertionResult>,
 ) -> Sample {
+    let answer = answered.turns.last().expect("an answer has a last turn");
+    let tool_calls: Vec<ToolCall> = answered
+        .rounds
+        .exchanges
+        .iter()
+        .flat_map(|e| e.calls.iter().cloned())
+        .chain(answer.reply.tool_calls.iter().cloned())
+        .collect();
+    let latency_ms = answered.turns.iter().map(|t| t.latency_ms).sum();
     let output = Output {
         text: &answer.reply.text,
-        latency_ms: answer.latency_ms,
+        latency_ms,
         cost_usd,
+        tool_calls: &tool_calls,
     };
-    let mut checks = Vec::new();
+    let pending = !answer.reply.tool_calls.is_empty();
+    let mut checks =
+        super::contract_checks::automatic(answered.contract, output.text, &tool_calls, !pending);
+    if answered.rounds.exhausted {
+        checks.push(AssertionResult::new(
+            "max_turns",
+            false,
+            format!(
+                "the model still called tools after {} rounds (the suite's `max_turns`)",
+                answered.max_turns
+            ),
+        ));
+    }
     for (a, assertion) in assertions.iter().enumerate() {
         let result = match assertions::check(assertion, output) {
             Some(result) => result,
@@ -174,9 +252,10 @@ async fn grade<'a>(
         output: Some(answer.reply.text.clone()),
         error: None,
         assertions: checks,
-        latency_ms: Some(answer.latency_ms),
-        input_tokens: answer.reply.input_tokens,
-        output_tokens: answer.reply.output_tokens,
+        tool_calls,
+        latency_ms: Some(latency_ms),
+        input_tokens: answered.turns.iter().map(|t| t.reply.input_tokens).sum(),
+        output_tokens: answered.turns.iter().map(|t| t.reply.output_tokens).sum(),
         cost_usd,
     }
 }

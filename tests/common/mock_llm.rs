@@ -4,6 +4,10 @@
 //! It also answers Anthropic's messages API on `/v1/messages`. Its model answers with the
 //! last line of the system message, then ` | `, then the last user message, so a test knows
 //! every answer in advance.
+//!
+//! Every body is first checked against the request schema of its API
+//! (`tests/common/api/*.json`, written from the APIs' references); a body that breaks it
+//! gets a 400 with the first violation, as the real APIs refuse it.
 
 #![allow(dead_code)]
 
@@ -30,6 +34,9 @@ pub struct MockConfig {
     pub text: Option<String>,
     /// The `Retry-After` of a 429, `0` when none is set.
     pub retry_after: Option<String>,
+    /// Answer a request that offers tools and carries no tool result yet with a call of
+    /// this tool with these arguments.
+    pub tool_call: Option<(String, serde_json::Value)>,
 }
 
 /// A running mock; it stops when the process ends.
@@ -41,6 +48,8 @@ pub struct MockLlm {
     pub limited: Arc<AtomicUsize>,
     /// Every `Authorization` (or `x-api-key`) header received.
     pub authorizations: Arc<Mutex<Vec<String>>>,
+    /// Every body received, in order.
+    pub bodies: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 impl MockLlm {
@@ -52,8 +61,10 @@ impl MockLlm {
             answered: Arc::new(AtomicUsize::new(0)),
             limited: Arc::new(AtomicUsize::new(0)),
             authorizations: Arc::new(Mutex::new(Vec::new())),
+            bodies: Arc::new(Mutex::new(Vec::new())),
         };
         let shared = Shared {
+            bodies: Arc::clone(&mock.bodies),
             config,
             count: Arc::new(AtomicUsize::new(0)),
             answered: Arc::clone(&mock.answered),
@@ -82,6 +93,34 @@ struct Shared {
     answered: Arc<AtomicUsize>,
     limited: Arc<AtomicUsize>,
     authorizations: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+/// The request schema of each API, compiled once.
+fn validators() -> &'static [jsonschema::Validator; 2] {
+    static VALIDATORS: std::sync::OnceLock<[jsonschema::Validator; 2]> = std::sync::OnceLock::new();
+    VALIDATORS.get_or_init(|| {
+        let compile = |text: &str| {
+            let schema: serde_json::Value = serde_json::from_str(text).unwrap();
+            jsonschema::draft202012::new(&schema).unwrap()
+        };
+        [
+            compile(include_str!("api/openai_chat.json")),
+            compile(include_str!("api/anthropic_messages.json")),
+        ]
+    })
+}
+
+/// The first way a body breaks its API's request schema.
+fn invalid_body(body: &[u8], anthropic: bool) -> Option<String> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Some("the body is not JSON".into());
+    };
+    let validator = &validators()[usize::from(anthropic)];
+    validator
+        .iter_errors(&value)
+        .next()
+        .map(|e| format!("{} at `{}`", e, e.instance_path().as_str()))
 }
 
 /// Serves requests on one connection until the client closes it.
@@ -148,9 +187,21 @@ fn serve(stream: TcpStream, shared: &Shared) {
                 )
             }
             _ => {
-                shared.answered.fetch_add(1, Ordering::SeqCst);
                 let anthropic = request_line.contains("/v1/messages");
-                ("200 OK", answer(&body, anthropic, &shared.config), "")
+                if let Ok(value) = serde_json::from_slice(&body) {
+                    shared.bodies.lock().unwrap().push(value);
+                }
+                match invalid_body(&body, anthropic) {
+                    Some(why) => {
+                        shared.limited.fetch_add(1, Ordering::SeqCst);
+                        let error = serde_json::json!({"error": {"type": "invalid_request_error", "message": why}});
+                        ("400 Bad Request", error.to_string(), "")
+                    }
+                    None => {
+                        shared.answered.fetch_add(1, Ordering::SeqCst);
+                        ("200 OK", answer(&body, anthropic, &shared.config), "")
+                    }
+                }
             }
         };
         let response = format!(
@@ -182,10 +233,32 @@ fn answer(body: &[u8], anthropic: bool, config: &MockConfig) -> String {
         .map(str::to_owned)
         .unwrap_or_else(|| last("system"));
     let system_line = system.trim().lines().last().unwrap_or("").trim().to_owned();
+    let results: Vec<String> = messages
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .filter_map(|m| m["content"].as_str().map(str::to_owned))
+        .chain(
+            messages
+                .iter()
+                .filter_map(|m| m["content"].as_array())
+                .flatten()
+                .filter(|b| b["type"] == "tool_result")
+                .filter_map(|b| b["content"].as_str().map(str::to_owned)),
+        )
+        .collect();
+    if let Some((name, arguments)) = &config.tool_call
+        && request["tools"].is_array()
+        && results.is_empty()
+    {
+        return tool_call_answer(anthropic, name, arguments);
+    }
     let mut text = match &config.text {
         Some(text) => text.clone(),
         None => format!("{system_line} | {}", last("user").trim()),
     };
+    for result in &results {
+        text.push_str(&format!(" | {result}"));
+    }
     text.push_str(&"x".repeat(config.pad_reply));
     let words = text.split_whitespace().count();
     if anthropic {
@@ -203,6 +276,27 @@ fn answer(body: &[u8], anthropic: bool, config: &MockConfig) -> String {
         "object": "chat.completion",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 10 * messages.len(), "completion_tokens": words},
+    })
+    .to_string()
+}
+
+/// An answer that calls one tool, in the API's shape.
+fn tool_call_answer(anthropic: bool, name: &str, arguments: &serde_json::Value) -> String {
+    if anthropic {
+        return serde_json::json!({
+            "id": "mock", "type": "message", "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": name, "input": arguments}],
+            "stop_reason": "tool_use",
+            "usage": {"input_tokens": 10, "output_tokens": 5},
+        })
+        .to_string();
+    }
+    serde_json::json!({
+        "id": "mock", "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments.to_string()}}
+        ]}, "finish_reason": "tool_calls"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
     })
     .to_string()
 }

@@ -54,6 +54,9 @@ pub struct Suite {
     /// Samples per case.
     #[serde(default = "one")]
     pub repeat: u32,
+    /// Rounds of tool calls a case with `tool_results` answers before its final answer.
+    #[serde(default = "default_max_turns")]
+    pub max_turns: u32,
     /// Variables shared by every case.
     #[serde(default)]
     pub vars: toml::Table,
@@ -89,6 +92,10 @@ impl Suite {
 
 fn one() -> u32 {
     1
+}
+
+fn default_max_turns() -> u32 {
+    crate::prompt::DEFAULT_MAX_TURNS
 }
 
 impl Suite {

@@ -10,7 +10,7 @@ use super::{Assertion, Case, Gate, Suite, SuiteError, one};
 use crate::base::location::Location;
 use crate::base::tomlfile;
 use crate::eval::casefile::{CaseFiles, CaseFormat, NoCaseFiles, read_cases};
-use crate::prompt::PromptName;
+use crate::prompt::{DEFAULT_MAX_TURNS, MAX_TURNS_LIMIT, PromptName};
 
 /// A case as written, before its assertions are read one by one.
 #[derive(Debug, Deserialize)]
@@ -21,6 +21,8 @@ struct RawCase {
     vars: toml::Table,
     #[serde(default)]
     assert: Vec<toml::Value>,
+    #[serde(default)]
+    tool_results: toml::Table,
 }
 
 /// The entries of `cases`, each with its index: inline tables and case file paths.
@@ -70,8 +72,26 @@ fn read_case(index: usize, value: toml::Value, problems: &mut Problems<'_>) -> O
         name: raw.name,
         vars: raw.vars,
         assertions,
+        tool_results: tool_results(raw.tool_results),
         origin: None,
     })
+}
+
+/// Canned tool results as the model is given them: a string as it is, anything else as
+/// its JSON text.
+fn tool_results(table: toml::Table) -> std::collections::BTreeMap<String, String> {
+    table
+        .into_iter()
+        .map(|(name, value)| {
+            let text = match value {
+                toml::Value::String(text) => text,
+                other => crate::prompt::toml_value_to_json(&other)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+            };
+            (name, text)
+        })
+        .collect()
 }
 
 /// Reads one assertion at `at` and records what makes it impossible to check.
@@ -164,6 +184,7 @@ struct RawSuite {
     assertions: Vec<toml::Value>,
     #[serde(default)]
     gate: Gate,
+    max_turns: Option<u32>,
 }
 
 /// Collects a suite file's errors, each at its line and field.
@@ -220,6 +241,13 @@ impl Suite {
         if raw.repeat == 0 {
             problems.push("repeat".into(), "must be at least 1".into());
         }
+        let max_turns = raw.max_turns.unwrap_or(DEFAULT_MAX_TURNS);
+        if !(1..=MAX_TURNS_LIMIT).contains(&max_turns) {
+            problems.push(
+                "max_turns".into(),
+                format!("must be from 1 to {MAX_TURNS_LIMIT}, not {max_turns}"),
+            );
+        }
         for (limit, message) in raw.gate.problems() {
             problems.push(format!("gate.{limit}"), message);
         }
@@ -247,6 +275,7 @@ impl Suite {
             prompt: raw.prompt,
             provider: raw.provider,
             repeat: raw.repeat,
+            max_turns,
             vars: raw.vars,
             cases,
             gate: raw.gate,

@@ -324,7 +324,7 @@ fn write_contract(out: &mut String, prompt: &PromptDiff) {
     let _ = writeln!(
         out,
         "  {BOLD}contract{BOLD:#} (compatibility: {})",
-        prompt.compatibility
+        prompt.compatibility.unwrap_or_default()
     );
     let width = prompt.contract.iter().map(|c| c.change.path.len()).max();
     for judged in &prompt.contract {
@@ -361,7 +361,7 @@ pub(super) fn breaking_section(diff: &SourceDiff) -> String {
             judged.change.path,
             judged.change.detail,
             judged.change.kind,
-            prompt.compatibility
+            prompt.compatibility.unwrap_or_default()
         );
     }
     out.push_str("  (docs/contract.md: how a breaking change is approved)\n");

@@ -104,8 +104,10 @@ pub struct PromptDiff {
     /// Output and tool changes, each judged under the new side's compatibility mode.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub contract: Vec<JudgedChange>,
-    /// The mode the contract changes were judged under (the new side's `[output]`).
-    pub compatibility: Compatibility,
+    /// The mode the contract changes were judged under (the new side's `[output]`); none
+    /// when the contract did not change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compatibility: Option<Compatibility>,
     /// Rendered messages per sample, when asked for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rendered: Vec<RenderedChange>,
@@ -362,10 +364,11 @@ fn prompt_diff(
     let rendered = samples
         .map(|samples| render::rendered_changes(old, new, &samples.for_prompt(&name)))
         .unwrap_or_default();
-    let compatibility = new.or(old).map(|p| p.compatibility).unwrap_or_default();
+    let mode = new.or(old).map(|p| p.compatibility).unwrap_or_default();
+    let contract = judged_changes(old_spec, new_spec, mode);
     PromptDiff {
-        contract: judged_changes(old_spec, new_spec, compatibility),
-        compatibility,
+        compatibility: (!contract.is_empty()).then_some(mode),
+        contract,
         status,
         old_version: old.map(|p| p.version),
         new_version: new.map(|p| p.version),

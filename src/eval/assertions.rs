@@ -7,7 +7,6 @@
 use std::cmp::Ordering;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
@@ -16,67 +15,8 @@ use super::case::Assertion;
 /// How long an `exec` assertion's command may run.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The output one assertion is checked against.
-#[derive(Debug, Clone, Copy)]
-pub struct Output<'a> {
-    pub text: &'a str,
-    pub latency_ms: f64,
-    pub cost_usd: f64,
-    /// Every tool call the model made on the way to this answer.
-    pub tool_calls: &'a [crate::prompt::ToolCall],
-}
-
-pub use super::outcome::Outcome;
-
-/// The result of one assertion.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AssertionResult {
-    /// The assertion's `type`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// In JSON beside `pass`: `true`, `false`, or `null` when it could not be checked.
-    #[serde(flatten, serialize_with = "Outcome::serialize_with_pass")]
-    pub outcome: Outcome,
-    /// `outcome == pass`.
-    #[serde(skip)]
-    pub pass: bool,
-    /// Why it failed or could not be checked, or for a judge, what the judge said.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub reason: String,
-    /// The figure it was judged on: the `similar` ratio, the judge's score.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub score: Option<f64>,
-}
-
-impl AssertionResult {
-    pub(super) fn new(kind: &str, pass: bool, reason: impl Into<String>) -> Self {
-        if pass {
-            AssertionResult::with(kind, Outcome::Pass, String::new())
-        } else {
-            AssertionResult::with(kind, Outcome::Fail, reason)
-        }
-    }
-
-    /// An assertion that could not be checked, and why.
-    pub fn error(kind: &str, reason: impl Into<String>) -> Self {
-        AssertionResult::with(kind, Outcome::Error, reason)
-    }
-
-    fn with(kind: &str, outcome: Outcome, reason: impl Into<String>) -> Self {
-        AssertionResult {
-            kind: kind.to_owned(),
-            outcome,
-            pass: outcome == Outcome::Pass,
-            reason: reason.into(),
-            score: None,
-        }
-    }
-
-    pub(super) fn scored(mut self, score: f64) -> Self {
-        self.score = Some(score);
-        self
-    }
-}
+use super::outcome::shorten;
+pub use super::outcome::{AssertionResult, Invalid, Outcome, Output};
 
 /// Every assertion `type`, as written in suites.
 pub const KINDS: [&str; 19] = [
@@ -126,14 +66,6 @@ pub fn kind(assertion: &Assertion) -> &'static str {
     }
 }
 
-/// A problem an assertion shows before any output exists.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Invalid {
-    /// The assertion's field at fault (`value`, `threshold`).
-    pub field: &'static str,
-    pub message: String,
-}
-
 /// Finds what makes an assertion impossible to check or vacuous, without running it: a
 /// regular expression or JSON schema that does not compile, a threshold outside 0 to 1, a
 /// text test on the empty string, an empty command or rubric.
@@ -180,9 +112,6 @@ pub fn validate(assertion: &Assertion) -> Vec<Invalid> {
         Assertion::Exec { command } if command.trim().is_empty() => {
             invalid("command", "is empty".into())
         }
-        Assertion::ToolCall { .. } | Assertion::JsonField { .. } => {
-            super::contract_checks::validate(assertion)
-        }
         _ => Vec::new(),
     }
 }
@@ -190,9 +119,6 @@ pub fn validate(assertion: &Assertion) -> Vec<Invalid> {
 /// Checks an assertion that needs nothing but the output; `None` for `exec` and
 /// `llm_judge`.
 pub fn check(assertion: &Assertion, output: Output<'_>) -> Option<AssertionResult> {
-    if let Some(result) = super::contract_checks::check(assertion, output) {
-        return Some(result);
-    }
     let text = output.text;
     let k = kind(assertion);
     let quoted = |t: &str| format!("{:?}", shorten(t));
@@ -426,13 +352,6 @@ pub async fn exec(command: &str, text: &str) -> AssertionResult {
             false,
             format!("`{command}` exited with {code}{detail}"),
         ),
-    }
-}
-
-pub(super) fn shorten(text: &str) -> String {
-    match text.char_indices().nth(80) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
     }
 }
 

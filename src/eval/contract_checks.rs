@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use super::assertions::{AssertionResult, Invalid, Output, shorten};
 use super::case::Assertion;
+use super::outcome::{AssertionResult, Invalid, Output, shorten};
 use crate::prompt::{
     Contract, MAX_CHECKED_BYTES, ToolCall, compile_schema, first_violation, toml_value_to_json,
 };

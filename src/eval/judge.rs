@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::assertions::{AssertionResult, shorten};
+use super::outcome::{AssertionResult, shorten};
 use super::provider::ChatRequest;
 use crate::prompt::{RenderedMessage, Role};
 

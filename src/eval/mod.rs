@@ -25,7 +25,7 @@ pub mod stats;
 mod suite;
 mod turns;
 
-pub use assertions::{AssertionResult, KINDS, Outcome, Output, check as check_assertion};
+pub use assertions::{AssertionResult, KINDS, Outcome, Output};
 pub use cache::{CACHE_DIR, Cache, CacheStats, CachedReply, request_key};
 pub use casefile::{CaseFileError, CaseFiles, NoCaseFiles};
 pub use executor::RequestFailure;

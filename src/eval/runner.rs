@@ -234,7 +234,9 @@ async fn grade<'a>(
         ));
     }
     for (a, assertion) in assertions.iter().enumerate() {
-        let result = match assertions::check(assertion, output) {
+        let checked = super::contract_checks::check(assertion, output)
+            .or_else(|| assertions::check(assertion, output));
+        let result = match checked {
             Some(result) => result,
             None => match assertion {
                 Assertion::Exec { command } => assertions::exec(command, output.text).await,

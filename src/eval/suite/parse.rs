@@ -97,7 +97,10 @@ fn tool_results(table: toml::Table) -> std::collections::BTreeMap<String, String
 /// Reads one assertion at `at` and records what makes it impossible to check.
 fn read_assertion(value: toml::Value, at: &str, problems: &mut Problems<'_>) -> Option<Assertion> {
     let assertion = read_at::<Assertion>(value, at, problems)?;
-    for invalid in crate::eval::assertions::validate(&assertion) {
+    for invalid in crate::eval::assertions::validate(&assertion)
+        .into_iter()
+        .chain(crate::eval::contract_checks::validate(&assertion))
+    {
         problems.push(format!("{at}.{}", invalid.field), invalid.message);
     }
     Some(assertion)
@@ -135,7 +138,10 @@ fn read_case_file(
     for case in &read {
         let line = case.origin.as_ref().map(|o| o.line);
         for (a, assertion) in case.assertions.iter().enumerate() {
-            for invalid in crate::eval::assertions::validate(assertion) {
+            for invalid in crate::eval::assertions::validate(assertion)
+                .into_iter()
+                .chain(crate::eval::contract_checks::validate(assertion))
+            {
                 problems.errors.push(SuiteError::Invalid {
                     location: Location::file(&shown)
                         .at_line(line)

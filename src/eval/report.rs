@@ -254,7 +254,11 @@ pub fn junit_suites(report: &Report) -> Vec<junit::Suite> {
 /// that could not run.
 fn junit_result(side: &CaseSide) -> junit::CaseResult {
     let message = failure_summary(side);
-    let details = side.output.clone().unwrap_or_default();
+    let mut details = side.output.clone().unwrap_or_default();
+    for line in tool_call_lines(side) {
+        details.push('\n');
+        details.push_str(&line);
+    }
     match side.outcome {
         Outcome::Pass => junit::CaseResult::Passed,
         Outcome::Fail => junit::CaseResult::Failed {
@@ -265,6 +269,17 @@ fn junit_result(side: &CaseSide) -> junit::CaseResult {
         Outcome::Error => junit::CaseResult::Error { message, details },
     }
 }
+
+/// Each tool call of a case, as `called lookup_order({"order_id":"A-1"})`.
+pub fn tool_call_lines(side: &CaseSide) -> Vec<String> {
+    side.tool_calls
+        .iter()
+        .map(|call| format!("called {}({})", call.name, call.arguments))
+        .collect()
+}
+
+/// The kinds of the checks the contract runs on every answer.
+const CONTRACT_CHECKS: [&str; 3] = ["output_schema", "tool_arguments", "max_turns"];
 
 /// Why a case failed or could not be evaluated, in one line: the errors first.
 pub fn failure_summary(side: &CaseSide) -> String {
@@ -330,6 +345,7 @@ fn markdown_suite(out: &mut String, suite: &SuiteReport) {
         );
     }
     markdown_changed_cases(out, suite);
+    markdown_contract_violations(out, suite);
     for reason in &suite.gate.reasons {
         let _ = writeln!(out, "> ❌ {reason}");
     }
@@ -375,6 +391,43 @@ fn markdown_figures(out: &mut String, suite: &SuiteReport) {
     out.push_str(&row("cost", &|s| dollars(s.cost_usd)));
     if suite.base.errors + suite.head.errors > 0 {
         out.push_str(&row("errors", &|s| samples(s.errors)));
+    }
+    out.push('\n');
+}
+
+/// The most cases listed as breaking the contract.
+const MAX_LISTED_VIOLATIONS: usize = 20;
+
+/// The head's cases whose answer broke the output schema or a tool's parameters, whether
+/// or not they changed: the contract a service parses is broken either way.
+fn markdown_contract_violations(out: &mut String, suite: &SuiteReport) {
+    let broken: Vec<(&CaseReport, &AssertionResult)> = suite
+        .cases
+        .iter()
+        .filter_map(|case| {
+            let head = case.head.as_ref()?;
+            let check = head
+                .assertions
+                .iter()
+                .find(|a| !a.pass && CONTRACT_CHECKS.contains(&a.kind.as_str()))?;
+            Some((case, check))
+        })
+        .collect();
+    if broken.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "**Answers that break the contract (head):**\n");
+    for (case, check) in broken.iter().take(MAX_LISTED_VIOLATIONS) {
+        let _ = writeln!(
+            out,
+            "- `{}` — {}: {}",
+            case.name,
+            check.kind,
+            check.reason.replace('|', "\\|")
+        );
+    }
+    if broken.len() > MAX_LISTED_VIOLATIONS {
+        let _ = writeln!(out, "- and {} more", broken.len() - MAX_LISTED_VIOLATIONS);
     }
     out.push('\n');
 }

@@ -254,11 +254,14 @@ fn answer(body: &[u8], anthropic: bool, config: &MockConfig) -> String {
     }
     let mut text = match &config.text {
         Some(text) => text.clone(),
-        None => format!("{system_line} | {}", last("user").trim()),
+        None => {
+            let mut echo = format!("{system_line} | {}", last("user").trim());
+            for result in &results {
+                echo.push_str(&format!(" | {result}"));
+            }
+            echo
+        }
     };
-    for result in &results {
-        text.push_str(&format!(" | {result}"));
-    }
     text.push_str(&"x".repeat(config.pad_reply));
     let words = text.split_whitespace().count();
     if anthropic {

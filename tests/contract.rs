@@ -365,3 +365,91 @@ fn a_schema_file_rewritten_in_another_layout_is_the_same_version() {
     );
     assert_eq!(diff["prompts"][0]["contract"][0]["breaking"], false);
 }
+
+/// The example published, then its queue list widened (breaking under `forward`) and
+/// committed with `message`.
+fn widened(message: &str) -> (TestRepo, String) {
+    let repo = example();
+    let base = repo.commit("base");
+    repo.run(&["publish"]).expect(0);
+    edit(
+        &repo,
+        "prompts/schemas/triage.json",
+        "\"technical\", \"shipping\"]",
+        "\"technical\", \"shipping\", \"sales\"]",
+    );
+    repo.commit(message);
+    (repo, base)
+}
+
+#[test]
+fn publish_and_canary_refuse_a_breaking_change_without_allow_breaking() {
+    let (repo, _) = widened("Add a sales queue");
+    let refused = repo.run(&["publish"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused
+            .stderr
+            .contains("would break a service reading the active one"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("support/triage: output.schema#/properties/queue/enum: added \"sales\" (enum-extended under `forward`)"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--allow-breaking"),
+        "{}",
+        refused.stderr
+    );
+    let refused = repo.run(&["canary", "10%"]);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    repo.run(&["canary", "10%", "--allow-breaking"]).expect(0);
+    repo.run(&["canary", "support/triage", "20%"]).expect(0);
+}
+
+#[test]
+fn ci_fails_on_a_breaking_change_until_it_is_approved() {
+    let (repo, base) = widened("Add a sales queue");
+    let run = repo.run(&["ci", "--base", &base, "--json"]).expect(1);
+    let report = json_of(&run);
+    assert_eq!(report["breaking"][0]["prompt"], "support/triage");
+    assert_eq!(report["breaking"][0]["approved_by"], Value::Null);
+    let human = repo.run(&["ci", "--base", &base]).expect(1).stdout;
+    assert!(
+        human.contains("1 breaking contract change not approved"),
+        "{human}"
+    );
+    let markdown_path = repo.path().join("ci.md");
+    repo.run(&[
+        "ci",
+        "--base",
+        &base,
+        "--markdown",
+        markdown_path.to_str().unwrap(),
+    ])
+    .expect(1);
+    let markdown = std::fs::read_to_string(&markdown_path).unwrap();
+    assert!(
+        markdown.contains("### Breaking contract changes"),
+        "{markdown}"
+    );
+    let run = repo
+        .run(&["ci", "--base", &base, "--allow-breaking", "--json"])
+        .expect(0);
+    assert_eq!(
+        json_of(&run)["breaking"][0]["approved_by"],
+        "--allow-breaking"
+    );
+
+    let (repo, base) = widened(
+        "Add a sales queue\n\nThe service reads `sales` since v2.3.\n\nAllow-Breaking: support/triage\n",
+    );
+    let run = repo.run(&["ci", "--base", &base, "--json"]).expect(0);
+    let approved = json_of(&run)["breaking"][0]["approved_by"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        approved.starts_with("an `Allow-Breaking` trailer on "),
+        "{approved}"
+    );
+}

@@ -2,6 +2,7 @@
 //! changed since the base, evaluates their suites on both versions, applies the gates, and
 //! reports for people, JUnit consumers and GitHub Actions.
 
+mod approval;
 mod base;
 mod github;
 mod summary;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use approval::{Approval, BreakingChange, TRAILER, breaking_changes, trailer_approvals};
 pub use base::{Base, BaseRequest, resolve_base};
 pub use github::{Annotation, Level, annotations, escape_data, escape_property};
 pub use summary::{to_html, to_junit, to_markdown};
@@ -53,6 +55,12 @@ pub enum CiError {
         #[source]
         source: git2::Error,
     },
+    /// The commits of the change could not be read for approvals.
+    #[error("cannot read the commits of the change for `Allow-Breaking:` trailers: {}", source.message())]
+    Trailers {
+        #[source]
+        source: git2::Error,
+    },
     /// `HEAD` and the base share no history here.
     #[error("`{revision}` and HEAD have no common ancestor{}", if *shallow { " in this shallow clone" } else { "" })]
     NoMergeBase { revision: String, shallow: bool },
@@ -73,6 +81,8 @@ pub struct CiOptions {
     pub concurrency: usize,
     /// How to use the eval cache.
     pub cache: CacheMode,
+    /// Approve every breaking contract change.
+    pub allow_breaking: bool,
 }
 
 /// Everything the check found.
@@ -92,6 +102,9 @@ pub struct CiReport {
     pub unevaluated: Vec<String>,
     /// The suites of changed prompts, base against head; none when nothing needed a run.
     pub eval: Option<Report>,
+    /// Output and tool changes that break a service under their prompt's mode, each with
+    /// its approval: one not approved fails the run.
+    pub breaking: Vec<BreakingChange>,
     /// The check passed and every gate held.
     pub passed: bool,
     /// The project's folder inside the repository (`""` or `prompts-repo/`), to name files
@@ -154,7 +167,15 @@ pub async fn run_ci(
         };
         Some(run(project, &selected, &eval_options, progress).await?)
     };
-    let passed = check.passed() && eval.as_ref().is_none_or(|r| r.passed);
+    let approvals = match project.repository() {
+        Ok((repo, _)) => trailer_approvals(&repo, base.commit.as_deref())
+            .map_err(|source| CiError::Trailers { source })?,
+        Err(_) => Vec::new(),
+    };
+    let breaking = breaking_changes(&diff, options.allow_breaking, &approvals);
+    let passed = check.passed()
+        && eval.as_ref().is_none_or(|r| r.passed)
+        && breaking.iter().all(|b| b.approved_by.is_some());
     let path_prefix = project
         .repository()
         .map(|(_, prefix)| prefix)
@@ -167,6 +188,7 @@ pub async fn run_ci(
         suites_changed,
         unevaluated,
         eval,
+        breaking,
         passed,
         path_prefix,
     })

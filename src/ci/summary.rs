@@ -93,10 +93,39 @@ pub fn to_markdown(report: &CiReport) -> String {
         report.base.how
     );
     check_section(&mut out, report);
+    breaking_section(&mut out, report);
     prompts_section(&mut out, report);
     evals_section(&mut out, report);
     diffs_section(&mut out, report);
     out
+}
+
+/// The output and tool changes that would break a service, each with its approval.
+fn breaking_section(out: &mut String, report: &CiReport) {
+    if report.breaking.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### Breaking contract changes\n");
+    out.push_str("| prompt | change | mode | approved |\n| --- | --- | --- | --- |\n");
+    for change in &report.breaking {
+        let approved = match &change.approved_by {
+            Some(by) => format!("✅ by {}", cell(by)),
+            None => format!(
+                "❌ no: add `{}: {}` to a commit, or `--allow-breaking`",
+                super::TRAILER,
+                change.prompt
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}`: {} | {} | {approved} |",
+            change.prompt,
+            cell(&change.path),
+            cell(&change.detail),
+            change.compatibility
+        );
+    }
+    out.push('\n');
 }
 
 fn check_section(out: &mut String, report: &CiReport) {
@@ -454,6 +483,12 @@ fn cell(text: &str) -> String {
 /// test case per eval suite's gate, and each eval suite's cases per version.
 pub fn to_junit(report: &CiReport) -> String {
     let mut suites = vec![check_suite(report)];
+    if !report.breaking.is_empty() {
+        suites.push(junit::Suite {
+            name: "contract".into(),
+            cases: report.breaking.iter().map(breaking_case).collect(),
+        });
+    }
     if let Some(eval) = &report.eval {
         suites.push(junit::Suite {
             name: "gates".into(),
@@ -466,6 +501,26 @@ pub fn to_junit(report: &CiReport) -> String {
         suites,
     }
     .to_xml()
+}
+
+/// A breaking change: passed when approved, failed otherwise.
+fn breaking_case(change: &super::BreakingChange) -> junit::Case {
+    let what = format!(
+        "{} under `{}`: {}",
+        change.kind, change.compatibility, change.detail
+    );
+    junit::Case {
+        classname: "contract".into(),
+        name: format!("{} {}", change.prompt, change.path),
+        result: match &change.approved_by {
+            Some(_) => junit::CaseResult::Passed,
+            None => junit::CaseResult::Failed {
+                message: format!("breaking and not approved: {what}"),
+                details: what,
+                kind: Some("breaking-change".into()),
+            },
+        },
+    }
 }
 
 /// A failing case per check error; one passing case when there is none.

@@ -43,6 +43,11 @@ pub struct CanaryArgs {
     #[arg(long)]
     allow_dirty: bool,
 
+    /// Release a version whose output schema or tools would break a service reading the
+    /// active version's, under the prompt's `compatibility` (refused without it).
+    #[arg(long)]
+    allow_breaking: bool,
+
     /// Put on canary a version that was active before (refused without it: it usually
     /// means an old checkout; `revert` is the way back).
     #[arg(long)]
@@ -176,6 +181,7 @@ pub fn run(global: &GlobalArgs, args: CanaryArgs) -> Result<ExitCode, CliError> 
     let mut request = ActionRequest::new(ActionKind::Canary, names);
     request.version = Some(args.version.clone());
     request.allow_dirty = args.allow_dirty;
+    request.allow_breaking = args.allow_breaking;
     request.force = args.force;
     if args.has_plan() {
         request.plan = Some(plan(&args, percent.as_deref())?);

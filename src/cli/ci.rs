@@ -70,6 +70,12 @@ pub struct CiArgs {
     #[arg(long, short)]
     verbose: bool,
 
+    /// Approve every output or tool change that would break a service under its prompt's
+    /// compatibility mode (one commit can approve its own with an `Allow-Breaking:`
+    /// trailer naming the prompts instead; docs/contract.md).
+    #[arg(long)]
+    allow_breaking: bool,
+
     /// Create or update one comment on the pull request with the report, through GitHub's
     /// API with $GITHUB_TOKEN (on GitHub Actions). A token that may not comment (a forked
     /// pull request's) is a warning, not a failure.
@@ -106,6 +112,7 @@ pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
         },
         concurrency: usize::from(args.concurrency),
         cache: super::eval::cache_mode(args.no_cache, args.refresh),
+        allow_breaking: args.allow_breaking,
     };
     let progress = super::eval::progress_on_stderr();
     let runtime = super::async_runtime()?;
@@ -228,7 +235,42 @@ fn human(report: &CiReport, verbose: bool) -> String {
         out.push('\n');
         out.push_str(&super::eval::table(eval, verbose));
     }
+    out.push_str(&approvals(report));
     out
+}
+
+/// Whether each breaking contract change is approved, and how to approve the others.
+fn approvals(report: &CiReport) -> String {
+    let mut out = String::new();
+    let waiting: Vec<&str> = report
+        .breaking
+        .iter()
+        .filter(|b| b.approved_by.is_none())
+        .map(|b| b.prompt.as_str())
+        .collect();
+    for change in &report.breaking {
+        if let Some(by) = &change.approved_by {
+            out.push_str(&format!(
+                "breaking change to {} ({}) approved by {by}\n",
+                change.prompt, change.path
+            ));
+        }
+    }
+    if !waiting.is_empty() {
+        let mut names = waiting.clone();
+        names.dedup();
+        out.push_str(&format!(
+            "{ERROR}{} not approved:{ERROR:#} approve with a commit trailer `{}: {}`, or run ci with --allow-breaking; or set the prompt's `compatibility`\n",
+            plural(waiting.len(), "breaking contract change"),
+            promptctl::ci::TRAILER,
+            names.join(", ")
+        ));
+    }
+    if out.is_empty() {
+        out
+    } else {
+        format!("\n{out}")
+    }
 }
 
 fn verdict(report: &CiReport) -> String {
@@ -253,6 +295,17 @@ fn verdict(report: &CiReport) -> String {
             } else {
                 format!("{} failed", plural(failed, "gate"))
             }
+        ));
+    }
+    let waiting = report
+        .breaking
+        .iter()
+        .filter(|b| b.approved_by.is_none())
+        .count();
+    if waiting > 0 {
+        parts.push(format!(
+            "{} not approved",
+            plural(waiting, "breaking contract change")
         ));
     }
     let warnings = report.gate_warnings();

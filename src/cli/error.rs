@@ -312,6 +312,7 @@ impl From<promptctl::ci::CiError> for CliError {
             .hint("fetch the whole history (actions/checkout with fetch-depth: 0, or git fetch --unshallow)"),
         CiError::NoMergeBase { .. } => CliError::usage(message)
             .hint("give a base that shares history with HEAD"),
+        CiError::Trailers { .. } => CliError::system(message),
     }
     }
 }

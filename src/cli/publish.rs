@@ -32,6 +32,11 @@ pub struct PublishArgs {
     #[arg(long)]
     allow_dirty: bool,
 
+    /// Release a version whose output schema or tools would break a service reading the
+    /// active version's, under the prompt's `compatibility` (refused without it).
+    #[arg(long)]
+    allow_breaking: bool,
+
     #[command(flatten)]
     flags: ActionFlags,
 }
@@ -40,5 +45,6 @@ pub fn run(global: &GlobalArgs, args: PublishArgs) -> Result<ExitCode, CliError>
     let mut request = ActionRequest::new(ActionKind::Publish, args.names);
     request.version = Some(args.version);
     request.allow_dirty = args.allow_dirty;
+    request.allow_breaking = args.allow_breaking;
     super::action::run(global, request, args.flags)
 }

@@ -52,8 +52,9 @@ pub enum PromptError {
     #[error("{location}: template error: {message}")]
     Template { location: Location, message: String },
 
-    /// An include, import or extends names something that is not an allowed partial.
-    #[error("{location}: included template `{name}` {problem}")]
+    /// An include, import or extends names something that is not an allowed partial, or a
+    /// prompt names a schema file that is not there.
+    #[error("{location}: {} `{name}` {problem}", if name.ends_with(super::SCHEMA_FILE_SUFFIX) { "schema file" } else { "included template" })]
     Include {
         location: Location,
         name: String,

@@ -79,10 +79,12 @@ impl ContractDraft {
             names.push(schema_ref.name.clone());
             let shown = format!("{folder}/{}", schema_ref.name);
             let Some(text) = text(&schema_ref.name) else {
-                return Err(invalid(
-                    schema_ref.location,
-                    format!("schema file `{shown}` does not exist"),
-                ));
+                // As a missing partial is: a source read by name looks it up and tries again.
+                return Err(PromptError::Include {
+                    location: schema_ref.location,
+                    name: schema_ref.name,
+                    problem: crate::prompt::IncludeProblem::NotFound,
+                });
             };
             let schema: Value = serde_json::from_str(text).map_err(|e| {
                 invalid(

@@ -2,6 +2,7 @@
 //! current state and the versions asked for, then written as one commit by compare-and-swap;
 //! on a lost race the state is read again and the action planned again.
 
+mod breaking;
 mod canary;
 mod commit;
 mod plan;
@@ -47,6 +48,9 @@ pub struct ActionRequest {
     pub force: bool,
     /// `--allow-dirty`: release versions read from the working tree, which no commit holds.
     pub allow_dirty: bool,
+    /// `--allow-breaking`: release a version whose output or tools break a service reading
+    /// the active version's.
+    pub allow_breaking: bool,
 }
 
 impl ActionRequest {
@@ -63,6 +67,7 @@ impl ActionRequest {
             alerted: Vec::new(),
             force: false,
             allow_dirty: false,
+            allow_breaking: false,
         }
     }
 }

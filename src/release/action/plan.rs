@@ -1,6 +1,7 @@
 //! Planning: the pure step from (request, state, source) to the new state, its changes and
 //! the objects to store, shared by every action; each action's own rules are in its file.
 
+use super::breaking::refuse_breaking;
 use super::canary::{CanaryRequest, plan_canary};
 use super::planner::{Plan, ResolvedPlan, check_expected};
 use super::promote::plan_promote;
@@ -30,6 +31,24 @@ pub(super) fn plan(
     names: &[PromptName],
     context: &PlanContext<'_>,
 ) -> Result<Plan, ReleaseError> {
+    let PlanContext { store, tip, .. } = *context;
+    if let Some(key) = &request.expect {
+        check_expected(state, names, key, store.env())?;
+    }
+    let plan = plan_kind(request, state, source, names, context)?;
+    if matches!(request.kind, ActionKind::Publish | ActionKind::Canary) && !request.allow_breaking {
+        refuse_breaking(&plan, expect_source(source)?, store, tip)?;
+    }
+    Ok(plan)
+}
+
+fn plan_kind(
+    request: &ActionRequest,
+    state: &State,
+    source: Option<&Source>,
+    names: &[PromptName],
+    context: &PlanContext<'_>,
+) -> Result<Plan, ReleaseError> {
     let PlanContext {
         store,
         tip,
@@ -37,9 +56,6 @@ pub(super) fn plan(
         resolved,
     } = *context;
     let env = store.env();
-    if let Some(key) = &request.expect {
-        check_expected(state, names, key, env)?;
-    }
     match request.kind {
         ActionKind::Publish => plan_publish(state, expect_source(source)?, names, env),
         ActionKind::Canary => {

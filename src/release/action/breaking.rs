@@ -1,0 +1,73 @@
+//! The contract check of `publish` and `canary`: a version whose output or tools would break
+//! a service reading the active version's (under the prompt's compatibility mode) is
+//! refused unless the request allows it (`--allow-breaking`).
+
+use super::planner::Plan;
+use super::source::Source;
+use crate::prompt::{PromptName, Version, contract_changes};
+use crate::release::ReleaseError;
+use crate::store::Store;
+
+/// Refuses a plan that moves a prompt from its active version to one whose contract
+/// breaks a service built for the active one.
+pub(super) fn refuse_breaking(
+    plan: &Plan,
+    source: &Source,
+    store: &Store,
+    tip: Option<git2::Oid>,
+) -> Result<(), ReleaseError> {
+    let Some(tip) = tip else {
+        return Ok(());
+    };
+    let mut found = Vec::new();
+    for change in &plan.changes {
+        let Some(before) = &change.before else {
+            continue;
+        };
+        let new: Version = change
+            .after
+            .canary
+            .as_ref()
+            .map_or(change.after.active, |c| c.version);
+        // A canary already in flight was judged when it started.
+        if new == before.active || before.canary.as_ref().is_some_and(|c| c.version == new) {
+            continue;
+        }
+        let Some(Ok(prompt)) = source.prompts.get(&change.name) else {
+            continue;
+        };
+        if prompt.version != new {
+            continue;
+        }
+        let active = store.tree(tip)?.prompt(&change.name, before.active)?;
+        if active.spec.contract == prompt.spec.contract {
+            continue;
+        }
+        for judged in contract_changes(&active.spec.contract, &prompt.spec.contract) {
+            if judged.breaks(prompt.compatibility) {
+                found.push(describe(&change.name, prompt.compatibility, &judged));
+            }
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(ReleaseError::refused(
+        format!(
+            "the new version would break a service reading the active one:\n  {}",
+            found.join("\n  ")
+        ),
+        "release it anyway with --allow-breaking, once the services read both (docs/contract.md)",
+    ))
+}
+
+fn describe(
+    name: &PromptName,
+    mode: crate::prompt::Compatibility,
+    change: &crate::prompt::ContractChange,
+) -> String {
+    format!(
+        "{name}: {}: {} ({} under `{mode}`)",
+        change.path, change.detail, change.kind
+    )
+}

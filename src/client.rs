@@ -248,6 +248,20 @@ impl Client {
             })
     }
 
+    /// The complete request body of `api` for the version `name` has for `key`, rendered
+    /// with `vars`: the model, params, messages, output format and tools exactly as the
+    /// version was evaluated with them (`render --request` and `/v1/render` give the same).
+    pub fn request_body(
+        &self,
+        name: &str,
+        key: Option<&str>,
+        attrs: &[(&str, &str)],
+        vars: &Vars,
+        api: crate::prompt::request::Api,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, ClientError> {
+        Ok(self.render_with(name, key, attrs, vars)?.request_body(api))
+    }
+
     /// The release commit being served, if any.
     pub fn commit(&self) -> Option<String> {
         self.inner

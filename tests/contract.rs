@@ -453,3 +453,75 @@ fn ci_fails_on_a_breaking_change_until_it_is_approved() {
         "{approved}"
     );
 }
+
+#[test]
+fn every_route_serves_the_contract_and_the_same_request_body() {
+    let repo = example();
+    repo.run(&["publish"]).expect(0);
+    let server = common::server::Server::start(&repo, &[], &[]);
+    let (status, resolved) = server.get("/v1/prompts/support/triage?key=user-1");
+    assert_eq!(status, 200, "{resolved}");
+    assert_eq!(resolved["output"]["schema"]["required"][0], "queue");
+    assert_eq!(resolved["tools"][0]["name"], "lookup_order");
+    assert_eq!(resolved["tools"][1]["parameters"]["required"][0], "email");
+    let (status, _, flag) = common::server::http(
+        server.port,
+        "POST",
+        "/ofrep/v1/evaluate/flags/support%2Ftriage",
+        &[("Content-Type", "application/json")],
+        &json!({"context": {"targetingKey": "user-1"}}).to_string(),
+    );
+    assert_eq!(status, 200, "{flag}");
+    let flag: Value = serde_json::from_str(&flag).unwrap();
+    assert_eq!(flag["value"]["output"], resolved["output"]);
+    assert_eq!(flag["value"]["tools"], resolved["tools"]);
+
+    let ticket = "Where is my parcel?";
+    let client = promptctl::client::Client::from_repo(repo.path())
+        .build()
+        .unwrap();
+    let vars = [("ticket".to_string(), json!(ticket))]
+        .into_iter()
+        .collect();
+    for api in ["openai", "anthropic"] {
+        let (status, rendered) = server.post(
+            "/v1/render",
+            &json!({"name": "support/triage", "key": "user-1", "vars": {"ticket": ticket}, "request": api}),
+        );
+        assert_eq!(status, 200, "{rendered}");
+        assert_eq!(rendered["tools"], resolved["tools"]);
+        let cli = repo
+            .run(&[
+                "render",
+                "support/triage",
+                "--at",
+                "active",
+                "--var",
+                &format!("ticket={ticket}"),
+                "--request",
+                api,
+            ])
+            .expect(0);
+        let cli: Value = serde_json::from_str(&cli.stdout).unwrap();
+        let rust = client
+            .request_body(
+                "support/triage",
+                Some("user-1"),
+                &[],
+                &vars,
+                promptctl::prompt::request::Api::parse(api).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(rendered["request"], cli, "{api}: HTTP and the command line");
+        assert_eq!(
+            Value::Object(rust),
+            cli,
+            "{api}: the Rust client and the command line"
+        );
+    }
+    let (status, refused) = server.post(
+        "/v1/render",
+        &json!({"name": "support/triage", "vars": {"ticket": "x"}, "request": "gemini"}),
+    );
+    assert!((400..500).contains(&status), "{refused}");
+}

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
+use promptctl::prompt::request::{Api, Conversation, request_body};
 use promptctl::prompt::{RenderedMessage, Version, coerce_texts, undeclared_names};
 
 use super::output::{BOLD, WARNING, eprint, print, print_json};
@@ -37,9 +38,14 @@ pub struct RenderArgs {
     #[arg(long, value_name = "FILE")]
     vars_file: Option<PathBuf>,
 
-    /// Print {name, version, provider, model, params, messages} as JSON.
-    #[arg(long)]
+    /// Print {name, version, provider, model, params, messages, output, tools} as JSON.
+    #[arg(long, conflicts_with = "request")]
     json: bool,
+
+    /// Print the complete request body of this API, ready to send: the model, params,
+    /// messages, output format and tools, as the version was evaluated with them.
+    #[arg(long, value_name = "API", value_parser = ["openai", "anthropic"])]
+    request: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -50,6 +56,8 @@ struct RenderJson<'a> {
     model: &'a str,
     params: &'a std::collections::BTreeMap<String, serde_json::Value>,
     messages: Vec<RenderedMessage>,
+    #[serde(flatten)]
+    contract: &'a promptctl::prompt::Contract,
 }
 
 pub(super) fn parse_assignment(text: &str) -> Result<(String, String), String> {
@@ -79,6 +87,20 @@ pub fn run(global: &GlobalArgs, args: RenderArgs) -> Result<ExitCode, CliError> 
         ));
     }
     let messages = prompt.compile()?.render(&values)?;
+    if let Some(api) = args.request.as_deref().and_then(Api::parse) {
+        let spec = &prompt.spec;
+        print_json(&request_body(
+            api,
+            &Conversation {
+                model: &spec.model,
+                params: &spec.params,
+                messages: &messages,
+                contract: &spec.contract,
+                exchanges: &[],
+            },
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.json {
         print_json(&RenderJson {
             name: prompt.name.as_str(),
@@ -87,6 +109,7 @@ pub fn run(global: &GlobalArgs, args: RenderArgs) -> Result<ExitCode, CliError> 
             model: &prompt.spec.model,
             params: &prompt.spec.params,
             messages,
+            contract: &prompt.spec.contract,
         })?;
         return Ok(ExitCode::SUCCESS);
     }

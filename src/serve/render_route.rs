@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::reply::{Shared, error, json_body, parse_name, rejected, snapshot, unknown};
 use super::{ServerState, Snapshot};
+use crate::prompt::request::Api;
 use crate::prompt::{PromptName, Vars};
 use crate::served::ServeRenderError;
 
@@ -27,6 +28,8 @@ pub(super) struct RenderRequest {
     /// Attributes of the caller; `cohort` routes canary cohorts.
     #[serde(default)]
     attrs: HashMap<String, String>,
+    /// Also answer the complete request body of this API (`openai`, `anthropic`).
+    request: Option<Api>,
 }
 
 pub(super) async fn render(
@@ -46,6 +49,7 @@ pub(super) async fn render(
         Err(error) => return error.into_response(),
     };
     let cohort = request.attrs.get("cohort").cloned();
+    let api = request.request;
     let call = RenderCall {
         name: name.clone(),
         key: request.key,
@@ -69,6 +73,15 @@ pub(super) async fn render(
             if let Some(fell_back) = &rendered.fell_back_from {
                 body["canary"] = json!(fell_back.canary);
                 body["fallback_reason"] = json!(fell_back.reason);
+            }
+            if let (Some(members), Ok(serde_json::Value::Object(contract))) = (
+                body.as_object_mut(),
+                serde_json::to_value(&loaded.spec.contract),
+            ) {
+                members.extend(contract);
+            }
+            if let Some(api) = api {
+                body["request"] = serde_json::Value::Object(rendered.request_body(api));
             }
             json_body(StatusCode::OK, body.to_string())
         }

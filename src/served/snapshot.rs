@@ -13,12 +13,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::SnapshotError;
+use crate::prompt::request::{Api, Conversation, request_body};
 use crate::prompt::{CompiledPrompt, Prompt, PromptName, Version};
 use crate::release::{LogEntry, ReleaseError};
 use crate::store::{PromptState, STATE_FILE, State, Store, Track};
 
 /// The format number of the copy kept in `--state-dir`.
 const PERSISTED_FORMAT: u32 = 1;
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("version", &self.prompt.version)
+            .finish_non_exhaustive()
+    }
+}
 
 /// One version, ready to serve.
 pub struct Loaded {
@@ -466,6 +475,27 @@ pub struct Rendered {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fell_back_from: Option<FellBack>,
     pub messages: Vec<crate::prompt::RenderedMessage>,
+    /// The version that rendered them: its model, params, output and tools.
+    #[serde(skip)]
+    pub loaded: Arc<Loaded>,
+}
+
+impl Rendered {
+    /// The complete request body of `api` for this render: the model, params, messages,
+    /// output format and tools exactly as the version was evaluated with them.
+    pub fn request_body(&self, api: Api) -> serde_json::Map<String, Value> {
+        let spec = &self.loaded.prompt.spec;
+        request_body(
+            api,
+            &Conversation {
+                model: &spec.model,
+                params: &spec.params,
+                messages: &self.messages,
+                contract: &spec.contract,
+                exchanges: &[],
+            },
+        )
+    }
 }
 
 /// Why a request meant for the canary was rendered by the active version.
@@ -564,6 +594,7 @@ impl Snapshot {
                 fallback,
                 fell_back_from,
                 messages,
+                loaded: Arc::clone(served.track(track)),
             }),
             Err(e) => Err(ServeRenderError::Render {
                 version,
@@ -587,6 +618,14 @@ fn resolve_tail(prompt: &Prompt) -> String {
         "partials": prompt.spec.partials,
         "render": crate::prompt::RENDER_SETTINGS,
     });
+    // The output and tools, only where the version has them: every other answer keeps
+    // its bytes.
+    let mut value = value;
+    if let (Value::Object(members), Ok(Value::Object(contract))) =
+        (&mut value, serde_json::to_value(&prompt.spec.contract))
+    {
+        members.extend(contract);
+    }
     let text = value.to_string();
     text[1..text.len() - 1].to_owned()
 }

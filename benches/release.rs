@@ -194,6 +194,7 @@ fn judge(c: &mut Criterion) {
             latency_ms: Some(50.0 + f64::from(i % 200)),
             cost_usd: Some(0.001),
             score: Some(0.8),
+            ..Sample::default()
         };
         window.active.add(&sample);
         window.canary.add(&sample);

@@ -91,6 +91,7 @@ pub struct GateDefaults {
     pub max_cost_increase: Option<f64>,
     pub min_score: Option<f64>,
     pub max_score_drop: Option<f64>,
+    pub max_invalid_output_rate: Option<f64>,
 }
 
 impl GateDefaults {
@@ -103,6 +104,7 @@ impl GateDefaults {
             ("max_cost_increase", self.max_cost_increase),
             ("min_score", self.min_score),
             ("max_score_drop", self.max_score_drop),
+            ("max_invalid_output_rate", self.max_invalid_output_rate),
         ] {
             if let Some(value) = value {
                 check_gate(key, value).map_err(|m| (key.to_owned(), m.to_string()))?;
@@ -231,6 +233,9 @@ impl GateDefaults {
             max_cost_increase: self.max_cost_increase.or(base.max_cost_increase),
             min_score: self.min_score.or(base.min_score),
             max_score_drop: self.max_score_drop.or(base.max_score_drop),
+            max_invalid_output_rate: self
+                .max_invalid_output_rate
+                .or(base.max_invalid_output_rate),
         }
     }
 }
@@ -327,7 +332,8 @@ impl RolloutPolicy {
             || g.max_latency_increase.is_some()
             || g.max_cost_increase.is_some()
             || g.min_score.is_some()
-            || g.max_score_drop.is_some();
+            || g.max_score_drop.is_some()
+            || g.max_invalid_output_rate.is_some();
         Gates {
             min_samples: g.min_samples.unwrap_or(builtin.min_samples),
             // A project that sets its own thresholds gets exactly those.
@@ -340,6 +346,7 @@ impl RolloutPolicy {
             max_cost_increase: g.max_cost_increase,
             min_score: g.min_score,
             max_score_drop: g.max_score_drop,
+            max_invalid_output_rate: g.max_invalid_output_rate,
         }
     }
 

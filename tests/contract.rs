@@ -525,3 +525,77 @@ fn every_route_serves_the_contract_and_the_same_request_body() {
     );
     assert!((400..500).contains(&status), "{refused}");
 }
+
+#[test]
+fn replies_the_service_cannot_parse_revert_the_canary_and_are_counted() {
+    let repo = example();
+    repo.run(&["publish"]).expect(0);
+    edit(
+        &repo,
+        "prompts/support/triage.toml",
+        "You triage support tickets for Acme.",
+        "You triage support tickets for Acme Inc.",
+    );
+    repo.commit("Name the company in full");
+    let args = [
+        "canary",
+        "support/triage",
+        "10%",
+        "--ramp",
+        "50,100",
+        "--every",
+        "1h",
+        "--min-samples",
+        "20",
+        "--max-error-rate",
+        "50%",
+        "--max-invalid-output-rate",
+        "2%",
+    ];
+    repo.run(&args).expect(0);
+    let server = common::server::Server::start(
+        &repo,
+        &["--controller", "--controller-interval", "500ms"],
+        &[],
+    );
+    let (_, list) = server.get("/v1/prompts");
+    let prompt = &list["prompts"][0];
+    let (active, canary) = (
+        prompt["active"].as_str().unwrap().to_owned(),
+        prompt["canary"].as_str().unwrap().to_owned(),
+    );
+    let feed = |version: &str, n: usize, invalid: usize| {
+        for i in 0..n {
+            let (status, body) = server.post(
+                "/v1/feedback",
+                &json!({"name": "support/triage", "version": version, "outcome": "success", "output_valid": i >= invalid, "tool_error": false}),
+            );
+            assert_eq!(status, 202, "{body}");
+        }
+    };
+    feed(&active, 60, 0);
+    feed(&canary, 60, 20);
+    let metrics = common::server::http(server.port, "GET", "/metrics", &[], "").2;
+    assert!(metrics.contains(&format!("promptctl_feedback_outputs_total{{prompt=\"support/triage\",version=\"{canary}\",track=\"canary\",valid=\"false\"}} 20")), "{metrics}");
+    assert!(metrics.contains(&format!("promptctl_feedback_tool_calls_total{{prompt=\"support/triage\",version=\"{canary}\",track=\"canary\",result=\"ok\"}} 60")), "{metrics}");
+    let started = std::time::Instant::now();
+    loop {
+        let (_, list) = server.get("/v1/prompts");
+        if list["prompts"][0]["canary"].is_null() {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the canary was not reverted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let log = repo.run(&["log", "-n", "1"]).expect(0).stdout;
+    assert!(log.contains("revert support/triage: drop canary"), "{log}");
+    assert!(
+        log.contains("invalid-output rate 33.3% vs active 0.0%"),
+        "{log}"
+    );
+    let (status, refused) = server.post("/v1/feedback", &json!({"name": "support/triage", "version": active, "outcome": "success", "output_valid": "no"}));
+    assert!((400..500).contains(&status), "{refused}");
+}

@@ -79,6 +79,11 @@ pub struct CanaryArgs {
     #[arg(long, value_name = "P%")]
     max_cost_increase: Option<String>,
 
+    /// Revert when the canary's share of replies the service could not parse (feedback
+    /// with `output_valid: false`) exceeds active's by more than this many points.
+    #[arg(long, value_name = "P%")]
+    max_invalid_output_rate: Option<String>,
+
     /// Revert when the canary's mean score is below this.
     #[arg(long, value_name = "X", allow_hyphen_values = true)]
     min_score: Option<f64>,
@@ -105,6 +110,7 @@ impl CanaryArgs {
             || self.max_cost_increase.is_some()
             || self.min_score.is_some()
             || self.max_score_drop.is_some()
+            || self.max_invalid_output_rate.is_some()
             || self.min_samples.is_some()
     }
 }
@@ -140,6 +146,10 @@ fn plan(args: &CanaryArgs, first: Option<&str>) -> Result<PlanRequest, CliError>
         max_cost_increase: percent_flag("max-cost-increase", &args.max_cost_increase)?,
         min_score: args.min_score,
         max_score_drop: args.max_score_drop,
+        max_invalid_output_rate: percent_flag(
+            "max-invalid-output-rate",
+            &args.max_invalid_output_rate,
+        )?,
     };
     gates.check().map_err(|(key, message)| {
         CliError::usage(format!("--{}: {message}", key.replace('_', "-")))

@@ -257,6 +257,7 @@ mod tests {
                     latency_ms: Some(100.0),
                     cost_usd: Some(0.001),
                     score: Some(0.9),
+                    ..Sample::default()
                 });
             }
         }

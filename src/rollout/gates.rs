@@ -63,6 +63,7 @@ fn unread_gates(gates: &Gates, why: &str, policy: &RolloutPolicy) -> Vec<GateRes
             "score",
             gates.min_score.is_some() || gates.max_score_drop.is_some(),
         ),
+        ("invalid_output", gates.max_invalid_output_rate.is_some()),
     ];
     set.into_iter()
         .filter(|(_, on)| *on)
@@ -121,7 +122,13 @@ fn judge_builtin(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<
     if let Some(limit) = gates.max_error_rate {
         push(
             "error_rate",
-            judge_error_rate(limit, canary, active, gates.min_samples),
+            judge_rate(&ERROR_RATE, limit, canary, active, gates.min_samples),
+        );
+    }
+    if let Some(limit) = gates.max_invalid_output_rate {
+        push(
+            "invalid_output",
+            judge_rate(&INVALID_OUTPUT, limit, canary, active, gates.min_samples),
         );
     }
     let latency = Increase {
@@ -158,26 +165,64 @@ fn too_few(what: &str, have: u64, side: &str, min: u64) -> String {
     format!("{have} of {min} {side} reports{what}")
 }
 
-/// The error-rate gate: the canary's rate against active's, in percentage points, by an
+/// A gate on a rate of failed reports, canary against active: errors, or replies the
+/// service could not parse.
+struct RateGate {
+    /// The rate in words: `error rate`.
+    what: &'static str,
+    /// What the reports counted must carry, for the floor's words.
+    carrying: &'static str,
+    counts: fn(&Stats) -> Counts,
+}
+
+const ERROR_RATE: RateGate = RateGate {
+    what: "error rate",
+    carrying: "",
+    counts: |s| Counts {
+        errors: s.errors,
+        reports: s.reports,
+    },
+};
+
+const INVALID_OUTPUT: RateGate = RateGate {
+    what: "invalid-output rate",
+    carrying: " saying whether the reply parsed",
+    counts: |s| Counts {
+        errors: s.invalid_outputs,
+        reports: s.output_reports,
+    },
+};
+
+/// A rate gate: the canary's rate against active's, in percentage points, by an
 /// always-valid confidence sequence ([`sequential`]): `min` canary reports are a floor,
 /// and past it the evidence decides, however often the controller looks.
-fn judge_error_rate(limit: f64, canary: &Stats, active: &Stats, min: u64) -> (Verdict, String) {
-    if canary.reports < min.max(1) {
+fn judge_rate(
+    gate: &RateGate,
+    limit: f64,
+    canary: &Stats,
+    active: &Stats,
+    min: u64,
+) -> (Verdict, String) {
+    let (ours, theirs) = ((gate.counts)(canary), (gate.counts)(active));
+    if ours.reports < min.max(1) {
         return (
             Verdict::Inconclusive,
-            too_few("", canary.reports, "canary", min),
+            too_few(gate.carrying, ours.reports, "canary", min),
         );
     }
-    let (finding, interval, baseline) = error_rate_finding(limit, canary, active, min);
+    let (finding, interval, baseline) = rate_finding(gate, limit, canary, active, min);
+    let rate = |c: Counts| c.errors as f64 / c.reports.max(1) as f64;
     let detail = format!(
-        "error rate {} vs active {} (at most +{limit} points; {:+.1} ± {:.1} points, always valid at {}%) over {} canary and {} active reports",
-        pct(canary.error_rate().unwrap_or(0.0)),
-        pct(baseline.map_or(0.0, |_| active.error_rate().unwrap_or(0.0))),
+        "{} {} vs active {} (at most +{limit} points; {:+.1} ± {:.1} points, always valid at {}%) over {} canary and {} active reports{}",
+        gate.what,
+        pct(rate(ours)),
+        pct(baseline.map_or(0.0, |_| rate(theirs))),
         interval.difference * 100.0,
         interval.margin * 100.0,
         (1.0 - sequential::ALPHA) * 100.0,
-        canary.reports,
-        active.reports
+        ours.reports,
+        theirs.reports,
+        gate.carrying
     );
     match finding {
         Finding::Worse => (Verdict::Breach, detail),
@@ -192,21 +237,19 @@ fn judge_error_rate(limit: f64, canary: &Stats, active: &Stats, min: u64) -> (Ve
     }
 }
 
-/// The sequential comparison of the error rates, and the baseline it used: active's
+/// The sequential comparison of a rate gate's rates, and the baseline it used: active's
 /// figures with at least `min` active reports; without them the canary is held to an
 /// error-free baseline (stricter, never laxer).
-fn error_rate_finding(
+fn rate_finding(
+    gate: &RateGate,
     limit: f64,
     canary: &Stats,
     active: &Stats,
     min: u64,
 ) -> (Finding, sequential::Interval, Option<Counts>) {
-    let counts = |s: &Stats| Counts {
-        errors: s.errors,
-        reports: s.reports,
-    };
-    let baseline = (active.reports >= min.max(1)).then(|| counts(active));
-    let (finding, interval) = sequential::compare(counts(canary), baseline, limit / 100.0);
+    let theirs = (gate.counts)(active);
+    let baseline = (theirs.reports >= min.max(1)).then_some(theirs);
+    let (finding, interval) = sequential::compare((gate.counts)(canary), baseline, limit / 100.0);
     (finding, interval, baseline)
 }
 
@@ -220,7 +263,7 @@ pub fn error_rate_evidence(gates: &Gates, window: &Window) -> Option<String> {
             "{have} of at least {floor} canary reports (the floor)"
         ));
     }
-    let (finding, _, _) = error_rate_finding(limit, &window.canary, &window.active, floor);
+    let (finding, _, _) = rate_finding(&ERROR_RATE, limit, &window.canary, &window.active, floor);
     Some(match finding {
         Finding::Worse | Finding::WithinLimit => {
             format!("{have} canary reports: enough for the error-rate gate to decide")
@@ -340,4 +383,69 @@ fn judge_score(
         );
     }
     result(Verdict::Pass, format!("mean score {c:.3}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::stats::Sample;
+
+    /// A window of `n` reports per side that say whether the reply parsed, `invalid` of
+    /// the canary's and 1 in 100 of active's not.
+    fn parsed(n: u64, invalid: u64) -> Window {
+        let key = crate::store::StepKey {
+            canary: crate::prompt::Version::of_canonical(b"c"),
+            step: 0,
+            step_started: Default::default(),
+        };
+        let mut window = Window::new(key);
+        for i in 0..n {
+            let report = |valid| Sample {
+                output_valid: Some(valid),
+                ..Sample::default()
+            };
+            window.canary.add(&report(i >= invalid));
+            window.active.add(&report(i % 100 != 0));
+        }
+        window
+    }
+
+    fn invalid_output_gate(window: &Window) -> GateResult {
+        let gates = Gates {
+            max_error_rate: None,
+            max_invalid_output_rate: Some(2.0),
+            ..Gates::default()
+        };
+        let results = judge(&gates, window, &RolloutPolicy::default());
+        assert_eq!(results.len(), 1, "{results:?}");
+        results.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn replies_the_service_cannot_parse_breach_their_gate_by_the_same_sequence() {
+        let broken = invalid_output_gate(&parsed(400, 120));
+        assert_eq!(broken.verdict, Verdict::Breach, "{}", broken.detail);
+        assert!(
+            broken
+                .detail
+                .starts_with("invalid-output rate 30.0% vs active 1.0%"),
+            "{}",
+            broken.detail
+        );
+        let healthy = invalid_output_gate(&parsed(4000, 40));
+        assert_eq!(healthy.verdict, Verdict::Pass, "{}", healthy.detail);
+        let few = invalid_output_gate(&parsed(20, 0));
+        assert_eq!(few.verdict, Verdict::Inconclusive);
+        assert!(
+            few.detail.contains("saying whether the reply parsed"),
+            "{}",
+            few.detail
+        );
+        // Reports that do not say are not counted: no evidence, never a pass.
+        let mut silent = parsed(0, 0);
+        for _ in 0..1000 {
+            silent.canary.add(&Sample::default());
+        }
+        assert_eq!(invalid_output_gate(&silent).verdict, Verdict::Inconclusive);
+    }
 }

@@ -255,7 +255,11 @@ impl Step<'_> {
 /// One query for all the built-in figures of a prompt, each series marked with a
 /// `figure` label, so that a look costs one round trip per prompt.
 fn figures_query(step: &Step<'_>) -> String {
-    let (prompt, range) = (step.name.as_str(), step.range());
+    figures_query_for(step.name.as_str(), &step.range())
+}
+
+/// [`figures_query`] for a prompt and a PromQL range.
+fn figures_query_for(prompt: &str, range: &str) -> String {
     let part = |figure: &str, metric: &str, by: &str| {
         format!(
             "label_replace(sum by ({by}) (increase({metric}{{prompt=\"{prompt}\"}}[{range}])), \"figure\", \"{figure}\", \"\", \"\")"
@@ -297,6 +301,16 @@ fn figures_query(step: &Step<'_>) -> String {
             "promptctl_feedback_score_count",
             "version, track",
         ),
+        part(
+            "outputs",
+            "promptctl_feedback_outputs_total",
+            "version, track, valid",
+        ),
+        part(
+            "tool_calls",
+            "promptctl_feedback_tool_calls_total",
+            "version, track, result",
+        ),
     ]
     .join(" or ")
 }
@@ -319,7 +333,12 @@ fn add_figures(
             (v, "canary") if v == canary => &mut window.canary,
             _ => continue,
         };
-        add_figure(stats, label("figure"), label("outcome"), *value).map_err(|figure| {
+        let kind = match label("figure") {
+            "outputs" => label("valid"),
+            "tool_calls" => label("result"),
+            _ => label("outcome"),
+        };
+        add_figure(stats, label("figure"), kind, *value).map_err(|figure| {
             PrometheusError::NotACount {
                 track: label("track").to_owned(),
                 figure,
@@ -349,7 +368,7 @@ fn add_figure(
     }
     let is_count = matches!(
         figure,
-        "reports" | "latency_count" | "cost_count" | "score_count"
+        "reports" | "latency_count" | "cost_count" | "score_count" | "outputs" | "tool_calls"
     );
     if is_count && value > MAX_COUNT {
         return Err(FigureError::TooMany {
@@ -371,6 +390,20 @@ fn add_figure(
         "cost_count" => stats.cost_count += count,
         "score_sum" => stats.score_sum += value,
         "score_count" => stats.score_count += count,
+        // `outcome` is the series' `valid` label here.
+        "outputs" => {
+            stats.output_reports += count;
+            if outcome == "false" {
+                stats.invalid_outputs += count;
+            }
+        }
+        // And its `result` label here.
+        "tool_calls" => {
+            stats.tool_reports += count;
+            if outcome == "error" {
+                stats.tool_errors += count;
+            }
+        }
         _ => {}
     }
     Ok(())
@@ -494,6 +527,25 @@ mod tests {
         add_figure(&mut stats, "latency_sum", "", 1.5).unwrap();
         assert_eq!((stats.reports, stats.errors), (100, 3));
         assert_eq!(stats.latency_sum_ms, 1500.0);
+        add_figure(&mut stats, "outputs", "false", 7.0).unwrap();
+        add_figure(&mut stats, "outputs", "true", 13.0).unwrap();
+        add_figure(&mut stats, "tool_calls", "error", 2.0).unwrap();
+        add_figure(&mut stats, "tool_calls", "ok", 8.0).unwrap();
+        assert_eq!((stats.output_reports, stats.invalid_outputs), (20, 7));
+        assert_eq!((stats.tool_reports, stats.tool_errors), (10, 2));
+        assert!(add_figure(&mut stats, "outputs", "false", 1e13).is_err());
+    }
+
+    #[test]
+    fn one_query_reads_the_contract_signals_beside_the_reports() {
+        let query = figures_query_for("support/triage", "300s");
+        assert!(query.contains("label_replace(sum by (version, track, valid) (increase(promptctl_feedback_outputs_total{prompt=\"support/triage\"}["), "{query}");
+        assert!(
+            query.contains(
+                "sum by (version, track, result) (increase(promptctl_feedback_tool_calls_total{"
+            ),
+            "{query}"
+        );
     }
 
     #[test]

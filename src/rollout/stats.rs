@@ -22,6 +22,10 @@ pub struct Sample {
     pub latency_ms: Option<f64>,
     pub cost_usd: Option<f64>,
     pub score: Option<f64>,
+    /// Whether the service could parse the reply, when it says.
+    pub output_valid: Option<bool>,
+    /// Whether a tool call of the reply failed, when it says.
+    pub tool_error: Option<bool>,
 }
 
 /// The figures of one version over a window, kept as sums so that they merge.
@@ -38,6 +42,12 @@ pub struct Stats {
     pub cost_sum_usd: f64,
     pub score_count: u64,
     pub score_sum: f64,
+    /// Reports that said whether the reply could be parsed, and how many could not.
+    pub output_reports: u64,
+    pub invalid_outputs: u64,
+    /// Reports that said whether the reply's tool calls worked, and how many failed.
+    pub tool_reports: u64,
+    pub tool_errors: u64,
 }
 
 fn latency_bucket(ms: f64) -> u16 {
@@ -71,6 +81,14 @@ impl Stats {
             self.score_count += 1;
             self.score_sum += score;
         }
+        if let Some(valid) = sample.output_valid {
+            self.output_reports += 1;
+            self.invalid_outputs += u64::from(!valid);
+        }
+        if let Some(failed) = sample.tool_error {
+            self.tool_reports += 1;
+            self.tool_errors += u64::from(failed);
+        }
     }
 
     /// Adds another window's figures (from another server).
@@ -86,6 +104,15 @@ impl Stats {
         self.cost_sum_usd += other.cost_sum_usd;
         self.score_count += other.score_count;
         self.score_sum += other.score_sum;
+        self.output_reports += other.output_reports;
+        self.invalid_outputs += other.invalid_outputs;
+        self.tool_reports += other.tool_reports;
+        self.tool_errors += other.tool_errors;
+    }
+
+    /// Replies the service could not parse, per report that said, 0 ..= 1.
+    pub fn invalid_output_rate(&self) -> Option<f64> {
+        (self.output_reports > 0).then(|| self.invalid_outputs as f64 / self.output_reports as f64)
     }
 
     /// Errors per report, 0 ..= 1.

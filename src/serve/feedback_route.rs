@@ -27,6 +27,10 @@ pub(super) struct Feedback {
     latency_ms: Option<f64>,
     cost_usd: Option<f64>,
     score: Option<f64>,
+    /// The service could parse the reply (against the version's output schema).
+    output_valid: Option<bool>,
+    /// A tool call of the reply failed in the service.
+    tool_error: Option<bool>,
     /// The client's id for this report: a retry with the same id is counted once.
     request_id: Option<String>,
 }
@@ -91,6 +95,8 @@ pub(super) async fn feedback(
             latency_ms: report.latency_ms,
             cost_usd: report.cost_usd,
             score: report.score,
+            output_valid: report.output_valid,
+            tool_error: report.tool_error,
         };
         state.record_feedback(&name, &served.pointers, track, &sample);
     }
@@ -102,6 +108,8 @@ pub(super) async fn feedback(
         latency_ms: report.latency_ms,
         cost_usd: report.cost_usd,
         score: report.score,
+        output_valid: report.output_valid,
+        tool_error: report.tool_error,
     });
     // New evidence may change a rollout's decision: the controller, if one runs, looks.
     state.evidence.notify_one();

@@ -39,6 +39,8 @@ pub struct FeedbackReport<'a> {
     pub latency_ms: Option<f64>,
     pub cost_usd: Option<f64>,
     pub score: Option<f64>,
+    pub output_valid: Option<bool>,
+    pub tool_error: Option<bool>,
 }
 
 /// Counters and histograms, keyed by their labels.
@@ -64,6 +66,10 @@ struct Figures {
     score: Histogram,
     cost_count: u64,
     cost_usd: f64,
+    /// Reports whose reply the service parsed, and could not.
+    outputs: [u64; 2],
+    /// Reports whose tool calls worked, and failed.
+    tool_calls: [u64; 2],
 }
 
 impl Default for Figures {
@@ -73,6 +79,8 @@ impl Default for Figures {
             score: Histogram::new(&SCORE_BUCKETS),
             cost_count: 0,
             cost_usd: 0.0,
+            outputs: [0; 2],
+            tool_calls: [0; 2],
         }
     }
 }
@@ -173,6 +181,12 @@ impl Metrics {
         }
         if let Some(score) = report.score {
             figures.score.observe(score);
+        }
+        if let Some(valid) = report.output_valid {
+            figures.outputs[usize::from(!valid)] += 1;
+        }
+        if let Some(failed) = report.tool_error {
+            figures.tool_calls[usize::from(failed)] += 1;
         }
     }
 
@@ -287,6 +301,26 @@ fn write_feedback(out: &mut String, feedback: &Feedback) {
             figures.cost_usd, figures.cost_count
         );
     }
+    out.push_str("# HELP promptctl_feedback_outputs_total Feedback reports that said whether the service could parse the reply, by prompt, version, track and valid.\n# TYPE promptctl_feedback_outputs_total counter\n");
+    for (key, figures) in &feedback.figures {
+        let labels = labels(key);
+        for (valid, n) in ["true", "false"].iter().zip(figures.outputs) {
+            let _ = writeln!(
+                out,
+                "promptctl_feedback_outputs_total{{{labels},valid=\"{valid}\"}} {n}"
+            );
+        }
+    }
+    out.push_str("# HELP promptctl_feedback_tool_calls_total Feedback reports that said whether the reply's tool calls worked, by prompt, version, track and result.\n# TYPE promptctl_feedback_tool_calls_total counter\n");
+    for (key, figures) in &feedback.figures {
+        let labels = labels(key);
+        for (result, n) in ["ok", "error"].iter().zip(figures.tool_calls) {
+            let _ = writeln!(
+                out,
+                "promptctl_feedback_tool_calls_total{{{labels},result=\"{result}\"}} {n}"
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -315,6 +349,8 @@ mod tests {
                 latency_ms: Some(ms),
                 cost_usd: Some(0.25),
                 score: None,
+                output_valid: (ms > 100.0).then_some(ms < 1000.0),
+                tool_error: None,
             });
         }
         let text = metrics.render_text(&scrape(&[]));
@@ -329,6 +365,9 @@ mod tests {
             format!("promptctl_feedback_score_count{{{labels}}} 0"),
             format!("promptctl_feedback_cost_usd_sum{{{labels}}} 1"),
             format!("promptctl_feedback_cost_usd_count{{{labels}}} 4"),
+            format!("promptctl_feedback_outputs_total{{{labels},valid=\"true\"}} 1"),
+            format!("promptctl_feedback_outputs_total{{{labels},valid=\"false\"}} 1"),
+            format!("promptctl_feedback_tool_calls_total{{{labels},result=\"error\"}} 0"),
             "promptctl_feedback_total{prompt=\"p\",version=\"v\",track=\"canary\",outcome=\"success\"} 4".into(),
         ] {
             assert!(text.contains(&line), "{line}\n{text}");

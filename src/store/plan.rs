@@ -119,6 +119,10 @@ pub struct Gates {
     /// Most the canary's mean score may fall below active's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_score_drop: Option<f64>,
+    /// Most the canary's share of replies the service could not parse (feedback with
+    /// `output_valid: false`) may exceed active's, in percentage points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_invalid_output_rate: Option<f64>,
 }
 
 impl Default for Gates {
@@ -130,12 +134,13 @@ impl Default for Gates {
             max_cost_increase: None,
             min_score: None,
             max_score_drop: None,
+            max_invalid_output_rate: None,
         }
     }
 }
 
 /// The gate names policies and alerts use.
-pub const GATE_NAMES: [&str; 4] = ["error_rate", "latency", "cost", "score"];
+pub const GATE_NAMES: [&str; 5] = ["error_rate", "latency", "cost", "score", "invalid_output"];
 
 /// How long a stage of a plan may last (`--every`, and `every` in the state file): a
 /// second to 365 days.
@@ -277,6 +282,10 @@ impl Rollout {
             ("max_cost_increase", self.gates.max_cost_increase),
             ("min_score", self.gates.min_score),
             ("max_score_drop", self.gates.max_score_drop),
+            (
+                "max_invalid_output_rate",
+                self.gates.max_invalid_output_rate,
+            ),
         ] {
             if let Some(value) = value {
                 out.push_str(&format!("{key} = {value:?}\n"));

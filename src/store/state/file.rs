@@ -60,6 +60,7 @@ struct RawRollout {
     max_cost_increase: Option<Spanned<f64>>,
     min_score: Option<Spanned<f64>>,
     max_score_drop: Option<Spanned<f64>>,
+    max_invalid_output_rate: Option<Spanned<f64>>,
     #[serde(default)]
     alerted: Vec<String>,
 }
@@ -125,6 +126,7 @@ fn parse_rollout(
             max_cost_increase: gate(&raw.max_cost_increase, "max_cost_increase")?,
             min_score: gate(&raw.min_score, "min_score")?,
             max_score_drop: gate(&raw.max_score_drop, "max_score_drop")?,
+            max_invalid_output_rate: gate(&raw.max_invalid_output_rate, "max_invalid_output_rate")?,
         },
         alerted: raw.alerted.clone(),
     })

@@ -515,6 +515,9 @@ fn render_with_samples(
 
 fn check_prompt(prompt: &Prompt, suites: &[&Suite], report: &mut CheckReport) {
     let name = prompt.name.as_str();
+    for problem in prompt.schema_problems() {
+        report.push_prompt_error(Severity::Error, Some(name), &problem);
+    }
     let compiled = match prompt.compile() {
         Ok(compiled) => compiled,
         Err(error) => return report.push_prompt_error(Severity::Error, Some(name), &error),

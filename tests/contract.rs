@@ -599,3 +599,41 @@ fn replies_the_service_cannot_parse_revert_the_canary_and_are_counted() {
     let (status, refused) = server.post("/v1/feedback", &json!({"name": "support/triage", "version": active, "outcome": "success", "output_valid": "no"}));
     assert!((400..500).contains(&status), "{refused}");
 }
+
+#[test]
+fn check_names_each_schema_problem_at_its_file_line_and_field() {
+    let repo = example();
+    edit(
+        &repo,
+        "prompts/support/triage.toml",
+        "order_id = { type = \"string\", description",
+        "order_id = { type = \"strng\", description",
+    );
+    edit(
+        &repo,
+        "prompts/schemas/lookup_customer.json",
+        "\"required\": [\"email\"]",
+        "\"required\": [\"email\", \"plan\"], \"minProperties\": -1",
+    );
+    let run = repo.run(&["check"]).expect(1);
+    assert!(
+        run.stdout.contains(
+            "prompts/support/triage.toml:23: `tools[0].parameters#/properties/order_id/type`"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("prompts/schemas/lookup_customer.json: `#/minProperties`"),
+        "{}",
+        run.stdout
+    );
+    let refused = repo.run(&["publish"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("cannot be released"),
+        "{}",
+        refused.stderr
+    );
+}

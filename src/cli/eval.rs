@@ -9,7 +9,8 @@ use clap::{Args, ValueEnum};
 
 use promptctl::eval::{
     CacheMode, CaseSide, Change, EvalOptions, Gate, Outcome, Progress, Quiet, Report, SideSummary,
-    SuiteReport, dollars, failure_summary, find_suite, run, to_junit, to_markdown,
+    SuiteReport, contract_violation, dollars, failure_summary, find_suite, run, to_junit,
+    to_markdown, tool_call_lines,
 };
 use promptctl::source::{default_base, parse_spec};
 
@@ -417,6 +418,19 @@ fn suite_cases(out: &mut String, suite: &SuiteReport, verbose: bool) {
         let _ = writeln!(out, "  {label}  {}{why}", case.name);
         if let Some(output) = side.and_then(|s| s.output.as_deref()) {
             show_output(out, output, verbose);
+        }
+        for call in side.map(tool_call_lines).unwrap_or_default() {
+            let _ = writeln!(out, "    {DIM}{call}{DIM:#}");
+        }
+    }
+    // A reply the service could not parse breaks it whether or not the case changed.
+    for case in suite.cases.iter().filter(|c| c.change == Change::Same) {
+        if let Some(check) = case.head.as_ref().and_then(contract_violation) {
+            let _ = writeln!(
+                out,
+                "  {ERROR}contract{ERROR:#}  {}  {DIM}{}: {}{DIM:#}",
+                case.name, check.kind, check.reason
+            );
         }
     }
     let failing_on_both = suite

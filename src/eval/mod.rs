@@ -40,7 +40,8 @@ pub use redact::{MASK, Redactor};
 pub use report::GateResult;
 pub use report::{
     CaseReport, CaseSide, Change, FailureGroup, Report, RequestStats, SideSummary, SuiteReport,
-    dollars, failure_summary, junit_suites, pass_rate_change, to_junit, to_markdown,
+    contract_violation, dollars, failure_summary, junit_suites, pass_rate_change, to_junit,
+    to_markdown, tool_call_lines,
 };
 pub use run_input::{CacheMode, EvalError, EvalOptions, Progress, Quiet};
 pub use runner::run;

@@ -281,6 +281,14 @@ pub fn tool_call_lines(side: &CaseSide) -> Vec<String> {
 /// The kinds of the checks the contract runs on every answer.
 const CONTRACT_CHECKS: [&str; 3] = ["output_schema", "tool_arguments", "max_turns"];
 
+/// The first check of the contract a case's answer failed: a reply that breaks the output
+/// schema, a tool call that breaks its tool's parameters, tool calls past `max_turns`.
+pub fn contract_violation(side: &CaseSide) -> Option<&AssertionResult> {
+    side.assertions
+        .iter()
+        .find(|a| !a.pass && CONTRACT_CHECKS.contains(&a.kind.as_str()))
+}
+
 /// Why a case failed or could not be evaluated, in one line: the errors first.
 pub fn failure_summary(side: &CaseSide) -> String {
     if let Some(error) = &side.error {
@@ -404,14 +412,7 @@ fn markdown_contract_violations(out: &mut String, suite: &SuiteReport) {
     let broken: Vec<(&CaseReport, &AssertionResult)> = suite
         .cases
         .iter()
-        .filter_map(|case| {
-            let head = case.head.as_ref()?;
-            let check = head
-                .assertions
-                .iter()
-                .find(|a| !a.pass && CONTRACT_CHECKS.contains(&a.kind.as_str()))?;
-            Some((case, check))
-        })
+        .filter_map(|case| Some((case, contract_violation(case.head.as_ref()?)?)))
         .collect();
     if broken.is_empty() {
         return;

@@ -281,6 +281,11 @@ fn side_input<'a>(set: &'a PromptSet, suite: &Suite) -> SideInput<'a> {
         .get(&suite.prompt)
         .map_err(|e| e.to_string())
         .and_then(|prompt| {
+            // A schema that is not valid JSON Schema checks nothing: the version cannot be
+            // evaluated, rather than pass its schema checks by accident.
+            if let Some(problem) = prompt.schema_problems().first() {
+                return Err(problem.to_string());
+            }
             let compiled = prompt.compile().map_err(|e| e.to_string())?;
             Ok((prompt, compiled))
         });

@@ -37,7 +37,7 @@ impl PromptDraft {
     /// and computes its version, which covers every partial reached.
     pub fn finish(self, partials: &PartialIndex) -> Result<Prompt, PromptError> {
         let reached = partials.reachable(&self.roots)?;
-        let (contract, compatibility, schema_files) = self
+        let finished = self
             .contract
             .finish(|name| partials.text(name).map(|t| &**t), partials.folder())?;
         let spec = PromptSpec {
@@ -47,15 +47,16 @@ impl PromptDraft {
             variables: self.variables,
             messages: self.messages,
             partials: reached,
-            contract,
+            contract: finished.contract,
         };
         Ok(Prompt {
             name: self.name,
             path: self.path,
             description: self.description,
             metadata: self.metadata,
-            compatibility,
-            schema_files,
+            compatibility: finished.compatibility,
+            schema_files: finished.schema_files,
+            schema_sites: finished.sites,
             version: spec.version(),
             spec,
             message_lines: self.message_lines,

@@ -88,6 +88,7 @@ impl Prompt {
             metadata: serde_json::Map::new(),
             compatibility: Compatibility::default(),
             schema_files: Vec::new(),
+            schema_sites: Vec::new(),
             version: expected,
             message_lines: Vec::new(),
             folder: folder.to_owned(),

@@ -34,8 +34,9 @@ use canonical::{write_sorted_object, write_string};
 pub use contract::{
     Compatibility, Contract, ContractChange, DEFAULT_MAX_TURNS, Direction, MAX_CHECKED_BYTES,
     MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, MAX_TOOL_NAME, MAX_TOOLS, MAX_TURNS_LIMIT, OutputFormat,
-    OutputSpec, STRICT_MAX_NESTING, STRICT_MAX_PROPERTIES, SchemaProblem, Tool, ToolCall,
-    ToolChoice, check_schema, compile_schema, contract_changes, first_violation,
+    OutputSpec, STRICT_MAX_NESTING, STRICT_MAX_PROPERTIES, SchemaProblem, SchemaSite, SchemaSlot,
+    Tool, ToolCall, ToolChoice, check_schema, compile_schema, contract_changes, first_violation,
+    validate_schema,
 };
 pub use draft::PromptDraft;
 pub use error::{IncludeProblem, Location, PromptError};
@@ -187,6 +188,9 @@ pub struct Prompt {
     /// The schema files the prompt names, below the prompts folder (their schemas are in
     /// `spec`, so the version covers them).
     pub schema_files: Vec<String>,
+    /// Where each schema of the contract is written (none for a version read back from a
+    /// store: its problems are said at the object).
+    pub schema_sites: Vec<SchemaSite>,
     /// What the version covers.
     pub spec: PromptSpec,
     /// The content address of `spec`.
@@ -208,6 +212,36 @@ impl Prompt {
         Location::file(&self.path)
             .at_line(self.message_lines.get(index).copied())
             .with_field(format!("messages[{index}].content"))
+    }
+
+    /// Validates every schema of the contract under draft 2020-12 (reading a prompt checks
+    /// only their bounds and strict mode's rules): each problem at the field or file that
+    /// holds the schema, and its JSON pointer.
+    pub fn schema_problems(&self) -> Vec<PromptError> {
+        let mut problems = Vec::new();
+        let slots = std::iter::once(SchemaSlot::Output)
+            .chain((0..self.spec.contract.tools.len()).map(SchemaSlot::Tool));
+        for slot in slots {
+            let Some(schema) = self.spec.contract.schema_at(slot) else {
+                continue;
+            };
+            let Err(problem) = validate_schema(schema) else {
+                continue;
+            };
+            let site = self.schema_sites.iter().find(|s| s.slot == slot);
+            let location = site.map_or_else(|| Location::file(&self.path), |s| s.location.clone());
+            let field = match (&location.field, problem.pointer.is_empty()) {
+                (Some(field), false) => format!("{field}#{}", problem.pointer),
+                (Some(field), true) => field.clone(),
+                (None, false) => format!("#{}", problem.pointer),
+                (None, true) => String::new(),
+            };
+            problems.push(PromptError::Invalid {
+                location: location.with_field(field),
+                message: problem.message,
+            });
+        }
+        problems
     }
 
     /// Returns the names of the partials this prompt reaches.

@@ -14,10 +14,11 @@ use serde_json::Value;
 
 pub use compat::{ContractChange, Direction, contract_changes};
 pub(crate) use read::{At, ContractDraft, RawOutput, RawTool, read_contract};
+pub use read::{SchemaSite, SchemaSlot};
 pub(crate) use schema::escape_pointer;
 pub use schema::{
     MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, STRICT_MAX_NESTING, STRICT_MAX_PROPERTIES, SchemaProblem,
-    check_schema, compile_schema, first_violation,
+    check_schema, compile_schema, first_violation, validate_schema,
 };
 
 use super::canonical::{write_canonical, write_string};
@@ -50,6 +51,14 @@ pub struct Contract {
 }
 
 impl Contract {
+    /// The schema at `slot`: the output's, or a tool's parameters.
+    pub fn schema_at(&self, slot: SchemaSlot) -> Option<&Value> {
+        match slot {
+            SchemaSlot::Output => self.output_schema(),
+            SchemaSlot::Tool(index) => self.tools.get(index).map(|t| &t.parameters),
+        }
+    }
+
     /// Tells whether the prompt declares neither an output nor tools.
     pub fn is_empty(&self) -> bool {
         self.output.is_none() && self.tools.is_empty() && self.tool_choice.is_none()

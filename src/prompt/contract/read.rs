@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use toml::Spanned;
 
-use super::schema::check_schema;
+use super::schema::check_shape;
 use super::{
     Compatibility, Contract, MAX_TOOL_NAME, MAX_TOOLS, OutputFormat, OutputSpec, Tool, ToolChoice,
 };
@@ -43,7 +43,7 @@ pub(crate) struct RawTool {
 
 /// Where a schema read from a file goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SchemaSlot {
+pub enum SchemaSlot {
     Output,
     Tool(usize),
 }
@@ -65,6 +65,16 @@ pub(crate) struct ContractDraft {
     pub contract: Contract,
     pub compatibility: Compatibility,
     pub schema_files: Vec<SchemaRef>,
+    /// Where each schema is written, for the problems `check` finds in it.
+    pub sites: Vec<SchemaSite>,
+}
+
+/// Where a schema of the contract is written: a field of the prompt file, or a schema file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaSite {
+    pub slot: SchemaSlot,
+    /// The field (`output.schema`, `tools[1].parameters`) at its line, or the schema file.
+    pub location: Location,
 }
 
 impl ContractDraft {
@@ -78,6 +88,10 @@ impl ContractDraft {
         for schema_ref in std::mem::take(&mut self.schema_files) {
             names.push(schema_ref.name.clone());
             let shown = format!("{folder}/{}", schema_ref.name);
+            self.sites.push(SchemaSite {
+                slot: schema_ref.slot,
+                location: Location::file(&shown),
+            });
             let Some(text) = text(&schema_ref.name) else {
                 // As a missing partial is: a source read by name looks it up and tries again.
                 return Err(PromptError::Include {
@@ -92,7 +106,7 @@ impl ContractDraft {
                     format!("not JSON: {e}"),
                 )
             })?;
-            check_schema(&schema, schema_ref.strict).map_err(|problem| {
+            check_shape(&schema, schema_ref.strict).map_err(|problem| {
                 invalid(
                     Location::file(&shown).with_field(pointer_field(&problem.pointer)),
                     problem.message,
@@ -110,13 +124,23 @@ impl ContractDraft {
                 }
             }
         }
-        Ok((self.contract, self.compatibility, names))
+        Ok(FinishedContract {
+            contract: self.contract,
+            compatibility: self.compatibility,
+            schema_files: names,
+            sites: self.sites,
+        })
     }
 }
 
-/// A contract with its schema files read: the contract, its compatibility mode, and the
-/// schema files it named.
-pub(crate) type FinishedContract = (Contract, Compatibility, Vec<String>);
+/// A contract with its schema files read.
+pub(crate) struct FinishedContract {
+    pub contract: Contract,
+    pub compatibility: Compatibility,
+    /// The schema files it names, below the prompts folder.
+    pub schema_files: Vec<String>,
+    pub sites: Vec<SchemaSite>,
+}
 
 /// The prompt file being read, for locations.
 pub(crate) struct At<'a> {
@@ -224,7 +248,13 @@ fn read_output(
         None => None,
     };
     let schema = match raw.schema {
-        Some(schema) => Some(inline_schema(file, schema, "output.schema", raw.strict)?),
+        Some(schema) => {
+            draft.sites.push(SchemaSite {
+                slot: SchemaSlot::Output,
+                location: file.at(schema.span(), "output.schema"),
+            });
+            Some(inline_schema(file, schema, "output.schema", raw.strict)?)
+        }
         None => None,
     };
     if let Some(schema_file) = raw.schema_file {
@@ -285,6 +315,10 @@ fn read_tools(file: &At, raw: Vec<RawTool>, draft: &mut ContractDraft) -> Result
             }
             (Some(inline), None) => {
                 let location = file.at(inline.span(), &field("parameters"));
+                draft.sites.push(SchemaSite {
+                    slot: SchemaSlot::Tool(index),
+                    location: location.clone(),
+                });
                 let schema = inline_schema(file, inline, &field("parameters"), tool.strict)?;
                 check_parameters_root(&schema, &location)?;
                 schema
@@ -322,7 +356,7 @@ fn inline_schema(
     let location = file.at(raw.span(), field);
     let schema =
         toml_value_to_json(raw.get_ref()).map_err(|e| invalid(location.clone(), e.to_string()))?;
-    check_schema(&schema, strict).map_err(|problem| {
+    check_shape(&schema, strict).map_err(|problem| {
         let field = format!("{field}{}", pointer_field(&problem.pointer));
         invalid(location.with_field(field), problem.message)
     })?;

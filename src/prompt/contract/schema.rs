@@ -38,6 +38,14 @@ impl SchemaProblem {
 /// meta-schema, then compiled: a bad pattern or an unresolvable `$ref` is found here), and
 /// with `strict`, within the rules strict mode imposes.
 pub fn check_schema(schema: &Value, strict: bool) -> Result<(), SchemaProblem> {
+    check_shape(schema, strict)?;
+    validate_schema(schema)
+}
+
+/// The checks of a schema that reading a prompt makes: the bounds, `$schema`, and strict
+/// mode's rules; cheap walks, no meta-schema. [`validate_schema`] is the rest, which `check`,
+/// `eval` and releases run: listing or diffing 2,000 prompts pays for neither.
+pub fn check_shape(schema: &Value, strict: bool) -> Result<(), SchemaProblem> {
     if depth_over(schema, MAX_SCHEMA_DEPTH) {
         return Err(SchemaProblem::at(
             "",
@@ -61,17 +69,49 @@ pub fn check_schema(schema: &Value, strict: bool) -> Result<(), SchemaProblem> {
             ),
         ));
     }
+    if strict {
+        strict_problems(schema)?;
+    }
+    Ok(())
+}
+
+/// Validates a schema under draft 2020-12: its meta-schema, then compiled (a bad pattern or
+/// an unresolvable `$ref`). The answer is kept by the schema's content for the life of the
+/// process: prompts that share a schema file, or repeat a tool, pay once.
+pub fn validate_schema(schema: &Value) -> Result<(), SchemaProblem> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashMap<[u8; 32], Result<(), SchemaProblem>>>> = OnceLock::new();
+    let key: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
+        <sha2::Sha256 as sha2::Digest>::new(),
+        to_canonical_string(schema).as_bytes(),
+    ))
+    .into();
+    let seen = SEEN.get_or_init(Mutex::default);
+    if let Some(known) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return known.clone();
+    }
+    let answer = validate_uncached(schema);
+    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+    // A bound on the memory kept: past it, the process starts over (it only costs time).
+    if seen.len() >= MAX_REMEMBERED {
+        seen.clear();
+    }
+    seen.insert(key, answer.clone());
+    answer
+}
+
+/// The most schema answers [`validate_schema`] keeps.
+const MAX_REMEMBERED: usize = 100_000;
+
+fn validate_uncached(schema: &Value) -> Result<(), SchemaProblem> {
     if let Err(error) = jsonschema::draft202012::meta::validate(schema) {
         return Err(SchemaProblem::at(
             error.instance_path().as_str(),
             format!("is not a valid JSON Schema (draft 2020-12): {error}"),
         ));
     }
-    compile_schema(schema)?;
-    if strict {
-        strict_problems(schema)?;
-    }
-    Ok(())
+    compile_schema(schema).map(|_| ())
 }
 
 /// Compiles a schema to check documents against.

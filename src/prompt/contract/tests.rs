@@ -45,8 +45,16 @@ fn parse(source: &str) -> Result<Prompt, PromptError> {
     parse_with(source, &PartialIndex::default())
 }
 
+/// The first problem of a prompt: reading it, or validating its schemas as `check` does.
 fn refusal(source: &str) -> (String, Option<usize>, String) {
-    let error = parse(source).unwrap_err();
+    let error = match parse(source) {
+        Err(error) => error,
+        Ok(prompt) => prompt
+            .schema_problems()
+            .into_iter()
+            .next()
+            .expect("a problem"),
+    };
     let location = error.location().unwrap().clone();
     (
         location.field.unwrap_or_default(),

@@ -1,6 +1,7 @@
-//! The contract check of `publish` and `canary`: a version whose output or tools would break
-//! a service reading the active version's (under the prompt's compatibility mode) is
-//! refused unless the request allows it (`--allow-breaking`).
+//! The contract check of `publish` and `canary`: a version whose schemas are not valid JSON
+//! Schema is refused, and one whose output or tools would break a service reading the
+//! active version's (under the prompt's compatibility mode) is refused unless the request
+//! allows it (`--allow-breaking`).
 
 use super::planner::Plan;
 use super::source::Source;
@@ -16,6 +17,17 @@ pub(super) fn refuse_breaking(
     store: &Store,
     tip: Option<git2::Oid>,
 ) -> Result<(), ReleaseError> {
+    for change in &plan.changes {
+        let Some(Ok(prompt)) = source.prompts.get(&change.name) else {
+            continue;
+        };
+        if let Some(problem) = prompt.schema_problems().first() {
+            return Err(ReleaseError::refused(
+                format!("`{}` cannot be released: {problem}", change.name),
+                "fix the schema; `promptctl check` lists every problem",
+            ));
+        }
+    }
     let Some(tip) = tip else {
         return Ok(());
     };

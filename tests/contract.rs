@@ -629,6 +629,7 @@ fn check_names_each_schema_problem_at_its_file_line_and_field() {
         "{}",
         run.stdout
     );
+    repo.commit("broken schemas");
     let refused = repo.run(&["publish"]);
     assert_ne!(refused.code, 0);
     assert!(

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `check` and `diff` of 2,000 prompts with an output schema and two tools each (one from a
-# shared schema file), as a ratio to the same 2,000 prompts without them, all timed in the
-# same run, interleaved. The diff is of a commit that changes 20 prompts; with contracts,
-# it also widens one enum of their schema (a breaking change, judged).
+# `check` and `diff` of 2,000 prompts with an output schema and two tools each, as a ratio
+# to the same 2,000 prompts without them, all timed in the same run, interleaved. Two
+# shapes: every schema written inline in every prompt file (the files grow 3x: the worst
+# case), and schemas kept in files shared by each team's prompts. The diff is of a commit
+# that changes 20 prompts; inline, it also widens one enum of their schema (a breaking
+# change, judged).
 #
 # Usage: benches/contract-2000.sh [PROMPTS] [RUNS]     (defaults: 2000 prompts, 15 runs)
 set -euo pipefail
@@ -33,6 +35,7 @@ make_repo() {
 }
 make_repo "$work/plain" ""
 make_repo "$work/contract" "--contract"
+make_repo "$work/files" "--contract-files"
 
 python3 - "$work" "$bin" "$runs" <<'PY'
 import subprocess, sys
@@ -44,9 +47,10 @@ breaking = subprocess.run([binary, "diff", "HEAD~1", "HEAD", "--json"], cwd=f"{w
 assert '"breaking": true' in breaking, "the contract diff found no breaking change"
 for label, args in [("check", ["check"]), ("diff HEAD~1 HEAD (20 prompts changed)", ["diff", "HEAD~1", "HEAD"])]:
     # Both in turn, each round, so that noise hits them alike.
-    plain, contract = medians([[binary, "--repo", f"{work}/plain", *args],
-                               [binary, "--repo", f"{work}/contract", *args]], work, runs)
+    plain, contract, files = medians([[binary, "--repo", f"{work}/{repo}", *args]
+                                      for repo in ("plain", "contract", "files")], work, runs)
     print(f"{label}:")
-    print(f"  without contracts  {plain * 1000:8.2f} ms")
-    print(f"  with contracts     {contract * 1000:8.2f} ms   ratio {contract / plain:5.2f}x")
+    print(f"  without contracts               {plain * 1000:8.2f} ms")
+    print(f"  with contracts, inline          {contract * 1000:8.2f} ms   ratio {contract / plain:5.2f}x")
+    print(f"  with contracts, shared files    {files * 1000:8.2f} ms   ratio {files / plain:5.2f}x")
 PY

@@ -87,10 +87,23 @@ impl Contract {
     /// order and calls this between `model` and `params` for `output`, and after
     /// `provider` for the tools (see [`PromptSpec::canonical_json`](super::PromptSpec)).
     pub(crate) fn write_output(&self, out: &mut String) {
+        // Written member by member, keys in byte order, with no copy of the schema.
         if let Some(output) = &self.output {
-            out.push_str(",\"output\":");
-            let value = serde_json::to_value(output).expect("an output spec always serialises");
-            write_canonical(&value, out);
+            out.push_str(",\"output\":{\"format\":");
+            write_string(output.format.as_str(), out);
+            if let Some(name) = &output.name {
+                out.push_str(",\"name\":");
+                write_string(name, out);
+            }
+            if let Some(schema) = &output.schema {
+                out.push_str(",\"schema\":");
+                write_canonical(schema, out);
+            }
+            out.push_str(if output.strict {
+                ",\"strict\":true}"
+            } else {
+                ",\"strict\":false}"
+            });
         }
     }
 
@@ -106,8 +119,21 @@ impl Contract {
                 if i > 0 {
                     out.push(',');
                 }
-                let value = serde_json::to_value(tool).expect("a tool always serialises");
-                write_canonical(&value, out);
+                out.push('{');
+                if let Some(description) = &tool.description {
+                    out.push_str("\"description\":");
+                    write_string(description, out);
+                    out.push(',');
+                }
+                out.push_str("\"name\":");
+                write_string(&tool.name, out);
+                out.push_str(",\"parameters\":");
+                write_canonical(&tool.parameters, out);
+                out.push_str(if tool.strict {
+                    ",\"strict\":true}"
+                } else {
+                    "}"
+                });
             }
             out.push(']');
         }
@@ -120,6 +146,16 @@ impl Contract {
 pub enum OutputFormat {
     Text,
     Json,
+}
+
+impl OutputFormat {
+    /// `text` or `json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::Text => "text",
+            OutputFormat::Json => "json",
+        }
+    }
 }
 
 /// `[output]` as the version covers it.

@@ -1,9 +1,9 @@
 //! JSON Schemas of the contract: checked once when a prompt is read (draft 2020-12, within
 //! bounds, and strict mode's rules when asked), compiled to check replies and arguments.
 
-use serde_json::Value;
+use std::collections::HashMap;
 
-use crate::prompt::canonical::to_canonical_string;
+use serde_json::Value;
 
 /// The largest schema, in canonical JSON bytes (256 KiB).
 pub const MAX_SCHEMA_BYTES: usize = 256 * 1024;
@@ -52,11 +52,10 @@ pub fn check_shape(schema: &Value, strict: bool) -> Result<(), SchemaProblem> {
             format!("nests deeper than {MAX_SCHEMA_DEPTH} levels"),
         ));
     }
-    let bytes = to_canonical_string(schema).len();
-    if bytes > MAX_SCHEMA_BYTES {
+    if canonical_len(schema, MAX_SCHEMA_BYTES) > MAX_SCHEMA_BYTES {
         return Err(SchemaProblem::at(
             "",
-            format!("is {bytes} bytes of JSON; the most is {MAX_SCHEMA_BYTES}"),
+            format!("is more than {MAX_SCHEMA_BYTES} bytes of JSON"),
         ));
     }
     if let Some(named) = schema.get("$schema")
@@ -79,17 +78,27 @@ pub fn check_shape(schema: &Value, strict: bool) -> Result<(), SchemaProblem> {
 /// an unresolvable `$ref`). The answer is kept by the schema's content for the life of the
 /// process: prompts that share a schema file, or repeat a tool, pay once.
 pub fn validate_schema(schema: &Value) -> Result<(), SchemaProblem> {
-    use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    static SEEN: OnceLock<Mutex<HashMap<[u8; 32], Result<(), SchemaProblem>>>> = OnceLock::new();
-    let key: [u8; 32] = sha2::Digest::finalize(sha2::Digest::chain_update(
-        <sha2::Sha256 as sha2::Digest>::new(),
-        to_canonical_string(schema).as_bytes(),
-    ))
-    .into();
+    static SEEN: OnceLock<Mutex<Remembered>> = OnceLock::new();
+    let key = {
+        let mut hasher = Fold(0);
+        hash_value(schema, &mut hasher);
+        std::hash::Hasher::finish(&hasher)
+    };
     let seen = SEEN.get_or_init(Mutex::default);
-    if let Some(known) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return known.clone();
+    // Keyed by a hash, held by the schema itself: a collision is a miss, never a wrong answer.
+    let known = seen
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .and_then(|entries| {
+            entries
+                .iter()
+                .find(|(s, _)| s == schema)
+                .map(|(_, a)| a.clone())
+        });
+    if let Some(answer) = known {
+        return answer;
     }
     let answer = validate_uncached(schema);
     let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -97,8 +106,60 @@ pub fn validate_schema(schema: &Value) -> Result<(), SchemaProblem> {
     if seen.len() >= MAX_REMEMBERED {
         seen.clear();
     }
-    seen.insert(key, answer.clone());
+    seen.entry(key)
+        .or_default()
+        .push((schema.clone(), answer.clone()));
     answer
+}
+
+/// Schemas validated so far, by hash: each with its answer.
+type Remembered = HashMap<u64, Vec<(Value, Result<(), SchemaProblem>)>>;
+
+/// A fast, non-cryptographic hash of the words it is given (multiply and rotate, as
+/// rustc's own FxHash): the memo's keys, held against the schemas themselves.
+struct Fold(u64);
+
+impl std::hash::Hasher for Fold {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.write_u64(u64::from_le_bytes(chunk.try_into().expect("eight bytes")));
+        }
+        for &byte in chunks.remainder() {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Hashes a value as it is written, in its order, without writing it.
+fn hash_value(value: &Value, hasher: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    match value {
+        Value::Object(map) => {
+            hasher.write_u8(b'{');
+            for (key, item) in map {
+                key.hash(hasher);
+                hash_value(item, hasher);
+            }
+        }
+        Value::Array(items) => {
+            hasher.write_u8(b'[');
+            items.len().hash(hasher);
+            items.iter().for_each(|item| hash_value(item, hasher));
+        }
+        Value::String(text) => text.hash(hasher),
+        Value::Number(number) => number.as_f64().map(f64::to_bits).hash(hasher),
+        Value::Bool(b) => b.hash(hasher),
+        Value::Null => hasher.write_u8(0),
+    }
 }
 
 /// The most schema answers [`validate_schema`] keeps.
@@ -137,6 +198,64 @@ pub fn first_violation(
         .iter_errors(document)
         .next()
         .map(|error| SchemaProblem::at(error.instance_path().as_str(), error.to_string()))
+}
+
+/// The length of a value's canonical JSON, counted without writing it, and only until it
+/// passes `limit`.
+fn canonical_len(value: &Value, limit: usize) -> usize {
+    match value {
+        Value::Object(map) => {
+            let mut len = 1 + map.len().max(1);
+            for (key, item) in map {
+                if len > limit {
+                    break;
+                }
+                len += string_len(key) + 1 + canonical_len(item, limit - len.min(limit));
+            }
+            len
+        }
+        Value::Array(items) => {
+            let mut len = 1 + items.len().max(1);
+            for item in items {
+                if len > limit {
+                    break;
+                }
+                len += canonical_len(item, limit - len.min(limit));
+            }
+            len
+        }
+        Value::String(text) => string_len(text),
+        Value::Number(number) => {
+            let mut counter = Counter(0);
+            let _ = std::fmt::Write::write_fmt(&mut counter, format_args!("{number}"));
+            counter.0
+        }
+        Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        Value::Null => 4,
+    }
+}
+
+/// The length of a string as canonical JSON writes it, quotes and escapes included.
+fn string_len(text: &str) -> usize {
+    2 + text
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0x00..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+/// Counts the bytes formatted into it.
+struct Counter(usize);
+
+impl std::fmt::Write for Counter {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
 }
 
 /// Tells whether a value nests deeper than `limit`, without walking past it.
@@ -336,6 +455,14 @@ mod tests {
                 .pointer,
             "/type"
         );
+    }
+
+    #[test]
+    fn the_canonical_length_is_counted_without_writing() {
+        let value = json!({"b": [1, 2.5, -3e20, null, true, false], "a": {"é\"\n\u{1}": "x\\y"}, "c": [], "d": {}});
+        let written = crate::prompt::to_canonical_string(&value).len();
+        assert_eq!(canonical_len(&value, usize::MAX), written);
+        assert!(canonical_len(&value, 5) > 5);
     }
 
     #[test]

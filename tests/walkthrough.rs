@@ -143,6 +143,10 @@ impl Session {
             .env_clear()
             .env("PATH", &self.path)
             .env("HOME", self.home.path())
+            .env(
+                "EXAMPLES",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"),
+            )
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("NO_COLOR", "1")
             .env("LC_ALL", "C")

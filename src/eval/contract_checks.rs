@@ -357,14 +357,14 @@ mod tests {
                 format: OutputFormat::Json,
                 name: None,
                 schema: Some(
-                    json!({"type": "object", "required": ["queue"], "properties": {"queue": {"enum": ["billing", "tech"]}}}),
+                    json!({"type": "object", "required": ["queue"], "properties": {"queue": {"enum": ["billing", "tech"]}}}).into(),
                 ),
                 strict: false,
             }),
             tools: vec![Tool {
                 name: "lookup".into(),
                 description: None,
-                parameters: json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}),
+                parameters: json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}).into(),
                 strict: false,
             }],
             tool_choice: None,

@@ -39,7 +39,7 @@ impl PromptDraft {
         let reached = partials.reachable(&self.roots)?;
         let finished = self
             .contract
-            .finish(|name| partials.text(name).map(|t| &**t), partials.folder())?;
+            .finish(|name| partials.json(name), partials.folder())?;
         let spec = PromptSpec {
             provider: self.provider,
             model: self.model,
@@ -109,13 +109,13 @@ mod tests {
                 output: Some(OutputSpec {
                     format: OutputFormat::Json,
                     name: Some("triage".into()),
-                    schema: Some(json!({"type": "object", "required": ["b", "a"]})),
+                    schema: Some(json!({"type": "object", "required": ["b", "a"]}).into()),
                     strict: true,
                 }),
                 tools: vec![Tool {
                     name: "lookup".into(),
                     description: Some("Finds \"it\"".into()),
-                    parameters: json!({"type": "object", "properties": {"z": {}, "id": {}}}),
+                    parameters: json!({"type": "object", "properties": {"z": {}, "id": {}}}).into(),
                     strict: false,
                 }],
                 tool_choice: Some(ToolChoice::Required),

@@ -143,6 +143,16 @@ pub struct PartialIndex {
 struct Partial {
     text: Arc<str>,
     refs: Result<Vec<IncludeRef>, ScanError>,
+    /// For a schema file: its JSON, read the first time a prompt names it, so prompts that
+    /// share it parse it once.
+    json: std::sync::OnceLock<Result<Arc<serde_json::Value>, JsonError>>,
+}
+
+/// Why a schema file is not JSON: the line, and serde_json's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JsonError {
+    pub line: usize,
+    pub message: String,
 }
 
 impl PartialIndex {
@@ -163,7 +173,8 @@ impl PartialIndex {
                 } else {
                     scan_template(&text)
                 };
-                (name, Partial { text, refs })
+                let json = std::sync::OnceLock::new();
+                (name, Partial { text, refs, json })
             })
             .collect();
         PartialIndex {
@@ -180,6 +191,19 @@ impl PartialIndex {
     /// Returns the text of a partial, if it exists.
     pub fn text(&self, name: &str) -> Option<&Arc<str>> {
         self.partials.get(name).map(|p| &p.text)
+    }
+
+    /// The JSON of a schema file, parsed once.
+    pub(crate) fn json(&self, name: &str) -> Option<&Result<Arc<serde_json::Value>, JsonError>> {
+        let partial = self.partials.get(name)?;
+        Some(partial.json.get_or_init(|| {
+            serde_json::from_str(&partial.text)
+                .map(Arc::new)
+                .map_err(|e| JsonError {
+                    line: e.line(),
+                    message: e.to_string(),
+                })
+        }))
     }
 
     /// Returns the names of all partials.

@@ -132,7 +132,7 @@ fn openai_body(conversation: &Conversation) -> Map<String, Value> {
                 if let Some(description) = &tool.description {
                     function.insert("description".into(), json!(description));
                 }
-                function.insert("parameters".into(), tool.parameters.clone());
+                function.insert("parameters".into(), Value::clone(&tool.parameters));
                 if tool.strict {
                     function.insert("strict".into(), json!(true));
                 }
@@ -206,7 +206,7 @@ fn anthropic_body(conversation: &Conversation) -> Map<String, Value> {
                 if let Some(description) = &tool.description {
                     entry.insert("description".into(), json!(description));
                 }
-                entry.insert("input_schema".into(), tool.parameters.clone());
+                entry.insert("input_schema".into(), Value::clone(&tool.parameters));
                 if tool.strict {
                     entry.insert("strict".into(), json!(true));
                 }

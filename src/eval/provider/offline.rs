@@ -211,14 +211,14 @@ mod tests {
                 format: OutputFormat::Json,
                 name: None,
                 schema: Some(
-                    json!({"type": "object", "properties": {"queue": {"enum": ["billing", "tech"]}, "urgent": {"type": "boolean"}, "summary": {"type": "string", "maxLength": 5}}}),
+                    json!({"type": "object", "properties": {"queue": {"enum": ["billing", "tech"]}, "urgent": {"type": "boolean"}, "summary": {"type": "string", "maxLength": 5}}}).into(),
                 ),
                 strict: false,
             }),
             tools: vec![Tool {
                 name: "lookup_order".into(),
                 description: None,
-                parameters: json!({"type": "object", "properties": {"id": {"type": "string"}}}),
+                parameters: json!({"type": "object", "properties": {"id": {"type": "string"}}}).into(),
                 strict: false,
             }],
             tool_choice: None,

@@ -21,7 +21,7 @@ fn output(schema: Value) -> Contract {
         output: Some(OutputSpec {
             format: OutputFormat::Json,
             name: None,
-            schema: Some(schema),
+            schema: Some(schema.into()),
             strict: false,
         }),
         ..Contract::default()
@@ -53,7 +53,7 @@ fn tools(list: &[(&str, Value)]) -> Contract {
             .map(|(name, parameters)| Tool {
                 name: (*name).into(),
                 description: None,
-                parameters: parameters.clone(),
+                parameters: parameters.clone().into(),
                 strict: false,
             })
             .collect(),

@@ -8,6 +8,7 @@ mod read;
 mod schema;
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -55,7 +56,7 @@ impl Contract {
     pub fn schema_at(&self, slot: SchemaSlot) -> Option<&Value> {
         match slot {
             SchemaSlot::Output => self.output_schema(),
-            SchemaSlot::Tool(index) => self.tools.get(index).map(|t| &t.parameters),
+            SchemaSlot::Tool(index) => self.tools.get(index).map(|t| &*t.parameters),
         }
     }
 
@@ -71,7 +72,7 @@ impl Contract {
 
     /// The output schema, when replies are JSON with one.
     pub fn output_schema(&self) -> Option<&Value> {
-        self.output.as_ref().and_then(|o| o.schema.as_ref())
+        self.output.as_ref().and_then(|o| o.schema.as_deref())
     }
 
     /// Tells whether replies must be JSON.
@@ -166,9 +167,10 @@ pub struct OutputSpec {
     /// The name the APIs give the schema (OpenAI's `json_schema.name`); `output` if unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// The JSON Schema (draft 2020-12) every reply must meet.
+    /// The JSON Schema (draft 2020-12) every reply must meet: shared, as prompts that name
+    /// one schema file share it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schema: Option<Value>,
+    pub schema: Option<Arc<Value>>,
     /// Ask the provider to enforce the schema (OpenAI's and Anthropic's strict mode).
     pub strict: bool,
 }
@@ -188,7 +190,7 @@ pub struct Tool {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The JSON Schema of its arguments: an object schema.
-    pub parameters: Value,
+    pub parameters: Arc<Value>,
     /// Ask the provider to enforce `parameters` (strict tool use).
     #[serde(default, skip_serializing_if = "is_false")]
     pub strict: bool,

@@ -2,6 +2,7 @@
 //! bounds and inline schemas checked at their line; schema files named for the finish.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,6 +15,7 @@ use super::{
 use crate::base::location::Location;
 use crate::base::tomlfile::{line_of, toml_value_to_json};
 use crate::prompt::PromptError;
+use crate::prompt::includes::JsonError;
 
 /// `[output]` as written.
 #[derive(Deserialize)]
@@ -81,7 +83,7 @@ impl ContractDraft {
     /// Puts each named schema file's text in its place: `text` gives a file's text by name.
     pub fn finish<'a>(
         mut self,
-        text: impl Fn(&str) -> Option<&'a str>,
+        json: impl Fn(&str) -> Option<&'a Result<Arc<Value>, JsonError>>,
         folder: &str,
     ) -> Result<FinishedContract, PromptError> {
         let mut names = Vec::with_capacity(self.schema_files.len());
@@ -92,7 +94,7 @@ impl ContractDraft {
                 slot: schema_ref.slot,
                 location: Location::file(&shown),
             });
-            let Some(text) = text(&schema_ref.name) else {
+            let Some(parsed) = json(&schema_ref.name) else {
                 // As a missing partial is: a source read by name looks it up and tries again.
                 return Err(PromptError::Include {
                     location: schema_ref.location,
@@ -100,12 +102,15 @@ impl ContractDraft {
                     problem: crate::prompt::IncludeProblem::NotFound,
                 });
             };
-            let schema: Value = serde_json::from_str(text).map_err(|e| {
-                invalid(
-                    Location::file(&shown).at_line(Some(e.line())),
-                    format!("not JSON: {e}"),
-                )
-            })?;
+            let schema: Arc<Value> = match parsed {
+                Ok(schema) => Arc::clone(schema),
+                Err(e) => {
+                    return Err(invalid(
+                        Location::file(&shown).at_line(Some(e.line)),
+                        format!("not JSON: {}", e.message),
+                    ));
+                }
+            };
             check_shape(&schema, schema_ref.strict).map_err(|problem| {
                 invalid(
                     Location::file(&shown).with_field(pointer_field(&problem.pointer)),
@@ -269,7 +274,7 @@ fn read_output(
     let output = OutputSpec {
         format,
         name,
-        schema,
+        schema: schema.map(Arc::new),
         strict: raw.strict,
     };
     // `format = "text"` alone is what no `[output]` means: the same version.
@@ -339,7 +344,7 @@ fn read_tools(file: &At, raw: Vec<RawTool>, draft: &mut ContractDraft) -> Result
         draft.contract.tools.push(Tool {
             name,
             description: tool.description,
-            parameters,
+            parameters: Arc::new(parameters),
             strict: tool.strict,
         });
     }

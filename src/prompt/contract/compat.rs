@@ -33,12 +33,13 @@ pub enum Direction {
 impl Direction {
     /// Tells whether a change in this direction breaks a service under `mode`.
     pub fn breaks(self, mode: Compatibility) -> bool {
-        match (mode, self) {
-            (Compatibility::None, _) | (_, Direction::Neutral) => false,
-            (Compatibility::Forward, Direction::Narrows) => false,
-            (Compatibility::Backward, Direction::Widens) => false,
-            _ => true,
-        }
+        !matches!(
+            (mode, self),
+            (Compatibility::None, _)
+                | (_, Direction::Neutral)
+                | (Compatibility::Forward, Direction::Narrows)
+                | (Compatibility::Backward, Direction::Widens)
+        )
     }
 }
 
@@ -331,7 +332,7 @@ fn keyword_direction(
 }
 
 fn keyword_detail(key: &str, old: Option<&Value>, new: Option<&Value>) -> String {
-    let shown = |v: Option<&Value>| v.map_or("(none)".to_owned(), |v| short(v));
+    let shown = |v: Option<&Value>| v.map_or("(none)".to_owned(), short);
     format!("`{key}`: {} → {}", shown(old), shown(new))
 }
 

@@ -103,14 +103,7 @@ fn a_reply_that_breaks_the_schema_fails_with_its_pointer() {
         schema["reason"].as_str().unwrap().contains("at `/queue`"),
         "{schema}"
     );
-    let markdown = repo
-        .run_with(
-            repo.path(),
-            &["eval", "--format", "markdown"],
-            &[("MOCK_API_KEY", KEY)],
-        )
-        .expect(1)
-        .stdout;
+    let markdown = with_key(&repo, &["eval", "--format", "markdown"], 1);
     assert!(
         markdown.contains("**Answers that break the contract (head):**"),
         "{markdown}"
@@ -120,18 +113,18 @@ fn a_reply_that_breaks_the_schema_fails_with_its_pointer() {
             .contains("- `late-order` — output_schema: the reply breaks the schema at `/queue`"),
         "{markdown}"
     );
-    let junit = repo
-        .run_with(
-            repo.path(),
-            &["eval", "--format", "junit"],
-            &[("MOCK_API_KEY", KEY)],
-        )
-        .expect(1)
-        .stdout;
+    let junit = with_key(&repo, &["eval", "--format", "junit"], 1);
     assert!(
         junit.contains("output_schema: the reply breaks the schema at `/queue`"),
         "{junit}"
     );
+}
+
+/// Runs `promptctl ARGS` with the mock's key, expecting `code`; gives stdout.
+fn with_key(repo: &TestRepo, args: &[&str], code: i32) -> String {
+    repo.run_with(repo.path(), args, &[("MOCK_API_KEY", KEY)])
+        .expect(code)
+        .stdout
 }
 
 /// The example's prompt on a mock provider of `kind`, whose model calls `lookup_order`.
@@ -168,25 +161,27 @@ fn mock_calling_lookup() -> MockLlm {
     })
 }
 
+/// The example's suite on a mock of `kind` whose model calls `lookup_order`: it passes, the
+/// mock refused no body, and these are the bodies it got.
+fn bodies_of_a_tool_round(kind: &str) -> Vec<Value> {
+    let mock = mock_calling_lookup();
+    let repo = on_mock(kind, &mock);
+    let report: Value = serde_json::from_str(&with_key(
+        &repo,
+        &["eval", "--format", "json", "--no-cache"],
+        0,
+    ))
+    .unwrap();
+    assert_eq!(report["suites"][0]["head"]["passed"], 1, "{report}");
+    let refused = mock.limited.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(refused, 0, "the mock refused a body");
+    mock.bodies.lock().unwrap().clone()
+}
+
 #[test]
 fn openai_gets_response_format_tools_and_the_tool_round_as_documented() {
-    let mock = mock_calling_lookup();
-    let repo = on_mock("openai", &mock);
-    let run = repo
-        .run_with(
-            repo.path(),
-            &["eval", "--format", "json", "--no-cache"],
-            &[("MOCK_API_KEY", KEY)],
-        )
-        .expect(0);
-    let report = json_of(&run);
-    assert_eq!(report["suites"][0]["head"]["passed"], 1, "{report}");
-    assert_eq!(
-        mock.limited.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "the mock refused a body"
-    );
-    let bodies = mock.bodies.lock().unwrap().clone();
+    let bodies = bodies_of_a_tool_round("openai");
+
     let first = &bodies[0];
     assert_eq!(first["response_format"]["type"], "json_schema");
     assert_eq!(first["response_format"]["json_schema"]["name"], "triage");
@@ -220,27 +215,8 @@ fn openai_gets_response_format_tools_and_the_tool_round_as_documented() {
 
 #[test]
 fn anthropic_gets_output_config_tools_and_the_tool_round_as_documented() {
-    let mock = mock_calling_lookup();
-    let repo = on_mock("anthropic", &mock);
-    let run = repo
-        .run_with(
-            repo.path(),
-            &["eval", "--format", "json", "--no-cache"],
-            &[("MOCK_API_KEY", KEY)],
-        )
-        .expect(0);
-    assert_eq!(
-        json_of(&run)["suites"][0]["head"]["passed"],
-        1,
-        "{}",
-        run.stdout
-    );
-    assert_eq!(
-        mock.limited.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "the mock refused a body"
-    );
-    let bodies = mock.bodies.lock().unwrap().clone();
+    let bodies = bodies_of_a_tool_round("anthropic");
+
     let first = &bodies[0];
     assert_eq!(first["output_config"]["format"]["type"], "json_schema");
     assert_eq!(first["tools"][0]["name"], "lookup_order");

@@ -389,6 +389,13 @@ fn ci_fails_on_a_breaking_change_until_it_is_approved() {
     let report = json_of(&run);
     assert_eq!(report["breaking"][0]["prompt"], "support/triage");
     assert_eq!(report["breaking"][0]["approved_by"], Value::Null);
+    let annotation = report["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"] == "promptctl ci: breaking contract change")
+        .expect("an annotation for the breaking change");
+    assert_eq!(annotation["file"], "prompts/support/triage.toml");
     let human = repo.run(&["ci", "--base", &base]).expect(1).stdout;
     assert!(
         human.contains("1 breaking contract change not approved"),

@@ -15,6 +15,8 @@ pub const TRAILER: &str = "Allow-Breaking";
 #[derive(Debug, Clone, Serialize)]
 pub struct BreakingChange {
     pub prompt: String,
+    /// The prompt's file, relative to the project (`prompts/support/triage.toml`).
+    pub file: String,
     pub path: String,
     pub kind: &'static str,
     pub detail: String,
@@ -39,12 +41,14 @@ impl Approval {
 /// The breaking changes of a diff, each with its approval, if any.
 pub fn breaking_changes(
     diff: &SourceDiff,
+    folder: &str,
     allow_all: bool,
     approvals: &[Approval],
 ) -> Vec<BreakingChange> {
     diff.breaking()
         .map(|(prompt, judged)| BreakingChange {
             prompt: prompt.name.clone(),
+            file: format!("{folder}/{}.toml", prompt.name),
             path: judged.change.path.clone(),
             kind: judged.change.kind,
             detail: judged.change.detail.clone(),

@@ -87,6 +87,23 @@ pub fn annotations(report: &CiReport) -> Vec<Annotation> {
             message: format!("{field}{}", d.message),
         });
     }
+    for change in report.breaking.iter().filter(|c| c.approved_by.is_none()) {
+        out.push(Annotation {
+            level: Level::Error,
+            file: Some(format!("{}{}", report.path_prefix, change.file)),
+            line: None,
+            title: "promptctl ci: breaking contract change".into(),
+            message: format!(
+                "{}: {} ({} under `{}`); approve with a commit trailer `{}: {}`",
+                change.path,
+                change.detail,
+                change.kind,
+                change.compatibility,
+                super::TRAILER,
+                change.prompt
+            ),
+        });
+    }
     let Some(eval) = &report.eval else {
         return out;
     };

@@ -172,7 +172,8 @@ pub async fn run_ci(
             .map_err(|source| CiError::Trailers { source })?,
         Err(_) => Vec::new(),
     };
-    let breaking = breaking_changes(&diff, options.allow_breaking, &approvals);
+    let folder = project.config.project.prompts.trim_end_matches('/');
+    let breaking = breaking_changes(&diff, folder, options.allow_breaking, &approvals);
     let passed = check.passed()
         && eval.as_ref().is_none_or(|r| r.passed)
         && breaking.iter().all(|b| b.approved_by.is_some());

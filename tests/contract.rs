@@ -621,3 +621,24 @@ fn check_names_each_schema_problem_at_its_file_line_and_field() {
         refused.stderr
     );
 }
+
+#[test]
+fn diff_reads_the_schema_files_a_changed_prompt_names_even_written_with_escapes() {
+    let repo = example();
+    edit(
+        &repo,
+        "prompts/support/triage.toml",
+        "schema_file = \"schemas/triage.json\"",
+        "schema_file = \"schemas/triage\\u002ejson\"",
+    );
+    edit(
+        &repo,
+        "prompts/support/triage.toml",
+        "You triage",
+        "You route",
+    );
+    let diff = json_of(&repo.run(&["diff", "HEAD", "--json"]).expect(0));
+    assert_eq!(diff["broken"], json!([]), "{diff}");
+    assert_eq!(diff["prompts"][0]["name"], "support/triage", "{diff}");
+    assert!(diff["prompts"][0].get("contract").is_none(), "{diff}");
+}

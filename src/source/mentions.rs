@@ -48,6 +48,15 @@ fn runs(text: &[u8]) -> String {
     out
 }
 
+/// The schema file names a text can hold: each maximal run of name characters that ends in
+/// `.json`.
+pub fn schema_names(text: &[u8]) -> impl Iterator<Item = String> + '_ {
+    text.split(|&byte| !is_name_byte(byte))
+        .filter(|run| run.ends_with(b".json"))
+        // Name bytes are ASCII.
+        .map(|run| run.iter().map(|&byte| char::from(byte)).collect())
+}
+
 /// The cache as read, with the blobs found since.
 pub struct Mentions {
     path: PathBuf,

@@ -55,10 +55,65 @@ pub fn load_pair(
     if let Some(wanted) = &wanted {
         candidates.retain(|file| wanted.contains(file));
     }
-    let select = |relative: &str| is_partial(relative) || candidates.contains(relative);
+    // Schema files are many in a repository that keeps each contract in a file; only those
+    // the compared prompts name are read.
+    let schemas = named_schema_files(&mut old, &mut new, &candidates)?;
+    let select = |relative: &str| {
+        candidates.contains(relative)
+            || if is_schema_file(relative) {
+                schemas.contains(relative)
+            } else {
+                is_partial(relative)
+            }
+    };
     share_blobs(&mut old, &mut new, select)?;
     let (from, to) = PromptSet::pair_from_snapshots(old.snapshot(select)?, new.snapshot(select)?);
+    // A name the scan could not see (written with escapes) is a schema file missed: read
+    // them all, as before there was a scan.
+    if misses_a_schema_file(&from, &old) || misses_a_schema_file(&to, &new) {
+        let every = |relative: &str| is_partial(relative) || candidates.contains(relative);
+        let (from, to) = PromptSet::pair_from_snapshots(old.snapshot(every)?, new.snapshot(every)?);
+        return Ok(SourcePair { from, to });
+    }
     Ok(SourcePair { from, to })
+}
+
+fn is_schema_file(relative: &str) -> bool {
+    relative.ends_with(crate::prompt::SCHEMA_FILE_SUFFIX)
+}
+
+/// The schema files the candidate prompts' texts name, on either side; the texts read are
+/// kept for the snapshots.
+fn named_schema_files(
+    old: &mut Listing,
+    new: &mut Listing,
+    candidates: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, SourceError> {
+    let mut named = BTreeSet::new();
+    let files: Vec<&str> = candidates.iter().map(String::as_str).collect();
+    for listing in [old, new] {
+        for (file, bytes) in files.iter().zip(listing.read_files(&files)?) {
+            let Some(bytes) = bytes else { continue };
+            named.extend(super::mentions::schema_names(&bytes));
+            listing.keep_bytes(file, bytes);
+        }
+    }
+    Ok(named)
+}
+
+/// Tells whether a prompt of `set` names a schema file the listing has but the set was not
+/// given.
+fn misses_a_schema_file(set: &PromptSet, listing: &Listing) -> bool {
+    set.entries().any(|(_, entry)| {
+        matches!(
+            entry,
+            Err(crate::prompt::PromptError::Include {
+                name,
+                problem: crate::prompt::IncludeProblem::NotFound,
+                ..
+            }) if is_schema_file(name) && listing.blob_id(name).is_some()
+        )
+    })
 }
 
 /// Reads once each selected file that both sides have as the same blob, for both snapshots

@@ -4,6 +4,7 @@
 //! a mirror of a remote).
 
 mod error;
+mod loaded;
 mod origin;
 mod refresh;
 mod snapshot;

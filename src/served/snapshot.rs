@@ -3,8 +3,6 @@
 //! a new snapshot, swapped in whole.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -13,64 +11,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::SnapshotError;
+pub use super::loaded::{Loaded, TrackCounts};
 use crate::prompt::request::{Api, Conversation, request_body};
-use crate::prompt::{CompiledPrompt, Prompt, PromptName, Version};
+use crate::prompt::{Prompt, PromptName, Version};
 use crate::release::{LogEntry, ReleaseError};
 use crate::store::{PromptState, STATE_FILE, State, Store, Track};
 
 /// The format number of the copy kept in `--state-dir`.
 const PERSISTED_FORMAT: u32 = 1;
-
-impl std::fmt::Debug for Loaded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Loaded")
-            .field("version", &self.prompt.version)
-            .finish_non_exhaustive()
-    }
-}
-
-/// One version, ready to serve.
-pub struct Loaded {
-    pub prompt: Prompt,
-    /// The compiled templates, made on the first render. Every template is compiled once
-    /// when the snapshot is built, so a broken one is refused before the swap; keeping only
-    /// what is rendered keeps a server with thousands of prompts small.
-    compiled: OnceLock<CompiledPrompt>,
-    /// The fixed part of a resolve answer (everything but track, bucket and key), as JSON
-    /// object members without the braces, so an answer is two small writes.
-    pub resolve_tail: String,
-    /// Resolves served from this version, by track: long-lived, kept across snapshots.
-    pub resolves: TrackCounts,
-}
-
-impl Loaded {
-    /// The answer of a resolve to this version: the track and bucket, then the members
-    /// prepared when the version was loaded, so a request only buckets and copies.
-    pub fn resolve_answer(&self, track: Track, bucket: u16) -> Vec<u8> {
-        let mut body = Vec::with_capacity(self.resolve_tail.len() + 40);
-        body.extend_from_slice(b"{\"track\":\"");
-        body.extend_from_slice(track.as_str().as_bytes());
-        body.extend_from_slice(b"\",\"bucket\":");
-        let _ = write!(body, "{bucket}");
-        body.push(b',');
-        body.extend_from_slice(self.resolve_tail.as_bytes());
-        body.push(b'}');
-        body
-    }
-
-    /// Renders this version with `vars`, compiling its templates on first use.
-    pub fn render(
-        &self,
-        vars: &crate::prompt::Vars,
-    ) -> Result<Vec<crate::prompt::RenderedMessage>, crate::prompt::PromptError> {
-        if let Some(compiled) = self.compiled.get() {
-            return compiled.render(vars);
-        }
-        let compiled = self.prompt.compile()?;
-        let compiled = self.compiled.get_or_init(|| compiled);
-        compiled.render(vars)
-    }
-}
 
 /// One prompt's pointers and versions.
 pub struct Served {
@@ -136,9 +84,6 @@ pub struct SnapshotData {
 
 /// How many release commits the dashboard shows.
 const HISTORY_SHOWN: usize = 20;
-
-/// Resolve counts of one version: active track, canary track.
-type TrackCounts = [Arc<AtomicU64>; 2];
 
 /// Long-lived resolve counters, by (prompt, version), kept across snapshots.
 #[derive(Default)]
@@ -445,12 +390,8 @@ impl Loader<'_> {
         let prompt =
             Prompt::from_frozen(name.clone(), &object, self.folder, text.as_bytes(), version)?;
         prompt.compile()?;
-        Ok(Arc::new(Loaded {
-            resolve_tail: resolve_tail(&prompt),
-            resolves: self.counters.for_version(name.as_str(), version),
-            prompt,
-            compiled: OnceLock::new(),
-        }))
+        let resolves = self.counters.for_version(name.as_str(), version);
+        Ok(Arc::new(Loaded::new(prompt, resolves)))
     }
 }
 
@@ -603,29 +544,4 @@ impl Snapshot {
             }),
         }
     }
-}
-
-/// The members of a resolve answer that depend only on the version.
-fn resolve_tail(prompt: &Prompt) -> String {
-    let value = json!({
-        "name": prompt.name,
-        "version": prompt.version,
-        "provider": prompt.spec.provider,
-        "model": prompt.spec.model,
-        "params": prompt.spec.params,
-        "variables": prompt.spec.variables,
-        "messages": prompt.spec.messages,
-        "partials": prompt.spec.partials,
-        "render": crate::prompt::RENDER_SETTINGS,
-    });
-    // The output and tools, only where the version has them: every other answer keeps
-    // its bytes.
-    let mut value = value;
-    if let (Value::Object(members), Ok(Value::Object(contract))) =
-        (&mut value, serde_json::to_value(&prompt.spec.contract))
-    {
-        members.extend(contract);
-    }
-    let text = value.to_string();
-    text[1..text.len() - 1].to_owned()
 }

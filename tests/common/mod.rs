@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod example;
 pub mod mock_llm;
 pub mod prometheus;
 pub mod sdks;

@@ -36,6 +36,11 @@ fn the_example_suite_passes_offline_with_its_tool_calls_and_checks() {
         answer["queue"], "shipping",
         "the canned result was fed back"
     );
+    let html = repo.run(&["eval", "--format", "html"]).expect(0).stdout;
+    assert!(
+        html.contains("→ called lookup_order({\"order_id\":"),
+        "the HTML report shows the calls"
+    );
 }
 
 #[test]

@@ -317,3 +317,64 @@ fn after_a_gap_the_controller_waits_for_prometheus_to_catch_up_before_judging() 
         "{actions:?}"
     );
 }
+
+#[test]
+fn replies_the_service_cannot_parse_revert_the_canary_through_prometheus() {
+    let Some(binary) = binary() else { return };
+    let repo = released("");
+    let out = run_now(
+        &repo,
+        &[
+            "canary",
+            NAME,
+            "10%",
+            "--ramp",
+            "50,100",
+            "--every",
+            "1s",
+            "--max-error-rate",
+            "50%",
+            "--max-invalid-output-rate",
+            "2%",
+            "--min-samples",
+            "30",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let ports = [free_port(), free_port()];
+    let fleet = replicas(&repo, &ports);
+    let prometheus = Prometheus::start(&binary, &ports);
+    prometheus.wait_for("count(up == 1)", 2.0);
+    let (active, canary) = versions(&fleet[0]);
+    // Every request succeeds, and a third of the canary's replies cannot be parsed.
+    for server in &fleet {
+        for (version, n, invalid) in [(&active, 40, 0), (&canary, 30, 10)] {
+            for i in 0..n {
+                let (status, body) = server.post(
+                    "/v1/feedback",
+                    &json!({"name": NAME, "version": version, "outcome": "success", "output_valid": i >= invalid}),
+                );
+                assert_eq!(status, 202, "{body}");
+            }
+        }
+    }
+    prometheus.wait_for(
+        &format!("sum(promptctl_feedback_outputs_total{{prompt=\"{NAME}\",version=\"{canary}\",track=\"canary\",valid=\"false\"}})"),
+        20.0,
+    );
+    let url = prometheus.url();
+    let out = run_now(&repo, &["rollout", "status", "--prometheus", &url]);
+    assert!(
+        text(&out).contains("invalid_output breach"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("vs active 0.0% (at most +2 points;"),
+        "{}",
+        text(&out)
+    );
+    let out = run_now(&repo, &["rollout", "step", "--prometheus", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(actions(&repo).last().map(String::as_str), Some("revert"));
+}

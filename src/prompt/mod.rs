@@ -225,7 +225,7 @@ impl Prompt {
             let Some(schema) = self.spec.contract.schema_at(slot) else {
                 continue;
             };
-            let Err(problem) = validate_schema(schema) else {
+            let Err(problem) = contract::validate_shared(schema) else {
                 continue;
             };
             let site = self.schema_sites.iter().find(|s| s.slot == slot);

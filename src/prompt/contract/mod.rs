@@ -19,10 +19,10 @@ pub use read::{SchemaSite, SchemaSlot};
 pub(crate) use schema::escape_pointer;
 pub use schema::{
     MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, STRICT_MAX_NESTING, STRICT_MAX_PROPERTIES, SchemaProblem,
-    check_schema, compile_schema, first_violation, validate_schema,
+    check_schema, compile_schema, first_violation, validate_schema, validate_shared,
 };
 
-use super::canonical::{write_canonical, write_string};
+use super::canonical::write_string;
 
 /// The most tools one prompt may declare: OpenAI's limit, the lower of the two APIs'.
 pub const MAX_TOOLS: usize = 128;
@@ -53,10 +53,10 @@ pub struct Contract {
 
 impl Contract {
     /// The schema at `slot`: the output's, or a tool's parameters.
-    pub fn schema_at(&self, slot: SchemaSlot) -> Option<&Value> {
+    pub fn schema_at(&self, slot: SchemaSlot) -> Option<&Arc<Value>> {
         match slot {
-            SchemaSlot::Output => self.output_schema(),
-            SchemaSlot::Tool(index) => self.tools.get(index).map(|t| &*t.parameters),
+            SchemaSlot::Output => self.output.as_ref().and_then(|o| o.schema.as_ref()),
+            SchemaSlot::Tool(index) => self.tools.get(index).map(|t| &t.parameters),
         }
     }
 
@@ -98,7 +98,7 @@ impl Contract {
             }
             if let Some(schema) = &output.schema {
                 out.push_str(",\"schema\":");
-                write_canonical(schema, out);
+                schema::write_schema(schema, out);
             }
             out.push_str(if output.strict {
                 ",\"strict\":true}"
@@ -129,7 +129,7 @@ impl Contract {
                 out.push_str("\"name\":");
                 write_string(&tool.name, out);
                 out.push_str(",\"parameters\":");
-                write_canonical(&tool.parameters, out);
+                schema::write_schema(&tool.parameters, out);
                 out.push_str(if tool.strict {
                     ",\"strict\":true}"
                 } else {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use toml::Spanned;
 
-use super::schema::check_shape;
+use super::schema::{check_shape, check_shape_shared};
 use super::{
     Compatibility, Contract, MAX_TOOL_NAME, MAX_TOOLS, OutputFormat, OutputSpec, Tool, ToolChoice,
 };
@@ -111,7 +111,7 @@ impl ContractDraft {
                     ));
                 }
             };
-            check_shape(&schema, schema_ref.strict).map_err(|problem| {
+            check_shape_shared(&schema, schema_ref.strict).map_err(|problem| {
                 invalid(
                     Location::file(&shown).with_field(pointer_field(&problem.pointer)),
                     problem.message,

@@ -2,6 +2,7 @@
 //! bounds, and strict mode's rules when asked), compiled to check replies and arguments.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -110,6 +111,65 @@ pub fn validate_schema(schema: &Value) -> Result<(), SchemaProblem> {
         .or_default()
         .push((schema.clone(), answer.clone()));
     answer
+}
+
+/// Validates a schema that prompts share (one schema file, read once): the same as
+/// [`validate_schema`], answered by the schema's address after the first time. The memo
+/// holds each schema it answers for, so no other schema can take its address meanwhile.
+pub fn validate_shared(schema: &Arc<Value>) -> Result<(), SchemaProblem> {
+    if Arc::strong_count(schema) == 1 {
+        return validate_schema(schema);
+    }
+    static VALID: SharedAnswers<Result<(), SchemaProblem>> = SharedAnswers::new();
+    VALID.answer((schema, false), || validate_schema(schema))
+}
+
+/// [`check_shape`] of a schema that prompts share, answered by its address after the first
+/// time, as [`validate_shared`] is.
+pub fn check_shape_shared(schema: &Arc<Value>, strict: bool) -> Result<(), SchemaProblem> {
+    static SHAPES: SharedAnswers<Result<(), SchemaProblem>> = SharedAnswers::new();
+    SHAPES.answer((schema, strict), || check_shape(schema, strict))
+}
+
+/// Writes a schema's canonical JSON; a schema prompts share (held more than once) is
+/// written once and its text kept, as [`validate_shared`] keeps its answer.
+pub(crate) fn write_schema(schema: &Arc<Value>, out: &mut String) {
+    if Arc::strong_count(schema) == 1 {
+        return crate::prompt::write_canonical(schema, out);
+    }
+    static TEXTS: SharedAnswers<Arc<str>> = SharedAnswers::new();
+    out.push_str(&TEXTS.answer((schema, false), || {
+        Arc::from(crate::prompt::to_canonical_string(schema))
+    }));
+}
+
+/// Answers about shared schemas, by their address and a flag. Each entry holds its schema,
+/// so no other schema can take the address while the answer is kept.
+struct SharedAnswers<T>(std::sync::Mutex<Option<SharedMap<T>>>);
+
+type SharedMap<T> = HashMap<(usize, bool), (Arc<Value>, T)>;
+
+impl<T: Clone> SharedAnswers<T> {
+    const fn new() -> Self {
+        SharedAnswers(std::sync::Mutex::new(None))
+    }
+
+    fn answer(&self, (schema, flag): (&Arc<Value>, bool), work: impl FnOnce() -> T) -> T {
+        let key = (Arc::as_ptr(schema) as usize, flag);
+        let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, answer)) = known.as_ref().and_then(|map| map.get(&key)) {
+            return answer.clone();
+        }
+        drop(known);
+        let answer = work();
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let map = known.get_or_insert_with(HashMap::new);
+        if map.len() >= MAX_REMEMBERED {
+            map.clear();
+        }
+        map.insert(key, (Arc::clone(schema), answer.clone()));
+        answer
+    }
 }
 
 /// Schemas validated so far, by hash: each with its answer.

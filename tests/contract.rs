@@ -286,6 +286,18 @@ fn check_names_each_schema_problem_at_its_file_line_and_field() {
         "{}",
         run.stdout
     );
+    edit(
+        &repo,
+        "prompts/support/triage.toml",
+        "[variables.order_id]",
+        "[params]\ntools = []\n\n[variables.order_id]",
+    );
+    let run = repo.run(&["check"]).expect(1);
+    assert!(
+        run.stdout.contains("warning[param-overwritten]: prompts/support/triage.toml: `params.tools`: `tools` is written from [[tools]]"),
+        "{}",
+        run.stdout
+    );
     repo.commit("broken schemas");
     let refused = repo.run(&["publish"]);
     assert_ne!(refused.code, 0);

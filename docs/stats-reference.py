@@ -106,3 +106,10 @@ for p in [0.975, 0.995, 0.8, 0.5, 1e-6]:
     print("z", p, repr(stats.norm.ppf(p)))
 for df in [1, 4, 19, 99]:
     print("t", df, repr(stats.t.ppf(0.975, df)))
+
+# Holm's step-down adjustment, for comparing several arms against one reference
+# (src/eval/stats/multiple.rs).
+from statsmodels.stats.multitest import multipletests
+for ps in [[0.01, 0.04, 0.03, 0.005], [0.5], [0.001, 0.001, 0.2], [0.04, 0.03, 0.02, 0.01, 0.9],
+           [0.3, 0.2, 0.1, 0.04, 0.03, 0.6, 0.001, 0.02], [1.0, 0.0, 0.5], [0.012, 0.012, 0.012]]:
+    print("holm", ps, [round(float(x), 12) for x in multipletests(ps, method="holm")[1]])

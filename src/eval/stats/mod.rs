@@ -13,9 +13,11 @@
 
 mod distributions;
 mod intervals;
+mod multiple;
 
 pub use distributions::{normal_quantile, student_t_quantile};
 pub use intervals::{RepeatedFigures, tango};
+pub use multiple::holm;
 
 /// The z for 80% power, which the sample-size hint aims at.
 const Z_POWER_80: f64 = 0.841_621_233_572_914_3;

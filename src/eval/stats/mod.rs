@@ -14,10 +14,12 @@
 mod distributions;
 mod intervals;
 mod multiple;
+mod pareto;
 
 pub use distributions::{normal_quantile, student_t_quantile};
 pub use intervals::{RepeatedFigures, tango};
 pub use multiple::holm;
+pub use pareto::{ArmFigures, best_within, pareto_front};
 
 /// The z for 80% power, which the sample-size hint aims at.
 const Z_POWER_80: f64 = 0.841_621_233_572_914_3;

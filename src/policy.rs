@@ -92,6 +92,7 @@ pub struct GateDefaults {
     pub min_score: Option<f64>,
     pub max_score_drop: Option<f64>,
     pub max_invalid_output_rate: Option<f64>,
+    pub max_tool_error_rate: Option<f64>,
 }
 
 impl GateDefaults {
@@ -105,6 +106,7 @@ impl GateDefaults {
             ("min_score", self.min_score),
             ("max_score_drop", self.max_score_drop),
             ("max_invalid_output_rate", self.max_invalid_output_rate),
+            ("max_tool_error_rate", self.max_tool_error_rate),
         ] {
             if let Some(value) = value {
                 check_gate(key, value).map_err(|m| (key.to_owned(), m.to_string()))?;
@@ -236,6 +238,7 @@ impl GateDefaults {
             max_invalid_output_rate: self
                 .max_invalid_output_rate
                 .or(base.max_invalid_output_rate),
+            max_tool_error_rate: self.max_tool_error_rate.or(base.max_tool_error_rate),
         }
     }
 }
@@ -333,7 +336,8 @@ impl RolloutPolicy {
             || g.max_cost_increase.is_some()
             || g.min_score.is_some()
             || g.max_score_drop.is_some()
-            || g.max_invalid_output_rate.is_some();
+            || g.max_invalid_output_rate.is_some()
+            || g.max_tool_error_rate.is_some();
         Gates {
             min_samples: g.min_samples.unwrap_or(builtin.min_samples),
             // A project that sets its own thresholds gets exactly those.
@@ -347,6 +351,7 @@ impl RolloutPolicy {
             min_score: g.min_score,
             max_score_drop: g.max_score_drop,
             max_invalid_output_rate: g.max_invalid_output_rate,
+            max_tool_error_rate: g.max_tool_error_rate,
         }
     }
 

@@ -260,8 +260,12 @@ fn replies_the_service_cannot_parse_revert_the_canary_and_are_counted() {
         "50%",
         "--max-invalid-output-rate",
         "2%",
+        "--max-tool-error-rate",
+        "50%",
     ];
     repo.run(&args).expect(0);
+    let state = repo.run(&["status", "--json"]).expect(0).stdout;
+    assert!(state.contains("\"max_tool_error_rate\": 50.0"), "{state}");
     let server = common::server::Server::start(
         &repo,
         &["--controller", "--controller-interval", "500ms"],

@@ -84,6 +84,11 @@ pub struct CanaryArgs {
     #[arg(long, value_name = "P%")]
     max_invalid_output_rate: Option<String>,
 
+    /// Revert when the canary's share of replies whose tool calls failed in the service
+    /// (feedback with `tool_error: true`) exceeds active's by more than this many points.
+    #[arg(long, value_name = "P%")]
+    max_tool_error_rate: Option<String>,
+
     /// Revert when the canary's mean score is below this.
     #[arg(long, value_name = "X", allow_hyphen_values = true)]
     min_score: Option<f64>,
@@ -111,6 +116,7 @@ impl CanaryArgs {
             || self.min_score.is_some()
             || self.max_score_drop.is_some()
             || self.max_invalid_output_rate.is_some()
+            || self.max_tool_error_rate.is_some()
             || self.min_samples.is_some()
     }
 }
@@ -150,6 +156,7 @@ fn plan(args: &CanaryArgs, first: Option<&str>) -> Result<PlanRequest, CliError>
             "max-invalid-output-rate",
             &args.max_invalid_output_rate,
         )?,
+        max_tool_error_rate: percent_flag("max-tool-error-rate", &args.max_tool_error_rate)?,
     };
     gates.check().map_err(|(key, message)| {
         CliError::usage(format!("--{}: {message}", key.replace('_', "-")))

@@ -64,6 +64,7 @@ fn unread_gates(gates: &Gates, why: &str, policy: &RolloutPolicy) -> Vec<GateRes
             gates.min_score.is_some() || gates.max_score_drop.is_some(),
         ),
         ("invalid_output", gates.max_invalid_output_rate.is_some()),
+        ("tool_error", gates.max_tool_error_rate.is_some()),
     ];
     set.into_iter()
         .filter(|(_, on)| *on)
@@ -131,6 +132,12 @@ fn judge_builtin(gates: &Gates, window: &Window, policy: &RolloutPolicy) -> Vec<
             judge_rate(&INVALID_OUTPUT, limit, canary, active, gates.min_samples),
         );
     }
+    if let Some(limit) = gates.max_tool_error_rate {
+        push(
+            "tool_error",
+            judge_rate(&TOOL_ERRORS, limit, canary, active, gates.min_samples),
+        );
+    }
     let latency = Increase {
         what: "latency",
         count: |s| s.latency_count,
@@ -190,6 +197,15 @@ const INVALID_OUTPUT: RateGate = RateGate {
     counts: |s| Counts {
         errors: s.invalid_outputs,
         reports: s.output_reports,
+    },
+};
+
+const TOOL_ERRORS: RateGate = RateGate {
+    what: "tool-error rate",
+    carrying: " saying whether the tool calls worked",
+    counts: |s| Counts {
+        errors: s.tool_errors,
+        reports: s.tool_reports,
     },
 };
 
@@ -447,5 +463,41 @@ mod tests {
             silent.canary.add(&Sample::default());
         }
         assert_eq!(invalid_output_gate(&silent).verdict, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn failed_tool_calls_breach_their_own_gate() {
+        let key = crate::store::StepKey {
+            canary: crate::prompt::Version::of_canonical(b"c"),
+            step: 0,
+            step_started: Default::default(),
+        };
+        let mut window = Window::new(key);
+        for i in 0..400 {
+            let report = |failed| Sample {
+                tool_error: Some(failed),
+                ..Sample::default()
+            };
+            window.canary.add(&report(i % 4 == 0));
+            window.active.add(&report(false));
+        }
+        let gates = Gates {
+            max_error_rate: None,
+            max_tool_error_rate: Some(5.0),
+            ..Gates::default()
+        };
+        let results = judge(&gates, &window, &RolloutPolicy::default());
+        assert_eq!(results.len(), 1, "{results:?}");
+        assert_eq!(
+            (results[0].gate.as_str(), results[0].verdict),
+            ("tool_error", Verdict::Breach)
+        );
+        assert!(
+            results[0]
+                .detail
+                .starts_with("tool-error rate 25.0% vs active 0.0%"),
+            "{}",
+            results[0].detail
+        );
     }
 }

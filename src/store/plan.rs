@@ -123,6 +123,10 @@ pub struct Gates {
     /// `output_valid: false`) may exceed active's, in percentage points.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_invalid_output_rate: Option<f64>,
+    /// Most the canary's share of replies whose tool calls failed in the service (feedback
+    /// with `tool_error: true`) may exceed active's, in percentage points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tool_error_rate: Option<f64>,
 }
 
 impl Default for Gates {
@@ -135,12 +139,20 @@ impl Default for Gates {
             min_score: None,
             max_score_drop: None,
             max_invalid_output_rate: None,
+            max_tool_error_rate: None,
         }
     }
 }
 
 /// The gate names policies and alerts use.
-pub const GATE_NAMES: [&str; 5] = ["error_rate", "latency", "cost", "score", "invalid_output"];
+pub const GATE_NAMES: [&str; 6] = [
+    "error_rate",
+    "latency",
+    "cost",
+    "score",
+    "invalid_output",
+    "tool_error",
+];
 
 /// How long a stage of a plan may last (`--every`, and `every` in the state file): a
 /// second to 365 days.
@@ -286,6 +298,7 @@ impl Rollout {
                 "max_invalid_output_rate",
                 self.gates.max_invalid_output_rate,
             ),
+            ("max_tool_error_rate", self.gates.max_tool_error_rate),
         ] {
             if let Some(value) = value {
                 out.push_str(&format!("{key} = {value:?}\n"));

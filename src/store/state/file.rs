@@ -61,6 +61,7 @@ struct RawRollout {
     min_score: Option<Spanned<f64>>,
     max_score_drop: Option<Spanned<f64>>,
     max_invalid_output_rate: Option<Spanned<f64>>,
+    max_tool_error_rate: Option<Spanned<f64>>,
     #[serde(default)]
     alerted: Vec<String>,
 }
@@ -127,6 +128,7 @@ fn parse_rollout(
             min_score: gate(&raw.min_score, "min_score")?,
             max_score_drop: gate(&raw.max_score_drop, "max_score_drop")?,
             max_invalid_output_rate: gate(&raw.max_invalid_output_rate, "max_invalid_output_rate")?,
+            max_tool_error_rate: gate(&raw.max_tool_error_rate, "max_tool_error_rate")?,
         },
         alerted: raw.alerted.clone(),
     })

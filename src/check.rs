@@ -377,37 +377,17 @@ fn check_params(prompt: &Prompt, config: &ProjectConfig, report: &mut CheckRepor
             message,
         });
     }
-    check_contract_params(prompt, report);
-}
-
-/// The request keys the contract writes (`src/prompt/request.rs`), by what writes them: a
-/// `[params]` entry of the same name is overwritten, and says so.
-const CONTRACT_KEYS: [(&str, &str); 5] = [
-    ("response_format", "[output]"),
-    ("output_config", "[output]"),
-    ("output_format", "[output]"),
-    ("tools", "[[tools]]"),
-    ("tool_choice", "tool_choice"),
-];
-
-fn check_contract_params(prompt: &Prompt, report: &mut CheckReport) {
-    let contract = &prompt.spec.contract;
-    for (key, owner) in CONTRACT_KEYS {
-        let declared = match owner {
-            "[output]" => contract.output.is_some(),
-            _ => !contract.tools.is_empty(),
-        };
-        if declared && prompt.spec.params.contains_key(key) {
-            report.diagnostics.push(Diagnostic {
-                severity: Severity::Warning,
-                code: "param-overwritten",
-                location: Location::file(&prompt.path).with_field(format!("params.{key}")),
-                prompt: Some(prompt.name.to_string()),
-                message: format!(
-                    "`{key}` is written from {owner}, which replaces this value in every request; remove it here"
-                ),
-            });
-        }
+    // A `[params]` entry the contract writes is replaced in every request: say so.
+    for (key, owner) in prompt.spec.overwritten_params() {
+        report.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            code: "param-overwritten",
+            location: Location::file(&prompt.path).with_field(format!("params.{key}")),
+            prompt: Some(prompt.name.to_string()),
+            message: format!(
+                "`{key}` is written from {owner}, which replaces this value in every request; remove it here"
+            ),
+        });
     }
 }
 

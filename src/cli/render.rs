@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
-use promptctl::prompt::request::{Api, Conversation, request_body};
+use promptctl::prompt::request::Api;
 use promptctl::prompt::{RenderedMessage, Version, coerce_texts, undeclared_names};
 
 use super::output::{BOLD, WARNING, eprint, print, print_json};
@@ -88,17 +88,7 @@ pub fn run(global: &GlobalArgs, args: RenderArgs) -> Result<ExitCode, CliError> 
     }
     let messages = prompt.compile()?.render(&values)?;
     if let Some(api) = args.request.as_deref().and_then(Api::parse) {
-        let spec = &prompt.spec;
-        print_json(&request_body(
-            api,
-            &Conversation {
-                model: &spec.model,
-                params: &spec.params,
-                messages: &messages,
-                contract: &spec.contract,
-                exchanges: &[],
-            },
-        ))?;
+        print_json(&prompt.spec.request_body(api, &messages))?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.json {

@@ -14,6 +14,19 @@ use crate::prompt::{
 pub const OUTPUT_SCHEMA: &str = "output_schema";
 /// The kind a tool call's bad arguments are reported as.
 pub const TOOL_ARGUMENTS: &str = "tool_arguments";
+/// The kind tool calls past the suite's `max_turns` are reported as.
+pub const MAX_TURNS: &str = "max_turns";
+/// Every kind of check the contract runs without being asked.
+pub const KINDS: [&str; 3] = [OUTPUT_SCHEMA, TOOL_ARGUMENTS, MAX_TURNS];
+
+/// The failure of an answer still calling tools after the suite's `max_turns` rounds.
+pub fn turns_exhausted(max_turns: u32) -> AssertionResult {
+    AssertionResult::new(
+        MAX_TURNS,
+        false,
+        format!("the model still called tools after {max_turns} rounds (the suite's `max_turns`)"),
+    )
+}
 
 /// The checks every answer of a prompt with a contract gets: the reply against the output
 /// (when the answer is not a tool call), and each call against its tool.

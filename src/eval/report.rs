@@ -278,15 +278,12 @@ pub fn tool_call_lines(side: &CaseSide) -> Vec<String> {
         .collect()
 }
 
-/// The kinds of the checks the contract runs on every answer.
-const CONTRACT_CHECKS: [&str; 3] = ["output_schema", "tool_arguments", "max_turns"];
-
 /// The first check of the contract a case's answer failed: a reply that breaks the output
 /// schema, a tool call that breaks its tool's parameters, tool calls past `max_turns`.
 pub fn contract_violation(side: &CaseSide) -> Option<&AssertionResult> {
     side.assertions
         .iter()
-        .find(|a| !a.pass && CONTRACT_CHECKS.contains(&a.kind.as_str()))
+        .find(|a| !a.pass && super::contract_checks::KINDS.contains(&a.kind.as_str()))
 }
 
 /// Why a case failed or could not be evaluated, in one line: the errors first.

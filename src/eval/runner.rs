@@ -224,14 +224,7 @@ async fn grade<'a>(
     let mut checks =
         super::contract_checks::automatic(answered.contract, output.text, &tool_calls, !pending);
     if answered.rounds.exhausted {
-        checks.push(AssertionResult::new(
-            "max_turns",
-            false,
-            format!(
-                "the model still called tools after {} rounds (the suite's `max_turns`)",
-                answered.max_turns
-            ),
-        ));
+        checks.push(super::contract_checks::turns_exhausted(answered.max_turns));
     }
     for (a, assertion) in assertions.iter().enumerate() {
         let checked = super::contract_checks::check(assertion, output)

@@ -1,7 +1,8 @@
 //! The request bodies of the provider APIs for a rendered prompt: OpenAI's chat completions
 //! and Anthropic's messages, with the output format, the tools and any rounds of tool calls
-//! fed back. The one implementation: evals send these bodies, and `render --request` and
-//! `/v1/render` print them, so a service sends exactly what was evaluated.
+//! fed back. Evals send these bodies, and `render --request`, `/v1/render` and the client
+//! print them (through [`PromptSpec::request_body`]), so a service sends exactly what was
+//! evaluated.
 //!
 //! Shapes as the APIs document them: OpenAI `response_format` (`json_schema` or
 //! `json_object`), `tools` of `type: function`, `tool_choice`, tool results as `role: tool`
@@ -14,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{Contract, OutputFormat, RenderedMessage, Role, ToolCall, ToolChoice};
+use super::{Contract, OutputFormat, PromptSpec, RenderedMessage, Role, ToolCall, ToolChoice};
 
 /// The `max_tokens` sent to Anthropic when the prompt's params set none: the API requires it.
 pub const ANTHROPIC_DEFAULT_MAX_TOKENS: u64 = 1024;
@@ -61,6 +62,45 @@ pub struct Conversation<'a> {
     pub messages: &'a [RenderedMessage],
     pub contract: &'a Contract,
     pub exchanges: &'a [Exchange],
+}
+
+impl PromptSpec {
+    /// The complete body of `api` for this version rendered as `messages`: the model,
+    /// params, messages, output format and tools, with no round of tool calls yet.
+    pub fn request_body(&self, api: Api, messages: &[RenderedMessage]) -> Map<String, Value> {
+        request_body(
+            api,
+            &Conversation {
+                model: &self.model,
+                params: &self.params,
+                messages,
+                contract: &self.contract,
+                exchanges: &[],
+            },
+        )
+    }
+
+    /// The `[params]` entries the contract replaces in every body, each with what writes
+    /// it (`[output]`, `[[tools]]`, `tool_choice`).
+    pub fn overwritten_params(&self) -> Vec<(&'static str, &'static str)> {
+        const CONTRACT_KEYS: [(&str, &str); 5] = [
+            ("response_format", "[output]"),
+            ("output_config", "[output]"),
+            ("output_format", "[output]"),
+            ("tools", "[[tools]]"),
+            ("tool_choice", "tool_choice"),
+        ];
+        CONTRACT_KEYS
+            .into_iter()
+            .filter(|(key, owner)| {
+                let declared = match *owner {
+                    "[output]" => self.contract.output.is_some(),
+                    _ => !self.contract.tools.is_empty(),
+                };
+                declared && self.params.contains_key(*key)
+            })
+            .collect()
+    }
 }
 
 /// The body to send to `api`.

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::error::SnapshotError;
 pub use super::loaded::{Loaded, TrackCounts};
-use crate::prompt::request::{Api, Conversation, request_body};
+use crate::prompt::request::Api;
 use crate::prompt::{Prompt, PromptName, Version};
 use crate::release::{LogEntry, ReleaseError};
 use crate::store::{PromptState, STATE_FILE, State, Store, Track};
@@ -425,17 +425,7 @@ impl Rendered {
     /// The complete request body of `api` for this render: the model, params, messages,
     /// output format and tools exactly as the version was evaluated with them.
     pub fn request_body(&self, api: Api) -> serde_json::Map<String, Value> {
-        let spec = &self.loaded.prompt.spec;
-        request_body(
-            api,
-            &Conversation {
-                model: &spec.model,
-                params: &spec.params,
-                messages: &self.messages,
-                contract: &spec.contract,
-                exchanges: &[],
-            },
-        )
+        self.loaded.prompt.spec.request_body(api, &self.messages)
     }
 }
 

@@ -258,7 +258,7 @@ fn read_output(
                 slot: SchemaSlot::Output,
                 location: file.at(schema.span(), "output.schema"),
             });
-            Some(inline_schema(file, schema, "output.schema", raw.strict)?)
+            Some(inline_schema(file, &schema, "output.schema", raw.strict)?)
         }
         None => None,
     };
@@ -274,7 +274,7 @@ fn read_output(
     let output = OutputSpec {
         format,
         name,
-        schema: schema.map(Arc::new),
+        schema,
         strict: raw.strict,
     };
     // `format = "text"` alone is what no `[output]` means: the same version.
@@ -324,7 +324,7 @@ fn read_tools(file: &At, raw: Vec<RawTool>, draft: &mut ContractDraft) -> Result
                     slot: SchemaSlot::Tool(index),
                     location: location.clone(),
                 });
-                let schema = inline_schema(file, inline, &field("parameters"), tool.strict)?;
+                let schema = inline_schema(file, &inline, &field("parameters"), tool.strict)?;
                 check_parameters_root(&schema, &location)?;
                 schema
             }
@@ -336,28 +336,32 @@ fn read_tools(file: &At, raw: Vec<RawTool>, draft: &mut ContractDraft) -> Result
                     SchemaSlot::Tool(index),
                     tool.strict,
                 )?);
-                Value::Null
+                Arc::new(Value::Null)
             }
             // A tool that takes nothing: both APIs want an object schema all the same.
-            (None, None) => json!({"type": "object", "properties": {}}),
+            (None, None) => Arc::new(json!({"type": "object", "properties": {}})),
         };
         draft.contract.tools.push(Tool {
             name,
             description: tool.description,
-            parameters: Arc::new(parameters),
+            parameters,
             strict: tool.strict,
         });
     }
     Ok(())
 }
 
-/// An inline schema, as JSON, checked where it is written.
+/// An inline schema, as JSON, checked where it is written. The same schema written in
+/// many prompts is converted and checked once and then shared (see [`InlineSchemas`]).
 fn inline_schema(
     file: &At,
-    raw: Spanned<toml::Value>,
+    raw: &Spanned<toml::Value>,
     field: &str,
     strict: bool,
-) -> Result<Value, PromptError> {
+) -> Result<Arc<Value>, PromptError> {
+    if let Some(known) = InlineSchemas::get(raw.get_ref(), strict) {
+        return Ok(known);
+    }
     let location = file.at(raw.span(), field);
     let schema =
         toml_value_to_json(raw.get_ref()).map_err(|e| invalid(location.clone(), e.to_string()))?;
@@ -365,7 +369,95 @@ fn inline_schema(
         let field = format!("{field}{}", pointer_field(&problem.pointer));
         invalid(location.with_field(field), problem.message)
     })?;
-    Ok(schema)
+    Ok(InlineSchemas::keep(raw.get_ref(), strict, schema))
+}
+
+/// Inline schemas already read, by their TOML value: a tool or an output schema repeated
+/// across prompts is then one `Arc`, so the checks and canonical text kept by address
+/// (`validate_shared`, `write_schema`) are paid once, as for a shared schema file. Only
+/// schemas that passed are kept; a problem is found again at its own file and line.
+struct InlineSchemas;
+
+/// The most inline schemas kept; past it the memo starts over (it only costs time).
+const MAX_INLINE_SCHEMAS: usize = 10_000;
+
+type InlineMemo = std::collections::HashMap<u64, Vec<(toml::Value, bool, Arc<Value>)>>;
+
+impl InlineSchemas {
+    fn memo() -> std::sync::MutexGuard<'static, InlineMemo> {
+        static MEMO: std::sync::OnceLock<std::sync::Mutex<InlineMemo>> = std::sync::OnceLock::new();
+        MEMO.get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(raw: &toml::Value, strict: bool) -> Option<Arc<Value>> {
+        // Keyed by a hash, held against the value itself: a collision is a miss.
+        Self::memo()
+            .get(&toml_hash(raw))?
+            .iter()
+            .find(|(value, s, _)| *s == strict && same_as_written(value, raw))
+            .map(|(_, _, schema)| Arc::clone(schema))
+    }
+
+    fn keep(raw: &toml::Value, strict: bool, schema: Value) -> Arc<Value> {
+        let schema = Arc::new(schema);
+        let mut memo = Self::memo();
+        if memo.len() >= MAX_INLINE_SCHEMAS {
+            memo.clear();
+        }
+        memo.entry(toml_hash(raw))
+            .or_default()
+            .push((raw.clone(), strict, Arc::clone(&schema)));
+        schema
+    }
+}
+
+/// Whether two TOML values are written alike, keys in the same order: the order of a
+/// schema's properties is the order strict mode answers in, so it is kept as written.
+fn same_as_written(a: &toml::Value, b: &toml::Value) -> bool {
+    match (a, b) {
+        (toml::Value::Table(a), toml::Value::Table(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same_as_written(va, vb))
+        }
+        (toml::Value::Array(a), toml::Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_as_written(a, b))
+        }
+        (toml::Value::Float(a), toml::Value::Float(b)) => a.to_bits() == b.to_bits(),
+        (a, b) => a == b,
+    }
+}
+
+/// A hash of a TOML value as written, in its order (floats by their bits).
+fn toml_hash(value: &toml::Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn feed(value: &toml::Value, hasher: &mut std::collections::hash_map::DefaultHasher) {
+        match value {
+            toml::Value::Table(table) => {
+                hasher.write_u8(b'{');
+                for (key, item) in table {
+                    key.hash(hasher);
+                    feed(item, hasher);
+                }
+            }
+            toml::Value::Array(items) => {
+                hasher.write_u8(b'[');
+                items.len().hash(hasher);
+                items.iter().for_each(|item| feed(item, hasher));
+            }
+            toml::Value::String(text) => text.hash(hasher),
+            toml::Value::Integer(i) => i.hash(hasher),
+            toml::Value::Float(f) => f.to_bits().hash(hasher),
+            toml::Value::Boolean(b) => b.hash(hasher),
+            toml::Value::Datetime(d) => d.to_string().hash(hasher),
+        }
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    feed(value, &mut hasher);
+    hasher.finish()
 }
 
 fn schema_ref(

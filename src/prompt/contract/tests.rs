@@ -279,3 +279,48 @@ fn a_frozen_version_reads_its_contract_back() {
     .unwrap();
     assert_eq!(frozen.spec, prompt.spec);
 }
+
+#[test]
+fn an_inline_schema_repeated_across_prompts_is_read_once_and_kept_as_written() {
+    let first = parse(TRIAGE).unwrap();
+    let second = parse(TRIAGE).unwrap();
+    let schema = |p: &Prompt| {
+        Arc::clone(
+            p.spec
+                .contract
+                .output
+                .as_ref()
+                .unwrap()
+                .schema
+                .as_ref()
+                .unwrap(),
+        )
+    };
+    assert!(
+        Arc::ptr_eq(&schema(&first), &schema(&second)),
+        "the same schema text is one shared schema"
+    );
+    // Another key order is another schema as the model sees it (strict mode answers in the
+    // order of the properties), though the same version.
+    let reordered = parse(&TRIAGE.replace(
+        "properties = { queue = { type = \"string\", enum = [\"billing\", \"tech\"] }, priority = { type = \"integer\" } }",
+        "properties = { priority = { type = \"integer\" }, queue = { type = \"string\", enum = [\"billing\", \"tech\"] } }",
+    ))
+    .unwrap();
+    assert_eq!(reordered.version, first.version);
+    let order = |p: &Prompt| {
+        schema(p)["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(order(&first), ["queue", "priority"]);
+    assert_eq!(order(&reordered), ["priority", "queue"]);
+    // A schema that fails is refused at its own line every time, not remembered.
+    let broken = TRIAGE.replace("additionalProperties = false, ", "");
+    for _ in 0..2 {
+        assert!(parse(&broken).is_err());
+    }
+}

@@ -96,10 +96,13 @@ pub struct EvalArgs {
     /// the paired test, instead of on any drop past --max-pass-rate-drop.
     #[arg(long, value_name = "LEVEL")]
     significance: Option<f64>,
+
+    #[command(flatten)]
+    arms: super::eval_arms::ArmArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(super) enum Format {
     Table,
     Json,
     Junit,
@@ -121,6 +124,10 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
         None => default_base(&project),
     };
     let head = parse_spec(&args.head)?;
+    if args.arms.active() {
+        return run_arms(global, &args, suites, head, gate);
+    }
+    args.arms.check_unused()?;
     let suites = if args.changed {
         let changed = promptctl::ci::changed_suites(&project, &base, &head, &suites)?;
         if changed.is_empty() {
@@ -223,17 +230,58 @@ fn write_report(args: &EvalArgs, report: &Report) -> Result<(), CliError> {
         Format::Markdown => to_markdown(report),
         Format::Html => promptctl::eval::to_html(report),
     };
-    match &args.output {
+    deliver(&text, args.output.as_deref(), &summary_line(report))
+}
+
+/// Prints a report, or writes it to `output` with `summary` on stderr.
+pub(super) fn deliver(
+    text: &str,
+    output: Option<&std::path::Path>,
+    summary: &str,
+) -> Result<(), CliError> {
+    match output {
         Some(path) => {
             // A file is never a terminal: no colour codes, whatever --color says.
-            let plain = anstream::adapter::strip_str(&text).to_string();
+            let plain = anstream::adapter::strip_str(text).to_string();
             promptctl::base::fsutil::write_atomic(path, plain.as_bytes())
                 .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))?;
-            eprint(&summary_line(report));
+            eprint(summary);
         }
-        None => print(&text)?,
+        None => print(text)?,
     }
     Ok(())
+}
+
+/// `eval --arm …` or `eval --matrix`: every arm on the same cases.
+fn run_arms(
+    global: &GlobalArgs,
+    args: &EvalArgs,
+    suites: Vec<promptctl::eval::Suite>,
+    head: promptctl::source::RevisionSpec,
+    gate: Gate,
+) -> Result<ExitCode, CliError> {
+    let options = EvalOptions {
+        base: head.clone(),
+        head: head.clone(),
+        concurrency: usize::from(args.concurrency),
+        repeat: args.repeat,
+        cache: cache_mode(args.no_cache, args.refresh),
+        gate,
+    };
+    super::eval_arms::run(
+        global,
+        super::eval_arms::ArmsRun {
+            args: &args.arms,
+            suites,
+            head,
+            options,
+            level: args
+                .significance
+                .unwrap_or(promptctl::eval::stats::DEFAULT_LEVEL),
+            format: args.format,
+            output: args.output.as_deref(),
+        },
+    )
 }
 
 /// How `--no-cache` and `--refresh` use the cache.

@@ -10,6 +10,7 @@ mod completions;
 mod diff;
 mod error;
 mod eval;
+mod eval_arms;
 mod init;
 mod list;
 mod log;

@@ -48,7 +48,7 @@ impl Sample {
 /// `overrides` are the gate limits given on the command line.
 pub(super) fn suite_report(
     suite: &Suite,
-    sides: &[SideInput<'_>; 2],
+    sides: &[SideInput<'_>],
     results: &HashMap<(usize, usize, usize), Vec<Sample>>,
     s: usize,
     overrides: &Gate,
@@ -99,7 +99,7 @@ pub(super) fn suite_report(
     }
 }
 
-fn change(base: Option<&CaseSide>, head: Option<&CaseSide>) -> Change {
+pub(super) fn change(base: Option<&CaseSide>, head: Option<&CaseSide>) -> Change {
     match (base, head) {
         (Some(b), Some(h)) if b.outcome == Outcome::Error || h.outcome == Outcome::Error => {
             Change::Error
@@ -112,7 +112,7 @@ fn change(base: Option<&CaseSide>, head: Option<&CaseSide>) -> Change {
 }
 
 /// The paired comparison over the cases evaluated without error on both versions.
-fn compare(cases: &[CaseReport], level: f64) -> Comparison {
+pub(super) fn compare(cases: &[CaseReport], level: f64) -> Comparison {
     let both: Vec<(&CaseSide, &CaseSide)> = cases
         .iter()
         .filter(|c| c.change != Change::Error)
@@ -131,7 +131,7 @@ fn compare(cases: &[CaseReport], level: f64) -> Comparison {
     }
 }
 
-fn case_side(samples: &[Sample]) -> CaseSide {
+pub(super) fn case_side(samples: &[Sample]) -> CaseSide {
     let outcome = samples
         .iter()
         .fold(Outcome::Pass, |worst, s| worst.worst(s.outcome));
@@ -155,7 +155,7 @@ fn case_side(samples: &[Sample]) -> CaseSide {
     }
 }
 
-fn summarize<'a>(
+pub(super) fn summarize<'a>(
     input: &SideInput<'_>,
     cases: impl Iterator<Item = &'a Vec<Sample>>,
 ) -> SideSummary {
@@ -219,6 +219,7 @@ mod tests {
         let input = SideInput {
             spec: "HEAD".into(),
             prompt: Err("absent".into()),
+            overrides: Default::default(),
         };
         assert_eq!(
             summarize(&input, std::iter::empty()).unavailable.as_deref(),
@@ -235,6 +236,7 @@ mod tests {
         let input = SideInput {
             spec: "HEAD".into(),
             prompt: Ok((&prompt, prompt.compile().unwrap())),
+            overrides: Default::default(),
         };
         let mut cases = vec![
             vec![sample(Outcome::Pass, 10.0), sample(Outcome::Pass, 20.0)],

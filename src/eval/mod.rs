@@ -4,6 +4,7 @@
 //! The suite format (the prompt a suite covers, variable defaults, cases, assertions, the
 //! gate) is also what `check` renders every prompt with.
 
+mod arms;
 mod assertions;
 mod cache;
 mod case;
@@ -15,6 +16,8 @@ mod executor;
 mod gate;
 mod html;
 mod judge;
+mod nway;
+mod nway_report;
 mod outcome;
 mod provider;
 mod redact;
@@ -25,6 +28,10 @@ pub mod stats;
 mod suite;
 mod turns;
 
+pub use arms::{
+    ArmError, ArmSpec, MAX_ARM_SAMPLES, MAX_ARMS, MAX_MATRIX_VALUES, Matrix, Overrides, check_arms,
+    parse_arm,
+};
 pub use assertions::{AssertionResult, KINDS, Outcome, Output};
 pub use cache::{CACHE_DIR, Cache, CacheStats, CachedReply, request_key};
 pub use casefile::{CaseFileError, CaseFiles, NoCaseFiles};
@@ -32,6 +39,10 @@ pub use executor::RequestFailure;
 pub use gate::{DEFAULT_MIN_PASS_RATE, GATE_LIMITS, Gate, apply_gate};
 pub use html::{CheckContext, to_html, to_html_with_check};
 pub use judge::{offline_judge, offline_judgeable};
+pub use nway::{
+    ArmRow, ArmVerdict, ArmsOptions, ArmsReport, ArmsRunError, ArmsSuite, Pick, run_arms,
+};
+pub use nway_report::{ArmCells, arms_html, arms_junit, arms_markdown, pick_line, suite_heading};
 pub use provider::{
     BUILT_IN_PROVIDERS, CallError, ChatReply, ChatRequest, DEFAULT_MAX_REPLY_BYTES, Failure,
     ParamProblem, Provider, ProviderError, offline_reply, param_problems, provider_section,

@@ -86,4 +86,6 @@ pub enum EvalError {
 pub(super) struct SideInput<'a> {
     pub spec: String,
     pub prompt: Result<(&'a Prompt, CompiledPrompt), String>,
+    /// What an arm changes on the prompt (nothing, for a side of a comparison of versions).
+    pub overrides: super::arms::Overrides,
 }

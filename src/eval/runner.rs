@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use super::arms::Overrides;
 use super::assertions::{self, AssertionResult, Outcome, Output};
 use super::cache::CachedReply;
 use super::collect::{Sample, suite_report};
@@ -43,12 +44,49 @@ pub async fn run(
 ) -> Result<Report, EvalError> {
     let base = source::load(project, &options.base)?;
     let head = source::load(project, &options.head)?;
-    let sides: Vec<[SideInput<'_>; 2]> = suites
+    let plain = Overrides::default();
+    let sides: Vec<Vec<SideInput<'_>>> = suites
         .iter()
-        .map(|suite| [side_input(&base, suite), side_input(&head, suite)])
+        .map(|suite| {
+            vec![
+                side_input(&base, suite, &plain),
+                side_input(&head, suite, &plain),
+            ]
+        })
         .collect();
+    let executed = execute(project, suites, &sides, options, progress).await?;
+    let mut report = Report {
+        suites: Vec::new(),
+        passed: true,
+        requests: executed.requests,
+        failures: executed.failures,
+    };
+    for (s, suite) in suites.iter().enumerate() {
+        let suite_report = suite_report(suite, &sides[s], &executed.results, s, &options.gate);
+        report.passed &= suite_report.gate.passed;
+        report.suites.push(suite_report);
+    }
+    Ok(report)
+}
+
+/// The samples of every (suite, side, case), and what the requests cost to get.
+pub(super) struct Executed {
+    pub results: HashMap<(usize, usize, usize), Vec<Sample>>,
+    pub requests: super::report::RequestStats,
+    pub failures: Vec<FailureGroup>,
+}
+
+/// Runs every case of every suite on each of its sides (two for a comparison of versions,
+/// or the arms of an N-way one): identical requests over all sides are sent once.
+pub(super) async fn execute(
+    project: &Project,
+    suites: &[Suite],
+    sides: &[Vec<SideInput<'_>>],
+    options: &EvalOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<Executed, EvalError> {
     let executor = Executor::new(project, options);
-    let (mut jobs, calls) = plan(suites, &sides, options.repeat, &executor)?;
+    let (mut jobs, calls) = plan(suites, sides, options.repeat, &executor)?;
     // Pricing needs only who answered; the rendered messages go to the executor.
     let models: HashMap<String, (String, String)> = calls
         .iter()
@@ -75,7 +113,7 @@ pub async fn run(
     follow_tool_calls(&executor, &mut follows, &mut answers, followed, &progress).await?;
     drop(follows);
     // Judges grade outputs: a second round through the same cache, limits and retries.
-    let judged = judge_all(&executor, suites, &sides, &jobs, &answers, &progress).await?;
+    let judged = judge_all(&executor, suites, sides, &jobs, &answers, &progress).await?;
     progress.finish();
     let prices = Prices(&project.config);
     let mut results: HashMap<(usize, usize, usize), Vec<Sample>> = HashMap::new();
@@ -118,25 +156,18 @@ pub async fn run(
             .or_default()
             .push(sample);
     }
-    let mut report = Report {
-        suites: Vec::new(),
-        passed: true,
+    Ok(Executed {
+        results,
         requests: executor.stats(),
         failures: group_failures(&executor.failures()),
-    };
-    for (s, suite) in suites.iter().enumerate() {
-        let suite_report = suite_report(suite, &sides[s], &results, s, &options.gate);
-        report.passed &= suite_report.gate.passed;
-        report.suites.push(suite_report);
-    }
-    Ok(report)
+    })
 }
 
 /// Renders every (suite, side, case, sample) into a request; identical requests share one
 /// key, so each is sent once.
 fn plan(
     suites: &[Suite],
-    sides: &[[SideInput<'_>; 2]],
+    sides: &[Vec<SideInput<'_>>],
     repeat: Option<u32>,
     executor: &Executor,
 ) -> Result<(Vec<Job>, BTreeMap<String, ChatRequest>), EvalError> {
@@ -149,6 +180,14 @@ fn plan(
                 continue;
             };
             let contract = std::sync::Arc::new(prompt.spec.contract.clone());
+            // An arm's changes first, then the suite's provider, then the prompt as written.
+            let changes = &input.overrides;
+            let provider = (changes.provider.clone())
+                .or_else(|| suite.provider.clone())
+                .unwrap_or_else(|| prompt.spec.provider.clone());
+            let model = (changes.model.clone()).unwrap_or_else(|| prompt.spec.model.clone());
+            let mut params = prompt.spec.params.clone();
+            params.extend(changes.params.clone());
             for case in 0..suite.cases.len() {
                 let rendered = suite
                     .case_vars(case, &prompt.spec.variables)
@@ -159,12 +198,9 @@ fn plan(
                         Err(error) => Err(error.clone()),
                         Ok(messages) => {
                             let mut request = ChatRequest::plain(
-                                suite
-                                    .provider
-                                    .clone()
-                                    .unwrap_or_else(|| prompt.spec.provider.clone()),
-                                prompt.spec.model.clone(),
-                                prompt.spec.params.clone(),
+                                provider.clone(),
+                                model.clone(),
+                                params.clone(),
                                 messages.clone(),
                             );
                             request.contract = contract.clone();
@@ -269,7 +305,12 @@ fn group_failures(failures: &[RequestFailure]) -> Vec<FailureGroup> {
     groups
 }
 
-fn side_input<'a>(set: &'a PromptSet, suite: &Suite) -> SideInput<'a> {
+/// The prompt a suite covers in `set`, compiled, with what an arm changes on it.
+pub(super) fn side_input<'a>(
+    set: &'a PromptSet,
+    suite: &Suite,
+    overrides: &Overrides,
+) -> SideInput<'a> {
     let prompt = set
         .get(&suite.prompt)
         .map_err(|e| e.to_string())
@@ -285,6 +326,7 @@ fn side_input<'a>(set: &'a PromptSet, suite: &Suite) -> SideInput<'a> {
     SideInput {
         spec: set.spec.to_string(),
         prompt,
+        overrides: overrides.clone(),
     }
 }
 
@@ -310,7 +352,7 @@ impl Prices<'_> {
 async fn judge_all(
     executor: &Executor,
     suites: &[Suite],
-    sides: &[[SideInput<'_>; 2]],
+    sides: &[Vec<SideInput<'_>>],
     jobs: &[Job],
     answers: &Answers,
     progress: &Arc<dyn Progress>,

@@ -238,3 +238,41 @@ mod tests {
         }
     }
 }
+
+/// Wilson's score interval of a proportion: `successes` of `n` (a sum of per-case
+/// fractions is fine), at the normal quantile `z`; (0, 1) when `n` is zero. Pinned to
+/// statsmodels' `proportion_confint(method="wilson")` in the tests.
+pub fn wilson(successes: f64, n: f64, z: f64) -> (f64, f64) {
+    if n <= 0.0 {
+        return (0.0, 1.0);
+    }
+    let p = successes / n;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+#[cfg(test)]
+mod wilson_tests {
+    use super::wilson;
+
+    #[test]
+    fn wilson_matches_statsmodels() {
+        // statsmodels 0.15.0: proportion_confint(count, nobs, alpha, method="wilson").
+        let z95 = crate::eval::stats::normal_quantile(0.975);
+        for (count, nobs, low, high) in [
+            (7.0, 10.0, 0.396_778_147_5, 0.892_208_732_6),
+            (0.0, 20.0, 0.0, 0.161_125_158_1),
+            (200.0, 200.0, 0.981_154_673_6, 1.0),
+            (93.0, 200.0, 0.397_185_641_6, 0.534_133_531_3),
+        ] {
+            let (l, h) = wilson(count, nobs, z95);
+            assert!(
+                (l - low).abs() < 1e-6 && (h - high).abs() < 1e-6,
+                "{count}/{nobs}: {l} {h}"
+            );
+        }
+        assert_eq!(wilson(0.0, 0.0, z95), (0.0, 1.0));
+    }
+}

@@ -17,7 +17,7 @@ mod multiple;
 mod pareto;
 
 pub use distributions::{normal_quantile, student_t_quantile};
-pub use intervals::{RepeatedFigures, tango};
+pub use intervals::{RepeatedFigures, tango, wilson};
 pub use multiple::holm;
 pub use pareto::{ArmFigures, best_within, pareto_front};
 

@@ -66,6 +66,10 @@ pub struct Suite {
     /// What fails the comparison.
     #[serde(default)]
     pub gate: Gate,
+    /// The arms `eval --matrix` compares: every combination of these models, providers
+    /// and parameters, on the head.
+    #[serde(skip)]
+    pub matrix: crate::eval::arms::Matrix,
     /// Suite name: the file's path below the evals folder, without `.toml`. Set on load.
     #[serde(skip)]
     pub name: String,

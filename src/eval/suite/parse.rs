@@ -191,6 +191,8 @@ struct RawSuite {
     #[serde(default)]
     gate: Gate,
     max_turns: Option<u32>,
+    #[serde(default)]
+    matrix: toml::Table,
 }
 
 /// Collects a suite file's errors, each at its line and field.
@@ -254,6 +256,10 @@ impl Suite {
                 format!("must be from 1 to {MAX_TURNS_LIMIT}, not {max_turns}"),
             );
         }
+        let matrix = crate::eval::arms::Matrix::read(&raw.matrix).unwrap_or_else(|e| {
+            problems.push("matrix".into(), e.0);
+            Default::default()
+        });
         for (limit, message) in raw.gate.problems() {
             problems.push(format!("gate.{limit}"), message);
         }
@@ -285,6 +291,7 @@ impl Suite {
             vars: raw.vars,
             cases,
             gate: raw.gate,
+            matrix,
             name: name.to_owned(),
             path: path.to_owned(),
             source: source.to_owned(),

@@ -113,3 +113,9 @@ from statsmodels.stats.multitest import multipletests
 for ps in [[0.01, 0.04, 0.03, 0.005], [0.5], [0.001, 0.001, 0.2], [0.04, 0.03, 0.02, 0.01, 0.9],
            [0.3, 0.2, 0.1, 0.04, 0.03, 0.6, 0.001, 0.02], [1.0, 0.0, 0.5], [0.012, 0.012, 0.012]]:
     print("holm", ps, [round(float(x), 12) for x in multipletests(ps, method="holm")[1]])
+
+# Wilson's score interval of an arm's pass rate (src/eval/stats/intervals.rs, `wilson`).
+from statsmodels.stats.proportion import proportion_confint
+for count, nobs in [(7, 10), (0, 20), (200, 200), (93, 200)]:
+    low, high = proportion_confint(count, nobs, alpha=0.05, method="wilson")
+    print("wilson", count, nobs, f"({low:.10f},{high:.10f})")

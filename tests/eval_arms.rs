@@ -420,3 +420,54 @@ fn every_format_says_the_same_verdicts() {
         "no arm is worse than the reference: {junit}"
     );
 }
+
+#[test]
+fn ci_runs_the_matrix_of_a_changed_prompt_and_puts_it_in_the_summary() {
+    let repo = TestRepo::new();
+    repo.write("promptctl.toml", "[defaults]\nmodel = \"big\"\n")
+        .write("prompts/support/route.toml", &route("bug"))
+        .write(
+            "evals/route.toml",
+            &suite(6, "\n[matrix]\ntemperature = [0.0, 0.5]\n"),
+        );
+    let head = repo.commit("route");
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let commit = git
+        .find_commit(git2::Oid::from_str(&head).unwrap())
+        .unwrap();
+    git.branch("main", &commit, true).unwrap();
+    repo.write("prompts/support/route.toml", &route("billing"));
+    let summary = repo.path().join("ci.md");
+    let run = repo.run(&[
+        "ci",
+        "--base",
+        "main",
+        "--matrix",
+        "--markdown",
+        summary.to_str().unwrap(),
+    ]);
+    let run = run.expect(0);
+    assert!(run.stdout.contains("matrix:"), "{}", run.stdout);
+    assert!(run.stdout.contains("temperature=0.5"), "{}", run.stdout);
+    let markdown = std::fs::read_to_string(&summary).unwrap();
+    assert!(markdown.contains("### Matrix"), "{markdown}");
+    assert!(markdown.contains("`temperature=0.5`"), "{markdown}");
+    let json = json(
+        &repo
+            .run(&["ci", "--base", "main", "--matrix", "--json"])
+            .expect(0),
+    );
+    assert_eq!(
+        json["matrix"]["suites"][0]["arms"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let plain = json_of_ci(&repo);
+    assert!(plain.get("matrix").is_none(), "no matrix unless asked");
+}
+
+fn json_of_ci(repo: &TestRepo) -> Value {
+    json(&repo.run(&["ci", "--base", "main", "--json"]).expect(0))
+}

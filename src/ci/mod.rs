@@ -23,7 +23,8 @@ pub use summary::{to_html, to_junit, to_markdown};
 use crate::check::{CheckReport, CheckScope, Severity, check};
 use crate::diff::{SourceDiff, Status, compare};
 use crate::eval::{
-    CacheMode, EvalError, EvalOptions, Gate, Progress, Report, Suite, load_suites, run,
+    ArmsOptions, ArmsReport, ArmsRunError, CacheMode, EvalError, EvalOptions, Gate, Progress,
+    Report, Suite, load_suites, run, run_arms,
 };
 use crate::project::{Project, ProjectError};
 use crate::source::{PromptSet, RevisionSpec, SourceError, load, load_pair};
@@ -55,6 +56,9 @@ pub enum CiError {
         #[source]
         source: git2::Error,
     },
+    /// A suite's matrix cannot be compared (past a bound).
+    #[error("matrix: {0}")]
+    Matrix(crate::eval::ArmError),
     /// The commits of the change could not be read for approvals.
     #[error("cannot read the commits of the change for `Allow-Breaking:` trailers: {}", source.message())]
     Trailers {
@@ -83,6 +87,8 @@ pub struct CiOptions {
     pub cache: CacheMode,
     /// Approve every breaking contract change.
     pub allow_breaking: bool,
+    /// Also compare the arms of each evaluated suite's `[matrix]`, on the working tree.
+    pub matrix: bool,
 }
 
 /// Everything the check found.
@@ -105,7 +111,10 @@ pub struct CiReport {
     /// Output and tool changes that break a service under their prompt's mode, each with
     /// its approval: one not approved fails the run.
     pub breaking: Vec<BreakingChange>,
-    /// The check passed and every gate held.
+    /// With `--matrix`: the arms of each evaluated suite's `[matrix]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<ArmsReport>,
+    /// The check passed, every gate held, and a matrix asked for was evaluated.
     pub passed: bool,
     /// The project's folder inside the repository (`""` or `prompts-repo/`), to name files
     /// relative to the repository root in annotations.
@@ -165,7 +174,12 @@ pub async fn run_ci(
             cache: options.cache,
             gate: Gate::default(),
         };
-        Some(run(project, &selected, &eval_options, progress).await?)
+        Some(run(project, &selected, &eval_options, progress.clone()).await?)
+    };
+    let matrix = if options.matrix {
+        run_matrix(project, &selected, options, progress).await?
+    } else {
+        None
     };
     let approvals = match project.repository() {
         Ok((repo, _)) => trailer_approvals(&repo, base.commit.as_deref())
@@ -176,7 +190,8 @@ pub async fn run_ci(
     let breaking = breaking_changes(&diff, folder, options.allow_breaking, &approvals);
     let passed = check.passed()
         && eval.as_ref().is_none_or(|r| r.passed)
-        && breaking.iter().all(|b| b.approved_by.is_some());
+        && breaking.iter().all(|b| b.approved_by.is_some())
+        && matrix.as_ref().is_none_or(|m| m.complete);
     let path_prefix = project
         .repository()
         .map(|(_, prefix)| prefix)
@@ -190,9 +205,50 @@ pub async fn run_ci(
         unevaluated,
         eval,
         breaking,
+        matrix,
         passed,
         path_prefix,
     })
+}
+
+/// The arms of each evaluated suite's `[matrix]` on the working tree; none when no
+/// evaluated suite has one.
+async fn run_matrix(
+    project: &Project,
+    selected: &[Suite],
+    options: &CiOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<Option<ArmsReport>, CiError> {
+    let suites: Vec<Suite> = selected
+        .iter()
+        .filter(|s| !s.matrix.is_empty())
+        .cloned()
+        .collect();
+    if suites.is_empty() {
+        return Ok(None);
+    }
+    let head = RevisionSpec::Worktree;
+    let arms = ArmsOptions {
+        arms: suites.iter().map(|s| s.matrix.arms(&head)).collect(),
+        reference: None,
+        budget_per_1000: None,
+        level: crate::eval::stats::DEFAULT_LEVEL,
+    };
+    let eval_options = EvalOptions {
+        base: head.clone(),
+        head,
+        concurrency: options.concurrency,
+        repeat: None,
+        cache: options.cache,
+        gate: Gate::default(),
+    };
+    let report = run_arms(project, &suites, &arms, &eval_options, progress)
+        .await
+        .map_err(|e| match e {
+            ArmsRunError::Eval(e) => CiError::from(e),
+            ArmsRunError::Arms(e) => CiError::Matrix(e),
+        })?;
+    Ok(Some(report))
 }
 
 /// What a run evaluates, and what it says about what it does not.

@@ -96,6 +96,13 @@ pub fn to_markdown(report: &CiReport) -> String {
     breaking_section(&mut out, report);
     prompts_section(&mut out, report);
     evals_section(&mut out, report);
+    if let Some(matrix) = &report.matrix {
+        out.push_str(&crate::eval::arms_markdown(matrix).replacen(
+            "## promptctl eval: arms",
+            "### Matrix",
+            1,
+        ));
+    }
     diffs_section(&mut out, report);
     out
 }

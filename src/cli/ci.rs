@@ -81,6 +81,11 @@ pub struct CiArgs {
     /// pull request's) is a warning, not a failure.
     #[arg(long)]
     comment: bool,
+
+    /// Also compare the arms of each evaluated suite's `[matrix]` on the working tree, in
+    /// every report and the comment (docs/evals.md, "N-way").
+    #[arg(long)]
+    matrix: bool,
 }
 
 /// What GitHub Actions tells a step through its environment.
@@ -113,8 +118,9 @@ pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
         concurrency: usize::from(args.concurrency),
         cache: super::eval::cache_mode(args.no_cache, args.refresh),
         allow_breaking: args.allow_breaking,
+        matrix: args.matrix,
     };
-    let progress = super::eval::progress_on_stderr();
+    let progress = super::eval_common::progress_on_stderr();
     let runtime = super::async_runtime()?;
     let report = runtime.block_on(run_ci(&project, &options, progress))?;
 
@@ -234,6 +240,10 @@ fn human(report: &CiReport, verbose: bool) -> String {
     if let Some(eval) = &report.eval {
         out.push('\n');
         out.push_str(&super::eval::table(eval, verbose));
+    }
+    if let Some(matrix) = &report.matrix {
+        out.push_str("\nmatrix:\n");
+        out.push_str(&super::eval_arms::table(matrix, true));
     }
     out.push_str(&approvals(report));
     out

@@ -313,6 +313,7 @@ impl From<promptctl::ci::CiError> for CliError {
         CiError::NoMergeBase { .. } => CliError::usage(message)
             .hint("give a base that shares history with HEAD"),
         CiError::Trailers { .. } => CliError::system(message),
+        CiError::Matrix(_) => CliError::usage(message),
     }
     }
 }

@@ -3,19 +3,19 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use promptctl::eval::{
-    CacheMode, CaseSide, Change, EvalOptions, Gate, Outcome, Progress, Quiet, Report, SideSummary,
-    SuiteReport, contract_violation, dollars, failure_summary, find_suite, run, to_junit,
-    to_markdown, tool_call_lines,
+    CacheMode, CaseSide, Change, EvalOptions, Gate, Outcome, Report, SideSummary, SuiteReport,
+    contract_violation, dollars, failure_summary, find_suite, run, to_junit, to_markdown,
+    tool_call_lines,
 };
 use promptctl::source::{default_base, parse_spec};
 
 use super::error::EXIT_FAILED;
-use super::output::{BOLD, DIM, ERROR, VERSION, WARNING, eprint, pad, print};
+use super::eval_common::{Format, deliver, progress_on_stderr};
+use super::output::{BOLD, DIM, ERROR, VERSION, WARNING, eprint, pad};
 use super::{CliError, GlobalArgs};
 
 /// Shown at the end of `--help`, one example per line.
@@ -99,16 +99,6 @@ pub struct EvalArgs {
 
     #[command(flatten)]
     arms: super::eval_arms::ArmArgs,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(super) enum Format {
-    Table,
-    Json,
-    Junit,
-    Markdown,
-    /// One self-contained HTML file: both versions side by side, filterable.
-    Html,
 }
 
 pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliError> {
@@ -231,25 +221,6 @@ fn write_report(args: &EvalArgs, report: &Report) -> Result<(), CliError> {
         Format::Html => promptctl::eval::to_html(report),
     };
     deliver(&text, args.output.as_deref(), &summary_line(report))
-}
-
-/// Prints a report, or writes it to `output` with `summary` on stderr.
-pub(super) fn deliver(
-    text: &str,
-    output: Option<&std::path::Path>,
-    summary: &str,
-) -> Result<(), CliError> {
-    match output {
-        Some(path) => {
-            // A file is never a terminal: no colour codes, whatever --color says.
-            let plain = anstream::adapter::strip_str(text).to_string();
-            promptctl::base::fsutil::write_atomic(path, plain.as_bytes())
-                .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))?;
-            eprint(summary);
-        }
-        None => print(text)?,
-    }
-    Ok(())
 }
 
 /// `eval --arm …` or `eval --matrix`: every arm on the same cases.
@@ -550,49 +521,5 @@ fn show_output(out: &mut String, output: &str, verbose: bool) {
             out,
             "               {DIM}… {more} more bytes (--verbose shows all){DIM:#}"
         );
-    }
-}
-
-/// A progress bar on stderr when it is a terminal; nothing otherwise.
-pub(super) fn progress_on_stderr() -> Arc<dyn Progress> {
-    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        Arc::new(Bar::new())
-    } else {
-        Arc::new(Quiet)
-    }
-}
-
-/// A progress bar on stderr.
-struct Bar(indicatif::ProgressBar);
-
-impl Bar {
-    fn new() -> Self {
-        let bar = indicatif::ProgressBar::hidden();
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {pos}/{len} requests {wide_bar} {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Bar(bar)
-    }
-}
-
-impl Progress for Bar {
-    fn start(&self, total: usize) {
-        if total > 0 {
-            self.0
-                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            self.0.set_length(total as u64);
-            self.0.set_position(0);
-        }
-    }
-
-    fn advance(&self) {
-        self.0.inc(1);
-    }
-
-    fn finish(&self) {
-        self.0.finish_and_clear();
     }
 }

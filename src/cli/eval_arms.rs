@@ -14,7 +14,7 @@ use promptctl::source::RevisionSpec;
 
 use super::CliError;
 use super::error::EXIT_FAILED;
-use super::eval::Format;
+use super::eval_common::Format;
 use super::output::{BOLD, DIM, ERROR, HINT, pad};
 
 /// The flags of an N-way comparison.
@@ -99,7 +99,7 @@ pub fn run(global: &super::GlobalArgs, run: ArmsRun<'_>) -> Result<ExitCode, Cli
         budget_per_1000: run.args.budget,
         level: run.level,
     };
-    let progress = super::eval::progress_on_stderr();
+    let progress = super::eval_common::progress_on_stderr();
     let runtime = super::async_runtime()?;
     let report = runtime
         .block_on(promptctl::eval::run_arms(
@@ -126,7 +126,7 @@ pub fn run(global: &super::GlobalArgs, run: ArmsRun<'_>) -> Result<ExitCode, Cli
         Format::Markdown => arms_markdown(&report),
         Format::Html => arms_html(&report),
     };
-    super::eval::deliver(&text, run.output, &summary_line(&report))?;
+    super::eval_common::deliver(&text, run.output, &summary_line(&report))?;
     Ok(if report.complete {
         ExitCode::SUCCESS
     } else {

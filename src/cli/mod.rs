@@ -11,6 +11,7 @@ mod diff;
 mod error;
 mod eval;
 mod eval_arms;
+mod eval_common;
 mod init;
 mod list;
 mod log;

@@ -135,9 +135,8 @@ pub async fn run_arms(
     let references = plan_arms(suites, arms, options.repeat)?;
     let mut sets: HashMap<String, PromptSet> = HashMap::new();
     for arm in arms.arms.iter().flatten() {
-        let key = arm.spec.to_string();
-        if !sets.contains_key(&key) {
-            sets.insert(key, source::load(project, &arm.spec)?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = sets.entry(arm.spec.to_string()) {
+            slot.insert(source::load(project, &arm.spec)?);
         }
     }
     let sides: Vec<Vec<SideInput<'_>>> = suites

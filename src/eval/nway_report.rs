@@ -274,6 +274,10 @@ pub fn arms_html(report: &ArmsReport) -> String {
         })
 }
 
+fn round(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
 /// The chart's points, already placed: x is cost per 1,000 requests, y the pass rate.
 #[derive(Debug, Serialize)]
 struct Chart {
@@ -297,9 +301,11 @@ struct Point {
 }
 
 impl Chart {
-    const W: f64 = 560.0;
+    const W: f64 = 640.0;
     const H: f64 = 280.0;
     const PAD: f64 = 40.0;
+    /// Room on the right for the names of the dearest arms.
+    const RIGHT: f64 = 140.0;
 
     fn of(suite: &ArmsSuite) -> Chart {
         let drawn: Vec<(&ArmRow, f64)> = suite
@@ -311,27 +317,37 @@ impl Chart {
         let x_max = drawn.iter().map(|(_, c)| *c).fold(0.0, f64::max);
         let scale_x = |c: f64| {
             if x_max > 0.0 {
-                Self::PAD + c / x_max * (Self::W - 2.0 * Self::PAD)
+                Self::PAD + c / x_max * (Self::W - Self::PAD - Self::RIGHT)
             } else {
                 Self::W / 2.0
             }
         };
         let scale_y = |p: f64| Self::H - Self::PAD - p * (Self::H - 2.0 * Self::PAD);
-        let mut points: Vec<Point> = drawn
-            .iter()
-            .map(|(row, cost)| Point {
-                name: row.name.clone(),
-                x: scale_x(*cost),
-                y: scale_y(row.summary.pass_rate),
-                front: row.pareto,
-                label: format!(
-                    "{}: {:.1}%, {}",
-                    row.name,
-                    row.summary.pass_rate * 100.0,
-                    dollars(*cost)
-                ),
-            })
-            .collect();
+        let mut points: Vec<Point> = Vec::new();
+        for (row, cost) in &drawn {
+            let (x, y) = (round(scale_x(*cost)), round(scale_y(row.summary.pass_rate)));
+            let label = format!(
+                "{}: {:.1}%, {}",
+                row.name,
+                row.summary.pass_rate * 100.0,
+                dollars(*cost)
+            );
+            // Arms at one place are one point, named together.
+            match points.iter_mut().find(|p| p.x == x && p.y == y) {
+                Some(point) => {
+                    point.name = format!("{}, {}", point.name, row.name);
+                    point.label = format!("{}; {label}", point.label);
+                    point.front |= row.pareto;
+                }
+                None => points.push(Point {
+                    name: row.name.clone(),
+                    x,
+                    y,
+                    front: row.pareto,
+                    label,
+                }),
+            }
+        }
         points.sort_by(|a, b| a.x.total_cmp(&b.x));
         let front = points
             .iter()

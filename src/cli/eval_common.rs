@@ -1,0 +1,84 @@
+//! What `eval`, `eval --arm` and `ci` share at the edge: the report formats, where a
+//! report goes (stdout, or a file with a summary line on stderr), and the progress bar.
+
+use std::sync::Arc;
+
+use clap::ValueEnum;
+
+use promptctl::eval::{Progress, Quiet};
+
+use super::CliError;
+use super::output::{eprint, print};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Junit,
+    Markdown,
+    /// One self-contained HTML file: both versions side by side, filterable.
+    Html,
+}
+
+/// Prints a report, or writes it to `output` with `summary` on stderr.
+pub(super) fn deliver(
+    text: &str,
+    output: Option<&std::path::Path>,
+    summary: &str,
+) -> Result<(), CliError> {
+    match output {
+        Some(path) => {
+            // A file is never a terminal: no colour codes, whatever --color says.
+            let plain = anstream::adapter::strip_str(text).to_string();
+            promptctl::base::fsutil::write_atomic(path, plain.as_bytes())
+                .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))?;
+            eprint(summary);
+        }
+        None => print(text)?,
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr when it is a terminal; nothing otherwise.
+pub(super) fn progress_on_stderr() -> Arc<dyn Progress> {
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        Arc::new(Bar::new())
+    } else {
+        Arc::new(Quiet)
+    }
+}
+
+/// A progress bar on stderr.
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos}/{len} requests {wide_bar} {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Bar(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, total: usize) {
+        if total > 0 {
+            self.0
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            self.0.set_length(total as u64);
+            self.0.set_position(0);
+        }
+    }
+
+    fn advance(&self) {
+        self.0.inc(1);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}

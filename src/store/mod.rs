@@ -5,7 +5,7 @@
 //! Each commit's tree holds `state.toml` (the pointers) and `objects/` (the canonical JSON of
 //! every version the state refers to), so a service needs nothing but this branch. This
 //! layer owns the state and its file form, sticky bucketing, rollout plans and their gates,
-//! the records of release commits, the in-process resolver, and reading and writing the
+//! the records of release commits, targeting rules, the in-process resolver, and reading and writing the
 //! branch by compare-and-swap. It knows nothing of sources or working trees: the actions
 //! that decide what to write live above it, in `release`.
 
@@ -15,6 +15,10 @@ mod error;
 mod history;
 mod plan;
 mod resolver;
+mod rule;
+mod rule_syntax;
+#[cfg(test)]
+mod rule_tests;
 mod state;
 
 pub use branch::{OBJECTS_DIR, Release, ReleaseTree, Store, WriteError, branch_name, object_path};
@@ -28,6 +32,11 @@ pub use plan::{
     STAGE_LENGTH, Stage, StepKey, check_cohort, check_gate,
 };
 pub use resolver::{Resolution, Resolver};
+pub use rule::{
+    AttrValue, Attributes, MAX_ATTRIBUTE_NAME, MAX_PATTERN_BYTES, MAX_RULE_BYTES,
+    MAX_RULE_CONDITIONS, MAX_RULE_DEPTH, MAX_RULE_LIST, MAX_RULE_STRING, Rule, RuleError, Semver,
+    Unevaluable,
+};
 pub use state::{
     Canary, PREVIOUS_LIMIT, PromptState, STATE_FILE, STATE_FORMAT, State, StateError, Track,
 };

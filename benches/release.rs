@@ -185,6 +185,7 @@ fn judge(c: &mut Criterion) {
         version: version('c'),
         weight: route.weight,
         cohorts: route.cohorts,
+        segment: None,
     });
     let mut window = Window::new(rollout.key(version('c')));
     pointers.rollout = Some(rollout);

@@ -53,6 +53,8 @@ pub enum ClientError {
     Unknown(String),
     #[error("rendering {version} failed: {message}")]
     Render { version: Version, message: String },
+    #[error("bad attributes: {0}")]
+    Attributes(String),
 }
 
 /// Where a key resolves.
@@ -63,9 +65,9 @@ pub struct Resolution {
     pub bucket: u16,
 }
 
-/// The `cohort` attribute, the one canary stages route on.
-fn cohort_of<'a>(attrs: &[(&str, &'a str)]) -> Option<&'a str> {
-    attrs.iter().find(|(k, _)| *k == "cohort").map(|(_, v)| *v)
+/// A caller's attributes, as text, within the bounds every route keeps.
+fn attributes_of(attrs: &[(&str, &str)]) -> Result<crate::store::Attributes, ClientError> {
+    crate::store::attributes_from_text(attrs.iter().copied()).map_err(ClientError::Attributes)
 }
 
 /// Builds a [`Client`].
@@ -205,7 +207,7 @@ impl Client {
         let snapshot = self.inner.snapshot.load();
         let snapshot = snapshot.as_ref().ok_or(ClientError::NothingLoaded)?;
         let picked = snapshot
-            .pick(name, key, cohort_of(attrs))
+            .pick(name, key, &attributes_of(attrs)?)
             .ok_or_else(|| ClientError::Unknown(name.to_owned()))?;
         Ok(Resolution {
             version: picked.served.track(picked.track).prompt.version,
@@ -239,7 +241,7 @@ impl Client {
             .load_full()
             .ok_or(ClientError::NothingLoaded)?;
         snapshot
-            .render(name, key, cohort_of(attrs), vars)
+            .render(name, key, &attributes_of(attrs)?, vars)
             .map_err(|e| match e {
                 ServeRenderError::Unknown { name } => ClientError::Unknown(name),
                 ServeRenderError::Render {

@@ -33,6 +33,9 @@ pub struct ProjectConfig {
     pub prices: BTreeMap<String, PriceSection>,
     /// Rollout policies: default gates, canaries in flight, freeze windows, alerts.
     pub rollout: crate::policy::RolloutPolicy,
+    /// Named targeting rules (`enterprise_de = 'plan = "enterprise" and country = "DE"'`),
+    /// for `canary --segment NAME` (docs/bucketing.md, "Targeting rules").
+    pub segments: BTreeMap<String, String>,
 }
 
 /// The kind of API a provider speaks.
@@ -194,6 +197,12 @@ impl ProjectConfig {
                 location: Location::file(path).with_field(format!("rollout.{field}")),
                 message,
             })?;
+        for (name, text) in &config.segments {
+            check_segment(name, text).map_err(|message| TomlError {
+                location: Location::file(path).with_field(format!("segments.{name}")),
+                message,
+            })?;
+        }
         for name in config.environments.keys() {
             check_environment_name(name).map_err(|reason| TomlError {
                 location: Location::file(path).with_field(format!("environments.{name}")),
@@ -220,6 +229,11 @@ impl ProjectConfig {
         name == DEFAULT_ENVIRONMENT || self.environments.contains_key(name)
     }
 
+    /// The rule of the segment `name`, parsed (it was checked when the file was read).
+    pub fn segment(&self, name: &str) -> Option<crate::store::Rule> {
+        crate::store::Rule::parse(self.segments.get(name)?).ok()
+    }
+
     /// Returns the defaults that apply to prompt files.
     pub fn prompt_defaults(&self) -> PromptDefaults {
         PromptDefaults {
@@ -227,6 +241,24 @@ impl ProjectConfig {
             model: self.defaults.model.clone(),
         }
     }
+}
+
+/// Checks a segment: a name of 1 to 64 lowercase letters, digits, `_` or `-`, and a rule
+/// that parses within its bounds.
+fn check_segment(name: &str, text: &str) -> Result<(), String> {
+    let fine = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !fine {
+        return Err(format!(
+            "`{name}` is not a segment name: 1 to 64 lowercase letters, digits, `_` or `-`"
+        ));
+    }
+    crate::store::Rule::parse(text)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Checks an environment name: it becomes the branch `promptctl/<name>`.

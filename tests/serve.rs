@@ -856,6 +856,7 @@ fn release_a_broken_canary(repo: &TestRepo) -> String {
         version,
         weight: Some("50%".parse().unwrap()),
         cohorts: Vec::new(),
+        segment: None,
     });
     let record = Record {
         action: RecordedAction::Known(promptctl::store::ActionKind::Canary),

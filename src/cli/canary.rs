@@ -62,6 +62,16 @@ pub struct CanaryArgs {
     #[arg(long = "stage", value_name = "cohort=NAME")]
     stages: Vec<String>,
 
+    /// Limit the canary to callers this targeting rule matches, like
+    /// `plan in ["enterprise"] and country = "DE"` (docs/bucketing.md); the others get
+    /// the active version.
+    #[arg(long = "where", value_name = "RULE", conflicts_with = "segment")]
+    rule: Option<String>,
+
+    /// Limit the canary to a segment named in promptctl.toml's `[segments]`.
+    #[arg(long, value_name = "NAME")]
+    segment: Option<String>,
+
     /// How long each stage lasts before it may advance: `30m`, `1h`, `2h30m`.
     #[arg(long, value_name = "DURATION")]
     every: Option<String>,
@@ -189,6 +199,34 @@ fn weight(percent: &str) -> Result<Weight, CliError> {
     })
 }
 
+/// The rule `--where` gives, or the segment `--segment` names.
+fn segment(
+    global: &GlobalArgs,
+    args: &CanaryArgs,
+) -> Result<Option<promptctl::store::Rule>, CliError> {
+    if let Some(text) = &args.rule {
+        return promptctl::store::Rule::parse(text).map(Some).map_err(|e| {
+            CliError::usage(format!("--where: {e}")).hint(
+                "like --where 'plan in [\"enterprise\"] and country = \"DE\"' (docs/bucketing.md)",
+            )
+        });
+    }
+    let Some(name) = &args.segment else {
+        return Ok(None);
+    };
+    let project = global.project()?;
+    project.config.segment(name).map(Some).ok_or_else(|| {
+        let known: Vec<&str> = project.config.segments.keys().map(String::as_str).collect();
+        CliError::usage(format!("no segment `{name}` in promptctl.toml")).hint(
+            if known.is_empty() {
+                "declare it: [segments] NAME = 'RULE'".to_owned()
+            } else {
+                format!("its segments: {}", known.join(", "))
+            },
+        )
+    })
+}
+
 pub fn run(global: &GlobalArgs, args: CanaryArgs) -> Result<ExitCode, CliError> {
     let mut names = args.args.clone();
     let percent = match names.last() {
@@ -200,6 +238,7 @@ pub fn run(global: &GlobalArgs, args: CanaryArgs) -> Result<ExitCode, CliError> 
     request.allow_dirty = args.allow_dirty;
     request.allow_breaking = args.allow_breaking;
     request.force = args.force;
+    request.segment = segment(global, &args)?;
     if args.has_plan() {
         request.plan = Some(plan(&args, percent.as_deref())?);
     } else {

@@ -35,6 +35,11 @@ pub struct ResolveArgs {
     #[arg(long, value_name = "NAME")]
     cohort: Option<String>,
 
+    /// An attribute of the caller, as services pass `attr.NAME=VALUE` (or an OFREP
+    /// context member): what a canary's targeting rule reads. Repeat for more.
+    #[arg(long = "attr", value_name = "NAME=VALUE")]
+    attrs: Vec<String>,
+
     /// Print one JSON object per key and line: {key, version, track, bucket}.
     #[arg(long)]
     json: bool,
@@ -43,6 +48,7 @@ pub struct ResolveArgs {
 pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError> {
     let project = global.project()?;
     let resolver = project.store(&project.environment)?.resolver()?;
+    let attributes = attributes(&args)?;
     let mut keys: Vec<Option<String>> = args.keys.into_iter().map(Some).collect();
     if let Some(path) = &args.keys_file {
         keys.extend(read_keys(path)?.into_iter().map(Some));
@@ -64,7 +70,7 @@ pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError>
     let mut out = String::new();
     for key in &keys {
         let resolution = resolver
-            .resolve_in(&args.name, key.as_deref(), args.cohort.as_deref())
+            .resolve_with(&args.name, key.as_deref(), &attributes)
             .ok_or_else(|| {
                 CliError::usage(format!(
                     "`{}` is not released to `{}`",
@@ -78,7 +84,7 @@ pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError>
             out.push_str(&line);
             out.push('\n');
         } else {
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "{}  {VERSION}{}{VERSION:#}  {}  bucket {}",
                 pad(key.as_deref().unwrap_or("(random)"), width),
@@ -86,10 +92,34 @@ pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError>
                 resolution.track.as_str(),
                 resolution.bucket
             );
+            match &resolution.fallback {
+                Some(why) => {
+                    let _ = writeln!(out, "  (the canary's rule cannot be evaluated: {why})");
+                }
+                None => out.push('\n'),
+            }
         }
     }
     print(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The caller's attributes: `--attr NAME=VALUE`, and `--cohort` as the `cohort` one; as
+/// text, as a query string gives them, within the bounds every route keeps.
+fn attributes(args: &ResolveArgs) -> Result<promptctl::store::Attributes, CliError> {
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for text in &args.attrs {
+        let (name, value) = text.split_once('=').ok_or_else(|| {
+            CliError::usage(format!("--attr `{text}` is not NAME=VALUE"))
+                .hint("like --attr plan=enterprise")
+        })?;
+        pairs.push((name, value));
+    }
+    if let Some(cohort) = &args.cohort {
+        pairs.push(("cohort", cohort));
+    }
+    promptctl::store::attributes_from_text(pairs)
+        .map_err(|why| CliError::usage(format!("--attr: {why}")))
 }
 
 /// The longest key a `--keys-file` line may hold: keys are user or request ids, and a line

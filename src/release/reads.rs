@@ -40,6 +40,9 @@ pub struct PromptStatus {
     pub canary_cohorts: Vec<String>,
     /// Who is on the canary, in words (`10%`, `cohort internal + 5%`); null without one.
     pub canary_route: Option<String>,
+    /// The targeting rule the canary is limited to; absent when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_where: Option<String>,
     /// The rollout plan driving the canary; null without one.
     pub rollout: Option<crate::store::Rollout>,
     /// Earlier active versions `revert` can go back to.
@@ -118,6 +121,10 @@ pub fn status(project: &Project, env: &str, names: &[String]) -> Result<Status, 
                     .and_then(|p| p.canary.as_ref().map(|c| c.cohorts.clone()))
                     .unwrap_or_default(),
                 canary_route: pointers.and_then(|p| p.canary.as_ref().map(|c| c.describe())),
+                canary_where: pointers.and_then(|p| {
+                    let segment = p.canary.as_ref()?.segment.as_ref()?;
+                    Some(segment.to_string())
+                }),
                 rollout: pointers.and_then(|p| p.rollout.clone()),
                 previous: pointers.map_or(0, |p| p.previous.len()),
                 head: relation(head.as_ref()),

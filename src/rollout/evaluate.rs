@@ -242,6 +242,7 @@ mod tests {
             version: v('c'),
             weight: route.weight,
             cohorts: route.cohorts,
+            segment: None,
         });
         state.rollout = Some(rollout);
         state

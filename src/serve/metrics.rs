@@ -131,6 +131,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct Scrape<'a> {
     /// Resolves served: (prompt, version, track, count).
     pub resolves: &'a [(String, String, &'static str, u64)],
+    /// Resolves and renders whose canary segment could not be evaluated for the caller,
+    /// who got the active version: (prompt, active version, count).
+    pub targeting_fallbacks: &'a [(String, String, u64)],
     /// Seconds since the source was last read, if it ever was.
     pub snapshot_age: Option<f64>,
     pub stale: bool,
@@ -199,6 +202,13 @@ impl Metrics {
     pub fn render_text(&self, scrape: &Scrape<'_>) -> String {
         let mut out = String::new();
         self.write_traffic(&mut out, scrape.resolves);
+        out.push_str("# HELP promptctl_targeting_fallbacks_total Callers a canary's targeting rule could not be evaluated for (an attribute missing or of the wrong type), who got the active version, by prompt and that version.\n# TYPE promptctl_targeting_fallbacks_total counter\n");
+        for (prompt, version, n) in scrape.targeting_fallbacks {
+            let _ = writeln!(
+                out,
+                "promptctl_targeting_fallbacks_total{{prompt=\"{prompt}\",version=\"{version}\"}} {n}"
+            );
+        }
         {
             let mut feedback = lock(&self.feedback);
             add_zero_series(&mut feedback, scrape.canaries);
@@ -330,6 +340,7 @@ mod tests {
     fn scrape<'a>(canaries: &'a [(String, String, String)]) -> Scrape<'a> {
         Scrape {
             resolves: &[],
+            targeting_fallbacks: &[],
             snapshot_age: None,
             stale: false,
             unservable: &[],

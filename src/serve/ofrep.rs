@@ -32,6 +32,9 @@ struct Context {
     key: String,
     /// `cohort`: routes the canary's cohorts, as `attr.cohort` does on `/v1/prompts`.
     cohort: Option<String>,
+    /// Every other member that is text, a number or a boolean: what targeting rules read
+    /// (`cohort` among them).
+    attributes: crate::store::Attributes,
     /// `variables`: values to render the messages with.
     variables: Option<Vars>,
     /// The context as sent, for the bulk answer's ETag.
@@ -80,7 +83,7 @@ pub(super) async fn evaluate_flag(
     let Some(snapshot) = state.snapshot.load_full() else {
         return not_found(&key, "nothing is published yet");
     };
-    let Some(picked) = snapshot.pick(&key, Some(&context.key), context.cohort.as_deref()) else {
+    let Some(picked) = snapshot.pick(&key, Some(&context.key), &context.attributes) else {
         return match snapshot.problems.get(key.as_str()) {
             Some(problem) => Failure {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -145,8 +148,7 @@ pub(super) async fn evaluate_flags(
     }
     let mut flags: Vec<Vec<u8>> = Vec::with_capacity(snapshot.prompts.len());
     for name in snapshot.prompts.keys() {
-        if let Some(picked) =
-            snapshot.pick(name.as_str(), Some(&context.key), context.cohort.as_deref())
+        if let Some(picked) = snapshot.pick(name.as_str(), Some(&context.key), &context.attributes)
         {
             count_resolve(&picked);
             flags.push(evaluation(
@@ -249,6 +251,9 @@ fn read_context(body: &[u8]) -> Result<Context, Failure> {
         Some(Value::String(cohort)) => Some(cohort.clone()),
         Some(_) => return Err(Failure::bad("INVALID_CONTEXT", "`cohort` is not a string")),
     };
+    let members = raw.as_object().cloned().unwrap_or_default();
+    let attributes = crate::store::attributes_from_json(&members, &["targetingKey", "variables"])
+        .map_err(|why| Failure::bad("INVALID_CONTEXT", why))?;
     let variables = match raw.get("variables") {
         None | Some(Value::Null) => None,
         Some(Value::Object(map)) => Some(map.clone().into_iter().collect()),
@@ -262,6 +267,7 @@ fn read_context(body: &[u8]) -> Result<Context, Failure> {
     Ok(Context {
         key,
         cohort,
+        attributes,
         variables,
         raw,
     })
@@ -288,7 +294,7 @@ async fn rendered(
     let call = RenderCall {
         name,
         key: Some(context.key.clone()),
-        cohort: context.cohort.clone(),
+        attributes: context.attributes.clone(),
         vars,
     };
     match render_counted(state, snapshot, call).await? {
@@ -330,12 +336,21 @@ fn evaluation(
 }
 
 /// Everything of an evaluation but its value: `reason` is `STATIC` without a canary,
-/// `TARGETING_MATCH` when the context's cohort is one of the canary's, `SPLIT` when the
-/// bucket decided.
+/// `DEFAULT` when the canary's segment could not be evaluated for the context (it gets
+/// active), `TARGETING_MATCH` when a rule decided (the context is outside the segment, or
+/// its cohort is one of the canary's), `SPLIT` when the bucket decided.
 fn shell(snapshot: &Snapshot, key: &str, picked: &Picked<'_>, context: &Context) -> Value {
     let canary = picked.served.pointers.canary.as_ref();
+    let outside = |canary: &crate::store::Canary| {
+        canary
+            .segment
+            .as_ref()
+            .is_some_and(|s| s.matches(&context.attributes) == Ok(false))
+    };
     let reason = match canary {
         None => "STATIC",
+        Some(_) if picked.unevaluable.is_some() => "DEFAULT",
+        Some(canary) if outside(canary) => "TARGETING_MATCH",
         Some(canary)
             if context
                 .cohort

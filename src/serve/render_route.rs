@@ -25,9 +25,10 @@ pub(super) struct RenderRequest {
     key: Option<String>,
     #[serde(default)]
     vars: Vars,
-    /// Attributes of the caller; `cohort` routes canary cohorts.
+    /// Attributes of the caller (text, numbers, booleans): `cohort` routes canary cohorts,
+    /// and a canary's targeting rule reads them all.
     #[serde(default)]
-    attrs: HashMap<String, String>,
+    attrs: serde_json::Map<String, serde_json::Value>,
     /// Also answer the complete request body of this API (`openai`, `anthropic`).
     request: Option<Api>,
 }
@@ -48,12 +49,15 @@ pub(super) async fn render(
         Ok(name) => name,
         Err(error) => return error.into_response(),
     };
-    let cohort = request.attrs.get("cohort").cloned();
+    let attributes = match crate::store::attributes_from_json(&request.attrs, &[]) {
+        Ok(attributes) => attributes,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "bad_attributes", &why),
+    };
     let api = request.request;
     let call = RenderCall {
         name: name.clone(),
         key: request.key,
-        cohort,
+        attributes,
         vars: request.vars,
     };
     let rendered = match render_counted(&state, &snapshot, call).await {
@@ -130,11 +134,11 @@ pub(super) async fn render_counted(
     Ok(rendered)
 }
 
-/// What to render: the version `key` gets (with `cohort`), with `vars`.
+/// What to render: the version `key` gets (with its attributes), with `vars`.
 pub(super) struct RenderCall {
     pub name: PromptName,
     pub key: Option<String>,
-    pub cohort: Option<String>,
+    pub attributes: crate::store::Attributes,
     pub vars: Vars,
 }
 
@@ -175,7 +179,7 @@ pub(super) async fn render_off_workers(
             snapshot.render(
                 call.name.as_str(),
                 call.key.as_deref(),
-                call.cohort.as_deref(),
+                &call.attributes,
                 &call.vars,
             )
         })

@@ -130,8 +130,11 @@ async fn resolve(
         Ok(s) => s,
         Err(error) => return error.into_response(),
     };
-    let (key, cohort) = resolve_params(query.as_deref().unwrap_or(""));
-    let Some(picked) = snapshot.pick(&name, key.as_deref(), cohort.as_deref()) else {
+    let (key, attributes) = match resolve_params(query.as_deref().unwrap_or("")) {
+        Ok(params) => params,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "bad_attributes", &why),
+    };
+    let Some(picked) = snapshot.pick(&name, key.as_deref(), &attributes) else {
         // Only a miss pays for checking the name: a bad one is a 400, a good one a 404.
         return match parse_name(&name) {
             Ok(name) => unknown(&name, &snapshot),
@@ -147,18 +150,21 @@ async fn resolve(
     json_body(StatusCode::OK, loaded.resolve_answer(track, bucket))
 }
 
-/// Reads `key` and `attr.cohort` from a query string (the last of each wins); other
-/// parameters are ignored.
-fn resolve_params(query: &str) -> (Option<String>, Option<String>) {
-    let (mut key, mut cohort) = (None, None);
+/// Reads `key` and every `attr.NAME` from a query string (the last of each wins); other
+/// parameters are ignored. Attributes are text, within the bounds of targeting rules.
+fn resolve_params(query: &str) -> Result<(Option<String>, crate::store::Attributes), String> {
+    let mut key = None;
+    let mut attrs: Vec<(String, String)> = Vec::new();
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-        match name.as_ref() {
-            "key" => key = Some(value.into_owned()),
-            "attr.cohort" => cohort = Some(value.into_owned()),
-            _ => {}
+        if name == "key" {
+            key = Some(value.into_owned());
+        } else if let Some(attr) = name.strip_prefix("attr.") {
+            attrs.push((attr.to_owned(), value.into_owned()));
         }
     }
-    (key, cohort)
+    let attributes =
+        crate::store::attributes_from_text(attrs.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
+    Ok((key, attributes))
 }
 
 async fn state_route(
@@ -283,6 +289,12 @@ async fn metrics(State(state): Shared) -> Response {
         .into_iter()
         .map(|(name, version, track, n)| (name, version.to_string(), track.as_str(), n))
         .collect();
+    let targeting_fallbacks: Vec<(String, String, u64)> = state
+        .counters
+        .fallbacks()
+        .into_iter()
+        .map(|(name, version, n)| (name, version.to_string(), n))
+        .collect();
     let health = state.health().clone();
     let age = health.age();
     let stale = health.stale_since(state.overdue()).is_some();
@@ -302,6 +314,7 @@ async fn metrics(State(state): Shared) -> Response {
         .collect();
     let scrape = Scrape {
         resolves: &resolves,
+        targeting_fallbacks: &targeting_fallbacks,
         snapshot_age: age,
         stale,
         unservable: &unservable,

@@ -10,8 +10,12 @@ use serde_json::{Value, json};
 use crate::prompt::{CompiledPrompt, Prompt};
 use crate::store::Track;
 
-/// Resolve counts of one version: active track, canary track.
-pub type TrackCounts = [Arc<AtomicU64>; 2];
+/// Resolve counts of one version: active track, canary track, and resolves that fell back
+/// to it (as the active version) because the canary's segment could not be evaluated.
+pub type TrackCounts = [Arc<AtomicU64>; 3];
+
+/// The index of the fallback count in [`TrackCounts`].
+pub const FALLBACKS: usize = 2;
 
 impl std::fmt::Debug for Loaded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

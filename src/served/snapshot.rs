@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::SnapshotError;
-pub use super::loaded::{Loaded, TrackCounts};
+pub use super::loaded::{FALLBACKS, Loaded, TrackCounts};
 use crate::prompt::request::Api;
 use crate::prompt::{Prompt, PromptName, Version};
 use crate::release::{LogEntry, ReleaseError};
@@ -95,6 +95,22 @@ impl Counters {
     fn for_version(&self, name: &str, version: Version) -> TrackCounts {
         let mut map = self.resolves.lock().unwrap_or_else(|e| e.into_inner());
         map.entry((name.to_owned(), version)).or_default().clone()
+    }
+
+    /// Resolves that fell back to a prompt's active version because its canary's segment
+    /// could not be evaluated for the caller: (prompt, version, count).
+    pub fn fallbacks(&self) -> Vec<(String, Version, u64)> {
+        let map = self.resolves.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rows: Vec<(String, Version, u64)> = map
+            .iter()
+            .map(|((name, version), counts)| {
+                let n = counts[FALLBACKS].load(std::sync::atomic::Ordering::Relaxed);
+                (name.clone(), *version, n)
+            })
+            .filter(|row| row.2 > 0)
+            .collect();
+        rows.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        rows
     }
 
     /// Every counter: (prompt, version, track, count).
@@ -402,6 +418,8 @@ pub struct Picked<'a> {
     pub bucket: u16,
     /// The key belongs on the canary, which cannot be served: the active version serves it.
     pub fallback: bool,
+    /// The canary's segment could not be evaluated for the caller, who gets active.
+    pub unevaluable: Option<crate::store::Unevaluable>,
 }
 
 /// A render served from a snapshot.
@@ -454,7 +472,12 @@ impl Snapshot {
     /// Picks the track of `name` for a key (a random key when there is none) and the
     /// caller's cohort, by the bucketing of docs/bucketing.md. A key that belongs on a
     /// canary that cannot be served gets the active version, and `fallback` says so.
-    pub fn pick(&self, name: &str, key: Option<&str>, cohort: Option<&str>) -> Option<Picked<'_>> {
+    pub fn pick(
+        &self,
+        name: &str,
+        key: Option<&str>,
+        attributes: &crate::store::Attributes,
+    ) -> Option<Picked<'_>> {
         let served = self.prompts.get(name)?;
         let drawn;
         let key = match key {
@@ -464,13 +487,18 @@ impl Snapshot {
                 &drawn
             }
         };
-        let (_, track, bucket) = served.pointers.resolve_for(name, key, cohort);
+        let routed = served.pointers.route(name, key, attributes);
+        let (track, bucket) = (routed.track, routed.bucket);
         let fallback = track == Track::Canary && served.canary.is_none();
+        if routed.fallback.is_some() {
+            served.active.resolves[FALLBACKS].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         Some(Picked {
             served,
             track: if fallback { Track::Active } else { track },
             bucket,
             fallback,
+            unevaluable: routed.fallback,
         })
     }
 
@@ -480,7 +508,7 @@ impl Snapshot {
         &self,
         name: &str,
         key: Option<&str>,
-        cohort: Option<&str>,
+        attributes: &crate::store::Attributes,
         vars: &crate::prompt::Vars,
     ) -> Result<Rendered, ServeRenderError> {
         let Picked {
@@ -488,8 +516,9 @@ impl Snapshot {
             mut track,
             bucket,
             mut fallback,
+            ..
         } = self
-            .pick(name, key, cohort)
+            .pick(name, key, attributes)
             .ok_or_else(|| ServeRenderError::Unknown {
                 name: name.to_owned(),
             })?;

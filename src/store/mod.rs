@@ -9,6 +9,7 @@
 //! branch by compare-and-swap. It knows nothing of sources or working trees: the actions
 //! that decide what to write live above it, in `release`.
 
+mod attributes;
 mod branch;
 mod bucket;
 mod error;
@@ -16,11 +17,14 @@ mod history;
 mod plan;
 mod resolver;
 mod rule;
+mod rule_ast;
 mod rule_syntax;
 #[cfg(test)]
 mod rule_tests;
+mod semver;
 mod state;
 
+pub use attributes::{MAX_ATTRIBUTES, attributes_from_json, attributes_from_text};
 pub use branch::{OBJECTS_DIR, Release, ReleaseTree, Store, WriteError, branch_name, object_path};
 pub use bucket::{
     BUCKETS, KeyError, MAX_KEY_BYTES, Weight, WeightError, bucket, check_key, random_key,
@@ -38,5 +42,5 @@ pub use rule::{
     Unevaluable,
 };
 pub use state::{
-    Canary, PREVIOUS_LIMIT, PromptState, STATE_FILE, STATE_FORMAT, State, StateError, Track,
+    Canary, PREVIOUS_LIMIT, PromptState, Routed, STATE_FILE, STATE_FORMAT, State, StateError, Track,
 };

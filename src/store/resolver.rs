@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::bucket::random_key;
+use super::rule::{AttrValue, Attributes};
 use super::state::{State, Track};
 use crate::prompt::Version;
 
@@ -15,6 +16,10 @@ pub struct Resolution {
     pub version: Version,
     pub track: Track,
     pub bucket: u16,
+    /// Why the canary's targeting rule could not be evaluated for the caller, who then
+    /// gets the active version; absent when it could (or there is none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 /// Resolves prompt names and keys against one state, in process.
@@ -48,6 +53,20 @@ impl Resolver {
         key: Option<&str>,
         cohort: Option<&str>,
     ) -> Option<Resolution> {
+        let attributes: Attributes = cohort
+            .map(|c| [("cohort".to_owned(), AttrValue::Text(c.to_owned()))].into())
+            .unwrap_or_default();
+        self.resolve_with(name, key, &attributes)
+    }
+
+    /// Like [`Resolver::resolve`], for a caller with `attributes`: its cohort and what a
+    /// canary's targeting rule reads (docs/bucketing.md).
+    pub fn resolve_with(
+        &self,
+        name: &str,
+        key: Option<&str>,
+        attributes: &Attributes,
+    ) -> Option<Resolution> {
         let pointers = self.state.prompts.get(name)?;
         let drawn;
         let key_text = match key {
@@ -57,12 +76,13 @@ impl Resolver {
                 &drawn
             }
         };
-        let (version, track, bucket) = pointers.resolve_for(name, key_text, cohort);
+        let routed = pointers.route(name, key_text, attributes);
         Some(Resolution {
             key: key.map(str::to_owned),
-            version,
-            track,
-            bucket,
+            version: routed.version,
+            track: routed.track,
+            bucket: routed.bucket,
+            fallback: routed.fallback.map(|why| why.to_string()),
         })
     }
 

@@ -5,36 +5,15 @@
 //! of the wrong type) says so; the caller falls back to active. The normative rules and test
 //! vectors are in docs/bucketing.md ("Targeting rules").
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-/// The longest rule text.
-pub const MAX_RULE_BYTES: usize = 4096;
-/// The deepest nesting of `and`, `or`, `not` and parentheses.
-pub const MAX_RULE_DEPTH: usize = 16;
-/// The most comparisons in one rule.
-pub const MAX_RULE_CONDITIONS: usize = 64;
-/// The most values in one `in` list.
-pub const MAX_RULE_LIST: usize = 256;
-/// The longest `matches` pattern, and the most memory its compiled form may take.
-pub const MAX_PATTERN_BYTES: usize = 256;
-const MAX_PATTERN_MEMORY: usize = 64 * 1024;
-/// The longest attribute name and string value.
-pub const MAX_ATTRIBUTE_NAME: usize = 64;
-pub const MAX_RULE_STRING: usize = 1024;
-
-/// One attribute of a caller's context: text (a query string's values are all text), a
-/// number or a boolean.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttrValue {
-    Text(String),
-    Number(f64),
-    Bool(bool),
-}
-
-/// A caller's attributes, by name.
-pub type Attributes = BTreeMap<String, AttrValue>;
+pub use super::attributes::{AttrValue, Attributes, MAX_ATTRIBUTE_NAME, MAX_RULE_STRING};
+use super::rule_ast::{Literal, Node, Ordered, Test};
+pub use super::rule_ast::{
+    MAX_PATTERN_BYTES, MAX_RULE_BYTES, MAX_RULE_CONDITIONS, MAX_RULE_DEPTH, MAX_RULE_LIST,
+};
+pub use super::semver::Semver;
 
 /// A parsed rule.
 #[derive(Clone)]
@@ -53,6 +32,12 @@ impl fmt::Debug for Rule {
 impl PartialEq for Rule {
     fn eq(&self, other: &Rule) -> bool {
         self.text == other.text
+    }
+}
+
+impl serde::Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
     }
 }
 
@@ -82,46 +67,6 @@ pub enum Unevaluable {
         found: &'static str,
         wanted: &'static str,
     },
-}
-
-#[derive(Debug)]
-pub(super) enum Node {
-    All(Vec<Node>),
-    Any(Vec<Node>),
-    Not(Box<Node>),
-    Compare { attribute: String, test: Test },
-}
-
-#[derive(Debug)]
-pub(super) enum Test {
-    Eq(Literal),
-    Ne(Literal),
-    In(Vec<Literal>),
-    NotIn(Vec<Literal>),
-    Order(Order, Ordered),
-    StartsWith(String),
-    Matches(Box<regex::Regex>),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Literal {
-    Text(String),
-    Number(f64),
-    Bool(bool),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Order {
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Ordered {
-    Number(f64),
-    Semver(Semver),
 }
 
 impl Rule {
@@ -294,27 +239,6 @@ fn format_number(n: f64) -> String {
     }
 }
 
-impl Order {
-    fn holds(self, ordering: std::cmp::Ordering) -> bool {
-        use std::cmp::Ordering::*;
-        match self {
-            Order::Lt => ordering == Less,
-            Order::Le => ordering != Greater,
-            Order::Gt => ordering == Greater,
-            Order::Ge => ordering != Less,
-        }
-    }
-
-    fn symbol(self) -> &'static str {
-        match self {
-            Order::Lt => "<",
-            Order::Le => "<=",
-            Order::Gt => ">",
-            Order::Ge => ">=",
-        }
-    }
-}
-
 /// Writes a node's canonical text: single spaces, JSON strings, `and` inside `or` without
 /// parentheses, any other nesting in them.
 fn write_node(node: &Node, out: &mut String, parent: u8) {
@@ -387,7 +311,7 @@ fn write_test(test: &Test, out: &mut String) {
             out.push_str(&format!(" {} {}", order.symbol(), format_number(*n)));
         }
         Test::Order(order, Ordered::Semver(v)) => {
-            out.push_str(&format!(" {} semver {:?}", order.symbol(), v.text));
+            out.push_str(&format!(" {} semver {:?}", order.symbol(), v.as_str()));
         }
         Test::StartsWith(prefix) => {
             out.push_str(" starts_with ");
@@ -398,157 +322,4 @@ fn write_test(test: &Test, out: &mut String) {
             Literal::Text(pattern.as_str().to_owned()).write(out);
         }
     }
-}
-
-/// A semantic version (semver.org 2.0.0): precedence by the numbers, then a pre-release is
-/// below its release, identifiers compared numerically or by ASCII; build metadata ignored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Semver {
-    core: [u64; 3],
-    pre: Vec<String>,
-    text: String,
-}
-
-impl Semver {
-    /// Parses `1.4.0`, `2.0.0-rc.1`, `1.0.0+build.5`; a leading `v` is allowed.
-    pub fn parse(text: &str) -> Option<Semver> {
-        let trimmed = text.trim().strip_prefix('v').unwrap_or(text.trim());
-        let without_build = trimmed.split('+').next()?;
-        let (core, pre) = match without_build.split_once('-') {
-            Some((core, pre)) => (core, Some(pre)),
-            None => (without_build, None),
-        };
-        let numbers: Vec<u64> = core
-            .split('.')
-            .map(|part| {
-                let fine = !part.is_empty()
-                    && part.bytes().all(|b| b.is_ascii_digit())
-                    && (part == "0" || !part.starts_with('0'));
-                fine.then(|| part.parse().ok()).flatten()
-            })
-            .collect::<Option<_>>()?;
-        let [major, minor, patch] = numbers[..] else {
-            return None;
-        };
-        let pre: Vec<String> = match pre {
-            None => Vec::new(),
-            Some(pre) => {
-                let ids: Vec<String> = pre.split('.').map(str::to_owned).collect();
-                let fine = ids.iter().all(|id| {
-                    !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                });
-                if !fine {
-                    return None;
-                }
-                ids
-            }
-        };
-        Some(Semver {
-            core: [major, minor, patch],
-            pre,
-            text: trimmed.to_owned(),
-        })
-    }
-}
-
-impl Ord for Semver {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        use std::cmp::Ordering;
-        self.core
-            .cmp(&other.core)
-            .then_with(|| match (self.pre.is_empty(), other.pre.is_empty()) {
-                (true, true) => Ordering::Equal,
-                (true, false) => Ordering::Greater,
-                (false, true) => Ordering::Less,
-                (false, false) => {
-                    for (a, b) in self.pre.iter().zip(&other.pre) {
-                        let order = match (a.parse::<u64>(), b.parse::<u64>()) {
-                            (Ok(x), Ok(y)) => x.cmp(&y),
-                            (Ok(_), Err(_)) => Ordering::Less,
-                            (Err(_), Ok(_)) => Ordering::Greater,
-                            (Err(_), Err(_)) => a.cmp(b),
-                        };
-                        if order != Ordering::Equal {
-                            return order;
-                        }
-                    }
-                    self.pre.len().cmp(&other.pre.len())
-                }
-            })
-    }
-}
-
-impl PartialOrd for Semver {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-// The parser builds these; they live here, beside what evaluates them.
-pub(super) mod build {
-    use super::*;
-
-    pub fn all(parts: Vec<Node>) -> Node {
-        Node::All(parts)
-    }
-    pub fn any(parts: Vec<Node>) -> Node {
-        Node::Any(parts)
-    }
-    pub fn not(inner: Node) -> Node {
-        Node::Not(Box::new(inner))
-    }
-    pub fn text(t: String) -> Literal {
-        Literal::Text(t)
-    }
-    pub fn number(n: f64) -> Literal {
-        Literal::Number(n)
-    }
-    pub fn boolean(b: bool) -> Literal {
-        Literal::Bool(b)
-    }
-    pub fn compare(attribute: String, test: Test) -> Node {
-        Node::Compare { attribute, test }
-    }
-    pub fn eq(l: Literal, negated: bool) -> Test {
-        if negated { Test::Ne(l) } else { Test::Eq(l) }
-    }
-    pub fn within(items: Vec<Literal>, negated: bool) -> Test {
-        if negated {
-            Test::NotIn(items)
-        } else {
-            Test::In(items)
-        }
-    }
-    pub fn order_number(symbol: &str, n: f64) -> Test {
-        Test::Order(order(symbol), Ordered::Number(n))
-    }
-    pub fn order_semver(symbol: &str, v: Semver) -> Test {
-        Test::Order(order(symbol), Ordered::Semver(v))
-    }
-    pub fn starts_with(prefix: String) -> Test {
-        Test::StartsWith(prefix)
-    }
-    /// Compiles a `matches` pattern within its bounds.
-    pub fn matches(pattern: &str) -> Result<Test, String> {
-        if pattern.len() > MAX_PATTERN_BYTES {
-            return Err(format!(
-                "a `matches` pattern is at most {MAX_PATTERN_BYTES} bytes"
-            ));
-        }
-        regex::RegexBuilder::new(pattern)
-            .size_limit(MAX_PATTERN_MEMORY)
-            .dfa_size_limit(MAX_PATTERN_MEMORY)
-            .build()
-            .map(|r| Test::Matches(Box::new(r)))
-            .map_err(|e| format!("`{pattern}` is not a pattern this takes: {e}"))
-    }
-    fn order(symbol: &str) -> Order {
-        match symbol {
-            "<" => Order::Lt,
-            "<=" => Order::Le,
-            ">" => Order::Gt,
-            _ => Order::Ge,
-        }
-    }
-    pub(in crate::store) use super::{Literal, Node, Test};
 }

@@ -1,10 +1,10 @@
 //! The text of targeting rules: tokens and a recursive-descent parser, within the bounds of
-//! [`super::rule`]. Errors are a byte offset and a message.
+//! [`super::rule_ast`]. Errors are a byte offset and a message.
 
-use super::rule::build::{self, Literal, Node, Test};
-use super::rule::{
-    MAX_ATTRIBUTE_NAME, MAX_RULE_CONDITIONS, MAX_RULE_DEPTH, MAX_RULE_LIST, MAX_RULE_STRING, Semver,
-};
+use super::attributes::{MAX_ATTRIBUTE_NAME, MAX_RULE_STRING};
+use super::rule_ast::build;
+use super::rule_ast::{Literal, MAX_RULE_CONDITIONS, MAX_RULE_DEPTH, MAX_RULE_LIST, Node, Test};
+use super::semver::Semver;
 
 type Fail = (usize, String);
 

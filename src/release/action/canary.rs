@@ -5,7 +5,7 @@ use super::planner::{Plan, Planner, ResolvedPlan, summarize};
 use super::source::{Source, require_all_valid, source_prompt};
 use crate::prompt::{Prompt, PromptName, Version};
 use crate::release::ReleaseError;
-use crate::store::{Canary, PromptState, Rollout, State, Weight};
+use crate::store::{Canary, PromptState, Rollout, Rule, State, Weight};
 
 /// What a `canary` routes: a weight, or the first stage of a plan.
 pub(super) struct CanaryRequest<'a> {
@@ -14,6 +14,8 @@ pub(super) struct CanaryRequest<'a> {
     pub(super) force: bool,
     pub(super) plan: Option<&'a ResolvedPlan>,
     pub(super) max_canaries: Option<usize>,
+    /// `--where`: only callers the rule matches are considered for the canary.
+    pub(super) segment: Option<&'a Rule>,
 }
 
 impl CanaryRequest<'_> {
@@ -35,6 +37,7 @@ impl CanaryRequest<'_> {
                     version,
                     weight: route.weight,
                     cohorts: route.cohorts,
+                    segment: self.segment.cloned(),
                 };
                 (canary, Some(rollout))
             }
@@ -43,6 +46,7 @@ impl CanaryRequest<'_> {
                     version,
                     weight: self.weight,
                     cohorts: Vec::new(),
+                    segment: self.segment.cloned(),
                 },
                 None,
             ),
@@ -56,7 +60,10 @@ impl CanaryRequest<'_> {
                 let stages: Vec<String> = plan.stages.iter().map(ToString::to_string).collect();
                 format!("{} (plan {})", stages[0], stages.join(" → "))
             }
-            (None, Some(weight)) => weight.to_string(),
+            (None, Some(weight)) => match self.segment {
+                Some(segment) => format!("{weight} where {segment}"),
+                None => weight.to_string(),
+            },
             (None, None) => String::new(),
         }
     }
@@ -128,6 +135,13 @@ pub(super) fn plan_canary(
         let mut after = current.clone();
         let (mut canary, rollout) = request.start(version);
         keep_cohorts(
+            &mut canary,
+            current.canary.as_ref(),
+            request,
+            name,
+            &mut planner,
+        );
+        keep_segment(
             &mut canary,
             current.canary.as_ref(),
             request,
@@ -219,6 +233,27 @@ fn keep_cohorts(
     planner.notes.push(format!(
         "{name}: the cohorts {} stay on the canary (to drop them: promptctl revert {name}, then canary again)",
         before.cohorts.join(", ")
+    ));
+}
+
+/// A canary re-weighted without `--where` keeps the segment it had, as it keeps its
+/// cohorts: widening a canary must not widen who may be on it.
+fn keep_segment(
+    canary: &mut Canary,
+    before: Option<&Canary>,
+    request: &CanaryRequest<'_>,
+    name: &PromptName,
+    planner: &mut Planner<'_>,
+) {
+    let Some(segment) = before.and_then(|b| b.segment.as_ref()) else {
+        return;
+    };
+    if request.segment.is_some() {
+        return;
+    }
+    canary.segment = Some(segment.clone());
+    planner.notes.push(format!(
+        "{name}: the canary stays limited to `{segment}` (to change it: --where; to drop it: promptctl revert {name}, then canary again)"
     ));
 }
 

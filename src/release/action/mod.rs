@@ -51,6 +51,8 @@ pub struct ActionRequest {
     /// `--allow-breaking`: release a version whose output or tools break a service reading
     /// the active version's.
     pub allow_breaking: bool,
+    /// `canary --where`: the segment the canary is limited to.
+    pub segment: Option<crate::store::Rule>,
 }
 
 impl ActionRequest {
@@ -68,6 +70,7 @@ impl ActionRequest {
             force: false,
             allow_dirty: false,
             allow_breaking: false,
+            segment: None,
         }
     }
 }

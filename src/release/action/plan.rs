@@ -74,6 +74,7 @@ fn plan_kind(
                 force: request.force,
                 plan: resolved,
                 max_canaries,
+                segment: request.segment.as_ref(),
             };
             plan_canary(state, expect_source(source)?, names, &canary, env)
         }

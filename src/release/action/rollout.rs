@@ -67,6 +67,7 @@ pub(super) fn plan_advance(
             version: canary.version,
             weight: route.weight,
             cohorts: route.cohorts,
+            segment: canary.segment.clone(),
         });
         after.rollout = Some(Rollout {
             step: next,

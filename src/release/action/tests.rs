@@ -188,6 +188,7 @@ fn canary_needs_an_active_version_and_respects_the_limit() {
         force: false,
         plan: None,
         max_canaries: None,
+        segment: None,
     };
     let one_at_a_time = CanaryRequest {
         max_canaries: Some(1),
@@ -196,6 +197,7 @@ fn canary_needs_an_active_version_and_respects_the_limit() {
             force: false,
             plan: None,
             max_canaries: None,
+            segment: None,
         }
     };
     let cases = [

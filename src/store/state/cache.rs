@@ -69,7 +69,8 @@ pub(in crate::store) fn write(path: &Path, commit: git2::Oid, state: &State) {
 }
 
 fn encode(out: &mut String, name: &PromptName, prompt: &PromptState) {
-    if prompt.rollout.is_some() {
+    // Plans and segments are few: they are kept as canonical TOML, read again when read.
+    if prompt.rollout.is_some() || prompt.needs_format_3() {
         let alone = State {
             prompts: [(name.clone(), prompt.clone())].into(),
         };
@@ -139,6 +140,7 @@ fn decode(line: &str) -> Option<(PromptName, PromptState)> {
                 "" => Vec::new(),
                 list => list.split(',').map(str::to_owned).collect(),
             },
+            segment: None,
         }),
     };
     let prompt = PromptState {
@@ -163,6 +165,7 @@ mod tests {
             version: v('e'),
             weight: Some(Weight::from_hundredths(500).unwrap()),
             cohorts: vec!["internal".into(), "beta-1".into()],
+            segment: None,
         });
         state
     }

@@ -8,7 +8,9 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Canary, PLAIN_FORMAT, PREVIOUS_LIMIT, PromptState, STATE_FORMAT, State};
+use super::{
+    COHORT_FORMAT, Canary, PLAIN_FORMAT, PREVIOUS_LIMIT, PromptState, STATE_FORMAT, State,
+};
 use crate::base::location::Location;
 use crate::base::tomlfile::{self, line_of};
 use crate::prompt::{PromptName, Version};
@@ -40,6 +42,8 @@ struct RawPrompt {
     canary: Option<Spanned<String>>,
     canary_weight: Option<Spanned<f64>>,
     canary_cohorts: Option<Spanned<Vec<String>>>,
+    /// The canary's segment: a targeting rule in its canonical text.
+    canary_where: Option<Spanned<String>>,
     #[serde(default)]
     previous: Vec<Spanned<String>>,
     rollout: Option<Spanned<RawRollout>>,
@@ -260,6 +264,10 @@ impl PromptFields<'_> {
                 .canary_cohorts
                 .as_ref()
                 .map(|c| (c.span(), "canary_cohorts")),
+            prompt
+                .canary_where
+                .as_ref()
+                .map(|w| (w.span(), "canary_where")),
             prompt.rollout.as_ref().map(|r| (r.span(), "rollout")),
         ];
         match stray.into_iter().flatten().next() {
@@ -309,10 +317,18 @@ impl PromptFields<'_> {
                 "a canary needs a `canary_weight`, `canary_cohorts`, or both".into(),
             ));
         }
+        let segment = match &prompt.canary_where {
+            Some(text) => Some(
+                crate::store::rule::Rule::parse(text.get_ref())
+                    .map_err(|e| self.at(text.span(), "canary_where", e.to_string()))?,
+            ),
+            None => None,
+        };
         Ok(Canary {
             version,
             weight,
             cohorts,
+            segment,
         })
     }
 
@@ -333,6 +349,7 @@ impl PromptFields<'_> {
                 version: canary.version,
                 weight: route.weight,
                 cohorts: route.cohorts,
+                segment: canary.segment.clone(),
             };
             return Err(self.at(
                 raw.get_ref().step.span(),
@@ -352,8 +369,10 @@ impl PromptFields<'_> {
 impl State {
     /// Writes the state in its canonical layout: the same state always gives the same bytes.
     pub fn to_toml(&self) -> String {
-        let format = if self.prompts.values().any(PromptState::needs_format_2) {
+        let format = if self.prompts.values().any(PromptState::needs_format_3) {
             STATE_FORMAT
+        } else if self.prompts.values().any(PromptState::needs_format_2) {
+            COHORT_FORMAT
         } else {
             PLAIN_FORMAT
         };
@@ -373,6 +392,11 @@ impl State {
                     let quoted: Vec<String> =
                         canary.cohorts.iter().map(|c| format!("\"{c}\"")).collect();
                     let _ = writeln!(out, "canary_cohorts = [{}]", quoted.join(", "));
+                }
+                if let Some(segment) = &canary.segment {
+                    // A JSON string is a TOML basic string.
+                    let quoted = serde_json::Value::from(segment.as_str()).to_string();
+                    let _ = writeln!(out, "canary_where = {quoted}");
                 }
             }
             if !prompt.previous.is_empty() {
@@ -465,7 +489,7 @@ mod tests {
         let good = sample().to_toml();
         let cases = [
             (
-                good.replace("format = 1", "format = 3"),
+                good.replace("format = 1", "format = 4"),
                 "format",
                 "upgrade",
             ),

@@ -13,11 +13,16 @@ use serde::Serialize;
 pub use self::file::StateError;
 use super::bucket::{Weight, bucket};
 use super::plan::Rollout;
+use super::rule::{AttrValue, Attributes, Rule, Unevaluable};
 use crate::prompt::{PromptName, Version};
 
-/// The number written as `format` in `state.toml` when some prompt has a rollout plan or
-/// routes cohorts; states without them are written as format 1, which older builds read.
-pub const STATE_FORMAT: i64 = 2;
+/// The newest `format` of `state.toml`: 3 when some canary is limited to a segment (a
+/// targeting rule, which a build that does not know it must not ignore); 2 when some prompt
+/// has a rollout plan or routes cohorts; 1 otherwise, which older builds read.
+pub const STATE_FORMAT: i64 = 3;
+
+/// The format of states with plans or cohorts and no segment.
+pub(crate) const COHORT_FORMAT: i64 = 2;
 
 /// The format of states that use nothing format 2 added.
 pub(crate) const PLAIN_FORMAT: i64 = 1;
@@ -62,6 +67,10 @@ pub struct Canary {
     /// Keys resolved with one of these `cohort` attributes are on it whatever their bucket.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cohorts: Vec<String>,
+    /// Only callers this rule matches are considered for the canary; the others, and those
+    /// it cannot be evaluated for, get the active version.
+    #[serde(rename = "where", skip_serializing_if = "Option::is_none")]
+    pub segment: Option<Rule>,
 }
 
 impl Canary {
@@ -71,13 +80,25 @@ impl Canary {
             version,
             weight: Some(weight),
             cohorts: Vec::new(),
+            segment: None,
         }
     }
 
-    /// Tells whether a key in `bucket`, resolved with `cohort`, is on the canary.
-    pub fn covers(&self, bucket: u16, cohort: Option<&str>) -> bool {
-        self.weight.is_some_and(|w| w.covers(bucket))
-            || cohort.is_some_and(|c| self.cohorts.iter().any(|k| k == c))
+    /// Tells whether a caller in `bucket` with `attributes` is on the canary: in the
+    /// segment (when there is one), and in the weight's buckets or one of the cohorts (the
+    /// `cohort` attribute). `Err` when the segment cannot be evaluated for the caller.
+    pub fn covers(&self, bucket: u16, attributes: &Attributes) -> Result<bool, Unevaluable> {
+        if let Some(segment) = &self.segment
+            && !segment.matches(attributes)?
+        {
+            return Ok(false);
+        }
+        let cohort = match attributes.get("cohort") {
+            Some(AttrValue::Text(cohort)) => Some(cohort.as_str()),
+            _ => None,
+        };
+        Ok(self.weight.is_some_and(|w| w.covers(bucket))
+            || cohort.is_some_and(|c| self.cohorts.iter().any(|k| k == c)))
     }
 
     /// Who is on the canary, in words: `10%`, `cohort internal`, `cohorts internal, beta + 5%`.
@@ -87,13 +108,26 @@ impl Canary {
             [one] => Some(format!("cohort {one}")),
             many => Some(format!("cohorts {}", many.join(", "))),
         };
-        match (cohorts, self.weight) {
+        let who = match (cohorts, self.weight) {
             (Some(c), Some(w)) => format!("{c} + {w}"),
             (Some(c), None) => c,
             (None, Some(w)) => w.to_string(),
             (None, None) => "nobody".into(),
+        };
+        match &self.segment {
+            Some(segment) => format!("{who} where {segment}"),
+            None => who,
         }
     }
+}
+
+/// Where a caller is routed, and why its canary's segment could not be evaluated, if so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routed {
+    pub version: Version,
+    pub track: Track,
+    pub bucket: u16,
+    pub fallback: Option<Unevaluable>,
 }
 
 /// Which pointer a key resolved to.
@@ -138,13 +172,44 @@ impl PromptState {
         key: &str,
         cohort: Option<&str>,
     ) -> (Version, Track, u16) {
+        let attributes = cohort
+            .map(|c| [("cohort".to_owned(), AttrValue::Text(c.to_owned()))].into())
+            .unwrap_or_default();
+        let routed = self.route(name, key, &attributes);
+        (routed.version, routed.track, routed.bucket)
+    }
+
+    /// Routes a caller with `attributes` (docs/bucketing.md): the canary when it covers
+    /// the caller, else the active version, and why the canary's segment could not be
+    /// evaluated when it could not (the caller then gets active, and the server counts it).
+    pub fn route(&self, name: &str, key: &str, attributes: &Attributes) -> Routed {
         let bucket = bucket(name, key);
-        match &self.canary {
-            Some(canary) if canary.covers(bucket, cohort) => {
-                (canary.version, Track::Canary, bucket)
-            }
-            _ => (self.active, Track::Active, bucket),
+        let (on_canary, fallback) = match &self.canary {
+            None => (None, None),
+            Some(canary) => match canary.covers(bucket, attributes) {
+                Ok(covered) => (covered.then_some(canary.version), None),
+                Err(why) => (None, Some(why)),
+            },
+        };
+        match on_canary {
+            Some(version) => Routed {
+                version,
+                track: Track::Canary,
+                bucket,
+                fallback,
+            },
+            None => Routed {
+                version: self.active,
+                track: Track::Active,
+                bucket,
+                fallback,
+            },
         }
+    }
+
+    /// Tells whether this prompt's canary is limited to a segment (format 3).
+    pub(crate) fn needs_format_3(&self) -> bool {
+        self.canary.as_ref().is_some_and(|c| c.segment.is_some())
     }
 
     /// Tells whether this prompt uses what format 2 added: plans, cohorts, weightless canaries.
@@ -242,6 +307,7 @@ mod tests {
             version: v('c'),
             weight: route.weight,
             cohorts: route.cohorts,
+            segment: None,
         });
         triage.rollout = Some(rollout);
         state

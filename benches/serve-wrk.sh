@@ -2,7 +2,9 @@
 # `promptctl serve` resolve throughput and latency under wrk, against nginx (one worker)
 # serving the same JSON bytes from a file, both measured in this run on this machine; the
 # same resolve through OpenFeature's OFREP route (`POST /ofrep/v1/evaluate/flags/{key}`)
-# beside `GET /v1/prompts/{name}`; and the server's resident memory with 1,000 prompts.
+# beside `GET /v1/prompts/{name}`; a resolve of a canary limited to a segment of five
+# comparisons (the caller's five attributes in the query) beside a resolve of a canary
+# without one; and the server's resident memory with 1,000 prompts.
 #
 # Needs wrk and nginx (Debian: apt-get install wrk nginx-light).
 # Usage: benches/serve-wrk.sh [PROMPTS] [SECONDS] [CONNECTIONS]   (defaults: 1000 10 64)
@@ -27,6 +29,12 @@ git -C "$work/repo" init -q
 git -C "$work/repo" add -A
 git -C "$work/repo" -c user.name=bench -c user.email=bench@example.com commit -qm generated
 (cd "$work/repo" && PROMPTCTL_ACTOR="bench <bench@example.com>" "$bin" publish >/dev/null)
+# Two canaries at 50%: one for everyone, one limited to a segment of five comparisons.
+sed -i 's/^You are assistant number/You are the assistant number/' "$work/repo/prompts/team05/prompt0005.toml" "$work/repo/prompts/team06/prompt0006.toml"
+git -C "$work/repo" -c user.name=bench -c user.email=bench@example.com commit -qam "two canaries"
+(cd "$work/repo" && export PROMPTCTL_ACTOR="bench <bench@example.com>" &&
+    "$bin" canary team05/prompt0005 50% >/dev/null &&
+    "$bin" canary team06/prompt0006 50% --where 'plan in ["enterprise", "pro"] and country = "DE" and seats >= 50 and app_version >= semver "2.4.0" and email matches "@example\\.com$"' >/dev/null)
 
 port=$((20000 + RANDOM % 20000))
 (cd "$work/repo" && exec "$bin" serve --addr 127.0.0.1:$port --poll 5s) 2>/dev/null &
@@ -70,6 +78,13 @@ LUA
 nginx_out=$(run_wrk "http://127.0.0.1:$nport$path")
 serve_out=$(run_wrk "http://127.0.0.1:$port$path")
 ofrep_out=$(run_wrk -s "$work/ofrep.lua" "http://127.0.0.1:$port/ofrep/v1/evaluate/flags/team07/prompt0007")
+attrs="attr.plan=enterprise&attr.country=DE&attr.seats=120&attr.app_version=2.5.0&attr.email=ana%40example.com"
+curl -sf "http://127.0.0.1:$port/v1/prompts/team06/prompt0006?key=user-1&$attrs" | grep -q '"track"' || { echo "the segment route does not answer"; exit 1; }
+plain_runs=() segment_runs=()
+for _ in 1 2; do  # in turn, so that noise hits both alike
+    plain_runs+=("$(run_wrk "http://127.0.0.1:$port/v1/prompts/team05/prompt0005?key=user-42")")
+    segment_runs+=("$(run_wrk "http://127.0.0.1:$port/v1/prompts/team06/prompt0006?key=user-42&$attrs")")
+done
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
 before_out=""
 if [ -n "${BEFORE:-}" ]; then
@@ -80,7 +95,7 @@ if [ -n "${BEFORE:-}" ]; then
     before_out=$(run_wrk "http://127.0.0.1:$port$path")
 fi
 
-python3 - "$nginx_out" "$serve_out" "$rss_kb" "$prompts" "$before_out" "$ofrep_out" <<'PY'
+python3 - "$nginx_out" "$serve_out" "$rss_kb" "$prompts" "$before_out" "$ofrep_out" "${plain_runs[@]}" "${segment_runs[@]}" <<'PY'
 import re, sys
 def parse(text):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
@@ -97,5 +112,10 @@ print(f"OFREP evaluate (same resolve)  {ofrep[0]:10.0f} req/s   p99 {ofrep[1]:6.
 if sys.argv[5]:
     before = parse(sys.argv[5])
     print(f"before: serve resolve          {before[0]:10.0f} req/s   p99 {before[1]:6.2f} ms   ({before[0] / nginx[0]:.2f}x nginx)")
+plain = [parse(t) for t in sys.argv[7:9]]
+segment = [parse(t) for t in sys.argv[9:11]]
+best = lambda runs: max(r[0] for r in runs)
+print(f"canary, no rule                {best(plain):10.0f} req/s   p99 {max(r[1] for r in plain):6.2f} ms   (best of 2)")
+print(f"canary, 5-comparison segment   {best(segment):10.0f} req/s   p99 {max(r[1] for r in segment):6.2f} ms   errors {sum(r[2] for r in segment)}   ({best(segment) / best(plain):.2f}x of no rule)")
 print(f"resident memory with {sys.argv[4]} prompts   {int(sys.argv[3]) / 1024:6.1f} MB")
 PY

@@ -83,6 +83,82 @@ fn the_python_and_node_sdks_agree_with_promptctl_resolve_on_1000_keys() {
     }
 }
 
+#[test]
+fn the_sdks_agree_with_promptctl_resolve_on_every_key_and_context_of_a_targeted_canary() {
+    let Some(sdks) = sdks() else { return };
+    let repo = common::released("");
+    repo.run(&[
+        "canary",
+        NAME,
+        "50%",
+        "--where",
+        "plan in [\"enterprise\", \"pro\"] and seats >= 50 and beta = true",
+    ])
+    .expect(0);
+    let keys: Vec<String> = (0..300).map(|i| format!("user-{i}")).collect();
+    repo.write("keys.txt", &keys.join("\n"));
+    // Typed for the SDKs; the same values as text for `resolve --attr`, as a query string
+    // carries them.
+    let contexts = json!({
+        "inside": {"plan": "enterprise", "seats": 120, "beta": true},
+        "few_seats": {"plan": "pro", "seats": 49, "beta": true},
+        "outside": {"plan": "free", "seats": 500, "beta": true},
+        "no_beta": {"plan": "pro", "seats": 500},
+        "wrong_type": {"plan": "pro", "seats": "many", "beta": true},
+    });
+    repo.write("contexts.json", &contexts.to_string());
+    let server = Server::start(&repo, &[], &[]);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let keys_file = repo.path().join("keys.txt");
+    let contexts_file = repo.path().join("contexts.json");
+    let mut on_canary = 0;
+    for (interpreter, script) in [("python", "ofrep_python.py"), ("node", "ofrep_node.mjs")] {
+        let got = run_json(
+            &sdks,
+            interpreter,
+            script,
+            &[
+                &url,
+                NAME,
+                keys_file.to_str().unwrap(),
+                contexts_file.to_str().unwrap(),
+            ],
+        );
+        for (context, attributes) in contexts.as_object().unwrap() {
+            let mut args = vec![
+                "resolve".to_owned(),
+                NAME.to_owned(),
+                "--keys-file".to_owned(),
+                "keys.txt".to_owned(),
+                "--json".to_owned(),
+            ];
+            for (name, value) in attributes.as_object().unwrap() {
+                let text = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned);
+                args.extend(["--attr".to_owned(), format!("{name}={text}")]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let expected = repo.run(&args).expect(0).stdout;
+            for (key, want) in keys.iter().zip(expected.lines()) {
+                let want: Value = serde_json::from_str(want).unwrap();
+                let details = &got["contexts"][context][key];
+                assert_eq!(
+                    details["value_version"], want["version"],
+                    "{script} {context} {key}: {details} vs {want}"
+                );
+                on_canary += usize::from(want["track"] == "canary");
+            }
+        }
+        let reason = |context: &str| got["contexts"][context][&keys[0]]["reason"].clone();
+        assert_eq!(reason("outside"), "TARGETING_MATCH", "{script}");
+        assert_eq!(reason("no_beta"), "DEFAULT", "{script}");
+        assert_eq!(reason("wrong_type"), "DEFAULT", "{script}");
+    }
+    // Only the `inside` context reaches the canary: about half its keys, in both runs.
+    assert!((2 * 100..=2 * 200).contains(&on_canary), "{on_canary}");
+}
+
 /// A repository holding this project's own prompts and suites, published.
 fn this_projects_prompts() -> TestRepo {
     let repo = common::TestRepo::new();

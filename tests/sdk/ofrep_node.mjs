@@ -2,7 +2,9 @@
 // @openfeature/server-sdk, @openfeature/ofrep-provider), as docs/serve.md shows, and
 // prints what it got as JSON for tests/openfeature.rs to compare with `promptctl resolve`.
 //
-// Usage: node ofrep_node.mjs BASE_URL PROMPT KEYS_FILE   (NODE_PATH names node_modules)
+// Usage: node ofrep_node.mjs BASE_URL PROMPT KEYS_FILE [CONTEXTS_FILE]   (NODE_PATH names
+// node_modules). CONTEXTS_FILE is a JSON object of named attribute sets; every key is then
+// also resolved with each set (their values keep their JSON types), under "contexts".
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
@@ -10,7 +12,8 @@ const require = createRequire(import.meta.url);
 const { OpenFeature } = require('@openfeature/server-sdk');
 const { OFREPProvider } = require('@openfeature/ofrep-provider');
 
-const [baseUrl, prompt, keysFile] = process.argv.slice(2);
+const [baseUrl, prompt, keysFile, contextsFile] = process.argv.slice(2);
+const contexts = contextsFile ? JSON.parse(readFileSync(contextsFile, 'utf8')) : {};
 await OpenFeature.setProviderAndWait(new OFREPProvider({ baseUrl }));
 const client = OpenFeature.getClient();
 
@@ -30,4 +33,9 @@ const out = { keys: {} };
 for (const key of keys) out.keys[key] = await details(prompt, key);
 out.cohort = await details(prompt, keys[0], { cohort: 'internal' });
 out.missing = await details('no/such/prompt', keys[0]);
+out.contexts = {};
+for (const [name, attributes] of Object.entries(contexts)) {
+  out.contexts[name] = {};
+  for (const key of keys) out.contexts[name][key] = await details(prompt, key, attributes);
+}
 console.log(JSON.stringify(out));

@@ -2,7 +2,10 @@
 openfeature-sdk, openfeature-provider-ofrep), as docs/serve.md shows, and prints what it
 got as JSON for tests/openfeature.rs to compare with `promptctl resolve`.
 
-Usage: python ofrep_python.py BASE_URL PROMPT KEYS_FILE
+Usage: python ofrep_python.py BASE_URL PROMPT KEYS_FILE [CONTEXTS_FILE]
+
+CONTEXTS_FILE is a JSON object of named attribute sets; every key is then also resolved with
+each set (their values keep their JSON types), under "contexts".
 """
 import json
 import sys
@@ -12,6 +15,7 @@ from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 
 base_url, prompt, keys_file = sys.argv[1], sys.argv[2], sys.argv[3]
+contexts = json.load(open(sys.argv[4])) if len(sys.argv) > 4 else {}
 api.set_provider(OFREPProvider(base_url=base_url, timeout=5.0))
 client = api.get_client()
 
@@ -32,4 +36,8 @@ print(json.dumps({
     "keys": {key: details(prompt, key) for key in keys},
     "cohort": details(prompt, keys[0], cohort="internal"),
     "missing": details("no/such/prompt", keys[0]),
+    "contexts": {
+        name: {key: details(prompt, key, **attributes) for key in keys}
+        for name, attributes in contexts.items()
+    },
 }))

@@ -80,9 +80,10 @@ serve_out=$(run_wrk "http://127.0.0.1:$port$path")
 ofrep_out=$(run_wrk -s "$work/ofrep.lua" "http://127.0.0.1:$port/ofrep/v1/evaluate/flags/team07/prompt0007")
 attrs="attr.plan=enterprise&attr.country=DE&attr.seats=120&attr.app_version=2.5.0&attr.email=ana%40example.com"
 curl -sf "http://127.0.0.1:$port/v1/prompts/team06/prompt0006?key=user-1&$attrs" | grep -q '"track"' || { echo "the segment route does not answer"; exit 1; }
-plain_runs=() segment_runs=()
-for _ in 1 2; do  # in turn, so that noise hits both alike
+plain_runs=() sent_runs=() segment_runs=()
+for _ in 1 2; do  # in turn, so that noise hits them alike
     plain_runs+=("$(run_wrk "http://127.0.0.1:$port/v1/prompts/team05/prompt0005?key=user-42")")
+    sent_runs+=("$(run_wrk "http://127.0.0.1:$port/v1/prompts/team05/prompt0005?key=user-42&$attrs")")
     segment_runs+=("$(run_wrk "http://127.0.0.1:$port/v1/prompts/team06/prompt0006?key=user-42&$attrs")")
 done
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
@@ -95,7 +96,7 @@ if [ -n "${BEFORE:-}" ]; then
     before_out=$(run_wrk "http://127.0.0.1:$port$path")
 fi
 
-python3 - "$nginx_out" "$serve_out" "$rss_kb" "$prompts" "$before_out" "$ofrep_out" "${plain_runs[@]}" "${segment_runs[@]}" <<'PY'
+python3 - "$nginx_out" "$serve_out" "$rss_kb" "$prompts" "$before_out" "$ofrep_out" "${plain_runs[@]}" "${sent_runs[@]}" "${segment_runs[@]}" <<'PY'
 import re, sys
 def parse(text):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
@@ -113,9 +114,13 @@ if sys.argv[5]:
     before = parse(sys.argv[5])
     print(f"before: serve resolve          {before[0]:10.0f} req/s   p99 {before[1]:6.2f} ms   ({before[0] / nginx[0]:.2f}x nginx)")
 plain = [parse(t) for t in sys.argv[7:9]]
-segment = [parse(t) for t in sys.argv[9:11]]
+sent = [parse(t) for t in sys.argv[9:11]]
+segment = [parse(t) for t in sys.argv[11:13]]
 best = lambda runs: max(r[0] for r in runs)
-print(f"canary, no rule                {best(plain):10.0f} req/s   p99 {max(r[1] for r in plain):6.2f} ms   (best of 2)")
-print(f"canary, 5-comparison segment   {best(segment):10.0f} req/s   p99 {max(r[1] for r in segment):6.2f} ms   errors {sum(r[2] for r in segment)}   ({best(segment) / best(plain):.2f}x of no rule)")
+p99 = lambda runs: max(r[1] for r in runs)
+print(f"canary, no rule, key only                {best(plain):10.0f} req/s   p99 {p99(plain):6.2f} ms   (best of 2)")
+print(f"canary, no rule, key and 5 attributes    {best(sent):10.0f} req/s   p99 {p99(sent):6.2f} ms")
+print(f"canary, 5-comparison segment, the same   {best(segment):10.0f} req/s   p99 {p99(segment):6.2f} ms   errors {sum(r[2] for r in segment)}")
+print(f"  segment against no rule: {best(segment) / best(plain):.2f}x (key only), {best(segment) / best(sent):.2f}x (the same request)")
 print(f"resident memory with {sys.argv[4]} prompts   {int(sys.argv[3]) / 1024:6.1f} MB")
 PY

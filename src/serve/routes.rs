@@ -154,16 +154,14 @@ async fn resolve(
 /// parameters are ignored. Attributes are text, within the bounds of targeting rules.
 fn resolve_params(query: &str) -> Result<(Option<String>, crate::store::Attributes), String> {
     let mut key = None;
-    let mut attrs: Vec<(String, String)> = Vec::new();
+    let mut attributes = crate::store::Attributes::new();
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         if name == "key" {
             key = Some(value.into_owned());
         } else if let Some(attr) = name.strip_prefix("attr.") {
-            attrs.push((attr.to_owned(), value.into_owned()));
+            crate::store::add_text_attribute(&mut attributes, attr, value.into_owned())?;
         }
     }
-    let attributes =
-        crate::store::attributes_from_text(attrs.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
     Ok((key, attributes))
 }
 

@@ -32,15 +32,25 @@ pub fn attributes_from_text<'a>(
 ) -> Result<Attributes, String> {
     let mut attributes = Attributes::new();
     for (name, value) in pairs {
-        check_attribute(name, value.chars().count())?;
-        attributes.insert(name.to_owned(), AttrValue::Text(value.to_owned()));
-        if attributes.len() > MAX_ATTRIBUTES {
-            return Err(format!(
-                "a context carries at most {MAX_ATTRIBUTES} attributes"
-            ));
-        }
+        add_text_attribute(&mut attributes, name, value.to_owned())?;
     }
     Ok(attributes)
+}
+
+/// Adds one text attribute, within the bounds ([`attributes_from_text`] one at a time).
+pub fn add_text_attribute(
+    attributes: &mut Attributes,
+    name: &str,
+    value: String,
+) -> Result<(), String> {
+    check_attribute(name, value.chars().count())?;
+    attributes.insert(name.to_owned(), AttrValue::Text(value));
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(format!(
+            "a context carries at most {MAX_ATTRIBUTES} attributes"
+        ));
+    }
+    Ok(())
 }
 
 /// Attributes from a JSON object's members (an OFREP evaluation context, `/v1/render`'s

@@ -24,7 +24,9 @@ mod rule_tests;
 mod semver;
 mod state;
 
-pub use attributes::{MAX_ATTRIBUTES, attributes_from_json, attributes_from_text};
+pub use attributes::{
+    MAX_ATTRIBUTES, add_text_attribute, attributes_from_json, attributes_from_text,
+};
 pub use branch::{OBJECTS_DIR, Release, ReleaseTree, Store, WriteError, branch_name, object_path};
 pub use bucket::{
     BUCKETS, KeyError, MAX_KEY_BYTES, Weight, WeightError, bucket, check_key, random_key,

@@ -162,11 +162,11 @@ fn compare(attribute: &str, value: &AttrValue, test: &Test) -> Result<bool, Unev
             Ok(order.holds(number.total_cmp(bound)))
         }
         Test::Order(order, Ordered::Semver(bound)) => {
-            let version = match value {
-                AttrValue::Text(text) => Semver::parse(text).ok_or_else(|| wrong("a version"))?,
-                _ => return Err(wrong("a version")),
+            let ordering = match value {
+                AttrValue::Text(text) => bound.compare_text(text),
+                _ => None,
             };
-            Ok(order.holds(version.cmp(bound)))
+            Ok(order.holds(ordering.ok_or_else(|| wrong("a version"))?))
         }
         Test::StartsWith(prefix) => match value {
             AttrValue::Text(text) => Ok(text.starts_with(prefix.as_str())),

@@ -185,13 +185,7 @@ pub fn table(report: &ArmsReport, pick: bool) -> String {
         suite_table(&mut out, suite, pick);
         out.push('\n');
     }
-    if !report.failures.is_empty() {
-        let _ = writeln!(out, "{ERROR}requests that failed:{ERROR:#}");
-        for group in &report.failures {
-            let _ = writeln!(out, "  {} × {}", group.count, group.message);
-        }
-        out.push('\n');
-    }
+    super::eval_common::failed_requests(&mut out, &report.failures);
     out.push_str(&summary_line(report));
     out
 }

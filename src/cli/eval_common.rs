@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use promptctl::eval::{Progress, Quiet};
 
 use super::CliError;
-use super::output::{eprint, print};
+use super::output::{ERROR, eprint, print};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -81,4 +81,17 @@ impl Progress for Bar {
     fn finish(&self) {
         self.0.finish_and_clear();
     }
+}
+
+/// The requests that failed for good, grouped, as every eval table ends.
+pub fn failed_requests(out: &mut String, failures: &[promptctl::eval::FailureGroup]) {
+    use std::fmt::Write as _;
+    if failures.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{ERROR}requests that failed:{ERROR:#}");
+    for group in failures {
+        let _ = writeln!(out, "  {} × {}", group.count, group.message);
+    }
+    out.push('\n');
 }

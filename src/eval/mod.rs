@@ -5,6 +5,7 @@
 //! gate) is also what `check` renders every prompt with.
 
 mod arms;
+mod arms_report;
 mod assertions;
 mod cache;
 mod case;
@@ -17,6 +18,7 @@ mod gate;
 mod html;
 mod judge;
 mod nway;
+mod nway_pick;
 mod nway_report;
 mod outcome;
 mod provider;

@@ -6,18 +6,18 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Serialize;
-
-use super::arms::{ArmError, ArmSpec, Overrides, check_arms, check_samples};
+use super::arms::{ArmError, ArmSpec, check_arms, check_samples};
+pub use super::arms_report::{ArmRow, ArmVerdict, ArmsReport, ArmsSuite, Pick};
+use super::arms_report::{SuiteArms, figures_of};
 use super::collect::{Sample, case_side, change, compare, summarize};
-use super::report::{CaseReport, FailureGroup, RequestStats, SideSummary};
+use super::report::{CaseReport, SideSummary};
 use super::run_input::{EvalError, EvalOptions, Progress, SideInput};
 use super::runner::{execute, side_input};
 use super::stats::{self, ArmFigures, Comparison, Verdict};
 use super::suite::Suite;
 use crate::config::ProviderKind;
 use crate::project::Project;
-use crate::source::{self, PromptSet, RevisionSpec};
+use crate::source::{self, PromptSet};
 
 /// How to compare arms.
 #[derive(Debug, Clone)]
@@ -30,98 +30,6 @@ pub struct ArmsOptions {
     pub budget_per_1000: Option<f64>,
     /// The family-wise significance level (default [`stats::DEFAULT_LEVEL`]).
     pub level: f64,
-}
-
-/// An N-way comparison of every suite asked for.
-#[derive(Debug, Clone, Serialize)]
-pub struct ArmsReport {
-    pub suites: Vec<ArmsSuite>,
-    pub requests: RequestStats,
-    pub failures: Vec<FailureGroup>,
-    /// Every arm of every suite was evaluated, every sample without error: when not, the
-    /// comparison is incomplete and says so (and `eval` exits 1).
-    pub complete: bool,
-}
-
-/// One suite's arms.
-#[derive(Debug, Clone, Serialize)]
-pub struct ArmsSuite {
-    pub suite: String,
-    pub path: String,
-    pub prompt: String,
-    /// The arm the others are compared with.
-    pub reference: String,
-    /// The family-wise level the verdicts hold at.
-    pub level: f64,
-    /// Arms compared with the reference: the family Holm's method adjusts over.
-    pub comparisons: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub budget_per_1000: Option<f64>,
-    pub arms: Vec<ArmRow>,
-    /// The arm to make the head, and how; none when no arm qualifies.
-    pub pick: Option<Pick>,
-    /// Why nothing was picked, when nothing was.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub no_pick: Option<String>,
-}
-
-/// One arm's figures and how it compares with the reference.
-#[derive(Debug, Clone, Serialize)]
-pub struct ArmRow {
-    pub name: String,
-    /// The provider and model its requests went to, after its changes.
-    pub provider: String,
-    pub model: String,
-    /// What it changes on its revision's prompt.
-    #[serde(skip_serializing_if = "Overrides::is_empty")]
-    pub overrides: Overrides,
-    /// Pass rate, errors, latency, tokens and cost, as a side of a comparison shows them.
-    #[serde(flatten)]
-    pub summary: SideSummary,
-    /// The pass rate's interval at the suite's confidence: Wilson's score interval over
-    /// cases (each case's pass fraction, so repeats are not counted as independent).
-    pub pass_rate_interval: Option<[f64; 2]>,
-    /// Mean cost of an evaluated sample (one request, with its tool rounds); `null` when
-    /// the model has no price in `[prices]`.
-    pub cost_per_case: Option<f64>,
-    pub tokens_per_case: f64,
-    pub is_reference: bool,
-    /// The paired comparison with the reference (not for the reference itself).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub comparison: Option<Comparison>,
-    /// The p-value after Holm's adjustment over the suite's comparisons.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub adjusted_p: Option<f64>,
-    pub verdict: ArmVerdict,
-    /// The verdict in words, as every format shows it.
-    pub words: String,
-    /// On the Pareto front of pass rate against cost per case and latency.
-    pub pareto: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub within_budget: Option<bool>,
-}
-
-/// What an arm is, against the reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ArmVerdict {
-    Reference,
-    Better,
-    Worse,
-    NoSignificantDifference,
-    Inconclusive,
-    /// The same requests as the reference: nothing to test.
-    Same,
-    /// It, or the reference, could not be evaluated.
-    Unavailable,
-}
-
-/// The arm to make the head, and the one step that does it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Pick {
-    pub arm: String,
-    pub why: String,
-    pub step: String,
 }
 
 /// Runs every suite on each of its arms and compares them.
@@ -225,15 +133,6 @@ fn plan_arms(
     Ok(references)
 }
 
-/// One suite of a run of arms, as collected.
-struct SuiteArms<'a> {
-    suite: &'a Suite,
-    s: usize,
-    arms: &'a [ArmSpec],
-    sides: &'a [SideInput<'a>],
-    reference: usize,
-}
-
 fn collect_suite(
     input: &SuiteArms<'_>,
     results: &HashMap<(usize, usize, usize), Vec<Sample>>,
@@ -330,7 +229,7 @@ fn collect_suite(
         });
     }
     mark_front(&mut rows, options.budget_per_1000);
-    let (pick, no_pick) = pick(&rows, input, options.budget_per_1000);
+    let (pick, no_pick) = super::nway_pick::pick(&rows, input, options.budget_per_1000);
     ArmsSuite {
         suite: suite.name.clone(),
         path: suite.path.clone(),
@@ -486,15 +385,6 @@ fn verdict_of(
     )
 }
 
-fn figures_of(row: &ArmRow) -> ArmFigures {
-    let evaluated = row.summary.evaluated() > 0 && row.summary.unavailable.is_none();
-    ArmFigures {
-        pass_rate: evaluated.then_some(row.summary.pass_rate),
-        cost_per_case: row.cost_per_case.filter(|_| evaluated),
-        latency_ms: evaluated.then_some(row.summary.mean_latency_ms),
-    }
-}
-
 fn mark_front(rows: &mut [ArmRow], budget_per_1000: Option<f64>) {
     let figures: Vec<ArmFigures> = rows.iter().map(figures_of).collect();
     let front = stats::pareto_front(&figures);
@@ -503,121 +393,4 @@ fn mark_front(rows: &mut [ArmRow], budget_per_1000: Option<f64>) {
         row.within_budget =
             budget_per_1000.map(|budget| row.cost_per_case.is_some_and(|c| c * 1000.0 <= budget));
     }
-}
-
-/// The best arm on the front (within the budget) that is the reference or significantly
-/// not worse than it: its interval's low end above minus the margin.
-fn pick(
-    rows: &[ArmRow],
-    input: &SuiteArms<'_>,
-    budget_per_1000: Option<f64>,
-) -> (Option<Pick>, Option<String>) {
-    let margin = stats::DETECTABLE_DROP_POINTS;
-    let not_worse = |row: &ArmRow| {
-        row.is_reference
-            || row.verdict == ArmVerdict::Same
-            || row
-                .comparison
-                .as_ref()
-                .is_some_and(|c| row.verdict != ArmVerdict::Worse && c.interval_points[0] > -margin)
-    };
-    let figures: Vec<ArmFigures> = rows
-        .iter()
-        .map(|row| {
-            if not_worse(row) {
-                figures_of(row)
-            } else {
-                ArmFigures {
-                    pass_rate: None,
-                    cost_per_case: None,
-                    latency_ms: None,
-                }
-            }
-        })
-        .collect();
-    let front: Vec<bool> = rows.iter().map(|r| r.pareto).collect();
-    let best = (0..rows.len())
-        .filter(|&i| front[i] && figures[i].pass_rate.is_some())
-        .filter(|&i| rows[i].within_budget != Some(false))
-        .max_by(|&i, &j| {
-            let (a, b) = (&rows[i].summary, &rows[j].summary);
-            a.pass_rate
-                .total_cmp(&b.pass_rate)
-                .then(
-                    (rows[j].cost_per_case.unwrap_or(f64::MAX))
-                        .total_cmp(&rows[i].cost_per_case.unwrap_or(f64::MAX)),
-                )
-                .then(b.mean_latency_ms.total_cmp(&a.mean_latency_ms))
-                .then(j.cmp(&i))
-        });
-    let reference = &input.arms[input.reference].name;
-    let Some(best) = best else {
-        let within = budget_per_1000
-            .map(|b| format!(" within ${b} per 1,000 requests"))
-            .unwrap_or_default();
-        return (
-            None,
-            Some(format!(
-                "no arm on the front{within} is `{reference}` or shown not worse than it at a {margin:.0}-point margin"
-            )),
-        );
-    };
-    let row = &rows[best];
-    let why = if row.is_reference {
-        format!("no other arm on the front is shown not worse than `{reference}` and better placed")
-    } else {
-        format!(
-            "the highest pass rate on the front among the arms shown not worse than `{reference}` (at a {margin:.0}-point margin)"
-        )
-    };
-    let step = step_to(&input.arms[best], &input.sides[best], row.is_reference);
-    (
-        Some(Pick {
-            arm: row.name.clone(),
-            why,
-            step,
-        }),
-        None,
-    )
-}
-
-/// The one step that makes an arm the head.
-fn step_to(arm: &ArmSpec, side: &SideInput<'_>, is_reference: bool) -> String {
-    let path = side
-        .prompt
-        .as_ref()
-        .map(|(p, _)| p.path.clone())
-        .unwrap_or_default();
-    if !arm.overrides.is_empty() {
-        let on = match &arm.spec {
-            RevisionSpec::Worktree => String::new(),
-            spec => format!(" (as it is at `{spec}`)"),
-        };
-        return format!("edit {path}{on}: {}", edit_lines(&arm.overrides).join("; "));
-    }
-    match &arm.spec {
-        _ if is_reference => format!("nothing to change: keep `{}`", arm.spec),
-        RevisionSpec::Worktree => format!("commit the working tree's {path}"),
-        RevisionSpec::Git(rev) => format!("git merge {rev}"),
-        spec => format!("make {path} what `{spec}` has (`promptctl show` prints it)"),
-    }
-}
-
-/// An arm's changes as the lines of the prompt file that make them.
-fn edit_lines(overrides: &Overrides) -> Vec<String> {
-    let text = |value: &serde_json::Value| match value {
-        serde_json::Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
-    };
-    let mut lines = Vec::new();
-    if let Some(provider) = &overrides.provider {
-        lines.push(format!("set `provider = {provider:?}`"));
-    }
-    if let Some(model) = &overrides.model {
-        lines.push(format!("set `model = {model:?}`"));
-    }
-    for (key, value) in &overrides.params {
-        lines.push(format!("set `{key} = {}` under `[params]`", text(value)));
-    }
-    lines
 }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use minijinja::Environment;
 use serde::Serialize;
 
-use super::nway::{ArmRow, ArmVerdict, ArmsReport, ArmsSuite};
+use super::arms_report::{ArmRow, ArmVerdict, ArmsReport, ArmsSuite};
 use super::report::dollars;
 use super::stats;
 use crate::base::junit;

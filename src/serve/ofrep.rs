@@ -251,9 +251,12 @@ fn read_context(body: &[u8]) -> Result<Context, Failure> {
         Some(Value::String(cohort)) => Some(cohort.clone()),
         Some(_) => return Err(Failure::bad("INVALID_CONTEXT", "`cohort` is not a string")),
     };
-    let members = raw.as_object().cloned().unwrap_or_default();
-    let attributes = crate::store::attributes_from_json(&members, &["targetingKey", "variables"])
-        .map_err(|why| Failure::bad("INVALID_CONTEXT", why))?;
+    let attributes = match raw.as_object() {
+        Some(members) => {
+            crate::store::attributes_from_context(members, &["targetingKey", "variables"])
+        }
+        None => crate::store::Attributes::new(),
+    };
     let variables = match raw.get("variables") {
         None | Some(Value::Null) => None,
         Some(Value::Object(map)) => Some(map.clone().into_iter().collect()),

@@ -37,6 +37,41 @@ pub fn attributes_from_text<'a>(
     Ok(attributes)
 }
 
+/// Attributes from an OpenFeature evaluation context's members, but for the names in
+/// `skip`: text, numbers and booleans. The context may hold anything OpenFeature allows;
+/// what a rule cannot compare (`null`, a structure, a list) or what is past the bounds (a
+/// name of more than 64 characters, text of more than 1,024, members past the 64th) is not
+/// an attribute, so a rule that reads it cannot be evaluated and the caller gets active.
+pub fn attributes_from_context(
+    members: &serde_json::Map<String, serde_json::Value>,
+    skip: &[&str],
+) -> Attributes {
+    use serde_json::Value;
+    let mut attributes = Attributes::new();
+    for (name, value) in members.iter().filter(|(n, _)| !skip.contains(&n.as_str())) {
+        if attributes.len() == MAX_ATTRIBUTES {
+            break;
+        }
+        let value = match value {
+            Value::String(text) => AttrValue::Text(text.clone()),
+            Value::Bool(b) => AttrValue::Bool(*b),
+            Value::Number(n) => match n.as_f64() {
+                Some(n) => AttrValue::Number(n),
+                None => continue,
+            },
+            Value::Null | Value::Array(_) | Value::Object(_) => continue,
+        };
+        let length = match &value {
+            AttrValue::Text(text) => text.chars().count(),
+            _ => 0,
+        };
+        if check_attribute(name, length).is_ok() {
+            attributes.insert(name.clone(), value);
+        }
+    }
+    attributes
+}
+
 /// Adds one text attribute, within the bounds ([`attributes_from_text`] one at a time).
 pub fn add_text_attribute(
     attributes: &mut Attributes,

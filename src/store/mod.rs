@@ -25,7 +25,8 @@ mod semver;
 mod state;
 
 pub use attributes::{
-    MAX_ATTRIBUTES, add_text_attribute, attributes_from_json, attributes_from_text,
+    MAX_ATTRIBUTES, add_text_attribute, attributes_from_context, attributes_from_json,
+    attributes_from_text,
 };
 pub use branch::{OBJECTS_DIR, Release, ReleaseTree, Store, WriteError, branch_name, object_path};
 pub use bucket::{

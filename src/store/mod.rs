@@ -5,10 +5,11 @@
 //! Each commit's tree holds `state.toml` (the pointers) and `objects/` (the canonical JSON of
 //! every version the state refers to), so a service needs nothing but this branch. This
 //! layer owns the state and its file form, sticky bucketing, rollout plans and their gates,
-//! the records of release commits, targeting rules, the in-process resolver, and reading and writing the
-//! branch by compare-and-swap. It knows nothing of sources or working trees: the actions
+//! the records of release commits, targeting rules and experiment arms, the in-process
+//! resolver, and reading and writing the branch by compare-and-swap. It knows nothing of sources or working trees: the actions
 //! that decide what to write live above it, in `release`.
 
+mod assignment;
 mod attributes;
 mod branch;
 mod bucket;
@@ -24,6 +25,7 @@ mod rule_tests;
 mod semver;
 mod state;
 
+pub use assignment::{MAX_EXPERIMENT_ARMS, Split, SplitError, unit as experiment_unit};
 pub use attributes::{
     MAX_ATTRIBUTES, add_text_attribute, attributes_from_context, attributes_from_json,
     attributes_from_text,

@@ -300,3 +300,39 @@ fn promote_and_revert_move_between_known_versions() {
     .unwrap();
     assert_eq!(to.state.prompts[&name("a")].previous, Vec::<Version>::new());
 }
+
+#[test]
+fn advancing_a_plan_keeps_the_canary_s_segment() {
+    use crate::store::{Gates, Rollout, Rule, Stage};
+    let mut before = state(&[("a", "one", None)]);
+    let rollout = Rollout {
+        stages: ["5%", "25%", "100%"]
+            .iter()
+            .map(|s| Stage::parse(s).unwrap())
+            .collect(),
+        step: 0,
+        every: 60,
+        step_started: 0,
+        paused: false,
+        gates: Gates::default(),
+        alerted: Vec::new(),
+    };
+    let segment = Rule::parse("plan = \"enterprise\"").unwrap();
+    let pointers = before.prompts.get_mut(&name("a")).unwrap();
+    pointers.canary = Some(Canary {
+        version: version("a", "two"),
+        weight: rollout.route_at(0).weight,
+        cohorts: Vec::new(),
+        segment: Some(segment.clone()),
+    });
+    pointers.rollout = Some(rollout);
+    let plan = super::rollout::plan_advance(&before, &[name("a")], "production").unwrap();
+    let after = &plan.state.prompts[&name("a")];
+    let canary = after.canary.as_ref().unwrap();
+    assert_eq!(canary.weight, Some(Weight::from_percent(25.0).unwrap()));
+    assert_eq!(
+        canary.segment.as_ref(),
+        Some(&segment),
+        "the next stage keeps the segment"
+    );
+}

@@ -1401,7 +1401,14 @@ fn one_client_cannot_hold_every_connection() {
         let _ = stream.read_to_string(&mut answer);
         refused += usize::from(answer.starts_with("HTTP/1.1 503"));
     }
-    assert_eq!(refused, 40, "20 of 60 held, the rest refused");
+    // The address's share is 20. The readiness probe of `Server::start` came from the same
+    // address and may not be closed on the server's side yet: then it holds one of the 20
+    // (CI saw 41 refused once in about twenty runs), which is the rule working too.
+    let held = 60 - refused;
+    assert!(
+        (19..=20).contains(&held),
+        "{held} of 60 held: the flooding address holds at most its share of 20"
+    );
 }
 
 /// Seen: SIGTERM with a fetch stuck on a silent remote took 4.3–8.2 s (the docs say 5 s):

@@ -146,7 +146,11 @@ fn collect_suite(
         .map(|a| summarize(&input.sides[a], samples_of(a).flatten()))
         .collect();
     let targets: Vec<(String, String)> = (0..input.arms.len())
-        .map(|a| target(&input.sides[a], suite))
+        .map(|a| {
+            input.sides[a]
+                .target(suite.provider.as_deref())
+                .unwrap_or_default()
+        })
         .collect();
     let r = input.reference;
     let others: Vec<usize> = (0..input.arms.len()).filter(|&a| a != r).collect();
@@ -286,18 +290,6 @@ fn case_interval(cases: &[&Vec<Sample>], level: f64) -> [f64; 2] {
     let z = stats::normal_quantile(1.0 - level / 2.0);
     let (low, high) = stats::wilson(fractions.iter().sum(), fractions.len() as f64, z);
     [low, high]
-}
-
-/// The provider and model an arm's requests go to.
-fn target(side: &SideInput<'_>, suite: &Suite) -> (String, String) {
-    let Ok((prompt, _)) = &side.prompt else {
-        return (String::new(), String::new());
-    };
-    let provider = (side.overrides.provider.clone())
-        .or_else(|| suite.provider.clone())
-        .unwrap_or_else(|| prompt.spec.provider.clone());
-    let model = (side.overrides.model.clone()).unwrap_or_else(|| prompt.spec.model.clone());
-    (provider, model)
 }
 
 /// Whether a model's cost is known: it has a price, or its provider is the offline one.

@@ -89,3 +89,16 @@ pub(super) struct SideInput<'a> {
     /// What an arm changes on the prompt (nothing, for a side of a comparison of versions).
     pub overrides: super::arms::Overrides,
 }
+
+impl SideInput<'_> {
+    /// The provider and model this side's requests go to: an arm's changes first, then
+    /// the suite's provider, then the prompt as written; none when the prompt is not there.
+    pub fn target(&self, suite_provider: Option<&str>) -> Option<(String, String)> {
+        let (prompt, _) = self.prompt.as_ref().ok()?;
+        let provider = (self.overrides.provider.as_deref())
+            .or(suite_provider)
+            .unwrap_or(&prompt.spec.provider);
+        let model = (self.overrides.model.as_deref()).unwrap_or(&prompt.spec.model);
+        Some((provider.to_owned(), model.to_owned()))
+    }
+}

@@ -180,14 +180,11 @@ fn plan(
                 continue;
             };
             let contract = std::sync::Arc::new(prompt.spec.contract.clone());
-            // An arm's changes first, then the suite's provider, then the prompt as written.
-            let changes = &input.overrides;
-            let provider = (changes.provider.clone())
-                .or_else(|| suite.provider.clone())
-                .unwrap_or_else(|| prompt.spec.provider.clone());
-            let model = (changes.model.clone()).unwrap_or_else(|| prompt.spec.model.clone());
+            let (provider, model) = input
+                .target(suite.provider.as_deref())
+                .expect("the prompt is there");
             let mut params = prompt.spec.params.clone();
-            params.extend(changes.params.clone());
+            params.extend(input.overrides.params.clone());
             for case in 0..suite.cases.len() {
                 let rendered = suite
                     .case_vars(case, &prompt.spec.variables)

@@ -58,11 +58,14 @@ pub enum ClientError {
 }
 
 /// Where a key resolves.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Resolution {
     pub version: Version,
     pub track: Track,
     pub bucket: u16,
+    /// On an experiment's track: the experiment's and the arm's names, to report with
+    /// feedback.
+    pub arm: Option<(String, String)>,
 }
 
 /// A caller's attributes, as text, within the bounds every route keeps.
@@ -213,6 +216,10 @@ impl Client {
             version: picked.served.track(picked.track).prompt.version,
             track: picked.track,
             bucket: picked.bucket,
+            arm: picked
+                .served
+                .arm_names(picked.track)
+                .map(|(e, a)| (e.to_owned(), a.to_owned())),
         })
     }
 

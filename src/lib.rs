@@ -58,6 +58,7 @@ pub mod client;
 pub mod config;
 pub mod diff;
 pub mod eval;
+pub mod experiment;
 pub mod gitio;
 pub mod policy;
 pub mod project;

@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["policy", "config", "project"],
     &["source"],
     &["release"],
-    &["eval", "rollout"],
+    &["eval", "rollout", "experiment"],
     &["diff", "check", "scaffold"],
     &["ci", "served"],
     &["serve", "client"],

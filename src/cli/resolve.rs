@@ -92,9 +92,12 @@ pub fn run(global: &GlobalArgs, args: ResolveArgs) -> Result<ExitCode, CliError>
                 resolution.track.as_str(),
                 resolution.bucket
             );
+            if let (Some(experiment), Some(arm)) = (&resolution.experiment, &resolution.arm) {
+                let _ = write!(out, " {experiment}/{arm}");
+            }
             match &resolution.fallback {
                 Some(why) => {
-                    let _ = writeln!(out, "  (the canary's rule cannot be evaluated: {why})");
+                    let _ = writeln!(out, "  (the segment's rule cannot be evaluated: {why})");
                 }
                 None => out.push('\n'),
             }

@@ -19,5 +19,7 @@ pub use controller::{Applied, Evidence, RolloutStatus, StepReport, status, step}
 pub use evaluate::{Decision, Evaluation, evaluate};
 pub use fetch::{FetchError, Fleet, fetch_windows};
 pub use gates::{GateResult, Verdict, error_rate_evidence, judge};
-pub use prometheus::{MAX_REPLY_BYTES as PROMETHEUS_MAX_REPLY_BYTES, Prometheus, PrometheusError};
+pub use prometheus::{
+    MAX_COUNT, MAX_REPLY_BYTES as PROMETHEUS_MAX_REPLY_BYTES, Prometheus, PrometheusError,
+};
 pub use stats::{Reading, Sample, Stats, Summary, Window};

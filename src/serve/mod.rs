@@ -316,6 +316,8 @@ impl ServerState {
         match track {
             Track::Canary => window.canary.add(sample),
             Track::Active => window.active.add(sample),
+            // A prompt runs an experiment or a canary, never both.
+            Track::Experiment(_) => return,
         }
         let mut charts = lock(&self.charts);
         let series = charts

@@ -22,7 +22,6 @@ use super::reply::{Shared, json_body};
 use super::{ServerState, Snapshot};
 use crate::prompt::{PromptName, Vars};
 use crate::served::{Picked, ServeRenderError};
-use crate::store::Track;
 
 /// The longest targeting key accepted, in bytes.
 pub const MAX_TARGETING_KEY_BYTES: usize = crate::store::MAX_KEY_BYTES;
@@ -30,8 +29,6 @@ pub const MAX_TARGETING_KEY_BYTES: usize = crate::store::MAX_KEY_BYTES;
 /// The evaluation context OFREP carries, as promptctl reads it.
 struct Context {
     key: String,
-    /// `cohort`: routes the canary's cohorts, as `attr.cohort` does on `/v1/prompts`.
-    cohort: Option<String>,
     /// Every other member that is text, a number or a boolean: what targeting rules read
     /// (`cohort` among them).
     attributes: crate::store::Attributes,
@@ -99,10 +96,7 @@ pub(super) async fn evaluate_flag(
     };
     count_resolve(&picked);
     let Some(vars) = context.variables.clone() else {
-        return json_body(
-            StatusCode::OK,
-            evaluation(&snapshot, &key, &picked, &context, None),
-        );
+        return json_body(StatusCode::OK, evaluation(&snapshot, &key, &picked, None));
     };
     let rendered = match rendered(&state, &snapshot, &key, &context, vars).await {
         Ok(rendered) => rendered,
@@ -116,7 +110,7 @@ pub(super) async fn evaluate_flag(
         ..picked
     };
     let messages = json!(rendered.messages);
-    let mut answer = evaluation(&snapshot, &key, &served, &context, Some(&messages));
+    let mut answer = evaluation(&snapshot, &key, &served, Some(&messages));
     if let Some(fell_back) = &rendered.fell_back_from {
         answer = with_fallback_reason(answer, fell_back);
     }
@@ -151,13 +145,7 @@ pub(super) async fn evaluate_flags(
         if let Some(picked) = snapshot.pick(name.as_str(), Some(&context.key), &context.attributes)
         {
             count_resolve(&picked);
-            flags.push(evaluation(
-                &snapshot,
-                name.as_str(),
-                &picked,
-                &context,
-                None,
-            ));
+            flags.push(evaluation(&snapshot, name.as_str(), &picked, None));
         }
     }
     for (name, problem) in &snapshot.problems {
@@ -246,11 +234,14 @@ fn read_context(body: &[u8]) -> Result<Context, Failure> {
             ));
         }
     };
-    let cohort = match raw.get("cohort") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(cohort)) => Some(cohort.clone()),
-        Some(_) => return Err(Failure::bad("INVALID_CONTEXT", "`cohort` is not a string")),
-    };
+    // `cohort` routes the canary's cohorts, as `attr.cohort` does on `/v1/prompts`: it
+    // must be text to mean one.
+    if raw
+        .get("cohort")
+        .is_some_and(|c| !c.is_null() && !c.is_string())
+    {
+        return Err(Failure::bad("INVALID_CONTEXT", "`cohort` is not a string"));
+    }
     let attributes = match raw.as_object() {
         Some(members) => {
             crate::store::attributes_from_context(members, &["targetingKey", "variables"])
@@ -269,7 +260,6 @@ fn read_context(body: &[u8]) -> Result<Context, Failure> {
     };
     Ok(Context {
         key,
-        cohort,
         attributes,
         variables,
         raw,
@@ -278,7 +268,7 @@ fn read_context(body: &[u8]) -> Result<Context, Failure> {
 
 fn count_resolve(picked: &Picked<'_>) {
     let loaded = picked.served.track(picked.track);
-    loaded.resolves[usize::from(picked.track == Track::Canary)]
+    loaded.resolves[crate::served::track_slot(picked.track)]
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
@@ -316,17 +306,15 @@ fn evaluation(
     snapshot: &Snapshot,
     key: &str,
     picked: &Picked<'_>,
-    context: &Context,
     rendered: Option<&Value>,
 ) -> Vec<u8> {
-    let mut body = shell(snapshot, key, picked, context)
-        .to_string()
-        .into_bytes();
+    let mut body = shell(snapshot, key, picked).to_string().into_bytes();
     // The closing brace goes after the value.
     body.pop();
     body.extend_from_slice(b",\"value\":");
     let loaded = picked.served.track(picked.track);
-    let mut value = loaded.resolve_answer(picked.track, picked.bucket);
+    let arm = picked.served.arm_names(picked.track);
+    let mut value = loaded.resolve_answer(picked.track, picked.bucket, arm);
     if let Some(messages) = rendered {
         value.pop();
         value.extend_from_slice(b",\"rendered\":");
@@ -338,36 +326,16 @@ fn evaluation(
     body
 }
 
-/// Everything of an evaluation but its value: `reason` is `STATIC` without a canary,
-/// `DEFAULT` when the canary's segment could not be evaluated for the context (it gets
-/// active), `TARGETING_MATCH` when a rule decided (the context is outside the segment, or
-/// its cohort is one of the canary's), `SPLIT` when the bucket decided.
-fn shell(snapshot: &Snapshot, key: &str, picked: &Picked<'_>, context: &Context) -> Value {
-    let canary = picked.served.pointers.canary.as_ref();
-    let outside = |canary: &crate::store::Canary| {
-        canary
-            .segment
-            .as_ref()
-            .is_some_and(|s| s.matches(&context.attributes) == Ok(false))
-    };
-    let reason = match canary {
-        None => "STATIC",
-        Some(_) if picked.unevaluable.is_some() => "DEFAULT",
-        Some(canary) if outside(canary) => "TARGETING_MATCH",
-        Some(canary)
-            if context
-                .cohort
-                .as_ref()
-                .is_some_and(|c| canary.cohorts.contains(c)) =>
-        {
-            "TARGETING_MATCH"
-        }
-        Some(_) => "SPLIT",
-    };
+/// Everything of an evaluation but its value. `reason` is what routing says decided:
+/// `STATIC` with one version, `DEFAULT` when a segment could not be evaluated for the
+/// context (it gets active), `TARGETING_MATCH` when a rule decided (the context is outside
+/// the segment, or its cohort is one of the canary's), `SPLIT` when the bucket or the
+/// experiment's assignment decided. An experiment's arm is in the metadata.
+fn shell(snapshot: &Snapshot, key: &str, picked: &Picked<'_>) -> Value {
     let version = picked.served.track(picked.track).prompt.version;
-    json!({
+    let mut shell = json!({
         "key": key,
-        "reason": reason,
+        "reason": picked.reason.as_openfeature(),
         "variant": version.short(),
         "metadata": {
             "track": picked.track.as_str(),
@@ -377,7 +345,12 @@ fn shell(snapshot: &Snapshot, key: &str, picked: &Picked<'_>, context: &Context)
             "environment": snapshot.env,
             "fallback": picked.fallback,
         },
-    })
+    });
+    if let Some((experiment, arm)) = picked.served.arm_names(picked.track) {
+        shell["metadata"]["experiment"] = json!(experiment);
+        shell["metadata"]["arm"] = json!(arm);
+    }
+    shell
 }
 
 /// Adds the canary that fell back and why to an evaluation's metadata, as `/v1/render`

@@ -19,7 +19,6 @@ use super::ServerState;
 use super::metrics::Scrape;
 use super::reply::{Shared, error, json_body, none_match, parse_name, snapshot, unknown};
 use crate::prompt::PromptName;
-use crate::store::Track;
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -146,8 +145,9 @@ async fn resolve(
     }
     let (track, bucket) = (picked.track, picked.bucket);
     let loaded = picked.served.track(track);
-    loaded.resolves[usize::from(track == Track::Canary)].fetch_add(1, Ordering::Relaxed);
-    json_body(StatusCode::OK, loaded.resolve_answer(track, bucket))
+    loaded.resolves[crate::served::track_slot(track)].fetch_add(1, Ordering::Relaxed);
+    let arm = picked.served.arm_names(track);
+    json_body(StatusCode::OK, loaded.resolve_answer(track, bucket, arm))
 }
 
 /// Reads `key` and every `attr.NAME` from a query string (the last of each wins); other

@@ -10,12 +10,21 @@ use serde_json::{Value, json};
 use crate::prompt::{CompiledPrompt, Prompt};
 use crate::store::Track;
 
-/// Resolve counts of one version: active track, canary track, and resolves that fell back
-/// to it (as the active version) because the canary's segment could not be evaluated.
-pub type TrackCounts = [Arc<AtomicU64>; 3];
+/// Resolve counts of one version: active track, canary track, resolves that fell back to
+/// it (as the active version) because a segment could not be evaluated, and experiment arms.
+pub type TrackCounts = [Arc<AtomicU64>; 4];
 
 /// The index of the fallback count in [`TrackCounts`].
 pub const FALLBACKS: usize = 2;
+
+/// The index in [`TrackCounts`] of a track's resolves.
+pub fn track_slot(track: Track) -> usize {
+    match track {
+        Track::Active => 0,
+        Track::Canary => 1,
+        Track::Experiment(_) => 3,
+    }
+}
 
 impl std::fmt::Debug for Loaded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -42,13 +51,18 @@ pub struct Loaded {
 impl Loaded {
     /// The answer of a resolve to this version: the track and bucket, then the members
     /// prepared when the version was loaded, so a request only buckets and copies.
-    pub fn resolve_answer(&self, track: Track, bucket: u16) -> Vec<u8> {
+    /// On an experiment's track, `arm` is the experiment's and the arm's names (names are
+    /// checked to need no escaping).
+    pub fn resolve_answer(&self, track: Track, bucket: u16, arm: Option<(&str, &str)>) -> Vec<u8> {
         let mut body = Vec::with_capacity(self.resolve_tail.len() + 40);
         body.extend_from_slice(b"{\"track\":\"");
         body.extend_from_slice(track.as_str().as_bytes());
         body.extend_from_slice(b"\",\"bucket\":");
         let _ = write!(body, "{bucket}");
         body.push(b',');
+        if let Some((experiment, arm)) = arm {
+            let _ = write!(body, "\"experiment\":\"{experiment}\",\"arm\":\"{arm}\",");
+        }
         body.extend_from_slice(self.resolve_tail.as_bytes());
         body.push(b'}');
         body

@@ -5,6 +5,7 @@
 
 mod error;
 mod loaded;
+mod loader;
 mod origin;
 mod refresh;
 mod snapshot;
@@ -14,4 +15,5 @@ pub use origin::{Origin, OriginError};
 pub use refresh::RefreshError;
 pub use snapshot::{
     Counters, FellBack, Loaded, Picked, Rendered, ServeRenderError, Served, Snapshot, SnapshotData,
+    track_slot,
 };

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::SnapshotError;
-pub use super::loaded::{FALLBACKS, Loaded, TrackCounts};
+pub use super::loaded::{FALLBACKS, Loaded, TrackCounts, track_slot};
+use super::loader::Loader;
 use crate::prompt::request::Api;
-use crate::prompt::{Prompt, PromptName, Version};
+use crate::prompt::{PromptName, Version};
 use crate::release::{LogEntry, ReleaseError};
 use crate::store::{PromptState, STATE_FILE, State, Store, Track};
 
@@ -25,15 +26,39 @@ pub struct Served {
     pub pointers: PromptState,
     pub active: Arc<Loaded>,
     pub canary: Option<Arc<Loaded>>,
+    /// The experiment's arms, in its order; `None` for an arm that cannot be served (its
+    /// callers get the active version).
+    pub arms: Vec<Option<Arc<Loaded>>>,
 }
 
 impl Served {
-    /// The version a track serves.
+    /// The version a track serves: the active one when the track's cannot be served.
     pub fn track(&self, track: Track) -> &Arc<Loaded> {
         match (track, &self.canary) {
             (Track::Canary, Some(canary)) => canary,
+            (Track::Experiment(arm), _) => self
+                .arms
+                .get(usize::from(arm))
+                .and_then(Option::as_ref)
+                .unwrap_or(&self.active),
             _ => &self.active,
         }
+    }
+
+    /// Tells whether a track's own version can be served.
+    pub fn can_serve(&self, track: Track) -> bool {
+        match track {
+            Track::Active => true,
+            Track::Canary => self.canary.is_some(),
+            Track::Experiment(arm) => self.arms.get(usize::from(arm)).is_some_and(Option::is_some),
+        }
+    }
+
+    /// The experiment and arm names of a track, on an experiment's track.
+    pub fn arm_names(&self, track: Track) -> Option<(&str, &str)> {
+        let experiment = self.pointers.experiment.as_ref()?;
+        let arm = experiment.arms.get(track.arm()?)?;
+        Some((experiment.name.as_str(), arm.name.as_str()))
     }
 }
 
@@ -92,7 +117,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn for_version(&self, name: &str, version: Version) -> TrackCounts {
+    pub(super) fn for_version(&self, name: &str, version: Version) -> TrackCounts {
         let mut map = self.resolves.lock().unwrap_or_else(|e| e.into_inner());
         map.entry((name.to_owned(), version)).or_default().clone()
     }
@@ -118,8 +143,8 @@ impl Counters {
         let map = self.resolves.lock().unwrap_or_else(|e| e.into_inner());
         let mut rows = Vec::new();
         for ((name, version), counts) in map.iter() {
-            for (track, count) in [Track::Active, Track::Canary].into_iter().zip(counts) {
-                let n = count.load(std::sync::atomic::Ordering::Relaxed);
+            for track in [Track::Active, Track::Canary, Track::Experiment(0)] {
+                let n = counts[track_slot(track)].load(std::sync::atomic::Ordering::Relaxed);
                 if n > 0 {
                     rows.push((name.clone(), *version, track, n));
                 }
@@ -144,9 +169,7 @@ impl SnapshotData {
         let (state, text) = tree.state_since(known)?;
         let mut objects = BTreeMap::new();
         for pointers in state.prompts.values() {
-            let serving =
-                std::iter::once(pointers.active).chain(pointers.canary.as_ref().map(|c| c.version));
-            for version in serving {
+            for version in pointers.serving() {
                 let key = version.to_string();
                 if objects.contains_key(&key) {
                     continue;
@@ -289,125 +312,17 @@ impl Snapshot {
     }
 }
 
-/// Loads the versions of one build, each once, reusing the previous snapshot's.
-struct Loader<'a> {
-    data: &'a SnapshotData,
-    shown: &'a str,
-    folder: &'a str,
-    counters: &'a Counters,
-    previous: Option<&'a Snapshot>,
-    loaded: HashMap<(PromptName, Version), Result<Arc<Loaded>, SnapshotError>>,
-    reused: usize,
-}
-
-impl Loader<'_> {
-    /// Loads every version the state serves: those the previous snapshot has under the
-    /// same name are taken from it, the others are checked and compiled on every core. A
-    /// version that fails is recorded with its error, for its prompt alone.
-    fn load_all(&mut self, state: &State) {
-        let mut new = Vec::new();
-        for (name, pointers) in &state.prompts {
-            let serving =
-                std::iter::once(pointers.active).chain(pointers.canary.as_ref().map(|c| c.version));
-            for version in serving {
-                let key = (name.clone(), version);
-                if self.loaded.contains_key(&key) {
-                    continue;
-                }
-                match self.kept_from_previous(name, version) {
-                    Some(kept) => {
-                        self.reused += 1;
-                        self.loaded.insert(key, Ok(kept));
-                    }
-                    None => new.push(key),
-                }
-            }
-        }
-        let built =
-            crate::base::parallel::map(&new, |(name, version)| self.load_new(name, *version));
-        for (key, one) in new.into_iter().zip(built) {
-            self.loaded.insert(key, one);
-        }
-    }
-
-    /// Each prompt with its loaded versions. A version that failed is isolated to its
-    /// prompt: a canary is left out (its keys get the active version), an active version
-    /// leaves the prompt out; each is recorded with why, and logged.
-    fn serve(&self, state: State) -> (BTreeMap<PromptName, Served>, BTreeMap<PromptName, String>) {
-        let mut prompts = BTreeMap::new();
-        let mut problems = BTreeMap::new();
-        for (name, pointers) in state.prompts {
-            let active = match self.get(&name, pointers.active) {
-                Ok(active) => active,
-                Err(problem) => {
-                    let message = format!(
-                        "the active version {} cannot be served: {problem}",
-                        pointers.active.short()
-                    );
-                    tracing::error!(prompt = %name, "{message}");
-                    problems.insert(name, message);
-                    continue;
-                }
-            };
-            let canary = match &pointers.canary {
-                None => None,
-                Some(c) => match self.get(&name, c.version) {
-                    Ok(canary) => Some(canary),
-                    Err(problem) => {
-                        let message = format!(
-                            "the canary {} cannot be served, so its keys get the active version: {problem}",
-                            c.version.short()
-                        );
-                        tracing::error!(prompt = %name, "{message}");
-                        problems.insert(name.clone(), message);
-                        None
-                    }
-                },
-            };
-            prompts.insert(
-                name,
-                Served {
-                    pointers,
-                    active,
-                    canary,
-                },
-            );
-        }
-        (prompts, problems)
-    }
-
-    /// Returns a version [`Loader::load_all`] loaded, or why it could not be.
-    fn get(&self, name: &PromptName, version: Version) -> Result<Arc<Loaded>, SnapshotError> {
-        self.loaded[&(name.clone(), version)].clone()
-    }
-
-    fn kept_from_previous(&self, name: &PromptName, version: Version) -> Option<Arc<Loaded>> {
-        let served = self.previous?.prompts.get(name)?;
-        std::iter::once(&served.active)
-            .chain(served.canary.as_ref())
-            .find(|loaded| loaded.prompt.version == version)
-            .map(Arc::clone)
-    }
-
-    fn load_new(&self, name: &PromptName, version: Version) -> Result<Arc<Loaded>, SnapshotError> {
-        let shown = self.shown;
-        let text = self.data.objects.get(&version.to_string()).ok_or_else(|| {
-            SnapshotError::MissingObject {
-                shown: shown.to_owned(),
-                version,
-            }
-        })?;
-        // Errors name the version's own object, not the state file.
-        let object = format!(
-            "{}:{}",
-            shown.trim_end_matches(STATE_FILE).trim_end_matches(':'),
-            crate::store::object_path(&version)
-        );
-        let prompt =
-            Prompt::from_frozen(name.clone(), &object, self.folder, text.as_bytes(), version)?;
-        prompt.compile()?;
-        let resolves = self.counters.for_version(name.as_str(), version);
-        Ok(Arc::new(Loaded::new(prompt, resolves)))
+/// The version a track was meant to serve, when it is not the active one.
+fn meant_version(served: &Served, track: Track) -> Option<Version> {
+    match track {
+        Track::Active => None,
+        Track::Canary => served.pointers.canary.as_ref().map(|c| c.version),
+        Track::Experiment(arm) => served
+            .pointers
+            .experiment
+            .as_ref()
+            .and_then(|e| e.arms.get(usize::from(arm)))
+            .map(|a| a.version),
     }
 }
 
@@ -416,7 +331,10 @@ pub struct Picked<'a> {
     pub served: &'a Served,
     pub track: Track,
     pub bucket: u16,
-    /// The key belongs on the canary, which cannot be served: the active version serves it.
+    /// What decided the track.
+    pub reason: crate::store::Reason,
+    /// The key belongs on the canary or an arm, which cannot be served: the active version
+    /// serves it.
     pub fallback: bool,
     /// The canary's segment could not be evaluated for the caller, who gets active.
     pub unevaluable: Option<crate::store::Unevaluable>,
@@ -489,7 +407,7 @@ impl Snapshot {
         };
         let routed = served.pointers.route(name, key, attributes);
         let (track, bucket) = (routed.track, routed.bucket);
-        let fallback = track == Track::Canary && served.canary.is_none();
+        let fallback = !served.can_serve(track);
         if routed.fallback.is_some() {
             served.active.resolves[FALLBACKS].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -497,6 +415,7 @@ impl Snapshot {
             served,
             track: if fallback { Track::Active } else { track },
             bucket,
+            reason: routed.reason,
             fallback,
             unevaluable: routed.fallback,
         })
@@ -523,9 +442,9 @@ impl Snapshot {
                 name: name.to_owned(),
             })?;
         let mut fell_back_from = None;
-        if fallback && let Some(canary) = &served.pointers.canary {
+        if fallback && let Some(meant) = meant_version(served, track) {
             fell_back_from = Some(FellBack {
-                canary: canary.version,
+                canary: meant,
                 reason: self
                     .problems
                     .get(name)
@@ -534,7 +453,7 @@ impl Snapshot {
             });
         }
         let mut result = served.track(track).render(vars);
-        if track == Track::Canary
+        if track != Track::Active
             && let Err(error) = &result
         {
             fell_back_from = Some(FellBack {

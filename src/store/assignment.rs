@@ -93,6 +93,20 @@ impl Split {
     }
 }
 
+impl serde::Serialize for Split {
+    /// Each arm's share in percent: `[50.0, 50.0]`.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.percents())
+    }
+}
+
+impl Split {
+    /// Each arm's share in percent.
+    pub fn percents(&self) -> impl Iterator<Item = f64> + '_ {
+        self.0.iter().map(|&s| f64::from(s) / 100.0)
+    }
+}
+
 /// The assignment unit (0..=9999) of a key in an experiment.
 pub fn unit(experiment: &str, key: &str) -> u16 {
     let mut hasher = Sha256::new();

@@ -14,6 +14,7 @@ mod attributes;
 mod branch;
 mod bucket;
 mod error;
+mod experiment;
 mod history;
 mod plan;
 mod resolver;
@@ -35,6 +36,11 @@ pub use bucket::{
     BUCKETS, KeyError, MAX_KEY_BYTES, Weight, WeightError, bucket, check_key, random_key,
 };
 pub use error::StoreError;
+pub use experiment::{
+    Arm, DEFAULT_ALPHA, DEFAULT_EFFECT, DEFAULT_EXPERIMENT_LENGTH, EXPERIMENT_LENGTH, Experiment,
+    Goal, MAX_EXPERIMENT_NAME, Metric, check_alpha, check_effect,
+    check_name as check_experiment_name,
+};
 pub use history::{ActionKind, Record, RecordedAction, RecordedPrompt};
 pub use plan::{
     DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_SAMPLES, GATE_NAMES, Gates, PlanError, Rollout, Route,
@@ -47,5 +53,6 @@ pub use rule::{
     Unevaluable,
 };
 pub use state::{
-    Canary, PREVIOUS_LIMIT, PromptState, Routed, STATE_FILE, STATE_FORMAT, State, StateError, Track,
+    Canary, PREVIOUS_LIMIT, PromptState, Reason, Routed, STATE_FILE, STATE_FORMAT, State,
+    StateError, Track,
 };

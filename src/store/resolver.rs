@@ -20,6 +20,12 @@ pub struct Resolution {
     /// gets the active version; absent when it could (or there is none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// On an experiment's track: the experiment's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
+    /// On an experiment's track: the arm's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<String>,
 }
 
 /// Resolves prompt names and keys against one state, in process.
@@ -77,7 +83,15 @@ impl Resolver {
             }
         };
         let routed = pointers.route(name, key_text, attributes);
+        let arm = pointers
+            .experiment
+            .as_ref()
+            .zip(routed.track.arm())
+            .map(|(e, arm)| (e.name.clone(), e.arms[arm].name.clone()));
+        let (experiment, arm) = arm.unzip();
         Some(Resolution {
+            experiment,
+            arm,
             key: key.map(str::to_owned),
             version: routed.version,
             track: routed.track,

@@ -69,8 +69,9 @@ pub(in crate::store) fn write(path: &Path, commit: git2::Oid, state: &State) {
 }
 
 fn encode(out: &mut String, name: &PromptName, prompt: &PromptState) {
-    // Plans and segments are few: they are kept as canonical TOML, read again when read.
-    if prompt.rollout.is_some() || prompt.needs_format_3() {
+    // Plans, segments and experiments are few: they are kept as canonical TOML, read
+    // again when read.
+    if prompt.rollout.is_some() || prompt.needs_format_3() || prompt.needs_format_4() {
         let alone = State {
             prompts: [(name.clone(), prompt.clone())].into(),
         };
@@ -148,6 +149,7 @@ fn decode(line: &str) -> Option<(PromptName, PromptState)> {
         canary,
         previous,
         rollout: None,
+        experiment: None,
     };
     Some((name, prompt))
 }

@@ -8,8 +8,10 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::experiment_file::{RawExperiment, experiment_toml, parse_experiment};
 use super::{
-    COHORT_FORMAT, Canary, PLAIN_FORMAT, PREVIOUS_LIMIT, PromptState, STATE_FORMAT, State,
+    COHORT_FORMAT, Canary, PLAIN_FORMAT, PREVIOUS_LIMIT, PromptState, SEGMENT_FORMAT, STATE_FORMAT,
+    State,
 };
 use crate::base::location::Location;
 use crate::base::tomlfile::{self, line_of};
@@ -47,6 +49,7 @@ struct RawPrompt {
     #[serde(default)]
     previous: Vec<Spanned<String>>,
     rollout: Option<Spanned<RawRollout>>,
+    experiment: Option<Spanned<RawExperiment>>,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +232,19 @@ impl PromptFields<'_> {
             Some(raw) => Some(self.rollout(raw, canary.as_ref())?),
             None => None,
         };
+        let experiment = match &prompt.experiment {
+            Some(raw) if canary.is_some() => {
+                return Err(self.at(
+                    raw.span(),
+                    "experiment",
+                    "a prompt runs an experiment or a canary, not both".into(),
+                ));
+            }
+            Some(raw) => Some(parse_experiment(raw.get_ref(), &|span, key, message| {
+                self.at(span, &format!("experiment.{key}"), message)
+            })?),
+            None => None,
+        };
         if let Some(extra) = prompt.previous.get(PREVIOUS_LIMIT) {
             return Err(self.at(
                 extra.span(),
@@ -250,6 +266,7 @@ impl PromptFields<'_> {
             canary,
             previous,
             rollout,
+            experiment,
         })
     }
 
@@ -369,8 +386,10 @@ impl PromptFields<'_> {
 impl State {
     /// Writes the state in its canonical layout: the same state always gives the same bytes.
     pub fn to_toml(&self) -> String {
-        let format = if self.prompts.values().any(PromptState::needs_format_3) {
+        let format = if self.prompts.values().any(PromptState::needs_format_4) {
             STATE_FORMAT
+        } else if self.prompts.values().any(PromptState::needs_format_3) {
+            SEGMENT_FORMAT
         } else if self.prompts.values().any(PromptState::needs_format_2) {
             COHORT_FORMAT
         } else {
@@ -408,6 +427,13 @@ impl State {
             }
             if let Some(rollout) = &prompt.rollout {
                 let _ = write!(out, "\n[prompts.\"{name}\".rollout]\n{}", rollout.to_toml());
+            }
+            if let Some(experiment) = &prompt.experiment {
+                let _ = write!(
+                    out,
+                    "\n[prompts.\"{name}\".experiment]\n{}",
+                    experiment_toml(experiment)
+                );
             }
         }
         out
@@ -489,7 +515,7 @@ mod tests {
         let good = sample().to_toml();
         let cases = [
             (
-                good.replace("format = 1", "format = 4"),
+                good.replace("format = 1", "format = 5"),
                 "format",
                 "upgrade",
             ),

@@ -3,6 +3,7 @@
 //! `state.toml`, is read and written in [`file`].
 
 pub(super) mod cache;
+mod experiment_file;
 mod file;
 mod since;
 
@@ -12,14 +13,19 @@ use serde::Serialize;
 
 pub use self::file::StateError;
 use super::bucket::{Weight, bucket};
+use super::experiment::Experiment;
 use super::plan::Rollout;
 use super::rule::{AttrValue, Attributes, Rule, Unevaluable};
 use crate::prompt::{PromptName, Version};
 
-/// The newest `format` of `state.toml`: 3 when some canary is limited to a segment (a
-/// targeting rule, which a build that does not know it must not ignore); 2 when some prompt
-/// has a rollout plan or routes cohorts; 1 otherwise, which older builds read.
-pub const STATE_FORMAT: i64 = 3;
+/// The newest `format` of `state.toml`: 4 when some prompt runs an experiment; 3 when some
+/// canary is limited to a segment (a targeting rule, which a build that does not know it
+/// must not ignore); 2 when some prompt has a rollout plan or routes cohorts; 1 otherwise,
+/// which older builds read.
+pub const STATE_FORMAT: i64 = 4;
+
+/// The format of states with a segment and no experiment.
+pub(crate) const SEGMENT_FORMAT: i64 = 3;
 
 /// The format of states with plans or cohorts and no segment.
 pub(crate) const COHORT_FORMAT: i64 = 2;
@@ -54,6 +60,9 @@ pub struct PromptState {
     /// The rollout plan of the canary, when a controller drives it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
+    /// The experiment running on this prompt, if any (never beside a canary).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<Experiment>,
 }
 
 /// A version that some keys get instead of the active one: a share of the buckets, the
@@ -88,17 +97,25 @@ impl Canary {
     /// segment (when there is one), and in the weight's buckets or one of the cohorts (the
     /// `cohort` attribute). `Err` when the segment cannot be evaluated for the caller.
     pub fn covers(&self, bucket: u16, attributes: &Attributes) -> Result<bool, Unevaluable> {
+        self.decide(bucket, attributes).map(|(covered, _)| covered)
+    }
+
+    /// Like [`Canary::covers`], with what decided: a rule (the segment left the caller
+    /// out, or its cohort is the canary's) or the bucket.
+    fn decide(&self, bucket: u16, attributes: &Attributes) -> Result<(bool, Reason), Unevaluable> {
         if let Some(segment) = &self.segment
             && !segment.matches(attributes)?
         {
-            return Ok(false);
+            return Ok((false, Reason::Targeting));
         }
         let cohort = match attributes.get("cohort") {
             Some(AttrValue::Text(cohort)) => Some(cohort.as_str()),
             _ => None,
         };
-        Ok(self.weight.is_some_and(|w| w.covers(bucket))
-            || cohort.is_some_and(|c| self.cohorts.iter().any(|k| k == c)))
+        if cohort.is_some_and(|c| self.cohorts.iter().any(|k| k == c)) {
+            return Ok((true, Reason::Targeting));
+        }
+        Ok((self.weight.is_some_and(|w| w.covers(bucket)), Reason::Split))
     }
 
     /// Who is on the canary, in words: `10%`, `cohort internal`, `cohorts internal, beta + 5%`.
@@ -121,30 +138,74 @@ impl Canary {
     }
 }
 
-/// Where a caller is routed, and why its canary's segment could not be evaluated, if so.
+/// Where a caller is routed, what decided it, and why a segment could not be evaluated,
+/// if so.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Routed {
     pub version: Version,
     pub track: Track,
     pub bucket: u16,
+    pub reason: Reason,
     pub fallback: Option<Unevaluable>,
 }
 
-/// Which pointer a key resolved to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+/// What decided a caller's version, in OpenFeature's words (`reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Nothing to decide: the prompt has one version (`STATIC`).
+    Static,
+    /// A segment could not be evaluated for the caller, who gets active (`DEFAULT`).
+    Default,
+    /// A rule decided: a segment left the caller out, or its cohort is the canary's
+    /// (`TARGETING_MATCH`).
+    Targeting,
+    /// The caller's bucket or experiment unit decided (`SPLIT`).
+    Split,
+}
+
+impl Reason {
+    /// The OpenFeature reason.
+    pub fn as_openfeature(self) -> &'static str {
+        match self {
+            Reason::Static => "STATIC",
+            Reason::Default => "DEFAULT",
+            Reason::Targeting => "TARGETING_MATCH",
+            Reason::Split => "SPLIT",
+        }
+    }
+}
+
+/// Which pointer a key resolved to: active, the canary, or an arm of the experiment (by
+/// its index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Track {
     Active,
     Canary,
+    Experiment(u8),
 }
 
 impl Track {
-    /// The track as a word.
+    /// The track as a word: `active`, `canary` or `experiment`.
     pub fn as_str(self) -> &'static str {
         match self {
             Track::Active => "active",
             Track::Canary => "canary",
+            Track::Experiment(_) => "experiment",
         }
+    }
+
+    /// The arm's index, on an experiment's track.
+    pub fn arm(self) -> Option<usize> {
+        match self {
+            Track::Experiment(arm) => Some(usize::from(arm)),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for Track {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -156,6 +217,7 @@ impl PromptState {
             canary: None,
             previous: Vec::new(),
             rollout: None,
+            experiment: None,
         }
     }
 
@@ -184,11 +246,14 @@ impl PromptState {
     /// evaluated when it could not (the caller then gets active, and the server counts it).
     pub fn route(&self, name: &str, key: &str, attributes: &Attributes) -> Routed {
         let bucket = bucket(name, key);
-        let (on_canary, fallback) = match &self.canary {
-            None => (None, None),
-            Some(canary) => match canary.covers(bucket, attributes) {
-                Ok(covered) => (covered.then_some(canary.version), None),
-                Err(why) => (None, Some(why)),
+        if let Some(experiment) = &self.experiment {
+            return self.route_experiment(experiment, key, attributes, bucket);
+        }
+        let (on_canary, reason, fallback) = match &self.canary {
+            None => (None, Reason::Static, None),
+            Some(canary) => match canary.decide(bucket, attributes) {
+                Ok((covered, reason)) => (covered.then_some(canary.version), reason, None),
+                Err(why) => (None, Reason::Default, Some(why)),
             },
         };
         match on_canary {
@@ -196,15 +261,49 @@ impl PromptState {
                 version,
                 track: Track::Canary,
                 bucket,
+                reason,
                 fallback,
             },
-            None => Routed {
-                version: self.active,
-                track: Track::Active,
-                bucket,
-                fallback,
-            },
+            None => self.on_active(bucket, reason, fallback),
         }
+    }
+
+    fn on_active(&self, bucket: u16, reason: Reason, fallback: Option<Unevaluable>) -> Routed {
+        Routed {
+            version: self.active,
+            track: Track::Active,
+            bucket,
+            reason,
+            fallback,
+        }
+    }
+
+    /// Routes a caller of a prompt that runs an experiment: its arm when it takes part,
+    /// else the active version (with why, when the segment cannot be evaluated for it).
+    fn route_experiment(
+        &self,
+        experiment: &Experiment,
+        key: &str,
+        attributes: &Attributes,
+        bucket: u16,
+    ) -> Routed {
+        match experiment.arm_for(key, attributes) {
+            Ok(Some(arm)) => Routed {
+                version: experiment.arms[arm].version,
+                // At most 8 arms.
+                track: Track::Experiment(arm as u8),
+                bucket,
+                reason: Reason::Split,
+                fallback: None,
+            },
+            Ok(None) => self.on_active(bucket, Reason::Targeting, None),
+            Err(why) => self.on_active(bucket, Reason::Default, Some(why)),
+        }
+    }
+
+    /// Tells whether this prompt runs an experiment (format 4).
+    pub(crate) fn needs_format_4(&self) -> bool {
+        self.experiment.is_some()
     }
 
     /// Tells whether this prompt's canary is limited to a segment (format 3).
@@ -238,9 +337,16 @@ impl PromptState {
 
     /// Returns every version the state refers to.
     pub fn versions(&self) -> impl Iterator<Item = Version> + '_ {
+        self.serving().chain(self.previous.iter().copied())
+    }
+
+    /// Returns every version some caller may get: active, the canary, each arm (a version
+    /// may come more than once).
+    pub fn serving(&self) -> impl Iterator<Item = Version> + '_ {
+        let arms = self.experiment.iter().flat_map(|e| e.arms.iter());
         std::iter::once(self.active)
             .chain(self.canary.as_ref().map(|c| c.version))
-            .chain(self.previous.iter().copied())
+            .chain(arms.map(|arm| arm.version))
     }
 }
 

@@ -1,0 +1,103 @@
+//! An experiment's figures from Prometheus: the `promptctl_experiment_*` series of every
+//! replica, summed, over the experiment so far. Counters are read with `increase()`, which
+//! handles a replica's restart; the metric's sum is kept as two counters (the positive and
+//! the negative part) so that a negative value is never taken for a restart. A failed
+//! query is an error, never zero reports.
+
+use std::collections::BTreeMap;
+
+use super::figures::{ArmFigures, ExperimentFigures};
+use crate::base::clock::UnixTime;
+use crate::prompt::PromptName;
+use crate::rollout::{MAX_COUNT, Prometheus, PrometheusError};
+use crate::store::Experiment;
+
+/// Reads the figures of `experiment` on `prompt`, from its start to `now`.
+pub fn read_figures(
+    prometheus: &Prometheus,
+    prompt: &PromptName,
+    experiment: &Experiment,
+    now: UnixTime,
+) -> Result<ExperimentFigures, PrometheusError> {
+    let samples = prometheus.query(&figures_query(prompt, experiment, now))?;
+    let mut arms: BTreeMap<String, ArmFigures> = experiment
+        .arms
+        .iter()
+        .map(|arm| (arm.name.clone(), ArmFigures::default()))
+        .collect();
+    for (labels, value) in samples {
+        let label = |key: &str| labels.get(key).map_or("", String::as_str);
+        let Some(figures) = arms.get_mut(label("arm")) else {
+            continue;
+        };
+        if !(value.is_finite() && (0.0..=MAX_COUNT).contains(&value)) {
+            return Err(PrometheusError::NotANumber {
+                text: format!("{value} for {} of arm `{}`", label("figure"), label("arm")),
+            });
+        }
+        let count = value.round() as u64;
+        match (label("figure"), label("outcome"), label("sign")) {
+            ("reports", "error", _) => {
+                figures.reports += count;
+                figures.errors += count;
+            }
+            ("reports", _, _) => figures.reports += count,
+            ("values", _, _) => figures.values += count,
+            ("sum", _, "negative") => figures.sum -= value,
+            ("sum", _, _) => figures.sum += value,
+            ("squares", _, _) => figures.squares += value,
+            _ => {}
+        }
+    }
+    Ok(ExperimentFigures {
+        experiment: experiment.name.clone(),
+        arms,
+    })
+}
+
+/// One query for every figure of the experiment, each series marked with a `figure` label.
+fn figures_query(prompt: &PromptName, experiment: &Experiment, now: UnixTime) -> String {
+    // One second more than whole seconds give, since the query runs a moment past `now`.
+    let range = format!("{}s", (now - experiment.started).max(0) + 1);
+    let name = &experiment.name;
+    let part = |figure: &str, metric: &str, by: &str| {
+        format!(
+            "label_replace(sum by ({by}) (increase({metric}{{prompt=\"{prompt}\",experiment=\"{name}\"}}[{range}])), \"figure\", \"{figure}\", \"\", \"\")"
+        )
+    };
+    [
+        part(
+            "reports",
+            "promptctl_experiment_reports_total",
+            "arm, outcome",
+        ),
+        part("values", "promptctl_experiment_values_total", "arm"),
+        part("sum", "promptctl_experiment_value_sum_total", "arm, sign"),
+        part("squares", "promptctl_experiment_value_squares_total", "arm"),
+    ]
+    .join(" or ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_query_reads_every_figure_since_the_start() {
+        let mut experiment = crate::store::Experiment::sample_for_tests();
+        experiment.started = 1_000;
+        let query = figures_query(
+            &PromptName::parse("support/triage").unwrap(),
+            &experiment,
+            1_300,
+        );
+        assert_eq!(query.matches("[301s]").count(), 4, "{query}");
+        assert!(
+            query.contains(
+                "promptctl_experiment_reports_total{prompt=\"support/triage\",experiment=\"tone\"}"
+            ),
+            "{query}"
+        );
+        assert!(query.contains("sum by (arm, sign)"), "{query}");
+    }
+}

@@ -1,0 +1,168 @@
+//! Loading the versions of one snapshot build: each once, on every core, reusing what the
+//! previous snapshot serves, and isolating a version that fails to its prompt.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::error::SnapshotError;
+use super::loaded::Loaded;
+use super::snapshot::{Counters, Served, Snapshot, SnapshotData};
+use crate::prompt::{Prompt, PromptName, Version};
+use crate::store::{PromptState, STATE_FILE, State};
+
+/// Loads the versions of one build, each once, reusing the previous snapshot's.
+pub(super) struct Loader<'a> {
+    pub(super) data: &'a SnapshotData,
+    pub(super) shown: &'a str,
+    pub(super) folder: &'a str,
+    pub(super) counters: &'a Counters,
+    pub(super) previous: Option<&'a Snapshot>,
+    pub(super) loaded: HashMap<(PromptName, Version), Result<Arc<Loaded>, SnapshotError>>,
+    pub(super) reused: usize,
+}
+
+impl Loader<'_> {
+    /// Loads every version the state serves: those the previous snapshot has under the
+    /// same name are taken from it, the others are checked and compiled on every core. A
+    /// version that fails is recorded with its error, for its prompt alone.
+    pub(super) fn load_all(&mut self, state: &State) {
+        let mut new = Vec::new();
+        for (name, pointers) in &state.prompts {
+            for version in pointers.serving() {
+                let key = (name.clone(), version);
+                if self.loaded.contains_key(&key) {
+                    continue;
+                }
+                match self.kept_from_previous(name, version) {
+                    Some(kept) => {
+                        self.reused += 1;
+                        self.loaded.insert(key, Ok(kept));
+                    }
+                    None => new.push(key),
+                }
+            }
+        }
+        let built =
+            crate::base::parallel::map(&new, |(name, version)| self.load_new(name, *version));
+        for (key, one) in new.into_iter().zip(built) {
+            self.loaded.insert(key, one);
+        }
+    }
+
+    /// Each prompt with its loaded versions. A version that failed is isolated to its
+    /// prompt: a canary is left out (its keys get the active version), an active version
+    /// leaves the prompt out; each is recorded with why, and logged.
+    pub(super) fn serve(
+        &self,
+        state: State,
+    ) -> (BTreeMap<PromptName, Served>, BTreeMap<PromptName, String>) {
+        let mut prompts = BTreeMap::new();
+        let mut problems = BTreeMap::new();
+        for (name, pointers) in state.prompts {
+            let active = match self.get(&name, pointers.active) {
+                Ok(active) => active,
+                Err(problem) => {
+                    let message = format!(
+                        "the active version {} cannot be served: {problem}",
+                        pointers.active.short()
+                    );
+                    tracing::error!(prompt = %name, "{message}");
+                    problems.insert(name, message);
+                    continue;
+                }
+            };
+            let canary = match &pointers.canary {
+                None => None,
+                Some(c) => match self.get(&name, c.version) {
+                    Ok(canary) => Some(canary),
+                    Err(problem) => {
+                        let message = format!(
+                            "the canary {} cannot be served, so its keys get the active version: {problem}",
+                            c.version.short()
+                        );
+                        tracing::error!(prompt = %name, "{message}");
+                        problems.insert(name.clone(), message);
+                        None
+                    }
+                },
+            };
+            let arms = self.arms(&name, &pointers, &mut problems);
+            prompts.insert(
+                name,
+                Served {
+                    pointers,
+                    active,
+                    canary,
+                    arms,
+                },
+            );
+        }
+        (prompts, problems)
+    }
+
+    /// The experiment's arms, loaded; an arm that failed is left out (its callers get the
+    /// active version), recorded with why, and logged.
+    fn arms(
+        &self,
+        name: &PromptName,
+        pointers: &PromptState,
+        problems: &mut BTreeMap<PromptName, String>,
+    ) -> Vec<Option<Arc<Loaded>>> {
+        let Some(experiment) = &pointers.experiment else {
+            return Vec::new();
+        };
+        let mut arms = Vec::with_capacity(experiment.arms.len());
+        for arm in &experiment.arms {
+            match self.get(name, arm.version) {
+                Ok(loaded) => arms.push(Some(loaded)),
+                Err(problem) => {
+                    let message = format!(
+                        "arm `{}` ({}) of experiment `{}` cannot be served, so its callers get the active version: {problem}",
+                        arm.name,
+                        arm.version.short(),
+                        experiment.name
+                    );
+                    tracing::error!(prompt = %name, "{message}");
+                    problems.insert(name.clone(), message);
+                    arms.push(None);
+                }
+            }
+        }
+        arms
+    }
+
+    /// Returns a version [`Loader::load_all`] loaded, or why it could not be.
+    fn get(&self, name: &PromptName, version: Version) -> Result<Arc<Loaded>, SnapshotError> {
+        self.loaded[&(name.clone(), version)].clone()
+    }
+
+    fn kept_from_previous(&self, name: &PromptName, version: Version) -> Option<Arc<Loaded>> {
+        let served = self.previous?.prompts.get(name)?;
+        std::iter::once(&served.active)
+            .chain(served.canary.as_ref())
+            .chain(served.arms.iter().flatten())
+            .find(|loaded| loaded.prompt.version == version)
+            .map(Arc::clone)
+    }
+
+    fn load_new(&self, name: &PromptName, version: Version) -> Result<Arc<Loaded>, SnapshotError> {
+        let shown = self.shown;
+        let text = self.data.objects.get(&version.to_string()).ok_or_else(|| {
+            SnapshotError::MissingObject {
+                shown: shown.to_owned(),
+                version,
+            }
+        })?;
+        // Errors name the version's own object, not the state file.
+        let object = format!(
+            "{}:{}",
+            shown.trim_end_matches(STATE_FILE).trim_end_matches(':'),
+            crate::store::object_path(&version)
+        );
+        let prompt =
+            Prompt::from_frozen(name.clone(), &object, self.folder, text.as_bytes(), version)?;
+        prompt.compile()?;
+        let resolves = self.counters.for_version(name.as_str(), version);
+        Ok(Arc::new(Loaded::new(prompt, resolves)))
+    }
+}

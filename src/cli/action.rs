@@ -44,6 +44,18 @@ pub struct PushFlags {
     pub remote: String,
 }
 
+impl ActionFlags {
+    /// The `--reason` given.
+    pub fn reason(&self) -> Option<String> {
+        self.reason.clone()
+    }
+
+    /// Replaces the reason recorded (a command may add the figures it decided on).
+    pub fn set_reason(&mut self, reason: Option<String>) {
+        self.reason = reason;
+    }
+}
+
 impl PushFlags {
     /// The remote to push to, when --push is given.
     pub fn remote(&self) -> Option<&str> {

@@ -199,19 +199,21 @@ fn weight(percent: &str) -> Result<Weight, CliError> {
     })
 }
 
-/// The rule `--where` gives, or the segment `--segment` names.
-fn segment(
+/// The rule `--where` gives, or the segment `--segment` names (for `canary` and
+/// `experiment start`).
+pub fn segment_from(
     global: &GlobalArgs,
-    args: &CanaryArgs,
+    rule: Option<&str>,
+    segment: Option<&str>,
 ) -> Result<Option<promptctl::store::Rule>, CliError> {
-    if let Some(text) = &args.rule {
+    if let Some(text) = rule {
         return promptctl::store::Rule::parse(text).map(Some).map_err(|e| {
             CliError::usage(format!("--where: {e}")).hint(
                 "like --where 'plan in [\"enterprise\"] and country = \"DE\"' (docs/bucketing.md)",
             )
         });
     }
-    let Some(name) = &args.segment else {
+    let Some(name) = segment else {
         return Ok(None);
     };
     let project = global.project()?;
@@ -238,7 +240,7 @@ pub fn run(global: &GlobalArgs, args: CanaryArgs) -> Result<ExitCode, CliError> 
     request.allow_dirty = args.allow_dirty;
     request.allow_breaking = args.allow_breaking;
     request.force = args.force;
-    request.segment = segment(global, &args)?;
+    request.segment = segment_from(global, args.rule.as_deref(), args.segment.as_deref())?;
     if args.has_plan() {
         request.plan = Some(plan(&args, percent.as_deref())?);
     } else {

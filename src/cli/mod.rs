@@ -12,6 +12,7 @@ mod error;
 mod eval;
 mod eval_arms;
 mod eval_common;
+mod experiment;
 mod init;
 mod list;
 mod log;
@@ -102,6 +103,7 @@ enum Command {
     Promote(promote::PromoteArgs),
     Revert(revert::RevertArgs),
     Rollout(rollout::RolloutArgs),
+    Experiment(experiment::ExperimentArgs),
     Status(status::StatusArgs),
     Log(log::LogArgs),
     Resolve(resolve::ResolveArgs),
@@ -169,6 +171,7 @@ pub fn main() -> ExitCode {
         Command::Promote(args) => promote::run(&cli.global, args),
         Command::Revert(args) => revert::run(&cli.global, args),
         Command::Rollout(args) => rollout::run(&cli.global, args),
+        Command::Experiment(args) => experiment::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
         Command::Log(args) => log::run(&cli.global, args),
         Command::Resolve(args) => resolve::run(&cli.global, args),

@@ -107,6 +107,11 @@ fn canary_text(prompt: &PromptStatus) -> String {
             });
             format!("{} {route}{plan}", version.short())
         }
-        _ => "-".to_owned(),
+        _ => match &prompt.experiment {
+            Some(experiment) => {
+                format!("experiment {}: {}", experiment.name, experiment.describe())
+            }
+            None => "-".to_owned(),
+        },
     }
 }

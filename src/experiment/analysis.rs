@@ -69,6 +69,55 @@ pub struct Analysis {
     pub verdict: Verdict,
 }
 
+impl Analysis {
+    /// The figures and the verdict in one line, for a release commit's reason and logs:
+    /// `formal 0.741 ± 0.012 (n 5000), casual 0.812 ± 0.011 (n 5000): casual is better
+    /// than every other arm (largest adjusted p 0.0031)`.
+    pub fn summary(&self) -> String {
+        let arms: Vec<String> = self
+            .arms
+            .iter()
+            .map(|arm| {
+                let mean = arm.mean.map_or("—".to_owned(), |m| format!("{m:.4}"));
+                let margin = arm.margin.map_or(String::new(), |m| format!(" ± {m:.4}"));
+                format!("{} {mean}{margin} (n {})", arm.name, arm.n)
+            })
+            .collect();
+        format!(
+            "{} {}: {}",
+            self.metric,
+            arms.join(", "),
+            self.verdict_words()
+        )
+    }
+
+    /// The verdict in words.
+    pub fn verdict_words(&self) -> String {
+        match &self.verdict {
+            Verdict::Winner { arm } => {
+                let largest = self
+                    .pairs
+                    .iter()
+                    .filter(|p| &p.a == arm || &p.b == arm)
+                    .map(|p| p.adjusted)
+                    .fold(0.0, f64::max);
+                format!(
+                    "{arm} is better than every other arm (largest adjusted p {})",
+                    crate::eval::stats::format_p(largest)
+                )
+            }
+            Verdict::Running {
+                why,
+                more: Some(more),
+            } => {
+                format!("running: {why}; about {more} more reports settle it if the figures hold")
+            }
+            Verdict::Running { why, more: None } => format!("running: {why}"),
+            Verdict::Inconclusive { why } => format!("inconclusive: {why}"),
+        }
+    }
+}
+
 /// Judges `experiment` on `figures` at time `now`.
 pub fn analyze(experiment: &Experiment, figures: &ExperimentFigures, now: UnixTime) -> Analysis {
     let arms = arm_results(experiment, figures);

@@ -4,10 +4,14 @@
 //! running with the evidence needed, or inconclusive). docs/experiments.md is the contract.
 
 mod analysis;
+mod controller;
+mod fetch;
 mod figures;
 mod prometheus;
 pub mod sequential;
 
 pub use analysis::{Analysis, ArmResult, MIN_PER_ARM, PairResult, Verdict, analyze};
+pub use controller::{Figures, Judged, due, judge, step};
+pub use fetch::{FleetFigures, fetch_figures};
 pub use figures::{ArmFigures, ExperimentFigures};
 pub use prometheus::read_figures;

@@ -8,7 +8,8 @@ mod reads;
 pub(crate) mod remote;
 
 pub use action::{
-    ActionKind, ActionRequest, Change, DEFAULT_EVERY, Outcome, PlanRequest, run as run_action,
+    ACTIVE_ARM, ActionKind, ActionRequest, Change, DEFAULT_EVERY, ExperimentRequest, Outcome,
+    PlanRequest, run as run_action,
 };
 pub use error::ReleaseError;
 pub use reads::{LogEntry, PromptStatus, Relation, Status, history, history_from, log, status};

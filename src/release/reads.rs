@@ -45,6 +45,9 @@ pub struct PromptStatus {
     pub canary_where: Option<String>,
     /// The rollout plan driving the canary; null without one.
     pub rollout: Option<crate::store::Rollout>,
+    /// The experiment running on the prompt; absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<crate::store::Experiment>,
     /// Earlier active versions `revert` can go back to.
     pub previous: usize,
     /// How `HEAD`'s version relates to the pointers (absent outside a git repository's
@@ -126,6 +129,7 @@ pub fn status(project: &Project, env: &str, names: &[String]) -> Result<Status, 
                     Some(segment.to_string())
                 }),
                 rollout: pointers.and_then(|p| p.rollout.clone()),
+                experiment: pointers.and_then(|p| p.experiment.clone()),
                 previous: pointers.map_or(0, |p| p.previous.len()),
                 head: relation(head.as_ref()),
                 worktree: relation(Some(&worktree)),

@@ -46,9 +46,10 @@ pub enum FetchError {
         endpoint: String,
         status: reqwest::StatusCode,
     },
-    #[error("{endpoint} did not answer rollouts JSON: {source}")]
-    NotRollouts {
+    #[error("{endpoint} did not answer {what} JSON: {source}")]
+    NotJson {
         endpoint: String,
+        what: &'static str,
         #[source]
         source: reqwest::Error,
     },
@@ -63,10 +64,7 @@ pub enum FetchError {
 /// judged on: a breach seen on part of the fleet is a breach. Only when none answers is it
 /// an error.
 pub fn fetch_windows(urls: &[String]) -> Result<Fleet, FetchError> {
-    let client = crate::base::http::blocking_client()
-        .timeout(FETCH_TIMEOUT)
-        .build()
-        .map_err(FetchError::Client)?;
+    let client = fetch_client()?;
     let mut fleet = Fleet::default();
     for url in urls {
         match fetch_one(&client, url) {
@@ -85,7 +83,26 @@ pub fn fetch_windows(urls: &[String]) -> Result<Fleet, FetchError> {
 }
 
 fn fetch_one(client: &reqwest::blocking::Client, url: &str) -> Result<Vec<Entry>, FetchError> {
-    let endpoint = format!("{}/v1/rollouts", url.trim_end_matches('/'));
+    let body: Body = get_json(client, url, "/v1/rollouts", "rollouts")?;
+    Ok(body.rollouts)
+}
+
+/// A client for reading servers' feedback, with the fetch timeout.
+pub fn fetch_client() -> Result<reqwest::blocking::Client, FetchError> {
+    crate::base::http::blocking_client()
+        .timeout(FETCH_TIMEOUT)
+        .build()
+        .map_err(FetchError::Client)
+}
+
+/// Reads `path` of the server at `url` as JSON of `what` (named in errors).
+pub fn get_json<T: serde::de::DeserializeOwned>(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    path: &str,
+    what: &'static str,
+) -> Result<T, FetchError> {
+    let endpoint = format!("{}{path}", url.trim_end_matches('/'));
     let response = client
         .get(&endpoint)
         .send()
@@ -99,11 +116,11 @@ fn fetch_one(client: &reqwest::blocking::Client, url: &str) -> Result<Vec<Entry>
             status: response.status(),
         });
     }
-    let body: Body = response.json().map_err(|e| FetchError::NotRollouts {
+    response.json().map_err(|e| FetchError::NotJson {
         endpoint: endpoint.clone(),
+        what,
         source: e.without_url(),
-    })?;
-    Ok(body.rollouts)
+    })
 }
 
 fn merge_into(merged: &mut BTreeMap<PromptName, Window>, name: PromptName, window: Window) {

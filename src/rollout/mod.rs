@@ -17,7 +17,7 @@ mod stats;
 pub use alert::{AlertError, AlertPayload, send_alert};
 pub use controller::{Applied, Evidence, RolloutStatus, StepReport, status, step};
 pub use evaluate::{Decision, Evaluation, evaluate};
-pub use fetch::{FetchError, Fleet, fetch_windows};
+pub use fetch::{FetchError, Fleet, fetch_client, fetch_windows, get_json};
 pub use gates::{GateResult, Verdict, error_rate_evidence, judge};
 pub use prometheus::{
     MAX_COUNT, MAX_REPLY_BYTES as PROMETHEUS_MAX_REPLY_BYTES, Prometheus, PrometheusError,

@@ -1,6 +1,6 @@
-//! The rollout controller inside a server: one pass of [`crate::rollout::step`] over the
-//! feedback this server received whenever a step falls due, feedback arrives, or the
-//! interval passes.
+//! The rollout controller inside a server: one pass of [`crate::rollout::step`] and of
+//! [`crate::experiment::step`] over the feedback this server received (or Prometheus)
+//! whenever a step falls due, feedback arrives, or the interval passes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::rollouts::LastDecision;
 use super::{ControllerOptions, ServerState, lock};
+use crate::experiment::{Figures, Judged, step as experiment_step};
 use crate::project::Project;
 use crate::project::ProjectError;
 use crate::release::ReleaseError;
@@ -114,21 +115,35 @@ fn one_pass(
     let now = crate::base::clock::now();
     let policy = &project.config.rollout;
     // Prometheus, when named, sees the whole fleet; otherwise this server's own feedback.
-    let reports = match Prometheus::chosen(prometheus, policy)? {
+    let chosen = Prometheus::chosen(prometheus, policy)?;
+    let (reports, experiments) = match &chosen {
         Some(source) => {
-            if let Err(why) = caught_up(state, &source) {
+            if let Err(why) = caught_up(state, source) {
                 note_source_health(state, Some(why.to_string()));
                 return Ok(false);
             }
-            step(&project, env, &Evidence::Prometheus(&source), now, push)
+            let reports = step(&project, env, &Evidence::Prometheus(source), now, push)?;
+            let figures = Figures::Prometheus(source);
+            (
+                reports,
+                experiment_step(&project, env, &figures, now, push)?,
+            )
         }
         None => {
             let windows = lock(&state.windows).clone();
-            step(&project, env, &Evidence::Windows(&windows), now, push)
+            let reports = step(&project, env, &Evidence::Windows(&windows), now, push)?;
+            let local = |prompt: &crate::prompt::PromptName, name: &str| {
+                state.experiments.figures(prompt.as_str(), name)
+            };
+            let figures = Figures::Local(&local);
+            (
+                reports,
+                experiment_step(&project, env, &figures, now, push)?,
+            )
         }
-    }?;
+    };
+    let mut wrote = log_experiments(&experiments);
     note_source_health(state, reports.iter().find_map(|r| r.source_error.clone()));
-    let mut wrote = false;
     let mut decisions = lock(&state.decisions);
     for report in reports {
         match &report.applied {
@@ -160,6 +175,31 @@ fn one_pass(
         );
     }
     Ok(wrote)
+}
+
+/// Logs what the experiment pass did; tells whether it wrote a release commit.
+fn log_experiments(judged: &[Judged]) -> bool {
+    let mut wrote = false;
+    for one in judged {
+        match (&one.applied, &one.analysis) {
+            (Applied::Committed { summary, commit }, _) => {
+                wrote = true;
+                tracing::info!(prompt = %one.name, commit = %commit, "experiment controller: {summary}");
+            }
+            (Applied::Failed { message }, _) => tracing::error!(
+                prompt = %one.name,
+                error = %message,
+                "experiment controller could not apply a decision"
+            ),
+            (_, Err(why)) => tracing::warn!(
+                prompt = %one.name,
+                error = %why,
+                "experiment controller: the figures cannot be read; nothing decided"
+            ),
+            _ => {}
+        }
+    }
+    wrote
 }
 
 /// After the metric source could not be read, waits until Prometheus has scraped every

@@ -15,7 +15,7 @@ use super::reply::{
 use super::{Snapshot, lock};
 use crate::prompt::{PromptName, Version};
 use crate::rollout::Sample;
-use crate::store::Track;
+use crate::store::{Metric, Track};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +33,16 @@ pub(super) struct Feedback {
     tool_error: Option<bool>,
     /// The client's id for this report: a retry with the same id is counted once.
     request_id: Option<String>,
+    /// The experiment's arm the request was served from, as the resolve answer named it;
+    /// without it, the arm whose version this is (when only one arm has it).
+    arm: Option<String>,
+    /// Named numbers for an experiment's `custom:NAME` metric (at most
+    /// [`MAX_FEEDBACK_METRICS`]).
+    metrics: Option<std::collections::BTreeMap<String, f64>>,
 }
+
+/// The most named numbers one report may carry in `metrics`.
+pub const MAX_FEEDBACK_METRICS: usize = 16;
 
 /// How a call with a served version went, as the service reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +84,10 @@ pub(super) async fn feedback(
         Ok(checked) => checked,
         Err(error) => return error.into_response(),
     };
+    let arm = match experiment_arm(&report, served, version) {
+        Ok(arm) => arm,
+        Err(error) => return error.into_response(),
+    };
     if let Some(id) = &report.request_id
         && !lock(&state.feedback_ids).first_time(&format!("{name}\u{0}{id}"))
     {
@@ -83,10 +96,27 @@ pub(super) async fn feedback(
             "{\"accepted\":true,\"duplicate\":true}",
         );
     }
-    let track = match &served.pointers.canary {
-        Some(canary) if canary.version == version => Track::Canary,
+    let track = match (&served.pointers.canary, arm) {
+        (Some(canary), _) if canary.version == version => Track::Canary,
+        (_, Some(arm)) => Track::Experiment(arm as u8),
         _ => Track::Active,
     };
+    if let (Some(experiment), Some(arm)) = (&served.pointers.experiment, arm) {
+        let value = match &experiment.metric {
+            Metric::Score => report.score,
+            Metric::ErrorRate => None,
+            Metric::Custom { name, .. } => {
+                report.metrics.as_ref().and_then(|m| m.get(name).copied())
+            }
+        };
+        state.experiments.record(
+            name.as_str(),
+            &experiment.name,
+            &experiment.arms[arm].name,
+            outcome == Outcome::Error,
+            value,
+        );
+    }
     // Feedback for an older active version (still in `previous`) says nothing about the
     // canary step under way.
     if track == Track::Canary || served.pointers.active == version {
@@ -114,6 +144,66 @@ pub(super) async fn feedback(
     // New evidence may change a rollout's decision: the controller, if one runs, looks.
     state.evidence.notify_one();
     json_body(StatusCode::ACCEPTED, "{\"accepted\":true}")
+}
+
+/// The arm of the served experiment a report is about: the one it names (which must serve
+/// its version), else the one arm serving its version; `None` when the prompt runs no
+/// experiment or no arm serves the version (a caller outside the segment).
+fn experiment_arm(
+    report: &Feedback,
+    served: &crate::served::Served,
+    version: Version,
+) -> Result<Option<usize>, ApiError> {
+    let invalid = |message: String| {
+        api_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_feedback",
+            message,
+        )
+    };
+    let Some(experiment) = &served.pointers.experiment else {
+        return match &report.arm {
+            Some(arm) => Err(invalid(format!(
+                "`arm` is `{arm}`, but the prompt runs no experiment"
+            ))),
+            None => Ok(None),
+        };
+    };
+    if let Some(arm) = &report.arm {
+        let Some(index) = experiment.arm_named(arm) else {
+            return Err(invalid(format!(
+                "`{arm}` is not an arm of experiment `{}`",
+                experiment.name
+            )));
+        };
+        if experiment.arms[index].version != version {
+            return Err(invalid(format!(
+                "arm `{arm}` serves {}, not {}",
+                experiment.arms[index].version.short(),
+                version.short()
+            )));
+        }
+        return Ok(Some(index));
+    }
+    // Callers outside the segment get the active version too: feedback for it is an
+    // arm's only when the report says so.
+    if version == served.pointers.active && experiment.segment.is_some() {
+        return Ok(None);
+    }
+    let mut serving = experiment
+        .arms
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.version == version);
+    match (serving.next(), serving.next()) {
+        (Some((index, _)), None) => Ok(Some(index)),
+        (None, _) => Ok(None),
+        (Some(_), Some(_)) => Err(invalid(format!(
+            "more than one arm of experiment `{}` serves {}: say which with `arm`",
+            experiment.name,
+            version.short()
+        ))),
+    }
 }
 
 /// Checks a report against the served state: a prompt it serves, one of that prompt's
@@ -172,6 +262,23 @@ fn check_feedback<'a>(
     };
     if let Some(Err(why)) = report.cost_usd.map(crate::base::money::usd) {
         return Err(invalid(format!("`cost_usd`: {why}")));
+    }
+    if let Some(metrics) = &report.metrics {
+        if metrics.len() > MAX_FEEDBACK_METRICS {
+            return Err(invalid(format!(
+                "`metrics` holds {} numbers; at most {MAX_FEEDBACK_METRICS}",
+                metrics.len()
+            )));
+        }
+        for (metric, value) in metrics {
+            crate::store::check_experiment_name(metric, "metric")
+                .map_err(|why| invalid(format!("`metrics`: {why}")))?;
+            if !value.is_finite() {
+                return Err(invalid(format!(
+                    "`metrics.{metric}` must be a finite number"
+                )));
+            }
+        }
     }
     for (field, value) in [("latency_ms", report.latency_ms), ("score", report.score)] {
         if value.is_some_and(|v| !v.is_finite() || (field != "score" && v < 0.0)) {

@@ -12,6 +12,8 @@ mod charts;
 mod controller;
 mod dashboard;
 mod dedupe;
+mod experiment_metrics;
+mod experiments_route;
 mod feedback_route;
 mod health;
 mod kept;
@@ -111,6 +113,8 @@ pub struct ServerState {
     pub health: Mutex<Health>,
     pub counters: Counters,
     pub metrics: Metrics,
+    /// The feedback of experiments' arms.
+    pub experiments: experiment_metrics::ExperimentTallies,
     pub token: Option<String>,
     pub env: String,
     /// Tells long polls of `/v1/state` that a new snapshot is in.
@@ -225,6 +229,7 @@ impl ServerState {
             health: Mutex::new(Health::default()),
             counters: Counters::default(),
             metrics: Metrics::default(),
+            experiments: Default::default(),
             token,
             env: env.to_owned(),
             changed: tokio::sync::watch::channel(String::new()).0,

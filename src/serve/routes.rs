@@ -51,6 +51,10 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/v1/prompts", get(list))
         .route("/v1/prompts/{*name}", get(resolve))
         .route("/v1/rollouts", get(rollouts_route))
+        .route(
+            "/v1/experiments",
+            get(super::experiments_route::experiments),
+        )
         .route("/", get(dashboard_route))
         .route("/login", post(login_route))
         .route("/metrics", get(metrics))
@@ -318,10 +322,15 @@ async fn metrics(State(state): Shared) -> Response {
         unservable: &unservable,
         canaries: &canaries,
     };
+    let mut text = state.metrics.render_text(&scrape);
+    state
+        .experiments
+        .start_series(&super::experiments_route::running(snapshot.as_deref()));
+    state.experiments.write(&mut text);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render_text(&scrape),
+        text,
     )
         .into_response()
 }

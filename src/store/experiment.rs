@@ -291,7 +291,7 @@ impl Experiment {
         }
     }
 
-    /// The arms in words: `formal (50%) sha256:1a2b…, casual (50%) …`.
+    /// The arms in words: `formal (50%) 1a2b3c4d5e6f, casual (50%) …`, and the segment.
     pub fn describe(&self) -> String {
         let arms: Vec<String> = self
             .arms
@@ -306,7 +306,7 @@ impl Experiment {
                 )
             })
             .collect();
-        let mut text = format!("{}: {}", self.name, arms.join(", "));
+        let mut text = arms.join(", ");
         if let Some(segment) = &self.segment {
             text.push_str(&format!(" where {segment}"));
         }

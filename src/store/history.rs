@@ -31,10 +31,16 @@ pub enum ActionKind {
     Abort,
     /// An alert-only gate was breached and reported.
     Alert,
+    /// An experiment starts.
+    Experiment,
+    /// An experiment ends with an arm made active.
+    Conclude,
+    /// An experiment ends with the active version kept.
+    Stop,
 }
 
 impl ActionKind {
-    const ALL: [ActionKind; 9] = [
+    const ALL: [ActionKind; 12] = [
         ActionKind::Publish,
         ActionKind::Canary,
         ActionKind::Promote,
@@ -44,6 +50,9 @@ impl ActionKind {
         ActionKind::Resume,
         ActionKind::Abort,
         ActionKind::Alert,
+        ActionKind::Experiment,
+        ActionKind::Conclude,
+        ActionKind::Stop,
     ];
 
     /// The action as a word.
@@ -58,6 +67,9 @@ impl ActionKind {
             ActionKind::Resume => "resume",
             ActionKind::Abort => "abort",
             ActionKind::Alert => "alert",
+            ActionKind::Experiment => "experiment",
+            ActionKind::Conclude => "conclude",
+            ActionKind::Stop => "stop",
         }
     }
 }

@@ -51,15 +51,13 @@ pub(super) fn refuse_breaking(
         if prompt.version != new {
             continue;
         }
-        let active = store.tree(tip)?.prompt(&change.name, before.active)?;
-        if active.spec.contract == prompt.spec.contract {
-            continue;
-        }
-        for judged in contract_changes(&active.spec.contract, &prompt.spec.contract) {
-            if judged.breaks(prompt.compatibility) {
-                found.push(describe(&change.name, prompt.compatibility, &judged));
-            }
-        }
+        found.extend(breaking_changes(
+            &change.name,
+            prompt,
+            before.active,
+            store,
+            Some(tip),
+        )?);
     }
     if found.is_empty() {
         return Ok(());
@@ -71,6 +69,31 @@ pub(super) fn refuse_breaking(
         ),
         "release it anyway with --allow-breaking, once the services read both (docs/contract.md)",
     ))
+}
+
+/// The changes from the `active` version of `name` to `prompt` that break a service reading
+/// the active one, in words; none before anything was released (`tip` is `None`).
+pub(super) fn breaking_changes(
+    name: &PromptName,
+    prompt: &crate::prompt::Prompt,
+    active: Version,
+    store: &Store,
+    tip: Option<git2::Oid>,
+) -> Result<Vec<String>, ReleaseError> {
+    let Some(tip) = tip else {
+        return Ok(Vec::new());
+    };
+    let active = store.tree(tip)?.prompt(name, active)?;
+    if active.spec.contract == prompt.spec.contract {
+        return Ok(Vec::new());
+    }
+    Ok(
+        contract_changes(&active.spec.contract, &prompt.spec.contract)
+            .iter()
+            .filter(|judged| judged.breaks(prompt.compatibility))
+            .map(|judged| describe(name, prompt.compatibility, judged))
+            .collect(),
+    )
 }
 
 fn describe(

@@ -126,6 +126,18 @@ pub(super) fn plan_canary(
                 format!("publish it first: promptctl publish {name}"),
             )
         })?;
+        if let Some(experiment) = &current.experiment {
+            return Err(ReleaseError::refused(
+                format!(
+                    "`{name}` runs experiment `{}` in `{env}`: a canary's callers would overlap it",
+                    experiment.name
+                ),
+                format!(
+                    "conclude or stop it first: promptctl experiment conclude {}",
+                    experiment.name
+                ),
+            ));
+        }
         let version = canary_version(name, prompt, current, source, request, env, &mut planner)?;
         if current.rollout.is_some() && request.plan.is_none() {
             planner.notes.push(format!(

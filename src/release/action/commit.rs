@@ -106,11 +106,21 @@ impl<'a> Action<'a> {
             )?);
         }
         let source = self.kept.as_ref().and_then(Option::as_ref);
+        let arms = match self.request.kind {
+            ActionKind::Experiment => Some(load_arms(
+                self.project,
+                &self.store,
+                self.request,
+                &self.names,
+            )?),
+            _ => None,
+        };
         let context = PlanContext {
             store: &self.store,
             tip: release.commit,
             max_canaries: self.project.config.rollout.max_canaries,
             resolved: self.resolved.as_ref(),
+            arms: arms.as_ref(),
         };
         let plan = plan(self.request, &release.state, source, &self.names, &context)
             .map_err(|error| after_lost_race(error, self.attempts, self.env))?;
@@ -143,6 +153,31 @@ impl<'a> Action<'a> {
             ),
         })
     }
+}
+
+/// Reads each arm's version of an experiment's prompt from where its spec says (`active`
+/// is taken from the state when planning).
+fn load_arms(
+    project: &Project,
+    store: &Store,
+    request: &ActionRequest,
+    names: &[PromptName],
+) -> Result<super::experiment::ArmSources, ReleaseError> {
+    let Some(experiment) = &request.experiment else {
+        return Ok(Vec::new());
+    };
+    let mut arms = Vec::new();
+    for (arm, spec) in &experiment.arms {
+        if spec == super::ACTIVE_ARM {
+            arms.push((arm.clone(), None));
+            continue;
+        }
+        let mut one = request.clone();
+        one.kind = ActionKind::Canary;
+        one.version = Some(spec.clone());
+        arms.push((arm.clone(), load_source(project, store, &one, names)?));
+    }
+    Ok(arms)
 }
 
 /// The request's rollout plan with the project's gates and the defaults filled in, checked.

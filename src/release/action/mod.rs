@@ -5,6 +5,7 @@
 mod breaking;
 mod canary;
 mod commit;
+mod experiment;
 mod plan;
 mod planner;
 mod promote;
@@ -16,6 +17,7 @@ mod source;
 mod tests;
 
 pub use commit::{Action, Attempt, run};
+pub use experiment::{ACTIVE_ARM, ExperimentRequest};
 
 use serde::Serialize;
 
@@ -51,8 +53,11 @@ pub struct ActionRequest {
     /// `--allow-breaking`: release a version whose output or tools break a service reading
     /// the active version's.
     pub allow_breaking: bool,
-    /// `canary --where`: the segment the canary is limited to.
+    /// `canary --where`, `experiment start --where`: the segment the canary or the
+    /// experiment is limited to.
     pub segment: Option<crate::store::Rule>,
+    /// `experiment start`, `conclude` and `stop`: the experiment.
+    pub experiment: Option<ExperimentRequest>,
 }
 
 impl ActionRequest {
@@ -71,6 +76,7 @@ impl ActionRequest {
             allow_dirty: false,
             allow_breaking: false,
             segment: None,
+            experiment: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::breaking::refuse_breaking;
 use super::canary::{CanaryRequest, plan_canary};
+use super::experiment::{ArmSources, Start, plan_conclude, plan_start, plan_stop};
 use super::planner::{Plan, ResolvedPlan, check_expected};
 use super::promote::plan_promote;
 use super::publish::plan_publish;
@@ -22,6 +23,8 @@ pub(super) struct PlanContext<'a> {
     pub(super) tip: Option<git2::Oid>,
     pub(super) max_canaries: Option<usize>,
     pub(super) resolved: Option<&'a ResolvedPlan>,
+    /// `experiment start`: each arm's versions, as read.
+    pub(super) arms: Option<&'a ArmSources>,
 }
 
 pub(super) fn plan(
@@ -54,6 +57,7 @@ fn plan_kind(
         tip,
         max_canaries,
         resolved,
+        arms,
     } = *context;
     let env = store.env();
     match request.kind {
@@ -84,6 +88,30 @@ fn plan_kind(
             plan_rollout_change(state, names, request.kind, env)
         }
         ActionKind::Alert => plan_alert(state, names, &request.alerted, env),
+        ActionKind::Experiment | ActionKind::Conclude | ActionKind::Stop => {
+            let experiment = request.experiment.as_ref().ok_or_else(|| {
+                ReleaseError::refused(
+                    "an experiment action needs its experiment",
+                    "promptctl experiment start NAME --prompt PROMPT --arm a=HEAD~1 --arm b=HEAD",
+                )
+            })?;
+            match request.kind {
+                ActionKind::Conclude => plan_conclude(state, experiment, env),
+                ActionKind::Stop => plan_stop(state, experiment, env),
+                _ => {
+                    let empty = Vec::new();
+                    let start = Start {
+                        request: experiment,
+                        arms: arms.unwrap_or(&empty),
+                        segment: request.segment.as_ref(),
+                        allow_breaking: request.allow_breaking,
+                        store,
+                        tip,
+                    };
+                    plan_start(state, names, &start, env)
+                }
+            }
+        }
         ActionKind::Revert => {
             let names = if names.is_empty() {
                 if source.is_some() {

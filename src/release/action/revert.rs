@@ -29,6 +29,9 @@ pub(super) fn plan_revert(
             frozen = Some(prompt);
         } else if current.canary.is_some() {
             after.drop_canary();
+        } else if current.experiment.is_some() {
+            // Reverting while an experiment runs ends it: every caller gets active.
+            after.experiment = None;
         } else if let Some(earlier) = after.previous.first().copied() {
             after.previous.remove(0);
             after.active = earlier;
@@ -53,6 +56,10 @@ pub(super) fn plan_revert(
                     if before.canary.is_some() && before.active == c.after.active =>
                 {
                     format!("revert {}: drop canary {}", c.name, canary_short(before))
+                }
+                (Some(before), None) if before.active == c.after.active => {
+                    let name = before.experiment.as_ref().map_or("", |e| e.name.as_str());
+                    format!("revert {}: stop experiment {name}", c.name)
                 }
                 _ => format!("revert {} to {}", c.name, c.after.active.short()),
             },

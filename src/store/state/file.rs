@@ -455,6 +455,59 @@ mod tests {
     }
 
     #[test]
+    fn an_experiment_reads_back_and_never_beside_a_canary() {
+        let mut state = sample();
+        let name = PromptName::parse("docs/summarize").unwrap();
+        let mut experiment = crate::store::Experiment::sample_for_tests();
+        experiment.max_samples = Some(5000);
+        experiment.auto_conclude = true;
+        experiment.metric = crate::store::Metric::parse("custom:resolved:lower").unwrap();
+        state.prompts.get_mut(&name).unwrap().experiment = Some(experiment);
+        let text = state.to_toml();
+        assert!(text.starts_with("format = 4\n"), "{text}");
+        assert!(
+            text.contains("[prompts.\"docs/summarize\".experiment]\nname = \"tone\"\narms = [\"formal=sha256:aaaa"),
+            "{text}"
+        );
+        assert!(text.contains("metric = \"custom:resolved:lower\"\neffect = 0.02\nalpha = 0.05\nstarted = 2026-11-23T09:20:00Z\nmax_duration = \"30d\"\nmax_samples = 5000\nauto_conclude = true\n"), "{text}");
+        assert_eq!(State::parse("state.toml", &text).unwrap(), state);
+        // Beside the canary of support/triage: refused at its line and field.
+        let both = text.replace(
+            "[prompts.\"docs/summarize\".experiment]",
+            "[prompts.\"support/triage\".experiment]",
+        );
+        let error = State::parse("state.toml", &both).unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("an experiment or a canary, not both"),
+            "{error}"
+        );
+        assert_eq!(
+            error.location.field.as_deref(),
+            Some("prompts.\"support/triage\".experiment")
+        );
+        for (from, to, says) in [
+            (
+                "split = [50.0, 50.0]",
+                "split = [50.0, 40.0]",
+                "add up to 90%",
+            ),
+            ("alpha = 0.05", "alpha = 0.5", "at most 20%"),
+            (
+                "max_duration = \"30d\"",
+                "max_duration = \"5m\"",
+                "max_duration",
+            ),
+            ("formal=sha256", "formal:sha256", "NAME=VERSION"),
+        ] {
+            let bad = text.replace(from, to);
+            let error = State::parse("state.toml", &bad).unwrap_err().to_string();
+            assert!(error.contains(says), "{to}: {error}");
+        }
+    }
+
+    #[test]
     fn a_bad_version_is_said_once() {
         // Seen: "is not a full version: … is not a full version".
         let text = sample()

@@ -245,6 +245,21 @@ fn feedback_judges_the_arms_and_conclude_makes_the_winner_active() {
         status.stdout
     );
     assert!(status.stdout.contains("0.9000 ±"), "{}", status.stdout);
+    // One answer from every route: the CLI's analysis of the server's figures is the
+    // server's, and the dashboard says the verdict in the same words.
+    let cli: Value = serde_json::from_str(
+        &repo
+            .run(&["experiment", "status", "--from", &url, "--json"])
+            .expect(0)
+            .stdout,
+    )
+    .unwrap();
+    let (_, body) = server.get("/v1/experiments");
+    assert_eq!(cli[0]["analysis"], body["experiments"][0]["analysis"]);
+    let (_, _, page) = http(server.port, "GET", "/", &[], "");
+    assert!(page.contains("experiment tone"), "{page}");
+    assert!(page.contains("new is better than every other arm"), "{page}");
+    assert!(page.contains("promptctl experiment conclude tone (arm new)"), "{page}");
     let concluded = repo
         .run(&["experiment", "conclude", "tone", "--from", &url])
         .expect(0);

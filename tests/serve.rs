@@ -446,7 +446,7 @@ fn the_openapi_document_describes_the_running_server() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 11);
+    assert_eq!(checked, 12);
 }
 
 #[test]

@@ -202,7 +202,7 @@ impl Metrics {
     pub fn render_text(&self, scrape: &Scrape<'_>) -> String {
         let mut out = String::new();
         self.write_traffic(&mut out, scrape.resolves);
-        out.push_str("# HELP promptctl_targeting_fallbacks_total Callers a canary's targeting rule could not be evaluated for (an attribute missing or of the wrong type), who got the active version, by prompt and that version.\n# TYPE promptctl_targeting_fallbacks_total counter\n");
+        out.push_str("# HELP promptctl_targeting_fallbacks_total Callers a canary's or an experiment's targeting rule could not be evaluated for (an attribute missing or of the wrong type), who got the active version, by prompt and that version.\n# TYPE promptctl_targeting_fallbacks_total counter\n");
         for (prompt, version, n) in scrape.targeting_fallbacks {
             let _ = writeln!(
                 out,

@@ -13,7 +13,7 @@ mod controller;
 mod dashboard;
 mod dedupe;
 mod experiment_metrics;
-mod experiments_route;
+pub(crate) mod experiments_route;
 mod feedback_route;
 mod health;
 mod kept;

@@ -12,6 +12,8 @@ use std::sync::OnceLock;
 use minijinja::Environment;
 use serde::Serialize;
 
+mod experiments;
+
 use super::charts::{Chart, charts, stage_of};
 use super::rollouts::{RolloutView, views};
 use super::{ServerState, lock};
@@ -77,6 +79,7 @@ struct ReleaseView {
     problems: Vec<(String, String)>,
     prompts: Vec<PromptRow>,
     rollouts: Vec<RolloutBlock>,
+    experiments: Vec<experiments::ExperimentBlock>,
     history: Vec<HistoryRow>,
 }
 
@@ -218,6 +221,7 @@ fn release_view(state: &ServerState, snapshot: &Snapshot) -> ReleaseView {
                 block
             })
             .collect(),
+        experiments: experiments::experiment_blocks(state, snapshot),
         history: history(snapshot),
     }
 }
@@ -233,18 +237,25 @@ fn prompt_rows(snapshot: &Snapshot, rollouts: &[RolloutView]) -> Vec<PromptRow> 
         .into_iter()
         .map(|(name, served, view)| {
             let canary = served.pointers.canary.as_ref();
+            let experiment = served.pointers.experiment.as_ref();
             PromptRow {
                 name: name.to_string(),
-                anchor: anchor(name.as_str()),
+                anchor: match experiment {
+                    Some(e) => anchor(&format!("experiment-{}", e.name)),
+                    None => anchor(name.as_str()),
+                },
                 active: served.pointers.active.short(),
                 canary: canary.map(|c| c.version.short()),
-                route: canary.map(|c| c.describe()),
+                route: canary
+                    .map(|c| c.describe())
+                    .or_else(|| experiment.map(|e| format!("experiment {}: {}", e.name, e.describe()))),
                 plan: view.and_then(|v| v.plan.as_ref()).map(plan_view),
                 status: match view {
                     Some(v) => v
                         .evaluation
                         .as_ref()
                         .map_or_else(|| "canary by hand".into(), |e| e.decision.describe()),
+                    None if experiment.is_some() => "experiment running".into(),
                     None => "active only".into(),
                 },
             }

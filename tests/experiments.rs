@@ -258,8 +258,14 @@ fn feedback_judges_the_arms_and_conclude_makes_the_winner_active() {
     assert_eq!(cli[0]["analysis"], body["experiments"][0]["analysis"]);
     let (_, _, page) = http(server.port, "GET", "/", &[], "");
     assert!(page.contains("experiment tone"), "{page}");
-    assert!(page.contains("new is better than every other arm"), "{page}");
-    assert!(page.contains("promptctl experiment conclude tone (arm new)"), "{page}");
+    assert!(
+        page.contains("new is better than every other arm"),
+        "{page}"
+    );
+    assert!(
+        page.contains("promptctl experiment conclude tone (arm new)"),
+        "{page}"
+    );
     let concluded = repo
         .run(&["experiment", "conclude", "tone", "--from", &url])
         .expect(0);

@@ -159,6 +159,99 @@ fn the_sdks_agree_with_promptctl_resolve_on_every_key_and_context_of_a_targeted_
     assert!((2 * 100..=2 * 200).contains(&on_canary), "{on_canary}");
 }
 
+#[test]
+fn the_sdks_agree_with_promptctl_resolve_on_the_arm_of_every_key_and_context() {
+    let Some(sdks) = sdks() else { return };
+    let repo = common::released("");
+    repo.run(&[
+        "experiment",
+        "start",
+        "tone",
+        "--prompt",
+        NAME,
+        "--arm",
+        "a=active",
+        "--arm",
+        "b=HEAD",
+        "--arm",
+        "c=HEAD",
+        "--split",
+        "20,30,50",
+        "--where",
+        "seats >= 10",
+    ])
+    .expect(0);
+    let keys: Vec<String> = (0..300).map(|i| format!("user-{i}")).collect();
+    repo.write("keys.txt", &keys.join("\n"));
+    let contexts = json!({
+        "inside": {"seats": 12},
+        "outside": {"seats": 3},
+        "wrong_type": {"seats": "many"},
+    });
+    repo.write("contexts.json", &contexts.to_string());
+    let server = Server::start(&repo, &[], &[]);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let keys_file = repo.path().join("keys.txt");
+    let contexts_file = repo.path().join("contexts.json");
+    let mut arms = std::collections::BTreeMap::<String, usize>::new();
+    for (interpreter, script) in [("python", "ofrep_python.py"), ("node", "ofrep_node.mjs")] {
+        let got = run_json(
+            &sdks,
+            interpreter,
+            script,
+            &[
+                &url,
+                NAME,
+                keys_file.to_str().unwrap(),
+                contexts_file.to_str().unwrap(),
+            ],
+        );
+        for (context, attributes) in contexts.as_object().unwrap() {
+            let seats = attributes["seats"]
+                .as_str()
+                .map_or_else(|| attributes["seats"].to_string(), str::to_owned);
+            let expected = repo
+                .run(&[
+                    "resolve",
+                    NAME,
+                    "--keys-file",
+                    "keys.txt",
+                    "--json",
+                    "--attr",
+                    &format!("seats={seats}"),
+                ])
+                .expect(0)
+                .stdout;
+            for (key, want) in keys.iter().zip(expected.lines()) {
+                let want: Value = serde_json::from_str(want).unwrap();
+                let details = &got["contexts"][context][key];
+                assert_eq!(
+                    details["value_version"], want["version"],
+                    "{script} {context} {key}: {details} vs {want}"
+                );
+                assert_eq!(
+                    details["value_arm"],
+                    want.get("arm").cloned().unwrap_or(Value::Null),
+                    "{script} {context} {key}"
+                );
+                if let Some(arm) = want["arm"].as_str() {
+                    *arms.entry(arm.to_owned()).or_default() += 1;
+                }
+            }
+        }
+        let reason = |context: &str| got["contexts"][context][&keys[0]]["reason"].clone();
+        assert_eq!(reason("inside"), "SPLIT", "{script}");
+        assert_eq!(reason("outside"), "TARGETING_MATCH", "{script}");
+        assert_eq!(reason("wrong_type"), "DEFAULT", "{script}");
+    }
+    // Only `inside` takes part: 300 keys in each run, split about 20/30/50.
+    assert_eq!(arms.values().sum::<usize>(), 600, "{arms:?}");
+    assert!(
+        (80..=160).contains(&arms["a"]) && (240..=360).contains(&arms["c"]),
+        "{arms:?}"
+    );
+}
+
 /// A repository holding this project's own prompts and suites, published.
 fn this_projects_prompts() -> TestRepo {
     let repo = common::TestRepo::new();

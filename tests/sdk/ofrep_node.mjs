@@ -24,6 +24,7 @@ async function details(flag, key, attributes = {}) {
     reason: d.reason ?? null,
     error: d.errorCode ?? null,
     value_version: d.value?.version ?? null,
+    value_arm: d.value?.arm ?? null,
     is_default: d.value?.default === true,
   };
 }

@@ -27,6 +27,7 @@ def details(flag, key, **attributes):
         "reason": str(d.reason.value if hasattr(d.reason, "value") else d.reason),
         "error": d.error_code.value if d.error_code else None,
         "value_version": (d.value or {}).get("version"),
+        "value_arm": (d.value or {}).get("arm"),
         "is_default": d.value == {"default": True},
     }
 

@@ -66,9 +66,12 @@ pub(super) fn experiment_blocks(state: &ServerState, snapshot: &Snapshot) -> Vec
                 })
                 .collect();
             let conclude = match &analysis.verdict {
-                crate::experiment::Verdict::Winner { arm } if !experiment.auto_conclude => Some(
-                    format!("promptctl experiment conclude {} (arm {arm})", experiment.name),
-                ),
+                crate::experiment::Verdict::Winner { arm } if !experiment.auto_conclude => {
+                    Some(format!(
+                        "promptctl experiment conclude {} (arm {arm})",
+                        experiment.name
+                    ))
+                }
                 _ => None,
             };
             ExperimentBlock {

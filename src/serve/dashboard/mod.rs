@@ -246,9 +246,9 @@ fn prompt_rows(snapshot: &Snapshot, rollouts: &[RolloutView]) -> Vec<PromptRow> 
                 },
                 active: served.pointers.active.short(),
                 canary: canary.map(|c| c.version.short()),
-                route: canary
-                    .map(|c| c.describe())
-                    .or_else(|| experiment.map(|e| format!("experiment {}: {}", e.name, e.describe()))),
+                route: canary.map(|c| c.describe()).or_else(|| {
+                    experiment.map(|e| format!("experiment {}: {}", e.name, e.describe()))
+                }),
                 plan: view.and_then(|v| v.plan.as_ref()).map(plan_view),
                 status: match view {
                     Some(v) => v

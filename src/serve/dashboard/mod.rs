@@ -497,6 +497,7 @@ mod tests {
                     }],
                 }],
             }],
+            experiments: Vec::new(),
             history: vec![HistoryRow {
                 when: "2026-01-01 00:00".into(),
                 commit: "0123456".into(),

@@ -1,14 +1,66 @@
-//! Loading the versions of one snapshot build: each once, on every core, reusing what the
-//! previous snapshot serves, and isolating a version that fails to its prompt.
+//! Building a snapshot: loading the versions it serves, each once, on every core, reusing
+//! what the previous snapshot serves, and isolating a version that fails to its prompt.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use super::error::SnapshotError;
 use super::loaded::Loaded;
-use super::snapshot::{Counters, Served, Snapshot, SnapshotData};
+use super::snapshot::{Counters, PERSISTED_FORMAT, Served, Snapshot, SnapshotData};
 use crate::prompt::{Prompt, PromptName, Version};
 use crate::store::{PromptState, STATE_FILE, State};
+
+impl Snapshot {
+    /// Builds a snapshot: parses the state, checks every object against its version and
+    /// compiles every template. Nothing of a snapshot that fails is ever served. A version
+    /// that `previous` already serves under the same name is taken from it as it is (it was
+    /// checked and compiled when it came in), so a swap costs what changed.
+    pub fn build(
+        data: Arc<SnapshotData>,
+        folder: &str,
+        counters: &Counters,
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, SnapshotError> {
+        if data.format != PERSISTED_FORMAT {
+            return Err(SnapshotError::Format(data.format));
+        }
+        let shown = format!(
+            "promptctl/{}@{}:{STATE_FILE}",
+            data.env,
+            crate::base::shortid::commit(&data.commit)
+        );
+        let state = match &data.parsed {
+            Some(state) => state.clone(),
+            None => State::parse(&shown, &data.state)?,
+        };
+        let mut loader = Loader {
+            data: &data,
+            shown: &shown,
+            folder,
+            counters,
+            previous,
+            loaded: HashMap::new(),
+            reused: 0,
+        };
+        loader.load_all(&state);
+        let (prompts, problems) = loader.serve(state);
+        let (reused, versions) = (loader.reused, loader.loaded.len());
+        Ok(Snapshot {
+            env: data.env.clone(),
+            commit: data.commit.clone(),
+            loaded_at: SystemTime::now(),
+            prompts,
+            history: data.history.clone(),
+            data,
+            versions,
+            reused,
+            problems,
+            state_body: OnceLock::new(),
+            list_body: OnceLock::new(),
+        })
+    }
+}
 
 /// Loads the versions of one build, each once, reusing the previous snapshot's.
 pub(super) struct Loader<'a> {

@@ -10,16 +10,14 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::error::SnapshotError;
 pub use super::loaded::{FALLBACKS, Loaded, TrackCounts, track_slot};
-use super::loader::Loader;
 use crate::prompt::request::Api;
 use crate::prompt::{PromptName, Version};
 use crate::release::{LogEntry, ReleaseError};
-use crate::store::{PromptState, STATE_FILE, State, Store, Track};
+use crate::store::{PromptState, State, Store, Track};
 
 /// The format number of the copy kept in `--state-dir`.
-const PERSISTED_FORMAT: u32 = 1;
+pub(super) const PERSISTED_FORMAT: u32 = 1;
 
 /// One prompt's pointers and versions.
 pub struct Served {
@@ -83,9 +81,9 @@ pub struct Snapshot {
     pub problems: BTreeMap<PromptName, String>,
     /// The body of `GET /v1/state`, made on first request and then shared by every answer
     /// (a long poll with a thousand waiters serialises it once).
-    state_body: OnceLock<Bytes>,
+    pub(super) state_body: OnceLock<Bytes>,
     /// The body of `GET /v1/prompts`, likewise.
-    list_body: OnceLock<Bytes>,
+    pub(super) list_body: OnceLock<Bytes>,
 }
 
 /// The raw material of a snapshot: a state and the canonical JSON of its versions. This is
@@ -218,55 +216,6 @@ fn recent_history(
 }
 
 impl Snapshot {
-    /// Builds a snapshot: parses the state, checks every object against its version and
-    /// compiles every template. Nothing of a snapshot that fails is ever served. A version
-    /// that `previous` already serves under the same name is taken from it as it is (it was
-    /// checked and compiled when it came in), so a swap costs what changed.
-    pub fn build(
-        data: Arc<SnapshotData>,
-        folder: &str,
-        counters: &Counters,
-        previous: Option<&Snapshot>,
-    ) -> Result<Snapshot, SnapshotError> {
-        if data.format != PERSISTED_FORMAT {
-            return Err(SnapshotError::Format(data.format));
-        }
-        let shown = format!(
-            "promptctl/{}@{}:{STATE_FILE}",
-            data.env,
-            crate::base::shortid::commit(&data.commit)
-        );
-        let state = match &data.parsed {
-            Some(state) => state.clone(),
-            None => State::parse(&shown, &data.state)?,
-        };
-        let mut loader = Loader {
-            data: &data,
-            shown: &shown,
-            folder,
-            counters,
-            previous,
-            loaded: HashMap::new(),
-            reused: 0,
-        };
-        loader.load_all(&state);
-        let (prompts, problems) = loader.serve(state);
-        let (reused, versions) = (loader.reused, loader.loaded.len());
-        Ok(Snapshot {
-            env: data.env.clone(),
-            commit: data.commit.clone(),
-            loaded_at: SystemTime::now(),
-            prompts,
-            history: data.history.clone(),
-            data,
-            versions,
-            reused,
-            problems,
-            state_body: OnceLock::new(),
-            list_body: OnceLock::new(),
-        })
-    }
-
     /// The body of `GET /v1/state`: the pointers, the state text and every object, so that a
     /// client can build its own snapshot from it alone.
     pub fn state_body(&self) -> Bytes {

@@ -172,15 +172,30 @@ mod tests {
         state
     }
 
+    /// An experiment on docs/summarize.
+    fn with_experiment() -> State {
+        let mut state = sample();
+        let docs = PromptName::parse("docs/summarize").unwrap();
+        state.prompts.get_mut(&docs).unwrap().experiment =
+            Some(crate::store::Experiment::sample_for_tests());
+        state
+    }
+
     fn commit(n: u8) -> git2::Oid {
         git2::Oid::from_bytes(&[n; 20]).unwrap()
     }
 
     #[test]
-    fn a_state_with_canaries_cohorts_history_and_a_plan_round_trips() {
+    fn a_state_with_canaries_cohorts_history_a_plan_and_an_experiment_round_trips() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join("promptctl-state-production");
-        for state in [State::default(), sample(), with_cohorts(), with_rollout()] {
+        for state in [
+            State::default(),
+            sample(),
+            with_cohorts(),
+            with_rollout(),
+            with_experiment(),
+        ] {
             write(&path, commit(1), &state);
             assert_eq!(read(&path, commit(1)), Some(state));
         }

@@ -4,7 +4,8 @@
 # `$cases` cases (a variable and two assertions each, shaped like promptfoo's), committed,
 # with the working tree's answer changed so that base and head differ.
 #
-# Needs: $cases, $latency. Sets: $bin, $work, $mock_pid, $url, and an EXIT trap.
+# Needs: $cases, $latency; optional $mock_args (the mock's RATE_LIMIT_EVERY and RETRY_AFTER).
+# Sets: $bin, $work, $mock_pid, $url, and an EXIT trap.
 cargo build --release --quiet --bin promptctl --example mock_llm
 bin="$PWD/target/release/promptctl"
 work=$(mktemp -d)
@@ -12,7 +13,8 @@ mock_pid=""
 cleanup() { [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-"$PWD/target/release/examples/mock_llm" "$latency" > "$work/mock.url" &
+# shellcheck disable=SC2086  # the mock's arguments, split on purpose
+"$PWD/target/release/examples/mock_llm" "$latency" ${mock_args:-} > "$work/mock.url" &
 mock_pid=$!
 for _ in $(seq 50); do [ -s "$work/mock.url" ] && break; sleep 0.1; done
 url=$(head -1 "$work/mock.url")

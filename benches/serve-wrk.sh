@@ -4,7 +4,8 @@
 # same resolve through OpenFeature's OFREP route (`POST /ofrep/v1/evaluate/flags/{key}`)
 # beside `GET /v1/prompts/{name}`; a resolve of a canary limited to a segment of five
 # comparisons (the caller's five attributes in the query) beside a resolve of a canary
-# without one; and the server's resident memory with 1,000 prompts.
+# without one; a resolve of an experiment of three arms limited to the same segment; and the
+# server's resident memory with 1,000 prompts.
 #
 # Needs wrk and nginx (Debian: apt-get install wrk nginx-light).
 # Usage: benches/serve-wrk.sh [PROMPTS] [SECONDS] [CONNECTIONS]   (defaults: 1000 10 64)
@@ -30,11 +31,12 @@ git -C "$work/repo" add -A
 git -C "$work/repo" -c user.name=bench -c user.email=bench@example.com commit -qm generated
 (cd "$work/repo" && PROMPTCTL_ACTOR="bench <bench@example.com>" "$bin" publish >/dev/null)
 # Two canaries at 50%: one for everyone, one limited to a segment of five comparisons.
-sed -i 's/^You are assistant number/You are the assistant number/' "$work/repo/prompts/team05/prompt0005.toml" "$work/repo/prompts/team06/prompt0006.toml"
+sed -i 's/^You are assistant number/You are the assistant number/' "$work/repo/prompts/team05/prompt0005.toml" "$work/repo/prompts/team06/prompt0006.toml" "$work/repo/prompts/team08/prompt0008.toml"
 git -C "$work/repo" -c user.name=bench -c user.email=bench@example.com commit -qam "two canaries"
 (cd "$work/repo" && export PROMPTCTL_ACTOR="bench <bench@example.com>" &&
     "$bin" canary team05/prompt0005 50% >/dev/null &&
-    "$bin" canary team06/prompt0006 50% --where 'plan in ["enterprise", "pro"] and country = "DE" and seats >= 50 and app_version >= semver "2.4.0" and email matches "@example\\.com$"' >/dev/null)
+    "$bin" canary team06/prompt0006 50% --where 'plan in ["enterprise", "pro"] and country = "DE" and seats >= 50 and app_version >= semver "2.4.0" and email matches "@example\\.com$"' >/dev/null &&
+    "$bin" experiment start tone --prompt team08/prompt0008 --arm a=active --arm b=HEAD --arm c=HEAD --where 'plan in ["enterprise", "pro"] and country = "DE" and seats >= 50 and app_version >= semver "2.4.0" and email matches "@example\\.com$"' >/dev/null)
 
 port=$((20000 + RANDOM % 20000))
 (cd "$work/repo" && exec "$bin" serve --addr 127.0.0.1:$port --poll 5s) 2>/dev/null &
@@ -80,11 +82,13 @@ serve_out=$(run_wrk "http://127.0.0.1:$port$path")
 ofrep_out=$(run_wrk -s "$work/ofrep.lua" "http://127.0.0.1:$port/ofrep/v1/evaluate/flags/team07/prompt0007")
 attrs="attr.plan=enterprise&attr.country=DE&attr.seats=120&attr.app_version=2.5.0&attr.email=ana%40example.com"
 curl -sf "http://127.0.0.1:$port/v1/prompts/team06/prompt0006?key=user-1&$attrs" | grep -q '"track"' || { echo "the segment route does not answer"; exit 1; }
-plain_runs=() sent_runs=() segment_runs=()
+curl -sf "http://127.0.0.1:$port/v1/prompts/team08/prompt0008?key=user-1&$attrs" | grep -q '"arm"' || { echo "the experiment route does not answer an arm"; exit 1; }
+plain_runs=() sent_runs=() segment_runs=() experiment_runs=()
 for _ in 1 2; do  # in turn, so that noise hits them alike
     plain_runs+=("$(run_wrk "http://127.0.0.1:$port/v1/prompts/team05/prompt0005?key=user-42")")
     sent_runs+=("$(run_wrk "http://127.0.0.1:$port/v1/prompts/team05/prompt0005?key=user-42&$attrs")")
     segment_runs+=("$(run_wrk "http://127.0.0.1:$port/v1/prompts/team06/prompt0006?key=user-42&$attrs")")
+    experiment_runs+=("$(run_wrk "http://127.0.0.1:$port/v1/prompts/team08/prompt0008?key=user-42&$attrs")")
 done
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
 before_out=""
@@ -96,7 +100,7 @@ if [ -n "${BEFORE:-}" ]; then
     before_out=$(run_wrk "http://127.0.0.1:$port$path")
 fi
 
-python3 - "$nginx_out" "$serve_out" "$rss_kb" "$prompts" "$before_out" "$ofrep_out" "${plain_runs[@]}" "${sent_runs[@]}" "${segment_runs[@]}" <<'PY'
+python3 - "$nginx_out" "$serve_out" "$rss_kb" "$prompts" "$before_out" "$ofrep_out" "${plain_runs[@]}" "${sent_runs[@]}" "${segment_runs[@]}" "${experiment_runs[@]}" <<'PY'
 import re, sys
 def parse(text):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
@@ -116,11 +120,14 @@ if sys.argv[5]:
 plain = [parse(t) for t in sys.argv[7:9]]
 sent = [parse(t) for t in sys.argv[9:11]]
 segment = [parse(t) for t in sys.argv[11:13]]
+experiment = [parse(t) for t in sys.argv[13:15]]
 best = lambda runs: max(r[0] for r in runs)
 p99 = lambda runs: max(r[1] for r in runs)
 print(f"canary, no rule, key only                {best(plain):10.0f} req/s   p99 {p99(plain):6.2f} ms   (best of 2)")
 print(f"canary, no rule, key and 5 attributes    {best(sent):10.0f} req/s   p99 {p99(sent):6.2f} ms")
 print(f"canary, 5-comparison segment, the same   {best(segment):10.0f} req/s   p99 {p99(segment):6.2f} ms   errors {sum(r[2] for r in segment)}")
 print(f"  segment against no rule: {best(segment) / best(plain):.2f}x (key only), {best(segment) / best(sent):.2f}x (the same request)")
+print(f"experiment, 3 arms, the same segment     {best(experiment):10.0f} req/s   p99 {p99(experiment):6.2f} ms   errors {sum(r[2] for r in experiment)}")
+print(f"  experiment against no rule: {best(experiment) / best(plain):.2f}x (key only), {best(experiment) / best(sent):.2f}x (the same request)")
 print(f"resident memory with {sys.argv[4]} prompts   {int(sys.argv[3]) / 1024:6.1f} MB")
 PY

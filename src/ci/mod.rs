@@ -82,7 +82,7 @@ pub struct CiOptions {
     /// Where the base comes from.
     pub base: BaseRequest,
     /// Requests in flight at once.
-    pub concurrency: usize,
+    pub concurrency: crate::eval::Concurrency,
     /// How to use the eval cache.
     pub cache: CacheMode,
     /// Approve every breaking contract change.

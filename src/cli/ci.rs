@@ -54,9 +54,12 @@ pub struct CiArgs {
     #[arg(long)]
     json: bool,
 
-    /// Requests in flight at once, over all providers.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    concurrency: u16,
+    /// The most requests in flight at once, over all providers (default 64). Under it, each
+    /// provider's level adapts: without the flag it starts at 16 and doubles while answers
+    /// come back fine (with it, it starts at N); a round trip of mostly 429s, 5xx or
+    /// timeouts halves it, and rising latency trims it (docs/evals.md).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    concurrency: Option<u16>,
 
     /// Neither read nor write the eval cache.
     #[arg(long, conflicts_with = "refresh")]
@@ -115,7 +118,7 @@ pub fn run(global: &GlobalArgs, args: CiArgs) -> Result<ExitCode, CliError> {
             given: args.base.clone(),
             github_base_ref: github.base_ref.clone(),
         },
-        concurrency: usize::from(args.concurrency),
+        concurrency: promptctl::eval::Concurrency::from_flag(args.concurrency),
         cache: super::eval::cache_mode(args.no_cache, args.refresh),
         allow_breaking: args.allow_breaking,
         matrix: args.matrix,

@@ -42,9 +42,12 @@ pub struct EvalArgs {
     #[arg(long, value_name = "SPEC", default_value = "worktree")]
     head: String,
 
-    /// Requests in flight at once, over all providers.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    concurrency: u16,
+    /// The most requests in flight at once, over all providers (default 64). Under it, each
+    /// provider's level adapts: without the flag it starts at 16 and doubles while answers
+    /// come back fine (with it, it starts at N); a round trip of mostly 429s, 5xx or
+    /// timeouts halves it, and rising latency trims it (docs/evals.md).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    concurrency: Option<u16>,
 
     /// Samples per case, instead of each suite's `repeat`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -133,7 +136,7 @@ pub fn run_command(global: &GlobalArgs, args: EvalArgs) -> Result<ExitCode, CliE
     let options = EvalOptions {
         base,
         head,
-        concurrency: usize::from(args.concurrency),
+        concurrency: promptctl::eval::Concurrency::from_flag(args.concurrency),
         repeat: args.repeat,
         cache: cache_mode(args.no_cache, args.refresh),
         gate,
@@ -234,7 +237,7 @@ fn run_arms(
     let options = EvalOptions {
         base: head.clone(),
         head: head.clone(),
-        concurrency: usize::from(args.concurrency),
+        concurrency: promptctl::eval::Concurrency::from_flag(args.concurrency),
         repeat: args.repeat,
         cache: cache_mode(args.no_cache, args.refresh),
         gate,

@@ -1,6 +1,7 @@
 //! Sending requests: the cache first, then the providers, under one shared limit and each
-//! provider's own, retrying 429s, 5xx and timeouts with backoff (or `Retry-After`), and
-//! writing each answer to the cache as it arrives.
+//! provider's own adaptive one (`adaptive.rs`: it finds the provider's capacity as the run
+//! goes), retrying 429s, 5xx and timeouts with backoff (or `Retry-After`), and writing each
+//! answer to the cache as it arrives.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use super::adaptive::{AdaptiveLimit, Signal};
 use super::cache::{Cache, CachedReply, Fingerprint, provider_fingerprint, request_key};
 use super::provider::{CallError, ChatRequest, Failure, Provider, ProviderError};
 use super::report::RequestStats;
@@ -51,8 +53,10 @@ pub struct Executor {
     fingerprints: std::sync::Mutex<HashMap<String, Fingerprint>>,
     cache: Option<Arc<Cache>>,
     mode: CacheMode,
-    concurrency: usize,
+    concurrency: super::adaptive::Concurrency,
     providers: std::sync::Mutex<HashMap<String, Arc<Provider>>>,
+    /// Each provider's adaptive limit, kept across the rounds of a run.
+    limits: std::sync::Mutex<HashMap<String, Arc<AdaptiveLimit>>>,
     counters: Arc<Counters>,
     /// Every request that failed for good, in every round.
     failures: std::sync::Mutex<Vec<RequestFailure>>,
@@ -78,8 +82,9 @@ impl Executor {
             fingerprints: std::sync::Mutex::new(HashMap::new()),
             cache: (options.cache != CacheMode::Off).then(|| Arc::new(Cache::new(&project.root))),
             mode: options.cache,
-            concurrency: options.concurrency.max(1),
+            concurrency: options.concurrency,
             providers: std::sync::Mutex::new(HashMap::new()),
+            limits: std::sync::Mutex::new(HashMap::new()),
             counters: Arc::new(Counters::default()),
             failures: std::sync::Mutex::new(Vec::new()),
         }
@@ -101,6 +106,7 @@ impl Executor {
             sent: get(&self.counters.sent),
             retries: get(&self.counters.retries),
             failed: get(&self.counters.failed),
+            in_flight: self.concurrency_reached().into_values().max().unwrap_or(0),
         }
     }
 
@@ -131,6 +137,24 @@ impl Executor {
                 .entry(provider.to_owned())
                 .or_insert(fingerprint),
         ))
+    }
+
+    /// The adaptive limit of a provider: under `--concurrency` and its own `concurrency`.
+    fn adaptive_limit(&self, provider: &Provider) -> Arc<AdaptiveLimit> {
+        let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        let ceiling = self.concurrency.ceiling.min(provider.concurrency());
+        let start = self.concurrency.start;
+        Arc::clone(
+            limits
+                .entry(provider.name().to_owned())
+                .or_insert_with(|| Arc::new(AdaptiveLimit::new(ceiling, start))),
+        )
+    }
+
+    /// The highest number of requests in flight each provider's limit reached, by name.
+    pub fn concurrency_reached(&self) -> BTreeMap<String, usize> {
+        let limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        limits.iter().map(|(name, l)| (name.clone(), l.peak())).collect()
     }
 
     fn provider(&self, name: &str) -> Result<Arc<Provider>, ProviderError> {
@@ -180,10 +204,10 @@ impl Executor {
             }
         }
         progress.start(misses.len());
-        let limit = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
+        let limit = Arc::new(tokio::sync::Semaphore::new(self.concurrency.ceiling.max(1)));
         // Tasks are started a window at a time, not all at once: a waiting task holds its
         // request and its future, and 20,000 of them would cost more than the answers.
-        let window = self.concurrency.saturating_mul(4).max(16);
+        let window = self.concurrency.ceiling.saturating_mul(4).max(16);
         let mut pending = misses.into_iter();
         let mut tasks = tokio::task::JoinSet::new();
         loop {
@@ -192,13 +216,18 @@ impl Executor {
                     break;
                 };
                 let provider = Arc::clone(&needed[&request.provider]);
+                let adaptive = self.adaptive_limit(&provider);
                 let limit = Arc::clone(&limit);
                 let reusable = self.reusable(&request.provider)?;
                 let cache = self.cache.clone().filter(|_| reusable);
                 let counters = Arc::clone(&self.counters);
                 let progress = Arc::clone(progress);
                 tasks.spawn(async move {
-                    let answer = call_with_retries(&provider, &request, &limit, &counters).await;
+                    let limits = Limits {
+                        shared: &limit,
+                        provider: &adaptive,
+                    };
+                    let answer = call_with_retries(&provider, &request, &limits, &counters).await;
                     let stored = match (&answer, cache) {
                         (Ok(reply), Some(cache)) => store(cache, key.clone(), reply.clone()).await,
                         _ => Ok(()),
@@ -281,17 +310,24 @@ async fn store(
 /// Sends one request, retrying what is worth retrying; on failure, the last error and the
 /// attempts made. The shared limit is held only while the request is in flight, not while
 /// it waits to retry. A request counts as sent once any attempt reached the provider.
+/// The limits a request is sent under: the run's shared one and its provider's adaptive one.
+struct Limits<'a> {
+    shared: &'a tokio::sync::Semaphore,
+    provider: &'a AdaptiveLimit,
+}
+
 async fn call_with_retries(
     provider: &Provider,
     request: &ChatRequest,
-    limit: &tokio::sync::Semaphore,
+    limits: &Limits<'_>,
     counters: &Counters,
 ) -> Result<CachedReply, (CallError, u32)> {
     let mut attempt = 0u32;
     let mut reached = false;
     let result = loop {
         let result = {
-            let permit = limit.acquire().await;
+            let slot = limits.provider.acquire().await;
+            let permit = limits.shared.acquire().await;
             if permit.is_err() || counters.stopped.load(Ordering::SeqCst) {
                 break Err(CallError::Fatal {
                     failure: Failure {
@@ -305,6 +341,11 @@ async fn call_with_retries(
             if matches!(result, Err(CallError::Auth { .. })) {
                 counters.stopped.store(true, Ordering::SeqCst);
             }
+            slot.done(match &result {
+                Ok((_, latency)) => Signal::Answered(*latency),
+                Err(CallError::Retryable { .. }) => Signal::Throttled,
+                Err(_) => Signal::Neutral,
+            });
             result
         };
         reached |= result

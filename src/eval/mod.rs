@@ -4,6 +4,7 @@
 //! The suite format (the prompt a suite covers, variable defaults, cases, assertions, the
 //! gate) is also what `check` renders every prompt with.
 
+mod adaptive;
 mod arms;
 mod arms_report;
 mod assertions;
@@ -30,6 +31,7 @@ pub mod stats;
 mod suite;
 mod turns;
 
+pub use adaptive::{Concurrency, DEFAULT_CEILING as DEFAULT_CONCURRENCY};
 pub use arms::{
     ArmError, ArmSpec, MAX_ARM_SAMPLES, MAX_ARMS, MAX_MATRIX_VALUES, Matrix, Overrides, check_arms,
     parse_arm,

@@ -56,6 +56,9 @@ pub struct RequestStats {
     pub retries: usize,
     /// Requests that failed for good.
     pub failed: usize,
+    /// The most requests one provider was allowed in flight at once: the level its
+    /// adaptive limit reached under `--concurrency` (0 when nothing was sent).
+    pub in_flight: usize,
 }
 
 /// One suite: both versions and the comparison.

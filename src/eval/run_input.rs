@@ -24,8 +24,9 @@ pub enum CacheMode {
 pub struct EvalOptions {
     pub base: RevisionSpec,
     pub head: RevisionSpec,
-    /// Requests in flight at once over all providers.
-    pub concurrency: usize,
+    /// Requests in flight at once over all providers: the ceiling, and where each
+    /// provider's adaptive level starts.
+    pub concurrency: super::adaptive::Concurrency,
     /// Samples per case, instead of each suite's `repeat`.
     pub repeat: Option<u32>,
     /// How to use `.promptctl/cache`.

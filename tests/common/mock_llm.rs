@@ -32,7 +32,7 @@ pub struct MockConfig {
     pub pad_reply: usize,
     /// Answer with this text instead of the echo (a judge that never gives a verdict).
     pub text: Option<String>,
-    /// The `Retry-After` of a 429, `0` when none is set.
+    /// The `Retry-After` of a 429, `0` when none is set; `none` sends no header.
     pub retry_after: Option<String>,
     /// Answer a request that offers tools and carries no tool result yet with a call of
     /// this tool with these arguments.
@@ -306,5 +306,8 @@ fn tool_call_answer(anthropic: bool, name: &str, arguments: &serde_json::Value) 
 
 fn retry_after_header(config: &MockConfig) -> &'static str {
     let value = config.retry_after.as_deref().unwrap_or("0");
+    if value == "none" {
+        return "";
+    }
     Box::leak(format!("Retry-After: {value}\r\n").into_boxed_str())
 }

@@ -212,6 +212,8 @@ pub struct Provider {
     max_retries: u32,
     client: Option<reqwest::Client>,
     in_flight: tokio::sync::Semaphore,
+    /// The most requests in flight its table allows (its `concurrency`).
+    concurrency: usize,
     /// The earliest time the next request may start, for `requests_per_minute`.
     next_start: tokio::sync::Mutex<Instant>,
     interval: Option<Duration>,
@@ -340,6 +342,7 @@ impl Provider {
             timeout,
             max_retries: section.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
             client,
+            concurrency: section.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
             in_flight: tokio::sync::Semaphore::new(
                 section.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
             ),
@@ -356,6 +359,11 @@ impl Provider {
     }
 
     /// How many times a failed request is retried.
+    /// The most requests in flight its table allows.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
     pub fn max_retries(&self) -> u32 {
         self.max_retries
     }

@@ -63,19 +63,15 @@ impl ArmArgs {
     }
 }
 
-/// The largest budget taken: a million dollars per 1,000 requests.
-const MAX_BUDGET: f64 = 1e6;
-
+/// Reads `0.50` or `$0.50` as dollars per 1,000 requests, by the one rule for amounts of
+/// money ([`promptctl::base::money::usd`]).
 fn parse_budget(text: &str) -> Result<f64, String> {
     let value: f64 = text
         .trim()
         .trim_start_matches('$')
         .parse()
         .map_err(|_| format!("`{text}` is not an amount of dollars, like 0.50"))?;
-    if !(0.0..=MAX_BUDGET).contains(&value) {
-        return Err(format!("must be from 0 to {MAX_BUDGET}, not {value}"));
-    }
-    Ok(value)
+    promptctl::base::money::usd(value).map_err(|e| e.to_string())
 }
 
 /// What `eval` hands over to run arms.

@@ -244,9 +244,7 @@ mod tests {
     /// Completes one round trip of `limit` requests, each with `signal(i)`.
     fn round(limit: &AdaptiveLimit, signal: impl Fn(usize) -> Signal) {
         let n = limit.current();
-        let permits: Vec<Permit<'_>> = (0..n)
-            .map(|_| futures_lite_acquire(limit))
-            .collect();
+        let permits: Vec<Permit<'_>> = (0..n).map(|_| futures_lite_acquire(limit)).collect();
         for (i, permit) in permits.into_iter().enumerate() {
             permit.done(signal(i));
         }
@@ -281,7 +279,10 @@ mod tests {
         let limit = AdaptiveLimit::new(64, START);
         round(&limit, |_| FAST);
         // Half the answers are 429s: past capacity.
-        round(&limit, |i| if i % 2 == 0 { Signal::Throttled } else { FAST });
+        round(
+            &limit,
+            |i| if i % 2 == 0 { Signal::Throttled } else { FAST },
+        );
         assert_eq!(limit.current(), 16);
         round(&limit, |_| FAST);
         assert_eq!(limit.current(), 17, "additive increase after a decrease");
@@ -291,7 +292,10 @@ mod tests {
     fn a_few_throttled_answers_do_not_lower_it() {
         let limit = AdaptiveLimit::new(64, START);
         for _ in 0..4 {
-            round(&limit, |i| if i % 10 == 0 { Signal::Throttled } else { FAST });
+            round(
+                &limit,
+                |i| if i % 10 == 0 { Signal::Throttled } else { FAST },
+            );
         }
         assert_eq!(limit.current(), 64);
     }

@@ -33,7 +33,7 @@ const DEFAULT_CONCURRENCY: usize = 64;
 /// Seconds before a request is abandoned when its table sets no `timeout`.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Retries of a failed request when its table sets no `max_retries`.
-const DEFAULT_MAX_RETRIES: u32 = 6;
+const DEFAULT_MAX_RETRIES: u32 = 8;
 /// The largest reply read when its table sets no `max_reply_bytes`: 8 MiB.
 pub const DEFAULT_MAX_REPLY_BYTES: u64 = 8 * 1024 * 1024;
 /// How much of a failing command's stderr is kept for the message.

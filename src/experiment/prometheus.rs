@@ -4,10 +4,12 @@
 //! the negative part) so that a negative value is never taken for a restart. A failed
 //! query is an error, never zero reports.
 //!
-//! `increase()` extrapolates from a series' last sample to the end of the range: counts
-//! read early may be high by up to one scrape interval's share of the experiment's age
-//! (10% four seconds in at a 1 s scrape; under 0.5% after an hour at 15 s). Every series of
-//! a replica is scraped at once, so the arms' means are unaffected.
+//! `increase()` extrapolates from a series' last sample to the end of the range, so each
+//! replica's series are read at the moment it was last scraped, where that is nothing; the
+//! series of replicas that are gone are read at `now` (half a scrape interval is added to
+//! them). Prometheus sees a replica's restart as its counters falling back; what a restarted
+//! replica receives before its first scrape cannot be told from the count before the
+//! restart, so every arm's series is exposed from 0 at once (docs/experiments.md).
 
 use std::collections::BTreeMap;
 
@@ -24,7 +26,27 @@ pub fn read_figures(
     experiment: &Experiment,
     now: UnixTime,
 ) -> Result<ExperimentFigures, PrometheusError> {
-    let samples = prometheus.query(&figures_query(prompt, experiment, now))?;
+    // Each replica's series are read at the moment it was last scraped: `increase()`
+    // extrapolates a series from its last sample to the end of the range, which is nothing
+    // then. Replicas that are gone are read at `now` (half a scrape interval extrapolated).
+    let mut samples = Vec::new();
+    let mut live = Vec::new();
+    for (labels, at) in prometheus.query(LATEST_SCRAPES)? {
+        let Some(instance) = labels.get("instance").filter(|_| at.is_finite()) else {
+            continue;
+        };
+        let selector = format!("instance=\"{}\"", escape_label(instance));
+        let end = at.floor() as UnixTime;
+        let query = figures_query(prompt, experiment, end, &selector);
+        samples.extend(prometheus.query_at(&query, Some(at))?);
+        live.push(regex_escape(instance));
+    }
+    let gone = if live.is_empty() {
+        String::new()
+    } else {
+        format!("instance!~\"{}\"", escape_label(&live.join("|")))
+    };
+    samples.extend(prometheus.query(&figures_query(prompt, experiment, now, &gone))?);
     let mut raw: BTreeMap<String, Raw> = experiment
         .arms
         .iter()
@@ -94,14 +116,46 @@ impl Raw {
     }
 }
 
+/// The time of the latest scrape of each server that serves promptctl's series.
+const LATEST_SCRAPES: &str = "max by (instance) (timestamp(promptctl_snapshot_stale))";
+
+/// A label value as PromQL writes it inside double quotes.
+fn escape_label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// A label value matched literally by a regular expression (`=~`, `!~`).
+fn regex_escape(value: &str) -> String {
+    value
+        .chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
 /// One query for every figure of the experiment, each series marked with a `figure` label.
-fn figures_query(prompt: &PromptName, experiment: &Experiment, now: UnixTime) -> String {
+fn figures_query(
+    prompt: &PromptName,
+    experiment: &Experiment,
+    now: UnixTime,
+    selector: &str,
+) -> String {
     // One second more than whole seconds give, since the query runs a moment past `now`.
     let range = format!("{}s", (now - experiment.started).max(0) + 1);
     let name = &experiment.name;
+    let more = if selector.is_empty() {
+        String::new()
+    } else {
+        format!(",{selector}")
+    };
     let part = |figure: &str, metric: &str, by: &str| {
         format!(
-            "label_replace(sum by ({by}) (increase({metric}{{prompt=\"{prompt}\",experiment=\"{name}\"}}[{range}])), \"figure\", \"{figure}\", \"\", \"\")"
+            "label_replace(sum by ({by}) (increase({metric}{{prompt=\"{prompt}\",experiment=\"{name}\"{more}}}[{range}])), \"figure\", \"{figure}\", \"\", \"\")"
         )
     };
     [
@@ -125,18 +179,22 @@ mod tests {
     fn one_query_reads_every_figure_since_the_start() {
         let mut experiment = crate::store::Experiment::sample_for_tests();
         experiment.started = 1_000;
-        let query = figures_query(
-            &PromptName::parse("support/triage").unwrap(),
-            &experiment,
-            1_300,
-        );
-        assert_eq!(query.matches("[301s]").count(), 4, "{query}");
+        let name = PromptName::parse("support/triage").unwrap();
+        let all = figures_query(&name, &experiment, 1_300, "");
+        assert_eq!(all.matches("[301s]").count(), 4, "{all}");
         assert!(
-            query.contains(
+            all.contains(
                 "promptctl_experiment_reports_total{prompt=\"support/triage\",experiment=\"tone\"}"
             ),
+            "{all}"
+        );
+        let query = figures_query(&name, &experiment, 1_300, "instance=\"a:1\"");
+        assert!(query.contains("sum by (arm, sign)"), "{query}");
+        assert!(
+            query.contains("experiment=\"tone\",instance=\"a:1\"}"),
             "{query}"
         );
-        assert!(query.contains("sum by (arm, sign)"), "{query}");
+        assert_eq!(regex_escape("10.0.0.1:7070"), "10\\.0\\.0\\.1:7070");
+        assert_eq!(escape_label("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

@@ -173,10 +173,23 @@ impl Prometheus {
     /// The query is evaluated at Prometheus's own current time, not at a whole second of
     /// ours: a scrape made a fraction of a second ago must count.
     pub fn query(&self, promql: &str) -> Result<Vec<Sample>, PrometheusError> {
+        self.query_at(promql, None)
+    }
+
+    /// Like [`Prometheus::query`], evaluated at `time` (seconds since 1970, Prometheus's
+    /// clock) when given.
+    pub fn query_at(
+        &self,
+        promql: &str,
+        time: Option<f64>,
+    ) -> Result<Vec<Sample>, PrometheusError> {
         let url = format!("{}/api/v1/query", self.base);
-        let form = form_urlencoded::Serializer::new(String::new())
-            .append_pair("query", promql)
-            .finish();
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("query", promql);
+        if let Some(time) = time {
+            form.append_pair("time", &format!("{time:.3}"));
+        }
+        let form = form.finish();
         let response = self
             .client
             .post(&url)

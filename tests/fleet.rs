@@ -4,31 +4,14 @@
 
 mod common;
 
-use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::prometheus::{Prometheus, binary};
+use common::prometheus::{Prometheus, binary, run_now, text};
 use common::server::{Server, free_port};
 use common::{TestRepo, released};
 use serde_json::{Value, json};
 
 const NAME: &str = "support/triage";
-
-/// Runs a command on the real clock: Prometheus's samples are stamped with it.
-fn run_now(repo: &TestRepo, args: &[&str]) -> Output {
-    repo.command(repo.path(), args)
-        .env_remove("PROMPTCTL_NOW")
-        .output()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// Starts a canary with a plan, on the real clock.
 fn start_plan(repo: &TestRepo, min_samples: &str) {

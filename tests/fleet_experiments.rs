@@ -5,30 +5,12 @@
 
 mod common;
 
-use std::process::Output;
-
-use common::prometheus::{Prometheus, binary};
+use common::prometheus::{Prometheus, binary, run_now, text};
+use common::released;
 use common::server::{Server, free_port};
-use common::{TestRepo, released};
 use serde_json::{Value, json};
 
 const NAME: &str = "support/triage";
-
-/// Runs a command on the real clock: Prometheus's samples are stamped with it.
-fn run_now(repo: &TestRepo, args: &[&str]) -> Output {
-    repo.command(repo.path(), args)
-        .env_remove("PROMPTCTL_NOW")
-        .output()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// Posts `n` reports for an arm's version, `ones` of them with score 1 and the rest 0, and
 /// as many `metrics.delta` values of -1 (a custom figure below zero is counted exactly).

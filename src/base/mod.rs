@@ -3,6 +3,7 @@
 //! clients, atomic writes, locations in files, escaping, fan-out over cores). Nothing here
 //! knows what a prompt is, and nothing here imports from above (`tests/layers.rs`).
 
+pub mod bisect;
 pub mod cachefile;
 pub mod clock;
 pub mod copytext;

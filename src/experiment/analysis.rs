@@ -356,15 +356,7 @@ fn more_needed(experiment: &Experiment, arms: &[ArmResult]) -> Option<u64> {
     if d == 0.0 || !settled(now + FAR) {
         return None;
     }
-    let (mut low, mut high) = (now, now + FAR);
-    while high - low > 1 {
-        let mid = low + (high - low) / 2;
-        if settled(mid) {
-            high = mid;
-        } else {
-            low = mid;
-        }
-    }
+    let high = crate::base::bisect::smallest(now, now + FAR, settled);
     // The leader and runner-up get their shares of all reports.
     let share: f64 = [order[0], order[1]]
         .iter()

@@ -11,10 +11,8 @@ use super::figures::ExperimentFigures;
 use crate::base::clock::UnixTime;
 use crate::project::Project;
 use crate::prompt::PromptName;
-use crate::release::{
-    ActionKind, ActionRequest, ExperimentRequest, ReleaseError, run_action, run_action_and_push,
-};
-use crate::rollout::{Applied, Prometheus};
+use crate::release::{ActionKind, ActionRequest, ExperimentRequest, ReleaseError};
+use crate::rollout::{Applied, Prometheus, carry_out};
 use crate::store::{Experiment, State};
 
 /// Where the figures of experiments are read.
@@ -136,23 +134,5 @@ fn apply(project: &Project, env: &str, judged: &Judged, push: Option<&str>) -> A
     experiment.arm = arm;
     request.experiment = Some(experiment);
     request.reason = Some(format!("experiment controller: {}", analysis.summary()));
-    let outcome = match push {
-        Some(remote) => run_action_and_push(project, env, &request, remote).map(|(o, _)| o),
-        None => run_action(project, env, &request),
-    };
-    match outcome {
-        Ok(outcome) => match outcome.commit {
-            Some(commit) => Applied::Committed {
-                commit,
-                summary: outcome.summary,
-            },
-            None => Applied::Nothing,
-        },
-        Err(ReleaseError::Refused { message, .. } | ReleaseError::Conflict { message, .. }) => {
-            Applied::AlreadyDecided { message }
-        }
-        Err(error) => Applied::Failed {
-            message: error.to_string(),
-        },
-    }
+    carry_out(project, env, &request, push)
 }

@@ -165,9 +165,20 @@ fn apply(
     request.reason = Some(format!("rollout controller: {reason}"));
     request.expect = Some(evaluation.key);
     request.alerted = alerted;
+    carry_out(project, env, &request, push)
+}
+
+/// Carries out a controller's decision (pushed to `push` when given) and says what became
+/// of it: another controller or a person acting first is not a failure.
+pub fn carry_out(
+    project: &Project,
+    env: &str,
+    request: &ActionRequest,
+    push: Option<&str>,
+) -> Applied {
     let outcome = match push {
-        Some(remote) => run_action_and_push(project, env, &request, remote).map(|(o, _)| o),
-        None => run_action(project, env, &request),
+        Some(remote) => run_action_and_push(project, env, request, remote).map(|(o, _)| o),
+        None => run_action(project, env, request),
     };
     match outcome {
         Ok(outcome) => match outcome.commit {

@@ -15,7 +15,7 @@ pub mod sequential;
 mod stats;
 
 pub use alert::{AlertError, AlertPayload, send_alert};
-pub use controller::{Applied, Evidence, RolloutStatus, StepReport, status, step};
+pub use controller::{Applied, Evidence, RolloutStatus, StepReport, carry_out, status, step};
 pub use evaluate::{Decision, Evaluation, evaluate};
 pub use fetch::{FetchError, Fleet, fetch_client, fetch_windows, get_json};
 pub use gates::{GateResult, Verdict, error_rate_evidence, judge};

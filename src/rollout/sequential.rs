@@ -118,16 +118,7 @@ fn more_needed(canary: Counts, active: Option<Counts>, limit: f64, tau: f64) -> 
     if !settled(now + FAR) {
         return None;
     }
-    let (mut low, mut high) = (now, now + FAR);
-    while high - low > 1 {
-        let mid = low + (high - low) / 2;
-        if settled(mid) {
-            high = mid;
-        } else {
-            low = mid;
-        }
-    }
-    Some(high - canary.reports)
+    Some(crate::base::bisect::smallest(now, now + FAR, settled) - canary.reports)
 }
 
 #[cfg(test)]

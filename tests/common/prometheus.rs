@@ -145,3 +145,20 @@ impl Prometheus {
         }
     }
 }
+
+/// Runs a command on the real clock: Prometheus's samples are stamped with it.
+pub fn run_now(repo: &super::TestRepo, args: &[&str]) -> std::process::Output {
+    repo.command(repo.path(), args)
+        .env_remove("PROMPTCTL_NOW")
+        .output()
+        .unwrap()
+}
+
+/// A command's stdout and stderr together, for assertions and their messages.
+pub fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

@@ -28,8 +28,13 @@ pub(super) fn deliver(
 ) -> Result<(), CliError> {
     match output {
         Some(path) => {
-            // A file is never a terminal: no colour codes, whatever --color says.
-            let plain = anstream::adapter::strip_str(text).to_string();
+            // A file is never a terminal: no colour codes, whatever --color says. Only the
+            // table has any; a JSON report of 10,000 cases is written without a copy.
+            let plain = if text.contains('\x1b') {
+                std::borrow::Cow::Owned(anstream::adapter::strip_str(text).to_string())
+            } else {
+                std::borrow::Cow::Borrowed(text)
+            };
             promptctl::base::fsutil::write_atomic(path, plain.as_bytes())
                 .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))?;
             eprint(summary);

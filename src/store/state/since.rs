@@ -13,7 +13,7 @@ use super::{PromptState, State, StateError};
 use crate::prompt::PromptName;
 
 /// A `state.toml` cut at its prompt tables: the text before the first, and each prompt's
-/// tables (`[prompts."NAME"]` and its `[prompts."NAME".rollout]`) by name.
+/// tables (`[prompts."NAME"]` and its `[prompts."NAME".rollout]` or `.experiment]`) by name.
 struct Sections<'a> {
     head: &'a str,
     prompts: Vec<(&'a str, &'a str)>,
@@ -33,7 +33,7 @@ fn sections(text: &str) -> Option<Sections<'_>> {
                     starts.push((offset, name));
                     current = Some(name);
                 }
-                ".rollout]" if current == Some(name) => {}
+                ".rollout]" | ".experiment]" if current == Some(name) => {}
                 _ => return None,
             }
         }
@@ -115,6 +115,23 @@ mod tests {
         let parsed = State::parse_since("state.toml", &text, Some((&old_text, &old))).unwrap();
         assert_eq!(parsed, new);
         assert!(reuse("state.toml", &text, &old_text, &old).is_some());
+    }
+
+    #[test]
+    fn an_experiment_is_a_section_kept_like_the_others() {
+        // Seen: a state with an experiment was always parsed whole.
+        let mut old = sample();
+        let docs = PromptName::parse("docs/summarize").unwrap();
+        old.prompts.get_mut(&docs).unwrap().experiment =
+            Some(crate::store::Experiment::sample_for_tests());
+        let old_text = old.to_toml();
+        let mut new = old.clone();
+        let triage = PromptName::parse("support/triage").unwrap();
+        new.prompts.get_mut(&triage).unwrap().set_active(v('e'));
+        let text = new.to_toml();
+        assert!(reuse("state.toml", &text, &old_text, &old).is_some());
+        let parsed = State::parse_since("state.toml", &text, Some((&old_text, &old))).unwrap();
+        assert_eq!(parsed, new);
     }
 
     #[test]

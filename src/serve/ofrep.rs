@@ -325,13 +325,14 @@ fn evaluation(
     body
 }
 
-/// Writes everything of an evaluation but its value, without the closing brace, its
-/// members in the order a JSON object's keys sort. `reason` is what routing says decided:
-/// `STATIC` with one version, `DEFAULT` when a segment could not be evaluated for the
-/// context (it gets active), `TARGETING_MATCH` when a rule decided (the context is outside
-/// the segment, or its cohort is one of the canary's), `SPLIT` when the bucket or the
-/// experiment's assignment decided. An experiment's arm is in the metadata. Written
-/// directly rather than through a JSON tree: it is most of the cost of an evaluation.
+/// Writes everything of an evaluation but its value, without the closing brace, in the
+/// order the members always had (`key`, `reason`, `variant`, `metadata`). `reason` is what
+/// routing says decided: `STATIC` with one version, `DEFAULT` when a segment could not be
+/// evaluated for the context (it gets active), `TARGETING_MATCH` when a rule decided (the
+/// context is outside the segment, or its cohort is one of the canary's), `SPLIT` when the
+/// bucket or the experiment's assignment decided. An experiment's arm is in the metadata.
+/// Written directly rather than through a JSON tree: it was most of the cost of an
+/// evaluation.
 fn shell(
     out: &mut Vec<u8>,
     snapshot: &Snapshot,
@@ -344,28 +345,22 @@ fn shell(
     // Keys and environment names are text from outside: escaped by the JSON writer. The
     // rest (versions, commits, checked names, words) need no escaping.
     let quoted = |text: &str| serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into());
-    let _ = write!(out, "{{\"key\":{},\"metadata\":{{", quoted(key));
-    if let Some((_, arm)) = arm {
-        let _ = write!(out, "\"arm\":\"{arm}\",");
-    }
     let _ = write!(
         out,
-        "\"bucket\":{},\"environment\":{},",
-        picked.bucket,
-        quoted(&snapshot.env)
-    );
-    if let Some((experiment, _)) = arm {
-        let _ = write!(out, "\"experiment\":\"{experiment}\",");
-    }
-    let _ = write!(
-        out,
-        "\"fallback\":{},\"release\":\"{}\",\"track\":\"{}\",\"version\":\"{version}\"}},\"reason\":\"{}\",\"variant\":\"{}\"",
-        picked.fallback,
-        snapshot.commit,
-        picked.track.as_str(),
+        "{{\"key\":{},\"reason\":\"{}\",\"variant\":\"{}\",\"metadata\":{{\"track\":\"{}\",\"bucket\":{},\"version\":\"{version}\",\"release\":\"{}\",\"environment\":{},\"fallback\":{}",
+        quoted(key),
         picked.reason.as_openfeature(),
-        version.short()
+        version.short(),
+        picked.track.as_str(),
+        picked.bucket,
+        snapshot.commit,
+        quoted(&snapshot.env),
+        picked.fallback,
     );
+    if let Some((experiment, arm)) = arm {
+        let _ = write!(out, ",\"experiment\":\"{experiment}\",\"arm\":\"{arm}\"");
+    }
+    out.push(b'}');
 }
 
 /// Adds the canary that fell back and why to an evaluation's metadata, as `/v1/render`

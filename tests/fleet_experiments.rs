@@ -39,25 +39,31 @@ fn raw(arm: &str) -> String {
     )
 }
 
+/// A release of support/triage with experiment `tone` (old = active, new = HEAD) started
+/// on the real clock, with `extra` flags.
+fn started(extra: &[&str]) -> common::TestRepo {
+    let repo = released("");
+    let mut args = vec![
+        "experiment",
+        "start",
+        "tone",
+        "--prompt",
+        NAME,
+        "--arm",
+        "old=active",
+        "--arm",
+        "new=HEAD",
+    ];
+    args.extend_from_slice(extra);
+    let out = run_now(&repo, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    repo
+}
+
 #[test]
 fn an_experiment_is_judged_and_concluded_on_the_fleets_series() {
     let Some(binary) = binary() else { return };
-    let repo = released("");
-    let out = run_now(
-        &repo,
-        &[
-            "experiment",
-            "start",
-            "tone",
-            "--prompt",
-            NAME,
-            "--arm",
-            "old=active",
-            "--arm",
-            "new=HEAD",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    let repo = started(&[]);
     let ports = [free_port(), free_port(), free_port()];
     let mut fleet: Vec<Server> = ports
         .iter()
@@ -142,24 +148,7 @@ fn an_experiment_is_judged_and_concluded_on_the_fleets_series() {
 #[test]
 fn a_custom_metric_below_zero_and_an_unreadable_source_are_said_as_such() {
     let Some(binary) = binary() else { return };
-    let repo = released("");
-    let out = run_now(
-        &repo,
-        &[
-            "experiment",
-            "start",
-            "tone",
-            "--prompt",
-            NAME,
-            "--arm",
-            "old=active",
-            "--arm",
-            "new=HEAD",
-            "--metric",
-            "custom:delta:lower",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    let repo = started(&["--metric", "custom:delta:lower"]);
     let ports = [free_port()];
     let server = Server::start_on(&repo, ports[0], &[], &[]);
     let prometheus = Prometheus::start(&binary, &ports);

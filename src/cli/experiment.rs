@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use promptctl::experiment::{Figures, FleetFigures, Judged, Verdict, fetch_figures};
+use promptctl::experiment::{Figures, FleetFigures, Judged, Verdict, ending, fetch_figures};
+use promptctl::project::Project;
 use promptctl::release::{ActionKind, ActionRequest, ExperimentRequest};
 use promptctl::rollout::{Applied, Prometheus};
 use promptctl::store::{EXPERIMENT_LENGTH, Metric, Split};
@@ -180,8 +181,7 @@ pub fn run(global: &GlobalArgs, args: ExperimentArgs) -> Result<ExitCode, CliErr
         ExperimentCommand::Status(args) => status(global, args),
         ExperimentCommand::Conclude(args) => conclude(global, args),
         ExperimentCommand::Stop(args) => {
-            let mut request = ActionRequest::new(ActionKind::Stop, Vec::new());
-            request.experiment = Some(ExperimentRequest::named(&args.name));
+            let request = ending(&args.name, ActionKind::Stop, None, None);
             super::action::run(global, request, args.flags)
         }
         ExperimentCommand::Step(args) => step(global, args),
@@ -262,7 +262,7 @@ enum Source {
 }
 
 impl Source {
-    fn read(global: &GlobalArgs, args: &SourceArgs) -> Result<Source, CliError> {
+    fn read(project: &Project, args: &SourceArgs) -> Result<Source, CliError> {
         if !args.from.is_empty() {
             let fleet = fetch_figures(&args.from).map_err(|m| {
                 CliError::usage(format!("cannot read feedback: {m}"))
@@ -275,7 +275,6 @@ impl Source {
             }
             return Ok(Source::Servers(fleet));
         }
-        let project = global.project()?;
         match Prometheus::chosen(args.prometheus.as_deref(), &project.config.rollout)
             .map_err(|why| CliError::usage(format!("--prometheus: {why}")))?
         {
@@ -294,8 +293,7 @@ impl Source {
 }
 
 /// Every running experiment (or those named), judged on `source` at `now`.
-fn judged(global: &GlobalArgs, source: &Source, names: &[String]) -> Result<Vec<Judged>, CliError> {
-    let project = global.project()?;
+fn judged(project: &Project, source: &Source, names: &[String]) -> Result<Vec<Judged>, CliError> {
     let release = project.store(&project.environment)?.read()?;
     let now = promptctl::base::clock::now();
     let empty = FleetFigures::default();
@@ -316,8 +314,9 @@ fn judged(global: &GlobalArgs, source: &Source, names: &[String]) -> Result<Vec<
 }
 
 fn status(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, CliError> {
-    let source = Source::read(global, &args.source)?;
-    let judged = judged(global, &source, &args.names)?;
+    let project = global.project()?;
+    let source = Source::read(&project, &args.source)?;
+    let judged = judged(&project, &source, &args.names)?;
     if args.json {
         print_json(&judged)?;
         return Ok(ExitCode::SUCCESS);
@@ -325,7 +324,7 @@ fn status(global: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, CliError> {
     if judged.is_empty() {
         print(&format!(
             "no experiment runs in `{}`\n",
-            global.project()?.environment
+            project.environment
         ))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -352,10 +351,7 @@ fn describe(out: &mut String, judged: &Judged, with_feedback: bool) {
         experiment.name,
         judged.name,
         experiment.metric,
-        match experiment.metric.goal() {
-            promptctl::store::Goal::Higher => "higher",
-            promptctl::store::Goal::Lower => "lower",
-        },
+        experiment.metric.goal().as_str(),
         experiment.alpha * 100.0,
         promptctl::base::clock::format(experiment.started),
         experiment
@@ -378,7 +374,7 @@ fn describe(out: &mut String, judged: &Judged, with_feedback: bool) {
                     out,
                     "  {}  {VERSION}{}{VERSION:#}  {:>5}%  {mean}{margin}  {DIM}n {}, {} reports, {} errors{DIM:#}",
                     pad(&arm.name, width),
-                    short(&arm.version),
+                    arm.version.short(),
                     arm.share,
                     arm.n,
                     arm.figures.reports,
@@ -386,14 +382,8 @@ fn describe(out: &mut String, judged: &Judged, with_feedback: bool) {
                 );
             }
             let _ = writeln!(out, "  {}", analysis.verdict_words());
-            if let Verdict::Winner { arm } = &analysis.verdict
-                && !experiment.auto_conclude
-            {
-                let _ = writeln!(
-                    out,
-                    "  {DIM}make it active with: promptctl experiment conclude {} (arm {arm}){DIM:#}",
-                    experiment.name
-                );
+            if let Some(command) = analysis.conclude_command(experiment.auto_conclude) {
+                let _ = writeln!(out, "  {DIM}make it active with: {command}{DIM:#}");
             }
         }
         Ok(_) => {
@@ -425,19 +415,12 @@ fn describe(out: &mut String, judged: &Judged, with_feedback: bool) {
     }
 }
 
-fn short(version: &str) -> String {
-    version
-        .parse::<promptctl::prompt::Version>()
-        .map_or(version.to_owned(), |v| v.short())
-}
-
 fn conclude(global: &GlobalArgs, args: ConcludeArgs) -> Result<ExitCode, CliError> {
-    let mut experiment = ExperimentRequest::named(&args.name);
-    let mut reason = args.flags.reason();
-    match &args.arm {
-        Some(arm) => experiment.arm = Some(arm.clone()),
+    let (arm, reason) = match &args.arm {
+        Some(arm) => (arm.clone(), args.flags.reason()),
         None => {
-            let source = Source::read(global, &args.source)?;
+            let project = global.project()?;
+            let source = Source::read(&project, &args.source)?;
             if matches!(source, Source::None) {
                 return Err(CliError::usage(format!(
                     "which arm won `{}`? no feedback was named to judge on",
@@ -445,7 +428,7 @@ fn conclude(global: &GlobalArgs, args: ConcludeArgs) -> Result<ExitCode, CliErro
                 ))
                 .hint("name servers with --from or Prometheus with --prometheus, or the arm with --arm"));
             }
-            let judged = judged(global, &source, std::slice::from_ref(&args.name))?;
+            let judged = judged(&project, &source, std::slice::from_ref(&args.name))?;
             let analysis = judged[0].analysis.as_ref().map_err(|why| {
                 CliError::usage(format!(
                     "the figures of `{}` cannot be read: {why}",
@@ -460,29 +443,28 @@ fn conclude(global: &GlobalArgs, args: ConcludeArgs) -> Result<ExitCode, CliErro
                 ))
                 .hint("wait for more feedback, stop it (promptctl experiment stop), or choose with --arm"));
             };
-            experiment.arm = Some(arm.clone());
             let figures = analysis.summary();
-            reason = Some(match reason {
+            let reason = match args.flags.reason() {
                 Some(given) => format!("{given} ({figures})"),
                 None => figures,
-            });
+            };
+            (arm.clone(), Some(reason))
         }
-    }
-    let mut request = ActionRequest::new(ActionKind::Conclude, Vec::new());
-    request.experiment = Some(experiment);
+    };
+    let request = ending(&args.name, ActionKind::Conclude, Some(arm), None);
     let mut flags = args.flags;
     flags.set_reason(reason);
     super::action::run(global, request, flags)
 }
 
 fn step(global: &GlobalArgs, args: StepArgs) -> Result<ExitCode, CliError> {
-    let source = Source::read(global, &args.source)?;
+    let project = global.project()?;
+    let source = Source::read(&project, &args.source)?;
     let Some(figures) = source.figures() else {
         return Err(CliError::usage("no feedback to judge on").hint(
             "name servers with --from, or Prometheus with --prometheus or [rollout] prometheus",
         ));
     };
-    let project = global.project()?;
     let now = promptctl::base::clock::now();
     let judged = promptctl::experiment::step(
         &project,

@@ -31,7 +31,7 @@ pub mod stats;
 mod suite;
 mod turns;
 
-pub use adaptive::{Concurrency, DEFAULT_CEILING as DEFAULT_CONCURRENCY};
+pub use adaptive::Concurrency;
 pub use arms::{
     ArmError, ArmSpec, MAX_ARM_SAMPLES, MAX_ARMS, MAX_MATRIX_VALUES, Matrix, Overrides, check_arms,
     parse_arm,

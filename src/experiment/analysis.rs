@@ -20,7 +20,7 @@ const FAR: u64 = 100_000_000;
 #[derive(Debug, Clone, Serialize)]
 pub struct ArmResult {
     pub name: String,
-    pub version: String,
+    pub version: crate::prompt::Version,
     /// Its share of the callers, in percent.
     pub share: f64,
     pub figures: ArmFigures,
@@ -89,6 +89,18 @@ impl Analysis {
             arms.join(", "),
             self.verdict_words()
         )
+    }
+
+    /// The command that makes the winner active, when there is one and no controller will
+    /// (the experiment was not started with `--auto-conclude`).
+    pub fn conclude_command(&self, auto_conclude: bool) -> Option<String> {
+        match &self.verdict {
+            Verdict::Winner { arm } if !auto_conclude => Some(format!(
+                "promptctl experiment conclude {} (arm {arm})",
+                self.experiment
+            )),
+            _ => None,
+        }
     }
 
     /// The verdict in words.
@@ -193,7 +205,7 @@ fn arm_results(experiment: &Experiment, figures: &ExperimentFigures) -> Vec<ArmR
             };
             ArmResult {
                 name: arm.name.clone(),
-                version: arm.version.to_string(),
+                version: arm.version,
                 share,
                 figures: own,
                 n,

@@ -129,10 +129,23 @@ fn apply(project: &Project, env: &str, judged: &Judged, push: Option<&str>) -> A
     let Some((kind, arm)) = due(&judged.experiment, analysis) else {
         return Applied::Nothing;
     };
+    let reason = format!("experiment controller: {}", analysis.summary());
+    let request = ending(&judged.experiment.name, kind, arm, Some(reason));
+    carry_out(project, env, &request, push)
+}
+
+/// The request that ends experiment `name`: `conclude` with `arm` made active, or `stop`,
+/// with the reason recorded in its release commit.
+pub fn ending(
+    name: &str,
+    kind: ActionKind,
+    arm: Option<String>,
+    reason: Option<String>,
+) -> ActionRequest {
     let mut request = ActionRequest::new(kind, Vec::new());
-    let mut experiment = ExperimentRequest::named(&judged.experiment.name);
+    let mut experiment = ExperimentRequest::named(name);
     experiment.arm = arm;
     request.experiment = Some(experiment);
-    request.reason = Some(format!("experiment controller: {}", analysis.summary()));
-    carry_out(project, env, &request, push)
+    request.reason = reason;
+    request
 }

@@ -11,7 +11,7 @@ mod prometheus;
 pub mod sequential;
 
 pub use analysis::{Analysis, ArmResult, MIN_PER_ARM, PairResult, Verdict, analyze};
-pub use controller::{Figures, Judged, due, judge, step};
+pub use controller::{Figures, Judged, due, ending, judge, step};
 pub use fetch::{FleetFigures, fetch_figures};
 pub use figures::{ArmFigures, ExperimentFigures};
 pub use prometheus::read_figures;

@@ -87,6 +87,16 @@ pub enum Goal {
     Lower,
 }
 
+impl Goal {
+    /// The goal as a word: `higher` or `lower`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Goal::Higher => "higher",
+            Goal::Lower => "lower",
+        }
+    }
+}
+
 impl Metric {
     /// Reads `score`, `error_rate`, `custom:NAME` or `custom:NAME:lower`.
     pub fn parse(text: &str) -> Result<Metric, String> {

@@ -50,10 +50,7 @@ pub(super) fn experiment_blocks(state: &ServerState, snapshot: &Snapshot) -> Vec
                 .iter()
                 .map(|arm| ArmRow {
                     name: arm.name.clone(),
-                    version: arm
-                        .version
-                        .parse::<crate::prompt::Version>()
-                        .map_or(arm.version.clone(), |v| v.short()),
+                    version: arm.version.short(),
                     share: format!("{}%", arm.share),
                     n: arm.n,
                     reports: arm.figures.reports,
@@ -65,24 +62,13 @@ pub(super) fn experiment_blocks(state: &ServerState, snapshot: &Snapshot) -> Vec
                     },
                 })
                 .collect();
-            let conclude = match &analysis.verdict {
-                crate::experiment::Verdict::Winner { arm } if !experiment.auto_conclude => {
-                    Some(format!(
-                        "promptctl experiment conclude {} (arm {arm})",
-                        experiment.name
-                    ))
-                }
-                _ => None,
-            };
+            let conclude = analysis.conclude_command(experiment.auto_conclude);
             ExperimentBlock {
                 prompt: view.name.to_string(),
                 anchor: anchor(&format!("experiment-{}", experiment.name)),
                 name: experiment.name.clone(),
                 metric: experiment.metric.to_string(),
-                goal: match experiment.metric.goal() {
-                    crate::store::Goal::Higher => "higher",
-                    crate::store::Goal::Lower => "lower",
-                },
+                goal: experiment.metric.goal().as_str(),
                 alpha: format!("{}%", experiment.alpha * 100.0),
                 since: clock::format(experiment.started),
                 segment: experiment.segment.as_ref().map(ToString::to_string),

@@ -93,16 +93,16 @@ impl Canary {
         }
     }
 
-    /// Tells whether a caller in `bucket` with `attributes` is on the canary: in the
-    /// segment (when there is one), and in the weight's buckets or one of the cohorts (the
-    /// `cohort` attribute). `Err` when the segment cannot be evaluated for the caller.
-    pub fn covers(&self, bucket: u16, attributes: &Attributes) -> Result<bool, Unevaluable> {
-        self.decide(bucket, attributes).map(|(covered, _)| covered)
-    }
-
-    /// Like [`Canary::covers`], with what decided: a rule (the segment left the caller
-    /// out, or its cohort is the canary's) or the bucket.
-    fn decide(&self, bucket: u16, attributes: &Attributes) -> Result<(bool, Reason), Unevaluable> {
+    /// Tells whether a caller in `bucket` with `attributes` is on the canary (in the
+    /// segment, when there is one, and in the weight's buckets or one of the cohorts, the
+    /// `cohort` attribute), and what decided: a rule (the segment left the caller out, or
+    /// its cohort is the canary's) or the bucket. `Err` when the segment cannot be
+    /// evaluated for the caller.
+    pub fn decide(
+        &self,
+        bucket: u16,
+        attributes: &Attributes,
+    ) -> Result<(bool, Reason), Unevaluable> {
         if let Some(segment) = &self.segment
             && !segment.matches(attributes)?
         {

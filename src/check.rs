@@ -174,28 +174,40 @@ pub fn check(
             .or_default()
             .push(suite);
     }
-    for (name, parsed) in set.entries() {
-        if !scope.includes(name.as_str()) {
-            continue;
-        }
-        report.prompts += 1;
+    let jobs: Vec<_> = set
+        .entries()
+        .filter(|(name, _)| scope.includes(name.as_str()))
+        .map(|(name, parsed)| {
+            let covering = by_prompt.remove(name.as_str()).unwrap_or_default();
+            (name, parsed, covering)
+        })
+        .collect();
+    // Compiling and rendering each prompt is most of a check, and prompts are independent:
+    // spread over the cores, each prompt's findings kept in its place.
+    let parts = crate::base::parallel::map(&jobs, |(name, parsed, covering)| {
+        let mut part = CheckReport {
+            prompts: 1,
+            suites: covering.len(),
+            ..CheckReport::default()
+        };
         match parsed {
-            Err(error) => {
-                // Its suites cannot be rendered; the prompt's own error says why.
-                report.suites += by_prompt.remove(name.as_str()).map_or(0, |s| s.len());
-                report.push_prompt_error(Severity::Error, Some(name.as_str()), error);
-            }
+            // Its suites cannot be rendered; the prompt's own error says why.
+            Err(error) => part.push_prompt_error(Severity::Error, Some(name.as_str()), error),
             Ok(prompt) => {
-                let covering = by_prompt.remove(name.as_str()).unwrap_or_default();
-                report.suites += covering.len();
                 if covering.is_empty() && scope.uncovered {
-                    report.diagnostics.push(no_suite(prompt, config));
+                    part.diagnostics.push(no_suite(prompt, config));
                 }
-                check_providers(prompt, &covering, config, &mut report);
-                check_params(prompt, config, &mut report);
-                check_prompt(prompt, &covering, &mut report);
+                check_providers(prompt, covering, config, &mut part);
+                check_params(prompt, config, &mut part);
+                check_prompt(prompt, covering, &mut part);
             }
         }
+        part
+    });
+    for part in parts {
+        report.prompts += part.prompts;
+        report.suites += part.suites;
+        report.diagnostics.extend(part.diagnostics);
     }
     if everything {
         for (prompt, orphans) in by_prompt {

@@ -561,3 +561,115 @@ fn list_at_head_is_heads_whatever_is_staged() {
     assert_ne!(worktree["support/triage"], head["support/triage"]);
     assert!(worktree.get("docs/new").is_some() && head.get("docs/new").is_none());
 }
+
+/// Loading a source keeps each prompt file's draft beside the repository, keyed by the
+/// file's blob, its path, the defaults and the folder: a second load takes every unchanged
+/// file from the cache without reading it (its git object can be gone), and every load
+/// gives exactly what a parse without the cache gives, through an edited prompt, an edited
+/// partial (which no draft's key covers), a new default and a damaged cache.
+#[test]
+fn loading_takes_unchanged_drafts_from_the_cache_and_agrees_with_a_full_parse() {
+    use promptctl::source::{DRAFT_CACHE, RevisionSpec};
+    let repo = sample_repo();
+    repo.write(
+        "prompts/support/route.toml",
+        r#"description = "Route with a contract"
+tool_choice = "auto"
+
+[params]
+temperature = 0.7
+
+[variables.ticket]
+type = "string"
+required = true
+description = "The ticket's text"
+
+[[messages]]
+role = "user"
+content = '''{{ ticket }} {% include "partials/tone.j2" %}'''
+
+[output]
+strict = true
+schema = { type = "object", additionalProperties = false, required = ["queue"], properties = { queue = { type = "string", enum = ["billing", "tech"] } } }
+
+[[tools]]
+name = "lookup"
+description = "Find an order."
+parameters = { type = "object", properties = { id = { type = "string" } } }
+"#,
+    );
+    repo.commit("prompts");
+    let project = || promptctl::project::Project::discover(repo.path()).unwrap();
+    let shown = |set: &promptctl::source::PromptSet| {
+        set.entries()
+            .map(|(name, parsed)| format!("{name}: {parsed:?}"))
+            .collect::<Vec<_>>()
+    };
+    let cache = repo.path().join(".git").join(DRAFT_CACHE);
+    let agrees = |spec: &RevisionSpec| {
+        let loaded = shown(&promptctl::source::load(&project(), spec).unwrap());
+        let snapshot = promptctl::source::read_snapshot(&project(), spec).unwrap();
+        let parsed = shown(&promptctl::source::PromptSet::from_snapshot(snapshot));
+        assert_eq!(
+            loaded, parsed,
+            "a load differs from a parse without the cache"
+        );
+        assert!(loaded.iter().all(|p| !p.contains(": Err(")), "{loaded:#?}");
+        loaded
+    };
+    let spec = RevisionSpec::Worktree;
+    let first = agrees(&spec);
+    assert!(cache.is_file(), "the first load keeps the drafts");
+    assert_eq!(agrees(&spec), first, "a second load, from the cache");
+    assert_eq!(agrees(&RevisionSpec::Git("HEAD".into())), first);
+
+    // The route prompt's blob is gone from the object store: only the cache can give it.
+    let blob = git(&repo, &["rev-parse", "HEAD:prompts/support/route.toml"]);
+    let object = repo
+        .path()
+        .join(".git/objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
+    std::fs::remove_file(&object).unwrap();
+    let loaded = shown(&promptctl::source::load(&project(), &spec).unwrap());
+    assert_eq!(loaded, first, "an unchanged file is not read");
+
+    repo.write("prompts/partials/tone.j2", "Be kind.");
+    let edited = agrees(&spec);
+    assert_ne!(
+        edited, first,
+        "a partial's edit reaches the prompts that include it"
+    );
+    let config = std::fs::read_to_string(repo.path().join("promptctl.toml")).unwrap();
+    repo.write(
+        "promptctl.toml",
+        &config.replace("test-model", "other-model"),
+    );
+    assert_ne!(agrees(&spec), edited, "a new default reaches every draft");
+
+    let text = std::fs::read_to_string(&cache).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    for line in lines.iter_mut().skip(1) {
+        *line = line.split('\t').next().unwrap();
+    }
+    std::fs::write(&cache, format!("{}\n", lines.join("\t{not json\n"))).unwrap();
+    agrees(&spec);
+    std::fs::write(&cache, "not a cache").unwrap();
+    agrees(&spec);
+}
+
+fn git(repo: &TestRepo, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(repo.path())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

@@ -52,7 +52,12 @@ pub fn start(kind: &str, format: u32, capacity: usize) -> String {
 /// Writes a cache file's `text` (from [`start`]) atomically. A cache need not survive a
 /// power loss, so it is not synced; a failure is logged and costs only speed.
 pub fn write(path: &Path, text: &str) {
-    if let Err(error) = crate::base::fsutil::write_atomic_unsynced(path, text.as_bytes()) {
+    write_bytes(path, text.as_bytes());
+}
+
+/// [`write`] for a text already turned into bytes.
+pub fn write_bytes(path: &Path, bytes: &[u8]) {
+    if let Err(error) = crate::base::fsutil::write_atomic_unsynced(path, bytes) {
         tracing::debug!(path = %path.display(), %error, "a cache file was not written");
     }
 }

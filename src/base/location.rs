@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// A place in a prompt repository that an error points at.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     /// Path shown to the user, relative to the project root (`prompts/support/triage.toml`).
     pub path: String,

@@ -11,6 +11,7 @@ pub mod duration;
 pub mod fsutil;
 pub mod http;
 pub mod junit;
+pub mod linecache;
 pub mod location;
 pub mod markup;
 pub mod money;

@@ -15,7 +15,7 @@ use super::error::{IncludeProblem, Location, PromptError};
 use super::name::check_partial_name;
 
 /// One literal template reference found in a template.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct IncludeRef {
     /// The partial's name, relative to the prompts folder.
     pub name: String,

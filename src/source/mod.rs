@@ -6,6 +6,7 @@
 //! stored versions (`sha256:…`) are part of the grammar; they resolve through the release
 //! store.
 
+mod drafts;
 mod error;
 mod git;
 mod listing;
@@ -22,6 +23,7 @@ mod worktree;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use drafts::DRAFT_CACHE;
 pub use error::SourceError;
 pub use pair::{SourcePair, load_pair};
 pub use set::PromptSet;
@@ -174,7 +176,7 @@ pub fn load(project: &Project, spec: &RevisionSpec) -> Result<PromptSet, SourceE
             release::load_pointer(project, spec, *pointer, env)
         }
         RevisionSpec::Version(prefix) => release::load_version(project, spec, prefix),
-        _ => Ok(PromptSet::from_snapshot(read_snapshot(project, spec)?)),
+        RevisionSpec::Worktree | RevisionSpec::Git(_) => drafts::load(project, spec),
     }
 }
 

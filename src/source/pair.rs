@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 
+use super::drafts::DraftCache;
 use super::listing::{FileEntry, Listing};
 use super::set::similar_names;
 use super::{PromptSet, RevisionSpec, SourceError};
@@ -67,14 +68,22 @@ pub fn load_pair(
             }
     };
     share_blobs(&mut old, &mut new, select)?;
-    let (from, to) = PromptSet::pair_from_snapshots(old.snapshot(select)?, new.snapshot(select)?);
+    let cache = new.repo.as_ref().or(old.repo.as_ref());
+    let cache = cache.map(|repo| DraftCache::open(repo.path()));
+    let pair = |select: &dyn Fn(&str) -> bool| -> Result<(PromptSet, PromptSet), SourceError> {
+        let (old, new) = (old.snapshot(select)?, new.snapshot(select)?);
+        Ok(PromptSet::pair_from_snapshots(old, new, cache.as_ref()))
+    };
+    let (from, to) = pair(&select)?;
     // A name the scan could not see (written with escapes) is a schema file missed: read
     // them all, as before there was a scan.
     if misses_a_schema_file(&from, &old) || misses_a_schema_file(&to, &new) {
         let every = |relative: &str| is_partial(relative) || candidates.contains(relative);
-        let (from, to) = PromptSet::pair_from_snapshots(old.snapshot(every)?, new.snapshot(every)?);
+        let (from, to) = pair(&every)?;
+        cache.into_iter().for_each(DraftCache::save);
         return Ok(SourcePair { from, to });
     }
+    cache.into_iter().for_each(DraftCache::save);
     Ok(SourcePair { from, to })
 }
 

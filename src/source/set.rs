@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::drafts::DraftCache;
 use super::{RevisionSpec, Snapshot, SourceError};
-use crate::prompt::{PartialIndex, Prompt, PromptDefaults, PromptError, PromptName};
+use crate::prompt::{PartialIndex, Prompt, PromptDefaults, PromptDraft, PromptError, PromptName};
 
 /// Every prompt of one source, each parsed and versioned or with the error that stopped it.
 #[derive(Debug)]
@@ -24,27 +25,43 @@ pub struct PromptSet {
 impl PromptSet {
     /// Parses every prompt of a snapshot against the snapshot's partials and defaults.
     pub fn from_snapshot(snapshot: Snapshot) -> Self {
+        Self::from_drafts(snapshot, Vec::new(), None)
+    }
+
+    /// Finishes `drafts` (read back from the draft cache) against the partials of
+    /// `snapshot`, and drafts and finishes the prompt files it holds, through `cache`.
+    pub(super) fn from_drafts(
+        snapshot: Snapshot,
+        drafts: Vec<PromptDraft>,
+        cache: Option<&DraftCache>,
+    ) -> Self {
         let (side, files) = Side::of(snapshot);
-        let parse = |(name, text): &(PromptName, Arc<str>)| {
-            let parsed = Prompt::parse(
-                name.clone(),
-                &side.path(name),
-                text,
-                &side.defaults,
-                &side.partials,
-            );
-            (name.clone(), parsed)
+        let jobs: Vec<Result<PromptDraft, (PromptName, Arc<str>)>> = drafts
+            .into_iter()
+            .map(Ok)
+            .chain(files.into_iter().map(Err))
+            .collect();
+        let parse = |job: &Result<PromptDraft, (PromptName, Arc<str>)>| match job {
+            Ok(draft) => (draft.name().clone(), draft.clone().finish(&side.partials)),
+            Err((name, text)) => {
+                let draft = side.draft(cache, name, text);
+                (name.clone(), draft.and_then(|d| d.finish(&side.partials)))
+            }
         };
-        let prompts = crate::base::parallel::map(&files.into_iter().collect::<Vec<_>>(), parse);
+        let prompts = crate::base::parallel::map(&jobs, parse);
         side.into_set(prompts)
     }
 
-    /// Parses the prompts of two snapshots read for comparison.
+    /// Parses the prompts of two snapshots read for comparison, through `cache`.
     ///
     /// A file with the same text on both sides, read with the same folder and defaults, is
     /// drafted once and finished against each side's partials: only they can make its two
     /// versions differ (a partial reaching 500 prompts costs 500 drafts, not 1,000).
-    pub fn pair_from_snapshots(old: Snapshot, new: Snapshot) -> (Self, Self) {
+    pub(super) fn pair_from_snapshots(
+        old: Snapshot,
+        new: Snapshot,
+        cache: Option<&DraftCache>,
+    ) -> (Self, Self) {
         let (old, old_files) = Side::of(old);
         let (new, new_files) = Side::of(new);
         let same_settings = old.folder == new.folder && old.defaults == new.defaults;
@@ -52,8 +69,7 @@ impl PromptSet {
         let parse = |(name, a, b): &PairJob| -> PairParse {
             let shared = same_settings && a.is_some() && a == b;
             if let (true, Some(text)) = (shared, a) {
-                let draft = Prompt::draft(name.clone(), &old.path(name), text, &old.defaults);
-                return match draft {
+                return match old.draft(cache, name, text) {
                     Ok(draft) => (
                         Some(draft.clone().finish(&old.partials)),
                         Some(draft.finish(&new.partials)),
@@ -63,13 +79,10 @@ impl PromptSet {
             }
             let one = |side: &Side, text: &Option<Arc<str>>| {
                 let text = text.as_ref()?;
-                Some(Prompt::parse(
-                    name.clone(),
-                    &side.path(name),
-                    text,
-                    &side.defaults,
-                    &side.partials,
-                ))
+                Some(
+                    side.draft(cache, name, text)
+                        .and_then(|d| d.finish(&side.partials)),
+                )
             };
             (one(&old, a), one(&new, b))
         };
@@ -217,6 +230,8 @@ struct Side {
     commit: Option<String>,
     folder: String,
     defaults: PromptDefaults,
+    /// The key of the settings drafts are read with, for the draft cache.
+    settings: sha2::Sha256,
     partials: PartialIndex,
     problems: Vec<PromptError>,
 }
@@ -226,6 +241,7 @@ impl Side {
         let folder = snapshot.folder().to_owned();
         let side = Side {
             defaults: snapshot.config.prompt_defaults(),
+            settings: super::drafts::settings_key(&snapshot.config),
             partials: PartialIndex::new(&folder, snapshot.partial_files),
             folder,
             spec: snapshot.spec,
@@ -233,6 +249,17 @@ impl Side {
             problems: snapshot.problems,
         };
         (side, snapshot.prompt_files)
+    }
+
+    /// The draft of the prompt file `text` of `name`, through `cache`.
+    fn draft(
+        &self,
+        cache: Option<&DraftCache>,
+        name: &PromptName,
+        text: &str,
+    ) -> Result<PromptDraft, PromptError> {
+        let settings = (&self.settings, &self.defaults);
+        super::drafts::draft(cache, settings, name, &self.path(name), text)
     }
 
     /// The prompt's file as shown to people.

@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use toml::Spanned;
 
@@ -44,14 +44,14 @@ pub(crate) struct RawTool {
 }
 
 /// Where a schema read from a file goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SchemaSlot {
     Output,
     Tool(usize),
 }
 
 /// A schema file a prompt names, resolved against its source's files when it is finished.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct SchemaRef {
     pub slot: SchemaSlot,
     /// The file, relative to the prompts folder.
@@ -62,7 +62,7 @@ pub(crate) struct SchemaRef {
 }
 
 /// The contract as read from the file, with the schema files it names still to read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ContractDraft {
     pub contract: Contract,
     pub compatibility: Compatibility,
@@ -72,7 +72,7 @@ pub(crate) struct ContractDraft {
 }
 
 /// Where a schema of the contract is written: a field of the prompt file, or a schema file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchemaSite {
     pub slot: SchemaSlot,
     /// The field (`output.schema`, `tools[1].parameters`) at its line, or the schema file.

@@ -3,16 +3,16 @@
 //! Each line is `key, name, path, version, provider, model, description, partials…`
 //! separated by tabs, every field escaped as PostgreSQL's COPY text format does (`\\`, `\t`,
 //! `\n`, `\r`; `\N` for a prompt without a description). Reading indexes the lines by key
-//! and decodes only the ones a listing takes: a JSON file of 2,000 summaries took longer to
-//! parse than the rest of `list --at HEAD` together.
+//! and decodes only the ones a listing takes ([`LineCache`]): a JSON file of 2,000
+//! summaries took longer to parse than the rest of `list --at HEAD` together.
 
 use std::collections::HashMap;
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
 use super::Summary;
 use crate::base::copytext::{escape, unescape};
+use crate::base::linecache::LineCache;
 use crate::prompt::{PromptName, Version};
 
 /// The cache file, in the git folder.
@@ -29,18 +29,10 @@ const OLD_CACHE: &str = "promptctl-summaries.json";
 /// Most entries the cache keeps; past it, entries not used by the last listing are dropped.
 const CACHE_ENTRIES: usize = 50_000;
 
-/// The cache as read: the file's text and where each key's line is in it.
-///
-/// Lines are found by a hash of their key in a sorted list, not a map of owned keys: the
-/// 2,000 allocations and SipHash runs of a map were a tenth of `list`.
+/// The cache as read, with one copy of each provider, model and list of partials decoded.
 #[derive(Default)]
 pub(super) struct Cache {
-    text: String,
-    /// Each line's key hash and where the line is, sorted by hash.
-    lines: Vec<(u64, Range<usize>)>,
-    /// What this listing did with each line, in the order of `lines`.
-    marks: Vec<Mark>,
-    /// One copy of each provider, model and list of partials decoded.
+    lines: LineCache,
     shared: Shared,
 }
 
@@ -108,100 +100,30 @@ impl<T: Clone> Table<T> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mark {
-    Unused,
-    Used,
-    /// The line does not decode: it is not written back.
-    Dropped,
-}
-
-/// A line's place in the sorted list: keys are SHA-256 digests in hex, so their first
-/// sixteen bytes, folded together, spread as well as any hash (FNV over all 64 bytes was a
-/// tenth of the lookups). Lines whose hashes are equal are told apart by their whole key.
-fn key_hash(key: &str) -> u64 {
-    key.bytes()
-        .take(16)
-        .fold(0, |hash, byte| (hash << 4) ^ u64::from(byte))
-}
-
 impl Cache {
     /// Reads the cache; a missing, unreadable or foreign file is an empty cache.
     pub fn read(path: &Path) -> Cache {
-        let Some(file) = crate::base::cachefile::read(path, KIND, FORMAT) else {
-            return Cache::default();
-        };
-        let mut lines = Vec::new();
-        let mut start = file.body;
-        for line in file.body().split_inclusive('\n') {
-            let end = start + line.trim_end_matches('\n').len();
-            if let Some((key, _)) = line.split_once('\t') {
-                lines.push((key_hash(key), start..end));
-            }
-            start += line.len();
-        }
-        lines.sort_unstable_by_key(|(hash, range)| (*hash, range.start));
-        let marks = vec![Mark::Unused; lines.len()];
         Cache {
-            text: file.text,
-            lines,
-            marks,
+            lines: LineCache::read(path, KIND, FORMAT),
             shared: Shared::default(),
         }
     }
 
-    /// Where the line of `key` is in `lines`.
-    fn find(&self, key: &str) -> Option<usize> {
-        let hash = key_hash(key);
-        let first = self.lines.partition_point(|(h, _)| *h < hash);
-        (first..self.lines.len())
-            .take_while(|&i| self.lines[i].0 == hash)
-            .find(|&i| {
-                let line = &self.text[self.lines[i].1.clone()];
-                self.marks[i] != Mark::Dropped
-                    && line
-                        .strip_prefix(key)
-                        .is_some_and(|rest| rest.starts_with('\t'))
-            })
-    }
-
     /// The summary cached under a key; a line that does not decode is a miss, and dropped.
     pub fn take(&mut self, key: &str) -> Option<Summary> {
-        let at = self.find(key)?;
-        let decoded = decode(&self.text[self.lines[at].1.clone()], &mut self.shared);
-        self.marks[at] = match decoded {
-            Some(_) => Mark::Used,
-            None => Mark::Dropped,
-        };
-        decoded
+        let shared = &mut self.shared;
+        self.lines.take(key, |value| decode(value, shared))
     }
 
     /// Writes the cache atomically with the `new` summaries; a failure only costs the next
     /// listing its speed.
     pub fn write(self, path: &Path, new: &[(String, Summary)]) {
-        let keep_all = self.lines.len() + new.len() <= CACHE_ENTRIES;
-        let mut kept: Vec<&Range<usize>> = self
-            .lines
-            .iter()
-            .zip(&self.marks)
-            .filter(|(_, mark)| match mark {
-                Mark::Used => true,
-                Mark::Unused => keep_all,
-                Mark::Dropped => false,
-            })
-            .map(|((_, range), _)| range)
-            .collect();
-        kept.sort_by_key(|range| range.start);
-        let mut out =
-            crate::base::cachefile::start(KIND, FORMAT, self.text.len() + new.len() * 256);
-        for range in kept {
-            out.push_str(&self.text[range.clone()]);
-            out.push('\n');
-        }
+        let mut text = String::with_capacity(new.len() * 256);
         for (key, summary) in new {
-            encode(&mut out, key, summary);
+            encode(&mut text, key, summary);
         }
-        crate::base::cachefile::write(path, &out);
+        self.lines
+            .write(path, KIND, FORMAT, CACHE_ENTRIES, (new.len(), &text));
         if let Some(folder) = path.parent() {
             let _ = std::fs::remove_file(folder.join(OLD_CACHE));
         }
@@ -233,10 +155,10 @@ fn encode(out: &mut String, key: &str, summary: &Summary) {
     out.push('\n');
 }
 
-/// Reads one line back; `None` for anything malformed.
-fn decode(line: &str, shared: &mut Shared) -> Option<Summary> {
-    // The key, six fields, then the partials (as many as there are, maybe none).
-    let mut fields = line.splitn(8, '\t').skip(1);
+/// Reads one line's value (after its key) back; `None` for anything malformed.
+fn decode(value: &str, shared: &mut Shared) -> Option<Summary> {
+    // Six fields, then the partials (as many as there are, maybe none).
+    let mut fields = value.splitn(7, '\t');
     let name = PromptName::parse(&unescape(fields.next()?)?).ok()?;
     let path = unescape(fields.next()?)?;
     let version = Version::from_hex(fields.next()?)?;
@@ -274,10 +196,19 @@ mod tests {
         }
     }
 
+    /// Writes a cache file as the cache writes them: its lines sorted by key.
+    fn write_sorted(path: &Path, text: &str) {
+        let (header, body) = text.split_once('\n').unwrap();
+        let mut lines: Vec<&str> = body.lines().collect();
+        lines.sort_unstable();
+        std::fs::write(path, format!("{header}\n{}\n", lines.join("\n"))).unwrap();
+    }
+
     fn round_trip(original: &Summary) -> Summary {
         let mut line = String::new();
         encode(&mut line, "k", original);
-        decode(line.trim_end_matches('\n'), &mut Shared::default()).expect("decodes")
+        let value = line.trim_end_matches('\n').strip_prefix("k\t").unwrap();
+        decode(value, &mut Shared::default()).expect("decodes")
     }
 
     #[test]
@@ -300,7 +231,7 @@ mod tests {
         encode(&mut text, "good", &summary(None, &[]));
         text.push_str("bad\tteam/greet\tp\tnot-hex\to\tm\t\\N\n");
         text.push_str("escape\tteam/greet\tp\\q\n");
-        std::fs::write(&path, text).unwrap();
+        write_sorted(&path, &text);
         let mut cache = Cache::read(&path);
         assert!(cache.take("bad").is_none());
         assert!(cache.take("escape").is_none());
@@ -312,36 +243,6 @@ mod tests {
     }
 
     #[test]
-    fn a_foreign_file_is_an_empty_cache() {
-        let folder = tempfile::tempdir().unwrap();
-        let path = folder.path().join(SUMMARY_CACHE);
-        std::fs::write(&path, "{\"format\":1,\"entries\":{}}").unwrap();
-        assert!(Cache::read(&path).lines.is_empty());
-    }
-
-    #[test]
-    fn a_key_is_found_among_many_and_a_prefix_of_it_is_not() {
-        let folder = tempfile::tempdir().unwrap();
-        let path = folder.path().join(SUMMARY_CACHE);
-        let mut text = crate::base::cachefile::start(KIND, FORMAT, 0);
-        for n in 0..500 {
-            encode(
-                &mut text,
-                &format!("key{n}"),
-                &summary(Some(&n.to_string()), &[]),
-            );
-        }
-        std::fs::write(&path, text).unwrap();
-        let mut cache = Cache::read(&path);
-        for n in [0, 17, 499] {
-            let found = cache.take(&format!("key{n}")).unwrap();
-            assert_eq!(found.description, Some(n.to_string()));
-        }
-        assert!(cache.take("key").is_none());
-        assert!(cache.take("key5000").is_none());
-    }
-
-    #[test]
     fn summaries_read_together_share_their_provider_model_and_partials() {
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join(SUMMARY_CACHE);
@@ -350,7 +251,7 @@ mod tests {
         encode(&mut text, "two", &summary(Some("2"), &["a.j2", "b.j2"]));
         encode(&mut text, "three", &summary(Some("3"), &["a.j2"]));
         encode(&mut text, "four", &summary(Some("4"), &["a.j2", "b.j2"]));
-        std::fs::write(&path, text).unwrap();
+        write_sorted(&path, &text);
         let mut cache = Cache::read(&path);
         let (one, two, three, four) = (
             cache.take("one").unwrap(),

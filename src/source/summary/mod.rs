@@ -97,7 +97,7 @@ pub fn summaries(project: &Project, spec: &RevisionSpec) -> Result<Summaries, So
             links.insert(relative.as_str());
             continue;
         };
-        let key = prompt_key(&context, relative, id);
+        let key = super::drafts::file_key(&context, relative, id);
         match cache.take(&key) {
             Some(summary) => prompts.push(summary),
             None => {
@@ -162,17 +162,10 @@ fn distinct(problems: impl Iterator<Item = PromptError>) -> Vec<PromptError> {
         .collect()
 }
 
-/// What every prompt's version depends on besides its own file.
+/// What every prompt's version depends on besides its own file: what its draft depends on,
+/// and every partial of the source.
 fn context_key(listing: &Listing) -> Sha256 {
-    let mut hasher = Sha256::new();
-    // The build is in the cache's first line; the defaults are written field by field,
-    // never through `Debug`, whose text no one promises to keep.
-    let defaults = listing.config.prompt_defaults();
-    hasher.update(&defaults.provider);
-    hasher.update([0]);
-    hasher.update(defaults.model.as_deref().map_or(&[1u8][..], str::as_bytes));
-    hasher.update([0]);
-    hasher.update(&listing.config.project.prompts);
+    let mut hasher = super::drafts::settings_key(&listing.config);
     for relative in listing.files.keys() {
         if let Some(FileKind::Partial) = classify(relative) {
             hasher.update([0]);
@@ -185,15 +178,4 @@ fn context_key(listing: &Listing) -> Sha256 {
         }
     }
     hasher
-}
-
-fn prompt_key(context: &Sha256, relative: &str, id: git2::Oid) -> String {
-    let mut hasher = context.clone();
-    hasher.update([1]);
-    hasher.update(relative);
-    hasher.update([0]);
-    hasher.update(id.as_bytes());
-    let mut hex = String::with_capacity(64);
-    crate::base::copytext::push_hex(&mut hex, &hasher.finalize());
-    hex
 }

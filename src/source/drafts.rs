@@ -13,11 +13,8 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
-use super::set::PromptSet;
-use super::{FileKind, RevisionSpec, SourceError, classify};
 use crate::base::linecache::{Found, LineCache};
 use crate::config::ProjectConfig;
-use crate::project::Project;
 use crate::prompt::{Prompt, PromptDefaults, PromptDraft, PromptError, PromptName, SchemaInterner};
 
 /// The cache file, in the git folder.
@@ -56,7 +53,7 @@ impl DraftCache {
 
     /// The draft of the prompt file `relative` (blob `id`) read with `settings`, when the
     /// cache has it.
-    fn get(&self, settings: &Sha256, name: &PromptName, id: git2::Oid) -> Option<PromptDraft> {
+    pub fn get(&self, settings: &Sha256, name: &PromptName, id: git2::Oid) -> Option<PromptDraft> {
         let found = self
             .lines
             .find(&file_key(settings, &name.file_path(), id))?;
@@ -119,47 +116,6 @@ pub(super) fn draft(
     let draft = parse()?;
     cache.put(settings, id, &draft);
     Ok(draft)
-}
-
-/// Reads and parses every prompt of the working tree or a git revision, taking the drafts
-/// of unchanged files from the cache without reading them.
-pub(super) fn load(project: &Project, spec: &RevisionSpec) -> Result<PromptSet, SourceError> {
-    let listing = super::list(project, spec)?;
-    let Some(cache) = listing.repo.as_ref().map(|r| DraftCache::open(r.path())) else {
-        return Ok(PromptSet::from_snapshot(listing.snapshot(|_| true)?));
-    };
-    let settings = settings_key(&listing.config);
-    let known: Vec<(&str, PromptName, git2::Oid)> = listing
-        .files
-        .iter()
-        .filter_map(|(relative, entry)| {
-            let Some(FileKind::Prompt(stem)) = classify(relative) else {
-                return None;
-            };
-            // A file whose name is refused is reported by the snapshot.
-            Some((
-                relative.as_str(),
-                PromptName::parse(stem).ok()?,
-                entry.blob_id()?,
-            ))
-        })
-        .collect();
-    let drafts =
-        crate::base::parallel::map(&known, |(_, name, id)| cache.get(&settings, name, *id));
-    let cached: std::collections::HashSet<&str> = known
-        .iter()
-        .zip(&drafts)
-        .filter(|(_, draft)| draft.is_some())
-        .map(|((relative, ..), _)| *relative)
-        .collect();
-    let snapshot = listing.snapshot(|relative| !cached.contains(relative))?;
-    let set = PromptSet::from_drafts(
-        snapshot,
-        drafts.into_iter().flatten().collect(),
-        Some(&cache),
-    );
-    cache.save();
-    Ok(set)
 }
 
 /// What every draft depends on besides its own file: the prompt defaults and the folder.

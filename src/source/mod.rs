@@ -176,8 +176,52 @@ pub fn load(project: &Project, spec: &RevisionSpec) -> Result<PromptSet, SourceE
             release::load_pointer(project, spec, *pointer, env)
         }
         RevisionSpec::Version(prefix) => release::load_version(project, spec, prefix),
-        RevisionSpec::Worktree | RevisionSpec::Git(_) => drafts::load(project, spec),
+        RevisionSpec::Worktree | RevisionSpec::Git(_) => load_files(project, spec),
     }
+}
+
+/// Reads and parses every prompt of the working tree or a git revision, taking the drafts
+/// of unchanged files from the cache without reading them.
+fn load_files(project: &Project, spec: &RevisionSpec) -> Result<PromptSet, SourceError> {
+    let listing = list(project, spec)?;
+    let Some(cache) = listing
+        .repo
+        .as_ref()
+        .map(|r| drafts::DraftCache::open(r.path()))
+    else {
+        return Ok(PromptSet::from_snapshot(listing.snapshot(|_| true)?));
+    };
+    let settings = drafts::settings_key(&listing.config);
+    let known: Vec<(&str, PromptName, git2::Oid)> = listing
+        .files
+        .iter()
+        .filter_map(|(relative, entry)| {
+            let Some(FileKind::Prompt(stem)) = classify(relative) else {
+                return None;
+            };
+            // A file whose name is refused is reported by the snapshot.
+            Some((
+                relative.as_str(),
+                PromptName::parse(stem).ok()?,
+                entry.blob_id()?,
+            ))
+        })
+        .collect();
+    let found = crate::base::parallel::map(&known, |(_, name, id)| cache.get(&settings, name, *id));
+    let cached: std::collections::HashSet<&str> = known
+        .iter()
+        .zip(&found)
+        .filter(|(_, draft)| draft.is_some())
+        .map(|((relative, ..), _)| *relative)
+        .collect();
+    let snapshot = listing.snapshot(|relative| !cached.contains(relative))?;
+    let set = PromptSet::from_drafts(
+        snapshot,
+        found.into_iter().flatten().collect(),
+        Some(&cache),
+    );
+    cache.save();
+    Ok(set)
 }
 
 /// Reads and parses only the prompts `names` at a revision spec, for commands that act on a

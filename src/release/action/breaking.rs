@@ -7,7 +7,7 @@ use super::planner::Plan;
 use super::source::Source;
 use crate::prompt::{PromptName, Version, contract_changes};
 use crate::release::ReleaseError;
-use crate::store::Store;
+use crate::store::{ReleaseTree, Store};
 
 /// Refuses a plan that moves a prompt from its active version to one whose contract
 /// breaks a service built for the active one.
@@ -31,6 +31,8 @@ pub(super) fn refuse_breaking(
     let Some(tip) = tip else {
         return Ok(());
     };
+    // Opened once: opening lists every stored version, and a publish may move thousands.
+    let tree = store.tree(tip)?;
     let mut found = Vec::new();
     for change in &plan.changes {
         let Some(before) = &change.before else {
@@ -55,8 +57,7 @@ pub(super) fn refuse_breaking(
             &change.name,
             prompt,
             before.active,
-            store,
-            Some(tip),
+            Some(&tree),
         )?);
     }
     if found.is_empty() {
@@ -72,18 +73,18 @@ pub(super) fn refuse_breaking(
 }
 
 /// The changes from the `active` version of `name` to `prompt` that break a service reading
-/// the active one, in words; none before anything was released (`tip` is `None`).
+/// the active one, in words; none before anything was released (`tree`, the release
+/// commit's, is `None`).
 pub(super) fn breaking_changes(
     name: &PromptName,
     prompt: &crate::prompt::Prompt,
     active: Version,
-    store: &Store,
-    tip: Option<git2::Oid>,
+    tree: Option<&ReleaseTree<'_>>,
 ) -> Result<Vec<String>, ReleaseError> {
-    let Some(tip) = tip else {
+    let Some(tree) = tree else {
         return Ok(Vec::new());
     };
-    let active = store.tree(tip)?.prompt(name, active)?;
+    let active = tree.prompt(name, active)?;
     if active.spec.contract == prompt.spec.contract {
         return Ok(Vec::new());
     }

@@ -82,6 +82,10 @@ pub(super) fn plan_start(
     let mut planner = Planner::new(state);
     let mut arms = Vec::new();
     let mut breaking = Vec::new();
+    let tree = match start.tip {
+        Some(tip) if !start.allow_breaking => Some(start.store.tree(tip)?),
+        _ => None,
+    };
     for (arm, source) in start.arms {
         let version = match source {
             None => current.active,
@@ -98,8 +102,7 @@ pub(super) fn plan_start(
                         name,
                         prompt,
                         current.active,
-                        start.store,
-                        start.tip,
+                        tree.as_ref(),
                     )?);
                 }
                 planner

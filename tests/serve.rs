@@ -1539,3 +1539,64 @@ fn canary_fallbacks_with_distinct_reasons_are_logged_once() {
         .count();
     assert_eq!(logged, 1);
 }
+
+/// Seen: every swap rewrote the whole kept copy (the 19.2 MB `snapshot-production.json` at
+/// 10,000 prompts). The copy is now a manifest and a pack of versions: a swap appends the
+/// versions it adds and leaves the ones kept as they were, and a restart serves it.
+#[test]
+fn a_swap_appends_to_the_kept_copy_instead_of_rewriting_it() {
+    use std::os::unix::fs::MetadataExt;
+    let repo = released();
+    let state_dir = tempfile::tempdir().unwrap();
+    let dir = state_dir.path().to_str().unwrap().to_owned();
+    let pack = state_dir.path().join("objects-production.pack");
+    let manifest = state_dir.path().join("kept-production.json");
+    let server = Server::start(&repo, &["--state-dir", &dir], &[]);
+    let read_when = |ready: &dyn Fn(&[u8]) -> bool| {
+        let started = Instant::now();
+        loop {
+            if let Ok(bytes) = std::fs::read(&pack)
+                && ready(&bytes)
+            {
+                return bytes;
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "no copy kept");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let first = read_when(&|bytes| !bytes.is_empty());
+    let inode = std::fs::metadata(&pack).unwrap().ino();
+    repo.run(&["canary", "support/triage", "10%"]).expect(0);
+    let second = read_when(&|bytes| bytes.len() > first.len());
+    assert!(second.starts_with(&first), "the versions kept were rewritten");
+    assert_eq!(std::fs::metadata(&pack).unwrap().ino(), inode);
+    let added = &second[first.len()..];
+    assert_eq!(
+        added.iter().filter(|&&b| b == b'\n').count(),
+        2,
+        "one record, the canary's version: {}",
+        String::from_utf8_lossy(added)
+    );
+    assert!(!state_dir.path().join("snapshot-production.json").exists());
+    let started = Instant::now();
+    let kept = loop {
+        let kept: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+        if kept["pack_length"] == second.len() {
+            break kept;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{kept}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (_, state) = server.get("/v1/state");
+    assert_eq!(kept["commit"], state["commit"]);
+    drop(server);
+    let server = Server::start(
+        &repo,
+        &["--state-dir", &dir, "--remote", "/nonexistent/remote.git"],
+        &[],
+    );
+    let (_, list) = server.get("/v1/prompts");
+    assert_eq!(list["prompts"][2]["canary_weight"], 10.0, "{list}");
+    let (_, health) = server.get("/healthz");
+    assert_eq!(health["status"], "stale");
+}

@@ -171,6 +171,11 @@ impl Version {
         Version(Sha256::digest(canonical).into())
     }
 
+    /// The first byte: which `objects/` folder of a release commit it is stored in.
+    pub fn folder(&self) -> u8 {
+        self.0[0]
+    }
+
     /// Returns the 64 lower-case hex digits.
     pub fn hex(&self) -> String {
         let mut s = String::with_capacity(64);

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::kept_pack::Pack;
 use super::{ServeError, ServeOptions, ServerState};
 use crate::served::{Snapshot, SnapshotData};
 
@@ -20,11 +21,13 @@ pub(super) fn start_from_kept_copy(
         .state_dir
         .as_ref()
         .and_then(|dir| read_persisted(dir, &options.env));
-    let Some(snapshot) =
-        kept.and_then(|data| Snapshot::build(Arc::new(data), folder, &state.counters, None).ok())
-    else {
+    let Some((data, pack)) = kept else {
         return false;
     };
+    let Ok(snapshot) = Snapshot::build(Arc::new(data), folder, &state.counters, None) else {
+        return false;
+    };
+    *state.kept_pack.lock().unwrap_or_else(|e| e.into_inner()) = pack;
     tracing::info!(
         commit = %snapshot.commit,
         "serving the copy kept in the state folder until the source answers"
@@ -57,9 +60,33 @@ pub(super) fn touch_kept_copy(options: &ServeOptions) {
     }
 }
 
+/// The manifest of the kept copy: the commit and state text, and how much of the pack of
+/// versions beside it is whole ([`Pack`]). Its file time is the copy's age.
 pub(super) fn persisted_path(dir: &std::path::Path, env: &str) -> PathBuf {
+    dir.join(format!("kept-{env}.json"))
+}
+
+/// The whole copy as earlier versions kept it, every version inside (19 MB at 10,000
+/// prompts, rewritten at every swap): read when there is no manifest, removed once one is
+/// written.
+fn old_copy_path(dir: &std::path::Path, env: &str) -> PathBuf {
     dir.join(format!("snapshot-{env}.json"))
 }
+
+/// What the manifest holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest<'a> {
+    format: u32,
+    env: std::borrow::Cow<'a, str>,
+    commit: std::borrow::Cow<'a, str>,
+    state: std::borrow::Cow<'a, str>,
+    /// The bytes of the pack that are whole records.
+    pack_length: u64,
+}
+
+/// The manifest's format.
+const MANIFEST_FORMAT: u32 = 2;
 
 /// A state folder the server cannot write is refused at the start: a kept copy that is
 /// never written would leave a restart with nothing, or with an old copy.
@@ -74,16 +101,38 @@ pub(super) fn check_state_dir(dir: &std::path::Path) -> Result<(), ServeError> {
         })
 }
 
-/// Keeps the last good state in the state folder, atomically. A failure is logged and
-/// returned for `/healthz` to report: serving goes on, as it matters more than the copy.
-pub(super) fn persist(options: &ServeOptions, data: &SnapshotData) -> Result<(), KeepError> {
+/// Keeps the last good state in the state folder: the versions the pack lacks are
+/// appended to it (synced), then the manifest is replaced atomically, so a copy is always
+/// whole. A failure is logged and returned for `/healthz` to report: serving goes on, as it
+/// matters more than the copy.
+pub(super) fn persist(
+    options: &ServeOptions,
+    data: &SnapshotData,
+    pack: &std::sync::Mutex<Option<Pack>>,
+) -> Result<(), KeepError> {
     let Some(dir) = &options.state_dir else {
         return Ok(());
     };
+    let mut pack = pack.lock().unwrap_or_else(|e| e.into_inner());
     let written = std::fs::create_dir_all(dir).and_then(|()| {
-        let bytes = serde_json::to_vec(data).map_err(std::io::Error::other)?;
-        crate::base::fsutil::write_atomic(&persisted_path(dir, &options.env), &bytes)
+        let pack = pack.get_or_insert_with(|| open_pack(dir, &options.env));
+        pack.store(&data.objects)?;
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            env: data.env.as_str().into(),
+            commit: data.commit.as_str().into(),
+            state: data.state.as_str().into(),
+            pack_length: pack.length(),
+        };
+        let bytes = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
+        crate::base::fsutil::write_atomic(&persisted_path(dir, &options.env), &bytes)?;
+        let _ = std::fs::remove_file(old_copy_path(dir, &options.env));
+        Ok(())
     });
+    if written.is_err() {
+        // What the file holds is no longer known: the next write starts from the manifest.
+        *pack = None;
+    }
     written.map_err(|e| {
         tracing::warn!(
             dir = %dir.display(),
@@ -97,6 +146,26 @@ pub(super) fn persist(options: &ServeOptions, data: &SnapshotData) -> Result<(),
     })
 }
 
+/// The pack as the manifest vouches for it (its index read once), or a new one.
+fn open_pack(dir: &std::path::Path, env: &str) -> Pack {
+    let path = Pack::path(dir, env);
+    read_manifest(dir, env)
+        .and_then(|manifest| Pack::read(&path, manifest.pack_length))
+        .map_or_else(|| Pack::empty(&path), |(pack, _)| pack)
+}
+
+fn read_manifest(dir: &std::path::Path, env: &str) -> Option<Manifest<'static>> {
+    let bytes = std::fs::read(persisted_path(dir, env)).ok()?;
+    let manifest: Manifest<'_> = serde_json::from_slice(&bytes).ok()?;
+    (manifest.format == MANIFEST_FORMAT).then(|| Manifest {
+        format: manifest.format,
+        env: manifest.env.into_owned().into(),
+        commit: manifest.commit.into_owned().into(),
+        state: manifest.state.into_owned().into(),
+        pack_length: manifest.pack_length,
+    })
+}
+
 /// The kept copy could not be written (the server goes on serving).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot keep a copy in `{}`: {source}", dir.display())]
@@ -106,7 +175,33 @@ pub(super) struct KeepError {
     source: std::io::Error,
 }
 
-pub(super) fn read_persisted(dir: &std::path::Path, env: &str) -> Option<SnapshotData> {
-    let bytes = std::fs::read(persisted_path(dir, env)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+/// The kept copy, with the versions its state serves; the whole copy of earlier versions
+/// when there is no manifest. Returns the pack read, for the next write.
+pub(super) fn read_persisted(
+    dir: &std::path::Path,
+    env: &str,
+) -> Option<(SnapshotData, Option<Pack>)> {
+    let Some(manifest) = read_manifest(dir, env) else {
+        let bytes = std::fs::read(old_copy_path(dir, env)).ok()?;
+        return Some((serde_json::from_slice(&bytes).ok()?, None));
+    };
+    let (pack, mut objects) = Pack::read(&Pack::path(dir, env), manifest.pack_length)?;
+    let state = crate::store::State::parse("kept state.toml", &manifest.state).ok()?;
+    let serving: std::collections::BTreeSet<_> = state
+        .prompts
+        .values()
+        .flat_map(|pointers| pointers.serving())
+        .collect();
+    objects.retain(|version, _| serving.contains(version));
+    let data = SnapshotData {
+        format: crate::served::PERSISTED_FORMAT,
+        env: manifest.env.into_owned(),
+        commit: manifest.commit.into_owned(),
+        state: manifest.state.into_owned(),
+        objects,
+        history: Vec::new(),
+        parsed: Some(state),
+        index: None,
+    };
+    Some((data, Some(pack)))
 }

@@ -17,6 +17,7 @@ pub(crate) mod experiments_route;
 mod feedback_route;
 mod health;
 mod kept;
+mod kept_pack;
 pub mod listener;
 mod metrics;
 mod ofrep;
@@ -133,6 +134,8 @@ pub struct ServerState {
     pub controller_prometheus: bool,
     /// Wakes the poller at once, after the controller wrote a decision.
     pub reload: tokio::sync::Notify,
+    /// The versions already in the kept copy (`--state-dir`), once it was read or written.
+    kept_pack: Mutex<Option<kept_pack::Pack>>,
     /// Wakes the controller when feedback arrives, since it may change a decision.
     pub evidence: tokio::sync::Notify,
     /// Set when the server is stopping: long polls answer at once.
@@ -218,6 +221,7 @@ impl ServerState {
             windows: Mutex::new(BTreeMap::new()),
             policy: Mutex::new(policy),
             decisions: Mutex::new(BTreeMap::new()),
+            kept_pack: Mutex::new(None),
             controlling: options.controller.is_some(),
             controller_prometheus: options
                 .controller
@@ -540,7 +544,7 @@ async fn reload(
             crate::base::shortid::commit(&snapshot.commit)
         );
         state.install(snapshot);
-        let kept = kept::persist(&options, &data);
+        let kept = kept::persist(&options, &data, &state.kept_pack);
         state.health().keep_error = kept.err().map(|e| e.to_string());
         Ok(())
     })

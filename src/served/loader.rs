@@ -199,12 +199,14 @@ impl Loader<'_> {
 
     fn load_new(&self, name: &PromptName, version: Version) -> Result<Arc<Loaded>, SnapshotError> {
         let shown = self.shown;
-        let text = self.data.objects.get(&version.to_string()).ok_or_else(|| {
-            SnapshotError::MissingObject {
+        let text = self
+            .data
+            .objects
+            .get(&version)
+            .ok_or_else(|| SnapshotError::MissingObject {
                 shown: shown.to_owned(),
                 version,
-            }
-        })?;
+            })?;
         // Errors name the version's own object, not the state file.
         let object = format!(
             "{}:{}",

@@ -14,6 +14,6 @@ pub use error::SnapshotError;
 pub use origin::{Origin, OriginError};
 pub use refresh::RefreshError;
 pub use snapshot::{
-    Counters, FellBack, Loaded, Picked, Rendered, ServeRenderError, Served, Snapshot, SnapshotData,
-    track_slot,
+    Counters, FellBack, Loaded, PERSISTED_FORMAT, Picked, Rendered, ServeRenderError, Served,
+    Snapshot, SnapshotData, track_slot,
 };

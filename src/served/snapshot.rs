@@ -14,10 +14,10 @@ pub use super::loaded::{FALLBACKS, Loaded, TrackCounts, track_slot};
 use crate::prompt::request::Api;
 use crate::prompt::{PromptName, Version};
 use crate::release::{LogEntry, ReleaseError};
-use crate::store::{PromptState, State, Store, Track};
+use crate::store::{ObjectIndex, PromptState, State, Store, Track};
 
 /// The format number of the copy kept in `--state-dir`.
-pub(super) const PERSISTED_FORMAT: u32 = 1;
+pub const PERSISTED_FORMAT: u32 = 1;
 
 /// One prompt's pointers and versions.
 pub struct Served {
@@ -95,14 +95,19 @@ pub struct SnapshotData {
     pub commit: String,
     /// The `state.toml` text.
     pub state: String,
-    /// Canonical JSON by version, for every active and canary version.
-    pub objects: BTreeMap<String, String>,
+    /// Canonical JSON by version, for every active and canary version: shared with the
+    /// snapshot before, which holds most of them (10,000 objects are 19 MB).
+    pub objects: BTreeMap<Version, Arc<str>>,
     /// The latest release commits, for the dashboard; not kept in the persisted copy.
     #[serde(skip)]
     pub history: Vec<LogEntry>,
     /// The state, when it was parsed while reading (so a build does not parse it again).
     #[serde(skip)]
     pub parsed: Option<State>,
+    /// The index of the versions the commit stores, when it was read from git: the next
+    /// read lists only the `objects/` folders that changed.
+    #[serde(skip)]
+    pub index: Option<ObjectIndex>,
 }
 
 /// How many release commits the dashboard shows.
@@ -162,33 +167,34 @@ impl SnapshotData {
         commit: git2::Oid,
         previous: Option<&SnapshotData>,
     ) -> Result<SnapshotData, ReleaseError> {
-        let tree = store.tree(commit)?;
+        let tree = store.tree_since(commit, previous.and_then(|p| p.index.as_ref()))?;
         let known = previous.and_then(|p| Some((p.state.as_str(), p.parsed.as_ref()?)));
         let (state, text) = tree.state_since(known)?;
         let mut objects = BTreeMap::new();
         for pointers in state.prompts.values() {
             for version in pointers.serving() {
-                let key = version.to_string();
-                if objects.contains_key(&key) {
+                if objects.contains_key(&version) {
                     continue;
                 }
-                let known = previous.and_then(|p| p.objects.get(&key));
+                let known = previous.and_then(|p| p.objects.get(&version));
                 // Checked against its version when the snapshot is built.
                 let text = match known {
-                    Some(text) => text.clone(),
-                    None => tree.object_text(&version)?,
+                    Some(text) => Arc::clone(text),
+                    None => tree.object_text(&version)?.into(),
                 };
-                objects.insert(key, text);
+                objects.insert(version, text);
             }
         }
+        let history = recent_history(store, commit, previous)?;
         Ok(SnapshotData {
             format: PERSISTED_FORMAT,
             env: store.env().to_owned(),
             commit: commit.to_string(),
             state: text,
             objects,
-            history: recent_history(store, commit, previous)?,
+            history,
             parsed: Some(state),
+            index: Some(tree.index().clone()),
         })
     }
 }

@@ -1,11 +1,11 @@
 //! The release branch `promptctl/<env>` in git: reading states and frozen versions at a
 //! commit, and writing a new state as one commit by compare-and-swap.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use super::error::StoreError;
 use super::history::Record;
+use super::object_index::ObjectIndex;
 use super::resolver::Resolver;
 use super::state::{STATE_FILE, State, cache};
 use crate::prompt::{Prompt, PromptName, Version, VersionPrefix};
@@ -168,8 +168,18 @@ impl Store {
 
     /// Opens a release commit's tree once, to read many frozen versions from it.
     pub fn tree(&self, commit: git2::Oid) -> Result<ReleaseTree<'_>, StoreError> {
+        self.tree_since(commit, None)
+    }
+
+    /// [`Store::tree`], reading only the `objects/` folders that `since` (the index of an
+    /// earlier commit's tree) does not already hold.
+    pub fn tree_since(
+        &self,
+        commit: git2::Oid,
+        since: Option<&ObjectIndex>,
+    ) -> Result<ReleaseTree<'_>, StoreError> {
         let tree = self.repo.find_commit(commit)?.tree()?;
-        let objects = object_index(&self.repo, &tree)?;
+        let objects = ObjectIndex::read(&self.repo, &tree, since)?;
         Ok(ReleaseTree {
             store: self,
             commit,
@@ -272,7 +282,7 @@ impl Store {
             }
             None => (
                 repo.find_tree(repo.treebuilder(None)?.write()?)?,
-                HashMap::new(),
+                ObjectIndex::default(),
             ),
         };
         refuse_missing_objects(state, &stored, objects, &self.shown_state(parent))?;
@@ -281,7 +291,7 @@ impl Store {
         // given twice ("duplicate entries given for update"): each object is written once.
         let mut written = std::collections::HashSet::new();
         for (version, bytes) in objects {
-            if !stored.contains_key(version) && written.insert(version) {
+            if stored.get(version).is_none() && written.insert(version) {
                 update.upsert(
                     object_path(version),
                     repo.blob(bytes)?,
@@ -389,7 +399,7 @@ impl Store {
 /// how such a version can reach `revert`.
 fn refuse_missing_objects(
     state: &State,
-    stored: &HashMap<Version, git2::Oid>,
+    stored: &ObjectIndex,
     objects: &[(Version, &[u8])],
     shown: &str,
 ) -> Result<(), StoreError> {
@@ -397,7 +407,7 @@ fn refuse_missing_objects(
         let serving =
             std::iter::once(prompt.active).chain(prompt.canary.as_ref().map(|c| c.version));
         for version in serving {
-            if !stored.contains_key(&version) && !objects.iter().any(|(v, _)| *v == version) {
+            if stored.get(&version).is_none() && !objects.iter().any(|(v, _)| *v == version) {
                 return Err(StoreError::MissingObject {
                     shown: shown.to_owned(),
                     version: version.to_string(),
@@ -418,42 +428,15 @@ pub struct ReleaseTree<'s> {
     store: &'s Store,
     commit: git2::Oid,
     tree: git2::Tree<'s>,
-    objects: HashMap<Version, git2::Oid>,
-}
-
-/// Lists `objects/`: every stored version and the blob it is in, reading each of the (at
-/// most 256) folders once.
-fn object_index(
-    repo: &git2::Repository,
-    tree: &git2::Tree<'_>,
-) -> Result<HashMap<Version, git2::Oid>, StoreError> {
-    let mut index = HashMap::new();
-    let Some(folder) = tree.get_name(OBJECTS_DIR) else {
-        return Ok(index);
-    };
-    let folders = folder.to_object(repo)?.peel_to_tree()?;
-    let mut hex = String::with_capacity(64);
-    for prefix in folders.iter() {
-        let (Ok(head), Some(git2::ObjectType::Tree)) = (prefix.name(), prefix.kind()) else {
-            continue;
-        };
-        let files = prefix.to_object(repo)?.peel_to_tree()?;
-        for file in files.iter() {
-            let Some(rest) = file.name().ok().and_then(|n| n.strip_suffix(".json")) else {
-                continue;
-            };
-            hex.clear();
-            hex.push_str(head);
-            hex.push_str(rest);
-            if let Some(version) = Version::from_hex(&hex) {
-                index.insert(version, file.id());
-            }
-        }
-    }
-    Ok(index)
+    objects: ObjectIndex,
 }
 
 impl ReleaseTree<'_> {
+    /// The index of the versions the commit stores, for reading a later commit's tree.
+    pub fn index(&self) -> &ObjectIndex {
+        &self.objects
+    }
+
     /// Returns the commit.
     pub fn commit(&self) -> git2::Oid {
         self.commit
@@ -461,12 +444,12 @@ impl ReleaseTree<'_> {
 
     /// Returns the id of the blob a version is stored in, if the commit has it.
     pub fn object_id(&self, version: &Version) -> Option<git2::Oid> {
-        self.objects.get(version).copied()
+        self.objects.get(version)
     }
 
     /// Returns every version the commit stores.
     pub fn versions(&self) -> impl Iterator<Item = &Version> {
-        self.objects.keys()
+        self.objects.versions()
     }
 
     /// Reads and validates the commit's state: the file parses, and the active and canary
@@ -510,7 +493,7 @@ impl ReleaseTree<'_> {
             let serving =
                 std::iter::once(prompt.active).chain(prompt.canary.as_ref().map(|c| c.version));
             for version in serving {
-                if !self.objects.contains_key(&version) {
+                if self.objects.get(&version).is_none() {
                     return Err(StoreError::MissingObject {
                         shown: shown.clone(),
                         version: version.to_string(),

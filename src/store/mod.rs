@@ -16,6 +16,7 @@ mod bucket;
 mod error;
 mod experiment;
 mod history;
+mod object_index;
 mod plan;
 mod resolver;
 mod rule;
@@ -42,6 +43,7 @@ pub use experiment::{
     check_name as check_experiment_name,
 };
 pub use history::{ActionKind, Record, RecordedAction, RecordedPrompt};
+pub use object_index::ObjectIndex;
 pub use plan::{
     DEFAULT_MAX_ERROR_RATE, DEFAULT_MIN_SAMPLES, GATE_NAMES, Gates, PlanError, Rollout, Route,
     STAGE_LENGTH, Stage, StepKey, check_cohort, check_gate,

@@ -624,7 +624,12 @@ parameters = { type = "object", properties = { id = { type = "string" } } }
     assert_eq!(agrees(&RevisionSpec::Git("HEAD".into())), first);
 
     // The route prompt's blob is gone from the object store: only the cache can give it.
-    let blob = git(&repo, &["rev-parse", "HEAD:prompts/support/route.toml"]);
+    let blob = git2::Repository::open(repo.path())
+        .unwrap()
+        .revparse_single("HEAD:prompts/support/route.toml")
+        .unwrap()
+        .id()
+        .to_string();
     let object = repo
         .path()
         .join(".git/objects")
@@ -647,29 +652,21 @@ parameters = { type = "object", properties = { id = { type = "string" } } }
     );
     assert_ne!(agrees(&spec), edited, "a new default reaches every draft");
 
+    // Every line's value damaged, the keys (and so their order) kept.
     let text = std::fs::read_to_string(&cache).unwrap();
-    let mut lines: Vec<&str> = text.lines().collect();
-    for line in lines.iter_mut().skip(1) {
-        *line = line.split('\t').next().unwrap();
+    let mut lines = text.lines();
+    let mut damaged = format!("{}\n", lines.next().unwrap());
+    for line in lines {
+        damaged.push_str(line.split('\t').next().unwrap());
+        damaged.push_str("\t{not json\n");
     }
-    std::fs::write(&cache, format!("{}\n", lines.join("\t{not json\n"))).unwrap();
+    let count = |text: &str| text.matches("{not json").count();
+    let before = count(&damaged);
+    std::fs::write(&cache, &damaged).unwrap();
     agrees(&spec);
+    let after = count(&std::fs::read_to_string(&cache).unwrap());
+    // The four prompts' lines are replaced; those of earlier defaults were not looked up.
+    assert_eq!(after, before - 4, "the damaged lines looked up are dropped");
     std::fs::write(&cache, "not a cache").unwrap();
     agrees(&spec);
-}
-
-fn git(repo: &TestRepo, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(repo.path())
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

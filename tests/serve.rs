@@ -1568,7 +1568,10 @@ fn a_swap_appends_to_the_kept_copy_instead_of_rewriting_it() {
     let inode = std::fs::metadata(&pack).unwrap().ino();
     repo.run(&["canary", "support/triage", "10%"]).expect(0);
     let second = read_when(&|bytes| bytes.len() > first.len());
-    assert!(second.starts_with(&first), "the versions kept were rewritten");
+    assert!(
+        second.starts_with(&first),
+        "the versions kept were rewritten"
+    );
     assert_eq!(std::fs::metadata(&pack).unwrap().ino(), inode);
     let added = &second[first.len()..];
     assert_eq!(

@@ -10,8 +10,7 @@ use super::resolver::Resolver;
 use super::state::{STATE_FILE, State, cache};
 use crate::prompt::{Prompt, PromptName, Version, VersionPrefix};
 
-/// The folder of frozen versions inside a release commit.
-pub const OBJECTS_DIR: &str = "objects";
+pub use super::object_index::OBJECTS_DIR;
 
 /// The release branch of one environment.
 pub struct Store {

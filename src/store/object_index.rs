@@ -6,8 +6,10 @@
 use std::sync::Arc;
 
 use super::StoreError;
-use super::branch::OBJECTS_DIR;
 use crate::prompt::Version;
+
+/// The folder of frozen versions inside a release commit.
+pub const OBJECTS_DIR: &str = "objects";
 
 /// One `objects/` folder: its tree and its versions, sorted.
 #[derive(Debug, Clone)]

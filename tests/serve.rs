@@ -1603,3 +1603,42 @@ fn a_swap_appends_to_the_kept_copy_instead_of_rewriting_it() {
     let (_, health) = server.get("/healthz");
     assert_eq!(health["status"], "stale");
 }
+
+/// A copy kept by an earlier build (one JSON file, `snapshot-<env>.json`, every version
+/// inside) is still served on a restart, and replaced by a manifest and a pack once the
+/// source answers.
+#[test]
+fn a_copy_kept_by_an_earlier_build_is_served_and_then_replaced() {
+    let repo = released();
+    let state_dir = tempfile::tempdir().unwrap();
+    let dir = state_dir.path().to_str().unwrap().to_owned();
+    let server = Server::start(&repo, &[], &[]);
+    let (_, _, state) = http(server.port, "GET", "/v1/state", &[], "");
+    let (_, before) = server.get("/v1/prompts/support/triage?key=k");
+    drop(server);
+    let old = state_dir.path().join("snapshot-production.json");
+    std::fs::write(&old, &state).unwrap();
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    let server = Server::start(
+        &repo,
+        &["--state-dir", &dir, "--remote", "/nonexistent/remote.git"],
+        &[],
+    );
+    let (status, kept) = server.get("/v1/prompts/support/triage?key=k");
+    assert_eq!((status, &kept["version"]), (200, &before["version"]));
+    let (_, health) = server.get("/healthz");
+    assert!(
+        health["age_seconds"].as_f64().unwrap() >= 3600.0,
+        "{health}"
+    );
+    assert!(!old.exists(), "kept again in today's form");
+    let manifest = state_dir.path().join("kept-production.json");
+    let modified = std::fs::metadata(&manifest).unwrap().modified().unwrap();
+    assert_eq!(modified, an_hour_ago, "with its age");
+}

@@ -21,26 +21,38 @@ pub(super) fn start_from_kept_copy(
         .state_dir
         .as_ref()
         .and_then(|dir| read_persisted(dir, &options.env));
-    let Some((data, pack)) = kept else {
+    let (Some(dir), Some((data, pack))) = (&options.state_dir, kept) else {
         return false;
     };
+    // The copy is as fresh as the last time the source confirmed it: its file's time, which
+    // every confirmed read refreshes. So a restarted replica still says how old it is.
+    let file = match pack {
+        Some(_) => persisted_path(dir, &options.env),
+        None => old_copy_path(dir, &options.env),
+    };
+    let confirmed = std::fs::metadata(file).and_then(|m| m.modified()).ok();
     let Ok(snapshot) = Snapshot::build(Arc::new(data), folder, &state.counters, None) else {
         return false;
     };
+    let upgrade = pack.is_none();
     *state.kept_pack.lock().unwrap_or_else(|e| e.into_inner()) = pack;
+    if upgrade {
+        // An earlier build's copy is kept again in today's form at once, with its age, so
+        // that confirmed reads refresh it.
+        let kept = persist(options, &snapshot.data, &state.kept_pack);
+        if let (Ok(()), Some(when)) = (kept, confirmed) {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(persisted_path(dir, &options.env));
+            let _ = file.and_then(|file| file.set_modified(when));
+        }
+    }
     tracing::info!(
         commit = %snapshot.commit,
         "serving the copy kept in the state folder until the source answers"
     );
     state.install(snapshot);
-    // The copy is as fresh as the last time the source confirmed it: its file's time, which
-    // every confirmed read refreshes. So a restarted replica still says how old it is.
-    if let Some(dir) = &options.state_dir {
-        let confirmed = std::fs::metadata(persisted_path(dir, &options.env))
-            .and_then(|m| m.modified())
-            .ok();
-        state.health().confirmed_at = confirmed;
-    }
+    state.health().confirmed_at = confirmed;
     state.mark_failed("not yet confirmed: the source has not been read since the start".into());
     true
 }

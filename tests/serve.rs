@@ -17,6 +17,16 @@ fn released() -> TestRepo {
     common::released("")
 }
 
+/// A server started with the copy kept in `dir` while its source (a remote that does not
+/// exist) cannot answer.
+fn from_kept_copy(repo: &TestRepo, dir: &str) -> Server {
+    Server::start(
+        repo,
+        &["--state-dir", dir, "--remote", "/nonexistent/remote.git"],
+        &[],
+    )
+}
+
 fn version_at(repo: &TestRepo, at: &str) -> String {
     version_of(repo, "support/triage", at)
 }
@@ -223,11 +233,7 @@ fn an_unreachable_source_keeps_the_last_snapshot_and_a_restart_uses_the_kept_cop
     // A restart while the source is unreachable (here: a remote that does not exist)
     // serves the copy kept in the state folder.
     std::fs::rename(&hidden, repo.path()).unwrap();
-    let server = Server::start(
-        &repo,
-        &["--state-dir", &dir, "--remote", "/nonexistent/remote.git"],
-        &[],
-    );
+    let server = from_kept_copy(&repo, &dir);
     let (status, kept) = server.get("/v1/prompts/support/triage?key=k");
     assert_eq!((status, &kept["version"]), (200, &before["version"]));
     let (_, health) = server.get("/healthz");
@@ -1593,11 +1599,7 @@ fn a_swap_appends_to_the_kept_copy_instead_of_rewriting_it() {
     let (_, state) = server.get("/v1/state");
     assert_eq!(kept["commit"], state["commit"]);
     drop(server);
-    let server = Server::start(
-        &repo,
-        &["--state-dir", &dir, "--remote", "/nonexistent/remote.git"],
-        &[],
-    );
+    let server = from_kept_copy(&repo, &dir);
     let (_, list) = server.get("/v1/prompts");
     assert_eq!(list["prompts"][2]["canary_weight"], 10.0, "{list}");
     let (_, health) = server.get("/healthz");
@@ -1625,11 +1627,7 @@ fn a_copy_kept_by_an_earlier_build_is_served_and_then_replaced() {
         .unwrap()
         .set_modified(an_hour_ago)
         .unwrap();
-    let server = Server::start(
-        &repo,
-        &["--state-dir", &dir, "--remote", "/nonexistent/remote.git"],
-        &[],
-    );
+    let server = from_kept_copy(&repo, &dir);
     let (status, kept) = server.get("/v1/prompts/support/triage?key=k");
     assert_eq!((status, &kept["version"]), (200, &before["version"]));
     let (_, health) = server.get("/healthz");

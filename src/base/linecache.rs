@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
 /// A cache file as mapped, with what this run did with the lines it looked up.
 #[derive(Default)]
@@ -14,8 +15,9 @@ pub struct LineCache {
     /// The file's bytes (none for a missing or foreign file) and where its body starts.
     file: Option<memmap2::Mmap>,
     body: usize,
-    /// The lines looked up, by where they start, and whether each decoded.
-    marks: HashMap<usize, bool>,
+    /// The lines looked up, by where they start, and whether each decoded (threads of one
+    /// load look lines up together).
+    marks: Mutex<HashMap<usize, bool>>,
     /// How many lookups there were, and the start of every line once there were many.
     lookups: std::sync::atomic::AtomicUsize,
     starts: std::sync::OnceLock<Vec<usize>>,
@@ -100,7 +102,8 @@ impl LineCache {
             let at = starts.partition_point(|&start| self.key_at(start) < key.as_bytes());
             starts.get(at).copied()?
         };
-        let found = self.key_at(start) == key.as_bytes() && self.marks.get(&start) != Some(&false);
+        let found =
+            self.key_at(start) == key.as_bytes() && self.marks().get(&start) != Some(&false);
         found.then_some(Found(start))
     }
 
@@ -139,6 +142,15 @@ impl LineCache {
         &rest[..memchr::memchr2(b'\t', b'\n', rest).unwrap_or(rest.len())]
     }
 
+    fn marks(&self) -> MutexGuard<'_, HashMap<usize, bool>> {
+        self.marks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tells whether a line looked up did not decode, and so is not written back.
+    pub fn dropped_any(&self) -> bool {
+        self.marks().values().any(|decoded| !decoded)
+    }
+
     fn line_at(&self, start: usize) -> &[u8] {
         let body = self.body();
         let Some(rest) = body.get(start..) else {
@@ -150,12 +162,12 @@ impl LineCache {
 
     /// Records whether a line found decoded: a line used is kept, one that does not decode
     /// is not written back.
-    pub fn mark(&mut self, found: Found, decoded: bool) {
-        self.marks.insert(found.0, decoded);
+    pub fn mark(&self, found: Found, decoded: bool) {
+        self.marks().insert(found.0, decoded);
     }
 
     /// The value of `key`, decoded; a line that does not decode is a miss, and dropped.
-    pub fn take<T>(&mut self, key: &str, decode: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+    pub fn take<T>(&self, key: &str, decode: impl FnOnce(&str) -> Option<T>) -> Option<T> {
         let found = self.find(key)?;
         let decoded = decode(self.value(found));
         self.mark(found, decoded.is_some());
@@ -169,9 +181,10 @@ impl LineCache {
         let (new_lines, new_text) = new;
         let old = self.lines().count();
         let keep_all = old + new_lines <= most;
+        let marks = self.marks();
         let mut lines: Vec<&[u8]> = self
             .lines()
-            .filter(|(start, _)| match self.marks.get(start) {
+            .filter(|(start, _)| match marks.get(start) {
                 Some(decoded) => *decoded,
                 None => keep_all,
             })
@@ -241,7 +254,7 @@ mod tests {
     fn a_key_is_found_among_many_and_a_prefix_of_it_is_not() {
         let lines: Vec<String> = (0..500).map(|n| format!("key{n}\tvalue {n}")).collect();
         let (_folder, path) = file(&lines.iter().map(String::as_str).collect::<Vec<_>>());
-        let mut cache = LineCache::read(&path, KIND, 1);
+        let cache = LineCache::read(&path, KIND, 1);
         for n in [0, 17, 499] {
             let value = cache.take(&format!("key{n}"), |v| Some(v.to_owned()));
             assert_eq!(value, Some(format!("value {n}")));
@@ -263,7 +276,7 @@ mod tests {
     #[test]
     fn a_line_that_does_not_decode_is_a_miss_and_is_not_written_back() {
         let (_folder, path) = file(&["good\t1", "bad\tx", "unused\t3"]);
-        let mut cache = LineCache::read(&path, KIND, 1);
+        let cache = LineCache::read(&path, KIND, 1);
         let number = |v: &str| v.parse::<u32>().ok();
         assert_eq!(cache.take("bad", number), None);
         assert_eq!(
@@ -273,7 +286,7 @@ mod tests {
         );
         assert_eq!(cache.take("good", number), Some(1));
         cache.write(&path, KIND, 1, 10, (1, "new\t4\n"));
-        let mut kept = LineCache::read(&path, KIND, 1);
+        let kept = LineCache::read(&path, KIND, 1);
         assert_eq!(kept.len(), 3);
         assert!(kept.find("bad").is_none());
         assert_eq!(kept.take("new", number), Some(4));
@@ -283,7 +296,7 @@ mod tests {
     #[test]
     fn past_the_most_entries_only_the_lines_used_are_kept() {
         let (_folder, path) = file(&["a\t1", "b\t2", "c\t3"]);
-        let mut cache = LineCache::read(&path, KIND, 1);
+        let cache = LineCache::read(&path, KIND, 1);
         assert!(cache.take("b", |v| Some(v.to_owned())).is_some());
         cache.write(&path, KIND, 1, 3, (1, "d\t4\n"));
         let kept = LineCache::read(&path, KIND, 1);

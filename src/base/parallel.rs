@@ -34,6 +34,34 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     })
 }
 
+/// [`map`] for items the work consumes (a draft finished into a prompt), so that none is
+/// copied to be handed over.
+pub fn map_owned<T: Send, R: Send>(mut items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let most = items.len() / ITEMS_PER_THREAD;
+    let threads = if most < 2 { 1 } else { cores().min(most) };
+    if threads == 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut parts = Vec::with_capacity(threads);
+    while items.len() > chunk {
+        parts.push(items.split_off(items.len() - chunk));
+    }
+    parts.push(items);
+    parts.reverse();
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
 /// Items waiting in a [`walk`] from which helper threads are worth starting: a new thread
 /// costs about what reading a few folders does, and most prompt folders hold a few.
 const WAITING_FOR_HELPERS: usize = 8;
@@ -146,6 +174,8 @@ mod tests {
             let items: Vec<usize> = (0..n).collect();
             let doubled = super::map(&items, |i| i * 2);
             assert_eq!(doubled, (0..n).map(|i| i * 2).collect::<Vec<_>>());
+            let owned = super::map_owned(items, |i| i * 2);
+            assert_eq!(owned, doubled);
         }
     }
 

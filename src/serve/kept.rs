@@ -168,14 +168,9 @@ fn open_pack(dir: &std::path::Path, env: &str) -> Pack {
 
 fn read_manifest(dir: &std::path::Path, env: &str) -> Option<Manifest<'static>> {
     let bytes = std::fs::read(persisted_path(dir, env)).ok()?;
-    let manifest: Manifest<'_> = serde_json::from_slice(&bytes).ok()?;
-    (manifest.format == MANIFEST_FORMAT).then(|| Manifest {
-        format: manifest.format,
-        env: manifest.env.into_owned().into(),
-        commit: manifest.commit.into_owned().into(),
-        state: manifest.state.into_owned().into(),
-        pack_length: manifest.pack_length,
-    })
+    // Without `#[serde(borrow)]`, a `Cow` field is read owned.
+    let manifest: Manifest<'static> = serde_json::from_slice(&bytes).ok()?;
+    (manifest.format == MANIFEST_FORMAT).then_some(manifest)
 }
 
 /// The kept copy could not be written (the server goes on serving).

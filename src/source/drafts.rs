@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
-use crate::base::linecache::{Found, LineCache};
+use crate::base::linecache::LineCache;
 use crate::config::ProjectConfig;
 use crate::prompt::{Prompt, PromptDefaults, PromptDraft, PromptError, PromptName, SchemaInterner};
 
@@ -32,8 +32,6 @@ pub(super) struct DraftCache {
     path: PathBuf,
     lines: LineCache,
     schemas: SchemaInterner,
-    /// The lines looked up, and whether each decoded.
-    marks: Mutex<Vec<(Found, bool)>>,
     /// New lines, and how many.
     new: Mutex<(usize, String)>,
 }
@@ -46,7 +44,6 @@ impl DraftCache {
             lines: LineCache::read(&path, KIND, FORMAT),
             path,
             schemas: SchemaInterner::default(),
-            marks: Mutex::default(),
             new: Mutex::default(),
         }
     }
@@ -58,7 +55,7 @@ impl DraftCache {
             .lines
             .find(&file_key(settings, &name.file_path(), id))?;
         let draft = PromptDraft::decode(name.clone(), self.lines.value(found), &self.schemas);
-        lock(&self.marks).push((found, draft.is_some()));
+        self.lines.mark(found, draft.is_some());
         draft
     }
 
@@ -78,13 +75,8 @@ impl DraftCache {
     /// next load its speed.
     pub fn save(self) {
         let (count, text) = self.new.into_inner().unwrap_or_else(|e| e.into_inner());
-        let mut lines = self.lines;
-        let mut dropped = false;
-        for (found, decoded) in self.marks.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            lines.mark(found, decoded);
-            dropped |= !decoded;
-        }
-        if count > 0 || dropped {
+        if count > 0 || self.lines.dropped_any() {
+            let lines = self.lines;
             lines.write(&self.path, KIND, FORMAT, CACHE_ENTRIES, (count, &text));
         }
     }
@@ -95,13 +87,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The draft of the prompt file `text` of `name` (shown as `path`) read with `defaults`
-/// (whose key is `settings`): from the cache, or parsed and kept in it.
+/// (whose key is `settings`): from the cache (unless `look_up` is false: the caller looked
+/// it up already and missed), or parsed and kept in it.
 pub(super) fn draft(
     cache: Option<&DraftCache>,
     (settings, defaults): (&Sha256, &PromptDefaults),
-    name: &PromptName,
-    path: &str,
+    (name, path): (&PromptName, &str),
     text: &str,
+    look_up: bool,
 ) -> Result<PromptDraft, PromptError> {
     let parse = || Prompt::draft(name.clone(), path, text, defaults);
     let Some(cache) = cache else {
@@ -110,7 +103,7 @@ pub(super) fn draft(
     let Ok(id) = git2::Oid::hash_object(git2::ObjectType::Blob, text.as_bytes()) else {
         return parse();
     };
-    if let Some(draft) = cache.get(settings, name, id) {
+    if let Some(draft) = look_up.then(|| cache.get(settings, name, id)).flatten() {
         return Ok(draft);
     }
     let draft = parse()?;

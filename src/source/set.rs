@@ -29,7 +29,8 @@ impl PromptSet {
     }
 
     /// Finishes `drafts` (read back from the draft cache) against the partials of
-    /// `snapshot`, and drafts and finishes the prompt files it holds, through `cache`.
+    /// `snapshot`, and drafts and finishes the prompt files it holds (which the cache did
+    /// not have), keeping their drafts in `cache`.
     pub(super) fn from_drafts(
         snapshot: Snapshot,
         drafts: Vec<PromptDraft>,
@@ -41,14 +42,14 @@ impl PromptSet {
             .map(Ok)
             .chain(files.into_iter().map(Err))
             .collect();
-        let parse = |job: &Result<PromptDraft, (PromptName, Arc<str>)>| match job {
-            Ok(draft) => (draft.name().clone(), draft.clone().finish(&side.partials)),
+        let parse = |job: Result<PromptDraft, (PromptName, Arc<str>)>| match job {
+            Ok(draft) => (draft.name().clone(), draft.finish(&side.partials)),
             Err((name, text)) => {
-                let draft = side.draft(cache, name, text);
-                (name.clone(), draft.and_then(|d| d.finish(&side.partials)))
+                let draft = side.draft(cache, &name, &text, false);
+                (name, draft.and_then(|d| d.finish(&side.partials)))
             }
         };
-        let prompts = crate::base::parallel::map(&jobs, parse);
+        let prompts = crate::base::parallel::map_owned(jobs, parse);
         side.into_set(prompts)
     }
 
@@ -69,7 +70,7 @@ impl PromptSet {
         let parse = |(name, a, b): &PairJob| -> PairParse {
             let shared = same_settings && a.is_some() && a == b;
             if let (true, Some(text)) = (shared, a) {
-                return match old.draft(cache, name, text) {
+                return match old.draft(cache, name, text, true) {
                     Ok(draft) => (
                         Some(draft.clone().finish(&old.partials)),
                         Some(draft.finish(&new.partials)),
@@ -80,7 +81,7 @@ impl PromptSet {
             let one = |side: &Side, text: &Option<Arc<str>>| {
                 let text = text.as_ref()?;
                 Some(
-                    side.draft(cache, name, text)
+                    side.draft(cache, name, text, true)
                         .and_then(|d| d.finish(&side.partials)),
                 )
             };
@@ -257,9 +258,11 @@ impl Side {
         cache: Option<&DraftCache>,
         name: &PromptName,
         text: &str,
+        look_up: bool,
     ) -> Result<PromptDraft, PromptError> {
         let settings = (&self.settings, &self.defaults);
-        super::drafts::draft(cache, settings, name, &self.path(name), text)
+        let file = (name, self.path(name));
+        super::drafts::draft(cache, settings, (file.0, &file.1), text, look_up)
     }
 
     /// The prompt's file as shown to people.

@@ -377,3 +377,79 @@ fn a_canary_that_cannot_render_falls_back_alike_on_ofrep_and_render() {
         "{metrics}"
     );
 }
+
+/// OFREP reads its body outside the layer that bounds `/v1/render` (an evaluation is a
+/// resolve and is spared it): the body limit, the deadline and the JSON errors still hold
+/// on both routes, as on every route that reads a body.
+#[test]
+fn both_evaluations_bound_the_body_and_refuse_what_is_not_a_context() {
+    use std::io::{Read, Write};
+    let repo = canary_with_cohort();
+    let server = Server::start(&repo, &["--request-timeout", "1s"], &[]);
+    let json = [("Content-Type", "application/json")];
+    for path in [
+        "/ofrep/v1/evaluate/flags",
+        "/ofrep/v1/evaluate/flags/support/triage",
+    ] {
+        let huge = format!(
+            r#"{{"context":{{"targetingKey":"k","pad":"{}"}}}}"#,
+            "x".repeat(1_100_000)
+        );
+        let (status, _, text) = http(server.port, "POST", path, &json, &huge);
+        assert_eq!(status, 413, "{path}: {text}");
+        assert!(text.contains("too_large"), "{text}");
+        for (body, code) in [
+            ("[1]", "PARSE_ERROR"),
+            ("null", "PARSE_ERROR"),
+            (r#"{"context":{"targetingKey":"k"}} x"#, "PARSE_ERROR"),
+            (r#"{"context":"k"}"#, "INVALID_CONTEXT"),
+            (
+                r#"{"context":{"targetingKey":"k","cohort":1}}"#,
+                "INVALID_CONTEXT",
+            ),
+            (
+                r#"{"context":{"targetingKey":"k"},"context":null}"#,
+                "TARGETING_KEY_MISSING",
+            ),
+        ] {
+            let (status, _, text) = http(server.port, "POST", path, &json, body);
+            let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            assert_eq!(
+                (status, answer["errorCode"].as_str()),
+                (400, Some(code)),
+                "{path} {body}: {text}"
+            );
+        }
+        // A client that sends half a body and stalls gets a 408 once the deadline passes.
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"context\""
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let response = String::from_utf8_lossy(&response);
+        assert!(response.starts_with("HTTP/1.1 408"), "{path}: {response}");
+        assert!(response.contains("\"timeout\""), "{response}");
+    }
+    // The last of a repeated member wins, as in a map: the key evaluated is the second.
+    let body = r#"{"context":{"targetingKey":"first","targetingKey":"u-7"}}"#;
+    let (status, _, text) = http(
+        server.port,
+        "POST",
+        "/ofrep/v1/evaluate/flags/support/triage",
+        &json,
+        body,
+    );
+    let twice: Value = serde_json::from_str(&text).unwrap();
+    let (_, _, once) = ofrep(
+        &server,
+        "/ofrep/v1/evaluate/flags/support/triage",
+        &[],
+        &context("u-7"),
+    );
+    assert_eq!((status, twice), (200, once));
+}

@@ -176,6 +176,12 @@ impl Version {
         self.0[0]
     }
 
+    /// Appends the version as it is written (`sha256:` and 64 hex digits).
+    pub fn push_text(&self, out: &mut String) {
+        out.push_str("sha256:");
+        push_hex(out, &self.0);
+    }
+
     /// Returns the 64 lower-case hex digits.
     pub fn hex(&self) -> String {
         let mut s = String::with_capacity(64);

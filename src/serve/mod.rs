@@ -21,6 +21,7 @@ mod kept_pack;
 pub mod listener;
 mod metrics;
 mod ofrep;
+mod ofrep_body;
 mod render_route;
 mod reply;
 mod rollouts;

@@ -9,14 +9,13 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::ofrep_body::{ContextField, JsonBody, Members, RequestBody};
 use super::render_route::{RenderCall, render_counted};
 use super::reply::{Shared, json_body};
 use super::{ServerState, Snapshot};
@@ -34,8 +33,8 @@ struct Context {
     attributes: crate::store::Attributes,
     /// `variables`: values to render the messages with.
     variables: Option<Vars>,
-    /// The context as sent, for the bulk answer's ETag.
-    raw: Value,
+    /// The context's members as sent, for the bulk answer's ETag.
+    members: Members,
 }
 
 /// An OFREP error: its status, its code (none for a general error) and details.
@@ -70,12 +69,11 @@ impl Failure {
 pub(super) async fn evaluate_flag(
     State(state): Shared,
     Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: JsonBody,
 ) -> Response {
-    let context = match admit(&headers, body, Some(&key)) {
+    let context = match read_context(&body.bytes) {
         Ok(context) => context,
-        Err(refused) => return *refused,
+        Err(failure) => return failure.answer(Some(&key)),
     };
     let Some(snapshot) = state.snapshot.load_full() else {
         return not_found(&key, "nothing is published yet");
@@ -98,9 +96,13 @@ pub(super) async fn evaluate_flag(
     let Some(vars) = context.variables.clone() else {
         return json_body(StatusCode::OK, evaluation(&snapshot, &key, &picked, None));
     };
-    let rendered = match rendered(&state, &snapshot, &key, &context, vars).await {
-        Ok(rendered) => rendered,
-        Err(failure) => return failure,
+    // Rendering waits for a slot and runs off the workers: bounded by the request timeout,
+    // as the layer bounds `/v1/render`, and cancelled when it passes.
+    let rendering = rendered(&state, &snapshot, &key, &context, vars);
+    let rendered = match tokio::time::timeout(state.request_timeout, rendering).await {
+        Ok(Ok(rendered)) => rendered,
+        Ok(Err(failure)) => return failure,
+        Err(_) => return super::reply::timed_out(),
     };
     // What was rendered decides the answer: a canary that could not render this context
     // fell back to active, and the flag says active, as `/v1/render` does.
@@ -120,21 +122,18 @@ pub(super) async fn evaluate_flag(
 /// `POST /ofrep/v1/evaluate/flags`: every prompt for one context, with an `ETag` over the
 /// release commit and the context, so a provider polling an unchanged state gets a 304.
 /// Messages are not rendered here: rendering every prompt for every poll costs too much.
-pub(super) async fn evaluate_flags(
-    State(state): Shared,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let context = match admit(&headers, body, None) {
+pub(super) async fn evaluate_flags(State(state): Shared, body: JsonBody) -> Response {
+    let context = match read_context(&body.bytes) {
         Ok(context) => context,
-        Err(refused) => return *refused,
+        Err(failure) => return failure.answer(None),
     };
     let Some(snapshot) = state.snapshot.load_full() else {
         return json_body(StatusCode::OK, "{\"flags\":[]}");
     };
-    let etag = etag(&snapshot.commit, &context.raw);
-    let unchanged = headers
-        .get(header::IF_NONE_MATCH)
+    let etag = etag(&snapshot.commit, &context.members);
+    let unchanged = body
+        .if_none_match
+        .as_ref()
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| super::reply::none_match(v, &etag));
     if unchanged {
@@ -165,30 +164,6 @@ pub(super) async fn evaluate_flags(
     response
 }
 
-/// Reads the body and its context, or gives the answer refusing them (errors name `key`
-/// when there is one): a body that is not JSON by its `Content-Type` is a 415, as on every
-/// route. The token was checked by the routes' middleware.
-fn admit(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-    key: Option<&str>,
-) -> Result<Context, Box<Response>> {
-    if !super::reply::is_json_content_type(headers) {
-        return Err(Box::new(super::reply::error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "the body must be JSON: send `Content-Type: application/json`",
-        )));
-    }
-    let body = body.map_err(|rejection| Box::new(too_large(&rejection)))?;
-    read_context(&body).map_err(|failure| Box::new(failure.answer(key)))
-}
-
-/// A body that could not be read (over the 1 MB limit), as every route says it.
-fn too_large(rejection: &BytesRejection) -> Response {
-    super::reply::error(rejection.status(), "too_large", rejection.body_text())
-}
-
 fn not_found(key: &str, details: &str) -> Response {
     json_body(
         StatusCode::NOT_FOUND,
@@ -202,22 +177,22 @@ fn read_context(body: &[u8]) -> Result<Context, Failure> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(missing());
     }
-    let mut request: Value = serde_json::from_slice(body)
+    let parsed = RequestBody::parse(body)
         .map_err(|e| Failure::bad("PARSE_ERROR", format!("the body is not JSON: {e}")))?;
-    let Some(request) = request.as_object_mut() else {
-        return Err(Failure::bad("PARSE_ERROR", "the body is not a JSON object"));
-    };
-    let raw = match request.remove("context") {
-        None | Some(Value::Null) => return Err(missing()),
-        Some(context @ Value::Object(_)) => context,
-        Some(_) => {
+    let members = match parsed {
+        RequestBody::NotObject => {
+            return Err(Failure::bad("PARSE_ERROR", "the body is not a JSON object"));
+        }
+        RequestBody::Object(ContextField::Absent) => return Err(missing()),
+        RequestBody::Object(ContextField::Object(members)) => members,
+        RequestBody::Object(ContextField::Other) => {
             return Err(Failure::bad(
                 "INVALID_CONTEXT",
                 "`context` is not an object",
             ));
         }
     };
-    let key = match raw.get("targetingKey") {
+    let key = match members.get("targetingKey") {
         None | Some(Value::Null) => return Err(missing()),
         Some(Value::String(key)) if key.is_empty() => return Err(missing()),
         Some(Value::String(key)) if crate::store::check_key(key).is_err() => {
@@ -236,19 +211,15 @@ fn read_context(body: &[u8]) -> Result<Context, Failure> {
     };
     // `cohort` routes the canary's cohorts, as `attr.cohort` does on `/v1/prompts`: it
     // must be text to mean one.
-    if raw
+    if members
         .get("cohort")
         .is_some_and(|c| !c.is_null() && !c.is_string())
     {
         return Err(Failure::bad("INVALID_CONTEXT", "`cohort` is not a string"));
     }
-    let attributes = match raw.as_object() {
-        Some(members) => {
-            crate::store::attributes_from_context(members, &["targetingKey", "variables"])
-        }
-        None => crate::store::Attributes::new(),
-    };
-    let variables = match raw.get("variables") {
+    let attributes =
+        crate::store::attributes_from_context(members.iter(), &["targetingKey", "variables"]);
+    let variables = match members.get("variables") {
         None | Some(Value::Null) => None,
         Some(Value::Object(map)) => Some(map.clone().into_iter().collect()),
         Some(_) => {
@@ -262,7 +233,7 @@ fn read_context(body: &[u8]) -> Result<Context, Failure> {
         key,
         attributes,
         variables,
-        raw,
+        members,
     })
 }
 
@@ -310,57 +281,75 @@ fn evaluation(
 ) -> Vec<u8> {
     let loaded = picked.served.track(picked.track);
     let arm = picked.served.arm_names(picked.track);
-    let mut body = Vec::with_capacity(loaded.resolve_tail.len() + 400);
-    shell(&mut body, snapshot, key, picked, arm);
+    let mut body = shell(snapshot, key, picked, arm, loaded.resolve_tail.len()).into_bytes();
     body.extend_from_slice(b",\"value\":");
-    let mut value = loaded.resolve_answer(picked.track, picked.bucket, arm);
+    loaded.write_resolve_answer(&mut body, picked.track, picked.bucket, arm);
     if let Some(messages) = rendered {
-        value.pop();
-        value.extend_from_slice(b",\"rendered\":");
-        value.extend_from_slice(messages.to_string().as_bytes());
-        value.push(b'}');
+        body.pop();
+        body.extend_from_slice(b",\"rendered\":");
+        body.extend_from_slice(messages.to_string().as_bytes());
+        body.push(b'}');
     }
-    body.extend_from_slice(&value);
     body.push(b'}');
     body
 }
 
-/// Writes everything of an evaluation but its value, without the closing brace, in the
-/// order the members always had (`key`, `reason`, `variant`, `metadata`). `reason` is what
-/// routing says decided: `STATIC` with one version, `DEFAULT` when a segment could not be
-/// evaluated for the context (it gets active), `TARGETING_MATCH` when a rule decided (the
-/// context is outside the segment, or its cohort is one of the canary's), `SPLIT` when the
-/// bucket or the experiment's assignment decided. An experiment's arm is in the metadata.
-/// Written directly rather than through a JSON tree: it was most of the cost of an
-/// evaluation.
+/// Everything of an evaluation but its value, without the closing brace, in the order
+/// the members always had (`key`, `reason`, `variant`, `metadata`), in a buffer with room
+/// for `value_len` more bytes. `reason` is what routing says decided: `STATIC` with one
+/// version, `DEFAULT` when a segment could not be evaluated for the context (it gets
+/// active), `TARGETING_MATCH` when a rule decided (the context is outside the segment, or
+/// its cohort is one of the canary's), `SPLIT` when the bucket or the experiment's
+/// assignment decided. An experiment's arm is in the metadata. Written directly rather
+/// than through a JSON tree: it was most of the cost of an evaluation.
 fn shell(
-    out: &mut Vec<u8>,
     snapshot: &Snapshot,
     key: &str,
     picked: &Picked<'_>,
     arm: Option<(&str, &str)>,
-) {
-    use std::io::Write as _;
+    value_len: usize,
+) -> String {
+    use std::fmt::Write as _;
     let version = picked.served.track(picked.track).prompt.version;
+    let mut out = String::with_capacity(value_len + 512);
     // Keys and environment names are text from outside: escaped by the JSON writer. The
     // rest (versions, commits, checked names, words) need no escaping.
-    let quoted = |text: &str| serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into());
-    let _ = write!(
-        out,
-        "{{\"key\":{},\"reason\":\"{}\",\"variant\":\"{}\",\"metadata\":{{\"track\":\"{}\",\"bucket\":{},\"version\":\"{version}\",\"release\":\"{}\",\"environment\":{},\"fallback\":{}",
-        quoted(key),
-        picked.reason.as_openfeature(),
-        version.short(),
-        picked.track.as_str(),
-        picked.bucket,
-        snapshot.commit,
-        quoted(&snapshot.env),
-        picked.fallback,
-    );
+    out.push_str("{\"key\":");
+    push_json_string(&mut out, key);
+    out.push_str(",\"reason\":\"");
+    out.push_str(picked.reason.as_openfeature());
+    out.push_str("\",\"variant\":\"");
+    version.push_short(&mut out);
+    out.push_str("\",\"metadata\":{\"track\":\"");
+    out.push_str(picked.track.as_str());
+    let _ = write!(out, "\",\"bucket\":{},\"version\":\"", picked.bucket);
+    version.push_text(&mut out);
+    out.push_str("\",\"release\":\"");
+    out.push_str(&snapshot.commit);
+    out.push_str("\",\"environment\":");
+    push_json_string(&mut out, &snapshot.env);
+    out.push_str(if picked.fallback {
+        ",\"fallback\":true"
+    } else {
+        ",\"fallback\":false"
+    });
     if let Some((experiment, arm)) = arm {
         let _ = write!(out, ",\"experiment\":\"{experiment}\",\"arm\":\"{arm}\"");
     }
-    out.push(b'}');
+    out.push('}');
+    out
+}
+
+/// Appends `text` as a JSON string: as it is when nothing in it needs escaping, the
+/// common case, and through the JSON writer otherwise.
+fn push_json_string(out: &mut String, text: &str) {
+    if text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&Value::from(text).to_string());
+    } else {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    }
 }
 
 /// Adds the canary that fell back and why to an evaluation's metadata, as `/v1/render`
@@ -376,11 +365,11 @@ fn with_fallback_reason(answer: Vec<u8>, fell_back: &crate::served::FellBack) ->
 
 /// An ETag over the release commit and the context: the same state and context give the
 /// same answer.
-fn etag(commit: &str, context: &Value) -> String {
+fn etag(commit: &str, context: &Members) -> String {
     let mut hasher = Sha256::new();
     hasher.update(commit.as_bytes());
     hasher.update([0]);
-    hasher.update(context.to_string().as_bytes());
+    hasher.update(context.to_json().as_bytes());
     let digest = hasher.finalize();
     let hex = crate::base::copytext::hex(&digest[..12]);
     format!("\"{hex}\"")

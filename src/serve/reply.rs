@@ -58,6 +58,15 @@ pub(super) fn error(status: StatusCode, code: &str, message: impl Into<String>) 
     api_error(status, code, message).into_response()
 }
 
+/// The answer to a request that took longer than the request timeout.
+pub(super) fn timed_out() -> Response {
+    error(
+        StatusCode::REQUEST_TIMEOUT,
+        "timeout",
+        "the request took too long",
+    )
+}
+
 pub(super) fn api_error(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
     ApiError {
         status,

@@ -35,6 +35,17 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/v1/render", post(super::render_route::render))
         .route("/v1/state", get(state_route))
         .route("/v1/feedback", post(super::feedback_route::feedback))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            deadline,
+        ));
+    Router::new()
+        .route("/v1/prompts", get(list))
+        .route("/v1/prompts/{*name}", get(resolve))
+        .route("/x1/{*name}", axum::routing::post(resolve))
+        .route("/x2/{*name}", axum::routing::post(resolve_body))
+        // OFREP evaluations read their body within the deadline themselves
+        // (`ofrep_body::JsonBody`): an evaluation is a resolve, spared the layer.
         .route(
             "/ofrep/v1/evaluate/flags",
             post(super::ofrep::evaluate_flags),
@@ -43,13 +54,6 @@ pub fn router(state: Arc<ServerState>) -> Router {
             "/ofrep/v1/evaluate/flags/{*key}",
             post(super::ofrep::evaluate_flag),
         )
-        .route_layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
-            deadline,
-        ));
-    Router::new()
-        .route("/v1/prompts", get(list))
-        .route("/v1/prompts/{*name}", get(resolve))
         .route("/v1/rollouts", get(rollouts_route))
         .route(
             "/v1/experiments",
@@ -109,11 +113,7 @@ async fn deadline(State(state): Shared, request: Request, next: Next) -> Respons
     };
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => error(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            "the request took too long",
-        ),
+        Err(_) => super::reply::timed_out(),
     }
 }
 
@@ -152,6 +152,15 @@ async fn resolve(
     loaded.resolves[crate::served::track_slot(track)].fetch_add(1, Ordering::Relaxed);
     let arm = picked.served.arm_names(track);
     json_body(StatusCode::OK, loaded.resolve_answer(track, bucket, arm))
+}
+
+async fn resolve_body(
+    state: Shared,
+    name: Path<String>,
+    query: RawQuery,
+    _body: axum::body::Bytes,
+) -> Response {
+    resolve(state, name, query).await
 }
 
 /// Reads `key` and every `attr.NAME` from a query string (the last of each wins); other

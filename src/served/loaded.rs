@@ -55,6 +55,18 @@ impl Loaded {
     /// checked to need no escaping).
     pub fn resolve_answer(&self, track: Track, bucket: u16, arm: Option<(&str, &str)>) -> Vec<u8> {
         let mut body = Vec::with_capacity(self.resolve_tail.len() + 40);
+        self.write_resolve_answer(&mut body, track, bucket, arm);
+        body
+    }
+
+    /// Appends [`Self::resolve_answer`] to `body`, for answers that carry it inside another.
+    pub fn write_resolve_answer(
+        &self,
+        body: &mut Vec<u8>,
+        track: Track,
+        bucket: u16,
+        arm: Option<(&str, &str)>,
+    ) {
         body.extend_from_slice(b"{\"track\":\"");
         body.extend_from_slice(track.as_str().as_bytes());
         body.extend_from_slice(b"\",\"bucket\":");
@@ -65,7 +77,6 @@ impl Loaded {
         }
         body.extend_from_slice(self.resolve_tail.as_bytes());
         body.push(b'}');
-        body
     }
 
     /// Renders this version with `vars`, compiling its templates on first use.

@@ -42,14 +42,18 @@ pub fn attributes_from_text<'a>(
 /// what a rule cannot compare (`null`, a structure, a list) or what is past the bounds (a
 /// name of more than 64 characters, text of more than 1,024, members past the 64th) is not
 /// an attribute, so a rule that reads it cannot be evaluated and the caller gets active.
-pub fn attributes_from_context(
-    members: &serde_json::Map<String, serde_json::Value>,
+/// `members` are in the order sent; a later member of a repeated name wins, as in a map.
+pub fn attributes_from_context<'a>(
+    members: impl IntoIterator<Item = (&'a String, &'a serde_json::Value)>,
     skip: &[&str],
 ) -> Attributes {
     use serde_json::Value;
     let mut attributes = Attributes::new();
-    for (name, value) in members.iter().filter(|(n, _)| !skip.contains(&n.as_str())) {
-        if attributes.len() == MAX_ATTRIBUTES {
+    for (name, value) in members
+        .into_iter()
+        .filter(|(n, _)| !skip.contains(&n.as_str()))
+    {
+        if attributes.len() == MAX_ATTRIBUTES && !attributes.contains_key(name) {
             break;
         }
         let value = match value {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `promptctl serve` resolve throughput and latency under wrk, against nginx (one worker)
-# serving the same JSON bytes from a file, both measured in this run on this machine; the
+# serving the same JSON bytes from a file, both measured in this run on this machine. Both
+# servers get one worker (`serve --workers 1`), so the load generator has the other core of
+# a two-core machine; promptctl with its default, a worker per core, is measured too. The
 # same resolve through OpenFeature's OFREP route (`POST /ofrep/v1/evaluate/flags/{key}`)
 # beside `GET /v1/prompts/{name}`; a resolve of a canary limited to a segment of five
 # comparisons (the caller's five attributes in the query) beside a resolve of a canary
@@ -39,10 +41,13 @@ git -C "$work/repo" -c user.name=bench -c user.email=bench@example.com commit -q
     "$bin" experiment start tone --prompt team08/prompt0008 --arm a=active --arm b=HEAD --arm c=HEAD --where 'plan in ["enterprise", "pro"] and country = "DE" and seats >= 50 and app_version >= semver "2.4.0" and email matches "@example\\.com$"' >/dev/null)
 
 port=$((20000 + RANDOM % 20000))
-(cd "$work/repo" && exec "$bin" serve --addr 127.0.0.1:$port --poll 5s) 2>/dev/null &
+(cd "$work/repo" && exec "$bin" serve --addr 127.0.0.1:$port --poll 5s --workers 1) 2>/dev/null &
 pids+=($!)
 server_pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+dport=$((port + 2))
+(cd "$work/repo" && exec "$bin" serve --addr 127.0.0.1:$dport --poll 5s) 2>/dev/null &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && curl -sf "http://127.0.0.1:$dport/healthz" >/dev/null && break; sleep 0.1; done
 path="/v1/prompts/team07/prompt0007?key=user-42"
 curl -sf "http://127.0.0.1:$port$path" > "$work/answer.json"
 
@@ -79,6 +84,7 @@ wrk.headers["Content-Type"] = "application/json"
 LUA
 nginx_out=$(run_wrk "http://127.0.0.1:$nport$path")
 serve_out=$(run_wrk "http://127.0.0.1:$port$path")
+default_out=$(run_wrk "http://127.0.0.1:$dport$path")
 ofrep_out=$(run_wrk -s "$work/ofrep.lua" "http://127.0.0.1:$port/ofrep/v1/evaluate/flags/team07/prompt0007")
 attrs="attr.plan=enterprise&attr.country=DE&attr.seats=120&attr.app_version=2.5.0&attr.email=ana%40example.com"
 curl -sf "http://127.0.0.1:$port/v1/prompts/team06/prompt0006?key=user-1&$attrs" | grep -q '"track"' || { echo "the segment route does not answer"; exit 1; }
@@ -100,7 +106,7 @@ if [ -n "${BEFORE:-}" ]; then
     before_out=$(run_wrk "http://127.0.0.1:$port$path")
 fi
 
-python3 - "$nginx_out" "$serve_out" "$rss_kb" "$prompts" "$before_out" "$ofrep_out" "${plain_runs[@]}" "${sent_runs[@]}" "${segment_runs[@]}" "${experiment_runs[@]}" <<'PY'
+python3 - "$nginx_out" "$serve_out" "$rss_kb" "$prompts" "$before_out" "$ofrep_out" "${plain_runs[@]}" "${sent_runs[@]}" "${segment_runs[@]}" "${experiment_runs[@]}" "$default_out" <<'PY'
 import re, sys
 def parse(text):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
@@ -110,8 +116,10 @@ def parse(text):
     return rps, p99, int(errors.group(1)) if errors else 0
 nginx, serve = parse(sys.argv[1]), parse(sys.argv[2])
 print(f"nginx (1 worker, same bytes)   {nginx[0]:10.0f} req/s   p99 {nginx[1]:6.2f} ms")
-print(f"promptctl serve resolve        {serve[0]:10.0f} req/s   p99 {serve[1]:6.2f} ms   errors {serve[2]}")
+print(f"promptctl serve resolve        {serve[0]:10.0f} req/s   p99 {serve[1]:6.2f} ms   errors {serve[2]}   (--workers 1)")
 print(f"throughput ratio serve/nginx   {serve[0] / nginx[0]:10.2f}x")
+default = parse(sys.argv[15])
+print(f"  a worker per core (default)  {default[0]:10.0f} req/s   p99 {default[1]:6.2f} ms   errors {default[2]}   ({default[0] / nginx[0]:.2f}x nginx)")
 ofrep = parse(sys.argv[6])
 print(f"OFREP evaluate (same resolve)  {ofrep[0]:10.0f} req/s   p99 {ofrep[1]:6.2f} ms   errors {ofrep[2]}   ({ofrep[0] / serve[0]:.2f}x /v1/prompts)")
 if sys.argv[5]:

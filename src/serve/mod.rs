@@ -11,6 +11,7 @@ mod auth;
 mod charts;
 mod controller;
 mod dashboard;
+mod deadline;
 mod dedupe;
 mod experiment_metrics;
 pub(crate) mod experiments_route;

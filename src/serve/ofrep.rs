@@ -99,7 +99,7 @@ pub(super) async fn evaluate_flag(
     // Rendering waits for a slot and runs off the workers: bounded by the request timeout,
     // as the layer bounds `/v1/render`, and cancelled when it passes.
     let rendering = rendered(&state, &snapshot, &key, &context, vars);
-    let rendered = match tokio::time::timeout(state.request_timeout, rendering).await {
+    let rendered = match super::deadline::within(state.request_timeout, rendering).await {
         Ok(Ok(rendered)) => rendered,
         Ok(Err(failure)) => return failure,
         Err(_) => return super::reply::timed_out(),

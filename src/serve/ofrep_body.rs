@@ -41,7 +41,7 @@ impl FromRequest<Arc<ServerState>> for JsonBody {
         }
         let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
         let read = Bytes::from_request(request, state);
-        match tokio::time::timeout(state.request_timeout, read).await {
+        match super::deadline::within(state.request_timeout, read).await {
             Ok(Ok(bytes)) => Ok(JsonBody {
                 bytes,
                 if_none_match,

@@ -111,7 +111,7 @@ async fn deadline(State(state): Shared, request: Request, next: Next) -> Respons
     } else {
         state.request_timeout
     };
-    match tokio::time::timeout(limit, next.run(request)).await {
+    match super::deadline::within(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => super::reply::timed_out(),
     }

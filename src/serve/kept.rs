@@ -39,7 +39,8 @@ pub(super) fn start_from_kept_copy(
     if upgrade {
         // An earlier build's copy is kept again in today's form at once, with its age, so
         // that confirmed reads refresh it.
-        let kept = persist(options, &snapshot.data, &state.kept_pack);
+        let compiled = snapshot.problems.is_empty();
+        let kept = persist(options, &snapshot.data, &state.kept_pack, compiled);
         if let (Ok(()), Some(when)) = (kept, confirmed) {
             let file = std::fs::File::options()
                 .write(true)
@@ -85,6 +86,31 @@ fn old_copy_path(dir: &std::path::Path, env: &str) -> PathBuf {
     dir.join(format!("snapshot-{env}.json"))
 }
 
+/// The mark beside the manifest that says this very build compiled every version of the
+/// copy's commit: its text is the cache header of this build (`base/cachefile.rs`) and the
+/// commit. A build reading a copy marked by itself leaves each version to compile on its
+/// first render (compiling is a function of the text and the build); any other build, or a
+/// mark of another commit (a write cut between the manifest and the mark), compiles them
+/// all before serving, as from git. A copy whose snapshot had a problem is not marked.
+fn compiled_mark(dir: &std::path::Path, env: &str) -> PathBuf {
+    dir.join(format!("compiled-{env}"))
+}
+
+/// The text of the mark for `commit`, in this build.
+fn mark_text(commit: &str) -> String {
+    format!(
+        "{}\n{commit}\n",
+        crate::base::cachefile::header("compiled", 1)
+    )
+}
+
+fn remove_if_present(path: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// What the manifest holds.
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,10 +143,13 @@ pub(super) fn check_state_dir(dir: &std::path::Path) -> Result<(), ServeError> {
 /// appended to it (synced), then the manifest is replaced atomically, so a copy is always
 /// whole. A failure is logged and returned for `/healthz` to report: serving goes on, as it
 /// matters more than the copy.
+/// `compiled` says that every version of `data` compiled in this build (the snapshot has
+/// no problem): the copy is then marked so ([`compiled_mark`]).
 pub(super) fn persist(
     options: &ServeOptions,
     data: &SnapshotData,
     pack: &std::sync::Mutex<Option<Pack>>,
+    compiled: bool,
 ) -> Result<(), KeepError> {
     let Some(dir) = &options.state_dir else {
         return Ok(());
@@ -139,6 +168,11 @@ pub(super) fn persist(
         let bytes = serde_json::to_vec(&manifest).map_err(std::io::Error::other)?;
         crate::base::fsutil::write_atomic(&persisted_path(dir, &options.env), &bytes)?;
         let _ = std::fs::remove_file(old_copy_path(dir, &options.env));
+        let mark = compiled_mark(dir, &options.env);
+        match compiled {
+            true => crate::base::fsutil::write_atomic(&mark, mark_text(&data.commit).as_bytes())?,
+            false => remove_if_present(&mark)?,
+        }
         Ok(())
     });
     if written.is_err() {
@@ -193,13 +227,16 @@ pub(super) fn read_persisted(
         return Some((serde_json::from_slice(&bytes).ok()?, None));
     };
     let (pack, mut objects) = Pack::read(&Pack::path(dir, env), manifest.pack_length)?;
-    let state = crate::store::State::parse("kept state.toml", &manifest.state).ok()?;
+    let read = crate::store::State::parse_since("kept state.toml", &manifest.state, None).ok()?;
+    let state = &read.state;
     let serving: std::collections::BTreeSet<_> = state
         .prompts
         .values()
         .flat_map(|pointers| pointers.serving())
         .collect();
     objects.retain(|version, _| serving.contains(version));
+    let compiled = std::fs::read_to_string(compiled_mark(dir, env))
+        .is_ok_and(|mark| mark == mark_text(&manifest.commit));
     let data = SnapshotData {
         format: crate::served::PERSISTED_FORMAT,
         env: manifest.env.into_owned(),
@@ -207,8 +244,9 @@ pub(super) fn read_persisted(
         state: manifest.state.into_owned(),
         objects,
         history: Vec::new(),
-        parsed: Some(state),
+        parsed: Some(read),
         index: None,
+        compiled,
     };
     Some((data, Some(pack)))
 }

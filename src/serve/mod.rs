@@ -535,6 +535,7 @@ async fn reload(
             previous.as_deref(),
         )?;
         let data = Arc::clone(&snapshot.data);
+        let compiled = snapshot.problems.is_empty();
         tracing::info!(
             commit = %snapshot.commit,
             prompts = snapshot.prompts.len(),
@@ -546,7 +547,7 @@ async fn reload(
             crate::base::shortid::commit(&snapshot.commit)
         );
         state.install(snapshot);
-        let kept = kept::persist(&options, &data, &state.kept_pack);
+        let kept = kept::persist(&options, &data, &state.kept_pack, compiled);
         state.health().keep_error = kept.err().map(|e| e.to_string());
         Ok(())
     })

@@ -31,7 +31,7 @@ impl Snapshot {
             crate::base::shortid::commit(&data.commit)
         );
         let state = match &data.parsed {
-            Some(state) => state.clone(),
+            Some(read) => read.state.clone(),
             None => State::parse(&shown, &data.state)?,
         };
         let mut loader = Loader {
@@ -43,9 +43,19 @@ impl Snapshot {
             loaded: HashMap::new(),
             reused: 0,
         };
-        loader.load_all(&state);
-        let (prompts, problems) = loader.serve(state);
-        let (reused, versions) = (loader.reused, loader.loaded.len());
+        let (kept, changed) = split_unchanged(state, previous);
+        loader.load_all(&changed);
+        let (served, problems) = loader.serve(changed);
+        let kept_versions: usize = kept.iter().map(|(_, s)| s.versions()).sum();
+        let (reused, versions) = (
+            loader.reused + kept_versions,
+            loader.loaded.len() + kept_versions,
+        );
+        let mut prompts: Vec<(PromptName, Served)> = kept;
+        prompts.extend(served);
+        // Both parts are in name order: collected, they are merged rather than inserted.
+        prompts.sort_by(|a, b| a.0.cmp(&b.0));
+        let prompts: BTreeMap<PromptName, Served> = prompts.into_iter().collect();
         Ok(Snapshot {
             env: data.env.clone(),
             commit: data.commit.clone(),
@@ -60,6 +70,43 @@ impl Snapshot {
             list_body: OnceLock::new(),
         })
     }
+}
+
+/// Splits a state into the prompts `previous` serves with the same pointers and no problem,
+/// taken from it whole (a swap after a one-prompt action touches one prompt), and the
+/// others, still to load. Both walk the names in order, side by side.
+fn split_unchanged(
+    state: State,
+    previous: Option<&Snapshot>,
+) -> (Vec<(PromptName, Served)>, State) {
+    let Some(previous) = previous else {
+        return (Vec::new(), state);
+    };
+    let mut kept = Vec::with_capacity(state.prompts.len());
+    let mut changed = State::default();
+    let mut before = previous.prompts.iter().peekable();
+    for (name, pointers) in state.prompts {
+        while before.next_if(|(at, _)| **at < name).is_some() {}
+        let same = before
+            .next_if(|(at, _)| **at == name)
+            .filter(|(_, served)| served.pointers == pointers)
+            .filter(|_| !previous.problems.contains_key(&name));
+        match same {
+            Some((_, served)) => {
+                let served = Served {
+                    pointers,
+                    active: Arc::clone(&served.active),
+                    canary: served.canary.clone(),
+                    arms: served.arms.clone(),
+                };
+                kept.push((name, served));
+            }
+            None => {
+                changed.prompts.insert(name, pointers);
+            }
+        }
+    }
+    (kept, changed)
 }
 
 /// Loads the versions of one build, each once, reusing the previous snapshot's.
@@ -215,7 +262,9 @@ impl Loader<'_> {
         );
         let prompt =
             Prompt::from_frozen(name.clone(), &object, self.folder, text.as_bytes(), version)?;
-        prompt.compile()?;
+        if !self.data.compiled {
+            prompt.compile()?;
+        }
         let resolves = self.counters.for_version(name.as_str(), version);
         Ok(Arc::new(Loaded::new(prompt, resolves)))
     }

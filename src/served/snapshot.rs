@@ -14,7 +14,7 @@ pub use super::loaded::{FALLBACKS, Loaded, TrackCounts, track_slot};
 use crate::prompt::request::Api;
 use crate::prompt::{PromptName, Version};
 use crate::release::{LogEntry, ReleaseError};
-use crate::store::{ObjectIndex, PromptState, State, Store, Track};
+use crate::store::{ObjectIndex, PromptState, ReadState, Store, Track};
 
 /// The format number of the copy kept in `--state-dir`.
 pub const PERSISTED_FORMAT: u32 = 1;
@@ -30,6 +30,18 @@ pub struct Served {
 }
 
 impl Served {
+    /// How many distinct versions it serves.
+    pub(super) fn versions(&self) -> usize {
+        let mut versions: Vec<Version> = std::iter::once(&self.active)
+            .chain(&self.canary)
+            .chain(self.arms.iter().flatten())
+            .map(|loaded| loaded.prompt.version)
+            .collect();
+        versions.sort_unstable();
+        versions.dedup();
+        versions.len()
+    }
+
     /// The version a track serves: the active one when the track's cannot be served.
     pub fn track(&self, track: Track) -> &Arc<Loaded> {
         match (track, &self.canary) {
@@ -101,13 +113,19 @@ pub struct SnapshotData {
     /// The latest release commits, for the dashboard; not kept in the persisted copy.
     #[serde(skip)]
     pub history: Vec<LogEntry>,
-    /// The state, when it was parsed while reading (so a build does not parse it again).
+    /// The state, when it was parsed while reading (so a build does not parse it again),
+    /// and whether its text is canonical (so the next read parses only what changed).
     #[serde(skip)]
-    pub parsed: Option<State>,
+    pub parsed: Option<ReadState>,
     /// The index of the versions the commit stores, when it was read from git: the next
     /// read lists only the `objects/` folders that changed.
     #[serde(skip)]
     pub index: Option<ObjectIndex>,
+    /// Whether this very build compiled every version when the copy these data come from
+    /// was kept (a kept copy's mark says so): a build then leaves each to compile on its
+    /// first render rather than compiling 10,000 templates before it answers.
+    #[serde(skip)]
+    pub compiled: bool,
 }
 
 /// How many release commits the dashboard shows.
@@ -169,22 +187,31 @@ impl SnapshotData {
     ) -> Result<SnapshotData, ReleaseError> {
         let tree = store.tree_since(commit, previous.and_then(|p| p.index.as_ref()))?;
         let known = previous.and_then(|p| Some((p.state.as_str(), p.parsed.as_ref()?)));
-        let (state, text) = tree.state_since(known)?;
-        let mut objects = BTreeMap::new();
-        for pointers in state.prompts.values() {
-            for version in pointers.serving() {
-                if objects.contains_key(&version) {
-                    continue;
-                }
-                let known = previous.and_then(|p| p.objects.get(&version));
-                // Checked against its version when the snapshot is built.
-                let text = match known {
-                    Some(text) => Arc::clone(text),
-                    None => tree.object_text(&version)?.into(),
-                };
-                objects.insert(version, text);
-            }
+        let (read, text) = tree.state_since(known)?;
+        let mut serving: Vec<Version> = read
+            .state
+            .prompts
+            .values()
+            .flat_map(PromptState::serving)
+            .collect();
+        serving.sort_unstable();
+        serving.dedup();
+        // Both in version order: the previous objects are met in one pass, not searched.
+        let mut known = previous.map(|p| p.objects.iter().peekable());
+        let mut objects = Vec::with_capacity(serving.len());
+        for version in serving {
+            let shared = known.as_mut().and_then(|known| {
+                while known.next_if(|(at, _)| **at < version).is_some() {}
+                known.next_if(|(at, _)| **at == version)
+            });
+            // Checked against its version when the snapshot is built.
+            let text = match shared {
+                Some((_, text)) => Arc::clone(text),
+                None => tree.object_text(&version)?.into(),
+            };
+            objects.push((version, text));
         }
+        let objects: BTreeMap<Version, Arc<str>> = objects.into_iter().collect();
         let history = recent_history(store, commit, previous)?;
         Ok(SnapshotData {
             format: PERSISTED_FORMAT,
@@ -193,8 +220,9 @@ impl SnapshotData {
             state: text,
             objects,
             history,
-            parsed: Some(state),
+            parsed: Some(read),
             index: Some(tree.index().clone()),
+            compiled: false,
         })
     }
 }

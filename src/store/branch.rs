@@ -7,7 +7,7 @@ use super::error::StoreError;
 use super::history::Record;
 use super::object_index::ObjectIndex;
 use super::resolver::Resolver;
-use super::state::{STATE_FILE, State, cache};
+use super::state::{ReadState, STATE_FILE, State, cache};
 use crate::prompt::{Prompt, PromptName, Version, VersionPrefix};
 
 pub use super::object_index::OBJECTS_DIR;
@@ -465,15 +465,16 @@ impl ReleaseTree<'_> {
 
     /// Like [`ReleaseTree::state`], with the text of `state.toml` as stored.
     pub fn state_and_text(&self) -> Result<(State, String), StoreError> {
-        self.state_since(None)
+        let (read, text) = self.state_since(None)?;
+        Ok((read.state, text))
     }
 
     /// Like [`ReleaseTree::state_and_text`], reusing the prompts of a `previous` state (and
     /// the text it was read from) whose tables did not change: see `State::parse_since`.
     pub fn state_since(
         &self,
-        previous: Option<(&str, &State)>,
-    ) -> Result<(State, String), StoreError> {
+        previous: Option<(&str, &ReadState)>,
+    ) -> Result<(ReadState, String), StoreError> {
         let store = self.store;
         let shown = store.shown(self.commit, STATE_FILE);
         let entry = self
@@ -486,9 +487,9 @@ impl ReleaseTree<'_> {
         let text = std::str::from_utf8(blob.content()).map_err(|_| StoreError::NotAState {
             message: format!("{shown} is not UTF-8 text"),
         })?;
-        let state = State::parse_since(&shown, text, previous)?;
+        let read = State::parse_since(&shown, text, previous)?;
         let text = text.to_owned();
-        for prompt in state.prompts.values() {
+        for prompt in read.state.prompts.values() {
             let serving =
                 std::iter::once(prompt.active).chain(prompt.canary.as_ref().map(|c| c.version));
             for version in serving {
@@ -501,7 +502,7 @@ impl ReleaseTree<'_> {
                 }
             }
         }
-        Ok((state, text))
+        Ok((read, text))
     }
 
     /// Returns the stored bytes of a version as text, unchecked: the caller checks them

@@ -55,6 +55,6 @@ pub use rule::{
     Unevaluable,
 };
 pub use state::{
-    Canary, PREVIOUS_LIMIT, PromptState, Reason, Routed, STATE_FILE, STATE_FORMAT, State,
-    StateError, Track,
+    Canary, PREVIOUS_LIMIT, PromptState, ReadState, Reason, Routed, STATE_FILE, STATE_FORMAT,
+    State, StateError, Track,
 };

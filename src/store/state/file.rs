@@ -386,7 +386,17 @@ impl PromptFields<'_> {
 impl State {
     /// Writes the state in its canonical layout: the same state always gives the same bytes.
     pub fn to_toml(&self) -> String {
-        let format = if self.prompts.values().any(PromptState::needs_format_4) {
+        let mut out = format!("format = {}\n", self.format_needed());
+        for (name, prompt) in &self.prompts {
+            out.push('\n');
+            write_section(&mut out, name, prompt);
+        }
+        out
+    }
+
+    /// The `format` its file must say: the newest any prompt needs.
+    pub(crate) fn format_needed(&self) -> i64 {
+        if self.prompts.values().any(PromptState::needs_format_4) {
             STATE_FORMAT
         } else if self.prompts.values().any(PromptState::needs_format_3) {
             SEGMENT_FORMAT
@@ -394,49 +404,49 @@ impl State {
             COHORT_FORMAT
         } else {
             PLAIN_FORMAT
-        };
-        let mut out = format!("format = {format}\n");
-        for (name, prompt) in &self.prompts {
-            let _ = write!(
-                out,
-                "\n[prompts.\"{name}\"]\nactive = \"{}\"\n",
-                prompt.active
-            );
-            if let Some(canary) = &prompt.canary {
-                let _ = writeln!(out, "canary = \"{}\"", canary.version);
-                if let Some(weight) = canary.weight {
-                    let _ = writeln!(out, "canary_weight = {:?}", weight.percent());
-                }
-                if !canary.cohorts.is_empty() {
-                    let quoted: Vec<String> =
-                        canary.cohorts.iter().map(|c| format!("\"{c}\"")).collect();
-                    let _ = writeln!(out, "canary_cohorts = [{}]", quoted.join(", "));
-                }
-                if let Some(segment) = &canary.segment {
-                    // A JSON string is a TOML basic string.
-                    let quoted = serde_json::Value::from(segment.as_str()).to_string();
-                    let _ = writeln!(out, "canary_where = {quoted}");
-                }
-            }
-            if !prompt.previous.is_empty() {
-                out.push_str("previous = [\n");
-                for version in &prompt.previous {
-                    let _ = writeln!(out, "  \"{version}\",");
-                }
-                out.push_str("]\n");
-            }
-            if let Some(rollout) = &prompt.rollout {
-                let _ = write!(out, "\n[prompts.\"{name}\".rollout]\n{}", rollout.to_toml());
-            }
-            if let Some(experiment) = &prompt.experiment {
-                let _ = write!(
-                    out,
-                    "\n[prompts.\"{name}\".experiment]\n{}",
-                    experiment_toml(experiment)
-                );
-            }
         }
-        out
+    }
+}
+
+/// Writes one prompt's tables (`[prompts."NAME"]` and its rollout or experiment) as
+/// [`State::to_toml`] lays them out, without the blank line before them.
+pub(crate) fn write_section(out: &mut String, name: &PromptName, prompt: &PromptState) {
+    let _ = write!(
+        out,
+        "[prompts.\"{name}\"]\nactive = \"{}\"\n",
+        prompt.active
+    );
+    if let Some(canary) = &prompt.canary {
+        let _ = writeln!(out, "canary = \"{}\"", canary.version);
+        if let Some(weight) = canary.weight {
+            let _ = writeln!(out, "canary_weight = {:?}", weight.percent());
+        }
+        if !canary.cohorts.is_empty() {
+            let quoted: Vec<String> = canary.cohorts.iter().map(|c| format!("\"{c}\"")).collect();
+            let _ = writeln!(out, "canary_cohorts = [{}]", quoted.join(", "));
+        }
+        if let Some(segment) = &canary.segment {
+            // A JSON string is a TOML basic string.
+            let quoted = serde_json::Value::from(segment.as_str()).to_string();
+            let _ = writeln!(out, "canary_where = {quoted}");
+        }
+    }
+    if !prompt.previous.is_empty() {
+        out.push_str("previous = [\n");
+        for version in &prompt.previous {
+            let _ = writeln!(out, "  \"{version}\",");
+        }
+        out.push_str("]\n");
+    }
+    if let Some(rollout) = &prompt.rollout {
+        let _ = write!(out, "\n[prompts.\"{name}\".rollout]\n{}", rollout.to_toml());
+    }
+    if let Some(experiment) = &prompt.experiment {
+        let _ = write!(
+            out,
+            "\n[prompts.\"{name}\".experiment]\n{}",
+            experiment_toml(experiment)
+        );
     }
 }
 

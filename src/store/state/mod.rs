@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use self::file::StateError;
+pub use self::since::ReadState;
 use super::bucket::{Weight, bucket};
 use super::experiment::Experiment;
 use super::plan::Rollout;

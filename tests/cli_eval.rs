@@ -345,6 +345,20 @@ assert = [{ type = "contains", value = "Be formal." }, { type = "llm_judge", rub
     );
     let run = repo.run(&["eval"]).expect(1);
     assert!(run.stdout.contains("regressed  refund"), "{}", run.stdout);
+    // A JSON report written to a file is streamed there: the same bytes as on stdout,
+    // with the summary line on stderr.
+    let printed = repo.run(&["eval", "--format", "json"]).expect(1);
+    let run = repo
+        .run(&["eval", "--format", "json", "--output", "report.json"])
+        .expect(1);
+    let written = std::fs::read_to_string(repo.path().join("report.json")).unwrap();
+    assert_eq!(written, printed.stdout);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("eval failed: 1 suite, 1 gate failed"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -211,6 +211,16 @@ fn gate_of(args: &EvalArgs) -> Result<Gate, CliError> {
 /// Prints the report in the format asked for, or writes it to `--output` with a summary
 /// line on stderr.
 fn write_report(args: &EvalArgs, report: &Report) -> Result<(), CliError> {
+    if let (Format::Json, Some(path)) = (args.format, args.output.as_deref()) {
+        // Streamed to the file: the text of a 10,000-case report is 12 MB.
+        promptctl::base::fsutil::write_atomic_with(path, |out| {
+            serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::other)?;
+            out.write_all(b"\n")
+        })
+        .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))?;
+        eprint(&summary_line(report));
+        return Ok(());
+    }
     let text = match args.format {
         Format::Table => table(report, args.verbose),
         Format::Json => {

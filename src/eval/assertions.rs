@@ -88,7 +88,7 @@ pub fn validate(assertion: &Assertion) -> Vec<Invalid> {
             Err(e) => invalid("value", format!("is not a valid regular expression: {e}")),
         },
         Assertion::JsonSchema { value } => {
-            let schema = crate::prompt::toml_value_to_json(&toml::Value::Table(value.clone()));
+            let schema = crate::prompt::toml_value_to_json(&toml::Value::Table((**value).clone()));
             match schema
                 .map_err(|e| e.to_string())
                 .map(|s| jsonschema::validator_for(&s).map_err(|e| e.to_string()))
@@ -427,7 +427,7 @@ mod tests {
         )
         .unwrap();
         let schema = || Assertion::JsonSchema {
-            value: schema.clone(),
+            value: Box::new(schema.clone()),
         };
         assert!(run(schema(), "{\"queue\": \"bug\"}").pass);
         let failed = run(schema(), "{\"queue\": \"other\"}");

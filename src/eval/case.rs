@@ -33,7 +33,7 @@ pub enum Assertion {
     },
     IsJson {},
     JsonSchema {
-        value: toml::Table,
+        value: Box<toml::Table>,
     },
     MinChars {
         value: u64,
@@ -63,8 +63,8 @@ pub enum Assertion {
     /// and meeting `schema`, when given.
     ToolCall {
         name: String,
-        arguments: Option<toml::Table>,
-        schema: Option<toml::Table>,
+        arguments: Option<Box<toml::Table>>,
+        schema: Option<Box<toml::Table>>,
     },
     /// The model called no tool, or none named `name`.
     NoToolCall {
@@ -74,9 +74,9 @@ pub enum Assertion {
     /// `schema` (exactly one of them).
     JsonField {
         pointer: String,
-        equals: Option<toml::Value>,
+        equals: Option<Box<toml::Value>>,
         one_of: Option<Vec<toml::Value>>,
-        schema: Option<toml::Table>,
+        schema: Option<Box<toml::Table>>,
     },
 }
 

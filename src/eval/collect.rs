@@ -1,8 +1,6 @@
 //! Collecting a suite's results: samples into cases, cases into each version's figures,
 //! the paired comparison, and the gate.
 
-use std::collections::HashMap;
-
 use super::assertions::{AssertionResult, Outcome};
 use super::gate::{Gate, apply_gate};
 use super::report::{CaseReport, CaseSide, Change, SideSummary, SuiteReport};
@@ -10,6 +8,52 @@ use super::run_input::SideInput;
 use super::stats::{self, Comparison};
 use super::suite::Suite;
 use crate::prompt::ToolCall;
+
+/// The samples of every (suite, side, case) of a run, laid out in one vector by suite, then
+/// side, then case: a map keyed by the three held a table as large as the samples.
+#[derive(Debug, Default)]
+pub(super) struct Results {
+    /// Per suite: where its slots start, how many sides and cases it has.
+    suites: Vec<(usize, usize, usize)>,
+    slots: Vec<Option<Vec<Sample>>>,
+}
+
+impl Results {
+    /// Room for every case of every side of each suite, as (sides, cases) per suite.
+    pub(super) fn new(shape: impl IntoIterator<Item = (usize, usize)>) -> Self {
+        let mut suites = Vec::new();
+        let mut total = 0;
+        for (sides, cases) in shape {
+            suites.push((total, sides, cases));
+            total += sides * cases;
+        }
+        let mut slots = Vec::with_capacity(total);
+        slots.resize_with(total, || None);
+        Results { suites, slots }
+    }
+
+    fn index(&self, &(s, side, case): &(usize, usize, usize)) -> Option<usize> {
+        let &(start, sides, cases) = self.suites.get(s)?;
+        (side < sides && case < cases).then_some(start + side * cases + case)
+    }
+
+    pub(super) fn get(&self, key: &(usize, usize, usize)) -> Option<&Vec<Sample>> {
+        self.slots.get(self.index(key)?)?.as_ref()
+    }
+
+    pub(super) fn remove(&mut self, key: &(usize, usize, usize)) -> Option<Vec<Sample>> {
+        let index = self.index(key)?;
+        self.slots.get_mut(index)?.take()
+    }
+
+    /// Adds a sample; `repeat` is how many the case takes (its vector's exact room).
+    pub(super) fn push(&mut self, key: &(usize, usize, usize), repeat: usize, sample: Sample) {
+        if let Some(slot) = self.index(key).and_then(|i| self.slots.get_mut(i)) {
+            slot.get_or_insert_with(|| Vec::with_capacity(repeat))
+                .push(sample);
+        }
+    }
+}
 
 /// One sample's result.
 #[derive(Debug, Clone)]
@@ -49,7 +93,7 @@ impl Sample {
 pub(super) fn suite_report(
     suite: &Suite,
     sides: &[SideInput<'_>],
-    results: &mut HashMap<(usize, usize, usize), Vec<Sample>>,
+    results: &mut Results,
     s: usize,
     overrides: &Gate,
 ) -> SuiteReport {
@@ -238,6 +282,27 @@ mod tests {
             cost_usd: 0.5,
             ..Sample::failed(String::new())
         }
+    }
+
+    #[test]
+    fn results_are_kept_by_suite_side_and_case_and_taken_once() {
+        // Two suites: two sides of three cases, then three sides of one case.
+        let mut results = Results::new([(2, 3), (3, 1)]);
+        results.push(&(0, 1, 2), 2, sample(Outcome::Pass, 1.0));
+        results.push(&(0, 1, 2), 2, sample(Outcome::Fail, 2.0));
+        results.push(&(1, 2, 0), 1, sample(Outcome::Error, 3.0));
+        results.push(&(1, 3, 0), 1, sample(Outcome::Pass, 4.0));
+        assert_eq!(results.get(&(0, 1, 2)).map(Vec::len), Some(2));
+        assert_eq!(results.get(&(0, 1, 2)).map(Vec::capacity), Some(2));
+        assert_eq!(results.get(&(1, 2, 0)).unwrap()[0].latency_ms, Some(3.0));
+        assert!(
+            results.get(&(0, 0, 2)).is_none(),
+            "nothing was pushed there"
+        );
+        assert!(results.get(&(1, 3, 0)).is_none(), "past the suite's sides");
+        assert!(results.get(&(2, 0, 0)).is_none(), "past the suites");
+        assert_eq!(results.remove(&(0, 1, 2)).map(|s| s.len()), Some(2));
+        assert!(results.remove(&(0, 1, 2)).is_none(), "taken once");
     }
 
     #[test]

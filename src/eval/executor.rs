@@ -49,6 +49,25 @@ impl fmt::Display for RequestFailure {
 /// Each request's answer, by cache key.
 pub type Answers = HashMap<String, Result<CachedReply, RequestFailure>>;
 
+/// A request as a run plans it, made when it is sent: a run of 20,000 cases need not hold
+/// every rendered request from its plan to its end (see `runner::Planned`).
+pub trait Outgoing {
+    /// The provider it goes to, as prompts and suites name it.
+    fn provider(&self) -> &str;
+    /// The request; why not, when it cannot be made.
+    fn make(self) -> Result<ChatRequest, String>;
+}
+
+impl Outgoing for ChatRequest {
+    fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    fn make(self) -> Result<ChatRequest, String> {
+        Ok(self)
+    }
+}
+
 /// Sends requests: cache first, then providers, under the shared limit.
 pub struct Executor {
     pub config: ProjectConfig,
@@ -176,19 +195,21 @@ impl Executor {
 
     /// Answers every request, by key. A 401 or 403 stops the run: every other request
     /// would fail the same way.
-    pub async fn run_all(
+    pub async fn run_all<R: Outgoing>(
         &self,
-        calls: BTreeMap<String, ChatRequest>,
+        calls: BTreeMap<String, R>,
         progress: &Arc<dyn Progress>,
     ) -> Result<Answers, EvalError> {
-        let mut answers = HashMap::new();
-        let mut misses = Vec::new();
+        // Sized once: growing by doubling held the old table beside the new one, and the
+        // answers of a large run are its largest table.
+        let mut answers = HashMap::with_capacity(calls.len());
+        let mut misses = Vec::with_capacity(calls.len());
         self.counters
             .distinct
             .fetch_add(calls.len(), Ordering::Relaxed);
         let read = self.mode == CacheMode::Use;
         for (key, request) in calls {
-            let reusable = self.reusable(&request.provider)?;
+            let reusable = self.reusable(request.provider())?;
             match self
                 .cache
                 .as_ref()
@@ -206,8 +227,9 @@ impl Executor {
         // fails the run at once rather than after half of it.
         let mut needed = HashMap::new();
         for (_, request) in &misses {
-            if !needed.contains_key(&request.provider) {
-                needed.insert(request.provider.clone(), self.provider(&request.provider)?);
+            if !needed.contains_key(request.provider()) {
+                let name = request.provider().to_owned();
+                needed.insert(name.clone(), self.provider(&name)?);
             }
         }
         progress.start(misses.len());
@@ -219,10 +241,18 @@ impl Executor {
         let mut tasks = tokio::task::JoinSet::new();
         loop {
             while tasks.len() < window {
-                let Some((key, request)) = pending.next() else {
+                let Some((key, outgoing)) = pending.next() else {
                     break;
                 };
-                let provider = Arc::clone(&needed[&request.provider]);
+                let provider = Arc::clone(&needed[outgoing.provider()]);
+                let request = match outgoing.make() {
+                    Ok(request) => request,
+                    Err(why) => {
+                        answers.insert(key, Err(self.unmade(&provider, why)));
+                        progress.advance();
+                        continue;
+                    }
+                };
                 let adaptive = self.adaptive_limit(&provider);
                 let limit = Arc::clone(&limit);
                 let reusable = self.reusable(&request.provider)?;
@@ -250,6 +280,26 @@ impl Executor {
             answers.insert(key, answer);
         }
         Ok(answers)
+    }
+
+    /// The failure of a request that could not be made again when it was sent (it was made
+    /// once to plan it, so this is not expected): counted and recorded like any other.
+    fn unmade(&self, provider: &Provider, why: String) -> RequestFailure {
+        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        let failure = RequestFailure {
+            provider: provider.name().to_owned(),
+            failure: super::provider::Failure {
+                cause: "the request could not be rendered again".into(),
+                detail: why,
+                reached: false,
+            },
+            attempts: 0,
+        };
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(failure.clone());
+        failure
     }
 
     /// Takes in one finished task: its answer, or the failure recorded and counted. A

@@ -135,7 +135,7 @@ fn plan_arms(
 
 fn collect_suite(
     input: &SuiteArms<'_>,
-    results: &HashMap<(usize, usize, usize), Vec<Sample>>,
+    results: &super::collect::Results,
     options: &ArmsOptions,
     project: &Project,
 ) -> ArmsSuite {

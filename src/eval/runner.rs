@@ -11,8 +11,8 @@ use std::sync::Arc;
 use super::arms::Overrides;
 use super::assertions::{self, AssertionResult, Outcome, Output};
 use super::cache::CachedReply;
-use super::collect::{Sample, suite_report};
-use super::executor::{Answers, Executor, RequestFailure};
+use super::collect::{Results, Sample, suite_report};
+use super::executor::{Answers, Executor, Outgoing, RequestFailure};
 use super::provider::{ChatRequest, provider_section};
 use super::report::{FailureGroup, Report};
 use super::run_input::{EvalError, EvalOptions, Progress, SideInput};
@@ -71,7 +71,7 @@ pub async fn run(
 
 /// The samples of every (suite, side, case), and what the requests cost to get.
 pub(super) struct Executed {
-    pub results: HashMap<(usize, usize, usize), Vec<Sample>>,
+    pub results: Results,
     pub requests: super::report::RequestStats,
     pub failures: Vec<FailureGroup>,
 }
@@ -104,7 +104,7 @@ pub(super) async fn execute(
         .iter()
         .filter(|job| !suites[job.suite].cases[job.case].tool_results.is_empty())
         .filter_map(|job| job.request.as_ref().ok())
-        .filter_map(|key| Some((key.clone(), calls.get(key)?.clone())))
+        .filter_map(|key| Some((key.clone(), calls.get(key)?.clone().make().ok()?)))
         .collect();
     let mut answers = executor.run_all(calls, &progress).await?;
     let mut follows: Vec<Follow<'_>> = jobs
@@ -123,7 +123,12 @@ pub(super) async fn execute(
     let judged = judge_all(&executor, suites, sides, &jobs, &answers, &progress).await?;
     progress.finish();
     let prices = Prices(&project.config);
-    let mut results: HashMap<(usize, usize, usize), Vec<Sample>> = HashMap::new();
+    let mut results = Results::new(
+        suites
+            .iter()
+            .zip(sides)
+            .map(|(suite, inputs)| (inputs.len(), suite.cases.len())),
+    );
     for (index, job) in jobs.iter().enumerate() {
         let sample = match &job.request {
             Err(error) => Sample::failed(error.clone()),
@@ -161,10 +166,8 @@ pub(super) async fn execute(
         };
         // Exactly as many samples as the suite repeats: a vector grown by doubling kept
         // three empty slots per case (8.6 MB of a 10,000-case run).
-        results
-            .entry((job.suite, job.side, job.case))
-            .or_insert_with(|| Vec::with_capacity(repeats(suites, job.suite, options)))
-            .push(sample);
+        let repeat = repeats(suites, job.suite, options);
+        results.push(&(job.suite, job.side, job.case), repeat, sample);
     }
     Ok(Executed {
         results,
@@ -184,13 +187,13 @@ fn repeats_of(suites: &[Suite], s: usize, repeat: Option<u32>) -> usize {
 
 /// Renders every (suite, side, case, sample) into a request; identical requests share one
 /// key, so each is sent once.
-fn plan(
-    suites: &[Suite],
-    sides: &[Vec<SideInput<'_>>],
+fn plan<'a>(
+    suites: &'a [Suite],
+    sides: &'a [Vec<SideInput<'a>>],
     repeat: Option<u32>,
     executor: &Executor,
-) -> Result<(Vec<Job>, BTreeMap<String, ChatRequest>), EvalError> {
-    let mut calls: BTreeMap<String, ChatRequest> = BTreeMap::new();
+) -> Result<(Vec<Job>, BTreeMap<String, Planned<'a>>), EvalError> {
+    let mut calls: BTreeMap<String, Planned<'a>> = BTreeMap::new();
     let count = (0..suites.len())
         .map(|s| sides[s].len() * suites[s].cases.len() * repeats_of(suites, s, repeat))
         .sum();
@@ -201,12 +204,14 @@ fn plan(
             let Ok((prompt, compiled)) = &input.prompt else {
                 continue;
             };
-            let contract = std::sync::Arc::new(prompt.spec.contract.clone());
             let (provider, model) = input
                 .target(suite.provider.as_deref())
                 .expect("the prompt is there");
             let mut params = prompt.spec.params.clone();
             params.extend(input.overrides.params.clone());
+            let mut shape = ChatRequest::plain(provider, model, params, Vec::new());
+            shape.contract = Arc::new(prompt.spec.contract.clone());
+            let shape = Arc::new(shape);
             for case in 0..suite.cases.len() {
                 let rendered = suite
                     .case_vars(case, &prompt.spec.variables)
@@ -216,15 +221,18 @@ fn plan(
                     let request = match &rendered {
                         Err(error) => Err(error.clone()),
                         Ok(messages) => {
-                            let mut request = ChatRequest::plain(
-                                provider.clone(),
-                                model.clone(),
-                                params.clone(),
-                                messages.clone(),
-                            );
-                            request.contract = contract.clone();
+                            let request = ChatRequest {
+                                messages: messages.clone(),
+                                ..(*shape).clone()
+                            };
                             let key = executor.key(&request, sample)?;
-                            calls.entry(key.clone()).or_insert(request);
+                            let planned = Planned {
+                                shape: Arc::clone(&shape),
+                                suite,
+                                input,
+                                case,
+                            };
+                            calls.entry(key.clone()).or_insert(planned);
                             Ok(key)
                         }
                     };
@@ -241,6 +249,41 @@ fn plan(
         }
     }
     Ok((jobs, calls))
+}
+
+/// A request of the plan, rendered again when it is sent: the plan renders every request
+/// once for its key (identical ones are sent once), but holding 20,000 rendered requests
+/// until the last is answered was most of a large run's memory.
+#[derive(Clone)]
+struct Planned<'a> {
+    /// Its side's request without messages: provider, model, parameters, contract.
+    shape: Arc<ChatRequest>,
+    suite: &'a Suite,
+    input: &'a SideInput<'a>,
+    case: usize,
+}
+
+impl super::executor::Outgoing for Planned<'_> {
+    fn provider(&self) -> &str {
+        &self.shape.provider
+    }
+
+    /// The same messages as when planned: rendering is a function of the template and
+    /// the case's variables.
+    fn make(self) -> Result<ChatRequest, String> {
+        let Ok((prompt, compiled)) = &self.input.prompt else {
+            return Err("the prompt is not there".into());
+        };
+        let vars = self
+            .suite
+            .case_vars(self.case, &prompt.spec.variables)
+            .map_err(|e| e.to_string())?;
+        let messages = compiled.render(&vars).map_err(|e| e.to_string())?;
+        Ok(ChatRequest {
+            messages,
+            ..(*self.shape).clone()
+        })
+    }
 }
 
 /// A final answer with the rounds that led to it.

@@ -228,8 +228,8 @@ impl Executor {
         let mut needed = HashMap::new();
         for (_, request) in &misses {
             if !needed.contains_key(request.provider()) {
-                let name = request.provider().to_owned();
-                needed.insert(name.clone(), self.provider(&name)?);
+                let provider = self.provider(request.provider())?;
+                needed.insert(request.provider().to_owned(), provider);
             }
         }
         progress.start(misses.len());
@@ -285,8 +285,7 @@ impl Executor {
     /// The failure of a request that could not be made again when it was sent (it was made
     /// once to plan it, so this is not expected): counted and recorded like any other.
     fn unmade(&self, provider: &Provider, why: String) -> RequestFailure {
-        self.counters.failed.fetch_add(1, Ordering::Relaxed);
-        let failure = RequestFailure {
+        self.failed(RequestFailure {
             provider: provider.name().to_owned(),
             failure: super::provider::Failure {
                 cause: "the request could not be rendered again".into(),
@@ -294,7 +293,12 @@ impl Executor {
                 reached: false,
             },
             attempts: 0,
-        };
+        })
+    }
+
+    /// Counts and records a request that failed for good.
+    fn failed(&self, failure: RequestFailure) -> RequestFailure {
+        self.counters.failed.fetch_add(1, Ordering::Relaxed);
         self.failures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -325,19 +329,11 @@ impl Executor {
                     message: failure.to_string(),
                 });
             }
-            Err((error, attempts)) => {
-                self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                let failure = RequestFailure {
-                    provider: provider.name().to_owned(),
-                    failure: error.failure().clone(),
-                    attempts,
-                };
-                self.failures
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(failure.clone());
-                Err(failure)
-            }
+            Err((error, attempts)) => Err(self.failed(RequestFailure {
+                provider: provider.name().to_owned(),
+                failure: error.failure().clone(),
+                attempts,
+            })),
         };
         Ok((key, answer))
     }

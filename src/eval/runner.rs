@@ -166,7 +166,7 @@ pub(super) async fn execute(
         };
         // Exactly as many samples as the suite repeats: a vector grown by doubling kept
         // three empty slots per case (8.6 MB of a 10,000-case run).
-        let repeat = repeats(suites, job.suite, options);
+        let repeat = repeats(suites, job.suite, options.repeat) as usize;
         results.push(&(job.suite, job.side, job.case), repeat, sample);
     }
     Ok(Executed {
@@ -176,13 +176,9 @@ pub(super) async fn execute(
     })
 }
 
-/// How many samples each case of suite `s` takes.
-fn repeats(suites: &[Suite], s: usize, options: &EvalOptions) -> usize {
-    repeats_of(suites, s, options.repeat)
-}
-
-fn repeats_of(suites: &[Suite], s: usize, repeat: Option<u32>) -> usize {
-    repeat.unwrap_or(suites[s].repeat).max(1) as usize
+/// How many samples each case of suite `s` takes: `--repeat`, else the suite's, at least 1.
+fn repeats(suites: &[Suite], s: usize, repeat: Option<u32>) -> u32 {
+    repeat.unwrap_or(suites[s].repeat).max(1)
 }
 
 /// Renders every (suite, side, case, sample) into a request; identical requests share one
@@ -195,11 +191,11 @@ fn plan<'a>(
 ) -> Result<(Vec<Job>, BTreeMap<String, Planned<'a>>), EvalError> {
     let mut calls: BTreeMap<String, Planned<'a>> = BTreeMap::new();
     let count = (0..suites.len())
-        .map(|s| sides[s].len() * suites[s].cases.len() * repeats_of(suites, s, repeat))
+        .map(|s| sides[s].len() * suites[s].cases.len() * repeats(suites, s, repeat) as usize)
         .sum();
     let mut jobs = Vec::with_capacity(count);
     for (s, suite) in suites.iter().enumerate() {
-        let repeat = repeat.unwrap_or(suite.repeat).max(1);
+        let repeat = repeats(suites, s, repeat);
         for (side, input) in sides[s].iter().enumerate() {
             let Ok((prompt, compiled)) = &input.prompt else {
                 continue;

@@ -598,6 +598,11 @@ description = "Find an order."
 parameters = { type = "object", properties = { id = { type = "string" } } }
 "#,
     );
+    // A second prompt writes the same schemas: the cache keeps one copy of each.
+    repo.write(
+        "prompts/support/reroute.toml",
+        &std::fs::read_to_string(repo.path().join("prompts/support/route.toml")).unwrap(),
+    );
     repo.commit("prompts");
     let project = || promptctl::project::Project::discover(repo.path()).unwrap();
     let shown = |set: &promptctl::source::PromptSet| {
@@ -620,6 +625,8 @@ parameters = { type = "object", properties = { id = { type = "string" } } }
     let spec = RevisionSpec::Worktree;
     let first = agrees(&spec);
     assert!(cache.is_file(), "the first load keeps the drafts");
+    let kept = std::fs::read_to_string(&cache).unwrap();
+    assert_eq!(kept.matches(r#"["billing","tech"]"#).count(), 1, "{kept}");
     assert_eq!(agrees(&spec), first, "a second load, from the cache");
     assert_eq!(agrees(&RevisionSpec::Git("HEAD".into())), first);
 
@@ -665,8 +672,10 @@ parameters = { type = "object", properties = { id = { type = "string" } } }
     std::fs::write(&cache, &damaged).unwrap();
     agrees(&spec);
     let after = count(&std::fs::read_to_string(&cache).unwrap());
-    // The four prompts' lines are replaced; those of earlier defaults were not looked up.
-    assert_eq!(after, before - 4, "the damaged lines looked up are dropped");
+    // The five prompts' lines are replaced, and the lines of the two schemas the route
+    // prompts share (kept by their text, whatever the defaults); those of earlier defaults
+    // were not looked up.
+    assert_eq!(after, before - 7, "the damaged lines looked up are dropped");
     std::fs::write(&cache, "not a cache").unwrap();
     agrees(&spec);
 }

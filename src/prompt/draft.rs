@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use super::contract::ContractDraft;
 use super::error::Location;
@@ -75,8 +74,9 @@ impl PromptDraft {
 
 /// A draft as the draft cache keeps it: every field but the name, which is the file's.
 /// Variables' descriptions are kept apart, since a variable's own form is the one the
-/// version covers, without its description.
-#[derive(Serialize, Deserialize)]
+/// version covers, without its description. Schemas are kept by reference ([`SchemaKey`]):
+/// 2,000 prompts writing the same schema keep one copy of it, read once.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Kept<'a> {
     path: String,
@@ -90,98 +90,130 @@ struct Kept<'a> {
     messages: Vec<Message>,
     message_lines: Vec<usize>,
     roots: Vec<(Location, Vec<IncludeRef>)>,
-    /// The contract with its schemas taken out: they are below, as JSON text.
+    /// The contract with its schemas taken out: they are referred to below.
     contract: ContractDraft,
-    /// Kept as written, so that reading a line back reads each distinct schema once.
     #[serde(borrow)]
-    output_schema: Option<&'a RawValue>,
+    output_schema: Option<&'a str>,
     #[serde(borrow)]
-    tool_parameters: Vec<&'a RawValue>,
+    tool_parameters: Vec<&'a str>,
 }
 
-/// The schemas of the drafts read back in one load, one copy of each: most prompts of a
-/// team write the same schemas, and shared schemas are versioned and checked once.
-#[derive(Default)]
-pub struct SchemaInterner(std::sync::Mutex<std::collections::HashMap<String, Arc<Value>>>);
-
-impl SchemaInterner {
-    /// The schema written as `text`, read once.
-    fn get(&self, text: &str) -> Option<Arc<Value>> {
-        let known = |map: &std::collections::HashMap<String, Arc<Value>>| map.get(text).cloned();
-        if let Some(schema) = known(&self.lock()) {
-            return Some(schema);
-        }
-        let schema = Arc::new(serde_json::from_str(text).ok()?);
-        let mut map = self.lock();
-        Some(map.entry(text.to_owned()).or_insert(schema).clone())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<Value>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// [`Kept`] as written, borrowing the draft rather than copying it.
+#[derive(Serialize)]
+struct KeptRef<'a> {
+    path: &'a str,
+    description: &'a Option<String>,
+    metadata: &'a serde_json::Map<String, Value>,
+    provider: &'a str,
+    model: &'a str,
+    params: &'a BTreeMap<String, Value>,
+    variables: &'a BTreeMap<String, Variable>,
+    variable_descriptions: BTreeMap<&'a str, &'a str>,
+    messages: &'a [Message],
+    message_lines: &'a [usize],
+    roots: &'a [(Location, Vec<IncludeRef>)],
+    contract: &'a ContractDraft,
+    output_schema: Option<String>,
+    tool_parameters: Vec<String>,
 }
+
+/// How the draft cache refers to a schema: a key without a tab or a newline, which the
+/// cache gives back for the same schema.
+pub type SchemaKey = String;
 
 impl PromptDraft {
-    /// The draft as one line of JSON for the draft cache, when it reads back exactly: a
-    /// value JSON cannot carry exactly (a float parsed to a neighbour) is not cached.
-    pub fn encode(&self) -> Option<String> {
-        let mut contract = self.contract.clone();
-        let raw = |schema: &Value| serde_json::value::to_raw_value(schema).ok();
-        let output_schema = match contract.contract.output.as_mut() {
-            Some(output) => match output.schema.take() {
-                Some(schema) => Some(raw(&schema)?),
-                None => None,
-            },
+    /// The draft as one line of JSON for the draft cache; `keep` keeps each schema and
+    /// gives its key.
+    ///
+    /// A draft reads back exactly: JSON numbers are written as the shortest text of their
+    /// double and read back to it (serde_json's `float_roundtrip`). Debug builds, which the
+    /// tests run, read every line back and compare.
+    pub fn encode(&self, mut keep: impl FnMut(&Arc<Value>) -> Option<SchemaKey>) -> Option<String> {
+        let mut contract = std::borrow::Cow::Borrowed(&self.contract);
+        let mut kept = Vec::new();
+        let output_schema = match contract
+            .contract
+            .output
+            .as_ref()
+            .and_then(|o| o.schema.clone())
+        {
+            Some(schema) => {
+                let key = keep(&schema)?;
+                kept.push((key.clone(), schema));
+                if let Some(output) = contract.to_mut().contract.output.as_mut() {
+                    output.schema = None;
+                }
+                Some(key)
+            }
             None => None,
         };
         let mut tool_parameters = Vec::with_capacity(contract.contract.tools.len());
-        for tool in &mut contract.contract.tools {
-            tool_parameters.push(raw(&tool.parameters)?);
-            tool.parameters = Arc::new(Value::Null);
+        for index in 0..contract.contract.tools.len() {
+            let schema = std::mem::replace(
+                &mut contract.to_mut().contract.tools[index].parameters,
+                Arc::new(Value::Null),
+            );
+            let key = keep(&schema)?;
+            tool_parameters.push(key.clone());
+            kept.push((key, schema));
         }
-        let kept = Kept {
-            path: self.path.clone(),
-            description: self.description.clone(),
-            metadata: self.metadata.clone(),
-            provider: self.provider.clone(),
-            model: self.model.clone(),
-            params: self.params.clone(),
-            variables: self.variables.clone(),
+        let line = serde_json::to_string(&KeptRef {
+            path: &self.path,
+            description: &self.description,
+            metadata: &self.metadata,
+            provider: &self.provider,
+            model: &self.model,
+            params: &self.params,
+            variables: &self.variables,
             variable_descriptions: self
                 .variables
                 .iter()
-                .filter_map(|(name, v)| Some((name.clone(), v.description.clone()?)))
+                .filter_map(|(name, v)| Some((name.as_str(), v.description.as_deref()?)))
                 .collect(),
-            messages: self.messages.clone(),
-            message_lines: self.message_lines.clone(),
-            roots: self.roots.clone(),
-            contract,
-            output_schema: output_schema.as_deref(),
-            tool_parameters: tool_parameters.iter().map(|raw| &**raw).collect(),
-        };
-        let line = serde_json::to_string(&kept).ok()?;
-        let decoded = Self::decode(self.name.clone(), &line, &SchemaInterner::default());
-        (decoded.as_ref() == Some(self)).then_some(line)
+            messages: &self.messages,
+            message_lines: &self.message_lines,
+            roots: &self.roots,
+            contract: &contract,
+            output_schema,
+            tool_parameters,
+        })
+        .ok()?;
+        if cfg!(debug_assertions) {
+            let back = Self::decode(self.name.clone(), &line, |key| {
+                let (_, schema) = kept.iter().find(|(k, _)| k == key)?;
+                serde_json::from_str(&serde_json::to_string(&**schema).ok()?).ok()
+            });
+            assert_eq!(
+                back.as_ref(),
+                Some(self),
+                "a draft reads back from its line"
+            );
+        }
+        Some(line)
     }
 
-    /// Reads a draft of the prompt `name` back from [`PromptDraft::encode`]'s line; `None`
-    /// for a line that does not read.
-    pub fn decode(name: PromptName, line: &str, schemas: &SchemaInterner) -> Option<PromptDraft> {
+    /// Reads a draft of the prompt `name` back from [`PromptDraft::encode`]'s line, with
+    /// `schema` giving each schema by its key; `None` for a line that does not read.
+    pub fn decode(
+        name: PromptName,
+        line: &str,
+        mut schema: impl FnMut(&str) -> Option<Arc<Value>>,
+    ) -> Option<PromptDraft> {
         let mut kept: Kept = serde_json::from_str(line).ok()?;
         for (variable, description) in kept.variable_descriptions {
             kept.variables.get_mut(&variable)?.description = Some(description);
         }
         let contract = &mut kept.contract.contract;
         match (contract.output.as_mut(), kept.output_schema) {
-            (Some(output), Some(text)) => output.schema = Some(schemas.get(text.get())?),
+            (Some(output), Some(key)) => output.schema = Some(schema(key)?),
             (_, None) => {}
             (None, Some(_)) => return None,
         }
         if contract.tools.len() != kept.tool_parameters.len() {
             return None;
         }
-        for (tool, text) in contract.tools.iter_mut().zip(&kept.tool_parameters) {
-            tool.parameters = schemas.get(text.get())?;
+        for (tool, key) in contract.tools.iter_mut().zip(&kept.tool_parameters) {
+            tool.parameters = schema(key)?;
         }
         Some(PromptDraft {
             name,
@@ -294,10 +326,24 @@ parameters_file = "s/other.json"
             Prompt::draft(name, "prompts/t.toml", text, &Default::default()).unwrap()
         };
         let (one, two) = (draft("a/one"), draft("a/two"));
-        let line = one.encode().expect("cached");
+        // The draft cache's part: each schema kept by its text.
+        let mut texts = std::collections::BTreeMap::new();
+        let mut keep = |schema: &Arc<Value>| {
+            let text = serde_json::to_string(&**schema).unwrap();
+            let key = format!("s{}", texts.len());
+            Some(texts.entry(text).or_insert(key).clone())
+        };
+        let line = one.encode(&mut keep).expect("cached");
+        let line_two = two.encode(&mut keep).unwrap();
         assert!(!line.contains('\n'), "one line");
-        let schemas = SchemaInterner::default();
-        let back = PromptDraft::decode(one.name.clone(), &line, &schemas).unwrap();
+        // The output's, `lookup`'s, and the place of `other`'s, whose file a source gives.
+        assert_eq!(texts.len(), 3, "one key for each distinct schema");
+        let read: std::collections::HashMap<String, Arc<Value>> = texts
+            .iter()
+            .map(|(text, key)| (key.clone(), Arc::new(serde_json::from_str(text).unwrap())))
+            .collect();
+        let schema = |key: &str| read.get(key).cloned();
+        let back = PromptDraft::decode(one.name.clone(), &line, schema).unwrap();
         assert_eq!(back, one);
         let keys = |d: &PromptDraft| d.contract.contract.output.clone().unwrap().schema.unwrap();
         let order: Vec<_> = keys(&back)
@@ -309,11 +355,14 @@ parameters_file = "s/other.json"
             .cloned()
             .collect();
         assert_eq!(order, ["b", "a"], "written order kept");
-        let other =
-            PromptDraft::decode(two.name.clone(), &two.encode().unwrap(), &schemas).unwrap();
+        let other = PromptDraft::decode(two.name.clone(), &line_two, schema).unwrap();
         assert!(
             Arc::ptr_eq(&keys(&back), &keys(&other)),
             "one copy of a schema"
+        );
+        assert!(
+            PromptDraft::decode(one.name.clone(), &line, |_| None).is_none(),
+            "a schema the cache no longer has is a miss"
         );
         let orphan = line.replace(
             "\"variable_descriptions\":{\"ticket\"",
@@ -321,7 +370,7 @@ parameters_file = "s/other.json"
         );
         assert_ne!(orphan, line);
         for broken in [&line[..line.len() / 2], orphan.as_str()] {
-            assert!(PromptDraft::decode(one.name.clone(), broken, &schemas).is_none());
+            assert!(PromptDraft::decode(one.name.clone(), broken, schema).is_none());
         }
     }
 }

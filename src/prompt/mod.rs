@@ -38,7 +38,7 @@ pub use contract::{
     Tool, ToolCall, ToolChoice, check_schema, compile_schema, contract_changes, first_violation,
     validate_schema,
 };
-pub use draft::{PromptDraft, SchemaInterner};
+pub use draft::{PromptDraft, SchemaKey};
 pub use error::{IncludeProblem, Location, PromptError};
 pub use file::PromptDefaults;
 pub use includes::PartialIndex;

@@ -6,23 +6,27 @@
 //!
 //! The key of a draft is the SHA-256 of the project's prompt defaults, the prompts folder,
 //! the file's path and its blob id (the build is in the cache's first line). A file that
-//! does not parse, or whose draft would not read back exactly, is never cached.
+//! does not parse is never cached. Schemas are lines of their own, keyed by the SHA-256
+//! of their text: the prompts that write the same schema keep one line of it, and a load
+//! reads each once.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::base::linecache::LineCache;
 use crate::config::ProjectConfig;
-use crate::prompt::{Prompt, PromptDefaults, PromptDraft, PromptError, PromptName, SchemaInterner};
+use crate::prompt::{Prompt, PromptDefaults, PromptDraft, PromptError, PromptName, SchemaKey};
 
 /// The cache file, in the git folder.
 pub const DRAFT_CACHE: &str = "promptctl-drafts";
 
 /// The cache's kind and format in its first line ([`crate::base::cachefile`]).
 const KIND: &str = "drafts";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Most entries the cache keeps; past it, entries not used by the last load are dropped.
 const CACHE_ENTRIES: usize = 50_000;
@@ -31,9 +35,27 @@ const CACHE_ENTRIES: usize = 50_000;
 pub(super) struct DraftCache {
     path: PathBuf,
     lines: LineCache,
-    schemas: SchemaInterner,
-    /// New lines, and how many.
-    new: Mutex<(usize, String)>,
+    /// The schemas read back in this load, by key: one copy of each.
+    schemas: Mutex<HashMap<SchemaKey, Arc<Value>>>,
+    new: Mutex<NewLines>,
+}
+
+/// The lines a load adds: how many, their text, and the schemas among them or known.
+#[derive(Default)]
+struct NewLines {
+    count: usize,
+    text: String,
+    schemas: HashSet<SchemaKey>,
+}
+
+impl NewLines {
+    fn push(&mut self, key: &str, value: &str) {
+        self.count += 1;
+        self.text.push_str(key);
+        self.text.push('\t');
+        self.text.push_str(value);
+        self.text.push('\n');
+    }
 }
 
 impl DraftCache {
@@ -43,7 +65,7 @@ impl DraftCache {
         DraftCache {
             lines: LineCache::read(&path, KIND, FORMAT),
             path,
-            schemas: SchemaInterner::default(),
+            schemas: Mutex::default(),
             new: Mutex::default(),
         }
     }
@@ -54,32 +76,81 @@ impl DraftCache {
         let found = self
             .lines
             .find(&file_key(settings, &name.file_path(), id))?;
-        let draft = PromptDraft::decode(name.clone(), self.lines.value(found), &self.schemas);
+        let line = self.lines.value(found);
+        let draft = PromptDraft::decode(name.clone(), line, |key| self.schema(key));
         self.lines.mark(found, draft.is_some());
         draft
     }
 
-    /// Keeps a draft just parsed.
+    /// The schema kept as `key`, read once per load.
+    fn schema(&self, key: &str) -> Option<Arc<Value>> {
+        if let Some(schema) = lock(&self.schemas).get(key) {
+            return Some(Arc::clone(schema));
+        }
+        let read = |text: &str| serde_json::from_str(text).ok().map(Arc::new);
+        let schema = self.lines.take(key, read)?;
+        let mut schemas = lock(&self.schemas);
+        Some(Arc::clone(schemas.entry(key.to_owned()).or_insert(schema)))
+    }
+
+    /// Keeps a draft just parsed, and each schema it holds unless the cache has it.
     fn put(&self, settings: &Sha256, id: git2::Oid, draft: &PromptDraft) {
-        let Some(line) = draft.encode() else { return };
+        let mut schemas = Vec::new();
+        let line = draft.encode(|schema| {
+            let text = serde_json::to_string(&**schema).ok()?;
+            let key = schema_key(&text);
+            schemas.push((key.clone(), text));
+            Some(key)
+        });
+        let Some(line) = line else { return };
         let key = file_key(settings, &draft.name().file_path(), id);
         let mut new = lock(&self.new);
-        new.0 += 1;
-        new.1.push_str(&key);
-        new.1.push('\t');
-        new.1.push_str(&line);
-        new.1.push('\n');
+        for (key, text) in schemas {
+            if new.schemas.contains(&key) {
+                continue;
+            }
+            match self.lines.find(&key) {
+                // Kept however full the cache is: drafts refer to it.
+                Some(found) if self.lines.value(found) == text => self.lines.mark(found, true),
+                found => {
+                    // A line of this key that is not this text is damaged: it goes.
+                    if let Some(found) = found {
+                        self.lines.mark(found, false);
+                    }
+                    new.push(&key, &text);
+                }
+            }
+            new.schemas.insert(key);
+        }
+        new.push(&key, &line);
     }
 
     /// Writes the cache back when something was added or dropped; a failure only costs the
     /// next load its speed.
     pub fn save(self) {
-        let (count, text) = self.new.into_inner().unwrap_or_else(|e| e.into_inner());
-        if count > 0 || self.lines.dropped_any() {
+        let new = self.new.into_inner().unwrap_or_else(|e| e.into_inner());
+        if new.count > 0 || self.lines.dropped_any() {
             let lines = self.lines;
-            lines.write(&self.path, KIND, FORMAT, CACHE_ENTRIES, (count, &text));
+            lines.write(
+                &self.path,
+                KIND,
+                FORMAT,
+                CACHE_ENTRIES,
+                (new.count, &new.text),
+            );
         }
     }
+}
+
+/// The key of a schema kept as `text`: the SHA-256 of the text after a tag. JSON text holds
+/// no NUL byte, so no file key ([`file_key`]) hashes the same bytes.
+fn schema_key(text: &str) -> SchemaKey {
+    let mut hasher = Sha256::new();
+    hasher.update(b"schema\0");
+    hasher.update(text);
+    let mut hex = String::with_capacity(64);
+    crate::base::copytext::push_hex(&mut hex, &hasher.finalize());
+    hex
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

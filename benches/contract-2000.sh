@@ -12,7 +12,12 @@
 # is timed on the repository without contracts in the same rounds, for the figures of the
 # issue, "within 10% of today's figures without them".
 #
-# Usage: [BEFORE=old-binary] benches/contract-2000.sh [PROMPTS] [RUNS]
+# With INSTRUCTIONS=1, each command is also run once under callgrind, warm and cold, and its
+# instruction count printed: the same figure whatever else the machine is doing, where the
+# medians move by 10% and more on a shared machine. Valgrind runs SHA-256 in software, not
+# with the CPU's SHA instructions, so the counts overstate hashing (versions, keys).
+#
+# Usage: [BEFORE=old-binary] [INSTRUCTIONS=1] benches/contract-2000.sh [PROMPTS] [RUNS]
 #        (defaults: 2000 prompts, 15 runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,9 +51,9 @@ make_repo "$work/files" "--contract-files"
 # The older build has its own copy: each build replaces caches written by another.
 cp -a "$work/plain" "$work/plain-before"
 
-python3 - "$work" "$bin" "$runs" "${BEFORE:-}" <<'PY'
-import glob, os, subprocess, sys
-work, binary, runs, before = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+python3 - "$work" "$bin" "$runs" "${BEFORE:-}" "${INSTRUCTIONS:-}" <<'PY'
+import glob, os, re, subprocess, sys
+work, binary, runs, before, instructions = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 sys.path.insert(0, "benches")
 from timing import medians
 breaking = subprocess.run([binary, "diff", "HEAD~1", "HEAD", "--json"], cwd=f"{work}/contract",
@@ -74,4 +79,19 @@ for label, args in [("check", ["check"]), ("diff HEAD~1 HEAD (20 prompts changed
         if before:
             old = times[3]
             print(f"  BEFORE build, without contracts {old * 1000:8.2f} ms   inline {contract / old:5.2f}x, files {files / old:5.2f}x of it")
+        if instructions:
+            counts = []
+            for cmd in cmds:
+                if setup:
+                    setup()
+                else:
+                    subprocess.run(cmd, capture_output=True)
+                run = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+                                     capture_output=True, text=True)
+                counts.append(int(re.search(r"Collected : (\d+)", run.stderr).group(1)))
+            names = ["without contracts", "with contracts, inline", "with contracts, shared files", "BEFORE build, without contracts"]
+            print(f"  instructions (callgrind):")
+            for name, count in zip(names, counts):
+                print(f"    {name:32s} {count / 1e6:9.1f} M   ratio {count / counts[0]:5.3f}x"
+                      + (f", {count / counts[3]:5.3f}x of BEFORE" if len(counts) > 3 else ""))
 PY

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::adaptive::{AdaptiveLimit, Signal};
-use super::cache::{Cache, CachedReply, Fingerprint, provider_fingerprint, request_key};
+use super::cache::{
+    Cache, CachedReply, Fingerprint, RequestKey, provider_fingerprint, request_key,
+};
 use super::provider::{CallError, ChatRequest, Failure, Provider, ProviderError};
 use super::report::RequestStats;
 use super::run_input::{CacheMode, EvalError, EvalOptions, Progress};
@@ -47,7 +49,7 @@ impl fmt::Display for RequestFailure {
 }
 
 /// Each request's answer, by cache key.
-pub type Answers = HashMap<String, Result<CachedReply, RequestFailure>>;
+pub type Answers = HashMap<RequestKey, Result<CachedReply, RequestFailure>>;
 
 /// A request as a run plans it, made when it is sent: a run of 20,000 cases need not hold
 /// every rendered request from its plan to its end (see `runner::Planned`).
@@ -134,7 +136,7 @@ impl Executor {
     }
 
     /// The cache key of sample `sample` of a request.
-    pub fn key(&self, request: &ChatRequest, sample: u32) -> Result<String, ProviderError> {
+    pub fn key(&self, request: &ChatRequest, sample: u32) -> Result<RequestKey, ProviderError> {
         self.with_fingerprint(&request.provider, |f| request_key(request, &f.hash, sample))
     }
 
@@ -197,7 +199,7 @@ impl Executor {
     /// would fail the same way.
     pub async fn run_all<R: Outgoing>(
         &self,
-        calls: BTreeMap<String, R>,
+        calls: BTreeMap<RequestKey, R>,
         progress: &Arc<dyn Progress>,
     ) -> Result<Answers, EvalError> {
         // Sized once: growing by doubling held the old table beside the new one, and the
@@ -266,7 +268,7 @@ impl Executor {
                     };
                     let answer = call_with_retries(&provider, &request, &limits, &counters).await;
                     let stored = match (&answer, cache) {
-                        (Ok(reply), Some(cache)) => store(cache, key.clone(), reply.clone()).await,
+                        (Ok(reply), Some(cache)) => store(cache, key, reply.clone()).await,
                         _ => Ok(()),
                     };
                     progress.advance();
@@ -311,12 +313,12 @@ impl Executor {
     fn settle(
         &self,
         joined: Result<Finished, tokio::task::JoinError>,
-    ) -> Result<(String, Result<CachedReply, RequestFailure>), EvalError> {
+    ) -> Result<(RequestKey, Result<CachedReply, RequestFailure>), EvalError> {
         let (key, provider, answer, stored) =
             joined.map_err(|source| EvalError::Task { source })?;
         if let Err((key, source)) = stored {
             return Err(EvalError::Cache {
-                path: format!("{}/{}", super::cache::CACHE_DIR, &key[..2]),
+                path: format!("{}/{}", super::cache::CACHE_DIR, &key.to_string()[..2]),
                 source,
             });
         }
@@ -342,19 +344,19 @@ impl Executor {
 /// What a request task hands back: its key, its provider, its answer (or the error and
 /// the attempts made), and whether the cache took the answer.
 type Finished = (
-    String,
+    RequestKey,
     Arc<Provider>,
     Result<CachedReply, (CallError, u32)>,
-    Result<(), (String, std::io::Error)>,
+    Result<(), (RequestKey, std::io::Error)>,
 );
 
 /// Writes an answer to the cache on the blocking pool, so that disk time never holds up
 /// the requests in flight.
 async fn store(
     cache: Arc<Cache>,
-    key: String,
+    key: RequestKey,
     reply: CachedReply,
-) -> Result<(), (String, std::io::Error)> {
+) -> Result<(), (RequestKey, std::io::Error)> {
     tokio::task::spawn_blocking(move || cache.put(&key, &reply).map_err(|e| (key, e)))
         .await
         .unwrap_or(Ok(()))

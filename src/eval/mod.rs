@@ -37,7 +37,7 @@ pub use arms::{
     parse_arm,
 };
 pub use assertions::{AssertionResult, KINDS, Outcome, Output};
-pub use cache::{CACHE_DIR, Cache, CacheStats, CachedReply, request_key};
+pub use cache::{CACHE_DIR, Cache, CacheStats, CachedReply, RequestKey, request_key};
 pub use casefile::{CaseFileError, CaseFiles, NoCaseFiles};
 pub use executor::RequestFailure;
 pub use gate::{DEFAULT_MIN_PASS_RATE, GATE_LIMITS, Gate, apply_gate};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::arms::Overrides;
 use super::assertions::{self, AssertionResult, Outcome, Output};
-use super::cache::CachedReply;
+use super::cache::{CachedReply, RequestKey};
 use super::collect::{Results, Sample, suite_report};
 use super::executor::{Answers, Executor, Outgoing, RequestFailure};
 use super::provider::{ChatRequest, provider_section};
@@ -30,7 +30,7 @@ struct Job {
     case: usize,
     sample: u32,
     /// The cache key of its last request, or why there is no request.
-    request: Result<String, String>,
+    request: Result<RequestKey, String>,
     /// Its rounds of tool calls, when its case gives tool results.
     rounds: Rounds,
 }
@@ -100,11 +100,11 @@ pub(super) async fn execute(
         })
         .collect();
     // Only the requests a case may answer tool calls of are kept for a next round.
-    let followed: HashMap<String, ChatRequest> = jobs
+    let followed: HashMap<RequestKey, ChatRequest> = jobs
         .iter()
         .filter(|job| !suites[job.suite].cases[job.case].tool_results.is_empty())
         .filter_map(|job| job.request.as_ref().ok())
-        .filter_map(|key| Some((key.clone(), calls.get(key)?.clone().make().ok()?)))
+        .filter_map(|key| Some((*key, calls.get(key)?.clone().make().ok()?)))
         .collect();
     let mut answers = executor.run_all(calls, &progress).await?;
     let mut follows: Vec<Follow<'_>> = jobs
@@ -188,8 +188,8 @@ fn plan<'a>(
     sides: &'a [Vec<SideInput<'a>>],
     repeat: Option<u32>,
     executor: &Executor,
-) -> Result<(Vec<Job>, BTreeMap<String, Planned<'a>>), EvalError> {
-    let mut calls: BTreeMap<String, Planned<'a>> = BTreeMap::new();
+) -> Result<(Vec<Job>, BTreeMap<RequestKey, Planned<'a>>), EvalError> {
+    let mut calls: BTreeMap<RequestKey, Planned<'a>> = BTreeMap::new();
     let count = (0..suites.len())
         .map(|s| sides[s].len() * suites[s].cases.len() * repeats(suites, s, repeat) as usize)
         .sum();
@@ -228,7 +228,7 @@ fn plan<'a>(
                                 input,
                                 case,
                             };
-                            calls.entry(key.clone()).or_insert(planned);
+                            calls.entry(key).or_insert(planned);
                             Ok(key)
                         }
                     };
@@ -418,7 +418,7 @@ async fn judge_all(
     progress: &Arc<dyn Progress>,
 ) -> Result<HashMap<(usize, usize), AssertionResult>, EvalError> {
     let mut verdicts = HashMap::new();
-    let mut pending: Vec<((usize, usize), String)> = Vec::new();
+    let mut pending: Vec<((usize, usize), RequestKey)> = Vec::new();
     let mut calls = BTreeMap::new();
     for (index, job) in jobs.iter().enumerate() {
         let Ok(key) = &job.request else { continue };
@@ -453,7 +453,7 @@ async fn judge_all(
             let request =
                 super::judge::judge_request(&provider, &model, rubric, &answer.reply.text);
             let key = executor.key(&request, 0)?;
-            calls.entry(key.clone()).or_insert(request);
+            calls.entry(key).or_insert(request);
             pending.push(((index, a), key));
         }
     }

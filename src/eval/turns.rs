@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use super::cache::RequestKey;
 use super::executor::{Answers, Executor};
 use super::provider::ChatRequest;
 use super::run_input::{EvalError, Progress};
@@ -15,7 +16,7 @@ use crate::prompt::request::Exchange;
 #[derive(Debug, Default)]
 pub(super) struct Rounds {
     /// The keys of the requests before the last, in order.
-    pub earlier: Vec<String>,
+    pub earlier: Vec<RequestKey>,
     /// The calls answered and their results, in order.
     pub exchanges: Vec<Exchange>,
     /// The model still called tools after `max_turns` rounds.
@@ -28,7 +29,7 @@ pub(super) struct Follow<'a> {
     pub case: usize,
     pub sample: u32,
     /// The key of its latest request, or why there is none.
-    pub request: &'a mut Result<String, String>,
+    pub request: &'a mut Result<RequestKey, String>,
     pub rounds: &'a mut Rounds,
 }
 
@@ -39,7 +40,7 @@ pub(super) async fn follow_tool_calls(
     executor: &Executor,
     jobs: &mut [Follow<'_>],
     answers: &mut Answers,
-    mut requests: HashMap<String, ChatRequest>,
+    mut requests: HashMap<RequestKey, ChatRequest>,
     progress: &Arc<dyn Progress>,
 ) -> Result<(), EvalError> {
     loop {
@@ -92,12 +93,10 @@ pub(super) async fn follow_tool_calls(
             next.exchanges.push(exchange.clone());
             let next_key = executor.key(&next, job.sample)?;
             job.rounds.exchanges.push(exchange);
-            job.rounds
-                .earlier
-                .push(std::mem::replace(job.request, Ok(next_key.clone())).unwrap_or_default());
-            calls
-                .entry(next_key.clone())
-                .or_insert_with(|| next.clone());
+            if let Ok(earlier) = std::mem::replace(job.request, Ok(next_key)) {
+                job.rounds.earlier.push(earlier);
+            }
+            calls.entry(next_key).or_insert_with(|| next.clone());
             requests.entry(next_key).or_insert(next);
         }
         if calls.is_empty() {

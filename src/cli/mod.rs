@@ -2,6 +2,7 @@
 //! library. Nothing here decides anything a service embedding the library would need.
 
 mod action;
+mod allocator;
 mod cache;
 mod canary;
 mod check;
@@ -152,6 +153,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if !matches!(cli.command, Command::Serve(_)) {
+        allocator::tune_for_one_run();
+    }
     output::set_color(cli.global.color);
     if let Err(error) = check_clock() {
         return error.report();

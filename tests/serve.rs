@@ -1558,18 +1558,8 @@ fn a_swap_appends_to_the_kept_copy_instead_of_rewriting_it() {
     let pack = state_dir.path().join("objects-production.pack");
     let manifest = state_dir.path().join("kept-production.json");
     let server = Server::start(&repo, &["--state-dir", &dir], &[]);
-    let read_when = |ready: &dyn Fn(&[u8]) -> bool| {
-        let started = Instant::now();
-        loop {
-            if let Ok(bytes) = std::fs::read(&pack)
-                && ready(&bytes)
-            {
-                return bytes;
-            }
-            assert!(started.elapsed() < Duration::from_secs(5), "no copy kept");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
+    let read_when =
+        |ready: &dyn Fn(&[u8]) -> bool| file_when(&pack, |bytes| bytes.is_some_and(ready)).unwrap();
     let first = read_when(&|bytes| !bytes.is_empty());
     let inode = std::fs::metadata(&pack).unwrap().ino();
     repo.run(&["canary", "support/triage", "10%"]).expect(0);
@@ -1641,17 +1631,18 @@ fn a_copy_kept_by_an_earlier_build_is_served_and_then_replaced() {
     assert_eq!(modified, an_hour_ago, "with its age");
 }
 
-/// Waits until `ready` holds for the file at `path`, and returns its text.
-fn file_when(path: &std::path::Path, ready: impl Fn(Option<&str>) -> bool) -> Option<String> {
+/// Waits until `ready` holds for the bytes of the file at `path` (`None` while there is no
+/// file), which the server writes off the request path, and returns them.
+fn file_when(path: &std::path::Path, ready: impl Fn(Option<&[u8]>) -> bool) -> Option<Vec<u8>> {
     let started = Instant::now();
     loop {
-        let text = std::fs::read_to_string(path).ok();
-        if ready(text.as_deref()) {
-            return text;
+        let bytes = std::fs::read(path).ok();
+        if ready(bytes.as_deref()) {
+            return bytes;
         }
         assert!(
             started.elapsed() < Duration::from_secs(5),
-            "{}: {text:?}",
+            "{} is not as awaited after 5 s",
             path.display()
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -1675,7 +1666,7 @@ fn a_kept_copy_is_marked_compiled_only_by_this_build_when_every_version_compiled
         .as_str()
         .unwrap()
         .to_owned();
-    let text = file_when(&mark, |text| text.is_some()).unwrap();
+    let text = String::from_utf8(file_when(&mark, |text| text.is_some()).unwrap()).unwrap();
     let (header, marked) = text.split_once('\n').unwrap();
     assert!(header.starts_with("promptctl compiled 1 "), "{text}");
     assert_eq!(marked.trim(), commit);

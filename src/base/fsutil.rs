@@ -28,6 +28,15 @@ pub fn write_atomic_with(
     })
 }
 
+/// Removes the file at `path`; one already gone (never written, or removed by a concurrent
+/// run) is the same outcome.
+pub fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 fn write_replacing(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     replace_with(path, sync, |mut file| file.write_all(bytes))
 }

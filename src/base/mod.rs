@@ -20,6 +20,7 @@ pub mod percent;
 pub mod random;
 pub mod retry;
 pub mod shortid;
+pub mod sorted;
 pub mod suggest;
 pub mod tomlfile;
 pub mod weburl;

@@ -14,7 +14,7 @@ use promptctl::eval::{
 use promptctl::source::{default_base, parse_spec};
 
 use super::error::EXIT_FAILED;
-use super::eval_common::{Format, deliver, progress_on_stderr};
+use super::eval_common::{Format, deliver, progress_on_stderr, write_to_file};
 use super::output::{BOLD, DIM, ERROR, VERSION, WARNING, eprint, pad};
 use super::{CliError, GlobalArgs};
 
@@ -213,27 +213,27 @@ fn gate_of(args: &EvalArgs) -> Result<Gate, CliError> {
 fn write_report(args: &EvalArgs, report: &Report) -> Result<(), CliError> {
     if let (Format::Json, Some(path)) = (args.format, args.output.as_deref()) {
         // Streamed to the file: the text of a 10,000-case report is 12 MB.
-        promptctl::base::fsutil::write_atomic_with(path, |out| {
-            serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::other)?;
-            out.write_all(b"\n")
-        })
-        .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))?;
-        eprint(&summary_line(report));
-        return Ok(());
+        return write_to_file(path, &summary_line(report), |out| write_json(out, report));
     }
     let text = match args.format {
         Format::Table => table(report, args.verbose),
         Format::Json => {
-            let mut json = serde_json::to_string_pretty(report)
+            let mut json = Vec::new();
+            write_json(&mut json, report)
                 .map_err(|e| CliError::system(format!("cannot write JSON: {e}")))?;
-            json.push('\n');
-            json
+            String::from_utf8(json).map_err(|e| CliError::system(e.to_string()))?
         }
         Format::Junit => to_junit(report),
         Format::Markdown => to_markdown(report),
         Format::Html => promptctl::eval::to_html(report),
     };
     deliver(&text, args.output.as_deref(), &summary_line(report))
+}
+
+/// The JSON report, indented, with a final line break.
+fn write_json(out: &mut dyn std::io::Write, report: &Report) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::other)?;
+    out.write_all(b"\n")
 }
 
 /// `eval --arm …` or `eval --matrix`: every arm on the same cases.

@@ -1,6 +1,7 @@
 //! What `eval`, `eval --arm` and `ci` share at the edge: the report formats, where a
 //! report goes (stdout, or a file with a summary line on stderr), and the progress bar.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use clap::ValueEnum;
@@ -29,18 +30,29 @@ pub(super) fn deliver(
     match output {
         Some(path) => {
             // A file is never a terminal: no colour codes, whatever --color says. Only the
-            // table has any; a JSON report of 10,000 cases is written without a copy.
+            // table has any.
             let plain = if text.contains('\x1b') {
                 std::borrow::Cow::Owned(anstream::adapter::strip_str(text).to_string())
             } else {
                 std::borrow::Cow::Borrowed(text)
             };
-            promptctl::base::fsutil::write_atomic(path, plain.as_bytes())
-                .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))?;
-            eprint(summary);
+            write_to_file(path, summary, |out| out.write_all(plain.as_bytes()))?;
         }
         None => print(text)?,
     }
+    Ok(())
+}
+
+/// Writes a report to `path` through `write`, whole or not at all, then `summary` on
+/// stderr.
+pub(super) fn write_to_file(
+    path: &std::path::Path,
+    summary: &str,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    promptctl::base::fsutil::write_atomic_with(path, write)
+        .map_err(|e| CliError::usage(format!("cannot write `{}`: {e}", path.display())))?;
+    eprint(summary);
     Ok(())
 }
 

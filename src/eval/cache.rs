@@ -187,12 +187,8 @@ impl Cache {
             }
         })?;
         for path in stale {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                // Pruned by a concurrent run: the same outcome.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
+            // One pruned by a concurrent run: the same outcome.
+            crate::base::fsutil::remove_if_present(&path)?;
         }
         Ok(removed)
     }

@@ -20,7 +20,7 @@ use super::suite::{Assertion, Suite};
 use super::turns::{Follow, Rounds, follow_tool_calls};
 use crate::config::{ProjectConfig, ProviderKind};
 use crate::project::Project;
-use crate::prompt::{Contract, ToolCall};
+use crate::prompt::{Contract, RenderedMessage, ToolCall};
 use crate::source::{self, PromptSet};
 
 /// One (suite, side, case, sample) to run.
@@ -197,7 +197,7 @@ fn plan<'a>(
     for (s, suite) in suites.iter().enumerate() {
         let repeat = repeats(suites, s, repeat);
         for (side, input) in sides[s].iter().enumerate() {
-            let Ok((prompt, compiled)) = &input.prompt else {
+            let Ok((prompt, _)) = &input.prompt else {
                 continue;
             };
             let (provider, model) = input
@@ -209,26 +209,19 @@ fn plan<'a>(
             shape.contract = Arc::new(prompt.spec.contract.clone());
             let shape = Arc::new(shape);
             for case in 0..suite.cases.len() {
-                let rendered = suite
-                    .case_vars(case, &prompt.spec.variables)
-                    .map_err(|e| e.to_string())
-                    .and_then(|vars| compiled.render(&vars).map_err(|e| e.to_string()));
+                let planned = Planned {
+                    shape: Arc::clone(&shape),
+                    suite,
+                    input,
+                    case,
+                };
+                let rendered = planned.messages();
                 for sample in 0..repeat {
                     let request = match &rendered {
                         Err(error) => Err(error.clone()),
                         Ok(messages) => {
-                            let request = ChatRequest {
-                                messages: messages.clone(),
-                                ..(*shape).clone()
-                            };
-                            let key = executor.key(&request, sample)?;
-                            let planned = Planned {
-                                shape: Arc::clone(&shape),
-                                suite,
-                                input,
-                                case,
-                            };
-                            calls.entry(key).or_insert(planned);
+                            let key = executor.key(&planned.with(messages.clone()), sample)?;
+                            calls.entry(key).or_insert_with(|| planned.clone());
                             Ok(key)
                         }
                     };
@@ -259,6 +252,28 @@ struct Planned<'a> {
     case: usize,
 }
 
+impl Planned<'_> {
+    /// The case's messages, rendered from its side's template and its variables.
+    fn messages(&self) -> Result<Vec<RenderedMessage>, String> {
+        let Ok((prompt, compiled)) = &self.input.prompt else {
+            return Err("the prompt is not there".into());
+        };
+        let vars = self
+            .suite
+            .case_vars(self.case, &prompt.spec.variables)
+            .map_err(|e| e.to_string())?;
+        compiled.render(&vars).map_err(|e| e.to_string())
+    }
+
+    /// Its side's request with `messages`.
+    fn with(&self, messages: Vec<RenderedMessage>) -> ChatRequest {
+        ChatRequest {
+            messages,
+            ..(*self.shape).clone()
+        }
+    }
+}
+
 impl super::executor::Outgoing for Planned<'_> {
     fn provider(&self) -> &str {
         &self.shape.provider
@@ -267,18 +282,7 @@ impl super::executor::Outgoing for Planned<'_> {
     /// The same messages as when planned: rendering is a function of the template and
     /// the case's variables.
     fn make(self) -> Result<ChatRequest, String> {
-        let Ok((prompt, compiled)) = &self.input.prompt else {
-            return Err("the prompt is not there".into());
-        };
-        let vars = self
-            .suite
-            .case_vars(self.case, &prompt.spec.variables)
-            .map_err(|e| e.to_string())?;
-        let messages = compiled.render(&vars).map_err(|e| e.to_string())?;
-        Ok(ChatRequest {
-            messages,
-            ..(*self.shape).clone()
-        })
+        Ok(self.with(self.messages()?))
     }
 }
 

@@ -104,13 +104,6 @@ fn mark_text(commit: &str) -> String {
     )
 }
 
-fn remove_if_present(path: &std::path::Path) -> std::io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
 /// What the manifest holds.
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,7 +164,7 @@ pub(super) fn persist(
         let mark = compiled_mark(dir, &options.env);
         match compiled {
             true => crate::base::fsutil::write_atomic(&mark, mark_text(&data.commit).as_bytes())?,
-            false => remove_if_present(&mark)?,
+            false => crate::base::fsutil::remove_if_present(&mark)?,
         }
         Ok(())
     });

@@ -86,9 +86,7 @@ fn split_unchanged(
     let mut changed = State::default();
     let mut before = previous.prompts.iter().peekable();
     for (name, pointers) in state.prompts {
-        while before.next_if(|(at, _)| **at < name).is_some() {}
-        let same = before
-            .next_if(|(at, _)| **at == name)
+        let same = crate::base::sorted::take_at(&mut before, &name, |(at, _)| *at)
             .filter(|(_, served)| served.pointers == pointers)
             .filter(|_| !previous.problems.contains_key(&name));
         match same {

@@ -200,10 +200,9 @@ impl SnapshotData {
         let mut known = previous.map(|p| p.objects.iter().peekable());
         let mut objects = Vec::with_capacity(serving.len());
         for version in serving {
-            let shared = known.as_mut().and_then(|known| {
-                while known.next_if(|(at, _)| **at < version).is_some() {}
-                known.next_if(|(at, _)| **at == version)
-            });
+            let shared = known
+                .as_mut()
+                .and_then(|known| crate::base::sorted::take_at(known, &version, |(at, _)| *at));
             // Checked against its version when the snapshot is built.
             let text = match shared {
                 Some((_, text)) => Arc::clone(text),

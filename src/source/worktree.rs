@@ -119,12 +119,9 @@ impl Indexed {
         files
             .iter()
             .map(|file| {
-                while below
-                    .next_if(|(path, _)| *path < file.relative.as_str())
-                    .is_some()
-                {}
-                let (path, stat) = below.peek()?;
-                let stat = stat.filter(|_| *path == file.relative)?;
+                let key = file.relative.as_str();
+                let (_, stat) = crate::base::sorted::take_at(&mut below, key, |(path, _)| *path)?;
+                let stat = stat?;
                 self.vouches(stat, file.stat.as_ref()?).then_some(stat.id)
             })
             .collect()

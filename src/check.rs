@@ -486,7 +486,6 @@ fn check_prompt(prompt: &Prompt, suites: &[&Suite], report: &mut CheckReport) {
     for suite in suites {
         let mut undeclared = BTreeSet::new();
         for (index, case) in suite.cases.iter().enumerate() {
-            let case_location = suite.case_location(index, "");
             let vars = match suite.case_vars(index, &prompt.spec.variables) {
                 Ok(vars) => vars,
                 Err(error) => {
@@ -503,7 +502,7 @@ fn check_prompt(prompt: &Prompt, suites: &[&Suite], report: &mut CheckReport) {
                 report.diagnostics.push(Diagnostic {
                     severity: Severity::Error,
                     code: error.code(),
-                    location: case_location,
+                    location: suite.case_location(index, ""),
                     prompt: Some(name.to_owned()),
                     message: format!("case `{}` does not render: {error}", case.name),
                 });

@@ -200,7 +200,7 @@ struct Problems<'a> {
     path: &'a str,
     source: &'a str,
     /// The file parsed for lines, once, and only when there is a problem to place.
-    lines: std::cell::OnceCell<tomlfile::FieldLines<'a>>,
+    lines: std::cell::OnceCell<tomlfile::FieldLines>,
     errors: Vec<SuiteError>,
 }
 
@@ -299,6 +299,7 @@ impl Suite {
             name: name.to_owned(),
             path: path.to_owned(),
             source: source.to_owned(),
+            lines: Default::default(),
         };
         check_case_names(&suite, &mut problems);
         for index in 0..suite.cases.len() {

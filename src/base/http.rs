@@ -2,12 +2,13 @@
 //!
 //! rustls is linked instead of the system's OpenSSL so that a command which never opens a
 //! connection does not load and relocate libssl and libcrypto when it starts (about 1 ms
-//! of every `list` or `diff`). Certificate roots are the platform's, read by
-//! `rustls-platform-verifier` only when a client first verifies an https server.
+//! of every `list` or `diff`). Certificate roots are the platform's, read only when a
+//! client first verifies an https server (`base::tls`).
 
 use std::io::Read as _;
-use std::sync::Once;
 use std::time::{Duration, Instant};
+
+use super::tls;
 
 /// How long one network exchange may take when nothing else is set: a webhook, a server's
 /// feedback (`--from`), GitHub's API, a served state, a git transfer, a Prometheus query.
@@ -16,23 +17,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Returns a builder for an async client.
 pub fn client() -> reqwest::ClientBuilder {
-    install_provider();
-    reqwest::Client::builder()
+    reqwest::Client::builder().tls_backend_preconfigured(tls::client_config())
 }
 
 /// Returns a builder for a blocking client (not to be used on an async runtime's thread).
 pub fn blocking_client() -> reqwest::blocking::ClientBuilder {
-    install_provider();
-    reqwest::blocking::Client::builder()
-}
-
-/// Makes `ring` the process's rustls provider, unless an embedding program chose one.
-fn install_provider() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        // An error means a provider is installed already, which is as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
+    reqwest::blocking::Client::builder().tls_backend_preconfigured(tls::client_config())
 }
 
 /// Why a body could not be read whole.
@@ -80,10 +70,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn building_a_client_installs_a_provider_and_keeps_one() {
+    fn building_a_client_installs_a_provider_and_reads_no_roots() {
         client().build().expect("an async client");
         blocking_client().build().expect("a blocking client");
         assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+        // Seen: every client read and parsed the ~150 files of /etc/ssl/certs when built,
+        // so an `eval` against an http:// endpoint waited 5 ms for roots it never used.
+        assert!(!tls::roots_loaded());
     }
 
     /// A server that sends its headers at once and then its body a byte at a time, every

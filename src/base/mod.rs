@@ -22,5 +22,6 @@ pub mod retry;
 pub mod shortid;
 pub mod sorted;
 pub mod suggest;
+pub mod tls;
 pub mod tomlfile;
 pub mod weburl;

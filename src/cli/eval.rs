@@ -211,18 +211,9 @@ fn gate_of(args: &EvalArgs) -> Result<Gate, CliError> {
 /// Prints the report in the format asked for, or writes it to `--output` with a summary
 /// line on stderr.
 fn write_report(args: &EvalArgs, report: &Report) -> Result<(), CliError> {
-    if let (Format::Json, Some(path)) = (args.format, args.output.as_deref()) {
-        // Streamed to the file: the text of a 10,000-case report is 12 MB.
-        return write_to_file(path, &summary_line(report), |out| write_json(out, report));
-    }
     let text = match args.format {
+        Format::Json => return deliver_json(args.output.as_deref(), report),
         Format::Table => table(report, args.verbose),
-        Format::Json => {
-            let mut json = Vec::new();
-            write_json(&mut json, report)
-                .map_err(|e| CliError::system(format!("cannot write JSON: {e}")))?;
-            String::from_utf8(json).map_err(|e| CliError::system(e.to_string()))?
-        }
         Format::Junit => to_junit(report),
         Format::Markdown => to_markdown(report),
         Format::Html => promptctl::eval::to_html(report),
@@ -230,8 +221,20 @@ fn write_report(args: &EvalArgs, report: &Report) -> Result<(), CliError> {
     deliver(&text, args.output.as_deref(), &summary_line(report))
 }
 
+/// The JSON report: streamed to `--output` (the text of a 10,000-case report is 12 MB),
+/// or to stdout byte for byte.
+fn deliver_json(output: Option<&std::path::Path>, report: &Report) -> Result<(), CliError> {
+    if let Some(path) = output {
+        return write_to_file(path, &summary_line(report), |out| write_json(out, report));
+    }
+    let mut json = Vec::new();
+    write_json(&mut json, report)
+        .map_err(|e| CliError::system(format!("cannot write JSON: {e}")))?;
+    super::output::print_raw(&json)
+}
+
 /// The JSON report, indented, with a final line break.
-fn write_json(out: &mut dyn std::io::Write, report: &Report) -> std::io::Result<()> {
+fn write_json<W: std::io::Write + ?Sized>(out: &mut W, report: &Report) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, report).map_err(std::io::Error::other)?;
     out.write_all(b"\n")
 }

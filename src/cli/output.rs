@@ -44,6 +44,16 @@ pub fn print(text: &str) -> Result<(), CliError> {
     result.or_else(ignore_broken_pipe)
 }
 
+/// Writes machine-read output (JSON) to stdout byte for byte. It holds no styles, and
+/// stripping would cost a scan of every byte and drop the DEL characters JSON leaves as
+/// they are.
+pub fn print_raw(bytes: &[u8]) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .or_else(ignore_broken_pipe)
+}
+
 /// Writes text to stderr, stripping styles where colour is off.
 pub fn eprint(text: &str) {
     let mut err = anstream::stderr().lock();
@@ -52,10 +62,10 @@ pub fn eprint(text: &str) {
 
 /// Prints a value as pretty JSON on stdout, with a final newline.
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
-    let mut text = serde_json::to_string_pretty(value)
+    let mut bytes = serde_json::to_vec_pretty(value)
         .map_err(|e| CliError::system(format!("cannot write JSON: {e}")))?;
-    text.push('\n');
-    print(&text)
+    bytes.push(b'\n');
+    print_raw(&bytes)
 }
 
 /// A closed pipe (`promptctl list | head`) is not an error worth reporting.

@@ -12,7 +12,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,8 +54,22 @@ pub struct MockLlm {
 
 impl MockLlm {
     pub fn start(config: MockConfig) -> MockLlm {
+        MockLlm::start_on(config, None)
+    }
+
+    /// Starts the mock behind TLS with `server`'s certificate: its URL is
+    /// `https://localhost:PORT/v1`.
+    pub fn start_tls(config: MockConfig, server: Arc<rustls::ServerConfig>) -> MockLlm {
+        MockLlm::start_on(config, Some(server))
+    }
+
+    fn start_on(config: MockConfig, tls: Option<Arc<rustls::ServerConfig>>) -> MockLlm {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
-        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{port}/v1"),
+            None => format!("http://127.0.0.1:{port}/v1"),
+        };
         let mock = MockLlm {
             url,
             answered: Arc::new(AtomicUsize::new(0)),
@@ -74,7 +88,16 @@ impl MockLlm {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let shared = shared.clone();
-                std::thread::spawn(move || serve(stream, &shared));
+                let tls = tls.clone();
+                std::thread::spawn(move || match tls {
+                    Some(config) => {
+                        let Ok(connection) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        serve(rustls::StreamOwned::new(connection, stream), &shared);
+                    }
+                    None => serve(stream, &shared),
+                });
             }
         });
         mock
@@ -124,9 +147,8 @@ fn invalid_body(body: &[u8], anthropic: bool) -> Option<String> {
 }
 
 /// Serves requests on one connection until the client closes it.
-fn serve(stream: TcpStream, shared: &Shared) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut writer = stream;
+fn serve(stream: impl Read + Write, shared: &Shared) {
+    let mut reader = BufReader::new(stream);
     loop {
         let mut request_line = String::new();
         if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
@@ -208,7 +230,12 @@ fn serve(stream: TcpStream, shared: &Shared) {
             "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n{payload}",
             payload.len()
         );
-        if writer.write_all(response.as_bytes()).is_err() {
+        let writer = reader.get_mut();
+        if writer
+            .write_all(response.as_bytes())
+            .and_then(|()| writer.flush())
+            .is_err()
+        {
             return;
         }
     }

@@ -498,3 +498,24 @@ fn eval_changed_runs_only_the_suites_of_changed_prompts_and_changed_suites() {
     std::fs::write(&count, text.replace("value = 1 }", "value = 2 }")).unwrap();
     assert_eq!(evaluated(&repo), vec!["docs/count", "support/triage"]);
 }
+
+#[test]
+fn the_json_report_on_stdout_keeps_every_character_of_a_reply() {
+    // Seen: JSON on stdout went through the terminal-style stripper, which scanned every
+    // byte and dropped DEL (U+007F), a character JSON leaves unescaped, from replies.
+    let repo = common::sample_repo();
+    repo.write(
+        "evals/triage.toml",
+        "prompt = \"support/triage\"\n\n[[cases]]\nname = \"rubout\"\nvars = { ticket = \"rub\\u007Fout\" }\nassert = [{ type = \"contains\", value = \"rub\\u007Fout\" }]\n",
+    );
+    repo.commit("suite");
+    let run = repo.run(&["eval", "--format", "json"]).expect(0);
+    assert!(run.stdout.contains("rub\u{7f}out"), "{}", run.stdout);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let case = &report["suites"][0]["cases"][0]["head"];
+    assert_eq!(case["pass"], true, "{report}");
+    assert!(
+        case["output"].as_str().unwrap().ends_with("rub\u{7f}out"),
+        "{report}"
+    );
+}

@@ -15,46 +15,32 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 
-/// Runs `openssl` in `dir`, failing the test with its output when it fails.
-fn openssl(dir: &Path, args: &[&str]) {
+/// A new P-256 key, unencrypted: the part of `openssl req` every certificate here shares.
+const NEW_KEY: &str = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+
+/// Runs `openssl` in `dir` with `args` (split at spaces; none here holds one), failing the
+/// test with its output when it fails.
+fn openssl(dir: &Path, args: &str) {
     let done = Command::new("openssl")
-        .args(args)
+        .args(args.split_whitespace())
         .current_dir(dir)
         .output()
         .expect("the openssl command (.ci/run installs it)");
     assert!(
         done.status.success(),
-        "openssl {args:?}: {}",
+        "openssl {args}: {}",
         String::from_utf8_lossy(&done.stderr)
     );
 }
 
 /// Makes a certificate authority named `name` in `dir` (`NAME.pem`, `NAME.key`).
 fn authority(dir: &Path, name: &str) {
-    let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
     openssl(
         dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ],
+        &format!(
+            "req -x509 {NEW_KEY} -keyout {name}.key -out {name}.pem -days 2 -subj /CN={name} \
+             -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign"
+        ),
     );
 }
 
@@ -62,20 +48,7 @@ fn authority(dir: &Path, name: &str) {
 fn server_config(dir: &Path, ca: &str) -> Arc<rustls::ServerConfig> {
     openssl(
         dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
+        &format!("req {NEW_KEY} -keyout server.key -out server.csr -subj /CN=localhost"),
     );
     std::fs::write(
         dir.join("server.ext"),
@@ -84,23 +57,10 @@ fn server_config(dir: &Path, ca: &str) -> Arc<rustls::ServerConfig> {
     .unwrap();
     openssl(
         dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ],
+        &format!(
+            "x509 -req -in server.csr -CA {ca}.pem -CAkey {ca}.key -CAcreateserial \
+             -out server.pem -days 2 -extfile server.ext"
+        ),
     );
     let chain = vec![CertificateDer::from_pem_file(dir.join("server.pem")).unwrap()];
     let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();

@@ -92,13 +92,18 @@ fn repo(url: &str) -> TestRepo {
     repo
 }
 
-/// Runs `eval` with `SSL_CERT_FILE` set to `roots` and returns its JSON report.
+/// Runs `eval` with `SSL_CERT_FILE` set to `roots` and `SSL_CERT_DIR` to an empty folder,
+/// so that no roots of this machine's are read, and returns its JSON report.
 fn eval(repo: &TestRepo, roots: &Path) -> Value {
-    let roots = roots.to_str().unwrap();
+    let no_folder = tempfile::tempdir().unwrap();
     let run = repo.run_with(
         repo.path(),
         &["eval", "--no-cache", "--format", "json"],
-        &[("MOCK_API_KEY", common::MOCK_KEY), ("SSL_CERT_FILE", roots)],
+        &[
+            ("MOCK_API_KEY", common::MOCK_KEY),
+            ("SSL_CERT_FILE", roots.to_str().unwrap()),
+            ("SSL_CERT_DIR", no_folder.path().to_str().unwrap()),
+        ],
     );
     serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("{e}: {} {}", run.stdout, run.stderr))

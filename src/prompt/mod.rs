@@ -6,6 +6,7 @@
 
 mod budget;
 mod canonical;
+mod compiled_partials;
 mod contract;
 mod draft;
 mod error;

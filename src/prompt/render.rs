@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+use minijinja::{Environment, ErrorKind};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -34,6 +34,8 @@ pub struct CompiledPrompt {
     variables: BTreeMap<String, super::Variable>,
     /// Where each template's line 1 sits, by template name.
     origins: HashMap<String, Location>,
+    /// The partials' texts, by name: the key of the names each one reads.
+    partials: BTreeMap<String, std::sync::Arc<str>>,
 }
 
 impl std::fmt::Debug for CompiledPrompt {
@@ -52,30 +54,23 @@ fn message_template_name(index: usize) -> String {
 impl Prompt {
     /// Compiles the prompt's messages and partials; fails on a template syntax error.
     pub fn compile(&self) -> Result<CompiledPrompt, PromptError> {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_fuel(Some(RENDER_FUEL));
-        env.set_recursion_limit(RENDER_RECURSION_LIMIT);
-        env.set_formatter(super::output::bounded_formatter);
-        super::budget::install(&mut env);
-        // Prompts are plain text: never HTML-escape, whatever a partial's name ends in.
-        env.set_auto_escape_callback(|_| AutoEscape::None);
-
-        let mut origins = HashMap::new();
-        for (name, text) in &self.spec.partials {
-            let location = Location::file(format!("{}/{name}", self.folder));
-            within_limits(text, &location)?;
-            env.add_template_owned(name.clone(), text.to_string())
-                .map_err(|e| template_error(&e, &location))?;
-            origins.insert(name.clone(), location);
-        }
+        let partial_at = |name: &str| Location::file(format!("{}/{name}", self.folder));
+        // The partials compiled once for every prompt that reaches the same ones.
+        let mut env =
+            super::compiled_partials::environment(&self.spec.partials, |env, name, text| {
+                add_template(env, name, text, &partial_at(name))
+            })?;
+        let mut origins: HashMap<String, Location> = self
+            .spec
+            .partials
+            .keys()
+            .map(|name| (name.clone(), partial_at(name)))
+            .collect();
         let mut messages = Vec::with_capacity(self.spec.messages.len());
         for (index, message) in self.spec.messages.iter().enumerate() {
             let template = message_template_name(index);
             let location = self.message_location(index);
-            within_limits(&message.content, &location)?;
-            env.add_template_owned(template.clone(), message.content.clone())
-                .map_err(|e| template_error(&e, &location))?;
+            add_template(&mut env, &template, &message.content, &location)?;
             origins.insert(template.clone(), location);
             messages.push((message.role, template));
         }
@@ -85,6 +80,7 @@ impl Prompt {
             messages,
             variables: self.spec.variables.clone(),
             origins,
+            partials: self.spec.partials.clone(),
         })
     }
 }
@@ -144,14 +140,20 @@ impl CompiledPrompt {
 
     /// Names a template reads that are neither globals (`range`, ...) nor `known`, sorted.
     fn names_without_value(&self, template: &str, known: impl Fn(&str) -> bool) -> Vec<String> {
-        let Ok(compiled) = self.env.get_template(template) else {
-            return Vec::new();
+        let read: std::sync::Arc<Vec<String>> = match self.partials.get(template) {
+            Some(text) => super::compiled_partials::undeclared_names(&self.env, template, text),
+            None => match self.env.get_template(template) {
+                Ok(compiled) => {
+                    std::sync::Arc::new(compiled.undeclared_variables(false).into_iter().collect())
+                }
+                Err(_) => return Vec::new(),
+            },
         };
         let globals: Vec<&str> = self.env.globals().map(|(name, _)| name).collect();
-        let mut names: Vec<String> = compiled
-            .undeclared_variables(false)
-            .into_iter()
+        let mut names: Vec<String> = read
+            .iter()
             .filter(|n| !known(n) && !globals.contains(&n.as_str()))
+            .cloned()
             .collect();
         names.sort();
         names
@@ -247,6 +249,19 @@ impl CompiledPrompt {
 /// Refuses a template the engine could not parse safely, before it sees it: a prompt read
 /// back from a release branch was checked when it was published, but a hand-made object or
 /// an older build's must not take a server down either.
+/// Checks a template's text against the limits and compiles it into `env` as `name`; a
+/// problem is reported at `location`.
+fn add_template(
+    env: &mut Environment<'static>,
+    name: &str,
+    text: &str,
+    location: &Location,
+) -> Result<(), PromptError> {
+    within_limits(text, location)?;
+    env.add_template_owned(name.to_owned(), text.to_owned())
+        .map_err(|e| template_error(&e, location))
+}
+
 fn within_limits(source: &str, location: &Location) -> Result<(), PromptError> {
     match super::includes::scan_template(source) {
         Err(error) => Err(super::includes::scan_error_to_prompt_error(

@@ -199,18 +199,15 @@ struct RawSuite {
 struct Problems<'a> {
     path: &'a str,
     source: &'a str,
-    /// The file parsed for lines, once, and only when there is a problem to place.
-    lines: std::cell::OnceCell<tomlfile::FieldLines>,
+    /// The file parsed for lines, once, and only when there is a problem to place; handed
+    /// to the suite, so that placing its cases later does not parse it again.
+    lines: tomlfile::LazyFieldLines,
     errors: Vec<SuiteError>,
 }
 
 impl Problems<'_> {
     fn push(&mut self, field: String, message: String) {
-        let source = self.source;
-        let line = self
-            .lines
-            .get_or_init(|| tomlfile::FieldLines::parse(source))
-            .line_of(&field);
+        let line = self.lines.of(self.source).line_of(&field);
         self.errors.push(SuiteError::Invalid {
             location: Location::file(self.path).at_line(line).with_field(field),
             message,
@@ -237,7 +234,7 @@ impl Suite {
         let mut problems = Problems {
             path,
             source,
-            lines: std::cell::OnceCell::new(),
+            lines: Default::default(),
             errors: Vec::new(),
         };
         if let Err(reason) = PromptName::parse(&raw.prompt) {
@@ -299,7 +296,7 @@ impl Suite {
             name: name.to_owned(),
             path: path.to_owned(),
             source: source.to_owned(),
-            lines: Default::default(),
+            lines: std::mem::take(&mut problems.lines),
         };
         check_case_names(&suite, &mut problems);
         for index in 0..suite.cases.len() {

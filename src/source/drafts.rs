@@ -37,6 +37,10 @@ pub(super) struct DraftCache {
     lines: LineCache,
     /// The schemas read back in this load, by key: one copy of each.
     schemas: Mutex<HashMap<SchemaKey, Arc<Value>>>,
+    /// The key of each schema this load kept, by address: prompts that write the same
+    /// schema hold one `Arc` of it, which is written and hashed once, not once a prompt.
+    /// The `Arc` is held so that its address names no other schema while the cache lives.
+    keyed: Mutex<HashMap<usize, (Arc<Value>, SchemaKey)>>,
     new: Mutex<NewLines>,
 }
 
@@ -66,6 +70,7 @@ impl DraftCache {
             lines: LineCache::read(&path, KIND, FORMAT),
             path,
             schemas: Mutex::default(),
+            keyed: Mutex::default(),
             new: Mutex::default(),
         }
     }
@@ -97,15 +102,20 @@ impl DraftCache {
     fn put(&self, settings: &Sha256, id: git2::Oid, draft: &PromptDraft) {
         let mut schemas = Vec::new();
         let line = draft.encode(|schema| {
+            let address = Arc::as_ptr(schema) as usize;
+            if let Some((_, key)) = lock(&self.keyed).get(&address) {
+                return Some(key.clone());
+            }
             let text = serde_json::to_string(&**schema).ok()?;
             let key = schema_key(&text);
-            schemas.push((key.clone(), text));
+            schemas.push((Arc::clone(schema), key.clone(), text));
             Some(key)
         });
         let Some(line) = line else { return };
         let key = file_key(settings, &draft.name().file_path(), id);
         let mut new = lock(&self.new);
-        for (key, text) in schemas {
+        for (schema, key, text) in schemas {
+            lock(&self.keyed).insert(Arc::as_ptr(&schema) as usize, (schema, key.clone()));
             if new.schemas.contains(&key) {
                 continue;
             }

@@ -9,7 +9,8 @@
 //! description), and is **incompatible** when neither holds. Anything this does not analyse
 //! is incompatible: a verdict is never "compatible" by accident.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -147,7 +148,7 @@ fn output_changes(old: Option<&OutputSpec>, new: Option<&OutputSpec>, out: &mut 
             "replies need only be JSON".into(),
             Direction::Widens,
         ),
-        (Some(a), Some(b)) => schema_changes(a, b, "output.schema#", out),
+        (Some(a), Some(b)) => shared_schema_changes(a, b, "output.schema#", out),
         (None, None) => {}
     }
 }
@@ -212,7 +213,7 @@ fn tool_changes(old: &Contract, new: &Contract, out: &mut Changes) {
             );
         }
         let path = format!("tools.{}.parameters#", tool.name);
-        schema_changes(&before.parameters, &tool.parameters, &path, out);
+        shared_schema_changes(&before.parameters, &tool.parameters, &path, out);
     }
 }
 
@@ -258,6 +259,44 @@ const WALKED: [&str; 7] = [
 ];
 
 /// The differences between two schemas at `path` (a field, then `#` and a JSON pointer).
+/// Most pairs of shared schemas whose changes are remembered; past it the memo starts over.
+const MAX_REMEMBERED_PAIRS: usize = 1_024;
+
+type PairMemo = HashMap<(usize, usize, String), (Arc<Value>, Arc<Value>, Vec<ContractChange>)>;
+
+/// [`schema_changes`] of two schemas held as prompts hold them. The same `Arc` on both
+/// sides is no change. Schemas prompts share (held more than once) are analysed once per
+/// pair and path, so a commit that edits a schema twenty prompts write costs one analysis;
+/// the `Arc`s are held while remembered, so their addresses name no other schema.
+fn shared_schema_changes(old: &Arc<Value>, new: &Arc<Value>, path: &str, out: &mut Changes) {
+    if Arc::ptr_eq(old, new) {
+        return;
+    }
+    if Arc::strong_count(old) == 1 || Arc::strong_count(new) == 1 {
+        return schema_changes(old, new, path, out);
+    }
+    static MEMO: Mutex<Option<PairMemo>> = Mutex::new(None);
+    let memo = || MEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let key = (
+        Arc::as_ptr(old) as usize,
+        Arc::as_ptr(new) as usize,
+        path.to_owned(),
+    );
+    if let Some((_, _, changes)) = memo().as_ref().and_then(|m| m.get(&key)) {
+        out.0.extend(changes.iter().cloned());
+        return;
+    }
+    let mut found = Changes(Vec::new());
+    schema_changes(old, new, path, &mut found);
+    let mut memo = memo();
+    let memo = memo.get_or_insert_with(HashMap::new);
+    if memo.len() >= MAX_REMEMBERED_PAIRS {
+        memo.clear();
+    }
+    memo.insert(key, (Arc::clone(old), Arc::clone(new), found.0.clone()));
+    out.0.extend(found.0);
+}
+
 fn schema_changes(old: &Value, new: &Value, path: &str, out: &mut Changes) {
     if old == new {
         return;

@@ -403,3 +403,57 @@ fn a_breaking_change_is_found_deep_in_a_schema_and_named_by_its_pointer() {
     assert!(!changes[0].breaks(Compatibility::Backward));
     assert!(contract_changes(&old, &old).is_empty());
 }
+
+#[test]
+fn schemas_prompts_share_are_judged_as_the_same_schemas_written_apart() {
+    // Every row's contracts, held as twenty prompts hold them (one `Arc` per schema, shared),
+    // are judged exactly as a single prompt's: the second and later answers come from the
+    // memo of shared pairs, and must not differ from the first or from an unshared pair.
+    for row in rows() {
+        let fresh = contract_changes(&row.old, &row.new);
+        let held: Vec<(Contract, Contract)> = (0..20)
+            .map(|_| (row.old.clone(), row.new.clone()))
+            .collect();
+        for (old, new) in &held {
+            assert_eq!(contract_changes(old, new), fresh, "{}", row.change);
+        }
+    }
+    // One shared pair under two paths keeps each path.
+    let (a, b) = (
+        std::sync::Arc::new(params(json!({"id": {"type": "string"}}))),
+        std::sync::Arc::new(params(json!({"id": {"type": "integer"}}))),
+    );
+    let tool = |name: &str, parameters: &std::sync::Arc<Value>| Tool {
+        name: name.into(),
+        description: None,
+        parameters: std::sync::Arc::clone(parameters),
+        strict: false,
+    };
+    let old = Contract {
+        tools: vec![tool("lookup", &a), tool("refund", &a)],
+        ..Contract::default()
+    };
+    let new = Contract {
+        tools: vec![tool("lookup", &b), tool("refund", &b)],
+        ..Contract::default()
+    };
+    let paths: Vec<String> = contract_changes(&old, &new)
+        .into_iter()
+        .map(|c| c.path)
+        .collect();
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with("tools.lookup.parameters#"))
+    );
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with("tools.refund.parameters#"))
+    );
+    assert_eq!(
+        contract_changes(&old, &old),
+        vec![],
+        "the same `Arc` is no change"
+    );
+}

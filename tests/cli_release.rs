@@ -897,3 +897,38 @@ fn two_prompts_with_the_same_text_publish_together() {
         pointers(&repo, "support/triage-copy")["active"]
     );
 }
+
+/// A server's swap reads the release history back only to the commit its last snapshot
+/// knew, and stops there without reading it: that commit is often a publish of thousands of
+/// prompts, whose message (1.27 MB at 10,000) was read and parsed only to find its id. Here
+/// the known commit's object is removed: the history must still be read.
+#[test]
+fn the_history_walk_stops_at_the_known_commit_without_reading_it() {
+    let repo = committed();
+    repo.run(&["publish"]).expect(0);
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let known = release_tip(&git).id();
+    new_triage_version(&repo, "canary one");
+    repo.run(&["canary", "support/triage", "10%"]).expect(0);
+    let tip = release_tip(&git).id();
+    assert_ne!(tip, known);
+    let hex = known.to_string();
+    let object = repo
+        .path()
+        .join(".git/objects")
+        .join(&hex[..2])
+        .join(&hex[2..]);
+    std::fs::remove_file(&object).expect("the known commit is a loose object");
+    let store = promptctl::store::Store::open_repo(
+        git2::Repository::open(repo.path()).unwrap(),
+        "production",
+        "prompts",
+    );
+    let (entries, met) =
+        promptctl::release::history_from(&store, tip, None, 20, Some(&hex)).unwrap();
+    assert!(met, "the walk meets the known commit");
+    assert_eq!(
+        entries.iter().map(|e| e.commit.clone()).collect::<Vec<_>>(),
+        vec![tip.to_string()]
+    );
+}

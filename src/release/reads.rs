@@ -239,14 +239,18 @@ pub fn history_from(
 ) -> Result<(Vec<LogEntry>, bool), ReleaseError> {
     let repo = store.repo();
     let mut entries = Vec::new();
-    let mut next = Some(repo.find_commit(from)?);
-    while let Some(commit) = next {
+    // Commits are walked by id and read only once known to be needed: the commit met last
+    // is often a publish of thousands of prompts, whose message (1.27 MB at 10,000) a swap
+    // read and parsed only to find it was the one it knew.
+    let mut next = Some(from);
+    while let Some(id) = next {
         if entries.len() >= limit {
             break;
         }
-        if known.is_some_and(|k| commit.id().to_string() == k) {
+        if known.is_some_and(|k| id.to_string() == k) {
             return Ok((entries, true));
         }
+        let commit = repo.find_commit(id)?;
         let record = Record::parse(&String::from_utf8_lossy(commit.message_bytes()));
         if let Some(record) = record
             && name.is_none_or(|n| record.prompts.iter().any(|p| p.name.as_str() == n))
@@ -263,7 +267,7 @@ pub fn history_from(
                 record,
             });
         }
-        next = commit.parents().next();
+        next = commit.parent_id(0).ok();
     }
     Ok((entries, false))
 }

@@ -258,8 +258,12 @@ impl Loader<'_> {
             shown.trim_end_matches(STATE_FILE).trim_end_matches(':'),
             crate::store::object_path(&version)
         );
-        let prompt =
-            Prompt::from_frozen(name.clone(), &object, self.folder, text.as_bytes(), version)?;
+        let read = if self.data.compiled {
+            Prompt::from_frozen_known_canonical
+        } else {
+            Prompt::from_frozen
+        };
+        let prompt = read(name.clone(), &object, self.folder, text.as_bytes(), version)?;
         if !self.data.compiled {
             prompt.compile()?;
         }

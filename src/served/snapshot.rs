@@ -198,19 +198,22 @@ impl SnapshotData {
         serving.dedup();
         // Both in version order: the previous objects are met in one pass, not searched.
         let mut known = previous.map(|p| p.objects.iter().peekable());
-        let mut objects = Vec::with_capacity(serving.len());
+        let mut objects = BTreeMap::new();
+        let mut missing = Vec::new();
         for version in serving {
             let shared = known
                 .as_mut()
                 .and_then(|known| crate::base::sorted::take_at(known, &version, |(at, _)| *at));
-            // Checked against its version when the snapshot is built.
-            let text = match shared {
-                Some((_, text)) => Arc::clone(text),
-                None => tree.object_text(&version)?.into(),
-            };
-            objects.push((version, text));
+            match shared {
+                Some((_, text)) => {
+                    objects.insert(version, Arc::clone(text));
+                }
+                None => missing.push(version),
+            }
         }
-        let objects: BTreeMap<Version, Arc<str>> = objects.into_iter().collect();
+        // Checked against their versions when the snapshot is built.
+        let texts = tree.objects_text(&missing)?;
+        objects.extend(missing.into_iter().zip(texts.into_iter().map(Arc::from)));
         let history = recent_history(store, commit, previous)?;
         Ok(SnapshotData {
             format: PERSISTED_FORMAT,

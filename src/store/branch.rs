@@ -519,6 +519,32 @@ impl ReleaseTree<'_> {
         Ok(String::from_utf8_lossy(blob.content()).into_owned())
     }
 
+    /// Returns the stored bytes of each of `versions` as text, in order, unchecked (as
+    /// [`Self::object_text`]), read at once: loose objects straight from their files across
+    /// the cores, the rest through libgit2. One by one through libgit2, the 10,000 objects
+    /// of a fresh `serve` were a fifth of its start.
+    pub fn objects_text(&self, versions: &[Version]) -> Result<Vec<String>, StoreError> {
+        let ids = versions
+            .iter()
+            .map(|version| {
+                self.object_id(version)
+                    .ok_or_else(|| StoreError::MissingObject {
+                        shown: self.store.shown(self.commit, STATE_FILE),
+                        version: version.to_string(),
+                        path: object_path(version),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let blobs = crate::gitio::loose::read_blobs(&self.store.repo, &ids)?;
+        Ok(blobs
+            .into_iter()
+            .map(|bytes| {
+                String::from_utf8(bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            })
+            .collect())
+    }
+
     /// Reads the frozen version `version` of prompt `name`.
     pub fn prompt(&self, name: &PromptName, version: Version) -> Result<Prompt, StoreError> {
         let path = object_path(&version);

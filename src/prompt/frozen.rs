@@ -48,22 +48,10 @@ impl Prompt {
         Self::read_frozen(name, shown, folder, bytes, expected, FormCheck::Canonical)
     }
 
-    /// [`Prompt::from_frozen`] for bytes this very build has read back and found canonical
-    /// before (a kept copy it marked as its own): the hash is still checked, so a damaged
-    /// copy is refused, but the canonical form is not written again to compare (a tenth of
-    /// a fresh `serve` of 10,000 prompts), since the form is a function of the bytes and
-    /// the build.
-    pub fn from_frozen_known_canonical(
-        name: PromptName,
-        shown: &str,
-        folder: &str,
-        bytes: &[u8],
-        expected: Version,
-    ) -> Result<Prompt, PromptError> {
-        Self::read_frozen(name, shown, folder, bytes, expected, FormCheck::HashOnly)
-    }
-
-    fn read_frozen(
+    /// [`Prompt::from_frozen`] with the check of the bytes' form chosen: a server reading a
+    /// kept copy this very build marked as its own checks only the hash
+    /// ([`FormCheck::HashOnly`]).
+    pub fn read_frozen(
         name: PromptName,
         shown: &str,
         folder: &str,
@@ -124,12 +112,14 @@ impl Prompt {
 }
 
 /// How much of a frozen version's bytes are checked besides their hash.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum FormCheck {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormCheck {
     /// Written again from what was read, and compared: bytes that hash right but were not
     /// written by promptctl's canonical writer are refused.
     Canonical,
-    /// Only the hash: the bytes were found canonical by this build before.
+    /// Only the hash: the bytes were found canonical by this build before, and the form is
+    /// a function of the bytes and the build; not writing it again to compare is a tenth of
+    /// a fresh `serve` of 10,000 prompts from a kept copy. A damaged copy is still refused.
     HashOnly,
 }
 
@@ -208,7 +198,14 @@ mod tests {
         let bytes = prompt.canonical_json();
         let name = || prompt.name.clone();
         let read = |bytes: &str, version| {
-            Prompt::from_frozen_known_canonical(name(), "o", "prompts", bytes.as_bytes(), version)
+            Prompt::read_frozen(
+                name(),
+                "o",
+                "prompts",
+                bytes.as_bytes(),
+                version,
+                FormCheck::HashOnly,
+            )
         };
         let frozen = read(&bytes, prompt.version).unwrap();
         assert_eq!(frozen.spec, prompt.spec);

@@ -12,6 +12,7 @@ mod draft;
 mod error;
 mod file;
 mod frozen;
+pub use frozen::FormCheck;
 mod includes;
 mod name;
 mod output;

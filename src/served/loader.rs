@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use super::error::SnapshotError;
 use super::loaded::Loaded;
 use super::snapshot::{Counters, PERSISTED_FORMAT, Served, Snapshot, SnapshotData};
-use crate::prompt::{Prompt, PromptName, Version};
+use crate::prompt::{FormCheck, Prompt, PromptName, Version};
 use crate::store::{PromptState, STATE_FILE, State};
 
 impl Snapshot {
@@ -258,12 +258,20 @@ impl Loader<'_> {
             shown.trim_end_matches(STATE_FILE).trim_end_matches(':'),
             crate::store::object_path(&version)
         );
-        let read = if self.data.compiled {
-            Prompt::from_frozen_known_canonical
+        // A kept copy this build marked was found canonical by it when kept.
+        let check = if self.data.compiled {
+            FormCheck::HashOnly
         } else {
-            Prompt::from_frozen
+            FormCheck::Canonical
         };
-        let prompt = read(name.clone(), &object, self.folder, text.as_bytes(), version)?;
+        let prompt = Prompt::read_frozen(
+            name.clone(),
+            &object,
+            self.folder,
+            text.as_bytes(),
+            version,
+            check,
+        )?;
         if !self.data.compiled {
             prompt.compile()?;
         }

@@ -505,35 +505,15 @@ impl ReleaseTree<'_> {
         Ok((read, text))
     }
 
-    /// Returns the stored bytes of a version as text, unchecked: the caller checks them
-    /// against the version (as [`Prompt::from_frozen`] does).
-    pub fn object_text(&self, version: &Version) -> Result<String, StoreError> {
-        let id = self
-            .object_id(version)
-            .ok_or_else(|| StoreError::MissingObject {
-                shown: self.store.shown(self.commit, STATE_FILE),
-                version: version.to_string(),
-                path: object_path(version),
-            })?;
-        let blob = self.store.repo.find_blob(id)?;
-        Ok(String::from_utf8_lossy(blob.content()).into_owned())
-    }
-
-    /// Returns the stored bytes of each of `versions` as text, in order, unchecked (as
-    /// [`Self::object_text`]), read at once: loose objects straight from their files across
-    /// the cores, the rest through libgit2. One by one through libgit2, the 10,000 objects
-    /// of a fresh `serve` were a fifth of its start.
+    /// Returns the stored bytes of each of `versions` as text, in order, unchecked: the
+    /// caller checks them against the versions (as [`Prompt::from_frozen`] does). They are
+    /// read at once: loose objects straight from their files across the cores, the rest
+    /// through libgit2. One by one through libgit2, the 10,000 objects of a fresh `serve`
+    /// were a fifth of its start.
     pub fn objects_text(&self, versions: &[Version]) -> Result<Vec<String>, StoreError> {
         let ids = versions
             .iter()
-            .map(|version| {
-                self.object_id(version)
-                    .ok_or_else(|| StoreError::MissingObject {
-                        shown: self.store.shown(self.commit, STATE_FILE),
-                        version: version.to_string(),
-                        path: object_path(version),
-                    })
-            })
+            .map(|version| self.stored_id(version))
             .collect::<Result<Vec<_>, _>>()?;
         let blobs = crate::gitio::loose::read_blobs(&self.store.repo, &ids)?;
         Ok(blobs
@@ -545,17 +525,21 @@ impl ReleaseTree<'_> {
             .collect())
     }
 
+    /// The blob of `version` in this commit, or the error that names what is missing.
+    fn stored_id(&self, version: &Version) -> Result<git2::Oid, StoreError> {
+        self.object_id(version)
+            .ok_or_else(|| StoreError::MissingObject {
+                shown: self.store.shown(self.commit, STATE_FILE),
+                version: version.to_string(),
+                path: object_path(version),
+            })
+    }
+
     /// Reads the frozen version `version` of prompt `name`.
     pub fn prompt(&self, name: &PromptName, version: Version) -> Result<Prompt, StoreError> {
         let path = object_path(&version);
         let store = self.store;
-        let id = self
-            .object_id(&version)
-            .ok_or_else(|| StoreError::MissingObject {
-                shown: store.shown(self.commit, STATE_FILE),
-                version: version.to_string(),
-                path: path.clone(),
-            })?;
+        let id = self.stored_id(&version)?;
         let blob = store.repo.find_blob(id)?;
         let shown = store.shown(self.commit, &path);
         Prompt::from_frozen(name.clone(), &shown, &store.folder, blob.content(), version)

@@ -1,5 +1,5 @@
 //! The foundations: small rules every floor above uses, each the one home of its rule
-//! (time, durations, percents, retries, randomness, short ids, hex and cache fields, HTTP
+//! (time, durations, percents, retries, randomness, short ids, hex and cache fields, memos, HTTP
 //! clients, atomic writes, locations in files, escaping, fan-out over cores). Nothing here
 //! knows what a prompt is, and nothing here imports from above (`tests/layers.rs`).
 
@@ -14,6 +14,7 @@ pub mod junit;
 pub mod linecache;
 pub mod location;
 pub mod markup;
+pub mod memo;
 pub mod money;
 pub mod parallel;
 pub mod percent;

@@ -7,13 +7,14 @@
 //! the prompt's own messages added. The names a template uses are kept by its text.
 //! Both caches are bounded: past their size they start again empty.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 use super::error::PromptError;
 use super::settings::{RENDER_FUEL, RENDER_RECURSION_LIMIT};
+use crate::base::memo::Memo;
 
 /// The most partial sets kept; a process that meets more starts again.
 const MAX_SETS: usize = 256;
@@ -22,9 +23,6 @@ const MAX_TEXTS: usize = 4096;
 
 /// A prompt's partials: name and text, in name order.
 type PartialSet = Vec<(String, Arc<str>)>;
-
-/// A map kept for the whole process.
-type Kept<K, V> = OnceLock<Mutex<HashMap<K, V>>>;
 
 /// A fresh sandboxed environment: no loader, strict undefined values, fuel, a recursion
 /// limit, bounded printing and filters, and no HTML escaping (prompts are plain text).
@@ -45,24 +43,19 @@ pub(super) fn environment(
     partials: &BTreeMap<String, Arc<str>>,
     add: impl Fn(&mut Environment<'static>, &str, &str) -> Result<(), PromptError>,
 ) -> Result<Environment<'static>, PromptError> {
-    static SETS: Kept<PartialSet, Environment<'static>> = OnceLock::new();
-    let sets = SETS.get_or_init(Default::default);
+    static SETS: Memo<PartialSet, Environment<'static>> = Memo::new(MAX_SETS);
     let key: PartialSet = partials
         .iter()
         .map(|(name, text)| (name.clone(), Arc::clone(text)))
         .collect();
-    if let Some(env) = lock(sets).get(&key) {
-        return Ok(env.clone());
+    if let Some(env) = SETS.get(&key) {
+        return Ok(env);
     }
     let mut env = sandbox();
     for (name, text) in partials {
         add(&mut env, name, text)?;
     }
-    let mut kept = lock(sets);
-    if kept.len() >= MAX_SETS {
-        kept.clear();
-    }
-    kept.insert(key, env.clone());
+    SETS.keep(key, env.clone());
     Ok(env)
 }
 
@@ -73,26 +66,13 @@ pub(super) fn undeclared_names(
     template: &str,
     text: &Arc<str>,
 ) -> Arc<Vec<String>> {
-    static NAMES: Kept<Arc<str>, Arc<Vec<String>>> = OnceLock::new();
-    let names = NAMES.get_or_init(Default::default);
-    if let Some(found) = lock(names).get(text) {
-        return Arc::clone(found);
-    }
-    let found: Arc<Vec<String>> = Arc::new(match env.get_template(template) {
-        Ok(compiled) => compiled.undeclared_variables(false).into_iter().collect(),
-        Err(_) => Vec::new(),
-    });
-    let mut kept = lock(names);
-    if kept.len() >= MAX_TEXTS {
-        kept.clear();
-    }
-    kept.insert(Arc::clone(text), Arc::clone(&found));
-    found
-}
-
-/// A cache's map; a thread that panicked while holding it left only whole entries.
-fn lock<T>(cache: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    cache.lock().unwrap_or_else(|e| e.into_inner())
+    static NAMES: Memo<Arc<str>, Arc<Vec<String>>> = Memo::new(MAX_TEXTS);
+    NAMES.answer(Arc::clone(text), || {
+        Arc::new(match env.get_template(template) {
+            Ok(compiled) => compiled.undeclared_variables(false).into_iter().collect(),
+            Err(_) => Vec::new(),
+        })
+    })
 }
 
 #[cfg(test)]

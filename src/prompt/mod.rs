@@ -12,7 +12,6 @@ mod draft;
 mod error;
 mod file;
 mod frozen;
-pub use frozen::FormCheck;
 mod includes;
 mod name;
 mod output;
@@ -43,6 +42,7 @@ pub use contract::{
 pub use draft::{PromptDraft, SchemaKey};
 pub use error::{IncludeProblem, Location, PromptError};
 pub use file::PromptDefaults;
+pub use frozen::FormCheck;
 pub use includes::PartialIndex;
 pub(crate) use includes::scan_template;
 pub use name::{NameError, PromptName, SCHEMA_FILE_SUFFIX, check_segments, is_partial_file};

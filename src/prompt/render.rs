@@ -246,9 +246,6 @@ impl CompiledPrompt {
     }
 }
 
-/// Refuses a template the engine could not parse safely, before it sees it: a prompt read
-/// back from a release branch was checked when it was published, but a hand-made object or
-/// an older build's must not take a server down either.
 /// Checks a template's text against the limits and compiles it into `env` as `name`; a
 /// problem is reported at `location`.
 fn add_template(
@@ -262,6 +259,9 @@ fn add_template(
         .map_err(|e| template_error(&e, location))
 }
 
+/// Refuses a template the engine could not parse safely, before it sees it: a prompt read
+/// back from a release branch was checked when it was published, but a hand-made object or
+/// an older build's must not take a server down either.
 fn within_limits(source: &str, location: &Location) -> Result<(), PromptError> {
     match super::includes::scan_template(source) {
         Err(error) => Err(super::includes::scan_error_to_prompt_error(

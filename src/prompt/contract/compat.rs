@@ -9,11 +9,13 @@
 //! description), and is **incompatible** when neither holds. Anything this does not analyse
 //! is incompatible: a verdict is never "compatible" by accident.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::base::memo::Memo;
 
 use super::{Compatibility, Contract, OutputFormat, OutputSpec, Tool, escape_pointer};
 
@@ -262,7 +264,8 @@ const WALKED: [&str; 7] = [
 /// Most pairs of shared schemas whose changes are remembered; past it the memo starts over.
 const MAX_REMEMBERED_PAIRS: usize = 1_024;
 
-type PairMemo = HashMap<(usize, usize, String), (Arc<Value>, Arc<Value>, Vec<ContractChange>)>;
+/// Two shared schemas, held while their changes are remembered, and those changes.
+type SharedPair = (Arc<Value>, Arc<Value>, Vec<ContractChange>);
 
 /// [`schema_changes`] of two schemas held as prompts hold them. The same `Arc` on both
 /// sides is no change. Schemas prompts share (held more than once) are analysed once per
@@ -275,26 +278,18 @@ fn shared_schema_changes(old: &Arc<Value>, new: &Arc<Value>, path: &str, out: &m
     if Arc::strong_count(old) == 1 || Arc::strong_count(new) == 1 {
         return schema_changes(old, new, path, out);
     }
-    static MEMO: Mutex<Option<PairMemo>> = Mutex::new(None);
-    let memo = || MEMO.lock().unwrap_or_else(|e| e.into_inner());
+    static MEMO: Memo<(usize, usize, String), SharedPair> = Memo::new(MAX_REMEMBERED_PAIRS);
     let key = (
         Arc::as_ptr(old) as usize,
         Arc::as_ptr(new) as usize,
         path.to_owned(),
     );
-    if let Some((_, _, changes)) = memo().as_ref().and_then(|m| m.get(&key)) {
-        out.0.extend(changes.iter().cloned());
-        return;
-    }
-    let mut found = Changes(Vec::new());
-    schema_changes(old, new, path, &mut found);
-    let mut memo = memo();
-    let memo = memo.get_or_insert_with(HashMap::new);
-    if memo.len() >= MAX_REMEMBERED_PAIRS {
-        memo.clear();
-    }
-    memo.insert(key, (Arc::clone(old), Arc::clone(new), found.0.clone()));
-    out.0.extend(found.0);
+    let (_, _, changes) = MEMO.answer(key, || {
+        let mut found = Changes(Vec::new());
+        schema_changes(old, new, path, &mut found);
+        (Arc::clone(old), Arc::clone(new), found.0)
+    });
+    out.0.extend(changes);
 }
 
 fn schema_changes(old: &Value, new: &Value, path: &str, out: &mut Changes) {

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::base::memo::Memo;
+
 use serde_json::Value;
 
 /// The largest schema, in canonical JSON bytes (256 KiB).
@@ -145,30 +147,16 @@ pub(crate) fn write_schema(schema: &Arc<Value>, out: &mut String) {
 
 /// Answers about shared schemas, by their address and a flag. Each entry holds its schema,
 /// so no other schema can take the address while the answer is kept.
-struct SharedAnswers<T>(std::sync::Mutex<Option<SharedMap<T>>>);
-
-type SharedMap<T> = HashMap<(usize, bool), (Arc<Value>, T)>;
+struct SharedAnswers<T>(Memo<(usize, bool), (Arc<Value>, T)>);
 
 impl<T: Clone> SharedAnswers<T> {
     const fn new() -> Self {
-        SharedAnswers(std::sync::Mutex::new(None))
+        SharedAnswers(Memo::new(MAX_REMEMBERED))
     }
 
     fn answer(&self, (schema, flag): (&Arc<Value>, bool), work: impl FnOnce() -> T) -> T {
         let key = (Arc::as_ptr(schema) as usize, flag);
-        let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, answer)) = known.as_ref().and_then(|map| map.get(&key)) {
-            return answer.clone();
-        }
-        drop(known);
-        let answer = work();
-        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let map = known.get_or_insert_with(HashMap::new);
-        if map.len() >= MAX_REMEMBERED {
-            map.clear();
-        }
-        map.insert(key, (Arc::clone(schema), answer.clone()));
-        answer
+        self.0.answer(key, || (Arc::clone(schema), work())).1
     }
 }
 

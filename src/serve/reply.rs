@@ -26,16 +26,15 @@ pub(super) fn is_json_content_type(headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || essence
-            .strip_prefix("application/")
-            .is_some_and(|subtype| subtype.ends_with("+json"))
+    // Compared without case and without a lowercased copy: this runs on every evaluation.
+    let essence = value.split(';').next().unwrap_or("").trim().as_bytes();
+    let Some((kind, subtype)) = essence.split_at_checked(b"application/".len()) else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case(b"application/")
+        && (subtype.eq_ignore_ascii_case(b"json")
+            || subtype.len() >= b"+json".len()
+                && subtype[subtype.len() - b"+json".len()..].eq_ignore_ascii_case(b"+json"))
 }
 
 /// Whether `If-None-Match` matches `etag`, for every route that gives an ETag: by the weak
@@ -159,4 +158,40 @@ pub(super) fn rejected(rejection: JsonRejection) -> Response {
         StatusCode::BAD_REQUEST
     };
     error(status, code, rejection.body_text())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_application_json_or_a_json_suffix_in_any_case_with_parameters() {
+        let says = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            is_json_content_type(&headers)
+        };
+        for json in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            " application/json ;x=1",
+            "application/merge-patch+json",
+            "application/VND.API+JSON",
+        ] {
+            assert!(says(json), "{json}");
+        }
+        for other in [
+            "text/json",
+            "application/jsonx",
+            "application/xml",
+            "application/json+xml",
+            "applicatio/json",
+            "json",
+            "",
+        ] {
+            assert!(!says(other), "{other}");
+        }
+        assert!(!is_json_content_type(&HeaderMap::new()));
+    }
 }

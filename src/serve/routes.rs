@@ -21,7 +21,7 @@ use super::reply::{Shared, error, json_body, none_match, parse_name, snapshot, u
 use crate::prompt::PromptName;
 
 /// Largest request body accepted.
-const BODY_LIMIT: usize = 1024 * 1024;
+pub(super) const BODY_LIMIT: usize = 1024 * 1024;
 /// Longest a `/v1/state?wait=` long poll waits.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// What `wait` may be: a duration in the one grammar (`30`, `30s`, `1m`), 0 to 60 s.
@@ -42,8 +42,6 @@ pub fn router(state: Arc<ServerState>) -> Router {
     Router::new()
         .route("/v1/prompts", get(list))
         .route("/v1/prompts/{*name}", get(resolve))
-        .route("/x1/{*name}", axum::routing::post(resolve))
-        .route("/x2/{*name}", axum::routing::post(resolve_body))
         // OFREP evaluations read their body within the deadline themselves
         // (`ofrep_body::JsonBody`): an evaluation is a resolve, spared the layer.
         .route(
@@ -152,15 +150,6 @@ async fn resolve(
     loaded.resolves[crate::served::track_slot(track)].fetch_add(1, Ordering::Relaxed);
     let arm = picked.served.arm_names(track);
     json_body(StatusCode::OK, loaded.resolve_answer(track, bucket, arm))
-}
-
-async fn resolve_body(
-    state: Shared,
-    name: Path<String>,
-    query: RawQuery,
-    _body: axum::body::Bytes,
-) -> Response {
-    resolve(state, name, query).await
 }
 
 /// Reads `key` and every `attr.NAME` from a query string (the last of each wins); other

@@ -16,6 +16,7 @@ mod dedupe;
 mod experiment_metrics;
 pub(crate) mod experiments_route;
 mod feedback_route;
+mod guard;
 mod health;
 mod kept;
 mod kept_pack;

@@ -312,11 +312,13 @@ fn shell(
     use std::fmt::Write as _;
     let version = picked.served.track(picked.track).prompt.version;
     let mut out = String::with_capacity(value_len + 512);
-    // Keys and environment names are text from outside: escaped by the JSON writer. The
-    // rest (versions, commits, checked names, words) need no escaping.
-    out.push_str("{\"key\":");
-    push_json_string(&mut out, key);
-    out.push_str(",\"reason\":\"");
+    // The key is the name of the prompt picked, which a prompt name's rules keep free of
+    // quotes, backslashes and control characters; the environment's name is escaped by
+    // the JSON writer. The rest (versions, commits, words) need no escaping.
+    debug_assert!(PromptName::parse(key).is_ok(), "{key} was picked by name");
+    out.push_str("{\"key\":\"");
+    out.push_str(key);
+    out.push_str("\",\"reason\":\"");
     out.push_str(picked.reason.as_openfeature());
     out.push_str("\",\"variant\":\"");
     version.push_short(&mut out);

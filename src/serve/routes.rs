@@ -62,10 +62,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .merge(bounded)
-        .route_layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
-            guard_and_mark,
-        ))
+        .route_layer(super::guard::Guard(Arc::clone(&state)))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -82,23 +79,6 @@ pub fn router(state: Arc<ServerState>) -> Router {
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
-}
-
-/// The layer every route passes, a single one since resolves pass it too: the token, when
-/// the server has one ([`super::auth::refusal`]), and on the way out the mark of an answer
-/// served from a stale state, `X-Promptctl-Stale: true`, so that a client knows what it got
-/// may be behind the source (`/healthz` says since when and why).
-async fn guard_and_mark(State(state): Shared, request: Request, next: Next) -> Response {
-    if let Some(refused) = super::auth::refusal(state.token.as_deref(), &request) {
-        return refused;
-    }
-    let mut response = next.run(request).await;
-    if state.stale.load(std::sync::atomic::Ordering::Relaxed) {
-        response
-            .headers_mut()
-            .insert("x-promptctl-stale", HeaderValue::from_static("true"));
-    }
-    response
 }
 
 /// Bounds every request, body reading included: a slow client gets a 408.
@@ -172,7 +152,7 @@ async fn state_route(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    // The token, when set, was checked by `guard_and_mark`.
+    // The token, when set, was checked by the guard (`guard.rs`).
     let wait = match query.get("wait").map(|w| WAIT.parse(w)) {
         None => None,
         Some(Ok(wait)) => Some(wait),

@@ -194,11 +194,7 @@ pub fn field_path(path: &str) -> String {
 /// Returns the one-based line of a byte offset in `source`.
 pub fn line_of(source: &str, offset: usize) -> usize {
     let end = offset.min(source.len());
-    source.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    memchr::memchr_iter(b'\n', &source.as_bytes()[..end]).count() + 1
 }
 
 /// A float JSON cannot hold.

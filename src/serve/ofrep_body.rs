@@ -40,7 +40,7 @@ impl FromRequest<Arc<ServerState>> for JsonBody {
             ));
         }
         let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
-        let read = read_limited(request, super::routes::BODY_LIMIT);
+        let read = read_limited(request, super::reply::BODY_LIMIT);
         match super::deadline::within(state.request_timeout, read).await {
             Ok(Ok(bytes)) => Ok(JsonBody {
                 bytes,
@@ -51,7 +51,7 @@ impl FromRequest<Arc<ServerState>> for JsonBody {
                 "too_large",
                 format!(
                     "the body is longer than the limit of {} bytes",
-                    super::routes::BODY_LIMIT
+                    super::reply::BODY_LIMIT
                 ),
             )),
             Ok(Err(Unread::Broken(why))) => Err(error(

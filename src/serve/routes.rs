@@ -20,8 +20,6 @@ use super::metrics::Scrape;
 use super::reply::{Shared, error, json_body, none_match, parse_name, snapshot, unknown};
 use crate::prompt::PromptName;
 
-/// Largest request body accepted.
-pub(super) const BODY_LIMIT: usize = 1024 * 1024;
 /// Longest a `/v1/state?wait=` long poll waits.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// What `wait` may be: a duration in the one grammar (`30`, `30s`, `1m`), 0 to 60 s.
@@ -77,7 +75,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
                 "this route does not take that method",
             )
         })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(super::reply::BODY_LIMIT))
         .with_state(state)
 }
 

@@ -169,20 +169,25 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The draft of the prompt file `text` of `name` (shown as `path`) read with `defaults`
 /// (whose key is `settings`): from the cache (unless `look_up` is false: the caller looked
-/// it up already and missed), or parsed and kept in it.
+/// it up already and missed), or parsed and kept in it. `blob` is the text's git blob id
+/// when it was read from git; a file read from disk is hashed for its key.
 pub(super) fn draft(
     cache: Option<&DraftCache>,
     (settings, defaults): (&Sha256, &PromptDefaults),
     (name, path): (&PromptName, &str),
-    text: &str,
+    (text, blob): (&str, Option<git2::Oid>),
     look_up: bool,
 ) -> Result<PromptDraft, PromptError> {
     let parse = || Prompt::draft(name.clone(), path, text, defaults);
     let Some(cache) = cache else {
         return parse();
     };
-    let Ok(id) = git2::Oid::hash_object(git2::ObjectType::Blob, text.as_bytes()) else {
-        return parse();
+    let id = match blob {
+        Some(id) => id,
+        None => match git2::Oid::hash_object(git2::ObjectType::Blob, text.as_bytes()) {
+            Ok(id) => id,
+            Err(_) => return parse(),
+        },
     };
     if let Some(draft) = look_up.then(|| cache.get(settings, name, id)).flatten() {
         return Ok(draft);
@@ -216,4 +221,52 @@ pub(super) fn file_key(settings: &Sha256, relative: &str, id: git2::Oid) -> Stri
     let mut hex = String::with_capacity(64);
     crate::base::copytext::push_hex(&mut hex, &hasher.finalize());
     hex
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "provider = \"offline\"\nmodel = \"m\"\n\n[[messages]]\nrole = \"user\"\ncontent = \"hi\"\n";
+
+    /// A file read from git objects is keyed by the blob id it was read by, not hashed
+    /// again (a cold `diff` hashed every file it parsed); one read from disk is hashed.
+    #[test]
+    fn a_file_from_git_is_keyed_by_its_blob_id_and_one_from_disk_by_its_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ProjectConfig::default();
+        let settings = settings_key(&config);
+        let defaults = config.prompt_defaults();
+        let name = PromptName::parse("a/b").unwrap();
+        let file = (&name, "prompts/a/b.toml");
+        let hashed = git2::Oid::hash_object(git2::ObjectType::Blob, FILE.as_bytes()).unwrap();
+        // An id no text hashes to: only trusting the id given can key the draft by it.
+        let given = git2::Oid::from_bytes(&[7; 20]).unwrap();
+
+        let cache = DraftCache::open(dir.path());
+        draft(
+            Some(&cache),
+            (&settings, &defaults),
+            file,
+            (FILE, Some(given)),
+            true,
+        )
+        .unwrap();
+        cache.save();
+        let cache = DraftCache::open(dir.path());
+        assert!(cache.get(&settings, &name, given).is_some());
+        assert!(cache.get(&settings, &name, hashed).is_none());
+
+        draft(
+            Some(&cache),
+            (&settings, &defaults),
+            file,
+            (FILE, None),
+            true,
+        )
+        .unwrap();
+        cache.save();
+        let cache = DraftCache::open(dir.path());
+        assert!(cache.get(&settings, &name, hashed).is_some());
+    }
 }

@@ -17,6 +17,8 @@ pub(super) enum FileEntry {
     Blob(git2::Oid),
     /// The bytes of a file on disk.
     Bytes(Vec<u8>),
+    /// A blob of the listing's repository whose bytes were read already.
+    Read(git2::Oid, Vec<u8>),
     /// A symbolic link: never followed.
     Link,
 }
@@ -41,9 +43,17 @@ impl FileEntry {
     /// The git blob id of the file: the id in the tree, or the hash of the bytes on disk.
     pub fn blob_id(&self) -> Option<git2::Oid> {
         match self {
-            FileEntry::Blob(id) => Some(*id),
+            FileEntry::Blob(id) | FileEntry::Read(id, _) => Some(*id),
             FileEntry::Bytes(bytes) => git2::Oid::hash_object(git2::ObjectType::Blob, bytes).ok(),
             FileEntry::Link => None,
+        }
+    }
+
+    /// The git blob id of the file when it is known without hashing its bytes.
+    pub fn known_id(&self) -> Option<git2::Oid> {
+        match self {
+            FileEntry::Blob(id) | FileEntry::Read(id, _) => Some(*id),
+            FileEntry::Bytes(_) | FileEntry::Link => None,
         }
     }
 }
@@ -82,7 +92,7 @@ impl Listing {
     /// Returns the bytes of a file, reading the blob when needed.
     pub fn bytes(&self, relative: &str) -> Result<Option<Vec<u8>>, SourceError> {
         match self.files.get(relative) {
-            Some(FileEntry::Bytes(bytes)) => Ok(Some(bytes.clone())),
+            Some(FileEntry::Bytes(bytes) | FileEntry::Read(_, bytes)) => Ok(Some(bytes.clone())),
             Some(FileEntry::Blob(id)) => {
                 let repo = self
                     .repo
@@ -119,7 +129,7 @@ impl Listing {
             .iter()
             .map(|file| match self.files.get(*file) {
                 Some(FileEntry::Blob(_)) => read.next(),
-                Some(FileEntry::Bytes(bytes)) => Some(bytes.clone()),
+                Some(FileEntry::Bytes(bytes) | FileEntry::Read(_, bytes)) => Some(bytes.clone()),
                 Some(FileEntry::Link) | None => None,
             })
             .collect())
@@ -127,8 +137,10 @@ impl Listing {
 
     /// Keeps bytes already read for a file, so that a snapshot does not read its blob again.
     pub fn keep_bytes(&mut self, relative: &str, bytes: Vec<u8>) {
-        if let Some(entry @ FileEntry::Blob(_)) = self.files.get_mut(relative) {
-            *entry = FileEntry::Bytes(bytes);
+        if let Some(entry) = self.files.get_mut(relative)
+            && let FileEntry::Blob(id) = *entry
+        {
+            *entry = FileEntry::Read(id, bytes);
         }
     }
 
@@ -146,7 +158,7 @@ impl Listing {
         for (relative, bytes) in selected.into_iter().zip(contents) {
             match (&self.files[relative], bytes) {
                 (FileEntry::Link, _) => snapshot.add_link(relative),
-                (_, Some(bytes)) => snapshot.add_file(relative, bytes),
+                (entry, Some(bytes)) => snapshot.add_file(relative, bytes, entry.known_id()),
                 (_, None) => {}
             }
         }

@@ -20,7 +20,7 @@ mod spec;
 mod summary;
 mod worktree;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 pub use drafts::DRAFT_CACHE;
@@ -46,6 +46,9 @@ pub struct Snapshot {
     pub config: ProjectConfig,
     /// Prompt files by prompt name.
     pub prompt_files: BTreeMap<PromptName, Arc<str>>,
+    /// The git blob ids of the prompt files read from git objects: their draft cache keys,
+    /// which other files (read from disk) get by hashing their text.
+    pub prompt_blobs: HashMap<PromptName, git2::Oid>,
     /// Partials by name relative to the prompts folder.
     pub partial_files: BTreeMap<String, Arc<str>>,
     /// Files that could not be taken (bad names, links, not UTF-8).
@@ -59,6 +62,7 @@ impl Snapshot {
             commit: None,
             config,
             prompt_files: BTreeMap::new(),
+            prompt_blobs: HashMap::new(),
             partial_files: BTreeMap::new(),
             problems: Vec::new(),
         }
@@ -72,7 +76,7 @@ impl Snapshot {
     /// Files a file found at `relative` (below the prompts folder) with its bytes.
     ///
     /// Hidden files and files that are neither prompts nor partials are skipped.
-    fn add_file(&mut self, relative: &str, bytes: Vec<u8>) {
+    fn add_file(&mut self, relative: &str, bytes: Vec<u8>, blob: Option<git2::Oid>) {
         let shown = format!("{}/{relative}", self.folder());
         let Some(kind) = classify(relative) else {
             return;
@@ -90,6 +94,9 @@ impl Snapshot {
         match kind {
             FileKind::Prompt(stem) => match PromptName::parse(stem) {
                 Ok(name) => {
+                    if let Some(blob) = blob {
+                        self.prompt_blobs.insert(name.clone(), blob);
+                    }
                     self.prompt_files.insert(name, text);
                 }
                 Err(reason) => self.problems.push(PromptError::InvalidName {

@@ -46,10 +46,12 @@ pub(super) fn prompts_reaching(
         }
         match entry {
             FileEntry::Blob(id) => search.blob(file.clone(), *id, false),
-            FileEntry::Bytes(bytes) if names_any(bytes, &search.finders) => {
+            FileEntry::Bytes(bytes) | FileEntry::Read(_, bytes)
+                if names_any(bytes, &search.finders) =>
+            {
                 search.named.push(Named::Listed(file.clone(), None));
             }
-            FileEntry::Bytes(_) | FileEntry::Link => {}
+            FileEntry::Bytes(_) | FileEntry::Read(..) | FileEntry::Link => {}
         }
     }
     if let Some(repo) = new.repo.clone() {
@@ -139,7 +141,7 @@ impl Search<'_> {
             }
             if names_any(&bytes, &self.finders) {
                 self.named.push(match shared {
-                    true => Named::Shared(file, FileEntry::Bytes(bytes)),
+                    true => Named::Shared(file, FileEntry::Read(id, bytes)),
                     false => Named::Listed(file, Some(bytes)),
                 });
             }

@@ -1,6 +1,6 @@
 //! A parsed source: every prompt of a snapshot, valid or not.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::drafts::DraftCache;
@@ -235,6 +235,8 @@ struct Side {
     settings: sha2::Sha256,
     partials: PartialIndex,
     problems: Vec<PromptError>,
+    /// The blob ids of the prompt files read from git: their draft cache keys.
+    blobs: HashMap<PromptName, git2::Oid>,
 }
 
 impl Side {
@@ -248,6 +250,7 @@ impl Side {
             spec: snapshot.spec,
             commit: snapshot.commit,
             problems: snapshot.problems,
+            blobs: snapshot.prompt_blobs,
         };
         (side, snapshot.prompt_files)
     }
@@ -262,6 +265,7 @@ impl Side {
     ) -> Result<PromptDraft, PromptError> {
         let settings = (&self.settings, &self.defaults);
         let file = (name, self.path(name));
+        let text = (text, self.blobs.get(name).copied());
         super::drafts::draft(cache, settings, (file.0, &file.1), text, look_up)
     }
 

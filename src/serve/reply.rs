@@ -20,6 +20,7 @@ pub(super) type Shared = State<Arc<ServerState>>;
 
 /// Largest request body accepted, on every route that reads one (413 `too_large`).
 pub(super) const BODY_LIMIT: usize = 1024 * 1024;
+
 /// Whether a request says its body is JSON, as axum's `Json` reads it:
 /// `application/json` or `application/*+json`, parameters allowed.
 pub(super) fn is_json_content_type(headers: &HeaderMap) -> bool {

@@ -60,6 +60,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .merge(bounded)
+        // The token and the stale mark, on every matched route (`guard.rs`).
         .route_layer(super::guard::Guard(Arc::clone(&state)))
         .fallback(|| async {
             error(

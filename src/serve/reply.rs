@@ -31,7 +31,9 @@ pub(super) fn is_json_content_type(headers: &HeaderMap) -> bool {
         return false;
     };
     // Compared without case and without a lowercased copy: this runs on every evaluation.
-    let essence = value.split(';').next().unwrap_or("").trim().as_bytes();
+    // `to_str` let through visible ASCII and tabs only, so ASCII trimming is all of it.
+    let bytes = value.as_bytes();
+    let essence = bytes[..memchr::memchr(b';', bytes).unwrap_or(bytes.len())].trim_ascii();
     let Some((kind, subtype)) = essence.split_at_checked(b"application/".len()) else {
         return false;
     };
@@ -180,6 +182,7 @@ mod tests {
             "Application/JSON",
             "application/json; charset=utf-8",
             " application/json ;x=1",
+            "\tapplication/json\t; charset=utf-8",
             "application/merge-patch+json",
             "application/VND.API+JSON",
         ] {

@@ -455,6 +455,57 @@ fn the_openapi_document_describes_the_running_server() {
     assert_eq!(checked, 12);
 }
 
+/// The front answers `GET /v1/prompts/{name}` for a well-formed name before the router;
+/// a name with an escape in it goes to the router, which decodes it to the same name. Both
+/// give the same answer, the same headers but the date and the same bytes: every key of a canary, a name that is
+/// not released, attributes, and with a token, refused and accepted.
+#[test]
+fn the_front_answers_a_resolve_as_the_router_does() {
+    let repo = released();
+    repo.run(&["canary", "support/triage", "40%"]).expect(0);
+    let answer = |port: u16, path: &str, headers: &[(&str, &str)]| {
+        let (status, head, body) = http(port, "GET", path, headers, "");
+        // The same headers; their order is hyper's or axum's to choose.
+        let head: std::collections::BTreeSet<String> = head
+            .lines()
+            .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
+            .map(str::to_owned)
+            .collect();
+        (status, head, body)
+    };
+    let server = Server::start(&repo, &[], &[]);
+    let mut statuses = std::collections::BTreeSet::new();
+    for key in (0..20).map(|k| format!("user-{k}")) {
+        for (plain, escaped) in [
+            ("support/triage", "support/tri%61ge"),
+            ("support/nope", "support/n%6Fpe"),
+        ] {
+            for query in [format!("key={key}"), format!("key={key}&attr.plan=pro")] {
+                let front = answer(server.port, &format!("/v1/prompts/{plain}?{query}"), &[]);
+                let routed = answer(server.port, &format!("/v1/prompts/{escaped}?{query}"), &[]);
+                assert_eq!(front, routed, "{plain}?{query}");
+                statuses.insert(front.0);
+            }
+        }
+    }
+    assert_eq!(
+        statuses,
+        [200, 404].into(),
+        "both an answer and a miss were compared"
+    );
+    let guarded = Server::start(
+        &repo,
+        &["--token-env", "SERVE_TOKEN"],
+        &[("SERVE_TOKEN", "s3cret-token")],
+    );
+    for headers in [&[][..], &[("Authorization", "Bearer s3cret-token")][..]] {
+        let front = answer(guarded.port, "/v1/prompts/support/triage?key=k", headers);
+        let routed = answer(guarded.port, "/v1/prompts/support/tri%61ge?key=k", headers);
+        assert_eq!(front, routed);
+        assert_eq!(front.0, if headers.is_empty() { 401 } else { 200 });
+    }
+}
+
 /// The other way round: every route the router registers is in openapi.json, or (the
 /// dashboard's login form) in docs/serve.md's table of routes. Two routes left over from a
 /// measurement (`POST /x1/…`, `/x2/…`) were served undocumented and untested.

@@ -64,7 +64,10 @@ pub(super) fn is_open_route(path: &str) -> bool {
 /// The check of every guarded route, or the answer refusing it: the credential of
 /// [`api_credential`], or on a read the dashboard's cookie. None is a 401, a wrong one a
 /// 403, on every route alike.
-pub(super) fn refusal(token: Option<&str>, request: &axum::extract::Request) -> Option<Response> {
+pub(super) fn refusal<B>(
+    token: Option<&str>,
+    request: &axum::http::Request<B>,
+) -> Option<Response> {
     let token = token?;
     if is_open_route(request.uri().path()) {
         return None;

@@ -67,6 +67,15 @@ where
     }
 }
 
+/// Marks an answer served from a stale state.
+pub(super) fn mark(state: &ServerState, response: &mut Response) {
+    if state.stale.load(Ordering::Relaxed) {
+        response
+            .headers_mut()
+            .insert("x-promptctl-stale", HeaderValue::from_static("true"));
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A refused request's answer, or the route's, marked when the state is stale.
     #[project = GuardingNow]
@@ -90,11 +99,7 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Guarding<F> {
                     Poll::Ready(Ok(response)) => response,
                     Poll::Ready(Err(never)) => match never {},
                 };
-                if state.stale.load(Ordering::Relaxed) {
-                    response
-                        .headers_mut()
-                        .insert("x-promptctl-stale", HeaderValue::from_static("true"));
-                }
+                mark(state, &mut response);
                 Poll::Ready(Ok(response))
             }
         }

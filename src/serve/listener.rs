@@ -44,14 +44,20 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
-/// Serves `router` on `listener` until `stop` resolves, then stops accepting and waits up
-/// to the grace period for the connections in flight.
-pub async fn run(
-    listener: TcpListener,
-    router: axum::Router,
-    limits: Limits,
-    stop: impl Future<Output = ()>,
-) {
+/// Serves `app` (the router, or the router behind the server's front) on `listener` until
+/// `stop` resolves, then stops accepting and waits up to the grace period for the
+/// connections in flight.
+pub async fn run<S>(listener: TcpListener, app: S, limits: Limits, stop: impl Future<Output = ()>)
+where
+    S: tower_service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let shares = Arc::new(PeerShares::new(limits.max_per_client));
     let graceful = GracefulShutdown::new();
@@ -84,7 +90,7 @@ pub async fn run(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(app.clone());
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {

@@ -16,6 +16,7 @@ mod dedupe;
 mod experiment_metrics;
 pub(crate) mod experiments_route;
 mod feedback_route;
+mod front;
 mod guard;
 mod health;
 mod kept;
@@ -460,7 +461,9 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         header_timeout: options.header_timeout,
         shutdown_grace: SHUTDOWN_GRACE,
     };
-    listener::run(listener, routes::router(state), limits, stop).await;
+    let router = routes::router(Arc::clone(&state));
+    let front = front::Front { state, router };
+    listener::run(listener, front, limits, stop).await;
     Ok(())
 }
 

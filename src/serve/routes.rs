@@ -106,23 +106,29 @@ async fn resolve(
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let snapshot = match snapshot(&state) {
+    resolve_now(&state, &name, query.as_deref())
+}
+
+/// The answer of `GET /v1/prompts/{name}`: what the router's route gives, and what the
+/// front (`front.rs`) gives for a name it answers itself.
+pub(super) fn resolve_now(state: &ServerState, name: &str, query: Option<&str>) -> Response {
+    let snapshot = match snapshot(state) {
         Ok(s) => s,
         Err(error) => return error.into_response(),
     };
-    let (key, attributes) = match resolve_params(query.as_deref().unwrap_or("")) {
+    let (key, attributes) = match resolve_params(query.unwrap_or("")) {
         Ok(params) => params,
         Err(why) => return error(StatusCode::BAD_REQUEST, "bad_attributes", &why),
     };
-    let Some(picked) = snapshot.pick(&name, key.as_deref(), &attributes) else {
+    let Some(picked) = snapshot.pick(name, key.as_deref(), &attributes) else {
         // Only a miss pays for checking the name: a bad one is a 400, a good one a 404.
-        return match parse_name(&name) {
+        return match parse_name(name) {
             Ok(name) => unknown(&name, &snapshot),
             Err(error) => error.into_response(),
         };
     };
     if picked.fallback {
-        state.metrics.canary_error(&name);
+        state.metrics.canary_error(name);
     }
     let (track, bucket) = (picked.track, picked.bucket);
     let loaded = picked.served.track(track);

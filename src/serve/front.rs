@@ -1,6 +1,6 @@
 //! The front of the server. `GET /v1/prompts/{name}` with a well-formed name, the hot
 //! path, is answered here by the route's own function ([`super::routes::resolve_now`])
-//! behind the same guard ([`super::auth::refusal`], [`super::guard::mark`]); every other
+//! behind the same guard ([`super::guard::refused`], [`super::guard::mark`]); every other
 //! request goes to axum's router. For such a name the router would do nothing else: the
 //! name needs no percent-decoding, and no other route matches the path. What it costs is
 //! spared: the route lookup, the extensions it adds to each request and the boxed route it
@@ -56,7 +56,7 @@ impl Front {
         // Anything else (an escape, an empty or odd segment) is the router's to decode
         // or refuse, as it always was.
         crate::prompt::check_segments(name).ok()?;
-        if let Some(refused) = super::auth::refusal(self.state.token.as_deref(), request) {
+        if let Some(refused) = super::guard::refused(&self.state, request) {
             return Some(refused);
         }
         let mut answer = super::routes::resolve_now(&self.state, name, request.uri().query());

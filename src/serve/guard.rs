@@ -55,7 +55,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        match super::auth::refusal(self.state.token.as_deref(), &request) {
+        match refused(&self.state, &request) {
             Some(refused) => Guarding::Refused {
                 answer: Some(refused),
             },
@@ -65,6 +65,14 @@ where
             },
         }
     }
+}
+
+/// The answer refusing `request`, when the server's token says it may not pass.
+pub(super) fn refused<B>(
+    state: &ServerState,
+    request: &axum::http::Request<B>,
+) -> Option<Response> {
+    super::auth::refusal(state.token.as_deref(), request)
 }
 
 /// Marks an answer served from a stale state.

@@ -315,7 +315,10 @@ fn shell(
     // The key is the name of the prompt picked, which a prompt name's rules keep free of
     // quotes, backslashes and control characters; the environment's name is escaped by
     // the JSON writer. The rest (versions, commits, words) need no escaping.
-    debug_assert!(PromptName::parse(key).is_ok(), "{key} was picked by name");
+    debug_assert!(
+        crate::prompt::check_segments(key).is_ok(),
+        "{key} was picked by name"
+    );
     out.push_str("{\"key\":\"");
     out.push_str(key);
     out.push_str("\",\"reason\":\"");

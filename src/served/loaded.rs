@@ -1,11 +1,10 @@
 //! One version loaded to serve: its prompt, its templates compiled on first use, the fixed
 //! part of its resolve answer, and its resolve counters.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
-
-use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;

@@ -506,6 +506,95 @@ fn the_front_answers_a_resolve_as_the_router_does() {
     }
 }
 
+/// The front answers an OFREP evaluation of a well-formed key itself; the same key
+/// escaped (`tri%61ge`) goes through the router. Both give the same answer for every body:
+/// an evaluation, a miss, a rendering, a bad body, a wrong type, one over the limit, and
+/// with a token or without.
+#[test]
+fn the_front_answers_an_evaluation_as_the_router_does() {
+    let repo = released();
+    repo.run(&["canary", "support/triage", "40%"]).expect(0);
+    let json = [("Content-Type", "application/json")];
+    let answer = |port: u16, key: &str, headers: &[(&str, &str)], body: &str| {
+        let path = format!("/ofrep/v1/evaluate/flags/{key}");
+        let (status, head, body) = http(port, "POST", &path, headers, body);
+        let head: std::collections::BTreeSet<String> = head
+            .lines()
+            .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
+            .map(str::to_owned)
+            .collect();
+        (status, head, body)
+    };
+    let server = Server::start(&repo, &[], &[]);
+    let mut bodies: Vec<(String, &[(&str, &str)])> = Vec::new();
+    for key in (0..10).map(|k| format!("user-{k}")) {
+        bodies.push((
+            format!(r#"{{"context":{{"targetingKey":"{key}"}}}}"#),
+            &json,
+        ));
+        bodies.push((
+            format!(r#"{{"context":{{"targetingKey":"{key}","plan":"pro","variables":{{"ticket":"t"}}}}}}"#),
+            &json,
+        ));
+    }
+    bodies.push((r#"{"context":"#.into(), &json));
+    bodies.push((r#"{"context":{}}"#.into(), &json));
+    bodies.push((r#"{"context":{"targetingKey":"k"}}"#.into(), &[]));
+    let mut statuses = std::collections::BTreeSet::new();
+    for (body, headers) in &bodies {
+        for (plain, escaped) in [
+            ("support/triage", "support/tri%61ge"),
+            ("support/nope", "support/n%6Fpe"),
+        ] {
+            let front = answer(server.port, plain, headers, body);
+            let routed = answer(server.port, escaped, headers, body);
+            assert_eq!(front, routed, "{plain} with {:.80}", body);
+            statuses.insert(front.0);
+        }
+    }
+    // A body declared over the limit is refused before it is read: sent as headers alone,
+    // so that the refusal is read before the server closes (a body the server never reads
+    // would reset the connection).
+    let declared_too_large = |key: &str| {
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        let request = format!(
+            "POST /ofrep/v1/evaluate/flags/{key} HTTP/1.1\r\nHost: localhost\r\n\
+             Content-Type: application/json\r\nContent-Length: 1100000\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let (status, head, body) = parse_response(&String::from_utf8_lossy(&response));
+        let head: std::collections::BTreeSet<String> = head
+            .lines()
+            .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
+            .map(str::to_owned)
+            .collect();
+        (status, head, body)
+    };
+    let front = declared_too_large("support/triage");
+    assert_eq!(front, declared_too_large("support/tri%61ge"));
+    statuses.insert(front.0);
+    assert_eq!(
+        statuses,
+        [200, 400, 404, 413, 415].into(),
+        "answers, misses and each refusal were compared"
+    );
+    let guarded = Server::start(
+        &repo,
+        &["--token-env", "SERVE_TOKEN"],
+        &[("SERVE_TOKEN", "s3cret-token")],
+    );
+    let body = r#"{"context":{"targetingKey":"k"}}"#;
+    let with_token = [json[0], ("Authorization", "Bearer s3cret-token")];
+    for headers in [&json[..], &with_token[..]] {
+        let front = answer(guarded.port, "support/triage", headers, body);
+        let routed = answer(guarded.port, "support/tri%61ge", headers, body);
+        assert_eq!(front, routed);
+        assert_eq!(front.0, if headers.len() == 1 { 401 } else { 200 });
+    }
+}
+
 /// The other way round: every route the router registers is in openapi.json, or (the
 /// dashboard's login form) in docs/serve.md's table of routes. Two routes left over from a
 /// measurement (`POST /x1/…`, `/x2/…`) were served undocumented and untested.

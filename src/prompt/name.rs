@@ -74,19 +74,21 @@ pub fn check_segments(path: &str) -> Result<(), NameError> {
 }
 
 fn check_segment(segment: &str) -> Result<(), NameError> {
-    let mut chars = segment.chars();
-    match chars.next() {
+    // Byte by byte: every allowed character is ASCII, so the first byte that is not
+    // allowed starts the character to name. A name is checked on every resolve.
+    let bytes = segment.as_bytes();
+    match bytes.first() {
         None => return Err(NameError::EmptySegment),
-        Some(c) if !(c.is_ascii_lowercase() || c.is_ascii_digit()) => {
+        Some(b) if !(b.is_ascii_lowercase() || b.is_ascii_digit()) => {
             return Err(NameError::BadStart {
                 segment: segment.to_owned(),
             });
         }
         Some(_) => {}
     }
-    if let Some(bad) =
-        chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(*c)))
-    {
+    let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b);
+    if let Some(at) = bytes.iter().position(|b| !allowed(b)) {
+        let bad = segment[at..].chars().next().unwrap_or_default();
         return Err(NameError::BadCharacter {
             segment: segment.to_owned(),
             bad,

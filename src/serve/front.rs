@@ -1,5 +1,6 @@
-//! The front of the server. `GET /v1/prompts/{name}` with a well-formed name, the hot
-//! path, is answered here by the route's own function ([`super::routes::resolve_now`])
+//! The front of the server. The two hot paths, `GET /v1/prompts/{name}` and `POST
+//! /ofrep/v1/evaluate/flags/{key}` with a well-formed name, are answered here by the
+//! routes' own functions ([`super::routes::resolve_now`], [`super::ofrep::evaluate_flag_now`])
 //! behind the same guard ([`super::guard::refused`], [`super::guard::mark`]); every other
 //! request goes to axum's router. For such a name the router would do nothing else: the
 //! name needs no percent-decoding, and no other route matches the path. What it costs is
@@ -7,55 +8,75 @@
 //! clones, more than a quarter of a resolve's instructions.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use axum::body::{Bytes, HttpBody};
 use axum::http::{Method, Request};
 use axum::response::Response;
 use futures_util::future::Either;
 
 use super::ServerState;
 
-/// The router, with the resolve route answered before it.
+/// The router, with the two hot routes answered before it.
 #[derive(Clone)]
 pub(super) struct Front {
     pub state: Arc<ServerState>,
     pub router: axum::Router,
 }
 
+/// An evaluation in progress: it reads its body first.
+type Evaluating = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// What the front answers now, what it answers once the body is read, or the router's.
+type Answering<F> = Either<Either<std::future::Ready<Result<Response, Infallible>>, Evaluating>, F>;
+
 impl<B> tower_service::Service<Request<B>> for Front
 where
     axum::Router: tower_service::Service<Request<B>, Response = Response, Error = Infallible>,
+    B: HttpBody<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: std::fmt::Display,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<
-        std::future::Ready<Result<Response, Infallible>>,
-        <axum::Router as tower_service::Service<Request<B>>>::Future,
-    >;
+    type Future = Answering<<axum::Router as tower_service::Service<Request<B>>>::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         tower_service::Service::<Request<B>>::poll_ready(&mut self.router, cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        match self.resolve(&request) {
-            Some(answer) => Either::Left(std::future::ready(Ok(answer))),
-            None => Either::Right(self.router.call(request)),
+        if let Some(answer) = self.resolve(&request) {
+            return Either::Left(Either::Left(std::future::ready(Ok(answer))));
         }
+        let Some(key) = hot_name(&request, Method::POST, "/ofrep/v1/evaluate/flags/") else {
+            return Either::Right(self.router.call(request));
+        };
+        let key = key.to_owned();
+        // The refusals that need no body are made here, marked as the route's would be;
+        // the future holds the body alone.
+        if let Some(refused) = super::guard::refused(&self.state, &request) {
+            return Either::Left(Either::Left(std::future::ready(Ok(refused))));
+        }
+        if let Some(mut refused) = super::ofrep_body::refused_before_reading(&request) {
+            super::guard::mark(&self.state, &mut refused);
+            return Either::Left(Either::Left(std::future::ready(Ok(refused))));
+        }
+        let body = request.into_body();
+        Either::Left(Either::Right(Box::pin(evaluate(
+            Arc::clone(&self.state),
+            key,
+            body,
+        ))))
     }
 }
 
 impl Front {
     /// The answer to a resolve of a well-formed name, or `None` for the router.
     fn resolve<B>(&self, request: &Request<B>) -> Option<Response> {
-        if request.method() != Method::GET {
-            return None;
-        }
-        let name = request.uri().path().strip_prefix("/v1/prompts/")?;
-        // Anything else (an escape, an empty or odd segment) is the router's to decode
-        // or refuse, as it always was.
-        crate::prompt::check_segments(name).ok()?;
+        let name = hot_name(request, Method::GET, "/v1/prompts/")?;
         if let Some(refused) = super::guard::refused(&self.state, request) {
             return Some(refused);
         }
@@ -63,4 +84,37 @@ impl Front {
         super::guard::mark(&self.state, &mut answer);
         Some(answer)
     }
+}
+
+/// The name after `prefix` in a `method` request's path, when it is a well-formed prompt
+/// name. Anything else (an escape, an empty or odd segment) is the router's to decode or
+/// refuse, as it always was.
+fn hot_name<'r, B>(request: &'r Request<B>, method: Method, prefix: &str) -> Option<&'r str> {
+    if request.method() != method {
+        return None;
+    }
+    let name = request.uri().path().strip_prefix(prefix)?;
+    crate::prompt::check_segments(name).ok()?;
+    Some(name)
+}
+
+/// One OFREP evaluation of `key`, as the route answers it, once the guard and the
+/// checks of its headers have let it through.
+async fn evaluate<B>(state: Arc<ServerState>, key: String, body: B) -> Result<Response, Infallible>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut answer = match super::ofrep_body::read_body(body, &state).await {
+        Ok(bytes) => {
+            let body = super::ofrep_body::JsonBody {
+                bytes,
+                if_none_match: None,
+            };
+            super::ofrep::evaluate_flag_now(Arc::clone(&state), &key, body).await
+        }
+        Err(refusal) => refusal,
+    };
+    super::guard::mark(&state, &mut answer);
+    Ok(answer)
 }

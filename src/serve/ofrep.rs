@@ -71,15 +71,25 @@ pub(super) async fn evaluate_flag(
     Path(key): Path<String>,
     body: JsonBody,
 ) -> Response {
+    evaluate_flag_now(state, &key, body).await
+}
+
+/// The answer to `POST /ofrep/v1/evaluate/flags/{key}`, for the route and the front
+/// (`front.rs`) alike.
+pub(super) async fn evaluate_flag_now(
+    state: Arc<ServerState>,
+    key: &str,
+    body: JsonBody,
+) -> Response {
     let context = match read_context(&body.bytes) {
         Ok(context) => context,
-        Err(failure) => return failure.answer(Some(&key)),
+        Err(failure) => return failure.answer(Some(key)),
     };
     let Some(snapshot) = state.snapshot.load_full() else {
-        return not_found(&key, "nothing is published yet");
+        return not_found(key, "nothing is published yet");
     };
-    let Some(picked) = snapshot.pick(&key, Some(&context.key), &context.attributes) else {
-        return match snapshot.problems.get(key.as_str()) {
+    let Some(picked) = snapshot.pick(key, Some(&context.key), &context.attributes) else {
+        return match snapshot.problems.get(key) {
             Some(problem) => Failure {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 code: None,
@@ -87,18 +97,18 @@ pub(super) async fn evaluate_flag(
             }
             .answer(None),
             None => not_found(
-                &key,
+                key,
                 &format!("`{key}` is not released to `{}`", snapshot.env),
             ),
         };
     };
     count_resolve(&picked);
     let Some(vars) = context.variables.clone() else {
-        return json_body(StatusCode::OK, evaluation(&snapshot, &key, &picked, None));
+        return json_body(StatusCode::OK, evaluation(&snapshot, key, &picked, None));
     };
     // Rendering waits for a slot and runs off the workers: bounded by the request timeout,
     // as the layer bounds `/v1/render`, and cancelled when it passes.
-    let rendering = rendered(&state, &snapshot, &key, &context, vars);
+    let rendering = rendered(&state, &snapshot, key, &context, vars);
     let rendered = match super::deadline::within(state.request_timeout, rendering).await {
         Ok(Ok(rendered)) => rendered,
         Ok(Err(failure)) => return failure,
@@ -112,7 +122,7 @@ pub(super) async fn evaluate_flag(
         ..picked
     };
     let messages = json!(rendered.messages);
-    let mut answer = evaluation(&snapshot, &key, &served, Some(&messages));
+    let mut answer = evaluation(&snapshot, key, &served, Some(&messages));
     if let Some(fell_back) = &rendered.fell_back_from {
         answer = with_fallback_reason(answer, fell_back);
     }
@@ -310,7 +320,12 @@ fn shell(
     value_len: usize,
 ) -> String {
     use std::fmt::Write as _;
-    let version = picked.served.track(picked.track).prompt.version;
+    // `sha256:` and the hex digits, kept with the version; the variant is the first twelve.
+    let version = &picked.served.track(picked.track).version_text;
+    let short = version
+        .strip_prefix("sha256:")
+        .and_then(|hex| hex.get(..crate::prompt::SHORT_HEX_LEN))
+        .unwrap_or_default();
     let mut out = String::with_capacity(value_len + 512);
     // The key is the name of the prompt picked, which a prompt name's rules keep free of
     // quotes, backslashes and control characters; the environment's name is escaped by
@@ -324,11 +339,13 @@ fn shell(
     out.push_str("\",\"reason\":\"");
     out.push_str(picked.reason.as_openfeature());
     out.push_str("\",\"variant\":\"");
-    version.push_short(&mut out);
+    out.push_str(short);
     out.push_str("\",\"metadata\":{\"track\":\"");
     out.push_str(picked.track.as_str());
-    let _ = write!(out, "\",\"bucket\":{},\"version\":\"", picked.bucket);
-    version.push_text(&mut out);
+    out.push_str("\",\"bucket\":");
+    out.push_str(itoa::Buffer::new().format(picked.bucket));
+    out.push_str(",\"version\":\"");
+    out.push_str(version);
     out.push_str("\",\"release\":\"");
     out.push_str(&snapshot.commit);
     out.push_str("\",\"environment\":");

@@ -26,41 +26,83 @@ pub(super) struct JsonBody {
 impl FromRequest<Arc<ServerState>> for JsonBody {
     type Rejection = Response;
 
-    /// A body that is not JSON by its `Content-Type` is a 415, one over the body limit a
-    /// 413, one that does not arrive within the request timeout a 408, as on every route.
     async fn from_request(
         request: Request,
         state: &Arc<ServerState>,
     ) -> Result<Self, Self::Rejection> {
-        if !super::reply::is_json_content_type(request.headers()) {
-            return Err(error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "the body must be JSON: send `Content-Type: application/json`",
-            ));
-        }
-        let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
-        let read = read_limited(request, super::reply::BODY_LIMIT);
-        match super::deadline::within(state.request_timeout, read).await {
-            Ok(Ok(bytes)) => Ok(JsonBody {
-                bytes,
-                if_none_match,
-            }),
-            Ok(Err(Unread::TooLarge)) => Err(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!(
-                    "the body is longer than the limit of {} bytes",
-                    super::reply::BODY_LIMIT
-                ),
-            )),
-            Ok(Err(Unread::Broken(why))) => Err(error(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("the body could not be read: {why}"),
-            )),
-            Err(_) => Err(super::reply::timed_out()),
-        }
+        read_json_body(request, state).await
+    }
+}
+
+/// Reads an OFREP request's body, as the router's extractor.
+async fn read_json_body<B>(
+    request: axum::http::Request<B>,
+    state: &ServerState,
+) -> Result<JsonBody, Response>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: fmt::Display,
+{
+    if let Some(refused) = refused_before_reading(&request) {
+        return Err(refused);
+    }
+    let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
+    let bytes = read_body(request.into_body(), state).await?;
+    Ok(JsonBody {
+        bytes,
+        if_none_match,
+    })
+}
+
+/// The refusal, made before its body is read, of a request whose body is not JSON by its
+/// `Content-Type` (a 415) or longer than the body limit by its `Content-Length` (a 413).
+pub(super) fn refused_before_reading<B>(request: &axum::http::Request<B>) -> Option<Response> {
+    if !super::reply::is_json_content_type(request.headers()) {
+        return Some(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON: send `Content-Type: application/json`",
+        ));
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let too_large = declared.is_some_and(|length| length > super::reply::BODY_LIMIT as u64);
+    too_large.then(|| refusal(Unread::TooLarge))
+}
+
+/// Reads a body [`refused_before_reading`] let through: one that arrives over the limit is a
+/// 413 and one that does not arrive within the request timeout a 408, as on every route.
+pub(super) async fn read_body<B>(body: B, state: &ServerState) -> Result<Bytes, Response>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: fmt::Display,
+{
+    let read = read_limited(body, super::reply::BODY_LIMIT);
+    match super::deadline::within(state.request_timeout, read).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(unread)) => Err(refusal(unread)),
+        Err(_) => Err(super::reply::timed_out()),
+    }
+}
+
+/// The answer to a body that was not read.
+fn refusal(unread: Unread) -> Response {
+    match unread {
+        Unread::TooLarge => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the body is longer than the limit of {} bytes",
+                super::reply::BODY_LIMIT
+            ),
+        ),
+        Unread::Broken(why) => error(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body could not be read: {why}"),
+        ),
     }
 }
 
@@ -73,19 +115,15 @@ enum Unread {
     Broken(String),
 }
 
-/// Reads a request's body, at most `limit` bytes, frame by frame. A body that arrives in
-/// one frame (a small one sent with its headers: nearly every evaluation) is that frame,
-/// not copied; axum's `Bytes` extractor boxed a limited body around it and collected it
-/// into a buffer, a tenth of an evaluation's cost.
-async fn read_limited(request: Request, limit: usize) -> Result<Bytes, Unread> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(Unread::TooLarge);
-    }
-    let mut body = request.into_body();
+/// Reads a body, at most `limit` bytes, frame by frame. A body that arrives in one frame
+/// (a small one sent with its headers: nearly every evaluation) is that frame, not copied;
+/// axum's `Bytes` extractor boxed a limited body around it and collected it into a buffer,
+/// a tenth of an evaluation's cost.
+async fn read_limited<B>(mut body: B, limit: usize) -> Result<Bytes, Unread>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: fmt::Display,
+{
     let mut only: Option<Bytes> = None;
     let mut joined = Vec::new();
     while let Some(frame) =
@@ -313,23 +351,32 @@ mod tests {
     #[tokio::test]
     async fn a_body_in_one_frame_is_that_frame_and_one_in_several_is_joined() {
         let sent = Bytes::from_static(br#"{"context":{"targetingKey":"u"}}"#);
-        let read = read_limited(request(sent.clone().into(), Some(sent.len())), 64).await;
+        let read = read_limited(axum::body::Body::from(sent.clone()), 64).await;
         let read = read.unwrap();
         assert_eq!(read, sent);
         assert_eq!(read.as_ptr(), sent.as_ptr(), "not copied");
-        let joined = read_limited(request(in_frames(&["{\"a\"", ":", "1}"]), None), 64).await;
+        let joined = read_limited(in_frames(&["{\"a\"", ":", "1}"]), 64).await;
         assert_eq!(joined.unwrap(), Bytes::from_static(b"{\"a\":1}"));
-        let empty = read_limited(request(axum::body::Body::empty(), None), 64).await;
+        let empty = read_limited(axum::body::Body::empty(), 64).await;
         assert_eq!(empty.unwrap(), Bytes::new());
     }
 
     #[tokio::test]
     async fn a_body_over_the_limit_is_refused_by_its_length_or_by_what_arrives() {
-        let declared = request(axum::body::Body::from("{}"), Some(65));
-        assert_eq!(read_limited(declared, 64).await, Err(Unread::TooLarge));
-        let frames = request(in_frames(&["0123456789", "0123456789"]), None);
+        let limit = super::super::reply::BODY_LIMIT;
+        let mut declared = request(axum::body::Body::from("{}"), Some(limit + 1));
+        let json = HeaderValue::from_static("application/json");
+        declared.headers_mut().insert(header::CONTENT_TYPE, json);
+        let refused = refused_before_reading(&declared).map(|r| r.status());
+        assert_eq!(refused, Some(StatusCode::PAYLOAD_TOO_LARGE));
+        *declared
+            .headers_mut()
+            .get_mut(header::CONTENT_LENGTH)
+            .unwrap() = limit.into();
+        assert!(refused_before_reading(&declared).is_none());
+        let frames = in_frames(&["0123456789", "0123456789"]);
         assert_eq!(read_limited(frames, 19).await, Err(Unread::TooLarge));
-        let exactly = request(in_frames(&["0123456789", "0123456789"]), None);
+        let exactly = in_frames(&["0123456789", "0123456789"]);
         assert_eq!(read_limited(exactly, 20).await.unwrap().len(), 20);
         let failing: Vec<Result<Bytes, std::io::Error>> = vec![
             Ok(Bytes::from_static(b"{")),
@@ -337,7 +384,7 @@ mod tests {
         ];
         let broken = axum::body::Body::from_stream(futures_util::stream::iter(failing));
         assert!(matches!(
-            read_limited(request(broken, None), 64).await,
+            read_limited(broken, 64).await,
             Err(Unread::Broken(why)) if why.contains("reset")
         ));
     }

@@ -46,6 +46,9 @@ pub struct Loaded {
     /// The fixed part of a resolve answer (everything but track, bucket and key), as JSON
     /// object members without the braces, so an answer is two small writes.
     pub resolve_tail: String,
+    /// The version as text (`sha256:` and 64 hex digits), as OFREP's metadata and variant
+    /// (its first twelve digits) give it, written once rather than per evaluation.
+    pub version_text: Box<str>,
     /// Resolves served from this version, by track: long-lived, kept across snapshots.
     pub resolves: TrackCounts,
 }
@@ -72,7 +75,7 @@ impl Loaded {
         body.extend_from_slice(b"{\"track\":\"");
         body.extend_from_slice(track.as_str().as_bytes());
         body.extend_from_slice(b"\",\"bucket\":");
-        let _ = write!(body, "{bucket}");
+        body.extend_from_slice(itoa::Buffer::new().format(bucket).as_bytes());
         body.push(b',');
         if let Some((experiment, arm)) = arm {
             let _ = write!(body, "\"experiment\":\"{experiment}\",\"arm\":\"{arm}\",");
@@ -100,6 +103,7 @@ impl Loaded {
     pub fn new(prompt: Prompt, resolves: TrackCounts) -> Self {
         Loaded {
             resolve_tail: resolve_tail(&prompt),
+            version_text: prompt.version.to_string().into_boxed_str(),
             resolves,
             prompt,
             compiled: OnceLock::new(),

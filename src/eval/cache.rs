@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::provider::{ChatReply, ChatRequest, ProviderError, default_base_url, provider_section};
 use crate::config::{ProjectConfig, ProviderKind};
-use crate::prompt::to_canonical_string;
+use crate::prompt::{to_canonical_string, write_canonical, write_canonical_str};
 
 /// The cache folder, relative to the project root.
 pub const CACHE_DIR: &str = ".promptctl/cache";
@@ -54,23 +54,63 @@ impl std::fmt::Debug for RequestKey {
 /// Returns the cache key of a request: the SHA-256 of the canonical JSON of the provider's
 /// fingerprint (see [`provider_fingerprint`]), provider name, model, params, rendered
 /// messages and sample index.
+///
+/// The canonical text is written member by member, keys in byte order, as
+/// [`crate::prompt::write_canonical`] writes an object: building a JSON value of the whole
+/// request first copied every message, and was most of planning a run.
 pub fn request_key(request: &ChatRequest, fingerprint: &str, sample: u32) -> RequestKey {
-    let mut value = json!({
-        "endpoint": fingerprint,
-        "provider": request.provider,
-        "model": request.model,
-        "params": request.params,
-        "messages": request.messages,
-        "sample": sample,
-    });
+    let mut text = String::with_capacity(256 + message_bytes(request));
+    text.push('{');
     // Only when present: a request without them keeps the key it had before they existed.
     if !request.contract.is_empty() {
-        value["contract"] = json!(request.contract);
+        member(&mut text, "contract", &json!(request.contract));
     }
+    text.push_str("\"endpoint\":");
+    write_canonical_str(fingerprint, &mut text);
+    text.push(',');
     if !request.exchanges.is_empty() {
-        value["exchanges"] = json!(request.exchanges);
+        member(&mut text, "exchanges", &json!(request.exchanges));
     }
-    RequestKey(Sha256::digest(to_canonical_string(&value).as_bytes()).into())
+    text.push_str("\"messages\":[");
+    for (i, message) in request.messages.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str("{\"content\":");
+        write_canonical_str(&message.content, &mut text);
+        text.push_str(",\"role\":\"");
+        text.push_str(message.role.as_str());
+        text.push_str("\"}");
+    }
+    text.push_str("],\"model\":");
+    write_canonical_str(&request.model, &mut text);
+    text.push_str(",\"params\":{");
+    for (i, (name, value)) in request.params.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        write_canonical_str(name, &mut text);
+        text.push(':');
+        write_canonical(value, &mut text);
+    }
+    text.push_str("},\"provider\":");
+    write_canonical_str(&request.provider, &mut text);
+    text.push_str(",\"sample\":");
+    text.push_str(itoa::Buffer::new().format(sample));
+    text.push('}');
+    RequestKey(Sha256::digest(text.as_bytes()).into())
+}
+
+/// Writes `"name":value,` in canonical form.
+fn member(text: &mut String, name: &str, value: &serde_json::Value) {
+    write_canonical_str(name, text);
+    text.push(':');
+    write_canonical(value, text);
+    text.push(',');
+}
+
+fn message_bytes(request: &ChatRequest) -> usize {
+    request.messages.iter().map(|m| m.content.len() + 32).sum()
 }
 
 /// What about a provider decides its answers besides the request, and whether its
@@ -244,6 +284,7 @@ fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::sync::Arc;
 
     use super::*;
     use crate::prompt::{RenderedMessage, Role};
@@ -276,6 +317,82 @@ mod tests {
         assert_ne!(key, request_key(&request("hi"), "e", 1));
         assert_ne!(key, request_key(&request("ho"), "e", 0));
         assert_ne!(key, request_key(&request("hi"), "f", 0));
+    }
+
+    /// The key as it was first made, through a JSON value of the whole request: a key
+    /// written member by member must be the same bytes, or every cached reply is lost.
+    fn key_through_a_value(request: &ChatRequest, fingerprint: &str, sample: u32) -> RequestKey {
+        let mut value = json!({
+            "endpoint": fingerprint,
+            "provider": request.provider,
+            "model": request.model,
+            "params": request.params,
+            "messages": request.messages,
+            "sample": sample,
+        });
+        if !request.contract.is_empty() {
+            value["contract"] = json!(request.contract);
+        }
+        if !request.exchanges.is_empty() {
+            value["exchanges"] = json!(request.exchanges);
+        }
+        RequestKey(Sha256::digest(to_canonical_string(&value).as_bytes()).into())
+    }
+
+    #[test]
+    fn a_key_written_member_by_member_is_the_key_of_the_whole_request() {
+        use crate::prompt::request::Exchange;
+        use crate::prompt::{OutputFormat, OutputSpec, Tool, ToolCall};
+        let mut plain = request("quotes \" and \\ and \u{1} and \u{e9} and \n");
+        plain.params.insert(
+            "response".into(),
+            json!({"z": [1, 2.5, null], "a": {"b": true}}),
+        );
+        plain.messages.insert(
+            0,
+            RenderedMessage {
+                role: Role::System,
+                content: "be brief".into(),
+            },
+        );
+        let mut bare = request("");
+        bare.params.clear();
+        bare.messages.clear();
+        let mut with_contract = plain.clone();
+        with_contract.contract = Arc::new(crate::prompt::Contract {
+            output: Some(OutputSpec {
+                format: OutputFormat::Json,
+                name: None,
+                schema: Some(json!({"type": "object", "required": ["q"]}).into()),
+                strict: true,
+            }),
+            tools: vec![Tool {
+                name: "lookup".into(),
+                description: Some("finds".into()),
+                parameters: json!({"type": "object"}).into(),
+                strict: false,
+            }],
+            tool_choice: None,
+        });
+        let mut with_exchanges = with_contract.clone();
+        with_exchanges.exchanges.push(Exchange {
+            text: "looking".into(),
+            calls: vec![ToolCall {
+                id: "c1".into(),
+                name: "lookup".into(),
+                arguments: json!({"id": "A-1"}),
+            }],
+            results: vec!["found".into()],
+        });
+        for request in [&plain, &bare, &with_contract, &with_exchanges] {
+            for (fingerprint, sample) in [("e", 0), ("\"odd\"", 41)] {
+                assert_eq!(
+                    request_key(request, fingerprint, sample),
+                    key_through_a_value(request, fingerprint, sample),
+                    "{request:?}"
+                );
+            }
+        }
     }
 
     #[test]

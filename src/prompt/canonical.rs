@@ -70,7 +70,7 @@ pub(super) fn write_sorted_object<'a, K: AsRef<str> + 'a, V: 'a>(
 
 /// Writes a JSON string with minimal escaping, byte for byte as serde_json writes it:
 /// `"` and `\\` escaped, `\b \f \n \r \t` by name, other control characters as `\u00xx`.
-pub(super) fn write_string(s: &str, out: &mut String) {
+pub fn write_string(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();

@@ -28,6 +28,7 @@ use serde_json::Value;
 
 pub use crate::base::tomlfile::toml_value_to_json;
 pub use budget::cancellable;
+pub use canonical::write_string as write_canonical_str;
 pub use canonical::{
     MIN_PREFIX_LEN, SHORT_HEX_LEN, Version, VersionPrefix, to_canonical_string, write_canonical,
 };

@@ -25,16 +25,25 @@ use crate::served::{Picked, ServeRenderError};
 /// The longest targeting key accepted, in bytes.
 pub const MAX_TARGETING_KEY_BYTES: usize = crate::store::MAX_KEY_BYTES;
 
-/// The evaluation context OFREP carries, as promptctl reads it.
-struct Context {
-    key: String,
+/// The evaluation context OFREP carries, as promptctl reads it, borrowing from the body.
+struct Context<'a> {
     /// Every other member that is text, a number or a boolean: what targeting rules read
     /// (`cohort` among them).
     attributes: crate::store::Attributes,
     /// `variables`: values to render the messages with.
     variables: Option<Vars>,
-    /// The context's members as sent, for the bulk answer's ETag.
-    members: Members,
+    /// The context's members as sent: the targeting key, and the bulk answer's ETag.
+    members: Members<'a>,
+}
+
+impl Context<'_> {
+    /// The targeting key, which [`read_context`] found to be a string.
+    fn key(&self) -> &str {
+        match self.members.get("targetingKey") {
+            Some(Value::String(key)) => key,
+            _ => "",
+        }
+    }
 }
 
 /// An OFREP error: its status, its code (none for a general error) and details.
@@ -81,14 +90,14 @@ pub(super) async fn evaluate_flag_now(
     key: &str,
     body: JsonBody,
 ) -> Response {
-    let context = match read_context(&body.bytes) {
+    let mut context = match read_context(&body.bytes) {
         Ok(context) => context,
         Err(failure) => return failure.answer(Some(key)),
     };
     let Some(snapshot) = state.snapshot.load_full() else {
         return not_found(key, "nothing is published yet");
     };
-    let Some(picked) = snapshot.pick(key, Some(&context.key), &context.attributes) else {
+    let Some(picked) = snapshot.pick(key, Some(context.key()), &context.attributes) else {
         return match snapshot.problems.get(key) {
             Some(problem) => Failure {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -103,7 +112,7 @@ pub(super) async fn evaluate_flag_now(
         };
     };
     count_resolve(&picked);
-    let Some(vars) = context.variables.clone() else {
+    let Some(vars) = context.variables.take() else {
         return json_body(StatusCode::OK, evaluation(&snapshot, key, &picked, None));
     };
     // Rendering waits for a slot and runs off the workers: bounded by the request timeout,
@@ -151,7 +160,7 @@ pub(super) async fn evaluate_flags(State(state): Shared, body: JsonBody) -> Resp
     }
     let mut flags: Vec<Vec<u8>> = Vec::with_capacity(snapshot.prompts.len());
     for name in snapshot.prompts.keys() {
-        if let Some(picked) = snapshot.pick(name.as_str(), Some(&context.key), &context.attributes)
+        if let Some(picked) = snapshot.pick(name.as_str(), Some(context.key()), &context.attributes)
         {
             count_resolve(&picked);
             flags.push(evaluation(&snapshot, name.as_str(), &picked, None));
@@ -182,7 +191,7 @@ fn not_found(key: &str, details: &str) -> Response {
 }
 
 /// Reads `{"context": {"targetingKey": …, "cohort": …, "variables": {…}}}`.
-fn read_context(body: &[u8]) -> Result<Context, Failure> {
+fn read_context(body: &[u8]) -> Result<Context<'_>, Failure> {
     let missing = || Failure::bad("TARGETING_KEY_MISSING", "the context has no `targetingKey`");
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(missing());
@@ -202,7 +211,7 @@ fn read_context(body: &[u8]) -> Result<Context, Failure> {
             ));
         }
     };
-    let key = match members.get("targetingKey") {
+    match members.get("targetingKey") {
         None | Some(Value::Null) => return Err(missing()),
         Some(Value::String(key)) if key.is_empty() => return Err(missing()),
         Some(Value::String(key)) if crate::store::check_key(key).is_err() => {
@@ -211,7 +220,7 @@ fn read_context(body: &[u8]) -> Result<Context, Failure> {
                 format!("`targetingKey` is longer than {MAX_TARGETING_KEY_BYTES} bytes"),
             ));
         }
-        Some(Value::String(key)) => key.clone(),
+        Some(Value::String(_)) => {}
         Some(_) => {
             return Err(Failure::bad(
                 "INVALID_CONTEXT",
@@ -240,7 +249,6 @@ fn read_context(body: &[u8]) -> Result<Context, Failure> {
         }
     };
     Ok(Context {
-        key,
         attributes,
         variables,
         members,
@@ -259,7 +267,7 @@ async fn rendered(
     state: &Arc<ServerState>,
     snapshot: &Arc<Snapshot>,
     key: &str,
-    context: &Context,
+    context: &Context<'_>,
     vars: Vars,
 ) -> Result<crate::served::Rendered, Response> {
     let Ok(name) = PromptName::parse(key) else {
@@ -267,7 +275,7 @@ async fn rendered(
     };
     let call = RenderCall {
         name,
-        key: Some(context.key.clone()),
+        key: Some(context.key().to_owned()),
         attributes: context.attributes.clone(),
         vars,
     };

@@ -4,6 +4,7 @@
 //! is a resolve, and the layers, copies and tree of maps built and dropped per request were
 //! a third of its cost over `/v1/prompts`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -153,15 +154,16 @@ where
 /// A JSON object's members in the order sent; of a repeated name the last wins, as in a
 /// map.
 #[derive(Debug, Default)]
-pub(super) struct Members(Vec<(String, Value)>);
+/// A name is borrowed from the body unless it was written with escapes.
+pub(super) struct Members<'a>(Vec<(Cow<'a, str>, Value)>);
 
-impl Members {
+impl Members<'_> {
     pub(super) fn get(&self, name: &str) -> Option<&Value> {
         self.0.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.0.iter().map(|(n, v)| (n, v))
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(n, v)| (n.as_ref(), v))
     }
 
     /// The members as one JSON object, for a digest of the context.
@@ -171,7 +173,7 @@ impl Members {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&Value::from(name.as_str()).to_string());
+            out.push_str(&Value::from(name.as_ref()).to_string());
             out.push(':');
             out.push_str(&value.to_string());
         }
@@ -182,25 +184,25 @@ impl Members {
 
 /// A request body as OFREP reads it.
 #[derive(Debug)]
-pub(super) enum RequestBody {
+pub(super) enum RequestBody<'a> {
     /// A JSON object, and its `context`.
-    Object(ContextField),
+    Object(ContextField<'a>),
     /// JSON, but not an object.
     NotObject,
 }
 
 /// The `context` member of a request body.
 #[derive(Debug)]
-pub(super) enum ContextField {
+pub(super) enum ContextField<'a> {
     /// Missing or `null`.
     Absent,
-    Object(Members),
+    Object(Members<'a>),
     /// Anything but an object.
     Other,
 }
 
-impl RequestBody {
-    pub(super) fn parse(body: &[u8]) -> serde_json::Result<Self> {
+impl<'a> RequestBody<'a> {
+    pub(super) fn parse(body: &'a [u8]) -> serde_json::Result<Self> {
         let mut reader = serde_json::Deserializer::from_slice(body);
         let parsed = reader.deserialize_any(BodyVisitor)?;
         reader.end()?;
@@ -237,13 +239,13 @@ macro_rules! every_other_kind {
 struct BodyVisitor;
 
 impl<'de> Visitor<'de> for BodyVisitor {
-    type Value = RequestBody;
+    type Value = RequestBody<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RequestBody, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RequestBody<'de>, A::Error> {
         let mut context = ContextField::Absent;
         while let Some(IsContext(is_context)) = map.next_key()? {
             if is_context {
@@ -255,7 +257,7 @@ impl<'de> Visitor<'de> for BodyVisitor {
         Ok(RequestBody::Object(context))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<RequestBody, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<RequestBody<'de>, E> {
         Ok(RequestBody::NotObject)
     }
 
@@ -288,9 +290,9 @@ impl Visitor<'_> for IsContextVisitor {
 struct FieldSeed;
 
 impl<'de> de::DeserializeSeed<'de> for FieldSeed {
-    type Value = ContextField;
+    type Value = ContextField<'de>;
 
-    fn deserialize<D: Deserializer<'de>>(self, reader: D) -> Result<ContextField, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, reader: D) -> Result<ContextField<'de>, D::Error> {
         reader.deserialize_any(FieldVisitor)
     }
 }
@@ -298,32 +300,61 @@ impl<'de> de::DeserializeSeed<'de> for FieldSeed {
 struct FieldVisitor;
 
 impl<'de> Visitor<'de> for FieldVisitor {
-    type Value = ContextField;
+    type Value = ContextField<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ContextField, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ContextField<'de>, A::Error> {
         let mut members = Vec::new();
-        while let Some(entry) = map.next_entry::<String, Value>()? {
-            members.push(entry);
+        while let Some(name) = map.next_key_seed(NameSeed)? {
+            members.push((name, map.next_value::<Value>()?));
         }
         Ok(ContextField::Object(Members(members)))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<ContextField, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<ContextField<'de>, E> {
         Ok(ContextField::Absent)
     }
 
     every_other_kind!(ContextField::Other);
 }
 
+/// A member's name, borrowed from the body when it has no escapes.
+struct NameSeed;
+
+impl<'de> de::DeserializeSeed<'de> for NameSeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, reader: D) -> Result<Cow<'de, str>, D::Error> {
+        reader.deserialize_str(NameVisitor)
+    }
+}
+
+struct NameVisitor;
+
+impl<'de> Visitor<'de> for NameVisitor {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, name: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(name))
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(name.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn context(body: &str) -> ContextField {
+    fn context(body: &str) -> ContextField<'_> {
         match RequestBody::parse(body.as_bytes()).unwrap() {
             RequestBody::Object(field) => field,
             RequestBody::NotObject => panic!("{body} is an object"),
@@ -395,13 +426,24 @@ mod tests {
         let ContextField::Object(members) = context(body) else {
             panic!("an object")
         };
-        let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = members.iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["targetingKey", "cohort", "n", "variables"]);
         assert_eq!(members.get("n"), Some(&serde_json::json!(1.5)));
         assert_eq!(
             members.to_json(),
             r#"{"targetingKey":"u","cohort":"beta","n":1.5,"variables":{"x":[1]}}"#
         );
+    }
+
+    #[test]
+    fn a_name_is_borrowed_from_the_body_unless_it_was_written_with_escapes() {
+        let body = r#"{"context":{"targetingKey":"u","co\u0068ort":"beta"}}"#;
+        let ContextField::Object(members) = context(body) else {
+            panic!("an object")
+        };
+        assert!(matches!(members.0[0].0, Cow::Borrowed("targetingKey")));
+        assert!(matches!(&members.0[1].0, Cow::Owned(name) if name == "cohort"));
+        assert_eq!(members.get("cohort"), Some(&serde_json::json!("beta")));
     }
 
     #[test]

@@ -44,15 +44,12 @@ pub fn attributes_from_text<'a>(
 /// an attribute, so a rule that reads it cannot be evaluated and the caller gets active.
 /// `members` are in the order sent; a later member of a repeated name wins, as in a map.
 pub fn attributes_from_context<'a>(
-    members: impl IntoIterator<Item = (&'a String, &'a serde_json::Value)>,
+    members: impl IntoIterator<Item = (&'a str, &'a serde_json::Value)>,
     skip: &[&str],
 ) -> Attributes {
     use serde_json::Value;
     let mut attributes = Attributes::new();
-    for (name, value) in members
-        .into_iter()
-        .filter(|(n, _)| !skip.contains(&n.as_str()))
-    {
+    for (name, value) in members.into_iter().filter(|(n, _)| !skip.contains(n)) {
         if attributes.len() == MAX_ATTRIBUTES && !attributes.contains_key(name) {
             break;
         }
@@ -70,7 +67,7 @@ pub fn attributes_from_context<'a>(
             _ => 0,
         };
         if check_attribute(name, length).is_ok() {
-            attributes.insert(name.clone(), value);
+            attributes.insert(name.to_owned(), value);
         }
     }
     attributes

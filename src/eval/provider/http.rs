@@ -15,12 +15,22 @@ impl Provider {
             .ok_or_else(|| CallError::fatal("no HTTP client", "", false))
     }
 
+    /// A POST to the kind's endpoint; a base URL that does not parse fails as reqwest
+    /// says when it is sent.
+    fn post(&self) -> Result<reqwest::RequestBuilder, CallError> {
+        let client = self.http()?;
+        Ok(match &self.endpoint {
+            Some(url) => client.post(url.clone()),
+            None => {
+                let path = super::endpoint_path(self.kind).unwrap_or_default();
+                client.post(format!("{}{path}", self.base_url))
+            }
+        })
+    }
+
     pub(super) async fn openai(&self, request: &ChatRequest) -> Result<ChatReply, CallError> {
         let body = request_body(Api::Openai, &request.conversation());
-        let mut http = self
-            .http()?
-            .post(format!("{}/chat/completions", self.base_url))
-            .json(&body);
+        let mut http = self.post()?.json(&body);
         if let Some(key) = &self.key {
             http = http.bearer_auth(&key.0);
         }
@@ -31,8 +41,7 @@ impl Provider {
     pub(super) async fn anthropic(&self, request: &ChatRequest) -> Result<ChatReply, CallError> {
         let body = request_body(Api::Anthropic, &request.conversation());
         let mut http = self
-            .http()?
-            .post(format!("{}/v1/messages", self.base_url))
+            .post()?
             .header("anthropic-version", ANTHROPIC_VERSION)
             .json(&body);
         if let Some(key) = &self.key {

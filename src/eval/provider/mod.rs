@@ -199,6 +199,9 @@ pub struct Provider {
     name: String,
     kind: ProviderKind,
     base_url: String,
+    /// The API's endpoint under `base_url`, parsed once: a URL parsed per request was a
+    /// tenth of a run's instructions.
+    endpoint: Option<reqwest::Url>,
     key: Option<Secret>,
     /// The environment variable the key came from, for hints.
     key_env: Option<String>,
@@ -225,6 +228,15 @@ pub const BUILT_IN_PROVIDERS: [(&str, ProviderKind); 3] = [
     ("openai", ProviderKind::Openai),
     ("anthropic", ProviderKind::Anthropic),
 ];
+
+/// The path of an HTTP kind's endpoint under its base URL.
+pub(super) fn endpoint_path(kind: ProviderKind) -> Option<&'static str> {
+    match kind {
+        ProviderKind::Openai => Some("/chat/completions"),
+        ProviderKind::Anthropic => Some("/v1/messages"),
+        _ => None,
+    }
+}
 
 /// The base URL of a provider kind that names none.
 pub fn default_base_url(kind: ProviderKind) -> &'static str {
@@ -324,17 +336,20 @@ impl Provider {
                 .map(|k| k.0.clone())
                 .chain(section.headers.values().cloned()),
         );
+        let base_url = section
+            .base_url
+            .unwrap_or_else(|| default_url.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
         Ok(Provider {
             name: name.to_owned(),
             kind: section.kind,
             key_env: key.as_ref().and(key_env),
             redactor,
             max_reply_bytes: section.max_reply_bytes.unwrap_or(DEFAULT_MAX_REPLY_BYTES),
-            base_url: section
-                .base_url
-                .unwrap_or_else(|| default_url.to_owned())
-                .trim_end_matches('/')
-                .to_owned(),
+            endpoint: endpoint_path(section.kind)
+                .and_then(|path| reqwest::Url::parse(&format!("{base_url}{path}")).ok()),
+            base_url,
             key,
             headers: section.headers,
             command: section.command.unwrap_or_default(),

@@ -464,14 +464,7 @@ fn the_front_answers_a_resolve_as_the_router_does() {
     let repo = released();
     repo.run(&["canary", "support/triage", "40%"]).expect(0);
     let answer = |port: u16, path: &str, headers: &[(&str, &str)]| {
-        let (status, head, body) = http(port, "GET", path, headers, "");
-        // The same headers; their order is hyper's or axum's to choose.
-        let head: std::collections::BTreeSet<String> = head
-            .lines()
-            .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
-            .map(str::to_owned)
-            .collect();
-        (status, head, body)
+        comparable(http(port, "GET", path, headers, ""))
     };
     let server = Server::start(&repo, &[], &[]);
     let mut statuses = std::collections::BTreeSet::new();
@@ -506,6 +499,19 @@ fn the_front_answers_a_resolve_as_the_router_does() {
     }
 }
 
+/// An answer as two routes must agree on it: its status, its headers but the date (their
+/// order is hyper's or axum's to choose) and its body.
+type Comparable = (u16, std::collections::BTreeSet<String>, String);
+
+fn comparable((status, head, body): (u16, String, String)) -> Comparable {
+    let head = head
+        .lines()
+        .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
+        .map(str::to_owned)
+        .collect();
+    (status, head, body)
+}
+
 /// The front answers an OFREP evaluation of a well-formed key itself; the same key
 /// escaped (`tri%61ge`) goes through the router. Both give the same answer for every body:
 /// an evaluation, a miss, a rendering, a bad body, a wrong type, one over the limit, and
@@ -517,13 +523,7 @@ fn the_front_answers_an_evaluation_as_the_router_does() {
     let json = [("Content-Type", "application/json")];
     let answer = |port: u16, key: &str, headers: &[(&str, &str)], body: &str| {
         let path = format!("/ofrep/v1/evaluate/flags/{key}");
-        let (status, head, body) = http(port, "POST", &path, headers, body);
-        let head: std::collections::BTreeSet<String> = head
-            .lines()
-            .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
-            .map(str::to_owned)
-            .collect();
-        (status, head, body)
+        comparable(http(port, "POST", &path, headers, body))
     };
     let server = Server::start(&repo, &[], &[]);
     let mut bodies: Vec<(String, &[(&str, &str)])> = Vec::new();
@@ -564,13 +564,7 @@ fn the_front_answers_an_evaluation_as_the_router_does() {
         stream.write_all(request.as_bytes()).unwrap();
         let mut response = Vec::new();
         let _ = stream.read_to_end(&mut response);
-        let (status, head, body) = parse_response(&String::from_utf8_lossy(&response));
-        let head: std::collections::BTreeSet<String> = head
-            .lines()
-            .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
-            .map(str::to_owned)
-            .collect();
-        (status, head, body)
+        comparable(parse_response(&String::from_utf8_lossy(&response)))
     };
     let front = declared_too_large("support/triage");
     assert_eq!(front, declared_too_large("support/tri%61ge"));

@@ -49,31 +49,47 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         if let Some(answer) = self.resolve(&request) {
-            return Either::Left(Either::Left(std::future::ready(Ok(answer))));
+            return now(answer);
         }
-        let Some(key) = hot_name(&request, Method::POST, "/ofrep/v1/evaluate/flags/") else {
-            return Either::Right(self.router.call(request));
-        };
-        let key = key.to_owned();
-        // The refusals that need no body are made here, marked as the route's would be;
-        // the future holds the body alone.
-        if let Some(refused) = super::guard::refused(&self.state, &request) {
-            return Either::Left(Either::Left(std::future::ready(Ok(refused))));
+        if let Some(key) = hot_name(&request, Method::POST, EVALUATE_FLAG) {
+            let key = key.to_owned();
+            return self.evaluate(key, request);
         }
-        if let Some(mut refused) = super::ofrep_body::refused_before_reading(&request) {
-            super::guard::mark(&self.state, &mut refused);
-            return Either::Left(Either::Left(std::future::ready(Ok(refused))));
-        }
-        let body = request.into_body();
-        Either::Left(Either::Right(Box::pin(evaluate(
-            Arc::clone(&self.state),
-            key,
-            body,
-        ))))
+        Either::Right(self.router.call(request))
     }
 }
 
+/// The path of a single-flag OFREP evaluation, before its key.
+const EVALUATE_FLAG: &str = "/ofrep/v1/evaluate/flags/";
+
+/// An answer given at once.
+fn now<F>(answer: Response) -> Answering<F> {
+    Either::Left(Either::Left(std::future::ready(Ok(answer))))
+}
+
 impl Front {
+    /// The evaluation of `key`, a well-formed name. The refusals that need no body are made at once,
+    /// marked as the route's would be; the future holds the body alone.
+    fn evaluate<B, F>(&self, key: String, request: Request<B>) -> Answering<F>
+    where
+        B: HttpBody<Data = Bytes> + Unpin + Send + 'static,
+        B::Error: std::fmt::Display,
+    {
+        if let Some(refused) = super::guard::refused(&self.state, &request) {
+            return now(refused);
+        }
+        if let Some(mut refused) = super::ofrep_body::refused_before_reading(&request) {
+            super::guard::mark(&self.state, &mut refused);
+            return now(refused);
+        }
+        let state = Arc::clone(&self.state);
+        Either::Left(Either::Right(Box::pin(evaluate(
+            state,
+            key,
+            request.into_body(),
+        ))))
+    }
+
     /// The answer to a resolve of a well-formed name, or `None` for the router.
     fn resolve<B>(&self, request: &Request<B>) -> Option<Response> {
         let name = hot_name(request, Method::GET, "/v1/prompts/")?;

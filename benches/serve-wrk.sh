@@ -7,7 +7,8 @@
 # beside `GET /v1/prompts/{name}`; a resolve of a canary limited to a segment of five
 # comparisons (the caller's five attributes in the query) beside a resolve of a canary
 # without one; a resolve of an experiment of three arms limited to the same segment; and the
-# server's resident memory with 1,000 prompts.
+# server's resident memory with 1,000 prompts. Besides the best round of each, the ratios
+# within each round (nginx, serve and OFREP run one after the other) and their median.
 #
 # Needs wrk and nginx (Debian: apt-get install wrk nginx-light).
 # Usage: [ROUNDS=3] benches/serve-wrk.sh [PROMPTS] [SECONDS] [CONNECTIONS]   (defaults: 1000 10 64)
@@ -96,6 +97,14 @@ nginx_out=$(best_of "${nginx_runs[@]}")
 serve_out=$(best_of "${serve_runs[@]}")
 default_out=$(best_of "${default_runs[@]}")
 ofrep_out=$(best_of "${ofrep_runs[@]}")
+# Each round's three figures, measured one after the other: their ratios within a round
+# move less with the machine's noise than the best rounds taken apart.
+rps_of() { echo "$1" | awk '/Requests\/sec/ {print $2}'; }
+rounds=""
+for i in "${!nginx_runs[@]}"; do
+    rounds+="$(rps_of "${nginx_runs[$i]}"),$(rps_of "${serve_runs[$i]}"),$(rps_of "${ofrep_runs[$i]}");"
+done
+export ROUNDS_RPS="$rounds"
 attrs="attr.plan=enterprise&attr.country=DE&attr.seats=120&attr.app_version=2.5.0&attr.email=ana%40example.com"
 curl -sf "http://127.0.0.1:$port/v1/prompts/team06/prompt0006?key=user-1&$attrs" | grep -q '"track"' || { echo "the segment route does not answer"; exit 1; }
 curl -sf "http://127.0.0.1:$port/v1/prompts/team08/prompt0008?key=user-1&$attrs" | grep -q '"arm"' || { echo "the experiment route does not answer an arm"; exit 1; }
@@ -132,6 +141,11 @@ default = parse(sys.argv[15])
 print(f"  a worker per core (default)  {default[0]:10.0f} req/s   p99 {default[1]:6.2f} ms   errors {default[2]}   ({default[0] / nginx[0]:.2f}x nginx)")
 ofrep = parse(sys.argv[6])
 print(f"OFREP evaluate (same resolve)  {ofrep[0]:10.0f} req/s   p99 {ofrep[1]:6.2f} ms   errors {ofrep[2]}   ({ofrep[0] / serve[0]:.2f}x /v1/prompts)")
+import os, statistics
+rounds = [[float(x) for x in r.split(",")] for r in os.environ["ROUNDS_RPS"].split(";") if r]
+def spread(ratios):
+    return f"median {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x)"
+print(f"  round by round ({len(rounds)}): serve/nginx {spread([s / n for n, s, _ in rounds])}, OFREP//v1/prompts {spread([o / s for _, s, o in rounds])}")
 if sys.argv[5]:
     before = parse(sys.argv[5])
     print(f"before: serve resolve          {before[0]:10.0f} req/s   p99 {before[1]:6.2f} ms   ({before[0] / nginx[0]:.2f}x nginx)")

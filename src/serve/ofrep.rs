@@ -328,12 +328,7 @@ fn shell(
     value_len: usize,
 ) -> String {
     use std::fmt::Write as _;
-    // `sha256:` and the hex digits, kept with the version; the variant is the first twelve.
-    let version = &picked.served.track(picked.track).version_text;
-    let short = version
-        .strip_prefix("sha256:")
-        .and_then(|hex| hex.get(..crate::prompt::SHORT_HEX_LEN))
-        .unwrap_or_default();
+    let loaded = picked.served.track(picked.track);
     let mut out = String::with_capacity(value_len + 512);
     // The key is the name of the prompt picked, which a prompt name's rules keep free of
     // quotes, backslashes and control characters; the environment's name is escaped by
@@ -347,13 +342,13 @@ fn shell(
     out.push_str("\",\"reason\":\"");
     out.push_str(picked.reason.as_openfeature());
     out.push_str("\",\"variant\":\"");
-    out.push_str(short);
+    out.push_str(loaded.short_version());
     out.push_str("\",\"metadata\":{\"track\":\"");
     out.push_str(picked.track.as_str());
     out.push_str("\",\"bucket\":");
     out.push_str(itoa::Buffer::new().format(picked.bucket));
     out.push_str(",\"version\":\"");
-    out.push_str(version);
+    out.push_str(&loaded.version_text);
     out.push_str("\",\"release\":\"");
     out.push_str(&snapshot.commit);
     out.push_str("\",\"environment\":");

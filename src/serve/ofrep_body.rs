@@ -152,9 +152,8 @@ where
 }
 
 /// A JSON object's members in the order sent; of a repeated name the last wins, as in a
-/// map.
+/// map. A name is borrowed from the body unless it was written with escapes.
 #[derive(Debug, Default)]
-/// A name is borrowed from the body unless it was written with escapes.
 pub(super) struct Members<'a>(Vec<(Cow<'a, str>, Value)>);
 
 impl Members<'_> {

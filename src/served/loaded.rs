@@ -84,6 +84,16 @@ impl Loaded {
         body.push(b'}');
     }
 
+    /// The first twelve hex digits of the version, as OFREP's variant gives them: a slice
+    /// of [`Self::version_text`].
+    pub fn short_version(&self) -> &str {
+        let hex = self
+            .version_text
+            .strip_prefix("sha256:")
+            .unwrap_or_default();
+        hex.get(..crate::prompt::SHORT_HEX_LEN).unwrap_or(hex)
+    }
+
     /// Renders this version with `vars`, compiling its templates on first use.
     pub fn render(
         &self,
@@ -203,6 +213,9 @@ mod tests {
             )
             .unwrap();
             assert_eq!(resolve_tail(&prompt), through_a_value(&prompt), "{source}");
+            let loaded = Loaded::new(prompt.clone(), TrackCounts::default());
+            assert_eq!(&*loaded.version_text, prompt.version.to_string());
+            assert_eq!(loaded.short_version(), prompt.version.short());
         }
     }
 }

@@ -65,8 +65,11 @@ pub(super) struct Listing {
     pub config: ProjectConfig,
     pub files: BTreeMap<String, FileEntry>,
     /// Folders (relative, ending in `/`) whose files are not listed, because they are the
-    /// same tree on the other side of a comparison; only their partials are listed.
+    /// same tree on the other side of a comparison: a file in one is listed only when a
+    /// caller looks it up (a partial a changed prompt names) or lists their partials.
     pub shared: Vec<(String, git2::Oid)>,
+    /// Whether every partial of the `shared` folders is listed.
+    pub shared_partials_listed: bool,
     /// The repository blobs are read from (git revisions only).
     pub repo: Option<Rc<git2::Repository>>,
 }
@@ -79,6 +82,7 @@ impl Listing {
             config,
             files: BTreeMap::new(),
             shared: Vec::new(),
+            shared_partials_listed: false,
             repo: None,
         }
     }

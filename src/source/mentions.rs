@@ -48,11 +48,11 @@ fn runs(text: &[u8]) -> String {
     out
 }
 
-/// The schema file names a text can hold: each maximal run of name characters that ends in
-/// `.json`.
-pub fn schema_names(text: &[u8]) -> impl Iterator<Item = String> + '_ {
+/// The partial and schema file names a text can hold: each maximal run of name characters
+/// that ends in `.j2` or `.json`.
+pub fn file_names(text: &[u8]) -> impl Iterator<Item = String> + '_ {
     text.split(|&byte| !is_name_byte(byte))
-        .filter(|run| run.ends_with(b".json"))
+        .filter(|run| run.ends_with(b".json") || run.ends_with(b".j2"))
         // Name bytes are ASCII.
         .map(|run| run.iter().map(|&byte| char::from(byte)).collect())
 }

@@ -57,12 +57,12 @@ pub fn load_pair(
         candidates.retain(|file| wanted.contains(file));
     }
     // Schema files are many in a repository that keeps each contract in a file; only those
-    // the compared prompts name are read.
-    let schemas = named_schema_files(&mut old, &mut new, &candidates)?;
+    // the compared prompts name are read, and only those a shared folder holds are listed.
+    let named = named_files(&mut old, &mut new, &candidates)?;
     let select = |relative: &str| {
         candidates.contains(relative)
             || if is_schema_file(relative) {
-                schemas.contains(relative)
+                named.contains(relative)
             } else {
                 is_partial(relative)
             }
@@ -70,16 +70,13 @@ pub fn load_pair(
     share_blobs(&mut old, &mut new, select)?;
     let cache = new.repo.as_ref().or(old.repo.as_ref());
     let cache = cache.map(|repo| DraftCache::open(repo.path()));
-    let pair = |select: &dyn Fn(&str) -> bool| -> Result<(PromptSet, PromptSet), SourceError> {
-        let (old, new) = (old.snapshot(select)?, new.snapshot(select)?);
-        Ok(PromptSet::pair_from_snapshots(old, new, cache.as_ref()))
-    };
-    let (from, to) = pair(&select)?;
-    // A name the scan could not see (written with escapes) is a schema file missed: read
-    // them all, as before there was a scan.
-    if misses_a_schema_file(&from, &old) || misses_a_schema_file(&to, &new) {
+    let (from, to) = pair_sets(&old, &new, &select, cache.as_ref())?;
+    // A name the scan could not see (written with escapes) is a file missed: list and read
+    // every partial and schema file, as before there was a scan.
+    if misses_a_file(&from, &old) || misses_a_file(&to, &new) {
+        super::git::list_shared_partials(&mut old, &mut new)?;
         let every = |relative: &str| is_partial(relative) || candidates.contains(relative);
-        let (from, to) = pair(&every)?;
+        let (from, to) = pair_sets(&old, &new, &every, cache.as_ref())?;
         cache.into_iter().for_each(DraftCache::save);
         return Ok(SourcePair { from, to });
     }
@@ -87,32 +84,83 @@ pub fn load_pair(
     Ok(SourcePair { from, to })
 }
 
+/// The selected files of both listings, parsed side by side through the draft cache.
+fn pair_sets(
+    old: &Listing,
+    new: &Listing,
+    select: &dyn Fn(&str) -> bool,
+    cache: Option<&DraftCache>,
+) -> Result<(PromptSet, PromptSet), SourceError> {
+    let (old, new) = (old.snapshot(select)?, new.snapshot(select)?);
+    Ok(PromptSet::pair_from_snapshots(old, new, cache))
+}
+
 fn is_schema_file(relative: &str) -> bool {
     relative.ends_with(crate::prompt::SCHEMA_FILE_SUFFIX)
 }
 
-/// The schema files the candidate prompts' texts name, on either side; the texts read are
-/// kept for the snapshots.
-fn named_schema_files(
+/// The partial and schema files the candidate prompts' texts name, on either side, and
+/// those the partials they name name in turn. The texts read are kept for the snapshots; a
+/// named file in a folder both sides share is looked up there and listed on both.
+fn named_files(
     old: &mut Listing,
     new: &mut Listing,
     candidates: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>, SourceError> {
     let mut named = BTreeSet::new();
     let files: Vec<&str> = candidates.iter().map(String::as_str).collect();
-    for listing in [old, new] {
+    for listing in [&mut *old, &mut *new] {
         for (file, bytes) in files.iter().zip(listing.read_files(&files)?) {
             let Some(bytes) = bytes else { continue };
-            named.extend(super::mentions::schema_names(&bytes));
+            named.extend(super::mentions::file_names(&bytes));
             listing.keep_bytes(file, bytes);
         }
     }
+    list_shared_named(old, new, &mut named)?;
     Ok(named)
 }
 
-/// Tells whether a prompt of `set` names a schema file the listing has but the set was not
-/// given.
-fn misses_a_schema_file(set: &PromptSet, listing: &Listing) -> bool {
+/// Lists on both sides each file of `named` that only a shared folder holds, and adds the
+/// names a partial listed so names, until none is new.
+fn list_shared_named(
+    old: &mut Listing,
+    new: &mut Listing,
+    named: &mut BTreeSet<String>,
+) -> Result<(), SourceError> {
+    let Some(repo) = new.repo.clone().filter(|_| !new.shared.is_empty()) else {
+        return Ok(());
+    };
+    let mut trees = Vec::new();
+    let mut queue: Vec<String> = named.iter().cloned().collect();
+    while let Some(name) = queue.pop() {
+        if old.files.contains_key(&name) || new.files.contains_key(&name) {
+            continue;
+        }
+        let Some(entry) = super::git::shared_file(new, &repo, &mut trees, &name)? else {
+            continue;
+        };
+        new.files.insert(name.clone(), entry.clone());
+        old.files.insert(name.clone(), entry);
+        if !name.ends_with(".j2") {
+            continue;
+        }
+        let Some(bytes) = new.bytes(&name)? else {
+            continue;
+        };
+        let more = super::mentions::file_names(&bytes).filter(|more| named.insert(more.clone()));
+        queue.extend(more.collect::<Vec<_>>());
+        old.keep_bytes(&name, bytes.clone());
+        new.keep_bytes(&name, bytes);
+    }
+    Ok(())
+}
+
+/// Tells whether a prompt of `set` names a file the set was not given that the source may
+/// have: a schema file the listing has, or any file at all while the partials of the shared
+/// folders are not listed (they hold it, or it is missing and its message suggests the
+/// names they hold).
+fn misses_a_file(set: &PromptSet, listing: &Listing) -> bool {
+    let unlisted = !listing.shared.is_empty() && !listing.shared_partials_listed;
     set.entries().any(|(_, entry)| {
         matches!(
             entry,
@@ -120,7 +168,7 @@ fn misses_a_schema_file(set: &PromptSet, listing: &Listing) -> bool {
                 name,
                 problem: crate::prompt::IncludeProblem::NotFound,
                 ..
-            }) if is_schema_file(name) && listing.blob_id(name).is_some()
+            }) if unlisted || (is_schema_file(name) && listing.blob_id(name).is_some())
         )
     })
 }
@@ -268,6 +316,8 @@ fn changed_prompt_files(
     if changed_partials.is_empty() {
         return Ok(prompts);
     }
+    // A partial of a shared folder may name a changed one.
+    super::git::list_shared_partials(old, new)?;
     super::reach::prompts_reaching(old, new, changed_partials, &mut prompts)?;
     Ok(prompts)
 }
@@ -298,6 +348,94 @@ fn differing_files<'a>(old: &'a Listing, new: &'a Listing) -> Vec<&'a String> {
                     changed.push(path);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A repository of `files` committed, then `changes` committed on top of it.
+    fn two_commits(files: &[(&str, &str)], changes: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(dir.path()).unwrap();
+        let signature = git2::Signature::now("t", "t@example.com").unwrap();
+        let mut parent = None;
+        for step in [files, changes] {
+            let mut index = repo.index().unwrap();
+            for (path, text) in step {
+                let full = dir.path().join(path);
+                std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+                std::fs::write(&full, text).unwrap();
+                index.add_path(std::path::Path::new(path)).unwrap();
+            }
+            index.write().unwrap();
+            let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+            let parents: Vec<git2::Commit> = parent
+                .iter()
+                .map(|id| repo.find_commit(*id).unwrap())
+                .collect();
+            let parents: Vec<&git2::Commit> = parents.iter().collect();
+            let id = repo.commit(
+                Some("HEAD"),
+                &signature,
+                &signature,
+                "step",
+                &tree,
+                &parents,
+            );
+            parent = Some(id.unwrap());
+        }
+        dir
+    }
+
+    fn including(partial: &str) -> String {
+        format!("[[messages]]\nrole = \"user\"\ncontent = 'Hi {{% include \"{partial}\" %}}'\n")
+    }
+
+    /// Seen: a `diff` of 20 changed prompts read the tree of every one of a repository's 40
+    /// folders to list their partials (a sixth of its instructions). A folder both sides
+    /// share is now read only for the files the changed prompts name, and what they name
+    /// in turn; the sets parsed are the same.
+    #[test]
+    fn a_shared_folder_lists_only_the_files_the_changed_prompts_name() {
+        let files = [
+            ("promptctl.toml", "[defaults]\nmodel = \"m\"\n"),
+            ("prompts/team/a.toml", &*including("partials/x.j2")),
+            ("prompts/partials/x.j2", "x {% include \"common/y.j2\" %}"),
+            ("prompts/partials/unused.j2", "never named"),
+            ("prompts/common/y.j2", "y"),
+            ("prompts/common/z.j2", "z"),
+            ("prompts/other/b.toml", &*including("common/z.j2")),
+        ];
+        let changed = [(
+            "prompts/team/a.toml",
+            &*including("partials/x.j2").replace("Hi", "Hello"),
+        )];
+        let dir = two_commits(&files, &changed);
+        let project = Project::open(dir.path()).unwrap();
+        let (from, to) = (
+            RevisionSpec::Git("HEAD~1".into()),
+            RevisionSpec::Git("HEAD".into()),
+        );
+        let (mut old, mut new) =
+            super::super::git::list_pair(&project, ("HEAD~1", &from), ("HEAD", &to)).unwrap();
+        let shared: Vec<&str> = new.shared.iter().map(|(dir, _)| dir.as_str()).collect();
+        assert_eq!(shared, ["common/", "other/", "partials/"]);
+        let candidates = changed_prompt_files(&mut old, &mut new).unwrap();
+        assert_eq!(candidates.iter().collect::<Vec<_>>(), ["team/a.toml"]);
+        named_files(&mut old, &mut new, &candidates).unwrap();
+        for listing in [&old, &new] {
+            let listed: Vec<&str> = listing.files.keys().map(String::as_str).collect();
+            assert_eq!(listed, ["common/y.j2", "partials/x.j2", "team/a.toml"]);
+        }
+
+        let pair = load_pair(&project, &from, &to, &[]).unwrap();
+        let whole = |spec| crate::source::load(&project, spec).unwrap();
+        for (set, spec) in [(&pair.from, &from), (&pair.to, &to)] {
+            let (prompt, expected) = (set.get("team/a").unwrap(), whole(spec));
+            assert_eq!(prompt.version, expected.get("team/a").unwrap().version);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Reading prompts from a git revision through git2, without a checkout.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -79,7 +80,7 @@ pub(super) fn load_named(
 
 /// Lists two revisions together. A subtree with the same id on both sides holds the same
 /// files, so it is not read at all: the partials the changed prompts name are looked up in
-/// it ([`shared_file`]), its partials listed when every one is needed
+/// it ([`SharedFolders`]), its partials listed when every one is needed
 /// ([`list_shared_partials`]), and [`expand`] lists everything when a caller needs it. A
 /// diff of 20 prompts in a repository of 40 folders reads 4 of their trees, not 40.
 pub(super) fn list_pair(
@@ -238,29 +239,40 @@ pub(super) fn list_shared_partials(
     Ok(())
 }
 
-/// The file `relative` when a folder the listing shares with the other side holds it, as a
-/// walk would find it; the trees read are kept in `trees` for the next look-up.
-pub(super) fn shared_file<'r>(
-    listing: &Listing,
+/// The folders a listing shares with the other side, for finding files in them by path: a
+/// look-up costs a hash per folder on the file's path, however many folders are shared,
+/// and each folder's tree is read once.
+pub(super) struct SharedFolders<'r> {
     repo: &'r git2::Repository,
-    trees: &mut Vec<git2::Tree<'r>>,
-    relative: &str,
-) -> Result<Option<FileEntry>, SourceError> {
-    let Some((rest, id)) = listing
-        .shared
-        .iter()
-        .find_map(|(prefix, id)| Some((relative.strip_prefix(prefix.as_str())?, *id)))
-    else {
-        return Ok(None);
-    };
-    let tree = match trees.iter().position(|tree| tree.id() == id) {
-        Some(at) => &trees[at],
-        None => {
-            trees.push(repo.find_tree(id)?);
-            &trees[trees.len() - 1]
+    folders: HashMap<String, git2::Oid>,
+    trees: HashMap<git2::Oid, git2::Tree<'r>>,
+}
+
+impl<'r> SharedFolders<'r> {
+    pub fn of(listing: &Listing, repo: &'r git2::Repository) -> Self {
+        SharedFolders {
+            repo,
+            folders: listing.shared.iter().cloned().collect(),
+            trees: HashMap::new(),
         }
-    };
-    super::named::tree_file(Some(tree), rest)
+    }
+
+    /// The file `relative` when a shared folder holds it, as a walk would find it.
+    pub fn file(&mut self, relative: &str) -> Result<Option<FileEntry>, SourceError> {
+        // Shared folders do not nest: the first folder on the path that is shared holds it.
+        let found = relative.match_indices('/').find_map(|(at, _)| {
+            let id = self.folders.get(&relative[..=at])?;
+            Some((&relative[at + 1..], *id))
+        });
+        let Some((rest, id)) = found else {
+            return Ok(None);
+        };
+        let tree = match self.trees.entry(id) {
+            Entry::Occupied(tree) => tree.into_mut(),
+            Entry::Vacant(slot) => slot.insert(self.repo.find_tree(id)?),
+        };
+        super::named::tree_file(Some(tree), rest)
+    }
 }
 
 /// Lists the files of a listing's shared folders too, for callers that need every file.

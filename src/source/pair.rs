@@ -130,13 +130,13 @@ fn list_shared_named(
     let Some(repo) = new.repo.clone().filter(|_| !new.shared.is_empty()) else {
         return Ok(());
     };
-    let mut trees = Vec::new();
+    let mut shared = super::git::SharedFolders::of(new, &repo);
     let mut queue: Vec<String> = named.iter().cloned().collect();
     while let Some(name) = queue.pop() {
         if old.files.contains_key(&name) || new.files.contains_key(&name) {
             continue;
         }
-        let Some(entry) = super::git::shared_file(new, &repo, &mut trees, &name)? else {
+        let Some(entry) = shared.file(&name)? else {
             continue;
         };
         new.files.insert(name.clone(), entry.clone());
@@ -392,6 +392,50 @@ mod tests {
 
     fn including(partial: &str) -> String {
         format!("[[messages]]\nrole = \"user\"\ncontent = 'Hi {{% include \"{partial}\" %}}'\n")
+    }
+
+    /// A file is found in a shared folder by its path as a walk would find it: below it, at
+    /// any depth; never through a hidden or `..` segment, a folder, or a folder not shared.
+    #[test]
+    fn a_shared_folder_finds_files_as_a_walk_would() {
+        let files = [
+            ("promptctl.toml", "[defaults]\nmodel = \"m\"\n"),
+            ("prompts/a/b/x.j2", "x"),
+            ("prompts/a/.h.j2", "hidden"),
+            ("prompts/t/p.toml", &*including("a/b/x.j2")),
+        ];
+        let changed = [(
+            "prompts/t/p.toml",
+            &*including("a/b/x.j2").replace("Hi", "Hey"),
+        )];
+        let dir = two_commits(&files, &changed);
+        let project = Project::open(dir.path()).unwrap();
+        let (from, to) = (
+            RevisionSpec::Git("HEAD~1".into()),
+            RevisionSpec::Git("HEAD".into()),
+        );
+        let (_, new) =
+            super::super::git::list_pair(&project, ("HEAD~1", &from), ("HEAD", &to)).unwrap();
+        let repo = new.repo.clone().unwrap();
+        let mut shared = super::super::git::SharedFolders::of(&new, &repo);
+        let found = |shared: &mut super::super::git::SharedFolders, name| {
+            shared.file(name).unwrap().and_then(|entry| entry.blob_id())
+        };
+        assert_eq!(
+            found(&mut shared, "a/b/x.j2"),
+            Some(git2::Oid::hash_object(git2::ObjectType::Blob, b"x").unwrap())
+        );
+        for absent in [
+            "a/.h.j2",
+            "a/b/../b/x.j2",
+            "a/b",
+            "a/b/y.j2",
+            "t/p.toml",
+            "x.j2",
+            "b/x.j2",
+        ] {
+            assert_eq!(found(&mut shared, absent), None, "{absent}");
+        }
     }
 
     /// Seen: a `diff` of 20 changed prompts read the tree of every one of a repository's 40

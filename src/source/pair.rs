@@ -390,6 +390,23 @@ mod tests {
         dir
     }
 
+    /// The project in `dir` and the listings of `HEAD~1` and `HEAD`, side by side.
+    fn listed_pair(dir: &tempfile::TempDir) -> (Project, (Listing, Listing)) {
+        let project = Project::open(dir.path()).unwrap();
+        let listings =
+            super::super::git::list_pair(&project, ("HEAD~1", &parent()), ("HEAD", &head()))
+                .unwrap();
+        (project, listings)
+    }
+
+    fn parent() -> RevisionSpec {
+        RevisionSpec::Git("HEAD~1".into())
+    }
+
+    fn head() -> RevisionSpec {
+        RevisionSpec::Git("HEAD".into())
+    }
+
     fn including(partial: &str) -> String {
         format!("[[messages]]\nrole = \"user\"\ncontent = 'Hi {{% include \"{partial}\" %}}'\n")
     }
@@ -409,13 +426,7 @@ mod tests {
             &*including("a/b/x.j2").replace("Hi", "Hey"),
         )];
         let dir = two_commits(&files, &changed);
-        let project = Project::open(dir.path()).unwrap();
-        let (from, to) = (
-            RevisionSpec::Git("HEAD~1".into()),
-            RevisionSpec::Git("HEAD".into()),
-        );
-        let (_, new) =
-            super::super::git::list_pair(&project, ("HEAD~1", &from), ("HEAD", &to)).unwrap();
+        let (_, (_, new)) = listed_pair(&dir);
         let repo = new.repo.clone().unwrap();
         let mut shared = super::super::git::SharedFolders::of(&new, &repo);
         let found = |shared: &mut super::super::git::SharedFolders, name| {
@@ -458,13 +469,8 @@ mod tests {
             &*including("partials/x.j2").replace("Hi", "Hello"),
         )];
         let dir = two_commits(&files, &changed);
-        let project = Project::open(dir.path()).unwrap();
-        let (from, to) = (
-            RevisionSpec::Git("HEAD~1".into()),
-            RevisionSpec::Git("HEAD".into()),
-        );
-        let (mut old, mut new) =
-            super::super::git::list_pair(&project, ("HEAD~1", &from), ("HEAD", &to)).unwrap();
+        let (project, (mut old, mut new)) = listed_pair(&dir);
+        let (from, to) = (parent(), head());
         let shared: Vec<&str> = new.shared.iter().map(|(dir, _)| dir.as_str()).collect();
         assert_eq!(shared, ["common/", "other/", "partials/"]);
         let candidates = changed_prompt_files(&mut old, &mut new).unwrap();

@@ -21,10 +21,10 @@ impl Provider {
         let client = self.http()?;
         Ok(match &self.endpoint {
             Some(url) => client.post(url.clone()),
-            None => {
-                let path = super::endpoint_path(self.kind).unwrap_or_default();
-                client.post(format!("{}{path}", self.base_url))
-            }
+            None => client.post(
+                super::endpoint_text(self.kind, &self.base_url)
+                    .unwrap_or_else(|| self.base_url.clone()),
+            ),
         })
     }
 

@@ -229,13 +229,14 @@ pub const BUILT_IN_PROVIDERS: [(&str, ProviderKind); 3] = [
     ("anthropic", ProviderKind::Anthropic),
 ];
 
-/// The path of an HTTP kind's endpoint under its base URL.
-pub(super) fn endpoint_path(kind: ProviderKind) -> Option<&'static str> {
-    match kind {
-        ProviderKind::Openai => Some("/chat/completions"),
-        ProviderKind::Anthropic => Some("/v1/messages"),
-        _ => None,
-    }
+/// The URL of an HTTP kind's endpoint under its base URL (no trailing `/`), as text.
+pub(super) fn endpoint_text(kind: ProviderKind, base_url: &str) -> Option<String> {
+    let path = match kind {
+        ProviderKind::Openai => "/chat/completions",
+        ProviderKind::Anthropic => "/v1/messages",
+        _ => return None,
+    };
+    Some(format!("{base_url}{path}"))
 }
 
 /// The base URL of a provider kind that names none.
@@ -347,8 +348,8 @@ impl Provider {
             key_env: key.as_ref().and(key_env),
             redactor,
             max_reply_bytes: section.max_reply_bytes.unwrap_or(DEFAULT_MAX_REPLY_BYTES),
-            endpoint: endpoint_path(section.kind)
-                .and_then(|path| reqwest::Url::parse(&format!("{base_url}{path}")).ok()),
+            endpoint: endpoint_text(section.kind, &base_url)
+                .and_then(|text| reqwest::Url::parse(&text).ok()),
             base_url,
             key,
             headers: section.headers,

@@ -168,7 +168,7 @@ default = parse(sys.argv[15])
 print(f"  a worker per core (default)  {default[0]:10.0f} req/s   p99 {default[1]:6.2f} ms   errors {default[2]}   ({default[0] / nginx[0]:.2f}x nginx; unpinned, beside wrk -t2)")
 ofrep = parse(sys.argv[6])
 print(f"OFREP evaluate (same resolve)  {ofrep[0]:10.0f} req/s   p99 {ofrep[1]:6.2f} ms   errors {ofrep[2]}   ({ofrep[0] / serve[0]:.2f}x /v1/prompts)")
-import os, statistics
+import statistics
 rounds = [[float(x) for x in r.split(",")] for r in os.environ["ROUNDS_RPS"].split(";") if r]
 def spread(ratios):
     return f"median {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x)"

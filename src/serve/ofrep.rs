@@ -51,9 +51,9 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// The context of one flag's evaluation: [`read_context`]'s, read without a parse
-    /// when the body carries a targeting key alone.
-    fn of_flag(body: &'a [u8]) -> Result<Self, Failure> {
+    /// The context a body carries, for both evaluation routes: [`read_context`]'s, read
+    /// without a parse when the body carries a targeting key alone.
+    fn read(body: &'a [u8]) -> Result<Self, Failure> {
         match key_only(body) {
             Some(key) => Ok(Context {
                 attributes: crate::store::Attributes::new(),
@@ -62,6 +62,16 @@ impl<'a> Context<'a> {
                 plain_key: Some(key),
             }),
             None => read_context(body),
+        }
+    }
+
+    /// The context's members as one JSON object, for a digest of the context: a key read
+    /// without a parse needs no escaping ([`key_only`]), so it is written as the parser's
+    /// members would be.
+    fn to_json(&self) -> String {
+        match self.plain_key {
+            Some(key) => format!("{{\"targetingKey\":\"{key}\"}}"),
+            None => self.members.to_json(),
         }
     }
 }
@@ -126,7 +136,7 @@ pub(super) async fn evaluate_flag_now(
     key: &str,
     body: JsonBody,
 ) -> Response {
-    let mut context = match Context::of_flag(&body.bytes) {
+    let mut context = match Context::read(&body.bytes) {
         Ok(context) => context,
         Err(failure) => return failure.answer(Some(key)),
     };
@@ -178,14 +188,14 @@ pub(super) async fn evaluate_flag_now(
 /// release commit and the context, so a provider polling an unchanged state gets a 304.
 /// Messages are not rendered here: rendering every prompt for every poll costs too much.
 pub(super) async fn evaluate_flags(State(state): Shared, body: JsonBody) -> Response {
-    let context = match read_context(&body.bytes) {
+    let context = match Context::read(&body.bytes) {
         Ok(context) => context,
         Err(failure) => return failure.answer(None),
     };
     let Some(snapshot) = state.snapshot.load_full() else {
         return json_body(StatusCode::OK, "{\"flags\":[]}");
     };
-    let etag = etag(&snapshot.commit, &context.members);
+    let etag = etag(&snapshot.commit, &context);
     let unchanged = body
         .if_none_match
         .as_ref()
@@ -427,7 +437,7 @@ fn with_fallback_reason(answer: Vec<u8>, fell_back: &crate::served::FellBack) ->
 
 /// An ETag over the release commit and the context: the same state and context give the
 /// same answer.
-fn etag(commit: &str, context: &Members) -> String {
+fn etag(commit: &str, context: &Context<'_>) -> String {
     let mut hasher = Sha256::new();
     hasher.update(commit.as_bytes());
     hasher.update([0]);
@@ -456,9 +466,11 @@ mod tests {
             let parsed = read_context(body.as_bytes()).ok().expect(body);
             assert_eq!(parsed.key(), key, "{body}");
             assert!(parsed.attributes.is_empty() && parsed.variables.is_none());
-            let fast = Context::of_flag(body.as_bytes()).ok().expect(body);
+            let fast = Context::read(body.as_bytes()).ok().expect(body);
             assert_eq!(fast.key(), key);
             assert!(fast.attributes.is_empty() && fast.variables.is_none());
+            // The bulk route's ETag digests the context: the same for either reading.
+            assert_eq!(fast.to_json(), parsed.to_json(), "{body}");
         }
     }
 
@@ -484,10 +496,10 @@ mod tests {
         assert_eq!(key_only(b"{\"context\":{\"targetingKey\":\"\xff\"}}"), None);
         // What the parser says of them stands: a cohort is read, a bad key refused.
         let cohort = br#"{"context":{"targetingKey":"user-42","cohort":"beta"}}"#;
-        let context = Context::of_flag(cohort).ok().expect("a context");
+        let context = Context::read(cohort).ok().expect("a context");
         assert_eq!(context.key(), "user-42");
         assert_eq!(context.attributes.len(), 1);
-        let empty = Context::of_flag(br#"{"context":{"targetingKey":""}}"#);
+        let empty = Context::read(br#"{"context":{"targetingKey":""}}"#);
         assert!(matches!(
             empty,
             Err(Failure {

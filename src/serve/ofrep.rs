@@ -7,6 +7,8 @@
 //! Resolution is [`Snapshot::pick`], the function `/v1/prompts/{name}` and `promptctl
 //! resolve` use: the same key gets the same bucket and version on every route.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -126,44 +128,98 @@ pub(super) async fn evaluate_flag(
     Path(key): Path<String>,
     body: JsonBody,
 ) -> Response {
-    evaluate_flag_now(state, &key, body).await
+    match evaluate_flag_now(&state, &key, &body.bytes) {
+        Evaluated::Now(answer) => answer,
+        Evaluated::Rendering(rendering) => rendering.await,
+    }
 }
 
-/// The answer to `POST /ofrep/v1/evaluate/flags/{key}`, for the route and the front
-/// (`front.rs`) alike.
-pub(super) async fn evaluate_flag_now(
-    state: Arc<ServerState>,
-    key: &str,
-    body: JsonBody,
-) -> Response {
-    let mut context = match Context::read(&body.bytes) {
+/// What an evaluation comes to once its body is read: its answer, or, for a context with
+/// `variables`, the render its answer waits for.
+pub(super) enum Evaluated {
+    Now(Response),
+    Rendering(Pin<Box<dyn Future<Output = Response> + Send>>),
+}
+
+/// The evaluation of `POST /ofrep/v1/evaluate/flags/{key}` with this body, for the route
+/// and the front (`front.rs`) alike. Only a render waits: every other answer is given at
+/// once, so that the front holds no future but the body's.
+pub(super) fn evaluate_flag_now(state: &Arc<ServerState>, key: &str, body: &[u8]) -> Evaluated {
+    let mut context = match Context::read(body) {
         Ok(context) => context,
-        Err(failure) => return failure.answer(Some(key)),
+        Err(failure) => return Evaluated::Now(failure.answer(Some(key))),
     };
     let Some(snapshot) = state.snapshot.load_full() else {
-        return not_found(key, "nothing is published yet");
+        return Evaluated::Now(not_found(key, "nothing is published yet"));
     };
-    let Some(picked) = snapshot.pick(key, Some(context.key()), &context.attributes) else {
-        return match snapshot.problems.get(key) {
-            Some(problem) => Failure {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                code: None,
-                details: format!("`{key}` cannot be served: {problem}"),
-            }
-            .answer(None),
-            None => not_found(
-                key,
-                &format!("`{key}` is not released to `{}`", snapshot.env),
-            ),
+    if let Some(vars) = context.variables.take() {
+        let render = ToRender {
+            key: context.key().to_owned(),
+            attributes: context.attributes,
+            vars,
         };
-    };
+        let state = Arc::clone(state);
+        let rendering = evaluate_rendered(state, snapshot, key.to_owned(), render);
+        return Evaluated::Rendering(Box::pin(rendering));
+    }
+    Evaluated::Now(
+        match pick(&snapshot, key, context.key(), &context.attributes) {
+            Some(picked) => json_body(StatusCode::OK, evaluation(&snapshot, key, &picked, None)),
+            None => unpicked(&snapshot, key),
+        },
+    )
+}
+
+/// What a context with `variables` renders with: its own, as it outlives the body.
+struct ToRender {
+    key: String,
+    attributes: crate::store::Attributes,
+    vars: Vars,
+}
+
+/// The flag `key` picked for a context, counted as a resolve.
+fn pick<'s>(
+    snapshot: &'s Snapshot,
+    key: &str,
+    targeting_key: &str,
+    attributes: &crate::store::Attributes,
+) -> Option<Picked<'s>> {
+    let picked = snapshot.pick(key, Some(targeting_key), attributes)?;
     count_resolve(&picked);
-    let Some(vars) = context.variables.take() else {
-        return json_body(StatusCode::OK, evaluation(&snapshot, key, &picked, None));
+    Some(picked)
+}
+
+/// Why the flag `key` has no version to pick: one that cannot be served (a 500) or a prompt
+/// not released (a 404).
+fn unpicked(snapshot: &Snapshot, key: &str) -> Response {
+    match snapshot.problems.get(key) {
+        Some(problem) => Failure {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: None,
+            details: format!("`{key}` cannot be served: {problem}"),
+        }
+        .answer(None),
+        None => not_found(
+            key,
+            &format!("`{key}` is not released to `{}`", snapshot.env),
+        ),
+    }
+}
+
+/// The evaluation of a context with `variables`: the flag picked, then its messages
+/// rendered for the context.
+async fn evaluate_rendered(
+    state: Arc<ServerState>,
+    snapshot: Arc<Snapshot>,
+    key: String,
+    render: ToRender,
+) -> Response {
+    let Some(picked) = pick(&snapshot, &key, &render.key, &render.attributes) else {
+        return unpicked(&snapshot, &key);
     };
     // Rendering waits for a slot and runs off the workers: bounded by the request timeout,
     // as the layer bounds `/v1/render`, and cancelled when it passes.
-    let rendering = rendered(&state, &snapshot, key, &context, vars);
+    let rendering = rendered(&state, &snapshot, &key, render);
     let rendered = match super::deadline::within(state.request_timeout, rendering).await {
         Ok(Ok(rendered)) => rendered,
         Ok(Err(failure)) => return failure,
@@ -177,7 +233,7 @@ pub(super) async fn evaluate_flag_now(
         ..picked
     };
     let messages = json!(rendered.messages);
-    let mut answer = evaluation(&snapshot, key, &served, Some(&messages));
+    let mut answer = evaluation(&snapshot, &key, &served, Some(&messages));
     if let Some(fell_back) = &rendered.fell_back_from {
         answer = with_fallback_reason(answer, fell_back);
     }
@@ -206,9 +262,7 @@ pub(super) async fn evaluate_flags(State(state): Shared, body: JsonBody) -> Resp
     }
     let mut flags: Vec<Vec<u8>> = Vec::with_capacity(snapshot.prompts.len());
     for name in snapshot.prompts.keys() {
-        if let Some(picked) = snapshot.pick(name.as_str(), Some(context.key()), &context.attributes)
-        {
-            count_resolve(&picked);
+        if let Some(picked) = pick(&snapshot, name.as_str(), context.key(), &context.attributes) {
             flags.push(evaluation(&snapshot, name.as_str(), &picked, None));
         }
     }
@@ -314,17 +368,16 @@ async fn rendered(
     state: &Arc<ServerState>,
     snapshot: &Arc<Snapshot>,
     key: &str,
-    context: &Context<'_>,
-    vars: Vars,
+    render: ToRender,
 ) -> Result<crate::served::Rendered, Response> {
     let Ok(name) = PromptName::parse(key) else {
         return Err(not_found(key, "not a prompt name"));
     };
     let call = RenderCall {
         name,
-        key: Some(context.key().to_owned()),
-        attributes: context.attributes.clone(),
-        vars,
+        key: Some(render.key),
+        attributes: render.attributes,
+        vars: render.vars,
     };
     match render_counted(state, snapshot, call).await? {
         Ok(rendered) => Ok(rendered),

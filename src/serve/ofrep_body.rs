@@ -6,7 +6,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use axum::body::{Bytes, HttpBody};
 use axum::extract::{FromRequest, Request};
@@ -16,6 +19,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::ServerState;
+use super::deadline::{Deadline, TimedOut};
 use super::reply::error;
 
 /// A request's JSON body, and the one header the bulk evaluation reads.
@@ -48,7 +52,7 @@ where
         return Err(refused);
     }
     let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
-    let bytes = read_body(request.into_body(), state).await?;
+    let bytes = read_outcome(reading(request.into_body(), state).await).map_err(refusal)?;
     Ok(JsonBody {
         bytes,
         if_none_match,
@@ -57,7 +61,12 @@ where
 
 /// The refusal, made before its body is read, of a request whose body is not JSON by its
 /// `Content-Type` (a 415) or longer than the body limit by its `Content-Length` (a 413).
-pub(super) fn refused_before_reading<B>(request: &axum::http::Request<B>) -> Option<Response> {
+/// The length is the one hyper read from that header for its body's size (the least it
+/// will be), not the header looked up again: a chunked body has none and is bounded as it
+/// is read.
+pub(super) fn refused_before_reading<B: HttpBody>(
+    request: &axum::http::Request<B>,
+) -> Option<Response> {
     if !super::reply::is_json_content_type(request.headers()) {
         return Some(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -65,32 +74,33 @@ pub(super) fn refused_before_reading<B>(request: &axum::http::Request<B>) -> Opt
             "the body must be JSON: send `Content-Type: application/json`",
         ));
     }
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let too_large = declared.is_some_and(|length| length > super::reply::BODY_LIMIT as u64);
-    too_large.then(|| refusal(Unread::TooLarge))
+    let declared = request.body().size_hint().lower();
+    (declared > super::reply::BODY_LIMIT as u64).then(|| refusal(Unread::TooLarge))
 }
 
-/// Reads a body [`refused_before_reading`] let through: one that arrives over the limit is a
-/// 413 and one that does not arrive within the request timeout a 408, as on every route.
-pub(super) async fn read_body<B>(body: B, state: &ServerState) -> Result<Bytes, Response>
+/// Reads a body [`refused_before_reading`] let through, within the request timeout; what it
+/// comes to is [`read_outcome`]'s to say.
+pub(super) fn reading<B>(body: B, state: &ServerState) -> Deadline<ReadLimited<B>>
 where
-    B: HttpBody<Data = Bytes> + Unpin,
+    B: HttpBody<Data = Bytes>,
     B::Error: fmt::Display,
 {
-    let read = read_limited(body, super::reply::BODY_LIMIT);
-    match super::deadline::within(state.request_timeout, read).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(unread)) => Err(refusal(unread)),
-        Err(_) => Err(super::reply::timed_out()),
-    }
+    super::deadline::within(
+        state.request_timeout,
+        read_limited(body, super::reply::BODY_LIMIT),
+    )
 }
 
-/// The answer to a body that was not read.
-fn refusal(unread: Unread) -> Response {
+/// A body read by [`reading`], or why it was not.
+pub(super) fn read_outcome(read: Result<Result<Bytes, Unread>, TimedOut>) -> Result<Bytes, Unread> {
+    read.unwrap_or(Err(Unread::TimedOut))
+}
+
+/// The answer to a body that was not read: one that arrived over the limit is a 413 and
+/// one that did not arrive within the request timeout a 408, as on every route.
+pub(super) fn refusal(unread: Unread) -> Response {
     match unread {
+        Unread::TimedOut => super::reply::timed_out(),
         Unread::TooLarge => error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
@@ -109,46 +119,73 @@ fn refusal(unread: Unread) -> Response {
 
 /// Why a body was not read.
 #[derive(Debug, PartialEq, Eq)]
-enum Unread {
+pub(super) enum Unread {
     /// Longer than the limit, by its `Content-Length` or by what arrived.
     TooLarge,
     /// The connection failed while it was read.
     Broken(String),
+    /// It did not arrive within the request timeout.
+    TimedOut,
 }
 
 /// Reads a body, at most `limit` bytes, frame by frame. A body that arrives in one frame
 /// (a small one sent with its headers: nearly every evaluation) is that frame, not copied;
 /// axum's `Bytes` extractor boxed a limited body around it and collected it into a buffer,
 /// a tenth of an evaluation's cost.
-async fn read_limited<B>(mut body: B, limit: usize) -> Result<Bytes, Unread>
+fn read_limited<B>(body: B, limit: usize) -> ReadLimited<B> {
+    ReadLimited {
+        body,
+        limit,
+        only: None,
+        joined: Vec::new(),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`read_limited`]'s reading: a future of its own type, so that the front holds it
+    /// without a box.
+    pub(super) struct ReadLimited<B> {
+        #[pin]
+        body: B,
+        limit: usize,
+        // The first frame, kept whole while it is the only one.
+        only: Option<Bytes>,
+        // Every frame, joined, once there is a second.
+        joined: Vec<u8>,
+    }
+}
+
+impl<B> Future for ReadLimited<B>
 where
-    B: HttpBody<Data = Bytes> + Unpin,
+    B: HttpBody<Data = Bytes>,
     B::Error: fmt::Display,
 {
-    let mut only: Option<Bytes> = None;
-    let mut joined = Vec::new();
-    while let Some(frame) =
-        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
-    {
-        let frame = frame.map_err(|e| Unread::Broken(e.to_string()))?;
-        // Trailers carry nothing an evaluation reads.
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let read = only.as_ref().map_or(joined.len(), Bytes::len);
-        if read + data.len() > limit {
-            return Err(Unread::TooLarge);
-        }
-        match only.take() {
-            None if joined.is_empty() => only = Some(data),
-            Some(first) => {
-                joined.extend_from_slice(&first);
-                joined.extend_from_slice(&data);
+    type Output = Result<Bytes, Unread>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        while let Some(frame) = ready!(this.body.as_mut().poll_frame(cx)) {
+            let frame = frame.map_err(|e| Unread::Broken(e.to_string()))?;
+            // Trailers carry nothing an evaluation reads.
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let read = this.only.as_ref().map_or(this.joined.len(), Bytes::len);
+            if read + data.len() > *this.limit {
+                return Poll::Ready(Err(Unread::TooLarge));
             }
-            None => joined.extend_from_slice(&data),
+            match this.only.take() {
+                None if this.joined.is_empty() => *this.only = Some(data),
+                Some(first) => {
+                    this.joined.extend_from_slice(&first);
+                    this.joined.extend_from_slice(&data);
+                }
+                None => this.joined.extend_from_slice(&data),
+            }
         }
+        let joined = std::mem::take(this.joined);
+        Poll::Ready(Ok(this.only.take().unwrap_or_else(|| Bytes::from(joined))))
     }
-    Ok(only.unwrap_or_else(|| Bytes::from(joined)))
 }
 
 /// A JSON object's members in the order sent; of a repeated name the last wins, as in a
@@ -360,16 +397,6 @@ mod tests {
         }
     }
 
-    fn request(body: axum::body::Body, length: Option<usize>) -> Request {
-        let mut request = Request::new(body);
-        if let Some(length) = length {
-            request
-                .headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-        }
-        request
-    }
-
     fn in_frames(frames: &[&'static str]) -> axum::body::Body {
         let frames: Vec<Result<Bytes, std::io::Error>> = frames
             .iter()
@@ -394,16 +421,16 @@ mod tests {
     #[tokio::test]
     async fn a_body_over_the_limit_is_refused_by_its_length_or_by_what_arrives() {
         let limit = super::super::reply::BODY_LIMIT;
-        let mut declared = request(axum::body::Body::from("{}"), Some(limit + 1));
-        let json = HeaderValue::from_static("application/json");
-        declared.headers_mut().insert(header::CONTENT_TYPE, json);
-        let refused = refused_before_reading(&declared).map(|r| r.status());
+        // A body of a known length, as hyper's is when it has a `Content-Length`.
+        let declared = |length: usize| {
+            let mut request = Request::new(axum::body::Body::from(vec![b' '; length]));
+            let json = HeaderValue::from_static("application/json");
+            request.headers_mut().insert(header::CONTENT_TYPE, json);
+            request
+        };
+        let refused = refused_before_reading(&declared(limit + 1)).map(|r| r.status());
         assert_eq!(refused, Some(StatusCode::PAYLOAD_TOO_LARGE));
-        *declared
-            .headers_mut()
-            .get_mut(header::CONTENT_LENGTH)
-            .unwrap() = limit.into();
-        assert!(refused_before_reading(&declared).is_none());
+        assert!(refused_before_reading(&declared(limit)).is_none());
         let frames = in_frames(&["0123456789", "0123456789"]);
         assert_eq!(read_limited(frames, 19).await, Err(Unread::TooLarge));
         let exactly = in_frames(&["0123456789", "0123456789"]);

@@ -185,7 +185,7 @@ fn pick<'s>(
     attributes: &crate::store::Attributes,
 ) -> Option<Picked<'s>> {
     let picked = snapshot.pick(key, Some(targeting_key), attributes)?;
-    count_resolve(&picked);
+    picked.count_resolve();
     Some(picked)
 }
 
@@ -354,12 +354,6 @@ fn read_context(body: &[u8]) -> Result<Context<'_>, Failure> {
         members,
         plain_key: None,
     })
-}
-
-fn count_resolve(picked: &Picked<'_>) {
-    let loaded = picked.served.track(picked.track);
-    loaded.resolves[crate::served::track_slot(picked.track)]
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The render of the context's variables, by the one path `/v1/render` takes; a render

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
@@ -130,9 +129,9 @@ pub(super) fn resolve_now(state: &ServerState, name: &str, query: Option<&str>) 
     if picked.fallback {
         state.metrics.canary_error(name);
     }
+    picked.count_resolve();
     let (track, bucket) = (picked.track, picked.bucket);
     let loaded = picked.served.track(track);
-    loaded.resolves[crate::served::track_slot(track)].fetch_add(1, Ordering::Relaxed);
     let arm = picked.served.arm_names(track);
     json_body(StatusCode::OK, loaded.resolve_answer(track, bucket, arm))
 }

@@ -325,6 +325,15 @@ pub struct Picked<'a> {
     pub unevaluable: Option<crate::store::Unevaluable>,
 }
 
+impl Picked<'_> {
+    /// Counts this pick as a resolve of its version on its track, for every route that
+    /// resolves (`/v1/prompts/{name}` and both OFREP evaluations).
+    pub fn count_resolve(&self) {
+        let loaded = self.served.track(self.track);
+        loaded.resolves[track_slot(self.track)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// A render served from a snapshot.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rendered {
